@@ -1,0 +1,3 @@
+from medvault.cli.main import main
+
+main()

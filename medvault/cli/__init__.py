@@ -1,0 +1,1 @@
+"""The command line: click commands, prompts, progress and exit codes. Nothing imports it."""

@@ -1,0 +1,102 @@
+"""`verify`, `repair`, `compact`: checking and maintaining a vault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medvault.cli.common import (
+    VAULT_ARG,
+    emit_json,
+    env,
+    json_option,
+    open_registry,
+    passphrase_options,
+    progress_bar,
+    unlock_vault,
+)
+from medvault.errors import DamageFound
+from medvault.vault.maintenance import compact, repair
+from medvault.vault.verify import verify
+
+
+@click.command("verify")
+@VAULT_ARG
+@passphrase_options
+@json_option
+def verify_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | None,
+               as_json: bool) -> None:
+    """Authenticate every header copy, the index, and every object and part.
+
+    Names each damaged or missing file. Exit codes: 0 all good, 3 wrong passphrase,
+    4 not a vault, 19 damage found.
+    """
+    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    with progress_bar(0, "verifying") as bar:
+        report = verify(unlocked, progress=bar)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for name, state in report.headers.items():
+            click.echo(f"header {name}: {state}")
+        click.echo(f"index: {report.index}")
+        for path, problem in report.damaged.items():
+            click.echo(f"DAMAGED {path}: {problem}")
+        for path, problem in report.missing.items():
+            click.echo(f"MISSING {path}: {problem}")
+        for pack, problem in report.damaged_packs.items():
+            click.echo(f"DAMAGED pack {pack}: {problem}")
+        click.echo(f"{report.files_ok} file(s), {report.bytes_ok} bytes authenticated.")
+    if not report.ok:
+        raise DamageFound("the vault has damage (see above)",
+                          hint="`medvault repair` restores headers and the index; damaged "
+                          "files need a backup or escrow recovery")
+
+
+@click.command("repair")
+@VAULT_ARG
+@passphrase_options
+@json_option
+def repair_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | None,
+               as_json: bool) -> None:
+    """Restore a damaged header copy from the good one, rebuild the index, sweep tmp/.
+
+    Exit codes: 0 repaired (or nothing to do), 3 wrong passphrase, 4 not a vault,
+    10 vault busy, 19 damaged objects remain (listed).
+    """
+    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    result = repair(unlocked, open_registry(), env())
+    if as_json:
+        emit_json(result.__dict__)
+    else:
+        for name in result.headers_restored:
+            click.echo(f"restored header copy {name}")
+        if result.index_rebuilt:
+            click.echo("rebuilt the index from the objects")
+        click.echo(f"swept {result.tmp_swept} temp file(s), removed "
+                   f"{result.orphan_parts_removed} orphan part(s)")
+        for pack, problem in result.damaged_packs.items():
+            click.echo(f"DAMAGED pack {pack}: {problem}")
+    if result.damaged_packs:
+        raise DamageFound("some objects are damaged and cannot be repaired")
+
+
+@click.command("compact")
+@VAULT_ARG
+@passphrase_options
+@json_option
+def compact_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | None,
+                as_json: bool) -> None:
+    """Rewrite packs that are mostly removed files, reclaiming their space.
+
+    Exit codes: 0 done, 3 wrong passphrase, 4 not a vault, 6 damage (repair first),
+    7 drive full, 10 vault busy.
+    """
+    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    result = compact(unlocked, open_registry(), env())
+    if as_json:
+        emit_json(result.__dict__)
+    else:
+        click.echo(f"rewrote {result.packs_rewritten} pack(s), reclaimed "
+                   f"{result.bytes_before - result.bytes_after} bytes")

@@ -1,0 +1,62 @@
+"""Entry point: the command group and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from medvault import __version__
+from medvault.cli.check_cmds import compact_cmd, repair_cmd, verify_cmd
+from medvault.cli.demo import demo_cmd
+from medvault.cli.files_cmds import add_cmd, extract_cmd, ls_cmd, rm_cmd
+from medvault.cli.org_cmd import org_group
+from medvault.cli.vault_cmds import create_cmd, info_cmd, passwd_cmd
+from medvault.errors import MedvaultError
+
+INTERNAL_ERROR = 70
+INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="medvault")
+def cli() -> None:
+    """Encrypted vaults for patient data on USB sticks and external drives.
+
+    Every file gets its own key; the vault key is escrowed to your organisation, so a lost
+    drive holds only ciphertext and a forgotten passphrase is recoverable. Start with
+    `medvault demo`. Exit codes are listed in each command's --help and docs/CLI.md.
+    """
+
+
+for command in (org_group, create_cmd, add_cmd, ls_cmd, extract_cmd, verify_cmd, info_cmd,
+                passwd_cmd, rm_cmd, repair_cmd, compact_cmd, demo_cmd):
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except MedvaultError as exc:
+        click.echo(f"medvault: error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("medvault: aborted", err=True)
+        sys.exit(INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("medvault: interrupted; files reported as added are safe", err=True)
+        sys.exit(INTERRUPTED)
+    except Exception as exc:
+        if os.environ.get("MEDVAULT_DEBUG"):
+            raise
+        click.echo(f"medvault: internal error: {exc.__class__.__name__} "
+                   "(set MEDVAULT_DEBUG=1 for details)", err=True)
+        sys.exit(INTERNAL_ERROR)

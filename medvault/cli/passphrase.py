@@ -1,0 +1,77 @@
+"""Where a passphrase comes from. There is deliberately no option that takes it in argv.
+
+Order: --passphrase-fd N, --passphrase-file PATH, $MEDVAULT_PASSPHRASE_FILE,
+$MEDVAULT_PASSPHRASE (with a warning), then a hidden prompt on a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from medvault.errors import NoPassphraseSource, SourceUnreadable
+
+MAX_SECRET_INPUT = 64 * 1024
+
+
+def _first_line(data: bytes, origin: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceUnreadable(f"passphrase from {origin} is not UTF-8 text") from None
+    line = text.split("\n", 1)[0].rstrip("\r")
+    if not line:
+        raise SourceUnreadable(f"passphrase from {origin} is empty")
+    return line
+
+
+def from_file(path: Path, origin: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return _first_line(handle.read(MAX_SECRET_INPUT), origin)
+    except OSError as exc:
+        raise SourceUnreadable(f"cannot read {origin} {path}: {exc.strerror}") from None
+
+
+def from_fd(fd: int) -> str:
+    try:
+        with os.fdopen(fd, "rb", closefd=True) as handle:
+            return _first_line(handle.read(MAX_SECRET_INPUT), f"file descriptor {fd}")
+    except OSError as exc:
+        raise SourceUnreadable(f"cannot read passphrase from fd {fd}: {exc.strerror}") from None
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def prompt(text: str, confirm: bool) -> str:
+    if not interactive():
+        raise NoPassphraseSource("no passphrase given and no terminal to ask on")
+    value: str = click.prompt(
+        text, hide_input=True, confirmation_prompt="Repeat to confirm" if confirm else False,
+        err=True,
+    )
+    return value
+
+
+def obtain(fd: int | None, file: Path | None, *, confirm: bool, text: str) -> str:
+    if fd is not None:
+        return from_fd(fd)
+    if file is not None:
+        return from_file(file, "--passphrase-file")
+    env_file = os.environ.get("MEDVAULT_PASSPHRASE_FILE")
+    if env_file:
+        return from_file(Path(env_file), "MEDVAULT_PASSPHRASE_FILE")
+    env_value = os.environ.get("MEDVAULT_PASSPHRASE")
+    if env_value:
+        click.echo(
+            "medvault: warning: taking the passphrase from MEDVAULT_PASSPHRASE; other "
+            "processes may read it, prefer --passphrase-file or --passphrase-fd",
+            err=True,
+        )
+        return env_value
+    return prompt(text, confirm)

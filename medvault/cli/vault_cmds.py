@@ -1,0 +1,123 @@
+"""`create`, `info`, `passwd`: making and managing a vault's keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medvault.cli import passphrase as pp
+from medvault.cli.common import (
+    VAULT_ARG,
+    emit_json,
+    env,
+    json_option,
+    load_org_config,
+    open_registry,
+    org_option,
+    passphrase_options,
+    unlock_vault,
+)
+from medvault.errors import UsageError
+from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
+from medvault.keys.passphrase import check_strength, generate, to_secret
+from medvault.vault.create import create_vault
+from medvault.vault.info import vault_info
+from medvault.vault.maintenance import change_passphrase
+
+
+@click.command("create")
+@click.argument("drive", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--label", default="", help="A short label shown without a passphrase (no PHI).")
+@click.option("--generate-passphrase", is_flag=True,
+              help="Make a strong 8-word passphrase and print it once.")
+@click.option("--part-size", type=int, default=MAX_PART_SIZE, hidden=True)
+@passphrase_options
+@org_option
+@json_option
+def create_cmd(drive: Path, label: str, generate_passphrase: bool, part_size: int,
+               passphrase_fd: int | None, passphrase_file: Path | None, org_path: Path | None,
+               as_json: bool) -> None:
+    """Make DRIVE an encrypted vault (creates DRIVE/MEDVAULT/).
+
+    The passphrase is asked twice (or read from --passphrase-fd/--passphrase-file); it must
+    have at least 15 characters. The vault key is escrowed to the organisation and recorded
+    in the custody registry before the vault is reported created.
+
+    Exit codes: 0 created, 4 DRIVE missing, 5 no org config, 7 drive full, 9 already a vault,
+    11 registry unavailable (nothing written), 12 weak passphrase, 13 no passphrase source,
+    15 read-only drive.
+    """
+    if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        raise UsageError("part size out of range")
+    org = load_org_config(org_path)
+    if generate_passphrase:
+        secret_text = generate()
+    else:
+        secret_text = pp.obtain(passphrase_fd, passphrase_file, confirm=True,
+                                text="New vault passphrase")
+        check_strength(secret_text)
+    registry = open_registry()
+    created = create_vault(drive, label, to_secret(secret_text), org, registry, env(),
+                           part_size=part_size)
+    if as_json:
+        out = {"vault_id": created.vault_id, "path": str(created.paths.root),
+               "escrow_key_ids": list(created.escrow_key_ids)}
+        if generate_passphrase:
+            out["passphrase"] = secret_text
+        emit_json(out)
+        return
+    click.echo(f"Created vault {created.vault_id} at {created.paths.root}")
+    click.echo(f"Vault key escrowed to {', '.join(created.escrow_key_ids)} and recorded.")
+    if generate_passphrase:
+        click.echo("Passphrase (shown once; write it down and keep it apart from the drive):")
+        click.echo(f"  {secret_text}")
+
+
+@click.command("info")
+@VAULT_ARG
+@json_option
+def info_cmd(vault: Path, as_json: bool) -> None:
+    """Show what the vault header says, without a passphrase.
+
+    Exit codes: 0 shown, 4 not a vault.
+    """
+    info = vault_info(vault)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"Vault id:       {info['vault_id']}")
+    click.echo(f"Location:       {info['path']}")
+    click.echo(f"Label:          {info['label']}")
+    click.echo(f"Format version: {info['format_version']}")
+    click.echo(f"Created (UTC):  {info['created_at']}")
+    click.echo(f"Organisation:   {info['org']['name']} ({info['org']['contact']})")
+    for esc in info["escrow"]:
+        click.echo(f"Escrow key:     {esc['key_id']} ({esc['suite']})")
+    click.echo(f"Payload:        {info['payload']}")
+    for kdf in info["kdf"]:
+        click.echo(f"Passphrase KDF: argon2id t={kdf['t']} m={kdf['m_kib']} KiB p={kdf['p']}")
+    for name, state in info["header_copies"].items():
+        click.echo(f"Header copy:    {name}: {state}")
+
+
+@click.command("passwd")
+@VAULT_ARG
+@click.option("--new-passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Read the new passphrase from this file instead of asking twice.")
+@passphrase_options
+def passwd_cmd(vault: Path, new_passphrase_file: Path | None, passphrase_fd: int | None,
+               passphrase_file: Path | None) -> None:
+    """Change the vault passphrase. Only the header changes, whatever the vault's size.
+
+    Exit codes: 0 changed, 3 wrong current passphrase, 4 not a vault, 10 vault busy,
+    12 weak new passphrase, 13 no passphrase source.
+    """
+    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    if new_passphrase_file is not None:
+        new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
+    else:
+        new = pp.prompt("New vault passphrase", confirm=True)
+    check_strength(new)
+    change_passphrase(unlocked, to_secret(new), open_registry(), env())
+    click.echo("Passphrase changed.")

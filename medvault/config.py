@@ -1,0 +1,149 @@
+"""Where things live on a workstation, and the organisation config (org.toml).
+
+org.toml is public: org name, contact text for the drive's notice, and the escrow public
+key(s). Lookup order: --org PATH, then $MEDVAULT_ORG, then $MEDVAULT_HOME/org.toml.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from medvault.errors import OrgConfigMissing
+
+ORG_FILE = "org.toml"
+REGISTRY_FILE = "registry.sqlite"
+MAX_ORG_FILE = 1024 * 1024
+
+
+def medvault_home() -> Path:
+    """$MEDVAULT_HOME, else the platform's user data dir (~/.local/share/medvault on Linux)."""
+    env = os.environ.get("MEDVAULT_HOME")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("medvault", appauthor=False))
+
+
+def registry_path() -> Path:
+    return medvault_home() / REGISTRY_FILE
+
+
+@dataclass(frozen=True)
+class EscrowKeyConfig:
+    key_id: str
+    suite: str
+    public_key: bytes
+    threshold: int
+    admins: tuple[str, ...]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    name: str
+    contact: str
+    org_id: str
+    escrow_keys: tuple[EscrowKeyConfig, ...]
+    path: Path | None = None
+
+
+def find_org_config(explicit: Path | None) -> Path:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise OrgConfigMissing(f"org config {explicit} not found")
+        return explicit
+    env = os.environ.get("MEDVAULT_ORG")
+    if env:
+        if not Path(env).is_file():
+            raise OrgConfigMissing(f"org config {env} (from MEDVAULT_ORG) not found")
+        return Path(env)
+    default = medvault_home() / ORG_FILE
+    if default.is_file():
+        return default
+    raise OrgConfigMissing(f"no organisation config found (looked for {default})")
+
+
+def _str(obj: dict[str, Any], key: str, where: Path) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise OrgConfigMissing(f"org config {where}: {key!r} missing or not text")
+    return value
+
+
+def load_org(path: Path) -> OrgConfig:
+    try:
+        raw = path.read_bytes()
+        if len(raw) > MAX_ORG_FILE:
+            raise OrgConfigMissing(f"org config {path} is too large")
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise OrgConfigMissing(f"org config {path} cannot be read: {exc}") from None
+    keys_raw = data.get("escrow_keys")
+    if not isinstance(keys_raw, list) or not keys_raw:
+        raise OrgConfigMissing(f"org config {path}: no [[escrow_keys]]")
+    keys = []
+    for item in keys_raw:
+        if not isinstance(item, dict):
+            raise OrgConfigMissing(f"org config {path}: bad [[escrow_keys]] entry")
+        try:
+            public = base64.b64decode(_str(item, "public_key", path), validate=True)
+        except binascii.Error:
+            raise OrgConfigMissing(f"org config {path}: escrow public key is not base64") from None
+        admins = item.get("admins", [])
+        threshold = item.get("threshold", 0)
+        if not isinstance(admins, list) or not isinstance(threshold, int):
+            raise OrgConfigMissing(f"org config {path}: bad admins or threshold")
+        keys.append(
+            EscrowKeyConfig(
+                key_id=_str(item, "key_id", path),
+                suite=_str(item, "suite", path),
+                public_key=public,
+                threshold=threshold,
+                admins=tuple(str(a) for a in admins),
+                created_at=_str(item, "created_at", path),
+            )
+        )
+    return OrgConfig(
+        name=_str(data, "name", path),
+        contact=_str(data, "contact", path),
+        org_id=_str(data, "org_id", path),
+        escrow_keys=tuple(keys),
+        path=path,
+    )
+
+
+def _toml_str(value: str) -> str:
+    # JSON string escapes are valid TOML basic-string escapes.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_org_toml(org: OrgConfig) -> str:
+    lines = [
+        "# medvault organisation config. Public: copy it to every workstation.",
+        "# It holds no secret; the escrow private key exists only as admin shares.",
+        "format = 1",
+        f"name = {_toml_str(org.name)}",
+        f"contact = {_toml_str(org.contact)}",
+        f"org_id = {_toml_str(org.org_id)}",
+    ]
+    for key in org.escrow_keys:
+        admins = ", ".join(_toml_str(a) for a in key.admins)
+        lines += [
+            "",
+            "[[escrow_keys]]",
+            f"key_id = {_toml_str(key.key_id)}",
+            f"suite = {_toml_str(key.suite)}",
+            f"threshold = {key.threshold}",
+            f"admins = [{admins}]",
+            f"created_at = {_toml_str(key.created_at)}",
+            f"public_key = {_toml_str(base64.b64encode(key.public_key).decode())}",
+        ]
+    return "\n".join(lines) + "\n"

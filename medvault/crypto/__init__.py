@@ -1,0 +1,1 @@
+"""The only package that calls cryptography and argon2-cffi."""

@@ -1,0 +1,36 @@
+"""Every domain-separation label medvault uses, in one place.
+
+Each derived key is HKDF-SHA-512-Expand(key, info = LABEL || 0x00 || fixed-length fields).
+Labels are distinct ASCII strings, so no two derivations can collide. docs/FORMAT.md lists
+them; tests/test_labels.py checks they are unique and prefix-free.
+"""
+
+from __future__ import annotations
+
+FILE_WRAP = b"medvault/v1/file-wrap"  # VMK -> per-file key that wraps FK
+PAYLOAD = b"medvault/v1/payload"  # FK -> Cobblestone-256 key
+PAYLOAD_CONTEXT = b"medvault/v1/payload-context"  # Cobblestone context prefix
+META = b"medvault/v1/meta"  # FK -> metadata AES-256-GCM key
+HEADER_MAC = b"medvault/v1/header-mac"  # FK -> object header HMAC key
+VAULT_HEADER_MAC = b"medvault/v1/vault-header-mac"  # VMK -> vault header HMAC key
+SLOT_WRAP = b"medvault/v1/slot"  # Argon2id output -> AES-KW key for a passphrase slot
+INDEX = b"medvault/v1/index"  # VMK -> index journal AES-256-GCM key
+ESCROW_VMK = b"medvault/v1/escrow-vmk"  # HPKE info for the key package
+ESCROW_SEED_MLKEM = b"medvault/v1/escrow-seed/mlkem"  # org seed -> ML-KEM seed
+ESCROW_SEED_ECDH = b"medvault/v1/escrow-seed/ecdh"  # org seed -> X25519 / P-384 scalar
+KEY_ID = b"medvault/v1/key-id"  # prefix hashed with an escrow public key
+
+ALL = (
+    FILE_WRAP,
+    PAYLOAD,
+    PAYLOAD_CONTEXT,
+    META,
+    HEADER_MAC,
+    VAULT_HEADER_MAC,
+    SLOT_WRAP,
+    INDEX,
+    ESCROW_VMK,
+    ESCROW_SEED_MLKEM,
+    ESCROW_SEED_ECDH,
+    KEY_ID,
+)

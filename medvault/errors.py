@@ -1,0 +1,115 @@
+"""One error hierarchy: every failure a user can meet has its own class, exit code and hint.
+
+The CLI prints ``medvault: error: <message>`` and, when there is one, ``hint: <hint>``,
+then exits with ``exit_code``. docs/CLI.md lists the codes; tests pin them.
+"""
+
+from __future__ import annotations
+
+
+class MedvaultError(Exception):
+    """Base class. Messages never contain secrets or file contents."""
+
+    exit_code = 1
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class UsageError(MedvaultError):
+    exit_code = 2
+
+
+class WrongPassphrase(MedvaultError):
+    exit_code = 3
+    hint = "check the passphrase; a security admin can recover the vault with the escrow shares"
+
+
+class NotAVault(MedvaultError):
+    exit_code = 4
+    hint = "give the drive's root (holding MEDVAULT/) or the MEDVAULT/ folder itself"
+
+
+class OrgConfigMissing(MedvaultError):
+    exit_code = 5
+    hint = "pass --org PATH, set MEDVAULT_ORG, or put org.toml in $MEDVAULT_HOME"
+
+
+class IntegrityError(MedvaultError):
+    """Authentication failed: the bytes were damaged or tampered with."""
+
+    exit_code = 6
+    hint = "run `medvault verify` to list damage; `medvault repair` fixes headers and the index"
+
+
+class MediaFull(MedvaultError):
+    exit_code = 7
+    hint = "free space on the drive (or use a larger one); files reported as added are safe"
+
+
+class SourceUnreadable(MedvaultError):
+    exit_code = 8
+
+
+class AlreadyExists(MedvaultError):
+    exit_code = 9
+
+
+class VaultBusy(MedvaultError):
+    exit_code = 10
+    hint = "another medvault process is writing to this vault; wait for it to finish"
+
+
+class RegistryError(MedvaultError):
+    exit_code = 11
+    hint = "check that $MEDVAULT_HOME is writable; nothing was written to the drive"
+
+
+class WeakPassphrase(MedvaultError):
+    exit_code = 12
+    hint = "use at least 15 characters, or `medvault create --generate-passphrase`"
+
+
+class NoPassphraseSource(MedvaultError):
+    exit_code = 13
+    hint = "use --passphrase-fd N, --passphrase-file PATH or MEDVAULT_PASSPHRASE_FILE"
+
+
+class UnsafePath(MedvaultError):
+    exit_code = 14
+
+
+class ReadOnlyMedia(MedvaultError):
+    exit_code = 15
+    hint = "the drive is write-protected or mounted read-only"
+
+
+class NotFound(MedvaultError):
+    exit_code = 16
+
+
+class FormatError(IntegrityError):
+    """Bytes that do not parse as the format says (also exit 6)."""
+
+
+class UnsupportedVersion(MedvaultError):
+    exit_code = 17
+    hint = "this vault was written by a newer medvault; upgrade medvault"
+
+
+class CryptoUnavailable(MedvaultError):
+    exit_code = 18
+    hint = "install cryptography >= 50 built against OpenSSL >= 3.5 (pip install -U cryptography)"
+
+
+class DamageFound(MedvaultError):
+    """verify found damaged or missing files."""
+
+    exit_code = 19

@@ -1,0 +1,1 @@
+"""On-drive encodings: byte layouts and strict, bounded parsers. No key material here."""

@@ -1,0 +1,66 @@
+"""Canonical JSON for authenticated bodies, and a strict parser (no duplicate keys, no NaN)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from medvault.errors import FormatError
+
+
+def dumps(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in pairs:
+        if key in out:
+            raise FormatError(f"duplicate JSON key {key!r}")
+        out[key] = val
+    return out
+
+
+def _reject_constant(name: str) -> object:
+    raise FormatError(f"JSON constant {name} is not allowed")
+
+
+def loads_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"{what}: not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise FormatError(f"{what}: expected a JSON object")
+    return value
+
+
+def field(obj: dict[str, Any], key: str, kind: type, what: str) -> Any:
+    """obj[key], checked to be of exactly ``kind`` (bool is not accepted as int)."""
+    if key not in obj:
+        raise FormatError(f"{what}: missing {key!r}")
+    value = obj[key]
+    if kind is int and isinstance(value, bool):
+        raise FormatError(f"{what}: {key!r} must be an integer")
+    if not isinstance(value, kind):
+        raise FormatError(f"{what}: {key!r} has the wrong type")
+    return value
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str, what: str, max_len: int) -> bytes:
+    if len(text) > (max_len + 2) // 3 * 4:
+        raise FormatError(f"{what}: value too long")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise FormatError(f"{what}: bad base64") from exc

@@ -1,0 +1,127 @@
+"""Object entries: one stored file version (or tombstone) inside a pack (docs/FORMAT.md).
+
+    magic "MVOBJ\\0\\0\\1" | header_len u32 | suite u16 | kind u8 | flags u8 | vault_id 16
+    | file_id 16 | key_epoch u32 | payload_len u64 | wrapped_fk 40 | meta_nonce 12
+    | meta_len u32 | meta_ct | header_mac 32 | payload (payload_len bytes, Cobblestone-256)
+
+header_len counts magic through header_mac. meta_ct is AES-256-GCM with the fixed fields
+(magic..meta_len) as associated data; header_mac is HMAC-SHA-256 over everything before it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from medvault.errors import FormatError, UnsupportedVersion
+from medvault.format.binary import Reader, u16, u32, u64
+
+MAGIC = b"MVOBJ\x00\x00\x01"
+SUITE_V1 = 1
+ID_LEN = 16
+WRAPPED_LEN = 40
+NONCE_LEN = 12
+MAC_LEN = 32
+MAX_META = 64 * 1024
+FIXED_LEN = 8 + 4 + 2 + 1 + 1 + 16 + 16 + 4 + 8 + 40 + 12 + 4
+MAX_HEADER = FIXED_LEN + MAX_META + MAC_LEN
+# 2^32 Cobblestone chunks (64 TiB) is far beyond any drive; a larger claim is damage.
+MAX_PAYLOAD = 1 << 46
+
+
+class Kind(enum.IntEnum):
+    FILE = 1
+    TOMBSTONE = 2
+
+
+@dataclass(frozen=True)
+class EntryHeader:
+    kind: Kind
+    vault_id: bytes
+    file_id: bytes
+    key_epoch: int
+    payload_len: int
+    wrapped_fk: bytes
+    meta_nonce: bytes
+    meta_ct: bytes
+
+    @property
+    def header_len(self) -> int:
+        return FIXED_LEN + len(self.meta_ct) + MAC_LEN
+
+    def fixed_fields(self) -> bytes:
+        """magic .. meta_len: the associated data of the metadata AEAD."""
+        return (
+            MAGIC
+            + u32(self.header_len)
+            + u16(SUITE_V1)
+            + bytes([int(self.kind), 0])
+            + self.vault_id
+            + self.file_id
+            + u32(self.key_epoch)
+            + u64(self.payload_len)
+            + self.wrapped_fk
+            + self.meta_nonce
+            + u32(len(self.meta_ct))
+        )
+
+    def mac_input(self) -> bytes:
+        return self.fixed_fields() + self.meta_ct
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    header: EntryHeader
+    mac_input: bytes
+    mac: bytes
+
+
+def peek_header_len(prefix: bytes) -> int:
+    """header_len from the first 12 bytes, checked against the cap."""
+    r = Reader(prefix[:12], "object header")
+    r.expect(MAGIC, "magic")
+    n = r.u32()
+    if not FIXED_LEN + MAC_LEN <= n <= MAX_HEADER:
+        raise FormatError("object header: length out of range")
+    return n
+
+
+def decode(data: bytes) -> ParsedEntry:
+    """Parse exactly one header (header_len bytes). Checks structure, not authenticity."""
+    r = Reader(data, "object header")
+    r.expect(MAGIC, "magic")
+    header_len = r.u32()
+    if header_len != len(data):
+        raise FormatError("object header: length mismatch")
+    suite = r.u16()
+    if suite != SUITE_V1:
+        raise UnsupportedVersion(f"object suite {suite} is not supported")
+    kind_raw = r.u8()
+    if kind_raw not in (Kind.FILE, Kind.TOMBSTONE):
+        raise FormatError("object header: unknown kind")
+    if r.u8() != 0:
+        raise FormatError("object header: unknown flags")
+    vault_id = r.take(ID_LEN)
+    file_id = r.take(ID_LEN)
+    key_epoch = r.u32()
+    if key_epoch != 1:
+        raise FormatError("object header: unknown key epoch")
+    payload_len = r.u64()
+    if payload_len > MAX_PAYLOAD:
+        raise FormatError("object header: payload length out of range")
+    wrapped = r.take(WRAPPED_LEN)
+    nonce = r.take(NONCE_LEN)
+    meta_len = r.u32()
+    if meta_len > MAX_META or FIXED_LEN + meta_len + MAC_LEN != header_len:
+        raise FormatError("object header: metadata length out of range")
+    meta_ct = r.take(meta_len)
+    mac_input_len = r.position
+    mac = r.take(MAC_LEN)
+    r.end()
+    header = EntryHeader(Kind(kind_raw), vault_id, file_id, key_epoch, payload_len, wrapped,
+                         nonce, meta_ct)
+    return ParsedEntry(header, data[:mac_input_len], mac)
+
+
+def encode(header: EntryHeader, mac: bytes) -> bytes:
+    return header.mac_input() + mac

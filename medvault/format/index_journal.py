@@ -1,0 +1,75 @@
+"""index/journal.mvi: the encrypted, append-only index (docs/FORMAT.md, "Index").
+
+    prelude: magic "MVINDEX\\1" | vault_id 16
+    record:  ct_len u32 | nonce 12 | ct   (AES-256-GCM, AAD = vault_id || u64 record_no)
+
+Binding the record number means a dropped, duplicated or reordered record fails. The
+index is a cache: `repair` rebuilds it from the objects, and verify cross-checks the two.
+A record cut short at the very end (a torn append) is ignored and truncated by the next writer.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from medvault.errors import FormatError
+from medvault.format.binary import Reader, u32, u64
+
+MAGIC = b"MVINDEX\x01"
+PRELUDE_LEN = 8 + 16
+NONCE_LEN = 12
+MAX_RECORD = 64 * 1024 * 1024
+
+
+def prelude(vault_id: bytes) -> bytes:
+    return MAGIC + vault_id
+
+
+def check_prelude(data: bytes, vault_id: bytes) -> None:
+    r = Reader(data[:PRELUDE_LEN], "index")
+    r.expect(MAGIC, "magic")
+    if r.take(16) != vault_id:
+        raise FormatError("index: belongs to another vault")
+
+
+def aad(vault_id: bytes, record_no: int) -> bytes:
+    return vault_id + u64(record_no)
+
+
+def frame(nonce: bytes, ciphertext: bytes) -> bytes:
+    return u32(len(ciphertext)) + nonce + ciphertext
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    record_no: int
+    offset: int
+    nonce: bytes
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class SplitJournal:
+    records: list[RawRecord]
+    valid_length: int  # bytes up to the end of the last complete record
+    torn_tail: bool
+
+
+def split(data: bytes) -> SplitJournal:
+    """Cut the journal into records; a short final record is reported, not raised."""
+    pos = PRELUDE_LEN
+    records: list[RawRecord] = []
+    while pos < len(data):
+        if len(data) - pos < 4 + NONCE_LEN:
+            return SplitJournal(records, pos, True)
+        (ct_len,) = struct.unpack(">I", data[pos : pos + 4])
+        if ct_len > MAX_RECORD or ct_len < 16:
+            raise FormatError(f"index: record {len(records)} has an impossible length")
+        end = pos + 4 + NONCE_LEN + ct_len
+        if end > len(data):
+            return SplitJournal(records, pos, True)
+        nonce = data[pos + 4 : pos + 4 + NONCE_LEN]
+        records.append(RawRecord(len(records), pos, nonce, data[pos + 4 + NONCE_LEN : end]))
+        pos = end
+    return SplitJournal(records, pos, False)

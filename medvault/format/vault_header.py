@@ -1,0 +1,209 @@
+"""vault.mvh / vault.mvh.bak: the vault header (docs/FORMAT.md, "Vault header").
+
+    magic "MEDVAULT" | version u16 | flags u16 | vault_id 16 | seq u64 | body_len u32
+    | body (canonical JSON) | checksum 32 (SHA-256 of all before) | mac 32 (HMAC, VMK-derived)
+
+The checksum catches random damage without any key; the MAC (checked after unlock)
+catches deliberate edits. Either copy alone opens the vault; the higher valid seq wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from medvault import FORMAT_VERSION
+from medvault.errors import FormatError, UnsupportedVersion
+from medvault.format import canonical_json as cj
+from medvault.format.binary import Reader, u16, u32, u64
+
+MAGIC = b"MEDVAULT"
+MAX_BODY = 256 * 1024
+MAX_SLOTS = 16
+MAX_ESCROW = 8
+MAC_LEN = 32
+CHECKSUM_LEN = 32
+ID_LEN = 16
+# Parts: at most 1 GiB of data per file so FAT32 (4 GiB - 1 per file) never matters.
+MAX_PART_SIZE = 1 << 30
+MIN_PART_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class PassphraseSlot:
+    slot_id: int
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+    salt: bytes
+    wrapped: bytes
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.slot_id,
+            "type": "passphrase",
+            "kdf": "argon2id",
+            "t": self.time_cost,
+            "m_kib": self.memory_kib,
+            "p": self.parallelism,
+            "salt": cj.b64(self.salt),
+            "wrapped": cj.b64(self.wrapped),
+            "created_at": self.created_at,
+        }
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> PassphraseSlot:
+        what = "vault header slot"
+        if cj.field(obj, "type", str, what) != "passphrase":
+            raise FormatError(f"{what}: unknown slot type")
+        if cj.field(obj, "kdf", str, what) != "argon2id":
+            raise FormatError(f"{what}: unknown KDF")
+        salt = cj.unb64(cj.field(obj, "salt", str, what), what, 64)
+        wrapped = cj.unb64(cj.field(obj, "wrapped", str, what), what, 40)
+        if not 16 <= len(salt) <= 64 or len(wrapped) != 40:
+            raise FormatError(f"{what}: bad salt or wrapped key length")
+        return PassphraseSlot(
+            slot_id=cj.field(obj, "id", int, what),
+            time_cost=cj.field(obj, "t", int, what),
+            memory_kib=cj.field(obj, "m_kib", int, what),
+            parallelism=cj.field(obj, "p", int, what),
+            salt=salt,
+            wrapped=wrapped,
+            created_at=cj.field(obj, "created_at", str, what),
+        )
+
+
+@dataclass(frozen=True)
+class EscrowSlot:
+    key_id: str
+    suite: str
+    sealed: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "suite": self.suite, "sealed": cj.b64(self.sealed)}
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> EscrowSlot:
+        what = "vault header escrow slot"
+        key_id = cj.field(obj, "key_id", str, what)
+        if len(key_id) != 16 or any(c not in "0123456789abcdef" for c in key_id):
+            raise FormatError(f"{what}: bad key id")
+        return EscrowSlot(
+            key_id=key_id,
+            suite=cj.field(obj, "suite", str, what),
+            sealed=cj.unb64(cj.field(obj, "sealed", str, what), what, 4096),
+        )
+
+
+@dataclass(frozen=True)
+class HeaderBody:
+    created_at: str
+    label: str
+    org_name: str
+    org_id: str
+    contact: str
+    part_size: int
+    slots: tuple[PassphraseSlot, ...]
+    escrow: tuple[EscrowSlot, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "created_at": self.created_at,
+            "label": self.label,
+            "org": {"name": self.org_name, "org_id": self.org_id, "contact": self.contact},
+            "part_size": self.part_size,
+            "slots": [s.to_json() for s in self.slots],
+            "escrow": [e.to_json() for e in self.escrow],
+        }
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> HeaderBody:
+        what = "vault header"
+        if cj.field(obj, "format", int, what) != FORMAT_VERSION:
+            raise UnsupportedVersion("vault header format is newer than this medvault")
+        org = cj.field(obj, "org", dict, what)
+        slots = cj.field(obj, "slots", list, what)
+        escrow = cj.field(obj, "escrow", list, what)
+        if not 1 <= len(slots) <= MAX_SLOTS or not 1 <= len(escrow) <= MAX_ESCROW:
+            raise FormatError(f"{what}: slot counts out of range")
+        part_size = cj.field(obj, "part_size", int, what)
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise FormatError(f"{what}: part size out of range")
+        for item in (*slots, *escrow):
+            if not isinstance(item, dict):
+                raise FormatError(f"{what}: slot is not an object")
+        return HeaderBody(
+            created_at=cj.field(obj, "created_at", str, what),
+            label=cj.field(obj, "label", str, what),
+            org_name=cj.field(org, "name", str, what),
+            org_id=cj.field(org, "org_id", str, what),
+            contact=cj.field(org, "contact", str, what),
+            part_size=part_size,
+            slots=tuple(PassphraseSlot.from_json(s) for s in slots),
+            escrow=tuple(EscrowSlot.from_json(e) for e in escrow),
+        )
+
+
+@dataclass(frozen=True)
+class VaultHeader:
+    vault_id: bytes
+    seq: int
+    body: HeaderBody
+
+    def signed_bytes(self) -> bytes:
+        """Everything the checksum and MAC cover."""
+        body = cj.dumps(self.body.to_json())
+        return (
+            MAGIC
+            + u16(FORMAT_VERSION)
+            + u16(0)
+            + self.vault_id
+            + u64(self.seq)
+            + u32(len(body))
+            + body
+        )
+
+
+def encode(header: VaultHeader, mac: bytes) -> bytes:
+    signed = header.signed_bytes()
+    return signed + hashlib.sha256(signed).digest() + mac
+
+
+@dataclass(frozen=True)
+class ParsedHeader:
+    header: VaultHeader
+    signed: bytes
+    mac: bytes
+
+
+def decode(data: bytes) -> ParsedHeader:
+    """Parse and checksum a header copy. The MAC is checked later, once the VMK is known."""
+    if len(data) > MAX_BODY + 128:
+        raise FormatError("vault header: too large")
+    r = Reader(data, "vault header")
+    r.expect(MAGIC, "magic")
+    version = r.u16()
+    if version != FORMAT_VERSION:
+        raise UnsupportedVersion(f"vault header version {version} is not supported")
+    if r.u16() != 0:
+        raise FormatError("vault header: unknown flags")
+    vault_id = r.take(ID_LEN)
+    seq = r.u64()
+    body_len = r.u32()
+    if body_len > MAX_BODY:
+        raise FormatError("vault header: body too large")
+    body = r.take(body_len)
+    signed_len = r.position
+    checksum = r.take(CHECKSUM_LEN)
+    mac = r.take(MAC_LEN)
+    r.end()
+    signed = data[:signed_len]
+    if hashlib.sha256(signed).digest() != checksum:
+        raise FormatError("vault header: checksum mismatch (damaged copy)")
+    parsed_body = HeaderBody.from_json(cj.loads_object(body, "vault header body"))
+    if cj.dumps(parsed_body.to_json()) != body:
+        raise FormatError("vault header: body is not in canonical form")
+    return ParsedHeader(VaultHeader(vault_id, seq, parsed_body), signed, mac)

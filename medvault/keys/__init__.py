@@ -1,0 +1,1 @@
+"""Key slots, vault-header authentication, escrow key packages and admin shares."""

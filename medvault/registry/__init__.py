@@ -1,0 +1,1 @@
+"""The custody registry: vaults, key packages and hash-chained events (SQLAlchemy Core)."""

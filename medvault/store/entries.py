@@ -1,0 +1,113 @@
+"""Sealing and opening object entries: the per-file key hierarchy (docs/FORMAT.md).
+
+FK (32 random bytes) is wrapped with AES-KW under HKDF(VMK, FILE_WRAP, vault_id, file_id);
+payload, metadata and header-MAC keys are derived from FK with their own labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medvault.crypto import labels
+from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor
+from medvault.crypto.symmetric import (
+    AuthenticationFailed,
+    gcm_open,
+    gcm_seal,
+    hmac_sha256,
+    mac_matches,
+    new_key,
+    random_bytes,
+    unwrap_key,
+    wrap_key,
+)
+from medvault.errors import IntegrityError
+from medvault.format import entry as fmt
+from medvault.format.binary import u16
+from medvault.secret import Secret
+
+
+@dataclass(frozen=True)
+class FileKeys:
+    payload: Secret
+    meta: Secret
+    mac: Secret
+
+
+def _file_keys(fk: Secret, vault_id: bytes, file_id: bytes) -> FileKeys:
+    ids = (vault_id, file_id)
+    return FileKeys(
+        payload=hkdf_expand(fk, labels.PAYLOAD, *ids),
+        meta=hkdf_expand(fk, labels.META, *ids),
+        mac=hkdf_expand(fk, labels.HEADER_MAC, *ids),
+    )
+
+
+def payload_context(vault_id: bytes, file_id: bytes) -> bytes:
+    return labels.PAYLOAD_CONTEXT + b"\x00" + u16(fmt.SUITE_V1) + vault_id + file_id
+
+
+@dataclass
+class SealedHeader:
+    """A freshly sealed entry header plus what is needed to encrypt its payload."""
+
+    header: bytes
+    keys: FileKeys
+    context: bytes
+
+    def encryptor(self) -> PayloadEncryptor:
+        return PayloadEncryptor(self.keys.payload, self.context)
+
+
+def seal_header(
+    vmk: Secret,
+    vault_id: bytes,
+    file_id: bytes,
+    kind: fmt.Kind,
+    meta: bytes,
+    payload_len: int,
+    fk: Secret | None = None,
+    meta_nonce: bytes | None = None,
+) -> SealedHeader:
+    fk = fk if fk is not None else new_key()
+    keys = _file_keys(fk, vault_id, file_id)
+    wrapped = wrap_key(hkdf_expand(vmk, labels.FILE_WRAP, vault_id, file_id), fk)
+    nonce = meta_nonce if meta_nonce is not None else random_bytes(fmt.NONCE_LEN)
+    ct_len = len(meta) + 16
+    draft = fmt.EntryHeader(kind, vault_id, file_id, 1, payload_len, wrapped, nonce, b"\0" * ct_len)
+    meta_ct = gcm_seal(keys.meta, nonce, meta, draft.fixed_fields())
+    header = fmt.EntryHeader(kind, vault_id, file_id, 1, payload_len, wrapped, nonce, meta_ct)
+    mac = hmac_sha256(keys.mac, header.mac_input())
+    return SealedHeader(fmt.encode(header, mac), keys, payload_context(vault_id, file_id))
+
+
+@dataclass
+class OpenedHeader:
+    header: fmt.EntryHeader
+    meta: bytes
+    keys: FileKeys
+    context: bytes
+
+    def decryptor(self) -> PayloadDecryptor:
+        return PayloadDecryptor(self.keys.payload, self.context)
+
+
+def open_header(vmk: Secret, vault_id: bytes, data: bytes) -> OpenedHeader:
+    """Parse, unwrap FK, check the MAC, then decrypt metadata (in that order)."""
+    parsed = fmt.decode(data)
+    h = parsed.header
+    if h.vault_id != vault_id:
+        raise IntegrityError("object belongs to another vault")
+    try:
+        fk = unwrap_key(hkdf_expand(vmk, labels.FILE_WRAP, vault_id, h.file_id), h.wrapped_fk)
+    except AuthenticationFailed:
+        raise IntegrityError("object key does not unwrap with this vault's key") from None
+    keys = _file_keys(fk, vault_id, h.file_id)
+    if not mac_matches(keys.mac, parsed.mac_input, parsed.mac):
+        raise IntegrityError("object header MAC mismatch")
+    try:
+        meta = gcm_open(keys.meta, h.meta_nonce, h.meta_ct, h.fixed_fields())
+    except AuthenticationFailed:
+        raise IntegrityError("object metadata failed authentication") from None
+    return OpenedHeader(h, meta, keys, payload_context(vault_id, h.file_id))

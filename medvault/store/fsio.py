@@ -1,0 +1,72 @@
+"""Crash-safe file writing and mapping of OS errors to medvault errors.
+
+Write protocol (DESIGN.md): write in tmp/, flush, fsync, rename into place, fsync the
+directory. Removable media report a full disk in several ways (ENOSPC; EPERM or EFBIG
+from fusefat; EIO), so they all map to MediaFull.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from medvault.errors import MediaFull, MedvaultError, ReadOnlyMedia
+
+FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+READ_ONLY_ERRNOS = {errno.EROFS}
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename durable. Some FUSE file systems cannot fsync a directory: that is fine."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def media_errors(what: str) -> Iterator[None]:
+    """Turn a failed write on the drive into one clear error."""
+    try:
+        yield
+    except OSError as exc:
+        raise media_error(exc, what) from exc
+
+
+def media_error(exc: OSError, what: str) -> MedvaultError:
+    if exc.errno in READ_ONLY_ERRNOS:
+        return ReadOnlyMedia(f"cannot write {what}: the drive is read-only")
+    if exc.errno in FULL_ERRNOS or exc.errno in (errno.EPERM, errno.EIO):
+        reason = os.strerror(exc.errno) if exc.errno else "write refused"
+        return MediaFull(f"cannot write {what}: {reason} (drive full or write refused)")
+    return MedvaultError(f"cannot write {what}: {exc.strerror or exc}")
+
+
+def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None:
+    """Atomically replace PATH with DATA, going through tmp_dir/tmp_name."""
+    tmp = tmp_dir / tmp_name
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -1,0 +1,103 @@
+"""Reading and appending the encrypted index journal (format in format/index_journal.py)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from medvault.crypto import labels
+from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
+from medvault.errors import FormatError
+from medvault.format import canonical_json as cj
+from medvault.format import index_journal as fmt
+from medvault.secret import Secret
+from medvault.store.fsio import fsync_dir, media_errors, write_durable
+from medvault.store.layout import VaultPaths
+
+
+@dataclass
+class JournalRead:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    damage: str | None = None  # first problem found; records after it are not trusted
+    torn_tail: bool = False
+    valid_length: int = fmt.PRELUDE_LEN
+
+
+def index_key(vmk: Secret, vault_id: bytes) -> Secret:
+    return hkdf_expand(vmk, labels.INDEX, vault_id)
+
+
+def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead:
+    try:
+        data = paths.journal.read_bytes()
+    except FileNotFoundError:
+        return JournalRead(damage="index is missing")
+    out = JournalRead()
+    try:
+        fmt.check_prelude(data, vault_id)
+        split = fmt.split(data)
+    except FormatError as exc:
+        out.damage = f"index: {exc.message}"
+        return out
+    out.torn_tail = split.torn_tail
+    out.valid_length = split.valid_length
+    key = index_key(vmk, vault_id)
+    for raw in split.records:
+        try:
+            plain = gcm_open(key, raw.nonce, raw.ciphertext, fmt.aad(vault_id, raw.record_no))
+            out.records.append(cj.loads_object(plain, "index record"))
+        except (AuthenticationFailed, FormatError):
+            out.damage = f"index record {raw.record_no} failed authentication"
+            out.valid_length = raw.offset
+            return out
+    return out
+
+
+class JournalAppender:
+    """Appends records; each append is fsynced before it returns (the commit point)."""
+
+    def __init__(self, paths: VaultPaths, vmk: Secret, vault_id: bytes) -> None:
+        self.paths = paths
+        self.vault_id = vault_id
+        self._key = index_key(vmk, vault_id)
+        current = read_journal(paths, vmk, vault_id)
+        if current.damage is not None and current.damage != "index is missing":
+            raise FormatError(f"{current.damage}; run `medvault repair` first")
+        if current.damage == "index is missing":
+            self.rewrite([])
+            current = JournalRead()
+        elif current.torn_tail:
+            with media_errors("the index"), open(paths.journal, "r+b") as handle:
+                handle.truncate(current.valid_length)
+                os.fsync(handle.fileno())
+        self.next_record = len(current.records)
+
+    def append(self, record: dict[str, Any]) -> None:
+        nonce = random_bytes(fmt.NONCE_LEN)
+        aad = fmt.aad(self.vault_id, self.next_record)
+        framed = fmt.frame(nonce, gcm_seal(self._key, nonce, cj.dumps(record), aad))
+        with media_errors("the index"), open(self.paths.journal, "ab") as handle:
+            handle.write(framed)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.next_record += 1
+
+    def rewrite(self, records: list[dict[str, Any]]) -> None:
+        rewrite_journal(self.paths, self._key, self.vault_id, records)
+        self.next_record = len(records)
+
+
+def rewrite_journal(
+    paths: VaultPaths, key: Secret, vault_id: bytes, records: list[dict[str, Any]]
+) -> None:
+    """Replace the whole journal atomically (create, repair)."""
+    body = bytearray(fmt.prelude(vault_id))
+    for number, record in enumerate(records):
+        nonce = random_bytes(fmt.NONCE_LEN)
+        body += fmt.frame(nonce, gcm_seal(key, nonce, cj.dumps(record), fmt.aad(vault_id, number)))
+    paths.index_dir.mkdir(exist_ok=True)
+    with media_errors("the index"):
+        write_durable(paths.journal, bytes(body), paths.tmp, "journal.tmp")
+    fsync_dir(paths.index_dir)

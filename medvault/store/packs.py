@@ -1,0 +1,229 @@
+"""Writing and reading pack files, part by part (format in medvault/format/pack.py).
+
+PackWriter writes every part under tmp/ and moves them into objects/ only at commit:
+parts 1.. first, part 0 (the .mvo) last, so the .mvo's presence means "complete".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from medvault.crypto.symmetric import random_bytes
+from medvault.errors import FormatError, IntegrityError
+from medvault.format import pack as fmt
+from medvault.store.fsio import fsync_dir, media_errors
+from medvault.store.layout import VaultPaths
+
+WRITE_BUFFER = 4 * 1024 * 1024
+
+
+class PackWriter:
+    def __init__(self, paths: VaultPaths, vault_id: bytes, part_size: int) -> None:
+        self.paths = paths
+        self.vault_id = vault_id
+        self.pack_id = random_bytes(16)
+        self.name = fmt.id_to_name(self.pack_id)
+        self.part_size = part_size
+        self.position = 0  # logical data offset
+        self._parts: list[Path] = []
+        self._handle: BinaryIO | None = None
+        self._in_part = 0
+        self._done = False
+
+    def _tmp_part(self, index: int) -> Path:
+        return self.paths.tmp / f"{self.name}.{index}.tmp"
+
+    def _open_next_part(self) -> None:
+        self._close_handle()
+        path = self._tmp_part(len(self._parts))
+        with media_errors("a pack file"):
+            handle = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 (kept open)
+            self._parts.append(path)
+            handle.write(self._prelude(len(self._parts) - 1, 0))
+        self._handle = handle
+        self._in_part = 0
+
+    def _prelude(self, index: int, count: int) -> bytes:
+        return fmt.Prelude(self.vault_id, self.pack_id, index, count, self.part_size).encode()
+
+    def _close_handle(self) -> None:
+        if self._handle is not None:
+            with media_errors("a pack file"):
+                self._handle.close()
+            self._handle = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while len(view):
+            if self._handle is None or self._in_part == self.part_size:
+                self._open_next_part()
+            assert self._handle is not None
+            n = min(len(view), self.part_size - self._in_part)
+            with media_errors("a pack file"):
+                self._handle.write(view[:n])
+            self._in_part += n
+            self.position += n
+            view = view[n:]
+
+    def patch(self, offset: int, data: bytes) -> None:
+        """Overwrite bytes already written (an entry header once its digest is known)."""
+        while data:
+            index, within = divmod(offset, self.part_size)
+            n = min(len(data), self.part_size - within)
+            target = fmt.PRELUDE_LEN + within
+            with media_errors("a pack file"):
+                if index == len(self._parts) - 1 and self._handle is not None:
+                    self._handle.seek(target)
+                    self._handle.write(data[:n])
+                    self._handle.seek(0, os.SEEK_END)
+                else:
+                    with open(self._parts[index], "r+b") as handle:
+                        handle.seek(target)
+                        handle.write(data[:n])
+            offset += n
+            data = data[n:]
+
+    def commit(self) -> None:
+        """Make the pack durable and visible. After this returns, the pack survives a crash."""
+        if not self._parts:
+            self._open_next_part()
+        count = len(self._parts)
+        self._close_handle()
+        final_dir = self.paths.pack_dir(self.name)
+        with media_errors("a pack file"):
+            for index, path in enumerate(self._parts):
+                with open(path, "r+b") as handle:
+                    handle.write(self._prelude(index, count))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            final_dir.mkdir(parents=True, exist_ok=True)
+            for index in [*range(1, count), 0]:
+                os.replace(self._parts[index], final_dir / fmt.part_filename(self.name, index))
+            fsync_dir(final_dir)
+        self._done = True
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._close_handle()
+        for path in self._parts:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self._done = True
+
+
+class PackReader:
+    """Random access to a pack's logical data across its part files."""
+
+    def __init__(self, paths: VaultPaths, vault_id: bytes, name: str, part_size: int) -> None:
+        self.paths = paths
+        self.vault_id = vault_id
+        self.name = name
+        self.pack_id = fmt.name_to_id(name)
+        self.part_size = part_size
+        self._handles: dict[int, BinaryIO] = {}
+        self.part_count = 1
+        self._open_part(0)
+
+    def _path(self, index: int) -> Path:
+        return self.paths.pack_dir(self.name) / fmt.part_filename(self.name, index)
+
+    def _open_part(self, index: int) -> BinaryIO:
+        handle = self._handles.get(index)
+        if handle is not None:
+            return handle
+        path = self._path(index)
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 (closed in close())
+        except FileNotFoundError:
+            raise IntegrityError(f"pack {self.name}: part {index} is missing") from None
+        try:
+            prelude = fmt.decode_prelude(handle.read(fmt.PRELUDE_LEN))
+            if (prelude.vault_id, prelude.pack_id) != (self.vault_id, self.pack_id):
+                raise IntegrityError(f"pack {self.name}: part {index} belongs elsewhere")
+            if prelude.part_index != index or prelude.part_size != self.part_size:
+                raise IntegrityError(f"pack {self.name}: part {index} has a wrong prelude")
+            if index == 0:
+                self.part_count = prelude.part_count
+            elif prelude.part_count != self.part_count:
+                raise IntegrityError(f"pack {self.name}: part {index} disagrees on part count")
+            size = os.fstat(handle.fileno()).st_size - fmt.PRELUDE_LEN
+            last = index == self.part_count - 1
+            if (not last and size != self.part_size) or size > self.part_size:
+                raise IntegrityError(f"pack {self.name}: part {index} has the wrong length")
+        except FormatError as exc:
+            handle.close()
+            raise IntegrityError(f"pack {self.name}: {exc.message}") from None
+        except BaseException:
+            handle.close()
+            raise
+        self._handles[index] = handle
+        return handle
+
+    def logical_size(self) -> int:
+        last = self.part_count - 1
+        handle = self._open_part(last)
+        tail = os.fstat(handle.fileno()).st_size - fmt.PRELUDE_LEN
+        return last * self.part_size + tail
+
+    def check_all_parts(self) -> None:
+        for index in range(self.part_count):
+            self._open_part(index)
+        extra = self._path(self.part_count)
+        if extra.exists():
+            raise IntegrityError(f"pack {self.name}: unexpected extra part {self.part_count}")
+
+    def read(self, offset: int, length: int) -> bytes:
+        out = bytearray()
+        while length > 0:
+            index, within = divmod(offset, self.part_size)
+            if index >= self.part_count:
+                break
+            handle = self._open_part(index)
+            handle.seek(fmt.PRELUDE_LEN + within)
+            chunk = handle.read(min(length, self.part_size - within))
+            if not chunk:
+                break
+            out += chunk
+            offset += len(chunk)
+            length -= len(chunk)
+        if length > 0:
+            raise IntegrityError(f"pack {self.name}: truncated")
+        return bytes(out)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+    def __enter__(self) -> PackReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def list_packs(paths: VaultPaths) -> list[str]:
+    """Names of all complete packs (those whose .mvo exists)."""
+    names: list[str] = []
+    if not paths.objects.is_dir():
+        return names
+    for shard in sorted(paths.objects.iterdir()):
+        if not shard.is_dir():
+            continue
+        for item in sorted(shard.iterdir()):
+            if item.name.endswith(".mvo") and len(item.name) == 30:
+                names.append(item.name[:-4])
+    return names
+
+
+def delete_pack(paths: VaultPaths, name: str) -> None:
+    """Remove part 0 first, so a crash midway leaves only orphan parts (swept by repair)."""
+    folder = paths.pack_dir(name)
+    with media_errors("the objects folder"):
+        (folder / fmt.part_filename(name, 0)).unlink(missing_ok=True)
+        for item in folder.glob(f"{name}.*.mvp"):
+            item.unlink(missing_ok=True)
+    fsync_dir(folder)

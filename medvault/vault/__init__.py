@@ -1,0 +1,1 @@
+"""Use cases on a vault: create, open, add, list, extract, verify, rm, compact, repair, passwd."""

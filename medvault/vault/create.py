@@ -1,0 +1,137 @@
+"""`medvault create`: a new vault that is escrowed before it is reported created.
+
+Order matters (fail closed): the key package goes into the registry first, then the
+drive gets its files, then both header copies are read back and checked, and only then
+is the vault marked active.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from medvault.config import OrgConfig
+from medvault.crypto.symmetric import new_key, random_bytes
+from medvault.errors import AlreadyExists, IntegrityError, MedvaultError, NotAVault
+from medvault.format import index_journal
+from medvault.format import vault_header as fmt
+from medvault.keys.escrow import seal_key_packages
+from medvault.keys.slots import make_slot
+from medvault.registry.local import KeyPackage, Registry
+from medvault.secret import Secret
+from medvault.store.fsio import media_errors, write_durable
+from medvault.store.layout import VaultPaths, for_new_vault
+from medvault.vault.env import Env
+from medvault.vault.org_keys import escrow_public_keys
+from medvault.vault.session import read_headers, unlock, write_headers
+
+DEFAULT_PART_SIZE = fmt.MAX_PART_SIZE
+
+
+@dataclass(frozen=True)
+class Created:
+    paths: VaultPaths
+    vault_id: str
+    escrow_key_ids: tuple[str, ...]
+
+
+def readme_text(org: OrgConfig, vault_id: str, key_ids: tuple[str, ...], created_at: str) -> str:
+    return (
+        "MEDVAULT ENCRYPTED DRIVE\n"
+        "========================\n\n"
+        f"This folder is an encrypted medvault vault belonging to {org.name}.\n"
+        "Its contents cannot be read without the owner's passphrase or the\n"
+        "organisation's escrow key. If you found this drive, please return it:\n\n"
+        f"  {org.contact}\n\n"
+        f"Vault id:        {vault_id}\n"
+        f"Escrow key id:   {', '.join(key_ids)}\n"
+        f"Created (UTC):   {created_at}\n\n"
+        "Do not delete or rename anything in this folder.\n"
+    )
+
+
+def create_vault(
+    drive: Path,
+    label: str,
+    passphrase: Secret,
+    org: OrgConfig,
+    registry: Registry,
+    env: Env,
+    part_size: int = DEFAULT_PART_SIZE,
+) -> Created:
+    if not drive.is_dir():
+        raise NotAVault(f"{drive} is not a folder or mounted drive")
+    paths = for_new_vault(drive)
+    if paths.header_a.exists() or paths.header_b.exists() or paths.objects.exists():
+        raise AlreadyExists(f"{paths.root} already holds a vault")
+    escrow_keys = escrow_public_keys(org)
+    vault_id = random_bytes(16)
+    vmk = new_key()
+    created_at = env.timestamp()
+    body = fmt.HeaderBody(
+        created_at=created_at,
+        label=label,
+        org_name=org.name,
+        org_id=org.org_id,
+        contact=org.contact,
+        part_size=part_size,
+        slots=(make_slot(vmk, vault_id, 1, passphrase, env.kdf, created_at),),
+        escrow=seal_key_packages(vmk, vault_id, escrow_keys),
+    )
+    header = fmt.VaultHeader(vault_id, 1, body)
+    packages = [KeyPackage(vault_id.hex(), e.key_id, e.suite, e.sealed) for e in body.escrow]
+    registry.record_vault(vault_id.hex(), label, org.org_id, created_at, env.actor, packages)
+
+    made_root = not paths.root.exists()
+    try:
+        _write_new_vault(paths, vmk, header, org, tuple(k.key_id for k in escrow_keys))
+        _check_both_copies(paths, passphrase, header)
+    except BaseException:
+        registry.set_vault_status(vault_id.hex(), "aborted")
+        with contextlib.suppress(OSError):
+            if made_root:
+                shutil.rmtree(paths.root)
+        raise
+    registry.set_vault_status(vault_id.hex(), "active")
+    key_ids = tuple(k.key_id for k in escrow_keys)
+    registry.append_event(
+        created_at, env.actor, vault_id.hex(), "create",
+        {"label_sha256": _digest(label), "escrow_key_ids": list(key_ids),
+         "kdf": {"alg": "argon2id", "t": env.kdf.time_cost, "m_kib": env.kdf.memory_kib,
+                 "p": env.kdf.parallelism}},
+    )
+    return Created(paths, vault_id.hex(), key_ids)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_new_vault(
+    paths: VaultPaths, vmk: Secret, header: fmt.VaultHeader, org: OrgConfig,
+    key_ids: tuple[str, ...],
+) -> None:
+    with media_errors("the new vault"):
+        for folder in (paths.root, paths.objects, paths.index_dir, paths.log, paths.tmp):
+            folder.mkdir(exist_ok=True)
+        notice = readme_text(org, header.vault_id.hex(), key_ids, header.body.created_at)
+        write_durable(paths.readme, notice.encode(), paths.tmp, "readme.tmp")
+        write_durable(
+            paths.journal, index_journal.prelude(header.vault_id), paths.tmp, "journal.tmp"
+        )
+    write_headers(paths, vmk, header)
+
+
+def _check_both_copies(paths: VaultPaths, passphrase: Secret, header: fmt.VaultHeader) -> None:
+    copies = read_headers(paths)
+    if len(copies.parsed) != 2:
+        raise IntegrityError("a header copy did not read back after writing; check the drive")
+    try:
+        vault = unlock(copies, passphrase)
+    except MedvaultError as exc:
+        raise IntegrityError(f"the header did not verify after writing: {exc.message}") from None
+    if vault.authentic_copies != {"vault.mvh", "vault.mvh.bak"} or vault.header != header:
+        raise IntegrityError("a header copy did not verify after writing; check the drive")

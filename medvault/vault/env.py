@@ -1,0 +1,38 @@
+"""What a use case needs from the outside world, passed in so tests stay deterministic."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from medvault.crypto.kdf import RFC9106_LOW_MEMORY, Argon2Params
+from medvault.registry.local import Actor
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def current_actor() -> Actor:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Actor(user=user, host=socket.gethostname())
+
+
+@dataclass(frozen=True)
+class Env:
+    actor: Actor = field(default_factory=current_actor)
+    now: Callable[[], datetime] = utc_now
+    kdf: Argon2Params = RFC9106_LOW_MEMORY
+
+    def timestamp(self) -> str:
+        return iso(self.now())

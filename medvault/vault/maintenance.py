@@ -1,0 +1,227 @@
+"""rm, compact, repair and passwd: everything that changes a vault without adding files."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from medvault.crypto.payload import ciphertext_length
+from medvault.crypto.symmetric import random_bytes
+from medvault.errors import IntegrityError
+from medvault.format import entry as efmt
+from medvault.format import pack as pfmt
+from medvault.format import vault_header as hfmt
+from medvault.format.meta import TombstoneMeta
+from medvault.keys.slots import make_slot
+from medvault.registry.local import Registry
+from medvault.secret import Secret
+from medvault.store.entries import seal_header
+from medvault.store.journal import JournalAppender, index_key, rewrite_journal
+from medvault.store.layout import VaultPaths
+from medvault.store.lock import writer_lock
+from medvault.store.packs import PackReader, delete_pack
+from medvault.vault.catalog import Catalog, Located, add_record, load_catalog
+from medvault.vault.env import Env
+from medvault.vault.reading import open_reader, select
+from medvault.vault.session import UnlockedVault, write_headers
+from medvault.vault.writing import PACK_TARGET, Committer
+
+
+def sweep_tmp(paths: VaultPaths) -> int:
+    """Delete leftovers of interrupted writes. Only called while holding the writer lock."""
+    count = 0
+    if paths.tmp.is_dir():
+        for item in paths.tmp.iterdir():
+            with contextlib.suppress(OSError):
+                item.unlink()
+                count += 1
+    return count
+
+
+def remove_paths(vault: UnlockedVault, wanted: list[str], registry: Registry, env: Env) -> int:
+    """Write one tombstone naming every file under WANTED; returns how many were removed."""
+    with writer_lock(vault.paths.lock):
+        sweep_tmp(vault.paths)
+        catalog = load_catalog(vault)
+        chosen = select(catalog.live(), wanted)
+        ids = tuple(sorted(x.file_id for x in chosen))
+        meta = TombstoneMeta(ids, env.timestamp(), env.actor.user, env.actor.host).encode()
+        journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+        with Committer(vault, journal) as committer:
+            writer = committer.pack()
+            file_id = random_bytes(16)
+            sealed = seal_header(vault.vmk, vault.vault_id, file_id, efmt.Kind.TOMBSTONE, meta,
+                                 ciphertext_length(0))
+            enc = sealed.encryptor()
+            offset = writer.position
+            writer.write(sealed.header + enc.finalize())
+            committer.add_pending(Located(
+                file_id=file_id.hex(), pack=writer.name, offset=offset,
+                header_len=len(sealed.header), payload_len=ciphertext_length(0),
+                kind=int(efmt.Kind.TOMBSTONE), references=ids,
+            ))
+    registry.append_event(env.timestamp(), env.actor, vault.vault_id_hex, "rm",
+                          {"files": len(ids), "bytes": sum(x.size for x in chosen)})
+    return len(ids)
+
+
+@dataclass
+class CompactResult:
+    packs_rewritten: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    entries_dropped: int = 0
+
+
+def _pack_sizes(vault: UnlockedVault, names: list[str]) -> dict[str, int]:
+    sizes = {}
+    for name in names:
+        with open_reader(vault, name) as reader:
+            sizes[name] = reader.logical_size()
+    return sizes
+
+
+def compact(
+    vault: UnlockedVault, registry: Registry, env: Env, threshold: float = 0.5
+) -> CompactResult:
+    """Rewrite packs whose live bytes are under THRESHOLD of their size; drop dead entries."""
+    result = CompactResult()
+    with writer_lock(vault.paths.lock):
+        sweep_tmp(vault.paths)
+        catalog = load_catalog(vault)
+        if catalog.index_damage or catalog.scan_damage:
+            raise IntegrityError("the vault has damage; run `medvault repair` before compacting")
+        sizes = _pack_sizes(vault, catalog.packs_on_disk)
+        live_ids = {x.file_id for x in catalog.live()}
+        keep = _entries_to_keep(catalog, live_ids)
+        live_bytes: dict[str, int] = dict.fromkeys(sizes, 0)
+        for loc in catalog.located.values():
+            if loc.file_id in keep and loc.pack in live_bytes:
+                live_bytes[loc.pack] += loc.header_len + loc.payload_len
+        victims = [n for n in sizes if live_bytes[n] < threshold * sizes[n]]
+        if not victims:
+            return result
+        journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+        with Committer(vault, journal) as committer:
+            for name in victims:
+                movers = [x for x in catalog.located.values() if x.pack == name and x.file_id in keep]
+                with open_reader(vault, name) as reader:
+                    for loc in sorted(movers, key=lambda x: x.offset):
+                        _copy_entry(reader, loc, committer)
+                        if committer.pending_bytes >= PACK_TARGET:
+                            committer.commit()
+        journal.append({"op": "drop", "packs": victims})
+        for name in victims:
+            delete_pack(vault.paths, name)
+        result.packs_rewritten = len(victims)
+        result.bytes_before = sum(sizes[n] for n in victims)
+        result.bytes_after = sum(live_bytes[n] for n in victims)
+        result.entries_dropped = sum(
+            1 for x in catalog.located.values() if x.pack in victims and x.file_id not in keep
+        )
+    registry.append_event(env.timestamp(), env.actor, vault.vault_id_hex, "compact",
+                          {"packs": result.packs_rewritten, "reclaimed_bytes":
+                           result.bytes_before - result.bytes_after})
+    return result
+
+
+def _entries_to_keep(catalog: Catalog, live_ids: set[str]) -> set[str]:
+    """Live files, and tombstones/replacements still needed to hide an entry that exists."""
+    present = set(catalog.located)
+    keep = set(live_ids)
+    for loc in catalog.located.values():
+        if loc.file_id in live_ids:
+            continue
+        if loc.kind == efmt.Kind.TOMBSTONE and present.intersection(loc.references):
+            keep.add(loc.file_id)
+    return keep
+
+
+def _copy_entry(reader: PackReader, loc: Located, committer: Committer) -> None:
+    """Entries are bound to vault and file id, not to a pack, so bytes move verbatim."""
+    writer = committer.pack()
+    offset = writer.position
+    remaining, pos = loc.header_len + loc.payload_len, loc.offset
+    while remaining:
+        block = reader.read(pos, min(remaining, 4 * 1024 * 1024))
+        writer.write(block)
+        pos += len(block)
+        remaining -= len(block)
+    committer.add_pending(Located(**{**loc.__dict__, "pack": writer.name, "offset": offset}))
+
+
+@dataclass
+class RepairResult:
+    headers_restored: list[str] = field(default_factory=list)
+    index_rebuilt: bool = False
+    tmp_swept: int = 0
+    orphan_parts_removed: int = 0
+    damaged_packs: dict[str, str] = field(default_factory=dict)
+
+
+def repair(vault: UnlockedVault, registry: Registry, env: Env) -> RepairResult:
+    result = RepairResult()
+    with writer_lock(vault.paths.lock):
+        result.tmp_swept = sweep_tmp(vault.paths)
+        if vault.authentic_copies != {"vault.mvh", "vault.mvh.bak"}:
+            result.headers_restored = sorted(
+                {"vault.mvh", "vault.mvh.bak"} - vault.authentic_copies
+            )
+            write_headers(vault.paths, vault.vmk, vault.header)
+        result.orphan_parts_removed = _remove_orphan_parts(vault.paths)
+        # Rebuild the index from the objects alone, then check it reads back.
+        fresh = load_catalog(vault, use_index=False)
+        result.damaged_packs = dict(fresh.scan_damage)
+        records = [
+            add_record(name, [x for x in fresh.located.values() if x.pack == name])
+            for name in sorted({x.pack for x in fresh.located.values()})
+        ]
+        current = load_catalog(vault)
+        if current.index_damage or current.unindexed_packs or _differs(current, fresh):
+            key = index_key(vault.vmk, vault.vault_id)
+            rewrite_journal(vault.paths, key, vault.vault_id, records)
+            result.index_rebuilt = True
+    registry.append_event(env.timestamp(), env.actor, vault.vault_id_hex, "repair", {
+        "headers_restored": result.headers_restored, "index_rebuilt": result.index_rebuilt,
+        "damaged_packs": len(result.damaged_packs)})
+    return result
+
+
+def _differs(a: Catalog, b: Catalog) -> bool:
+    return {x.file_id for x in a.live()} != {x.file_id for x in b.live()}
+
+
+def _remove_orphan_parts(paths: VaultPaths) -> int:
+    removed = 0
+    if not paths.objects.is_dir():
+        return 0
+    for shard in paths.objects.iterdir():
+        if not shard.is_dir():
+            continue
+        for part in shard.glob("*.mvp"):
+            name = part.name.split(".")[0]
+            if not (shard / pfmt.part_filename(name, 0)).exists():
+                with contextlib.suppress(OSError):
+                    part.unlink()
+                    removed += 1
+    return removed
+
+
+def change_passphrase(
+    vault: UnlockedVault, new_passphrase: Secret, registry: Registry, env: Env
+) -> None:
+    """O(1): only the header's passphrase slot changes; no object is touched."""
+    with writer_lock(vault.paths.lock):
+        body = vault.header.body
+        slot_id = max(s.slot_id for s in body.slots) + 1
+        slot = make_slot(vault.vmk, vault.vault_id, slot_id, new_passphrase, env.kdf,
+                         env.timestamp())
+        new_body = hfmt.HeaderBody(**{**body.__dict__, "slots": (slot,)})
+        header = hfmt.VaultHeader(vault.vault_id, vault.header.seq + 1, new_body)
+        write_headers(vault.paths, vault.vmk, header)
+        vault.header = header
+        vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
+    registry.append_event(env.timestamp(), env.actor, vault.vault_id_hex, "passwd",
+                          {"slot_id": slot_id, "kdf_t": env.kdf.time_cost,
+                           "kdf_m_kib": env.kdf.memory_kib})
+

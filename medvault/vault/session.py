@@ -1,0 +1,122 @@
+"""Opening a vault: choose the header copy, unlock with a passphrase, check the MAC."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medvault.errors import FormatError, IntegrityError, MedvaultError, NotAVault, WrongPassphrase
+from medvault.format import vault_header as fmt
+from medvault.keys import header_auth
+from medvault.keys.slots import open_slots
+from medvault.secret import Secret
+from medvault.store.fsio import media_errors, write_durable
+from medvault.store.layout import VaultPaths, locate
+
+MAX_HEADER_FILE = fmt.MAX_BODY + 256
+
+
+@dataclass
+class HeaderCopies:
+    """Both header copies as found on the drive, parsed but not yet authenticated."""
+
+    paths: VaultPaths
+    parsed: dict[str, fmt.ParsedHeader] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def best_first(self) -> list[fmt.ParsedHeader]:
+        return sorted(self.parsed.values(), key=lambda p: p.header.seq, reverse=True)
+
+    @property
+    def any(self) -> fmt.ParsedHeader:
+        return self.best_first()[0]
+
+
+def read_headers(paths: VaultPaths) -> HeaderCopies:
+    copies = HeaderCopies(paths)
+    for name, path in (("vault.mvh", paths.header_a), ("vault.mvh.bak", paths.header_b)):
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_HEADER_FILE + 1)
+            copies.parsed[name] = fmt.decode(data)
+        except FileNotFoundError:
+            copies.problems[name] = "missing"
+        except OSError as exc:
+            copies.problems[name] = f"unreadable ({exc.strerror})"
+        except MedvaultError as exc:
+            copies.problems[name] = exc.message
+    return copies
+
+
+def open_headers(path: Path) -> HeaderCopies:
+    paths = locate(path)
+    copies = read_headers(paths)
+    if not copies.parsed:
+        detail = "; ".join(f"{k}: {v}" for k, v in copies.problems.items())
+        raise NotAVault(
+            f"no readable vault header in {paths.root} ({detail})",
+            hint="`medvault repair` cannot help without a header; a security admin can "
+            "recover the files from the registry's key package",
+        )
+    return copies
+
+
+@dataclass
+class UnlockedVault:
+    paths: VaultPaths
+    header: fmt.VaultHeader
+    vmk: Secret
+    copies: HeaderCopies
+    authentic_copies: set[str]
+
+    @property
+    def vault_id(self) -> bytes:
+        return self.header.vault_id
+
+    @property
+    def vault_id_hex(self) -> str:
+        return self.header.vault_id.hex()
+
+
+def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
+    """Try the newest copy first; a copy whose MAC fails is treated as damaged."""
+    wrong = False
+    for parsed in copies.best_first():
+        try:
+            vmk = open_slots(parsed.header.body.slots, parsed.header.vault_id, passphrase)
+        except WrongPassphrase:
+            wrong = True
+            continue
+        except FormatError:
+            continue
+        if not header_auth.is_authentic(vmk, parsed):
+            continue
+        return _unlocked(copies, parsed, vmk)
+    if wrong:
+        raise WrongPassphrase("wrong passphrase for this vault")
+    raise IntegrityError("no vault header copy passed authentication")
+
+
+def unlock_with_key(copies: HeaderCopies, vmk: Secret) -> UnlockedVault:
+    for parsed in copies.best_first():
+        if header_auth.is_authentic(vmk, parsed):
+            return _unlocked(copies, parsed, vmk)
+    raise IntegrityError("no vault header copy passed authentication with this key")
+
+
+def _unlocked(copies: HeaderCopies, chosen: fmt.ParsedHeader, vmk: Secret) -> UnlockedVault:
+    authentic = set()
+    for name, parsed in copies.parsed.items():
+        with contextlib.suppress(MedvaultError):
+            if parsed.header == chosen.header and header_auth.is_authentic(vmk, parsed):
+                authentic.add(name)
+    return UnlockedVault(copies.paths, chosen.header, vmk, copies, authentic)
+
+
+def write_headers(paths: VaultPaths, vmk: Secret, header: fmt.VaultHeader) -> None:
+    """Replace copy A, then copy B: at every moment at least one complete copy exists."""
+    data = header_auth.seal(vmk, header)
+    with media_errors("the vault header"):
+        write_durable(paths.header_a, data, paths.tmp, "vault.mvh.tmp")
+        write_durable(paths.header_b, data, paths.tmp, "vault.mvh.bak.tmp")

@@ -1,0 +1,77 @@
+"""Writing entries into packs with group commit (shared by add, rm and compact).
+
+A Committer collects entries in the current pack; `commit()` makes the pack durable
+(tmp -> fsync -> rename -> fsync dir), then appends one index record and fsyncs it.
+Only after that are the entries reported as committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from medvault.store.journal import JournalAppender
+from medvault.store.packs import PackWriter
+from medvault.vault.catalog import Located, add_record
+from medvault.vault.session import UnlockedVault
+
+PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
+
+
+class Committer:
+    def __init__(
+        self, vault: UnlockedVault, journal: JournalAppender,
+        on_commit: Callable[[list[Located]], None] | None = None,
+    ) -> None:
+        self.vault = vault
+        self.journal = journal
+        self.on_commit = on_commit
+        self.writer: PackWriter | None = None
+        self.pending: list[Located] = []
+        self.committed: list[Located] = []
+
+    def pack(self) -> PackWriter:
+        if self.writer is None:
+            self.writer = PackWriter(
+                self.vault.paths, self.vault.vault_id, self.vault.header.body.part_size
+            )
+        return self.writer
+
+    @property
+    def pending_bytes(self) -> int:
+        return 0 if self.writer is None else self.writer.position
+
+    def add_pending(self, loc: Located) -> None:
+        self.pending.append(loc)
+
+    def commit(self) -> None:
+        if self.writer is None:
+            return
+        writer, pending = self.writer, self.pending
+        self.writer, self.pending = None, []
+        if not pending:
+            writer.abort()
+            return
+        try:
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        self.journal.append(add_record(writer.name, pending))
+        self.committed.extend(pending)
+        if self.on_commit is not None:
+            self.on_commit(pending)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+        self.writer, self.pending = None, []
+
+    def __enter__(self) -> Committer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
