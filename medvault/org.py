@@ -29,8 +29,9 @@ class OrgCreated:
     share_paths: tuple[Path, ...]
 
 
-def share_text(org_name: str, admin: str, key_id: str, threshold: int, total: int,
-               mnemonic: str) -> str:
+def share_text(
+    org_name: str, admin: str, key_id: str, threshold: int, total: int, mnemonic: str
+) -> str:
     return (
         f"# medvault escrow share for {admin}\n"
         f"# Organisation: {org_name}   escrow key id: {key_id}\n"
@@ -41,8 +42,13 @@ def share_text(org_name: str, admin: str, key_id: str, threshold: int, total: in
 
 
 def init_org(
-    name: str, contact: str, admins: list[str], threshold: int, suite: EscrowSuite,
-    out_dir: Path, created_at: str,
+    name: str,
+    contact: str,
+    admins: list[str],
+    threshold: int,
+    suite: EscrowSuite,
+    out_dir: Path,
+    created_at: str,
 ) -> OrgCreated:
     if len(set(admins)) != len(admins):
         raise UsageError("each --admin must be different")
@@ -60,9 +66,14 @@ def init_org(
         raise UsageError("internal check failed: shares do not rebuild the escrow key")
     key_id = private.public.key_id
     org = OrgConfig(
-        name=name, contact=contact, org_id=str(uuid.uuid4()),
-        escrow_keys=(EscrowKeyConfig(key_id, suite.value, private.public.raw, threshold,
-                                     tuple(admins), created_at),),
+        name=name,
+        contact=contact,
+        org_id=str(uuid.uuid4()),
+        escrow_keys=(
+            EscrowKeyConfig(
+                key_id, suite.value, private.public.raw, threshold, tuple(admins), created_at
+            ),
+        ),
     )
     shares_dir = out_dir / "shares"
     shares_dir.mkdir(parents=True, exist_ok=True)

@@ -31,5 +31,5 @@ class Secret:
     def __hash__(self) -> int:
         raise TypeError("Secret is not hashable")
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str:
         raise TypeError("Secret cannot be pickled")

@@ -25,8 +25,9 @@ from medvault.vault.verify import verify
 @VAULT_ARG
 @passphrase_options
 @json_option
-def verify_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | None,
-               as_json: bool) -> None:
+def verify_cmd(
+    vault: Path, passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool
+) -> None:
     """Authenticate every header copy, the index, and every object and part.
 
     Names each damaged or missing file. Exit codes: 0 all good, 3 wrong passphrase,
@@ -49,17 +50,20 @@ def verify_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | N
             click.echo(f"DAMAGED pack {pack}: {problem}")
         click.echo(f"{report.files_ok} file(s), {report.bytes_ok} bytes authenticated.")
     if not report.ok:
-        raise DamageFound("the vault has damage (see above)",
-                          hint="`medvault repair` restores headers and the index; damaged "
-                          "files need a backup or escrow recovery")
+        raise DamageFound(
+            "the vault has damage (see above)",
+            hint="`medvault repair` restores headers and the index; damaged "
+            "files need a backup or escrow recovery",
+        )
 
 
 @click.command("repair")
 @VAULT_ARG
 @passphrase_options
 @json_option
-def repair_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | None,
-               as_json: bool) -> None:
+def repair_cmd(
+    vault: Path, passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool
+) -> None:
     """Restore a damaged header copy from the good one, rebuild the index, sweep tmp/.
 
     Exit codes: 0 repaired (or nothing to do), 3 wrong passphrase, 4 not a vault,
@@ -74,8 +78,10 @@ def repair_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | N
             click.echo(f"restored header copy {name}")
         if result.index_rebuilt:
             click.echo("rebuilt the index from the objects")
-        click.echo(f"swept {result.tmp_swept} temp file(s), removed "
-                   f"{result.orphan_parts_removed} orphan part(s)")
+        click.echo(
+            f"swept {result.tmp_swept} temp file(s), removed "
+            f"{result.orphan_parts_removed} orphan part(s)"
+        )
         for pack, problem in result.damaged_packs.items():
             click.echo(f"DAMAGED pack {pack}: {problem}")
     if result.damaged_packs:
@@ -86,8 +92,9 @@ def repair_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | N
 @VAULT_ARG
 @passphrase_options
 @json_option
-def compact_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | None,
-                as_json: bool) -> None:
+def compact_cmd(
+    vault: Path, passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool
+) -> None:
     """Rewrite packs that are mostly removed files, reclaiming their space.
 
     Exit codes: 0 done, 3 wrong passphrase, 4 not a vault, 6 damage (repair first),
@@ -98,5 +105,7 @@ def compact_cmd(vault: Path, passphrase_fd: int | None, passphrase_file: Path | 
     if as_json:
         emit_json(result.__dict__)
     else:
-        click.echo(f"rewrote {result.packs_rewritten} pack(s), reclaimed "
-                   f"{result.bytes_before - result.bytes_after} bytes")
+        click.echo(
+            f"rewrote {result.packs_rewritten} pack(s), reclaimed "
+            f"{result.bytes_before - result.bytes_after} bytes"
+        )

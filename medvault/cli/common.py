@@ -26,11 +26,14 @@ VAULT_ARG = click.argument("vault", type=click.Path(path_type=Path, file_okay=Fa
 
 def passphrase_options(func: F) -> F:
     func = click.option(
-        "--passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
+        "--passphrase-file",
+        type=click.Path(path_type=Path, dir_okay=False),
         help="Read the passphrase from the first line of this file.",
     )(func)
     func = click.option(
-        "--passphrase-fd", type=int, metavar="N",
+        "--passphrase-fd",
+        type=int,
+        metavar="N",
         help="Read the passphrase from this open file descriptor.",
     )(func)
     return func
@@ -42,7 +45,9 @@ def json_option(func: F) -> F:
 
 def org_option(func: F) -> F:
     return click.option(
-        "--org", "org_path", type=click.Path(path_type=Path, dir_okay=False),
+        "--org",
+        "org_path",
+        type=click.Path(path_type=Path, dir_okay=False),
         help="Organisation config (default: $MEDVAULT_ORG, then $MEDVAULT_HOME/org.toml).",
     )(func)
 
@@ -73,7 +78,19 @@ def emit_json(value: object) -> None:
 def progress_bar(total: int, desc: str) -> Iterator[Callable[[int], None]]:
     """Bytes progress on stderr, only when stderr is a terminal (disable=None)."""
     with tqdm(
-        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, file=sys.stderr,
-        disable=None, mininterval=0.2, dynamic_ncols=True, leave=False,
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=desc,
+        file=sys.stderr,
+        disable=None,
+        mininterval=0.2,
+        dynamic_ncols=True,
+        leave=False,
     ) as bar:
-        yield bar.update
+
+        def advance(n: int) -> None:
+            bar.update(n)
+
+        yield advance

@@ -41,8 +41,12 @@ def _write_samples(folder: Path) -> Path:
 
 
 @click.command("demo")
-@click.option("--dir", "work_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Folder to work in (default: a new temporary folder, kept for a look).")
+@click.option(
+    "--dir",
+    "work_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to work in (default: a new temporary folder, kept for a look).",
+)
 def demo_cmd(work_dir: Path | None) -> None:
     """Run the whole flow with a throwaway organisation and synthetic data.
 
@@ -58,19 +62,30 @@ def demo_cmd(work_dir: Path | None) -> None:
     suite = DEFAULT_SUITE if suite_available(DEFAULT_SUITE) is None else EscrowSuite.P384
 
     click.echo(f"== 1. Organisation (escrow key split 2-of-3), in {home}")
-    org_made = init_org("Demo Health", "Demo Health security office, ext. 5555",
-                        ["alice", "bob", "carol"], 2, suite, home, env.timestamp())
+    org_made = init_org(
+        "Demo Health",
+        "Demo Health security office, ext. 5555",
+        ["alice", "bob", "carol"],
+        2,
+        suite,
+        home,
+        env.timestamp(),
+    )
     org = load_org(org_made.config_path)
-    click.echo(f"   escrow key {org.escrow_keys[0].key_id} ({suite.value}); shares: "
-               f"{', '.join(p.name for p in org_made.share_paths)}")
+    click.echo(
+        f"   escrow key {org.escrow_keys[0].key_id} ({suite.value}); shares: "
+        f"{', '.join(p.name for p in org_made.share_paths)}"
+    )
 
     click.echo(f"== 2. Create a vault on the 'drive' {drive}")
     registry = Registry.for_path(home / "registry.sqlite")
     passphrase = generate()
     created = create_vault(drive, "demo stick", to_secret(passphrase), org, registry, env)
     click.echo(f"   vault {created.vault_id}; passphrase (generated): {passphrase}")
-    click.echo(f"   Argon2id t={RFC9106_LOW_MEMORY.time_cost} "
-               f"m={RFC9106_LOW_MEMORY.memory_kib} KiB p={RFC9106_LOW_MEMORY.parallelism}")
+    click.echo(
+        f"   Argon2id t={RFC9106_LOW_MEMORY.time_cost} "
+        f"m={RFC9106_LOW_MEMORY.memory_kib} KiB p={RFC9106_LOW_MEMORY.parallelism}"
+    )
 
     click.echo("== 3. Add an export folder")
     source = _write_samples(base)
@@ -89,8 +104,10 @@ def demo_cmd(work_dir: Path | None) -> None:
     click.echo("== 6. Extract and compare")
     out = base / "extracted"
     result = extract(vault, [], out, force=True)
-    same = all((out / p).read_bytes() == (source.parent / p).read_bytes()
-               for p in (x.path for x in list_files(vault)[0]))
+    same = all(
+        (out / p).read_bytes() == (source.parent / p).read_bytes()
+        for p in (x.path for x in list_files(vault)[0])
+    )
     click.echo(f"   {len(result.written)} files to {out}; byte-identical: {same}")
 
     click.echo("== 7. What is on the drive (names are random ids, no PHI)")
@@ -100,8 +117,9 @@ def demo_cmd(work_dir: Path | None) -> None:
 
     click.echo("== 8. Custody record (registry)")
     for ev in registry.events(created.vault_id):
-        click.echo(f"   {ev['at'][:19]}  {ev['action']:<8} by {ev['actor']}@{ev['host']}  "
-                   f"{ev['details']}")
+        click.echo(
+            f"   {ev['at'][:19]}  {ev['action']:<8} by {ev['actor']}@{ev['host']}  {ev['details']}"
+        )
     broken = registry.verify_chain()
     click.echo(f"   audit chain: {'intact' if broken is None else f'broken at {broken}'}")
     click.echo(f"Done. Everything is in {base}")

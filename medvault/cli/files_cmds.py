@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -26,13 +25,18 @@ from medvault.vault.reading import extract, list_files, select
 
 @click.command("add")
 @VAULT_ARG
-@click.argument("sources", nargs=-1, required=True,
-                type=click.Path(path_type=Path, exists=False))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
 @click.option("--replace", is_flag=True, help="Store a new version of paths already in the vault.")
 @passphrase_options
 @json_option
-def add_cmd(vault: Path, sources: tuple[Path, ...], replace: bool, passphrase_fd: int | None,
-            passphrase_file: Path | None, as_json: bool) -> None:
+def add_cmd(
+    vault: Path,
+    sources: tuple[Path, ...],
+    replace: bool,
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
     """Encrypt files and folders into the vault (folders recursively, like cp -r).
 
     Each file is stored under its path relative to the SOURCE's parent. A line
@@ -52,18 +56,27 @@ def add_cmd(vault: Path, sources: tuple[Path, ...], replace: bool, passphrase_fd
                 click.echo(f"added {loc.path}")
 
     with progress_bar(sum(p.size for p in planned), "encrypting") as bar:
-        result = add_files(unlocked, list(sources), replace, open_registry(), env(),
-                           progress=bar, on_commit=report)
+        result = add_files(
+            unlocked, list(sources), replace, open_registry(), env(), progress=bar, on_commit=report
+        )
     if as_json:
         emit_json({"added": [_entry_json(x) for x in result.files], "bytes": result.bytes})
     else:
-        click.echo(f"{len(result.files)} file(s), {result.bytes} bytes added to "
-                   f"vault {unlocked.vault_id_hex}.", err=True)
+        click.echo(
+            f"{len(result.files)} file(s), {result.bytes} bytes added to "
+            f"vault {unlocked.vault_id_hex}.",
+            err=True,
+        )
 
 
 def _entry_json(loc: Located) -> dict[str, object]:
-    return {"path": loc.path, "size": loc.size, "sha256": loc.sha256, "added_at": loc.added_at,
-            "file_id": loc.file_id}
+    return {
+        "path": loc.path,
+        "size": loc.size,
+        "sha256": loc.sha256,
+        "added_at": loc.added_at,
+        "file_id": loc.file_id,
+    }
 
 
 @click.command("ls")
@@ -71,8 +84,13 @@ def _entry_json(loc: Located) -> dict[str, object]:
 @click.argument("paths", nargs=-1)
 @passphrase_options
 @json_option
-def ls_cmd(vault: Path, paths: tuple[str, ...], passphrase_fd: int | None,
-           passphrase_file: Path | None, as_json: bool) -> None:
+def ls_cmd(
+    vault: Path,
+    paths: tuple[str, ...],
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
     """List the files in the vault (optionally only under PATHS).
 
     Exit codes: 0 listed, 3 wrong passphrase, 4 not a vault, 16 a named path is not there.
@@ -81,8 +99,11 @@ def ls_cmd(vault: Path, paths: tuple[str, ...], passphrase_fd: int | None,
     live, catalog = list_files(unlocked)
     chosen = select(live, list(paths))
     if catalog.index_damage:
-        click.echo(f"medvault: warning: {catalog.index_damage}; listed from the objects "
-                   "(run `medvault repair`)", err=True)
+        click.echo(
+            f"medvault: warning: {catalog.index_damage}; listed from the objects "
+            "(run `medvault repair`)",
+            err=True,
+        )
     if as_json:
         emit_json([_entry_json(x) for x in chosen])
         return
@@ -93,13 +114,25 @@ def ls_cmd(vault: Path, paths: tuple[str, ...], passphrase_fd: int | None,
 @click.command("extract")
 @VAULT_ARG
 @click.argument("paths", nargs=-1)
-@click.option("--to", "dest", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder to write the files into (created if needed).")
+@click.option(
+    "--to",
+    "dest",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write the files into (created if needed).",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist in --to.")
 @passphrase_options
 @json_option
-def extract_cmd(vault: Path, paths: tuple[str, ...], dest: Path, force: bool,
-                passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool) -> None:
+def extract_cmd(
+    vault: Path,
+    paths: tuple[str, ...],
+    dest: Path,
+    force: bool,
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
     """Decrypt files (all, or those under PATHS) into a folder.
 
     Each file is written to a private temp file (mode 0600) and renamed into place only
@@ -114,24 +147,31 @@ def extract_cmd(vault: Path, paths: tuple[str, ...], dest: Path, force: bool,
     with progress_bar(0, "decrypting") as bar:
         result = extract(unlocked, list(paths), dest, force, progress=bar)
     if as_json:
-        emit_json({"extracted": [str(p) for p in result.written], "bytes": result.bytes,
-                   "failed": result.failed})
+        emit_json(
+            {
+                "extracted": [str(p) for p in result.written],
+                "bytes": result.bytes,
+                "failed": result.failed,
+            }
+        )
     else:
         for path in result.written:
             click.echo(f"extracted {path}")
-    for path, problem in result.failed.items():
-        click.echo(f"medvault: damaged: {path}: {problem}", err=True)
+    for stored, problem in result.failed.items():
+        click.echo(f"medvault: damaged: {stored}: {problem}", err=True)
     if result.failed:
-        raise IntegrityError(f"{len(result.failed)} file(s) failed authentication and were "
-                             "not extracted")
+        raise IntegrityError(
+            f"{len(result.failed)} file(s) failed authentication and were not extracted"
+        )
 
 
 @click.command("rm")
 @VAULT_ARG
 @click.argument("paths", nargs=-1, required=True)
 @passphrase_options
-def rm_cmd(vault: Path, paths: tuple[str, ...], passphrase_fd: int | None,
-           passphrase_file: Path | None) -> None:
+def rm_cmd(
+    vault: Path, paths: tuple[str, ...], passphrase_fd: int | None, passphrase_file: Path | None
+) -> None:
     """Remove files (or folders) from the vault. `medvault compact` reclaims the space.
 
     Exit codes: 0 removed, 3 wrong passphrase, 4 not a vault, 10 vault busy, 16 not there.

@@ -30,8 +30,20 @@ def cli() -> None:
     """
 
 
-for command in (org_group, create_cmd, add_cmd, ls_cmd, extract_cmd, verify_cmd, info_cmd,
-                passwd_cmd, rm_cmd, repair_cmd, compact_cmd, demo_cmd):
+for command in (
+    org_group,
+    create_cmd,
+    add_cmd,
+    ls_cmd,
+    extract_cmd,
+    verify_cmd,
+    info_cmd,
+    passwd_cmd,
+    rm_cmd,
+    repair_cmd,
+    compact_cmd,
+    demo_cmd,
+):
     cli.add_command(command)
 
 
@@ -57,6 +69,9 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("MEDVAULT_DEBUG"):
             raise
-        click.echo(f"medvault: internal error: {exc.__class__.__name__} "
-                   "(set MEDVAULT_DEBUG=1 for details)", err=True)
+        click.echo(
+            f"medvault: internal error: {exc.__class__.__name__} "
+            "(set MEDVAULT_DEBUG=1 for details)",
+            err=True,
+        )
         sys.exit(INTERNAL_ERROR)

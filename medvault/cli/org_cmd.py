@@ -21,17 +21,38 @@ def org_group() -> None:
 @org_group.command("init")
 @click.option("--name", required=True, help="Organisation name shown on every drive's notice.")
 @click.option("--contact", default="", help="Who to call if a drive is found (printed on it).")
-@click.option("--admin", "admins", multiple=True, required=True,
-              help="A security admin who receives one share (repeat for each).")
+@click.option(
+    "--admin",
+    "admins",
+    multiple=True,
+    required=True,
+    help="A security admin who receives one share (repeat for each).",
+)
 @click.option("--threshold", type=int, required=True, help="How many admins must join to recover.")
-@click.option("--suite", type=click.Choice([s.value for s in EscrowSuite]),
-              default=DEFAULT_SUITE.value, show_default=True,
-              help="Escrow algorithm: hybrid post-quantum, or P-384 for a FIPS-only profile.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              required=True, help="Folder for org.toml and shares/<admin>.txt.")
+@click.option(
+    "--suite",
+    type=click.Choice([s.value for s in EscrowSuite]),
+    default=DEFAULT_SUITE.value,
+    show_default=True,
+    help="Escrow algorithm: hybrid post-quantum, or P-384 for a FIPS-only profile.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for org.toml and shares/<admin>.txt.",
+)
 @json_option
-def org_init(name: str, contact: str, admins: tuple[str, ...], threshold: int, suite: str,
-             out_dir: Path, as_json: bool) -> None:
+def org_init(
+    name: str,
+    contact: str,
+    admins: tuple[str, ...],
+    threshold: int,
+    suite: str,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
     """Create the org escrow key and deal one SLIP-39 share to each admin.
 
     The private key exists only in memory during this command. Hand each admin their
@@ -44,16 +65,32 @@ def org_init(name: str, contact: str, admins: tuple[str, ...], threshold: int, s
     reason = suite_available(chosen)
     if reason is not None:
         raise CryptoUnavailable(reason)
-    created = init_org(name, contact or f"the {name} security office", list(admins), threshold,
-                       chosen, out_dir, Env().timestamp())
+    created = init_org(
+        name,
+        contact or f"the {name} security office",
+        list(admins),
+        threshold,
+        chosen,
+        out_dir,
+        Env().timestamp(),
+    )
     key = created.org.escrow_keys[0]
     if as_json:
-        emit_json({"org_id": created.org.org_id, "config": str(created.config_path),
-                   "key_id": key.key_id, "suite": key.suite, "threshold": threshold,
-                   "shares": {a: str(p) for a, p in zip(admins, created.share_paths, strict=True)}})
+        emit_json(
+            {
+                "org_id": created.org.org_id,
+                "config": str(created.config_path),
+                "key_id": key.key_id,
+                "suite": key.suite,
+                "threshold": threshold,
+                "shares": {a: str(p) for a, p in zip(admins, created.share_paths, strict=True)},
+            }
+        )
         return
-    click.echo(f"Organisation {name}: escrow key {key.key_id} ({key.suite}), "
-               f"{threshold} of {len(admins)} admins needed to recover.")
+    click.echo(
+        f"Organisation {name}: escrow key {key.key_id} ({key.suite}), "
+        f"{threshold} of {len(admins)} admins needed to recover."
+    )
     click.echo(f"Config (public): {created.config_path}")
     for admin, path in zip(admins, created.share_paths, strict=True):
         click.echo(f"Share for {admin}: {path}")

@@ -52,7 +52,9 @@ def prompt(text: str, confirm: bool) -> str:
     if not interactive():
         raise NoPassphraseSource("no passphrase given and no terminal to ask on")
     value: str = click.prompt(
-        text, hide_input=True, confirmation_prompt="Repeat to confirm" if confirm else False,
+        text,
+        hide_input=True,
+        confirmation_prompt="Repeat to confirm" if confirm else False,
         err=True,
     )
     return value

@@ -29,15 +29,23 @@ from medvault.vault.maintenance import change_passphrase
 @click.command("create")
 @click.argument("drive", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--label", default="", help="A short label shown without a passphrase (no PHI).")
-@click.option("--generate-passphrase", is_flag=True,
-              help="Make a strong 8-word passphrase and print it once.")
+@click.option(
+    "--generate-passphrase", is_flag=True, help="Make a strong 8-word passphrase and print it once."
+)
 @click.option("--part-size", type=int, default=MAX_PART_SIZE, hidden=True)
 @passphrase_options
 @org_option
 @json_option
-def create_cmd(drive: Path, label: str, generate_passphrase: bool, part_size: int,
-               passphrase_fd: int | None, passphrase_file: Path | None, org_path: Path | None,
-               as_json: bool) -> None:
+def create_cmd(
+    drive: Path,
+    label: str,
+    generate_passphrase: bool,
+    part_size: int,
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    org_path: Path | None,
+    as_json: bool,
+) -> None:
     """Make DRIVE an encrypted vault (creates DRIVE/MEDVAULT/).
 
     The passphrase is asked twice (or read from --passphrase-fd/--passphrase-file); it must
@@ -54,15 +62,20 @@ def create_cmd(drive: Path, label: str, generate_passphrase: bool, part_size: in
     if generate_passphrase:
         secret_text = generate()
     else:
-        secret_text = pp.obtain(passphrase_fd, passphrase_file, confirm=True,
-                                text="New vault passphrase")
+        secret_text = pp.obtain(
+            passphrase_fd, passphrase_file, confirm=True, text="New vault passphrase"
+        )
         check_strength(secret_text)
     registry = open_registry()
-    created = create_vault(drive, label, to_secret(secret_text), org, registry, env(),
-                           part_size=part_size)
+    created = create_vault(
+        drive, label, to_secret(secret_text), org, registry, env(), part_size=part_size
+    )
     if as_json:
-        out = {"vault_id": created.vault_id, "path": str(created.paths.root),
-               "escrow_key_ids": list(created.escrow_key_ids)}
+        out = {
+            "vault_id": created.vault_id,
+            "path": str(created.paths.root),
+            "escrow_key_ids": list(created.escrow_key_ids),
+        }
         if generate_passphrase:
             out["passphrase"] = secret_text
         emit_json(out)
@@ -103,11 +116,18 @@ def info_cmd(vault: Path, as_json: bool) -> None:
 
 @click.command("passwd")
 @VAULT_ARG
-@click.option("--new-passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Read the new passphrase from this file instead of asking twice.")
+@click.option(
+    "--new-passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the new passphrase from this file instead of asking twice.",
+)
 @passphrase_options
-def passwd_cmd(vault: Path, new_passphrase_file: Path | None, passphrase_fd: int | None,
-               passphrase_file: Path | None) -> None:
+def passwd_cmd(
+    vault: Path,
+    new_passphrase_file: Path | None,
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+) -> None:
     """Change the vault passphrase. Only the header changes, whatever the vault's size.
 
     Exit codes: 0 changed, 3 wrong current passphrase, 4 not a vault, 10 vault busy,

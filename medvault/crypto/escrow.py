@@ -46,6 +46,10 @@ class EscrowSuite(enum.Enum):
 DEFAULT_SUITE = EscrowSuite.MLKEM768_X25519
 
 _P384_PUBLIC_LEN = 97
+P384_ORDER = int(
+    "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973",
+    16,
+)
 _MLKEM768_PUBLIC_LEN = 1184
 _MLKEM1024_PUBLIC_LEN = 1568
 _X25519_LEN = 32
@@ -66,14 +70,16 @@ def _hpke_suite(suite: EscrowSuite) -> Suite:
 
 
 def _p384_scalar(seed: Secret, suite: EscrowSuite) -> ec.EllipticCurvePrivateKey:
-    order = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973
+    order = P384_ORDER
     wide = hkdf_expand(seed, labels.ESCROW_SEED_ECDH, suite.value.encode(), length=64)
     scalar = int.from_bytes(wide.reveal(), "big") % (order - 1) + 1
     return ec.derive_private_key(scalar, ec.SECP384R1())
 
 
 def _p384_public_bytes(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,9 @@ class EscrowPublicKey:
         try:
             return _load_public(self.suite, self.raw)
         except UnsupportedAlgorithm as exc:
-            raise CryptoUnavailable(f"escrow suite {self.suite.value} is not supported here") from exc
+            raise CryptoUnavailable(
+                f"escrow suite {self.suite.value} is not supported here"
+            ) from exc
         except ValueError as exc:
             raise FormatError(f"escrow public key for {self.suite.value} is malformed") from exc
 

@@ -118,8 +118,9 @@ def decode(data: bytes) -> ParsedEntry:
     mac_input_len = r.position
     mac = r.take(MAC_LEN)
     r.end()
-    header = EntryHeader(Kind(kind_raw), vault_id, file_id, key_epoch, payload_len, wrapped,
-                         nonce, meta_ct)
+    header = EntryHeader(
+        Kind(kind_raw), vault_id, file_id, key_epoch, payload_len, wrapped, nonce, meta_ct
+    )
     return ParsedEntry(header, data[:mac_input_len], mac)
 
 

@@ -50,7 +50,9 @@ class Registry:
                 self._sqlite_immediate(self.engine)
             schema.metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
-            raise RegistryError(f"cannot open the custody registry: {exc.__class__.__name__}") from None
+            raise RegistryError(
+                f"cannot open the custody registry: {exc.__class__.__name__}"
+            ) from None
 
     @staticmethod
     def for_path(path: Path) -> Registry:
@@ -76,32 +78,49 @@ class Registry:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise RegistryError(f"custody registry write failed: {exc.__class__.__name__}") from None
+            raise RegistryError(
+                f"custody registry write failed: {exc.__class__.__name__}"
+            ) from None
 
     def record_vault(
-        self, vault_id: str, label: str, org_id: str, created_at: str, actor: Actor,
+        self,
+        vault_id: str,
+        label: str,
+        org_id: str,
+        created_at: str,
+        actor: Actor,
         packages: list[KeyPackage],
     ) -> None:
         """Record a new vault and its key packages (status pending until activated)."""
         with self._tx() as conn:
             conn.execute(
                 insert(schema.vaults).values(
-                    vault_id=vault_id, label=label, org_id=org_id, created_at=created_at,
-                    created_by=actor.user, host=actor.host, status="pending",
+                    vault_id=vault_id,
+                    label=label,
+                    org_id=org_id,
+                    created_at=created_at,
+                    created_by=actor.user,
+                    host=actor.host,
+                    status="pending",
                 )
             )
             for pkg in packages:
                 conn.execute(
                     insert(schema.key_packages).values(
-                        vault_id=pkg.vault_id, key_id=pkg.key_id, suite=pkg.suite,
-                        sealed=pkg.sealed, created_at=created_at,
+                        vault_id=pkg.vault_id,
+                        key_id=pkg.key_id,
+                        suite=pkg.suite,
+                        sealed=pkg.sealed,
+                        created_at=created_at,
                     )
                 )
 
     def set_vault_status(self, vault_id: str, status: str) -> None:
         with self._tx() as conn:
             conn.execute(
-                update(schema.vaults).where(schema.vaults.c.vault_id == vault_id).values(status=status)
+                update(schema.vaults)
+                .where(schema.vaults.c.vault_id == vault_id)
+                .values(status=status)
             )
 
     def vault_status(self, vault_id: str) -> str | None:
@@ -128,7 +147,10 @@ class Registry:
             ).first()
             prev = GENESIS if last is None else str(last[0])
             row = {
-                "at": at, "actor": actor.user, "host": actor.host, "vault_id": vault_id,
+                "at": at,
+                "actor": actor.user,
+                "host": actor.host,
+                "vault_id": vault_id,
                 "action": action,
                 "details": json.dumps(details, sort_keys=True, separators=(",", ":")),
             }

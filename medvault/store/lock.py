@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
-import time
 
 from medvault.errors import VaultBusy
 from medvault.store.fsio import media_error

@@ -15,9 +15,9 @@ from medvault.errors import AlreadyExists, SourceUnreadable, UsageError
 from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.registry.local import Registry
+from medvault.store.entries import seal_header
 from medvault.store.journal import JournalAppender
 from medvault.store.lock import writer_lock
-from medvault.store.entries import seal_header
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.env import Env
 from medvault.vault.maintenance import sweep_tmp
@@ -118,8 +118,9 @@ def add_files(
                 for item in planned:
                     if item.size > SMALL_FILE and committer.pending:
                         committer.commit()
-                    loc = _write_entry(vault, committer, item, replaces.get(item.stored, ()),
-                                       env, progress)
+                    loc = _write_entry(
+                        vault, committer, item, replaces.get(item.stored, ()), env, progress
+                    )
                     committer.add_pending(loc)
                     if item.size > SMALL_FILE or committer.pending_bytes >= PACK_TARGET:
                         committer.commit()
@@ -127,9 +128,16 @@ def add_files(
             done = committer.committed
             if done:
                 registry.append_event(
-                    env.timestamp(), env.actor, vault.vault_id_hex, "add",
-                    {"files": len(done), "bytes": sum(x.size for x in done),
-                     "sha256_of_digests": _digest_of(done), "requested": len(planned)},
+                    env.timestamp(),
+                    env.actor,
+                    vault.vault_id_hex,
+                    "add",
+                    {
+                        "files": len(done),
+                        "bytes": sum(x.size for x in done),
+                        "sha256_of_digests": _digest_of(done),
+                        "requested": len(planned),
+                    },
                 )
     return AddResult(committer.committed, sum(x.size for x in committer.committed))
 
@@ -156,8 +164,12 @@ def _check_existing(
 
 
 def _write_entry(
-    vault: UnlockedVault, committer: Committer, item: Planned, replaces: tuple[str, ...],
-    env: Env, progress: Callable[[int], None] | None,
+    vault: UnlockedVault,
+    committer: Committer,
+    item: Planned,
+    replaces: tuple[str, ...],
+    env: Env,
+    progress: Callable[[int], None] | None,
 ) -> Located:
     writer = committer.pack()
     file_id = random_bytes(16)
@@ -167,8 +179,16 @@ def _write_entry(
     added_at = env.timestamp()
 
     def meta(sha: str) -> bytes:
-        return FileMeta(item.stored, item.size, sha, item.mtime_ns, added_at,
-                        env.actor.user, env.actor.host, replaces).encode()
+        return FileMeta(
+            item.stored,
+            item.size,
+            sha,
+            item.mtime_ns,
+            added_at,
+            env.actor.user,
+            env.actor.host,
+            replaces,
+        ).encode()
 
     offset = writer.position
     try:
@@ -178,15 +198,29 @@ def _write_entry(
                 if len(data) != item.size:
                     raise _changed(item.source)
                 final_meta = meta(hashlib.sha256(data).hexdigest())
-                sealed = seal_header(vault.vmk, vault.vault_id, file_id, efmt.Kind.FILE,
-                                     final_meta, payload_len, fk=fk)
+                sealed = seal_header(
+                    vault.vmk,
+                    vault.vault_id,
+                    file_id,
+                    efmt.Kind.FILE,
+                    final_meta,
+                    payload_len,
+                    fk=fk,
+                )
                 enc = sealed.encryptor()
                 writer.write(sealed.header + enc.update(data) + enc.finalize())
                 if progress:
                     progress(item.size)
             else:
-                sealed = seal_header(vault.vmk, vault.vault_id, file_id, efmt.Kind.FILE,
-                                     meta(PLACEHOLDER_SHA), payload_len, fk=fk)
+                sealed = seal_header(
+                    vault.vmk,
+                    vault.vault_id,
+                    file_id,
+                    efmt.Kind.FILE,
+                    meta(PLACEHOLDER_SHA),
+                    payload_len,
+                    fk=fk,
+                )
                 writer.write(sealed.header)
                 digest, enc, count = hashlib.sha256(), sealed.encryptor(), 0
                 while block := handle.read(READ_BLOCK):
@@ -199,8 +233,15 @@ def _write_entry(
                     raise _changed(item.source)
                 writer.write(enc.finalize())
                 final_meta = meta(digest.hexdigest())
-                final = seal_header(vault.vmk, vault.vault_id, file_id, efmt.Kind.FILE,
-                                    final_meta, payload_len, fk=fk)
+                final = seal_header(
+                    vault.vmk,
+                    vault.vault_id,
+                    file_id,
+                    efmt.Kind.FILE,
+                    final_meta,
+                    payload_len,
+                    fk=fk,
+                )
                 assert len(final.header) == len(sealed.header)
                 writer.patch(offset, final.header)
     except OSError as exc:
@@ -208,14 +249,23 @@ def _write_entry(
         raise _unreadable(item.source, exc) from None
     parsed = FileMeta.decode(final_meta)
     return Located(
-        file_id=file_id.hex(), pack=writer.name, offset=offset,
-        header_len=len(sealed.header), payload_len=payload_len, kind=int(efmt.Kind.FILE),
-        path=parsed.path, size=parsed.size, sha256=parsed.sha256, added_at=parsed.added_at,
-        mtime_ns=parsed.mtime_ns, references=replaces,
+        file_id=file_id.hex(),
+        pack=writer.name,
+        offset=offset,
+        header_len=len(sealed.header),
+        payload_len=payload_len,
+        kind=int(efmt.Kind.FILE),
+        path=parsed.path,
+        size=parsed.size,
+        sha256=parsed.sha256,
+        added_at=parsed.added_at,
+        mtime_ns=parsed.mtime_ns,
+        references=replaces,
     )
 
 
 def _changed(path: Path) -> SourceUnreadable:
-    return SourceUnreadable(f"{path} changed size while it was being read",
-                            hint="add it again once it is no longer being written")
-
+    return SourceUnreadable(
+        f"{path} changed size while it was being read",
+        hint="add it again once it is no longer being written",
+    )

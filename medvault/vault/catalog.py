@@ -11,7 +11,7 @@ tombstone's "removes" or a file's "replaces" is no longer live.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from medvault.errors import FormatError, IntegrityError, MedvaultError
@@ -41,47 +41,69 @@ class Located:
 
     def to_record(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "id": self.file_id, "off": self.offset, "hlen": self.header_len,
-            "plen": self.payload_len, "kind": self.kind, "refs": list(self.references),
+            "id": self.file_id,
+            "off": self.offset,
+            "hlen": self.header_len,
+            "plen": self.payload_len,
+            "kind": self.kind,
+            "refs": list(self.references),
         }
         if self.kind == efmt.Kind.FILE:
-            out.update(path=self.path, size=self.size, sha256=self.sha256,
-                       added_at=self.added_at, mtime_ns=self.mtime_ns)
+            out.update(
+                path=self.path,
+                size=self.size,
+                sha256=self.sha256,
+                added_at=self.added_at,
+                mtime_ns=self.mtime_ns,
+            )
         return out
 
     @staticmethod
     def from_record(pack: str, rec: dict[str, Any]) -> Located:
         what = "index entry"
-        kind = cj.field(rec, "kind", int, what)
-        common = dict(
-            file_id=cj.field(rec, "id", str, what), pack=pack,
-            offset=cj.field(rec, "off", int, what), header_len=cj.field(rec, "hlen", int, what),
-            payload_len=cj.field(rec, "plen", int, what), kind=kind,
+        base = Located(
+            file_id=cj.field(rec, "id", str, what),
+            pack=pack,
+            offset=cj.field(rec, "off", int, what),
+            header_len=cj.field(rec, "hlen", int, what),
+            payload_len=cj.field(rec, "plen", int, what),
+            kind=cj.field(rec, "kind", int, what),
             references=tuple(cj.field(rec, "refs", list, what)),
         )
-        if kind == efmt.Kind.FILE:
-            return Located(
-                **common, path=cj.field(rec, "path", str, what),
-                size=cj.field(rec, "size", int, what), sha256=cj.field(rec, "sha256", str, what),
-                added_at=cj.field(rec, "added_at", str, what),
-                mtime_ns=cj.field(rec, "mtime_ns", int, what),
-            )
-        return Located(**common)
+        if base.kind != efmt.Kind.FILE:
+            return base
+        return replace(
+            base,
+            path=cj.field(rec, "path", str, what),
+            size=cj.field(rec, "size", int, what),
+            sha256=cj.field(rec, "sha256", str, what),
+            added_at=cj.field(rec, "added_at", str, what),
+            mtime_ns=cj.field(rec, "mtime_ns", int, what),
+        )
 
     @staticmethod
     def from_opened(pack: str, offset: int, opened: OpenedHeader) -> Located:
         h = opened.header
-        common = dict(
-            file_id=h.file_id.hex(), pack=pack, offset=offset, header_len=h.header_len,
-            payload_len=h.payload_len, kind=int(h.kind),
+        base = Located(
+            file_id=h.file_id.hex(),
+            pack=pack,
+            offset=offset,
+            header_len=h.header_len,
+            payload_len=h.payload_len,
+            kind=int(h.kind),
         )
-        if h.kind == efmt.Kind.FILE:
-            meta = FileMeta.decode(opened.meta)
-            return Located(**common, path=meta.path, size=meta.size, sha256=meta.sha256,
-                           added_at=meta.added_at, mtime_ns=meta.mtime_ns,
-                           references=meta.replaces)
-        tomb = TombstoneMeta.decode(opened.meta)
-        return Located(**common, references=tomb.removes)
+        if h.kind != efmt.Kind.FILE:
+            return replace(base, references=TombstoneMeta.decode(opened.meta).removes)
+        meta = FileMeta.decode(opened.meta)
+        return replace(
+            base,
+            path=meta.path,
+            size=meta.size,
+            sha256=meta.sha256,
+            added_at=meta.added_at,
+            mtime_ns=meta.mtime_ns,
+            references=meta.replaces,
+        )
 
 
 def add_record(pack: str, entries: list[Located]) -> dict[str, Any]:
@@ -103,7 +125,8 @@ class Catalog:
 
     def live(self) -> list[Located]:
         files = [
-            loc for loc in self.located.values()
+            loc
+            for loc in self.located.values()
             if loc.kind == efmt.Kind.FILE and loc.file_id not in self.removed
         ]
         newest: dict[str, Located] = {}

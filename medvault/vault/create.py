@@ -98,10 +98,20 @@ def create_vault(
     registry.set_vault_status(vault_id.hex(), "active")
     key_ids = tuple(k.key_id for k in escrow_keys)
     registry.append_event(
-        created_at, env.actor, vault_id.hex(), "create",
-        {"label_sha256": _digest(label), "escrow_key_ids": list(key_ids),
-         "kdf": {"alg": "argon2id", "t": env.kdf.time_cost, "m_kib": env.kdf.memory_kib,
-                 "p": env.kdf.parallelism}},
+        created_at,
+        env.actor,
+        vault_id.hex(),
+        "create",
+        {
+            "label_sha256": _digest(label),
+            "escrow_key_ids": list(key_ids),
+            "kdf": {
+                "alg": "argon2id",
+                "t": env.kdf.time_cost,
+                "m_kib": env.kdf.memory_kib,
+                "p": env.kdf.parallelism,
+            },
+        },
     )
     return Created(paths, vault_id.hex(), key_ids)
 
@@ -111,7 +121,10 @@ def _digest(text: str) -> str:
 
 
 def _write_new_vault(
-    paths: VaultPaths, vmk: Secret, header: fmt.VaultHeader, org: OrgConfig,
+    paths: VaultPaths,
+    vmk: Secret,
+    header: fmt.VaultHeader,
+    org: OrgConfig,
     key_ids: tuple[str, ...],
 ) -> None:
     with media_errors("the new vault"):

@@ -23,16 +23,23 @@ def vault_info(path: Path) -> dict[str, Any]:
         "escrow": [{"key_id": e.key_id, "suite": e.suite} for e in body.escrow],
         "payload": "Cobblestone-256 (AES-256-GCM, 16 KiB chunks, key-committing)",
         "kdf": [
-            {"slot": s.slot_id, "alg": "argon2id", "t": s.time_cost, "m_kib": s.memory_kib,
-             "p": s.parallelism}
+            {
+                "slot": s.slot_id,
+                "alg": "argon2id",
+                "t": s.time_cost,
+                "m_kib": s.memory_kib,
+                "p": s.parallelism,
+            }
             for s in body.slots
         ],
         "part_size": body.part_size,
         "header_seq": header.seq,
         "header_copies": {
             name: ("readable" if name in copies.parsed else problem)
-            for name, problem in {"vault.mvh": copies.problems.get("vault.mvh", ""),
-                                  "vault.mvh.bak": copies.problems.get("vault.mvh.bak", "")}.items()
+            for name, problem in {
+                "vault.mvh": copies.problems.get("vault.mvh", ""),
+                "vault.mvh.bak": copies.problems.get("vault.mvh.bak", ""),
+            }.items()
         },
         "note": "unauthenticated until unlocked; `medvault verify` checks it",
     }

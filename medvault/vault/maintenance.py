@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import random_bytes
@@ -50,18 +50,30 @@ def remove_paths(vault: UnlockedVault, wanted: list[str], registry: Registry, en
         with Committer(vault, journal) as committer:
             writer = committer.pack()
             file_id = random_bytes(16)
-            sealed = seal_header(vault.vmk, vault.vault_id, file_id, efmt.Kind.TOMBSTONE, meta,
-                                 ciphertext_length(0))
+            sealed = seal_header(
+                vault.vmk, vault.vault_id, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(0)
+            )
             enc = sealed.encryptor()
             offset = writer.position
             writer.write(sealed.header + enc.finalize())
-            committer.add_pending(Located(
-                file_id=file_id.hex(), pack=writer.name, offset=offset,
-                header_len=len(sealed.header), payload_len=ciphertext_length(0),
-                kind=int(efmt.Kind.TOMBSTONE), references=ids,
-            ))
-    registry.append_event(env.timestamp(), env.actor, vault.vault_id_hex, "rm",
-                          {"files": len(ids), "bytes": sum(x.size for x in chosen)})
+            committer.add_pending(
+                Located(
+                    file_id=file_id.hex(),
+                    pack=writer.name,
+                    offset=offset,
+                    header_len=len(sealed.header),
+                    payload_len=ciphertext_length(0),
+                    kind=int(efmt.Kind.TOMBSTONE),
+                    references=ids,
+                )
+            )
+    registry.append_event(
+        env.timestamp(),
+        env.actor,
+        vault.vault_id_hex,
+        "rm",
+        {"files": len(ids), "bytes": sum(x.size for x in chosen)},
+    )
     return len(ids)
 
 
@@ -104,7 +116,9 @@ def compact(
         journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
         with Committer(vault, journal) as committer:
             for name in victims:
-                movers = [x for x in catalog.located.values() if x.pack == name and x.file_id in keep]
+                movers = [
+                    x for x in catalog.located.values() if x.pack == name and x.file_id in keep
+                ]
                 with open_reader(vault, name) as reader:
                     for loc in sorted(movers, key=lambda x: x.offset):
                         _copy_entry(reader, loc, committer)
@@ -119,9 +133,16 @@ def compact(
         result.entries_dropped = sum(
             1 for x in catalog.located.values() if x.pack in victims and x.file_id not in keep
         )
-    registry.append_event(env.timestamp(), env.actor, vault.vault_id_hex, "compact",
-                          {"packs": result.packs_rewritten, "reclaimed_bytes":
-                           result.bytes_before - result.bytes_after})
+    registry.append_event(
+        env.timestamp(),
+        env.actor,
+        vault.vault_id_hex,
+        "compact",
+        {
+            "packs": result.packs_rewritten,
+            "reclaimed_bytes": result.bytes_before - result.bytes_after,
+        },
+    )
     return result
 
 
@@ -147,7 +168,7 @@ def _copy_entry(reader: PackReader, loc: Located, committer: Committer) -> None:
         writer.write(block)
         pos += len(block)
         remaining -= len(block)
-    committer.add_pending(Located(**{**loc.__dict__, "pack": writer.name, "offset": offset}))
+    committer.add_pending(replace(loc, pack=writer.name, offset=offset))
 
 
 @dataclass
@@ -181,9 +202,17 @@ def repair(vault: UnlockedVault, registry: Registry, env: Env) -> RepairResult:
             key = index_key(vault.vmk, vault.vault_id)
             rewrite_journal(vault.paths, key, vault.vault_id, records)
             result.index_rebuilt = True
-    registry.append_event(env.timestamp(), env.actor, vault.vault_id_hex, "repair", {
-        "headers_restored": result.headers_restored, "index_rebuilt": result.index_rebuilt,
-        "damaged_packs": len(result.damaged_packs)})
+    registry.append_event(
+        env.timestamp(),
+        env.actor,
+        vault.vault_id_hex,
+        "repair",
+        {
+            "headers_restored": result.headers_restored,
+            "index_rebuilt": result.index_rebuilt,
+            "damaged_packs": len(result.damaged_packs),
+        },
+    )
     return result
 
 
@@ -214,14 +243,18 @@ def change_passphrase(
     with writer_lock(vault.paths.lock):
         body = vault.header.body
         slot_id = max(s.slot_id for s in body.slots) + 1
-        slot = make_slot(vault.vmk, vault.vault_id, slot_id, new_passphrase, env.kdf,
-                         env.timestamp())
+        slot = make_slot(
+            vault.vmk, vault.vault_id, slot_id, new_passphrase, env.kdf, env.timestamp()
+        )
         new_body = hfmt.HeaderBody(**{**body.__dict__, "slots": (slot,)})
         header = hfmt.VaultHeader(vault.vault_id, vault.header.seq + 1, new_body)
         write_headers(vault.paths, vault.vmk, header)
         vault.header = header
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
-    registry.append_event(env.timestamp(), env.actor, vault.vault_id_hex, "passwd",
-                          {"slot_id": slot_id, "kdf_t": env.kdf.time_cost,
-                           "kdf_m_kib": env.kdf.memory_kib})
-
+    registry.append_event(
+        env.timestamp(),
+        env.actor,
+        vault.vault_id_hex,
+        "passwd",
+        {"slot_id": slot_id, "kdf_t": env.kdf.time_cost, "kdf_m_kib": env.kdf.memory_kib},
+    )

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from medvault.crypto.payload import ciphertext_length
 from medvault.errors import (
@@ -66,8 +67,11 @@ def destination(dest_dir: Path, stored: str) -> Path:
 
 
 def stream_entry(
-    vault: UnlockedVault, reader: PackReader, loc: Located,
-    sink: Callable[[bytes], None], progress: Callable[[int], None] | None = None,
+    vault: UnlockedVault,
+    reader: PackReader,
+    loc: Located,
+    sink: Callable[[bytes], None],
+    progress: Callable[[int], None] | None = None,
 ) -> FileMeta:
     """Authenticate an entry and pass its plaintext to SINK (provisional until return)."""
     opened = open_header(vault.vmk, vault.vault_id, reader.read(loc.offset, loc.header_len))
@@ -108,7 +112,10 @@ class ExtractResult:
 
 
 def extract(
-    vault: UnlockedVault, wanted: list[str], dest_dir: Path, force: bool,
+    vault: UnlockedVault,
+    wanted: list[str],
+    dest_dir: Path,
+    force: bool,
     progress: Callable[[int], None] | None = None,
 ) -> ExtractResult:
     live, _catalog = list_files(vault)
@@ -130,6 +137,13 @@ def extract(
     return result
 
 
+def _writer(out: BinaryIO) -> Callable[[bytes], None]:
+    def write(data: bytes) -> None:
+        out.write(data)
+
+    return write
+
+
 def _extract_one(
     vault: UnlockedVault, loc: Located, target: Path, progress: Callable[[int], None] | None
 ) -> None:
@@ -140,7 +154,7 @@ def _extract_one(
         with os.fdopen(fd, "wb") as out:
             try:
                 with open_reader(vault, loc.pack) as reader:
-                    meta = stream_entry(vault, reader, loc, out.write, progress)
+                    meta = stream_entry(vault, reader, loc, _writer(out), progress)
             except FormatError as exc:
                 raise IntegrityError(exc.message) from None
             out.flush()

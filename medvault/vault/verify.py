@@ -36,9 +36,14 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "headers": self.headers, "index": self.index,
-            "files_ok": self.files_ok, "bytes_ok": self.bytes_ok, "damaged": self.damaged,
-            "missing": self.missing, "damaged_packs": self.damaged_packs,
+            "ok": self.ok,
+            "headers": self.headers,
+            "index": self.index,
+            "files_ok": self.files_ok,
+            "bytes_ok": self.bytes_ok,
+            "damaged": self.damaged,
+            "missing": self.missing,
+            "damaged_packs": self.damaged_packs,
         }
 
 
@@ -49,11 +54,15 @@ def _header_status(vault: UnlockedVault) -> dict[str, str]:
             out[name] = "ok"
         elif name in vault.copies.problems:
             out[name] = vault.copies.problems[name]
-        elif name in vault.copies.parsed and vault.copies.parsed[name].header.seq < vault.header.seq:
+        elif name in vault.copies.parsed and _older(vault, name):
             out[name] = "stale copy (older sequence number)"
         else:
             out[name] = "failed authentication"
     return out
+
+
+def _older(vault: UnlockedVault, name: str) -> bool:
+    return vault.copies.parsed[name].header.seq < vault.header.seq
 
 
 def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) -> VerifyReport:

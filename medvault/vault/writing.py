@@ -19,7 +19,9 @@ PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
 
 class Committer:
     def __init__(
-        self, vault: UnlockedVault, journal: JournalAppender,
+        self,
+        vault: UnlockedVault,
+        journal: JournalAppender,
         on_commit: Callable[[list[Located]], None] | None = None,
     ) -> None:
         self.vault = vault
@@ -74,4 +76,3 @@ class Committer:
             self.commit()
         else:
             self.abort()
-
