@@ -11,7 +11,7 @@ from medvault.format import canonical_json as cj
 
 MAX_PATH_BYTES = 4096
 MAX_COMPONENT_BYTES = 255
-MAX_REFERENCES = 100_000
+MAX_REFERENCES = 1_000  # 1,000 ids x 35 bytes of JSON stays well under MAX_META
 
 
 def normalize_path(path: str) -> str:

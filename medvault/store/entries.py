@@ -70,6 +70,8 @@ def seal_header(
     fk: Secret | None = None,
     meta_nonce: bytes | None = None,
 ) -> SealedHeader:
+    if len(meta) + 16 > fmt.MAX_META:
+        raise ValueError("object metadata exceeds the format's cap")
     fk = fk if fk is not None else new_key()
     keys = _file_keys(fk, vault_id, file_id)
     wrapped = wrap_key(hkdf_expand(vmk, labels.FILE_WRAP, vault_id, file_id), fk)

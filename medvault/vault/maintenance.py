@@ -11,7 +11,7 @@ from medvault.errors import IntegrityError
 from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
-from medvault.format.meta import TombstoneMeta
+from medvault.format.meta import MAX_REFERENCES, TombstoneMeta
 from medvault.keys.slots import make_slot
 from medvault.registry.local import Registry
 from medvault.secret import Secret
@@ -26,6 +26,9 @@ from medvault.vault.reading import open_reader, select
 from medvault.vault.session import UnlockedVault, write_headers
 from medvault.vault.writing import PACK_TARGET, Committer
 
+# One tombstone names at most this many files, so its metadata stays under the 64 KiB cap.
+TOMBSTONE_BATCH = MAX_REFERENCES
+
 
 def sweep_tmp(paths: VaultPaths) -> int:
     """Delete leftovers of interrupted writes. Only called while holding the writer lock."""
@@ -39,34 +42,16 @@ def sweep_tmp(paths: VaultPaths) -> int:
 
 
 def remove_paths(vault: UnlockedVault, wanted: list[str], registry: Registry, env: Env) -> int:
-    """Write one tombstone naming every file under WANTED; returns how many were removed."""
+    """Write tombstones naming every file under WANTED; returns how many were removed."""
     with writer_lock(vault.paths.lock):
         sweep_tmp(vault.paths)
         catalog = load_catalog(vault)
         chosen = select(catalog.live(), wanted)
         ids = tuple(sorted(x.file_id for x in chosen))
-        meta = TombstoneMeta(ids, env.timestamp(), env.actor.user, env.actor.host).encode()
         journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
         with Committer(vault, journal) as committer:
-            writer = committer.pack()
-            file_id = random_bytes(16)
-            sealed = seal_header(
-                vault.vmk, vault.vault_id, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(0)
-            )
-            enc = sealed.encryptor()
-            offset = writer.position
-            writer.write(sealed.header + enc.finalize())
-            committer.add_pending(
-                Located(
-                    file_id=file_id.hex(),
-                    pack=writer.name,
-                    offset=offset,
-                    header_len=len(sealed.header),
-                    payload_len=ciphertext_length(0),
-                    kind=int(efmt.Kind.TOMBSTONE),
-                    references=ids,
-                )
-            )
+            for start in range(0, len(ids), TOMBSTONE_BATCH):
+                _write_tombstone(vault, committer, ids[start : start + TOMBSTONE_BATCH], env)
     registry.append_event(
         env.timestamp(),
         env.actor,
@@ -75,6 +60,30 @@ def remove_paths(vault: UnlockedVault, wanted: list[str], registry: Registry, en
         {"files": len(ids), "bytes": sum(x.size for x in chosen)},
     )
     return len(ids)
+
+
+def _write_tombstone(
+    vault: UnlockedVault, committer: Committer, ids: tuple[str, ...], env: Env
+) -> None:
+    meta = TombstoneMeta(ids, env.timestamp(), env.actor.user, env.actor.host).encode()
+    writer = committer.pack()
+    file_id = random_bytes(16)
+    sealed = seal_header(
+        vault.vmk, vault.vault_id, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(0)
+    )
+    offset = writer.position
+    writer.write(sealed.header + sealed.encryptor().finalize())
+    committer.add_pending(
+        Located(
+            file_id=file_id.hex(),
+            pack=writer.name,
+            offset=offset,
+            header_len=len(sealed.header),
+            payload_len=ciphertext_length(0),
+            kind=int(efmt.Kind.TOMBSTONE),
+            references=ids,
+        )
+    )
 
 
 @dataclass

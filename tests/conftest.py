@@ -1,0 +1,98 @@
+"""Shared fixtures: an isolated MEDVAULT_HOME with an org, passphrase files, a CLI runner.
+
+The CLI is run as a real subprocess (`python -m medvault`), so exit codes, stdout/stderr
+and signals are exactly what a user or script sees. Crypto is never mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from medvault.config import OrgConfig, load_org
+from medvault.crypto.escrow import EscrowSuite
+from medvault.crypto.kdf import Argon2Params
+from medvault.org import OrgCreated, init_org
+from medvault.registry.local import Registry
+from medvault.vault.env import Env
+
+PASSPHRASE = "correct horse battery staple 42"
+# Tests that create many vaults through the library use a lighter (still valid) Argon2id.
+FAST_KDF = Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
+
+
+@dataclass
+class Workspace:
+    root: Path
+    home: Path
+    org_created: OrgCreated
+    passfile: Path
+
+    @property
+    def org(self) -> OrgConfig:
+        return load_org(self.org_created.config_path)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDVAULT_")}
+        env["MEDVAULT_HOME"] = str(self.home)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def registry(self) -> Registry:
+        return Registry.for_path(self.home / "registry.sqlite")
+
+    def cli(
+        self, *args: str | Path, passphrase: bool = True, check: bool = False,
+        extra_env: dict[str, str] | None = None, timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `medvault ARGS` with the workspace passphrase file (unless passphrase=False)."""
+        argv = [sys.executable, "-m", "medvault", *map(str, args)]
+        env = self.env
+        if passphrase:
+            env["MEDVAULT_PASSPHRASE_FILE"] = str(self.passfile)
+        env.update(extra_env or {})
+        result = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"medvault {args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+def make_workspace(root: Path, suite: EscrowSuite = EscrowSuite.MLKEM768_X25519) -> Workspace:
+    home = root / "home"
+    home.mkdir(parents=True)
+    created = init_org("Test Clinic", "security@test-clinic.invalid", ["alice", "bob", "carol"],
+                       2, suite, home, Env().timestamp())
+    passfile = root / "passphrase.txt"
+    passfile.write_text(PASSPHRASE + "\n")
+    passfile.chmod(0o600)
+    return Workspace(root, home, created, passfile)
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
+    """A workstation: MEDVAULT_HOME with org.toml (2 of 3 admins) and a passphrase file."""
+    workspace = make_workspace(tmp_path / "ws")
+    for key in [k for k in os.environ if k.startswith("MEDVAULT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("MEDVAULT_HOME", str(workspace.home))
+    yield workspace
+
+
+@pytest.fixture
+def drive(tmp_path: Path) -> Path:
+    """A folder standing in for a USB stick's root."""
+    path = tmp_path / "drive"
+    path.mkdir()
+    return path
