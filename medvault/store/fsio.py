@@ -16,7 +16,7 @@ from pathlib import Path
 from medvault.errors import MediaFull, MedvaultError, ReadOnlyMedia
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-READ_ONLY_ERRNOS = {errno.EROFS}
+READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES}
 
 
 def fsync_dir(path: Path) -> None:
@@ -44,7 +44,7 @@ def media_errors(what: str) -> Iterator[None]:
 
 def media_error(exc: OSError, what: str) -> MedvaultError:
     if exc.errno in READ_ONLY_ERRNOS:
-        return ReadOnlyMedia(f"cannot write {what}: the drive is read-only")
+        return ReadOnlyMedia(f"cannot write {what}: the drive is read-only or not writable by you")
     if exc.errno in FULL_ERRNOS or exc.errno in (errno.EPERM, errno.EIO):
         reason = os.strerror(exc.errno) if exc.errno else "write refused"
         return MediaFull(f"cannot write {what}: {reason} (drive full or write refused)")

@@ -31,7 +31,6 @@ class PackWriter:
         self._parts: list[Path] = []
         self._handle: BinaryIO | None = None
         self._in_part = 0
-        self._done = False
 
     def _tmp_part(self, index: int) -> Path:
         return self.paths.tmp / f"{self.name}.{index}.tmp"
@@ -40,11 +39,10 @@ class PackWriter:
         self._close_handle()
         path = self._tmp_part(len(self._parts))
         with media_errors("a pack file"):
-            handle = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 (kept open)
             self._parts.append(path)
-            handle.write(self._prelude(len(self._parts) - 1, 0))
-        self._handle = handle
-        self._in_part = 0
+            self._handle = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 (kept open)
+            self._in_part = 0
+            self._handle.write(self._prelude(len(self._parts) - 1, 0))
 
     def _prelude(self, index: int, count: int) -> bytes:
         return fmt.Prelude(self.vault_id, self.pack_id, index, count, self.part_size).encode()
@@ -103,15 +101,16 @@ class PackWriter:
             for index in [*range(1, count), 0]:
                 os.replace(self._parts[index], final_dir / fmt.part_filename(self.name, index))
             fsync_dir(final_dir)
-        self._done = True
 
     def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self._close_handle()
+        """Throw the unfinished pack away; never raises (it runs while handling an error)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
         for path in self._parts:
             with contextlib.suppress(OSError):
                 path.unlink()
-        self._done = True
 
 
 class PackReader:

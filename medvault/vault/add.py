@@ -45,21 +45,25 @@ def _unreadable(path: Path, exc: OSError) -> SourceUnreadable:
 
 
 def plan(sources: list[Path]) -> list[Planned]:
-    """Every regular file under SOURCES, stored relative to each SRC's parent (like cp -r)."""
+    """Every regular file under SOURCES, stored relative to each SRC's parent (like cp -r).
+
+    Anything that is not a regular file or folder (a symlink to a folder, a device, a
+    broken link) is refused up front, so nothing is silently left behind.
+    """
     planned: list[Planned] = []
     seen: dict[str, Path] = {}
     for src in sources:
+        absolute = Path(os.path.abspath(src))
         try:
-            top = os.stat(src)
+            top = os.stat(absolute)
         except OSError as exc:
             raise _unreadable(src, exc) from None
-        base = src.resolve().parent
         if stat.S_ISDIR(top.st_mode):
-            files = _walk(src)
+            files = _walk(absolute)
         elif stat.S_ISREG(top.st_mode):
-            files = [src]
+            files = [absolute]
         else:
-            raise SourceUnreadable(f"{src} is not a regular file or folder")
+            raise _not_regular(src)
         for path in files:
             try:
                 st = os.stat(path)
@@ -67,13 +71,19 @@ def plan(sources: list[Path]) -> list[Planned]:
                     pass
             except OSError as exc:
                 raise _unreadable(path, exc) from None
-            rel = path.resolve().relative_to(base).as_posix()
-            stored = normalize_path(rel)
+            stored = normalize_path(path.relative_to(absolute.parent).as_posix())
             if stored in seen:
                 raise UsageError(f"{path} and {seen[stored]} would both be stored as {stored}")
             seen[stored] = path
             planned.append(Planned(path, stored, st.st_size, st.st_mtime_ns))
     return planned
+
+
+def _not_regular(path: Path) -> SourceUnreadable:
+    return SourceUnreadable(
+        f"{path} is not a regular file or folder",
+        hint="medvault stores regular files; copy what the link points to, or leave it out",
+    )
 
 
 def _walk(root: Path) -> list[Path]:
@@ -83,11 +93,19 @@ def _walk(root: Path) -> list[Path]:
         raise _unreadable(Path(exc.filename or root), exc)
 
     for folder, dirs, files in os.walk(root, onerror=fail):
+        for name in dirs:
+            if os.path.islink(os.path.join(folder, name)):
+                raise _not_regular(Path(folder) / name)
         dirs.sort()
         for name in sorted(files):
             path = Path(folder) / name
-            if path.is_file():
-                found.append(path)
+            try:
+                mode = os.stat(path).st_mode
+            except OSError as exc:
+                raise _unreadable(path, exc) from None
+            if not stat.S_ISREG(mode):
+                raise _not_regular(path)
+            found.append(path)
     return found
 
 
