@@ -49,8 +49,12 @@ class Workspace:
         return Registry.for_path(self.home / "registry.sqlite")
 
     def cli(
-        self, *args: str | Path, passphrase: bool = True, check: bool = False,
-        extra_env: dict[str, str] | None = None, timeout: float = 120,
+        self,
+        *args: str | Path,
+        passphrase: bool = True,
+        check: bool = False,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         """Run `medvault ARGS` with the workspace passphrase file (unless passphrase=False)."""
         argv = [sys.executable, "-m", "medvault", *map(str, args)]
@@ -59,8 +63,13 @@ class Workspace:
             env["MEDVAULT_PASSPHRASE_FILE"] = str(self.passfile)
         env.update(extra_env or {})
         result = subprocess.run(
-            argv, env=env, capture_output=True, text=True, timeout=timeout,
-            stdin=subprocess.DEVNULL, check=False,
+            argv,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -72,8 +81,15 @@ class Workspace:
 def make_workspace(root: Path, suite: EscrowSuite = EscrowSuite.MLKEM768_X25519) -> Workspace:
     home = root / "home"
     home.mkdir(parents=True)
-    created = init_org("Test Clinic", "security@test-clinic.invalid", ["alice", "bob", "carol"],
-                       2, suite, home, Env().timestamp())
+    created = init_org(
+        "Test Clinic",
+        "security@test-clinic.invalid",
+        ["alice", "bob", "carol"],
+        2,
+        suite,
+        home,
+        Env().timestamp(),
+    )
     passfile = root / "passphrase.txt"
     passfile.write_text(PASSPHRASE + "\n")
     passfile.chmod(0o600)
@@ -87,7 +103,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
     for key in [k for k in os.environ if k.startswith("MEDVAULT_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("MEDVAULT_HOME", str(workspace.home))
-    yield workspace
+    return workspace
 
 
 @pytest.fixture

@@ -76,7 +76,9 @@ def test_extract_selected_prefix_and_refuses_overwrite(
     assert missing.returncode == 16
 
 
-def test_add_refuses_existing_path_unless_replace(ws: Workspace, drive: Path, tmp_path: Path) -> None:
+def test_add_refuses_existing_path_unless_replace(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
     src = tmp_path / "report.csv"
     src.write_text("v1\n")
     ws.cli("create", drive, check=True)
