@@ -36,6 +36,8 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
         )
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"{what}: not valid JSON") from exc
+    except FormatError as exc:
+        raise FormatError(f"{what}: {exc.message}") from None
     if not isinstance(value, dict):
         raise FormatError(f"{what}: expected a JSON object")
     return value

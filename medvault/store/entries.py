@@ -35,7 +35,7 @@ class FileKeys:
     mac: Secret
 
 
-def _file_keys(fk: Secret, vault_id: bytes, file_id: bytes) -> FileKeys:
+def file_keys(fk: Secret, vault_id: bytes, file_id: bytes) -> FileKeys:
     ids = (vault_id, file_id)
     return FileKeys(
         payload=hkdf_expand(fk, labels.PAYLOAD, *ids),
@@ -73,7 +73,7 @@ def seal_header(
     if len(meta) + 16 > fmt.MAX_META:
         raise ValueError("object metadata exceeds the format's cap")
     fk = fk if fk is not None else new_key()
-    keys = _file_keys(fk, vault_id, file_id)
+    keys = file_keys(fk, vault_id, file_id)
     wrapped = wrap_key(hkdf_expand(vmk, labels.FILE_WRAP, vault_id, file_id), fk)
     nonce = meta_nonce if meta_nonce is not None else random_bytes(fmt.NONCE_LEN)
     ct_len = len(meta) + 16
@@ -105,7 +105,7 @@ def open_header(vmk: Secret, vault_id: bytes, data: bytes) -> OpenedHeader:
         fk = unwrap_key(hkdf_expand(vmk, labels.FILE_WRAP, vault_id, h.file_id), h.wrapped_fk)
     except AuthenticationFailed:
         raise IntegrityError("object key does not unwrap with this vault's key") from None
-    keys = _file_keys(fk, vault_id, h.file_id)
+    keys = file_keys(fk, vault_id, h.file_id)
     if not mac_matches(keys.mac, parsed.mac_input, parsed.mac):
         raise IntegrityError("object header MAC mismatch")
     try:

@@ -1,0 +1,375 @@
+"""Write the format test vectors in tests/vectors/*.json (run from the repo root).
+
+    python tests/vectors/generate.py
+
+Each vector is one JSON file: the bytes (base64), the keys needed to read them, and
+`expect`: "success" or the failure class another implementation must report. Invalid
+vectors differ from a valid one by exactly one mutation, named in `comment`. Cobblestone
+salts and nonces are random, so a regenerated set differs byte-wise but tests the same
+things. docs/FORMAT.md ("Test vectors") explains how to use them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from medvault.crypto import labels
+from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
+from medvault.crypto.kdf import Argon2Params, hkdf_expand
+from medvault.crypto.payload import CHUNK, ciphertext_length
+from medvault.crypto.symmetric import gcm_seal, hmac_sha256, unwrap_key
+from medvault.format import canonical_json as cj
+from medvault.format import entry as efmt
+from medvault.format import index_journal as ifmt
+from medvault.format import vault_header as hfmt
+from medvault.format.meta import FileMeta, TombstoneMeta
+from medvault.keys import header_auth
+from medvault.keys.slots import make_slot
+from medvault.secret import Secret
+from medvault.store.entries import file_keys, seal_header
+from medvault.store.journal import index_key
+
+OUT = Path(__file__).resolve().parent
+VAULT_ID = bytes.fromhex("6d7620746573742076656374006f7267")
+VMK = Secret(bytes(range(32)))
+FILE_ID = bytes.fromhex("0102030405060708090a0b0c0d0e0f10")
+PASSPHRASE = "vector passphrase, not a real one"
+KDF = Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
+AT = "2026-11-22T12:00:00.000000Z"
+
+
+def write(name: str, kind: str, expect: str, comment: str, data: bytes, **extra: Any) -> None:
+    vector = {
+        "name": name,
+        "kind": kind,
+        "expect": expect,
+        "comment": comment,
+        "vault_id": VAULT_ID.hex(),
+        "vault_key": VMK.reveal().hex(),
+        "data": base64.b64encode(data).decode(),
+        **extra,
+    }
+    (OUT / f"{name}.json").write_text(json.dumps(vector, indent=1, ensure_ascii=False) + "\n")
+
+
+def plaintext(n: int) -> bytes:
+    # Deterministic and not all one byte, so chunk swaps change the plaintext.
+    return hashlib.shake_256(f"medvault vector {n}".encode()).digest(n) if n else b""
+
+
+def meta_for(data: bytes, path: str = "lab/results-ü.csv") -> FileMeta:
+    return FileMeta(
+        path,
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        1_763_000_000_000_000_000,
+        AT,
+        "tester",
+        "vector-host",
+        (),
+    )
+
+
+def build_object(
+    data: bytes, meta: bytes, file_id: bytes = FILE_ID, kind: efmt.Kind = efmt.Kind.FILE
+) -> bytes:
+    sealed = seal_header(VMK, VAULT_ID, file_id, kind, meta, ciphertext_length(len(data)))
+    enc = sealed.encryptor()
+    return sealed.header + enc.update(data) + enc.finalize()
+
+
+def split_object(obj: bytes) -> tuple[int, bytes, bytes]:
+    hlen = efmt.peek_header_len(obj[:12])
+    return hlen, obj[:hlen], obj[hlen:]
+
+
+def remac(header: bytes) -> bytes:
+    """Recompute a header's MAC after a mutation (the mutation then reaches later checks)."""
+    parsed = efmt.decode(header)
+    h = parsed.header
+    fk = unwrap_key(hkdf_expand(VMK, labels.FILE_WRAP, VAULT_ID, h.file_id), h.wrapped_fk)
+    keys = file_keys(fk, VAULT_ID, h.file_id)
+    return parsed.mac_input + hmac_sha256(keys.mac, parsed.mac_input)
+
+
+def objects() -> None:
+    for n in (0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 5):
+        data = plaintext(n)
+        meta = meta_for(data)
+        write(
+            f"object_valid_{n}",
+            "object",
+            "success",
+            f"valid file entry, {n} bytes",
+            build_object(data, meta.encode()),
+            plaintext_sha256=hashlib.sha256(data).hexdigest(),
+            plaintext_length=n,
+            metadata=json.loads(meta.encode()),
+        )
+    tomb = TombstoneMeta(("aa" * 16,), AT, "tester", "vector-host").encode()
+    write(
+        "object_valid_tombstone",
+        "object",
+        "success",
+        "valid tombstone (kind 2, empty payload)",
+        build_object(b"", tomb, kind=efmt.Kind.TOMBSTONE),
+        plaintext_sha256=hashlib.sha256(b"").hexdigest(),
+        plaintext_length=0,
+        metadata=json.loads(tomb),
+    )
+
+    data = plaintext(3 * CHUNK + 5)
+    base = build_object(data, meta_for(data).encode())
+    hlen, header, payload = split_object(base)
+
+    def mutate(name: str, expect: str, comment: str, blob: bytes) -> None:
+        write(f"object_{name}", "object", expect, comment, blob)
+
+    def at(offset: int, value: bytes, blob: bytes = base) -> bytes:
+        return blob[:offset] + value + blob[offset + len(value) :]
+
+    def flip(offset: int, blob: bytes = base) -> bytes:
+        return at(offset, bytes([blob[offset] ^ 0x01]), blob)
+
+    mutate("bad_magic", "header failure", "magic byte 0 changed", flip(0))
+    mutate(
+        "header_len_plus_1", "header failure", "header_len + 1", at(8, struct.pack(">I", hlen + 1))
+    )
+    mutate(
+        "header_len_huge",
+        "header failure",
+        "header_len over the cap",
+        at(8, struct.pack(">I", 0x7FFFFFFF)),
+    )
+    mutate("unknown_suite", "unsupported version", "suite 2", at(12, struct.pack(">H", 2)))
+    mutate("unknown_kind", "header failure", "kind 7", at(14, b"\x07"))
+    mutate("nonzero_flags", "header failure", "flags 0x80", at(15, b"\x80"))
+    mutate("other_vault", "wrong vault", "vault_id byte flipped", flip(16))
+    mutate("file_id_changed", "unwrap failure", "file_id byte flipped (object renamed)", flip(32))
+    mutate("key_epoch_2", "header failure", "key_epoch 2", at(48, struct.pack(">I", 2)))
+    mutate(
+        "payload_len_plus_1",
+        "mac failure",
+        "payload_len + 1 (MAC covers it)",
+        at(52, struct.pack(">Q", len(payload) + 1)),
+    )
+    mutate(
+        "wrapped_key_flipped", "unwrap failure", "byte of the wrapped file key flipped", flip(60)
+    )
+    mutate("meta_nonce_flipped", "mac failure", "metadata nonce flipped", flip(100))
+    mutate(
+        "meta_ct_flipped", "mac failure", "metadata ciphertext flipped", flip(efmt.FIXED_LEN + 3)
+    )
+    mutate("header_mac_flipped", "mac failure", "last byte of header_mac flipped", flip(hlen - 1))
+    mutate(
+        "meta_nonce_flipped_remac",
+        "metadata failure",
+        "metadata nonce flipped, MAC recomputed",
+        remac(flip(100)[:hlen]) + payload,
+    )
+    mutate("payload_salt_flipped", "payload failure", "Cobblestone salt flipped", flip(hlen))
+    mutate("payload_commitment_flipped", "payload failure", "commitment flipped", flip(hlen + 30))
+    mutate(
+        "payload_chunk_flipped",
+        "payload failure",
+        "byte in chunk 1 flipped",
+        flip(hlen + 56 + 16400 + 7),
+    )
+    mutate("payload_truncated_1", "payload failure", "last byte removed", base[:-1])
+    mutate(
+        "payload_truncated_chunk",
+        "payload failure",
+        "final short chunk removed",
+        base[: hlen + 56 + 3 * 16400],
+    )
+    mutate("payload_extended", "payload failure", "one byte appended", base + b"\x00")
+    c = 16400
+    chunks = [payload[56 + i * c : 56 + (i + 1) * c] for i in range(3)]
+    swapped = header + payload[:56] + chunks[1] + chunks[0] + chunks[2] + payload[56 + 3 * c :]
+    mutate("payload_chunks_swapped", "payload failure", "chunks 0 and 1 swapped", swapped)
+    other = build_object(data, meta_for(data).encode())
+    _, _, other_payload = split_object(other)
+    mutate(
+        "payload_spliced",
+        "payload failure",
+        "payload of another object with the same plaintext and metadata",
+        header + other_payload,
+    )
+    sha_wrong = FileMeta("lab/x.csv", len(data), "00" * 32, 0, AT, "t", "h", ())
+    mutate(
+        "sha256_mismatch",
+        "digest failure",
+        "metadata digest differs from the payload",
+        build_object(data, sha_wrong.encode()),
+    )
+    unsafe = FileMeta(
+        "../../etc/passwd", len(data), hashlib.sha256(data).hexdigest(), 0, AT, "t", "h", ()
+    )
+    mutate(
+        "unsafe_path",
+        "unsafe path",
+        "stored path escapes with ..",
+        build_object(data, unsafe.encode()),
+    )
+    dup = b'{"path":"a","path":"b","size":0}'
+    mutate(
+        "metadata_duplicate_key",
+        "metadata failure",
+        "metadata JSON repeats a key",
+        build_object(b"", dup),
+    )
+
+
+def headers() -> None:
+    slot = make_slot(VMK, VAULT_ID, 1, Secret(PASSPHRASE.encode()), KDF, AT)
+    escrow_seed = Secret(hashlib.sha256(b"medvault vector escrow seed").digest())
+    escrow = EscrowPrivateKey(EscrowSuite.P384, escrow_seed)
+    body = hfmt.HeaderBody(
+        AT,
+        "vector",
+        "Vector Org",
+        "org-1",
+        "call 555",
+        1 << 30,
+        (slot,),
+        (hfmt.EscrowSlot(escrow.public.key_id, "p384", escrow.public.seal(VMK, VAULT_ID)),),
+    )
+    header = hfmt.VaultHeader(VAULT_ID, 7, body)
+    good = header_auth.seal(VMK, header)
+    extra = {"passphrase": PASSPHRASE, "escrow_seed": escrow_seed.reveal().hex()}
+    write(
+        "header_valid", "vault_header", "success", "valid header, P-384 escrow slot", good, **extra
+    )
+
+    def rechecksum(signed: bytes) -> bytes:
+        """A valid checksum and a real MAC, so only the one mutation is wrong."""
+        return (
+            signed
+            + hashlib.sha256(signed).digest()
+            + hmac_sha256(hkdf_expand(VMK, labels.VAULT_HEADER_MAC, VAULT_ID), signed)
+        )
+
+    signed_len = len(good) - 64
+    flipped = good[:20] + bytes([good[20] ^ 1]) + good[21:]
+    write(
+        "header_checksum",
+        "vault_header",
+        "checksum failure",
+        "vault_id byte flipped",
+        flipped,
+        **extra,
+    )
+    body_json = good[42:signed_len]
+    relabelled = body_json.replace(b'"label":"vector"', b'"label":"vectoR"')
+    r_signed = good[:42] + relabelled
+    write(
+        "header_mac",
+        "vault_header",
+        "mac failure",
+        "label changed, checksum recomputed, MAC left as it was",
+        r_signed + hashlib.sha256(r_signed).digest() + good[-32:],
+        **extra,
+    )
+    write(
+        "header_wrong_passphrase",
+        "vault_header",
+        "wrong passphrase",
+        "valid header; the passphrase given is wrong",
+        good,
+        passphrase="not the vector passphrase",
+        escrow_seed=extra["escrow_seed"],
+    )
+    greedy = body_json.replace(b'"t":1', b'"t":17')
+    g_signed = good[:38] + struct.pack(">I", len(greedy)) + greedy
+    write(
+        "header_kdf_over_cap",
+        "vault_header",
+        "header failure",
+        "Argon2id t=17 (cap 16); checksum valid; refused before any KDF work",
+        rechecksum(g_signed),
+        **extra,
+    )
+    v2 = good[:8] + struct.pack(">H", 2) + good[10:signed_len]
+    write(
+        "header_version_2",
+        "vault_header",
+        "unsupported version",
+        "format version 2",
+        rechecksum(v2),
+        **extra,
+    )
+    spaced = body_json.replace(b'","', b'", "', 1)
+    s_signed = good[:38] + struct.pack(">I", len(spaced)) + spaced
+    write(
+        "header_not_canonical",
+        "vault_header",
+        "header failure",
+        "body JSON has an extra space (not canonical)",
+        rechecksum(s_signed),
+        **extra,
+    )
+
+
+def index() -> None:
+    key = index_key(VMK, VAULT_ID)
+    records = [
+        {"op": "add", "pack": "a" * 26, "entries": []},
+        {"op": "drop", "packs": ["a" * 26]},
+        {"op": "add", "pack": "b" * 26, "entries": []},
+    ]
+    frames = []
+    for number, record in enumerate(records):
+        nonce = hashlib.sha256(f"nonce {number}".encode()).digest()[:12]
+        frames.append(
+            ifmt.frame(nonce, gcm_seal(key, nonce, cj.dumps(record), ifmt.aad(VAULT_ID, number)))
+        )
+    pre = ifmt.prelude(VAULT_ID)
+    write(
+        "index_valid", "index", "success", "three records", pre + b"".join(frames), records=records
+    )
+    write(
+        "index_torn_tail",
+        "index",
+        "success",
+        "third record cut short (a torn append): the first two are valid",
+        pre + frames[0] + frames[1] + frames[2][:-5],
+        records=records[:2],
+    )
+    write(
+        "index_reordered",
+        "index",
+        "index failure",
+        "records 0 and 1 swapped",
+        pre + frames[1] + frames[0] + frames[2],
+    )
+    write(
+        "index_record_dropped",
+        "index",
+        "index failure",
+        "record 1 removed",
+        pre + frames[0] + frames[2],
+    )
+    write(
+        "index_other_vault",
+        "index",
+        "index failure",
+        "prelude vault id changed",
+        ifmt.prelude(bytes(16)) + b"".join(frames),
+    )
+
+
+if __name__ == "__main__":
+    for old in OUT.glob("*.json"):
+        old.unlink()
+    objects()
+    headers()
+    index()
+    print(f"wrote {len(list(OUT.glob('*.json')))} vectors to {OUT}")
