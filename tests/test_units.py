@@ -1,0 +1,119 @@
+"""Small properties of the building blocks: labels, secrets, caps, paths, strict parsing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from medvault.crypto import labels
+from medvault.crypto.kdf import Argon2Params
+from medvault.errors import FormatError, UnsafePath, UnsupportedVersion, WeakPassphrase
+from medvault.format import canonical_json as cj
+from medvault.format import entry as efmt
+from medvault.format import vault_header as hfmt
+from medvault.format.meta import normalize_path
+from medvault.keys.passphrase import check_strength, generate
+from medvault.secret import Secret
+from medvault.vault.reading import destination
+
+
+def test_labels_are_distinct_and_prefix_free() -> None:
+    framed = [label + b"\x00" for label in labels.ALL]
+    assert len(set(framed)) == len(framed)
+    for a in framed:
+        for b in framed:
+            assert a == b or not b.startswith(a)
+    module_labels = {v for k, v in vars(labels).items() if k.isupper() and isinstance(v, bytes)}
+    assert module_labels == set(labels.ALL)
+
+
+def test_secret_never_shows_its_value() -> None:
+    secret = Secret(b"hunter2-hunter2")
+    assert "hunter2" not in repr(secret)
+    assert "hunter2" not in str(secret)
+    assert "hunter2" not in f"{secret}"
+    with pytest.raises(TypeError):
+        hash(secret)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        Argon2Params(17, 65536, 4),
+        Argon2Params(3, 4 * 1024 * 1024 + 1, 4),
+        Argon2Params(3, 65536, 17),
+        Argon2Params(0, 65536, 4),
+        Argon2Params(3, 1024, 4),
+    ],
+)
+def test_argon2_caps(params: Argon2Params) -> None:
+    with pytest.raises(FormatError):
+        params.check()
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "/etc/passwd", "a/../b", "./a", "a//b", "a\\b", "a\x00b", "..", "x/" * 3000]
+)
+def test_unsafe_stored_paths(bad: str) -> None:
+    with pytest.raises(UnsafePath):
+        normalize_path(bad)
+
+
+def test_destination_cannot_escape(tmp_path: Path) -> None:
+    assert destination(tmp_path, "a/b.txt") == tmp_path / "a" / "b.txt"
+    with pytest.raises(UnsafePath):
+        destination(tmp_path, "../outside.txt")
+    (tmp_path / "link").symlink_to("/tmp")
+    with pytest.raises(UnsafePath):
+        destination(tmp_path, "link/escape.txt")
+
+
+def test_passphrase_policy() -> None:
+    with pytest.raises(WeakPassphrase):
+        check_strength("short")
+    with pytest.raises(WeakPassphrase):
+        check_strength("a" * 20)
+    check_strength("fifteen chars!!")
+    words = generate().split("-")
+    assert len(words) == 8
+    assert generate() != generate()
+
+
+def test_strict_json() -> None:
+    with pytest.raises(FormatError, match="duplicate"):
+        cj.loads_object(b'{"a":1,"a":2}', "x")
+    with pytest.raises(FormatError):
+        cj.loads_object(b'{"a":NaN}', "x")
+    with pytest.raises(FormatError):
+        cj.loads_object(b"[1]", "x")
+    with pytest.raises(FormatError):
+        cj.field({"n": True}, "n", int, "x")
+
+
+@given(st.binary(max_size=300))
+def test_entry_parser_never_crashes_on_garbage(data: bytes) -> None:
+    try:
+        efmt.decode(data)
+    except FormatError:
+        pass
+    except Exception as exc:  # pragma: no cover - the property under test
+        raise AssertionError(f"unexpected {exc!r}") from exc
+
+
+@given(st.binary(max_size=400))
+def test_header_parser_never_crashes_on_garbage(data: bytes) -> None:
+    with contextlib.suppress(FormatError, UnsupportedVersion):
+        hfmt.decode(b"MEDVAULT" + data)
+
+
+def test_canonical_json_round_trip() -> None:
+    value = {"b": [1, "ü"], "a": {"z": None}}
+    assert (
+        cj.dumps(value)
+        == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
