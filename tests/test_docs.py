@@ -1,0 +1,57 @@
+"""Docs stay true: every exit code is documented, every command explains its exit codes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from medvault import errors
+from medvault.cli.main import cli
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _error_classes() -> list[type[errors.MedvaultError]]:
+    return [
+        obj
+        for obj in vars(errors).values()
+        if isinstance(obj, type) and issubclass(obj, errors.MedvaultError)
+    ]
+
+
+def test_every_error_class_is_in_the_exit_code_table() -> None:
+    table = (DOCS / "CLI.md").read_text()
+    for cls in _error_classes():
+        row = re.search(rf"^\| {cls.exit_code} \| [^|]*\b{cls.__name__}\b", table, re.M)
+        assert row, f"{cls.__name__} (exit {cls.exit_code}) missing from docs/CLI.md"
+
+
+def test_exit_codes_are_unique_per_meaning() -> None:
+    seen: dict[int, str] = {}
+    for cls in _error_classes():
+        base = cls.__mro__[1].__name__
+        owner = seen.setdefault(cls.exit_code, cls.__name__)
+        assert owner == cls.__name__ or base == owner, (owner, cls.__name__)
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_documents_exit_codes(name: str) -> None:
+    command = cli.commands[name]
+    if name == "org":
+        result = CliRunner().invoke(cli, ["org", "init", "--help"])
+    else:
+        result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    assert "Exit codes" in result.output, name
+    assert f"### `medvault {name}" in (DOCS / "CLI.md").read_text(), name
+    assert command.help
+
+
+@pytest.mark.parametrize(
+    "doc", ["FORMAT.md", "CLI.md", "THREAT_MODEL.md", "COMPLIANCE.md", "ADMIN.md"]
+)
+def test_required_docs_exist(doc: str) -> None:
+    assert (DOCS / doc).stat().st_size > 2000
