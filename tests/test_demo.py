@@ -1,0 +1,42 @@
+"""Acceptance 9: `medvault demo` needs no arguments and shows the whole flow working."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+    home = tmp_path / "user-home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDVAULT_")}
+    env.update(HOME=str(home), TMPDIR=str(tmp_path), XDG_DATA_HOME=str(home / ".local/share"))
+    result = subprocess.run(
+        [sys.executable, "-m", "medvault", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for step in (
+        "Organisation",
+        "Create a vault",
+        "Add",
+        "List",
+        "Verify",
+        "Extract",
+        "Custody record",
+    ):
+        assert step in out
+    assert "byte-identical: True" in out
+    assert "OK: 5 files authenticated" in out
+    assert "audit chain: intact" in out
+    # A throwaway org: the user's own medvault home is untouched.
+    assert not (home / ".local/share/medvault").exists()
+    listed = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("MEDVAULT/")]
+    assert all("lab" not in ln and "discharge" not in ln for ln in listed)
