@@ -165,8 +165,9 @@ def test_registry_unwritable_fails_closed(ws: Workspace, drive: Path, tmp_path: 
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where MEDVAULT_HOME's folder should be")
     org = ws.org_created.config_path
-    result = ws.cli("create", drive, "--org", org,
-                    extra_env={"MEDVAULT_HOME": str(blocker / "home")})
+    result = ws.cli(
+        "create", drive, "--org", org, extra_env={"MEDVAULT_HOME": str(blocker / "home")}
+    )
     assert result.returncode == 11
     _one_line_error(result.stderr)
     assert list(drive.iterdir()) == []
