@@ -103,7 +103,7 @@ def demo_cmd(work_dir: Path | None) -> None:
 
     click.echo("== 6. Extract and compare")
     out = base / "extracted"
-    result = extract(vault, [], out, force=True)
+    result = extract(vault, [], out, True, registry, env)
     same = all(
         (out / p).read_bytes() == (source.parent / p).read_bytes()
         for p in (x.path for x in list_files(vault)[0])

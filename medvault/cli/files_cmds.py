@@ -145,7 +145,7 @@ def extract_cmd(
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     dest.mkdir(parents=True, exist_ok=True)
     with progress_bar(0, "decrypting") as bar:
-        result = extract(unlocked, list(paths), dest, force, progress=bar)
+        result = extract(unlocked, list(paths), dest, force, open_registry(), env(), progress=bar)
     if as_json:
         emit_json(
             {

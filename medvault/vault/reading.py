@@ -26,9 +26,11 @@ from medvault.errors import (
 )
 from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
+from medvault.registry.local import Registry
 from medvault.store.entries import open_header
 from medvault.store.packs import PackReader
 from medvault.vault.catalog import Catalog, Located, load_catalog
+from medvault.vault.env import Env
 from medvault.vault.session import UnlockedVault
 
 READ_BLOCK = 1024 * 1024
@@ -109,6 +111,7 @@ class ExtractResult:
     written: list[Path] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     bytes: int = 0
+    digests: list[str] = field(default_factory=list)
 
 
 def extract(
@@ -116,8 +119,11 @@ def extract(
     wanted: list[str],
     dest_dir: Path,
     force: bool,
+    registry: Registry,
+    env: Env,
     progress: Callable[[int], None] | None = None,
 ) -> ExtractResult:
+    """Extract the chosen files; the custody event records counts and digests, not names."""
     live, _catalog = list_files(vault)
     chosen = select(live, wanted)
     targets = [(loc, destination(dest_dir, loc.path)) for loc in chosen]
@@ -134,6 +140,21 @@ def extract(
             continue
         result.written.append(target)
         result.bytes += loc.size
+        result.digests.append(loc.sha256)
+    registry.append_event(
+        env.timestamp(),
+        env.actor,
+        vault.vault_id_hex,
+        "extract",
+        {
+            "files": len(result.written),
+            "bytes": result.bytes,
+            "failed": len(result.failed),
+            "sha256_of_digests": hashlib.sha256(
+                "".join(sorted(result.digests)).encode()
+            ).hexdigest(),
+        },
+    )
     return result
 
 
