@@ -80,7 +80,13 @@ class UnlockedVault:
 
 
 def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
-    """Try the newest copy first; a copy whose MAC fails is treated as damaged."""
+    """Get the vault key from any copy the passphrase opens, then use the newest copy that
+    is authentic under that key.
+
+    After a passphrase change interrupted between the two copies, the old passphrase may
+    still open the older copy; the newer (authentic) copy stays the one in force, so
+    `repair` completes the change instead of undoing it.
+    """
     wrong = False
     for parsed in copies.best_first():
         try:
@@ -92,7 +98,7 @@ def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
             continue
         if not header_auth.is_authentic(vmk, parsed):
             continue
-        return _unlocked(copies, parsed, vmk)
+        return unlock_with_key(copies, vmk)
     if wrong:
         raise WrongPassphrase("wrong passphrase for this vault")
     raise IntegrityError("no vault header copy passed authentication")
