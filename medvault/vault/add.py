@@ -15,7 +15,7 @@ from medvault.errors import AlreadyExists, SourceUnreadable, UsageError
 from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.registry.local import Registry
-from medvault.store.entries import seal_header
+from medvault.store.entries import SealedHeader, seal_header
 from medvault.store.journal import JournalAppender
 from medvault.store.lock import writer_lock
 from medvault.vault.catalog import Catalog, Located, load_catalog
@@ -193,20 +193,23 @@ def _write_entry(
     file_id = random_bytes(16)
     fk = new_key()
     payload_len = ciphertext_length(item.size)
-
     added_at = env.timestamp()
 
-    def meta(sha: str) -> bytes:
-        return FileMeta(
+    def seal(sha256: str) -> tuple[SealedHeader, FileMeta]:
+        meta = FileMeta(
             item.stored,
             item.size,
-            sha,
+            sha256,
             item.mtime_ns,
             added_at,
             env.actor.user,
             env.actor.host,
             replaces,
-        ).encode()
+        )
+        sealed = seal_header(
+            vault.vmk, vault.vault_id, file_id, efmt.Kind.FILE, meta.encode(), payload_len, fk=fk
+        )
+        return sealed, meta
 
     offset = writer.position
     try:
@@ -215,30 +218,15 @@ def _write_entry(
                 data = handle.read(item.size + 1)
                 if len(data) != item.size:
                     raise _changed(item.source)
-                final_meta = meta(hashlib.sha256(data).hexdigest())
-                sealed = seal_header(
-                    vault.vmk,
-                    vault.vault_id,
-                    file_id,
-                    efmt.Kind.FILE,
-                    final_meta,
-                    payload_len,
-                    fk=fk,
-                )
+                sealed, meta = seal(hashlib.sha256(data).hexdigest())
                 enc = sealed.encryptor()
                 writer.write(sealed.header + enc.update(data) + enc.finalize())
                 if progress:
                     progress(item.size)
             else:
-                sealed = seal_header(
-                    vault.vmk,
-                    vault.vault_id,
-                    file_id,
-                    efmt.Kind.FILE,
-                    meta(PLACEHOLDER_SHA),
-                    payload_len,
-                    fk=fk,
-                )
+                # Stream: the digest is known only at the end, so write a placeholder header
+                # of the same length and patch it (the pack is still in tmp/).
+                sealed, meta = seal(PLACEHOLDER_SHA)
                 writer.write(sealed.header)
                 digest, enc, count = hashlib.sha256(), sealed.encryptor(), 0
                 while block := handle.read(READ_BLOCK):
@@ -250,22 +238,13 @@ def _write_entry(
                 if count != item.size:
                     raise _changed(item.source)
                 writer.write(enc.finalize())
-                final_meta = meta(digest.hexdigest())
-                final = seal_header(
-                    vault.vmk,
-                    vault.vault_id,
-                    file_id,
-                    efmt.Kind.FILE,
-                    final_meta,
-                    payload_len,
-                    fk=fk,
-                )
-                assert len(final.header) == len(sealed.header)
+                final, meta = seal(digest.hexdigest())
+                if len(final.header) != len(sealed.header):
+                    raise AssertionError("patched header changed length")
                 writer.patch(offset, final.header)
     except OSError as exc:
         # Writes to the drive raise MedvaultError (media_errors); a bare OSError is the source.
         raise _unreadable(item.source, exc) from None
-    parsed = FileMeta.decode(final_meta)
     return Located(
         file_id=file_id.hex(),
         pack=writer.name,
@@ -273,11 +252,11 @@ def _write_entry(
         header_len=len(sealed.header),
         payload_len=payload_len,
         kind=int(efmt.Kind.FILE),
-        path=parsed.path,
-        size=parsed.size,
-        sha256=parsed.sha256,
-        added_at=parsed.added_at,
-        mtime_ns=parsed.mtime_ns,
+        path=meta.path,
+        size=meta.size,
+        sha256=meta.sha256,
+        added_at=meta.added_at,
+        mtime_ns=meta.mtime_ns,
         references=replaces,
     )
 
