@@ -20,7 +20,6 @@ from medvault.errors import (
     AlreadyExists,
     FormatError,
     IntegrityError,
-    MedvaultError,
     NotFound,
     UnsafePath,
 )
@@ -28,6 +27,7 @@ from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.registry.local import Registry
 from medvault.store.entries import open_header
+from medvault.store.fsio import media_errors
 from medvault.store.packs import PackReader
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.env import Env
@@ -132,29 +132,32 @@ def extract(
         if existing:
             raise AlreadyExists(f"{existing[0]} already exists", hint="use --force to overwrite")
     result = ExtractResult()
-    for loc, target in targets:
-        try:
-            _extract_one(vault, loc, target, progress)
-        except MedvaultError as exc:
-            result.failed[loc.path] = exc.message
-            continue
-        result.written.append(target)
-        result.bytes += loc.size
-        result.digests.append(loc.sha256)
-    registry.append_event(
-        env.timestamp(),
-        env.actor,
-        vault.vault_id_hex,
-        "extract",
-        {
-            "files": len(result.written),
-            "bytes": result.bytes,
-            "failed": len(result.failed),
-            "sha256_of_digests": hashlib.sha256(
-                "".join(sorted(result.digests)).encode()
-            ).hexdigest(),
-        },
-    )
+    try:
+        for loc, target in targets:
+            try:
+                with media_errors(str(target)):
+                    _extract_one(vault, loc, target, progress)
+            except IntegrityError as exc:
+                result.failed[loc.path] = exc.message
+                continue
+            result.written.append(target)
+            result.bytes += loc.size
+            result.digests.append(loc.sha256)
+    finally:
+        registry.append_event(
+            env.timestamp(),
+            env.actor,
+            vault.vault_id_hex,
+            "extract",
+            {
+                "files": len(result.written),
+                "bytes": result.bytes,
+                "failed": len(result.failed),
+                "sha256_of_digests": hashlib.sha256(
+                    "".join(sorted(result.digests)).encode()
+                ).hexdigest(),
+            },
+        )
     return result
 
 
