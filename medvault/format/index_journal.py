@@ -1,6 +1,6 @@
 """index/journal.mvi: the encrypted, append-only index (docs/FORMAT.md, "Index").
 
-    prelude: magic "MVINDEX\\1" | vault_id 16
+    prelude: magic "MVINDEX\\1" | vault_id 16 | zeros up to 512 bytes
     record:  ct_len u32 | nonce 12 | ct   (AES-256-GCM, AAD = vault_id || u64 record_no)
 
 Binding the record number means a dropped, duplicated or reordered record fails. The
@@ -17,13 +17,16 @@ from medvault.errors import FormatError
 from medvault.format.binary import Reader, u32, u64
 
 MAGIC = b"MVINDEX\x01"
-PRELUDE_LEN = 8 + 16
+# A whole sector: fusefat refuses to extend a file shorter than 512 bytes (EPERM), and a
+# record then never shares the prelude's sector.
+PRELUDE_LEN = 512
 NONCE_LEN = 12
 MAX_RECORD = 64 * 1024 * 1024
 
 
 def prelude(vault_id: bytes) -> bytes:
-    return MAGIC + vault_id
+    head = MAGIC + vault_id
+    return head + bytes(PRELUDE_LEN - len(head))
 
 
 def check_prelude(data: bytes, vault_id: bytes) -> None:
@@ -31,6 +34,8 @@ def check_prelude(data: bytes, vault_id: bytes) -> None:
     r.expect(MAGIC, "magic")
     if r.take(16) != vault_id:
         raise FormatError("index: belongs to another vault")
+    if r.take(PRELUDE_LEN - 24) != bytes(PRELUDE_LEN - 24):
+        raise FormatError("index: prelude padding is not zero")
 
 
 def aad(vault_id: bytes, record_no: int) -> bytes:

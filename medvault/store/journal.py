@@ -67,32 +67,36 @@ class JournalAppender:
             raise FormatError(f"{current.damage}; run `medvault repair` first")
         if current.damage == "index is missing":
             self.rewrite([])
-            current = JournalRead()
-        elif current.torn_tail:
+            return
+        if current.torn_tail:
             with media_errors("the index"), open(paths.journal, "r+b") as handle:
                 handle.truncate(current.valid_length)
                 os.fsync(handle.fileno())
         self.next_record = len(current.records)
+        self.end = current.valid_length
 
     def append(self, record: dict[str, Any]) -> None:
+        """Write at the known end (not O_APPEND: fusefat refuses appends with EPERM)."""
         nonce = random_bytes(fmt.NONCE_LEN)
         aad = fmt.aad(self.vault_id, self.next_record)
         framed = fmt.frame(nonce, gcm_seal(self._key, nonce, cj.dumps(record), aad))
-        with media_errors("the index"), open(self.paths.journal, "ab") as handle:
+        with media_errors("the index"), open(self.paths.journal, "r+b") as handle:
+            handle.seek(self.end)
             handle.write(framed)
             handle.flush()
             os.fsync(handle.fileno())
         self.next_record += 1
+        self.end += len(framed)
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
-        rewrite_journal(self.paths, self._key, self.vault_id, records)
+        self.end = rewrite_journal(self.paths, self._key, self.vault_id, records)
         self.next_record = len(records)
 
 
 def rewrite_journal(
     paths: VaultPaths, key: Secret, vault_id: bytes, records: list[dict[str, Any]]
-) -> None:
-    """Replace the whole journal atomically (create, repair)."""
+) -> int:
+    """Replace the whole journal atomically (create, repair); returns its length."""
     body = bytearray(fmt.prelude(vault_id))
     for number, record in enumerate(records):
         nonce = random_bytes(fmt.NONCE_LEN)
@@ -101,3 +105,4 @@ def rewrite_journal(
     with media_errors("the index"):
         write_durable(paths.journal, bytes(body), paths.tmp, "journal.tmp")
     fsync_dir(paths.index_dir)
+    return len(body)
