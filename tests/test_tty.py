@@ -16,8 +16,12 @@ SECRET = "purple-otter-ledger-91-quartz"
 
 def _spawn(ws: Workspace, *args: str | Path) -> pexpect.spawn:
     return pexpect.spawn(
-        sys.executable, ["-m", "medvault", *map(str, args)], env=ws.env, encoding="utf-8",
-        timeout=30, dimensions=(40, 160),
+        sys.executable,
+        ["-m", "medvault", *map(str, args)],
+        env=ws.env,
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 160),
     )
 
 
@@ -36,8 +40,9 @@ def test_create_prompts_twice_without_echo(ws: Workspace, drive: Path, tmp_path:
     # The typed passphrase really is the vault's passphrase.
     good = tmp_path / "pp.txt"
     good.write_text(SECRET + "\n")
-    listing = ws.cli("ls", drive, passphrase=False,
-                     extra_env={"MEDVAULT_PASSPHRASE_FILE": str(good)})
+    listing = ws.cli(
+        "ls", drive, passphrase=False, extra_env={"MEDVAULT_PASSPHRASE_FILE": str(good)}
+    )
     assert listing.returncode == 0, listing.stderr
 
 
@@ -73,8 +78,13 @@ def test_progress_bar_on_a_terminal(ws: Workspace, drive: Path, tmp_path: Path) 
     big = tmp_path / "scan.bin"
     big.write_bytes(b"\0" * (8 * 1024 * 1024))
     env = dict(ws.env, MEDVAULT_PASSPHRASE_FILE=str(ws.passfile))
-    child = pexpect.spawn(sys.executable, ["-m", "medvault", "add", str(drive), str(big)],
-                          env=env, encoding="utf-8", timeout=60)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "medvault", "add", str(drive), str(big)],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+    )
     child.expect("encrypting")
     child.expect(pexpect.EOF)
     child.close()
