@@ -10,6 +10,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from medvault.errors import IntegrityError
 from medvault.secret import Secret
 
 WRAPPED_KEY_LEN = 40
@@ -18,8 +19,8 @@ GCM_TAG_LEN = 16
 MAC_LEN = 32
 
 
-class AuthenticationFailed(Exception):
-    """A MAC, tag or key-wrap integrity check did not pass."""
+class AuthenticationFailed(IntegrityError):
+    """A MAC, tag or key-wrap integrity check did not pass (exit code 6 if it escapes)."""
 
 
 def random_bytes(n: int) -> bytes:

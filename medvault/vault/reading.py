@@ -22,6 +22,7 @@ from medvault.errors import (
     IntegrityError,
     NotFound,
     UnsafePath,
+    UnsupportedVersion,
 )
 from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
@@ -137,7 +138,8 @@ def extract(
             try:
                 with media_errors(str(target)):
                     _extract_one(vault, loc, target, progress)
-            except IntegrityError as exc:
+            except (IntegrityError, UnsupportedVersion) as exc:
+                # This file is damaged (or from a newer format); the others still extract.
                 result.failed[loc.path] = exc.message
                 continue
             result.written.append(target)

@@ -75,7 +75,7 @@ def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) 
         report.index = f"{len(indexed.unindexed_packs)} pack(s) missing from the index"
     live_index = {x.file_id: x for x in indexed.live()}
     live_scan = {x.file_id: x for x in scanned.live()}
-    if report.index == "ok" and set(live_index) != set(live_scan):
+    if report.index == "ok" and not scanned.scan_damage and set(live_index) != set(live_scan):
         report.index = "index and objects disagree about which files exist"
     on_disk = set(scanned.packs_on_disk)
     everything: dict[str, Located] = {**live_scan, **live_index}

@@ -1,0 +1,256 @@
+"""Acceptance 3: flipping any single byte of a small vault's header copies, index and objects
+is detected, by `verify` and by extracting the affected file; no unauthenticated plaintext is
+left in the output folder; unaffected files still extract. Objects copied in from another
+vault, truncated objects and parts swapped between two files are rejected."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from medvault.crypto.escrow import EscrowSuite
+from medvault.keys.passphrase import to_secret
+from medvault.registry.local import Registry
+from medvault.vault.add import add_files
+from medvault.vault.catalog import Located, load_catalog
+from medvault.vault.create import create_vault
+from medvault.vault.env import Env
+from medvault.vault.reading import extract
+from medvault.vault.session import UnlockedVault, open_headers, unlock, unlock_with_key
+from medvault.vault.verify import verify
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace
+
+PRELUDE = 56  # pack part prelude
+
+
+@dataclass
+class SmallVault:
+    drive: Path
+    vault: UnlockedVault
+    files: dict[str, bytes]  # stored path -> plaintext
+    located: dict[str, Located]
+    registry: Registry
+    env: Env
+
+    @property
+    def root(self) -> Path:
+        return self.drive / "MEDVAULT"
+
+    def pack_file(self) -> Path:
+        (pack,) = {loc.pack for loc in self.located.values()}
+        return self.root / "objects" / pack[:2] / f"{pack}.mvo"
+
+
+def _small_vault(
+    root: Path,
+    ws: Workspace,
+    name: str = "drive",
+    part_size: int = 1 << 30,
+    sizes: tuple[int, ...] = (300, 1, 700),
+) -> SmallVault:
+    drive = root / name
+    drive.mkdir()
+    registry = Registry("sqlite://")
+    env = Env(kdf=FAST_KDF)
+    create_vault(drive, "", to_secret(PASSPHRASE), ws.org, registry, env, part_size=part_size)
+    src = root / f"{name}-src"
+    src.mkdir()
+    files = {}
+    for i, size in enumerate(sizes):
+        data = bytes((i * 7 + j) % 251 for j in range(size))
+        (src / f"f{i}.txt").write_bytes(data)
+        files[f"{name}-src/f{i}.txt"] = data
+    vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
+    add_files(vault, [src], False, registry, env)
+    located = {loc.path: loc for loc in load_catalog(vault).live()}
+    return SmallVault(drive, vault, files, located, registry, env)
+
+
+@pytest.fixture(scope="module")
+def p384_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    # P-384 escrow keeps the header small, so flipping every one of its bytes stays quick.
+    return make_workspace(tmp_path_factory.mktemp("ws"), EscrowSuite.P384)
+
+
+def _flip(path: Path, offset: int) -> bytes:
+    original = path.read_bytes()
+    path.write_bytes(original[:offset] + bytes([original[offset] ^ 0x01]) + original[offset + 1 :])
+    return original
+
+
+def _extract_and_check(sv: SmallVault, out: Path, broken: set[str]) -> None:
+    """Files in BROKEN must fail and leave nothing; every other file extracts identical."""
+    if out.exists():
+        shutil.rmtree(out)
+    result = extract(sv.vault, [], out, False, sv.registry, sv.env)
+    assert set(result.failed) == broken, (sorted(result.failed), sorted(broken))
+    present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert present == set(sv.files) - broken
+    for path in present:
+        assert (out / path).read_bytes() == sv.files[path]
+
+
+def test_every_header_byte(p384_ws: Workspace, tmp_path: Path) -> None:
+    sv = _small_vault(tmp_path, p384_ws)
+    for name in ("vault.mvh", "vault.mvh.bak"):
+        path = sv.root / name
+        size = path.stat().st_size
+        for offset in range(size):
+            original = _flip(path, offset)
+            try:
+                # The vault still opens from the other copy; the flipped one is reported.
+                vault = unlock_with_key(open_headers(sv.drive), sv.vault.vmk)
+                report = verify(vault)
+                assert not report.ok, (name, offset)
+                assert report.headers[name] != "ok", (name, offset)
+                assert all(v == "ok" for k, v in report.headers.items() if k != name)
+            finally:
+                path.write_bytes(original)
+        # A sample through the full passphrase path (Argon2id, slot, MAC).
+        for offset in range(0, size, max(1, size // 8)):
+            original = _flip(path, offset)
+            try:
+                vault = unlock(open_headers(sv.drive), to_secret(PASSPHRASE))
+                assert name not in vault.authentic_copies
+            finally:
+                path.write_bytes(original)
+
+
+def test_every_index_byte(p384_ws: Workspace, tmp_path: Path) -> None:
+    sv = _small_vault(tmp_path, p384_ws)
+    path = sv.root / "index" / "journal.mvi"
+    out = tmp_path / "out"
+    for offset in range(path.stat().st_size):
+        original = _flip(path, offset)
+        try:
+            report = verify(sv.vault)
+            assert report.index != "ok", offset
+            assert not report.ok
+            assert not report.damaged
+            # The index is a cache: every file still extracts, from the objects.
+            _extract_and_check(sv, out, broken=set())
+        finally:
+            path.write_bytes(original)
+
+
+def test_every_object_byte(p384_ws: Workspace, tmp_path: Path) -> None:
+    sv = _small_vault(tmp_path, p384_ws)
+    pack = sv.pack_file()
+    out = tmp_path / "out"
+    spans = {
+        path: (PRELUDE + loc.offset, PRELUDE + loc.offset + loc.header_len + loc.payload_len)
+        for path, loc in sv.located.items()
+    }
+    size = pack.stat().st_size
+    assert max(end for _, end in spans.values()) == size
+    for offset in range(size):
+        hit = {path for path, (start, end) in spans.items() if start <= offset < end}
+        broken = hit or set(sv.files)  # a prelude byte takes the whole pack down
+        original = _flip(pack, offset)
+        try:
+            report = verify(sv.vault)
+            assert not report.ok, offset
+            assert broken <= set(report.damaged), (offset, report.to_json())
+            _extract_and_check(sv, out, broken)
+        finally:
+            pack.write_bytes(original)
+
+
+def test_object_from_another_vault_is_rejected(p384_ws: Workspace, tmp_path: Path) -> None:
+    a = _small_vault(tmp_path, p384_ws, "a")
+    b = _small_vault(tmp_path, p384_ws, "b")
+    foreign = b.pack_file()
+    target = a.root / "objects" / foreign.parent.name
+    target.mkdir(exist_ok=True)
+    shutil.copy(foreign, target / foreign.name)
+    report = verify(a.vault)
+    assert not report.ok
+    assert foreign.stem in report.damaged_packs
+    assert not report.damaged
+    _extract_and_check(a, tmp_path / "out", broken=set())
+    # B's entry bytes spliced into A's own pack (same offsets) are rejected too.
+    (target / foreign.name).unlink()
+    own = a.pack_file()
+    loc = a.located["a-src/f0.txt"]
+    b_loc = b.located["b-src/f0.txt"]
+    b_bytes = foreign.read_bytes()[
+        PRELUDE + b_loc.offset : PRELUDE + b_loc.offset + b_loc.header_len + b_loc.payload_len
+    ]
+    data = own.read_bytes()
+    start = PRELUDE + loc.offset
+    own.write_bytes(data[:start] + b_bytes + data[start + len(b_bytes) :])
+    report = verify(a.vault)
+    assert "a-src/f0.txt" in report.damaged
+
+
+@pytest.mark.parametrize("keep", [0.5, -1])
+def test_truncated_object_is_rejected(p384_ws: Workspace, tmp_path: Path, keep: float) -> None:
+    sv = _small_vault(tmp_path, p384_ws)
+    pack = sv.pack_file()
+    data = pack.read_bytes()
+    cut = len(data) - 1 if keep == -1 else int(len(data) * keep)
+    pack.write_bytes(data[:cut])
+    broken = {
+        p
+        for p, loc in sv.located.items()
+        if PRELUDE + loc.offset + loc.header_len + loc.payload_len > cut
+    }
+    assert broken
+    report = verify(sv.vault)
+    assert not report.ok
+    assert broken <= set(report.damaged)
+    _extract_and_check(sv, tmp_path / "out", broken)
+
+
+@pytest.mark.parametrize("fix_preludes", [False, True])
+def test_part_swapped_between_two_files(
+    p384_ws: Workspace, tmp_path: Path, fix_preludes: bool
+) -> None:
+    part = 64 * 1024
+    sv = _small_vault(tmp_path, p384_ws, part_size=part, sizes=(1_300_000, 1_250_000))
+    first, second = (sv.located[p].pack for p in sorted(sv.located))
+    assert first != second  # files over 1 MiB get packs of their own
+
+    def part_path(pack: str, index: int) -> Path:
+        return sv.root / "objects" / pack[:2] / f"{pack}.{index:03d}.mvp"
+
+    a, b = part_path(first, 2), part_path(second, 2)
+    a_bytes, b_bytes = a.read_bytes(), b.read_bytes()
+    if fix_preludes:
+        # Give each swapped part the prelude of the part it replaces: only crypto can tell.
+        a_bytes, b_bytes = (
+            b_bytes[:PRELUDE] + a_bytes[PRELUDE:],
+            a_bytes[:PRELUDE] + b_bytes[PRELUDE:],
+        )
+    a.write_bytes(b_bytes)
+    b.write_bytes(a_bytes)
+    report = verify(sv.vault)
+    assert set(report.damaged) == set(sv.files)
+    _extract_and_check(sv, tmp_path / "out", broken=set(sv.files))
+
+
+def test_cli_names_damage(ws: Workspace, drive: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("keep-a.txt", "hurt.txt", "keep-b.txt"):
+        (src / name).write_text(name * 50)
+    ws.cli("create", drive, check=True)
+    ws.cli("add", drive, src, check=True)
+    listing = {x["path"]: x for x in json.loads(ws.cli("ls", drive, "--json", check=True).stdout)}
+    vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
+    loc = {x.path: x for x in load_catalog(vault).live()}["src/hurt.txt"]
+    pack = drive / "MEDVAULT" / "objects" / loc.pack[:2] / f"{loc.pack}.mvo"
+    _flip(pack, PRELUDE + loc.offset + loc.header_len + 60)
+    verified = ws.cli("verify", drive)
+    assert verified.returncode == 19
+    assert "DAMAGED src/hurt.txt" in verified.stdout
+    out = tmp_path / "out"
+    extracted = ws.cli("extract", drive, "--to", out)
+    assert extracted.returncode == 6
+    assert "src/hurt.txt" in extracted.stderr
+    assert sorted(p.name for p in (out / "src").iterdir()) == ["keep-a.txt", "keep-b.txt"]
+    assert set(listing) == {"src/keep-a.txt", "src/hurt.txt", "src/keep-b.txt"}
