@@ -16,13 +16,12 @@ from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.registry.local import Registry
 from medvault.store.entries import SealedHeader, seal_header
-from medvault.store.journal import JournalAppender
 from medvault.store.lock import writer_lock
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.env import Env
 from medvault.vault.maintenance import sweep_tmp
 from medvault.vault.session import UnlockedVault
-from medvault.vault.writing import PACK_TARGET, Committer
+from medvault.vault.writing import PACK_TARGET, Committer, open_journal
 
 READ_BLOCK = 1024 * 1024
 SMALL_FILE = 1024 * 1024  # read whole; larger files stream with a patched header
@@ -129,7 +128,7 @@ def add_files(
         sweep_tmp(vault.paths)
         catalog = load_catalog(vault)
         replaces = _check_existing(catalog, planned, replace)
-        journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+        journal = open_journal(vault, catalog)
         committer = Committer(vault, journal, on_commit)
         try:
             with committer:

@@ -16,7 +16,7 @@ from medvault.keys.slots import make_slot
 from medvault.registry.local import Registry
 from medvault.secret import Secret
 from medvault.store.entries import seal_header
-from medvault.store.journal import JournalAppender, index_key, rewrite_journal
+from medvault.store.journal import index_key, rewrite_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, delete_pack
@@ -24,7 +24,7 @@ from medvault.vault.catalog import Catalog, Located, add_record, load_catalog
 from medvault.vault.env import Env
 from medvault.vault.reading import open_reader, select
 from medvault.vault.session import UnlockedVault, write_headers
-from medvault.vault.writing import PACK_TARGET, Committer
+from medvault.vault.writing import PACK_TARGET, Committer, open_journal
 
 # One tombstone names at most this many files, so its metadata stays under the 64 KiB cap.
 TOMBSTONE_BATCH = MAX_REFERENCES
@@ -48,7 +48,7 @@ def remove_paths(vault: UnlockedVault, wanted: list[str], registry: Registry, en
         catalog = load_catalog(vault)
         chosen = select(catalog.live(), wanted)
         ids = tuple(sorted(x.file_id for x in chosen))
-        journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+        journal = open_journal(vault, catalog)
         with Committer(vault, journal) as committer:
             for start in range(0, len(ids), TOMBSTONE_BATCH):
                 _write_tombstone(vault, committer, ids[start : start + TOMBSTONE_BATCH], env)
@@ -122,7 +122,7 @@ def compact(
         victims = [n for n in sizes if live_bytes[n] < threshold * sizes[n]]
         if not victims:
             return result
-        journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+        journal = open_journal(vault, catalog)
         with Committer(vault, journal) as committer:
             for name in victims:
                 movers = [

@@ -11,10 +11,23 @@ from collections.abc import Callable
 
 from medvault.store.journal import JournalAppender
 from medvault.store.packs import PackWriter
-from medvault.vault.catalog import Located, add_record
+from medvault.vault.catalog import Catalog, Located, add_record
 from medvault.vault.session import UnlockedVault
 
 PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
+
+
+def open_journal(vault: UnlockedVault, catalog: Catalog) -> JournalAppender:
+    """The index, ready for appends, with any pack it lacks (left by a crash between a
+    pack's rename and its index record) indexed first."""
+    journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+    for name in catalog.unindexed_packs:
+        if name in catalog.scan_damage:
+            continue  # damaged packs are for verify/repair to report, not to index
+        entries = [loc for loc in catalog.located.values() if loc.pack == name]
+        if entries:
+            journal.append(add_record(name, entries))
+    return journal
 
 
 class Committer:
