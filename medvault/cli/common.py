@@ -7,17 +7,19 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from tqdm import tqdm
 
 from medvault.cli import passphrase as pp
 from medvault.config import OrgConfig, find_org_config, load_org, registry_path
 from medvault.keys.passphrase import to_secret
-from medvault.registry.local import Registry
+from medvault.registry.records import Actor, KeyPackage
 from medvault.vault.env import Env
 from medvault.vault.session import UnlockedVault, open_headers, unlock
+
+if TYPE_CHECKING:
+    from medvault.registry.local import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,8 +58,42 @@ def load_org_config(org_path: Path | None) -> OrgConfig:
     return load_org(find_org_config(org_path))
 
 
-def open_registry() -> Registry:
-    return Registry.for_path(registry_path())
+class LazyRegistry:
+    """The custody registry, opened on first use: after any Argon2id work, so SQLAlchemy's
+    ~30 MiB and Argon2id's 64 MiB are never resident together."""
+
+    def __init__(self) -> None:
+        self._real: Registry | None = None
+
+    def _open(self) -> Registry:
+        if self._real is None:
+            from medvault.registry.local import Registry
+
+            self._real = Registry.for_path(registry_path())
+        return self._real
+
+    def record_vault(
+        self,
+        vault_id: str,
+        label: str,
+        org_id: str,
+        created_at: str,
+        actor: Actor,
+        packages: list[KeyPackage],
+    ) -> None:
+        self._open().record_vault(vault_id, label, org_id, created_at, actor, packages)
+
+    def set_vault_status(self, vault_id: str, status: str) -> None:
+        self._open().set_vault_status(vault_id, status)
+
+    def append_event(
+        self, at: str, actor: Actor, vault_id: str | None, action: str, details: dict[str, Any]
+    ) -> str:
+        return self._open().append_event(at, actor, vault_id, action, details)
+
+
+def open_registry() -> LazyRegistry:
+    return LazyRegistry()
 
 
 def env() -> Env:
@@ -76,7 +112,11 @@ def emit_json(value: object) -> None:
 
 @contextmanager
 def progress_bar(total: int, desc: str) -> Iterator[Callable[[int], None]]:
-    """Bytes progress on stderr, only when stderr is a terminal (disable=None)."""
+    """Bytes progress on stderr, only when stderr is a terminal (disable=None).
+
+    tqdm is imported here, after unlocking, to keep it out of memory during Argon2id."""
+    from tqdm import tqdm
+
     with tqdm(
         total=total,
         unit="B",

@@ -13,7 +13,6 @@ from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY
 from medvault.keys.passphrase import generate, to_secret
 from medvault.org import init_org
-from medvault.registry.local import Registry
 from medvault.vault.add import add_files
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
@@ -78,6 +77,8 @@ def demo_cmd(work_dir: Path | None) -> None:
     )
 
     click.echo(f"== 2. Create a vault on the 'drive' {drive}")
+    from medvault.registry.local import Registry
+
     registry = Registry.for_path(home / "registry.sqlite")
     passphrase = generate()
     created = create_vault(drive, "demo stick", to_secret(passphrase), org, registry, env)

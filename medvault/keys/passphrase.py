@@ -5,8 +5,6 @@ from __future__ import annotations
 import secrets
 import unicodedata
 
-from shamir_mnemonic.wordlist import WORDLIST
-
 from medvault.errors import WeakPassphrase
 from medvault.secret import Secret
 
@@ -32,4 +30,6 @@ def check_strength(passphrase: str) -> None:
 
 def generate() -> str:
     """A diceware-style passphrase of 8 words from the SLIP-39 word list (80 bits)."""
+    from shamir_mnemonic.wordlist import WORDLIST
+
     return "-".join(secrets.choice(WORDLIST) for _ in range(GENERATED_WORDS))

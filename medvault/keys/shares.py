@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import shamir_mnemonic
-
 from medvault.errors import UsageError
 from medvault.secret import Secret
 
@@ -14,6 +12,8 @@ def split_seed(seed: Secret, threshold: int, holders: int) -> list[str]:
     """One SLIP-39 mnemonic per holder; any ``threshold`` of them rebuild the seed."""
     if not 1 <= threshold <= holders <= 16:
         raise UsageError("need 1 <= threshold <= number of admins <= 16")
+    import shamir_mnemonic
+
     if threshold == 1 and holders > 1:
         raise UsageError("a threshold of 1 with several admins gives every admin the whole key")
     groups = shamir_mnemonic.generate_mnemonics(
@@ -23,6 +23,8 @@ def split_seed(seed: Secret, threshold: int, holders: int) -> list[str]:
 
 
 def combine_shares(mnemonics: Sequence[str]) -> Secret:
+    import shamir_mnemonic
+
     try:
         return Secret(shamir_mnemonic.combine_mnemonics(list(mnemonics)))
     except shamir_mnemonic.MnemonicError as exc:

@@ -10,7 +10,6 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medvault.errors import RegistryError
 from medvault.registry import schema
+from medvault.registry.records import Actor, KeyPackage
 
 GENESIS = "0" * 64
-
-
-@dataclass(frozen=True)
-class Actor:
-    user: str
-    host: str
-
-
-@dataclass(frozen=True)
-class KeyPackage:
-    vault_id: str
-    key_id: str
-    suite: str
-    sealed: bytes
 
 
 def _event_hash(prev_hash: str, row: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.errors import AlreadyExists, SourceUnreadable, UsageError
 from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
-from medvault.registry.local import Registry
+from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import SealedHeader, seal_header
 from medvault.store.lock import writer_lock
 from medvault.vault.catalog import Catalog, Located, load_catalog
@@ -118,7 +118,7 @@ def add_files(
     vault: UnlockedVault,
     sources: list[Path],
     replace: bool,
-    registry: Registry,
+    registry: CustodyRegistry,
     env: Env,
     progress: Callable[[int], None] | None = None,
     on_commit: Callable[[list[Located]], None] | None = None,

@@ -20,7 +20,7 @@ from medvault.format import index_journal
 from medvault.format import vault_header as fmt
 from medvault.keys.escrow import seal_key_packages
 from medvault.keys.slots import make_slot
-from medvault.registry.local import KeyPackage, Registry
+from medvault.registry.records import CustodyRegistry, KeyPackage
 from medvault.secret import Secret
 from medvault.store.fsio import media_errors, write_durable
 from medvault.store.layout import VaultPaths, for_new_vault
@@ -58,7 +58,7 @@ def create_vault(
     label: str,
     passphrase: Secret,
     org: OrgConfig,
-    registry: Registry,
+    registry: CustodyRegistry,
     env: Env,
     part_size: int = DEFAULT_PART_SIZE,
 ) -> Created:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY, Argon2Params
-from medvault.registry.local import Actor
+from medvault.registry.records import Actor
 
 
 def utc_now() -> datetime:

@@ -13,7 +13,7 @@ from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import MAX_REFERENCES, TombstoneMeta
 from medvault.keys.slots import make_slot
-from medvault.registry.local import Registry
+from medvault.registry.records import CustodyRegistry
 from medvault.secret import Secret
 from medvault.store.entries import seal_header
 from medvault.store.journal import index_key, rewrite_journal
@@ -41,7 +41,9 @@ def sweep_tmp(paths: VaultPaths) -> int:
     return count
 
 
-def remove_paths(vault: UnlockedVault, wanted: list[str], registry: Registry, env: Env) -> int:
+def remove_paths(
+    vault: UnlockedVault, wanted: list[str], registry: CustodyRegistry, env: Env
+) -> int:
     """Write tombstones naming every file under WANTED; returns how many were removed."""
     with writer_lock(vault.paths.lock):
         sweep_tmp(vault.paths)
@@ -103,7 +105,7 @@ def _pack_sizes(vault: UnlockedVault, names: list[str]) -> dict[str, int]:
 
 
 def compact(
-    vault: UnlockedVault, registry: Registry, env: Env, threshold: float = 0.5
+    vault: UnlockedVault, registry: CustodyRegistry, env: Env, threshold: float = 0.5
 ) -> CompactResult:
     """Rewrite packs whose live bytes are under THRESHOLD of their size; drop dead entries."""
     result = CompactResult()
@@ -189,7 +191,7 @@ class RepairResult:
     damaged_packs: dict[str, str] = field(default_factory=dict)
 
 
-def repair(vault: UnlockedVault, registry: Registry, env: Env) -> RepairResult:
+def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairResult:
     result = RepairResult()
     with writer_lock(vault.paths.lock):
         result.tmp_swept = sweep_tmp(vault.paths)
@@ -246,7 +248,7 @@ def _remove_orphan_parts(paths: VaultPaths) -> int:
 
 
 def change_passphrase(
-    vault: UnlockedVault, new_passphrase: Secret, registry: Registry, env: Env
+    vault: UnlockedVault, new_passphrase: Secret, registry: CustodyRegistry, env: Env
 ) -> None:
     """O(1): only the header's passphrase slot changes; no object is touched."""
     with writer_lock(vault.paths.lock):

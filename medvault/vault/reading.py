@@ -26,7 +26,7 @@ from medvault.errors import (
 )
 from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
-from medvault.registry.local import Registry
+from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import open_header
 from medvault.store.fsio import media_errors
 from medvault.store.packs import PackReader
@@ -120,7 +120,7 @@ def extract(
     wanted: list[str],
     dest_dir: Path,
     force: bool,
-    registry: Registry,
+    registry: CustodyRegistry,
     env: Env,
     progress: Callable[[int], None] | None = None,
 ) -> ExtractResult:
