@@ -109,6 +109,12 @@ class CryptoUnavailable(MedvaultError):
     hint = "install cryptography >= 50 built against OpenSSL >= 3.5 (pip install -U cryptography)"
 
 
+class EscrowRefused(MedvaultError):
+    """Escrow recovery could not proceed: shares missing, mistyped, or from another key."""
+
+    exit_code = 20
+
+
 class DamageFound(MedvaultError):
     """verify found damaged or missing files."""
 

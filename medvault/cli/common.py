@@ -91,6 +91,12 @@ class LazyRegistry:
     ) -> str:
         return self._open().append_event(at, actor, vault_id, action, details)
 
+    def key_packages(self, vault_id: str) -> list[KeyPackage]:
+        return self._open().key_packages(vault_id)
+
+    def real(self) -> Registry:
+        return self._open()
+
 
 def open_registry() -> LazyRegistry:
     return LazyRegistry()

@@ -12,6 +12,7 @@ from medvault.cli.check_cmds import compact_cmd, repair_cmd, verify_cmd
 from medvault.cli.demo import demo_cmd
 from medvault.cli.files_cmds import add_cmd, extract_cmd, ls_cmd, rm_cmd
 from medvault.cli.org_cmd import org_group
+from medvault.cli.recover_cmd import recover_cmd
 from medvault.cli.vault_cmds import create_cmd, info_cmd, passwd_cmd
 from medvault.errors import MedvaultError
 
@@ -42,6 +43,7 @@ for command in (
     rm_cmd,
     repair_cmd,
     compact_cmd,
+    recover_cmd,
     demo_cmd,
 ):
     cli.add_command(command)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from medvault.cli.common import emit_json, json_option
+from medvault.cli.common import emit_json, json_option, load_org_config, org_option
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.errors import CryptoUnavailable
 from medvault.org import init_org
@@ -95,3 +95,44 @@ def org_init(
     for admin, path in zip(admins, created.share_paths, strict=True):
         click.echo(f"Share for {admin}: {path}")
     click.echo("Give each admin their share offline, then delete the shares folder.")
+
+
+@org_group.command("show")
+@org_option
+@json_option
+def org_show(org_path: Path | None, as_json: bool) -> None:
+    """Show the organisation config in use, with each escrow key's id and suite.
+
+    The first escrow key is the current one (new vaults are sealed to it); later ones are
+    kept so older vaults can still be matched. Exit codes: 0 shown, 5 no org config.
+    """
+    org = load_org_config(org_path)
+    keys = [
+        {
+            "key_id": k.key_id,
+            "suite": k.suite,
+            "threshold": k.threshold,
+            "admins": list(k.admins),
+            "created_at": k.created_at,
+        }
+        for k in org.escrow_keys
+    ]
+    if as_json:
+        emit_json(
+            {
+                "name": org.name,
+                "contact": org.contact,
+                "org_id": org.org_id,
+                "config": str(org.path),
+                "escrow_keys": keys,
+            }
+        )
+        return
+    click.echo(f"Organisation: {org.name} ({org.org_id})")
+    click.echo(f"Contact:      {org.contact}")
+    click.echo(f"Config:       {org.path}")
+    for k in org.escrow_keys:
+        click.echo(
+            f"Escrow key:   {k.key_id} {k.suite}, {k.threshold} of {len(k.admins)} "
+            f"({', '.join(k.admins)}), since {k.created_at}"
+        )

@@ -162,7 +162,7 @@ def walk_pack(vault: UnlockedVault, reader: PackReader) -> Iterator[Located | Me
 def scan_packs(vault: UnlockedVault, names: list[str], catalog: Catalog) -> None:
     for name in names:
         try:
-            with PackReader(vault.paths, vault.vault_id, name, vault.header.body.part_size) as rd:
+            with PackReader(vault.paths, vault.vault_id, name, vault.part_size) as rd:
                 for item in walk_pack(vault, rd):
                     if isinstance(item, MedvaultError):
                         catalog.scan_damage[name] = item.message

@@ -199,7 +199,7 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
             result.headers_restored = sorted(
                 {"vault.mvh", "vault.mvh.bak"} - vault.authentic_copies
             )
-            write_headers(vault.paths, vault.vmk, vault.header)
+            write_headers(vault.paths, vault.vmk, vault.require_header())
         result.orphan_parts_removed = _remove_orphan_parts(vault.paths)
         # Rebuild the index from the objects alone, then check it reads back.
         fresh = load_catalog(vault, use_index=False)
@@ -248,17 +248,24 @@ def _remove_orphan_parts(paths: VaultPaths) -> int:
 
 
 def change_passphrase(
-    vault: UnlockedVault, new_passphrase: Secret, registry: CustodyRegistry, env: Env
+    vault: UnlockedVault,
+    new_passphrase: Secret,
+    registry: CustodyRegistry,
+    env: Env,
+    action: str = "passwd",
+    details: dict[str, object] | None = None,
 ) -> None:
-    """O(1): only the header's passphrase slot changes; no object is touched."""
+    """O(1): only the header's passphrase slot changes; no object is touched. Escrow
+    recovery uses this too (action "recover-reset", with approvers and reason)."""
     with writer_lock(vault.paths.lock):
-        body = vault.header.body
+        current = vault.require_header()
+        body = current.body
         slot_id = max(s.slot_id for s in body.slots) + 1
         slot = make_slot(
             vault.vmk, vault.vault_id, slot_id, new_passphrase, env.kdf, env.timestamp()
         )
         new_body = hfmt.HeaderBody(**{**body.__dict__, "slots": (slot,)})
-        header = hfmt.VaultHeader(vault.vault_id, vault.header.seq + 1, new_body)
+        header = hfmt.VaultHeader(vault.vault_id, current.seq + 1, new_body)
         write_headers(vault.paths, vault.vmk, header)
         vault.header = header
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
@@ -266,6 +273,11 @@ def change_passphrase(
         env.timestamp(),
         env.actor,
         vault.vault_id_hex,
-        "passwd",
-        {"slot_id": slot_id, "kdf_t": env.kdf.time_cost, "kdf_m_kib": env.kdf.memory_kib},
+        action,
+        {
+            "slot_id": slot_id,
+            "kdf_t": env.kdf.time_cost,
+            "kdf_m_kib": env.kdf.memory_kib,
+            **(details or {}),
+        },
     )

@@ -104,7 +104,7 @@ def stream_entry(
 
 
 def open_reader(vault: UnlockedVault, pack: str) -> PackReader:
-    return PackReader(vault.paths, vault.vault_id, pack, vault.header.body.part_size)
+    return PackReader(vault.paths, vault.vault_id, pack, vault.part_size)
 
 
 @dataclass
@@ -123,6 +123,8 @@ def extract(
     registry: CustodyRegistry,
     env: Env,
     progress: Callable[[int], None] | None = None,
+    action: str = "extract",
+    details: dict[str, object] | None = None,
 ) -> ExtractResult:
     """Extract the chosen files; the custody event records counts and digests, not names."""
     live, _catalog = list_files(vault)
@@ -150,8 +152,9 @@ def extract(
             env.timestamp(),
             env.actor,
             vault.vault_id_hex,
-            "extract",
+            action,
             {
+                **(details or {}),
                 "files": len(result.written),
                 "bytes": result.bytes,
                 "failed": len(result.failed),

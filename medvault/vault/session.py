@@ -64,19 +64,29 @@ def open_headers(path: Path) -> HeaderCopies:
 
 @dataclass
 class UnlockedVault:
+    """A vault whose key is known. ``header`` is None only when both header copies are gone
+    and the key came from the registry's key package (escrow recovery)."""
+
     paths: VaultPaths
-    header: fmt.VaultHeader
+    header: fmt.VaultHeader | None
     vmk: Secret
     copies: HeaderCopies
     authentic_copies: set[str]
-
-    @property
-    def vault_id(self) -> bytes:
-        return self.header.vault_id
+    vault_id: bytes
+    part_size: int
 
     @property
     def vault_id_hex(self) -> str:
-        return self.header.vault_id.hex()
+        return self.vault_id.hex()
+
+    def require_header(self) -> fmt.VaultHeader:
+        if self.header is None:
+            raise NotAVault(
+                "both vault header copies are gone",
+                hint="escrow recovery can still extract the files (medvault recover "
+                "--from-registry); copy them into a new vault",
+            )
+        return self.header
 
 
 def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
@@ -117,7 +127,10 @@ def _unlocked(copies: HeaderCopies, chosen: fmt.ParsedHeader, vmk: Secret) -> Un
         with contextlib.suppress(MedvaultError):
             if parsed.header == chosen.header and header_auth.is_authentic(vmk, parsed):
                 authentic.add(name)
-    return UnlockedVault(copies.paths, chosen.header, vmk, copies, authentic)
+    header = chosen.header
+    return UnlockedVault(
+        copies.paths, header, vmk, copies, authentic, header.vault_id, header.body.part_size
+    )
 
 
 def write_headers(paths: VaultPaths, vmk: Secret, header: fmt.VaultHeader) -> None:

@@ -62,7 +62,8 @@ def _header_status(vault: UnlockedVault) -> dict[str, str]:
 
 
 def _older(vault: UnlockedVault, name: str) -> bool:
-    return vault.copies.parsed[name].header.seq < vault.header.seq
+    header = vault.require_header()
+    return vault.copies.parsed[name].header.seq < header.seq
 
 
 def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) -> VerifyReport:

@@ -46,9 +46,7 @@ class Committer:
 
     def pack(self) -> PackWriter:
         if self.writer is None:
-            self.writer = PackWriter(
-                self.vault.paths, self.vault.vault_id, self.vault.header.body.part_size
-            )
+            self.writer = PackWriter(self.vault.paths, self.vault.vault_id, self.vault.part_size)
         return self.writer
 
     @property

@@ -1,0 +1,178 @@
+"""`medvault recover`: escrow recovery by a quorum of security admins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medvault.cli import passphrase as pp
+from medvault.cli.common import (
+    VAULT_ARG,
+    emit_json,
+    env,
+    json_option,
+    load_org_config,
+    open_registry,
+    org_option,
+)
+from medvault.errors import IntegrityError, UsageError
+from medvault.keys.passphrase import check_strength, to_secret
+from medvault.keys.shares import ParsedShare, ShareError, parse_share
+from medvault.vault.maintenance import change_passphrase
+from medvault.vault.reading import extract
+from medvault.vault.recovery import escrow_identity, escrow_unlock
+
+MAX_SHARE_FILE = 64 * 1024
+
+
+def _share_from_file(path: Path) -> ParsedShare:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(MAX_SHARE_FILE)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ShareError(f"cannot read share file {path}: {exc}") from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if len(lines) != 1:
+        raise ShareError(f"share file {path.name}: expected one line of words")
+    return parse_share(lines[0], f"share file {path.name}")
+
+
+def _shares_from_prompts() -> list[ParsedShare]:
+    if not pp.interactive():
+        raise ShareError("no --share files and no terminal to ask the admins on")
+    shares: list[ParsedShare] = []
+    while not shares or len({s.member_index for s in shares}) < shares[0].threshold:
+        number = len(shares) + 1
+        text: str = click.prompt(
+            f"Admin {number}, type your escrow share (hidden)", hide_input=True, err=True
+        )
+        try:
+            share = parse_share(text, f"share {number}")
+        except ShareError as exc:
+            click.echo(f"medvault: {exc.message}; please type it again", err=True)
+            continue
+        if any(s.member_index == share.member_index for s in shares):
+            click.echo("medvault: that share was already given; the next admin, please", err=True)
+            continue
+        shares.append(share)
+        if len(shares) == 1:
+            click.echo(f"{share.threshold} shares are needed.", err=True)
+    return shares
+
+
+@click.command("recover")
+@VAULT_ARG
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--reason", required=True, help="Why (ticket, incident); recorded in the audit trail."
+)
+@click.option(
+    "--to",
+    "dest",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Extract the named files (all if none are named) into this folder.",
+)
+@click.option("--reset-passphrase", is_flag=True, help="Replace the passphrase instead.")
+@click.option(
+    "--new-passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="With --reset-passphrase: read the new passphrase from this file.",
+)
+@click.option(
+    "--share",
+    "share_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="An admin's share file (repeat; for drills). Default: hidden prompts.",
+)
+@click.option(
+    "--from-registry",
+    is_flag=True,
+    help="Use the registry's key package (when the vault's headers are destroyed).",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing files in --to.")
+@org_option
+@json_option
+def recover_cmd(
+    vault: Path,
+    paths: tuple[str, ...],
+    reason: str,
+    dest: Path | None,
+    reset_passphrase: bool,
+    new_passphrase_file: Path | None,
+    share_files: tuple[Path, ...],
+    from_registry: bool,
+    force: bool,
+    org_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Recover a vault with the escrow shares of a quorum of security admins.
+
+    Each admin types their SLIP-39 share at a hidden prompt (or --share FILE is given for
+    each). The escrow key is rebuilt in memory only; it opens the vault's key package, and
+    then either the named files are extracted (--to) or the passphrase is replaced
+    (--reset-passphrase). The approvers, the reason and what was released are recorded.
+
+    Exit codes: 0 done, 2 bad arguments (--reason is required), 4 not a vault or no header
+    (try --from-registry), 5 no org config, 6 a file failed authentication, 9 target exists,
+    12 weak new passphrase, 16 path not in the vault, 20 shares refused (too few, mistyped
+    — the word's position is named — or from another key).
+    """
+    if not reason.strip():
+        raise UsageError("--reason must say why the vault is being recovered")
+    if (dest is None) == (not reset_passphrase):
+        raise UsageError("give either --to DIR (extract) or --reset-passphrase")
+    if reset_passphrase and paths:
+        raise UsageError("--reset-passphrase takes no PATH arguments")
+    org = load_org_config(org_path)
+    shares = [_share_from_file(p) for p in share_files] if share_files else _shares_from_prompts()
+    identity = escrow_identity(org, shares)
+    registry = open_registry()
+    unlocked = escrow_unlock(vault, identity, registry if from_registry else None)
+    audit = {
+        "reason": reason.strip(),
+        "approvers": list(identity.approvers),
+        "escrow_key_id": identity.key_id,
+        "from_registry": from_registry,
+    }
+    if reset_passphrase:
+        if new_passphrase_file is not None:
+            new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
+        else:
+            new = pp.prompt("New vault passphrase", confirm=True)
+        check_strength(new)
+        change_passphrase(unlocked, to_secret(new), registry, env(), "recover-reset", audit)
+        if as_json:
+            emit_json({"vault_id": unlocked.vault_id_hex, "reset": True, **audit})
+        else:
+            click.echo(
+                f"Passphrase of vault {unlocked.vault_id_hex} replaced; approved by "
+                f"{', '.join(identity.approvers)}."
+            )
+        return
+    assert dest is not None
+    result = extract(
+        unlocked, list(paths), dest, force, registry, env(), action="recover", details=audit
+    )
+    if as_json:
+        emit_json(
+            {
+                "vault_id": unlocked.vault_id_hex,
+                "extracted": [str(p) for p in result.written],
+                "failed": result.failed,
+                **audit,
+            }
+        )
+    else:
+        for path in result.written:
+            click.echo(f"recovered {path}")
+        click.echo(
+            f"{len(result.written)} file(s) released; approved by "
+            f"{', '.join(identity.approvers)}; recorded.",
+            err=True,
+        )
+    for stored, problem in result.failed.items():
+        click.echo(f"medvault: damaged: {stored}: {problem}", err=True)
+    if result.failed:
+        raise IntegrityError(f"{len(result.failed)} file(s) failed authentication")

@@ -1,0 +1,124 @@
+"""Escrow recovery: M admins' shares rebuild the org escrow key in memory, which opens a
+vault's key package (from the vault header, or from the registry when both header copies
+are gone). The key is used only inside the recovery command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from medvault.config import OrgConfig
+from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
+from medvault.errors import CryptoUnavailable, EscrowRefused, MedvaultError, NotAVault
+from medvault.format import pack as pfmt
+from medvault.keys.shares import ParsedShare, ShareError, combine_parsed
+from medvault.registry.records import KeyPackage
+from medvault.store.layout import VaultPaths, locate
+from medvault.store.packs import list_packs
+from medvault.vault.session import UnlockedVault, read_headers, unlock_with_key
+
+
+class KeyPackageSource(Protocol):
+    def key_packages(self, vault_id: str) -> list[KeyPackage]: ...
+
+
+@dataclass
+class EscrowIdentity:
+    """The rebuilt escrow key and who supplied the shares (from their share numbers)."""
+
+    private: EscrowPrivateKey
+    approvers: tuple[str, ...]
+
+    @property
+    def key_id(self) -> str:
+        return self.private.public.key_id
+
+    def __repr__(self) -> str:
+        return f"EscrowIdentity({self.key_id}, approvers={self.approvers})"
+
+
+def escrow_identity(org: OrgConfig, shares: Sequence[ParsedShare]) -> EscrowIdentity:
+    seed = combine_parsed(shares)
+    used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
+    for key in org.escrow_keys:
+        try:
+            private = EscrowPrivateKey(EscrowSuite(key.suite), seed)
+        except (ValueError, CryptoUnavailable):
+            continue
+        if private.public.raw == key.public_key:
+            approvers = tuple(
+                key.admins[s.member_index]
+                if s.member_index < len(key.admins)
+                else f"holder of share {s.member_index + 1}"
+                for s in used
+            )
+            return EscrowIdentity(private, approvers)
+    raise ShareError(
+        "the shares rebuild a key that is not in this organisation's config",
+        hint="check --org: after `org rotate`, old shares open only vaults not yet resealed",
+    )
+
+
+def _vault_facts_from_packs(paths: VaultPaths) -> tuple[bytes, int]:
+    """Vault id and part size from any pack's prelude: every object says whose it is."""
+    for name in list_packs(paths):
+        part0 = paths.pack_dir(name) / pfmt.part_filename(name, 0)
+        try:
+            with open(part0, "rb") as handle:
+                prelude = pfmt.decode_prelude(handle.read(pfmt.PRELUDE_LEN))
+        except (OSError, MedvaultError):
+            continue
+        return prelude.vault_id, prelude.part_size
+    raise NotAVault(f"no readable object in {paths.root}: nothing to recover")
+
+
+def escrow_unlock(
+    path: Path,
+    identity: EscrowIdentity,
+    registry: KeyPackageSource | None,
+) -> UnlockedVault:
+    """Open the vault with the escrow key. With REGISTRY, the key package comes from the
+    registry (works with both header copies destroyed); otherwise from the vault header."""
+    paths = locate(path)
+    copies = read_headers(paths)
+    if registry is None:
+        if not copies.parsed:
+            raise NotAVault(
+                "no readable vault header", hint="use --from-registry to use the registry's copy"
+            )
+        for parsed in copies.best_first():
+            for slot in parsed.header.body.escrow:
+                if slot.key_id != identity.key_id:
+                    continue
+                try:
+                    vmk = identity.private.open(slot.sealed, parsed.header.vault_id)
+                    return unlock_with_key(copies, vmk)
+                except MedvaultError:
+                    continue
+        raise EscrowRefused(
+            f"this vault has no key package for escrow key {identity.key_id}",
+            hint="it may be sealed to another org key; `medvault info` lists its key ids",
+        )
+    if copies.parsed:
+        vault_id = copies.any.header.vault_id
+        part_size = copies.any.header.body.part_size
+    else:
+        vault_id, part_size = _vault_facts_from_packs(paths)
+    for package in registry.key_packages(vault_id.hex()):
+        if package.key_id != identity.key_id:
+            continue
+        try:
+            vmk = identity.private.open(package.sealed, vault_id)
+        except MedvaultError:
+            continue
+        try:
+            return unlock_with_key(copies, vmk)
+        except MedvaultError:
+            # No authentic header copy left: work from the objects alone.
+            return UnlockedVault(paths, None, vmk, copies, set(), vault_id, part_size)
+    raise EscrowRefused(
+        f"the registry has no key package for vault {vault_id.hex()} and key {identity.key_id}"
+    )
