@@ -44,6 +44,7 @@ class EscrowKeyConfig:
     threshold: int
     admins: tuple[str, ...]
     created_at: str
+    status: str = "active"  # "active": new vaults are sealed to it; "retired": kept to match
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class OrgConfig:
     org_id: str
     escrow_keys: tuple[EscrowKeyConfig, ...]
     path: Path | None = None
+
+    @property
+    def active_keys(self) -> tuple[EscrowKeyConfig, ...]:
+        return tuple(k for k in self.escrow_keys if k.status == "active")
 
 
 def find_org_config(explicit: Path | None) -> Path:
@@ -76,6 +81,13 @@ def _str(obj: dict[str, Any], key: str, where: Path) -> str:
     if not isinstance(value, str):
         raise OrgConfigMissing(f"org config {where}: {key!r} missing or not text")
     return value
+
+
+def _status(item: dict[str, Any], where: Path) -> str:
+    status = item.get("status", "active")
+    if status not in ("active", "retired"):
+        raise OrgConfigMissing(f"org config {where}: escrow key status must be active or retired")
+    return str(status)
 
 
 def load_org(path: Path) -> OrgConfig:
@@ -109,6 +121,7 @@ def load_org(path: Path) -> OrgConfig:
                 threshold=threshold,
                 admins=tuple(str(a) for a in admins),
                 created_at=_str(item, "created_at", path),
+                status=_status(item, path),
             )
         )
     return OrgConfig(
@@ -144,6 +157,7 @@ def render_org_toml(org: OrgConfig) -> str:
             f"threshold = {key.threshold}",
             f"admins = [{admins}]",
             f"created_at = {_toml_str(key.created_at)}",
+            f"status = {_toml_str(key.status)}",
             f"public_key = {_toml_str(base64.b64encode(key.public_key).decode())}",
         ]
     return "\n".join(lines) + "\n"

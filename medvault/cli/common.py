@@ -94,6 +94,9 @@ class LazyRegistry:
     def key_packages(self, vault_id: str) -> list[KeyPackage]:
         return self._open().key_packages(vault_id)
 
+    def replace_key_packages(self, vault_id: str, packages: list[KeyPackage], at: str) -> None:
+        self._open().replace_key_packages(vault_id, packages, at)
+
     def real(self) -> Registry:
         return self._open()
 

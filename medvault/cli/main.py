@@ -10,6 +10,7 @@ import click
 from medvault import __version__
 from medvault.cli.check_cmds import compact_cmd, repair_cmd, verify_cmd
 from medvault.cli.demo import demo_cmd
+from medvault.cli.escrow_cmd import escrow_group
 from medvault.cli.files_cmds import add_cmd, extract_cmd, ls_cmd, rm_cmd
 from medvault.cli.org_cmd import org_group
 from medvault.cli.recover_cmd import recover_cmd
@@ -44,6 +45,7 @@ for command in (
     repair_cmd,
     compact_cmd,
     recover_cmd,
+    escrow_group,
     demo_cmd,
 ):
     cli.add_command(command)

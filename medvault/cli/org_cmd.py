@@ -6,10 +6,19 @@ from pathlib import Path
 
 import click
 
-from medvault.cli.common import emit_json, json_option, load_org_config, org_option
+from medvault.cli.common import (
+    emit_json,
+    json_option,
+    load_org_config,
+    open_registry,
+    org_option,
+)
+from medvault.cli.shares_input import collect_shares, share_option
+from medvault.config import OrgConfig
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.errors import CryptoUnavailable
-from medvault.org import init_org
+from medvault.keys.shares import ShareError, combine_parsed
+from medvault.org import identify_key, init_org, reshare_org, rotate_org
 from medvault.vault.env import Env
 
 
@@ -136,3 +145,162 @@ def org_show(org_path: Path | None, as_json: bool) -> None:
             f"Escrow key:   {k.key_id} {k.suite}, {k.threshold} of {len(k.admins)} "
             f"({', '.join(k.admins)}), since {k.created_at}"
         )
+
+
+def _quorum_of_active_key(org: OrgConfig, share_files: tuple[Path, ...]) -> tuple[str, ...]:
+    """The approvers, once the shares prove a quorum of the current (active) escrow key."""
+    shares = collect_shares(share_files)
+    key, _private = identify_key(org, combine_parsed(shares))
+    if key.status != "active":
+        raise ShareError(f"the shares are for retired escrow key {key.key_id}")
+    used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
+    return tuple(key.admins[s.member_index] for s in used if s.member_index < len(key.admins))
+
+
+@org_group.command("rotate")
+@click.option("--reason", required=True, help="Why the key is rotated; recorded.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for the new org.toml and shares/<admin>.txt.",
+)
+@click.option(
+    "--admin",
+    "admins",
+    multiple=True,
+    help="Admins for the new key (default: the current key's admins).",
+)
+@click.option("--threshold", type=int, help="Quorum for the new key (default: unchanged).")
+@click.option(
+    "--suite",
+    type=click.Choice([s.value for s in EscrowSuite]),
+    help="Escrow algorithm for the new key (default: the current key's).",
+)
+@share_option
+@org_option
+@json_option
+def org_rotate(
+    reason: str,
+    out_dir: Path,
+    admins: tuple[str, ...],
+    threshold: int | None,
+    suite: str | None,
+    share_files: tuple[Path, ...],
+    org_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Make a new escrow key (new shares); the old key is kept as retired.
+
+    A quorum of the current key's admins must approve with their shares. New vaults are
+    sealed to the new key at once; existing vaults move to it with `medvault escrow reseal`
+    (their old shares open them until then). Exit codes: 0, 2, 5, 9 (a share file exists),
+    18, 20 (shares refused).
+    """
+    org = load_org_config(org_path)
+    approvers = _quorum_of_active_key(org, share_files)
+    current = org.active_keys[0]
+    chosen = EscrowSuite(suite or current.suite)
+    reason_missing = suite_available(chosen)
+    if reason_missing is not None:
+        raise CryptoUnavailable(reason_missing)
+    created = rotate_org(
+        org,
+        list(admins or current.admins),
+        threshold or current.threshold,
+        chosen,
+        out_dir,
+        Env().timestamp(),
+    )
+    new_key = created.org.escrow_keys[0]
+    environment = Env()
+    open_registry().append_event(
+        environment.timestamp(),
+        environment.actor,
+        None,
+        "rotate",
+        {
+            "reason": reason,
+            "approvers": list(approvers),
+            "new_key_id": new_key.key_id,
+            "retired_key_ids": [k.key_id for k in created.org.escrow_keys[1:]],
+            "admins": list(new_key.admins),
+            "threshold": new_key.threshold,
+        },
+    )
+    if as_json:
+        emit_json(
+            {
+                "config": str(created.config_path),
+                "key_id": new_key.key_id,
+                "shares": [str(p) for p in created.share_paths],
+            }
+        )
+        return
+    click.echo(f"New escrow key {new_key.key_id} ({new_key.suite}); old key(s) retired.")
+    click.echo(
+        f"Config: {created.config_path}; give each admin their new share, then run "
+        "`medvault escrow reseal` on every vault (`medvault escrow affected OLD_KEY_ID`)."
+    )
+
+
+@org_group.command("reshare")
+@click.option("--reason", required=True, help="Why the shares are re-dealt; recorded.")
+@click.option("--admin", "admins", multiple=True, required=True, help="The new admin set.")
+@click.option("--threshold", type=int, required=True, help="Quorum for the new shares.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for the updated org.toml and the new shares.",
+)
+@share_option
+@org_option
+@json_option
+def org_reshare(
+    reason: str,
+    admins: tuple[str, ...],
+    threshold: int,
+    out_dir: Path,
+    share_files: tuple[Path, ...],
+    org_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Deal the same escrow key to a new set of admins (someone left or joined).
+
+    A quorum of the current shares rebuilds the key in memory, and it is split anew. The
+    old shares still work (they hold the same key): if one may have leaked, rotate instead.
+    Exit codes: 0, 2, 5, 9, 20.
+    """
+    org = load_org_config(org_path)
+    shares = collect_shares(share_files)
+    created, approvers = reshare_org(
+        org, shares, list(admins), threshold, out_dir, Env().timestamp()
+    )
+    key = next(k for k in created.org.escrow_keys if k.admins == tuple(admins))
+    environment = Env()
+    open_registry().append_event(
+        environment.timestamp(),
+        environment.actor,
+        None,
+        "reshare",
+        {
+            "reason": reason,
+            "approvers": list(approvers),
+            "key_id": key.key_id,
+            "admins": list(admins),
+            "threshold": threshold,
+        },
+    )
+    if as_json:
+        emit_json(
+            {
+                "config": str(created.config_path),
+                "key_id": key.key_id,
+                "shares": [str(p) for p in created.share_paths],
+            }
+        )
+        return
+    click.echo(f"Escrow key {key.key_id} re-dealt to {', '.join(admins)} ({threshold} needed).")

@@ -16,49 +16,12 @@ from medvault.cli.common import (
     open_registry,
     org_option,
 )
+from medvault.cli.shares_input import collect_shares
 from medvault.errors import IntegrityError, UsageError
 from medvault.keys.passphrase import check_strength, to_secret
-from medvault.keys.shares import ParsedShare, ShareError, parse_share
 from medvault.vault.maintenance import change_passphrase
 from medvault.vault.reading import extract
 from medvault.vault.recovery import escrow_identity, escrow_unlock
-
-MAX_SHARE_FILE = 64 * 1024
-
-
-def _share_from_file(path: Path) -> ParsedShare:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read(MAX_SHARE_FILE)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ShareError(f"cannot read share file {path}: {exc}") from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if len(lines) != 1:
-        raise ShareError(f"share file {path.name}: expected one line of words")
-    return parse_share(lines[0], f"share file {path.name}")
-
-
-def _shares_from_prompts() -> list[ParsedShare]:
-    if not pp.interactive():
-        raise ShareError("no --share files and no terminal to ask the admins on")
-    shares: list[ParsedShare] = []
-    while not shares or len({s.member_index for s in shares}) < shares[0].threshold:
-        number = len(shares) + 1
-        text: str = click.prompt(
-            f"Admin {number}, type your escrow share (hidden)", hide_input=True, err=True
-        )
-        try:
-            share = parse_share(text, f"share {number}")
-        except ShareError as exc:
-            click.echo(f"medvault: {exc.message}; please type it again", err=True)
-            continue
-        if any(s.member_index == share.member_index for s in shares):
-            click.echo("medvault: that share was already given; the next admin, please", err=True)
-            continue
-        shares.append(share)
-        if len(shares) == 1:
-            click.echo(f"{share.threshold} shares are needed.", err=True)
-    return shares
 
 
 @click.command("recover")
@@ -126,7 +89,7 @@ def recover_cmd(
     if reset_passphrase and paths:
         raise UsageError("--reset-passphrase takes no PATH arguments")
     org = load_org_config(org_path)
-    shares = [_share_from_file(p) for p in share_files] if share_files else _shares_from_prompts()
+    shares = collect_shares(share_files)
     identity = escrow_identity(org, shares)
     registry = open_registry()
     unlocked = escrow_unlock(vault, identity, registry if from_registry else None)

@@ -117,11 +117,45 @@ class Registry:
         return None if row is None else str(row[0])
 
     def key_packages(self, vault_id: str) -> list[KeyPackage]:
+        """The vault's key packages in force (superseded ones are kept but never used)."""
+        kp = schema.key_packages
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(schema.key_packages).where(schema.key_packages.c.vault_id == vault_id)
+                select(kp).where(kp.c.vault_id == vault_id, kp.c.superseded_at.is_(None))
             ).mappings()
             return [KeyPackage(r["vault_id"], r["key_id"], r["suite"], r["sealed"]) for r in rows]
+
+    def replace_key_packages(self, vault_id: str, packages: list[KeyPackage], at: str) -> None:
+        """Record new key packages and supersede all earlier ones, in one transaction."""
+        kp = schema.key_packages
+        with self._tx() as conn:
+            conn.execute(
+                update(kp)
+                .where(kp.c.vault_id == vault_id, kp.c.superseded_at.is_(None))
+                .values(superseded_at=at)
+            )
+            for pkg in packages:
+                conn.execute(
+                    insert(kp).values(
+                        vault_id=pkg.vault_id,
+                        key_id=pkg.key_id,
+                        suite=pkg.suite,
+                        sealed=pkg.sealed,
+                        created_at=at,
+                    )
+                )
+
+    def vaults_for_key(self, key_id: str) -> list[dict[str, Any]]:
+        """Every vault with a key package in force sealed to KEY_ID."""
+        kp, v = schema.key_packages, schema.vaults
+        query = (
+            select(v)
+            .join(kp, kp.c.vault_id == v.c.vault_id)
+            .where(kp.c.key_id == key_id, kp.c.superseded_at.is_(None), v.c.status == "active")
+            .order_by(v.c.created_at)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
 
     def append_event(
         self, at: str, actor: Actor, vault_id: str | None, action: str, details: dict[str, Any]

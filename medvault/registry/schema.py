@@ -36,6 +36,8 @@ key_packages = Table(
     Column("suite", String(32), nullable=False),
     Column("sealed", LargeBinary, nullable=False),
     Column("created_at", String(40), nullable=False),
+    # Set when `escrow reseal` replaces this package; superseded packages are never used.
+    Column("superseded_at", String(40), nullable=True),
     UniqueConstraint("vault_id", "key_id", "sealed", name="uq_key_package"),
 )
 

@@ -8,8 +8,11 @@ from medvault.errors import OrgConfigMissing
 
 
 def escrow_public_keys(org: OrgConfig) -> list[EscrowPublicKey]:
+    """The active escrow keys, each checked against its key id."""
     keys = []
-    for entry in org.escrow_keys:
+    if not org.active_keys:
+        raise OrgConfigMissing("org config: no active escrow key")
+    for entry in org.active_keys:
         try:
             suite = EscrowSuite(entry.suite)
         except ValueError:

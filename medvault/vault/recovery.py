@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Protocol
 
 from medvault.config import OrgConfig
-from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
-from medvault.errors import CryptoUnavailable, EscrowRefused, MedvaultError, NotAVault
+from medvault.crypto.escrow import EscrowPrivateKey
+from medvault.errors import EscrowRefused, MedvaultError, NotAVault
 from medvault.format import pack as pfmt
-from medvault.keys.shares import ParsedShare, ShareError, combine_parsed
+from medvault.keys.shares import ParsedShare, combine_parsed
+from medvault.org import identify_key
 from medvault.registry.records import KeyPackage
 from medvault.store.layout import VaultPaths, locate
 from medvault.store.packs import list_packs
@@ -41,25 +42,15 @@ class EscrowIdentity:
 
 
 def escrow_identity(org: OrgConfig, shares: Sequence[ParsedShare]) -> EscrowIdentity:
-    seed = combine_parsed(shares)
+    key, private = identify_key(org, combine_parsed(shares))
     used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
-    for key in org.escrow_keys:
-        try:
-            private = EscrowPrivateKey(EscrowSuite(key.suite), seed)
-        except (ValueError, CryptoUnavailable):
-            continue
-        if private.public.raw == key.public_key:
-            approvers = tuple(
-                key.admins[s.member_index]
-                if s.member_index < len(key.admins)
-                else f"holder of share {s.member_index + 1}"
-                for s in used
-            )
-            return EscrowIdentity(private, approvers)
-    raise ShareError(
-        "the shares rebuild a key that is not in this organisation's config",
-        hint="check --org: after `org rotate`, old shares open only vaults not yet resealed",
+    approvers = tuple(
+        key.admins[s.member_index]
+        if s.member_index < len(key.admins)
+        else f"holder of share {s.member_index + 1}"
+        for s in used
     )
+    return EscrowIdentity(private, approvers)
 
 
 def _vault_facts_from_packs(paths: VaultPaths) -> tuple[bytes, int]:
