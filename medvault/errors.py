@@ -115,6 +115,16 @@ class EscrowRefused(MedvaultError):
     exit_code = 20
 
 
+class KeyCacheRefused(MedvaultError):
+    """The OS keyring is missing, refused, or not a secure store (a plaintext file)."""
+
+    exit_code = 21
+    hint = (
+        "medvault caches keys only in the OS keyring (SecretService, KWallet, Keychain, "
+        "Credential Locker); unlock with the passphrase instead"
+    )
+
+
 class DamageFound(MedvaultError):
     """verify found damaged or missing files."""
 

@@ -43,6 +43,8 @@ class Workspace:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEDVAULT_")}
         env["MEDVAULT_HOME"] = str(self.home)
         env["PYTHONUNBUFFERED"] = "1"
+        # Guard: no test touches a real keyring unless it starts its own (secret_service).
+        env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
         return env
 
     def registry(self) -> Registry:

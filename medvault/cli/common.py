@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,10 +14,11 @@ import click
 
 from medvault.cli import passphrase as pp
 from medvault.config import OrgConfig, find_org_config, load_org, registry_path
+from medvault.errors import MedvaultError
 from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, KeyPackage
 from medvault.vault.env import Env
-from medvault.vault.session import UnlockedVault, open_headers, unlock
+from medvault.vault.session import UnlockedVault, open_headers, unlock, unlock_with_key
 
 if TYPE_CHECKING:
     from medvault.registry.local import Registry
@@ -111,6 +113,16 @@ def env() -> Env:
 
 def unlock_vault(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
     copies = open_headers(path)  # fail on "not a vault" before asking for anything
+    if fd is None and file is None and not os.environ.get("MEDVAULT_NO_KEYRING"):
+        from medvault.keys import keycache
+
+        vault_id = copies.any.header.vault_id.hex()
+        cached = keycache.recall(vault_id, env().now())
+        if cached is not None:
+            try:
+                return unlock_with_key(copies, cached)
+            except MedvaultError:
+                keycache.forget(vault_id)  # stale or wrong: fall back to the passphrase
     secret = pp.obtain(fd, file, confirm=False, text="Vault passphrase")
     return unlock(copies, to_secret(secret))
 

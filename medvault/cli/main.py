@@ -14,6 +14,7 @@ from medvault.cli.escrow_cmd import escrow_group
 from medvault.cli.files_cmds import add_cmd, extract_cmd, ls_cmd, rm_cmd
 from medvault.cli.org_cmd import org_group
 from medvault.cli.recover_cmd import recover_cmd
+from medvault.cli.unlock_cmd import lock_cmd, unlock_cmd
 from medvault.cli.vault_cmds import create_cmd, info_cmd, passwd_cmd
 from medvault.errors import MedvaultError
 
@@ -46,6 +47,8 @@ for command in (
     compact_cmd,
     recover_cmd,
     escrow_group,
+    unlock_cmd,
+    lock_cmd,
     demo_cmd,
 ):
     cli.add_command(command)
