@@ -45,6 +45,7 @@ def test_remember_then_lock_on_real_secret_service(
     with secret_service(tmp_path / "home") as bus_env:
         env = {**ws.env, **bus_env}
         env.pop("MEDVAULT_PASSPHRASE_FILE", None)
+        env.pop("PYTHON_KEYRING_BACKEND", None)  # the real SecretService this time
         # Without a cached key and without a passphrase source, commands fail at once.
         assert _cli(env, "ls", drive).returncode == 13
         remembered = _cli(
@@ -79,6 +80,7 @@ def test_expired_key_is_not_used_and_is_deleted(ws: Workspace, drive: Path, tmp_
     with secret_service(tmp_path / "home") as bus_env:
         env = {**ws.env, **bus_env}
         env.pop("MEDVAULT_PASSPHRASE_FILE", None)
+        env.pop("PYTHON_KEYRING_BACKEND", None)  # the real SecretService this time
         _cli(
             {**env, "MEDVAULT_PASSPHRASE_FILE": str(ws.passfile)},
             "unlock",
