@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -83,6 +84,10 @@ def remember(vault_id: str, vmk: Secret, expires: datetime) -> None:
 
 def recall(vault_id: str, now: datetime) -> Secret | None:
     """The cached key, or None (no entry, expired, keyring unusable or insecure)."""
+    if not may_be_cached(vault_id, now):
+        if _marker(vault_id).exists():
+            forget(vault_id)  # expired: delete the key now, not just ignore it
+        return None
     from keyring.errors import KeyringError
 
     try:
@@ -109,6 +114,8 @@ def forget(vault_id: str) -> bool:
     """Delete the cached key; True if there was one."""
     from keyring.errors import KeyringError, PasswordDeleteError
 
+    with contextlib.suppress(OSError):
+        _marker(vault_id).unlink()
     try:
         backend = secure_backend()
         backend.delete_password(SERVICE, vault_id)  # type: ignore[attr-defined]
