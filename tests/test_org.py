@@ -15,8 +15,7 @@ import pytest
 
 from medvault.config import load_org
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
-from medvault.errors import UsageError
-from medvault.keys.shares import combine_shares
+from medvault.keys.shares import ShareError, combine_shares
 
 
 def _init(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -70,7 +69,7 @@ def test_org_init_shares_and_config(tmp_path: Path, suite: str) -> None:
         seeds.add(seed.reveal())
     assert len(seeds) == 1
     # One share alone is not enough.
-    with pytest.raises(UsageError):
+    with pytest.raises(ShareError, match="2 different admins"):
         combine_shares([_mnemonic(shares["alice"])])
     # The seed (the private key's only source) is in no file.
     seed_bytes = seeds.pop()
