@@ -16,9 +16,16 @@ from medvault.cli import passphrase as pp
 from medvault.config import OrgConfig, find_org_config, load_org, registry_path
 from medvault.errors import MedvaultError
 from medvault.keys.passphrase import to_secret
+from medvault.keys.recovery_code import parse as parse_recovery_code
 from medvault.registry.records import Actor, KeyPackage
 from medvault.vault.env import Env
-from medvault.vault.session import UnlockedVault, open_headers, unlock, unlock_with_key
+from medvault.vault.session import (
+    UnlockedVault,
+    open_headers,
+    unlock,
+    unlock_with_key,
+    unlock_with_recovery_code,
+)
 
 if TYPE_CHECKING:
     from medvault.registry.local import Registry
@@ -28,7 +35,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 VAULT_ARG = click.argument("vault", type=click.Path(path_type=Path, file_okay=False))
 
 
+def _remember_in_context(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    if param.name is not None:
+        ctx.meta[f"medvault.{param.name}"] = value
+
+
 def passphrase_options(func: F) -> F:
+    func = click.option(
+        "--use-recovery-code",
+        "recovery_code_prompt",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_in_context,
+        help="Unlock with the printed 48-digit recovery code (asked at a hidden prompt).",
+    )(func)
+    func = click.option(
+        "--recovery-code-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        expose_value=False,
+        callback=_remember_in_context,
+        help="Unlock with the recovery code in this file instead of the passphrase.",
+    )(func)
     func = click.option(
         "--passphrase-file",
         type=click.Path(path_type=Path, dir_okay=False),
@@ -41,6 +68,19 @@ def passphrase_options(func: F) -> F:
         help="Read the passphrase from this open file descriptor.",
     )(func)
     return func
+
+
+def _recovery_code_requested() -> str | None:
+    """The recovery code, if --recovery-code-file or --recovery-code was given."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    code_file = ctx.meta.get("medvault.recovery_code_file")
+    if code_file is not None:
+        return pp.from_file(Path(str(code_file)), "--recovery-code-file")
+    if ctx.meta.get("medvault.recovery_code_prompt"):
+        return pp.prompt("Recovery code (8 groups of 6 digits)", confirm=False)
+    return None
 
 
 def json_option(func: F) -> F:
@@ -113,6 +153,9 @@ def env() -> Env:
 
 def unlock_vault(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
     copies = open_headers(path)  # fail on "not a vault" before asking for anything
+    code = _recovery_code_requested()
+    if code is not None:
+        return unlock_with_recovery_code(copies, parse_recovery_code(code))
     if fd is None and file is None and not os.environ.get("MEDVAULT_NO_KEYRING"):
         from medvault.keys import keycache
 

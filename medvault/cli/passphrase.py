@@ -21,10 +21,10 @@ def _first_line(data: bytes, origin: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SourceUnreadable(f"passphrase from {origin} is not UTF-8 text") from None
+        raise SourceUnreadable(f"{origin} is not UTF-8 text") from None
     line = text.split("\n", 1)[0].rstrip("\r")
     if not line:
-        raise SourceUnreadable(f"passphrase from {origin} is empty")
+        raise SourceUnreadable(f"{origin} gives an empty first line")
     return line
 
 

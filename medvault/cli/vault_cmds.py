@@ -21,6 +21,7 @@ from medvault.cli.common import (
 from medvault.errors import UsageError
 from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
 from medvault.keys.passphrase import check_strength, generate, to_secret
+from medvault.keys.recovery_code import generate as generate_recovery_code
 from medvault.vault.create import create_vault
 from medvault.vault.info import vault_info
 from medvault.vault.maintenance import change_passphrase
@@ -32,6 +33,12 @@ from medvault.vault.maintenance import change_passphrase
 @click.option(
     "--generate-passphrase", is_flag=True, help="Make a strong 8-word passphrase and print it once."
 )
+@click.option(
+    "--recovery-code",
+    "make_recovery_code",
+    is_flag=True,
+    help="Also make a printed 48-digit recovery code that opens the vault.",
+)
 @click.option("--part-size", type=int, default=MAX_PART_SIZE, hidden=True)
 @passphrase_options
 @org_option
@@ -40,6 +47,7 @@ def create_cmd(
     drive: Path,
     label: str,
     generate_passphrase: bool,
+    make_recovery_code: bool,
     part_size: int,
     passphrase_fd: int | None,
     passphrase_file: Path | None,
@@ -50,7 +58,9 @@ def create_cmd(
 
     The passphrase is asked twice (or read from --passphrase-fd/--passphrase-file); it must
     have at least 15 characters. The vault key is escrowed to the organisation and recorded
-    in the custody registry before the vault is reported created.
+    in the custody registry before the vault is reported created. With --recovery-code, a
+    48-digit code that also opens the vault is printed once: print it, seal it, keep it
+    apart from the drive (use it with --recovery-code or --recovery-code-file).
 
     Exit codes: 0 created, 4 DRIVE missing, 5 no org config, 7 drive full, 9 already a vault,
     11 registry unavailable (nothing written), 12 weak passphrase, 13 no passphrase source,
@@ -67,8 +77,16 @@ def create_cmd(
         )
         check_strength(secret_text)
     registry = open_registry()
+    code_text, code = generate_recovery_code() if make_recovery_code else ("", None)
     created = create_vault(
-        drive, label, to_secret(secret_text), org, registry, env(), part_size=part_size
+        drive,
+        label,
+        to_secret(secret_text),
+        org,
+        registry,
+        env(),
+        part_size=part_size,
+        recovery_code=code,
     )
     if as_json:
         out = {
@@ -78,6 +96,8 @@ def create_cmd(
         }
         if generate_passphrase:
             out["passphrase"] = secret_text
+        if code is not None:
+            out["recovery_code"] = code_text
         emit_json(out)
         return
     click.echo(f"Created vault {created.vault_id} at {created.paths.root}")
@@ -85,6 +105,9 @@ def create_cmd(
     if generate_passphrase:
         click.echo("Passphrase (shown once; write it down and keep it apart from the drive):")
         click.echo(f"  {secret_text}")
+    if code is not None:
+        click.echo("Recovery code (shown once; print it and keep it apart from the drive):")
+        click.echo(f"  {code_text}")
 
 
 @click.command("info")

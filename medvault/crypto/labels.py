@@ -14,6 +14,7 @@ META = b"medvault/v1/meta"  # FK -> metadata AES-256-GCM key
 HEADER_MAC = b"medvault/v1/header-mac"  # FK -> object header HMAC key
 VAULT_HEADER_MAC = b"medvault/v1/vault-header-mac"  # VMK -> vault header HMAC key
 SLOT_WRAP = b"medvault/v1/slot"  # Argon2id output -> AES-KW key for a passphrase slot
+RECOVERY_SLOT = b"medvault/v1/recovery-slot"  # 128-bit recovery code -> AES-KW key
 INDEX = b"medvault/v1/index"  # VMK -> index journal AES-256-GCM key
 ESCROW_VMK = b"medvault/v1/escrow-vmk"  # HPKE info for the key package
 ESCROW_SEED_MLKEM = b"medvault/v1/escrow-seed/mlkem"  # org seed -> ML-KEM seed
@@ -28,6 +29,7 @@ ALL = (
     HEADER_MAC,
     VAULT_HEADER_MAC,
     SLOT_WRAP,
+    RECOVERY_SLOT,
     INDEX,
     ESCROW_VMK,
     ESCROW_SEED_MLKEM,

@@ -76,6 +76,49 @@ class PassphraseSlot:
 
 
 @dataclass(frozen=True)
+class RecoveryCodeSlot:
+    """The vault key wrapped under a printed 48-digit recovery code (128 random bits, so a
+    cheap KDF suffices: HKDF with a per-slot salt)."""
+
+    slot_id: int
+    salt: bytes
+    wrapped: bytes
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.slot_id,
+            "type": "recovery_code",
+            "salt": cj.b64(self.salt),
+            "wrapped": cj.b64(self.wrapped),
+            "created_at": self.created_at,
+        }
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> RecoveryCodeSlot:
+        what = "vault header recovery-code slot"
+        salt = cj.unb64(cj.field(obj, "salt", str, what), what, 64)
+        wrapped = cj.unb64(cj.field(obj, "wrapped", str, what), what, 40)
+        if not 16 <= len(salt) <= 64 or len(wrapped) != 40:
+            raise FormatError(f"{what}: bad salt or wrapped key length")
+        return RecoveryCodeSlot(
+            slot_id=cj.field(obj, "id", int, what),
+            salt=salt,
+            wrapped=wrapped,
+            created_at=cj.field(obj, "created_at", str, what),
+        )
+
+
+Slot = PassphraseSlot | RecoveryCodeSlot
+
+
+def _slot_from_json(obj: dict[str, Any]) -> Slot:
+    if obj.get("type") == "recovery_code":
+        return RecoveryCodeSlot.from_json(obj)
+    return PassphraseSlot.from_json(obj)
+
+
+@dataclass(frozen=True)
 class EscrowSlot:
     key_id: str
     suite: str
@@ -105,7 +148,7 @@ class HeaderBody:
     org_id: str
     contact: str
     part_size: int
-    slots: tuple[PassphraseSlot, ...]
+    slots: tuple[Slot, ...]
     escrow: tuple[EscrowSlot, ...]
 
     def to_json(self) -> dict[str, Any]:
@@ -135,6 +178,8 @@ class HeaderBody:
         for item in (*slots, *escrow):
             if not isinstance(item, dict):
                 raise FormatError(f"{what}: slot is not an object")
+        if len({item.get("id") for item in slots}) != len(slots):
+            raise FormatError(f"{what}: slot ids repeat")
         return HeaderBody(
             created_at=cj.field(obj, "created_at", str, what),
             label=cj.field(obj, "label", str, what),
@@ -142,7 +187,7 @@ class HeaderBody:
             org_id=cj.field(org, "org_id", str, what),
             contact=cj.field(org, "contact", str, what),
             part_size=part_size,
-            slots=tuple(PassphraseSlot.from_json(s) for s in slots),
+            slots=tuple(_slot_from_json(s) for s in slots),
             escrow=tuple(EscrowSlot.from_json(e) for e in escrow),
         )
 

@@ -9,7 +9,7 @@ from medvault.crypto import labels
 from medvault.crypto.kdf import Argon2Params, argon2id, hkdf_expand
 from medvault.crypto.symmetric import AuthenticationFailed, random_bytes, unwrap_key, wrap_key
 from medvault.errors import WrongPassphrase
-from medvault.format.vault_header import PassphraseSlot
+from medvault.format.vault_header import PassphraseSlot, Slot
 from medvault.secret import Secret
 
 SALT_LEN = 32
@@ -35,9 +35,11 @@ def make_slot(
     )
 
 
-def open_slots(slots: Iterable[PassphraseSlot], vault_id: bytes, passphrase: Secret) -> Secret:
-    """The vault key from the first slot the passphrase opens (caps checked before work)."""
+def open_slots(slots: Iterable[Slot], vault_id: bytes, passphrase: Secret) -> Secret:
+    """The vault key from the first passphrase slot it opens (caps checked before work)."""
     for slot in slots:
+        if not isinstance(slot, PassphraseSlot):
+            continue
         params = Argon2Params(slot.time_cost, slot.memory_kib, slot.parallelism)
         kek = argon2id(passphrase, slot.salt, params)
         try:

@@ -19,6 +19,7 @@ from medvault.errors import AlreadyExists, IntegrityError, MedvaultError, NotAVa
 from medvault.format import index_journal
 from medvault.format import vault_header as fmt
 from medvault.keys.escrow import seal_key_packages
+from medvault.keys.recovery_code import make_recovery_slot
 from medvault.keys.slots import make_slot
 from medvault.registry.records import CustodyRegistry, KeyPackage
 from medvault.secret import Secret
@@ -61,6 +62,7 @@ def create_vault(
     registry: CustodyRegistry,
     env: Env,
     part_size: int = DEFAULT_PART_SIZE,
+    recovery_code: Secret | None = None,
 ) -> Created:
     if not drive.is_dir():
         raise NotAVault(f"{drive} is not a folder or mounted drive")
@@ -78,7 +80,14 @@ def create_vault(
         org_id=org.org_id,
         contact=org.contact,
         part_size=part_size,
-        slots=(make_slot(vmk, vault_id, 1, passphrase, env.kdf, created_at),),
+        slots=(
+            make_slot(vmk, vault_id, 1, passphrase, env.kdf, created_at),
+            *(
+                (make_recovery_slot(vmk, vault_id, 2, recovery_code, created_at),)
+                if recovery_code is not None
+                else ()
+            ),
+        ),
         escrow=seal_key_packages(vmk, vault_id, escrow_keys),
     )
     header = fmt.VaultHeader(vault_id, 1, body)
@@ -104,6 +113,7 @@ def create_vault(
         "create",
         {
             "label_sha256": _digest(label),
+            "recovery_code_slot": 2 if recovery_code is not None else None,
             "escrow_key_ids": list(key_ids),
             "kdf": {
                 "alg": "argon2id",

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from medvault import FORMAT_VERSION
+from medvault.format.vault_header import PassphraseSlot, RecoveryCodeSlot
 from medvault.vault.session import open_headers
 
 
@@ -31,7 +32,9 @@ def vault_info(path: Path) -> dict[str, Any]:
                 "p": s.parallelism,
             }
             for s in body.slots
+            if isinstance(s, PassphraseSlot)
         ],
+        "recovery_code_slot": any(isinstance(s, RecoveryCodeSlot) for s in body.slots),
         "part_size": body.part_size,
         "header_seq": header.seq,
         "header_copies": {

@@ -264,7 +264,9 @@ def change_passphrase(
         slot = make_slot(
             vault.vmk, vault.vault_id, slot_id, new_passphrase, env.kdf, env.timestamp()
         )
-        new_body = hfmt.HeaderBody(**{**body.__dict__, "slots": (slot,)})
+        # The passphrase slot is replaced; a recovery-code slot stays.
+        kept = tuple(s for s in body.slots if isinstance(s, hfmt.RecoveryCodeSlot))
+        new_body = hfmt.HeaderBody(**{**body.__dict__, "slots": (slot, *kept)})
         header = hfmt.VaultHeader(vault.vault_id, current.seq + 1, new_body)
         write_headers(vault.paths, vault.vmk, header)
         vault.header = header

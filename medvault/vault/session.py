@@ -9,6 +9,7 @@ from pathlib import Path
 from medvault.errors import FormatError, IntegrityError, MedvaultError, NotAVault, WrongPassphrase
 from medvault.format import vault_header as fmt
 from medvault.keys import header_auth
+from medvault.keys.recovery_code import open_recovery_slots
 from medvault.keys.slots import open_slots
 from medvault.secret import Secret
 from medvault.store.fsio import media_errors, write_durable
@@ -112,6 +113,21 @@ def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
     if wrong:
         raise WrongPassphrase("wrong passphrase for this vault")
     raise IntegrityError("no vault header copy passed authentication")
+
+
+def unlock_with_recovery_code(copies: HeaderCopies, code: Secret) -> UnlockedVault:
+    """Like `unlock`, with the printed recovery code instead of the passphrase."""
+    for parsed in copies.best_first():
+        try:
+            vmk = open_recovery_slots(parsed.header.body.slots, parsed.header.vault_id, code)
+        except WrongPassphrase:
+            continue
+        if header_auth.is_authentic(vmk, parsed):
+            return unlock_with_key(copies, vmk)
+    raise WrongPassphrase(
+        "the recovery code does not open this vault",
+        hint="check each group; was the vault created with --recovery-code?",
+    )
 
 
 def unlock_with_key(copies: HeaderCopies, vmk: Secret) -> UnlockedVault:
