@@ -36,6 +36,11 @@ def registry_path() -> Path:
     return medvault_home() / REGISTRY_FILE
 
 
+def registry_url() -> str:
+    """$MEDVAULT_REGISTRY (e.g. postgresql+psycopg://role@host/db), else the local SQLite."""
+    return os.environ.get("MEDVAULT_REGISTRY") or f"sqlite:///{registry_path()}"
+
+
 @dataclass(frozen=True)
 class EscrowKeyConfig:
     key_id: str

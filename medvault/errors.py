@@ -125,6 +125,13 @@ class KeyCacheRefused(MedvaultError):
     )
 
 
+class AuditChainBroken(MedvaultError):
+    """`audit verify` found an edited, missing, inserted or reordered event."""
+
+    exit_code = 22
+    hint = "treat the registry as tampered with; compare with an anchored head and backups"
+
+
 class DamageFound(MedvaultError):
     """verify found damaged or missing files."""
 

@@ -19,8 +19,9 @@ from medvault.config import OrgConfig, load_org
 from medvault.crypto.escrow import EscrowSuite
 from medvault.crypto.kdf import Argon2Params
 from medvault.org import OrgCreated, init_org
-from medvault.registry.local import Registry
+from medvault.registry.sql import Registry
 from medvault.vault.env import Env
+from tests.pg import PgServer, PgUnavailable, start
 
 PASSPHRASE = "correct horse battery staple 42"
 # Tests that create many vaults through the library use a lighter (still valid) Argon2id.
@@ -114,3 +115,24 @@ def drive(tmp_path: Path) -> Path:
     path = tmp_path / "drive"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server per session (tests/pg.py); skips with the reason if unavailable."""
+    try:
+        server = start()
+    except PgUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    # pytest runs the code after yield as a finalizer: it stops the cluster even when tests
+    # fail or the run is interrupted with Ctrl-C (tests/pg.py also registers an atexit stop).
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """Owner (superuser) SQLAlchemy URL of a fresh, empty database for this test."""
+    return pg_server.owner_url(pg_server.create_database())

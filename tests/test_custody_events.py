@@ -29,15 +29,17 @@ def test_events_for_every_act(ws: Workspace, drive: Path, tmp_path: Path) -> Non
     ws.cli("repair", drive, check=True, extra_env=env)
 
     registry = ws.registry()
-    events = registry.events(created["vault_id"])
-    actions = [e["action"] for e in events]
+    stored = registry.events(created["vault_id"])
+    events = [s.event for s in stored]
+    actions = [e.action for e in events]
     assert actions == ["create", "add", "extract", "passwd", "rm", "compact", "repair"]
     for event in events:
-        assert event["actor"] == getpass.getuser()
-        assert event["host"] == socket.gethostname()
-        assert event["at"].endswith("Z")
-        assert SECRET_NAME not in json.dumps(event)
-    add = json.loads(events[1]["details"])
+        assert event.actor.user == getpass.getuser()
+        assert event.actor.host == socket.gethostname()
+        assert event.at.endswith("Z")
+        assert SECRET_NAME not in json.dumps(event.details)
+    assert all(s.via == "direct" for s in stored)
+    add = events[1].details
     assert add["files"] == 1
     assert add["bytes"] == len(f"{SECRET_NAME},positive\n")
     assert registry.verify_chain() is None
@@ -52,4 +54,6 @@ def test_editing_an_event_breaks_the_chain(ws: Workspace, drive: Path) -> None:
     assert registry.verify_chain() is None
     with registry.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE events SET actor = 'mallory' WHERE seq = 1")
-    assert registry.verify_chain() == 1
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 1

@@ -14,7 +14,7 @@ from pyfakefs.fake_filesystem_unittest import Patcher
 
 from medvault.errors import MediaFull, SourceUnreadable
 from medvault.keys.passphrase import to_secret
-from medvault.registry.local import Registry
+from medvault.registry.sql import Registry
 from medvault.vault.add import add_files
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env

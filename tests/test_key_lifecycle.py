@@ -135,7 +135,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
     new_org["MEDVAULT_ORG"] = str(reshared / "org.toml")
     assert recover("v1", reshared, "dave", "frank") == 0
 
-    events = {e["action"]: json.loads(e["details"]) for e in ws.registry().events()}
+    events = {s.event.action: s.event.details for s in ws.registry().events()}
     assert events["rotate"]["approvers"] == ["alice", "carol"]
     assert events["rotate"]["reason"] == "annual rotation"
     assert events["rotate"]["retired_key_ids"] == [old_key]

@@ -70,9 +70,9 @@ def test_every_pair_recovers_and_resets(ws: Workspace, drive: Path, tmp_path: Pa
         assert opened.returncode == 0
         assert ws.cli("ls", drive).returncode == 3  # the old passphrase no longer opens it
     registry = ws.registry()
-    events = [e for e in registry.events() if e["action"].startswith("recover")]
-    assert [e["action"] for e in events] == ["recover", "recover-reset"] * 3
-    details = [json.loads(e["details"]) for e in events]
+    events = [s.event for s in registry.events() if s.event.action.startswith("recover")]
+    assert [e.action for e in events] == ["recover", "recover-reset"] * 3
+    details = [e.details for e in events]
     assert details[0]["approvers"] == ["alice", "bob"]
     assert details[1]["approvers"] == ["bob", "alice"]
     assert details[4]["approvers"] == ["bob", "carol"]

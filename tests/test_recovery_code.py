@@ -47,8 +47,8 @@ def test_recovery_code_opens_the_vault(ws: Workspace, drive: Path, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     info = json.loads(ws.cli("info", drive, "--json", check=True).stdout)
     assert info["recovery_code_slot"] is True
-    create = next(e for e in ws.registry().events(vault_id) if e["action"] == "create")
-    assert json.loads(create["details"])["recovery_code_slot"] == 2
+    create = next(s.event for s in ws.registry().events(vault_id) if s.event.action == "create")
+    assert create.details["recovery_code_slot"] == 2
 
     # A passphrase change keeps the recovery code working.
     new = tmp_path / "new.txt"

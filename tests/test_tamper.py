@@ -14,7 +14,7 @@ import pytest
 
 from medvault.crypto.escrow import EscrowSuite
 from medvault.keys.passphrase import to_secret
-from medvault.registry.local import Registry
+from medvault.registry.sql import Registry
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.create import create_vault

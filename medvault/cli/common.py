@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,11 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from medvault.cli import passphrase as pp
-from medvault.config import OrgConfig, find_org_config, load_org, registry_path
+from medvault.config import OrgConfig, find_org_config, load_org, registry_url
 from medvault.errors import MedvaultError
 from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import parse as parse_recovery_code
-from medvault.registry.records import Actor, KeyPackage
+from medvault.registry.records import Actor, Event, KeyPackage
 from medvault.vault.env import Env
 from medvault.vault.session import (
     UnlockedVault,
@@ -28,10 +29,11 @@ from medvault.vault.session import (
 )
 
 if TYPE_CHECKING:
-    from medvault.registry.local import Registry
+    from medvault.registry.sql import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+VAULT_ID = re.compile(r"[0-9a-f]{32}")
 VAULT_ARG = click.argument("vault", type=click.Path(path_type=Path, file_okay=False))
 
 
@@ -109,9 +111,9 @@ class LazyRegistry:
 
     def _open(self) -> Registry:
         if self._real is None:
-            from medvault.registry.local import Registry
+            from medvault.registry.sql import Registry
 
-            self._real = Registry.for_path(registry_path())
+            self._real = Registry.for_url(registry_url())
         return self._real
 
     def record_vault(
@@ -128,10 +130,11 @@ class LazyRegistry:
     def set_vault_status(self, vault_id: str, status: str) -> None:
         self._open().set_vault_status(vault_id, status)
 
-    def append_event(
-        self, at: str, actor: Actor, vault_id: str | None, action: str, details: dict[str, Any]
-    ) -> str:
-        return self._open().append_event(at, actor, vault_id, action, details)
+    def append_event(self, event: Event) -> str:
+        return self._open().append_event(event)
+
+    def merge_events(self, found: list[Event], recorded_at: str) -> list[Event]:
+        return self._open().merge_events(found, recorded_at)
 
     def key_packages(self, vault_id: str) -> list[KeyPackage]:
         return self._open().key_packages(vault_id)
@@ -151,7 +154,7 @@ def env() -> Env:
     return Env()
 
 
-def unlock_vault(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
+def _unlock_any(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
     copies = open_headers(path)  # fail on "not a vault" before asking for anything
     code = _recovery_code_requested()
     if code is not None:
@@ -168,6 +171,61 @@ def unlock_vault(path: Path, fd: int | None, file: Path | None) -> UnlockedVault
                 keycache.forget(vault_id)  # stale or wrong: fall back to the passphrase
     secret = pp.obtain(fd, file, confirm=False, text="Vault passphrase")
     return unlock(copies, to_secret(secret))
+
+
+def unlock_vault(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
+    unlocked = _unlock_any(path, fd, file)
+    warn_if_lost(unlocked, path)
+    return unlocked
+
+
+def warn_if_lost(vault: UnlockedVault, path: Path) -> None:
+    """A drive reported lost is back: say so, and record where it was seen."""
+    from medvault.vault.incidents import note_if_lost
+
+    try:
+        seen = note_if_lost(open_registry().real(), env(), vault, str(path.resolve()))
+    except MedvaultError:
+        return  # no registry here: commands that must record will say so themselves
+    if seen is not None:
+        click.echo(
+            f"medvault: warning: vault {vault.vault_id_hex} is recorded as LOST; this sighting "
+            "was recorded. Tell your privacy officer.",
+            err=True,
+        )
+
+
+def vault_id_of(vault: str) -> str:
+    """A vault id (32 hex digits) as given, or the id in the header of the vault at a path
+    (read without the passphrase)."""
+    if VAULT_ID.fullmatch(vault.lower()) and not Path(vault).exists():
+        return vault.lower()
+    return open_headers(Path(vault)).any.header.vault_id.hex()
+
+
+def declare_options(func: F) -> F:
+    """--individuals/--state/--category: what the data is, kept in the registry only."""
+    func = click.option(
+        "--category",
+        "categories",
+        multiple=True,
+        metavar="NAME",
+        help="Kind of data, e.g. lab-results (repeatable). Registry only, never on the drive.",
+    )(func)
+    func = click.option(
+        "--state",
+        "states",
+        multiple=True,
+        metavar="XX=N",
+        help="Individuals per US state, e.g. --state CA=120 (repeatable). Registry only.",
+    )(func)
+    func = click.option(
+        "--individuals",
+        type=click.IntRange(0),
+        metavar="N",
+        help="How many people the data is about (for a breach assessment). Registry only.",
+    )(func)
+    return func
 
 
 def emit_json(value: object) -> None:

@@ -77,7 +77,7 @@ def demo_cmd(work_dir: Path | None) -> None:
     )
 
     click.echo(f"== 2. Create a vault on the 'drive' {drive}")
-    from medvault.registry.local import Registry
+    from medvault.registry.sql import Registry
 
     registry = Registry.for_path(home / "registry.sqlite")
     passphrase = generate()
@@ -117,10 +117,10 @@ def demo_cmd(work_dir: Path | None) -> None:
             click.echo(f"   {path.relative_to(drive)}")
 
     click.echo("== 8. Custody record (registry)")
-    for ev in registry.events(created.vault_id):
-        click.echo(
-            f"   {ev['at'][:19]}  {ev['action']:<8} by {ev['actor']}@{ev['host']}  {ev['details']}"
-        )
+    for stored in registry.events(created.vault_id):
+        ev = stored.event
+        who = f"{ev.actor.describe()}@{ev.actor.host}"
+        click.echo(f"   {ev.at[:19]}  {ev.action:<8} by {who}  {ev.details}")
     broken = registry.verify_chain()
     click.echo(f"   audit chain: {'intact' if broken is None else f'broken at {broken}'}")
     click.echo(f"Done. Everything is in {base}")

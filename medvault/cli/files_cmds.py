@@ -8,6 +8,7 @@ import click
 
 from medvault.cli.common import (
     VAULT_ARG,
+    declare_options,
     emit_json,
     env,
     json_option,
@@ -19,6 +20,7 @@ from medvault.cli.common import (
 from medvault.errors import IntegrityError
 from medvault.vault.add import add_files, plan
 from medvault.vault.catalog import Located
+from medvault.vault.custody import declare, parse_declared
 from medvault.vault.maintenance import remove_paths
 from medvault.vault.reading import extract, list_files, select
 
@@ -27,12 +29,16 @@ from medvault.vault.reading import extract, list_files, select
 @VAULT_ARG
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
 @click.option("--replace", is_flag=True, help="Store a new version of paths already in the vault.")
+@declare_options
 @passphrase_options
 @json_option
 def add_cmd(
     vault: Path,
     sources: tuple[Path, ...],
     replace: bool,
+    individuals: int | None,
+    states: tuple[str, ...],
+    categories: tuple[str, ...],
     passphrase_fd: int | None,
     passphrase_file: Path | None,
     as_json: bool,
@@ -47,6 +53,7 @@ def add_cmd(
     reported as added are kept), 8 unreadable source (nothing added), 9 path already in the
     vault (use --replace), 10 vault busy, 13 no passphrase source.
     """
+    declared = parse_declared(individuals, states, categories)
     planned = plan(list(sources))  # unreadable sources fail before the passphrase is asked
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
 
@@ -55,10 +62,13 @@ def add_cmd(
             for loc in done:
                 click.echo(f"added {loc.path}")
 
+    registry = open_registry()
     with progress_bar(sum(p.size for p in planned), "encrypting") as bar:
         result = add_files(
-            unlocked, list(sources), replace, open_registry(), env(), progress=bar, on_commit=report
+            unlocked, list(sources), replace, registry, env(), progress=bar, on_commit=report
         )
+    if result.files:
+        declare(registry, env(), unlocked.vault_id_hex, declared, "add")
     if as_json:
         emit_json({"added": [_entry_json(x) for x in result.files], "bytes": result.bytes})
     else:

@@ -8,10 +8,14 @@ import sys
 import click
 
 from medvault import __version__
+from medvault.cli.audit_cmd import audit_group, registry_group
 from medvault.cli.check_cmds import compact_cmd, repair_cmd, verify_cmd
+from medvault.cli.custody_cmd import custody_group, sync_cmd
 from medvault.cli.demo import demo_cmd
+from medvault.cli.erase_cmd import erase_cmd
 from medvault.cli.escrow_cmd import escrow_group
 from medvault.cli.files_cmds import add_cmd, extract_cmd, ls_cmd, rm_cmd
+from medvault.cli.incident_cmd import incident_group
 from medvault.cli.org_cmd import org_group
 from medvault.cli.recover_cmd import recover_cmd
 from medvault.cli.unlock_cmd import lock_cmd, unlock_cmd
@@ -24,13 +28,22 @@ INTERRUPTED = 130
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="medvault")
-def cli() -> None:
+@click.option(
+    "--as",
+    "person",
+    metavar="NAME",
+    help="The person doing this, recorded with your OS account in every audit event "
+    "(default: $MEDVAULT_PERSON).",
+)
+def cli(person: str | None) -> None:
     """Encrypted vaults for patient data on USB sticks and external drives.
 
     Every file gets its own key; the vault key is escrowed to your organisation, so a lost
     drive holds only ciphertext and a forgotten passphrase is recoverable. Start with
     `medvault demo`. Exit codes are listed in each command's --help and docs/CLI.md.
     """
+    if person:
+        os.environ["MEDVAULT_PERSON"] = person  # read by every Env() of this process
 
 
 for command in (
@@ -49,6 +62,12 @@ for command in (
     escrow_group,
     unlock_cmd,
     lock_cmd,
+    custody_group,
+    sync_cmd,
+    incident_group,
+    erase_cmd,
+    audit_group,
+    registry_group,
     demo_cmd,
 ):
     cli.add_command(command)

@@ -19,6 +19,7 @@ from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.errors import CryptoUnavailable
 from medvault.keys.shares import ShareError, combine_parsed
 from medvault.org import identify_key, init_org, reshare_org, rotate_org
+from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 
 
@@ -215,10 +216,9 @@ def org_rotate(
     )
     new_key = created.org.escrow_keys[0]
     environment = Env()
-    open_registry().append_event(
-        environment.timestamp(),
-        environment.actor,
-        None,
+    record_event(
+        open_registry(),
+        environment,
         "rotate",
         {
             "reason": reason,
@@ -281,10 +281,9 @@ def org_reshare(
     )
     key = next(k for k in created.org.escrow_keys if k.admins == tuple(admins))
     environment = Env()
-    open_registry().append_event(
-        environment.timestamp(),
-        environment.actor,
-        None,
+    record_event(
+        open_registry(),
+        environment,
         "reshare",
         {
             "reason": reason,

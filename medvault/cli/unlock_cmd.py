@@ -13,6 +13,7 @@ from medvault.cli.common import VAULT_ARG, env, open_registry, passphrase_option
 from medvault.errors import UsageError
 from medvault.keys import keycache
 from medvault.keys.passphrase import to_secret
+from medvault.vault.custody import record as record_event
 from medvault.vault.session import open_headers, unlock
 
 MAX_REMEMBER = timedelta(days=7)
@@ -56,12 +57,12 @@ def unlock_cmd(
     environment = env()
     expires = environment.now() + lifetime
     keycache.remember(unlocked.vault_id_hex, unlocked.vmk, expires)
-    open_registry().append_event(
-        environment.timestamp(),
-        environment.actor,
-        unlocked.vault_id_hex,
+    record_event(
+        open_registry(),
+        environment,
         "remember",
         {"expires": expires.isoformat(), "backend": type(keycache.secure_backend()).__module__},
+        vault=unlocked,
     )
     click.echo(
         f"Vault {unlocked.vault_id_hex} unlocked on this workstation until "
@@ -79,9 +80,7 @@ def lock_cmd(vault: Path) -> None:
     vault_id = open_headers(vault).any.header.vault_id.hex()
     if keycache.forget(vault_id):
         environment = env()
-        open_registry().append_event(
-            environment.timestamp(), environment.actor, vault_id, "lock", {}
-        )
+        record_event(open_registry(), environment, "lock", {}, vault_id=vault_id)
         click.echo(f"Forgot the key of vault {vault_id} on this workstation.")
     else:
         click.echo(f"No key of vault {vault_id} was cached here.")

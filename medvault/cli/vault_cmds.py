@@ -9,6 +9,7 @@ import click
 from medvault.cli import passphrase as pp
 from medvault.cli.common import (
     VAULT_ARG,
+    declare_options,
     emit_json,
     env,
     json_option,
@@ -23,6 +24,7 @@ from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
 from medvault.keys.passphrase import check_strength, generate, to_secret
 from medvault.keys.recovery_code import generate as generate_recovery_code
 from medvault.vault.create import create_vault
+from medvault.vault.custody import declare, parse_declared
 from medvault.vault.info import vault_info
 from medvault.vault.maintenance import change_passphrase
 
@@ -40,6 +42,7 @@ from medvault.vault.maintenance import change_passphrase
     help="Also make a printed 48-digit recovery code that opens the vault.",
 )
 @click.option("--part-size", type=int, default=MAX_PART_SIZE, hidden=True)
+@declare_options
 @passphrase_options
 @org_option
 @json_option
@@ -49,6 +52,9 @@ def create_cmd(
     generate_passphrase: bool,
     make_recovery_code: bool,
     part_size: int,
+    individuals: int | None,
+    states: tuple[str, ...],
+    categories: tuple[str, ...],
     passphrase_fd: int | None,
     passphrase_file: Path | None,
     org_path: Path | None,
@@ -68,6 +74,7 @@ def create_cmd(
     """
     if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
         raise UsageError("part size out of range")
+    declared = parse_declared(individuals, states, categories)
     org = load_org_config(org_path)
     if generate_passphrase:
         secret_text = generate()
@@ -88,6 +95,7 @@ def create_cmd(
         part_size=part_size,
         recovery_code=code,
     )
+    declare(registry, env(), created.vault_id, declared, "create")
     if as_json:
         out = {
             "vault_id": created.vault_id,

@@ -20,6 +20,7 @@ ESCROW_VMK = b"medvault/v1/escrow-vmk"  # HPKE info for the key package
 ESCROW_SEED_MLKEM = b"medvault/v1/escrow-seed/mlkem"  # org seed -> ML-KEM seed
 ESCROW_SEED_ECDH = b"medvault/v1/escrow-seed/ecdh"  # org seed -> X25519 / P-384 scalar
 KEY_ID = b"medvault/v1/key-id"  # prefix hashed with an escrow public key
+CUSTODY_LOG = b"medvault/v1/custody-log"  # VMK -> on-drive custody log AES-256-GCM key
 
 ALL = (
     FILE_WRAP,
@@ -35,4 +36,5 @@ ALL = (
     ESCROW_SEED_MLKEM,
     ESCROW_SEED_ECDH,
     KEY_ID,
+    CUSTODY_LOG,
 )

@@ -28,6 +28,14 @@ def check_strength(passphrase: str) -> None:
         raise WeakPassphrase("passphrase has too few distinct characters")
 
 
+def passphrase_meets_policy(passphrase: Secret) -> bool:
+    try:
+        check_strength(passphrase.reveal().decode("utf-8"))
+    except (WeakPassphrase, UnicodeDecodeError):
+        return False
+    return True
+
+
 def generate() -> str:
     """A diceware-style passphrase of 8 words from the SLIP-39 word list (80 bits)."""
     from shamir_mnemonic.wordlist import WORDLIST

@@ -18,6 +18,7 @@ from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import SealedHeader, seal_header
 from medvault.store.lock import writer_lock
 from medvault.vault.catalog import Catalog, Located, load_catalog
+from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.maintenance import sweep_tmp
 from medvault.vault.session import UnlockedVault
@@ -144,10 +145,9 @@ def add_files(
         finally:
             done = committer.committed
             if done:
-                registry.append_event(
-                    env.timestamp(),
-                    env.actor,
-                    vault.vault_id_hex,
+                record_event(
+                    registry,
+                    env,
                     "add",
                     {
                         "files": len(done),
@@ -155,6 +155,7 @@ def add_files(
                         "sha256_of_digests": _digest_of(done),
                         "requested": len(planned),
                     },
+                    vault=vault,
                 )
     return AddResult(committer.committed, sum(x.size for x in committer.committed))
 

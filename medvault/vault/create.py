@@ -19,15 +19,17 @@ from medvault.errors import AlreadyExists, IntegrityError, MedvaultError, NotAVa
 from medvault.format import index_journal
 from medvault.format import vault_header as fmt
 from medvault.keys.escrow import seal_key_packages
+from medvault.keys.passphrase import MIN_LENGTH, passphrase_meets_policy
 from medvault.keys.recovery_code import make_recovery_slot
 from medvault.keys.slots import make_slot
 from medvault.registry.records import CustodyRegistry, KeyPackage
 from medvault.secret import Secret
 from medvault.store.fsio import media_errors, write_durable
 from medvault.store.layout import VaultPaths, for_new_vault
+from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.org_keys import escrow_public_keys
-from medvault.vault.session import read_headers, unlock, write_headers
+from medvault.vault.session import UnlockedVault, read_headers, unlock, write_headers
 
 DEFAULT_PART_SIZE = fmt.MAX_PART_SIZE
 
@@ -97,7 +99,7 @@ def create_vault(
     made_root = not paths.root.exists()
     try:
         _write_new_vault(paths, vmk, header, org, tuple(k.key_id for k in escrow_keys))
-        _check_both_copies(paths, passphrase, header)
+        vault = _check_both_copies(paths, passphrase, header)
     except BaseException:
         registry.set_vault_status(vault_id.hex(), "aborted")
         with contextlib.suppress(OSError):
@@ -106,10 +108,9 @@ def create_vault(
         raise
     registry.set_vault_status(vault_id.hex(), "active")
     key_ids = tuple(k.key_id for k in escrow_keys)
-    registry.append_event(
-        created_at,
-        env.actor,
-        vault_id.hex(),
+    record_event(
+        registry,
+        env,
         "create",
         {
             "label_sha256": _digest(label),
@@ -121,7 +122,14 @@ def create_vault(
                 "m_kib": env.kdf.memory_kib,
                 "p": env.kdf.parallelism,
             },
+            "escrow_suites": sorted({p.suite for p in packages}),
+            # Checked here again, so the evidence does not depend on the caller.
+            "passphrase_policy": {
+                "min_length": MIN_LENGTH,
+                "met": passphrase_meets_policy(passphrase),
+            },
         },
+        vault=vault,
     )
     return Created(paths, vault_id.hex(), key_ids)
 
@@ -148,7 +156,9 @@ def _write_new_vault(
     write_headers(paths, vmk, header)
 
 
-def _check_both_copies(paths: VaultPaths, passphrase: Secret, header: fmt.VaultHeader) -> None:
+def _check_both_copies(
+    paths: VaultPaths, passphrase: Secret, header: fmt.VaultHeader
+) -> UnlockedVault:
     copies = read_headers(paths)
     if len(copies.parsed) != 2:
         raise IntegrityError("a header copy did not read back after writing; check the drive")
@@ -158,3 +168,4 @@ def _check_both_copies(paths: VaultPaths, passphrase: Secret, header: fmt.VaultH
         raise IntegrityError(f"the header did not verify after writing: {exc.message}") from None
     if vault.authentic_copies != {"vault.mvh", "vault.mvh.bak"} or vault.header != header:
         raise IntegrityError("a header copy did not verify after writing; check the drive")
+    return vault

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import os
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,12 +22,18 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def current_actor() -> Actor:
+def current_actor(person: str | None = None) -> Actor:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return Actor(user=user, host=socket.gethostname())
+    # The declared person: `medvault --as NAME` sets MEDVAULT_PERSON for the process.
+    person = person or os.environ.get("MEDVAULT_PERSON") or None
+    return Actor(user=user, host=socket.gethostname(), person=person)
+
+
+def warn_on_stderr(message: str) -> None:
+    sys.stderr.write(f"medvault: warning: {message}\n")
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class Env:
     actor: Actor = field(default_factory=current_actor)
     now: Callable[[], datetime] = utc_now
     kdf: Argon2Params = RFC9106_LOW_MEMORY
+    warn: Callable[[str], None] = warn_on_stderr
 
     def timestamp(self) -> str:
         return iso(self.now())

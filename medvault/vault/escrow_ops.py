@@ -13,19 +13,16 @@ from typing import Protocol
 from medvault.config import OrgConfig
 from medvault.format import vault_header as hfmt
 from medvault.keys.escrow import seal_key_packages
-from medvault.registry.records import Actor, KeyPackage
+from medvault.registry.records import EventSink, KeyPackage
 from medvault.store.lock import writer_lock
+from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.org_keys import escrow_public_keys
 from medvault.vault.session import UnlockedVault, write_headers
 
 
-class ResealRegistry(Protocol):
+class ResealRegistry(EventSink, Protocol):
     def replace_key_packages(self, vault_id: str, packages: list[KeyPackage], at: str) -> None: ...
-
-    def append_event(
-        self, at: str, actor: Actor, vault_id: str | None, action: str, details: dict[str, object]
-    ) -> str: ...
 
 
 def reseal(
@@ -45,10 +42,9 @@ def reseal(
         vault.header = header
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
     after = [slot.key_id for slot in slots]
-    registry.append_event(
-        env.timestamp(),
-        env.actor,
-        vault.vault_id_hex,
+    record_event(
+        registry,
+        env,
         "reseal",
         {
             "reason": reason,
@@ -56,5 +52,6 @@ def reseal(
             "key_ids_before": before,
             "key_ids_after": after,
         },
+        vault=vault,
     )
     return before, after

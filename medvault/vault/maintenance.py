@@ -12,6 +12,7 @@ from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import MAX_REFERENCES, TombstoneMeta
+from medvault.keys.passphrase import MIN_LENGTH, passphrase_meets_policy
 from medvault.keys.slots import make_slot
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import Secret
@@ -21,6 +22,7 @@ from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, delete_pack
 from medvault.vault.catalog import Catalog, Located, add_record, load_catalog
+from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.reading import open_reader, select
 from medvault.vault.session import UnlockedVault, write_headers
@@ -54,12 +56,12 @@ def remove_paths(
         with Committer(vault, journal) as committer:
             for start in range(0, len(ids), TOMBSTONE_BATCH):
                 _write_tombstone(vault, committer, ids[start : start + TOMBSTONE_BATCH], env)
-    registry.append_event(
-        env.timestamp(),
-        env.actor,
-        vault.vault_id_hex,
+    record_event(
+        registry,
+        env,
         "rm",
         {"files": len(ids), "bytes": sum(x.size for x in chosen)},
+        vault=vault,
     )
     return len(ids)
 
@@ -144,15 +146,15 @@ def compact(
         result.entries_dropped = sum(
             1 for x in catalog.located.values() if x.pack in victims and x.file_id not in keep
         )
-    registry.append_event(
-        env.timestamp(),
-        env.actor,
-        vault.vault_id_hex,
+    record_event(
+        registry,
+        env,
         "compact",
         {
             "packs": result.packs_rewritten,
             "reclaimed_bytes": result.bytes_before - result.bytes_after,
         },
+        vault=vault,
     )
     return result
 
@@ -213,16 +215,16 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
             key = index_key(vault.vmk, vault.vault_id)
             rewrite_journal(vault.paths, key, vault.vault_id, records)
             result.index_rebuilt = True
-    registry.append_event(
-        env.timestamp(),
-        env.actor,
-        vault.vault_id_hex,
+    record_event(
+        registry,
+        env,
         "repair",
         {
             "headers_restored": result.headers_restored,
             "index_rebuilt": result.index_rebuilt,
             "damaged_packs": len(result.damaged_packs),
         },
+        vault=vault,
     )
     return result
 
@@ -271,15 +273,20 @@ def change_passphrase(
         write_headers(vault.paths, vault.vmk, header)
         vault.header = header
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
-    registry.append_event(
-        env.timestamp(),
-        env.actor,
-        vault.vault_id_hex,
+    record_event(
+        registry,
+        env,
         action,
         {
             "slot_id": slot_id,
             "kdf_t": env.kdf.time_cost,
             "kdf_m_kib": env.kdf.memory_kib,
+            "kdf_p": env.kdf.parallelism,
+            "passphrase_policy": {
+                "min_length": MIN_LENGTH,
+                "met": passphrase_meets_policy(new_passphrase),
+            },
             **(details or {}),
         },
+        vault=vault,
     )

@@ -31,6 +31,7 @@ from medvault.store.entries import open_header
 from medvault.store.fsio import media_errors
 from medvault.store.packs import PackReader
 from medvault.vault.catalog import Catalog, Located, load_catalog
+from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.session import UnlockedVault
 
@@ -148,10 +149,9 @@ def extract(
             result.bytes += loc.size
             result.digests.append(loc.sha256)
     finally:
-        registry.append_event(
-            env.timestamp(),
-            env.actor,
-            vault.vault_id_hex,
+        record_event(
+            registry,
+            env,
             action,
             {
                 **(details or {}),
@@ -162,6 +162,7 @@ def extract(
                     "".join(sorted(result.digests)).encode()
                 ).hexdigest(),
             },
+            vault=vault,
         )
     return result
 

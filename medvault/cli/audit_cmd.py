@@ -1,0 +1,139 @@
+"""`medvault audit ...` and `medvault registry ...`: the tamper-evident event chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medvault.cli.common import (
+    emit_json,
+    env,
+    json_option,
+    load_org_config,
+    open_registry,
+    org_option,
+)
+from medvault.errors import AuditChainBroken, MedvaultError
+from medvault.reports import movements
+from medvault.vault.env import iso
+from medvault.vault.incidents import parse_moment
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Check and anchor the registry's hash-chained audit trail."""
+
+
+@audit_group.command("verify")
+@click.option(
+    "--head",
+    "anchored",
+    metavar="HASH",
+    help="A head printed earlier by `audit head` (kept elsewhere): it must still be "
+    "in the chain, so events after it cannot have been cut off unnoticed.",
+)
+@json_option
+def audit_verify(anchored: str | None, as_json: bool) -> None:
+    """Recompute the chain; name the first edited, deleted, inserted or reordered event.
+
+    Exit codes: 0 intact, 11 registry unavailable, 22 the chain is broken.
+    """
+    registry = open_registry().real()
+    problem = registry.verify_chain()
+    seq, digest = registry.head()
+    missing_anchor = anchored is not None and not registry.contains_head(anchored.lower())
+    if as_json:
+        emit_json(
+            {
+                "ok": problem is None and not missing_anchor,
+                "events": seq,
+                "head": digest,
+                "first_bad_event": None if problem is None else problem.seq,
+                "reason": None if problem is None else problem.reason,
+                "anchor_found": None if anchored is None else not missing_anchor,
+            }
+        )
+    if problem is not None:
+        raise AuditChainBroken(f"audit chain broken: {problem.reason}")
+    if missing_anchor:
+        raise AuditChainBroken("the anchored head is no longer in the chain (events removed)")
+    if not as_json:
+        click.echo(f"audit chain intact: {seq} event(s), head {digest}")
+
+
+@audit_group.command("head")
+@json_option
+def audit_head(as_json: bool) -> None:
+    """Print the newest event's number and hash, to keep somewhere else (ticket, email,
+    another system): `audit verify --head` later proves nothing before it was removed.
+
+    Exit codes: 0, 11.
+    """
+    seq, digest = open_registry().real().head()
+    if as_json:
+        emit_json({"events": seq, "head": digest})
+    else:
+        click.echo(f"{seq} {digest}")
+
+
+@audit_group.command("report")
+@click.option("--since", required=True, metavar="DATE", help="First day (ISO date, UTC).")
+@click.option("--until", metavar="DATE", help="Day after the last (ISO date, UTC; default: now).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "html"]),
+    default="csv",
+    show_default=True,
+    help="CSV for spreadsheets, HTML to print.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file instead of standard output.",
+)
+@org_option
+def audit_report(
+    since: str, until: str | None, fmt: str, out_file: Path | None, org_path: Path | None
+) -> None:
+    """The media-movement record for an auditor (HIPAA 164.310(d)(1)): every custody event
+    about a vault in the period, with the person responsible, host and custodian.
+
+    Exit codes: 0, 2 (bad date), 5 (html: no org config), 11.
+    """
+    environment = env()
+    start = iso(parse_moment(since, "--since", environment.now()))
+    end = None if until is None else iso(parse_moment(until, "--until", environment.now()))
+    rows = movements.movements(open_registry().real(), start, end)
+    if fmt == "csv":
+        text = movements.as_csv(rows)
+    else:
+        org_name = load_org_config(org_path).name
+        text = movements.as_html(rows, org_name, start, end)
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise MedvaultError(f"cannot write {out_file}: {exc.strerror}") from None
+    click.echo(f"{len(rows)} event(s) written to {out_file}", err=True)
+
+
+@click.group("registry")
+def registry_group() -> None:
+    """Administer the custody registry."""
+
+
+@registry_group.command("init-roles")
+@click.option("--role", required=True, help="The workstation role to create or fix.")
+def registry_init_roles(role: str) -> None:
+    """PostgreSQL: give a workstation role INSERT and SELECT on events, never UPDATE/DELETE.
+
+    Run as the registry's owner (MEDVAULT_REGISTRY=postgresql+psycopg://owner@...).
+    Exit codes: 0, 11 (not PostgreSQL, or the server refused).
+    """
+    open_registry().real().init_roles(role)
+    click.echo(f"role {role}: may add and read events; cannot change or delete them")

@@ -1,0 +1,187 @@
+"""`medvault custody ...` and `medvault sync`: who holds a drive, and its history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medvault.cli.common import (
+    VAULT_ARG,
+    emit_json,
+    env,
+    json_option,
+    open_registry,
+    passphrase_options,
+    unlock_vault,
+    vault_id_of,
+)
+from medvault.errors import NotFound
+from medvault.registry.records import Event
+from medvault.reports.lost import DRIVE_ACTS, summarize
+from medvault.vault.custody import sync_drive_log, transfer
+from medvault.vault.incidents import known_vault
+
+
+@click.group("custody")
+def custody_group() -> None:
+    """Record and show who holds a vault's drive (HIPAA 164.310(d)(1) accountability)."""
+
+
+@custody_group.command("transfer")
+@click.argument("vault")
+@click.option("--to", "to_person", required=True, help="The person who takes the drive.")
+@click.option("--reason", required=True, help="Why (e.g. 'courier to lab', a ticket id).")
+@passphrase_options
+@json_option
+def custody_transfer(
+    vault: str,
+    to_person: str,
+    reason: str,
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Hand VAULT's drive to another person.
+
+    VAULT is the drive (its passphrase is asked, and the drive's own log records the
+    transfer too) or a 32-digit vault id (registry only, e.g. recorded afterwards).
+    Exit codes: 0, 2, 3, 4, 11, 16 (vault id not in the registry).
+    """
+    registry = open_registry().real()
+    if Path(vault).exists():
+        unlocked = unlock_vault(Path(vault), passphrase_fd, passphrase_file)
+        before = known_vault(registry, unlocked.vault_id_hex)
+        event = transfer(
+            registry,
+            env(),
+            to_person,
+            reason,
+            vault=unlocked,
+            from_person=before.custodian or before.created_by,
+        )
+    else:
+        before = known_vault(registry, vault_id_of(vault))
+        event = transfer(
+            registry,
+            env(),
+            to_person,
+            reason,
+            vault_id=before.vault_id,
+            from_person=before.custodian or before.created_by,
+        )
+    if as_json:
+        emit_json({"vault_id": event.vault_id, "event_id": event.event_id, **event.details})
+    else:
+        click.echo(
+            f"Vault {event.vault_id}: custody passed from {event.details['from']} to "
+            f"{event.details['to']} (recorded)."
+        )
+
+
+@custody_group.command("show")
+@click.argument("vault")
+@json_option
+def custody_show(vault: str, as_json: bool) -> None:
+    """Timeline of VAULT (a drive or a vault id; no passphrase): created, added, extracted,
+    transfers, recoveries, last seen, and the current custodian. Counts only, no PHI.
+
+    Exit codes: 0, 4, 11, 16 (vault id not in the registry).
+    """
+    registry = open_registry().real()
+    record = known_vault(registry, vault_id_of(vault))
+    events = registry.events(record.vault_id)
+    seen = [s for s in events if s.event.action in DRIVE_ACTS]
+    last = seen[-1] if seen else None
+    view = {
+        "vault_id": record.vault_id,
+        "label": record.label,
+        "status": record.status,
+        "created_at": record.created_at,
+        "created_by": record.created_by,
+        "current_custodian": record.custodian or record.created_by,
+        "last_seen": None
+        if last is None
+        else {
+            "at": last.event.at,
+            "host": last.event.actor.host,
+            "by": last.event.actor.describe(),
+        },
+        "timeline": [
+            {
+                "seq": s.seq,
+                "at": s.event.at,
+                "action": s.event.action,
+                "by": s.event.actor.describe(),
+                "host": s.event.actor.host,
+                "via": s.via,
+                "details": s.event.details,
+            }
+            for s in events
+        ],
+    }
+    if as_json:
+        emit_json(view)
+        return
+    click.echo(f"Vault {record.vault_id}  {record.label!r}  status: {record.status}")
+    click.echo(f"Created {record.created_at} by {record.created_by} on {record.host}")
+    click.echo(f"Current custodian: {view['current_custodian']}")
+    if last is not None:
+        click.echo(
+            f"Last seen: {last.event.at} on {last.event.actor.host} "
+            f"by {last.event.actor.describe()}"
+        )
+    click.echo("")
+    for s in events:
+        ev = s.event
+        note = "" if s.via == "direct" else "  [from the drive's log]"
+        click.echo(
+            f"{ev.at[:19]}  {ev.action:<16} {ev.actor.describe():<20} {ev.actor.host:<16} "
+            f"{summarize(ev.action, ev.details)}{note}"
+        )
+
+
+def _seen(ev: Event) -> dict[str, str]:
+    return {"at": ev.at, "host": ev.actor.host, "by": ev.actor.describe()}
+
+
+@click.command("sync")
+@VAULT_ARG
+@passphrase_options
+@json_option
+def sync_cmd(
+    vault: Path, passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool
+) -> None:
+    """Merge the drive's encrypted custody log into this registry.
+
+    A drive used on a laptop without the organisation's registry carries its events in
+    MEDVAULT/log/; run this on a connected workstation. Events already in the registry are
+    skipped (by event id), so running it twice records nothing twice.
+    Exit codes: 0, 3, 4, 11, 16 (the vault is not in this registry).
+    """
+    registry = open_registry().real()
+    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    if registry.vault(unlocked.vault_id_hex) is None:
+        raise NotFound(
+            f"vault {unlocked.vault_id_hex} is not in this registry",
+            hint="sync into the registry the vault was created in (MEDVAULT_REGISTRY)",
+        )
+    result = sync_drive_log(unlocked, registry, env())
+    if as_json:
+        emit_json(
+            {
+                "vault_id": unlocked.vault_id_hex,
+                "on_drive": result.on_drive,
+                "merged": len(result.merged),
+                "already_known": result.already_known,
+                "damaged": result.damaged,
+            }
+        )
+    else:
+        click.echo(
+            f"Vault {unlocked.vault_id_hex}: {result.on_drive} event(s) on the drive, "
+            f"{len(result.merged)} new merged into the registry, "
+            f"{result.already_known} already known."
+        )
+    for name in result.damaged:
+        click.echo(f"medvault: warning: log entry {name} failed authentication; skipped", err=True)

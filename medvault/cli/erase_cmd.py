@@ -1,0 +1,76 @@
+"""`medvault erase`: cryptographic erase with a certificate of sanitization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from medvault.cli.common import (
+    VAULT_ARG,
+    emit_json,
+    env,
+    json_option,
+    load_org_config,
+    open_registry,
+    org_option,
+    passphrase_options,
+    unlock_vault,
+)
+from medvault.errors import UsageError
+from medvault.reports import certificate
+from medvault.vault.erase import erase_vault
+
+
+@click.command("erase")
+@VAULT_ARG
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the certificate of sanitization (certificate.txt, certificate.json).",
+)
+@passphrase_options
+@org_option
+@json_option
+def erase_cmd(
+    vault: Path,
+    yes: bool,
+    out_dir: Path,
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    org_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Cryptographically erase VAULT: destroy every copy of its key, so nothing (not the
+    passphrase, not the recovery code, not the escrow quorum) can open it again.
+
+    Destroys the registry's key packages, overwrites and deletes both header copies (key
+    slots and escrow packages), removes the index and log, verifies that no route to the
+    key is left, records the event, and writes a certificate of sanitization (NIST SP
+    800-88). The passphrase is asked first, to prove this is your vault.
+    Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 15.
+    """
+    org = load_org_config(org_path)
+    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    if not yes and not click.confirm(
+        f"Erase vault {unlocked.vault_id_hex} for good? No one will be able to recover it",
+        default=False,
+        err=True,
+    ):
+        raise UsageError("not erased (not confirmed)")
+    environment = env()
+    erased = erase_vault(unlocked, open_registry().real(), environment)
+    cert = certificate.certificate(
+        erased, environment.actor.describe(), environment.actor.host, org.name
+    )
+    written = certificate.write(out_dir, cert)
+    if as_json:
+        emit_json({**cert, "files": [str(p) for p in written]})
+        return
+    click.echo(f"Vault {erased.vault_id} erased: every copy of its key is destroyed.")
+    for check in erased.verified:
+        click.echo(f"  verified: {check}")
+    click.echo(f"Certificate of sanitization: {written[1]}")

@@ -1,0 +1,164 @@
+"""`medvault incident ...`: a lost drive and the facts that decide whether it is a breach."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import click
+
+from medvault.cli.common import (
+    emit_json,
+    env,
+    json_option,
+    load_org_config,
+    open_registry,
+    org_option,
+    vault_id_of,
+)
+from medvault.errors import MedvaultError
+from medvault.reports import lost
+from medvault.reports.render_html import render_html
+from medvault.reports.render_json import render_json
+from medvault.vault.custody import record
+from medvault.vault.incidents import (
+    SECRETS,
+    flag_key_compromised,
+    known_vault,
+    mark_lost,
+    parse_moment,
+    record_disclosure,
+    record_plaintext_finding,
+)
+
+
+@click.group("incident")
+def incident_group() -> None:
+    """Record a lost drive and produce the breach-assessment evidence pack."""
+
+
+@incident_group.command("lost")
+@click.argument("vault_id")
+@click.option(
+    "--discovered-at",
+    required=True,
+    metavar="TIME",
+    help="When the loss was discovered (ISO date or date-time, UTC unless it says "
+    "otherwise): the 60-day notification clock starts here.",
+)
+@click.option("--reported-by", required=True, metavar="NAME", help="Who reported the loss.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the evidence pack (report.html, report.json).",
+)
+@org_option
+@json_option
+def incident_lost(
+    vault_id: str,
+    discovered_at: str,
+    reported_by: str,
+    out_dir: Path,
+    org_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Flag VAULT_ID as lost and write the evidence pack a privacy officer needs to decide
+    whether the loss is a reportable breach (HIPAA 164.402-414).
+
+    The pack states the algorithms and parameters, that no key was on the drive, whether
+    the escrow key was used or compromised, the passphrase policy, the custody timeline,
+    the declared contents, and the determination ("secured, not reportable" or
+    "reportable", with the reasons), the 60-day deadline and the 500-person thresholds.
+    A workstation that sees the drive again warns and records where.
+    Exit codes: 0 (whatever the determination), 2, 5, 11, 16 (vault id not in the registry).
+    """
+    org = load_org_config(org_path)
+    registry = open_registry().real()
+    environment = env()
+    moment = parse_moment(discovered_at, "--discovered-at", environment.now())
+    event = mark_lost(registry, environment, vault_id_of(vault_id), moment, reported_by)
+    vault = known_vault(registry, event.vault_id or "")
+    stored = next(s for s in registry.events(vault.vault_id) if s.event.event_id == event.event_id)
+    report = lost.build(registry, vault, stored, org.name, org.org_id, environment.timestamp())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    for name, body in (("report.json", render_json(report)), ("report.html", render_html(report))):
+        try:
+            (out_dir / name).write_text(body, encoding="utf-8")
+        except OSError as exc:
+            raise MedvaultError(f"cannot write {out_dir / name}: {exc.strerror}") from None
+        written[name] = hashlib.sha256(body.encode()).hexdigest()
+    # The pack's digests go into the chain, so a later edit of the pack shows.
+    record(
+        registry,
+        environment,
+        "evidence-pack",
+        {"incident_id": report.incident.incident_id, "sha256": written},
+        vault_id=vault.vault_id,
+    )
+    if as_json:
+        emit_json(
+            {
+                "incident_id": report.incident.incident_id,
+                "vault_id": vault.vault_id,
+                "conclusion": report.determination.conclusion,
+                "reasons": report.determination.reasons,
+                "notify_individuals_by": report.deadlines.notify_individuals_by,
+                "files": {n: str(out_dir / n) for n in written},
+                "sha256": written,
+            }
+        )
+        return
+    click.echo(f"Vault {vault.vault_id} recorded as LOST (incident {report.incident.incident_id}).")
+    click.echo(f"Determination: {report.determination.conclusion.upper()}")
+    for reason in report.determination.reasons:
+        click.echo(f"  - {reason}")
+    click.echo(f"If reportable, notify individuals by {report.deadlines.notify_individuals_by}.")
+    click.echo(f"Evidence pack: {out_dir / 'report.html'} and {out_dir / 'report.json'}")
+
+
+@incident_group.command("disclosed")
+@click.argument("vault")
+@click.option("--secret", type=click.Choice(SECRETS), required=True, help="What was disclosed.")
+@click.option("--reason", required=True, help="What happened (no PHI), e.g. a ticket id.")
+def incident_disclosed(vault: str, secret: str, reason: str) -> None:
+    """Record that VAULT's passphrase or recovery code was disclosed (written on the drive,
+    shared, phished). A lost drive whose secret was disclosed is reportable.
+
+    Exit codes: 0, 2, 4, 11, 16.
+    """
+    event = record_disclosure(open_registry().real(), env(), vault_id_of(vault), secret, reason)
+    click.echo(f"Recorded: the {secret} of vault {event.vault_id} is disclosed.")
+    click.echo("Change it now: medvault passwd (a recovery code: create a new vault).")
+
+
+@incident_group.command("plaintext")
+@click.argument("vault")
+@click.option("--files", type=click.IntRange(1), required=True, help="How many files.")
+@click.option("--reason", required=True, help="Where it was found (no PHI).")
+def incident_plaintext(vault: str, files: int, reason: str) -> None:
+    """Record plaintext PHI found on VAULT's drive outside the vault. A lost drive that
+    held plaintext PHI is reportable.
+
+    Exit codes: 0, 2, 4, 11, 16.
+    """
+    event = record_plaintext_finding(
+        open_registry().real(), env(), vault_id_of(vault), files, reason
+    )
+    click.echo(f"Recorded: {files} plaintext file(s) on the drive of vault {event.vault_id}.")
+
+
+@incident_group.command("key-compromised")
+@click.argument("key_id")
+@click.option("--reason", required=True, help="What happened, e.g. the incident ticket.")
+def incident_key_compromised(key_id: str, reason: str) -> None:
+    """Flag escrow key KEY_ID as compromised: every vault ever sealed to it loses safe
+    harbor in lost-drive reports. Rotate (medvault org rotate) and reseal at once; list
+    the vaults with `medvault escrow affected KEY_ID`.
+
+    Exit codes: 0, 2, 11.
+    """
+    event = flag_key_compromised(open_registry().real(), env(), key_id, reason)
+    click.echo(f"Recorded: escrow key {event.details['key_id']} is compromised.")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the custody registry (run by medvault.registry.migrate)."""

@@ -1,0 +1,391 @@
+"""The custody registry over SQLAlchemy Core: embedded SQLite or PostgreSQL, one schema.
+
+Events are append-only and hash-chained (registry/chain.py). Writers are serialised so the
+chain stays linear: SQLite takes its write lock at BEGIN (BEGIN IMMEDIATE); PostgreSQL
+takes a transaction-scoped advisory lock, which needs no table privilege.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from medvault.errors import RegistryError
+from medvault.registry import chain, migrate, schema
+from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent, VaultRecord
+
+CHAIN_LOCK_KEY = 0x6D7661756C74  # "mvault": the advisory lock that serialises chain writers
+ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+EVENT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    reason: str
+
+
+def _failure(what: str, exc: SQLAlchemyError) -> RegistryError:
+    # The driver's message may name the server, never a secret; keep its first line.
+    detail = str(getattr(exc, "orig", None) or exc.__class__.__name__).splitlines()[0]
+    return RegistryError(f"{what}: {detail[:200]}")
+
+
+class Registry:
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine: Engine = create_engine(url)
+            self.dialect = self.engine.dialect.name
+            if self.dialect == "sqlite":
+                self._sqlite_setup(self.engine)
+            migrate.upgrade(self.engine)
+        except (SQLAlchemyError, ArgumentError) as exc:
+            raise _failure("cannot open the custody registry", exc) from None
+        except ModuleNotFoundError as exc:
+            raise RegistryError(
+                f"cannot open the custody registry: the driver {exc.name} is not installed",
+                hint="pip install 'medvault[postgres]' for a PostgreSQL registry",
+            ) from None
+
+    @staticmethod
+    def for_url(url: str) -> Registry:
+        """sqlite:///PATH (the folder is created) or postgresql+psycopg://..."""
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise RegistryError("MEDVAULT_REGISTRY is not a database URL") from None
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            return Registry.for_path(Path(parsed.database))
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return Registry(url)
+
+    @staticmethod
+    def for_path(path: Path) -> Registry:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RegistryError(f"cannot create {path.parent}: {exc.strerror}") from None
+        return Registry(f"sqlite:///{path}")
+
+    @staticmethod
+    def _sqlite_setup(engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.execute("PRAGMA secure_delete = ON")  # erased key packages are zeroed
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @contextmanager
+    def _tx(self, what: str = "custody registry write failed") -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _failure(what, exc) from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _failure("custody registry read failed", exc) from None
+
+    # -- vaults and key packages ------------------------------------------------------
+
+    def record_vault(
+        self,
+        vault_id: str,
+        label: str,
+        org_id: str,
+        created_at: str,
+        actor: Actor,
+        packages: list[KeyPackage],
+    ) -> None:
+        """Record a new vault and its key packages (status pending until activated)."""
+        with self._tx() as conn:
+            conn.execute(
+                insert(schema.vaults).values(
+                    vault_id=vault_id,
+                    label=label,
+                    org_id=org_id,
+                    created_at=created_at,
+                    created_by=actor.describe(),
+                    host=actor.host,
+                    status="pending",
+                )
+            )
+            for pkg in packages:
+                conn.execute(
+                    insert(schema.key_packages).values(
+                        vault_id=pkg.vault_id,
+                        key_id=pkg.key_id,
+                        suite=pkg.suite,
+                        sealed=pkg.sealed,
+                        created_at=created_at,
+                    )
+                )
+
+    def set_vault_status(self, vault_id: str, status: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(schema.vaults)
+                .where(schema.vaults.c.vault_id == vault_id)
+                .values(status=status)
+            )
+
+    def set_custodian(self, vault_id: str, person: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(schema.vaults)
+                .where(schema.vaults.c.vault_id == vault_id)
+                .values(custodian=person)
+            )
+
+    def vault(self, vault_id: str) -> VaultRecord | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(select(schema.vaults).where(schema.vaults.c.vault_id == vault_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else VaultRecord(**dict(row))
+
+    def vault_status(self, vault_id: str) -> str | None:
+        record = self.vault(vault_id)
+        return None if record is None else record.status
+
+    def key_packages(self, vault_id: str) -> list[KeyPackage]:
+        """The vault's key packages in force (superseded and destroyed ones are never used)."""
+        kp = schema.key_packages
+        with self._read() as conn:
+            rows = conn.execute(
+                select(kp).where(
+                    kp.c.vault_id == vault_id,
+                    kp.c.superseded_at.is_(None),
+                    kp.c.destroyed_at.is_(None),
+                )
+            ).mappings()
+            return [KeyPackage(r["vault_id"], r["key_id"], r["suite"], r["sealed"]) for r in rows]
+
+    def package_history(self, vault_id: str) -> list[dict[str, Any]]:
+        """Every key package ever recorded for the vault (without the sealed bytes)."""
+        kp = schema.key_packages
+        query = (
+            select(kp.c.key_id, kp.c.suite, kp.c.created_at, kp.c.superseded_at, kp.c.destroyed_at)
+            .where(kp.c.vault_id == vault_id)
+            .order_by(kp.c.id)
+        )
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def replace_key_packages(self, vault_id: str, packages: list[KeyPackage], at: str) -> None:
+        """Record new key packages and supersede all earlier ones, in one transaction."""
+        kp = schema.key_packages
+        with self._tx() as conn:
+            conn.execute(
+                update(kp)
+                .where(kp.c.vault_id == vault_id, kp.c.superseded_at.is_(None))
+                .values(superseded_at=at)
+            )
+            for pkg in packages:
+                conn.execute(
+                    insert(kp).values(
+                        vault_id=pkg.vault_id,
+                        key_id=pkg.key_id,
+                        suite=pkg.suite,
+                        sealed=pkg.sealed,
+                        created_at=at,
+                    )
+                )
+
+    def destroy_key_packages(self, vault_id: str, at: str) -> int:
+        """Cryptographic erase: empty every key package of the vault; returns how many."""
+        kp = schema.key_packages
+        with self._tx() as conn:
+            result = conn.execute(
+                update(kp)
+                .where(kp.c.vault_id == vault_id, kp.c.destroyed_at.is_(None))
+                .values(sealed=b"", destroyed_at=at)
+            )
+            conn.execute(
+                update(schema.vaults)
+                .where(schema.vaults.c.vault_id == vault_id)
+                .values(status="erased")
+            )
+            return int(result.rowcount)
+
+    def vaults_for_key(self, key_id: str) -> list[dict[str, Any]]:
+        """Every vault with a key package in force sealed to KEY_ID."""
+        kp, v = schema.key_packages, schema.vaults
+        query = (
+            select(v)
+            .join(kp, kp.c.vault_id == v.c.vault_id)
+            .where(
+                kp.c.key_id == key_id,
+                kp.c.superseded_at.is_(None),
+                kp.c.destroyed_at.is_(None),
+                v.c.status.in_(("active", "lost")),
+            )
+            .order_by(v.c.created_at)
+        )
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # -- the audit chain ----------------------------------------------------------------
+
+    def _serialize_writers(self, conn: Connection) -> None:
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+
+    def _last(self, conn: Connection) -> tuple[int, str]:
+        last = conn.execute(
+            select(schema.events.c.seq, schema.events.c.hash)
+            .order_by(schema.events.c.seq.desc())
+            .limit(1)
+        ).first()
+        return (0, chain.GENESIS) if last is None else (int(last[0]), str(last[1]))
+
+    def _insert(self, conn: Connection, ev: Event, recorded_at: str, via: str) -> str:
+        if not EVENT_ID.fullmatch(ev.event_id):
+            raise RegistryError("an event id must be 32 lowercase hex digits")
+        seq, prev = self._last(conn)
+        row: dict[str, Any] = {
+            "seq": seq + 1,
+            "event_id": ev.event_id,
+            "at": ev.at,
+            "recorded_at": recorded_at,
+            "actor": ev.actor.user,
+            "person": ev.actor.person,
+            "host": ev.actor.host,
+            "vault_id": ev.vault_id,
+            "action": ev.action,
+            "details": chain.canonical(ev.details),
+            "via": via,
+            "hash_version": chain.CURRENT_VERSION,
+        }
+        digest = chain.event_hash(prev, row)
+        conn.execute(insert(schema.events).values(**row, prev_hash=prev, hash=digest))
+        return digest
+
+    def append_event(self, ev: Event) -> str:
+        """Append one event where it happened; returns its chain hash."""
+        with self._tx() as conn:
+            self._serialize_writers(conn)
+            return self._insert(conn, ev, ev.at, "direct")
+
+    def merge_events(self, found: list[Event], recorded_at: str) -> list[Event]:
+        """Append the events the registry does not hold yet (by event id), in one
+        transaction; returns those appended. Running it again appends nothing."""
+        merged: list[Event] = []
+        with self._tx() as conn:
+            self._serialize_writers(conn)
+            for ev in found:
+                known = conn.execute(
+                    select(schema.events.c.seq).where(schema.events.c.event_id == ev.event_id)
+                ).first()
+                if known is None:
+                    self._insert(conn, ev, recorded_at, "sync")
+                    merged.append(ev)
+        return merged
+
+    def events(
+        self,
+        vault_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[StoredEvent]:
+        """Events in chain order; SINCE/UNTIL compare with the event's time (ISO, UTC)."""
+        ev = schema.events
+        query = select(ev).order_by(ev.c.seq)
+        if vault_id is not None:
+            query = query.where(ev.c.vault_id == vault_id)
+        if since is not None:
+            query = query.where(ev.c.at >= since)
+        if until is not None:
+            query = query.where(ev.c.at < until)
+        with self._read() as conn:
+            return [_stored(dict(r)) for r in conn.execute(query).mappings()]
+
+    def verify_chain(self) -> ChainProblem | None:
+        """The first event that does not chain (edited, deleted, inserted, reordered)."""
+        prev, expected = chain.GENESIS, 1
+        with self._read() as conn:
+            rows = conn.execute(select(schema.events).order_by(schema.events.c.seq)).mappings()
+            for r in rows:
+                row = dict(r)
+                seq = int(row["seq"])
+                if seq != expected:
+                    return ChainProblem(seq, f"event {expected} is missing (next is {seq})")
+                if row["prev_hash"] != prev:
+                    return ChainProblem(seq, f"event {seq} does not follow event {seq - 1}")
+                if chain.event_hash(prev, row) != row["hash"]:
+                    return ChainProblem(seq, f"event {seq} was altered (its hash does not match)")
+                prev, expected = row["hash"], seq + 1
+        return None
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest event, to anchor elsewhere; (0, GENESIS) when empty."""
+        with self._read() as conn:
+            return self._last(conn)
+
+    def contains_head(self, digest: str) -> bool:
+        with self._read() as conn:
+            found = conn.execute(
+                select(schema.events.c.seq).where(schema.events.c.hash == digest)
+            ).first()
+        return found is not None
+
+    # -- administration -------------------------------------------------------------------
+
+    def init_roles(self, role: str) -> None:
+        """PostgreSQL: a workstation role that may add and read events, never change them."""
+        if self.dialect != "postgresql":
+            raise RegistryError("init-roles applies to a PostgreSQL registry only")
+        if not ROLE_NAME.fullmatch(role):
+            raise RegistryError("role names: lowercase letters, digits and _")
+        with self._tx("the server refused to set up the role") as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+            ).first()
+            if exists is None:
+                conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+            for table in ("events", "vaults", "key_packages", "alembic_version"):
+                conn.execute(text(f'REVOKE ALL ON "{table}" FROM "{role}"'))
+            conn.execute(text(f'GRANT SELECT, INSERT ON events TO "{role}"'))
+            conn.execute(text(f'GRANT SELECT, INSERT, UPDATE ON vaults, key_packages TO "{role}"'))
+            conn.execute(text(f'GRANT SELECT ON alembic_version TO "{role}"'))
+            conn.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _stored(row: dict[str, Any]) -> StoredEvent:
+    actor = Actor(user=row["actor"], host=row["host"], person=row["person"])
+    try:
+        details = json.loads(row["details"])
+    except ValueError:
+        details = {"unreadable": True}
+    if not isinstance(details, dict):
+        details = {"value": details}
+    ev = Event(row["event_id"], row["at"], actor, row["vault_id"], row["action"], details)
+    return StoredEvent(
+        int(row["seq"]), ev, row["recorded_at"], row["via"], row["prev_hash"], row["hash"]
+    )

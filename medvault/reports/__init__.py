@@ -1,0 +1,1 @@
+"""Read-only views over the custody registry: the lost-drive evidence pack, audit reports."""

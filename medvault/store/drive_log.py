@@ -1,0 +1,84 @@
+"""Writing and reading the drive's encrypted custody log (format/custody_log.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from medvault.crypto import labels
+from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
+from medvault.errors import FormatError
+from medvault.format import custody_log as fmt
+from medvault.secret import Secret
+from medvault.store.fsio import fsync_dir, media_errors
+from medvault.store.layout import VaultPaths
+
+
+@dataclass
+class DriveLog:
+    events: list[dict[str, Any]] = field(default_factory=list)  # custody_log.EVENT_FIELDS
+    damaged: list[str] = field(default_factory=list)  # file names that failed checks
+    truncated: bool = False  # more than MAX_EVENTS files: the rest were not read
+
+
+def log_key(vmk: Secret, vault_id: bytes) -> Secret:
+    return hkdf_expand(vmk, labels.CUSTODY_LOG, vault_id)
+
+
+def append(paths: VaultPaths, vmk: Secret, vault_id: bytes, event: dict[str, Any]) -> None:
+    """Write EVENT as log/<event_id>.mve (temp file, fsync, rename, fsync the folder)."""
+    event_id = bytes.fromhex(event["event_id"])
+    nonce = random_bytes(fmt.NONCE_LEN)
+    body = fmt.event_body(event)
+    aad = fmt.MAGIC + vault_id + event_id
+    sealed = fmt.SealedEvent(
+        vault_id, event_id, nonce, gcm_seal(log_key(vmk, vault_id), nonce, body, aad)
+    )
+    final = paths.log / fmt.filename(event_id)
+    tmp = paths.log / (event["event_id"] + ".tmp")
+    with media_errors("the drive's custody log"):
+        paths.log.mkdir(exist_ok=True)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(fmt.encode(sealed))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+    fsync_dir(paths.log)
+
+
+def read_all(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> DriveLog:
+    """Every authentic event on the drive, oldest first; damaged entries are named."""
+    out = DriveLog()
+    try:
+        names = sorted(n for n in os.listdir(paths.log) if n.endswith(fmt.SUFFIX))
+    except FileNotFoundError:
+        return out
+    if len(names) > fmt.MAX_EVENTS:
+        names, out.truncated = names[: fmt.MAX_EVENTS], True
+    key = log_key(vmk, vault_id)
+    for name in names:
+        try:
+            if not fmt.NAME.fullmatch(name):
+                raise FormatError("unexpected file name")
+            with open(paths.log / name, "rb") as handle:
+                sealed = fmt.decode(handle.read(fmt.MAX_FILE + 1), name)
+            if sealed.vault_id != vault_id:
+                raise FormatError("belongs to another vault")
+            obj = fmt.parse_body(gcm_open(key, sealed.nonce, sealed.ciphertext, sealed.aad))
+            if obj["event_id"] != sealed.event_id.hex() or obj["vault_id"] != vault_id.hex():
+                raise FormatError("event does not match its envelope")
+        except (OSError, FormatError, AuthenticationFailed):
+            out.damaged.append(name)
+            continue
+        del obj["v"]
+        out.events.append(obj)
+    out.events.sort(key=lambda e: (e["at"], e["event_id"]))
+    return out

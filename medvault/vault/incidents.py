@@ -1,0 +1,132 @@
+"""Incidents that decide whether a lost drive is a reportable breach: the loss itself, a
+lost drive seen again, a disclosed passphrase or recovery code, a compromised escrow key,
+and plaintext PHI found on a drive. Each is an event in the hash chain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+from medvault.crypto.symmetric import random_bytes
+from medvault.errors import NotFound, UsageError
+from medvault.registry.records import Event, EventSink, VaultRecord
+from medvault.vault.custody import record
+from medvault.vault.env import Env, iso
+from medvault.vault.session import UnlockedVault
+
+SECRETS = ("passphrase", "recovery-code")
+
+
+class IncidentRegistry(EventSink, Protocol):
+    def vault(self, vault_id: str) -> VaultRecord | None: ...
+
+    def set_vault_status(self, vault_id: str, status: str) -> None: ...
+
+
+def parse_moment(text: str, what: str, now: datetime) -> datetime:
+    """An ISO date or date-time (UTC unless it says otherwise), not in the future."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{what}: expected a date like 2026-11-20 or 2026-11-20T14:30") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment > now:
+        raise UsageError(f"{what} is in the future")
+    return moment.astimezone(UTC)
+
+
+def known_vault(registry: IncidentRegistry, vault_id: str) -> VaultRecord:
+    found = registry.vault(vault_id.lower())
+    if found is None:
+        raise NotFound(
+            f"vault {vault_id} is not in this custody registry",
+            hint="check the id (medvault info on the drive, or the vault's README); "
+            "or use the organisation's central registry (MEDVAULT_REGISTRY)",
+        )
+    return found
+
+
+def mark_lost(
+    registry: IncidentRegistry,
+    env: Env,
+    vault_id: str,
+    discovered_at: datetime,
+    reported_by: str,
+) -> Event:
+    vault = known_vault(registry, vault_id)
+    if not reported_by.strip():
+        raise UsageError("--reported-by must name a person")
+    event = record(
+        registry,
+        env,
+        "lost",
+        {
+            "incident_id": random_bytes(8).hex(),
+            "discovered_at": iso(discovered_at),
+            "reported_by": reported_by.strip(),
+            "status_before": vault.status,
+        },
+        vault_id=vault.vault_id,
+    )
+    registry.set_vault_status(vault.vault_id, "lost")
+    return event
+
+
+def note_if_lost(
+    registry: IncidentRegistry, env: Env, vault: UnlockedVault, where: str
+) -> Event | None:
+    """A drive flagged lost is in someone's hands again: record where, for the incident."""
+    found = registry.vault(vault.vault_id_hex)
+    if found is None or found.status != "lost":
+        return None
+    return record(registry, env, "seen", {"where": where, "status": "lost"}, vault=vault)
+
+
+def record_disclosure(
+    registry: IncidentRegistry, env: Env, vault_id: str, secret: str, reason: str
+) -> Event:
+    """A passphrase or recovery code was written down with the drive, shared, or phished."""
+    vault = known_vault(registry, vault_id)
+    if secret not in SECRETS:
+        raise UsageError(f"--secret must be one of {', '.join(SECRETS)}")
+    return record(
+        registry,
+        env,
+        "disclosed",
+        {"secret": secret, "reason": _reason(reason)},
+        vault_id=vault.vault_id,
+    )
+
+
+def record_plaintext_finding(
+    registry: IncidentRegistry, env: Env, vault_id: str, files: int, reason: str
+) -> Event:
+    """Plaintext PHI was found on the same drive, outside the vault."""
+    vault = known_vault(registry, vault_id)
+    if files < 1:
+        raise UsageError("--files must be at least 1")
+    return record(
+        registry,
+        env,
+        "plaintext-found",
+        {"files": files, "reason": _reason(reason)},
+        vault_id=vault.vault_id,
+    )
+
+
+def flag_key_compromised(registry: EventSink, env: Env, key_id: str, reason: str) -> Event:
+    """Every vault ever sealed to KEY_ID loses safe harbor from now on (until resealed and
+    the drive is back in hand, a lost drive's header still holds a package for it)."""
+    key_id = key_id.strip().lower()
+    if not key_id:
+        raise UsageError("name the escrow key id (medvault org show)")
+    return record(
+        registry, env, "escrow-compromised", {"key_id": key_id, "reason": _reason(reason)}
+    )
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise UsageError("--reason is required")
+    return reason.strip()[:500]

@@ -1,0 +1,326 @@
+"""The registry contract: every backend (embedded SQLite, PostgreSQL on a real server that
+the fixtures start) passes the same tests. Tampering is done the way an attacker with
+database access would: plain SQL as the owner, behind medvault's back."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from medvault.errors import RegistryError
+from medvault.registry import chain, migrate
+from medvault.registry.records import Actor, Event, KeyPackage
+from medvault.registry.sql import Registry
+from tests.pg import PgServer
+
+VAULT = "0123456789abcdef0123456789abcdef"
+ALICE = Actor("alice", "ws-01", "Alice Example")
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def _event(n: int, vault_id: str | None = VAULT, action: str = "add") -> Event:
+    return Event(
+        f"{n:032x}", f"2026-11-20T10:{n // 60 % 60:02d}:{n % 60:02d}.000000Z", ALICE,
+        vault_id, action, {"files": n, "bytes": n * 10},
+    )  # fmt: skip
+
+
+def _filled(url: str, count: int = 6) -> Registry:
+    registry = Registry.for_url(url)
+    for n in range(1, count + 1):
+        registry.append_event(_event(n))
+    return registry
+
+
+def _sql(registry: Registry, statement: str) -> None:
+    with registry.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+
+
+def test_vaults_and_key_packages(url: str) -> None:
+    registry = Registry.for_url(url)
+    first = KeyPackage(VAULT, "aaaaaaaaaaaaaaaa", "mlkem768-x25519", b"\x01" * 40)
+    registry.record_vault(VAULT, "Lab", "org", "2026-11-20T10:00:00Z", ALICE, [first])
+    assert registry.vault_status(VAULT) == "pending"
+    registry.set_vault_status(VAULT, "active")
+    registry.set_custodian(VAULT, "bob")
+    record = registry.vault(VAULT)
+    assert record is not None
+    assert (record.status, record.custodian, record.created_by) == (
+        "active",
+        "bob",
+        "alice (Alice Example)",
+    )
+    assert registry.key_packages(VAULT) == [first]
+    assert [v["vault_id"] for v in registry.vaults_for_key("aaaaaaaaaaaaaaaa")] == [VAULT]
+
+    second = KeyPackage(VAULT, "bbbbbbbbbbbbbbbb", "p384", b"\x02" * 40)
+    registry.replace_key_packages(VAULT, [second], "2026-11-21T10:00:00Z")
+    assert registry.key_packages(VAULT) == [second]
+    assert registry.vaults_for_key("aaaaaaaaaaaaaaaa") == []
+    assert [p["key_id"] for p in registry.package_history(VAULT)] == [
+        "aaaaaaaaaaaaaaaa",
+        "bbbbbbbbbbbbbbbb",
+    ]
+
+    assert registry.destroy_key_packages(VAULT, "2026-11-22T10:00:00Z") == 2
+    assert registry.key_packages(VAULT) == []
+    assert registry.vault_status(VAULT) == "erased"
+    with registry.engine.connect() as conn:
+        sealed = conn.execute(sa.text("SELECT sealed FROM key_packages")).scalars().all()
+    assert all(bytes(s) == b"" for s in sealed)  # the sealed bytes themselves are gone
+
+
+def test_events_chain_and_read_back(url: str) -> None:
+    registry = _filled(url)
+    stored = registry.events(VAULT)
+    assert [s.seq for s in stored] == [1, 2, 3, 4, 5, 6]
+    assert stored[0].event == _event(1)
+    assert stored[0].prev_hash == chain.GENESIS
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(stored))
+    assert registry.verify_chain() is None
+    assert registry.head() == (6, stored[-1].hash)
+    assert registry.contains_head(stored[2].hash)
+    window = registry.events(since="2026-11-20T10:00:03", until="2026-11-20T10:00:05")
+    assert [s.seq for s in window] == [3, 4]
+
+
+def test_merge_records_each_event_once(url: str) -> None:
+    registry = _filled(url, 2)
+    found = [_event(2), _event(3), _event(4)]
+    merged = registry.merge_events(found, "2026-11-23T00:00:00.000000Z")
+    assert [e.event_id for e in merged] == [_event(3).event_id, _event(4).event_id]
+    assert registry.merge_events(found, "2026-11-23T00:00:01.000000Z") == []
+    stored = registry.events()
+    assert [s.via for s in stored] == ["direct", "direct", "sync", "sync"]
+    assert stored[2].recorded_at == "2026-11-23T00:00:00.000000Z"
+    assert stored[2].event.at == _event(3).at  # the time it happened, not when merged
+    assert registry.verify_chain() is None
+
+
+def test_an_event_id_is_unique(url: str) -> None:
+    registry = _filled(url, 1)
+    with pytest.raises(RegistryError):
+        registry.append_event(_event(1))
+    with pytest.raises(RegistryError, match="32 lowercase hex"):
+        registry.append_event(Event("not-an-id", "t", ALICE, None, "x", {}))
+    assert registry.verify_chain() is None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first_bad", "why"),
+    [
+        ('UPDATE events SET details = \'{"bytes":1,"files":1}\' WHERE seq = 3', 3, "altered"),
+        ("UPDATE events SET actor = 'mallory' WHERE seq = 5", 5, "altered"),
+        ("UPDATE events SET at = '2026-01-01T00:00:00.000000Z' WHERE seq = 1", 1, "altered"),
+        ("DELETE FROM events WHERE seq = 4", 5, "missing"),
+        ("UPDATE events SET seq = seq + 100 WHERE seq = 2", 3, "missing"),
+    ],
+)
+def test_verify_names_the_first_edited_or_deleted_event(
+    url: str, tamper: str, first_bad: int, why: str
+) -> None:
+    registry = _filled(url)
+    _sql(registry, tamper)
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert (problem.seq, why in problem.reason) == (first_bad, True), problem
+
+
+def test_verify_catches_swapped_events(url: str) -> None:
+    registry = _filled(url)
+    # Swap events 2 and 3 wholesale (their hashes move with them).
+    _sql(registry, "UPDATE events SET seq = 1000 WHERE seq = 2")
+    _sql(registry, "UPDATE events SET seq = 2 WHERE seq = 3")
+    _sql(registry, "UPDATE events SET seq = 3 WHERE seq = 1000")
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 2
+    assert "does not follow" in problem.reason
+
+
+def test_verify_catches_an_inserted_event(url: str) -> None:
+    registry = _filled(url)
+    stored = registry.events()
+    # Make room after event 3 and forge an event 4 that chains from event 3 correctly;
+    # the old event 4 (now 5) no longer follows it.
+    _sql(registry, "UPDATE events SET seq = seq + 1000 WHERE seq > 3")
+    _sql(registry, "UPDATE events SET seq = seq - 999 WHERE seq > 1000")
+    row = {
+        "seq": 4,
+        "event_id": "f" * 32,
+        "at": "2026-11-20T10:00:03.500000Z",
+        "recorded_at": "2026-11-20T10:00:03.500000Z",
+        "actor": "mallory",
+        "person": None,
+        "host": "evil",
+        "vault_id": VAULT,
+        "action": "transfer",
+        "details": chain.canonical({"to": "mallory"}),
+        "via": "direct",
+        "hash_version": 2,
+    }
+    forged = chain.event_hash(stored[2].hash, row)
+    with registry.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (seq, event_id, at, recorded_at, actor, person, host, "
+                "vault_id, action, details, via, hash_version, prev_hash, hash) VALUES "
+                "(:seq, :event_id, :at, :recorded_at, :actor, :person, :host, :vault_id, "
+                ":action, :details, :via, :hash_version, :prev_hash, :hash)"
+            ),
+            {**row, "prev_hash": stored[2].hash, "hash": forged},
+        )
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 5
+    assert "does not follow" in problem.reason
+
+
+def test_cutting_off_the_newest_events_is_caught_by_an_anchored_head(url: str) -> None:
+    registry = _filled(url)
+    _seq, anchored = registry.head()
+    _sql(registry, "DELETE FROM events WHERE seq >= 5")
+    assert registry.verify_chain() is None  # a shorter chain is still a chain...
+    assert not registry.contains_head(anchored)  # ...but the anchor is gone
+
+
+WRITER = """
+import sys
+from medvault.registry.records import Actor, Event
+from medvault.registry.sql import Registry
+registry = Registry.for_url(sys.argv[1])
+tag = int(sys.argv[2])
+for n in range(int(sys.argv[3])):
+    registry.append_event(Event(f"{tag:08x}{n:024x}", "2026-11-20T10:00:00.000000Z",
+                                Actor(f"writer{tag}", "ws"), None, "add", {"n": n}))
+"""
+
+
+def test_two_processes_writing_500_events_each_keep_one_chain(url: str) -> None:
+    Registry.for_url(url).close()  # create the schema before the writers race
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, url, str(tag), "500"]) for tag in (1, 2)
+    ]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0]
+    registry = Registry.for_url(url)
+    stored = registry.events()
+    assert len(stored) == 1000
+    assert [s.seq for s in stored] == list(range(1, 1001))
+    assert {s.event.actor.user for s in stored} == {"writer1", "writer2"}
+    assert registry.verify_chain() is None
+
+
+def test_v1_registry_file_from_the_first_release_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"
+    shutil.copy(DATA / "registry_v1.sqlite", path)
+    registry = Registry.for_path(path)
+    old = registry.events()
+    assert [s.event.action for s in old] == ["create", "add", "extract"]
+    assert registry.verify_chain() is None  # v1 hashes still verify, never rewritten
+    registry.append_event(_event(7))
+    assert registry.verify_chain() is None
+    assert registry.events()[-1].prev_hash == old[-1].hash
+    record = registry.vault(VAULT)
+    assert record is not None
+    assert record.status == "active"
+    assert registry.key_packages(VAULT)[0].key_id == "00112233aabbccdd"
+    with registry.engine.connect() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
+    # An edit of a v1 event is still caught.
+    _sql(registry, "UPDATE events SET details = '{}' WHERE seq = 2")
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 2
+
+
+def test_v1_schema_upgrades_on_both_backends(url: str) -> None:
+    """Build the first release's schema with its migration, add v1-hashed events the way
+    that release did, then open it with the current code."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        config = migrate._config(conn)
+        from alembic import command
+
+        command.upgrade(config, migrate.FIRST_REVISION)
+        prev = chain.GENESIS
+        for n in (1, 2):
+            row = {
+                "at": f"2026-11-0{n}T09:00:00.000000Z",
+                "actor": "alice",
+                "host": "ws-01",
+                "vault_id": VAULT,
+                "action": "add",
+                "details": chain.canonical({"files": n}),
+                "hash_version": 1,
+            }
+            digest = chain.event_hash(prev, row)
+            del row["hash_version"]
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (seq, at, actor, host, vault_id, action, details, "
+                    "prev_hash, hash) VALUES (:seq, :at, :actor, :host, :vault_id, :action, "
+                    ":details, :prev, :hash)"
+                ),
+                {**row, "seq": n, "prev": prev, "hash": digest},
+            )
+            prev = digest
+    engine.dispose()
+    registry = Registry.for_url(url)
+    assert registry.verify_chain() is None
+    registry.append_event(_event(3))
+    stored = registry.events()
+    assert [s.seq for s in stored] == [1, 2, 3]
+    assert registry.verify_chain() is None
+
+
+def test_postgres_workstation_role_cannot_change_or_delete_events(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    owner = _filled(pg_url, 3)
+    owner.init_roles("workstation")
+    dbname = make_url(pg_url).database
+    assert dbname is not None
+    workstation = Registry.for_url(pg_server.url_for("workstation", dbname))
+    workstation.append_event(_event(4))  # may add...
+    assert len(workstation.events()) == 4  # ...and read
+    for statement in (
+        "UPDATE events SET actor = 'mallory' WHERE seq = 1",
+        "DELETE FROM events WHERE seq = 4",
+        "TRUNCATE events",
+    ):
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            _sql(workstation, statement)
+    assert owner.verify_chain() is None
+    assert len(owner.events()) == 4
+    # Running init-roles again is harmless (fixes grants, keeps the role).
+    owner.init_roles("workstation")
+    with pytest.raises(RegistryError, match="lowercase"):
+        owner.init_roles('bad"; DROP TABLE events; --')
+
+
+def test_init_roles_refuses_sqlite(tmp_path: Path) -> None:
+    registry = Registry.for_path(tmp_path / "r.sqlite")
+    with pytest.raises(RegistryError, match="PostgreSQL"):
+        registry.init_roles("workstation")
+
+
+def test_unreachable_or_bad_registry_is_a_registry_error(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="not a database URL"):
+        Registry.for_url("not a url")
+    with pytest.raises(RegistryError, match="cannot open"):
+        Registry.for_url(f"postgresql+psycopg://nobody@/db?host={tmp_path}&port=1")
