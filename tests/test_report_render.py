@@ -74,7 +74,7 @@ def _findings(failing: set[str]) -> list[Finding]:
     ]
     bad = {
         "key_not_on_drive": "A recovery code was printed and stored with the drive.",
-        "disclosures": "3 files were extracted to the drive's unencrypted area.",
+        "disclosures": "The vault's passphrase is recorded as disclosed.",
     }
     return [
         Finding(

@@ -302,12 +302,12 @@ def _encryption_facts(events: list[StoredEvent], packages: list[dict[str, Any]])
     if made is not None and isinstance(made.event.details.get("kdf"), dict):
         kdf = dict(made.event.details["kdf"])
     for s in _of(events, "passwd", "recover-reset"):  # the slot in force at the loss
-        kdf = {
-            "alg": "argon2id",
+        changed = {
             "t": s.event.details.get("kdf_t"),
             "m_kib": s.event.details.get("kdf_m_kib"),
-            "p": s.event.details.get("kdf_p", kdf.get("p")),
+            "p": s.event.details.get("kdf_p"),
         }
+        kdf = {"alg": "argon2id", **kdf, **{k: v for k, v in changed.items() if v is not None}}
     return m.Encryption(
         payload="Cobblestone-256: AES-256-GCM, 16 KiB chunks, key-committing",
         file_keys="a random 256-bit key per stored file, wrapped under the vault key",

@@ -101,6 +101,7 @@ tr { break-inside: avoid; }
   border-top: 4px double #cfd5db;
 }
 .finding { break-inside: avoid; border-top: 1px solid #e3e7eb; padding: 4px 0 6px; }
+h2 + .finding { border-top: 0; }
 .kv th { width: 11em; font-weight: 400; font-size: inherit; color: #5b6670; }
 .kv td, .kv th { border-top: 1px solid #e3e7eb; }
 .grid-table th { border-bottom: 1.5px solid #8a949e; }
@@ -124,7 +125,7 @@ footer { margin-top: 22px; padding-top: 8px; border-top: 1px solid #cfd5db; font
   .facts dl { gap: 0 8px; }
   .checklist td { padding: 2px 5px; }
   .checklist td.mark { font-size: 12pt; }
-  .checklist td.title { width: 13.5em; }
+  .checklist td.title { width: 14.5em; }
   .deadline { margin-top: 8px; padding: 5px 12px; }
   .deadline .by { font-size: 13pt; }
   .deadline dl { margin-top: 3px; gap: 0 10px; }
