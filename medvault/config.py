@@ -22,6 +22,9 @@ from medvault.errors import OrgConfigMissing
 ORG_FILE = "org.toml"
 REGISTRY_FILE = "registry.sqlite"
 MAX_ORG_FILE = 1024 * 1024
+ESCROW_KEY_FIELDS = frozenset(
+    {"key_id", "suite", "threshold", "admins", "created_at", "status", "public_key"}
+)
 
 
 def medvault_home() -> Path:
@@ -37,8 +40,19 @@ def registry_path() -> Path:
 
 
 def registry_url() -> str:
-    """$MEDVAULT_REGISTRY (e.g. postgresql+psycopg://role@host/db), else the local SQLite."""
-    return os.environ.get("MEDVAULT_REGISTRY") or f"sqlite:///{registry_path()}"
+    """$MEDVAULT_REGISTRY, else `registry = "..."` in the org config ($MEDVAULT_ORG or
+    $MEDVAULT_HOME/org.toml), else the embedded SQLite under $MEDVAULT_HOME."""
+    from_env = os.environ.get("MEDVAULT_REGISTRY")
+    if from_env:
+        return from_env
+    try:
+        found = find_org_config(None)
+    except OrgConfigMissing:
+        found = None  # no org config here (yet): the local registry
+    org = load_org(found) if found is not None else None  # a broken one is an error
+    if org is not None and org.registry:
+        return org.registry
+    return f"sqlite:///{registry_path()}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,7 @@ class OrgConfig:
     org_id: str
     escrow_keys: tuple[EscrowKeyConfig, ...]
     path: Path | None = None
+    registry: str | None = None  # the organisation's central registry URL (no password)
 
     @property
     def active_keys(self) -> tuple[EscrowKeyConfig, ...]:
@@ -110,6 +125,12 @@ def load_org(path: Path) -> OrgConfig:
     for item in keys_raw:
         if not isinstance(item, dict):
             raise OrgConfigMissing(f"org config {path}: bad [[escrow_keys]] entry")
+        unknown = sorted(set(item) - ESCROW_KEY_FIELDS)
+        if unknown:
+            raise OrgConfigMissing(
+                f"org config {path}: unknown setting {unknown[0]!r} in [[escrow_keys]]",
+                hint="top-level settings (such as registry) go above the first [[escrow_keys]]",
+            )
         try:
             public = base64.b64decode(_str(item, "public_key", path), validate=True)
         except binascii.Error:
@@ -135,7 +156,21 @@ def load_org(path: Path) -> OrgConfig:
         org_id=_str(data, "org_id", path),
         escrow_keys=tuple(keys),
         path=path,
+        registry=_registry(data, path),
     )
+
+
+def _registry(data: dict[str, Any], where: Path) -> str | None:
+    url = data.get("registry")
+    if url is None:
+        return None
+    if not isinstance(url, str) or "://" not in url:
+        raise OrgConfigMissing(f"org config {where}: registry must be a database URL")
+    credentials = url.split("://", 1)[1].split("@", 1)
+    if len(credentials) == 2 and ":" in credentials[0]:
+        # org.toml is public; the password belongs in ~/.pgpass or a client certificate.
+        raise OrgConfigMissing(f"org config {where}: the registry URL must not hold a password")
+    return url
 
 
 def _toml_str(value: str) -> str:
@@ -152,6 +187,8 @@ def render_org_toml(org: OrgConfig) -> str:
         f"contact = {_toml_str(org.contact)}",
         f"org_id = {_toml_str(org.org_id)}",
     ]
+    if org.registry:
+        lines.append(f"registry = {_toml_str(org.registry)}")
     for key in org.escrow_keys:
         admins = ", ".join(_toml_str(a) for a in key.admins)
         lines += [

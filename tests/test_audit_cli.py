@@ -114,3 +114,27 @@ def test_whole_flow_on_postgresql_with_a_workstation_role(
     ]  # fmt: skip
     assert registry.vault_status(vault_id) == "active"
     assert not (ws.home / "registry.sqlite").exists()  # nothing went to the local default
+
+
+def test_org_config_names_the_central_registry(
+    ws: Workspace, drive: Path, tmp_path: Path, pg_url: str
+) -> None:
+    org_toml = ws.home / "org.toml"
+    original = org_toml.read_text()
+    top, tables = original.split("[[escrow_keys]]", 1)
+    org_toml.write_text(original + f'registry = "{pg_url}"\n')
+    assert ws.cli("audit", "head").returncode == 5  # inside a table: refused, not ignored
+    org_toml.write_text(f'{top}registry = "{pg_url}"\n[[escrow_keys]]{tables}')
+    vault_id = _filled(ws, drive, tmp_path)
+    assert not (ws.home / "registry.sqlite").exists()
+    actions = [s.event.action for s in Registry.for_url(pg_url).events(vault_id)]
+    assert actions == ["create", "add"]
+    # MEDVAULT_REGISTRY still wins over the org config.
+    local = {"MEDVAULT_REGISTRY": f"sqlite:///{tmp_path / 'elsewhere.sqlite'}"}
+    assert ws.cli("audit", "head", extra_env=local, check=True).stdout.startswith("0 ")
+    # org.toml is public: a password in it is refused.
+    org_toml.write_text(f'{top}registry = "postgresql://ws:hunter2@db/mv"\n[[escrow_keys]]{tables}')
+    refused = ws.cli("audit", "head")
+    assert refused.returncode == 5
+    assert "must not hold a password" in refused.stderr
+    assert "hunter2" not in refused.stderr

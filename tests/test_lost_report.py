@@ -183,6 +183,13 @@ def test_a_lost_drive_seen_again_warns_and_records_where(
     seen = [s.event for s in ws.registry().events(vault_id) if s.event.action == "seen"]
     assert len(seen) == 1
     assert seen[0].details["where"] == str(drive.resolve())
+    assert seen[0].details["unlocked"] is True
+    # `info` needs no passphrase: it warns and records too (registry only).
+    looked = ws.cli("info", drive, passphrase=False)
+    assert looked.returncode == 0
+    assert "recorded as LOST" in looked.stderr
+    seen = [s.event for s in ws.registry().events(vault_id) if s.event.action == "seen"]
+    assert [s.details["unlocked"] for s in seen] == [True, False]
 
 
 def test_unknown_vault_and_future_discovery_are_refused(ws: Workspace, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from medvault.errors import (
     WrongPassphrase,
 )
 from medvault.format import canonical_json as cj
+from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
 from medvault.format import vault_header as hfmt
@@ -32,6 +33,7 @@ from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
 from medvault.keys.slots import open_slots
 from medvault.secret import Secret
+from medvault.store.drive_log import log_key
 from medvault.store.entries import open_header
 from medvault.store.journal import index_key
 
@@ -96,6 +98,22 @@ def read_index(vector: dict[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
+def read_custody_log(vector: dict[str, Any]) -> dict[str, Any]:
+    """FORMAT.md section 10: envelope, vault binding, AES-256-GCM, strict body."""
+    vault_id = bytes.fromhex(vector["vault_id"])
+    key = log_key(Secret(bytes.fromhex(vector["vault_key"])), vault_id)
+    sealed = clfmt.decode(vector["bytes"], vector["file_name"])
+    if sealed.vault_id != vault_id:
+        raise IntegrityError("custody log entry of another vault")
+    try:
+        plain = gcm_open(key, sealed.nonce, sealed.ciphertext, sealed.aad)
+    except AuthenticationFailed:
+        raise IntegrityError("custody log entry failed authentication") from None
+    body = clfmt.parse_body(plain)
+    del body["v"]
+    return body
+
+
 # What each `expect` label means as a medvault exception (and a word its message contains).
 EXPECTED: dict[str, tuple[type[MedvaultError], str]] = {
     "header failure": (FormatError, ""),
@@ -110,12 +128,13 @@ EXPECTED: dict[str, tuple[type[MedvaultError], str]] = {
     "checksum failure": (FormatError, "checksum"),
     "wrong passphrase": (WrongPassphrase, ""),
     "index failure": (MedvaultError, ""),
+    "custody log failure": (MedvaultError, ""),
 }
 
 
 def test_there_are_vectors_of_every_kind() -> None:
     kinds = {json.loads(p.read_text())["kind"] for p in VECTORS}
-    assert kinds == {"object", "vault_header", "index"}
+    assert kinds == {"object", "vault_header", "index", "custody_log"}
     labels = {json.loads(p.read_text())["expect"] for p in VECTORS}
     assert labels == {"success", *EXPECTED}
 
@@ -134,8 +153,10 @@ def test_vector(path: Path) -> None:
             assert meta == vector["metadata"]
         elif vector["kind"] == "vault_header":
             assert read_header(vector) == vmk
-        else:
+        elif vector["kind"] == "index":
             assert read_index(vector) == vector["records"]
+        else:
+            assert read_custody_log(vector) == vector["event"]
 
     if vector["expect"] == "success":
         run()

@@ -179,17 +179,20 @@ def unlock_vault(path: Path, fd: int | None, file: Path | None) -> UnlockedVault
     return unlocked
 
 
-def warn_if_lost(vault: UnlockedVault, path: Path) -> None:
-    """A drive reported lost is back: say so, and record where it was seen."""
+def warn_if_lost(vault: UnlockedVault | str, path: Path) -> None:
+    """A drive reported lost is back: say so, and record where it was seen. VAULT is the
+    unlocked vault, or only its id (commands that take no passphrase)."""
     from medvault.vault.incidents import note_if_lost
 
+    unlocked = vault if isinstance(vault, UnlockedVault) else None
+    vault_id = vault.vault_id_hex if isinstance(vault, UnlockedVault) else vault
     try:
-        seen = note_if_lost(open_registry().real(), env(), vault, str(path.resolve()))
+        seen = note_if_lost(open_registry().real(), env(), vault_id, str(path.resolve()), unlocked)
     except MedvaultError:
         return  # no registry here: commands that must record will say so themselves
     if seen is not None:
         click.echo(
-            f"medvault: warning: vault {vault.vault_id_hex} is recorded as LOST; this sighting "
+            f"medvault: warning: vault {vault_id} is recorded as LOST; this sighting "
             "was recorded. Tell your privacy officer.",
             err=True,
         )

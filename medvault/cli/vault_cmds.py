@@ -18,6 +18,7 @@ from medvault.cli.common import (
     org_option,
     passphrase_options,
     unlock_vault,
+    warn_if_lost,
 )
 from medvault.errors import UsageError
 from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
@@ -127,6 +128,7 @@ def info_cmd(vault: Path, as_json: bool) -> None:
     Exit codes: 0 shown, 4 not a vault.
     """
     info = vault_info(vault)
+    warn_if_lost(str(info["vault_id"]), vault)
     if as_json:
         emit_json(info)
         return

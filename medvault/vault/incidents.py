@@ -74,13 +74,19 @@ def mark_lost(
 
 
 def note_if_lost(
-    registry: IncidentRegistry, env: Env, vault: UnlockedVault, where: str
+    registry: IncidentRegistry,
+    env: Env,
+    vault_id: str,
+    where: str,
+    vault: UnlockedVault | None = None,
 ) -> Event | None:
-    """A drive flagged lost is in someone's hands again: record where, for the incident."""
-    found = registry.vault(vault.vault_id_hex)
+    """A drive flagged lost is in someone's hands again: record where, for the incident
+    (on the drive's log too when it was unlocked)."""
+    found = registry.vault(vault_id)
     if found is None or found.status != "lost":
         return None
-    return record(registry, env, "seen", {"where": where, "status": "lost"}, vault=vault)
+    details = {"where": where, "status": "lost", "unlocked": vault is not None}
+    return record(registry, env, "seen", details, vault=vault, vault_id=vault_id)
 
 
 def record_disclosure(

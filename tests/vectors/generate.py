@@ -27,6 +27,7 @@ from medvault.crypto.kdf import Argon2Params, hkdf_expand
 from medvault.crypto.payload import CHUNK, ciphertext_length
 from medvault.crypto.symmetric import gcm_seal, hmac_sha256, unwrap_key
 from medvault.format import canonical_json as cj
+from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
 from medvault.format import vault_header as hfmt
@@ -34,6 +35,7 @@ from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
 from medvault.keys.slots import make_slot
 from medvault.secret import Secret
+from medvault.store.drive_log import log_key
 from medvault.store.entries import file_keys, seal_header
 from medvault.store.journal import index_key
 
@@ -366,10 +368,78 @@ def index() -> None:
     )
 
 
+def custody_log() -> None:
+    key = log_key(VMK, VAULT_ID)
+    event_id = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    event = {
+        "event_id": event_id.hex(),
+        "at": AT,
+        "actor": "alice",
+        "person": "Alice Example",
+        "host": "ws-01",
+        "vault_id": VAULT_ID.hex(),
+        "action": "add",
+        "details": {"bytes": 1200, "files": 3},
+    }
+    nonce = hashlib.sha256(b"custody log nonce").digest()[:12]
+
+    def sealed(body: bytes, vault_id: bytes = VAULT_ID, eid: bytes = event_id) -> bytes:
+        aad = clfmt.MAGIC + vault_id + eid
+        return aad + nonce + gcm_seal(key, nonce, body, aad)
+
+    name = clfmt.filename(event_id)
+    good = sealed(clfmt.event_body(event))
+    write("log_valid", "custody_log", "success", "one event", good, file_name=name, event=event)
+    write(
+        "log_renamed",
+        "custody_log",
+        "custody log failure",
+        "file name is another event id",
+        good,
+        file_name="f" * 32 + ".mve",
+    )
+    flipped = bytearray(good)
+    flipped[-1] ^= 1
+    write(
+        "log_tag",
+        "custody_log",
+        "custody log failure",
+        "last byte of the tag flipped",
+        bytes(flipped),
+        file_name=name,
+    )
+    other = bytes(16)
+    write(
+        "log_other_vault",
+        "custody_log",
+        "custody log failure",
+        "envelope vault id changed (AAD no longer matches)",
+        clfmt.MAGIC + other + good[24:],
+        file_name=name,
+    )
+    write(
+        "log_version_2",
+        "custody_log",
+        "custody log failure",
+        'body "v" is 2 (sealed correctly)',
+        sealed(cj.dumps({**{"v": 2}, **event})),
+        file_name=name,
+    )
+    write(
+        "log_truncated",
+        "custody_log",
+        "custody log failure",
+        "cut inside the tag",
+        good[:-20],
+        file_name=name,
+    )
+
+
 if __name__ == "__main__":
     for old in OUT.glob("*.json"):
         old.unlink()
     objects()
     headers()
     index()
+    custody_log()
     print(f"wrote {len(list(OUT.glob('*.json')))} vectors to {OUT}")
