@@ -36,6 +36,10 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "byte-identical: True" in out
     assert "OK: 5 files authenticated" in out
     assert "audit chain: intact" in out
+    assert "determination: SECURED, NOT REPORTABLE" in out
+    reports = list(tmp_path.glob("medvault-demo-*/evidence/report.html"))
+    assert len(reports) == 1
+    assert "NOT REPORTABLE" in reports[0].read_text()
     # A throwaway org: the user's own medvault home is untouched.
     assert not (home / ".local/share/medvault").exists()
     listed = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("MEDVAULT/")]

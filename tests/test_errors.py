@@ -178,11 +178,11 @@ def test_drive_full_mid_add_keeps_vault_as_it_was(ws: Workspace, spare: int) -> 
     """ENOSPC at a chosen byte (pyfakefs): the add fails with exit-code-7 error, the vault
     keeps everything it had, no temp file is left, and it still verifies."""
     org = ws.org
+    registry = Registry("sqlite://")  # in memory, migrated before the fake file system
     with Patcher() as patcher:
         fs = patcher.fs
         assert fs is not None
         fs.add_mount_point("/media/usb", total_size=64 * 1024 * 1024)
-        registry = Registry("sqlite://")
         env = Env(kdf=FAST_KDF)
         create_vault(Path("/media/usb"), "", to_secret(PASSPHRASE), org, registry, env)
         fs.create_file("/src/first.csv", contents="kept,1\n")

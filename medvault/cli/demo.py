@@ -13,9 +13,14 @@ from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY
 from medvault.keys.passphrase import generate, to_secret
 from medvault.org import init_org
+from medvault.reports import lost
+from medvault.reports.render_html import render_html
+from medvault.reports.render_json import render_json
 from medvault.vault.add import add_files
 from medvault.vault.create import create_vault
+from medvault.vault.custody import Declared, declare
 from medvault.vault.env import Env
+from medvault.vault.incidents import mark_lost
 from medvault.vault.reading import extract, list_files
 from medvault.vault.session import open_headers, unlock
 from medvault.vault.verify import verify
@@ -50,7 +55,8 @@ def demo_cmd(work_dir: Path | None) -> None:
     """Run the whole flow with a throwaway organisation and synthetic data.
 
     Sets up an org (3 admins, 2 needed), a vault in a local folder standing in for a USB
-    stick, adds files, lists, verifies, extracts, and prints the custody record.
+    stick, adds files, lists, verifies, extracts, prints the custody record, and writes
+    the evidence pack a privacy officer would get if the drive were lost.
     Nothing outside the demo folder is touched. Exit codes: 0 success.
     """
     base = work_dir or Path(tempfile.mkdtemp(prefix="medvault-demo-"))
@@ -82,6 +88,7 @@ def demo_cmd(work_dir: Path | None) -> None:
     registry = Registry.for_path(home / "registry.sqlite")
     passphrase = generate()
     created = create_vault(drive, "demo stick", to_secret(passphrase), org, registry, env)
+    declare(registry, env, created.vault_id, Declared(2, {"CA": 2}, ("lab-results",)), "create")
     click.echo(f"   vault {created.vault_id}; passphrase (generated): {passphrase}")
     click.echo(
         f"   Argon2id t={RFC9106_LOW_MEMORY.time_cost} "
@@ -123,6 +130,20 @@ def demo_cmd(work_dir: Path | None) -> None:
         click.echo(f"   {ev.at[:19]}  {ev.action:<8} by {who}  {ev.details}")
     broken = registry.verify_chain()
     click.echo(f"   audit chain: {'intact' if broken is None else f'broken at {broken}'}")
+
+    click.echo("== 9. If this drive were lost: the breach-assessment evidence pack")
+    lost_event = mark_lost(registry, env, created.vault_id, env.now(), "demo privacy officer")
+    record = registry.vault(created.vault_id)
+    found = [s for s in registry.events(created.vault_id) if s.event == lost_event]
+    if record is None or not found:
+        raise click.ClickException("the demo could not read back the incident")
+    pack = lost.build(registry, record, found[0], org.name, org.org_id, env.timestamp())
+    evidence = base / "evidence"
+    evidence.mkdir(exist_ok=True)
+    (evidence / "report.html").write_text(render_html(pack), encoding="utf-8")
+    (evidence / "report.json").write_text(render_json(pack), encoding="utf-8")
+    click.echo(f"   determination: {pack.determination.conclusion.upper()}")
+    click.echo(f"   open {evidence / 'report.html'} in a browser (or print it)")
     click.echo(f"Done. Everything is in {base}")
     if not (report.ok and same and broken is None):
         raise click.ClickException("the demo found a problem (see above)")
