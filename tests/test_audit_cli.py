@@ -75,6 +75,11 @@ def test_audit_report_is_the_media_movement_record(
     assert "<table>" in text and "Courier Co" in text and "164.310(d)(1)" in text
     assert "=HYPERLINK(1)" in text  # escaped as text in HTML, shown as it was typed
     assert ws.cli("audit", "report", "--since", "yesterday").returncode == 2
+    assert ws.cli("audit", "report", "--since", "2999-01-01").returncode == 2
+    upto = ws.cli("audit", "report", "--since", "2020-01-01", "--until", "2999-01-01", check=True)
+    assert len(list(csv.DictReader(io.StringIO(upto.stdout)))) == 3
+    bad_person = ws.cli("--as", "x" * 201, "audit", "head")
+    assert bad_person.returncode == 2
 
 
 def test_custody_show_and_transfer(ws: Workspace, drive: Path, tmp_path: Path) -> None:

@@ -96,3 +96,15 @@ def test_erase_needs_the_passphrase_and_a_yes(ws: Workspace, drive: Path, tmp_pa
     assert unconfirmed.returncode == 130
     assert ws.cli("ls", drive).returncode == 0  # still there
     assert not (tmp_path / "c").exists()
+
+
+def test_erase_checks_the_certificate_folder_first(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    ws.cli("create", drive, check=True)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = ws.cli("erase", drive, "--yes", "--out", blocker / "cert")
+    assert result.returncode == 1
+    assert "cannot write to" in result.stderr
+    assert ws.cli("ls", drive).returncode == 0  # nothing was destroyed

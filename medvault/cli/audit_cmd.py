@@ -105,7 +105,11 @@ def audit_report(
     """
     environment = env()
     start = iso(parse_moment(since, "--since", environment.now()))
-    end = None if until is None else iso(parse_moment(until, "--until", environment.now()))
+    end = (
+        None
+        if until is None
+        else iso(parse_moment(until, "--until", environment.now(), allow_future=True))
+    )
     rows = movements.movements(open_registry().real(), start, end)
     if fmt == "csv":
         text = movements.as_csv(rows)

@@ -198,6 +198,19 @@ def warn_if_lost(vault: UnlockedVault | str, path: Path) -> None:
         )
 
 
+def writable_folder(folder: Path) -> None:
+    """Create FOLDER if needed and prove a file can be written there (exit 1 otherwise)."""
+    probe = folder / ".medvault-write-test"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise MedvaultError(
+            f"cannot write to {folder}: {exc.strerror}", hint="choose another --out folder"
+        ) from None
+
+
 def vault_id_of(vault: str) -> str:
     """A vault id (32 hex digits) as given, or the id in the header of the vault at a path
     (read without the passphrase)."""

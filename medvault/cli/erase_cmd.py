@@ -16,8 +16,9 @@ from medvault.cli.common import (
     org_option,
     passphrase_options,
     unlock_vault,
+    writable_folder,
 )
-from medvault.errors import UsageError
+from medvault.errors import MedvaultError, UsageError
 from medvault.reports import certificate
 from medvault.vault.erase import erase_vault
 
@@ -54,6 +55,7 @@ def erase_cmd(
     Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 15.
     """
     org = load_org_config(org_path)
+    writable_folder(out_dir)  # before anything is destroyed: the certificate must land
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     if not yes and not click.confirm(
         f"Erase vault {unlocked.vault_id_hex} for good? No one will be able to recover it",
@@ -66,7 +68,13 @@ def erase_cmd(
     cert = certificate.certificate(
         erased, environment.actor.describe(), environment.actor.host, org.name
     )
-    written = certificate.write(out_dir, cert)
+    try:
+        written = certificate.write(out_dir, cert)
+    except OSError as exc:
+        raise MedvaultError(
+            f"the vault is erased, but the certificate could not be written: {exc.strerror}",
+            hint="the erase event in the registry holds the same facts (medvault custody show)",
+        ) from None
     if as_json:
         emit_json({**cert, "files": [str(p) for p in written]})
         return

@@ -15,6 +15,7 @@ from medvault.cli.common import (
     open_registry,
     org_option,
     vault_id_of,
+    writable_folder,
 )
 from medvault.errors import MedvaultError
 from medvault.reports import lost
@@ -78,11 +79,11 @@ def incident_lost(
     registry = open_registry().real()
     environment = env()
     moment = parse_moment(discovered_at, "--discovered-at", environment.now())
+    writable_folder(out_dir)  # before the incident is recorded, so a retry is not needed
     event = mark_lost(registry, environment, vault_id_of(vault_id), moment, reported_by)
     vault = known_vault(registry, event.vault_id or "")
     stored = next(s for s in registry.events(vault.vault_id) if s.event.event_id == event.event_id)
     report = lost.build(registry, vault, stored, org.name, org.org_id, environment.timestamp())
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     for name, body in (("report.json", render_json(report)), ("report.html", render_html(report))):
         try:

@@ -20,9 +20,10 @@ from medvault.cli.org_cmd import org_group
 from medvault.cli.recover_cmd import recover_cmd
 from medvault.cli.unlock_cmd import lock_cmd, unlock_cmd
 from medvault.cli.vault_cmds import create_cmd, info_cmd, passwd_cmd
-from medvault.errors import MedvaultError
+from medvault.errors import MedvaultError, UsageError
 
 INTERNAL_ERROR = 70
+MAX_PERSON = 200
 INTERRUPTED = 130
 
 
@@ -42,8 +43,10 @@ def cli(person: str | None) -> None:
     drive holds only ciphertext and a forgotten passphrase is recoverable. Start with
     `medvault demo`. Exit codes are listed in each command's --help and docs/CLI.md.
     """
-    if person:
-        os.environ["MEDVAULT_PERSON"] = person  # read by every Env() of this process
+    if person is not None:
+        if not person.strip() or len(person) > MAX_PERSON or not person.isprintable():
+            raise UsageError(f"--as: a name of 1 to {MAX_PERSON} printable characters")
+        os.environ["MEDVAULT_PERSON"] = person.strip()  # read by every Env() of this process
 
 
 for command in (

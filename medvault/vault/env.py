@@ -28,7 +28,8 @@ def current_actor(person: str | None = None) -> Actor:
     except (KeyError, OSError):
         user = "unknown"
     # The declared person: `medvault --as NAME` sets MEDVAULT_PERSON for the process.
-    person = person or os.environ.get("MEDVAULT_PERSON") or None
+    declared = person or os.environ.get("MEDVAULT_PERSON") or ""
+    person = "".join(c for c in declared if c.isprintable())[:200].strip() or None
     return Actor(user=user, host=socket.gethostname(), person=person)
 
 

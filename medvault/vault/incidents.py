@@ -23,15 +23,16 @@ class IncidentRegistry(EventSink, Protocol):
     def set_vault_status(self, vault_id: str, status: str) -> None: ...
 
 
-def parse_moment(text: str, what: str, now: datetime) -> datetime:
-    """An ISO date or date-time (UTC unless it says otherwise), not in the future."""
+def parse_moment(text: str, what: str, now: datetime, allow_future: bool = False) -> datetime:
+    """An ISO date or date-time (UTC unless it says otherwise), not in the future unless
+    ALLOW_FUTURE (the end of a report period may be)."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"{what}: expected a date like 2026-11-20 or 2026-11-20T14:30") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    if moment > now:
+    if moment > now and not allow_future:
         raise UsageError(f"{what} is in the future")
     return moment.astimezone(UTC)
 

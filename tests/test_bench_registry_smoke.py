@@ -1,0 +1,71 @@
+"""The registry benchmark runs, its gates hold on 2,000 events, and every case is really
+measured (the full numbers are in bench/results/registry.md)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (case, unit) measured on each database backend
+DB_CASES = (
+    ("append (1 process)", "events/s"),
+    ("concurrent append (2 processes)", "events/s"),
+    ("verify_chain", "events/s"),
+    ("merge 1000 (500 known)", "ms"),
+)
+OTHER_ROWS = (
+    ("drive log append (fsync)", "local disk", "ms"),
+    ("registry append_event", "SQLite", "ms"),
+    ("drive log / registry append", "local disk", "x"),
+    ("drive log read_all 1000", "local disk", "ms"),
+)
+
+
+def _value(table: str, case: str, backend: str, unit: str) -> float | None:
+    row = re.search(
+        rf"^\| {re.escape(case)} \| {backend} \| ([\d.]+) \| {re.escape(unit)} \|",
+        table,
+        re.MULTILINE,
+    )
+    return float(row.group(1)) if row else None
+
+
+@pytest.mark.slow
+def test_bench_registry_small(tmp_path: Path) -> None:
+    out = tmp_path / "registry.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bench_registry.py"),
+            "--events",
+            "2000",
+            "--runs",
+            "1",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = out.read_text()
+    assert table.strip() in result.stdout  # the same report is printed
+    backends = ["SQLite"]
+    if "PostgreSQL unavailable" not in table:
+        backends.append("PostgreSQL")  # absent rows are allowed only with a stated reason
+    expected = [(case, b, unit) for case, unit in DB_CASES for b in backends]
+    for case, backend, unit in [*expected, *OTHER_ROWS]:
+        value = _value(table, case, backend, unit)
+        assert value is not None, f"no row for {case} on {backend}:\n{table}"
+        assert value > 0, f"{case} on {backend} measured nothing:\n{table}"
+    assert list(tmp_path.iterdir()) == [out]  # the work folder is cleaned up
