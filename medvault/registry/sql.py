@@ -131,16 +131,7 @@ class Registry:
                     status="pending",
                 )
             )
-            for pkg in packages:
-                conn.execute(
-                    insert(schema.key_packages).values(
-                        vault_id=pkg.vault_id,
-                        key_id=pkg.key_id,
-                        suite=pkg.suite,
-                        sealed=pkg.sealed,
-                        created_at=created_at,
-                    )
-                )
+            _insert_packages(conn, packages, created_at)
 
     def set_vault_status(self, vault_id: str, status: str) -> None:
         with self._tx() as conn:
@@ -204,16 +195,7 @@ class Registry:
                 .where(kp.c.vault_id == vault_id, kp.c.superseded_at.is_(None))
                 .values(superseded_at=at)
             )
-            for pkg in packages:
-                conn.execute(
-                    insert(kp).values(
-                        vault_id=pkg.vault_id,
-                        key_id=pkg.key_id,
-                        suite=pkg.suite,
-                        sealed=pkg.sealed,
-                        created_at=at,
-                    )
-                )
+            _insert_packages(conn, packages, at)
 
     def destroy_key_packages(self, vault_id: str, at: str) -> int:
         """Cryptographic erase: empty every key package of the vault; returns how many."""
@@ -375,6 +357,19 @@ class Registry:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _insert_packages(conn: Connection, packages: list[KeyPackage], at: str) -> None:
+    for pkg in packages:
+        conn.execute(
+            insert(schema.key_packages).values(
+                vault_id=pkg.vault_id,
+                key_id=pkg.key_id,
+                suite=pkg.suite,
+                sealed=pkg.sealed,
+                created_at=at,
+            )
+        )
 
 
 def _stored(row: dict[str, Any]) -> StoredEvent:

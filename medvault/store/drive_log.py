@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, 
 from medvault.errors import FormatError
 from medvault.format import custody_log as fmt
 from medvault.secret import Secret
-from medvault.store.fsio import fsync_dir, media_errors
+from medvault.store.fsio import media_errors, write_durable
 from medvault.store.layout import VaultPaths
 
 
@@ -37,21 +36,15 @@ def append(paths: VaultPaths, vmk: Secret, vault_id: bytes, event: dict[str, Any
     sealed = fmt.SealedEvent(
         vault_id, event_id, nonce, gcm_seal(log_key(vmk, vault_id), nonce, body, aad)
     )
-    final = paths.log / fmt.filename(event_id)
-    tmp = paths.log / (event["event_id"] + ".tmp")
     with media_errors("the drive's custody log"):
         paths.log.mkdir(exist_ok=True)
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(fmt.encode(sealed))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-    fsync_dir(paths.log)
+        # The temp file sits in log/ itself: an add sweeping tmp/ never races with it.
+        write_durable(
+            paths.log / fmt.filename(event_id),
+            fmt.encode(sealed),
+            paths.log,
+            event["event_id"] + ".tmp",
+        )
 
 
 def read_all(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> DriveLog:
