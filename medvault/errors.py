@@ -69,7 +69,10 @@ class VaultBusy(MedvaultError):
 
 class RegistryError(MedvaultError):
     exit_code = 11
-    hint = "check that $MEDVAULT_HOME is writable; nothing was written to the drive"
+    hint = (
+        "check that the registry ($MEDVAULT_REGISTRY, or $MEDVAULT_HOME/registry.sqlite) is "
+        "reachable and writable by you; `create` writes nothing to the drive without it"
+    )
 
 
 class WeakPassphrase(MedvaultError):

@@ -95,7 +95,7 @@ def test_erase_needs_the_passphrase_and_a_yes(ws: Workspace, drive: Path, tmp_pa
     unconfirmed = ws.cli("erase", drive, "--out", tmp_path / "c")  # no terminal to say yes
     assert unconfirmed.returncode == 130
     assert ws.cli("ls", drive).returncode == 0  # still there
-    assert not (tmp_path / "c").exists()
+    assert not (tmp_path / "c" / "certificate.json").exists()
 
 
 def test_erase_checks_the_certificate_folder_first(

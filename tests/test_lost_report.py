@@ -4,6 +4,7 @@ The pack is checked against its published schema and rendered in headless Chromi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -230,3 +231,71 @@ def test_the_real_pack_renders_in_chromium(ws: Workspace, drive: Path, tmp_path:
     assert taken.returncode == 0, taken.stderr
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # a blank page compresses to a few KiB
+
+
+def test_pack_digests_in_the_chain_match_the_files(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    vault_id = _vault(ws, drive, tmp_path)
+    _lost(ws, vault_id, tmp_path / "pack")
+    pack = next(
+        s.event for s in ws.registry().events(vault_id) if s.event.action == "evidence-pack"
+    )
+    for name, digest in pack.details["sha256"].items():
+        assert hashlib.sha256((tmp_path / "pack" / name).read_bytes()).hexdigest() == digest
+
+
+def test_an_edited_key_package_row_does_not_hide_a_compromised_key(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    """key_packages is updatable by workstations; the finding reads the chain as well."""
+    vault_id = _vault(ws, drive, tmp_path)
+    key_id = ws.org.escrow_keys[0].key_id
+    ws.cli("incident", "key-compromised", key_id, "--reason", "INC-9", check=True)
+    with ws.registry().engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE key_packages SET key_id = 'ffffffffffffffff'")
+        conn.exec_driver_sql("UPDATE vaults SET custodian = 'nobody'")
+    _summary, report = _lost(ws, vault_id, tmp_path / "pack")
+    assert not _finding(report, "escrow_key")["holds"]
+    assert key_id in report["encryption"]["escrow_key_ids"]
+    assert report["custody"]["current_custodian"] != "nobody"  # from the chain too
+
+
+def test_declarations_after_the_fact_and_their_checks(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    vault_id = _vault(ws, drive, tmp_path, "--individuals", "100", "--state", "CA=100")
+    ws.cli(
+        "custody", "declare", drive, "--individuals", "450", "--state", "CA=450",
+        "--category", "billing", check=True,
+    )  # fmt: skip
+    for bad, why in (
+        (["--state", "ZZ=5"], "state code"),
+        (["--state", "CA"], "state code"),
+        (["--individuals", "5", "--state", "CA=6"], "more than --individuals"),
+        (["--category", "Lab Results"], "lowercase"),
+        ([], "at least one"),
+    ):
+        refused = ws.cli("custody", "declare", vault_id, *bad)
+        assert refused.returncode == 2, bad
+        assert why in refused.stderr, refused.stderr
+    _summary, report = _lost(ws, vault_id, tmp_path / "pack")
+    assert report["contents"]["individuals"] == 550
+    assert report["contents"]["states"] == {"CA": 550}
+    assert report["contents"]["categories"] == ["billing"]
+    assert report["deadlines"]["notify_hhs_now"] is True
+    assert report["deadlines"]["media_notice_states"] == ["CA"]
+
+
+def test_a_returned_drive_can_be_marked_found(ws: Workspace, drive: Path, tmp_path: Path) -> None:
+    vault_id = _vault(ws, drive, tmp_path)
+    assert ws.cli("incident", "found", vault_id, "--reason", "x").returncode == 2  # not lost
+    _lost(ws, vault_id, tmp_path / "pack")
+    ws.cli("incident", "found", drive, "--reason", "handed in at reception", check=True)
+    quiet = ws.cli("ls", drive)
+    assert quiet.returncode == 0
+    assert "LOST" not in quiet.stderr
+    registry = ws.registry()
+    assert registry.vault_status(vault_id) == "active"
+    actions = [s.event.action for s in registry.events(vault_id)]
+    assert actions[-3:] == ["lost", "evidence-pack", "found"]

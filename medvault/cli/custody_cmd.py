@@ -8,6 +8,7 @@ import click
 
 from medvault.cli.common import (
     VAULT_ARG,
+    declare_options,
     emit_json,
     env,
     json_option,
@@ -16,10 +17,10 @@ from medvault.cli.common import (
     unlock_vault,
     vault_id_of,
 )
-from medvault.errors import NotFound
+from medvault.errors import NotFound, UsageError
 from medvault.registry.records import Event
-from medvault.reports.lost import DRIVE_ACTS, summarize
-from medvault.vault.custody import sync_drive_log, transfer
+from medvault.reports.lost import DRIVE_ACTS, custodian, summarize
+from medvault.vault.custody import declare, parse_declared, sync_drive_log, transfer
 from medvault.vault.incidents import known_vault
 
 
@@ -79,6 +80,27 @@ def custody_transfer(
         )
 
 
+@custody_group.command("declare")
+@click.argument("vault")
+@declare_options
+def custody_declare(
+    vault: str, individuals: int | None, states: tuple[str, ...], categories: tuple[str, ...]
+) -> None:
+    """Declare what VAULT holds (the drive or its id; no passphrase), after the fact: how
+    many people, per US state, which kinds of data. Registry only, never on the drive;
+    declarations add up. Use it on a connected workstation for data added offline.
+
+    Exit codes: 0, 2 (nothing or something invalid declared), 4, 11, 16.
+    """
+    declared = parse_declared(individuals, states, categories)
+    if declared.empty:
+        raise UsageError("declare at least one of --individuals, --state, --category")
+    registry = open_registry().real()
+    record = known_vault(registry, vault_id_of(vault))
+    declare(registry, env(), record.vault_id, declared, "declare")
+    click.echo(f"Recorded for vault {record.vault_id}: {declared.as_details()}")
+
+
 @custody_group.command("show")
 @click.argument("vault")
 @json_option
@@ -99,7 +121,7 @@ def custody_show(vault: str, as_json: bool) -> None:
         "status": record.status,
         "created_at": record.created_at,
         "created_by": record.created_by,
-        "current_custodian": record.custodian or record.created_by,
+        "current_custodian": custodian(record, events),
         "last_seen": None
         if last is None
         else {

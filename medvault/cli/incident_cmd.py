@@ -26,6 +26,7 @@ from medvault.vault.incidents import (
     SECRETS,
     flag_key_compromised,
     known_vault,
+    mark_found,
     mark_lost,
     parse_moment,
     record_disclosure,
@@ -118,6 +119,19 @@ def incident_lost(
         click.echo(f"  - {reason}")
     click.echo(f"If reportable, notify individuals by {report.deadlines.notify_individuals_by}.")
     click.echo(f"Evidence pack: {out_dir / 'report.html'} and {out_dir / 'report.json'}")
+
+
+@incident_group.command("found")
+@click.argument("vault")
+@click.option("--reason", required=True, help="How it came back (no PHI), e.g. a ticket id.")
+def incident_found(vault: str, reason: str) -> None:
+    """Clear the lost flag of VAULT (the drive or its id) once the drive is back in the
+    organisation's hands. The incident, its evidence pack and every sighting stay recorded.
+
+    Exit codes: 0, 2 (not recorded as lost), 4, 11, 16.
+    """
+    event = mark_found(open_registry().real(), env(), vault_id_of(vault), reason)
+    click.echo(f"Vault {event.vault_id} is no longer flagged lost (recorded).")
 
 
 @incident_group.command("disclosed")

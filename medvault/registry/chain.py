@@ -1,4 +1,5 @@
-"""The audit chain's hash: how each event commits to the one before it (docs/AUDIT.md).
+"""The audit chain's hash: how each event commits to the one before it (docs/FORMAT.md,
+section 11).
 
 v2 (every event since event ids): SHA-256(prev_hash_hex || canonical JSON of
 {seq, event_id, at, recorded_at, actor, person, host, vault_id, action, details, via}).

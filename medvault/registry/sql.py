@@ -342,6 +342,16 @@ class Registry:
             raise RegistryError("init-roles applies to a PostgreSQL registry only")
         if not ROLE_NAME.fullmatch(role):
             raise RegistryError("role names: lowercase letters, digits and _")
+        try:
+            self._grant(role)
+        except RegistryError as exc:
+            raise RegistryError(
+                exc.message,
+                hint="run as the owner of the registry's tables with CREATEROLE (or have a "
+                f'superuser run CREATE ROLE "{role}" LOGIN first)',
+            ) from None
+
+    def _grant(self, role: str) -> None:
         with self._tx("the server refused to set up the role") as conn:
             exists = conn.execute(
                 text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}

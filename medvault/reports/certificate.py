@@ -1,5 +1,6 @@
-"""The certificate of sanitization that `medvault erase` writes (after NIST SP 800-88
-Rev. 1, Appendix G): what was erased, when, by whom, how, and how it was verified."""
+"""The certificate of sanitization that `medvault erase` writes (the record NIST SP 800-88
+asks for, fields after the Rev. 1 sample certificate): what was erased, when, by whom, how,
+and how it was verified."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from medvault.vault.erase import METHOD, Erased
 
 SCHEMA_ID = "medvault/sanitization-certificate/v1"
 CAVEAT = (
-    "On flash media, wear levelling may keep copies of overwritten sectors. The vault key "
-    "was stored there only wrapped (Argon2id passphrase slot) and sealed to the escrow "
-    "keys; destroy the media physically if that residual risk is not acceptable."
+    "On flash media, wear levelling may keep copies of overwritten sectors, readable only "
+    "by invasive means. The vault key was stored there only wrapped (Argon2id passphrase "
+    "slot) and sealed to the escrow keys; for Purge or Destroy, sanitize the device itself "
+    "or destroy it physically. Registry backups made before this erase still hold the key "
+    "packages until they expire."
 )
 
 
@@ -30,7 +33,9 @@ def certificate(erased: Erased, who: str, host: str, org_name: str) -> dict[str,
             "label": erased.label,
         },
         "sanitization": {
-            "method": "Purge",
+            # Clear, not Purge: on flash media the old header sectors may survive wear
+            # levelling (readable only invasively); see CAVEAT and docs/THREAT_MODEL.md.
+            "method": "Clear",
             "technique": "Cryptographic Erase",
             "detail": METHOD,
             "key_packages_destroyed_in_registry": erased.key_packages_destroyed,

@@ -174,10 +174,28 @@ def _key_not_on_drive(events: list[StoredEvent], packages: list[dict[str, Any]])
     )
 
 
+def sealed_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) -> list[str]:
+    """Every escrow key the vault key was ever sealed to. From the hash chain (create and
+    reseal events), so an edited key_packages row cannot hide a key; the registry's
+    packages are added too (a union is the conservative side)."""
+    ids = {str(p["key_id"]) for p in packages}
+    for s in _of(events, "create", "reseal"):
+        for field_name in ("escrow_key_ids", "key_ids_before", "key_ids_after"):
+            ids.update(str(k) for k in s.event.details.get(field_name) or [])
+    return sorted(ids)
+
+
+def custodian(vault: VaultRecord, events: list[StoredEvent]) -> str:
+    """The current custodian from the chain: the last transfer's recipient, else the
+    creator (the vaults table's copy is a convenience a workstation can update)."""
+    transfers = _of(events, "transfer")
+    return str(transfers[-1].event.details.get("to")) if transfers else vault.created_by
+
+
 def _escrow_key(
     events: list[StoredEvent], everything: list[StoredEvent], packages: list[dict[str, Any]]
 ) -> m.Finding:
-    key_ids = sorted({str(p["key_id"]) for p in packages})
+    key_ids = sealed_key_ids(events, packages)
     flagged = [
         s
         for s in _of(everything, "escrow-compromised")
@@ -314,7 +332,7 @@ def _encryption_facts(events: list[StoredEvent], packages: list[dict[str, Any]])
         key_wrap="AES-256 key wrap (RFC 3394)",
         kdf=kdf,
         escrow_suites=sorted({str(p["suite"]) for p in packages}),
-        escrow_key_ids=sorted({str(p["key_id"]) for p in packages}),
+        escrow_key_ids=sealed_key_ids(events, packages),
         standard="NIST SP 800-111; FIPS 197 (AES); SP 800-38D (GCM); RFC 9180 (HPKE)",
     )
 
@@ -325,7 +343,7 @@ def _custody(vault: VaultRecord, events: list[StoredEvent]) -> m.Custody:
     return m.Custody(
         created_at=vault.created_at,
         created_by=vault.created_by,
-        current_custodian=vault.custodian or vault.created_by,
+        current_custodian=custodian(vault, events),
         last_seen_at=last.event.at if last else vault.created_at,
         last_seen_host=last.event.actor.host if last else vault.host,
         last_seen_by=last.event.actor.describe() if last else vault.created_by,

@@ -1,4 +1,4 @@
-"""`medvault erase`: cryptographic erase (NIST SP 800-88 Rev. 1, "Cryptographic Erase").
+"""`medvault erase`: cryptographic erase (NIST SP 800-88 Rev. 2, "Cryptographic Erase").
 
 The vault key exists only wrapped: in the header's passphrase/recovery slots, in the
 header's escrow key packages, and in the registry's key packages. Erase destroys all of
@@ -27,7 +27,10 @@ from medvault.vault.custody import record
 from medvault.vault.env import Env
 from medvault.vault.session import UnlockedVault, read_headers
 
-METHOD = "Cryptographic Erase (NIST SP 800-88 Rev. 1, section 2.6); Purge of all key copies"
+METHOD = (
+    "Cryptographic Erase (NIST SP 800-88 Rev. 2): every key copy destroyed, the externally "
+    "managed ones (registry key packages) included"
+)
 
 
 class EraseRegistry(EventSink, Protocol):

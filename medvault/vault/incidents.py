@@ -90,6 +90,17 @@ def note_if_lost(
     return record(registry, env, "seen", details, vault=vault, vault_id=vault_id)
 
 
+def mark_found(registry: IncidentRegistry, env: Env, vault_id: str, reason: str) -> Event:
+    """The lost drive is back in the organisation's hands: clear the flag (the incident
+    and every sighting stay in the chain)."""
+    vault = known_vault(registry, vault_id)
+    if vault.status != "lost":
+        raise UsageError(f"vault {vault.vault_id} is not recorded as lost ({vault.status})")
+    event = record(registry, env, "found", {"reason": _reason(reason)}, vault_id=vault.vault_id)
+    registry.set_vault_status(vault.vault_id, "active")
+    return event
+
+
 def record_disclosure(
     registry: IncidentRegistry, env: Env, vault_id: str, secret: str, reason: str
 ) -> Event:
