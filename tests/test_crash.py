@@ -41,8 +41,14 @@ def _source_tree(root: Path, tag: int) -> Path:
     return src
 
 
-def _run_and_kill(ws: Workspace, drive: Path, src: Path, delay: float) -> list[str]:
+def _run_and_kill(
+    ws: Workspace, drive: Path, src: Path, delay: float | None, after_reports: int = 0
+) -> tuple[list[str], list[float]]:
+    """Run `add` and SIGKILL it after DELAY seconds, or as soon as it has reported
+    AFTER_REPORTS files (neither: let it finish). Returns the files it reported as added
+    and when each report arrived (seconds after the start)."""
     env = dict(ws.env, MEDVAULT_PASSPHRASE_FILE=str(ws.passfile))
+    started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "medvault", "add", str(drive), str(src)],
         env=env,
@@ -51,20 +57,25 @@ def _run_and_kill(ws: Workspace, drive: Path, src: Path, delay: float) -> list[s
         text=True,
     )
     reported: list[str] = []
+    times: list[float] = []
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith("added "):
                 reported.append(line[len("added ") :].rstrip("\n"))
+                times.append(time.monotonic() - started)
+                if len(reported) == after_reports:
+                    proc.send_signal(signal.SIGKILL)  # right after a commit was reported
 
     reader = threading.Thread(target=read)
     reader.start()
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
+    if delay is not None:
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
     proc.wait()
     reader.join()
-    return reported
+    return reported, times
 
 
 def test_sigkill_during_add_never_loses_reported_files(ws: Workspace, tmp_path: Path) -> None:
@@ -72,16 +83,22 @@ def test_sigkill_during_add_never_loses_reported_files(ws: Workspace, tmp_path: 
     drive.mkdir()
     create_vault(drive, "", to_secret(PASSPHRASE), ws.org, ws.registry(), Env(kdf=FAST_KDF))
     rng = random.Random(20261122)
-    # How long one whole add takes here, so the kills spread over all of it.
-    started = time.monotonic()
-    ws.cli("add", drive, _source_tree(tmp_path / "warmup", 99), check=True)
-    full = time.monotonic() - started
+    # How long a whole add takes here. Files are reported in a burst of a few tens of
+    # milliseconds (one commit per big file, one per pack of small ones), so timed kills
+    # mostly land before it or after it; every other kill is therefore triggered by the
+    # k-th report itself, right after a commit point.
+    _files, times = _run_and_kill(ws, drive, _source_tree(tmp_path / "warmup", 99), None)
+    full = times[-1] + 0.2
     committed: dict[str, Path] = {}
     outcomes = {"none": 0, "some": 0, "all": 0}
     for tag in range(ITERATIONS):
         src = _source_tree(tmp_path / "sources", tag)
         total = sum(1 for p in src.rglob("*") if p.is_file())
-        reported = _run_and_kill(ws, drive, src, delay=rng.uniform(0.0, full))
+        if tag % 2 == 0:
+            reported, _t = _run_and_kill(ws, drive, src, delay=rng.uniform(0.0, full))
+        else:
+            k = rng.randint(1, total - 1)
+            reported, _t = _run_and_kill(ws, drive, src, delay=None, after_reports=k)
         outcomes["none" if not reported else "all" if len(reported) == total else "some"] += 1
         for path in reported:
             committed[path] = src.parent / path
