@@ -105,10 +105,22 @@ def test_merge_records_each_event_once(url: str) -> None:
     merged = registry.merge_events(found, "2026-11-23T00:00:00.000000Z")
     assert [e.event_id for e in merged] == [_event(3).event_id, _event(4).event_id]
     assert registry.merge_events(found, "2026-11-23T00:00:01.000000Z") == []
+    twice = registry.merge_events([_event(9), _event(9)], "2026-11-23T00:00:02.000000Z")
+    assert [e.event_id for e in twice] == [_event(9).event_id]
     stored = registry.events()
-    assert [s.via for s in stored] == ["direct", "direct", "sync", "sync"]
+    assert [s.via for s in stored] == ["direct", "direct", "sync", "sync", "sync"]
     assert stored[2].recorded_at == "2026-11-23T00:00:00.000000Z"
     assert stored[2].event.at == _event(3).at  # the time it happened, not when merged
+    assert registry.verify_chain() is None
+
+
+def test_merge_of_more_than_one_batch(url: str) -> None:
+    registry = Registry.for_url(url)
+    found = [_event(n) for n in range(1, 1201)]
+    assert len(registry.merge_events(found[::2], "2026-11-23T00:00:00.000000Z")) == 600
+    merged = registry.merge_events(found, "2026-11-23T00:00:01.000000Z")
+    assert [e.event_id for e in merged] == [e.event_id for e in found[1::2]]
+    assert len(registry.events()) == 1200
     assert registry.verify_chain() is None
 
 

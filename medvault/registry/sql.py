@@ -26,6 +26,7 @@ from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent, Vau
 CHAIN_LOCK_KEY = 0x6D7661756C74  # "mvault": the advisory lock that serialises chain writers
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
+MERGE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -244,10 +245,14 @@ class Registry:
         ).first()
         return (0, chain.GENESIS) if last is None else (int(last[0]), str(last[1]))
 
-    def _insert(self, conn: Connection, ev: Event, recorded_at: str, via: str) -> str:
+    def _insert(
+        self, conn: Connection, ev: Event, recorded_at: str, via: str, last: tuple[int, str]
+    ) -> tuple[int, str]:
+        """Insert EV after LAST (seq, hash), which the caller read under the writers' lock;
+        returns the new (seq, hash)."""
         if not EVENT_ID.fullmatch(ev.event_id):
             raise RegistryError("an event id must be 32 lowercase hex digits")
-        seq, prev = self._last(conn)
+        seq, prev = last
         row: dict[str, Any] = {
             "seq": seq + 1,
             "event_id": ev.event_id,
@@ -264,27 +269,33 @@ class Registry:
         }
         digest = chain.event_hash(prev, row)
         conn.execute(insert(schema.events).values(**row, prev_hash=prev, hash=digest))
-        return digest
+        return seq + 1, digest
 
     def append_event(self, ev: Event) -> str:
         """Append one event where it happened; returns its chain hash."""
         with self._tx() as conn:
             self._serialize_writers(conn)
-            return self._insert(conn, ev, ev.at, "direct")
+            return self._insert(conn, ev, ev.at, "direct", self._last(conn))[1]
 
     def merge_events(self, found: list[Event], recorded_at: str) -> list[Event]:
         """Append the events the registry does not hold yet (by event id), in one
         transaction; returns those appended. Running it again appends nothing."""
         merged: list[Event] = []
+        ids = [ev.event_id for ev in found]
         with self._tx() as conn:
             self._serialize_writers(conn)
+            known: set[str] = set()
+            for start in range(0, len(ids), MERGE_BATCH):  # one query per batch, not per event
+                batch = ids[start : start + MERGE_BATCH]
+                column = schema.events.c.event_id
+                known.update(conn.execute(select(column).where(column.in_(batch))).scalars())
+            last = self._last(conn)
             for ev in found:
-                known = conn.execute(
-                    select(schema.events.c.seq).where(schema.events.c.event_id == ev.event_id)
-                ).first()
-                if known is None:
-                    self._insert(conn, ev, recorded_at, "sync")
-                    merged.append(ev)
+                if ev.event_id in known:
+                    continue
+                known.add(ev.event_id)  # the same event twice in FOUND is merged once
+                last = self._insert(conn, ev, recorded_at, "sync", last)
+                merged.append(ev)
         return merged
 
     def events(
