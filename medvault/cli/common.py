@@ -249,7 +249,7 @@ def emit_json(value: object) -> None:
 
 
 @contextmanager
-def progress_bar(total: int, desc: str) -> Iterator[Callable[[int], None]]:
+def progress_bar(total: int | None, desc: str) -> Iterator[Callable[[int], None]]:
     """Bytes progress on stderr, only when stderr is a terminal (disable=None).
 
     tqdm is imported here, after unlocking, to keep it out of memory during Argon2id."""

@@ -17,10 +17,10 @@ from medvault.cli.common import (
     progress_bar,
     unlock_vault,
 )
-from medvault.errors import IntegrityError
+from medvault.errors import IntegrityError, UsageError
 from medvault.vault.add import add_files, plan
 from medvault.vault.catalog import Located
-from medvault.vault.custody import declare, parse_declared
+from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
 from medvault.vault.reading import extract, list_files, select
 
@@ -53,8 +53,64 @@ def add_cmd(
     reported as added are kept), 8 unreadable source (nothing added), 9 path already in the
     vault (use --replace), 10 vault busy, 13 no passphrase source.
     """
-    declared = parse_declared(individuals, states, categories)
-    planned = plan(list(sources))  # unreadable sources fail before the passphrase is asked
+    _add(
+        vault,
+        list(sources),
+        replace,
+        parse_declared(individuals, states, categories),
+        passphrase_fd,
+        passphrase_file,
+        as_json,
+    )
+
+
+@click.command("cp")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--replace", is_flag=True, help="Store a new version of paths already in the vault.")
+@declare_options
+@passphrase_options
+@json_option
+def cp_cmd(
+    paths: tuple[Path, ...],
+    replace: bool,
+    individuals: int | None,
+    states: tuple[str, ...],
+    categories: tuple[str, ...],
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Copy files and folders into a vault the way cp does: `medvault cp SRC... VAULT`.
+
+    The last argument is the vault (a drive root or its MEDVAULT/ folder); everything before
+    it is copied in, encrypted, exactly as `medvault add VAULT SRC...` would: "added PATH"
+    once each file is durably committed, nothing in plaintext on the drive.
+
+    Exit codes: as for add: 0, 2 (fewer than two arguments), 3, 4, 7, 8, 9, 10, 13.
+    """
+    if len(paths) < 2:
+        raise UsageError("usage: medvault cp SRC... VAULT (the vault comes last, as with cp)")
+    _add(
+        paths[-1],
+        list(paths[:-1]),
+        replace,
+        parse_declared(individuals, states, categories),
+        passphrase_fd,
+        passphrase_file,
+        as_json,
+    )
+
+
+def _add(
+    vault: Path,
+    sources: list[Path],
+    replace: bool,
+    declared: Declared,
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    planned = plan(sources)  # unreadable sources fail before the passphrase is asked
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
 
     def report(done: list[Located]) -> None:
@@ -65,7 +121,7 @@ def add_cmd(
     registry = open_registry()
     with progress_bar(sum(p.size for p in planned), "encrypting") as bar:
         result = add_files(
-            unlocked, list(sources), replace, registry, env(), progress=bar, on_commit=report
+            unlocked, sources, replace, registry, env(), progress=bar, on_commit=report
         )
     if result.files:
         declare(registry, env(), unlocked.vault_id_hex, declared, "add")

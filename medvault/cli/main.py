@@ -12,9 +12,11 @@ from medvault.cli.audit_cmd import audit_group, registry_group
 from medvault.cli.check_cmds import compact_cmd, repair_cmd, verify_cmd
 from medvault.cli.custody_cmd import custody_group, sync_cmd
 from medvault.cli.demo import demo_cmd
+from medvault.cli.drives_cmd import drives_cmd
 from medvault.cli.erase_cmd import erase_cmd
 from medvault.cli.escrow_cmd import escrow_group
-from medvault.cli.files_cmds import add_cmd, extract_cmd, ls_cmd, rm_cmd
+from medvault.cli.export_cmd import export_cmd
+from medvault.cli.files_cmds import add_cmd, cp_cmd, extract_cmd, ls_cmd, rm_cmd
 from medvault.cli.incident_cmd import incident_group
 from medvault.cli.org_cmd import org_group
 from medvault.cli.recover_cmd import recover_cmd
@@ -53,6 +55,9 @@ for command in (
     org_group,
     create_cmd,
     add_cmd,
+    cp_cmd,
+    export_cmd,
+    drives_cmd,
     ls_cmd,
     extract_cmd,
     verify_cmd,

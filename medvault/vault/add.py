@@ -44,8 +44,9 @@ def _unreadable(path: Path, exc: OSError) -> SourceUnreadable:
     )
 
 
-def plan(sources: list[Path]) -> list[Planned]:
-    """Every regular file under SOURCES, stored relative to each SRC's parent (like cp -r).
+def plan(sources: list[Path], prefix: str = "") -> list[Planned]:
+    """Every regular file under SOURCES, stored relative to each SRC's parent (like cp -r),
+    under PREFIX ("a/b/" or "") when given.
 
     Anything that is not a regular file or folder (a symlink to a folder, a device, a
     broken link) is refused up front, so nothing is silently left behind.
@@ -71,7 +72,7 @@ def plan(sources: list[Path]) -> list[Planned]:
                     pass
             except OSError as exc:
                 raise _unreadable(path, exc) from None
-            stored = normalize_path(path.relative_to(absolute.parent).as_posix())
+            stored = normalize_path(prefix + path.relative_to(absolute.parent).as_posix())
             if stored in seen:
                 raise UsageError(f"{path} and {seen[stored]} would both be stored as {stored}")
             seen[stored] = path
@@ -123,8 +124,11 @@ def add_files(
     env: Env,
     progress: Callable[[int], None] | None = None,
     on_commit: Callable[[list[Located]], None] | None = None,
+    prefix: str = "",
+    action: str = "add",
+    details: dict[str, object] | None = None,
 ) -> AddResult:
-    planned = plan(sources)
+    planned = plan(sources, prefix)
     with writer_lock(vault.paths.lock):
         sweep_tmp(vault.paths)
         catalog = load_catalog(vault)
@@ -148,12 +152,13 @@ def add_files(
                 record_event(
                     registry,
                     env,
-                    "add",
+                    action,
                     {
                         "files": len(done),
                         "bytes": sum(x.size for x in done),
                         "sha256_of_digests": _digest_of(done),
                         "requested": len(planned),
+                        **(details or {}),
                     },
                     vault=vault,
                 )

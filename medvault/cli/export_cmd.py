@@ -1,0 +1,149 @@
+"""`medvault export` and `medvault cp`: getting files onto the drive only encrypted."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from medvault.cli.common import (
+    declare_options,
+    emit_json,
+    env,
+    json_option,
+    open_registry,
+    passphrase_options,
+    progress_bar,
+    unlock_vault,
+)
+from medvault.store import staging
+from medvault.vault.catalog import Located
+from medvault.vault.custody import declare, parse_declared
+from medvault.vault.export import check_name, run_export
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the staging folder is wiped on the way out."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.command(
+    "export",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option(
+    "--vault",
+    "vault_path",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The vault (drive root or its MEDVAULT/ folder) that receives the export.",
+)
+@click.option("--name", help="Export name, used in exports/NAME/<time>/ (default: CMD's name).")
+@click.option(
+    "--allow-disk-staging",
+    is_flag=True,
+    help="Stage on disk when no memory-backed folder (/dev/shm, $XDG_RUNTIME_DIR) exists; "
+    "plaintext on a disk can be recovered after deletion.",
+)
+@declare_options
+@passphrase_options
+@json_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def export_cmd(
+    vault_path: Path,
+    name: str | None,
+    allow_disk_staging: bool,
+    individuals: int | None,
+    states: tuple[str, ...],
+    categories: tuple[str, ...],
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Run an export command so that its output reaches the drive only encrypted.
+
+    \b
+      medvault export --vault /media/usb --name labs -- ./export-labs.sh {}
+      medvault export --vault /media/usb -- psql -c "\\copy ... to '$MEDVAULT_EXPORT_DIR/x.csv'"
+
+    CMD (everything after --) runs with MEDVAULT_EXPORT_DIR set to a private staging folder
+    in memory (mode 0700; `{}` in its arguments is replaced by the same path). When CMD
+    exits 0, every file it wrote is encrypted into the vault under exports/NAME/<UTC time>/,
+    read back and authenticated, and the staging folder is wiped. When CMD fails, nothing is
+    added and medvault exits with CMD's exit code. The event records the command (passwords
+    and tokens in it redacted), who, where, counts, bytes and digests. The passphrase is
+    asked before CMD runs; CMD never sees it.
+
+    Exit codes: 0, CMD's own code when it fails, 2 (no memory-backed staging; bad --name),
+    3, 4, 6 (read-back failed: the staged files are kept and named), 7, 8 (CMD not found),
+    10, 13, 130.
+    """
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    export_name = check_name(name or _default_name(argv))
+    declared = parse_declared(individuals, states, categories)
+    explicit = os.environ.get("MEDVAULT_STAGING_DIR")
+    root = staging.choose_root(Path(explicit) if explicit else None, allow_disk_staging)
+    if not root.memory_backed:
+        click.echo(f"medvault: warning: staging on disk ({root.path}, {root.filesystem})", err=True)
+    unlocked = unlock_vault(vault_path, passphrase_fd, passphrase_file)
+    _interrupt_on_sigterm()
+
+    def report(done: list[Located]) -> None:
+        if not as_json:
+            for loc in done:
+                click.echo(f"added {loc.path}")
+
+    registry = open_registry()
+    with progress_bar(None, "encrypting") as bar:  # the size is known only after CMD
+        result = run_export(
+            unlocked, export_name, argv, registry, env(), root, progress=bar, on_commit=report
+        )
+    for path in result.swept:
+        click.echo(f"medvault: removed staging left by an interrupted export: {path}", err=True)
+    if result.command_exit != 0:
+        click.echo(
+            f"medvault: the export command exited {result.command_exit}; nothing was added "
+            "and its staging folder was wiped",
+            err=True,
+        )
+        sys.exit(result.command_exit)
+    if result.files:
+        declare(registry, env(), unlocked.vault_id_hex, declared, "export")
+    if as_json:
+        emit_json(
+            {
+                "vault_id": unlocked.vault_id_hex,
+                "stored_under": result.stored_under,
+                "files": [_entry(x) for x in result.files],
+                "bytes": result.bytes,
+                "staging_memory_backed": result.staging_memory_backed,
+            }
+        )
+    else:
+        click.echo(
+            f"{len(result.files)} file(s), {result.bytes} bytes exported into vault "
+            f"{unlocked.vault_id_hex} under {result.stored_under} (read back and verified).",
+            err=True,
+        )
+
+
+def _entry(loc: Located) -> dict[str, object]:
+    return {"path": loc.path, "size": loc.size, "sha256": loc.sha256}
+
+
+def _default_name(argv: list[str]) -> str:
+    base = Path(argv[0]).name if argv else "export"
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "-", base).lstrip(".-_") or "export"
+    return cleaned[:64]

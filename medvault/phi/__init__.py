@@ -1,0 +1,1 @@
+"""Finding PHI in plaintext files: detectors (pure functions) and bounded file readers."""

@@ -1,0 +1,122 @@
+"""Private staging folders for `medvault export`, in memory-backed storage.
+
+An export command writes plaintext PHI into the staging folder; that folder must not be on
+a disk (a deleted file's blocks survive there), so it is made under /dev/shm or
+$XDG_RUNTIME_DIR when either is a tmpfs, mode 0700. Folder names carry the owner's pid, so
+the next run removes what a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from medvault.errors import UsageError
+
+PREFIX = "medvault-export-"
+KEPT = "medvault-export-kept-"  # kept on purpose (read-back failed): never swept
+NAME = re.compile(r"medvault-export-(\d+)-[A-Za-z0-9_]+")
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+@dataclass(frozen=True)
+class StagingRoot:
+    path: Path
+    memory_backed: bool
+    filesystem: str
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the file system holding PATH, from /proc/self/mountinfo ("" if unknown)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    target = os.path.realpath(path)
+    best, kind = "", ""
+    for line in lines:
+        fields = line.split(" ")
+        if "-" not in fields:
+            continue
+        mount = fields[4].replace("\\040", " ")
+        fstype = fields[fields.index("-") + 1]
+        inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best):
+            best, kind = mount, fstype
+    return kind
+
+
+def choose_root(explicit: Path | None, allow_disk: bool) -> StagingRoot:
+    """EXPLICIT ($MEDVAULT_STAGING_DIR), else /dev/shm, else $XDG_RUNTIME_DIR; it must be
+    memory-backed unless ALLOW_DISK."""
+    candidates = [explicit] if explicit is not None else [Path("/dev/shm")]  # noqa: S108 - mkdtemp below
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if explicit is None and runtime:
+        candidates.append(Path(runtime))
+    for candidate in candidates:
+        if candidate is not None and candidate.is_dir() and os.access(candidate, os.W_OK):
+            kind = filesystem_of(candidate)
+            if kind in MEMORY_FILESYSTEMS:
+                return StagingRoot(candidate, True, kind)
+    if not allow_disk:
+        where = ", ".join(str(c) for c in candidates if c is not None)
+        raise UsageError(
+            f"no memory-backed staging folder ({where} is missing or not a tmpfs)",
+            hint="plaintext staged on a disk can be recovered after deletion; mount a tmpfs, "
+            "or pass --allow-disk-staging to accept that risk",
+        )
+    fallback = explicit if explicit is not None else Path(tempfile.gettempdir())
+    return StagingRoot(fallback, False, filesystem_of(fallback) or "unknown")
+
+
+def make(root: StagingRoot) -> Path:
+    """A new private folder (mode 0700) named after this process."""
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=root.path))
+
+
+def wipe(folder: Path) -> None:
+    """Remove a staging folder and everything in it (in RAM: removal is enough)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def keep(folder: Path) -> Path:
+    """Rename a staging folder so later sweeps leave it alone (its files are still needed)."""
+    kept = folder.with_name(KEPT + folder.name[len(PREFIX) :])
+    folder.rename(kept)
+    return kept
+
+
+def sweep_stale(root: StagingRoot) -> list[Path]:
+    """Remove staging folders of this user whose process is gone (a killed export)."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(root.path))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = NAME.fullmatch(entry.name)
+        if match is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            if _alive(int(match.group(1))):
+                continue
+            wipe(Path(entry.path))
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
