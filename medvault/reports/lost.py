@@ -367,6 +367,7 @@ def summarize(action: str, details: dict[str, Any]) -> str:
     keep = (
         "files", "bytes", "failed", "to", "from", "reason", "individuals", "states", "categories",
         "discovered_at", "reported_by", "secret", "where", "merged", "key_id", "approvers",
+        "name",
     )  # fmt: skip
     parts = [f"{k}={details[k]}" for k in keep if details.get(k) not in (None, "", [], {})]
     return ", ".join(parts) if parts else action
