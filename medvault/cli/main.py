@@ -20,6 +20,7 @@ from medvault.cli.files_cmds import add_cmd, cp_cmd, extract_cmd, ls_cmd, rm_cmd
 from medvault.cli.incident_cmd import incident_group
 from medvault.cli.org_cmd import org_group
 from medvault.cli.recover_cmd import recover_cmd
+from medvault.cli.scan_cmd import scan_cmd
 from medvault.cli.unlock_cmd import lock_cmd, unlock_cmd
 from medvault.cli.vault_cmds import create_cmd, info_cmd, passwd_cmd
 from medvault.errors import MedvaultError, UsageError
@@ -58,6 +59,7 @@ for command in (
     cp_cmd,
     export_cmd,
     drives_cmd,
+    scan_cmd,
     ls_cmd,
     extract_cmd,
     verify_cmd,

@@ -129,6 +129,22 @@ def add_files(
     details: dict[str, object] | None = None,
 ) -> AddResult:
     planned = plan(sources, prefix)
+    return add_planned(vault, planned, replace, registry, env, progress, on_commit, action, details)
+
+
+def add_planned(
+    vault: UnlockedVault,
+    planned: list[Planned],
+    replace: bool,
+    registry: CustodyRegistry,
+    env: Env,
+    progress: Callable[[int], None] | None = None,
+    on_commit: Callable[[list[Located]], None] | None = None,
+    action: str = "add",
+    details: dict[str, object] | None = None,
+) -> AddResult:
+    """Add files already planned, each under its own stored path (`scan --into` keeps
+    each file's place relative to the scanned folder)."""
     with writer_lock(vault.paths.lock):
         sweep_tmp(vault.paths)
         catalog = load_catalog(vault)
