@@ -184,6 +184,7 @@ def _read_back(vault: UnlockedVault, files: list[Located], staged: dict[str, str
         if loc is None:
             raise IntegrityError("an exported file is missing from the vault's index")
         digest = hashlib.sha256()
-        stream_entry(vault, open_reader(vault, loc.pack), loc, digest.update)
+        with open_reader(vault, loc.pack) as reader:
+            stream_entry(vault, reader, loc, digest.update)
         if digest.hexdigest() != expected:
             raise IntegrityError("an exported file does not match what the command wrote")
