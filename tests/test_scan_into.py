@@ -3,9 +3,9 @@ deletes the plaintext only after the vault copy reads back, and records the move
 plaintext-found incident. On a real FAT32 image (fusefat): afterwards the files are gone
 from the file system, a new scan of the drive finds nothing, and the vault holds them.
 
-Deleting a file on FAT only marks its clusters free: the old bytes stay in the image
-until reused. So the raw image is *not* checked for the planted values here (that check
-belongs to `export`, which never writes plaintext to the drive); docs/CLI.md says so.
+Deleting a file on FAT only marks its clusters free, so `--into` zeroes each file in place
+before unlinking it; the FAT32 test then checks the raw image, free clusters included, for
+the planted values of the text formats.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ from medvault.vault.scan_move import (
 )
 from medvault.vault.session import open_headers, unlock
 from tests.conftest import PASSPHRASE, Workspace
-from tests.media import mounted_fat32
-from tests.test_scan import RAW, plant
+from tests.media import mounted_fat32, raw_image_bytes
+from tests.test_scan import FIRST, LAST, MRN, RAW, SSN, plant
+
+# Values as the CSV, TXT and HL7 files hold them in plain bytes.
+TEXT_VALUES = [SSN, MRN, f"{LAST}, {FIRST}", f"Patient: {FIRST} {LAST}"]
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -126,6 +129,12 @@ def test_scan_into_on_a_fat32_image(ws: Workspace, tmp_path: Path) -> None:
     with mounted_fat32(tmp_path, size_mib=64) as fat:
         _move_and_check(ws, fat.mountpoint, tmp_path)
         fat.sync()
+        # The plaintext files were zeroed in place before being unlinked, so the raw image
+        # (free clusters included) no longer holds the planted values of the text formats
+        # (XLSX and DOCX are compressed: their values were never in the image as text).
+        raw = raw_image_bytes(fat.image)
+        for value in TEXT_VALUES:
+            assert value.encode() not in raw, f"{value!r} still in the FAT32 image"
 
 
 def test_scan_into_a_vault_elsewhere_records_no_incident(

@@ -3,8 +3,9 @@
 A plaintext file is deleted only when (1) its copy is committed in the vault, (2) that
 copy reads back from the drive authenticated with the SHA-256 `add` computed, and (3) the
 file on the drive still has that SHA-256, so nothing written to it meanwhile is lost.
-Deleting is an unlink: on flash and FAT, overwriting a file in place does not reach the
-old cells, so its bytes can stay in free space until reused (docs/CLI.md says what to do).
+Deleting zeroes the file in place, then unlinks it: on FAT and exFAT the zeros land in the
+same clusters, so the plaintext is gone from the drive's blocks; a flash controller may
+keep old cells, readable only by taking the chip apart (docs/CLI.md says what to do).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def move_into_vault(
             result.kept[rel] = (CHANGED, "it changed while being moved")
         else:
             try:
+                _overwrite(source, loc.size)
                 os.unlink(source)
             except OSError as exc:
                 why = "read-only drive" if exc.errno in READ_ONLY_ERRNOS else exc.strerror
@@ -150,6 +152,18 @@ def _read_back(vault: UnlockedVault, files: list[Located]) -> set[str]:
         if digest.hexdigest() == added.sha256:
             good.add(added.file_id)
     return good
+
+
+def _overwrite(path: Path, size: int) -> None:
+    """Zero the file's bytes in place before unlinking it. FAT and exFAT rewrite the same
+    clusters, so the plaintext is gone from the drive's blocks, not merely unlinked; a
+    flash controller may still keep the old cells (readable only invasively)."""
+    zeros = bytes(READ_BLOCK)
+    with open(path, "r+b") as handle:
+        for start in range(0, size, READ_BLOCK):
+            handle.write(zeros[: min(READ_BLOCK, size - start)])
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _sha256(path: Path) -> str | None:
