@@ -37,7 +37,7 @@ FOUND = 1  # like grep: the scan worked and found something
     metavar="VAULT",
     type=click.Path(path_type=Path, file_okay=False),
     help="Move every file with findings into this vault (read back and verified), then "
-    "delete the plaintext.",
+    "zero and delete the plaintext.",
 )
 @click.option(
     "--max-mib",
@@ -63,8 +63,8 @@ def scan_cmd(
     names, medical record numbers, ICD-10 codes, HL7 v2 messages and patient-data column
     headers, with masked samples: never the values. Symbolic links are not followed and
     vault folders are skipped. With --into VAULT, each file with findings is encrypted into
-    the vault under scan/<UTC time>/, read back and verified, and only then deleted from
-    the drive; the move and a plaintext-found incident are recorded.
+    the vault under scan/<UTC time>/, read back and verified, and only then zeroed in place
+    and deleted from the drive; the move and a plaintext-found incident are recorded.
 
     Exit codes: 0 nothing found, 1 PHI indicators found (even when moved with --into),
     2 bad option, 3 wrong passphrase, 4 PATH or VAULT does not exist or VAULT is not a
