@@ -336,3 +336,11 @@ def test_unreachable_or_bad_registry_is_a_registry_error(tmp_path: Path) -> None
         Registry.for_url("not a url")
     with pytest.raises(RegistryError, match="cannot open"):
         Registry.for_url(f"postgresql+psycopg://nobody@/db?host={tmp_path}&port=1")
+
+
+def test_postgresql_connections_time_out_unless_the_url_says_otherwise() -> None:
+    from medvault.registry.sql import CONNECT_TIMEOUT_S, _connect_args
+
+    assert _connect_args("postgresql+psycopg://ws@db/mv") == {"connect_timeout": CONNECT_TIMEOUT_S}
+    assert _connect_args("postgresql+psycopg://ws@db/mv?connect_timeout=3") == {}
+    assert _connect_args("sqlite:///x.sqlite") == {}

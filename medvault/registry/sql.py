@@ -27,6 +27,7 @@ CHAIN_LOCK_KEY = 0x6D7661756C74  # "mvault": the advisory lock that serialises c
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
 MERGE_BATCH = 500
+CONNECT_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def _failure(what: str, exc: SQLAlchemyError) -> RegistryError:
 class Registry:
     def __init__(self, url: str) -> None:
         try:
-            self.engine: Engine = create_engine(url)
+            self.engine: Engine = create_engine(url, connect_args=_connect_args(url))
             self.dialect = self.engine.dialect.name
             if self.dialect == "sqlite":
                 self._sqlite_setup(self.engine)
@@ -378,6 +379,15 @@ class Registry:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """PostgreSQL: give up on an unreachable server after a while (libpq's default is to
+    wait for TCP, minutes on a laptop off the network) unless the URL says otherwise."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        return {"connect_timeout": CONNECT_TIMEOUT_S}
+    return {}
 
 
 def _insert_packages(conn: Connection, packages: list[KeyPackage], at: str) -> None:
