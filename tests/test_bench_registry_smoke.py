@@ -4,13 +4,11 @@ measured (the full numbers are in bench/results/registry.md)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_run import REPORT_NAME, run_bench
 
 # (case, unit) measured on each database backend
 DB_CASES = (
@@ -38,28 +36,8 @@ def _value(table: str, case: str, backend: str, unit: str) -> float | None:
 
 @pytest.mark.slow
 def test_bench_registry_small(tmp_path: Path) -> None:
-    out = tmp_path / "registry.md"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "bench_registry.py"),
-            "--events",
-            "2000",
-            "--runs",
-            "1",
-            "--out",
-            str(out),
-            "--workdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    table = out.read_text()
-    assert table.strip() in result.stdout  # the same report is printed
+    table, stdout = run_bench("bench_registry.py", tmp_path, "--events", "2000", "--runs", "1")
+    assert table.strip() in stdout  # the same report is printed
     backends = ["SQLite"]
     if "PostgreSQL unavailable" not in table:
         backends.append("PostgreSQL")  # absent rows are allowed only with a stated reason
@@ -68,4 +46,4 @@ def test_bench_registry_small(tmp_path: Path) -> None:
         value = _value(table, case, backend, unit)
         assert value is not None, f"no row for {case} on {backend}:\n{table}"
         assert value > 0, f"{case} on {backend} measured nothing:\n{table}"
-    assert list(tmp_path.iterdir()) == [out]  # the work folder is cleaned up
+    assert list(tmp_path.iterdir()) == [tmp_path / REPORT_NAME]  # the work folder is cleaned up

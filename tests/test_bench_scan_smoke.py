@@ -4,41 +4,19 @@ measured (the full numbers are in bench/results/scan.md)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_run import REPORT_NAME, run_bench
+
 CASES = ("ordinary corpus", "installed packages", "planted PHI", "one 4 MiB log")
 
 
 def test_bench_scan_small(tmp_path: Path) -> None:
-    out = tmp_path / "scan.md"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "bench_scan.py"),
-            "--ordinary",
-            "150",
-            "--planted",
-            "24",
-            "--log-mib",
-            "4",
-            "--runs",
-            "1",
-            "--out",
-            str(out),
-            "--workdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    table = out.read_text()
-    assert table.strip() in result.stdout  # the same report is printed
+    table, stdout = run_bench(
+        "bench_scan.py", tmp_path, "--ordinary", "150", "--planted", "24", "--log-mib", "4",
+        "--runs", "1",
+    )  # fmt: skip
+    assert table.strip() in stdout  # the same report is printed
     for case in CASES:
         row = re.search(
             rf"^\| {case} \| (\d+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \|$",
@@ -56,4 +34,4 @@ def test_bench_scan_small(tmp_path: Path) -> None:
         assert re.search(rf"^\| {indicator} \| [\d.]+% \(\d+/\d+\) \|$", table, re.M), table
     for fmt in ("csv", "docx", "txt", "xlsx"):
         assert re.search(rf"^\| {fmt} \| [\d.]+% \(\d+/\d+\) \|$", table, re.M), table
-    assert list(tmp_path.iterdir()) == [out]  # the work folder is cleaned up
+    assert list(tmp_path.iterdir()) == [tmp_path / REPORT_NAME]  # the work folder is cleaned up

@@ -4,35 +4,13 @@ in bench/results/core.md)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_run import run_bench
 
 
 def test_bench_core_small(tmp_path: Path) -> None:
-    out = tmp_path / "core.md"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "bench_core.py"),
-            "--size-mib",
-            "48",
-            "--runs",
-            "1",
-            "--out",
-            str(out),
-            "--workdir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    table = out.read_text()
+    table, _stdout = run_bench("bench_core.py", tmp_path, "--size-mib", "48", "--runs", "1")
     for case in ("medvault add", "medvault extract"):
         row = re.search(rf"^\| {case} \| (\d+) \| ([\d.]+)x \| ([\d.]+) \|$", table, re.M)
         assert row, table

@@ -19,6 +19,7 @@ from medvault.errors import MedvaultError
 from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import parse as parse_recovery_code
 from medvault.registry.records import Actor, Event, KeyPackage
+from medvault.vault.catalog import Located
 from medvault.vault.env import Env
 from medvault.vault.session import (
     UnlockedVault,
@@ -242,6 +243,18 @@ def declare_options(func: F) -> F:
         help="How many people the data is about (for a breach assessment). Registry only.",
     )(func)
     return func
+
+
+def added_printer(as_json: bool) -> Callable[[list[Located]], None]:
+    """on_commit for add/cp/export: "added PATH" once each file is durably committed
+    (nothing with --json, whose output comes at the end)."""
+
+    def report(done: list[Located]) -> None:
+        if not as_json:
+            for loc in done:
+                click.echo(f"added {loc.path}")
+
+    return report
 
 
 def emit_json(value: object) -> None:

@@ -12,6 +12,7 @@ from types import FrameType
 import click
 
 from medvault.cli.common import (
+    added_printer,
     declare_options,
     emit_json,
     env,
@@ -100,15 +101,17 @@ def export_cmd(
     unlocked = unlock_vault(vault_path, passphrase_fd, passphrase_file)
     _interrupt_on_sigterm()
 
-    def report(done: list[Located]) -> None:
-        if not as_json:
-            for loc in done:
-                click.echo(f"added {loc.path}")
-
     registry = open_registry()
     with progress_bar(None, "encrypting") as bar:  # the size is known only after CMD
         result = run_export(
-            unlocked, export_name, argv, registry, env(), root, progress=bar, on_commit=report
+            unlocked,
+            export_name,
+            argv,
+            registry,
+            env(),
+            root,
+            progress=bar,
+            on_commit=added_printer(as_json),
         )
     for path in result.swept:
         click.echo(f"medvault: removed staging left by an interrupted export: {path}", err=True)

@@ -8,6 +8,7 @@ import click
 
 from medvault.cli.common import (
     VAULT_ARG,
+    added_printer,
     declare_options,
     emit_json,
     env,
@@ -113,15 +114,16 @@ def _add(
     planned = plan(sources)  # unreadable sources fail before the passphrase is asked
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
 
-    def report(done: list[Located]) -> None:
-        if not as_json:
-            for loc in done:
-                click.echo(f"added {loc.path}")
-
     registry = open_registry()
     with progress_bar(sum(p.size for p in planned), "encrypting") as bar:
         result = add_files(
-            unlocked, sources, replace, registry, env(), progress=bar, on_commit=report
+            unlocked,
+            sources,
+            replace,
+            registry,
+            env(),
+            progress=bar,
+            on_commit=added_printer(as_json),
         )
     if result.files:
         declare(registry, env(), unlocked.vault_id_hex, declared, "add")

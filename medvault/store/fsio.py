@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +66,15 @@ def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def file_sha256(path: Path, block: int = 1024 * 1024) -> str:
+    """SHA-256 (hex) of a file, read in fixed-size blocks; OSError when unreadable."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def remove_quietly(path: Path) -> None:

@@ -22,6 +22,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def stamp(moment: datetime) -> str:
+    """A UTC time for folder names (exports/NAME/<stamp>/, scan/<stamp>/)."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
 def current_actor(person: str | None = None) -> Actor:
     try:
         user = getpass.getuser()

@@ -9,23 +9,22 @@ folder left by a killed run is removed by the next run.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from medvault.errors import IntegrityError, MedvaultError, SourceUnreadable, UsageError
 from medvault.registry.records import CustodyRegistry
 from medvault.store import staging
+from medvault.store.fsio import file_sha256
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Located, load_catalog
-from medvault.vault.env import Env
-from medvault.vault.reading import open_reader, stream_entry
+from medvault.vault.env import Env, stamp
+from medvault.vault.reading import plaintext_sha256
 from medvault.vault.session import UnlockedVault
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -101,13 +100,12 @@ def run_export(
         result.command_exit = _run(argv, folder)
         if result.command_exit != 0:
             return result  # nothing is added; staging is wiped below
-        stamp = _stamp(env.now())
-        prefix = f"exports/{name}/{stamp}/"
+        prefix = f"exports/{name}/{stamp(env.now())}/"
         result.stored_under = prefix
         sources = sorted(folder.iterdir())
         if not sources:
             return result
-        staged = {prefix + p.relative_to(folder).as_posix(): _sha256(p) for p in _files(folder)}
+        staged = {prefix + p.relative_to(folder).as_posix(): file_sha256(p) for p in _files(folder)}
         added = add_files(
             vault,
             sources,
@@ -156,20 +154,8 @@ def _run(argv: list[str], folder: Path) -> int:
     return 128 + signal.Signals(-code).value if code < 0 else code
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%S.%fZ")
-
-
 def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_back(vault: UnlockedVault, files: list[Located], staged: dict[str, str]) -> None:
@@ -183,8 +169,5 @@ def _read_back(vault: UnlockedVault, files: list[Located], staged: dict[str, str
         loc = live.get(path)
         if loc is None:
             raise IntegrityError("an exported file is missing from the vault's index")
-        digest = hashlib.sha256()
-        with open_reader(vault, loc.pack) as reader:
-            stream_entry(vault, reader, loc, digest.update)
-        if digest.hexdigest() != expected:
+        if plaintext_sha256(vault, loc) != expected:
             raise IntegrityError("an exported file does not match what the command wrote")

@@ -104,6 +104,15 @@ def stream_entry(
     return meta
 
 
+def plaintext_sha256(vault: UnlockedVault, loc: Located) -> str:
+    """Decrypt LOC from the drive, authenticated, and return its plaintext's SHA-256:
+    the read-back check before a plaintext copy is deleted."""
+    digest = hashlib.sha256()
+    with open_reader(vault, loc.pack) as reader:
+        stream_entry(vault, reader, loc, digest.update)
+    return digest.hexdigest()
+
+
 def open_reader(vault: UnlockedVault, pack: str) -> PackReader:
     return PackReader(vault.paths, vault.vault_id, pack, vault.part_size)
 

@@ -14,7 +14,6 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -28,13 +27,13 @@ from medvault.errors import (
 )
 from medvault.format.meta import normalize_path
 from medvault.registry.records import CustodyRegistry
-from medvault.store.fsio import READ_ONLY_ERRNOS
+from medvault.store.fsio import READ_ONLY_ERRNOS, file_sha256
 from medvault.vault.add import Planned, add_planned, plan
 from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.custody import record
-from medvault.vault.env import Env
+from medvault.vault.env import Env, stamp
 from medvault.vault.incidents import IncidentRegistry, record_plaintext_finding
-from medvault.vault.reading import open_reader, stream_entry
+from medvault.vault.reading import plaintext_sha256
 from medvault.vault.session import UnlockedVault
 
 READ_BLOCK = 1024 * 1024
@@ -73,10 +72,6 @@ class MoveResult:
         if NOT_DELETED in why:
             return ReadOnlyMedia(f"{count}: they could not be deleted (their vault copy is kept)")
         return None
-
-
-def stamp(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def move_into_vault(
@@ -143,13 +138,11 @@ def _read_back(vault: UnlockedVault, files: list[Located]) -> set[str]:
         loc = live.get(added.file_id)
         if loc is None or loc.sha256 != added.sha256:
             continue
-        digest = hashlib.sha256()
         try:
-            with open_reader(vault, loc.pack) as reader:
-                stream_entry(vault, reader, loc, digest.update)
+            read = plaintext_sha256(vault, loc)
         except (MedvaultError, OSError):
             continue
-        if digest.hexdigest() == added.sha256:
+        if read == added.sha256:
             good.add(added.file_id)
     return good
 
@@ -167,14 +160,10 @@ def _overwrite(path: Path, size: int) -> None:
 
 
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            while block := handle.read(READ_BLOCK):
-                digest.update(block)
+        return file_sha256(path, READ_BLOCK)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def _prune(root: Path, removed: list[Path]) -> int:
