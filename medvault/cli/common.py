@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 
@@ -107,15 +107,17 @@ class LazyRegistry:
     """The custody registry, opened on first use: after any Argon2id work, so SQLAlchemy's
     ~30 MiB and Argon2id's 64 MiB are never resident together."""
 
-    def __init__(self) -> None:
-        self._real: Registry | None = None
+    # One open registry per URL in this process: the lost-drive check at unlock and the
+    # command's own events share its engine and its migration check.
+    _opened: ClassVar[dict[str, Registry]] = {}
 
     def _open(self) -> Registry:
-        if self._real is None:
+        url = registry_url()
+        if url not in LazyRegistry._opened:
             from medvault.registry.sql import Registry
 
-            self._real = Registry.for_url(registry_url())
-        return self._real
+            LazyRegistry._opened[url] = Registry.for_url(url)
+        return LazyRegistry._opened[url]
 
     def record_vault(
         self,
