@@ -3,6 +3,10 @@
 Write protocol (DESIGN.md): write in tmp/, flush, fsync, rename into place, fsync the
 directory. Removable media report a full disk in several ways (ENOSPC; EPERM or EFBIG
 from fusefat; EIO), so they all map to MediaFull.
+
+Every change medvault makes on a drive goes through the small wrappers here (create, write,
+fsync, replace, unlink, fsync_dir), each of which passes an I/O point (store/io_points.py)
+first, so the crash tests can stop the process before any one of them.
 """
 
 from __future__ import annotations
@@ -13,15 +17,47 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from medvault.errors import MediaFull, MedvaultError, ReadOnlyMedia
+from medvault.store import io_points
+from medvault.store.io_points import reached
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES}
 
 
+def create(path: Path, buffering: int = -1) -> BinaryIO:
+    """Create (or empty) PATH for writing."""
+    reached(io_points.CREATE, path)
+    return open(path, "wb", buffering=buffering)
+
+
+def write(handle: BinaryIO, data: bytes | memoryview, path: Path) -> None:
+    reached(io_points.WRITE, path)
+    handle.write(data)
+
+
+def fsync(handle: BinaryIO, path: Path) -> None:
+    """Flush Python's buffer and make the file's data durable."""
+    reached(io_points.FSYNC, path)
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def replace(source: Path, target: Path) -> None:
+    reached(io_points.RENAME, target)
+    os.replace(source, target)
+
+
+def unlink(path: Path, missing_ok: bool = False) -> None:
+    reached(io_points.UNLINK, path)
+    path.unlink(missing_ok=missing_ok)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename durable. Some FUSE file systems cannot fsync a directory: that is fine."""
+    reached(io_points.FSYNC_DIR, path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
@@ -56,11 +92,10 @@ def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None
     """Atomically replace PATH with DATA, going through tmp_dir/tmp_name."""
     tmp = tmp_dir / tmp_name
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with create(tmp) as handle:
+            write(handle, data, tmp)
+            fsync(handle, tmp)
+        replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -75,8 +110,3 @@ def file_sha256(path: Path, block: int = 1024 * 1024) -> str:
         while chunk := handle.read(block):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from medvault.errors import FormatError
 from medvault.format import canonical_json as cj
 from medvault.format import index_journal as fmt
 from medvault.secret import Secret
+from medvault.store import fsio, io_points
 from medvault.store.fsio import fsync_dir, media_errors, write_durable
 from medvault.store.layout import VaultPaths
 
@@ -70,8 +70,9 @@ class JournalAppender:
             return
         if current.torn_tail:
             with media_errors("the index"), open(paths.journal, "r+b") as handle:
+                io_points.reached(io_points.TRUNCATE, paths.journal)
                 handle.truncate(current.valid_length)
-                os.fsync(handle.fileno())
+                fsio.fsync(handle, paths.journal)
         self.next_record = len(current.records)
         self.end = current.valid_length
 
@@ -82,9 +83,9 @@ class JournalAppender:
         framed = fmt.frame(nonce, gcm_seal(self._key, nonce, cj.dumps(record), aad))
         with media_errors("the index"), open(self.paths.journal, "r+b") as handle:
             handle.seek(self.end)
+            io_points.reached(io_points.INDEX_APPEND, self.paths.journal)
             handle.write(framed)
-            handle.flush()
-            os.fsync(handle.fileno())
+            fsio.fsync(handle, self.paths.journal)
         self.next_record += 1
         self.end += len(framed)
 

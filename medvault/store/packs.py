@@ -14,6 +14,7 @@ from typing import BinaryIO
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import FormatError, IntegrityError
 from medvault.format import pack as fmt
+from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.layout import VaultPaths
 
@@ -40,9 +41,9 @@ class PackWriter:
         path = self._tmp_part(len(self._parts))
         with media_errors("a pack file"):
             self._parts.append(path)
-            self._handle = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115 (kept open)
+            self._handle = fsio.create(path, buffering=WRITE_BUFFER)
             self._in_part = 0
-            self._handle.write(self._prelude(len(self._parts) - 1, 0))
+            fsio.write(self._handle, self._prelude(len(self._parts) - 1, 0), path)
 
     def _prelude(self, index: int, count: int) -> bytes:
         return fmt.Prelude(self.vault_id, self.pack_id, index, count, self.part_size).encode()
@@ -61,7 +62,7 @@ class PackWriter:
             assert self._handle is not None
             n = min(len(view), self.part_size - self._in_part)
             with media_errors("a pack file"):
-                self._handle.write(view[:n])
+                fsio.write(self._handle, view[:n], self._parts[-1])
             self._in_part += n
             self.position += n
             view = view[n:]
@@ -75,12 +76,12 @@ class PackWriter:
             with media_errors("a pack file"):
                 if index == len(self._parts) - 1 and self._handle is not None:
                     self._handle.seek(target)
-                    self._handle.write(data[:n])
+                    fsio.write(self._handle, data[:n], self._parts[index])
                     self._handle.seek(0, os.SEEK_END)
                 else:
                     with open(self._parts[index], "r+b") as handle:
                         handle.seek(target)
-                        handle.write(data[:n])
+                        fsio.write(handle, data[:n], self._parts[index])
             offset += n
             data = data[n:]
 
@@ -94,12 +95,11 @@ class PackWriter:
         with media_errors("a pack file"):
             for index, path in enumerate(self._parts):
                 with open(path, "r+b") as handle:
-                    handle.write(self._prelude(index, count))
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                    fsio.write(handle, self._prelude(index, count), path)
+                    fsio.fsync(handle, path)
             final_dir.mkdir(parents=True, exist_ok=True)
             for index in [*range(1, count), 0]:
-                os.replace(self._parts[index], final_dir / fmt.part_filename(self.name, index))
+                fsio.replace(self._parts[index], final_dir / fmt.part_filename(self.name, index))
             fsync_dir(final_dir)
 
     def abort(self) -> None:
@@ -110,7 +110,7 @@ class PackWriter:
                 handle.close()
         for path in self._parts:
             with contextlib.suppress(OSError):
-                path.unlink()
+                fsio.unlink(path)
 
 
 class PackReader:
@@ -222,7 +222,7 @@ def delete_pack(paths: VaultPaths, name: str) -> None:
     """Remove part 0 first, so a crash midway leaves only orphan parts (swept by repair)."""
     folder = paths.pack_dir(name)
     with media_errors("the objects folder"):
-        (folder / fmt.part_filename(name, 0)).unlink(missing_ok=True)
-        for item in folder.glob(f"{name}.*.mvp"):
-            item.unlink(missing_ok=True)
+        fsio.unlink(folder / fmt.part_filename(name, 0), missing_ok=True)
+        for item in sorted(folder.glob(f"{name}.*.mvp")):
+            fsio.unlink(item, missing_ok=True)
     fsync_dir(folder)

@@ -11,7 +11,6 @@ ciphertext (format the drive to reclaim the space).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +18,7 @@ from typing import Protocol
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import IntegrityError, MedvaultError
 from medvault.registry.records import EventSink, KeyPackage
+from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors, write_durable
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
@@ -104,10 +104,9 @@ def _destroy_headers(paths: VaultPaths) -> int:
             except FileNotFoundError:
                 continue
             with open(path, "r+b") as handle:
-                handle.write(random_bytes(size))
-                handle.flush()
-                os.fsync(handle.fileno())
-            path.unlink()
+                fsio.write(handle, random_bytes(size), path)
+                fsio.fsync(handle, path)
+            fsio.unlink(path)
             count += 1
     fsync_dir(paths.root)
     return count

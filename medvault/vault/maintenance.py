@@ -16,6 +16,7 @@ from medvault.keys.passphrase import MIN_LENGTH, passphrase_meets_policy
 from medvault.keys.slots import make_slot
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import Secret
+from medvault.store import fsio
 from medvault.store.entries import seal_header
 from medvault.store.journal import index_key, rewrite_journal
 from medvault.store.layout import VaultPaths
@@ -36,9 +37,9 @@ def sweep_tmp(paths: VaultPaths) -> int:
     """Delete leftovers of interrupted writes. Only called while holding the writer lock."""
     count = 0
     if paths.tmp.is_dir():
-        for item in paths.tmp.iterdir():
+        for item in sorted(paths.tmp.iterdir()):
             with contextlib.suppress(OSError):
-                item.unlink()
+                fsio.unlink(item)
                 count += 1
     return count
 
@@ -244,7 +245,7 @@ def _remove_orphan_parts(paths: VaultPaths) -> int:
             name = part.name.split(".")[0]
             if not (shard / pfmt.part_filename(name, 0)).exists():
                 with contextlib.suppress(OSError):
-                    part.unlink()
+                    fsio.unlink(part)
                     removed += 1
     return removed
 
