@@ -19,6 +19,7 @@ from medvault.cli.common import (
     unlock_vault,
 )
 from medvault.errors import IntegrityError, UsageError
+from medvault.store.layout import locate
 from medvault.vault.add import add_files, plan
 from medvault.vault.catalog import Located
 from medvault.vault.custody import Declared, declare, parse_declared
@@ -111,7 +112,8 @@ def _add(
     passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
-    planned = plan(sources)  # unreadable sources fail before the passphrase is asked
+    # Unreadable sources (and the vault itself) are refused before the passphrase is asked.
+    planned = plan(sources, vault_root=locate(vault).root)
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
 
     registry = open_registry()

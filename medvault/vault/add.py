@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import new_key, random_bytes
-from medvault.errors import AlreadyExists, SourceUnreadable, UsageError
+from medvault.errors import AlreadyExists, SourceUnreadable, UnsafePath, UsageError
 from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.registry.records import CustodyRegistry
@@ -35,78 +37,175 @@ class Planned:
     stored: str
     size: int
     mtime_ns: int
+    # The file planned (0, 0: not known): a file swapped for another before it is read
+    # (a link, a FIFO, a new file) is refused rather than stored under the old name.
+    dev: int = 0
+    ino: int = 0
+
+
+# Opening never blocks (a FIFO swapped in after the walk) and, inside a walked folder,
+# never follows a link (one swapped in after the walk).
+OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+SHOWN_MAX = 240
+
+
+def shown(path: Path | str) -> str:
+    """PATH for a one-line message: bytes that are not UTF-8 and control characters
+    escaped (\\xff, \\n), and a path longer than SHOWN_MAX cut to its end."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= SHOWN_MAX else "..." + text[-(SHOWN_MAX - 3) :]
 
 
 def _unreadable(path: Path, exc: OSError) -> SourceUnreadable:
+    if exc.errno == errno.ENAMETOOLONG:
+        what = "its path is longer than the system allows: add a folder nearer to it"
+    elif exc.errno == errno.ENOENT:
+        what = "it is gone (moved or deleted meanwhile?): check the path and add again"
+    else:
+        what = "fix the file's permissions or leave it out"
     return SourceUnreadable(
-        f"cannot read {path}: {exc.strerror or exc}",
-        hint="nothing was added; fix the file's permissions or leave it out",
+        f"cannot read {shown(path)}: {exc.strerror or exc}", hint=f"nothing was added; {what}"
     )
 
 
-def plan(sources: list[Path], prefix: str = "") -> list[Planned]:
+def plan(sources: list[Path], prefix: str = "", vault_root: Path | None = None) -> list[Planned]:
     """Every regular file under SOURCES, stored relative to each SRC's parent (like cp -r),
     under PREFIX ("a/b/" or "") when given.
 
-    Anything that is not a regular file or folder (a symlink to a folder, a device, a
-    broken link) is refused up front, so nothing is silently left behind.
+    A SOURCE named on the command line may be a symbolic link (followed, like cp -H);
+    inside a folder, anything that is not a regular file or folder (a symbolic link, a
+    FIFO, a device, a socket) is refused up front, so nothing is silently left behind or
+    fetched from outside the folder. So is a name that is not UTF-8 (stored paths are
+    UTF-8), and a SOURCE that is, holds or sits inside VAULT_ROOT (the vault itself).
     """
     planned: list[Planned] = []
     seen: dict[str, Path] = {}
     for src in sources:
         absolute = Path(os.path.abspath(src))
+        if vault_root is not None:
+            _refuse_vault(src, absolute, vault_root)
         try:
             top = os.stat(absolute)
         except OSError as exc:
             raise _unreadable(src, exc) from None
         if stat.S_ISDIR(top.st_mode):
-            files = _walk(absolute)
+            files = [(path, NOFOLLOW) for path in _walk(absolute)]
         elif stat.S_ISREG(top.st_mode):
-            files = [absolute]
+            files = [(absolute, 0)]
         else:
             raise _not_regular(src)
-        for path in files:
-            try:
-                st = os.stat(path)
-                with open(path, "rb"):
-                    pass
-            except OSError as exc:
-                raise _unreadable(path, exc) from None
-            stored = normalize_path(prefix + path.relative_to(absolute.parent).as_posix())
+        for path, flags in files:
+            st = _open_regular(path, flags)
+            stored = _stored(prefix, path, absolute.parent)
             if stored in seen:
-                raise UsageError(f"{path} and {seen[stored]} would both be stored as {stored}")
+                raise UsageError(
+                    f"{shown(path)} and {shown(seen[stored])} would both be stored as "
+                    f"{shown(stored)}"
+                )
             seen[stored] = path
-            planned.append(Planned(path, stored, st.st_size, st.st_mtime_ns))
+            planned.append(Planned(path, stored, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
     return planned
+
+
+def _open_regular(path: Path, flags: int) -> os.stat_result:
+    """Open PATH as add will (without blocking) and check it is a readable regular file."""
+    try:
+        fd = os.open(path, OPEN_FLAGS | flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and flags & NOFOLLOW:
+            raise _link(path) from None  # became a link since the walk
+        raise _unreadable(path, exc) from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path)
+    return st
+
+
+def _stored(prefix: str, path: Path, parent: Path) -> str:
+    relative = prefix + path.relative_to(parent).as_posix()
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SourceUnreadable(
+            f"the name {shown(path)} is not valid UTF-8",
+            hint="nothing was added; rename it (e.g. convmv -f latin1 -t utf-8) and add again",
+        ) from None
+    try:
+        return normalize_path(relative)
+    except UnsafePath:
+        raise SourceUnreadable(
+            f"{shown(path)} cannot be stored: its path is longer than 4096 bytes or has "
+            "a part longer than 255 bytes",
+            hint="nothing was added; add a folder nearer to the file, or shorten the names",
+        ) from None
+
+
+def _refuse_vault(src: Path, absolute: Path, vault_root: Path) -> None:
+    real, vault = os.path.realpath(absolute), os.path.realpath(vault_root)
+    if real == vault or real.startswith(vault + os.sep):
+        raise UsageError(
+            f"{shown(src)} is inside the vault itself",
+            hint="add the files you want to protect, not the vault's own files",
+        )
+    if vault.startswith(real.rstrip(os.sep) + os.sep):
+        raise UsageError(
+            f"{shown(src)} holds the vault itself ({shown(vault_root)})",
+            hint="add its other files and folders one by one, or from another folder",
+        )
 
 
 def _not_regular(path: Path) -> SourceUnreadable:
     return SourceUnreadable(
-        f"{path} is not a regular file or folder",
-        hint="medvault stores regular files; copy what the link points to, or leave it out",
+        f"{shown(path)} is not a regular file or folder",
+        hint="nothing was added; medvault stores regular files, so leave it out",
+    )
+
+
+def _link(path: Path) -> SourceUnreadable:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return SourceUnreadable(
+        f"{shown(path)} is a symbolic link (to {shown(target)}); links inside a folder "
+        "are not followed",
+        hint="nothing was added; copy what it points to into the folder, or leave it out",
     )
 
 
 def _walk(root: Path) -> list[Path]:
+    """Regular files under ROOT, sorted, without following links and without recursion
+    (a folder tree deeper than Python's recursion limit still walks)."""
     found: list[Path] = []
-
-    def fail(exc: OSError) -> None:
-        raise _unreadable(Path(exc.filename or root), exc)
-
-    for folder, dirs, files in os.walk(root, onerror=fail):
-        for name in dirs:
-            if os.path.islink(os.path.join(folder, name)):
-                raise _not_regular(Path(folder) / name)
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(folder) / name
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise _unreadable(folder, exc) from None
+        subdirs: list[Path] = []
+        for entry in entries:
+            path = Path(entry.path)
             try:
-                mode = os.stat(path).st_mode
+                mode = entry.stat(follow_symlinks=False).st_mode
             except OSError as exc:
                 raise _unreadable(path, exc) from None
-            if not stat.S_ISREG(mode):
+            if stat.S_ISLNK(mode):
+                raise _link(path)
+            if stat.S_ISDIR(mode):
+                subdirs.append(path)
+            elif stat.S_ISREG(mode):
+                found.append(path)
+            else:
                 raise _not_regular(path)
-            found.append(path)
+        stack.extend(reversed(subdirs))
     return found
 
 
@@ -128,7 +227,7 @@ def add_files(
     action: str = "add",
     details: dict[str, object] | None = None,
 ) -> AddResult:
-    planned = plan(sources, prefix)
+    planned = plan(sources, prefix, vault.paths.root)
     return add_planned(vault, planned, replace, registry, env, progress, on_commit, action, details)
 
 
@@ -162,6 +261,11 @@ def add_planned(
                     committer.add_pending(loc)
                     if item.size > SMALL_FILE or committer.pending_bytes >= PACK_TARGET:
                         committer.commit()
+        except SourceUnreadable as exc:
+            if committer.committed:
+                # Earlier groups are durable and were reported; say so, not "nothing".
+                exc.hint = "files reported as added are kept; the rest was not added"
+            raise
         finally:
             done = committer.committed
             if done:
@@ -234,11 +338,12 @@ def _write_entry(
 
     offset = writer.position
     try:
-        with open(item.source, "rb") as handle:
+        with _open_planned(item) as handle:
             if item.size <= SMALL_FILE:
                 data = handle.read(item.size + 1)
                 if len(data) != item.size:
                     raise _changed(item.source)
+                _check_unchanged(handle, item)
                 sealed, meta = seal(hashlib.sha256(data).hexdigest())
                 enc = sealed.encryptor()
                 writer.write(sealed.header + enc.update(data) + enc.finalize())
@@ -250,7 +355,11 @@ def _write_entry(
                 sealed, meta = seal(PLACEHOLDER_SHA)
                 writer.write(sealed.header)
                 digest, enc, count = hashlib.sha256(), sealed.encryptor(), 0
-                while block := handle.read(READ_BLOCK):
+                # Never more than size + 1 bytes: a file appended to as fast as it is read
+                # must not keep add going (or fill the drive) before the size check.
+                while count <= item.size and (
+                    block := handle.read(min(READ_BLOCK, item.size + 1 - count))
+                ):
                     digest.update(block)
                     writer.write(enc.update(block))
                     count += len(block)
@@ -258,6 +367,7 @@ def _write_entry(
                         progress(len(block))
                 if count != item.size:
                     raise _changed(item.source)
+                _check_unchanged(handle, item)
                 writer.write(enc.finalize())
                 final, meta = seal(digest.hexdigest())
                 if len(final.header) != len(sealed.header):
@@ -282,8 +392,32 @@ def _write_entry(
     )
 
 
+def _open_planned(item: Planned) -> BinaryIO:
+    """ITEM's file, opened without blocking and checked to be the very file planned."""
+    fd = os.open(item.source, OPEN_FLAGS)
+    handle = os.fdopen(fd, "rb")
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (
+        item.ino and (st.st_dev, st.st_ino) != (item.dev, item.ino)
+    ):
+        handle.close()
+        raise SourceUnreadable(
+            f"{shown(item.source)} was replaced by another file while add was running",
+            hint="add it again once nothing else is changing it",
+        )
+    return handle
+
+
+def _check_unchanged(handle: BinaryIO, item: Planned) -> None:
+    """The file read must still have the size and time planned: otherwise what was read
+    may be a mix of two versions (a rewrite in place keeps the size)."""
+    st = os.fstat(handle.fileno())
+    if st.st_size != item.size or st.st_mtime_ns != item.mtime_ns:
+        raise _changed(item.source)
+
+
 def _changed(path: Path) -> SourceUnreadable:
     return SourceUnreadable(
-        f"{path} changed size while it was being read",
-        hint="add it again once it is no longer being written",
+        f"{shown(path)} changed while it was being read",
+        hint="it was not added; add it again once it is no longer being written",
     )
