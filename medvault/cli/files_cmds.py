@@ -18,13 +18,16 @@ from medvault.cli.common import (
     progress_bar,
     unlock_vault,
 )
-from medvault.errors import IntegrityError, UsageError
+from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
 from medvault.store.layout import locate
 from medvault.vault.add import add_files, plan
 from medvault.vault.catalog import Located
 from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
-from medvault.vault.reading import extract, list_files, select
+from medvault.vault.reading import extract, list_files, select, shown
+
+# Listings show whole paths (control characters escaped, so one file is one line).
+MAX_SHOWN = 1 << 16
 
 
 @click.command("add")
@@ -51,9 +54,14 @@ def add_cmd(
     "added PATH" is printed once that file is durably committed; it then survives a crash
     or the drive being pulled.
 
-    Exit codes: 0 all added, 3 wrong passphrase, 4 not a vault, 7 drive full (files
-    reported as added are kept), 8 unreadable source (nothing added), 9 path already in the
-    vault (use --replace), 10 vault busy, 13 no passphrase source.
+    Symbolic links, FIFOs, devices and sockets inside a folder, and names that are not
+    UTF-8, are refused (nothing is added); a link named as a SOURCE is followed.
+
+    Exit codes: 0 all added, 2 a SOURCE is (or holds) the vault itself, 3 wrong passphrase,
+    4 not a vault, 7 drive full (files reported as added are kept), 8 unreadable source,
+    link, special file, non-UTF-8 name or a file changing while read (nothing more is
+    added), 9 path already in the vault (use --replace), 10 vault busy, 13 no passphrase
+    source.
     """
     _add(
         vault,
@@ -88,7 +96,8 @@ def cp_cmd(
     it is copied in, encrypted, exactly as `medvault add VAULT SRC...` would: "added PATH"
     once each file is durably committed, nothing in plaintext on the drive.
 
-    Exit codes: as for add: 0, 2 (fewer than two arguments), 3, 4, 7, 8, 9, 10, 13.
+    Exit codes: as for add: 0, 2 (fewer than two arguments, or a SOURCE is the vault), 3,
+    4, 7, 8, 9, 10, 13.
     """
     if len(paths) < 2:
         raise UsageError("usage: medvault cp SRC... VAULT (the vault comes last, as with cp)")
@@ -178,7 +187,8 @@ def ls_cmd(
         emit_json([_entry_json(x) for x in chosen])
         return
     for loc in chosen:
-        click.echo(f"{loc.size:>12}  {loc.added_at[:19].replace('T', ' ')}  {loc.path}")
+        when = loc.added_at[:19].replace("T", " ")
+        click.echo(f"{loc.size:>12}  {when}  {shown(loc.path, limit=MAX_SHOWN)}")
 
 
 @click.command("extract")
@@ -210,7 +220,8 @@ def extract_cmd(
 
     Exit codes: 0 all extracted, 3 wrong passphrase, 4 not a vault, 6 a file failed
     authentication (others are still extracted), 9 target exists (use --force),
-    14 unsafe stored path, 16 a named path is not there.
+    14 unsafe stored path, or a name FAT/exFAT refuses (nothing extracted), 16 a named path
+    is not there, 17 written by a newer medvault.
     """
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     dest.mkdir(parents=True, exist_ok=True)
@@ -226,9 +237,13 @@ def extract_cmd(
         )
     else:
         for path in result.written:
-            click.echo(f"extracted {path}")
+            click.echo(f"extracted {shown(path, limit=MAX_SHOWN)}")
     for stored, problem in result.failed.items():
-        click.echo(f"medvault: damaged: {stored}: {problem}", err=True)
+        click.echo(f"medvault: damaged: {shown(stored)}: {problem}", err=True)
+    if result.newer and len(result.newer) == len(result.failed):
+        raise UnsupportedVersion(
+            f"{len(result.newer)} file(s) were written by a newer medvault and were not extracted"
+        )
     if result.failed:
         raise IntegrityError(
             f"{len(result.failed)} file(s) failed authentication and were not extracted"

@@ -17,10 +17,10 @@ from medvault.cli.common import (
     org_option,
 )
 from medvault.cli.shares_input import collect_shares
-from medvault.errors import IntegrityError, UsageError
+from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
 from medvault.keys.passphrase import check_strength, to_secret
 from medvault.vault.maintenance import change_passphrase
-from medvault.vault.reading import extract
+from medvault.vault.reading import extract, shown
 from medvault.vault.recovery import escrow_identity, escrow_unlock
 
 
@@ -79,8 +79,9 @@ def recover_cmd(
 
     Exit codes: 0 done, 2 bad arguments (--reason is required), 4 not a vault or no header
     (try --from-registry), 5 no org config, 6 a file failed authentication, 9 target exists,
-    12 weak new passphrase, 16 path not in the vault, 20 shares refused (too few, mistyped
-    — the word's position is named — or from another key).
+    12 weak new passphrase, 14 a name FAT/exFAT refuses (nothing extracted), 16 path not in
+    the vault, 17 written by a newer medvault, 20 shares refused (too few, mistyped — the
+    word's position is named — from another key, or another organisation's).
     """
     if not reason.strip():
         raise UsageError("--reason must say why the vault is being recovered")
@@ -92,7 +93,7 @@ def recover_cmd(
     shares = collect_shares(share_files)
     identity = escrow_identity(org, shares)
     registry = open_registry()
-    unlocked = escrow_unlock(vault, identity, registry if from_registry else None)
+    unlocked = escrow_unlock(vault, identity, registry if from_registry else None, org)
     audit = {
         "reason": reason.strip(),
         "approvers": list(identity.approvers),
@@ -129,13 +130,17 @@ def recover_cmd(
         )
     else:
         for path in result.written:
-            click.echo(f"recovered {path}")
+            click.echo(f"recovered {shown(path, limit=1 << 16)}")
         click.echo(
             f"{len(result.written)} file(s) released; approved by "
             f"{', '.join(identity.approvers)}; recorded.",
             err=True,
         )
     for stored, problem in result.failed.items():
-        click.echo(f"medvault: damaged: {stored}: {problem}", err=True)
+        click.echo(f"medvault: damaged: {shown(stored)}: {problem}", err=True)
+    if result.newer and len(result.newer) == len(result.failed):
+        raise UnsupportedVersion(
+            f"{len(result.newer)} file(s) were written by a newer medvault and were not recovered"
+        )
     if result.failed:
         raise IntegrityError(f"{len(result.failed)} file(s) failed authentication")

@@ -23,6 +23,7 @@ from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.maintenance import sweep_tmp
+from medvault.vault.reading import shown
 from medvault.vault.session import UnlockedVault
 from medvault.vault.writing import PACK_TARGET, Committer, open_journal
 
@@ -47,15 +48,6 @@ class Planned:
 # never follows a link (one swapped in after the walk).
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-SHOWN_MAX = 240
-
-
-def shown(path: Path | str) -> str:
-    """PATH for a one-line message: bytes that are not UTF-8 and control characters
-    escaped (\\xff, \\n), and a path longer than SHOWN_MAX cut to its end."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= SHOWN_MAX else "..." + text[-(SHOWN_MAX - 3) :]
 
 
 def _unreadable(path: Path, exc: OSError) -> SourceUnreadable:

@@ -1,12 +1,15 @@
 """`medvault ls` and `medvault extract`: every byte authenticated before the user sees it.
 
 Extraction writes DEST/.<random>.medvault-partial (mode 0600), and renames it to the
-final name only after the payload's end-of-stream check and the SHA-256 both pass.
+final name only after the payload's end-of-stream check and the SHA-256 both pass. A
+partial file that is not renamed is zeroed before it is deleted. Onto FAT/exFAT, names
+those file systems refuse are found before anything is written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -30,6 +33,7 @@ from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import open_header
 from medvault.store.fsio import media_errors
 from medvault.store.packs import PackReader
+from medvault.store.staging import filesystem_of
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
@@ -37,6 +41,39 @@ from medvault.vault.session import UnlockedVault
 
 READ_BLOCK = 1024 * 1024
 PARTIAL_SUFFIX = ".medvault-partial"
+SHOWN_MAX = 240
+# File systems of removable media that refuse Windows-invalid names (exfat-fuse and
+# ntfs-3g both show as fuseblk; NTFS names like these are unusable on Windows anyway).
+FAT_FILESYSTEMS = frozenset(
+    {"vfat", "msdos", "exfat", "fuse.fusefat", "fuse.exfat", "fuse.exfat-fuse", "fuseblk"}
+)
+FAT_FORBIDDEN = frozenset('"*:<>?|\\\x7f') | {chr(c) for c in range(32)}
+WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(1, 10)}
+)
+# A rename refused for its name (fusefat: EPERM; vfat/exfat: EINVAL), not a full drive.
+NAME_ERRNOS = frozenset({errno.EINVAL, errno.EPERM, errno.EILSEQ, errno.ENAMETOOLONG})
+
+
+def shown(path: Path | str, limit: int = SHOWN_MAX) -> str:
+    """PATH for one line of output: bytes that are not UTF-8 and control characters
+    escaped (\\xff, \\n), and anything longer than LIMIT cut to its end."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else "..." + text[-(limit - 3) :]
+
+
+def fat_problem(name: str) -> str | None:
+    """Why FAT32/exFAT (and Windows) cannot hold a file or folder called NAME, if so."""
+    if any(c in FAT_FORBIDDEN for c in name):
+        return 'has a character FAT/exFAT does not allow (" * : < > ? \\ | or a control character)'
+    if name.endswith((".", " ")):
+        return "ends with a dot or a space"
+    if name.split(".")[0].rstrip(" ").upper() in WINDOWS_RESERVED:
+        return "is a reserved device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+    if len(name.encode("utf-16-le")) > 2 * 255:
+        return "is longer than 255 characters"
+    return None
 
 
 def list_files(vault: UnlockedVault) -> tuple[list[Located], Catalog]:
@@ -121,6 +158,7 @@ def open_reader(vault: UnlockedVault, pack: str) -> PackReader:
 class ExtractResult:
     written: list[Path] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    newer: list[str] = field(default_factory=list)  # failed: written by a newer medvault
     bytes: int = 0
     digests: list[str] = field(default_factory=list)
 
@@ -140,6 +178,7 @@ def extract(
     live, _catalog = list_files(vault)
     chosen = select(live, wanted)
     targets = [(loc, destination(dest_dir, loc.path)) for loc in chosen]
+    _check_names(dest_dir, chosen)
     if not force:
         existing = [t for _, t in targets if t.exists()]
         if existing:
@@ -153,6 +192,8 @@ def extract(
             except (IntegrityError, UnsupportedVersion) as exc:
                 # This file is damaged (or from a newer format); the others still extract.
                 result.failed[loc.path] = exc.message
+                if isinstance(exc, UnsupportedVersion):
+                    result.newer.append(loc.path)
                 continue
             result.written.append(target)
             result.bytes += loc.size
@@ -174,6 +215,29 @@ def extract(
             vault=vault,
         )
     return result
+
+
+def _check_names(dest_dir: Path, chosen: list[Located]) -> None:
+    """Onto FAT/exFAT, refuse before writing anything if a name cannot be created there:
+    a refused rename would come only after the plaintext reached the drive."""
+    kind = filesystem_of(dest_dir)
+    if kind not in FAT_FILESYSTEMS:
+        return
+    bad = [
+        (loc.path, part, problem)
+        for loc in chosen
+        for part in loc.path.split("/")
+        if (problem := fat_problem(part)) is not None
+    ]
+    if bad:
+        path, part, problem = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise UnsafePath(
+            f"{shown(path)} cannot be written to {kind} at {shown(dest_dir)}: "
+            f"{shown(part)!r} {problem}{more}",
+            hint="nothing was extracted; extract to a Linux file system (ext4, tmpfs), or "
+            "name only the other files",
+        )
 
 
 def _writer(out: BinaryIO) -> Callable[[bytes], None]:
@@ -199,8 +263,29 @@ def _extract_one(
             out.flush()
             os.fsync(out.fileno())
         os.utime(partial, ns=(meta.mtime_ns, meta.mtime_ns))
-        os.replace(partial, target)
+        try:
+            os.replace(partial, target)
+        except OSError as exc:
+            if exc.errno not in NAME_ERRNOS:
+                raise
+            raise UnsafePath(
+                f"cannot create {shown(target)}: {exc.strerror} (a name this file system refuses?)",
+                hint="extract to a Linux file system (ext4, tmpfs), or leave that file out",
+            ) from None
     except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
+        _scrub(partial)
         raise
+
+
+def _scrub(partial: Path) -> None:
+    """Zero a partial file, then delete it: on FAT/exFAT the zeros land in the file's own
+    clusters, so a failed check or a refused name leaves no plaintext in free space."""
+    with contextlib.suppress(OSError):
+        size = partial.stat().st_size
+        with open(partial, "r+b") as handle:
+            for start in range(0, size, READ_BLOCK):
+                handle.write(bytes(min(READ_BLOCK, size - start)))
+            handle.flush()
+            os.fsync(handle.fileno())
+    with contextlib.suppress(OSError):
+        partial.unlink()

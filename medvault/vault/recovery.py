@@ -42,7 +42,18 @@ class EscrowIdentity:
 
 
 def escrow_identity(org: OrgConfig, shares: Sequence[ParsedShare]) -> EscrowIdentity:
-    key, private = identify_key(org, combine_parsed(shares))
+    try:
+        key, private = identify_key(org, combine_parsed(shares))
+    except EscrowRefused as exc:
+        if "not in this organisation" not in exc.message:
+            raise
+        # Name the org whose config was checked: shares of another org are the usual cause.
+        raise EscrowRefused(
+            f"the shares rebuild an escrow key that is not one of {org.name}'s "
+            f"(org id {org.org_id}, config {org.path}): shares of another organisation?",
+            hint="use that organisation's org.toml (--org), or this organisation's shares; "
+            "nothing was recovered",
+        ) from None
     used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
     approvers = tuple(
         key.admins[s.member_index]
@@ -70,9 +81,11 @@ def escrow_unlock(
     path: Path,
     identity: EscrowIdentity,
     registry: KeyPackageSource | None,
+    org: OrgConfig | None = None,
 ) -> UnlockedVault:
     """Open the vault with the escrow key. With REGISTRY, the key package comes from the
-    registry (works with both header copies destroyed); otherwise from the vault header."""
+    registry (works with both header copies destroyed); otherwise from the vault header.
+    ORG (the config the shares matched) names a vault of another organisation."""
     paths = locate(path)
     copies = read_headers(paths)
     if registry is None:
@@ -89,6 +102,13 @@ def escrow_unlock(
                     return unlock_with_key(copies, vmk)
                 except MedvaultError:
                     continue
+        body = copies.any.header.body
+        if org is not None and body.org_id != org.org_id:
+            raise EscrowRefused(
+                f"this vault belongs to {body.org_name} (org id {body.org_id}), not to "
+                f"{org.name} (org id {org.org_id}), whose escrow key the shares rebuild",
+                hint=f"{body.org_name}'s security admins must recover it; nothing was recovered",
+            )
         raise EscrowRefused(
             f"this vault has no key package for escrow key {identity.key_id}",
             hint="it may be sealed to another org key; `medvault info` lists its key ids",
