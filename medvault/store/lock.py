@@ -1,8 +1,22 @@
-"""One writer at a time: an O_EXCL lock file in MEDVAULT/ (works on FAT and FUSE)."""
+"""One writer at a time: an O_EXCL lock file in MEDVAULT/ (works on FAT and FUSE).
+
+The file says who holds it ("host:pid"). Its holder also keeps an flock on it, which is
+what makes breaking a stale lock safe: a breaker must get that flock on the very file the
+path still names, so of two processes that find the same stale lock only one removes it,
+and the other can never remove the fresh lock the first then creates (the old fault:
+two writers at once). Where flock is unsupported, breakers take turns through an O_EXCL
+guard file (tmp/lock.break) and remove the lock only if it still holds the stale content.
+
+A lock naming a dead process on this host is broken; an empty one (its creator died
+before writing its name) after a grace period; a lock from another host never
+automatically: the error says how to remove it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import socket
 import time
@@ -12,68 +26,186 @@ from pathlib import Path
 from medvault.errors import VaultBusy
 from medvault.store.fsio import media_error
 
-
-def _holder_is_dead(content: str) -> bool:
-    """A lock left by a killed process on this host may be broken; others may not."""
-    try:
-        host, pid_text = content.strip().rsplit(":", 1)
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 # A lock file with no content yet may belong to a process that is just starting.
 EMPTY_LOCK_GRACE_S = 10.0
+# Each retry follows a lock that vanished or was broken: someone else made progress.
+ATTEMPTS = 8
+MAX_LOCK_CONTENT = 512
+GUARD_STALE_S = 30.0
+NO_FLOCK = {errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
 
 
-def _mtime(lock: Path) -> float:
+def _flock(fd: int, wait: bool) -> bool | None:
+    """True: we hold the flock; False: another process does; None: not supported here."""
     try:
-        return lock.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
-def _try_create(lock: Path) -> bool:
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return False
+    except OSError as exc:
+        if exc.errno in NO_FLOCK:
+            return None
+        raise
+    return True
+
+
+def _create(lock: Path) -> int | None:
+    """The lock's fd, flocked and naming us; None when the file already exists."""
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    except FileExistsError:
+        return None
     except OSError as exc:
         raise media_error(exc, "the vault lock") from exc
     try:
+        # flock before writing: a breaker that sees our name also sees our flock. It may
+        # hold the flock for an instant while it reads an empty (grace) lock; so we wait.
+        _flock(fd, wait=True)
         os.write(fd, f"{socket.gethostname()}:{os.getpid()}\n".encode())
         os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        raise media_error(exc, "the vault lock") from exc
+    return fd
+
+
+def _same_file(fd: int, lock: Path) -> bool:
+    try:
+        named = lock.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _holder(content: str) -> tuple[str, int] | None:
+    try:
+        host, pid_text = content.strip().rsplit(":", 1)
+        return host, int(pid_text)
+    except ValueError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _refuse_unless_stale(lock: Path, content: str, mtime: float) -> None:
+    """Raise VaultBusy naming the holder, unless the lock may be broken."""
+    if not content.strip():
+        if time.time() - mtime < EMPTY_LOCK_GRACE_S:
+            raise VaultBusy("the vault is locked by another medvault process that is starting")
+        return  # its creator died between creating and naming it
+    holder = _holder(content)
+    here = socket.gethostname()
+    if holder is None or holder[0] != here:
+        who = f"host {holder[0]} (process {holder[1]})" if holder else "an unknown holder"
+        raise VaultBusy(
+            f"the vault is locked by {who}; a lock from another computer is never "
+            "broken automatically",
+            hint=f"if no medvault is still writing to this drive there (e.g. it was "
+            f"unplugged during a write), delete {lock} and run the command again",
+        )
+    if _alive(holder[1]):
+        raise VaultBusy(
+            f"the vault is locked by medvault process {holder[1]} on this computer ({here})",
+            hint="wait for it to finish; if process "
+            f"{holder[1]} is not medvault (a reused process id), delete {lock}",
+        )
+
+
+def _read(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, MAX_LOCK_CONTENT).decode("utf-8", errors="replace")
+
+
+def _break_if_stale(lock: Path) -> None:
+    """Remove LOCK if it is stale; return when the caller should try to create it again."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise media_error(exc, "the vault lock") from exc
+    try:
+        flocked = _flock(fd, wait=False)
+        content = _read(fd)
+        if flocked is False:
+            _refuse_unless_stale(lock, content, time.time())  # a live holder: its name
+            raise VaultBusy("the vault is locked by another medvault process")
+        if not _same_file(fd, lock):
+            return  # removed or replaced since we opened it: look again
+        _refuse_unless_stale(lock, content, os.fstat(fd).st_mtime)
+        if flocked:
+            # We hold the flock on the file the path names: no other breaker can remove
+            # it now, and its holder is gone, so the path cannot change under us.
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+        else:
+            _break_under_guard(lock, content)
     finally:
         os.close(fd)
-    return True
+
+
+def _break_under_guard(lock: Path, stale: str) -> None:
+    """Without flock: breakers take turns through an O_EXCL guard file, and the one
+    inside removes the lock only if it still holds the stale content it judged."""
+    guard = lock.parent / "tmp" / "lock.break"
+    try:
+        guard.parent.mkdir(exist_ok=True)
+        fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        # Breaking takes milliseconds: a guard this old was left by a killed breaker.
+        if time.time() - _mtime(guard) > GUARD_STALE_S:
+            with contextlib.suppress(FileNotFoundError):
+                guard.unlink()
+        raise VaultBusy("the vault is locked by another medvault process") from None
+    except OSError as exc:
+        raise media_error(exc, "the vault lock") from exc
+    os.close(fd)
+    try:
+        try:
+            current = lock.read_text(errors="replace")
+        except FileNotFoundError:
+            return
+        if current == stale:
+            lock.unlink()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            guard.unlink()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()
+
+
+def _acquire(lock: Path) -> int:
+    for _ in range(ATTEMPTS):
+        fd = _create(lock)
+        if fd is not None:
+            return fd
+        _break_if_stale(lock)
+    raise VaultBusy("the vault is locked by another medvault process")
 
 
 @contextlib.contextmanager
 def writer_lock(lock: Path) -> Iterator[None]:
-    if not _try_create(lock):
-        try:
-            content = lock.read_text(errors="replace")
-        except FileNotFoundError:
-            content = ""
-        if content and not _holder_is_dead(content):
-            raise VaultBusy(f"the vault is locked by {content.strip()}")
-        if not content and time.time() - _mtime(lock) < EMPTY_LOCK_GRACE_S:
-            raise VaultBusy("the vault is locked by another medvault process")
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
-        if not _try_create(lock):
-            raise VaultBusy("the vault is locked by another medvault process")
+    fd = _acquire(lock)
     try:
         yield
     finally:
+        # Remove it only if it is still ours, then drop the flock (closing the fd).
         with contextlib.suppress(OSError):
-            lock.unlink()
+            if _same_file(fd, lock):
+                lock.unlink()
+        os.close(fd)
