@@ -250,7 +250,18 @@ def _writer(out: BinaryIO) -> Callable[[bytes], None]:
 def _extract_one(
     vault: UnlockedVault, loc: Located, target: Path, progress: Callable[[int], None] | None
 ) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            # Create the name first, empty: a name the file system refuses fails here,
+            # before any plaintext is written (after a refused rename, fusefat no longer
+            # zeroes the partial file's own clusters).
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            target.unlink()
+    except OSError as exc:
+        if exc.errno not in NAME_ERRNOS:
+            raise
+        raise _refused_name(target, exc) from None
     partial = target.parent / f".{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -268,13 +279,18 @@ def _extract_one(
         except OSError as exc:
             if exc.errno not in NAME_ERRNOS:
                 raise
-            raise UnsafePath(
-                f"cannot create {shown(target)}: {exc.strerror} (a name this file system refuses?)",
-                hint="extract to a Linux file system (ext4, tmpfs), or leave that file out",
-            ) from None
+            raise _refused_name(target, exc) from None
     except BaseException:
         _scrub(partial)
         raise
+
+
+def _refused_name(target: Path, exc: OSError) -> UnsafePath:
+    return UnsafePath(
+        f"cannot create {shown(target)}: {exc.strerror} (a name this file system refuses?)",
+        hint="extract to a Linux file system (ext4, tmpfs), or leave that file out; files "
+        "reported as extracted are complete (fusefat also says this when the drive is full)",
+    )
 
 
 def _scrub(partial: Path) -> None:
