@@ -6,6 +6,8 @@ then exits with ``exit_code``. docs/CLI.md lists the codes; tests pin them.
 
 from __future__ import annotations
 
+import errno
+
 
 class MedvaultError(Exception):
     """Base class. Messages never contain secrets or file contents."""
@@ -34,7 +36,10 @@ class WrongPassphrase(MedvaultError):
 
 class NotAVault(MedvaultError):
     exit_code = 4
-    hint = "give the drive's root (holding MEDVAULT/) or the MEDVAULT/ folder itself"
+    hint = (
+        "is the drive plugged in and mounted? give the drive's root (holding MEDVAULT/) "
+        "or the MEDVAULT/ folder itself"
+    )
 
 
 class OrgConfigMissing(MedvaultError):
@@ -133,6 +138,18 @@ class AuditChainBroken(MedvaultError):
 
     exit_code = 22
     hint = "treat the registry as tampered with; compare with an anchored head and backups"
+
+
+class DriveGone(MedvaultError):
+    """The drive went away under the command: unplugged, or its FUSE server died."""
+
+    exit_code = 23
+    hint = (
+        "plug the drive in (mount it) again and re-run the command; files reported as added "
+        "are safe, and the next command cleans up what this one left"
+    )
+    # What a vanished drive gives: a dead FUSE server (ENOTCONN), a removed device.
+    errnos = frozenset({errno.ENOTCONN, errno.ENODEV, errno.ENXIO, errno.ENOMEDIUM})
 
 
 class DamageFound(MedvaultError):

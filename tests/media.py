@@ -3,13 +3,16 @@
 No kernel vfat here, so FUSE is the only way to a real FAT32 file system. Each context
 manager skips the test with the reason when FUSE or a tool is missing, and always leaves
 nothing mounted. fusefat writes through to the image, so the raw bytes can be read after
-`sync()` (which waits for outstanding writes) or after unmounting.
+`sync()` (which waits for outstanding writes) or after unmounting. exfat-fuse keeps file
+sizes and the allocation bitmap in memory until fsync or unmount, so after `kill_fuse()`
+the image holds only what was fsynced (like a stick pulled out).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +24,13 @@ from pathlib import Path
 import pytest
 
 MOUNT_TIMEOUT_S = 10.0
+FAT32 = "fat32"
+EXFAT = "exfat"
+KINDS = (FAT32, EXFAT)
+_TOOLS = {
+    FAT32: ("fusefat", "mkfs.vfat", "fsck.vfat"),
+    EXFAT: ("mount.exfat-fuse", "mkfs.exfat", "fsck.exfat", "losetup"),
+}
 
 
 def fuse_available() -> str | None:
@@ -32,6 +42,17 @@ def fuse_available() -> str | None:
         return f"{device} is not readable and writable by this user"
     if _fusermount() is None:
         return "fusermount not installed (apt-get install fuse3)"
+    return None
+
+
+def missing_tools(kind: str) -> str | None:
+    """None when KIND's images can be made, mounted and checked here, else why not."""
+    reason = fuse_available()
+    if reason is not None:
+        return reason
+    for tool in _TOOLS[kind]:
+        if shutil.which(tool) is None:
+            return f"{tool} not installed (see .ci/run for the packages)"
     return None
 
 
@@ -53,6 +74,8 @@ class Mounted:
     image: Path
     mountpoint: Path
     process: subprocess.Popen[bytes]
+    kind: str = FAT32
+    read_only: bool = False
 
     @property
     def pid(self) -> int:
@@ -62,49 +85,136 @@ class Mounted:
         os.sync()
 
     def unmount(self) -> None:
-        if os.path.ismount(self.mountpoint):
-            fusermount = _fusermount()
-            assert fusermount is not None
-            subprocess.run(
-                [fusermount, "-u", str(self.mountpoint)], check=False, capture_output=True
-            )
+        if _listed(self.mountpoint):
+            _detach(self.mountpoint)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if _listed(self.mountpoint):  # the server died under a busy mount
+            _detach(self.mountpoint)
 
     def kill_fuse(self) -> None:
         """The drive is yanked: the FUSE server dies mid-operation."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait()
-        fusermount = _fusermount()
-        assert fusermount is not None
-        subprocess.run([fusermount, "-u", str(self.mountpoint)], check=False, capture_output=True)
+        _detach(self.mountpoint)
+
+    def kill_fuse_only(self) -> None:
+        """The FUSE server dies but the dead mount stays: every access gives ENOTCONN."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
-def _wait_for_mount(mounted: Mounted, what: str) -> None:
+def _listed(mountpoint: Path) -> bool:
+    """Mounted, even when dead (os.path.ismount says False once the server is gone)."""
+    target = os.path.abspath(mountpoint).replace(" ", "\\040")
+    with open("/proc/self/mountinfo") as handle:
+        return any(line.split(" ")[4] == target for line in handle)
+
+
+def _detach(mountpoint: Path) -> None:
+    fusermount = _fusermount()
+    assert fusermount is not None
+    for flags in (["-u"], ["-u", "-z"]):
+        subprocess.run([fusermount, *flags, str(mountpoint)], check=False, capture_output=True)
+        if not _listed(mountpoint):
+            return
+
+
+def _wait_for_mount(mounted: Mounted, what: str, skip: bool = True) -> None:
     deadline = time.monotonic() + MOUNT_TIMEOUT_S
     while not os.path.ismount(mounted.mountpoint):
         if mounted.process.poll() is not None or time.monotonic() > deadline:
             mounted.unmount()
-            pytest.skip(f"{what} could not mount the image (it exits 0 even on failure)")
+            reason = f"{what} could not mount {mounted.image.name} (it exits 0 even on failure)"
+            if skip:
+                pytest.skip(reason)
+            raise RuntimeError(reason)
         time.sleep(0.05)
+
+
+def make_image(kind: str, image: Path, size_mib: int) -> None:
+    """A fresh, empty FAT32 or exFAT file system in the file IMAGE."""
+    _need(*_TOOLS[kind])
+    with open(image, "wb") as handle:
+        handle.truncate(size_mib * 1024 * 1024)
+    if kind == FAT32:
+        argv = ["mkfs.vfat", "-F", "32", "-n", "USBSTICK", str(image)]
+    else:
+        argv = ["mkfs.exfat", "-L", "USBSTICK", str(image)]
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def mount_image(
+    kind: str, image: Path, mountpoint: Path, read_only: bool = False, skip: bool = True
+) -> Iterator[Mounted]:
+    """Mount an existing image (again, after a yank, or read-only). A failure to mount
+    skips the test when SKIP, else raises (an image a yank made unmountable is a finding)."""
+    _need(*_TOOLS[kind])
+    mountpoint.mkdir(exist_ok=True)
+    if kind == FAT32:
+        with _serve(
+            ["fusefat", "-f", "-o", "ro" if read_only else "rw+", str(image), str(mountpoint)],
+            image,
+            mountpoint,
+            kind,
+            read_only,
+            skip,
+        ) as mounted:
+            yield mounted
+        return
+    # exfat-fuse needs a block device: a loop device over the image, detached afterwards
+    # (which also writes back what the loop device's page cache still holds).
+    loop = subprocess.run(
+        ["losetup", "-f", "--show", *(["-r"] if read_only else []), str(image)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if loop.returncode != 0:
+        pytest.skip(f"losetup failed: {loop.stderr.strip() or 'not permitted'}")
+    device = loop.stdout.strip()
+    try:
+        argv = ["mount.exfat-fuse", "-d", *(["-o", "ro"] if read_only else []), device]
+        with _serve([*argv, str(mountpoint)], image, mountpoint, kind, read_only, skip) as m:
+            yield m
+    finally:
+        os.sync()
+        subprocess.run(["losetup", "-d", device], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def _serve(
+    argv: list[str], image: Path, mountpoint: Path, kind: str, read_only: bool, skip: bool
+) -> Iterator[Mounted]:
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mounted = Mounted(image, mountpoint, process, kind, read_only)
+    _wait_for_mount(mounted, argv[0], skip)
+    try:
+        yield mounted
+    finally:
+        mounted.unmount()
+
+
+@contextlib.contextmanager
+def mounted(kind: str, tmp_path: Path, size_mib: int = 64) -> Iterator[Mounted]:
+    """A fresh image of KIND (FAT32 or EXFAT) in TMP_PATH, mounted rw."""
+    image = tmp_path / f"{kind}.img"
+    make_image(kind, image, size_mib)
+    with mount_image(kind, image, tmp_path / f"{kind}-mnt") as stick:
+        yield stick
 
 
 @contextlib.contextmanager
 def mounted_fat32(tmp_path: Path, size_mib: int = 64, prefill_mib: int = 0) -> Iterator[Mounted]:
     """A fresh FAT32 image, optionally pre-filled with PREFILL_MIB of padding, mounted rw."""
-    _need("fusefat", "mkfs.vfat")
     image = tmp_path / "fat32.img"
-    mountpoint = tmp_path / "fat32-mnt"
-    mountpoint.mkdir()
-    with open(image, "wb") as handle:
-        handle.truncate(size_mib * 1024 * 1024)
-    subprocess.run(
-        ["mkfs.vfat", "-F", "32", "-n", "USBSTICK", str(image)], check=True, capture_output=True
-    )
+    make_image(FAT32, image, size_mib)
     if prefill_mib:
         _need("mcopy")
         pad = tmp_path / "pad.bin"
@@ -114,49 +224,60 @@ def mounted_fat32(tmp_path: Path, size_mib: int = 64, prefill_mib: int = 0) -> I
             ["mcopy", "-i", str(image), str(pad), "::/pad.bin"], check=True, capture_output=True
         )
         pad.unlink()
-    process = subprocess.Popen(
-        ["fusefat", "-f", "-o", "rw+", str(image), str(mountpoint)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    mounted = Mounted(image, mountpoint, process)
-    _wait_for_mount(mounted, "fusefat")
-    try:
-        yield mounted
-    finally:
-        mounted.unmount()
+    with mount_image(FAT32, image, tmp_path / "fat32-mnt") as stick:
+        yield stick
 
 
 @contextlib.contextmanager
 def mounted_exfat(tmp_path: Path, size_mib: int = 64) -> Iterator[Mounted]:
     """A fresh exFAT image on a loop device (exfat-fuse needs a block device)."""
-    _need("mkfs.exfat", "mount.exfat-fuse", "losetup")
-    image = tmp_path / "exfat.img"
-    mountpoint = tmp_path / "exfat-mnt"
-    mountpoint.mkdir()
-    with open(image, "wb") as handle:
-        handle.truncate(size_mib * 1024 * 1024)
-    subprocess.run(["mkfs.exfat", str(image)], check=True, capture_output=True)
-    loop = subprocess.run(
-        ["losetup", "-f", "--show", str(image)], capture_output=True, text=True, check=False
-    )
-    if loop.returncode != 0:
-        pytest.skip(f"losetup failed: {loop.stderr.strip() or 'not permitted'}")
-    device = loop.stdout.strip()
-    try:
-        process = subprocess.Popen(
-            ["mount.exfat-fuse", "-d", device, str(mountpoint)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    with mounted(EXFAT, tmp_path, size_mib) as stick:
+        yield stick
+
+
+@dataclass(frozen=True)
+class Fsck:
+    returncode: int
+    output: str
+
+    @property
+    def repaired(self) -> bool:
+        """fsck.vfat and fsck.exfat both exit 1 for "errors found and corrected"."""
+        return self.returncode == 1
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode in (0, 1)
+
+    def findings(self) -> list[str]:
+        """What fsck said it found or fixed, one line each, without the banner and summary."""
+        skip = re.compile(r"^(fsck\.fat |exfatprogs version|.*: \d+ files, |.*: clean\.|$)")
+        return [line.strip() for line in self.output.splitlines() if not skip.match(line)]
+
+
+def fsck_image(kind: str, image: Path) -> Fsck:
+    """Check and repair an unmounted image as a user would (`-a` / `-y`: fix without asking)."""
+    os.sync()
+    if kind == FAT32:
+        argv = ["fsck.vfat", "-a", "-w", str(image)]
+    else:
+        argv = ["fsck.exfat", "-y", str(image)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    return Fsck(result.returncode, result.stdout + result.stderr)
+
+
+def tool_versions() -> dict[str, str]:
+    """Package versions of the FUSE servers and fsck tools (Debian's dpkg), for reports."""
+    out: dict[str, str] = {}
+    for package in ("fusefat", "exfat-fuse", "dosfstools", "exfatprogs", "fuse3"):
+        result = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", package],
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        mounted = Mounted(image, mountpoint, process)
-        _wait_for_mount(mounted, "exfat-fuse")
-        try:
-            yield mounted
-        finally:
-            mounted.unmount()
-    finally:
-        subprocess.run(["losetup", "-d", device], check=False, capture_output=True)
+        out[package] = result.stdout.strip() if result.returncode == 0 else "unknown"
+    return out
 
 
 def raw_image_bytes(image: Path) -> bytes:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from medvault.errors import MediaFull, MedvaultError, ReadOnlyMedia
+from medvault.errors import DriveGone, MediaFull, MedvaultError, ReadOnlyMedia
 from medvault.store import io_points
 from medvault.store.io_points import reached
 
@@ -80,6 +80,8 @@ def media_errors(what: str) -> Iterator[None]:
 
 
 def media_error(exc: OSError, what: str) -> MedvaultError:
+    if exc.errno in DriveGone.errnos:
+        return DriveGone(f"cannot write {what}: the drive is gone ({exc.strerror})")
     if exc.errno in READ_ONLY_ERRNOS:
         return ReadOnlyMedia(f"cannot write {what}: the drive is read-only or not writable by you")
     if exc.errno in FULL_ERRNOS or exc.errno in (errno.EPERM, errno.EIO):
