@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import random_bytes
-from medvault.errors import IntegrityError
+from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
@@ -22,10 +22,10 @@ from medvault.store.journal import index_key, rewrite_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, delete_pack
-from medvault.vault.catalog import Catalog, Located, add_record, load_catalog
+from medvault.vault.catalog import Catalog, Located, add_record, load_catalog, walk_pack
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
-from medvault.vault.reading import open_reader, select
+from medvault.vault.reading import open_reader, select, stream_entry
 from medvault.vault.session import UnlockedVault, write_headers
 from medvault.vault.writing import PACK_TARGET, Committer, open_journal
 
@@ -191,6 +191,7 @@ class RepairResult:
     index_rebuilt: bool = False
     tmp_swept: int = 0
     orphan_parts_removed: int = 0
+    spare_packs_removed: list[str] = field(default_factory=list)
     damaged_packs: dict[str, str] = field(default_factory=dict)
 
 
@@ -216,6 +217,7 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
             key = index_key(vault.vmk, vault.vault_id)
             rewrite_journal(vault.paths, key, vault.vault_id, records)
             result.index_rebuilt = True
+        result.spare_packs_removed = _remove_spare_packs(vault)
     record_event(
         registry,
         env,
@@ -224,10 +226,39 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
             "headers_restored": result.headers_restored,
             "index_rebuilt": result.index_rebuilt,
             "damaged_packs": len(result.damaged_packs),
+            "spare_packs_removed": len(result.spare_packs_removed),
         },
         vault=vault,
     )
     return result
+
+
+def _remove_spare_packs(vault: UnlockedVault) -> list[str]:
+    """A compact stopped between writing a pack's copies and dropping the old pack leaves
+    one of the two out of the index, holding only entries the index finds elsewhere. It is
+    deleted once every one of those other copies has authenticated, payload included."""
+    catalog = load_catalog(vault)
+    removed = []
+    for name in catalog.unindexed_packs:
+        if name in catalog.scan_damage or any(x.pack == name for x in catalog.located.values()):
+            continue  # damaged, or the only copy of something: keep it
+        with open_reader(vault, name) as reader:
+            ids = [x.file_id for x in walk_pack(vault, reader) if isinstance(x, Located)]
+        if all(_authentic(vault, catalog.located.get(i)) for i in ids):
+            delete_pack(vault.paths, name)
+            removed.append(name)
+    return removed
+
+
+def _authentic(vault: UnlockedVault, loc: Located | None) -> bool:
+    if loc is None:
+        return False
+    try:
+        with open_reader(vault, loc.pack) as reader:
+            stream_entry(vault, reader, loc, lambda _data: None)
+    except MedvaultError:
+        return False
+    return True
 
 
 def _differs(a: Catalog, b: Catalog) -> bool:
