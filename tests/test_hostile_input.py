@@ -238,6 +238,9 @@ def test_non_utf8_name_is_refused_and_named_escaped(
     assert f"the name {src}/\\xff\\xfe.txt is not valid UTF-8" in _error(result)
     assert "rename it" in _hint(result)
     _refused_by_plan(Path(os.fsdecode(bad)), "\\xff\\xfe.txt is not valid UTF-8")
+    backslash = tmp_path / "a\\b.txt"  # legal on Linux, not in a stored path
+    backslash.write_text("x")
+    _refused_by_plan(backslash, "its name holds a backslash")
     assert _snapshot(vault) == before
 
 
@@ -433,6 +436,7 @@ def test_file_rewritten_all_the_time_is_refused_or_stored_as_its_digest_says(
             with open(busy, "ab") as handle:
                 handle.write(b"y" * 4096)
             os.truncate(busy, 2 * MIB)
+            time.sleep(0.0002)  # leave the CPU to medvault
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()

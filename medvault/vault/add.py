@@ -15,7 +15,7 @@ from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.errors import AlreadyExists, SourceUnreadable, UnsafePath, UsageError
 from medvault.format import entry as efmt
-from medvault.format.meta import FileMeta, normalize_path
+from medvault.format.meta import MAX_PATH_BYTES, FileMeta, normalize_path
 from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import SealedHeader, seal_header
 from medvault.store.lock import writer_lock
@@ -129,11 +129,16 @@ def _stored(prefix: str, path: Path, parent: Path) -> str:
         ) from None
     try:
         return normalize_path(relative)
-    except UnsafePath:
+    except UnsafePath as exc:
+        if "\\" in relative:
+            why = "its name holds a backslash (\\), which a stored path may not contain"
+            fix = "rename it"
+        elif len(relative.encode()) > MAX_PATH_BYTES:
+            why, fix = f"its path is longer than {MAX_PATH_BYTES} bytes", "add a nearer folder"
+        else:
+            why, fix = exc.message, "rename it"
         raise SourceUnreadable(
-            f"{shown(path)} cannot be stored: its path is longer than 4096 bytes or has "
-            "a part longer than 255 bytes",
-            hint="nothing was added; add a folder nearer to the file, or shorten the names",
+            f"{shown(path)} cannot be stored: {why}", hint=f"nothing was added; {fix}"
         ) from None
 
 
