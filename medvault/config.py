@@ -7,7 +7,6 @@ key(s). Lookup order: --org PATH, then $MEDVAULT_ORG, then $MEDVAULT_HOME/org.to
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import os
 import tomllib
@@ -116,8 +115,11 @@ def load_org(path: Path) -> OrgConfig:
         if len(raw) > MAX_ORG_FILE:
             raise OrgConfigMissing(f"org config {path} is too large")
         data = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError) as exc:
+        # ValueError: TOMLDecodeError, UnicodeDecodeError, an integer past 4300 digits.
         raise OrgConfigMissing(f"org config {path} cannot be read: {exc}") from None
+    except RecursionError:
+        raise OrgConfigMissing(f"org config {path} cannot be read: nested too deeply") from None
     keys_raw = data.get("escrow_keys")
     if not isinstance(keys_raw, list) or not keys_raw:
         raise OrgConfigMissing(f"org config {path}: no [[escrow_keys]]")
@@ -133,11 +135,15 @@ def load_org(path: Path) -> OrgConfig:
             )
         try:
             public = base64.b64decode(_str(item, "public_key", path), validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a non-ASCII character
             raise OrgConfigMissing(f"org config {path}: escrow public key is not base64") from None
         admins = item.get("admins", [])
         threshold = item.get("threshold", 0)
-        if not isinstance(admins, list) or not isinstance(threshold, int):
+        if (
+            not isinstance(admins, list)
+            or not all(isinstance(a, str) for a in admins)
+            or type(threshold) is not int
+        ):
             raise OrgConfigMissing(f"org config {path}: bad admins or threshold")
         keys.append(
             EscrowKeyConfig(

@@ -34,17 +34,32 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
             object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
         )
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{what}: not valid JSON") from exc
     except FormatError as exc:
         raise FormatError(f"{what}: {exc.message}") from None
+    except ValueError as exc:
+        # Also UnicodeDecodeError, and an integer longer than Python's 4300-digit limit.
+        raise FormatError(f"{what}: not valid JSON") from exc
+    except RecursionError:
+        raise FormatError(f"{what}: JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise FormatError(f"{what}: expected a JSON object")
+    if b"\\u" in data:
+        _check_encodable(value, what)
     return value
 
 
-def field(obj: dict[str, Any], key: str, kind: type, what: str) -> Any:
+def _check_encodable(value: object, what: str) -> None:
+    # A \ud800-style escape yields a lone surrogate, which no UTF-8 writer can re-encode.
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise FormatError(f"{what}: JSON string holds an unpaired surrogate") from None
+
+
+def field(obj: object, key: str, kind: type, what: str) -> Any:
     """obj[key], checked to be of exactly ``kind`` (bool is not accepted as int)."""
+    if not isinstance(obj, dict):
+        raise FormatError(f"{what}: expected a JSON object")
     if key not in obj:
         raise FormatError(f"{what}: missing {key!r}")
     value = obj[key]

@@ -20,6 +20,11 @@ def normalize_path(path: str) -> str:
     parts = path.split("/")
     if not path or path.startswith("/") or "\x00" in path or "\\" in path:
         raise UnsafePath(f"unsafe stored path {path!r}")
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (an undecodable file name, or a JSON escape): not storable as UTF-8.
+        raise UnsafePath(f"stored path {path!r} is not valid UTF-8") from None
     for part in parts:
         if part in ("", ".", "..") or len(part.encode()) > MAX_COMPONENT_BYTES:
             raise UnsafePath(f"unsafe stored path {path!r}")

@@ -62,9 +62,13 @@ def name_to_id(name: str) -> bytes:
     if len(name) != 26 or not name.isalnum() or name != name.lower():
         raise FormatError(f"not an object id: {name!r}")
     try:
-        return base64.b32decode(name.upper() + "======")
+        raw = base64.b32decode(name.upper() + "======")
     except ValueError as exc:
         raise FormatError(f"not an object id: {name!r}") from exc
+    if id_to_name(raw) != name:
+        # Nonzero spare bits: a second name for the same id.
+        raise FormatError(f"not an object id: {name!r}")
+    return raw
 
 
 def part_filename(pack_name: str, part_index: int) -> str:

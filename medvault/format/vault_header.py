@@ -28,6 +28,29 @@ ID_LEN = 16
 # Parts: at most 1 GiB of data per file so FAT32 (4 GiB - 1 per file) never matters.
 MAX_PART_SIZE = 1 << 30
 MIN_PART_SIZE = 64 * 1024
+MAX_SLOT_ID = 0xFFFF_FFFF  # slot ids are bound into key derivations as u32
+# Argon2id caps, the same as medvault.crypto.kdf's (format may not import crypto; a test
+# pins them equal). Checked at parse time, so a tampered header is refused before any work.
+MAX_TIME_COST = 16
+MAX_MEMORY_KIB = 4 * 1024 * 1024
+MAX_PARALLELISM = 16
+MIN_MEMORY_KIB = 8 * 1024
+
+
+def _slot_id(obj: dict[str, Any], what: str) -> int:
+    slot_id: int = cj.field(obj, "id", int, what)
+    if not 0 <= slot_id <= MAX_SLOT_ID:
+        raise FormatError(f"{what}: slot id out of range")
+    return slot_id
+
+
+def _check_kdf(t: int, m_kib: int, p: int, what: str) -> None:
+    if not 1 <= t <= MAX_TIME_COST:
+        raise FormatError(f"{what}: Argon2id time cost {t} outside 1..{MAX_TIME_COST}")
+    if not 1 <= p <= MAX_PARALLELISM:
+        raise FormatError(f"{what}: Argon2id parallelism {p} outside 1..{MAX_PARALLELISM}")
+    if not max(MIN_MEMORY_KIB, 8 * p) <= m_kib <= MAX_MEMORY_KIB:
+        raise FormatError(f"{what}: Argon2id memory {m_kib} KiB outside the allowed range")
 
 
 @dataclass(frozen=True)
@@ -64,11 +87,15 @@ class PassphraseSlot:
         wrapped = cj.unb64(cj.field(obj, "wrapped", str, what), what, 40)
         if not 16 <= len(salt) <= 64 or len(wrapped) != 40:
             raise FormatError(f"{what}: bad salt or wrapped key length")
+        time_cost = cj.field(obj, "t", int, what)
+        memory_kib = cj.field(obj, "m_kib", int, what)
+        parallelism = cj.field(obj, "p", int, what)
+        _check_kdf(time_cost, memory_kib, parallelism, what)
         return PassphraseSlot(
-            slot_id=cj.field(obj, "id", int, what),
-            time_cost=cj.field(obj, "t", int, what),
-            memory_kib=cj.field(obj, "m_kib", int, what),
-            parallelism=cj.field(obj, "p", int, what),
+            slot_id=_slot_id(obj, what),
+            time_cost=time_cost,
+            memory_kib=memory_kib,
+            parallelism=parallelism,
             salt=salt,
             wrapped=wrapped,
             created_at=cj.field(obj, "created_at", str, what),
@@ -102,7 +129,7 @@ class RecoveryCodeSlot:
         if not 16 <= len(salt) <= 64 or len(wrapped) != 40:
             raise FormatError(f"{what}: bad salt or wrapped key length")
         return RecoveryCodeSlot(
-            slot_id=cj.field(obj, "id", int, what),
+            slot_id=_slot_id(obj, what),
             salt=salt,
             wrapped=wrapped,
             created_at=cj.field(obj, "created_at", str, what),
@@ -178,7 +205,10 @@ class HeaderBody:
         for item in (*slots, *escrow):
             if not isinstance(item, dict):
                 raise FormatError(f"{what}: slot is not an object")
-        if len({item.get("id") for item in slots}) != len(slots):
+        ids = [item.get("id") for item in slots]
+        if not all(type(i) is int for i in ids):
+            raise FormatError(f"{what}: slot id missing or not an integer")
+        if len(set(ids)) != len(ids):
             raise FormatError(f"{what}: slot ids repeat")
         return HeaderBody(
             created_at=cj.field(obj, "created_at", str, what),

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from medvault.errors import EscrowRefused, UsageError
 from medvault.secret import Secret
 
+# A 256-bit escrow seed gives 33-word shares. Longer input is refused before the typo
+# search, which costs words x 1024 checksums of the whole share (quadratic in the length).
+MAX_SHARE_WORDS = 33
+
 
 class ShareError(EscrowRefused):
     """A share that cannot be used: misspelt, mistyped, or not enough of them."""
@@ -43,27 +47,49 @@ def split_seed(seed: Secret, threshold: int, holders: int) -> list[str]:
     return list(groups[0])
 
 
+def _fixable_at(indices: list[int], pos: int, custom: bytes, flag_bit: int | None) -> bool:
+    """Whether changing word POS alone (by some XOR d != 0) passes the RS1024 checksum under
+    customisation CUSTOM; with FLAG_BIT, d must have that bit as given (word 2's bit 4 picks
+    the customisation). The checksum is affine over GF(2), so changing word p by d changes
+    it by L_p(d), linear in d: ten probes give L_p, then each d costs one XOR."""
+    from shamir_mnemonic.rs1024 import _polymod
+
+    values = list(custom) + indices
+    target = _polymod(values) ^ 1  # the change that would make the checksum pass
+    zero = [0] * len(values)
+    base = _polymod(zero)
+    at = len(custom) + pos
+    basis = []
+    for bit in range(10):
+        zero[at] = 1 << bit
+        basis.append(_polymod(zero) ^ base)
+    change = [0] * 1024
+    for delta in range(1, 1024):
+        low = delta & -delta
+        change[delta] = change[delta ^ low] ^ basis[low.bit_length() - 1]
+        if change[delta] == target and (flag_bit is None or (delta >> 4) & 1 == flag_bit):
+            return True
+    return False
+
+
 def _locate_typo(words: list[str]) -> int | None:
     """The 1-based position of a single mistyped word, if exactly one position can be
     corrected to pass the RS1024 checksum."""
-    from shamir_mnemonic import rs1024
     from shamir_mnemonic.share import _customization_string
-    from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
+    from shamir_mnemonic.wordlist import WORD_INDEX_MAP
 
     indices = [WORD_INDEX_MAP[w] for w in words]
+    # The extendable flag (part of the checksum's customisation) is bit 4 of word 2.
+    extendable = bool(len(indices) > 1 and (indices[1] >> 4) & 1)
+    same, other = _customization_string(extendable), _customization_string(not extendable)
     hits = set()
     for pos in range(len(indices)):
-        original = indices[pos]
-        for candidate in range(len(WORDLIST)):
-            indices[pos] = candidate
-            # The extendable flag (part of the checksum's customisation) sits in word 2.
-            extendable = bool((((indices[0] << 10) | indices[1]) >> 4) & 1)
-            if candidate != original and rs1024.verify_checksum(
-                indices, _customization_string(extendable)
-            ):
-                hits.add(pos + 1)
-                break
-        indices[pos] = original
+        if pos == 1:
+            fixable = _fixable_at(indices, pos, same, 0) or _fixable_at(indices, pos, other, 1)
+        else:
+            fixable = _fixable_at(indices, pos, same, None)
+        if fixable:
+            hits.add(pos + 1)
     return hits.pop() if len(hits) == 1 else None
 
 
@@ -76,6 +102,11 @@ def parse_share(text: str, label: str) -> ParsedShare:
     words = text.lower().split()
     if not words:
         raise ShareError(f"{label}: empty")
+    if len(words) > MAX_SHARE_WORDS:
+        raise ShareError(
+            f"{label}: {len(words)} words; a share has at most {MAX_SHARE_WORDS} "
+            "(one share per line or file)"
+        )
     for position, word in enumerate(words, 1):
         if word not in WORD_INDEX_MAP:
             raise ShareError(f"{label}: word {position} is not a SLIP-39 word (check its spelling)")
