@@ -51,8 +51,8 @@ FAT_FORBIDDEN = frozenset('"*:<>?|\\\x7f') | {chr(c) for c in range(32)}
 WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(1, 10)}
 )
-# A rename refused for its name (fusefat: EPERM; vfat/exfat: EINVAL), not a full drive.
-NAME_ERRNOS = frozenset({errno.EINVAL, errno.EPERM, errno.EILSEQ, errno.ENAMETOOLONG})
+# A name refused by the file system (fusefat: EPERM; vfat: EINVAL; exfat-fuse: ENOENT).
+NAME_ERRNOS = frozenset({errno.EINVAL, errno.EPERM, errno.EILSEQ, errno.ENAMETOOLONG, errno.ENOENT})
 
 
 def shown(path: Path | str, limit: int = SHOWN_MAX) -> str:
