@@ -6,6 +6,7 @@ $MEDVAULT_PASSPHRASE (with a warning), then a hidden prompt on a terminal.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from pathlib import Path
@@ -44,6 +45,28 @@ def from_fd(fd: int) -> str:
         raise SourceUnreadable(f"cannot read passphrase from fd {fd}: {exc.strerror}") from None
 
 
+def scrub_environ(name: str) -> None:
+    """Zero NAME's value in this process's environment block and drop it from os.environ.
+
+    /proc/<pid>/environ shows that block (as it was at exec) to every process of the
+    user, an export command included; unsetenv alone leaves the bytes there.
+    """
+    prefix = name.encode() + b"="
+    if sys.platform.startswith("linux"):
+        try:
+            environ = ctypes.POINTER(ctypes.c_void_p).in_dll(ctypes.CDLL(None), "environ")
+        except (OSError, ValueError):
+            environ = None
+        index = 0
+        while environ is not None and environ[index]:
+            address = environ[index]
+            entry = ctypes.string_at(address)
+            if address is not None and entry.startswith(prefix):
+                ctypes.memset(address + len(prefix), 0, len(entry) - len(prefix))
+            index += 1
+    os.environ.pop(name, None)
+
+
 def interactive() -> bool:
     return sys.stdin.isatty()
 
@@ -70,6 +93,7 @@ def obtain(fd: int | None, file: Path | None, *, confirm: bool, text: str) -> st
         return from_file(Path(env_file), "MEDVAULT_PASSPHRASE_FILE")
     env_value = os.environ.get("MEDVAULT_PASSPHRASE")
     if env_value:
+        scrub_environ("MEDVAULT_PASSPHRASE")
         click.echo(
             "medvault: warning: taking the passphrase from MEDVAULT_PASSPHRASE; other "
             "processes may read it, prefer --passphrase-file or --passphrase-fd",
