@@ -1,5 +1,6 @@
-"""The seed corpus: every test vector (tests/vectors/*.json) plus the files of a small vault
-made by the library (create, add with a multi-part pack, rm), cut to what each target reads.
+"""The seed corpus: every test vector (tests/vectors/*.json), the files of a small vault
+made by the library (create, add with a multi-part pack, rm), cut to what each target reads,
+and every past finding (regressions.py).
 
     python -m tests.fuzz.seeds OUTDIR     # writes OUTDIR/<target>/<sha1> files
 
@@ -29,6 +30,7 @@ from medvault.secret import Secret
 from medvault.store.drive_log import log_key
 from medvault.store.entries import open_header
 from medvault.store.journal import index_key
+from tests.fuzz.regressions import regressions
 from tests.fuzz.targets import RECORD_SEP, TARGETS, VAULT_ID
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
@@ -164,6 +166,8 @@ def build(out: Path) -> dict[str, int]:
     from_vectors(seeds)
     with tempfile.TemporaryDirectory(prefix="medvault-fuzz-seeds-") as tmp:
         from_library(seeds, Path(tmp))
+    for case in regressions():
+        seeds[case.target].append(case.data)
     for _ in range(3):
         code, _secret = recovery_code.generate()
         seeds["recovery_code"] += [code.encode(), code.replace("-", " ").encode()]
