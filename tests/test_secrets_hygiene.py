@@ -265,6 +265,12 @@ def test_no_secret_reaches_argv_env_output_files_or_reprs(
     wrong_passphrase = "mistyped " + secrets.token_urlsafe(18)
     needles.text("mistyped passphrase", wrong_passphrase)
     wrong_file = secret_file("wrong.txt", wrong_passphrase)
+    alice_words = share_paths["alice"].read_text().split("\n")[-2].split()
+    misspelt = [*alice_words[:9], "zzzq", *alice_words[10:]]
+    misspelt_file = secret_file("alice-misspelt.txt", " ".join(misspelt))
+    swapped = [*alice_words]
+    swapped[8], swapped[9] = swapped[9], swapped[8]
+    bad_checksum = secret_file("alice-swapped.txt", " ".join(swapped))
 
     def together(watcher: ProcWatcher, *steps: Step) -> list[subprocess.CompletedProcess[str]]:
         """Run STEPS at the same time (independent commands: the suite stays short)."""
@@ -334,6 +340,40 @@ def test_no_secret_reaches_argv_env_output_files_or_reprs(
                 ["ls", drive],
                 {"MEDVAULT_PASSPHRASE_FILE": str(wrong_file), **debug},
                 expect=3,
+            ),
+            Step(
+                "misspelt share",
+                [
+                    "recover",
+                    drive,
+                    "--reason",
+                    "drill",
+                    "--share",
+                    misspelt_file,
+                    "--share",
+                    bob,
+                    "--to",
+                    tmp_path / "never",
+                ],
+                no_file,
+                expect=20,
+            ),
+            Step(
+                "swapped share words",
+                [
+                    "recover",
+                    drive,
+                    "--reason",
+                    "drill",
+                    "--share",
+                    bad_checksum,
+                    "--share",
+                    bob,
+                    "--to",
+                    tmp_path / "never",
+                ],
+                no_file,
+                expect=20,
             ),
             # An internal error whose message formats the unlock arguments (the
             # passphrase among them), shown as a full traceback under MEDVAULT_DEBUG.
@@ -430,6 +470,7 @@ def test_no_secret_reaches_argv_env_output_files_or_reprs(
     for name in needles.found(str(wrong_exc.value).encode() + repr(wrong_exc.value).encode()):
         leaks.append(f"WrongPassphrase holds {name}")
     assert not leaks, "\n".join(leaks)
+    assert "word 10 is not a SLIP-39 word" in next(o[2] for o in outputs if "misspelt" in o[0])
     crash = next(o for o in outputs if o[0] == "internal error")
     assert "Traceback" in crash[2] and "RuntimeError: unlock failed" in crash[2]
     assert "Secret(<" in crash[2]  # the argument was formatted, redacted
@@ -482,3 +523,18 @@ def test_extract_folders_are_private(ws: Workspace, drive: Path, tmp_path: Path)
     assert _mode(extracted) == 0o600
     for folder in (out, out / "Smith-John", out / "Smith-John" / "labs"):
         assert _mode(folder) == 0o700, f"{folder} is {oct(_mode(folder))}"
+
+
+def test_export_makes_medvault_non_dumpable_before_the_command_runs() -> None:
+    """While CMD runs, the vault key is in medvault's memory; a non-dumpable process's
+    /proc/<pid>/mem and environ are closed to other processes of the same user (not to
+    root, which these tests run as, so the flag itself is checked)."""
+    probe = (
+        "import ctypes; from medvault.vault.export import guard_memory; "
+        "libc = ctypes.CDLL(None); before = libc.prctl(3, 0, 0, 0, 0); guard_memory(); "
+        "print(before, libc.prctl(3, 0, 0, 0, 0))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["1", "0"]
