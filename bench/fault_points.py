@@ -30,8 +30,9 @@ def _table(results: list[ScenarioResult]) -> list[str]:
     kinds = [k for k in io_points.KINDS if any(r.kinds[k] for r in results)]
     head = [
         "operation",
-        "crash points tried",
+        "I/O points",
         *kinds,
+        "crashes tried (kill + power cut)",
         "verify clean at once",
         "verify named the op in flight",
         "failures",
@@ -42,8 +43,10 @@ def _table(results: list[ScenarioResult]) -> list[str]:
         clean = sum(1 for t in r.trials if t.verify_before_repair == "ok")
         row = [
             r.name,
-            str(len(r.trials)),
+            str(len(r.points)),
             *(str(r.kinds[k]) for k in kinds),
+            f"{len(r.trials)} ({sum(t.mode == 'kill' for t in r.trials)} + "
+            f"{sum(t.mode == 'power' for t in r.trials)})",
             str(clean),
             str(len(r.trials) - clean),
             str(len(r.failures)),
@@ -56,7 +59,11 @@ def _table(results: list[ScenarioResult]) -> list[str]:
 def _messages(results: list[ScenarioResult]) -> list[str]:
     out = []
     for r in results:
-        said = Counter(t.verify_before_repair for t in r.trials if t.verify_before_repair != "ok")
+        said = Counter(
+            f"{t.mode}: {t.verify_before_repair}"
+            for t in r.trials
+            if t.verify_before_repair != "ok"
+        )
         for message, count in sorted(said.items()):
             out.append(f"- {r.name}: {count} x `{_without_ids(message)}`")
     return out
@@ -86,7 +93,7 @@ def main() -> int:
             result = run_scenario(scenario, folder, ws, identity)
             results.append(result)
             print(
-                f"{scenario.name}: {len(result.trials)} crash points, "
+                f"{scenario.name}: {len(result.points)} I/O points, {len(result.trials)} crashes, "
                 f"{len(result.failures)} failures, {result.seconds:.1f} s",
                 flush=True,
             )
@@ -99,9 +106,12 @@ def main() -> int:
         "`bench/fault_points.py` (harness: tests/faults.py).",
         "",
         "Each operation runs on a copy of a small vault (6 files, one of them split into 3 "
-        "parts) and is stopped by os._exit() just before its k-th I/O point, for every k. "
-        "Then: the vault opens, every committed file extracts intact, verify finds no "
-        "damaged or missing file, and after `repair` verify passes and a further add works.",
+        "parts) and is stopped by os._exit() just before its k-th I/O point, for every k, "
+        "twice: a kill (the kernel keeps what it was given) and a power cut (also lost: "
+        "writes since a file's last fsync, renames and unlinks since their folder's last "
+        "fsync). Then: the vault opens, every committed file extracts intact, verify finds "
+        "no damaged or missing file, and after `repair` verify passes and a further add "
+        "works.",
         "",
         *_table(results),
         "",

@@ -15,9 +15,14 @@ what the kernel already had stays. The parent then checks the copy:
    number behind);
 4. after `repair`, `verify` passes and a further `add` works.
 
+Each point is tried twice. "kill": the process dies and the kernel keeps everything it was
+given. "power": the medium also loses what was never made durable (PowerCut below):
+writes to a file since its last fsync, and renames and unlinks since their folder's last
+fsync. A kill never tests an fsync; a power cut tests every one of them, in order.
+
 Forking keeps each trial to milliseconds (no interpreter start-up, no imports). A kill by a
 signal behaves the same at these points: nothing runs between them that writes the drive.
-Power loss (data not yet on the medium) is the yanked-drive trials' job (FUSE server killed).
+The yanked-drive trials (tests/test_yanked_drive.py) do the same on real FUSE file systems.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 CRASH_EXIT = 87
+MODES = ("kill", "power")
 NEW_PASSPHRASE = "a brand new passphrase for the vault 7"
 PART_SIZE = 64 * 1024  # the smallest allowed: big files span several parts
 # What verify may still say right after a crash: the operation that was in flight.
@@ -87,6 +93,7 @@ class Scenario:
 
 @dataclass
 class Trial:
+    mode: str
     point: int
     kind: str
     path: str
@@ -311,22 +318,90 @@ class _ChildLog:
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
 
 
+class PowerCut:
+    """What a power cut before the current point may undo, and undoing it.
+
+    Called at every point; each call first settles the previous point's operation, which
+    has completed by then: an fsync makes its file durable, an fsync of a folder makes the
+    renames and unlinks in it durable. Until then a file keeps its last durable content (a
+    file never synced: none), and a rename or unlink can be undone.
+    """
+
+    def __init__(self) -> None:
+        self.durable: dict[Path, bytes | None] = {}  # dirty file -> its durable content
+        self.undo: dict[Path, list[tuple[str, Path, Path | None, bytes | None]]] = {}
+        self.settling: tuple[str, Path] | None = None
+
+    @staticmethod
+    def _content(path: Path) -> bytes | None:
+        return path.read_bytes() if path.is_file() else None
+
+    def settle(self) -> None:
+        if self.settling is not None:
+            kind, path = self.settling
+            if kind == io_points.FSYNC:
+                self.durable.pop(path, None)
+            else:
+                self.undo.pop(path, None)
+            self.settling = None
+
+    def before(self, kind: str, path: Path, source: Path | None) -> None:
+        self.settle()
+        if kind in (io_points.CREATE, io_points.WRITE, io_points.TRUNCATE, io_points.INDEX_APPEND):
+            if path not in self.durable:
+                self.durable[path] = self._content(path)
+        elif kind in (io_points.FSYNC, io_points.FSYNC_DIR):
+            self.settling = (kind, path)
+        elif kind == io_points.RENAME and source is not None:
+            old = self.durable.pop(path, self._content(path))
+            if source in self.durable:
+                self.durable[path] = self.durable.pop(source)
+            self.undo.setdefault(path.parent, []).append(("rename", path, source, old))
+        elif kind == io_points.UNLINK:
+            content = self.durable.pop(path, self._content(path))
+            self.undo.setdefault(path.parent, []).append(("unlink", path, None, content))
+
+    def cut(self) -> None:
+        """The medium as it would be after the power cut."""
+        self.settle()
+        for path, content in self.durable.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(content)
+        undone = [step for steps in self.undo.values() for step in steps]
+        for action, path, source, old in reversed(undone):
+            if action == "rename" and source is not None:
+                if path.exists():
+                    os.replace(path, source)
+                if old is not None:
+                    path.write_bytes(old)
+            elif action == "unlink" and old is not None:
+                path.write_bytes(old)
+
+
 def _in_child(
     scenario: Scenario,
     trial_dir: Path,
     ws: Workspace,
     identity: EscrowIdentity,
     crash_at: int | None,
+    mode: str,
     log: _ChildLog,
 ) -> None:
     """Runs in the forked child; never returns."""
     code = 0
     try:
         points: list[tuple[str, str]] = []
+        power = PowerCut()
 
-        def observe(kind: str, path: Path) -> None:
+        def observe(kind: str, path: Path, source: Path | None) -> None:
             if crash_at is not None and len(points) == crash_at:
+                if mode == "power":
+                    power.cut()
                 os._exit(CRASH_EXIT)
+            if mode == "power":
+                power.before(kind, path, source)
             points.append((kind, _relative(path, trial_dir)))
 
         registry = Registry.for_path(trial_dir / "registry.sqlite")
@@ -372,13 +447,14 @@ def _fork(
     ws: Workspace,
     identity: EscrowIdentity,
     crash_at: int | None,
+    mode: str = "kill",
 ) -> tuple[int, list[dict[str, object]]]:
     log = _ChildLog(trial_dir / "child.log")
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _in_child(scenario, trial_dir, ws, identity, crash_at, log)
+        _in_child(scenario, trial_dir, ws, identity, crash_at, mode, log)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), log.read()
 
@@ -434,13 +510,10 @@ def check_vault(
         if _content_for(scenario, path) is None:
             problems.append(f"unexpected file listed: {path}")
     out = trial_dir / "out"
-    scratch = Registry("sqlite://")
     try:
-        extract(vault, [], out, False, scratch, Env(kdf=FAST_KDF, warn=lambda _m: None))
+        extract(vault, [], out, False, _scratch_registry(), Env(kdf=FAST_KDF, warn=lambda _m: None))
     except MedvaultError as exc:
         problems.append(f"extract failed: {exc}")
-    finally:
-        scratch.close()
     for path in sorted(live):
         target = out / path
         expected = _content_for(scenario, path)
@@ -457,6 +530,17 @@ def check_vault(
         problems.append(f"index: {report.index}")
     problems += _repair_then_write(trial_dir, scenario)
     return said, problems
+
+
+_SCRATCH: list[Registry] = []
+
+
+def _scratch_registry() -> Registry:
+    """One in-memory registry for the checks' own events (building one runs the migrations,
+    which would cost more than the trial itself)."""
+    if not _SCRATCH:
+        _SCRATCH.append(Registry("sqlite://"))
+    return _SCRATCH[0]
 
 
 def _removed_before(scenario: Scenario) -> set[str]:
@@ -482,7 +566,7 @@ def _verify_summary(report: object) -> str:
 
 def _repair_then_write(trial_dir: Path, scenario: Scenario) -> list[str]:
     """The crashed vault is usable: repair leaves it clean and a new add works."""
-    registry = Registry("sqlite://")
+    registry = _scratch_registry()
     env = Env(kdf=FAST_KDF, warn=lambda _m: None)
     vault = _unlocked(trial_dir / "drive", scenario.passphrases)
     try:
@@ -495,8 +579,6 @@ def _repair_then_write(trial_dir: Path, scenario: Scenario) -> list[str]:
         report = verify(vault)
     except MedvaultError as exc:
         return [f"repair/add after the crash failed: {exc}"]
-    finally:
-        registry.close()
     if not report.ok:
         return [f"verify after repair and add: {_verify_summary(report)}"]
     return []
@@ -508,8 +590,9 @@ def run_scenario(
     ws: Workspace,
     identity: EscrowIdentity,
     every: int = 1,
+    modes: tuple[str, ...] = MODES,
 ) -> ScenarioResult:
-    """Crash at every EVERY-th point (1: all of them) and check each outcome."""
+    """Crash at every EVERY-th point (1: all of them) in each mode and check each outcome."""
     started = time.monotonic()
     template = workdir / f"{scenario.name}-template"
     scenario.build(template, ws)
@@ -525,26 +608,37 @@ def run_scenario(
     problems = check_vault(scenario, count_dir, lines)[1]
     result.failures += [f"{scenario.name} without a crash: {p}" for p in problems]
     shutil.rmtree(count_dir)
-    for k in range(0, len(result.points), every):
-        trial_dir = workdir / f"{scenario.name}-{k}"
-        shutil.copytree(template, trial_dir)
-        code, lines = _fork(scenario, trial_dir, ws, identity, k)
-        kind, path = result.points[k]
-        if code != CRASH_EXIT:
-            errors = [str(line.get("error", "")) for line in lines if "error" in line]
-            result.failures.append(
-                f"{scenario.name} point {k} ({kind} {path}): child exited {code}, not at the "
-                f"point (the operation is not deterministic?) {errors}"
-            )
-            shutil.rmtree(trial_dir)
-            continue
-        said, problems = check_vault(scenario, trial_dir, lines)
-        reported = sum(len(x["committed"]) for x in lines if isinstance(x.get("committed"), list))
-        result.trials.append(Trial(k, kind, path, reported, said))
-        result.failures += [
-            f"{scenario.name} crash before point {k} ({kind} {path}): {p}" for p in problems
-        ]
-        shutil.rmtree(trial_dir)
+    for mode in modes:
+        for k in range(0, len(result.points), every):
+            _trial(scenario, template, workdir, ws, identity, mode, k, result)
     shutil.rmtree(template)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _trial(
+    scenario: Scenario,
+    template: Path,
+    workdir: Path,
+    ws: Workspace,
+    identity: EscrowIdentity,
+    mode: str,
+    k: int,
+    result: ScenarioResult,
+) -> None:
+    trial_dir = workdir / f"{scenario.name}-{mode}-{k}"
+    shutil.copytree(template, trial_dir)
+    code, lines = _fork(scenario, trial_dir, ws, identity, k, mode)
+    kind, path = result.points[k]
+    where = f"{scenario.name} {mode} before point {k} ({kind} {path})"
+    if code != CRASH_EXIT:
+        errors = [str(line.get("error", "")) for line in lines if "error" in line]
+        result.failures.append(
+            f"{where}: child exited {code}, not at the point (not deterministic?) {errors}"
+        )
+    else:
+        said, problems = check_vault(scenario, trial_dir, lines)
+        reported = sum(len(x["committed"]) for x in lines if isinstance(x.get("committed"), list))
+        result.trials.append(Trial(mode, k, kind, path, reported, said))
+        result.failures += [f"{where}: {p}" for p in problems]
+    shutil.rmtree(trial_dir)

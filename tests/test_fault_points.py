@@ -31,5 +31,5 @@ KINDS = {
 def test_crash_at_every_point(scenario: Scenario, ws: Workspace, tmp_path: Path) -> None:
     result = run_scenario(scenario, tmp_path, ws, escrow_of(ws))
     assert set(result.kinds) >= KINDS[scenario.name], result.kinds
-    assert len(result.trials) == len(result.points)
+    assert len(result.trials) == 2 * len(result.points)  # kill and power cut at each
     assert not result.failures, "\n".join(result.failures[:20])

@@ -46,7 +46,7 @@ def fsync(handle: BinaryIO, path: Path) -> None:
 
 
 def replace(source: Path, target: Path) -> None:
-    reached(io_points.RENAME, target)
+    reached(io_points.RENAME, target, source)
     os.replace(source, target)
 
 

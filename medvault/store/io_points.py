@@ -1,10 +1,13 @@
 """Named points at medvault's own I/O boundary, where a test can stop the process.
 
-Every write, fsync, rename, directory fsync, unlink and index append that medvault makes on
-a drive first calls `reached(kind, path)`. Outside tests nobody observes the points and each
-costs one global lookup. A crash test installs an observer that counts the points and kills
-the process at the k-th one, for every k (tests/faults.py), the way SQLite's crash tests
-drive its VFS: this is how "a crash at any moment leaves the vault openable" is proven.
+Every write, fsync, rename, directory fsync, unlink and index append that medvault makes
+on a drive first calls `reached(kind, path)` (a rename also names its source). Outside
+tests nobody observes the points and each costs one global lookup. A crash test installs
+an observer that counts the points and kills the process at the k-th one, for every k
+(tests/faults.py), the way SQLite's crash tests drive its VFS: this is how "a crash at
+any moment leaves the vault openable" is proven. Knowing which fsync covers which write
+also lets it model a power cut (what was not yet durable is lost), which tests that the
+fsyncs are there and in the right order.
 """
 
 from __future__ import annotations
@@ -24,15 +27,16 @@ TRUNCATE = "truncate"
 CREATE = "create"
 KINDS = (CREATE, WRITE, FSYNC, RENAME, FSYNC_DIR, UNLINK, INDEX_APPEND, TRUNCATE)
 
-Observer = Callable[[str, Path], None]
+# (kind, path, source): source is the file being renamed onto path, else None.
+Observer = Callable[[str, Path, Path | None], None]
 
 _observer: Observer | None = None
 
 
-def reached(kind: str, path: Path) -> None:
+def reached(kind: str, path: Path, source: Path | None = None) -> None:
     """Called just before the operation KIND on PATH is made."""
     if _observer is not None:
-        _observer(kind, path)
+        _observer(kind, path, source)
 
 
 @contextlib.contextmanager
