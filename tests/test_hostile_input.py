@@ -506,11 +506,6 @@ def test_newer_object_format_exits_17(ws: Workspace, vault: Path, tmp_path: Path
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vault/session.py open_headers turns an unsupported version in both copies into "
-    "NotAVault (exit 4); it should raise UnsupportedVersion (exit 17): reported to the lead",
-)
 def test_newer_vault_header_exits_17(
     ws: Workspace, vault: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,6 +21,7 @@ from medvault.keys.recovery_code import parse as parse_recovery_code
 from medvault.registry.records import Actor, Event, KeyPackage
 from medvault.vault.catalog import Located
 from medvault.vault.env import Env
+from medvault.vault.reading import shown
 from medvault.vault.session import (
     UnlockedVault,
     open_headers,
@@ -254,7 +255,7 @@ def added_printer(as_json: bool) -> Callable[[list[Located]], None]:
     def report(done: list[Located]) -> None:
         if not as_json:
             for loc in done:
-                click.echo(f"added {loc.path}")
+                click.echo(f"added {shown(loc.path, limit=1 << 16)}")
 
     return report
 

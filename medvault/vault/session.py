@@ -6,7 +6,14 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medvault.errors import FormatError, IntegrityError, MedvaultError, NotAVault, WrongPassphrase
+from medvault.errors import (
+    FormatError,
+    IntegrityError,
+    MedvaultError,
+    NotAVault,
+    UnsupportedVersion,
+    WrongPassphrase,
+)
 from medvault.format import vault_header as fmt
 from medvault.keys import header_auth
 from medvault.keys.recovery_code import open_recovery_slots
@@ -25,6 +32,7 @@ class HeaderCopies:
     paths: VaultPaths
     parsed: dict[str, fmt.ParsedHeader] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    newer: list[str] = field(default_factory=list)  # copies written by a newer medvault
 
     def best_first(self) -> list[fmt.ParsedHeader]:
         return sorted(self.parsed.values(), key=lambda p: p.header.seq, reverse=True)
@@ -45,6 +53,9 @@ def read_headers(paths: VaultPaths) -> HeaderCopies:
             copies.problems[name] = "missing"
         except OSError as exc:
             copies.problems[name] = f"unreadable ({exc.strerror})"
+        except UnsupportedVersion as exc:
+            copies.problems[name] = exc.message
+            copies.newer.append(name)
         except MedvaultError as exc:
             copies.problems[name] = exc.message
     return copies
@@ -53,6 +64,8 @@ def read_headers(paths: VaultPaths) -> HeaderCopies:
 def open_headers(path: Path) -> HeaderCopies:
     paths = locate(path)
     copies = read_headers(paths)
+    if not copies.parsed and copies.newer:
+        raise UnsupportedVersion(f"{paths.root}: {copies.problems[copies.newer[0]]}")
     if not copies.parsed:
         detail = "; ".join(f"{k}: {v}" for k, v in copies.problems.items())
         raise NotAVault(
