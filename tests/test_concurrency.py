@@ -35,6 +35,7 @@ from medvault.vault.reading import list_files, plaintext_sha256
 from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.media import mounted_fat32
 
 REPO = Path(__file__).resolve().parents[1]
 DEAD_PID = 2**22 + 4321  # above the default pid_max: no such process
@@ -112,9 +113,12 @@ def _race_lock(folder: Path, racers: int, no_flock: bool, hold: float = 0.05) ->
     return outcome
 
 
-def stale_lock_race(folder: Path, rounds: int, racers: int, no_flock: bool) -> Counter[str]:
+def stale_lock_race(
+    folder: Path, rounds: int, racers: int, no_flock: bool, check: bool = True
+) -> Counter[str]:
     """ROUNDS times: a stale lock (a dead pid of this host, or an old empty file), and
-    RACERS processes that all try to break it at the same moment."""
+    RACERS processes that all try to break it at the same moment. Returns the outcomes
+    and the rounds that went wrong; with CHECK, asserts that none did."""
     (folder / "tmp").mkdir(exist_ok=True)
     totals: Counter[str] = Counter()
     for round_no in range(rounds):
@@ -124,11 +128,18 @@ def stale_lock_race(folder: Path, rounds: int, racers: int, no_flock: bool) -> C
             old = time.time() - EMPTY_LOCK_GRACE_S - 5
             os.utime(folder / "lock", (old, old))
         outcome = _race_lock(folder, racers, no_flock)
-        assert outcome["overlap"] == 0, f"round {round_no}: two writers at once: {outcome}"
-        assert outcome["won"] >= 1, f"round {round_no}: the stale lock was not broken"
-        assert not (folder / "lock").exists()  # released by its last holder
         totals += outcome
-    assert totals["won"] + totals["busy"] == rounds * racers
+        totals["rounds with two holders"] += outcome["overlap"] > 0
+        totals["rounds with no holder"] += outcome["won"] == 0
+        totals["lock left behind"] += (folder / "lock").exists()
+        if check:
+            assert outcome["overlap"] == 0, f"round {round_no}: two writers at once: {outcome}"
+            assert outcome["won"] >= 1, f"round {round_no}: the stale lock was not broken"
+            assert not (folder / "lock").exists()  # released by its last holder
+        (folder / "lock").unlink(missing_ok=True)
+        (folder / "inside").unlink(missing_ok=True)
+    if check:
+        assert totals["won"] + totals["busy"] == rounds * racers
     return totals
 
 
@@ -137,6 +148,16 @@ def test_racers_on_a_stale_lock_never_make_two_writers(tmp_path: Path, no_flock:
     """Before the fix, two breakers of one stale lock could both win: the slower one
     unlinked the fresh lock the faster one had just made (this test caught it)."""
     stale_lock_race(tmp_path, rounds=2, racers=8, no_flock=no_flock)
+
+
+@pytest.mark.fuse
+def test_racers_on_a_stale_lock_on_a_fat32_stick(tmp_path: Path) -> None:
+    """The same race where it matters: on FAT32 through fusefat (O_EXCL and flock both
+    work there; renames are not atomic replaces on every FAT driver, hence no rename)."""
+    with mounted_fat32(tmp_path, size_mib=16) as stick:
+        folder = stick.mountpoint / "MEDVAULT"
+        folder.mkdir()
+        stale_lock_race(folder, rounds=2, racers=6, no_flock=False)
 
 
 def test_lock_of_a_live_process_or_another_host_is_never_broken(tmp_path: Path) -> None:
@@ -307,10 +328,19 @@ def test_readers_during_adds_see_the_old_or_the_new_state(
 ) -> None:
     """verify, ls and extract while another process commits: never false damage; every
     listed file is whole; what was listed stays listed."""
+    looks, problems = readers_during_adds(ws, drive, tmp_path / "src", batches=8)
+    assert not problems, f"{len(problems)}/{looks} verify runs reported damage: {problems[0]}"
+
+
+def readers_during_adds(
+    ws: Workspace, drive: Path, src: Path, batches: int
+) -> tuple[int, list[str]]:
+    """One process adds BATCHES folders (several commits each) while this one runs
+    verify, ls and extract in a loop. Returns how many looks were taken and the verify
+    reports that were not ok (the listing and extract checks assert directly)."""
     _fast_vault(ws, drive)
-    src = tmp_path / "src"
     expected: dict[str, bytes] = {}
-    for i in range(8):
+    for i in range(batches):
         expected.update(_folder(src, f"batch{i:02d}", 6, big=i % 2 == 0))
     writer = subprocess.Popen(
         [
@@ -348,8 +378,8 @@ def test_readers_during_adds_see_the_old_or_the_new_state(
             break
     assert writer.returncode == 0, writer.stderr.read() if writer.stderr else ""
     assert looks >= 3, "the reader never overlapped the writer"
-    assert not problems, f"{len(problems)}/{looks} verify runs reported damage: {problems[0]}"
     _check_vault(drive, expected)
+    return looks, problems
 
 
 def _second_registry(ws: Workspace, tmp_path: Path, vault_id: str) -> dict[str, str]:
