@@ -83,7 +83,9 @@ def export_cmd(
     read back and authenticated, and the staging folder is wiped. When CMD fails, nothing is
     added and medvault exits with CMD's exit code. The event records the command (passwords
     and tokens in it redacted), who, where, counts, bytes and digests. The passphrase is
-    asked before CMD runs; CMD never sees it.
+    asked before CMD runs; CMD never sees it (MEDVAULT_PASSPHRASE* are not passed on), and
+    medvault makes itself non-dumpable first, so CMD cannot read the vault key from its
+    memory.
 
     Exit codes: 0, CMD's own code when it fails, 2 (no memory-backed staging; bad --name),
     3, 4, 6 (read-back failed: the staged files are kept and named), 7, 8 (CMD not found),
