@@ -247,11 +247,21 @@ def _writer(out: BinaryIO) -> Callable[[bytes], None]:
     return write
 
 
+def _private_dirs(folder: Path) -> None:
+    """Create FOLDER and its missing parents 0700: the names in them are PHI too."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
 def _extract_one(
     vault: UnlockedVault, loc: Located, target: Path, progress: Callable[[int], None] | None
 ) -> None:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _private_dirs(target.parent)
         if not target.exists():
             # Create the name first, empty: a name the file system refuses fails here,
             # before any plaintext is written (after a refused rename, fusefat no longer
