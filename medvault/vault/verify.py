@@ -1,14 +1,22 @@
-"""`medvault verify`: authenticate every header copy, the index, every object and part."""
+"""`medvault verify`: authenticate every header copy, the index, every object and part.
+
+Every entry is authenticated, payload included: live files by decrypting them, and also
+the entries no file points at any more (removed or replaced files, tombstones), so a byte
+changed anywhere in a pack is reported, not only where it would hurt an extraction.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from medvault.errors import MedvaultError
-from medvault.vault.catalog import Located, load_catalog
-from medvault.vault.reading import open_reader, stream_entry
+from medvault.errors import IntegrityError, MedvaultError
+from medvault.format import entry as efmt
+from medvault.store.entries import open_header
+from medvault.store.packs import PackReader
+from medvault.vault.catalog import Catalog, Located, load_catalog
+from medvault.vault.reading import READ_BLOCK, open_reader, stream_entry
 from medvault.vault.session import UnlockedVault
 
 HEADER_NAMES = ("vault.mvh", "vault.mvh.bak")
@@ -23,6 +31,15 @@ class VerifyReport:
     damaged: dict[str, str] = field(default_factory=dict)  # stored path -> problem
     missing: dict[str, str] = field(default_factory=dict)
     damaged_packs: dict[str, str] = field(default_factory=dict)
+    pack_of: dict[str, str] = field(default_factory=dict)  # damaged stored path -> its pack
+
+    def packs_with_damage(self) -> dict[str, str]:
+        """Every pack with damage of any kind (pack -> first problem): what has no second
+        copy, so `repair` cannot fix it."""
+        out = dict(self.damaged_packs)
+        for path, problem in self.damaged.items():
+            out.setdefault(self.pack_of[path], f"{path}: {problem}")
+        return out
 
     @property
     def ok(self) -> bool:
@@ -47,7 +64,8 @@ class VerifyReport:
         }
 
 
-def _header_status(vault: UnlockedVault) -> dict[str, str]:
+def header_status(vault: UnlockedVault) -> dict[str, str]:
+    """Each header copy: "ok", or why it is not the authentic copy in force."""
     out = {}
     for name in HEADER_NAMES:
         if name in vault.authentic_copies:
@@ -66,18 +84,95 @@ def _older(vault: UnlockedVault, name: str) -> bool:
     return vault.copies.parsed[name].header.seq < header.seq
 
 
+def index_status(
+    indexed: Catalog, scanned: Catalog, pack_problems: Mapping[str, str] | None = None
+) -> str:
+    """Whether the index agrees with the objects ("ok"), or what is wrong with it. When a
+    pack is damaged the two may disagree because of it: that pack is named instead."""
+    if indexed.index_damage:
+        return indexed.index_damage
+    if indexed.unindexed_packs:
+        return f"{len(indexed.unindexed_packs)} pack(s) missing from the index"
+    live_index = {x.file_id for x in indexed.live()}
+    live_scan = {x.file_id for x in scanned.live()}
+    if not scanned.scan_damage and not pack_problems and live_index != live_scan:
+        return "index and objects disagree about which files exist"
+    return "ok"
+
+
+def short_packs(vault: UnlockedVault, indexed: Catalog, scanned: Catalog) -> dict[str, str]:
+    """Packs the walk in SCANNED could not read to the end (pack -> first problem), and
+    those where the (authentic) index places an entry past the pack's end: a pack cut
+    exactly between two entries walks cleanly."""
+    out = dict(scanned.scan_damage)
+    walked = set(scanned.packs_on_disk) - set(out)
+    ends: dict[str, int] = {}
+    for loc in indexed.located.values():
+        if loc.pack in walked:
+            end = loc.offset + loc.header_len + loc.payload_len
+            ends[loc.pack] = max(ends.get(loc.pack, 0), end)
+    for pack, end in sorted(ends.items()):
+        try:
+            with open_reader(vault, pack) as reader:
+                size = reader.logical_size()
+        except MedvaultError as exc:
+            out[pack] = exc.message
+            continue
+        if size < end:
+            out[pack] = f"the index places entries up to offset {end}; the pack ends at {size}"
+    return out
+
+
+def pack_damage(
+    vault: UnlockedVault, indexed: Catalog, scanned: Catalog, live_ids: set[str]
+) -> dict[str, str]:
+    """Problems of the packs SCANNED read (pack -> first problem), beyond the live files
+    (LIVE_IDS): a short pack, or an entry no file points at that fails."""
+    out = short_packs(vault, indexed, scanned)
+    for pack, problem in dead_entry_damage(vault, scanned, live_ids).items():
+        out.setdefault(pack, problem)
+    return out
+
+
+def dead_entry_damage(vault: UnlockedVault, scanned: Catalog, live_ids: set[str]) -> dict[str, str]:
+    """Authenticate the payload of every entry that is not a live file (removed or replaced
+    files, tombstones): nothing reads them, but a changed byte there is still tampering."""
+    out: dict[str, str] = {}
+    dead = [x for x in scanned.located.values() if x.file_id not in live_ids]
+    for loc in sorted(dead, key=lambda x: (x.pack, x.offset)):
+        if loc.pack in out:
+            continue
+        try:
+            with open_reader(vault, loc.pack) as reader:
+                _authenticate_entry(vault, reader, loc)
+        except MedvaultError as exc:
+            what = "removed file" if loc.kind == efmt.Kind.FILE else "tombstone"
+            out[loc.pack] = f"{what} entry at offset {loc.offset}: {exc.message}"
+    return out
+
+
+def _authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) -> None:
+    if loc.kind == efmt.Kind.FILE:
+        stream_entry(vault, reader, loc, _discard)
+        return
+    opened = open_header(vault.vmk, vault.vault_id, reader.read(loc.offset, loc.header_len))
+    if opened.header.payload_len != loc.payload_len:
+        raise IntegrityError("object payload length does not match the walk")
+    dec = opened.decryptor()
+    pos, end = loc.offset + loc.header_len, loc.offset + loc.header_len + loc.payload_len
+    while pos < end:
+        block = reader.read(pos, min(READ_BLOCK, end - pos))
+        pos += len(block)
+        dec.update(block)
+    dec.finalize()
+
+
 def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) -> VerifyReport:
-    report = VerifyReport(headers=_header_status(vault))
+    report = VerifyReport(headers=header_status(vault))
     indexed = load_catalog(vault)
     scanned = load_catalog(vault, use_index=False)
-    if indexed.index_damage:
-        report.index = indexed.index_damage
-    elif indexed.unindexed_packs:
-        report.index = f"{len(indexed.unindexed_packs)} pack(s) missing from the index"
     live_index = {x.file_id: x for x in indexed.live()}
     live_scan = {x.file_id: x for x in scanned.live()}
-    if report.index == "ok" and not scanned.scan_damage and set(live_index) != set(live_scan):
-        report.index = "index and objects disagree about which files exist"
     on_disk = set(scanned.packs_on_disk)
     everything: dict[str, Located] = {**live_scan, **live_index}
     for loc in sorted(everything.values(), key=lambda x: x.path):
@@ -90,11 +185,12 @@ def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) 
                 stream_entry(vault, reader, loc, _discard, progress)
         except MedvaultError as exc:
             report.damaged[loc.path] = exc.message
+            report.pack_of[loc.path] = loc.pack
             continue
         report.files_ok += 1
         report.bytes_ok += loc.size
-    for pack, problem in scanned.scan_damage.items():
-        report.damaged_packs[pack] = problem
+    report.damaged_packs = pack_damage(vault, indexed, scanned, set(everything))
+    report.index = index_status(indexed, scanned, report.damaged_packs)
     return report
 
 
