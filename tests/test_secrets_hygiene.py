@@ -504,13 +504,8 @@ main()
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vault/reading.py creates the folders of extracted files with mkdir's default "
-    "mode (0755 under umask 022): other local users can list the file names; they should "
-    "be 0700 (reported to the lead; remove this mark once fixed)",
-)
 def test_extract_folders_are_private(ws: Workspace, drive: Path, tmp_path: Path) -> None:
+    """Extracted files 0600, and the folders extract creates 0700: their names can be PHI."""
     src = tmp_path / "Smith-John"
     (src / "labs").mkdir(parents=True)
     (src / "labs" / "2026.csv").write_text("mrn,result\n1,neg\n")
