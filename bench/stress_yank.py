@@ -42,8 +42,10 @@ from medvault.vault.session import open_headers, unlock  # noqa: E402
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace  # noqa: E402
 from tests.media import KINDS, missing_tools, mounted, tool_versions  # noqa: E402
 from tests.test_yanked_drive import (  # noqa: E402
+    CUT,
     IMAGE_MIB,
     PART_SIZE,
+    SERVER,
     Trial,
     add_tree,
     mixed_tree,
@@ -62,7 +64,7 @@ def lock_window(ws: Workspace, workdir: Path, kind: str, op: str) -> float:
         rng = random.Random(run)
         folder = workdir / f"measure-{kind}-{op}-{run}"
         folder.mkdir(parents=True)
-        with mounted(kind, folder, IMAGE_MIB) as stick:
+        with mounted(kind, folder, IMAGE_MIB, loop=True) as stick:
             drive, env, secret = stick.mountpoint, Env(kdf=FAST_KDF), to_secret(PASSPHRASE)
             create_vault(drive, "", secret, ws.org, ws.registry(), env, part_size=PART_SIZE)
             if op == "add":
@@ -136,11 +138,14 @@ def main() -> int:
                 trial = run_trial(ws, work / "trials", kind, op, seed, timed, windows[kind, op])
                 trials.append(trial)
                 status = "FAIL " + "; ".join(trial.problems) if trial.problems else "ok"
+                found = ", ".join(
+                    f"{c.image}: {c.extracted}/{trial.committed} (fsck {c.fsck_exit}, "
+                    f"repair {'yes' if c.in_flight else 'no'})"
+                    for c in trial.checks
+                )
                 print(
-                    f"{kind} #{n + 1} seed {seed} {op} {trial.kill}: reported {trial.reported}, "
-                    f"extracted {trial.extracted}/{trial.committed}, fsck {trial.fsck_exit}, "
-                    f"repair {'yes' if trial.repaired else 'no'}, "
-                    f"{trial.wall_s:.1f} s: {status}",
+                    f"{kind} #{n + 1} seed {seed} {op} {trial.kill}: reported {trial.reported}; "
+                    f"{found}; {trial.wall_s:.1f} s: {status[:400]}",
                     flush=True,
                 )
     wall = time.monotonic() - started
@@ -154,21 +159,33 @@ def report(
     trials: list[Trial], windows: dict[tuple[str, str], float], seed0: int, wall: float
 ) -> str:
     versions = tool_versions()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    per_kind = max(1, len(trials) // max(1, len({t.kind for t in trials})))
     lines = [
         "# Yanked-drive stress run",
         "",
         f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {platform.platform()}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, medvault {__version__}. "
-        + ", ".join(f"{k} {v}" for k, v in versions.items())
-        + ".",
+        f"{os.cpu_count()} CPUs (shared with other jobs), Python {platform.python_version()}, "
+        f"medvault {__version__} (tree at {commit or 'unknown'}, with the other helpers' "
+        "uncommitted edits). " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         "",
-        f"Command: `python bench/stress_yank.py --trials "
-        f"{max(1, len(trials) // max(1, len({t.kind for t in trials})))} --seed {seed0}` "
-        f"(wall time {wall / 60:.1f} min). Each trial: a fresh {IMAGE_MIB} MiB image, a vault "
-        f"with {PART_SIZE // 1024} KiB parts and 11 committed files (one of 1.3 MB), then the "
-        "killed command; the FUSE server is SIGKILLed (the stick is pulled), fsck repairs the "
-        "image, it is mounted again, and `verify` (then `repair` if needed), `extract` of "
-        "everything, one more `add` and `verify` run on it.",
+        f"Command: `nice -n 10 python bench/stress_yank.py --trials {per_kind} --seed {seed0}` "
+        f"(wall time {wall / 60:.1f} min).",
+        "",
+        f"Each trial: a fresh {IMAGE_MIB} MiB image behind a loop device, mounted with fusefat "
+        f"or exfat-fuse; a vault with {PART_SIZE // 1024} KiB parts and 11 committed files (one "
+        "of 1.3 MB); `sync`; then the command, and the FUSE server is SIGKILLed. Two images are "
+        "checked: **pulled**, the image file copied at the kill (what the stick held: what the "
+        "server had fsynced to its device, or the kernel had written back on its own; the loop "
+        "device's page cache is not in it), and **server killed**, the image after the loop "
+        "device is detached (everything the dead server had written). Each gets fsck (-a / -y), "
+        "a mount, `verify` (then `repair` and `verify` if it failed), `extract` of everything, "
+        "compared byte for byte with the sources; the second also one more `add` and `verify`.",
         "",
         "Timed kills fall uniformly in the window after the vault's lock file appears: "
         + ", ".join(f"{k} {o} {w:.2f} s" for (k, o), w in windows.items())
@@ -176,52 +193,60 @@ def report(
         "",
         "## Summary",
         "",
-        "| file system | command | kill | trials | files reported added / live | must survive | "
-        "extracted identical | lost | removed files back | fsck repaired | repair needed | "
-        "killed command's exit | median trial |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| file system | command | kill | trials | reported added (compact: live) | image | "
+        "must survive | extracted identical | lost | trials losing files | removed files back | "
+        "fsck repaired | repair needed | median trial |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups: dict[tuple[str, str, str], list[Trial]] = collections.defaultdict(list)
     for t in trials:
-        mode = "after k-th added" if t.kill.startswith("after added") else "random moment"
-        if t.kill == "after the command ended":
-            mode = "after k-th added"
-        groups[t.kind, t.op, mode].append(t)
-    for (kind, op, mode), group in groups.items():
-        exits = collections.Counter(str(t.command_exit) for t in group)
-        lines.append(
-            f"| {kind} | {op} | {mode} | {len(group)} | {sum(t.reported for t in group)} | "
-            f"{sum(t.committed for t in group)} | {sum(t.extracted for t in group)} | "
-            f"{sum(len(t.lost) for t in group)} | {sum(len(t.resurrected) for t in group)} | "
-            f"{sum(t.fsck_exit == 1 for t in group)} | {sum(t.repaired for t in group)} | "
-            + ", ".join(f"{code}: {n}" for code, n in sorted(exits.items()))
-            + f" | {statistics.median(t.wall_s for t in group):.1f} s |"
-        )
-    total_lost = sum(len(t.lost) for t in trials)
-    failed = [t for t in trials if t.problems]
+        timed = t.kill.startswith("t+")
+        groups[t.kind, t.op, "random moment" if timed else "after k-th added"].append(t)
+    for (kind, op, mode), group in sorted(groups.items()):
+        for image in (CUT, SERVER):
+            checks = [c for t in group if (c := t.check(image)) is not None]
+            lines.append(
+                f"| {kind} | {op} | {mode} | {len(group)} | {sum(t.reported for t in group)} | "
+                f"{image} | {sum(t.committed for t in group)} | "
+                f"{sum(c.extracted for c in checks)} | {sum(len(c.lost) for c in checks)} | "
+                f"{sum(bool(c.lost) for c in checks)} | "
+                f"{sum(len(c.resurrected) for c in checks)} | "
+                f"{sum(c.fsck_exit == 1 for c in checks)} | "
+                f"{sum(bool(c.in_flight) for c in checks)} | "
+                f"{statistics.median(t.wall_s for t in group):.1f} s |"
+            )
+    lines += ["", "## Totals", ""]
+    for kind in sorted({t.kind for t in trials}):
+        mine = [t for t in trials if t.kind == kind]
+        for image in (CUT, SERVER):
+            checks = [c for t in mine if (c := t.check(image)) is not None]
+            lines.append(
+                f"- {kind}, {image}: {len(checks)} trials, "
+                f"{sum(t.committed for t in mine)} committed files checked, "
+                f"{sum(len(c.lost) for c in checks)} lost in "
+                f"{sum(bool(c.lost) for c in checks)} trial(s); "
+                f"{sum(bool(c.problems) for c in checks)} trial(s) with any problem."
+            )
     lines += [
-        "",
-        f"**{len(trials)} trials, {sum(t.committed for t in trials)} committed files checked, "
-        f"{total_lost} lost; {len(failed)} trial(s) with a problem.**",
         "",
         "## What fsck said",
         "",
-        "| file system | finding | trials |",
-        "|---|---|---|",
+        "| file system | image | finding | trials |",
+        "|---|---|---|---|",
     ]
-    findings: collections.Counter[tuple[str, str]] = collections.Counter()
+    findings: collections.Counter[tuple[str, str, str]] = collections.Counter()
     for t in trials:
-        for finding in {_generic(f) for f in t.fsck_findings}:
-            findings[t.kind, finding] += 1
-    for (kind, finding), n in sorted(findings.items()):
-        lines.append(f"| {kind} | {finding} | {n} |")
-    if not findings:
-        lines.append("| all | (nothing: every image was clean) | |")
+        for c in t.checks:
+            for finding in {_generic(f) for f in c.fsck_findings}:
+                findings[t.kind, c.image, finding] += 1
+    for (kind, image, finding), n in sorted(findings.items()):
+        lines.append(f"| {kind} | {image} | {finding} | {n} |")
     lines += ["", "## What was in flight (verify before repair)", ""]
     flights: collections.Counter[str] = collections.Counter()
     for t in trials:
-        for item in t.in_flight:
-            flights[f"{t.kind} {t.op}: {_generic(item)}"] += 1
+        for c in t.checks:
+            for item in c.in_flight:
+                flights[f"{t.kind} {t.op}, {c.image}: {_generic(item)}"] += 1
     lines += [f"- {item}: {n} trial(s)" for item, n in sorted(flights.items())] or [
         "- nothing: every re-plugged vault verified without repair"
     ]
@@ -234,16 +259,25 @@ def report(
         "",
         "## Trials",
         "",
-        "| # | file system | seed | command | kill | reported | extracted / must survive | "
-        "fsck exit | in flight | problems | s |",
+        "| # | file system | seed | command | kill | reported | must survive | "
+        "pulled: extracted, fsck, in flight | server killed: extracted, fsck, in flight | "
+        "problems | s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, t in enumerate(trials, 1):
+        cells = []
+        for image in (CUT, SERVER):
+            c = t.check(image)
+            cells.append(
+                "-"
+                if c is None
+                else f"{c.extracted}, {c.fsck_exit}, "
+                + ("; ".join(_generic(x) for x in c.in_flight) or "-")
+            )
+        problems = "; ".join(_generic(p) for p in t.problems)[:300] or "-"
         lines.append(
-            f"| {n} | {t.kind} | {t.seed} | {t.op} | {t.kill} | {t.reported} | "
-            f"{t.extracted} / {t.committed} | {t.fsck_exit} | "
-            f"{'; '.join(_generic(x) for x in t.in_flight) or '-'} | "
-            f"{'; '.join(t.problems) or '-'} | {t.wall_s:.1f} |"
+            f"| {n} | {t.kind} | {t.seed} | {t.op} | {t.kill} | {t.reported} | {t.committed} | "
+            f"{cells[0]} | {cells[1]} | {problems} | {t.wall_s:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

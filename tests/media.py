@@ -2,10 +2,11 @@
 
 No kernel vfat here, so FUSE is the only way to a real FAT32 file system. Each context
 manager skips the test with the reason when FUSE or a tool is missing, and always leaves
-nothing mounted. fusefat writes through to the image, so the raw bytes can be read after
-`sync()` (which waits for outstanding writes) or after unmounting. exfat-fuse keeps file
-sizes and the allocation bitmap in memory until fsync or unmount, so after `kill_fuse()`
-the image holds only what was fsynced (like a stick pulled out).
+nothing mounted. fusefat on an image file writes through to it, so the raw bytes can be read
+after `sync()` or after unmounting. Through a loop device (exFAT always; FAT32 with
+loop=True) the image file holds only what the kernel wrote back to the device, which is what
+a stick pulled out holds: `Mounted.pull()` copies it at that instant. exfat-fuse passes
+fsync on to its device; fusefat 0.1a never does (tests/test_yanked_drive.py shows both).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ FAT32 = "fat32"
 EXFAT = "exfat"
 KINDS = (FAT32, EXFAT)
 _TOOLS = {
-    FAT32: ("fusefat", "mkfs.vfat", "fsck.vfat"),
+    FAT32: ("fusefat", "mkfs.vfat", "fsck.vfat", "losetup"),
     EXFAT: ("mount.exfat-fuse", "mkfs.exfat", "fsck.exfat", "losetup"),
 }
 
@@ -76,6 +77,7 @@ class Mounted:
     process: subprocess.Popen[bytes]
     kind: str = FAT32
     read_only: bool = False
+    device: str | None = None  # the loop device the server writes to, if any
 
     @property
     def pid(self) -> int:
@@ -101,6 +103,20 @@ class Mounted:
             os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait()
         _detach(self.mountpoint)
+
+    def pull(self, dest: Path) -> None:
+        """The stick is pulled: copy what it holds at this instant to DEST, then kill the
+        FUSE server (the dead mount stays). The image file behind the loop device holds only
+        what the kernel wrote back to the device: what the server fsynced, or writeback
+        flushed on its own, not what still sits in the loop device's page cache. The server
+        is frozen first: its death closes the device, and the last close flushes that cache."""
+        assert self.device is not None, "mount with loop=True to model a pulled stick"
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            shutil.copyfile(self.image, dest)
+        finally:
+            self.kill_fuse_only()
 
     def kill_fuse_only(self) -> None:
         """The FUSE server dies but the dead mount stays: every access gives ENOTCONN."""
@@ -151,39 +167,43 @@ def make_image(kind: str, image: Path, size_mib: int) -> None:
 
 @contextlib.contextmanager
 def mount_image(
-    kind: str, image: Path, mountpoint: Path, read_only: bool = False, skip: bool = True
+    kind: str,
+    image: Path,
+    mountpoint: Path,
+    read_only: bool = False,
+    skip: bool = True,
+    loop: bool = False,
 ) -> Iterator[Mounted]:
     """Mount an existing image (again, after a yank, or read-only). A failure to mount
-    skips the test when SKIP, else raises (an image a yank made unmountable is a finding)."""
+    skips the test when SKIP, else raises (an image a yank made unmountable is a finding).
+    exFAT always goes through a loop device (exfat-fuse needs a block device); FAT32 does
+    when LOOP, so that, as with a real stick, only what is flushed reaches the image."""
     _need(*_TOOLS[kind])
     mountpoint.mkdir(exist_ok=True)
-    if kind == FAT32:
-        with _serve(
-            ["fusefat", "-f", "-o", "ro" if read_only else "rw+", str(image), str(mountpoint)],
-            image,
-            mountpoint,
-            kind,
-            read_only,
-            skip,
-        ) as mounted:
-            yield mounted
+    if kind == FAT32 and not loop:
+        argv = ["fusefat", "-f", "-o", "ro" if read_only else "rw+", str(image)]
+        with _serve([*argv, str(mountpoint)], image, mountpoint, kind, read_only, skip) as m:
+            yield m
         return
-    # exfat-fuse needs a block device: a loop device over the image, detached afterwards
-    # (which also writes back what the loop device's page cache still holds).
-    loop = subprocess.run(
+    losetup = subprocess.run(
         ["losetup", "-f", "--show", *(["-r"] if read_only else []), str(image)],
         capture_output=True,
         text=True,
         check=False,
     )
-    if loop.returncode != 0:
-        pytest.skip(f"losetup failed: {loop.stderr.strip() or 'not permitted'}")
-    device = loop.stdout.strip()
+    if losetup.returncode != 0:
+        pytest.skip(f"losetup failed: {losetup.stderr.strip() or 'not permitted'}")
+    device = losetup.stdout.strip()
     try:
-        argv = ["mount.exfat-fuse", "-d", *(["-o", "ro"] if read_only else []), device]
+        if kind == FAT32:
+            argv = ["fusefat", "-f", "-o", "ro" if read_only else "rw+", device]
+        else:
+            argv = ["mount.exfat-fuse", "-d", *(["-o", "ro"] if read_only else []), device]
         with _serve([*argv, str(mountpoint)], image, mountpoint, kind, read_only, skip) as m:
+            m.device = device
             yield m
     finally:
+        # Detaching writes back what the loop device's page cache still holds.
         os.sync()
         subprocess.run(["losetup", "-d", device], check=False, capture_output=True)
 
@@ -202,11 +222,12 @@ def _serve(
 
 
 @contextlib.contextmanager
-def mounted(kind: str, tmp_path: Path, size_mib: int = 64) -> Iterator[Mounted]:
-    """A fresh image of KIND (FAT32 or EXFAT) in TMP_PATH, mounted rw."""
+def mounted(kind: str, tmp_path: Path, size_mib: int = 64, loop: bool = False) -> Iterator[Mounted]:
+    """A fresh image of KIND (FAT32 or EXFAT) in TMP_PATH, mounted rw (LOOP: FAT32 through
+    a loop device too)."""
     image = tmp_path / f"{kind}.img"
     make_image(kind, image, size_mib)
-    with mount_image(kind, image, tmp_path / f"{kind}-mnt") as stick:
+    with mount_image(kind, image, tmp_path / f"{kind}-mnt", loop=loop) as stick:
         yield stick
 
 
