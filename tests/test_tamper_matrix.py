@@ -1,22 +1,25 @@
 """Acceptance 3, the complete tamper matrix: every single-byte change (at every offset) and
-every truncation (at every length) of every file of a small vault is detected, releases no
-wrong plaintext, and leaves the undamaged files extractable; `repair` recovers what it can.
+every truncation of every file of a small vault is detected, releases no wrong plaintext,
+and leaves the undamaged files extractable; `repair` recovers what it can.
 
-The vault: five small files packed together with a 64 KiB file that crosses into a second
-part (part_size is the format's minimum, 64 KiB, so the pack has a .mvo and a .mvp), one of
-the small files removed (a tombstone pack), custody events under log/ from a registry-backed
-run, both header copies and the index. README-MEDVAULT.txt is a plaintext notice for whoever
-finds the drive: it is not authenticated, and nothing reads it (checked below).
+The vault (part_size 64 KiB, the format's minimum): four small files and four 15 KB scans
+in one pack whose last scan crosses into a second part (a .mvo and a .mvp), one small file
+removed (a tombstone pack, and a dead entry in the first pack), custody events under log/
+from a registry-backed run, both header copies and the index. README-MEDVAULT.txt is a
+plaintext notice for whoever finds the drive: it is not authenticated, and nothing reads
+it (test_readme_is_not_trusted).
 
-Each mutation gets the fast check of its file kind (the library function that detects it:
-header authentication and verify's header status; the index read and verify's index status;
-the pack walk, authenticated streaming of every live file of the pack and verify's check of
-dead entries; the custody log reader). A deterministic sample (the first few offsets and
-lengths of each file and every 31st after that, every 163rd in the 64 KiB part) also gets
-the full check: `verify`, `extract` of
-every file into a fresh folder (each output identical or absent, no partial file) and, for
-log damage, `sync`. bench/stress_tamper.py runs the full check on every mutation and every
-xor value, and writes bench/results/tamper.md.
+Every offset gets one xor (a bit cycling through the eight positions); every truncation
+length is tried, except in the 64 KiB part 0, where lengths past DENSE_LIMIT are sampled
+(each cuts a non-last part: the same refusal). Each mutation gets the fast check of its
+file kind (the library function that detects it: header authentication and verify's
+header status; the index read and verify's index status; authenticated reads of the live
+files the change can reach, the pack walk and verify's pack checks; the custody log
+reader). A deterministic sample (the first offsets and lengths of each file and every 31st
+after that, every 262nd in the 64 KiB part) also gets the full check: `verify`, `extract`
+of every file into a fresh folder (each output identical or absent, no partial file) and,
+for log damage, `sync`. bench/stress_tamper.py runs every length, the full check far more
+often and all 255 xor values, and writes bench/results/tamper.md.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,6 +181,7 @@ class TamperVault:
 
     def __init__(self, base: Path, ws: Workspace) -> None:
         self.base = base
+        self.ws = ws
         self.drive = base / "drive"
         self.drive.mkdir()
         self.registry = Registry("sqlite://")  # the registry-backed run that writes log/
@@ -446,31 +450,38 @@ class TamperVault:
         full_every: int = 0,
         all_values: bool = False,
         every_length: bool = False,
+        keep: Callable[[Mutation], bool] | None = None,
     ) -> None:
-        """Every mutation of FILES; the full check on a sample (or every FULL_EVERY-th)."""
+        """Every mutation of FILES (those KEEP accepts); the full check on a sample, or on
+        every FULL_EVERY-th offset and length (1: on all)."""
         for rel in files or self.matrix_files():
             stride = full_every or max(FULL_STRIDE, len(self.pristine[rel]) // FULL_PER_FILE)
             for m in self.mutations(rel, all_values, every_length):
+                if keep is not None and not keep(m):
+                    continue
                 full = m.at < FULL_FIRST or m.at % stride == 0
                 if all_values and m.op == "xor":
                     full = full and m.value == xor_value(m.at)
-                self.apply(m)
-                try:
-                    detected, problems = self.fast_check(m)
-                    if full:
-                        full_detected, more = self.full_check(m)
-                        detected = detected and full_detected
-                        problems += more
-                except Exception as exc:  # any escape is a finding, reported with the case
-                    detected, problems = False, [f"{type(exc).__name__}: {exc}"]
-                finally:
-                    self.restore(m)
-                if not detected:
-                    problems.append("not detected")
-                results.failures += [f"{m.describe()}: {p}" for p in problems]
-                results.count(m, detected and not problems, full)
+                self.check(m, full, results)
         for rel, data in self.pristine.items():
             assert (self.root / rel).read_bytes() == data, f"{rel} was not restored"
+
+    def check(self, m: Mutation, full: bool, results: Results) -> None:
+        self.apply(m)
+        try:
+            detected, problems = self.fast_check(m)
+            if full:
+                full_detected, more = self.full_check(m)
+                detected = detected and full_detected
+                problems += more
+        except Exception as exc:  # any escape is a finding, reported with the case
+            detected, problems = False, [f"{type(exc).__name__}: {exc}"]
+        finally:
+            self.restore(m)
+        if not detected:
+            problems.append("not detected")
+        results.failures += [f"{m.describe()}: {p}" for p in problems]
+        results.count(m, detected and not problems, full)
 
 
 def _length(loc: Located) -> int:
@@ -686,3 +697,30 @@ def _extractable(vault: UnlockedVault, out: Path, tv: TamperVault) -> set[str]:
     for rel, path in found.items():
         assert path.read_bytes() == tv.plain[rel], rel
     return set(found)
+
+
+def test_repair_cli_exit_codes(pristine: TamperVault, tmp_path: Path) -> None:
+    """`medvault repair` (docs/CLI.md): 0 and the restored copy named when a header copy
+    was damaged; 19 and the damaged pack named when an object was."""
+    tv = pristine
+    targets = _repair_targets(tv)
+    header, tomb = tv.drive.parent / "cli-header", tv.drive.parent / "cli-pack"
+    for drive, rel, at in (
+        (header, targets["vault.mvh.bak"], 40),
+        (tomb, targets["tombstone"], 70),
+    ):
+        shutil.copytree(tv.drive, drive)
+        path = drive / "MEDVAULT" / rel
+        data = bytearray(path.read_bytes())
+        data[at] ^= 0x10
+        path.write_bytes(bytes(data))
+    env = {"MEDVAULT_NO_KEYRING": "1"}
+    fixed = tv.ws.cli("repair", header, extra_env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "restored header copy vault.mvh.bak" in fixed.stdout
+    assert tv.ws.cli("verify", header, extra_env=env).returncode == 0
+    damaged = tv.ws.cli("repair", tomb, extra_env=env)
+    assert damaged.returncode == 19, (damaged.stdout, damaged.stderr)
+    pack = tv.parts[targets["tombstone"]].pack
+    assert f"DAMAGED pack {pack}" in damaged.stdout
+    assert len(damaged.stderr.strip().splitlines()) == 1  # one line: what and what to do
