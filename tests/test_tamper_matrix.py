@@ -550,6 +550,15 @@ def test_readme_is_not_trusted(tv: TamperVault) -> None:
         assert tv._extract_all(vault, set(), set()) == []
         tv.cleanup_log()
     readme.write_bytes(original)
+    # And no code reads it: every use of the path in medvault/ writes it.
+    package = Path(__file__).resolve().parents[1] / "medvault"
+    uses = [
+        line.strip()
+        for source in package.rglob("*.py")
+        for line in source.read_text().splitlines()
+        if ".readme" in line and "def readme" not in line
+    ]
+    assert uses and all(u.startswith("write_durable(") for u in uses), uses
 
 
 # `repair` on a sample of damaged vaults: each file kind, several offsets and lengths.
