@@ -7,9 +7,11 @@ Cases: ROUNDS rounds of RACERS processes breaking one stale lock at once (dead p
 old empty lock alternating), with flock, with the no-flock guard file, and on a fusefat
 FAT32 image (when FUSE is available); 2 rounds of ADDERS `medvault add` processes racing
 on one vault, losers retried, the vault checked; a reader running verify/ls/extract in a
-loop while another process adds 20 batches. Gates (exit 1): no round with two lock
+loop while another process adds 20 batches; a reader decrypting every file in a loop
+while another process compacts. Gates (exit 1): no round with two lock
 holders; every add race leaves every file once and intact; (reported, not gated) verify
-runs that reported damage while a writer committed.
+runs that reported damage while a writer committed, and decrypts that failed during
+compact.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import make_workspace  # noqa: E402
+from medvault.errors import MedvaultError  # noqa: E402
+from medvault.keys.passphrase import to_secret  # noqa: E402
+from medvault.vault.add import add_files  # noqa: E402
+from medvault.vault.create import create_vault  # noqa: E402
+from medvault.vault.env import Env  # noqa: E402
+from medvault.vault.maintenance import remove_paths  # noqa: E402
+from medvault.vault.reading import list_files, plaintext_sha256  # noqa: E402
+from medvault.vault.session import open_headers, unlock  # noqa: E402
+from tests.conftest import FAST_KDF, PASSPHRASE, make_workspace  # noqa: E402
 from tests.media import fuse_available, mounted_fat32  # noqa: E402
 from tests.test_concurrency import (  # noqa: E402
     add_race,
@@ -44,6 +55,66 @@ def _lock_case(name: str, folder: Path, rounds: int, racers: int, no_flock: bool
         f"({totals['overlap']} extra holders) | {totals['rounds with no holder']} "
         f"| {totals['won']} / {totals['busy']} | {took:.0f} s |"
     )
+
+
+COMPACTOR = r"""
+import sys
+from pathlib import Path
+from medvault.keys.passphrase import to_secret
+from medvault.registry.sql import Registry
+from medvault.vault.env import Env
+from medvault.vault.maintenance import compact
+from medvault.vault.session import open_headers, unlock
+drive, registry, passphrase = map(Path, sys.argv[1:4])
+vault = unlock(open_headers(drive), to_secret(passphrase.read_text().splitlines()[0]))
+compact(vault, Registry.for_path(registry), Env())
+"""
+
+
+def extract_during_compact(root: Path, batches: int) -> tuple[int, Counter[str]]:
+    """BATCHES adds of 10 files, 8 of each removed, then `compact` in another process
+    while this one lists and decrypts every live file in a loop. Returns the passes and
+    the errors met (a reader that listed before a pack was rewritten and deleted)."""
+    ws = make_workspace(root)
+    drive = root / "drive"
+    drive.mkdir()
+    registry = ws.registry()
+    create_vault(drive, "", to_secret(PASSPHRASE), ws.org, registry, Env(kdf=FAST_KDF))
+    vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
+    for i in range(batches):
+        folder = root / "src" / f"b{i:03d}"
+        folder.mkdir(parents=True)
+        for j in range(10):
+            (folder / f"f{j}.txt").write_bytes(f"{i} {j} ".encode() * 500)
+        add_files(vault, [folder], False, registry, Env())
+    gone = [f"b{i:03d}/f{j}.txt" for i in range(batches) for j in range(8)]
+    remove_paths(vault, gone, registry, Env())
+    compactor = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            COMPACTOR,
+            str(drive),
+            str(ws.home / "registry.sqlite"),
+            str(ws.passfile),
+        ],
+        cwd=ROOT,
+    )
+    errors: Counter[str] = Counter()
+    passes = 0
+    while True:
+        finished = compactor.poll() is not None
+        live, _ = list_files(vault)
+        for loc in live:
+            try:
+                plaintext_sha256(vault, loc)
+            except MedvaultError as exc:
+                errors[exc.message.split(": ", 1)[-1]] += 1
+        passes += 1
+        if finished:
+            break
+    assert compactor.returncode == 0
+    return passes, errors
 
 
 def _bad(row: str) -> bool:

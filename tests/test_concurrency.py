@@ -284,7 +284,8 @@ def add_race(ws: Workspace, drive: Path, src: Path, rounds: int, racers: int) ->
                 retries.append(name)
             else:
                 assert proc.returncode == 0, err
-                assert out.count("added ") == len([p for p in expected if p.startswith(name)])
+                mine = [p for p in expected if p.startswith(name + "/")]
+                assert out.count("added ") == len(mine), (name, out)
     assert set(outcomes) <= {0, 10}
     for name in retries:  # nothing was lost: the losers' files go in on a retry
         ws.cli("add", drive, src / name, check=True)
