@@ -155,7 +155,7 @@ def _wait_for_mount(mounted: Mounted, what: str, skip: bool = True) -> None:
 
 def make_image(kind: str, image: Path, size_mib: int) -> None:
     """A fresh, empty FAT32 or exFAT file system in the file IMAGE."""
-    _need(*_TOOLS[kind])
+    _need("mkfs.vfat" if kind == FAT32 else "mkfs.exfat")
     with open(image, "wb") as handle:
         handle.truncate(size_mib * 1024 * 1024)
     if kind == FAT32:
@@ -178,7 +178,10 @@ def mount_image(
     skips the test when SKIP, else raises (an image a yank made unmountable is a finding).
     exFAT always goes through a loop device (exfat-fuse needs a block device); FAT32 does
     when LOOP, so that, as with a real stick, only what is flushed reaches the image."""
-    _need(*_TOOLS[kind])
+    if kind == FAT32:
+        _need("fusefat", *(["losetup"] if loop else []))
+    else:
+        _need("mount.exfat-fuse", "losetup")
     mountpoint.mkdir(exist_ok=True)
     if kind == FAT32 and not loop:
         argv = ["fusefat", "-f", "-o", "ro" if read_only else "rw+", str(image)]
