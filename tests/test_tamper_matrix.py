@@ -19,7 +19,8 @@ reader). A deterministic sample (the first offsets and lengths of each file and 
 after that, every 262nd in the 64 KiB part) also gets the full check: `verify`, `extract`
 of every file into a fresh folder (each output identical or absent, no partial file) and,
 for log damage, `sync`. bench/stress_tamper.py runs every length, the full check far more
-often and all 255 xor values, and writes bench/results/tamper.md.
+often and all 255 xor values, and writes bench/results/tamper.md. With
+MEDVAULT_TAMPER_RESULTS=FILE, test_matrix appends the figures of each file kind to FILE.
 """
 
 from __future__ import annotations
@@ -527,6 +528,9 @@ def test_matrix(tv: TamperVault, kind: str) -> None:
     results = Results()
     tv.run(results, [r for r in tv.matrix_files() if tv.kind(r) == kind])
     summary = "\n".join(results.table())
+    if os.environ.get("MEDVAULT_TAMPER_RESULTS"):  # a file to append this kind's figures to
+        with open(os.environ["MEDVAULT_TAMPER_RESULTS"], "a") as out:
+            out.write(summary + "\n\n")
     assert not results.failures, f"{len(results.failures)} failure(s), first ones:\n" + "\n".join(
         results.failures[:20]
     )
