@@ -27,6 +27,7 @@ from medvault.format.entry import Kind
 from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor
 from medvault.registry.sql import Registry
+from medvault.store import lock as lock_module
 from medvault.store.lock import EMPTY_LOCK_GRACE_S, writer_lock
 from medvault.vault import verify as verify_module
 from medvault.vault.create import create_vault
@@ -151,13 +152,42 @@ def test_racers_on_a_stale_lock_never_make_two_writers(tmp_path: Path, no_flock:
 
 
 @pytest.mark.fuse
-def test_racers_on_a_stale_lock_on_a_fat32_stick(tmp_path: Path) -> None:
+def test_racers_on_a_stale_lock_on_a_fat32_stick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The same race where it matters: on FAT32 through fusefat (O_EXCL and flock both
     work there; renames are not atomic replaces on every FAT driver, hence no rename)."""
     with mounted_fat32(tmp_path, size_mib=16) as stick:
         folder = stick.mountpoint / "MEDVAULT"
         folder.mkdir()
         stale_lock_race(folder, rounds=2, racers=6, no_flock=False)
+        _breaker_reads_a_lock_named_after_it_opened_it(folder / "lock", monkeypatch)
+
+
+def _breaker_reads_a_lock_named_after_it_opened_it(
+    lock: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fusefat refuses (EPERM) a read through a handle opened while the file was empty
+    once another handle has written to it: a breaker that opens a lock its creator has
+    not yet named must still name the holder, not fail with "write refused" (seen in the
+    stress run)."""
+    creator = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    real_flock = lock_module._flock
+
+    def creator_names_it_meanwhile(fd: int, wait: bool) -> bool | None:
+        os.write(creator, f"{socket.gethostname()}:{os.getpid()}\n".encode())
+        os.fsync(creator)
+        real_flock(fd, wait)
+        return False  # the creator holds the flock
+
+    monkeypatch.setattr(lock_module, "_flock", creator_names_it_meanwhile)
+    try:
+        with pytest.raises(VaultBusy, match=f"medvault process {os.getpid()}"), writer_lock(lock):
+            pass
+    finally:
+        monkeypatch.undo()
+        os.close(creator)
+        lock.unlink()
 
 
 def test_lock_of_a_live_process_or_another_host_is_never_broken(tmp_path: Path) -> None:

@@ -79,6 +79,14 @@ def _same_file(fd: int, lock: Path) -> bool:
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
+def _moved(fd: int, lock: Path) -> bool:
+    """Whether LOCK no longer names the file open on FD (removed or replaced)."""
+    try:
+        return not _same_file(fd, lock)
+    except OSError:
+        return True  # fstat of a removed file fails on some FUSE file systems
+
+
 def _holder(content: str) -> tuple[str, int] | None:
     try:
         host, pid_text = content.strip().rsplit(":", 1)
@@ -135,14 +143,29 @@ def _break_if_stale(lock: Path) -> None:
     except OSError as exc:
         raise media_error(exc, "the vault lock") from exc
     try:
-        flocked = _flock(fd, wait=False)
-        content = _read(fd)
+        try:
+            flocked = _flock(fd, wait=False)
+        except OSError as exc:
+            raise media_error(exc, "the vault lock") from exc
+        try:
+            content, mtime = _read(fd), os.fstat(fd).st_mtime
+        except OSError as exc:
+            # fusefat: a handle opened while the file was empty cannot read what its
+            # creator wrote afterwards (EPERM); a fresh handle can.
+            if _moved(fd, lock):
+                return
+            try:
+                content, mtime = lock.read_text(errors="replace"), lock.stat().st_mtime
+            except FileNotFoundError:
+                return
+            except OSError:
+                raise media_error(exc, "the vault lock") from exc
         if flocked is False:
             _refuse_unless_stale(lock, content, time.time())  # a live holder: its name
             raise VaultBusy("the vault is locked by another medvault process")
-        if not _same_file(fd, lock):
+        if _moved(fd, lock):
             return  # removed or replaced since we opened it: look again
-        _refuse_unless_stale(lock, content, os.fstat(fd).st_mtime)
+        _refuse_unless_stale(lock, content, mtime)
         if flocked:
             # We hold the flock on the file the path names: no other breaker can remove
             # it now, and its holder is gone, so the path cannot change under us.
