@@ -4,14 +4,15 @@
         [--out bench/results/concurrency.md]
 
 Cases: ROUNDS rounds of RACERS processes breaking one stale lock at once (dead pid and
-old empty lock alternating), with flock, with the no-flock guard file, and on a fusefat
-FAT32 image (when FUSE is available); 2 rounds of ADDERS `medvault add` processes racing
-on one vault, losers retried, the vault checked; a reader running verify/ls/extract in a
-loop while another process adds 20 batches; a reader decrypting every file in a loop
-while another process compacts. Gates (exit 1): no round with two lock
-holders; every add race leaves every file once and intact; (reported, not gated) verify
-runs that reported damage while a writer committed, and decrypts that failed during
-compact.
+old empty lock alternating), with flock, with the no-flock guard file, and on fusefat
+FAT32 and exfat-fuse images (when FUSE is available); 2 rounds of ADDERS `medvault add`
+processes racing on one vault, losers retried, the vault checked; a reader running
+verify/ls/extract in a loop while another process adds 20 batches; a reader decrypting
+every file in a loop while another process compacts.
+
+Gates (exit 1): no round with two lock holders or with none; every add race leaves every
+file once and intact. Reported, not gated: verify runs that reported damage while a
+writer committed, and decrypts that failed during compact.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from medvault.vault.maintenance import remove_paths  # noqa: E402
 from medvault.vault.reading import list_files, plaintext_sha256  # noqa: E402
 from medvault.vault.session import open_headers, unlock  # noqa: E402
 from tests.conftest import FAST_KDF, PASSPHRASE, make_workspace  # noqa: E402
-from tests.media import fuse_available, mounted_fat32  # noqa: E402
+from tests.media import fuse_available, mounted_exfat, mounted_fat32  # noqa: E402
 from tests.test_concurrency import (  # noqa: E402
     add_race,
     readers_during_adds,
@@ -153,16 +154,21 @@ def main() -> int:
             failed |= _bad(row)
             lines.append(row)
         reason = fuse_available()
-        if reason is None:
-            (base / "fat").mkdir()
-            with mounted_fat32(base / "fat", size_mib=16) as stick:
+        for name, mount in (
+            ("FAT32 (fusefat)", mounted_fat32),
+            ("exFAT (exfat-fuse)", mounted_exfat),
+        ):
+            if reason is not None:
+                lines.append(f"| {name} | skipped: {reason} | | | | |")
+                continue
+            where = base / name.split()[0]
+            where.mkdir()
+            with mount(where, size_mib=16) as stick:
                 folder = stick.mountpoint / "MEDVAULT"
                 folder.mkdir()
-                row = _lock_case("FAT32 (fusefat), flock", folder, args.rounds, args.racers, False)
+                row = _lock_case(f"{name}, flock", folder, args.rounds, args.racers, False)
                 failed |= _bad(row)
                 lines.append(row)
-        else:
-            lines.append(f"| FAT32 (fusefat) | skipped: {reason} | | | | |")
 
         lines += ["", "## Racing `medvault add` processes", ""]
         ws = make_workspace(base / "adds")
