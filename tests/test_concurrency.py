@@ -442,8 +442,9 @@ def test_two_registries_adding_and_syncing_at_once_merge_each_event_once(
     site_b = _second_registry(ws, tmp_path, vault_id)
     reg_a = ws.registry()
     reg_b = Registry.for_path(Path(site_b["MEDVAULT_HOME"]) / "registry.sqlite")
-    env_a = dict(ws.env, MEDVAULT_PASSPHRASE_FILE=str(ws.passfile))
-    env_b = dict(env_a, **site_b)
+    # Two people at two sites (their OS accounts differ too; the host cannot here).
+    env_a = dict(ws.env, MEDVAULT_PASSPHRASE_FILE=str(ws.passfile), LOGNAME="clerk-a")
+    env_b = dict(env_a, **site_b, LOGNAME="clerk-b")
     src = tmp_path / "src"
     expected: dict[str, bytes] = {}
 
@@ -493,10 +494,13 @@ def test_two_registries_adding_and_syncing_at_once_merge_each_event_once(
     last_b_sync = [s.event for s in reg_b.events(vault_id) if s.event.action == "sync"][-1]
     assert ids_b == on_drive
     assert ids_a == on_drive - {last_b_sync.event_id}
-    persons = Counter(
-        s.event.actor.person for s in reg_a.events(vault_id) if s.event.action == "add"
-    )
-    assert persons == Counter({"Dr A": 1, "Dr B": 1})
+    for reg in (reg_a, reg_b):
+        who = Counter(
+            (s.event.actor.person, s.event.actor.user)
+            for s in reg.events(vault_id)
+            if s.event.action == "add"
+        )
+        assert who == Counter({("Dr A", "clerk-a"): 1, ("Dr B", "clerk-b"): 1})
     via = {s.event.event_id: s.via for s in reg_a.events(vault_id)}
     for s in reg_b.events(vault_id):
         if s.event.action == "add" and s.event.actor.person == "Dr B":
