@@ -200,6 +200,15 @@ def main() -> int:
             + (f" ({', '.join(f'{k}: {n}' for k, n in kinds.items())})" if kinds else "")
             + "."
         )
+
+        lines += ["", "## Reader during compact", ""]
+        passes, errors = extract_during_compact(base / "compact", batches=60)
+        lines.append(
+            f"{passes} list + decrypt-every-file passes while `compact` rewrote 60 packs: "
+            f"{sum(errors.values())} decrypts failed"
+            + (f" ({', '.join(f'{k}: {n}' for k, n in errors.items())})" if errors else "")
+            + ". A reader that listed before compaction finds the old pack deleted."
+        )
     lines += [
         "",
         f"Whole run: {time.monotonic() - started:.0f} s. Gates: "
