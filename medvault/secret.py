@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hmac
+import sys
+
+PR_SET_DUMPABLE = 4
 
 
 class Secret:
@@ -33,3 +38,16 @@ class Secret:
 
     def __reduce__(self) -> str:
         raise TypeError("Secret cannot be pickled")
+
+
+def make_non_dumpable() -> None:
+    """Close this process's memory to other processes of the same user and to core dumps.
+
+    Keys live in ordinary Python memory; where ptrace is unrestricted (Yama scope 0) any
+    process of the user could read them from /proc/<pid>/mem, and a crash would write
+    them into a core file. A non-dumpable process's /proc/<pid>/mem, environ and maps
+    are root's only. Children are dumpable again after their exec.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)

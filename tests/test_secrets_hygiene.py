@@ -518,13 +518,13 @@ def test_extract_folders_are_private(ws: Workspace, drive: Path, tmp_path: Path)
         assert _mode(folder) == 0o700, f"{folder} is {oct(_mode(folder))}"
 
 
-def test_export_makes_medvault_non_dumpable_before_the_command_runs() -> None:
+def test_make_non_dumpable_clears_the_flag_export_relies_on() -> None:
     """While CMD runs, the vault key is in medvault's memory; a non-dumpable process's
     /proc/<pid>/mem and environ are closed to other processes of the same user (not to
     root, which these tests run as, so the flag itself is checked)."""
     probe = (
-        "import ctypes; from medvault.vault.export import guard_memory; "
-        "libc = ctypes.CDLL(None); before = libc.prctl(3, 0, 0, 0, 0); guard_memory(); "
+        "import ctypes; from medvault.secret import make_non_dumpable; "
+        "libc = ctypes.CDLL(None); before = libc.prctl(3, 0, 0, 0, 0); make_non_dumpable(); "
         "print(before, libc.prctl(3, 0, 0, 0, 0))"
     )
     out = subprocess.run(

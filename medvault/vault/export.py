@@ -9,19 +9,17 @@ folder left by a killed run is removed by the next run.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from medvault.errors import IntegrityError, MedvaultError, SourceUnreadable, UsageError
 from medvault.registry.records import CustodyRegistry
+from medvault.secret import make_non_dumpable
 from medvault.store import staging
 from medvault.store.fsio import file_sha256
 from medvault.vault.add import add_files
@@ -38,7 +36,6 @@ SECRET_OPTION = re.compile(
 )
 SECRET_ASSIGNMENT = re.compile(r"^([A-Z0-9_]*(PASS|PWD|SECRET|TOKEN|KEY|AUTH)[A-Z0-9_]*)=.*$")
 URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*):[^@/\s]*@")
-PR_SET_DUMPABLE = 4
 
 
 @dataclass
@@ -144,19 +141,9 @@ def run_export(
     return result
 
 
-def guard_memory() -> None:
-    """Make this process non-dumpable before CMD runs. CMD runs as the same user while the
-    vault key is in our memory; where ptrace is not restricted (Yama scope 0) it could
-    read /proc/<medvault>/mem and /proc/<medvault>/environ. Non-dumpable also means no
-    core dump. CMD itself is dumpable again after its exec."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-
-
 def _run(argv: list[str], folder: Path) -> int:
     """Run CMD with its output folder; its exit code (128 + signal when killed)."""
-    guard_memory()
+    make_non_dumpable()  # CMD runs as us while the vault key is in our memory
     child_env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
     child_env["MEDVAULT_EXPORT_DIR"] = str(folder)
     command = [arg.replace("{}", str(folder)) for arg in argv]
