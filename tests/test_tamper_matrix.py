@@ -67,7 +67,8 @@ CROSSING = "src/scans/p3.bin"
 DENSE_LIMIT = 4096
 REMOVED = "src/gone.txt"
 # Full verify + extract on the first few offsets and lengths of each file and every
-# stride-th after that: a prime (no aliasing with field sizes), wider on the 64 KiB part.
+# 31st after that (a prime: no aliasing with field sizes); on files over FULL_PER_FILE * 31
+# bytes (the 64 KiB part) on about FULL_PER_FILE of each kind of change.
 FULL_FIRST = 4
 FULL_STRIDE = 31
 FULL_PER_FILE = 250
