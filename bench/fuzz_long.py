@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.fuzz.covers import COVERS  # noqa: E402
+from tests.fuzz.regressions import KNOWN_UNFIXED, regressions  # noqa: E402
 
 FLAGS = ["-rss_limit_mb=1024", "-timeout=10", "-print_final_stats=1", "-seed=1"]
 DONE = re.compile(r"#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)")
@@ -75,9 +76,17 @@ def run_target(target: str, seconds: int, seeds: Path, keep: Path) -> Result:
     proc = subprocess.run(
         argv, cwd=ROOT, capture_output=True, text=True, check=False, timeout=seconds + 600
     )
-    result = Result(target, time.monotonic() - start, proc.returncode)
     output = proc.stdout + proc.stderr
     (artifacts / "libfuzzer.log").write_text(output)
+    shutil.rmtree(corpus, ignore_errors=True)
+    return parse(target, output, time.monotonic() - start, proc.returncode, seeds, artifacts)
+
+
+def parse(
+    target: str, output: str, seconds: float, exit_code: int, seeds: Path, artifacts: Path
+) -> Result:
+    """A Result from libFuzzer's output (-print_final_stats=1) and the artifacts folder."""
+    result = Result(target, seconds, exit_code)
     stats = {k: int(v) for k, v in STAT.findall(output)}
     result.execs = stats.get("number_of_executed_units", 0)
     result.exec_per_s = stats.get("average_exec_per_sec", 0)
@@ -85,20 +94,27 @@ def run_target(target: str, seconds: int, seeds: Path, keep: Path) -> Result:
     lines = DONE.findall(output) or ANY.findall(output)
     if lines:
         _, cov, ft, units, size = lines[-1]
-        result.cov, result.ft, result.corpus_units, result.corpus_size = (
-            int(cov),
-            int(ft),
-            int(units),
-            size,
-        )
+        result.cov, result.ft, result.corpus_units = int(cov), int(ft), int(units)
+        result.corpus_size = size
     result.seeds = len(list((seeds / target).iterdir()))
     result.findings = sorted(
         p.name for p in artifacts.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-"))
     )
-    if result.findings or proc.returncode:
+    if result.findings or exit_code:
         result.first_error = _error_line(output)
-    shutil.rmtree(corpus, ignore_errors=True)
     return result
+
+
+def from_logs(keep: Path, targets: list[str]) -> list[Result]:
+    """Results re-read from an earlier run's --keep folder (to re-render the report)."""
+    results = []
+    for target in targets:
+        artifacts = keep / "runs" / target
+        output = (artifacts / "libfuzzer.log").read_text()
+        done = re.search(r"Done \d+ runs in (\d+) second", output)
+        seconds = float(done.group(1)) if done else 0.0
+        results.append(parse(target, output, seconds, 0 if done else 1, keep / "seeds", artifacts))
+    return results
 
 
 def _version(name: str) -> str:
@@ -156,6 +172,19 @@ def render(results: list[Result], minutes: float, started: dt.datetime) -> str:
     ]
     for r in found:
         lines.append(f"- {r.target}: {r.first_error or 'see its libfuzzer.log'}")
+    lines += ["", "## Findings fixed (now in tests/fuzz/regressions.py)", ""]
+    lines += [
+        f"- `{case.target}` {case.name}: was {case.was}; now "
+        f"{case.error.__name__ if case.error else 'handled'}"
+        for case in regressions()
+        if case.was  # the others are valid inputs kept as seeds
+    ]
+    lines += [
+        "",
+        "## Known, not fixed here (tolerated by the target until fixed)",
+        "",
+    ]
+    lines += [f"- `{case.target}` {case.name}: {case.was}" for case in KNOWN_UNFIXED]
     lines += [
         "",
         "What each target feeds (tests/fuzz/targets.py); instrumented modules in "
@@ -182,8 +211,20 @@ def main() -> int:
     parser.add_argument(
         "--keep", type=Path, default=None, help="folder for logs and findings (default: temp)"
     )
+    parser.add_argument(
+        "--from-logs",
+        type=Path,
+        default=None,
+        help="re-render the report from an earlier run's --keep folder (no fuzzing)",
+    )
     args = parser.parse_args()
     wanted = [t for t in COVERS if t in args.targets.split(",") and t != "planted"]
+    if args.from_logs:
+        seeds_made = (args.from_logs / "seeds").stat().st_mtime
+        started = dt.datetime.fromtimestamp(seeds_made, dt.UTC)
+        results = from_logs(args.from_logs, wanted)
+        args.out.write_text(render(results, args.minutes, started))
+        return 1 if any(r.findings or r.exit_code for r in results) else 0
     keep = args.keep or Path(tempfile.mkdtemp(prefix="medvault-fuzz-long-"))
     seeds = keep / "seeds"
     subprocess.run([sys.executable, "-m", "tests.fuzz.seeds", str(seeds)], cwd=ROOT, check=True)
