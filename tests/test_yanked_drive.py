@@ -331,7 +331,8 @@ def _check_after(
         trial.repair_output = (fixed.stdout + fixed.stderr).strip().splitlines()
         again = ws.cli("verify", drive)
         if again.returncode != 0:
-            trial.problems.append(f"verify after repair: {_problems(again.stdout + again.stderr)}")
+            said = _problems(again.stdout) + again.stderr.strip().splitlines()
+            trial.problems.append(f"verify after repair: exit {again.returncode}: {said}")
     out = folder / f"out{n}"
     extracted = ws.cli("extract", drive, "--to", out, timeout=300)
     if extracted.returncode != 0:
@@ -360,7 +361,8 @@ def _check_after(
         trial.problems.append(f"tmp/ leftovers after the next add: {leftovers}")
     final = ws.cli("verify", drive)
     if final.returncode != 0:
-        trial.problems.append(f"verify after the next add: {_problems(final.stdout)}")
+        said = _problems(final.stdout) + final.stderr.strip().splitlines()
+        trial.problems.append(f"verify after the next add: exit {final.returncode}: {said}")
 
 
 # --- CI trials --------------------------------------------------------------------------
