@@ -7,6 +7,7 @@ changed anywhere in a pack is reported, not only where it would hurt an extracti
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,10 @@ from medvault.vault.reading import READ_BLOCK, open_reader, stream_entry
 from medvault.vault.session import UnlockedVault
 
 HEADER_NAMES = ("vault.mvh", "vault.mvh.bak")
+# A commit takes milliseconds: a writer lock held through all the tries (a dead writer's)
+# no longer delays the report.
+SETTLE_TRIES = 40
+SETTLE_PAUSE_S = 0.05
 
 
 @dataclass
@@ -82,6 +87,33 @@ def header_status(vault: UnlockedVault) -> dict[str, str]:
 def _older(vault: UnlockedVault, name: str) -> bool:
     header = vault.require_header()
     return vault.copies.parsed[name].header.seq < header.seq
+
+
+def _journal_mark(vault: UnlockedVault) -> tuple[int, int] | None:
+    try:
+        st = vault.paths.journal.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def settled_catalogs(vault: UnlockedVault) -> tuple[Catalog, Catalog]:
+    """The index and a scan of the packs as of one moment. A writer committing meanwhile
+    (a pack renamed into objects/ before its index record is appended, or a commit
+    between the two reads) is not damage: read again until nothing changed in between
+    and no pack waits for its record, or nobody holds the writer lock (then what is
+    left is a real problem, reported as before)."""
+    for _ in range(SETTLE_TRIES):
+        mark = _journal_mark(vault)
+        indexed = load_catalog(vault)
+        scanned = load_catalog(vault, use_index=False)
+        still = _journal_mark(vault) == mark and set(indexed.packs_on_disk) == set(
+            scanned.packs_on_disk
+        )
+        if still and (index_status(indexed, scanned) == "ok" or not vault.paths.lock.exists()):
+            break
+        time.sleep(SETTLE_PAUSE_S)
+    return indexed, scanned
 
 
 def index_status(
@@ -169,8 +201,7 @@ def _authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) 
 
 def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) -> VerifyReport:
     report = VerifyReport(headers=header_status(vault))
-    indexed = load_catalog(vault)
-    scanned = load_catalog(vault, use_index=False)
+    indexed, scanned = settled_catalogs(vault)
     live_index = {x.file_id: x for x in indexed.live()}
     live_scan = {x.file_id: x for x in scanned.live()}
     on_disk = set(scanned.packs_on_disk)
