@@ -4,9 +4,11 @@
 
 Without a corpus directory, the seeds are built into a temporary one (in a subprocess, so
 the fuzzing process imports only what its target needs) and new inputs go to a fresh
-temporary directory. MEDVAULT_FUZZ_SEEDS=DIR reuses seeds built by `python -m
-tests.fuzz.seeds DIR`. A finding (any exception other than a MedvaultError, a timeout, or
-the RSS limit) makes libFuzzer write crash-*/timeout-*/oom-* and exit non-zero.
+temporary directory; MEDVAULT_FUZZ_SEEDS=DIR reuses seeds built by `python -m
+tests.fuzz.seeds DIR`. The fuzzing runs in a child process, since libFuzzer ends it with
+exit(); this process then removes every temporary folder. A finding (any exception other
+than a MedvaultError, a timeout, or the RSS limit) makes libFuzzer write
+crash-*/timeout-*/oom-* and exit non-zero.
 
 Reproduce a finding without atheris: python -m tests.fuzz.run TARGET --replay FILE...
 """
@@ -14,6 +16,7 @@ Reproduce a finding without atheris: python -m tests.fuzz.run TARGET --replay FI
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,15 +40,6 @@ def _instrument_plan(target: str) -> tuple[list[str], list[str]]:
     return sorted({c.split(".")[0] for c in covers}), exclude
 
 
-def _seed_dir(target: str) -> Path:
-    env = os.environ.get("MEDVAULT_FUZZ_SEEDS")
-    if env:
-        return Path(env) / target
-    out = Path(tempfile.mkdtemp(prefix="medvault-fuzz-seeds-"))
-    subprocess.run([sys.executable, "-m", "tests.fuzz.seeds", str(out)], check=True)
-    return out / target
-
-
 def replay(target: str, files: list[str]) -> int:
     from tests.fuzz.targets import run_one
 
@@ -55,18 +49,9 @@ def replay(target: str, files: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[1].startswith("-"):
-        from tests.fuzz.targets import TARGETS
-
-        print(__doc__, "\ntargets:", " ".join(TARGETS), file=sys.stderr)
-        return 2
-    target, rest = argv[1], argv[2:]
-    if rest[:1] == ["--replay"]:
-        return replay(target, rest[1:])
-    if not any(not arg.startswith("-") for arg in rest):
-        rest += [tempfile.mkdtemp(prefix=f"medvault-fuzz-{target}-"), str(_seed_dir(target))]
-
+def fuzz(target: str, args: list[str]) -> int:
+    """The fuzzing process itself (libFuzzer ends it with exit(), so atexit never runs:
+    the parent made every temporary folder and removes them)."""
     import atheris
 
     include, exclude = _instrument_plan(target)
@@ -78,16 +63,46 @@ def main(argv: list[str]) -> int:
 
         from tests.fuzz import targets
 
-    if target not in targets.ALL:
-        print(f"unknown target {target!r}; targets: {' '.join(targets.TARGETS)}", file=sys.stderr)
-        return 2
-
     def one_input(data: bytes) -> None:
         targets.run_one(target, data)
 
-    atheris.Setup([argv[0], *rest], one_input)
+    atheris.Setup([sys.argv[0], *args], one_input)
     atheris.Fuzz()
     return 0
+
+
+def main(argv: list[str]) -> int:
+    from tests.fuzz.covers import COVERS
+
+    if len(argv) < 2 or argv[1].startswith("-") or argv[1] not in COVERS:
+        print(__doc__, "\ntargets:", " ".join(COVERS), file=sys.stderr)
+        return 2
+    target, rest = argv[1], argv[2:]
+    if rest[:1] == ["--replay"]:
+        return replay(target, rest[1:])
+    if rest[:1] == ["--child"]:
+        return fuzz(target, rest[1:])
+    with tempfile.TemporaryDirectory(prefix=f"medvault-fuzz-{target}-") as tmp:
+        work = Path(tmp)
+        if not any(not arg.startswith("-") for arg in rest):
+            seeds = os.environ.get("MEDVAULT_FUZZ_SEEDS")
+            if not seeds:
+                seeds = str(work / "seeds")
+                subprocess.run([sys.executable, "-m", "tests.fuzz.seeds", seeds], check=True)
+            (work / "corpus").mkdir()
+            seed_target = "pack_prelude" if target == "planted" else target
+            rest += [str(work / "corpus"), str(Path(seeds) / seed_target)]
+        # Files the targets rewrite per input live on tmpfs where there is one.
+        shm = Path("/dev/shm")
+        scratch = Path(
+            tempfile.mkdtemp(prefix="medvault-fuzz-", dir=shm if os.access(shm, os.W_OK) else work)
+        )
+        env = {**os.environ, "MEDVAULT_FUZZ_SCRATCH": str(scratch)}
+        try:
+            argv_child = [sys.executable, "-m", "tests.fuzz.run", target, "--child", *rest]
+            return subprocess.run(argv_child, env=env, check=False).returncode
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
