@@ -201,13 +201,19 @@ def main() -> int:
             + "."
         )
 
-        lines += ["", "## Reader during compact", ""]
-        passes, errors = extract_during_compact(base / "compact", batches=60)
+        lines += ["", "## Reader during compact (reported, not gated)", ""]
+        passes, errors = 0, Counter[str]()
+        for trial in range(3):
+            trial_passes, trial_errors = extract_during_compact(
+                base / f"compact{trial}", batches=60
+            )
+            passes += trial_passes
+            errors += trial_errors
         lines.append(
-            f"{passes} list + decrypt-every-file passes while `compact` rewrote 60 packs: "
-            f"{sum(errors.values())} decrypts failed"
+            f"3 trials, {passes} list + decrypt-every-file passes while `compact` rewrote 60 "
+            f"packs: {sum(errors.values())} decrypts failed"
             + (f" ({', '.join(f'{k}: {n}' for k, n in errors.items())})" if errors else "")
-            + ". A reader that listed before compaction finds the old pack deleted."
+            + " (a reader that listed before the rewrite finds the old pack deleted)."
         )
     lines += [
         "",

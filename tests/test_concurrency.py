@@ -29,7 +29,6 @@ from medvault.registry.records import Actor
 from medvault.registry.sql import Registry
 from medvault.store import lock as lock_module
 from medvault.store.lock import EMPTY_LOCK_GRACE_S, writer_lock
-from medvault.vault import verify as verify_module
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.reading import list_files, plaintext_sha256
@@ -348,17 +347,12 @@ for folder in sorted(src.iterdir()):
 """
 
 
-@pytest.mark.xfail(
-    not hasattr(verify_module, "settled_catalogs"),
-    reason="verify.py compares the index with a scan made a moment later, so a commit in "
-    "between reads as damage; fix proposed for vault/verify.py (settled_catalogs)",
-    strict=False,
-)
 def test_readers_during_adds_see_the_old_or_the_new_state(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
     """verify, ls and extract while another process commits: never false damage; every
-    listed file is whole; what was listed stays listed."""
+    listed file is whole; what was listed stays listed. (Before verify settled its two
+    catalogs, about 1 run in 1,000 reported a commit in between as damage.)"""
     looks, problems = readers_during_adds(ws, drive, tmp_path / "src", batches=8)
     assert not problems, f"{len(problems)}/{looks} verify runs reported damage: {problems[0]}"
 
