@@ -36,6 +36,7 @@ FLAGS = ["-rss_limit_mb=1024", "-timeout=10", "-print_final_stats=1", "-seed=1"]
 DONE = re.compile(r"#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)")
 ANY = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)")
 STAT = re.compile(r"stat::(\w+):\s+(\d+)")
+SEEDS_FOUND = re.compile(r"INFO:\s+(\d+) files found in \S+/seeds/\w+")
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Result:
     seeds: int = 0
     findings: list[str] = field(default_factory=list)
     first_error: str = ""
+    commit: str = ""
 
 
 def _error_line(output: str) -> str:
@@ -78,6 +80,7 @@ def run_target(target: str, seconds: int, seeds: Path, keep: Path) -> Result:
     )
     output = proc.stdout + proc.stderr
     (artifacts / "libfuzzer.log").write_text(output)
+    (artifacts / "commit.txt").write_text(_commit())
     shutil.rmtree(corpus, ignore_errors=True)
     return parse(target, output, time.monotonic() - start, proc.returncode, seeds, artifacts)
 
@@ -96,7 +99,10 @@ def parse(
         _, cov, ft, units, size = lines[-1]
         result.cov, result.ft, result.corpus_units = int(cov), int(ft), int(units)
         result.corpus_size = size
-    result.seeds = len(list((seeds / target).iterdir()))
+    found = SEEDS_FOUND.findall(output)  # libFuzzer names each corpus folder it loads
+    result.seeds = int(found[-1]) if found else len(list((seeds / target).iterdir()))
+    commit = artifacts / "commit.txt"
+    result.commit = commit.read_text().strip() if commit.exists() else _commit()
     result.findings = sorted(
         p.name for p in artifacts.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-"))
     )
@@ -137,6 +143,14 @@ def _commit() -> str:
     return proc.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
+def _commits(results: list[Result]) -> str:
+    """The commit each target ran at (one, if they all ran at the same)."""
+    commits = {r.commit for r in results}
+    if len(commits) == 1:
+        return commits.pop()
+    return "; ".join(f"{r.commit} ({r.target})" for r in results)
+
+
 def render(results: list[Result], minutes: float, started: dt.datetime) -> str:
     total_execs = sum(r.execs for r in results)
     found = [r for r in results if r.findings or r.exit_code]
@@ -147,7 +161,8 @@ def render(results: list[Result], minutes: float, started: dt.datetime) -> str:
         f"under `nice -n 10`; {os.cpu_count()} cores (shared with other work); "
         f"Python {platform.python_version()}; atheris {_version('atheris')}; "
         f"cryptography {_version('cryptography')}; shamir-mnemonic "
-        f"{_version('shamir-mnemonic')}; medvault at {_commit()}; {platform.platform()}.",
+        f"{_version('shamir-mnemonic')}; medvault at {_commits(results)}; "
+        f"{platform.platform()}.",
         "",
         f"libFuzzer flags: `{' '.join(FLAGS)} -max_total_time={int(minutes * 60)}`. "
         "Seeds: every test vector, the files of a vault made by the library, and past "
@@ -220,9 +235,13 @@ def main() -> int:
     args = parser.parse_args()
     wanted = [t for t in COVERS if t in args.targets.split(",") and t != "planted"]
     if args.from_logs:
-        seeds_made = (args.from_logs / "seeds").stat().st_mtime
-        started = dt.datetime.fromtimestamp(seeds_made, dt.UTC)
         results = from_logs(args.from_logs, wanted)
+        # When the first target started: its log was written as it ended.
+        first = min(
+            (args.from_logs / "runs" / r.target / "libfuzzer.log").stat().st_mtime - r.seconds
+            for r in results
+        )
+        started = dt.datetime.fromtimestamp(first, dt.UTC)
         args.out.write_text(render(results, args.minutes, started))
         return 1 if any(r.findings or r.exit_code for r in results) else 0
     keep = args.keep or Path(tempfile.mkdtemp(prefix="medvault-fuzz-long-"))

@@ -31,7 +31,7 @@ from medvault.store.drive_log import log_key
 from medvault.store.entries import open_header
 from medvault.store.journal import index_key
 from tests.fuzz.regressions import regressions
-from tests.fuzz.targets import RECORD_SEP, TARGETS, VAULT_ID
+from tests.fuzz.targets import RECORD_SEP, TARGETS, VAULT_ID, pack_prelude
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 BODY_AT = 8 + 2 + 2 + 16 + 8  # vault header: magic, version, flags, vault id, seq
@@ -43,6 +43,14 @@ def _header_seeds(seeds: Seeds, data: bytes) -> None:
     seeds["vault_header"].append(data)
     body_len = int.from_bytes(data[BODY_AT : BODY_AT + 4], "big")
     seeds["header_body"].append(data[BODY_AT + 4 : BODY_AT + 4 + body_len])
+
+
+def _pack_seeds(seeds: Seeds, objects: list[bytes]) -> None:
+    """Pack files of the fuzz vault holding the vectors' objects (entry + payload)."""
+    prelude = pack_prelude()
+    seeds["pack_file"] += [prelude + obj for obj in objects]
+    seeds["pack_file"].append(prelude + b"".join(objects[:3]))
+    seeds["pack_file"].append(prelude)
 
 
 def _entry_seeds(seeds: Seeds, vmk: Secret, vault_id: bytes, data: bytes) -> None:
@@ -89,6 +97,7 @@ def _log_seeds(seeds: Seeds, vmk: Secret, vault_id: bytes, data: bytes, name: st
 
 def from_vectors(seeds: Seeds) -> int:
     paths = sorted(VECTORS.glob("*.json"))
+    valid_objects = []
     for path in paths:
         vector: dict[str, Any] = json.loads(path.read_text())
         data = base64.b64decode(vector["data"])
@@ -99,10 +108,13 @@ def from_vectors(seeds: Seeds) -> int:
             _header_seeds(seeds, data)
         elif kind == "object":
             _entry_seeds(seeds, vmk, vault_id, data)
+            if vector["expect"] == "success" and len(data) < 20_000:
+                valid_objects.append(data)
         elif kind == "index":
             _journal_seeds(seeds, vmk, vault_id, data)
         else:
             _log_seeds(seeds, vmk, vault_id, data, vector["file_name"])
+    _pack_seeds(seeds, valid_objects)
     return len(paths)
 
 

@@ -42,8 +42,9 @@ from medvault.store.drive_log import log_key, read_all
 from medvault.store.entries import open_header, seal_header
 from medvault.store.journal import index_key, read_journal
 from medvault.store.layout import VaultPaths
-from medvault.vault.catalog import Located, load_catalog
+from medvault.vault.catalog import Catalog, Located, load_catalog, scan_packs
 from medvault.vault.org_keys import escrow_public_keys
+from medvault.vault.reading import plaintext_sha256
 from medvault.vault.session import HeaderCopies, UnlockedVault
 
 # The test vectors' keys (tests/vectors/generate.py): valid vector seeds open with them.
@@ -190,6 +191,31 @@ def fuzz_pack_prelude(data: bytes) -> None:
     assert pfmt.id_to_name(raw) == name, "pack name round trip"
 
 
+PACK_NAME = pfmt.id_to_name(bytes(range(200, 216)))
+PART_SIZE = 1 << 30
+
+
+def pack_prelude() -> bytes:
+    """Part 0's prelude of a one-part pack named PACK_NAME in the fuzz vault."""
+    pack_id = pfmt.name_to_id(PACK_NAME)
+    return pfmt.Prelude(VAULT_ID, pack_id, 0, 1, PART_SIZE).encode()
+
+
+def fuzz_pack_file(data: bytes) -> None:
+    """A whole pack file (prelude, then entries) read as `verify` and `repair` read a pack
+    the index does not cover: walk and authenticate every entry, then decrypt and hash
+    every live file's payload (Cobblestone-256 under the test key)."""
+    paths = _vault_paths()
+    folder = paths.pack_dir(PACK_NAME)
+    folder.mkdir(exist_ok=True)
+    (folder / pfmt.part_filename(PACK_NAME, 0)).write_bytes(data)
+    vault = _unlocked()
+    catalog = Catalog()
+    scan_packs(vault, [PACK_NAME], catalog)
+    for loc in catalog.live():
+        plaintext_sha256(vault, loc)
+
+
 # -- index journal ---------------------------------------------------------------------------
 
 
@@ -318,6 +344,7 @@ TARGETS: dict[str, Target] = {
     "entry_meta": fuzz_entry_meta,
     "meta": fuzz_meta,
     "pack_prelude": fuzz_pack_prelude,
+    "pack_file": fuzz_pack_file,
     "index_journal": fuzz_index_journal,
     "index_record": fuzz_index_record,
     "custody_log": fuzz_custody_log,
