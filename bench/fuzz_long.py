@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -144,11 +145,11 @@ def _commit() -> str:
 
 
 def _commits(results: list[Result]) -> str:
-    """The commit each target ran at (one, if they all ran at the same)."""
-    commits = {r.commit for r in results}
-    if len(commits) == 1:
-        return commits.pop()
-    return "; ".join(f"{r.commit} ({r.target})" for r in results)
+    """The commit the targets ran at, and any target that ran at another."""
+    counts = Counter(r.commit for r in results)
+    main = counts.most_common(1)[0][0]
+    others = [f"{r.target} at {r.commit}" for r in results if r.commit != main]
+    return main + (f" ({'; '.join(others)})" if others else "")
 
 
 def render(results: list[Result], minutes: float, started: dt.datetime) -> str:
