@@ -42,6 +42,7 @@ from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, Event, KeyPackage
 from medvault.registry.sql import Registry
 from medvault.store import drive_log
+from medvault.store.journal import index_key, read_journal, rewrite_journal
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Catalog, Located, load_catalog, scan_packs
 from medvault.vault.create import create_vault
@@ -738,3 +739,34 @@ def test_repair_cli_exit_codes(pristine: TamperVault, tmp_path: Path) -> None:
     pack = tv.parts[targets["tombstone"]].pack
     assert f"DAMAGED pack {pack}" in damaged.stdout
     assert len(damaged.stderr.strip().splitlines()) == 1  # one line: what and what to do
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"op": "drop", "packs": [[1]]},
+        {"op": "drop", "packs": [{}]},
+        {
+            "op": "add",
+            "pack": "x",
+            "entries": [{"id": "a", "off": 0, "hlen": 1, "plen": 1, "kind": 2, "refs": [{}]}],
+        },
+    ],
+)
+def test_authentic_index_record_of_wrong_shape(
+    pristine: TamperVault, tmp_path: Path, record: dict[str, object]
+) -> None:
+    """An index record that authenticates but lists something other than ids (only the
+    vault key can write one: a bug or a key holder) is index damage, not a crash: the
+    catalog falls back to the objects, verify names the index, every file extracts."""
+    tv = pristine
+    drive = tmp_path / "drive"
+    shutil.copytree(tv.drive, drive)
+    vault = unlock_with_key(open_headers(drive), tv.vault.vmk)
+    records = read_journal(vault.paths, vault.vmk, vault.vault_id).records
+    key = index_key(vault.vmk, vault.vault_id)
+    rewrite_journal(vault.paths, key, vault.vault_id, [*records, record])
+    report = verify(vault)
+    assert report.index.startswith("index"), report.index
+    assert not report.damaged and not report.damaged_packs
+    assert _extractable(vault, tmp_path / "out", tv) == set(tv.plain)

@@ -68,7 +68,7 @@ class Located:
             header_len=cj.field(rec, "hlen", int, what),
             payload_len=cj.field(rec, "plen", int, what),
             kind=cj.field(rec, "kind", int, what),
-            references=tuple(cj.field(rec, "refs", list, what)),
+            references=_ids(cj.field(rec, "refs", list, what), "index entry: 'refs'"),
         )
         if base.kind != efmt.Kind.FILE:
             return base
@@ -104,6 +104,13 @@ class Located:
             mtime_ns=meta.mtime_ns,
             references=meta.replaces,
         )
+
+
+def _ids(values: list[Any], what: str) -> tuple[str, ...]:
+    """A JSON list that must hold only strings (file or pack ids)."""
+    if not all(isinstance(v, str) for v in values):
+        raise FormatError(f"{what} must list ids")
+    return tuple(values)
 
 
 def add_record(pack: str, entries: list[Located]) -> dict[str, Any]:
@@ -190,7 +197,7 @@ def load_catalog(vault: UnlockedVault, use_index: bool = True) -> Catalog:
                 for raw in cj.field(rec, "entries", list, "index record"):
                     catalog.place(Located.from_record(pack, raw))
             elif op == "drop":
-                gone = set(cj.field(rec, "packs", list, "index record"))
+                gone = set(_ids(cj.field(rec, "packs", list, "index record"), "index: 'packs'"))
                 for fid in [f for f, loc in catalog.located.items() if loc.pack in gone]:
                     del catalog.located[fid]
             else:
