@@ -269,9 +269,9 @@ def headers() -> None:
         flipped,
         **extra,
     )
-    body_json = good[42:signed_len]
+    body_json = good[40:signed_len]  # magic 8, version 2, flags 2, vault id 16, seq 8, length 4
     relabelled = body_json.replace(b'"label":"vector"', b'"label":"vectoR"')
-    r_signed = good[:42] + relabelled
+    r_signed = good[:40] + relabelled
     write(
         "header_mac",
         "vault_header",
@@ -290,7 +290,7 @@ def headers() -> None:
         escrow_seed=extra["escrow_seed"],
     )
     greedy = body_json.replace(b'"t":1', b'"t":17')
-    g_signed = good[:38] + struct.pack(">I", len(greedy)) + greedy
+    g_signed = good[:36] + struct.pack(">I", len(greedy)) + greedy
     write(
         "header_kdf_over_cap",
         "vault_header",
@@ -309,7 +309,7 @@ def headers() -> None:
         **extra,
     )
     spaced = body_json.replace(b'","', b'", "', 1)
-    s_signed = good[:38] + struct.pack(">I", len(spaced)) + spaced
+    s_signed = good[:36] + struct.pack(">I", len(spaced)) + spaced
     write(
         "header_not_canonical",
         "vault_header",
