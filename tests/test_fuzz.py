@@ -19,9 +19,9 @@ from medvault.crypto import kdf
 from medvault.errors import FormatError
 from medvault.format import vault_header as hfmt
 from tests.fuzz import seeds
-from tests.fuzz.regressions import KNOWN_UNFIXED, Regression, regressions
+from tests.fuzz.regressions import Regression, regressions
 from tests.fuzz.regressions import valid_body as regression_body
-from tests.fuzz.targets import TARGETS, known_unfixed, run_one, wrap_header_body
+from tests.fuzz.targets import TARGETS, run_one, wrap_header_body
 
 REPO = Path(__file__).resolve().parents[1]
 # Per target: at most 2 s of fuzzing (13 targets, two at a time: about 20 s of wall time).
@@ -106,15 +106,6 @@ def test_past_finding_stays_fixed(case: Regression) -> None:
             TARGETS[case.target](case.data)
     # The 1001-word share used to run for hours (a quadratic typo search).
     assert time.monotonic() - start < 5
-
-
-@pytest.mark.parametrize("case", KNOWN_UNFIXED, ids=lambda r: r.name)
-def test_known_unfixed_finding_is_still_there(case: Regression) -> None:
-    """Reported to the lead (vault/catalog.py is not the fuzz work's to edit). When it is
-    fixed this fails: then delete the case and targets.known_unfixed."""
-    with pytest.raises(TypeError) as caught:
-        TARGETS[case.target](case.data)
-    assert known_unfixed(case.target, caught.value)
 
 
 def test_kdf_caps_at_parse_time_match_the_kdf() -> None:

@@ -27,6 +27,7 @@ from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.reading import open_reader, select, stream_entry
 from medvault.vault.session import UnlockedVault, write_headers
+from medvault.vault.verify import short_packs, verify
 from medvault.vault.writing import PACK_TARGET, Committer, open_journal
 
 # One tombstone names at most this many files, so its metadata stays under the 64 KiB cap.
@@ -207,17 +208,26 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
         result.orphan_parts_removed = _remove_orphan_parts(vault.paths)
         # Rebuild the index from the objects alone, then check it reads back.
         fresh = load_catalog(vault, use_index=False)
-        result.damaged_packs = dict(fresh.scan_damage)
+        current = load_catalog(vault)
+        if current.index_damage is None:
+            # The index is authentic: what it places in a pack the walk cannot read to the
+            # end stays known, so files after the damage (and tombstones) are not lost.
+            short = short_packs(vault, current, fresh)
+            for loc in current.located.values():
+                if loc.pack in short and loc.file_id not in fresh.located:
+                    fresh.place(loc)
         records = [
             add_record(name, [x for x in fresh.located.values() if x.pack == name])
             for name in sorted({x.pack for x in fresh.located.values()})
         ]
-        current = load_catalog(vault)
         if current.index_damage or current.unindexed_packs or _differs(current, fresh):
             key = index_key(vault.vmk, vault.vault_id)
             rewrite_journal(vault.paths, key, vault.vault_id, records)
             result.index_rebuilt = True
         result.spare_packs_removed = _remove_spare_packs(vault)
+    # Objects have no second copy: name every pack with damage, payloads included (after
+    # the lock is released: verify waits while a writer holds it).
+    result.damaged_packs = verify(vault).packs_with_damage()
     record_event(
         registry,
         env,

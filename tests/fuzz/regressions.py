@@ -157,26 +157,20 @@ def regressions() -> list[Regression]:
             None,  # the target swallows the ShareError; test_fuzz times it
             "timeout: the typo search is quadratic in the word count",
         ),
+        Regression(
+            "index_drop_unhashable_pack",
+            "index_record",
+            b'{"op":"drop","packs":[[1]]}',
+            None,
+            "TypeError: unhashable type: 'list' in vault/catalog.py (now index damage)",
+        ),
+        Regression(
+            "index_refs_unhashable",
+            "index_record",
+            b'{"entries":[{"added_at":"a","hlen":1,"id":"a","kind":1,"mtime_ns":0,"off":0,'
+            b'"path":"p","plen":1,"refs":[{}],"sha256":"s","size":1}],"op":"add","pack":"x"}',
+            None,
+            "TypeError: unhashable type: 'dict' in Catalog.place (now index damage)",
+        ),
     ]
     return out
-
-
-# Found by the fuzzer in code outside the fuzz helper's files, reported to the lead with the
-# fix (see KNOWN_UNFIXED in targets.py, which tolerates exactly these until then).
-KNOWN_UNFIXED = [
-    Regression(
-        "index_drop_unhashable_pack",
-        "index_record",
-        b'{"op":"drop","packs":[[1]]}',
-        None,
-        "TypeError: unhashable type: 'list' (vault/catalog.py, set() of the packs)",
-    ),
-    Regression(
-        "index_refs_unhashable",
-        "index_record",
-        b'{"entries":[{"added_at":"a","hlen":1,"id":"a","kind":1,"mtime_ns":0,"off":0,'
-        b'"path":"p","plen":1,"refs":[{}],"sha256":"s","size":1}],"op":"add","pack":"x"}',
-        None,
-        "TypeError: unhashable type: 'dict' (vault/catalog.py, Catalog.place)",
-    ),
-]
