@@ -171,11 +171,6 @@ def test_mount_point_vanishes_between_commands(ws: Workspace, tmp_path: Path) ->
         _next_command_cleans_up(ws, stick.mountpoint, tmp_path, files)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/layout.py locate() lets OSError ENOTCONN escape from Path.exists(): "
-    "exit 70 'internal error: OSError' instead of DriveGone (exit 23); see the report",
-)
 def test_dead_fuse_server(ws: Workspace, tmp_path: Path) -> None:
     """The FUSE server died (the mount answers ENOTCONN): add/ls/verify exit 23 and say the
     drive is gone; after re-mounting, the vault is as it was."""

@@ -370,10 +370,10 @@ def _check_after(
 # (op, timed): per file system, one kill right after a commit was reported and one at a
 # random moment of a compact (timed kills of add: bench/stress_yank.py).
 CI_TRIALS = [("add", False), ("compact", True)]
-# fusefat never passes fsync on to its device (test_fusefat_ignores_fsync), so a pulled
-# FAT32 stick can lose committed files whatever medvault does: on FAT32 CI checks the image
-# with everything the killed server wrote; bench/stress_yank.py checks both and counts.
-CI_IMAGES = {FAT32: (SERVER,), EXFAT: (CUT, SERVER)}
+# fusefat never passes fsync on to its device (test_fusefat_ignores_fsync); medvault's
+# fsync follows it with sync(2) on such mounts (store/fsio.py), so the stick as pulled is
+# checked on both file systems, as is the image with everything the killed server wrote.
+CI_IMAGES = {FAT32: (CUT, SERVER), EXFAT: (CUT, SERVER)}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -418,8 +418,8 @@ def _fsynced_file_survives_a_pull(kind: str, tmp_path: Path) -> bool:
 def test_fusefat_ignores_fsync(tmp_path: Path) -> None:
     """Evidence for the FAT32 finding: fusefat 0.1a never calls fsync on its device (strace
     shows no fsync/fdatasync, even at unmount), so a file fsynced through it is not on a
-    stick pulled right after. When this fails, fusefat honours fsync: check pulled FAT32
-    images in CI too (CI_IMAGES)."""
+    stick pulled right after. This is why store/fsio.py follows fsync with sync(2) on
+    fusefat mounts. When this fails, fusefat honours fsync and that sync can go."""
     reason = missing_tools(FAT32)
     if reason is not None:
         pytest.skip(reason)

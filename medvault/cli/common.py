@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 VAULT_ID = re.compile(r"[0-9a-f]{32}")
-VAULT_ARG = click.argument("vault", type=click.Path(path_type=Path, file_okay=False))
+# Not readable=True: a dead drive must reach medvault's own check (DriveGone, exit 23).
+VAULT_ARG = click.argument(
+    "vault", type=click.Path(path_type=Path, file_okay=False, readable=False)
+)
 
 
 def _remember_in_context(ctx: click.Context, param: click.Parameter, value: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from medvault.errors import NotAVault
+from medvault.errors import DriveGone, NotAVault
 
 VAULT_DIRNAME = "MEDVAULT"
 HEADER_A = "vault.mvh"
@@ -65,6 +65,16 @@ def for_new_vault(drive: Path) -> VaultPaths:
 
 def locate(path: Path) -> VaultPaths:
     """The vault at PATH: a drive root holding MEDVAULT/, or the MEDVAULT/ folder itself."""
+    try:
+        return _locate(path)
+    except OSError as exc:
+        # A dead FUSE server or a removed device answers every stat with ENOTCONN/ENODEV.
+        if exc.errno in DriveGone.errnos:
+            raise DriveGone(f"cannot read {path}: the drive is gone ({exc.strerror})") from None
+        raise
+
+
+def _locate(path: Path) -> VaultPaths:
     for candidate in (path / VAULT_DIRNAME, path):
         if (candidate / HEADER_A).exists() or (candidate / HEADER_B).exists():
             return VaultPaths(candidate)
