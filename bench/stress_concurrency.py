@@ -10,9 +10,10 @@ processes racing on one vault, losers retried, the vault checked; a reader runni
 verify/ls/extract in a loop while another process adds 20 batches; a reader decrypting
 every file in a loop while another process compacts.
 
-Gates (exit 1): no round with two lock holders or with none; every add race leaves every
-file once and intact. Reported, not gated: verify runs that reported damage while a
-writer committed, and decrypts that failed during compact.
+Gates (exit 1): no round with two lock holders; every add race leaves every file once and
+intact. Reported, not gated: rounds where every racer was refused (nobody broke the stale
+lock: safe, the next command does), verify runs that reported damage while a writer
+committed, and decrypts that failed during compact.
 """
 
 from __future__ import annotations
@@ -119,8 +120,10 @@ def extract_during_compact(root: Path, batches: int) -> tuple[int, Counter[str]]
 
 
 def _bad(row: str) -> bool:
+    """Two holders at once fails the gate; a round where every racer was refused (safe:
+    the next command breaks the lock) is reported only."""
     cells = [c.strip() for c in row.split("|")]
-    return not (cells[3].startswith("0 ") and cells[4] == "0")
+    return not cells[3].startswith("0 ")
 
 
 def main() -> int:
