@@ -140,7 +140,7 @@ def _report(
         "and where the full check ran it also did: verify named the copy, the index, the "
         "file or the pack (sync named a damaged log entry), and extract of every file into "
         "a fresh folder left each file identical or absent, with no partial file. A mutation "
-        "counts as detected only if no check found a problem.",
+        "counts as detected only if every check that ran on it passed.",
         "",
     ]
     for name, results, seconds in passes:

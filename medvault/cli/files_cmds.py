@@ -242,7 +242,8 @@ def extract_cmd(
         click.echo(f"medvault: damaged: {shown(stored)}: {problem}", err=True)
     if result.newer and len(result.newer) == len(result.failed):
         raise UnsupportedVersion(
-            f"{len(result.newer)} file(s) were written by a newer medvault and were not extracted"
+            f"{len(result.newer)} file(s) were written by a newer medvault and were not "
+            "extracted (or their object headers are damaged: `medvault verify` tells)"
         )
     if result.failed:
         raise IntegrityError(

@@ -95,7 +95,11 @@ def decode(data: bytes) -> ParsedEntry:
         raise FormatError("object header: length mismatch")
     suite = r.u16()
     if suite != SUITE_V1:
-        raise UnsupportedVersion(f"object suite {suite} is not supported")
+        # A newer medvault, or a damaged byte: the header MAC cannot be checked without
+        # knowing the suite, so say both.
+        raise UnsupportedVersion(
+            f"object suite {suite} is not supported (written by a newer medvault, or damaged)"
+        )
     kind_raw = r.u8()
     if kind_raw not in (Kind.FILE, Kind.TOMBSTONE):
         raise FormatError("object header: unknown kind")
