@@ -60,12 +60,12 @@ def _messages(results: list[ScenarioResult]) -> list[str]:
     out = []
     for r in results:
         said = Counter(
-            f"{t.mode}: {t.verify_before_repair}"
+            f"{t.mode}: {_without_ids(t.verify_before_repair)}"
             for t in r.trials
             if t.verify_before_repair != "ok"
         )
         for message, count in sorted(said.items()):
-            out.append(f"- {r.name}: {count} x `{_without_ids(message)}`")
+            out.append(f"- {r.name}: {count} x `{message}`")
     return out
 
 

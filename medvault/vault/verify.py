@@ -124,12 +124,38 @@ def index_status(
     if indexed.index_damage:
         return indexed.index_damage
     if indexed.unindexed_packs:
-        return f"{len(indexed.unindexed_packs)} pack(s) missing from the index"
+        return _unindexed(indexed)
     live_index = {x.file_id for x in indexed.live()}
     live_scan = {x.file_id for x in scanned.live()}
     if not scanned.scan_damage and not pack_problems and live_index != live_scan:
         return "index and objects disagree about which files exist"
     return "ok"
+
+
+def _unindexed(indexed: Catalog) -> str:
+    """Name the packs an interrupted write left out of the index, and what fixes them."""
+    counts = dict.fromkeys(indexed.unindexed_packs, 0)
+    for loc in indexed.located.values():
+        if loc.pack in counts:
+            counts[loc.pack] += 1
+    spares = sorted(name for name, n in counts.items() if n == 0)
+    pending = {name: n for name, n in counts.items() if n}
+    said = []
+    if pending:
+        names = ", ".join(
+            f"{name} ({n} {'entry' if n == 1 else 'entries'})"
+            for name, n in sorted(pending.items())
+        )
+        said.append(
+            f"not in the index yet: pack {names}, written by an interrupted add, rm or "
+            "compact; the next write to the vault or `medvault repair` indexes it"
+        )
+    if spares:
+        said.append(
+            f"pack {', '.join(spares)} holds only copies of entries stored elsewhere "
+            "(an interrupted compact); `medvault repair` removes it"
+        )
+    return "; ".join(said)
 
 
 def short_packs(vault: UnlockedVault, indexed: Catalog, scanned: Catalog) -> dict[str, str]:
