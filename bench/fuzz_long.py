@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.fuzz.covers import COVERS  # noqa: E402
-from tests.fuzz.regressions import KNOWN_UNFIXED, regressions  # noqa: E402
+from tests.fuzz.regressions import regressions  # noqa: E402
 
 FLAGS = ["-rss_limit_mb=1024", "-timeout=10", "-print_final_stats=1", "-seed=1"]
 DONE = re.compile(r"#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)")
@@ -195,12 +195,6 @@ def render(results: list[Result], minutes: float, started: dt.datetime) -> str:
         for case in regressions()
         if case.was  # the others are valid inputs kept as seeds
     ]
-    lines += [
-        "",
-        "## Known, not fixed here (tolerated by the target until fixed)",
-        "",
-    ]
-    lines += [f"- `{case.target}` {case.name}: {case.was}" for case in KNOWN_UNFIXED]
     lines += [
         "",
         "What each target feeds (tests/fuzz/targets.py); instrumented modules in "
