@@ -500,3 +500,34 @@ def test_two_registries_adding_and_syncing_at_once_merge_each_event_once(
         if s.event.action == "add" and s.event.actor.person == "Dr B":
             assert via[s.event.event_id] == "sync"  # made at B, reached A by the drive
     _check_vault(drive, expected)
+
+
+def test_a_listing_made_before_compact_still_reads(
+    ws: Workspace, drive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that listed the vault before a compact rewrote and deleted its packs reads
+    each file from its new place (it used to fail with "part 0 is missing")."""
+    from medvault.vault import reading
+    from medvault.vault.add import add_files
+    from medvault.vault.maintenance import compact, remove_paths
+
+    registry, env = Registry("sqlite://"), Env(kdf=FAST_KDF)
+    create_vault(drive, "", to_secret(PASSPHRASE), ws.org, registry, env)
+    vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
+    for batch in range(3):
+        folder = tmp_path / "src" / f"b{batch}"
+        folder.mkdir(parents=True)
+        for i in range(5):
+            (folder / f"f{i}.txt").write_bytes(f"{batch}/{i} ".encode() * 300)
+        add_files(vault, [folder], False, registry, env)
+    remove_paths(vault, [f"b{b}/f{i}.txt" for b in range(3) for i in range(4)], registry, env)
+    before, _ = list_files(vault)
+    assert compact(vault, registry, env).packs_rewritten == 3
+    assert not any(reading.pack_exists(vault, loc.pack) for loc in before)
+    for loc in before:
+        assert plaintext_sha256(vault, loc) == loc.sha256
+    # extract with the stale listing (as if it had listed just before the compact)
+    monkeypatch.setattr(reading, "list_files", lambda _vault: (before, None))
+    result = reading.extract(vault, [], tmp_path / "out", False, registry, env)
+    assert not result.failed and len(result.written) == 3
+    assert verify(vault).ok

@@ -458,11 +458,6 @@ def test_replugged_check_sees_a_lost_file(ws: Workspace, tmp_path: Path) -> None
     assert check.problems, check
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/lock.py writer_lock: os.close(fd) on the dead mount raises ENOTCONN and "
-    "masks the DriveGone error (exit 70 'internal error: OSError'); see the yank report",
-)
 def test_yanked_add_says_the_drive_is_gone(ws: Workspace, tmp_path: Path) -> None:
     """The yank really lands mid-command: the killed add fails with the drive-gone error
     (exit 23), not success and not an internal error."""

@@ -24,6 +24,7 @@ from medvault.cli.scan_cmd import scan_cmd
 from medvault.cli.unlock_cmd import lock_cmd, unlock_cmd
 from medvault.cli.vault_cmds import create_cmd, info_cmd, passwd_cmd
 from medvault.errors import MedvaultError, UsageError
+from medvault.secret import make_non_dumpable
 
 INTERNAL_ERROR = 70
 MAX_PERSON = 200
@@ -84,6 +85,9 @@ for command in (
 
 
 def main() -> None:
+    # Any command may hold a vault key: keep other processes of the user (and core dumps)
+    # out of this one's memory from the start, not only while an export command runs.
+    make_non_dumpable()
     try:
         cli.main(standalone_mode=False)
     except MedvaultError as exc:

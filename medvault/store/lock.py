@@ -231,4 +231,7 @@ def writer_lock(lock: Path) -> Iterator[None]:
         with contextlib.suppress(OSError):
             if _same_file(fd, lock):
                 lock.unlink()
-        os.close(fd)
+        # A drive that is gone answers close with ENOTCONN: that must not hide the error
+        # that brought us here (DriveGone).
+        with contextlib.suppress(OSError):
+            os.close(fd)

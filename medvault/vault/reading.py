@@ -28,6 +28,7 @@ from medvault.errors import (
     UnsupportedVersion,
 )
 from medvault.format import entry as efmt
+from medvault.format import pack as pfmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import open_header
@@ -144,6 +145,16 @@ def stream_entry(
 def plaintext_sha256(vault: UnlockedVault, loc: Located) -> str:
     """Decrypt LOC from the drive, authenticated, and return its plaintext's SHA-256:
     the read-back check before a plaintext copy is deleted."""
+    try:
+        return _sha256_of(vault, loc)
+    except IntegrityError:
+        moved = moved_since_listing(vault, loc)
+        if moved is None:
+            raise
+        return _sha256_of(vault, moved)
+
+
+def _sha256_of(vault: UnlockedVault, loc: Located) -> str:
     digest = hashlib.sha256()
     with open_reader(vault, loc.pack) as reader:
         stream_entry(vault, reader, loc, digest.update)
@@ -152,6 +163,19 @@ def plaintext_sha256(vault: UnlockedVault, loc: Located) -> str:
 
 def open_reader(vault: UnlockedVault, pack: str) -> PackReader:
     return PackReader(vault.paths, vault.vault_id, pack, vault.part_size)
+
+
+def pack_exists(vault: UnlockedVault, pack: str) -> bool:
+    return (vault.paths.pack_dir(pack) / pfmt.part_filename(pack, 0)).exists()
+
+
+def moved_since_listing(vault: UnlockedVault, loc: Located) -> Located | None:
+    """Where LOC's entry is now, if a compact rewrote its pack after the listing was made
+    (the old pack is gone and the index places the same entry elsewhere), else None."""
+    if pack_exists(vault, loc.pack):
+        return None
+    now = load_catalog(vault).located.get(loc.file_id)
+    return now if now is not None and now.pack != loc.pack else None
 
 
 @dataclass
@@ -187,8 +211,7 @@ def extract(
     try:
         for loc, target in targets:
             try:
-                with media_errors(str(target)):
-                    _extract_one(vault, loc, target, progress)
+                _extract_or_follow(vault, loc, target, progress)
             except (IntegrityError, UnsupportedVersion) as exc:
                 # This file is damaged (or from a newer format); the others still extract.
                 result.failed[loc.path] = exc.message
@@ -238,6 +261,21 @@ def _check_names(dest_dir: Path, chosen: list[Located]) -> None:
             hint="nothing was extracted; extract to a Linux file system (ext4, tmpfs), or "
             "name only the other files",
         )
+
+
+def _extract_or_follow(
+    vault: UnlockedVault, loc: Located, target: Path, progress: Callable[[int], None] | None
+) -> None:
+    """Extract LOC; if its pack was compacted away since the listing, from its new place."""
+    try:
+        with media_errors(str(target)):
+            _extract_one(vault, loc, target, progress)
+    except IntegrityError:
+        moved = moved_since_listing(vault, loc)
+        if moved is None:
+            raise
+        with media_errors(str(target)):
+            _extract_one(vault, moved, target, progress)
 
 
 def _writer(out: BinaryIO) -> Callable[[bytes], None]:

@@ -17,7 +17,13 @@ from medvault.format import entry as efmt
 from medvault.store.entries import open_header
 from medvault.store.packs import PackReader
 from medvault.vault.catalog import Catalog, Located, load_catalog
-from medvault.vault.reading import READ_BLOCK, open_reader, stream_entry
+from medvault.vault.reading import (
+    READ_BLOCK,
+    moved_since_listing,
+    open_reader,
+    pack_exists,
+    stream_entry,
+)
 from medvault.vault.session import UnlockedVault
 
 HEADER_NAMES = ("vault.mvh", "vault.mvh.bak")
@@ -237,18 +243,38 @@ def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) 
             report.missing[loc.path] = f"pack {loc.pack} is missing"
             continue
         try:
-            with open_reader(vault, loc.pack) as reader:
-                reader.check_all_parts()
-                stream_entry(vault, reader, loc, _discard, progress)
+            _check_entry(vault, loc, progress)
         except MedvaultError as exc:
             report.damaged[loc.path] = exc.message
             report.pack_of[loc.path] = loc.pack
             continue
         report.files_ok += 1
         report.bytes_ok += loc.size
-    report.damaged_packs = pack_damage(vault, indexed, scanned, set(everything))
+    report.damaged_packs = {
+        pack: problem
+        for pack, problem in pack_damage(vault, indexed, scanned, set(everything)).items()
+        # a pack a running compact deleted after the catalogs were read is not damage
+        if pack_exists(vault, pack) or not vault.paths.lock.exists()
+    }
     report.index = index_status(indexed, scanned, report.damaged_packs)
     return report
+
+
+def _check_entry(
+    vault: UnlockedVault, loc: Located, progress: Callable[[int], None] | None
+) -> None:
+    """Authenticate LOC; if a compact moved it since the catalogs were read, where it is now."""
+    try:
+        with open_reader(vault, loc.pack) as reader:
+            reader.check_all_parts()
+            stream_entry(vault, reader, loc, _discard, progress)
+    except MedvaultError:
+        moved = moved_since_listing(vault, loc)
+        if moved is None:
+            raise
+        with open_reader(vault, moved.pack) as reader:
+            reader.check_all_parts()
+            stream_entry(vault, reader, moved, _discard, progress)
 
 
 def _discard(_data: bytes) -> None:
