@@ -82,8 +82,8 @@ def repair_cmd(
             f"swept {result.tmp_swept} temp file(s), removed "
             f"{result.orphan_parts_removed} orphan part(s)"
         )
-        for pack in result.spare_packs_removed:
-            click.echo(f"removed pack {pack}: a spare copy left by an interrupted compact")
+        for pack, why in result.spare_packs_removed.items():
+            click.echo(f"removed pack {pack}: {why}")
         for pack, problem in result.damaged_packs.items():
             click.echo(f"DAMAGED pack {pack}: {problem}")
     if result.damaged_packs:

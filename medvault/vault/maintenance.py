@@ -192,7 +192,7 @@ class RepairResult:
     index_rebuilt: bool = False
     tmp_swept: int = 0
     orphan_parts_removed: int = 0
-    spare_packs_removed: list[str] = field(default_factory=list)
+    spare_packs_removed: dict[str, str] = field(default_factory=dict)
     damaged_packs: dict[str, str] = field(default_factory=dict)
 
 
@@ -243,20 +243,33 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
     return result
 
 
-def _remove_spare_packs(vault: UnlockedVault) -> list[str]:
-    """A compact stopped between writing a pack's copies and dropping the old pack leaves
-    one of the two out of the index, holding only entries the index finds elsewhere. It is
-    deleted once every one of those other copies has authenticated, payload included."""
+def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:
+    """Packs no index record names that hold nothing of their own (pack -> why removed).
+
+    A compact stopped between writing a pack's copies and dropping the old pack leaves one
+    of the two out of the index, holding only entries the index finds elsewhere; a write
+    stopped before its index record, on a file system that lost the pack's data (FAT after
+    a yank: fsck truncates it), leaves an unindexed pack that cannot be read. Files are
+    reported added only once their pack is in the index, so neither holds a committed
+    file. Each is deleted once every entry it still shows has authenticated elsewhere,
+    payload included; an entry found only there keeps the pack."""
     catalog = load_catalog(vault)
-    removed = []
+    if catalog.index_damage:
+        return {}
+    removed = {}
     for name in catalog.unindexed_packs:
-        if name in catalog.scan_damage or any(x.pack == name for x in catalog.located.values()):
-            continue  # damaged, or the only copy of something: keep it
-        with open_reader(vault, name) as reader:
+        if any(x.pack == name for x in catalog.located.values()):
+            continue  # the only copy of something: keep it
+        ids = []
+        with contextlib.suppress(MedvaultError), open_reader(vault, name) as reader:
             ids = [x.file_id for x in walk_pack(vault, reader) if isinstance(x, Located)]
         if all(_authentic(vault, catalog.located.get(i)) for i in ids):
             delete_pack(vault.paths, name)
-            removed.append(name)
+            removed[name] = (
+                "unreadable, and no index record names it (a write that never committed)"
+                if name in catalog.scan_damage
+                else "a spare copy left by an interrupted compact"
+            )
     return removed
 
 

@@ -144,7 +144,8 @@ def _unindexed(indexed: Catalog) -> str:
     for loc in indexed.located.values():
         if loc.pack in counts:
             counts[loc.pack] += 1
-    spares = sorted(name for name, n in counts.items() if n == 0)
+    unreadable = sorted(n for n, c in counts.items() if c == 0 and n in indexed.scan_damage)
+    spares = sorted(n for n, c in counts.items() if c == 0 and n not in indexed.scan_damage)
     pending = {name: n for name, n in counts.items() if n}
     said = []
     if pending:
@@ -155,6 +156,11 @@ def _unindexed(indexed: Catalog) -> str:
         said.append(
             f"not in the index yet: pack {names}, written by an interrupted add, rm or "
             "compact; the next write to the vault or `medvault repair` indexes it"
+        )
+    if unreadable:
+        said.append(
+            f"pack {', '.join(unreadable)} is in no index record and cannot be read (a write "
+            "that never committed); `medvault repair` removes it"
         )
     if spares:
         said.append(
