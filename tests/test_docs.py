@@ -40,7 +40,10 @@ def test_exit_codes_are_unique_per_meaning() -> None:
 
 def _leaf_commands() -> list[tuple[str, ...]]:
     leaves: list[tuple[str, ...]] = []
-    for name, command in sorted(cli.commands.items()):
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             leaves += [(name, sub) for sub in sorted(command.commands)]
         else:

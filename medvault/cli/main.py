@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import click
 
 from medvault import __version__
-from medvault.cli.audit_cmd import audit_group, registry_group
-from medvault.cli.check_cmds import compact_cmd, repair_cmd, verify_cmd
-from medvault.cli.custody_cmd import custody_group, sync_cmd
-from medvault.cli.demo import demo_cmd
-from medvault.cli.drives_cmd import drives_cmd
-from medvault.cli.erase_cmd import erase_cmd
-from medvault.cli.escrow_cmd import escrow_group
-from medvault.cli.export_cmd import export_cmd
-from medvault.cli.files_cmds import add_cmd, cp_cmd, extract_cmd, ls_cmd, rm_cmd
-from medvault.cli.incident_cmd import incident_group
-from medvault.cli.org_cmd import org_group
-from medvault.cli.recover_cmd import recover_cmd
-from medvault.cli.scan_cmd import scan_cmd
-from medvault.cli.unlock_cmd import lock_cmd, unlock_cmd
-from medvault.cli.vault_cmds import create_cmd, info_cmd, passwd_cmd
 from medvault.errors import MedvaultError, UsageError
 from medvault.secret import make_non_dumpable
 
@@ -30,8 +16,53 @@ INTERNAL_ERROR = 70
 MAX_PERSON = 200
 INTERRUPTED = 130
 
+# Each command's module is imported only when that command runs: the imports a command does
+# not need would sit in memory beside Argon2id's 64 MiB while the vault unlocks (the peak).
+COMMANDS = {
+    "org": "org_cmd:org_group",
+    "create": "vault_cmds:create_cmd",
+    "add": "files_cmds:add_cmd",
+    "cp": "files_cmds:cp_cmd",
+    "export": "export_cmd:export_cmd",
+    "drives": "drives_cmd:drives_cmd",
+    "scan": "scan_cmd:scan_cmd",
+    "ls": "files_cmds:ls_cmd",
+    "extract": "files_cmds:extract_cmd",
+    "verify": "check_cmds:verify_cmd",
+    "info": "vault_cmds:info_cmd",
+    "passwd": "vault_cmds:passwd_cmd",
+    "rm": "files_cmds:rm_cmd",
+    "repair": "check_cmds:repair_cmd",
+    "compact": "check_cmds:compact_cmd",
+    "recover": "recover_cmd:recover_cmd",
+    "escrow": "escrow_cmd:escrow_group",
+    "unlock": "unlock_cmd:unlock_cmd",
+    "lock": "unlock_cmd:lock_cmd",
+    "custody": "custody_cmd:custody_group",
+    "sync": "custody_cmd:sync_cmd",
+    "incident": "incident_cmd:incident_group",
+    "erase": "erase_cmd:erase_cmd",
+    "audit": "audit_cmd:audit_group",
+    "registry": "audit_cmd:registry_group",
+    "demo": "demo:demo_cmd",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(f"medvault.cli.{module}"), attr)
+        if not isinstance(command, click.Command) or command.name != cmd_name:
+            raise TypeError(f"COMMANDS[{cmd_name!r}] does not name that command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="medvault")
 @click.option(
     "--as",
@@ -51,37 +82,6 @@ def cli(person: str | None) -> None:
         if not person.strip() or len(person) > MAX_PERSON or not person.isprintable():
             raise UsageError(f"--as: a name of 1 to {MAX_PERSON} printable characters")
         os.environ["MEDVAULT_PERSON"] = person.strip()  # read by every Env() of this process
-
-
-for command in (
-    org_group,
-    create_cmd,
-    add_cmd,
-    cp_cmd,
-    export_cmd,
-    drives_cmd,
-    scan_cmd,
-    ls_cmd,
-    extract_cmd,
-    verify_cmd,
-    info_cmd,
-    passwd_cmd,
-    rm_cmd,
-    repair_cmd,
-    compact_cmd,
-    recover_cmd,
-    escrow_group,
-    unlock_cmd,
-    lock_cmd,
-    custody_group,
-    sync_cmd,
-    incident_group,
-    erase_cmd,
-    audit_group,
-    registry_group,
-    demo_cmd,
-):
-    cli.add_command(command)
 
 
 def main() -> None:
