@@ -148,8 +148,11 @@ class DriveGone(MedvaultError):
         "plug the drive in (mount it) again and re-run the command; files reported as added "
         "are safe, and the next command cleans up what this one left"
     )
-    # What a vanished drive gives: a dead FUSE server (ENOTCONN), a removed device.
-    errnos = frozenset({errno.ENOTCONN, errno.ENODEV, errno.ENXIO, errno.ENOMEDIUM})
+    # What a vanished drive gives: a dead FUSE server (ENOTCONN; ECONNABORTED for a request
+    # it was serving when it died: seen in the yank trials), a removed device.
+    errnos = frozenset(
+        {errno.ENOTCONN, errno.ECONNABORTED, errno.ENODEV, errno.ENXIO, errno.ENOMEDIUM}
+    )
 
 
 class DamageFound(MedvaultError):

@@ -194,3 +194,19 @@ def test_dead_fuse_server(ws: Workspace, tmp_path: Path) -> None:
     with mount_image(FAT32, image, mountpoint) as stick:
         assert _snapshot(stick.mountpoint) == before
         _next_command_cleans_up(ws, stick.mountpoint, tmp_path, files)
+
+
+@pytest.mark.parametrize("code", ["ENOTCONN", "ECONNABORTED", "ENODEV", "ENXIO", "ENOMEDIUM"])
+def test_what_a_vanished_drive_answers_is_drive_gone(code: str) -> None:
+    """A FUSE server killed mid-request answers ECONNABORTED, then ENOTCONN (both seen in
+    the yank trials): each is "the drive is gone", exit 23, not a generic error."""
+    import errno as errno_module
+
+    from medvault.errors import DriveGone
+    from medvault.store.fsio import media_error
+
+    number = getattr(errno_module, code)
+    error = media_error(OSError(number, os.strerror(number)), "a pack file")
+    assert isinstance(error, DriveGone)
+    assert error.exit_code == 23
+    assert "the drive is gone" in error.message
