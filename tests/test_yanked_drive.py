@@ -15,6 +15,7 @@ from __future__ import annotations
 import filecmp
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -473,4 +474,10 @@ def test_yanked_add_says_the_drive_is_gone(ws: Workspace, tmp_path: Path) -> Non
     assert len(killed.reported) < len(_files(src)), killed
     assert killed.exit_code == 23, killed
     assert killed.last_error.startswith("medvault: error: cannot write"), killed
-    assert "the drive is gone (Transport endpoint is not connected)" in killed.last_error
+    # The request the server was serving when it died answers ECONNABORTED, later ones
+    # ENOTCONN: which one the add meets first depends on timing.
+    assert re.search(
+        r"the drive is gone \((Transport endpoint is not connected|Software caused "
+        r"connection abort)\)",
+        killed.last_error,
+    ), killed
