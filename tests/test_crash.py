@@ -215,21 +215,28 @@ def test_sigkill_during_passwd(ws: Workspace, tmp_path: Path) -> None:
         shutil.rmtree(drive)
 
 
-@pytest.mark.parametrize("content", [b"", b"MVPK", os.urandom(300)])
-def test_an_unreadable_pack_no_index_names_is_removed_by_repair(
-    ws: Workspace, filled: Path, content: bytes
+@pytest.mark.parametrize(
+    ("content", "removed"), [(b"", True), (b"MVPK", True), (os.urandom(300), False)]
+)
+def test_an_unreadable_pack_no_index_names(
+    ws: Workspace, filled: Path, content: bytes, removed: bool
 ) -> None:
     """After a yanked FAT32 stick, fsck may truncate a pack that was renamed into place
-    but never indexed (the yank trials found one). It held nothing committed: verify says
-    so, repair removes it and the vault is clean; committed files are untouched."""
+    but never indexed to nothing (the yank trials found one): repair removes it, since it
+    holds no data. One that still holds data may be a committed pack whose damage also cost
+    it its index record: repair keeps it, names it and exits 19. Committed files are
+    untouched either way."""
     before = ws.cli("ls", filled, check=True).stdout
     shard = filled / "MEDVAULT" / "objects" / "zz"
     shard.mkdir(exist_ok=True)
-    (shard / ("zz" + "a" * 24 + ".mvo")).write_bytes(content)
+    pack = shard / ("zz" + "a" * 24 + ".mvo")
+    pack.write_bytes(content)
     result = ws.cli("verify", filled)
     assert result.returncode == 19
     assert "is in no index record and cannot be read" in result.stdout + result.stderr
-    repaired = ws.cli("repair", filled, check=True)
-    assert "unreadable, and no index record names it" in repaired.stdout
-    assert ws.cli("verify", filled).returncode == 0
+    repaired = ws.cli("repair", filled)
+    assert repaired.returncode == (0 if removed else 19), repaired.stderr
+    assert ("empty, and no index record names it" in repaired.stdout) == removed
+    assert pack.exists() != removed
+    assert ws.cli("verify", filled).returncode == (0 if removed else 19)
     assert ws.cli("ls", filled, check=True).stdout == before

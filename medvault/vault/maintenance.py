@@ -247,12 +247,12 @@ def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:
     """Packs no index record names that hold nothing of their own (pack -> why removed).
 
     A compact stopped between writing a pack's copies and dropping the old pack leaves one
-    of the two out of the index, holding only entries the index finds elsewhere; a write
-    stopped before its index record, on a file system that lost the pack's data (FAT after
-    a yank: fsck truncates it), leaves an unindexed pack that cannot be read. Files are
-    reported added only once their pack is in the index, so neither holds a committed
-    file. Each is deleted once every entry it still shows has authenticated elsewhere,
-    payload included; an entry found only there keeps the pack."""
+    of the two out of the index, holding only entries the index finds elsewhere: it is
+    deleted once every one of those entries has authenticated elsewhere, payload included.
+    A write stopped before its index record, on a file system that then lost the pack's
+    data (FAT after a yank: fsck truncated it to nothing), leaves an unindexed pack with no
+    data at all: it is deleted too. An unreadable pack that still holds data is kept (it
+    may be a committed pack whose damage also cost it its index record): verify names it."""
     catalog = load_catalog(vault)
     if catalog.index_damage:
         return {}
@@ -260,17 +260,29 @@ def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:
     for name in catalog.unindexed_packs:
         if any(x.pack == name for x in catalog.located.values()):
             continue  # the only copy of something: keep it
+        if name in catalog.scan_damage and not _holds_no_data(vault.paths, name):
+            continue
         ids = []
         with contextlib.suppress(MedvaultError), open_reader(vault, name) as reader:
             ids = [x.file_id for x in walk_pack(vault, reader) if isinstance(x, Located)]
         if all(_authentic(vault, catalog.located.get(i)) for i in ids):
             delete_pack(vault.paths, name)
             removed[name] = (
-                "unreadable, and no index record names it (a write that never committed)"
+                "empty, and no index record names it (a write that never committed)"
                 if name in catalog.scan_damage
                 else "a spare copy left by an interrupted compact"
             )
     return removed
+
+
+def _holds_no_data(paths: VaultPaths, name: str) -> bool:
+    """Part 0 no longer than its prelude and no other part: deleting it loses nothing."""
+    folder = paths.pack_dir(name)
+    try:
+        size = (folder / pfmt.part_filename(name, 0)).stat().st_size
+    except OSError:
+        return False
+    return size <= pfmt.PRELUDE_LEN and not any(folder.glob(f"{name}.*.mvp"))
 
 
 def _authentic(vault: UnlockedVault, loc: Located | None) -> bool:

@@ -159,8 +159,8 @@ def _unindexed(indexed: Catalog) -> str:
         )
     if unreadable:
         said.append(
-            f"pack {', '.join(unreadable)} is in no index record and cannot be read (a write "
-            "that never committed); `medvault repair` removes it"
+            f"pack {', '.join(unreadable)} is in no index record and cannot be read (an "
+            "interrupted write, or damage); `medvault repair` removes it if it holds no data"
         )
     if spares:
         said.append(
