@@ -55,7 +55,7 @@ from medvault.vault.maintenance import change_passphrase, compact, remove_paths,
 from medvault.vault.reading import extract, list_files
 from medvault.vault.recovery import EscrowIdentity, escrow_identity, escrow_unlock
 from medvault.vault.session import UnlockedVault, open_headers, unlock
-from medvault.vault.verify import verify
+from medvault.vault.verify import VerifyReport, verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 CRASH_EXIT = 87
@@ -550,10 +550,7 @@ def _removed_before(scenario: Scenario) -> set[str]:
     return set()
 
 
-def _verify_summary(report: object) -> str:
-    from medvault.vault.verify import VerifyReport
-
-    assert isinstance(report, VerifyReport)
+def _verify_summary(report: VerifyReport) -> str:
     if report.ok:
         return "ok"
     parts = [f"{k}: {v}" for k, v in report.headers.items() if v != "ok"]

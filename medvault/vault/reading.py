@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from medvault.crypto.payload import ciphertext_length
 from medvault.errors import (
@@ -41,6 +41,7 @@ from medvault.vault.env import Env
 from medvault.vault.session import UnlockedVault
 
 READ_BLOCK = 1024 * 1024
+T = TypeVar("T")
 PARTIAL_SUFFIX = ".medvault-partial"
 SHOWN_MAX = 240
 # File systems of removable media that refuse Windows-invalid names (exfat-fuse and
@@ -145,13 +146,7 @@ def stream_entry(
 def plaintext_sha256(vault: UnlockedVault, loc: Located) -> str:
     """Decrypt LOC from the drive, authenticated, and return its plaintext's SHA-256:
     the read-back check before a plaintext copy is deleted."""
-    try:
-        return _sha256_of(vault, loc)
-    except IntegrityError:
-        moved = moved_since_listing(vault, loc)
-        if moved is None:
-            raise
-        return _sha256_of(vault, moved)
+    return following_compact(vault, loc, lambda at: _sha256_of(vault, at))
 
 
 def _sha256_of(vault: UnlockedVault, loc: Located) -> str:
@@ -176,6 +171,18 @@ def moved_since_listing(vault: UnlockedVault, loc: Located) -> Located | None:
         return None
     now = load_catalog(vault).located.get(loc.file_id)
     return now if now is not None and now.pack != loc.pack else None
+
+
+def following_compact(vault: UnlockedVault, loc: Located, read: Callable[[Located], T]) -> T:
+    """READ(LOC); if that fails because a compact rewrote and deleted LOC's pack since the
+    listing was made, READ the same entry where the index places it now."""
+    try:
+        return read(loc)
+    except IntegrityError:
+        moved = moved_since_listing(vault, loc)
+        if moved is None:
+            raise
+        return read(moved)
 
 
 @dataclass
@@ -267,15 +274,12 @@ def _extract_or_follow(
     vault: UnlockedVault, loc: Located, target: Path, progress: Callable[[int], None] | None
 ) -> None:
     """Extract LOC; if its pack was compacted away since the listing, from its new place."""
-    try:
+
+    def extract_at(at: Located) -> None:
         with media_errors(str(target)):
-            _extract_one(vault, loc, target, progress)
-    except IntegrityError:
-        moved = moved_since_listing(vault, loc)
-        if moved is None:
-            raise
-        with media_errors(str(target)):
-            _extract_one(vault, moved, target, progress)
+            _extract_one(vault, at, target, progress)
+
+    following_compact(vault, loc, extract_at)
 
 
 def _writer(out: BinaryIO) -> Callable[[bytes], None]:

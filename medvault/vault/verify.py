@@ -19,7 +19,7 @@ from medvault.store.packs import PackReader
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.reading import (
     READ_BLOCK,
-    moved_since_listing,
+    following_compact,
     open_reader,
     pack_exists,
     stream_entry,
@@ -270,17 +270,13 @@ def _check_entry(
     vault: UnlockedVault, loc: Located, progress: Callable[[int], None] | None
 ) -> None:
     """Authenticate LOC; if a compact moved it since the catalogs were read, where it is now."""
-    try:
-        with open_reader(vault, loc.pack) as reader:
+
+    def check_at(at: Located) -> None:
+        with open_reader(vault, at.pack) as reader:
             reader.check_all_parts()
-            stream_entry(vault, reader, loc, _discard, progress)
-    except MedvaultError:
-        moved = moved_since_listing(vault, loc)
-        if moved is None:
-            raise
-        with open_reader(vault, moved.pack) as reader:
-            reader.check_all_parts()
-            stream_entry(vault, reader, moved, _discard, progress)
+            stream_entry(vault, reader, at, _discard, progress)
+
+    following_compact(vault, loc, check_at)
 
 
 def _discard(_data: bytes) -> None:
