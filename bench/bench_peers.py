@@ -50,6 +50,7 @@ VAULT_FILES_PER_FOLDER = 500  # so the default 100,000-file vault has 200 folder
 POLL_S = 0.01
 THROWAWAY = "throwaway-bench-password"  # 7z and openssl take it in argv: fine for a benchmark
 LIBRARY_CHILD = "_library-child"  # argv[1] that makes this script the after-unlock child
+SNAPSHOT_ENV = "MEDVAULT_BENCH_SNAPSHOT"  # the commit a --snapshot run was copied from
 
 BIG, SMALL, VAULT, FAT = "big", "small", "vault", "fat"
 MEDVAULT, AGE, RCLONE, SEVENZIP, GPG, OPENSSL, CP = (
@@ -132,7 +133,11 @@ def run(cmd: Command, scratch: Path) -> Timing:
     Everything written before is synced first (untimed), so no case pays for the writeback
     of the one before it."""
     if cmd.prepare is not None:
-        cmd.prepare()
+        try:
+            cmd.prepare()
+        except subprocess.CalledProcessError as exc:
+            tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-2:]
+            raise CommandFailed(f"set-up `{' '.join(exc.cmd[-2:])}` failed: {tail}") from exc
     os.sync()
     rss_file, err_file = scratch / "rss.txt", scratch / "stderr.txt"
     rss_file.unlink(missing_ok=True)
@@ -466,6 +471,16 @@ def versions(peers: Peers) -> dict[str, str]:
 def git_state() -> str:
     """The commit measured, and whether medvault/ had uncommitted changes at the time (it is
     being optimised while this runs)."""
+    snapshot = os.environ.get(SNAPSHOT_ENV)
+    if snapshot:
+        import medvault
+
+        if not Path(medvault.__file__).resolve().is_relative_to(ROOT):
+            raise SystemExit(f"--snapshot: medvault was imported from {medvault.__file__}")
+        return (
+            f"commit {snapshot[:7]}, run from a `git archive` copy of it: edits made in the "
+            "working tree during the run are not measured"
+        )
     head = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(
         ["git", "-C", str(ROOT), "status", "--porcelain", "--", "medvault"],
@@ -1336,11 +1351,42 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help="install no missing peer")
     parser.add_argument("--skip-fat", action="store_true", help="leave out the FAT32 case")
     parser.add_argument("--gate", action="store_true", help="exit 1 if any goal fails")
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="measure the committed HEAD from a `git archive` copy, not the working tree",
+    )
     return parser.parse_args()
+
+
+def run_from_snapshot(args: argparse.Namespace) -> int:
+    """Run this benchmark again from a `git archive HEAD` copy of the repository: medvault
+    is being edited while a long run goes on, and a half-saved file would fail the cases
+    that start at that moment. PYTHONPATH puts the copy first for every process, and
+    PYTHONSAFEPATH keeps the current folder (perhaps the working tree) off sys.path."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    copy = Path(tempfile.mkdtemp(prefix="mvbench-peers-src-", dir=args.workdir))
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(copy)], input=archive, check=True)
+        say(f"measuring commit {commit[:7]} from a copy in {copy}")
+        argv = [arg for arg in sys.argv[1:] if arg != "--snapshot"]
+        env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONSAFEPATH": "1", SNAPSHOT_ENV: commit}
+        script = copy / "bench" / Path(__file__).name
+        out = ["--out", str(args.out.resolve())]  # the copy's own ROOT is not where it goes
+        return subprocess.run([sys.executable, str(script), *argv, *out], env=env).returncode
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 def main() -> int:
     args = parse_args()
+    if args.snapshot:
+        return run_from_snapshot(args)
     install_note = install_missing(args)
     base = Path(tempfile.mkdtemp(prefix="mvbench-peers-", dir=args.workdir))
     peers: Peers | None = None
