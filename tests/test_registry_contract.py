@@ -344,3 +344,19 @@ def test_postgresql_connections_time_out_unless_the_url_says_otherwise() -> None
     assert _connect_args("postgresql+psycopg://ws@db/mv") == {"connect_timeout": CONNECT_TIMEOUT_S}
     assert _connect_args("postgresql+psycopg://ws@db/mv?connect_timeout=3") == {}
     assert _connect_args("sqlite:///x.sqlite") == {}
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    """A new migration must bump HEAD_REVISION, or registries would never be upgraded."""
+    assert migrate.head_revision() == migrate.HEAD_REVISION
+
+
+def test_an_up_to_date_registry_opens_without_importing_alembic(tmp_path: Path) -> None:
+    Registry.for_path(tmp_path / "registry.sqlite").close()  # created and migrated
+    probe = (
+        "import sys; from pathlib import Path; from medvault.registry.sql import Registry; "
+        f"Registry.for_path(Path({str(tmp_path / 'registry.sqlite')!r})).close(); "
+        "print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -48,8 +48,9 @@ from medvault.vault.catalog import Catalog, Located, load_catalog, scan_packs
 from medvault.vault.create import create_vault
 from medvault.vault.custody import sync_drive_log
 from medvault.vault.env import Env
+from medvault.vault.landing import PARTIAL_SUFFIX
 from medvault.vault.maintenance import remove_paths, repair
-from medvault.vault.reading import PARTIAL_SUFFIX, extract, list_files, open_reader, stream_entry
+from medvault.vault.reading import extract, list_files, open_reader, stream_entry
 from medvault.vault.session import UnlockedVault, open_headers, unlock, unlock_with_key
 from medvault.vault.verify import header_status, index_status, pack_damage, verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace

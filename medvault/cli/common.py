@@ -21,7 +21,7 @@ from medvault.keys.recovery_code import parse as parse_recovery_code
 from medvault.registry.records import Actor, Event, KeyPackage
 from medvault.vault.catalog import Located
 from medvault.vault.env import Env
-from medvault.vault.reading import shown
+from medvault.vault.names import shown
 from medvault.vault.session import (
     UnlockedVault,
     open_headers,

@@ -20,11 +20,12 @@ from medvault.cli.common import (
 )
 from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
 from medvault.store.layout import locate
-from medvault.vault.add import add_files, plan
+from medvault.vault.add import add_planned, plan
 from medvault.vault.catalog import Located
 from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
-from medvault.vault.reading import extract, list_files, select, shown
+from medvault.vault.names import shown
+from medvault.vault.reading import extract, list_files, select
 
 # Listings show whole paths (control characters escaped, so one file is one line).
 MAX_SHOWN = 1 << 16
@@ -127,9 +128,9 @@ def _add(
 
     registry = open_registry()
     with progress_bar(sum(p.size for p in planned), "encrypting") as bar:
-        result = add_files(
+        result = add_planned(
             unlocked,
-            sources,
+            planned,
             replace,
             registry,
             env(),

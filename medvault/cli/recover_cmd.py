@@ -20,7 +20,8 @@ from medvault.cli.shares_input import collect_shares
 from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
 from medvault.keys.passphrase import check_strength, to_secret
 from medvault.vault.maintenance import change_passphrase
-from medvault.vault.reading import extract, shown
+from medvault.vault.names import shown
+from medvault.vault.reading import extract
 from medvault.vault.recovery import escrow_identity, escrow_unlock
 
 

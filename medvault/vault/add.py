@@ -8,8 +8,8 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
-from typing import BinaryIO
 
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import new_key, random_bytes
@@ -23,18 +23,20 @@ from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.maintenance import sweep_tmp
-from medvault.vault.reading import shown
+from medvault.vault.names import shown
+from medvault.vault.pipeline import encrypt_stream, read_ahead
 from medvault.vault.session import UnlockedVault
 from medvault.vault.writing import PACK_TARGET, Committer, open_journal
 
-READ_BLOCK = 1024 * 1024
 SMALL_FILE = 1024 * 1024  # read whole; larger files stream with a patched header
 PLACEHOLDER_SHA = "0" * 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Planned:
-    source: Path
+    # A string, not a Path: a plan of 100,000 files is held in memory while Argon2id
+    # runs (pathlib keeps every component as its own string).
+    source: str
     stored: str
     size: int
     mtime_ns: int
@@ -50,7 +52,7 @@ OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def _unreadable(path: Path, exc: OSError) -> SourceUnreadable:
+def _unreadable(path: Path | str, exc: OSError) -> SourceUnreadable:
     if exc.errno == errno.ENAMETOOLONG:
         what = "its path is longer than the system allows: add a folder nearer to it"
     elif exc.errno == errno.ENOENT:
@@ -73,7 +75,7 @@ def plan(sources: list[Path], prefix: str = "", vault_root: Path | None = None) 
     UTF-8), and a SOURCE that is, holds or sits inside VAULT_ROOT (the vault itself).
     """
     planned: list[Planned] = []
-    seen: dict[str, Path] = {}
+    seen: dict[str, str] = {}
     for src in sources:
         absolute = Path(os.path.abspath(src))
         if vault_root is not None:
@@ -83,14 +85,14 @@ def plan(sources: list[Path], prefix: str = "", vault_root: Path | None = None) 
         except OSError as exc:
             raise _unreadable(src, exc) from None
         if stat.S_ISDIR(top.st_mode):
-            files = [(path, NOFOLLOW) for path in _walk(absolute)]
+            files = [(path, NOFOLLOW) for path in _walk(str(absolute))]
         elif stat.S_ISREG(top.st_mode):
-            files = [(absolute, 0)]
+            files = [(str(absolute), 0)]
         else:
             raise _not_regular(src)
         for path, flags in files:
             st = _open_regular(path, flags)
-            stored = _stored(prefix, path, absolute.parent)
+            stored = _stored(prefix, path, str(absolute.parent))
             if stored in seen:
                 raise UsageError(
                     f"{shown(path)} and {shown(seen[stored])} would both be stored as "
@@ -101,7 +103,7 @@ def plan(sources: list[Path], prefix: str = "", vault_root: Path | None = None) 
     return planned
 
 
-def _open_regular(path: Path, flags: int) -> os.stat_result:
+def _open_regular(path: str, flags: int) -> os.stat_result:
     """Open PATH as add will (without blocking) and check it is a readable regular file."""
     try:
         fd = os.open(path, OPEN_FLAGS | flags)
@@ -118,8 +120,11 @@ def _open_regular(path: Path, flags: int) -> os.stat_result:
     return st
 
 
-def _stored(prefix: str, path: Path, parent: Path) -> str:
-    relative = prefix + path.relative_to(parent).as_posix()
+def _stored(prefix: str, path: str, parent: str) -> str:
+    base = os.path.join(parent, "")
+    if not path.startswith(base):  # pragma: no cover - the walk only yields paths under it
+        raise AssertionError(f"{path!r} is not under {parent!r}")
+    relative = prefix + path[len(base) :].replace(os.sep, "/")
     try:
         relative.encode("utf-8")
     except UnicodeEncodeError:
@@ -156,14 +161,14 @@ def _refuse_vault(src: Path, absolute: Path, vault_root: Path) -> None:
         )
 
 
-def _not_regular(path: Path) -> SourceUnreadable:
+def _not_regular(path: Path | str) -> SourceUnreadable:
     return SourceUnreadable(
         f"{shown(path)} is not a regular file or folder",
         hint="nothing was added; medvault stores regular files, so leave it out",
     )
 
 
-def _link(path: Path) -> SourceUnreadable:
+def _link(path: str) -> SourceUnreadable:
     try:
         target = os.readlink(path)
     except OSError:
@@ -175,10 +180,11 @@ def _link(path: Path) -> SourceUnreadable:
     )
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: str) -> list[str]:
     """Regular files under ROOT, sorted, without following links and without recursion
-    (a folder tree deeper than Python's recursion limit still walks)."""
-    found: list[Path] = []
+    (a folder tree deeper than Python's recursion limit still walks). The kind of each
+    entry comes from the folder listing where the file system gives it (no stat call)."""
+    found: list[str] = []
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -187,21 +193,20 @@ def _walk(root: Path) -> list[Path]:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             raise _unreadable(folder, exc) from None
-        subdirs: list[Path] = []
+        subdirs: list[str] = []
         for entry in entries:
-            path = Path(entry.path)
+            path = entry.path
             try:
-                mode = entry.stat(follow_symlinks=False).st_mode
+                if entry.is_symlink():
+                    raise _link(path)
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(path)
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(path)
+                else:
+                    raise _not_regular(path)
             except OSError as exc:
                 raise _unreadable(path, exc) from None
-            if stat.S_ISLNK(mode):
-                raise _link(path)
-            if stat.S_ISDIR(mode):
-                subdirs.append(path)
-            elif stat.S_ISREG(mode):
-                found.append(path)
-            else:
-                raise _not_regular(path)
         stack.extend(reversed(subdirs))
     return found
 
@@ -249,11 +254,17 @@ def add_planned(
         committer = Committer(vault, journal, on_commit)
         try:
             with committer:
-                for item in planned:
+                for item, ahead in read_ahead(planned, _read_small, _is_small, _size):
                     if item.size > SMALL_FILE and committer.pending:
                         committer.commit()
                     loc = _write_entry(
-                        vault, committer, item, replaces.get(item.stored, ()), env, progress
+                        vault,
+                        committer,
+                        item,
+                        replaces.get(item.stored, ()),
+                        env,
+                        progress,
+                        None if ahead is None else ahead.result(),
                     )
                     committer.add_pending(loc)
                     if item.size > SMALL_FILE or committer.pending_bytes >= PACK_TARGET:
@@ -303,6 +314,34 @@ def _check_existing(
     return {path: (live[path].file_id,) for path in clashes}
 
 
+@dataclass(frozen=True)
+class ReadSmall:
+    """A small file's contents and SHA-256, read on a reader thread."""
+
+    data: bytes
+    sha256: str
+
+
+def _is_small(item: Planned) -> bool:
+    return item.size <= SMALL_FILE
+
+
+def _size(item: Planned) -> int:
+    return item.size
+
+
+def _read_small(item: Planned) -> ReadSmall:
+    try:
+        with _open_planned(item) as handle:
+            data = handle.read(item.size + 1)
+            if len(data) != item.size:
+                raise _changed(item.source)
+            _check_unchanged(handle, item)
+    except OSError as exc:
+        raise _unreadable(item.source, exc) from None
+    return ReadSmall(data, hashlib.sha256(data).hexdigest())
+
+
 def _write_entry(
     vault: UnlockedVault,
     committer: Committer,
@@ -310,7 +349,10 @@ def _write_entry(
     replaces: tuple[str, ...],
     env: Env,
     progress: Callable[[int], None] | None,
+    small: ReadSmall | None,
 ) -> Located:
+    """Seal ITEM into the current pack: SMALL is its contents, read ahead, or None for a
+    large file, which is streamed from the source here."""
     writer = committer.pack()
     file_id = random_bytes(16)
     fk = new_key()
@@ -334,50 +376,47 @@ def _write_entry(
         return sealed, meta
 
     offset = writer.position
+    if small is not None:
+        sealed, meta = seal(small.sha256)
+        enc = sealed.encryptor()
+        writer.write(sealed.header + enc.update(small.data) + enc.finalize())
+        if progress:
+            progress(item.size)
+        return _located(writer.name, offset, len(sealed.header), payload_len, file_id, meta)
+    # A large file streams: its digest is known only at the end, so a placeholder header
+    # of the same length is written and patched (the pack is still in tmp/).
+    sealed, meta = seal(PLACEHOLDER_SHA)
     try:
         with _open_planned(item) as handle:
-            if item.size <= SMALL_FILE:
-                data = handle.read(item.size + 1)
-                if len(data) != item.size:
-                    raise _changed(item.source)
-                _check_unchanged(handle, item)
-                sealed, meta = seal(hashlib.sha256(data).hexdigest())
-                enc = sealed.encryptor()
-                writer.write(sealed.header + enc.update(data) + enc.finalize())
-                if progress:
-                    progress(item.size)
-            else:
-                # Stream: the digest is known only at the end, so write a placeholder header
-                # of the same length and patch it (the pack is still in tmp/).
-                sealed, meta = seal(PLACEHOLDER_SHA)
-                writer.write(sealed.header)
-                digest, enc, count = hashlib.sha256(), sealed.encryptor(), 0
-                # Never more than size + 1 bytes: a file appended to as fast as it is read
-                # must not keep add going (or fill the drive) before the size check.
-                while count <= item.size and (
-                    block := handle.read(min(READ_BLOCK, item.size + 1 - count))
-                ):
-                    digest.update(block)
-                    writer.write(enc.update(block))
-                    count += len(block)
-                    if progress:
-                        progress(len(block))
-                if count != item.size:
-                    raise _changed(item.source)
-                _check_unchanged(handle, item)
-                writer.write(enc.finalize())
-                final, meta = seal(digest.hexdigest())
-                if len(final.header) != len(sealed.header):
-                    raise AssertionError("patched header changed length")
-                writer.patch(offset, final.header)
+            writer.write(sealed.header)
+            enc = sealed.encryptor()
+            # Never more than size + 1 bytes: a file appended to as fast as it is read
+            # must not keep add going (or fill the drive) before the size check.
+            count, digest = encrypt_stream(
+                handle.readinto, item.size + 1, enc, writer.write, progress
+            )
+            if count != item.size:
+                raise _changed(item.source)
+            _check_unchanged(handle, item)
+            writer.write(enc.finalize())
     except OSError as exc:
         # Writes to the drive raise MedvaultError (media_errors); a bare OSError is the source.
         raise _unreadable(item.source, exc) from None
+    final, meta = seal(digest)
+    if len(final.header) != len(sealed.header):
+        raise AssertionError("patched header changed length")
+    writer.patch(offset, final.header)
+    return _located(writer.name, offset, len(sealed.header), payload_len, file_id, meta)
+
+
+def _located(
+    pack: str, offset: int, header_len: int, payload_len: int, file_id: bytes, meta: FileMeta
+) -> Located:
     return Located(
         file_id=file_id.hex(),
-        pack=writer.name,
+        pack=pack,
         offset=offset,
-        header_len=len(sealed.header),
+        header_len=header_len,
         payload_len=payload_len,
         kind=int(efmt.Kind.FILE),
         path=meta.path,
@@ -385,11 +424,11 @@ def _write_entry(
         sha256=meta.sha256,
         added_at=meta.added_at,
         mtime_ns=meta.mtime_ns,
-        references=replaces,
+        references=meta.replaces,
     )
 
 
-def _open_planned(item: Planned) -> BinaryIO:
+def _open_planned(item: Planned) -> BufferedReader:
     """ITEM's file, opened without blocking and checked to be the very file planned."""
     fd = os.open(item.source, OPEN_FLAGS)
     handle = os.fdopen(fd, "rb")
@@ -405,7 +444,7 @@ def _open_planned(item: Planned) -> BinaryIO:
     return handle
 
 
-def _check_unchanged(handle: BinaryIO, item: Planned) -> None:
+def _check_unchanged(handle: BufferedReader, item: Planned) -> None:
     """The file read must still have the size and time planned: otherwise what was read
     may be a mix of two versions (a rewrite in place keeps the size)."""
     st = os.fstat(handle.fileno())
@@ -413,7 +452,7 @@ def _check_unchanged(handle: BinaryIO, item: Planned) -> None:
         raise _changed(item.source)
 
 
-def _changed(path: Path) -> SourceUnreadable:
+def _changed(path: str) -> SourceUnreadable:
     return SourceUnreadable(
         f"{shown(path)} changed while it was being read",
         hint="it was not added; add it again once it is no longer being written",

@@ -8,11 +8,7 @@ those file systems refuse are found before anything is written.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
-import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,44 +34,19 @@ from medvault.store.staging import filesystem_of
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
+from medvault.vault.landing import Landing, scrub
+from medvault.vault.names import FAT_FILESYSTEMS, fat_problem, shown
+from medvault.vault.pipeline import decrypt_stream
 from medvault.vault.session import UnlockedVault
 
 READ_BLOCK = 1024 * 1024
+# Payloads above this are hashed on a worker thread while the next block is decrypted;
+# below it, handing blocks to a thread costs more than it saves.
+HASH_ON_WORKER = 1024 * 1024
+# File systems that take any name a stored path can hold (no NUL or "/", at most 255
+# bytes, checked up front): extraction to them skips creating each name empty first.
+POSIX_NAMES = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "zfs", "f2fs", "ramfs"})
 T = TypeVar("T")
-PARTIAL_SUFFIX = ".medvault-partial"
-SHOWN_MAX = 240
-# File systems of removable media that refuse Windows-invalid names (exfat-fuse and
-# ntfs-3g both show as fuseblk; NTFS names like these are unusable on Windows anyway).
-FAT_FILESYSTEMS = frozenset(
-    {"vfat", "msdos", "exfat", "fuse.fusefat", "fuse.exfat", "fuse.exfat-fuse", "fuseblk"}
-)
-FAT_FORBIDDEN = frozenset('"*:<>?|\\\x7f') | {chr(c) for c in range(32)}
-WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"} | {f"{d}{n}" for d in ("COM", "LPT") for n in range(1, 10)}
-)
-# A name refused by the file system (fusefat: EPERM; vfat: EINVAL; exfat-fuse: ENOENT).
-NAME_ERRNOS = frozenset({errno.EINVAL, errno.EPERM, errno.EILSEQ, errno.ENAMETOOLONG, errno.ENOENT})
-
-
-def shown(path: Path | str, limit: int = SHOWN_MAX) -> str:
-    """PATH for one line of output: bytes that are not UTF-8 and control characters
-    escaped (\\xff, \\n), and anything longer than LIMIT cut to its end."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else "..." + text[-(limit - 3) :]
-
-
-def fat_problem(name: str) -> str | None:
-    """Why FAT32/exFAT (and Windows) cannot hold a file or folder called NAME, if so."""
-    if any(c in FAT_FORBIDDEN for c in name):
-        return 'has a character FAT/exFAT does not allow (" * : < > ? \\ | or a control character)'
-    if name.endswith((".", " ")):
-        return "ends with a dot or a space"
-    if name.split(".")[0].rstrip(" ").upper() in WINDOWS_RESERVED:
-        return "is a reserved device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
-    if len(name.encode("utf-16-le")) > 2 * 255:
-        return "is longer than 255 characters"
-    return None
 
 
 def list_files(vault: UnlockedVault) -> tuple[list[Located], Catalog]:
@@ -113,7 +84,7 @@ def stream_entry(
     vault: UnlockedVault,
     reader: PackReader,
     loc: Located,
-    sink: Callable[[bytes], None],
+    sink: Callable[[bytes | memoryview], None],
     progress: Callable[[int], None] | None = None,
 ) -> FileMeta:
     """Authenticate an entry and pass its plaintext to SINK (provisional until return)."""
@@ -125,13 +96,20 @@ def stream_entry(
     if h.payload_len != ciphertext_length(meta.size) or h.payload_len != loc.payload_len:
         raise IntegrityError("object payload length does not match its size")
     dec = opened.decryptor()
-    digest = hashlib.sha256()
     pos, end = loc.offset + loc.header_len, loc.offset + loc.header_len + h.payload_len
-    while pos < end:
-        block = reader.read(pos, min(READ_BLOCK, end - pos))
-        pos += len(block)
+    if h.payload_len > HASH_ON_WORKER:
+
+        def read(n: int) -> bytes:
+            nonlocal pos
+            block = reader.read(pos, n)
+            pos += len(block)
+            return block
+
+        digest = decrypt_stream(read, h.payload_len, dec, sink, progress)
+    else:
+        block = reader.read(pos, end - pos)
         plain = dec.update(block)
-        digest.update(plain)
+        digest = hashlib.sha256(plain)
         sink(plain)
         if progress:
             progress(len(block))
@@ -209,26 +187,35 @@ def extract(
     live, _catalog = list_files(vault)
     chosen = select(live, wanted)
     targets = [(loc, destination(dest_dir, loc.path)) for loc in chosen]
-    _check_names(dest_dir, chosen)
+    fat = _check_names(dest_dir, chosen)
     if not force:
         existing = [t for _, t in targets if t.exists()]
         if existing:
             raise AlreadyExists(f"{existing[0]} already exists", hint="use --force to overwrite")
     result = ExtractResult()
+    landing = Landing(dest_dir, probe_names=fat or filesystem_of(dest_dir) not in POSIX_NAMES)
+    readers = ReaderCache(vault)
     try:
         for loc, target in targets:
             try:
-                _extract_or_follow(vault, loc, target, progress)
+                with media_errors(str(target)):
+                    _extract_one(vault, readers, landing, loc, target, progress)
             except (IntegrityError, UnsupportedVersion) as exc:
                 # This file is damaged (or from a newer format); the others still extract.
                 result.failed[loc.path] = exc.message
                 if isinstance(exc, UnsupportedVersion):
                     result.newer.append(loc.path)
                 continue
-            result.written.append(target)
-            result.bytes += loc.size
-            result.digests.append(loc.sha256)
+        with media_errors(str(dest_dir)):
+            landing.finish()
+    except BaseException:
+        landing.discard()
+        raise
     finally:
+        readers.close()
+        result.written = [item.target for item in landing.landed]
+        result.bytes = sum(item.size for item in landing.landed)
+        result.digests = [item.sha256 for item in landing.landed]
         record_event(
             registry,
             env,
@@ -247,17 +234,18 @@ def extract(
     return result
 
 
-def _check_names(dest_dir: Path, chosen: list[Located]) -> None:
-    """Onto FAT/exFAT, refuse before writing anything if a name cannot be created there:
-    a refused rename would come only after the plaintext reached the drive."""
+def _check_names(dest_dir: Path, chosen: list[Located]) -> bool:
+    """Refuse before writing anything if a name cannot be created at DEST_DIR (a refused
+    rename would come only after the plaintext reached the disk): onto FAT/exFAT (True is
+    returned) every rule of fat_problem, elsewhere names longer than 255 bytes."""
     kind = filesystem_of(dest_dir)
-    if kind not in FAT_FILESYSTEMS:
-        return
+    fat = kind in FAT_FILESYSTEMS
+    check = fat_problem if fat else _too_long
     bad = [
         (loc.path, part, problem)
         for loc in chosen
         for part in loc.path.split("/")
-        if (problem := fat_problem(part)) is not None
+        if (problem := check(part)) is not None
     ]
     if bad:
         path, part, problem = bad[0]
@@ -268,92 +256,79 @@ def _check_names(dest_dir: Path, chosen: list[Located]) -> None:
             hint="nothing was extracted; extract to a Linux file system (ext4, tmpfs), or "
             "name only the other files",
         )
+    return fat
 
 
-def _extract_or_follow(
-    vault: UnlockedVault, loc: Located, target: Path, progress: Callable[[int], None] | None
-) -> None:
-    """Extract LOC; if its pack was compacted away since the listing, from its new place."""
-
-    def extract_at(at: Located) -> None:
-        with media_errors(str(target)):
-            _extract_one(vault, at, target, progress)
-
-    following_compact(vault, loc, extract_at)
+def _too_long(name: str) -> str | None:
+    return "is longer than 255 bytes" if len(name.encode()) > 255 else None
 
 
-def _writer(out: BinaryIO) -> Callable[[bytes], None]:
-    def write(data: bytes) -> None:
+def _writer(out: BinaryIO) -> Callable[[bytes | memoryview], None]:
+    def write(data: bytes | memoryview) -> None:
         out.write(data)
 
     return write
 
 
-def _private_dirs(folder: Path) -> None:
-    """Create FOLDER and its missing parents 0700: the names in them are PHI too."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for path in reversed(missing):
-        path.mkdir(mode=0o700, exist_ok=True)
+class ReaderCache:
+    """Open pack readers, kept while consecutive files come from the same pack (files
+    added together sit together): reopening the pack for each small file costs more than
+    decrypting it."""
+
+    KEEP = 4
+
+    def __init__(self, vault: UnlockedVault) -> None:
+        self.vault = vault
+        self._open: dict[str, PackReader] = {}
+
+    def get(self, pack: str) -> PackReader:
+        reader = self._open.pop(pack, None)
+        if reader is None:
+            reader = open_reader(self.vault, pack)
+        self._open[pack] = reader  # most recent last
+        while len(self._open) > self.KEEP:
+            self._open.pop(next(iter(self._open))).close()
+        return reader
+
+    def drop(self, pack: str) -> None:
+        reader = self._open.pop(pack, None)
+        if reader is not None:
+            reader.close()
+
+    def close(self) -> None:
+        for reader in self._open.values():
+            reader.close()
+        self._open.clear()
 
 
 def _extract_one(
-    vault: UnlockedVault, loc: Located, target: Path, progress: Callable[[int], None] | None
+    vault: UnlockedVault,
+    readers: ReaderCache,
+    landing: Landing,
+    loc: Located,
+    target: Path,
+    progress: Callable[[int], None] | None,
 ) -> None:
+    """Decrypt LOC into a partial file and stage it for its batch's rename; if LOC's pack
+    was compacted away since the listing, from where the index places it now."""
+    landing.prepare(target)
+    partial, out = landing.open_partial(target)
     try:
-        _private_dirs(target.parent)
-        if not target.exists():
-            # Create the name first, empty: a name the file system refuses fails here,
-            # before any plaintext is written (after a refused rename, fusefat no longer
-            # zeroes the partial file's own clusters).
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            target.unlink()
-    except OSError as exc:
-        if exc.errno not in NAME_ERRNOS:
-            raise
-        raise _refused_name(target, exc) from None
-    partial = target.parent / f".{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with open_reader(vault, loc.pack) as reader:
-                    meta = stream_entry(vault, reader, loc, _writer(out), progress)
-            except FormatError as exc:
-                raise IntegrityError(exc.message) from None
-            out.flush()
-            os.fsync(out.fileno())
-        os.utime(partial, ns=(meta.mtime_ns, meta.mtime_ns))
-        try:
-            os.replace(partial, target)
-        except OSError as exc:
-            if exc.errno not in NAME_ERRNOS:
-                raise
-            raise _refused_name(target, exc) from None
+        with out:
+
+            def decrypt_at(at: Located) -> FileMeta:
+                out.seek(0)
+                out.truncate()
+                try:
+                    return stream_entry(vault, readers.get(at.pack), at, _writer(out), progress)
+                except IntegrityError:
+                    readers.drop(at.pack)  # a compact may have replaced it: reopen
+                    raise
+                except FormatError as exc:
+                    raise IntegrityError(exc.message) from None
+
+            meta = following_compact(vault, loc, decrypt_at)
     except BaseException:
-        _scrub(partial)
+        scrub(partial)
         raise
-
-
-def _refused_name(target: Path, exc: OSError) -> UnsafePath:
-    return UnsafePath(
-        f"cannot create {shown(target)}: {exc.strerror} (a name this file system refuses?)",
-        hint="extract to a Linux file system (ext4, tmpfs), or leave that file out; files "
-        "reported as extracted are complete (fusefat also says this when the drive is full)",
-    )
-
-
-def _scrub(partial: Path) -> None:
-    """Zero a partial file, then delete it: on FAT/exFAT the zeros land in the file's own
-    clusters, so a failed check or a refused name leaves no plaintext in free space."""
-    with contextlib.suppress(OSError):
-        size = partial.stat().st_size
-        with open(partial, "r+b") as handle:
-            for start in range(0, size, READ_BLOCK):
-                handle.write(bytes(min(READ_BLOCK, size - start)))
-            handle.flush()
-            os.fsync(handle.fileno())
-    with contextlib.suppress(OSError):
-        partial.unlink()
+    landing.stage(partial, target, meta.size, meta.sha256, meta.mtime_ns)

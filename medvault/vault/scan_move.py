@@ -90,7 +90,7 @@ def move_into_vault(
     result = MoveResult(f"scan/{stamp(env.now())}/")
     result.same_drive = _same_drive(root, vault.paths.root)  # before ROOT may be deleted
     planned = [_planned(path, result.stored_under + rel) for path, rel in found]
-    sources = {p.stored: (p.source, rel) for p, (_, rel) in zip(planned, found, strict=True)}
+    sources = {p.stored: (Path(p.source), rel) for p, (_, rel) in zip(planned, found, strict=True)}
     if len(sources) != len(planned):  # names that differ only in Unicode normalization
         raise UsageError("two files would be stored under the same name; move them by hand")
     added = add_planned(

@@ -279,5 +279,5 @@ def _check_entry(
     following_compact(vault, loc, check_at)
 
 
-def _discard(_data: bytes) -> None:
+def _discard(_data: bytes | memoryview) -> None:
     return None
