@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from medvault.cli.common import (
     added_printer,
     declare_options,
     emit_json,
+    emit_json_array,
     env,
     json_option,
     open_registry,
@@ -25,7 +27,8 @@ from medvault.vault.catalog import Located
 from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
 from medvault.vault.names import shown
-from medvault.vault.reading import extract, list_files, select
+from medvault.vault.path_index import live_files
+from medvault.vault.reading import extract
 
 # Listings show whole paths (control characters escaped, so one file is one line).
 MAX_SHOWN = 1 << 16
@@ -176,20 +179,22 @@ def ls_cmd(
     Exit codes: 0 listed, 3 wrong passphrase, 4 not a vault, 16 a named path is not there.
     """
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
-    live, catalog = list_files(unlocked)
-    chosen = select(live, list(paths))
-    if catalog.index_damage:
-        click.echo(
-            f"medvault: warning: {catalog.index_damage}; listed from the objects "
-            "(run `medvault repair`)",
-            err=True,
-        )
-    if as_json:
-        emit_json([_entry_json(x) for x in chosen])
-        return
-    for loc in chosen:
-        when = loc.added_at[:19].replace("T", " ")
-        click.echo(f"{loc.size:>12}  {when}  {shown(loc.path, limit=MAX_SHOWN)}")
+    with live_files(unlocked) as live:
+        # Streamed from the path index: a vault of 100,000 files lists in bounded memory.
+        chosen = live.select(list(paths)) if paths else live.all()
+        if live.index_damage:
+            click.echo(
+                f"medvault: warning: {live.index_damage}; listed from the objects "
+                "(run `medvault repair`)",
+                err=True,
+            )
+        if as_json:
+            emit_json_array(_entry_json(x) for x in chosen)
+            return
+        out = sys.stdout
+        for loc in chosen:
+            when = loc.added_at[:19].replace("T", " ")
+            out.write(f"{loc.size:>12}  {when}  {shown(loc.path, limit=MAX_SHOWN)}\n")
 
 
 @click.command("extract")

@@ -16,6 +16,7 @@ VAULT_HEADER_MAC = b"medvault/v1/vault-header-mac"  # VMK -> vault header HMAC k
 SLOT_WRAP = b"medvault/v1/slot"  # Argon2id output -> AES-KW key for a passphrase slot
 RECOVERY_SLOT = b"medvault/v1/recovery-slot"  # 128-bit recovery code -> AES-KW key
 INDEX = b"medvault/v1/index"  # VMK -> index journal AES-256-GCM key
+PATH_INDEX = b"medvault/v1/path-index"  # VMK -> path index (snapshot) AES-256-GCM key
 ESCROW_VMK = b"medvault/v1/escrow-vmk"  # HPKE info for the key package
 ESCROW_SEED_MLKEM = b"medvault/v1/escrow-seed/mlkem"  # org seed -> ML-KEM seed
 ESCROW_SEED_ECDH = b"medvault/v1/escrow-seed/ecdh"  # org seed -> X25519 / P-384 scalar
@@ -32,6 +33,7 @@ ALL = (
     SLOT_WRAP,
     RECOVERY_SLOT,
     INDEX,
+    PATH_INDEX,
     ESCROW_VMK,
     ESCROW_SEED_MLKEM,
     ESCROW_SEED_ECDH,

@@ -63,18 +63,28 @@ class SplitJournal:
 
 def split(data: bytes) -> SplitJournal:
     """Cut the journal into records; a short final record is reported, not raised."""
-    pos = PRELUDE_LEN
+    return split_from(data, 0, PRELUDE_LEN, 0)
+
+
+def split_from(data: bytes, base: int, start: int, first_record: int) -> SplitJournal:
+    """Cut the records out of DATA, which holds the journal from byte BASE on, starting at
+    byte START (a record boundary) with record number FIRST_RECORD. Offsets are the
+    journal's own."""
+    pos = start
     records: list[RawRecord] = []
-    while pos < len(data):
-        if len(data) - pos < 4 + NONCE_LEN:
+    end_of_data = base + len(data)
+    while pos < end_of_data:
+        number = first_record + len(records)
+        if end_of_data - pos < 4 + NONCE_LEN:
             return SplitJournal(records, pos, True)
-        (ct_len,) = struct.unpack(">I", data[pos : pos + 4])
+        at = pos - base
+        (ct_len,) = struct.unpack(">I", data[at : at + 4])
         if ct_len > MAX_RECORD or ct_len < 16:
-            raise FormatError(f"index: record {len(records)} has an impossible length")
+            raise FormatError(f"index: record {number} has an impossible length")
         end = pos + 4 + NONCE_LEN + ct_len
-        if end > len(data):
+        if end > end_of_data:
             return SplitJournal(records, pos, True)
-        nonce = data[pos + 4 : pos + 4 + NONCE_LEN]
-        records.append(RawRecord(len(records), pos, nonce, data[pos + 4 + NONCE_LEN : end]))
+        nonce = data[at + 4 : at + 4 + NONCE_LEN]
+        records.append(RawRecord(number, pos, nonce, data[at + 4 + NONCE_LEN : end - base]))
         pos = end
     return SplitJournal(records, pos, False)

@@ -23,6 +23,7 @@ class JournalRead:
     damage: str | None = None  # first problem found; records after it are not trusted
     torn_tail: bool = False
     valid_length: int = fmt.PRELUDE_LEN
+    last: fmt.RawRecord | None = None  # the last authentic record (the path index names it)
 
 
 def index_key(vmk: Secret, vault_id: bytes) -> Secret:
@@ -52,6 +53,7 @@ def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead
             out.damage = f"index record {raw.record_no} failed authentication"
             out.valid_length = raw.offset
             return out
+        out.last = raw
     return out
 
 
@@ -65,6 +67,7 @@ class JournalAppender:
         current = read_journal(paths, vmk, vault_id)
         if current.damage is not None and current.damage != "index is missing":
             raise FormatError(f"{current.damage}; run `medvault repair` first")
+        self.last_offset, self.last_nonce = fmt.PRELUDE_LEN, b""
         if current.damage == "index is missing":
             self.rewrite([])
             return
@@ -75,6 +78,8 @@ class JournalAppender:
                 fsio.fsync(handle, paths.journal)
         self.next_record = len(current.records)
         self.end = current.valid_length
+        if current.last is not None:
+            self.last_offset, self.last_nonce = current.last.offset, current.last.nonce
 
     def append(self, record: dict[str, Any]) -> None:
         """Write at the known end (not O_APPEND: fusefat refuses appends with EPERM)."""
@@ -87,11 +92,15 @@ class JournalAppender:
             handle.write(framed)
             fsio.fsync(handle, self.paths.journal)
         self.next_record += 1
+        self.last_offset, self.last_nonce = self.end, nonce
         self.end += len(framed)
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
         self.end = rewrite_journal(self.paths, self._key, self.vault_id, records)
         self.next_record = len(records)
+        # Not known without reading it back: a path index made now would not match, so
+        # none is made until the next append (the index is rebuilt by the next writer).
+        self.last_offset, self.last_nonce = (fmt.PRELUDE_LEN if not records else -1), b""
 
 
 def rewrite_journal(

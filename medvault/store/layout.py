@@ -41,6 +41,10 @@ class VaultPaths:
         return self.index_dir / "journal.mvi"
 
     @property
+    def path_index(self) -> Path:
+        return self.index_dir / "paths.mvs"
+
+    @property
     def log(self) -> Path:
         return self.root / "log"
 

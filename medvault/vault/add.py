@@ -24,6 +24,7 @@ from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.maintenance import sweep_tmp
 from medvault.vault.names import shown
+from medvault.vault.path_index import refresh as refresh_path_index
 from medvault.vault.pipeline import encrypt_stream, read_ahead
 from medvault.vault.session import UnlockedVault
 from medvault.vault.writing import PACK_TARGET, Committer, open_journal
@@ -269,6 +270,10 @@ def add_planned(
                     committer.add_pending(loc)
                     if item.size > SMALL_FILE or committer.pending_bytes >= PACK_TARGET:
                         committer.commit()
+            if committer.committed:
+                for loc in committer.committed:
+                    catalog.place(loc)
+                refresh_path_index(vault, catalog, journal)
         except SourceUnreadable as exc:
             if committer.committed:
                 # Earlier groups are durable and were reported; say so, not "nothing".

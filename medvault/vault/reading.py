@@ -36,6 +36,7 @@ from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.landing import Landing, scrub
 from medvault.vault.names import FAT_FILESYSTEMS, fat_problem, shown
+from medvault.vault.path_index import live_files
 from medvault.vault.pipeline import decrypt_stream
 from medvault.vault.session import UnlockedVault
 
@@ -184,8 +185,8 @@ def extract(
     details: dict[str, object] | None = None,
 ) -> ExtractResult:
     """Extract the chosen files; the custody event records counts and digests, not names."""
-    live, _catalog = list_files(vault)
-    chosen = select(live, wanted)
+    with live_files(vault) as live:
+        chosen = live.select(wanted)
     targets = [(loc, destination(dest_dir, loc.path)) for loc in chosen]
     fat = _check_names(dest_dir, chosen)
     if not force:

@@ -1,0 +1,433 @@
+"""The path index: list the vault, or find one path, without reading the whole journal.
+
+The journal (store/journal.py) holds every change since the vault was made, so reading it
+costs time and memory in proportion to the vault's history. The path index
+(format/path_index.py) is a sorted snapshot of the live files as of one journal record,
+in encrypted pages of PAGE_ROWS rows. A reader takes the snapshot plus the journal records
+written after it (the tail, kept short by rebuilding the snapshot once it grows): finding
+one path reads the directory, one page and the tail; listing streams the pages in order.
+
+It is a cache, like the journal itself: a missing, damaged or stale snapshot (one whose
+last record is not in the journal where it says) is simply not used, and readers fall back
+to the whole journal (vault/catalog.py), which stays the authority.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import heapq
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from medvault.crypto import labels
+from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
+from medvault.errors import FormatError, IntegrityError, MedvaultError, NotFound
+from medvault.format import canonical_json as cj
+from medvault.format import entry as efmt
+from medvault.format import index_journal as jfmt
+from medvault.format import path_index as fmt
+from medvault.format.meta import normalize_path
+from medvault.secret import Secret
+from medvault.store import fsio
+from medvault.store.fsio import fsync_dir, media_errors
+from medvault.store.journal import JournalAppender, index_key
+from medvault.store.packs import list_packs
+from medvault.vault.catalog import Catalog, Located, _ids, load_catalog
+from medvault.vault.session import UnlockedVault
+
+PAGE_ROWS = 512
+# Rebuild the snapshot once the tail holds this many entries, or an eighth of the files in
+# the snapshot if that is more: each entry is then rewritten a bounded number of times.
+REBUILD_MIN_ENTRIES = 1024
+REBUILD_FRACTION = 8
+
+
+def path_index_key(vmk: Secret, vault_id: bytes) -> Secret:
+    return hkdf_expand(vmk, labels.PATH_INDEX, vault_id)
+
+
+@dataclass
+class Tail:
+    """The journal records after the snapshot, applied as Catalog.place would."""
+
+    placed: dict[str, Located] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)  # ids a drop in the tail deleted
+    dropped: set[str] = field(default_factory=set)
+    packs: set[str] = field(default_factory=set)
+    entries: int = 0
+
+    def apply(self, record: dict[str, Any]) -> None:
+        op = cj.field(record, "op", str, "index record")
+        if op == "add":
+            pack = cj.field(record, "pack", str, "index record")
+            self.packs.add(pack)
+            for raw in cj.field(record, "entries", list, "index record"):
+                loc = Located.from_record(pack, raw)
+                self.placed[loc.file_id] = loc
+                self.gone.discard(loc.file_id)
+                self.removed.update(loc.references)
+                self.entries += 1
+        elif op == "drop":
+            packs = set(_ids(cj.field(record, "packs", list, "index record"), "index: 'packs'"))
+            self.dropped |= packs
+            self.packs -= packs
+            for fid in [f for f, loc in self.placed.items() if loc.pack in packs]:
+                del self.placed[fid]
+                self.gone.add(fid)
+        else:
+            raise FormatError(f"index: unknown record {op!r}")
+
+    def resolve(self, loc: Located) -> Located | None:
+        """A snapshot entry as the tail leaves it: moved, or None when it is gone."""
+        if loc.file_id in self.removed or loc.file_id in self.gone:
+            return None
+        moved = self.placed.get(loc.file_id)
+        if moved is not None:
+            return moved
+        return None if loc.pack in self.dropped else loc
+
+    def new_files(self) -> list[Located]:
+        """Live files the tail places, by path."""
+        files = [
+            loc
+            for loc in self.placed.values()
+            if loc.kind == efmt.Kind.FILE and loc.file_id not in self.removed
+        ]
+        return sorted(files, key=lambda x: x.path)
+
+
+class Snapshot:
+    """An open path index, checked against the journal, with the journal's tail."""
+
+    def __init__(
+        self, vault: UnlockedVault, handle: BinaryIO, prelude: fmt.Prelude, directory: fmt.Directory
+    ) -> None:
+        self.vault = vault
+        self._handle = handle
+        self.prelude = prelude
+        self.directory = directory
+        self._key = path_index_key(vault.vmk, vault.vault_id)
+        self._lasts = [page.last for page in directory.pages]
+        self.tail = Tail()
+
+    @property
+    def files(self) -> int:
+        return self.directory.files
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def page(self, number: int) -> list[Located]:
+        ref = self.directory.pages[number]
+        self._handle.seek(ref.offset)
+        data = self._handle.read(ref.length)
+        if len(data) != ref.length:
+            raise FormatError("path index: a page is cut short")
+        aad = fmt.aad(self.vault.vault_id, self.prelude.snapshot_id, number)
+        plain = gcm_open(self._key, data[: fmt.NONCE_LEN], data[fmt.NONCE_LEN :], aad)
+        return [_located(row) for row in fmt.decode_page(plain, ref)]
+
+    def rows(self, low: str = "", high: str | None = None) -> Iterator[Located]:
+        """Snapshot entries with LOW <= path <= HIGH (all when HIGH is None), as the tail
+        leaves them, in path order."""
+        start = bisect.bisect_left(self._lasts, low)
+        for number in range(start, len(self.directory.pages)):
+            if high is not None and self.directory.pages[number].first > high:
+                return
+            for loc in self.page(number):
+                if loc.path < low or (high is not None and loc.path > high):
+                    continue
+                resolved = self.tail.resolve(loc)
+                if resolved is not None:
+                    yield resolved
+
+    def live(self, low: str = "", high: str | None = None) -> Iterator[Located]:
+        """Live files with LOW <= path <= HIGH in path order: the snapshot's merged with the
+        tail's, the newest where a path has more than one (as Catalog.live)."""
+        tail = [
+            x for x in self.tail.new_files() if x.path >= low and (high is None or x.path <= high)
+        ]
+        merged = heapq.merge(self.rows(low, high), tail, key=lambda x: x.path)
+        for _path, group in itertools.groupby(merged, key=lambda x: x.path):
+            yield max(group, key=lambda x: x.added_at)
+
+    def packs(self) -> set[str]:
+        return (set(self.directory.packs) - self.tail.dropped) | self.tail.packs
+
+
+def _located(row: list[Any]) -> Located:
+    file_id, pack, offset, header_len, payload_len, path, size, sha256, added_at, mtime, refs = row
+    return Located(
+        file_id,
+        pack,
+        offset,
+        header_len,
+        payload_len,
+        int(efmt.Kind.FILE),
+        path,
+        size,
+        sha256,
+        added_at,
+        mtime,
+        tuple(refs),
+    )
+
+
+def _row(loc: Located) -> list[Any]:
+    return [
+        loc.file_id,
+        loc.pack,
+        loc.offset,
+        loc.header_len,
+        loc.payload_len,
+        loc.path,
+        loc.size,
+        loc.sha256,
+        loc.added_at,
+        loc.mtime_ns,
+        list(loc.references),
+    ]
+
+
+def open_snapshot(vault: UnlockedVault) -> Snapshot | None:
+    """The path index with the journal's tail applied, or None when there is none or it
+    cannot be used (damaged, stale, or the journal after it is damaged): then read the whole
+    journal instead, which also reports any damage."""
+    try:
+        handle = open(vault.paths.path_index, "rb")  # noqa: SIM115 (Snapshot closes it)
+    except OSError:
+        return None
+    try:
+        snapshot = _read_directory(vault, handle)
+        _read_tail(vault, snapshot)
+    except (MedvaultError, OSError, ValueError):
+        handle.close()
+        return None
+    return snapshot
+
+
+def _read_directory(vault: UnlockedVault, handle: BinaryIO) -> Snapshot:
+    size = os.fstat(handle.fileno()).st_size
+    prelude = fmt.decode_prelude(handle.read(fmt.PRELUDE_LEN), vault.vault_id, size)
+    handle.seek(prelude.dir_offset)
+    data = handle.read(prelude.dir_len)
+    key = path_index_key(vault.vmk, vault.vault_id)
+    aad = fmt.aad(vault.vault_id, prelude.snapshot_id, fmt.DIRECTORY_PAGE)
+    plain = gcm_open(key, data[: fmt.NONCE_LEN], data[fmt.NONCE_LEN :], aad)
+    return Snapshot(vault, handle, prelude, fmt.decode_directory(plain, prelude.dir_offset))
+
+
+def _read_tail(vault: UnlockedVault, snapshot: Snapshot) -> None:
+    """Check the journal still holds the record the snapshot was made after, where the
+    snapshot says, then apply every record after it."""
+    covers = snapshot.directory.covers
+    key = index_key(vault.vmk, vault.vault_id)
+    with open(vault.paths.journal, "rb") as journal:
+        jfmt.check_prelude(journal.read(jfmt.PRELUDE_LEN), vault.vault_id)
+        start = covers.last_offset if covers.records else jfmt.PRELUDE_LEN
+        journal.seek(start)
+        data = journal.read()
+    first = covers.records - 1 if covers.records else 0
+    split = jfmt.split_from(data, start, start, first)
+    records = split.records
+    if covers.records:
+        if not records or records[0].nonce.hex() != covers.last_nonce:
+            raise IntegrityError("path index: made from another journal")
+        last = records[0]
+        if last.offset + 4 + jfmt.NONCE_LEN + len(last.ciphertext) != covers.journal_end:
+            raise IntegrityError("path index: made from another journal")
+        gcm_open(key, last.nonce, last.ciphertext, jfmt.aad(vault.vault_id, last.record_no))
+        records = records[1:]
+    elif covers.journal_end != jfmt.PRELUDE_LEN:
+        raise IntegrityError("path index: made from another journal")
+    for raw in records:
+        try:
+            plain = gcm_open(
+                key, raw.nonce, raw.ciphertext, jfmt.aad(vault.vault_id, raw.record_no)
+            )
+        except AuthenticationFailed:
+            raise IntegrityError("index: a record after the path index is damaged") from None
+        snapshot.tail.apply(cj.loads_object(plain, "index record"))
+
+
+@dataclass
+class LiveFiles:
+    """What is in the vault, from the path index when it can be used, else from the whole
+    journal (CATALOG set; INDEX_DAMAGE says why the journal could not be read)."""
+
+    vault: UnlockedVault
+    snapshot: Snapshot | None
+    catalog: Catalog | None
+
+    @property
+    def index_damage(self) -> str | None:
+        return None if self.catalog is None else self.catalog.index_damage
+
+    def all(self) -> Iterator[Located]:
+        return self._between("", None)
+
+    def select(self, wanted: list[str]) -> list[Located]:
+        """Files whose path equals, or sits under, each wanted path; every one must match."""
+        if not wanted:
+            return list(self.all())
+        chosen: dict[str, Located] = {}
+        for raw in wanted:
+            prefix = normalize_path(raw.strip("/"))
+            hits = [
+                x
+                for x in self._between(prefix, prefix + "/\U0010ffff")
+                if x.path == prefix or x.path.startswith(prefix + "/")
+            ]
+            if not hits:
+                raise NotFound(f"{raw} is not in the vault", hint="`medvault ls` lists what is")
+            for hit in hits:
+                chosen[hit.file_id] = hit
+        return sorted(chosen.values(), key=lambda x: x.path)
+
+    def _between(self, low: str, high: str | None) -> Iterator[Located]:
+        """Live files with LOW <= path <= HIGH (no upper bound: None), in path order."""
+        if self.snapshot is not None:
+            last: str | None = None
+            try:
+                for loc in self.snapshot.live(low, high):
+                    last = loc.path
+                    yield loc
+                return
+            except (MedvaultError, ValueError):
+                # A damaged page: the journal has the rest, after what was already given.
+                self.snapshot.close()
+                self.snapshot = None
+                if last is not None:
+                    low = last + "\0"
+        if self.catalog is None:
+            self.catalog = load_catalog(self.vault)
+        for loc in self.catalog.live():
+            if loc.path >= low and (high is None or loc.path <= high):
+                yield loc
+
+    def close(self) -> None:
+        if self.snapshot is not None:
+            self.snapshot.close()
+
+    def __enter__(self) -> LiveFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def live_files(vault: UnlockedVault) -> LiveFiles:
+    snapshot = open_snapshot(vault)
+    if snapshot is not None:
+        on_disk = set(list_packs(vault.paths))
+        if on_disk <= snapshot.packs():
+            return LiveFiles(vault, snapshot, None)
+        snapshot.close()  # a pack the index lacks (a crash before its record): read it all
+    return LiveFiles(vault, None, load_catalog(vault))
+
+
+def refresh(vault: UnlockedVault, catalog: Catalog, journal: JournalAppender) -> None:
+    """After a writer's last commit, with CATALOG what the journal now says: rebuild the
+    path index when it is due."""
+    if journal.last_offset < 0 or not rebuild_due(vault, len(catalog.located)):
+        return
+    try:
+        write_snapshot(
+            vault,
+            catalog,
+            journal.next_record,
+            journal.end,
+            journal.last_offset,
+            journal.last_nonce,
+        )
+    except MedvaultError:
+        # Only a cache: the files are committed, and readers use the journal meanwhile. A
+        # drive that is full or gone says so again at the command's next write.
+        return
+
+
+def rebuild_due(vault: UnlockedVault, entries: int) -> bool:
+    """Whether to (re)write the path index of a vault whose journal places ENTRIES entries:
+    none or an unusable one and the vault is big enough to need it, or one whose tail has
+    grown long."""
+    snapshot = open_snapshot(vault)
+    if snapshot is None:
+        return entries >= REBUILD_MIN_ENTRIES
+    try:
+        return snapshot.tail.entries >= max(REBUILD_MIN_ENTRIES, snapshot.files // REBUILD_FRACTION)
+    finally:
+        snapshot.close()
+
+
+def write_snapshot(
+    vault: UnlockedVault,
+    catalog: Catalog,
+    records: int,
+    journal_end: int,
+    last_offset: int,
+    last_nonce: bytes,
+) -> None:
+    """Write the path index for CATALOG, which must be what the journal's first RECORDS
+    records say (its last starting at LAST_OFFSET with LAST_NONCE, ending at JOURNAL_END).
+    Written in tmp/ and renamed into place; a crash leaves the old one, which still
+    matches the journal (records are only ever appended)."""
+    key = path_index_key(vault.vmk, vault.vault_id)
+    snapshot_id = random_bytes(16)
+    tmp = vault.paths.tmp / "paths.mvs.tmp"
+    refs: list[fmt.PageRef] = []
+    live = catalog.live()
+    with media_errors("the path index"):
+        try:
+            with fsio.create(tmp) as handle:
+                fsio.write(handle, bytes(fmt.PRELUDE_LEN), tmp)
+                offset = fmt.PRELUDE_LEN
+                for number, start in enumerate(range(0, len(live), PAGE_ROWS)):
+                    chunk = live[start : start + PAGE_ROWS]
+                    sealed = _seal(
+                        key,
+                        fmt.encode_page([_row(x) for x in chunk]),
+                        fmt.aad(vault.vault_id, snapshot_id, number),
+                    )
+                    fsio.write(handle, sealed, tmp)
+                    refs.append(
+                        fmt.PageRef(chunk[0].path, chunk[-1].path, offset, len(sealed), len(chunk))
+                    )
+                    offset += len(sealed)
+                directory = fmt.Directory(
+                    fmt.Covers(records, journal_end, last_offset, last_nonce.hex()),
+                    len(live),
+                    tuple(sorted(catalog.referenced_packs())),
+                    tuple(refs),
+                )
+                sealed = _seal(
+                    key,
+                    directory.encode(),
+                    fmt.aad(vault.vault_id, snapshot_id, fmt.DIRECTORY_PAGE),
+                )
+                fsio.write(handle, sealed, tmp)
+                handle.seek(0)
+                prelude = fmt.Prelude(vault.vault_id, snapshot_id, offset, len(sealed))
+                fsio.write(handle, prelude.encode(), tmp)
+                fsio.fsync(handle, tmp)
+            fsio.replace(tmp, vault.paths.path_index)
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
+        fsync_dir(vault.paths.index_dir)
+
+
+def _seal(key: Secret, plain: bytes, aad: bytes) -> bytes:
+    nonce = random_bytes(fmt.NONCE_LEN)
+    return nonce + gcm_seal(key, nonce, plain, aad)
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

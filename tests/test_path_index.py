@@ -1,0 +1,229 @@
+"""Issue 7, goal 5: the path index (index/paths.mvs) lists the vault and finds one path
+without reading the whole journal, and always agrees with the journal, which stays the
+authority: a missing, damaged, stale or rolled-back snapshot is never believed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from medvault.errors import NotFound
+from medvault.keys.passphrase import to_secret
+from medvault.vault import path_index
+from medvault.vault.add import add_files
+from medvault.vault.catalog import Located, load_catalog
+from medvault.vault.create import create_vault
+from medvault.vault.env import Env
+from medvault.vault.maintenance import compact, remove_paths, repair
+from medvault.vault.path_index import live_files, open_snapshot
+from medvault.vault.reading import select
+from medvault.vault.session import UnlockedVault, open_headers, unlock
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 3 rows and a rebuild after 4 new entries, so a handful of files exercises
+    many pages, tails and rebuilds."""
+    monkeypatch.setattr(path_index, "PAGE_ROWS", 3)
+    monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
+
+
+class Vault:
+    def __init__(self, ws: Workspace, root: Path) -> None:
+        self.env = Env(kdf=FAST_KDF, warn=lambda _m: None)
+        self.registry = ws.registry()
+        self.drive = root / "drive"
+        self.drive.mkdir()
+        self.src = root / "src"
+        create_vault(self.drive, "t", to_secret(PASSPHRASE), ws.org, self.registry, self.env)
+
+    def open(self) -> UnlockedVault:
+        return unlock(open_headers(self.drive), to_secret(PASSPHRASE))
+
+    def add(self, names: list[str], replace: bool = False) -> None:
+        shutil.rmtree(self.src, ignore_errors=True)
+        for name in names:
+            path = self.src / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(os.urandom(64) + name.encode())
+        tops = sorted({self.src / name.split("/")[0] for name in names})
+        add_files(self.open(), tops, replace, self.registry, self.env)
+
+    def full(self) -> list[Located]:
+        return load_catalog(self.open()).live()
+
+    def fast(self) -> tuple[list[Located], bool]:
+        with live_files(self.open()) as live:
+            return list(live.all()), live.snapshot is not None
+
+
+@pytest.fixture
+def vault(ws: Workspace, tmp_path: Path) -> Iterator[Vault]:
+    made = Vault(ws, tmp_path)
+    yield made
+    made.registry.close()
+
+
+def _names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}/f{i:03d}.txt" for i in range(count)]
+
+
+def _agree(vault: Vault) -> None:
+    fast, used = vault.fast()
+    assert used, "the path index was not used"
+    assert fast == vault.full()
+
+
+def test_snapshot_agrees_with_the_journal_through_every_change(
+    vault: Vault, small_pages: None
+) -> None:
+    vault.add(_names("a", 10))
+    assert open_snapshot(vault.open()) is not None  # 10 entries >= 4: written
+    _agree(vault)
+    vault.add(_names("b", 2))  # a short tail: read through the snapshot, not rebuilt
+    snapshot = open_snapshot(vault.open())
+    assert snapshot is not None
+    assert snapshot.tail.entries == 2
+    snapshot.close()
+    _agree(vault)
+    vault.add(["a/f003.txt", "a/f004.txt"], replace=True)  # new versions replace old ones
+    _agree(vault)
+    removed = remove_paths(vault.open(), ["a/f001.txt", "b"], vault.registry, vault.env)
+    assert removed == 3
+    _agree(vault)  # tombstones in the tail hide snapshot rows
+    compact(vault.open(), vault.registry, vault.env, threshold=1.0)
+    _agree(vault)  # entries moved to new packs, old packs dropped
+    vault.add(_names("c", 6))  # tail long enough: rebuilt with everything above
+    snapshot = open_snapshot(vault.open())
+    assert snapshot is not None
+    assert snapshot.tail.entries == 0
+    snapshot.close()
+    _agree(vault)
+    assert [x.path for x in vault.full()] == sorted(
+        {*_names("a", 10), *_names("c", 6)} - {"a/f001.txt"}
+    )
+
+
+def test_select_takes_a_path_and_everything_under_it_only(vault: Vault, small_pages: None) -> None:
+    vault.add(["p/b", "p/b-x", "p/b.txt", "p/ba", "p/c"])
+    vault.add(["p/b/c", "p/b/d/e"])  # a file p/b and a folder p/b: separate adds
+    full = vault.full()
+    with live_files(vault.open()) as live:
+        assert live.snapshot is not None
+        for wanted in (["p/b"], ["p/b/d"], ["p/b-x"], ["p"], ["p/b/"], ["p/b", "p/c"]):
+            assert live.select(wanted) == select(full, wanted)
+        assert [x.path for x in live.select(["p/b"])] == ["p/b", "p/b/c", "p/b/d/e"]
+        with pytest.raises(NotFound):
+            live.select(["p/bb"])
+
+
+def test_one_lookup_reads_one_page(vault: Vault, small_pages: None) -> None:
+    """Independent of the vault's size: the directory and one page, not every page."""
+    vault.add(_names("a", 30))
+    with live_files(vault.open()) as live:
+        snapshot = live.snapshot
+        assert snapshot is not None
+        assert len(snapshot.directory.pages) == 10
+        read: list[int] = []
+        original = snapshot.page
+
+        def counting(number: int) -> list[Located]:
+            read.append(number)
+            return original(number)
+
+        snapshot.page = counting  # type: ignore[method-assign]
+        [hit] = live.select(["a/f017.txt"])
+    assert hit.path == "a/f017.txt"
+    assert read == [5]
+
+
+def test_a_damaged_snapshot_is_not_believed(vault: Vault, small_pages: None) -> None:
+    vault.add(_names("a", 12))
+    index = vault.drive / "MEDVAULT" / "index" / "paths.mvs"
+    data = bytearray(index.read_bytes())
+    # The prelude, the first page, a middle page, the directory: each is caught, at open
+    # (prelude, directory) or when the page is read, and the journal answers instead.
+    for offset in (10, 70, len(data) // 2, len(data) - 5):
+        changed = bytearray(data)
+        changed[offset] ^= 0x01
+        index.write_bytes(bytes(changed))
+        fast, used = vault.fast()
+        assert not used, offset
+        assert fast == vault.full()
+        with live_files(vault.open()) as live:
+            assert live.select(["a/f011.txt"])[0].path == "a/f011.txt"
+    index.write_bytes(bytes(data[:-1]))  # cut short
+    assert not vault.fast()[1]
+    index.write_bytes(bytes(data))
+    _agree(vault)
+
+
+def test_a_snapshot_of_a_rewritten_journal_is_not_believed(vault: Vault, small_pages: None) -> None:
+    """repair rewrites the journal: the snapshot's last record is no longer where it says."""
+    vault.add(_names("a", 12))
+    assert vault.fast()[1]
+    (vault.drive / "MEDVAULT" / "index" / "journal.mvi").unlink()
+    repair(vault.open(), vault.registry, vault.env)  # rebuilt from the objects
+    fast, used = vault.fast()
+    assert not used
+    assert fast == vault.full()
+    vault.add(_names("b", 5))  # the next writer makes a new one
+    _agree(vault)
+
+
+def test_an_older_snapshot_put_back_still_gives_the_current_files(
+    vault: Vault, small_pages: None
+) -> None:
+    """Rolling the snapshot back loses nothing: it covers fewer records, the tail the rest."""
+    vault.add(_names("a", 8))
+    index = vault.drive / "MEDVAULT" / "index" / "paths.mvs"
+    old = index.read_bytes()
+    vault.add(_names("b", 8))
+    assert index.read_bytes() != old
+    index.write_bytes(old)
+    _agree(vault)
+    assert {x.path for x in vault.fast()[0]} >= set(_names("b", 8))
+
+
+def test_a_damaged_record_after_the_snapshot_is_reported(vault: Vault, small_pages: None) -> None:
+    vault.add(_names("a", 8))
+    vault.add(_names("b", 1))  # one record in the tail
+    journal = vault.drive / "MEDVAULT" / "index" / "journal.mvi"
+    data = bytearray(journal.read_bytes())
+    data[-3] ^= 0x01
+    journal.write_bytes(bytes(data))
+    with live_files(vault.open()) as live:
+        assert live.snapshot is None
+        assert live.index_damage is not None
+
+
+def test_a_pack_the_index_lacks_sends_readers_to_the_whole_journal(
+    vault: Vault, small_pages: None
+) -> None:
+    """A crash between a pack's rename and its index record: the files in it still list."""
+    vault.add(_names("a", 8))
+    objects = vault.drive / "MEDVAULT" / "objects"
+    before = {p.name for p in objects.rglob("*.mvo")}
+    journal = vault.drive / "MEDVAULT" / "index" / "journal.mvi"
+    saved = journal.read_bytes()
+    vault.add(["z/late.txt"])  # below the rebuild threshold: only the journal changes
+    journal.write_bytes(saved)  # as if the record never landed
+    assert {p.name for p in objects.rglob("*.mvo")} != before
+    fast, used = vault.fast()
+    assert not used
+    assert "z/late.txt" in {x.path for x in fast}
+
+
+def test_small_vaults_have_no_snapshot(ws: Workspace, tmp_path: Path) -> None:
+    made = Vault(ws, tmp_path)
+    made.add(_names("a", 5))
+    assert not (made.drive / "MEDVAULT" / "index" / "paths.mvs").exists()
+    fast, used = made.fast()
+    assert not used
+    assert fast == made.full()
+    made.registry.close()
