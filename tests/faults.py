@@ -27,6 +27,7 @@ The yanked-drive trials (tests/test_yanked_drive.py) do the same on real FUSE fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from medvault.keys.passphrase import to_secret
 from medvault.keys.shares import parse_share
 from medvault.registry.sql import Registry
 from medvault.store import io_points, staging
+from medvault.vault import path_index
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Located
 from medvault.vault.create import create_vault
@@ -153,6 +155,18 @@ def _write_tree(root: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(data)
 
 
+@contextlib.contextmanager
+def path_index_always() -> Iterator[None]:
+    """Every add (re)writes the path index, as it does for a big vault, so its writes are
+    crash points too and every check reads through it."""
+    before = path_index.REBUILD_MIN_ENTRIES
+    path_index.REBUILD_MIN_ENTRIES = 1
+    try:
+        yield
+    finally:
+        path_index.REBUILD_MIN_ENTRIES = before
+
+
 def _base_vault(folder: Path, ws: Workspace, env: Env) -> Registry:
     drive = folder / "drive"
     drive.mkdir(parents=True)
@@ -164,7 +178,8 @@ def _base_vault(folder: Path, ws: Workspace, env: Env) -> Registry:
     # Sources are added under their folder name: base-src/... -> base/...
     staged = folder / "base"
     src.rename(staged)
-    add_files(vault, [staged], False, registry, env)
+    with path_index_always():
+        add_files(vault, [staged], False, registry, env)
     shutil.rmtree(staged)
     return registry
 
@@ -203,7 +218,8 @@ def _open(ctx: Context, passphrase: str = PASSPHRASE) -> UnlockedVault:
 def run_add(ctx: Context) -> None:
     vault = _open(ctx)
     sources = [ctx.workdir / "incoming"]
-    add_files(vault, sources, False, ctx.registry, ctx.env, on_commit=lambda c: _paths(ctx, c))
+    with path_index_always():
+        add_files(vault, sources, False, ctx.registry, ctx.env, on_commit=lambda c: _paths(ctx, c))
     ctx.done()
 
 
@@ -497,6 +513,9 @@ def check_vault(
         return "does not open", [f"vault does not open: {exc}"]
     files, _catalog = list_files(vault)
     live = {loc.path for loc in files}
+    with path_index.live_files(vault) as fast:
+        if list(fast.all()) != files:
+            problems.append("the path index and the journal disagree")
     must_have = (set(BASE_FILES) - _removed_before(scenario) - scenario.removes) | reported
     lost = must_have - live
     if lost:

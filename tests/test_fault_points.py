@@ -31,5 +31,7 @@ KINDS = {
 def test_crash_at_every_point(scenario: Scenario, ws: Workspace, tmp_path: Path) -> None:
     result = run_scenario(scenario, tmp_path, ws, escrow_of(ws))
     assert set(result.kinds) >= KINDS[scenario.name], result.kinds
+    if scenario.name == "add":  # the path index is rewritten, and crash-tested, too
+        assert any("paths.mvs" in path for _kind, path in result.points), result.points
     assert len(result.trials) == 2 * len(result.points)  # kill and power cut at each
     assert not result.failures, "\n".join(result.failures[:20])
