@@ -491,6 +491,10 @@ def git_state() -> str:
     return f"commit {head}" + (f", {len(dirty)} uncommitted file(s) in medvault/" if dirty else "")
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def machine(base: Path) -> str:
     model = "unknown CPU"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
@@ -900,8 +904,9 @@ def vault_step(bench: Bench, vault: BigVault, step: str) -> None:
         bench.measure(case, Command(argv, sync_fs(bench.base), bench.env))
     else:
         library_run(bench, vault, dest, bench.base / "library.json")
-    if dest.exists() and (dest / vault.one).read_bytes() != vault.one_bytes:
-        bench.problems.append(f"vault: {dest / vault.one} differs from its source")
+    out = dest / vault.one
+    if dest.exists() and (not out.is_file() or out.read_bytes() != vault.one_bytes):
+        bench.problems.append(f"vault: {out} is missing or differs from its source")
     shutil.rmtree(dest, ignore_errors=True)
 
 
@@ -932,8 +937,7 @@ def fat_cases(bench: Bench, data: Data) -> None:
     from tests.media import FAT32, missing_tools
 
     reason = "--skip-fat" if bench.args.skip_fat else missing_tools(FAT32)
-    specs = fat_specs(bench, data, Path("/nonexistent"))
-    for tool, op, unit, amount, _cmd in specs:
+    for tool, op, unit, amount, _cmd in fat_specs(bench, data, Path("/unused")):
         bench.case(FAT, tool, op, unit, amount)
     if reason is not None:
         for key in [k for k in bench.cases if k[0] == FAT]:
@@ -941,22 +945,18 @@ def fat_cases(bench: Bench, data: Data) -> None:
         return
     for run_no in range(bench.args.runs):
         say(f"FAT32: run {run_no + 1}/{bench.args.runs}")
-        with fat_mount(bench, data, run_no) as mount:
-            specs = fat_specs(bench, data, mount)
-            # Pairs alternate which goes first: cp then medvault, or medvault then cp.
-            for first, second in (specs[0:2], specs[2:4]):
-                for tool, op, _unit, _amount, cmd in rotated_pair(first, second, run_no):
-                    bench.measure(bench.cases[(FAT, tool, op)], cmd)
-            copy = mount / "cp" / data.big.name
-            if copy.exists() and copy.stat().st_size != data.big.stat().st_size:
-                bench.problems.append("FAT32: the cp copy of the big file has the wrong size")
+        # cp and medvault alternate which goes first, for the big file and the small ones.
+        order = [0, 1, 2, 3] if run_no % 2 == 0 else [1, 0, 3, 2]
+        for index in order:
+            with fat_mount(bench, data, f"{run_no}-{index}") as mount:
+                tool, op, _unit, _amount, cmd = fat_specs(bench, data, mount)[index]
+                bench.measure(bench.cases[(FAT, tool, op)], cmd)
+                copy = mount / "cp" / data.big.name
+                if copy.exists() and copy.stat().st_size != data.big.stat().st_size:
+                    bench.problems.append("FAT32: the cp copy of the big file has the wrong size")
 
 
 FatSpec = tuple[str, str, str, float, Command]
-
-
-def rotated_pair(first: FatSpec, second: FatSpec, run_no: int) -> list[FatSpec]:
-    return [first, second] if run_no % 2 == 0 else [second, first]
 
 
 def fat_specs(bench: Bench, data: Data, mount: Path) -> list[FatSpec]:
@@ -964,66 +964,36 @@ def fat_specs(bench: Bench, data: Data, mount: Path) -> list[FatSpec]:
     Each is made durable with a global sync: fusefat ignores fsync, and only sync carries
     what it wrote on to the image file (and that file on to the disk)."""
     mb, files = data.big.stat().st_size / 1e6, float(len(data.small_names))
-    big_vault, small_vault = mount / "vault-big", mount / "vault-small"
+    vault, copies = mount / "vault", mount / "cp"
+
+    def add(src: Path) -> Command:
+        return Command(bench.medvault("add", vault, src), ["sync"], bench.env, None,
+                       bench.create_vault(vault))  # fmt: skip
+
+    def copy(*argv: str) -> Command:
+        return Command(["cp", *argv, str(copies)], ["sync"], prepare=_mkdirs(copies))
+
     return [
-        (
-            CP,
-            "copy big file (cp)",
-            "MB/s",
-            mb,
-            Command(
-                ["cp", str(data.big), str(mount / "cp")], ["sync"], prepare=_mkdirs(mount / "cp")
-            ),
-        ),
-        (
-            MEDVAULT,
-            "add big file",
-            "MB/s",
-            mb,
-            Command(
-                bench.medvault("add", big_vault, data.big),
-                ["sync"],
-                bench.env,
-                prepare=bench.create_vault(big_vault),
-            ),
-        ),
-        (
-            CP,
-            "copy small files (cp -r)",
-            "files/s",
-            files,
-            Command(
-                ["cp", "-r", str(data.small), str(mount / "cp")],
-                ["sync"],
-                prepare=_mkdirs(mount / "cp"),
-            ),
-        ),
-        (
-            MEDVAULT,
-            "add small files",
-            "files/s",
-            files,
-            Command(
-                bench.medvault("add", small_vault, data.small),
-                ["sync"],
-                bench.env,
-                prepare=bench.create_vault(small_vault),
-            ),
-        ),
+        (CP, "copy big file (cp)", "MB/s", mb, copy(str(data.big))),
+        (MEDVAULT, "add big file", "MB/s", mb, add(data.big)),
+        (CP, "copy small files (cp -r)", "files/s", files, copy("-r", str(data.small))),
+        (MEDVAULT, "add small files", "files/s", files, add(data.small)),
     ]
 
 
 def fat_image_mib(data: Data) -> int:
-    """Room for two copies of everything (cp's and medvault's), plus a margin."""
+    """Room for the larger data set, plus a margin. One case per image: fusefat 0.1a cannot
+    fill a folder whose clusters lie past the first 2 GiB of the image (EPERM), so two
+    copies of a 1 GiB file on one image would break the cases after them."""
     small = len(data.small_names) * (SMALL_SIZE + 512)
-    need = 2 * (data.big.stat().st_size + small)
+    need = max(data.big.stat().st_size, small)
     return max(64, int(need * 1.15) // MIB + 64)
 
 
 @contextlib.contextmanager
-def fat_mount(bench: Bench, data: Data, run_no: int) -> Iterator[Path]:
-    """A fresh sparse FAT32 image for each run (so it never fills up and every run starts
-    from the same empty file system), mounted with fusefat; gone afterwards."""
+def fat_mount(bench: Bench, data: Data, name: str) -> Iterator[Path]:
+    """A fresh sparse FAT32 image for one case (so cp and medvault each start from the same
+    empty file system, and nothing fills up), mounted with fusefat; gone afterwards."""
     from tests.media import FAT32, mount_image
 
     image = bench.base / "fat32.img"
@@ -1035,7 +1005,7 @@ def fat_mount(bench: Bench, data: Data, run_no: int) -> Iterator[Path]:
     subprocess.run(argv, check=True, capture_output=True)
     bench.info["fat"] = f"`{' '.join(argv[:-1])}` on a sparse {fat_image_mib(data):,} MiB image"
     try:
-        with mount_image(FAT32, image, bench.base / f"fat-mnt{run_no}", skip=False) as mounted:
+        with mount_image(FAT32, image, bench.base / f"fat-mnt{name}", skip=False) as mounted:
             yield mounted.mountpoint
     finally:
         image.unlink(missing_ok=True)
@@ -1272,7 +1242,9 @@ def render(bench: Bench, peers: Peers, install_note: str, verdicts: list[Goal]) 
     lines = [
         "# medvault beside its peers (issue 7)",
         "",
-        f"Date {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine(bench.base)}.",
+        f"Date {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine(bench.base)}. "
+        f"Load average (1, 5, 15 min) at the start {bench.info['load']}, at the end "
+        f"{_load()}: other work on this shared machine shows there.",
         "",
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in versions(peers).items()) + ".",
         "",
@@ -1312,14 +1284,16 @@ def render(bench: Bench, peers: Peers, install_note: str, verdicts: list[Goal]) 
 
 def fat_notes(bench: Bench) -> list[str]:
     return [
-        f"FAT32: {bench.info.get('fat', 'not run')}, a fresh image per run, mounted with "
-        "fusefat (the only FAT32 driver here); rates are MB/s for the big file, files/s for "
-        "the small ones. The clusters are 512 bytes (`-s 1`, `--fat-sectors-per-cluster`'s "
-        "default) because fusefat 0.1a refuses (EPERM) a write that extends a file still "
-        "inside its first, partly filled cluster: a new vault's index is 512 bytes, so its "
-        "first append hits that whenever clusters are larger, and with mkfs.vfat's default "
-        "(4 KiB clusters at this size) `medvault add` exits 7 on this mount "
-        "(`--fat-sectors-per-cluster 0` shows it).",
+        f"FAT32: {bench.info.get('fat', 'not run')}, mounted with fusefat (the only FAT32 "
+        "driver here), a fresh image for every case; rates are MB/s for the big file, "
+        "files/s for the small ones. Two faults of fusefat 0.1a shape this. It refuses "
+        "(EPERM) to fill a folder whose clusters lie past the first 2 GiB of an image, so "
+        "cp's and medvault's copies of a 1 GiB file cannot share one image. And it refuses "
+        "(EPERM) a write that extends a file still inside its first, partly filled cluster: "
+        "a new vault's index is 512 bytes, so its first append meets that whenever clusters "
+        "are larger, and with mkfs.vfat's default (4 KiB clusters at this size) `medvault "
+        "add` exits 7 on this mount; hence 512-byte clusters (`-s 1`, the default of "
+        "`--fat-sectors-per-cluster`; 0 keeps mkfs's choice).",
         "",
     ]
 
@@ -1399,6 +1373,7 @@ def main() -> int:
         # No keyring look-up: every command unlocks with the passphrase (the KDF included).
         env.update(MEDVAULT_NO_KEYRING="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
         bench = Bench(args, base, env)
+        bench.info["load"] = _load()
         peers = setup_peers(base)
         data = make_data(base, args)
         big_file_cases(bench, peers, data)
