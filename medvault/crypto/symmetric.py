@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -23,12 +24,55 @@ class AuthenticationFailed(IntegrityError):
     """A MAC, tag or key-wrap integrity check did not pass (exit code 6 if it escapes)."""
 
 
+class RandomPool:
+    """The kernel's CSPRNG (os.urandom), drawn a block at a time.
+
+    One getrandom call costs ~40 us on this kind of virtual machine, and adding a small
+    file takes three (file id, file key, nonce): a fifth of the time of adding 10,000 small
+    files. Each byte of a block is handed out once. A forked child starts with an empty
+    pool, never the parent's bytes (a child reusing them would repeat keys and nonces).
+    Large requests go straight to os.urandom.
+    """
+
+    BLOCK = 16 * 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._block = bytearray()
+        self._used = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()  # a lock held at fork time would never be released
+        self._block = bytearray()
+        self._used = 0
+
+    def take(self, n: int) -> bytes:
+        if n > self.BLOCK // 8:
+            return os.urandom(n)
+        with self._lock:
+            if self._used + n > len(self._block):
+                self._wipe()
+                self._block = bytearray(os.urandom(self.BLOCK))
+                self._used = 0
+            out = bytes(self._block[self._used : self._used + n])
+            self._block[self._used : self._used + n] = bytes(n)  # handed out: not kept
+            self._used += n
+            return out
+
+    def _wipe(self) -> None:
+        self._block[:] = bytes(len(self._block))
+
+
+_POOL = RandomPool()
+
+
 def random_bytes(n: int) -> bytes:
-    return os.urandom(n)
+    return _POOL.take(n)
 
 
 def new_key() -> Secret:
-    return Secret(os.urandom(32))
+    return Secret(_POOL.take(32))
 
 
 def wrap_key(kek: Secret, key: Secret) -> bytes:

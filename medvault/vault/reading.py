@@ -44,6 +44,8 @@ READ_BLOCK = 1024 * 1024
 # Payloads above this are hashed on a worker thread while the next block is decrypted;
 # below it, handing blocks to a thread costs more than it saves.
 HASH_ON_WORKER = 1024 * 1024
+# Files up to this size are decrypted in memory and written by landing's writer threads.
+LAND_IN_MEMORY = 1024 * 1024
 # File systems that take any name a stored path can hold (no NUL or "/", at most 255
 # bytes, checked up front): extraction to them skips creating each name empty first.
 POSIX_NAMES = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "zfs", "f2fs", "ramfs"})
@@ -70,13 +72,18 @@ def select(live: list[Located], wanted: list[str]) -> list[Located]:
     return sorted(chosen.values(), key=lambda x: x.path)
 
 
-def destination(dest_dir: Path, stored: str) -> Path:
-    """Where a stored path lands under DEST; refuses anything that would escape it."""
+def destination(dest_dir: Path, stored: str, resolved: dict[Path, Path] | None = None) -> Path:
+    """Where a stored path lands under DEST; refuses anything that would escape it.
+    RESOLVED caches folders already resolved (one extract of many files in few folders)."""
     normalize_path(stored)
     target = dest_dir.joinpath(*stored.split("/"))
-    base = dest_dir.resolve()
-    resolved = target.parent.resolve() / target.name
-    if base != resolved and base not in resolved.parents:
+    cache = {} if resolved is None else resolved
+    if dest_dir not in cache:
+        cache[dest_dir] = dest_dir.resolve()
+    if target.parent not in cache:
+        cache[target.parent] = target.parent.resolve()
+    base, at = cache[dest_dir], cache[target.parent] / target.name
+    if base != at and base not in at.parents:
         raise UnsafePath(f"stored path {stored!r} would be written outside {dest_dir}")
     return target
 
@@ -187,7 +194,8 @@ def extract(
     """Extract the chosen files; the custody event records counts and digests, not names."""
     with live_files(vault) as live:
         chosen = live.select(wanted)
-    targets = [(loc, destination(dest_dir, loc.path)) for loc in chosen]
+    resolved: dict[Path, Path] = {}
+    targets = [(loc, destination(dest_dir, loc.path, resolved)) for loc in chosen]
     fat = _check_names(dest_dir, chosen)
     if not force:
         existing = [t for _, t in targets if t.exists()]
@@ -264,6 +272,22 @@ def _too_long(name: str) -> str | None:
     return "is longer than 255 bytes" if len(name.encode()) > 255 else None
 
 
+def _decrypt(
+    vault: UnlockedVault,
+    readers: ReaderCache,
+    loc: Located,
+    sink: Callable[[bytes | memoryview], None],
+    progress: Callable[[int], None] | None,
+) -> FileMeta:
+    try:
+        return stream_entry(vault, readers.get(loc.pack), loc, sink, progress)
+    except IntegrityError:
+        readers.drop(loc.pack)  # a compact may have replaced it: reopen it next time
+        raise
+    except FormatError as exc:
+        raise IntegrityError(exc.message) from None
+
+
 def _writer(out: BinaryIO) -> Callable[[bytes | memoryview], None]:
     def write(data: bytes | memoryview) -> None:
         out.write(data)
@@ -310,9 +334,20 @@ def _extract_one(
     target: Path,
     progress: Callable[[int], None] | None,
 ) -> None:
-    """Decrypt LOC into a partial file and stage it for its batch's rename; if LOC's pack
-    was compacted away since the listing, from where the index places it now."""
+    """Decrypt LOC (in memory when small, else into a partial file) and stage it for its
+    batch's rename; if LOC's pack was compacted away since the listing, from where the
+    index places it now."""
     landing.prepare(target)
+    if loc.size <= LAND_IN_MEMORY:
+        pieces: list[bytes] = []
+
+        def decrypt_small(at: Located) -> FileMeta:
+            pieces.clear()
+            return _decrypt(vault, readers, at, lambda data: pieces.append(bytes(data)), progress)
+
+        meta = following_compact(vault, loc, decrypt_small)
+        landing.write_small(target, b"".join(pieces), meta.sha256, meta.mtime_ns)
+        return
     partial, out = landing.open_partial(target)
     try:
         with out:
@@ -320,13 +355,7 @@ def _extract_one(
             def decrypt_at(at: Located) -> FileMeta:
                 out.seek(0)
                 out.truncate()
-                try:
-                    return stream_entry(vault, readers.get(at.pack), at, _writer(out), progress)
-                except IntegrityError:
-                    readers.drop(at.pack)  # a compact may have replaced it: reopen
-                    raise
-                except FormatError as exc:
-                    raise IntegrityError(exc.message) from None
+                return _decrypt(vault, readers, at, _writer(out), progress)
 
             meta = following_compact(vault, loc, decrypt_at)
     except BaseException:
