@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from medvault.errors import OrgConfigMissing
 
 ORG_FILE = "org.toml"
@@ -31,6 +29,8 @@ def medvault_home() -> Path:
     env = os.environ.get("MEDVAULT_HOME")
     if env:
         return Path(env)
+    import platformdirs  # only without $MEDVAULT_HOME; ~2 MiB not kept while Argon2id runs
+
     return Path(platformdirs.user_data_dir("medvault", appauthor=False))
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from medvault.errors import NotFound
 from medvault.keys.passphrase import to_secret
+from medvault.store.journal import index_key, read_journal, rewrite_journal
 from medvault.vault import path_index
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Located, load_catalog
@@ -22,6 +23,7 @@ from medvault.vault.maintenance import compact, remove_paths, repair
 from medvault.vault.path_index import live_files, open_snapshot
 from medvault.vault.reading import select
 from medvault.vault.session import UnlockedVault, open_headers, unlock
+from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 
@@ -164,15 +166,19 @@ def test_a_damaged_snapshot_is_not_believed(vault: Vault, small_pages: None) -> 
 
 
 def test_a_snapshot_of_a_rewritten_journal_is_not_believed(vault: Vault, small_pages: None) -> None:
-    """repair rewrites the journal: the snapshot's last record is no longer where it says."""
+    """The journal rewritten (same records, new nonces): the snapshot's last record is no
+    longer where it says, so it is not used; repair then writes a matching one."""
     vault.add(_names("a", 12))
     assert vault.fast()[1]
-    (vault.drive / "MEDVAULT" / "index" / "journal.mvi").unlink()
-    repair(vault.open(), vault.registry, vault.env)  # rebuilt from the objects
+    opened = vault.open()
+    records = read_journal(opened.paths, opened.vmk, opened.vault_id).records
+    key = index_key(opened.vmk, opened.vault_id)
+    rewrite_journal(opened.paths, key, opened.vault_id, records)
     fast, used = vault.fast()
     assert not used
     assert fast == vault.full()
-    vault.add(_names("b", 5))  # the next writer makes a new one
+    assert verify(vault.open()).path_index.startswith("damaged, or made from another index")
+    assert repair(vault.open(), vault.registry, vault.env).path_index_rewritten
     _agree(vault)
 
 
@@ -227,3 +233,21 @@ def test_small_vaults_have_no_snapshot(ws: Workspace, tmp_path: Path) -> None:
     assert not used
     assert fast == made.full()
     made.registry.close()
+
+
+def test_verify_names_a_damaged_path_index_and_repair_rewrites_it(
+    vault: Vault, small_pages: None
+) -> None:
+    vault.add(_names("a", 12))
+    assert verify(vault.open()).path_index == "ok"
+    index = vault.drive / "MEDVAULT" / "index" / "paths.mvs"
+    data = bytearray(index.read_bytes())
+    data[200] ^= 0x01  # inside a page: the directory still opens
+    index.write_bytes(bytes(data))
+    report = verify(vault.open())
+    assert report.path_index.startswith("damaged"), report.path_index
+    assert not report.ok
+    result = repair(vault.open(), vault.registry, vault.env)
+    assert result.path_index_rewritten
+    assert verify(vault.open()).ok
+    _agree(vault)

@@ -42,6 +42,7 @@ def verify_cmd(
         for name, state in report.headers.items():
             click.echo(f"header {name}: {state}")
         click.echo(f"index: {report.index}")
+        click.echo(f"path index: {report.path_index}")
         for path, problem in report.damaged.items():
             click.echo(f"DAMAGED {path}: {problem}")
         for path, problem in report.missing.items():
@@ -78,6 +79,8 @@ def repair_cmd(
             click.echo(f"restored header copy {name}")
         if result.index_rebuilt:
             click.echo("rebuilt the index from the objects")
+        if result.path_index_rewritten:
+            click.echo("rewrote the path index")
         click.echo(
             f"swept {result.tmp_swept} temp file(s), removed "
             f"{result.orphan_parts_removed} orphan part(s)"

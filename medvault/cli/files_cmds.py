@@ -22,7 +22,7 @@ from medvault.cli.common import (
 )
 from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
 from medvault.store.layout import locate
-from medvault.vault.add import add_planned, plan
+from medvault.vault.add import add_planned, check_sources, plan
 from medvault.vault.catalog import Located
 from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
@@ -125,9 +125,13 @@ def _add(
     passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
-    # Unreadable sources (and the vault itself) are refused before the passphrase is asked.
-    planned = plan(sources, vault_root=locate(vault).root)
+    # Missing sources (and the vault itself) are refused before the passphrase is asked.
+    # Folders are walked after it: a plan of 100,000 files held while Argon2id runs would
+    # push the peak memory past 100 MiB.
+    vault_root = locate(vault).root
+    check_sources(sources, vault_root)
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    planned = plan(sources, vault_root=vault_root)
 
     registry = open_registry()
     with progress_bar(sum(p.size for p in planned), "encrypting") as bar:

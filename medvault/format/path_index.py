@@ -176,11 +176,11 @@ def decode_page(plain: bytes, ref: PageRef) -> list[list[Any]]:
     rows: list[list[Any]] = cj.field(obj, "rows", list, what)
     if len(rows) != ref.count:
         raise FormatError(f"{what}: row count does not match the directory")
-    previous: str | None = None
+    previous = ""
     for row in rows:
         _check_row(row, what)
         path = row[5]
-        if previous is not None and path <= previous:
+        if path <= previous:  # "" is never a stored path
             raise FormatError(f"{what}: rows out of order")
         previous = path
     if rows[0][5] != ref.first or rows[-1][5] != ref.last:
@@ -192,11 +192,10 @@ _ROW_TYPES = (str, str, int, int, int, str, int, str, str, int, list)
 
 
 def _check_row(row: Any, what: str) -> None:
-    if not isinstance(row, list) or len(row) != ROW_FIELDS:
+    if type(row) is not list or len(row) != ROW_FIELDS:
         raise FormatError(f"{what}: a row must be a list of {ROW_FIELDS}")
-    for value, kind in zip(row, _ROW_TYPES, strict=True):
-        if type(value) is not kind:
-            raise FormatError(f"{what}: a row field has the wrong type")
+    if tuple(map(type, row)) != _ROW_TYPES:
+        raise FormatError(f"{what}: a row field has the wrong type")
     if min(row[2], row[3], row[4], row[6]) < 0:  # mtime_ns may be before 1970
         raise FormatError(f"{what}: a row holds a negative number")
     if not all(type(ref) is str for ref in row[10]):

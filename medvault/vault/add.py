@@ -65,6 +65,21 @@ def _unreadable(path: Path | str, exc: OSError) -> SourceUnreadable:
     )
 
 
+def check_sources(sources: list[Path], vault_root: Path) -> None:
+    """What plan() checks of each SOURCE itself (it exists, is a file or folder, and is not
+    and does not hold the vault), without walking folders: cheap enough to run before the
+    passphrase is asked."""
+    for src in sources:
+        absolute = Path(os.path.abspath(src))
+        _refuse_vault(src, absolute, vault_root)
+        try:
+            top = os.stat(absolute)
+        except OSError as exc:
+            raise _unreadable(src, exc) from None
+        if not (stat.S_ISDIR(top.st_mode) or stat.S_ISREG(top.st_mode)):
+            raise _not_regular(src)
+
+
 def plan(sources: list[Path], prefix: str = "", vault_root: Path | None = None) -> list[Planned]:
     """Every regular file under SOURCES, stored relative to each SRC's parent (like cp -r),
     under PREFIX ("a/b/" or "") when given.

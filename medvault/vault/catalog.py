@@ -24,7 +24,7 @@ from medvault.store.packs import PackReader, list_packs
 from medvault.vault.session import UnlockedVault
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Located:
     file_id: str
     pack: str

@@ -19,10 +19,12 @@ import contextlib
 import errno
 import os
 import secrets
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 from medvault.errors import UnsafePath
 from medvault.store.fsio import sync_filesystem
@@ -111,6 +113,8 @@ class Landing:
         if not self._chunk:
             return
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # not loaded during Argon2id
+
             self._pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="medvault-land")
         chunk, self._chunk = self._chunk, []
         written = self._pool.submit(_write_files, [(i.partial, d, m) for i, d, m in chunk])

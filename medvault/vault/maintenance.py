@@ -22,6 +22,7 @@ from medvault.store.journal import index_key, rewrite_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, delete_pack
+from medvault.vault import path_index
 from medvault.vault.catalog import Catalog, Located, add_record, load_catalog, walk_pack
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
@@ -190,6 +191,7 @@ def _copy_entry(reader: PackReader, loc: Located, committer: Committer) -> None:
 class RepairResult:
     headers_restored: list[str] = field(default_factory=list)
     index_rebuilt: bool = False
+    path_index_rewritten: bool = False
     tmp_swept: int = 0
     orphan_parts_removed: int = 0
     spare_packs_removed: dict[str, str] = field(default_factory=dict)
@@ -225,6 +227,7 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
             rewrite_journal(vault.paths, key, vault.vault_id, records)
             result.index_rebuilt = True
         result.spare_packs_removed = _remove_spare_packs(vault)
+        result.path_index_rewritten = path_index.replace_if_unsound(vault)
     # Objects have no second copy: name every pack with damage, payloads included (after
     # the lock is released: verify waits while a writer holds it).
     result.damaged_packs = verify(vault).packs_with_damage()

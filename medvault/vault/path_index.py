@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import heapq
-import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -138,13 +137,20 @@ class Snapshot:
         """Snapshot entries with LOW <= path <= HIGH (all when HIGH is None), as the tail
         leaves them, in path order."""
         start = bisect.bisect_left(self._lasts, low)
+        tail = self.tail
+        untouched = not (tail.removed or tail.gone or tail.placed or tail.dropped)
         for number in range(start, len(self.directory.pages)):
-            if high is not None and self.directory.pages[number].first > high:
+            ref = self.directory.pages[number]
+            if high is not None and ref.first > high:
                 return
-            for loc in self.page(number):
-                if loc.path < low or (high is not None and loc.path > high):
-                    continue
-                resolved = self.tail.resolve(loc)
+            page = self.page(number)
+            if ref.first < low or (high is not None and ref.last > high):
+                page = [x for x in page if low <= x.path and (high is None or x.path <= high)]
+            if untouched:
+                yield from page
+                continue
+            for loc in page:
+                resolved = tail.resolve(loc)
                 if resolved is not None:
                     yield resolved
 
@@ -154,9 +160,20 @@ class Snapshot:
         tail = [
             x for x in self.tail.new_files() if x.path >= low and (high is None or x.path <= high)
         ]
-        merged = heapq.merge(self.rows(low, high), tail, key=lambda x: x.path)
-        for _path, group in itertools.groupby(merged, key=lambda x: x.path):
-            yield max(group, key=lambda x: x.added_at)
+        if not tail:
+            yield from self.rows(low, high)  # paths in a snapshot are unique
+            return
+        newest: Located | None = None
+        for loc in heapq.merge(self.rows(low, high), tail, key=lambda x: x.path):
+            if newest is not None and loc.path == newest.path:
+                if loc.added_at >= newest.added_at:
+                    newest = loc
+                continue
+            if newest is not None:
+                yield newest
+            newest = loc
+        if newest is not None:
+            yield newest
 
     def packs(self) -> set[str]:
         return (set(self.directory.packs) - self.tail.dropped) | self.tail.packs
@@ -431,3 +448,35 @@ def _seal(key: Secret, plain: bytes, aad: bytes) -> bytes:
 def _remove_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
+
+
+def check(vault: UnlockedVault, live: list[Located]) -> str:
+    """verify's word on the path index, given the live files the journal gives: "ok",
+    "none" (a vault too small to need one), or what is wrong with it."""
+    if not vault.paths.path_index.exists():
+        return "none"
+    snapshot = open_snapshot(vault)
+    if snapshot is None:
+        return "damaged, or made from another index: not used (`medvault repair` rewrites it)"
+    try:
+        listed = list(snapshot.live())
+    except (MedvaultError, ValueError) as exc:
+        return f"damaged ({exc}): not used (`medvault repair` rewrites it)"
+    finally:
+        snapshot.close()
+    if listed != live:
+        return "disagrees with the index: not used (`medvault repair` rewrites it)"
+    return "ok"
+
+
+def replace_if_unsound(vault: UnlockedVault) -> bool:
+    """repair: remove a path index verify would fault, and write a new one if the vault
+    is big enough to need it. True if the old one was removed."""
+    catalog = load_catalog(vault)
+    if catalog.index_damage is not None or check(vault, catalog.live()) in ("ok", "none"):
+        return False
+    with media_errors("the path index"):
+        fsio.unlink(vault.paths.path_index, missing_ok=True)
+    fsync_dir(vault.paths.index_dir)
+    refresh(vault, catalog, JournalAppender(vault.paths, vault.vmk, vault.vault_id))
+    return True

@@ -15,9 +15,11 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor, output_room
 
@@ -162,6 +164,8 @@ def read_ahead(
     """
     pending: deque[tuple[Item, Future[Result] | None, int]] = deque()
     in_flight = 0
+    from concurrent.futures import ThreadPoolExecutor  # not loaded during Argon2id
+
     pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="medvault-read")
     try:
         for item in items:

@@ -16,6 +16,7 @@ from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.store.entries import open_header
 from medvault.store.packs import PackReader
+from medvault.vault import path_index
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.reading import (
     READ_BLOCK,
@@ -43,6 +44,7 @@ class VerifyReport:
     missing: dict[str, str] = field(default_factory=dict)
     damaged_packs: dict[str, str] = field(default_factory=dict)
     pack_of: dict[str, str] = field(default_factory=dict)  # damaged stored path -> its pack
+    path_index: str = "none"  # "ok", "none" (not needed yet), or what is wrong with it
 
     def packs_with_damage(self) -> dict[str, str]:
         """Every pack with damage of any kind (pack -> first problem): what has no second
@@ -60,6 +62,7 @@ class VerifyReport:
             and not self.damaged
             and not self.missing
             and not self.damaged_packs
+            and self.path_index in ("ok", "none")
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -72,6 +75,7 @@ class VerifyReport:
             "damaged": self.damaged,
             "missing": self.missing,
             "damaged_packs": self.damaged_packs,
+            "path_index": self.path_index,
         }
 
 
@@ -263,6 +267,11 @@ def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) 
         if pack_exists(vault, pack) or not vault.paths.lock.exists()
     }
     report.index = index_status(indexed, scanned, report.damaged_packs)
+    if indexed.index_damage is None:
+        report.path_index = path_index.check(vault, indexed.live())
+        if report.path_index not in ("ok", "none"):
+            # A writer may have moved on between the two reads: judge it on a fresh read.
+            report.path_index = path_index.check(vault, load_catalog(vault).live())
     return report
 
 
