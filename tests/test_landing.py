@@ -1,0 +1,91 @@
+"""Extraction lands files in batches (vault/landing.py): every file's data is synced before
+its name appears, and nothing partial is left when a batch fails."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from medvault.errors import MediaFull
+from medvault.keys.passphrase import to_secret
+from medvault.vault import landing
+from medvault.vault.add import add_files
+from medvault.vault.create import create_vault
+from medvault.vault.env import Env
+from medvault.vault.landing import PARTIAL_SUFFIX
+from medvault.vault.reading import extract
+from medvault.vault.session import UnlockedVault, open_headers, unlock
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+
+FILES = {f"src/d{i % 3}/f{i:02d}.txt": os.urandom(100 + i) for i in range(10)}
+# Above landing's in-memory limit: streamed to its partial file by the main thread.
+FILES["src/big.bin"] = os.urandom(3 * 1024 * 1024)
+
+
+def _vault(ws: Workspace, tmp_path: Path) -> UnlockedVault:
+    env = Env(kdf=FAST_KDF, warn=lambda _m: None)
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    create_vault(drive, "t", to_secret(PASSPHRASE), ws.org, ws.registry(), env)
+    for name, data in FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
+    add_files(vault, [tmp_path / "src"], False, ws.registry(), env)
+    return vault
+
+
+def test_each_batch_is_synced_before_any_of_its_names_appear(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = _vault(ws, tmp_path)
+    monkeypatch.setattr(landing, "BATCH_FILES", 3)
+    out = tmp_path / "out"
+    seen_at_sync: list[set[str]] = []
+    waiting: list[int] = []
+
+    def recording_sync(path: Path) -> None:
+        seen_at_sync.append({str(p.relative_to(out)) for p in out.rglob("f*.*")})
+        partials = list(out.rglob(f"*{PARTIAL_SUFFIX}"))
+        waiting.append(len(partials))
+        assert all(p.stat().st_mode & 0o777 == 0o600 for p in partials)
+
+    monkeypatch.setattr(landing, "sync_filesystem", recording_sync)
+    result = extract(vault, [], out, False, ws.registry(), Env(kdf=FAST_KDF))
+    assert len(result.written) == len(FILES)
+    # 11 files in batches of 3: a sync before each batch's renames (its partial files all
+    # written and waiting), and one after the last batch's renames.
+    assert waiting == [3, 3, 3, 2, 0]
+    assert seen_at_sync[0] == set()  # nothing was renamed before the first sync
+    assert [len(s) for s in seen_at_sync] == sorted(len(s) for s in seen_at_sync)
+    for name, data in FILES.items():
+        assert (out / name).read_bytes() == data
+    assert not list(out.rglob(f"*{PARTIAL_SUFFIX}"))
+
+
+def test_a_failed_write_leaves_no_partial_file_and_names_only_what_landed(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = _vault(ws, tmp_path)
+    monkeypatch.setattr(landing, "BATCH_FILES", 4)
+    real_write = os.write
+    calls = {"n": 0}
+
+    def failing_write(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 6:  # the second batch
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(landing.os, "write", failing_write)
+    out = tmp_path / "out"
+    with pytest.raises(MediaFull):
+        extract(vault, [], out, False, ws.registry(), Env(kdf=FAST_KDF))
+    assert not list(out.rglob(f"*{PARTIAL_SUFFIX}"))
+    landed = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert len(landed) == 4  # the first batch only (big.bin and three), each complete
+    for name in landed:
+        assert (out / name).read_bytes() == FILES[name]
