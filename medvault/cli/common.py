@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,6 +117,8 @@ class LazyRegistry:
     _opened: ClassVar[dict[str, Registry]] = {}
 
     def _open(self) -> Registry:
+        if threading.current_thread() is not _background.thread:
+            _background.join()  # it may be opening this very registry
         url = registry_url()
         if url not in LazyRegistry._opened:
             from medvault.registry.sql import Registry
@@ -182,8 +185,47 @@ def _unlock_any(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
 
 def unlock_vault(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
     unlocked = _unlock_any(path, fd, file)
-    warn_if_lost(unlocked, path)
+    _background.start(lambda: warn_if_lost(unlocked, path))
     return unlocked
+
+
+class _Background:
+    """The lost-drive check, on a thread while the command starts its work: it opens the
+    registry, and importing SQLAlchemy and connecting take ~0.4 s that an add or extract
+    would otherwise wait for. Whatever uses the registry next (the command's own event)
+    joins it first, so the order of events is unchanged; main() joins it before exit."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def start(self, work: Callable[[], None]) -> None:
+        self.join()
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # raised in the main thread by join()
+                self._failure = exc
+
+        self.thread = threading.Thread(target=run, name="medvault-registry")
+        self.thread.start()
+
+    def join(self) -> None:
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.join()
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+
+_background = _Background()
+
+
+def join_background() -> None:
+    """Wait for the lost-drive check (and raise what it raised)."""
+    _background.join()
 
 
 def warn_if_lost(vault: UnlockedVault | str, path: Path) -> None:

@@ -89,7 +89,14 @@ def main() -> None:
     # out of this one's memory from the start, not only while an export command runs.
     make_non_dumpable()
     try:
-        cli.main(standalone_mode=False)
+        try:
+            cli.main(standalone_mode=False)
+        finally:
+            # The lost-drive check may still be running (cli/common.py): finish it, and
+            # raise what it raised, before the exit status is decided.
+            common = sys.modules.get("medvault.cli.common")
+            if common is not None:
+                common.join_background()
     except MedvaultError as exc:
         click.echo(f"medvault: error: {exc.message}", err=True)
         if exc.hint:
