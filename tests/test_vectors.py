@@ -6,8 +6,10 @@ The same files let another implementation check itself (docs/FORMAT.md, "Test ve
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from medvault.format import canonical_json as cj
 from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
+from medvault.format import path_index as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
@@ -36,8 +39,13 @@ from medvault.secret import Secret
 from medvault.store.drive_log import log_key
 from medvault.store.entries import open_header
 from medvault.store.journal import index_key
+from medvault.store.layout import VaultPaths
+from medvault.vault import path_index
+from medvault.vault.catalog import Located, load_catalog
+from medvault.vault.session import HeaderCopies, UnlockedVault
 
 VECTORS = sorted((Path(__file__).parent / "vectors").glob("*.json"))
+PATH_INDEX_VECTORS = [p for p in VECTORS if p.stem.startswith("path_index_")]
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -114,6 +122,133 @@ def read_custody_log(vector: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+@contextlib.contextmanager
+def failing_as(what: str) -> Iterator[None]:
+    """Name the part whose authentication failed (a page or the directory)."""
+    try:
+        yield
+    except AuthenticationFailed as exc:
+        raise IntegrityError(f"{what}: {exc.message}") from None
+
+
+def _tail_records(
+    vmk: Secret, vault_id: bytes, journal: bytes, covers: pifmt.Covers
+) -> list[dict[str, Any]]:
+    """FORMAT.md section 12, "covers": the record the snapshot was made after must be where
+    it says, with its nonce and number; the records after it are returned."""
+    key = index_key(vmk, vault_id)
+    ifmt.check_prelude(journal, vault_id)
+    start = covers.last_offset if covers.records else ifmt.PRELUDE_LEN
+    first = covers.records - 1 if covers.records else 0
+    records = ifmt.split_from(journal[start:], start, start, first).records
+    if covers.records:
+        last = records[0] if records else None
+        if (
+            last is None
+            or last.nonce.hex() != covers.last_nonce
+            or last.offset + 4 + ifmt.NONCE_LEN + len(last.ciphertext) != covers.journal_end
+        ):
+            raise IntegrityError("path index: made from another journal")
+        gcm_open(key, last.nonce, last.ciphertext, ifmt.aad(vault_id, last.record_no))
+        records = records[1:]
+    elif covers.journal_end != ifmt.PRELUDE_LEN:
+        raise IntegrityError("path index: made from another journal")
+    tail = []
+    for raw in records:
+        with failing_as(f"index record {raw.record_no}"):
+            plain = gcm_open(key, raw.nonce, raw.ciphertext, ifmt.aad(vault_id, raw.record_no))
+        tail.append(cj.loads_object(plain, "index record"))
+    return tail
+
+
+def read_path_index(vector: dict[str, Any]) -> tuple[list[list[Any]], list[str]]:
+    """FORMAT.md section 12, step by step: prelude, directory, its `covers` checked against
+    the journal, every page; then the tail applied with section 6's rules, the snapshot's
+    rows standing for the records it covers. Returns the live rows and the known packs."""
+    vault_id = bytes.fromhex(vector["vault_id"])
+    vmk = Secret(bytes.fromhex(vector["vault_key"]))
+    key = path_index.path_index_key(vmk, vault_id)
+    data = vector["bytes"]
+    prelude = pifmt.decode_prelude(data, vault_id, len(data))
+
+    def unseal(offset: int, length: int, number: int) -> bytes:
+        sealed = data[offset : offset + length]
+        aad = pifmt.aad(vault_id, prelude.snapshot_id, number)
+        return gcm_open(key, sealed[: pifmt.NONCE_LEN], sealed[pifmt.NONCE_LEN :], aad)
+
+    with failing_as("path index directory"):
+        plain = unseal(prelude.dir_offset, prelude.dir_len, pifmt.DIRECTORY_PAGE)
+    directory = pifmt.decode_directory(plain, prelude.dir_offset)
+    tail = _tail_records(vmk, vault_id, base64.b64decode(vector["journal"]), directory.covers)
+    placed: dict[str, tuple[int, list[Any]]] = {}  # file id -> (kind, row)
+    for number, ref in enumerate(directory.pages):
+        with failing_as(f"path index page {number}"):
+            plain = unseal(ref.offset, ref.length, number)
+        for row in pifmt.decode_page(plain, ref):
+            placed[row[0]] = (int(efmt.Kind.FILE), row)
+    packs, removed = set(directory.packs), set[str]()
+    for record in tail:
+        if record["op"] == "add":
+            packs.add(record["pack"])
+            for e in record["entries"]:
+                fields = [e.get(f) for f in ("path", "size", "sha256", "added_at", "mtime_ns")]
+                row = [e["id"], record["pack"], e["off"], e["hlen"], e["plen"], *fields, e["refs"]]
+                placed[e["id"]] = (e["kind"], row)
+                removed.update(e["refs"])
+        else:
+            packs -= set(record["packs"])
+            placed = {k: v for k, v in placed.items() if v[1][1] not in record["packs"]}
+    newest: dict[str, list[Any]] = {}
+    files = [row for kind, row in placed.values() if kind == efmt.Kind.FILE]
+    for row in sorted((r for r in files if r[0] not in removed), key=lambda r: r[8]):
+        newest[row[5]] = row  # two live files at one path: the later added_at wins
+    return sorted(newest.values(), key=lambda r: r[5]), sorted(packs)
+
+
+def _vault_of(vector: dict[str, Any], root: Path) -> UnlockedVault:
+    """A vault folder holding only the vector's journal and path index."""
+    paths = VaultPaths(root / "MEDVAULT")
+    paths.index_dir.mkdir(parents=True)
+    paths.journal.write_bytes(base64.b64decode(vector["journal"]))
+    paths.path_index.write_bytes(vector["bytes"])
+    vmk = Secret(bytes.fromhex(vector["vault_key"]))
+    vault_id = bytes.fromhex(vector["vault_id"])
+    return UnlockedVault(paths, None, vmk, HeaderCopies(paths), set(), vault_id, 1 << 30)
+
+
+def _row(loc: Located) -> list[Any]:
+    return [
+        loc.file_id,
+        loc.pack,
+        loc.offset,
+        loc.header_len,
+        loc.payload_len,
+        loc.path,
+        loc.size,
+        loc.sha256,
+        loc.added_at,
+        loc.mtime_ns,
+        list(loc.references),
+    ]
+
+
+def read_path_index_with_medvault(vault: UnlockedVault) -> tuple[list[list[Any]], list[str]]:
+    """medvault's own reader (vault/path_index.py), one step at a time so that a failure
+    raises instead of sending the reader to the journal."""
+    with open(vault.paths.path_index, "rb") as handle:
+        with failing_as("path index directory"):
+            snapshot = path_index._read_directory(vault, handle)
+        path_index._read_tail(vault, snapshot)
+        read_page = snapshot.page
+
+        def page(number: int) -> list[Located]:
+            with failing_as(f"path index page {number}"):
+                return read_page(number)
+
+        snapshot.page = page  # type: ignore[method-assign]
+        return [_row(loc) for loc in snapshot.live()], sorted(snapshot.packs())
+
+
 # What each `expect` label means as a medvault exception (and a word its message contains).
 EXPECTED: dict[str, tuple[type[MedvaultError], str]] = {
     "header failure": (FormatError, ""),
@@ -129,6 +264,8 @@ EXPECTED: dict[str, tuple[type[MedvaultError], str]] = {
     "wrong passphrase": (WrongPassphrase, ""),
     "index failure": (MedvaultError, ""),
     "custody log failure": (MedvaultError, ""),
+    "path index failure": (IntegrityError, "path index"),
+    "path index stale": (IntegrityError, "made from another journal"),
 }
 
 # Vectors whose label is shared, pinned to the check their comment names (so a mutation that
@@ -138,12 +275,15 @@ PINNED: dict[str, str] = {
     "header_not_canonical": "not in canonical form",
     "header_checksum": "checksum",
     "header_version_2": "version 2",
+    "path_index_page_flipped": "path index page 1: AES-GCM tag mismatch",
+    "path_index_directory_flipped": "path index directory: AES-GCM tag mismatch",
+    "path_index_rows_out_of_order": "rows out of order",
 }
 
 
 def test_there_are_vectors_of_every_kind() -> None:
     kinds = {json.loads(p.read_text())["kind"] for p in VECTORS}
-    assert kinds == {"object", "vault_header", "index", "custody_log"}
+    assert kinds == {"object", "vault_header", "index", "custody_log", "path_index"}
     labels = {json.loads(p.read_text())["expect"] for p in VECTORS}
     assert labels == {"success", *EXPECTED}
 
@@ -164,9 +304,15 @@ def test_vector(path: Path) -> None:
             assert read_header(vector) == vmk
         elif vector["kind"] == "index":
             assert read_index(vector) == vector["records"]
+        elif vector["kind"] == "path_index":
+            assert read_path_index(vector) == (vector["rows"], vector["packs"])
         else:
             assert read_custody_log(vector) == vector["event"]
 
+    _gives_its_outcome(path, vector, run)
+
+
+def _gives_its_outcome(path: Path, vector: dict[str, Any], run: Callable[[], None]) -> None:
     if vector["expect"] == "success":
         run()
         return
@@ -175,3 +321,22 @@ def test_vector(path: Path) -> None:
         run()
     assert word in caught.value.message, caught.value.message
     assert PINNED.get(path.stem, "") in caught.value.message, caught.value.message
+
+
+@pytest.mark.parametrize("path", PATH_INDEX_VECTORS, ids=[p.stem for p in PATH_INDEX_VECTORS])
+def test_path_index_vector_with_medvaults_reader(path: Path, tmp_path: Path) -> None:
+    """The same outcome from vault/path_index.py; and through what ls and extract use, a
+    path index that is refused still lists the vault (from the journal), and verify
+    faults it."""
+    vector = _load(path)
+    vault = _vault_of(vector, tmp_path)
+
+    def run() -> None:
+        assert read_path_index_with_medvault(vault) == (vector["rows"], vector["packs"])
+
+    _gives_its_outcome(path, vector, run)
+    with path_index.live_files(vault) as live:
+        assert [_row(loc) for loc in live.all()] == vector["rows"]
+        assert (live.snapshot is not None) == (vector["expect"] == "success")
+    status = path_index.check(vault, load_catalog(vault).live())
+    assert (status == "ok") == (vector["expect"] == "success"), status

@@ -1,12 +1,15 @@
 """Write the format test vectors in tests/vectors/*.json (run from the repo root).
 
-    python tests/vectors/generate.py
+    python tests/vectors/generate.py                # every vector
+    python tests/vectors/generate.py path_index     # only the groups named (see GROUPS)
 
 Each vector is one JSON file: the bytes (base64), the keys needed to read them, and
 `expect`: "success" or the failure class another implementation must report. Invalid
 vectors differ from a valid one by exactly one mutation, named in `comment`. Cobblestone
-salts and nonces are random, so a regenerated set differs byte-wise but tests the same
-things. docs/FORMAT.md ("Test vectors") explains how to use them.
+salts, payload nonces and slot salts are random, so regenerated object and header vectors
+differ byte-wise but test the same things; index, custody log and path index vectors use
+fixed nonces and come out byte-identical. docs/FORMAT.md ("Test vectors") explains how to
+use them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import json
 import struct
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ from medvault.format import canonical_json as cj
 from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
+from medvault.format import path_index as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
@@ -38,6 +43,8 @@ from medvault.secret import Secret
 from medvault.store.drive_log import log_key
 from medvault.store.entries import file_keys, seal_header
 from medvault.store.journal import index_key
+from medvault.vault.catalog import Located, add_record
+from medvault.vault.path_index import path_index_key
 
 OUT = Path(__file__).resolve().parent
 VAULT_ID = bytes.fromhex("6d7620746573742076656374006f7267")
@@ -435,11 +442,254 @@ def custody_log() -> None:
     )
 
 
+def _lay_out(pack: str, items: list[tuple[str, FileMeta | TombstoneMeta]]) -> list[Located]:
+    """Entries one after another in PACK, with the lengths a writer would give them; ITEMS
+    are (file id, metadata)."""
+    out: list[Located] = []
+    offset = 0
+    for file_id, meta in items:
+        header_len = efmt.FIXED_LEN + len(meta.encode()) + 16 + 32
+        if isinstance(meta, FileMeta):
+            loc = Located(
+                file_id,
+                pack,
+                offset,
+                header_len,
+                ciphertext_length(meta.size),
+                int(efmt.Kind.FILE),
+                meta.path,
+                meta.size,
+                meta.sha256,
+                meta.added_at,
+                meta.mtime_ns,
+                meta.replaces,
+            )
+        else:
+            loc = Located(
+                file_id,
+                pack,
+                offset,
+                header_len,
+                ciphertext_length(0),
+                int(efmt.Kind.TOMBSTONE),
+                references=meta.removes,
+            )
+        out.append(loc)
+        offset += loc.header_len + loc.payload_len
+    return out
+
+
+def _path_row(loc: Located) -> list[Any]:
+    """A page row (docs/FORMAT.md section 12)."""
+    return [
+        loc.file_id,
+        loc.pack,
+        loc.offset,
+        loc.header_len,
+        loc.payload_len,
+        loc.path,
+        loc.size,
+        loc.sha256,
+        loc.added_at,
+        loc.mtime_ns,
+        list(loc.references),
+    ]
+
+
+def path_index() -> None:
+    """A tiny vault's journal of 5 records and a path index made after record 1, so records
+    2..4 are the tail a reader applies: a new file, a replacement and a tombstone, then a
+    compact (pack 0's live entries copied to pack 3, pack 0 dropped). Pages hold 2 rows
+    (medvault writes 512; readers take any count from 1), so there are 3."""
+    packs = [
+        base64.b32encode(hashlib.sha256(f"vector pack {n}".encode()).digest()[:16])
+        .decode()
+        .lower()
+        .rstrip("=")
+        for n in range(4)
+    ]
+
+    def fid(name: str) -> str:
+        return hashlib.sha256(f"vector file {name}".encode()).hexdigest()[:32]
+
+    def file(
+        name: str, path: str, size: int, minute: int, replaces: tuple[str, ...] = ()
+    ) -> tuple[str, FileMeta]:
+        mtime = -1_000_000_000 if path == "lab/Z.csv" else 1_763_000_000_000_000_000 + size
+        digest = hashlib.sha256(plaintext(size)).hexdigest()
+        when = f"2026-11-22T12:{minute:02d}:00.000000Z"
+        return fid(name), FileMeta(
+            path, size, digest, mtime, when, "tester", "vector-host", replaces
+        )
+
+    def tomb(name: str, removes: str, minute: int) -> tuple[str, TombstoneMeta]:
+        when = f"2026-11-22T12:{minute:02d}:00.000000Z"
+        return fid(name), TombstoneMeta((fid(removes),), when, "tester", "vector-host")
+
+    # Record 0: six files. Paths sort by code point: "Z" < "a", and "ü" after every ASCII.
+    add0 = _lay_out(
+        packs[0],
+        [
+            file("a1", "lab/a.csv", 10, 0),
+            file("b1", "lab/b.csv", 20, 0),
+            file("c", "notes/c.txt", 0, 0),
+            file("d", "lab/d.csv", 40, 0),
+            file("z", "lab/Z.csv", 3, 0),
+            file("u", "zeta/ü.txt", 5, 0),
+        ],
+    )
+    # Record 1: lab/b.csv replaced (add --replace), notes/c.txt removed (rm).
+    add1 = _lay_out(packs[1], [file("b2", "lab/b.csv", 25, 1, (fid("b1"),)), tomb("t1", "c", 1)])
+    # The tail. Record 2: a new file, lab/a.csv replaced, lab/d.csv removed.
+    add2 = _lay_out(
+        packs[2],
+        [
+            file("c2", "lab/c.csv", 7, 2),
+            file("a2", "lab/a.csv", 11, 2, (fid("a1"),)),
+            tomb("t2", "d", 2),
+        ],
+    )
+    # Records 3 and 4: compact copies pack 0's live entries into pack 3, then drops pack 0.
+    add3: list[Located] = []
+    for loc in add0:
+        if loc.file_id in (fid("z"), fid("u")):
+            offset = sum(x.header_len + x.payload_len for x in add3)
+            add3.append(replace(loc, pack=packs[3], offset=offset))
+    records = [
+        add_record(packs[0], add0),
+        add_record(packs[1], add1),
+        add_record(packs[2], add2),
+        add_record(packs[3], add3),
+        {"op": "drop", "packs": [packs[0]]},
+    ]
+    key = index_key(VMK, VAULT_ID)
+    journal = bytearray(ifmt.prelude(VAULT_ID))
+    starts: list[int] = []
+    nonces: list[bytes] = []
+    for number, record in enumerate(records):
+        nonce = hashlib.sha256(f"path index journal nonce {number}".encode()).digest()[:12]
+        starts.append(len(journal))
+        nonces.append(nonce)
+        sealed = gcm_seal(key, nonce, cj.dumps(record), ifmt.aad(VAULT_ID, number))
+        journal += ifmt.frame(nonce, sealed)
+    covered = 2  # the snapshot was made after records 0 and 1
+
+    by_id = {x.file_id: x for x in add0 + add1 + add2}
+    # Live after record 1, in path order: what the pages hold.
+    snapshot = [_path_row(by_id[fid(n)]) for n in ("z", "a1", "b2", "d", "u")]
+    pages = [snapshot[0:2], snapshot[2:4], snapshot[4:]]
+    # Live after record 4 (the tail applied): what a reader lists, and the packs it knows.
+    moved = {x.file_id: x for x in add3}
+    live = [_path_row(moved.get(fid(n)) or by_id[fid(n)]) for n in ("z", "a2", "b2", "c2", "u")]
+    for rows in (snapshot, live):
+        assert [r[5] for r in rows] == sorted({r[5] for r in rows})
+    known_packs = sorted(packs[1:])
+
+    pkey = path_index_key(VMK, VAULT_ID)
+    snapshot_id = bytes.fromhex("736e617073686f74206964203030312e")
+
+    def seal(plain: bytes, number: int) -> bytes:
+        nonce = hashlib.sha256(f"path index nonce {number}".encode()).digest()[:12]
+        return nonce + gcm_seal(pkey, nonce, plain, pifmt.aad(VAULT_ID, snapshot_id, number))
+
+    def build(
+        page_rows: list[list[list[Any]]], last_nonce: bytes = nonces[covered - 1]
+    ) -> tuple[bytes, pifmt.Directory]:
+        body = bytearray()
+        refs: list[pifmt.PageRef] = []
+        for number, rows in enumerate(page_rows):
+            sealed = seal(pifmt.encode_page(rows), number)
+            paths = sorted(r[5] for r in rows)
+            offset = pifmt.PRELUDE_LEN + len(body)
+            refs.append(pifmt.PageRef(paths[0], paths[-1], offset, len(sealed), len(rows)))
+            body += sealed
+        directory = pifmt.Directory(
+            pifmt.Covers(covered, starts[covered], starts[covered - 1], last_nonce.hex()),
+            sum(len(rows) for rows in page_rows),
+            tuple(sorted(packs[:2])),  # as a writer lists them
+            tuple(refs),
+        )
+        sealed_dir = seal(directory.encode(), pifmt.DIRECTORY_PAGE)
+        dir_offset = pifmt.PRELUDE_LEN + len(body)
+        prelude = pifmt.Prelude(VAULT_ID, snapshot_id, dir_offset, len(sealed_dir))
+        return prelude.encode() + bytes(body) + sealed_dir, directory
+
+    good, directory = build(pages)
+    extra: dict[str, Any] = {
+        "journal": base64.b64encode(bytes(journal)).decode(),
+        "rows": live,
+    }
+    write(
+        "path_index_valid",
+        "path_index",
+        "success",
+        "snapshot of records 0-1 in 3 pages; records 2-4 (add, replace, rm, compact) are the tail",
+        good,
+        **extra,
+        packs=known_packs,
+        directory=json.loads(directory.encode()),
+        pages=pages,
+    )
+
+    def flip(blob: bytes, offset: int) -> bytes:
+        return blob[:offset] + bytes([blob[offset] ^ 0x01]) + blob[offset + 1 :]
+
+    page1 = directory.pages[1]
+    write(
+        "path_index_page_flipped",
+        "path_index",
+        "path index failure",
+        "a ciphertext byte of page 1 flipped: the directory opens, page 1 fails authentication",
+        flip(good, page1.offset + pifmt.NONCE_LEN + 3),
+        **extra,
+    )
+    dir_offset = directory.pages[-1].offset + directory.pages[-1].length
+    write(
+        "path_index_directory_flipped",
+        "path_index",
+        "path index failure",
+        "a ciphertext byte of the directory flipped: it fails authentication",
+        flip(good, dir_offset + pifmt.NONCE_LEN + 5),
+        **extra,
+    )
+    rewritten = hashlib.sha256(b"rewritten journal nonce 1").digest()[:12]
+    write(
+        "path_index_stale",
+        "path_index",
+        "path index stale",
+        "covers.last_nonce is not record 1's (made from a rewritten journal); sealed correctly",
+        build(pages, last_nonce=rewritten)[0],
+        **extra,
+    )
+    swapped = [pages[0], [pages[1][1], pages[1][0]], pages[2]]
+    write(
+        "path_index_rows_out_of_order",
+        "path_index",
+        "path index failure",
+        "page 1's two rows swapped (sealed correctly; directory unchanged): authentic, refused",
+        build(swapped)[0],
+        **extra,
+    )
+
+
+# Group name (the prefix of its vectors' file names) -> the function that writes them.
+GROUPS = {
+    "object": objects,
+    "header": headers,
+    "index": index,
+    "log": custody_log,
+    "path_index": path_index,
+}
+
+
 if __name__ == "__main__":
+    chosen = sys.argv[1:] or list(GROUPS)
+    unknown = sorted(set(chosen) - set(GROUPS))
+    if unknown:
+        sys.exit(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
     for old in OUT.glob("*.json"):
-        old.unlink()
-    objects()
-    headers()
-    index()
-    custody_log()
-    print(f"wrote {len(list(OUT.glob('*.json')))} vectors to {OUT}")
+        if not sys.argv[1:] or any(old.name.startswith(f"{group}_") for group in chosen):
+            old.unlink()
+    for group in chosen:
+        GROUPS[group]()
+    print(f"wrote {', '.join(chosen)}; {len(list(OUT.glob('*.json')))} vectors in {OUT}")
