@@ -7,16 +7,17 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from medvault.errors import NotFound
 from medvault.keys.passphrase import to_secret
-from medvault.store.journal import index_key, read_journal, rewrite_journal
+from medvault.store.journal import JournalAppender, index_key, read_journal, rewrite_journal
 from medvault.vault import path_index
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Located, load_catalog
+from medvault.vault.catalog import Located, add_record, load_catalog
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.maintenance import compact, remove_paths, repair
@@ -251,3 +252,25 @@ def test_verify_names_a_damaged_path_index_and_repair_rewrites_it(
     assert result.path_index_rewritten
     assert verify(vault.open()).ok
     _agree(vault)
+
+
+def test_an_older_file_under_the_same_path_shows_again_when_the_newest_is_removed(
+    vault: Vault, small_pages: None
+) -> None:
+    """Two entries can hold one path (the index lists the newest). The snapshot keeps both,
+    so removing the newest shows the older one, as the journal does."""
+    vault.add(["p/x.txt", *_names("a", 6)])
+    opened = vault.open()
+    [old] = [x for x in vault.full() if x.path == "p/x.txt"]
+    twin = replace(old, file_id="f" * 32, added_at=old.added_at[:-2] + "9Z")
+    journal = JournalAppender(opened.paths, opened.vmk, opened.vault_id)
+    journal.append(add_record(old.pack, [twin]))
+    vault.add(_names("b", 6))  # the snapshot is rewritten, holding both
+    snapshot = open_snapshot(vault.open())
+    assert snapshot is not None
+    assert snapshot.tail.entries == 0
+    snapshot.close()
+    assert [x.file_id for x in vault.fast()[0] if x.path == "p/x.txt"] == [twin.file_id]
+    remove_paths(vault.open(), ["p/x.txt"], vault.registry, vault.env)  # removes the twin
+    _agree(vault)
+    assert [x.file_id for x in vault.fast()[0] if x.path == "p/x.txt"] == [old.file_id]

@@ -8,10 +8,10 @@
 
 Page n's AAD is vault_id || snapshot_id || u64(n); the directory's uses u64(2^64 - 1).
 A page is a canonical-JSON object {"rows": [ROW, ...]}, ROW = [file_id, pack, offset,
-header_len, payload_len, path, size, sha256, added_at, mtime_ns, replaces], sorted by path,
-one row per live file (replaces: the ids of the versions it replaced). The directory says
-which journal record the snapshot was made after and where each page is, so one path is
-found by reading the directory and one page.
+header_len, payload_len, path, size, sha256, added_at, mtime_ns, replaces], sorted by path
+(then time added), one row per file not removed (replaces: the ids of the versions it
+replaced). The directory says which journal record the snapshot was made after and where
+each page is, so one path is found by reading the directory and one page.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class Covers:
 class Directory:
     covers: Covers
     files: int
-    packs: tuple[str, ...]  # every pack a record up to the snapshot names
+    packs: tuple[str, ...]  # every pack holding an entry the index still places
     pages: tuple[PageRef, ...]
 
     def encode(self) -> bytes:
@@ -131,7 +131,7 @@ def decode_directory(plain: bytes, dir_offset: int) -> Directory:
         ref = _page_ref(raw, what)
         if ref.offset != expected_offset or ref.first > ref.last:
             raise FormatError(f"{what}: pages out of place")
-        if previous_last is not None and ref.first <= previous_last:
+        if previous_last is not None and ref.first < previous_last:
             raise FormatError(f"{what}: pages out of order")
         expected_offset, previous_last = ref.offset + ref.length, ref.last
         files += ref.count
@@ -180,7 +180,7 @@ def decode_page(plain: bytes, ref: PageRef) -> list[list[Any]]:
     for row in rows:
         _check_row(row, what)
         path = row[5]
-        if path <= previous:  # "" is never a stored path
+        if path < previous:  # one path may have several rows (see vault/path_index.py)
             raise FormatError(f"{what}: rows out of order")
         previous = path
     if rows[0][5] != ref.first or rows[-1][5] != ref.last:

@@ -41,6 +41,8 @@ from medvault.vault.catalog import Catalog, Located, _ids, load_catalog
 from medvault.vault.session import UnlockedVault
 
 PAGE_ROWS = 512
+WAITING = "not used until the index names every pack"
+SOUND = frozenset({"ok", "none", WAITING})  # what verify does not count as damage
 # Rebuild the snapshot once the tail holds this many entries, or an eighth of the files in
 # the snapshot if that is more: each entry is then rewritten a bounded number of times.
 REBUILD_MIN_ENTRIES = 1024
@@ -160,11 +162,10 @@ class Snapshot:
         tail = [
             x for x in self.tail.new_files() if x.path >= low and (high is None or x.path <= high)
         ]
-        if not tail:
-            yield from self.rows(low, high)  # paths in a snapshot are unique
-            return
+        rows = self.rows(low, high)
+        merged = heapq.merge(rows, tail, key=lambda x: x.path) if tail else rows
         newest: Located | None = None
-        for loc in heapq.merge(self.rows(low, high), tail, key=lambda x: x.path):
+        for loc in merged:
             if newest is not None and loc.path == newest.path:
                 if loc.added_at >= newest.added_at:
                     newest = loc
@@ -399,7 +400,17 @@ def write_snapshot(
     snapshot_id = random_bytes(16)
     tmp = vault.paths.tmp / "paths.mvs.tmp"
     refs: list[fmt.PageRef] = []
-    live = catalog.live()
+    # Every file not removed, not only the newest of each path: two can share a path
+    # (catalog.live() shows the newest), and if the newest is removed later, the older
+    # one is what the journal lists again.
+    live = sorted(
+        (
+            x
+            for x in catalog.located.values()
+            if x.kind == efmt.Kind.FILE and x.file_id not in catalog.removed
+        ),
+        key=lambda x: (x.path, x.added_at),
+    )
     with media_errors("the path index"):
         try:
             with fsio.create(tmp) as handle:
@@ -458,14 +469,17 @@ def check(vault: UnlockedVault, live: list[Located]) -> str:
     snapshot = open_snapshot(vault)
     if snapshot is None:
         return "damaged, or made from another index: not used (`medvault repair` rewrites it)"
+    if not set(list_packs(vault.paths)) <= snapshot.packs():
+        snapshot.close()  # readers do not use it while the index lacks a pack (see index)
+        return WAITING
     try:
         listed = list(snapshot.live())
     except (MedvaultError, ValueError) as exc:
-        return f"damaged ({exc}): not used (`medvault repair` rewrites it)"
+        return f"damaged ({exc}): `medvault repair` rewrites it"
     finally:
         snapshot.close()
     if listed != live:
-        return "disagrees with the index: not used (`medvault repair` rewrites it)"
+        return "disagrees with the index (`medvault repair` rewrites it)"
     return "ok"
 
 
@@ -473,7 +487,7 @@ def replace_if_unsound(vault: UnlockedVault) -> bool:
     """repair: remove a path index verify would fault, and write a new one if the vault
     is big enough to need it. True if the old one was removed."""
     catalog = load_catalog(vault)
-    if catalog.index_damage is not None or check(vault, catalog.live()) in ("ok", "none"):
+    if catalog.index_damage is not None or check(vault, catalog.live()) in SOUND:
         return False
     with media_errors("the path index"):
         fsio.unlink(vault.paths.path_index, missing_ok=True)

@@ -62,7 +62,7 @@ class VerifyReport:
             and not self.damaged
             and not self.missing
             and not self.damaged_packs
-            and self.path_index in ("ok", "none")
+            and self.path_index in path_index.SOUND
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -269,7 +269,7 @@ def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) 
     report.index = index_status(indexed, scanned, report.damaged_packs)
     if indexed.index_damage is None:
         report.path_index = path_index.check(vault, indexed.live())
-        if report.path_index not in ("ok", "none"):
+        if report.path_index not in path_index.SOUND:
             # A writer may have moved on between the two reads: judge it on a fresh read.
             report.path_index = path_index.check(vault, load_catalog(vault).live())
     return report
