@@ -20,9 +20,9 @@ ROWS = [
     "| medvault | decrypt |",
     "| medvault | ls (whole process) |",
     "| medvault | extract of one file (whole process) |",
-    "| medvault | library: ls after unlock (list_files + select) |",
-    "| medvault | library: one-file extract after unlock (extract) |",
-    "| medvault | library: unlock minus the KDF (bench_core.unlock_seconds) |",
+    "| medvault | library: ls after unlock |",
+    "| medvault | library: one-file extract after unlock |",
+    "| medvault | library: unlock minus the KDF |",
 ]
 FAT_ROWS = ["| medvault | add big file |", "| medvault | add small files |"]
 
