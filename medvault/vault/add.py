@@ -27,7 +27,7 @@ from medvault.vault.names import shown
 from medvault.vault.path_index import refresh as refresh_path_index
 from medvault.vault.pipeline import encrypt_stream, read_ahead
 from medvault.vault.session import UnlockedVault
-from medvault.vault.writing import PACK_TARGET, Committer, open_journal
+from medvault.vault.writing import Committer, open_journal
 
 SMALL_FILE = 1024 * 1024  # read whole; larger files stream with a patched header
 PLACEHOLDER_SHA = "0" * 64
@@ -283,7 +283,7 @@ def add_planned(
                         None if ahead is None else ahead.result(),
                     )
                     committer.add_pending(loc)
-                    if item.size > SMALL_FILE or committer.pending_bytes >= PACK_TARGET:
+                    if item.size > SMALL_FILE or committer.full:
                         committer.commit()
             if committer.committed:
                 for loc in committer.committed:

@@ -29,7 +29,7 @@ from medvault.vault.env import Env
 from medvault.vault.reading import open_reader, select, stream_entry
 from medvault.vault.session import UnlockedVault, write_headers
 from medvault.vault.verify import short_packs, verify
-from medvault.vault.writing import PACK_TARGET, Committer, open_journal
+from medvault.vault.writing import Committer, open_journal
 
 # One tombstone names at most this many files, so its metadata stays under the 64 KiB cap.
 TOMBSTONE_BATCH = MAX_REFERENCES
@@ -138,7 +138,7 @@ def compact(
                 with open_reader(vault, name) as reader:
                     for loc in sorted(movers, key=lambda x: x.offset):
                         _copy_entry(reader, loc, committer)
-                        if committer.pending_bytes >= PACK_TARGET:
+                        if committer.full:
                             committer.commit()
         journal.append({"op": "drop", "packs": victims})
         for name in victims:

@@ -15,6 +15,9 @@ from medvault.vault.catalog import Catalog, Located, add_record
 from medvault.vault.session import UnlockedVault
 
 PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
+# ... or at this many entries: its index record is built in memory (~1 KB an entry), and
+# 32 MiB of 512-byte files would make one of 40,000 entries.
+PACK_ENTRIES = 4096
 
 
 def open_journal(vault: UnlockedVault, catalog: Catalog) -> JournalAppender:
@@ -55,6 +58,11 @@ class Committer:
 
     def add_pending(self, loc: Located) -> None:
         self.pending.append(loc)
+
+    @property
+    def full(self) -> bool:
+        """The current pack has reached its size or entry count: time to commit."""
+        return self.pending_bytes >= PACK_TARGET or len(self.pending) >= PACK_ENTRIES
 
     def commit(self) -> None:
         if self.writer is None:
