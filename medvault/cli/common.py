@@ -298,9 +298,9 @@ def added_printer(as_json: bool) -> Callable[[list[Located]], None]:
     (nothing with --json, whose output comes at the end)."""
 
     def report(done: list[Located]) -> None:
-        if not as_json:
-            for loc in done:
-                click.echo(f"added {shown(loc.path, limit=1 << 16)}")
+        if not as_json:  # one write per group: 10,000 click.echo calls cost ~0.1 s
+            sys.stdout.write("".join(f"added {shown(x.path, limit=1 << 16)}\n" for x in done))
+            sys.stdout.flush()
 
     return report
 

@@ -19,7 +19,10 @@ def utc_now() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """2026-11-23T09:30:18.123456Z (isoformat is several times faster than strftime, and
+    add stamps every file)."""
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def stamp(moment: datetime) -> str:
