@@ -24,6 +24,12 @@ COVERS: dict[str, list[str]] = {
     ],
     "index_journal": [*_FORMAT, "medvault.format.index_journal", "medvault.store.journal"],
     "index_record": [*_FORMAT, "medvault.store.journal", "medvault.vault.catalog"],
+    "path_index": [
+        *_FORMAT,
+        "medvault.format.path_index",
+        "medvault.format.index_journal",
+        "medvault.vault.path_index",
+    ],
     "custody_log": [*_FORMAT, "medvault.format.custody_log", "medvault.store.drive_log"],
     "custody_event": [*_FORMAT, "medvault.format.custody_log", "medvault.store.drive_log"],
     "org_config": ["medvault.config", "medvault.vault.org_keys", "tomllib", "base64"],

@@ -112,10 +112,30 @@ def from_vectors(seeds: Seeds) -> int:
                 valid_objects.append(data)
         elif kind == "index":
             _journal_seeds(seeds, vmk, vault_id, data)
+        elif kind == "path_index":
+            seeds["path_index"].append(b"\x00" + data)  # as the file (another vault's key)
         else:
             _log_seeds(seeds, vmk, vault_id, data, vector["file_name"])
     _pack_seeds(seeds, valid_objects)
+    _path_index_seeds(seeds)
     return len(paths)
+
+
+def _path_index_seeds(seeds: Seeds) -> None:
+    """An authentic directory and page for the fuzz vault (odd first byte: see the target)."""
+    from medvault.format import path_index as xfmt
+
+    row = ["00" * 16, "a" * 26, 0, 120, 72, "lab/a.csv", 0, "0" * 64, "2026-11-23T09:00:00Z", 0, []]
+    page = xfmt.encode_page([row])
+    length = xfmt.NONCE_LEN + len(page) + 16
+    directory = xfmt.Directory(
+        xfmt.Covers(0, 512, 512, ""),
+        1,
+        ("a" * 26,),
+        (xfmt.PageRef("lab/a.csv", "lab/a.csv", xfmt.PRELUDE_LEN, length, 1),),
+    ).encode()
+    seeds["path_index"].append(b"\x01" + directory + RECORD_SEP + page)
+    seeds["path_index"].append(b"\x01" + directory)
 
 
 def from_library(seeds: Seeds, root: Path) -> None:

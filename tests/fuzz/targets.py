@@ -33,6 +33,7 @@ from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
 from medvault.format import pack as pfmt
+from medvault.format import path_index as xfmt
 from medvault.format import vault_header as hfmt
 from medvault.format.binary import u16, u32, u64
 from medvault.format.meta import FileMeta, TombstoneMeta, normalize_path
@@ -44,6 +45,8 @@ from medvault.store.journal import index_key, read_journal
 from medvault.store.layout import VaultPaths
 from medvault.vault.catalog import Catalog, Located, load_catalog, scan_packs
 from medvault.vault.org_keys import escrow_public_keys
+from medvault.vault.path_index import check as path_index_check
+from medvault.vault.path_index import open_snapshot, path_index_key
 from medvault.vault.reading import plaintext_sha256
 from medvault.vault.session import HeaderCopies, UnlockedVault
 
@@ -253,6 +256,44 @@ def fuzz_index_record(data: bytes) -> None:
     catalog.referenced_packs()
 
 
+# -- path index -------------------------------------------------------------------------------
+
+
+def sealed_path_index(directory: bytes, page: bytes) -> bytes:
+    """paths.mvs with one page and a directory holding the given plaintexts, both authentic
+    under the test key (a fixed snapshot id and nonces: a test key only)."""
+    key = path_index_key(VMK, VAULT_ID)
+    snapshot_id = bytes(16)
+    sealed_page = bytes(12) + gcm_seal(key, bytes(12), page, xfmt.aad(VAULT_ID, snapshot_id, 0))
+    nonce = b"\x01" + bytes(11)
+    aad = xfmt.aad(VAULT_ID, snapshot_id, xfmt.DIRECTORY_PAGE)
+    sealed_dir = nonce + gcm_seal(key, nonce, directory, aad)
+    dir_offset = xfmt.PRELUDE_LEN + len(sealed_page)
+    prelude = xfmt.Prelude(VAULT_ID, snapshot_id, dir_offset, len(sealed_dir)).encode()
+    return prelude + sealed_page + sealed_dir
+
+
+def fuzz_path_index(data: bytes) -> None:
+    """index/paths.mvs as ls and extract read it. First byte even: the rest is the file;
+    odd: the rest is the plaintext of an authentic directory (then of a one-row page, after
+    RECORD_SEP), over an empty journal. Only MedvaultError may come out of a listing."""
+    paths = _vault_paths()
+    paths.journal.write_bytes(sealed_journal([]))
+    if not data or data[0] % 2 == 0:
+        paths.path_index.write_bytes(data[1:])
+    else:
+        directory, _sep, page = data[1:].partition(RECORD_SEP)
+        paths.path_index.write_bytes(sealed_path_index(directory, page))
+    vault = _unlocked()
+    snapshot = open_snapshot(vault)
+    if snapshot is not None:
+        with contextlib.suppress(MedvaultError):
+            list(snapshot.live())
+            list(snapshot.live("a", "b"))
+        snapshot.close()
+    path_index_check(vault, [])
+
+
 # -- custody log ------------------------------------------------------------------------------
 
 
@@ -347,6 +388,7 @@ TARGETS: dict[str, Target] = {
     "pack_file": fuzz_pack_file,
     "index_journal": fuzz_index_journal,
     "index_record": fuzz_index_record,
+    "path_index": fuzz_path_index,
     "custody_log": fuzz_custody_log,
     "custody_event": fuzz_custody_event,
     "org_config": fuzz_org_config,
