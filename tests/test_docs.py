@@ -64,3 +64,18 @@ def test_every_command_documents_exit_codes(path: tuple[str, ...]) -> None:
 )
 def test_required_docs_exist(doc: str) -> None:
     assert (DOCS / doc).stat().st_size > 2000
+
+
+def test_readme_shows_the_current_benchmark_goals() -> None:
+    """Issue 7, goal 6: the README carries the goal verdicts of bench/results/peers.md."""
+    root = Path(__file__).resolve().parents[1]
+    peers = (root / "bench" / "results" / "peers.md").read_text()
+    goals = [
+        line
+        for line in peers.split("## Goals", 1)[1].splitlines()
+        if line[:2] in ("1.", "2.", "3.", "4.", "5.", "6.")
+    ]
+    assert len(goals) == 6
+    readme = (root / "README.md").read_text()
+    for line in goals:
+        assert line in readme, line
