@@ -19,7 +19,6 @@ from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.layout import VaultPaths
 
 WRITE_BUFFER = 4 * 1024 * 1024
-READ_WINDOW = 1024 * 1024
 
 
 class PackWriter:
@@ -125,8 +124,6 @@ class PackReader:
         self.part_size = part_size
         self._handles: dict[int, BinaryIO] = {}
         self.part_count = 1
-        self._window = b""  # logical data from _window_at on, read ahead
-        self._window_at = 0
         self._open_part(0)
 
     def _path(self, index: int) -> Path:
@@ -179,18 +176,8 @@ class PackReader:
 
     def read(self, offset: int, length: int) -> bytes:
         """LENGTH bytes of logical data at OFFSET (IntegrityError when the pack is shorter).
-
-        Small reads are served from a window read ahead: extracting or checking thousands of
-        small entries one after another then costs one read per window, not two per entry."""
-        if length > READ_WINDOW // 4:
-            return self._read(offset, length, short_ok=False)
-        start = offset - self._window_at
-        if start < 0 or start + length > len(self._window):
-            self._window = self._read(offset, READ_WINDOW, short_ok=True)
-            self._window_at, start = offset, 0
-        if start + length > len(self._window):
-            raise IntegrityError(f"pack {self.name}: truncated")
-        return self._window[start : start + length]
+        Exactly what is asked is read: a part is opened only when a read reaches it."""
+        return self._read(offset, length, short_ok=False)
 
     def _read(self, offset: int, length: int, short_ok: bool) -> bytes:
         chunks: list[bytes] = []

@@ -96,7 +96,11 @@ def stream_entry(
     progress: Callable[[int], None] | None = None,
 ) -> FileMeta:
     """Authenticate an entry and pass its plaintext to SINK (provisional until return)."""
-    opened = open_header(vault.vmk, vault.vault_id, reader.read(loc.offset, loc.header_len))
+    small = loc.payload_len <= HASH_ON_WORKER
+    # A small entry is read in one piece, header and payload (one read per file when
+    # thousands are extracted); the header still decides, and must agree with the index.
+    blob = reader.read(loc.offset, loc.header_len + (loc.payload_len if small else 0))
+    opened = open_header(vault.vmk, vault.vault_id, blob[: loc.header_len])
     h = opened.header
     if h.file_id.hex() != loc.file_id or h.kind != efmt.Kind.FILE:
         raise IntegrityError("object is not the file the index names")
@@ -115,7 +119,7 @@ def stream_entry(
 
         digest = decrypt_stream(read, h.payload_len, dec, sink, progress)
     else:
-        block = reader.read(pos, end - pos)
+        block = blob[loc.header_len :] if small else reader.read(pos, end - pos)
         plain = dec.update(block)
         digest = hashlib.sha256(plain)
         sink(plain)
