@@ -8,6 +8,7 @@ medvault.store.lock (fast), the add races run the real CLI.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor
 from medvault.registry.sql import Registry
 from medvault.store import lock as lock_module
-from medvault.store.lock import EMPTY_LOCK_GRACE_S, writer_lock
+from medvault.store.lock import EMPTY_LOCK_GRACE_S, FLOCKED_EMPTY_GRACE_S, writer_lock
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.reading import list_files, plaintext_sha256
@@ -206,7 +207,50 @@ def test_lock_of_a_live_process_or_another_host_is_never_broken(tmp_path: Path) 
     assert lock.read_text() == f"field-laptop-7:{DEAD_PID}\n"  # left alone
 
 
-def test_empty_lock_is_broken_only_after_the_grace_period(tmp_path: Path) -> None:
+def test_empty_lock_nobody_holds_is_broken_after_a_second(tmp_path: Path) -> None:
+    """A process killed between creating the lock and naming it leaves an empty file
+    with no flock on it; the next command must not refuse for ten seconds (the crash
+    test's add right after a kill did). One that is flocked is a creator at work."""
+    lock = tmp_path / "lock"
+    holder = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a live creator, not yet named
+    with pytest.raises(VaultBusy, match="starting"), writer_lock(lock):
+        pass
+    os.close(holder)  # ...killed before it wrote its name
+    began = time.monotonic()
+    with writer_lock(lock):
+        assert lock.read_text() == f"{socket.gethostname()}:{os.getpid()}\n"
+    waited = time.monotonic() - began
+    assert FLOCKED_EMPTY_GRACE_S * 0.8 <= waited < EMPTY_LOCK_GRACE_S, waited
+    assert not lock.exists()
+
+
+def test_creator_whose_empty_lock_was_broken_before_its_flock_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A creator paused between O_EXCL and flock may find its empty lock broken by then;
+    it must not name and use the orphaned file (two writers), but create a new lock."""
+    lock, orphan = tmp_path / "lock", tmp_path / "orphan"
+    real_flock = lock_module._flock
+
+    def breaker_strikes_first(fd: int, wait: bool) -> bool | None:
+        if wait and not orphan.exists():
+            os.link(lock, orphan)  # keeps the orphaned file to look at afterwards
+            lock.unlink()  # what a breaker holding the flock does to an empty lock
+        return real_flock(fd, wait)
+
+    monkeypatch.setattr(lock_module, "_flock", breaker_strikes_first)
+    with writer_lock(lock):
+        assert not orphan.samefile(lock)
+        assert lock.read_text() == f"{socket.gethostname()}:{os.getpid()}\n"
+    assert orphan.read_bytes() == b""  # never named: the creator saw it was not its lock
+    assert not lock.exists()
+
+
+def test_empty_lock_without_flock_is_broken_only_after_the_grace_period(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lock_module, "_flock", lambda fd, wait: None)
     lock = tmp_path / "lock"
     lock.write_bytes(b"")  # its creator may be between creating and naming it
     with pytest.raises(VaultBusy, match="starting"), writer_lock(lock):

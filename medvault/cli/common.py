@@ -143,6 +143,9 @@ class LazyRegistry:
     def append_event(self, event: Event) -> str:
         return self._open().append_event(event)
 
+    def append_logged_event(self, event: Event) -> str:
+        return self._open().append_logged_event(event)
+
     def merge_events(self, found: list[Event], recorded_at: str) -> list[Event]:
         return self._open().merge_events(found, recorded_at)
 

@@ -71,6 +71,8 @@ class VaultRecord:
 class EventSink(Protocol):
     def append_event(self, event: Event) -> str: ...
 
+    def append_logged_event(self, event: Event) -> str: ...
+
 
 class CustodyRegistry(EventSink, Protocol):
     """The registry operations the vault use cases call (SQLite or PostgreSQL)."""

@@ -256,15 +256,8 @@ class Registry:
         seq, prev = last
         row: dict[str, Any] = {
             "seq": seq + 1,
-            "event_id": ev.event_id,
-            "at": ev.at,
+            **_row_of(ev),
             "recorded_at": recorded_at,
-            "actor": ev.actor.user,
-            "person": ev.actor.person,
-            "host": ev.actor.host,
-            "vault_id": ev.vault_id,
-            "action": ev.action,
-            "details": chain.canonical(ev.details),
             "via": via,
             "hash_version": chain.CURRENT_VERSION,
         }
@@ -277,6 +270,23 @@ class Registry:
         with self._tx() as conn:
             self._serialize_writers(conn)
             return self._insert(conn, ev, ev.at, "direct", self._last(conn))[1]
+
+    def append_logged_event(self, ev: Event) -> str:
+        """Append EV, already written to a drive's custody log, where it happened: a sync
+        of that drive may have merged it in between, and then it is already here (the
+        same event, not a clash of ids). Returns its chain hash."""
+        with self._tx() as conn:
+            self._serialize_writers(conn)
+            found = (
+                conn.execute(select(schema.events).where(schema.events.c.event_id == ev.event_id))
+                .mappings()
+                .first()
+            )
+            if found is None:
+                return self._insert(conn, ev, ev.at, "direct", self._last(conn))[1]
+        if _content(dict(found)) != _content(_row_of(ev)):
+            raise RegistryError(f"event {ev.event_id} is already recorded with different content")
+        return str(found["hash"])
 
     def merge_events(self, found: list[Event], recorded_at: str) -> list[Event]:
         """Append the events the registry does not hold yet (by event id), in one
@@ -401,6 +411,27 @@ def _insert_packages(conn: Connection, packages: list[KeyPackage], at: str) -> N
                 created_at=at,
             )
         )
+
+
+EVENT_CONTENT = ("event_id", "at", "actor", "person", "host", "vault_id", "action", "details")
+
+
+def _row_of(ev: Event) -> dict[str, Any]:
+    """The columns that hold what EV says (not where it sits in the chain)."""
+    return {
+        "event_id": ev.event_id,
+        "at": ev.at,
+        "actor": ev.actor.user,
+        "person": ev.actor.person,
+        "host": ev.actor.host,
+        "vault_id": ev.vault_id,
+        "action": ev.action,
+        "details": chain.canonical(ev.details),
+    }
+
+
+def _content(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[name] for name in EVENT_CONTENT)
 
 
 def _stored(row: dict[str, Any]) -> StoredEvent:

@@ -7,9 +7,12 @@ and the other can never remove the fresh lock the first then creates (the old fa
 two writers at once). Where flock is unsupported, breakers take turns through an O_EXCL
 guard file (tmp/lock.break) and remove the lock only if it still holds the stale content.
 
-A lock naming a dead process on this host is broken; an empty one (its creator died
-before writing its name) after a grace period; a lock from another host never
-automatically: the error says how to remove it.
+A lock naming a dead process on this host is broken; a lock from another host never
+automatically: the error says how to remove it. An empty one (its creator died before
+writing its name) is broken once nobody holds its flock and it is a second old: a live
+creator takes the flock microseconds after creating the file, and checks after taking it
+that the path still names its file, so even a creator paused in that gap cannot end up a
+second writer. Where flock is unsupported, an empty lock waits out a longer grace period.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from medvault.store.fsio import media_error
 
 # A lock file with no content yet may belong to a process that is just starting.
 EMPTY_LOCK_GRACE_S = 10.0
+# With flock: long enough that racing creators do not break each other's fresh locks.
+FLOCKED_EMPTY_GRACE_S = 1.0
 # Each retry follows a lock that vanished or was broken: someone else made progress.
 ATTEMPTS = 8
 MAX_LOCK_CONTENT = 512
@@ -59,7 +64,10 @@ def _create(lock: Path) -> int | None:
     try:
         # flock before writing: a breaker that sees our name also sees our flock. It may
         # hold the flock for an instant while it reads an empty (grace) lock; so we wait.
-        _flock(fd, wait=True)
+        if _flock(fd, wait=True) and _moved(fd, lock):
+            # A breaker removed it while it was empty, before our flock: not ours.
+            os.close(fd)
+            return None
         os.write(fd, f"{socket.gethostname()}:{os.getpid()}\n".encode())
         os.fsync(fd)
     except OSError as exc:
@@ -165,7 +173,17 @@ def _break_if_stale(lock: Path) -> None:
             raise VaultBusy("the vault is locked by another medvault process")
         if _moved(fd, lock):
             return  # removed or replaced since we opened it: look again
-        _refuse_unless_stale(lock, content, mtime)
+        if flocked and not content.strip():
+            # Nobody holds it: its creator died before naming it, or is in the instant
+            # between creating and flocking it (then it sees the removal and retries).
+            age = time.time() - mtime
+            if 0 <= age < FLOCKED_EMPTY_GRACE_S:
+                os.close(fd)  # let a live creator take the flock while we wait
+                fd = -1
+                time.sleep(FLOCKED_EMPTY_GRACE_S - age)
+                return
+        else:
+            _refuse_unless_stale(lock, content, mtime)
         if flocked:
             # We hold the flock on the file the path names: no other breaker can remove
             # it now, and its holder is gone, so the path cannot change under us.
@@ -174,7 +192,8 @@ def _break_if_stale(lock: Path) -> None:
         else:
             _break_under_guard(lock, content)
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def _break_under_guard(lock: Path, stale: str) -> None:

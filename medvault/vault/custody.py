@@ -46,6 +46,10 @@ def record(
             drive_log.append(vault.paths, vault.vmk, vault.vault_id, to_log_dict(event))
         except MedvaultError as exc:
             env.warn(f"the drive's custody log was not updated ({exc.message})")
+        else:
+            # A sync of this drive by another process may merge it before we get here.
+            registry.append_logged_event(event)
+            return event
     registry.append_event(event)
     return event
 
