@@ -139,7 +139,7 @@ def test_an_event_already_on_a_drive_may_have_been_merged_by_a_sync_first(url: s
     arrival of the same event is not an error; an id reused with other content is."""
     registry = _filled(url, 1)
     logged = _event(2)
-    [merged] = registry.merge_events([logged], "2026-11-23T00:00:00.000000Z")
+    assert registry.merge_events([logged], "2026-11-23T00:00:00.000000Z") == [logged]
     head = registry.head()
     assert registry.append_logged_event(logged) == head[1]
     assert registry.head() == head  # nothing appended twice

@@ -147,6 +147,9 @@ class EventList:
         self.events.append(event)
         return event.event_id
 
+    def append_logged_event(self, event: Event) -> str:
+        return self.append_event(event)
+
     def record_vault(
         self,
         vault_id: str,
