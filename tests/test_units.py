@@ -71,6 +71,18 @@ def test_destination_cannot_escape(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to("/tmp")
     with pytest.raises(UnsafePath):
         destination(tmp_path, "link/escape.txt")
+    # A sibling whose name starts with the destination's is still outside it.
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out-evil").mkdir()
+    (tmp_path / "out" / "twin").symlink_to(tmp_path / "out-evil")
+    with pytest.raises(UnsafePath):
+        destination(tmp_path / "out", "twin/escape.txt")
+    # A destination reached through a link is fine, and so are links that stay inside.
+    (tmp_path / "via").symlink_to(tmp_path / "out")
+    (tmp_path / "out" / "inner").symlink_to(tmp_path / "out" / "real")
+    (tmp_path / "out" / "real").mkdir()
+    assert destination(tmp_path / "via", "inner/x") == tmp_path / "via" / "inner" / "x"
+    assert destination(tmp_path / "via", "top.txt") == tmp_path / "via" / "top.txt"
 
 
 def test_passphrase_policy() -> None:

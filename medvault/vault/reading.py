@@ -9,6 +9,7 @@ those file systems refuse are found before anything is written.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,20 +73,23 @@ def select(live: list[Located], wanted: list[str]) -> list[Located]:
     return sorted(chosen.values(), key=lambda x: x.path)
 
 
-def destination(dest_dir: Path, stored: str, resolved: dict[Path, Path] | None = None) -> Path:
+def destination(dest_dir: Path, stored: str, resolved: dict[str, str] | None = None) -> Path:
     """Where a stored path lands under DEST; refuses anything that would escape it.
-    RESOLVED caches folders already resolved (one extract of many files in few folders)."""
+    RESOLVED caches folders already resolved (one extract of many files in few folders);
+    strings, not Paths: pathlib's parsing cost more than the rest of this per file."""
     normalize_path(stored)
-    target = dest_dir.joinpath(*stored.split("/"))
+    base_dir = str(dest_dir)
+    folder, _, name = stored.rpartition("/")
+    parent = os.path.join(base_dir, *folder.split("/")) if folder else base_dir
     cache = {} if resolved is None else resolved
-    if dest_dir not in cache:
-        cache[dest_dir] = dest_dir.resolve()
-    if target.parent not in cache:
-        cache[target.parent] = target.parent.resolve()
-    base, at = cache[dest_dir], cache[target.parent] / target.name
-    if base != at and base not in at.parents:
+    if base_dir not in cache:
+        cache[base_dir] = os.path.realpath(base_dir)
+    if parent not in cache:
+        cache[parent] = os.path.realpath(parent)
+    base, at = cache[base_dir], os.path.join(cache[parent], name)
+    if not at.startswith(os.path.join(base, "")):
         raise UnsafePath(f"stored path {stored!r} would be written outside {dest_dir}")
-    return target
+    return Path(parent, name)
 
 
 def stream_entry(
@@ -198,7 +202,7 @@ def extract(
     """Extract the chosen files; the custody event records counts and digests, not names."""
     with live_files(vault) as live:
         chosen = live.select(wanted)
-    resolved: dict[Path, Path] = {}
+    resolved: dict[str, str] = {}
     targets = [(loc, destination(dest_dir, loc.path, resolved)) for loc in chosen]
     fat = _check_names(dest_dir, chosen)
     if not force:
