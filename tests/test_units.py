@@ -16,7 +16,7 @@ from medvault.errors import FormatError, UnsafePath, UnsupportedVersion, WeakPas
 from medvault.format import canonical_json as cj
 from medvault.format import entry as efmt
 from medvault.format import vault_header as hfmt
-from medvault.format.meta import normalize_path
+from medvault.format.meta import FileMeta, normalize_path
 from medvault.keys.passphrase import check_strength, generate
 from medvault.secret import Secret
 from medvault.vault.reading import destination
@@ -129,3 +129,14 @@ def test_canonical_json_round_trip() -> None:
         cj.dumps(value)
         == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     )
+
+
+@pytest.mark.parametrize(
+    "sha", ["0" * 63, "0" * 65, "A" * 64, "g" + "0" * 63, "0" * 64 + "\n", "\uff10" * 64]
+)
+def test_object_metadata_refuses_a_digest_that_is_not_64_lowercase_hex_digits(sha: str) -> None:
+    good = FileMeta("a.txt", 1, "0" * 64, 0, "2026-11-23T00:00:00.000000Z", "u", "h", ())
+    assert FileMeta.decode(good.encode()) == good
+    bad = good.encode().replace(b"0" * 64, json.dumps(sha).strip('"').encode())
+    with pytest.raises(FormatError, match="bad sha256"):
+        FileMeta.decode(bad)

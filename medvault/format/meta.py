@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from medvault.errors import FormatError, UnsafePath
 from medvault.format import canonical_json as cj
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # fullmatch: no trailing newline as with $
 
 MAX_PATH_BYTES = 4096
 MAX_COMPONENT_BYTES = 255
@@ -74,7 +77,7 @@ class FileMeta:
         what = "object metadata"
         obj = cj.loads_object(data, what)
         sha = cj.field(obj, "sha256", str, what)
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        if not SHA256_HEX.fullmatch(sha):
             raise FormatError(f"{what}: bad sha256")
         size = cj.field(obj, "size", int, what)
         if size < 0:
