@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
+from medvault.crypto.symmetric import random_bytes
 from medvault.errors import UnsafePath
 from medvault.store.fsio import sync_filesystem
 from medvault.vault.names import shown
@@ -180,7 +180,7 @@ class Landing:
 
 
 def _partial_name(target: Path) -> Path:
-    return target.parent / f".{secrets.token_hex(8)}{PARTIAL_SUFFIX}"
+    return target.parent / f".{random_bytes(8).hex()}{PARTIAL_SUFFIX}"
 
 
 def _write_files(files: list[tuple[Path, bytes, int]]) -> None:
