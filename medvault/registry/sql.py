@@ -284,7 +284,8 @@ class Registry:
             )
             if found is None:
                 return self._insert(conn, ev, ev.at, "direct", self._last(conn))[1]
-        if _content(dict(found)) != _content(_row_of(ev)):
+        says = _row_of(ev)
+        if {name: found[name] for name in says} != says:
             raise RegistryError(f"event {ev.event_id} is already recorded with different content")
         return str(found["hash"])
 
@@ -413,9 +414,6 @@ def _insert_packages(conn: Connection, packages: list[KeyPackage], at: str) -> N
         )
 
 
-EVENT_CONTENT = ("event_id", "at", "actor", "person", "host", "vault_id", "action", "details")
-
-
 def _row_of(ev: Event) -> dict[str, Any]:
     """The columns that hold what EV says (not where it sits in the chain)."""
     return {
@@ -428,10 +426,6 @@ def _row_of(ev: Event) -> dict[str, Any]:
         "action": ev.action,
         "details": chain.canonical(ev.details),
     }
-
-
-def _content(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[name] for name in EVENT_CONTENT)
 
 
 def _stored(row: dict[str, Any]) -> StoredEvent:

@@ -142,12 +142,13 @@ def _read(fd: int) -> str:
     return os.read(fd, MAX_LOCK_CONTENT).decode("utf-8", errors="replace")
 
 
-def _break_if_stale(lock: Path) -> None:
-    """Remove LOCK if it is stale; return when the caller should try to create it again."""
+def _break_if_stale(lock: Path) -> float:
+    """Remove LOCK if it is stale; returns when the caller should try to create it again,
+    with the seconds to wait first (an empty lock too young to judge)."""
     try:
         fd = os.open(lock, os.O_RDONLY)
     except FileNotFoundError:
-        return
+        return 0.0
     except OSError as exc:
         raise media_error(exc, "the vault lock") from exc
     try:
@@ -161,27 +162,24 @@ def _break_if_stale(lock: Path) -> None:
             # fusefat: a handle opened while the file was empty cannot read what its
             # creator wrote afterwards (EPERM); a fresh handle can.
             if _moved(fd, lock):
-                return
+                return 0.0
             try:
                 content, mtime = lock.read_text(errors="replace"), lock.stat().st_mtime
             except FileNotFoundError:
-                return
+                return 0.0
             except OSError:
                 raise media_error(exc, "the vault lock") from exc
         if flocked is False:
             _refuse_unless_stale(lock, content, time.time())  # a live holder: its name
             raise VaultBusy("the vault is locked by another medvault process")
         if _moved(fd, lock):
-            return  # removed or replaced since we opened it: look again
+            return 0.0  # removed or replaced since we opened it: look again
         if flocked and not content.strip():
             # Nobody holds it: its creator died before naming it, or is in the instant
             # between creating and flocking it (then it sees the removal and retries).
             age = time.time() - mtime
             if 0 <= age < FLOCKED_EMPTY_GRACE_S:
-                os.close(fd)  # let a live creator take the flock while we wait
-                fd = -1
-                time.sleep(FLOCKED_EMPTY_GRACE_S - age)
-                return
+                return FLOCKED_EMPTY_GRACE_S - age  # waited out after our flock is dropped
         else:
             _refuse_unless_stale(lock, content, mtime)
         if flocked:
@@ -191,9 +189,9 @@ def _break_if_stale(lock: Path) -> None:
                 lock.unlink()
         else:
             _break_under_guard(lock, content)
+        return 0.0
     finally:
-        if fd >= 0:
-            os.close(fd)
+        os.close(fd)
 
 
 def _break_under_guard(lock: Path, stale: str) -> None:
@@ -236,7 +234,7 @@ def _acquire(lock: Path) -> int:
         fd = _create(lock)
         if fd is not None:
             return fd
-        _break_if_stale(lock)
+        time.sleep(_break_if_stale(lock))
     raise VaultBusy("the vault is locked by another medvault process")
 
 
