@@ -46,7 +46,7 @@ def fsync(handle: BinaryIO, path: Path) -> None:
     reached(io_points.FSYNC, path)
     handle.flush()
     os.fsync(handle.fileno())
-    if _fsync_ignored(os.fstat(handle.fileno()).st_dev):
+    if fsync_ignored(os.fstat(handle.fileno()).st_dev):
         os.sync()
 
 
@@ -56,7 +56,7 @@ def sync_filesystem(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         syncfs = _syncfs()
-        if syncfs is not None and not _fsync_ignored(os.fstat(fd).st_dev) and syncfs(fd) == 0:
+        if syncfs is not None and not fsync_ignored(os.fstat(fd).st_dev) and syncfs(fd) == 0:
             return
         os.sync()
     finally:
@@ -74,22 +74,27 @@ def _syncfs() -> Callable[[int], int] | None:
     return function
 
 
-@functools.lru_cache(maxsize=16)
-def _fsync_ignored(device: int) -> bool:
+def fsync_ignored(device: int) -> bool:
     """fusefat answers fsync without passing it on to its device, so what it wrote stays
     in the kernel's cache of the stick until writeback: only sync(2) pushes it out."""
+    return filesystem_type(device) in FSYNC_IGNORED
+
+
+@functools.lru_cache(maxsize=16)
+def filesystem_type(device: int) -> str:
+    """The type of the file system mounted from DEVICE (an st_dev), "" if not known."""
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:
-        return False
+        return ""
     for line in lines:
         fields = line.split(" ")
         if "-" not in fields:
             continue
         major, minor = (int(x) for x in fields[2].split(":"))
         if os.makedev(major, minor) == device:
-            return fields[fields.index("-") + 1] in FSYNC_IGNORED
-    return False
+            return fields[fields.index("-") + 1]
+    return ""
 
 
 def replace(source: Path, target: Path) -> None:
@@ -111,7 +116,7 @@ def fsync_dir(path: Path) -> None:
         return
     try:
         os.fsync(fd)
-        if _fsync_ignored(os.fstat(fd).st_dev):
+        if fsync_ignored(os.fstat(fd).st_dev):
             os.sync()
     except OSError:
         pass

@@ -17,8 +17,7 @@ from medvault.format import pack as fmt
 from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.layout import VaultPaths
-
-WRITE_BUFFER = 4 * 1024 * 1024
+from medvault.store.sequential import SequentialWriter
 
 
 class PackWriter:
@@ -30,7 +29,7 @@ class PackWriter:
         self.part_size = part_size
         self.position = 0  # logical data offset
         self._parts: list[Path] = []
-        self._handle: BinaryIO | None = None
+        self._handle: SequentialWriter | None = None
         self._in_part = 0
 
     def _tmp_part(self, index: int) -> Path:
@@ -41,9 +40,9 @@ class PackWriter:
         path = self._tmp_part(len(self._parts))
         with media_errors("a pack file"):
             self._parts.append(path)
-            self._handle = fsio.create(path, buffering=WRITE_BUFFER)
+            self._handle = SequentialWriter(path)
             self._in_part = 0
-            fsio.write(self._handle, self._prelude(len(self._parts) - 1, 0), path)
+            self._handle.write(self._prelude(len(self._parts) - 1, 0))
 
     def _prelude(self, index: int, count: int) -> bytes:
         return fmt.Prelude(self.vault_id, self.pack_id, index, count, self.part_size).encode()
@@ -62,7 +61,7 @@ class PackWriter:
             assert self._handle is not None
             n = min(len(view), self.part_size - self._in_part)
             with media_errors("a pack file"):
-                fsio.write(self._handle, view[:n], self._parts[-1])
+                self._handle.write(view[:n])
             self._in_part += n
             self.position += n
             view = view[n:]
@@ -75,9 +74,7 @@ class PackWriter:
             target = fmt.PRELUDE_LEN + within
             with media_errors("a pack file"):
                 if index == len(self._parts) - 1 and self._handle is not None:
-                    self._handle.seek(target)
-                    fsio.write(self._handle, data[:n], self._parts[index])
-                    self._handle.seek(0, os.SEEK_END)
+                    self._handle.pwrite(target, data[:n])
                 else:
                     with open(self._parts[index], "r+b") as handle:
                         handle.seek(target)
@@ -106,8 +103,7 @@ class PackWriter:
         """Throw the unfinished pack away; never raises (it runs while handling an error)."""
         handle, self._handle = self._handle, None
         if handle is not None:
-            with contextlib.suppress(OSError):
-                handle.close()
+            handle.abort()
         for path in self._parts:
             with contextlib.suppress(OSError):
                 fsio.unlink(path)

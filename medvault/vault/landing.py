@@ -20,7 +20,7 @@ import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import UnsafePath
 from medvault.store.fsio import sync_filesystem
+from medvault.store.sequential import SequentialWriter
 from medvault.vault.names import shown
 
 PARTIAL_SUFFIX = ".medvault-partial"
@@ -91,10 +92,11 @@ class Landing:
             path.mkdir(mode=0o700, exist_ok=True)
         self._made.add(folder)
 
-    def open_partial(self, target: Path) -> tuple[Path, BinaryIO]:
+    def open_partial(self, target: Path) -> tuple[Path, SequentialWriter]:
+        """A new partial file for a large file's plaintext, written in big blocks past the
+        page cache where the file system allows (the batch's sync makes it durable)."""
         partial = _partial_name(target)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        return partial, os.fdopen(fd, "wb")
+        return partial, SequentialWriter(partial, mode=0o600, exclusive=True)
 
     def write_small(self, target: Path, data: bytes, sha256: str, mtime_ns: int) -> None:
         """DATA is TARGET's whole, authenticated plaintext: a writer thread puts it in a

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 from medvault.crypto.payload import ciphertext_length
 from medvault.errors import (
@@ -296,13 +296,6 @@ def _decrypt(
         raise IntegrityError(exc.message) from None
 
 
-def _writer(out: BinaryIO) -> Callable[[bytes | memoryview], None]:
-    def write(data: bytes | memoryview) -> None:
-        out.write(data)
-
-    return write
-
-
 class ReaderCache:
     """Open pack readers, kept while consecutive files come from the same pack (files
     added together sit together): reopening the pack for each small file costs more than
@@ -361,9 +354,9 @@ def _extract_one(
         with out:
 
             def decrypt_at(at: Located) -> FileMeta:
-                out.seek(0)
-                out.truncate()
-                return _decrypt(vault, readers, at, _writer(out), progress)
+                if out.position:
+                    out.restart()
+                return _decrypt(vault, readers, at, out.write, progress)
 
             meta = following_compact(vault, loc, decrypt_at)
     except BaseException:
