@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,7 +18,7 @@ from medvault.format import pack as fmt
 from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.layout import VaultPaths
-from medvault.store.sequential import SequentialWriter
+from medvault.store.sequential import SequentialWriter, direct_range
 
 
 class PackWriter:
@@ -169,6 +170,35 @@ class PackReader:
         extra = self._path(self.part_count)
         if extra.exists():
             raise IntegrityError(f"pack {self.name}: unexpected extra part {self.part_count}")
+
+    def stream(self, offset: int, length: int, block: int) -> Iterator[bytes | memoryview]:
+        """LENGTH bytes of logical data at OFFSET in pieces of at most BLOCK bytes (a view
+        is valid until the next is asked for; IntegrityError when the pack is shorter). A
+        long run within a part is read ahead with O_DIRECT where the file system allows."""
+        while length > 0:
+            index, within = divmod(offset, self.part_size)
+            if index >= self.part_count:
+                raise IntegrityError(f"pack {self.name}: truncated")
+            n = min(length, self.part_size - within)
+            handle = self._open_part(index)
+            ahead = (
+                direct_range(handle.fileno(), fmt.PRELUDE_LEN + within, n) if n > block else None
+            )
+            if ahead is None:
+                for at in range(offset, offset + n, block):
+                    yield self.read(at, min(block, offset + n - at))
+            else:
+                got = 0
+                with ahead:
+                    for view in ahead.blocks():
+                        for at in range(0, len(view), block):
+                            piece = view[at : at + block]
+                            got += len(piece)
+                            yield piece
+                if got < n:
+                    raise IntegrityError(f"pack {self.name}: truncated")
+            offset += n
+            length -= n
 
     def read(self, offset: int, length: int) -> bytes:
         """LENGTH bytes of logical data at OFFSET (IntegrityError when the pack is shorter).

@@ -121,23 +121,17 @@ def encrypt_stream(
 
 
 def decrypt_stream(
-    read: Callable[[int], bytes],
-    length: int,
+    blocks: Iterable[bytes | memoryview],
     dec: PayloadDecryptor,
     write: Callable[[bytes | memoryview], None],
     progress: Callable[[int], None] | None = None,
 ) -> hashlib._Hash:
-    """Decrypt LENGTH ciphertext bytes from READ(n) and pass the plaintext (provisional until
-    the caller's finalize passes) to WRITE; returns the SHA-256 of the plaintext so far, for
-    the caller to add finalize's last piece to."""
+    """Decrypt the ciphertext BLOCKS (each at most BLOCK bytes) and pass the plaintext
+    (provisional until the caller's finalize passes) to WRITE; returns the SHA-256 of the
+    plaintext so far, for the caller to add finalize's last piece to."""
     room = output_room(BLOCK)
-    done = 0
     with HashRing(block=room) as ring:
-        while done < length:
-            block = read(min(BLOCK, length - done))
-            if not block:
-                break
-            done += len(block)
+        for block in blocks:
             index, buffer = ring.take()
             n = dec.update_into(block, ring.buffers[index])
             ring.hand_over(index, n)

@@ -38,7 +38,7 @@ from medvault.vault.env import Env
 from medvault.vault.landing import Landing, scrub
 from medvault.vault.names import FAT_FILESYSTEMS, fat_problem, shown
 from medvault.vault.path_index import live_files
-from medvault.vault.pipeline import decrypt_stream
+from medvault.vault.pipeline import BLOCK, decrypt_stream
 from medvault.vault.session import UnlockedVault
 
 READ_BLOCK = 1024 * 1024
@@ -114,14 +114,8 @@ def stream_entry(
     dec = opened.decryptor()
     pos, end = loc.offset + loc.header_len, loc.offset + loc.header_len + h.payload_len
     if h.payload_len > HASH_ON_WORKER:
-
-        def read(n: int) -> bytes:
-            nonlocal pos
-            block = reader.read(pos, n)
-            pos += len(block)
-            return block
-
-        digest = decrypt_stream(read, h.payload_len, dec, sink, progress)
+        blocks = reader.stream(pos, h.payload_len, BLOCK)
+        digest = decrypt_stream(blocks, dec, sink, progress)
     else:
         block = blob[loc.header_len :] if small else reader.read(pos, end - pos)
         plain = dec.update(block)
