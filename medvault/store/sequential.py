@@ -83,6 +83,7 @@ class SequentialWriter:
 
     def write(self, data: bytes | memoryview) -> None:
         reached(io_points.WRITE, self.path)
+        self._refuse_if_failed()
         view = memoryview(data).cast("B")
         while len(view):
             room = BLOCK - self._fill
@@ -107,14 +108,15 @@ class SequentialWriter:
         self._raise_failure()
 
     def _write_all(self) -> None:
+        failed = False  # after a failure, queued blocks are only given back
         while (job := self._todo.get()) is not None:
             index, offset = job
-            if self._failure is None:
+            if not failed:
                 try:
                     with memoryview(self._buffers[index]) as block:
                         self._write_block(block, offset)
                 except OSError as exc:
-                    self._failure = exc
+                    self._failure, failed = exc, True
             self._free.put(index)
 
     def _write_block(self, block: memoryview, offset: int) -> None:
@@ -133,13 +135,22 @@ class SequentialWriter:
             self._failed = True
             raise failure
 
+    def _refuse_if_failed(self) -> None:
+        """After a failed write the file has a hole: nothing more may be written or fsynced
+        as if it were whole."""
+        if self._failed:
+            raise OSError(errno.EIO, f"an earlier write to {self.path.name} failed")
+
     def _drain(self) -> None:
         """Wait until every block handed over is written."""
+        self._stop_thread()
+        self._raise_failure()
+
+    def _stop_thread(self) -> None:
         if self._thread is not None:
             self._todo.put(None)
             self._thread.join()
             self._thread = None
-        self._raise_failure()
 
     def pwrite(self, offset: int, data: bytes) -> None:
         """Overwrite DATA at OFFSET, inside what was written already (a header patched once
@@ -147,6 +158,7 @@ class SequentialWriter:
         if offset < 0 or offset + len(data) > self.position:
             raise ValueError("pwrite outside what was written")
         reached(io_points.WRITE, self.path)
+        self._refuse_if_failed()
         self._drain()
         in_buffer = max(offset, self._flushed)
         if offset < self._flushed:
@@ -179,6 +191,7 @@ class SequentialWriter:
     def fsync(self) -> None:
         """Write what is left and make the whole file durable."""
         reached(io_points.FSYNC, self.path)
+        self._refuse_if_failed()
         self._write_tail()
         os.fsync(self._fd)
         if fsync_ignored(os.fstat(self._fd).st_dev):
@@ -192,12 +205,12 @@ class SequentialWriter:
             if not self._failed:
                 self._write_tail()
         finally:
+            self._stop_thread()
             self._release()
 
     def abort(self) -> None:
         """Stop without writing the rest; never raises (it runs while handling an error)."""
-        with contextlib.suppress(OSError):
-            self._drain()
+        self._stop_thread()
         self._failure = None
         self._release()
 
