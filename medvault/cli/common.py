@@ -308,6 +308,10 @@ def added_printer(as_json: bool) -> Callable[[list[Located]], None]:
     return report
 
 
+def _no_progress(_n: int) -> None:
+    return None
+
+
 def emit_json(value: object) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -328,7 +332,12 @@ def emit_json_array(items: Iterable[object]) -> None:
 def progress_bar(total: int | None, desc: str) -> Iterator[Callable[[int], None]]:
     """Bytes progress on stderr, only when stderr is a terminal (disable=None).
 
-    tqdm is imported here, after unlocking, to keep it out of memory during Argon2id."""
+    tqdm is imported here, after unlocking, to keep it out of memory during Argon2id, and
+    only for a terminal: importing it costs ~0.1 s, which a script (stderr not a terminal,
+    where tqdm would draw nothing) should not pay."""
+    if not sys.stderr.isatty():
+        yield _no_progress
+        return
     from tqdm import tqdm
 
     with tqdm(

@@ -22,7 +22,7 @@ from medvault.cli.common import (
 )
 from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
 from medvault.store.layout import locate
-from medvault.vault.add import add_planned, check_sources, plan
+from medvault.vault.add import SourcePlan, add_planned, check_sources
 from medvault.vault.catalog import Located
 from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
@@ -126,15 +126,17 @@ def _add(
     as_json: bool,
 ) -> None:
     # Missing sources (and the vault itself) are refused before the passphrase is asked.
-    # Folders are walked after it: a plan of 100,000 files held while Argon2id runs would
-    # push the peak memory past 100 MiB.
+    # Folders are walked after it (the walk reads every file's metadata), once to check
+    # everything before anything is written and once as they are stored: nothing about
+    # each file is held for the whole add, unless --json has to list them all at the end.
     vault_root = locate(vault).root
     check_sources(sources, vault_root)
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
-    planned = plan(sources, vault_root=vault_root)
+    planned = SourcePlan(sources, vault_root=vault_root)
+    planned.check()
 
     registry = open_registry()
-    with progress_bar(sum(p.size for p in planned), "encrypting") as bar:
+    with progress_bar(planned.bytes, "encrypting") as bar:
         result = add_planned(
             unlocked,
             planned,
@@ -143,15 +145,15 @@ def _add(
             env(),
             progress=bar,
             on_commit=added_printer(as_json),
+            keep_files=as_json,
         )
-    if result.files:
+    if result.count:
         declare(registry, env(), unlocked.vault_id_hex, declared, "add")
     if as_json:
         emit_json({"added": [_entry_json(x) for x in result.files], "bytes": result.bytes})
     else:
         click.echo(
-            f"{len(result.files)} file(s), {result.bytes} bytes added to "
-            f"vault {unlocked.vault_id_hex}.",
+            f"{result.count} file(s), {result.bytes} bytes added to vault {unlocked.vault_id_hex}.",
             err=True,
         )
 

@@ -26,6 +26,15 @@ class JournalRead:
     last: fmt.RawRecord | None = None  # the last authentic record (the path index names it)
 
 
+@dataclass(frozen=True)
+class Appended:
+    """Where an appended record is, to read it back without reading the journal."""
+
+    record_no: int
+    offset: int
+    length: int
+
+
 def index_key(vmk: Secret, vault_id: bytes) -> Secret:
     return hkdf_expand(vmk, labels.INDEX, vault_id)
 
@@ -81,7 +90,7 @@ class JournalAppender:
         if current.last is not None:
             self.last_offset, self.last_nonce = current.last.offset, current.last.nonce
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any]) -> Appended:
         """Write at the known end (not O_APPEND: fusefat refuses appends with EPERM)."""
         nonce = random_bytes(fmt.NONCE_LEN)
         aad = fmt.aad(self.vault_id, self.next_record)
@@ -91,9 +100,27 @@ class JournalAppender:
             io_points.reached(io_points.INDEX_APPEND, self.paths.journal)
             handle.write(framed)
             fsio.fsync(handle, self.paths.journal)
+        appended = Appended(self.next_record, self.end, len(framed))
         self.next_record += 1
         self.last_offset, self.last_nonce = self.end, nonce
         self.end += len(framed)
+        return appended
+
+    def read_back(self, appended: Appended) -> dict[str, Any]:
+        """A record this appender wrote, read and authenticated again from the drive."""
+        with open(self.paths.journal, "rb") as handle:
+            handle.seek(appended.offset)
+            framed = handle.read(appended.length)
+        split = fmt.split_from(framed, appended.offset, appended.offset, appended.record_no)
+        if len(split.records) != 1 or split.torn_tail:
+            raise FormatError(f"index record {appended.record_no} is not where it was written")
+        raw = split.records[0]
+        aad = fmt.aad(self.vault_id, raw.record_no)
+        try:
+            plain = gcm_open(self._key, raw.nonce, raw.ciphertext, aad)
+        except AuthenticationFailed:
+            raise FormatError(f"index record {raw.record_no} failed authentication") from None
+        return cj.loads_object(plain, "index record")
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
         self.end = rewrite_journal(self.paths, self._key, self.vault_id, records)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import heapq
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -39,6 +40,7 @@ from medvault.store.journal import JournalAppender, index_key
 from medvault.store.packs import list_packs
 from medvault.vault.catalog import Catalog, Located, _ids, load_catalog
 from medvault.vault.session import UnlockedVault
+from medvault.vault.writing import Group, path_order
 
 PAGE_ROWS = 512
 WAITING = "not used until the index names every pack"
@@ -351,15 +353,36 @@ def live_files(vault: UnlockedVault) -> LiveFiles:
     return LiveFiles(vault, None, load_catalog(vault))
 
 
-def refresh(vault: UnlockedVault, catalog: Catalog, journal: JournalAppender) -> None:
-    """After a writer's last commit, with CATALOG what the journal now says: rebuild the
-    path index when it is due."""
-    if journal.last_offset < 0 or not rebuild_due(vault, len(catalog.located)):
+def refresh(
+    vault: UnlockedVault,
+    catalog: Catalog,
+    journal: JournalAppender,
+    groups: Sequence[Group] = (),
+    replaced: frozenset[str] | set[str] = frozenset(),
+) -> None:
+    """After a writer's last commit: CATALOG is what the journal said before the GROUPS
+    this writer appended (whose entries replace or remove the ids REPLACED). Rebuild the
+    path index when it is due. The new entries are read back from the journal one record
+    at a time, in path order, so an add of 100,000 files never holds them all."""
+    added = sum(g.entries for g in groups)
+    if journal.last_offset < 0 or not rebuild_due(vault, len(catalog.located) + added):
         return
+    removed = catalog.removed | replaced
+    existing = sorted(
+        (
+            x
+            for x in catalog.located.values()
+            if x.kind == efmt.Kind.FILE and x.file_id not in removed
+        ),
+        key=path_order,
+    )
+    packs = catalog.referenced_packs() | {g.pack for g in groups}
     try:
+        rows = heapq.merge(existing, _new_rows(journal, groups), key=path_order)
         write_snapshot(
             vault,
-            catalog,
+            rows,
+            packs,
             journal.next_record,
             journal.end,
             journal.last_offset,
@@ -369,6 +392,36 @@ def refresh(vault: UnlockedVault, catalog: Catalog, journal: JournalAppender) ->
         # Only a cache: the files are committed, and readers use the journal meanwhile. A
         # drive that is full or gone says so again at the command's next write.
         return
+
+
+def _new_rows(journal: JournalAppender, groups: Sequence[Group]) -> Iterator[Located]:
+    """The files of GROUPS in path order. Groups whose ranges do not overlap are read one
+    after the other (an add walks its sources in path order, so usually all of them are
+    one chain); only overlapping chains are merged, each holding one record at a time."""
+    chains: list[list[Group]] = []
+    for group in sorted(groups, key=lambda g: g.first):
+        for chain in chains:
+            if chain[-1].last < group.first:
+                chain.append(group)
+                break
+        else:
+            chains.append([group])
+    return heapq.merge(*(_chain_rows(journal, chain) for chain in chains), key=path_order)
+
+
+def _chain_rows(journal: JournalAppender, chain: list[Group]) -> Iterator[Located]:
+    for group in chain:
+        record = journal.read_back(group.appended)
+        what = "index record"
+        if cj.field(record, "op", str, what) != "add" or cj.field(record, "pack", str, what) != (
+            group.pack
+        ):
+            raise FormatError(f"index record {group.appended.record_no} is not the one written")
+        entries = [
+            Located.from_record(group.pack, raw) for raw in cj.field(record, "entries", list, what)
+        ]
+        entries.sort(key=path_order)
+        yield from (x for x in entries if x.kind == efmt.Kind.FILE)
 
 
 def rebuild_due(vault: UnlockedVault, entries: int) -> bool:
@@ -386,38 +439,35 @@ def rebuild_due(vault: UnlockedVault, entries: int) -> bool:
 
 def write_snapshot(
     vault: UnlockedVault,
-    catalog: Catalog,
+    live: Iterable[Located],
+    packs: set[str],
     records: int,
     journal_end: int,
     last_offset: int,
     last_nonce: bytes,
 ) -> None:
-    """Write the path index for CATALOG, which must be what the journal's first RECORDS
-    records say (its last starting at LAST_OFFSET with LAST_NONCE, ending at JOURNAL_END).
-    Written in tmp/ and renamed into place; a crash leaves the old one, which still
-    matches the journal (records are only ever appended)."""
+    """Write the path index of LIVE (every file not removed, in path_order) and PACKS (every
+    pack the index names), which must be what the journal's first RECORDS records say (its
+    last starting at LAST_OFFSET with LAST_NONCE, ending at JOURNAL_END). Every file not
+    removed, not only the newest of each path: two can share a path (catalog.live() shows
+    the newest), and if the newest is removed later, the older one is what the journal
+    lists again. Written in tmp/ and renamed into place; a crash leaves the old one, which
+    still matches the journal (records are only ever appended)."""
     key = path_index_key(vault.vmk, vault.vault_id)
     snapshot_id = random_bytes(16)
     tmp = vault.paths.tmp / "paths.mvs.tmp"
     refs: list[fmt.PageRef] = []
-    # Every file not removed, not only the newest of each path: two can share a path
-    # (catalog.live() shows the newest), and if the newest is removed later, the older
-    # one is what the journal lists again.
-    live = sorted(
-        (
-            x
-            for x in catalog.located.values()
-            if x.kind == efmt.Kind.FILE and x.file_id not in catalog.removed
-        ),
-        key=lambda x: (x.path, x.added_at),
-    )
+    rows = iter(live)
+    count = 0
     with media_errors("the path index"):
         try:
             with fsio.create(tmp) as handle:
                 fsio.write(handle, bytes(fmt.PRELUDE_LEN), tmp)
                 offset = fmt.PRELUDE_LEN
-                for number, start in enumerate(range(0, len(live), PAGE_ROWS)):
-                    chunk = live[start : start + PAGE_ROWS]
+                for number, chunk in enumerate(
+                    iter(lambda: list(itertools.islice(rows, PAGE_ROWS)), [])
+                ):
+                    count += len(chunk)
                     sealed = _seal(
                         key,
                         fmt.encode_page([_row(x) for x in chunk]),
@@ -430,8 +480,8 @@ def write_snapshot(
                     offset += len(sealed)
                 directory = fmt.Directory(
                     fmt.Covers(records, journal_end, last_offset, last_nonce.hex()),
-                    len(live),
-                    tuple(sorted(catalog.referenced_packs())),
+                    count,
+                    tuple(sorted(packs)),
                     tuple(refs),
                 )
                 sealed = _seal(
@@ -449,6 +499,11 @@ def write_snapshot(
             _remove_quietly(tmp)
             raise
         fsync_dir(vault.paths.index_dir)
+
+
+def _pages(rows: Iterator[Located]) -> Iterator[list[Located]]:
+    while chunk := list(itertools.islice(rows, PAGE_ROWS)):
+        yield chunk
 
 
 def _seal(key: Secret, plain: bytes, aad: bytes) -> bytes:

@@ -7,9 +7,11 @@ Only after that are the entries reported as committed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from medvault.store.journal import JournalAppender
+from medvault.store.journal import Appended, JournalAppender
 from medvault.store.packs import PackWriter
 from medvault.vault.catalog import Catalog, Located, add_record
 from medvault.vault.session import UnlockedVault
@@ -33,19 +35,47 @@ def open_journal(vault: UnlockedVault, catalog: Catalog) -> JournalAppender:
     return journal
 
 
+@dataclass(frozen=True)
+class Group:
+    """One committed pack: its index record, and the first and last of its entries in path
+    order, so the path index can be written from the journal one record at a time."""
+
+    appended: Appended
+    pack: str
+    first: tuple[str, str]  # (path, added_at)
+    last: tuple[str, str]
+    entries: int
+
+
+def path_order(loc: Located) -> tuple[str, str]:
+    """The order of the path index: by path, older first."""
+    return (loc.path, loc.added_at)
+
+
 class Committer:
+    """KEEP: list every committed entry in `committed`; without it only counts, digests
+    and where each group's index record is are kept (48 bytes an entry, not ~600), and
+    the entries can be read back from the journal (`appended`)."""
+
     def __init__(
         self,
         vault: UnlockedVault,
         journal: JournalAppender,
         on_commit: Callable[[list[Located]], None] | None = None,
+        keep: bool = True,
     ) -> None:
         self.vault = vault
         self.journal = journal
         self.on_commit = on_commit
+        self.keep = keep
         self.writer: PackWriter | None = None
         self.pending: list[Located] = []
         self.committed: list[Located] = []
+        self.groups: list[Group] = []
+        self.replaced: set[str] = set()  # ids the committed entries replace or remove
+        self.count = 0
+        self.bytes = 0
+        self._digests = bytearray()  # file id (16) || SHA-256 (32) of each entry
 
     def pack(self) -> PackWriter:
         if self.writer is None:
@@ -77,10 +107,26 @@ class Committer:
         except BaseException:
             writer.abort()
             raise
-        self.journal.append(add_record(writer.name, pending))
-        self.committed.extend(pending)
+        appended = self.journal.append(add_record(writer.name, pending))
+        order = [path_order(loc) for loc in pending]
+        self.groups.append(Group(appended, writer.name, min(order), max(order), len(pending)))
+        self.count += len(pending)
+        self.bytes += sum(loc.size for loc in pending)
+        for loc in pending:
+            self._digests += bytes.fromhex(loc.file_id) + bytes.fromhex(loc.sha256)
+            self.replaced.update(loc.references)
+        if self.keep:
+            self.committed.extend(pending)
         if self.on_commit is not None:
             self.on_commit(pending)
+
+    def digest_of_digests(self) -> str:
+        """SHA-256 over the committed entries' SHA-256s in the order of their file ids."""
+        pairs = sorted(self._digests[i : i + 48] for i in range(0, len(self._digests), 48))
+        h = hashlib.sha256()
+        for pair in pairs:
+            h.update(pair[16:])
+        return h.hexdigest()
 
     def abort(self) -> None:
         if self.writer is not None:
