@@ -95,6 +95,9 @@ class Command:
     cwd: Path | None = None
     prepare: Callable[[], None] | None = None  # untimed set-up (folders, an empty vault)
     stdout: Path | None = None  # where stdout goes (default: /dev/null)
+    # Dropped from the page cache (after the sync) before the command starts: a decrypt
+    # reads its ciphertext from the disk, as from a drive just plugged in.
+    cold: Path | None = None
 
 
 @dataclass
@@ -139,6 +142,8 @@ def run(cmd: Command, scratch: Path) -> Timing:
             tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-2:]
             raise CommandFailed(f"set-up `{' '.join(exc.cmd[-2:])}` failed: {tail}") from exc
     os.sync()
+    if cmd.cold is not None:
+        evict(cmd.cold)
     rss_file, err_file = scratch / "rss.txt", scratch / "stderr.txt"
     rss_file.unlink(missing_ok=True)
     stop, peak = threading.Event(), [0.0]
@@ -170,6 +175,19 @@ def run(cmd: Command, scratch: Path) -> Timing:
         with contextlib.suppress(ValueError):
             peak[0] = max(peak[0], int(rss_file.read_text().split()[-1]) / 1024)
     return Timing(process_s, durable_s, peak[0])
+
+
+def evict(root: Path) -> None:
+    """Drop every file under ROOT (synced, so clean) from the page cache. medvault writes
+    its packs past the cache and the peers through it, so without this only the peers would
+    decrypt from memory; with it, every tool reads what it decrypts from the disk."""
+    files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 def sync_fs(target: Path) -> list[str]:
@@ -737,6 +755,8 @@ def encrypt_decrypt(
         ]
         for tool in encrypted:
             pair = built[tool]
+            if pair.decrypt is not None:
+                pair.decrypt.cold = work / folder_name(tool)
             if pair.decrypt is None or bench.measure(
                 group.case(bench, tool, "decrypt"), pair.decrypt
             ):
@@ -1259,7 +1279,10 @@ def render(bench: Bench, peers: Peers, install_note: str, verdicts: list[Goal]) 
         f"{bench.info.get('vault', 'n/a')} in {max(SMALL_FOLDERS, args.vault_files // 500)} "
         f"folders. Medians of {args.runs} runs; in each run every case is its own process "
         "and the tools alternate (the order rotates from run to run); sources are read from "
-        "the page cache.",
+        "the page cache, and what a decrypt reads is dropped from it first (synced, then "
+        "`posix_fadvise(DONTNEED)`): every tool decrypts from the disk, as from a drive just "
+        "plugged in (medvault writes its packs past the page cache; without this, only the "
+        "peers' ciphertext would be read from memory).",
         "",
         "**process** = the command alone; **durable** = the command, then `sync -f` of the "
         "file system it wrote to (a global `sync` on FAT32), timed together. medvault fsyncs "

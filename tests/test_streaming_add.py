@@ -224,3 +224,39 @@ def test_file_appearing_between_check_and_store_is_refused_as_a_clash(
     with pytest.raises(AlreadyExists, match=r"t/b.txt is already in the vault"):
         add_planned(vault, later, False, drive.registry, drive.env)
     assert [x.path for x in load_catalog(vault).live()] == ["t/b.txt"]
+
+
+@pytest.mark.parametrize("swap", ["symlink", "fifo"])
+def test_file_swapped_between_check_and_store_is_refused(
+    drive: Drive, tmp_path: Path, swap: str
+) -> None:
+    """The storing walk only stats each file (the check opened it): a file turned into a
+    link or a FIFO after the check is refused when the store reaches it; a.txt,
+    still in the uncommitted group, is not added (nothing was reported as added)."""
+    from medvault.errors import SourceUnreadable
+
+    _tree(tmp_path / "t", ["a.txt", "b.txt"])
+    later = SourcePlan([tmp_path / "t"])
+    later.check()
+    target = tmp_path / "t" / "b.txt"
+    target.unlink()
+    if swap == "symlink":
+        target.symlink_to(tmp_path / "t" / "a.txt")
+    elif swap == "fifo":
+        os.mkfifo(target)
+    expected = {"symlink": "symbolic link", "fifo": "not a regular file"}[swap]
+    vault = drive.open()
+    with pytest.raises(SourceUnreadable, match=expected):
+        add_planned(vault, later, False, drive.registry, drive.env)
+    assert load_catalog(vault).live() == []
+    assert set((tmp_path / "t").iterdir()) >= {tmp_path / "t" / "a.txt"}
+
+
+def test_file_removed_between_check_and_store_is_not_stored(drive: Drive, tmp_path: Path) -> None:
+    _tree(tmp_path / "t", ["a.txt", "b.txt"])
+    later = SourcePlan([tmp_path / "t"])
+    later.check()
+    (tmp_path / "t" / "b.txt").unlink()
+    result = add_planned(drive.open(), later, False, drive.registry, drive.env)
+    assert (later.count, result.count) == (2, 1)
+    assert [x.path for x in load_catalog(drive.open()).live()] == ["t/a.txt"]

@@ -26,7 +26,7 @@ from medvault.vault.env import Env
 from medvault.vault.maintenance import sweep_tmp
 from medvault.vault.names import shown
 from medvault.vault.path_index import refresh as refresh_path_index
-from medvault.vault.pipeline import encrypt_stream, read_ahead
+from medvault.vault.pipeline import encrypt_stream
 from medvault.vault.session import UnlockedVault
 from medvault.vault.writing import Committer, open_journal
 
@@ -161,8 +161,12 @@ class SourcePlan:
             else:
                 raise _not_regular(src)
             parent = str(absolute.parent)
+            # The check opens every file (so nothing is written if one cannot be read); the
+            # walk that stores only stats them: the reader opens each file again anyway and
+            # refuses one that is no longer the file planned (_open_planned).
+            probe = _open_regular if self._checked is None else _stat_regular
             for path, flags in files:
-                fst = _open_regular(path, flags)
+                fst = probe(path, flags)
                 stored = _stored(self.prefix, path, parent)
                 if top in shared:
                     if stored in seen:
@@ -190,6 +194,19 @@ def _open_regular(path: str, flags: int) -> os.stat_result:
         st = os.fstat(fd)
     finally:
         os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path)
+    return st
+
+
+def _stat_regular(path: str, flags: int) -> os.stat_result:
+    """PATH's status (not following a link when FLAGS say so); a regular file or refused."""
+    try:
+        st = os.lstat(path) if flags & NOFOLLOW else os.stat(path)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if stat.S_ISLNK(st.st_mode):
+        raise _link(path)  # became a link since the check
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(path)
     return st
@@ -348,7 +365,11 @@ def add_planned(
         committer = Committer(vault, journal, on_commit, keep=keep_files)
         try:
             with committer:
-                for item, ahead in read_ahead(planned, _read_small, _is_small, _size):
+                # Small files are read here, not ahead on other threads: handing each to a
+                # reader (and the GIL back and forth) cost more than reading it, cached or
+                # not (10,000 x 4 KiB: 4.6 s inline, 5.4 s with two readers, here).
+                for item in planned:
+                    small = _read_small(item) if item.size <= SMALL_FILE else None
                     if item.size > SMALL_FILE and committer.pending:
                         committer.commit()
                     loc = _write_entry(
@@ -358,7 +379,7 @@ def add_planned(
                         _replaced(live, item, replace),
                         env,
                         progress,
-                        None if ahead is None else ahead.result(),
+                        small,
                     )
                     committer.add_pending(loc)
                     if item.size > SMALL_FILE or committer.full:
@@ -426,14 +447,6 @@ class ReadSmall:
 
     data: bytes
     sha256: str
-
-
-def _is_small(item: Planned) -> bool:
-    return item.size <= SMALL_FILE
-
-
-def _size(item: Planned) -> int:
-    return item.size
 
 
 def _read_small(item: Planned) -> ReadSmall:

@@ -13,24 +13,13 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future
 
 from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor, output_room
 
 BLOCK = 1024 * 1024
 RING = 4  # blocks in flight: one being filled, the rest queued for or being hashed
-READERS = 2  # threads reading ahead: one per core here; more only queue at the disk
-AHEAD_FILES = 64
-AHEAD_BYTES = 16 * 1024 * 1024
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 
 
 class HashRing:
@@ -139,48 +128,3 @@ def decrypt_stream(
             if progress:
                 progress(len(block))
         return ring.digest()
-
-
-def read_ahead(
-    items: Iterable[Item],
-    work: Callable[[Item], Result] | None,
-    wanted: Callable[[Item], bool],
-    cost: Callable[[Item], int],
-) -> Iterator[tuple[Item, Future[Result] | None]]:
-    """Each item in order, with WORK(item) already started on a reader thread for the
-    items WANTED picks (None for the others, which the caller handles itself).
-
-    Small files are mostly waiting: for the disk (a cold read), or for the file system's
-    per-file work, both outside the GIL. Reading the next files while the main thread seals
-    and writes this one overlaps the two. At most AHEAD_FILES items and AHEAD_BYTES of
-    COST are in flight, so memory stays bounded; an exception from WORK is raised by the
-    future's result(), i.e. in order, when the caller reaches that item.
-    """
-    pending: deque[tuple[Item, Future[Result] | None, int]] = deque()
-    in_flight = 0
-    from concurrent.futures import ThreadPoolExecutor  # not loaded during Argon2id
-
-    pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="medvault-read")
-    try:
-        for item in items:
-            if work is not None and wanted(item):
-                weight = cost(item)
-                while pending and (len(pending) >= AHEAD_FILES or in_flight + weight > AHEAD_BYTES):
-                    done, future, spent = pending.popleft()
-                    in_flight -= spent
-                    yield done, future
-                pending.append((item, pool.submit(work, item), weight))
-                in_flight += weight
-            else:
-                # The caller does this one itself (a large file, streamed): finish the queue
-                # first so the order holds.
-                while pending:
-                    done, future, spent = pending.popleft()
-                    in_flight -= spent
-                    yield done, future
-                yield item, None
-        while pending:
-            done, future, _spent = pending.popleft()
-            yield done, future
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
