@@ -443,7 +443,7 @@ def _replaced(live: dict[str, Located], item: Planned, replace: bool) -> tuple[s
 
 @dataclass(frozen=True)
 class ReadSmall:
-    """A small file's contents and SHA-256, read on a reader thread."""
+    """A small file's contents and SHA-256, read whole before sealing."""
 
     data: bytes
     sha256: str
@@ -470,7 +470,7 @@ def _write_entry(
     progress: Callable[[int], None] | None,
     small: ReadSmall | None,
 ) -> Located:
-    """Seal ITEM into the current pack: SMALL is its contents, read ahead, or None for a
+    """Seal ITEM into the current pack: SMALL is its contents, already read, or None for a
     large file, which is streamed from the source here."""
     writer = committer.pack()
     file_id = random_bytes(16)
