@@ -495,30 +495,17 @@ def test_abort_swallows_a_failure_not_yet_raised(
     assert not _threads_left(before)
 
 
-def test_abort_after_failure_leaves_no_writer_thread(
-    where: tuple[Path, bool], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("finish", ["abort", "close"])
+def test_finishing_after_failure_leaves_no_writer_thread(
+    where: tuple[Path, bool], monkeypatch: pytest.MonkeyPatch, finish: str
 ) -> None:
     folder, _ = where
     _fail_in_writer(monkeypatch, errno.ENOSPC, None)
     before = _writer_threads()
-    writer = SequentialWriter(folder / "full-abort.bin")
+    writer = SequentialWriter(folder / f"full-{finish}.bin")
     with pytest.raises(OSError, match="No space left"):
         writer.write(_data(3 * BLOCK, seed=21))
-    writer.abort()
-    assert writer.fileno() == -1
-    assert not _threads_left(before)
-
-
-def test_close_after_failure_leaves_no_writer_thread(
-    where: tuple[Path, bool], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder, _ = where
-    _fail_in_writer(monkeypatch, errno.ENOSPC, None)
-    before = _writer_threads()
-    writer = SequentialWriter(folder / "full-close.bin")
-    with pytest.raises(OSError, match="No space left"):
-        writer.write(_data(3 * BLOCK, seed=22))
-    writer.close()
+    getattr(writer, finish)()
     assert writer.fileno() == -1
     assert not _threads_left(before, timeout=0.2)
 

@@ -464,9 +464,7 @@ def write_snapshot(
             with fsio.create(tmp) as handle:
                 fsio.write(handle, bytes(fmt.PRELUDE_LEN), tmp)
                 offset = fmt.PRELUDE_LEN
-                for number, chunk in enumerate(
-                    iter(lambda: list(itertools.islice(rows, PAGE_ROWS)), [])
-                ):
+                for number, chunk in enumerate(_pages(rows)):
                     count += len(chunk)
                     sealed = _seal(
                         key,
