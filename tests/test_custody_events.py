@@ -57,3 +57,27 @@ def test_editing_an_event_breaks_the_chain(ws: Workspace, drive: Path) -> None:
     problem = registry.verify_chain()
     assert problem is not None
     assert problem.seq == 1
+
+
+def test_add_and_extract_of_the_same_files_record_the_same_digest(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    """sha256_of_digests has one definition (custody.digest_of_digests): SHA-256 of the
+    files' SHA-256s in hex, sorted and concatenated, so a privacy officer can match the
+    extract of a set of files to the add that stored them."""
+    import hashlib
+
+    src = tmp_path / "batch"
+    src.mkdir()
+    contents = [f"row {n}\n".encode() * (n + 1) for n in range(3)]
+    for n, data in enumerate(contents):
+        (src / f"{n}.csv").write_bytes(data)
+    created = json.loads(ws.cli("create", drive, "--json", check=True).stdout)
+    ws.cli("add", drive, src, check=True)
+    ws.cli("extract", drive, "--to", tmp_path / "out", check=True)
+    events = {e.event.action: e.event.details for e in ws.registry().events(created["vault_id"])}
+    expected = hashlib.sha256(
+        "".join(sorted(hashlib.sha256(d).hexdigest() for d in contents)).encode()
+    ).hexdigest()
+    assert events["add"]["sha256_of_digests"] == expected
+    assert events["extract"]["sha256_of_digests"] == expected

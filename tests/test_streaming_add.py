@@ -111,11 +111,8 @@ def test_same_top_name_from_two_sources_is_refused_in_the_check(tmp_path: Path) 
 
 
 def _expected_digest(vault: UnlockedVault, paths: set[str]) -> str:
-    h = hashlib.sha256()
     files = [loc for loc in load_catalog(vault).live() if loc.path in paths]
-    for loc in sorted(files, key=lambda x: x.file_id):
-        h.update(bytes.fromhex(loc.sha256))
-    return h.hexdigest()
+    return hashlib.sha256("".join(sorted(loc.sha256 for loc in files)).encode()).hexdigest()
 
 
 def test_streamed_add_keeps_nothing_and_indexes_everything(

@@ -33,6 +33,7 @@ from medvault.store.fsio import media_errors
 from medvault.store.packs import PackReader
 from medvault.store.staging import filesystem_of
 from medvault.vault.catalog import Catalog, Located, load_catalog
+from medvault.vault.custody import digest_of_digests
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.landing import Landing, scrub
@@ -236,9 +237,7 @@ def extract(
                 "files": len(result.written),
                 "bytes": result.bytes,
                 "failed": len(result.failed),
-                "sha256_of_digests": hashlib.sha256(
-                    "".join(sorted(result.digests)).encode()
-                ).hexdigest(),
+                "sha256_of_digests": digest_of_digests(result.digests),
             },
             vault=vault,
         )

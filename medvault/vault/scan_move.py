@@ -10,7 +10,6 @@ keep old cells, readable only by taking the chip apart (docs/CLI.md says what to
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from medvault.registry.records import CustodyRegistry
 from medvault.store.fsio import READ_ONLY_ERRNOS, file_sha256
 from medvault.vault.add import Planned, add_planned, plan
 from medvault.vault.catalog import Located, load_catalog
-from medvault.vault.custody import record
+from medvault.vault.custody import digest_of_digests, record
 from medvault.vault.env import Env, stamp
 from medvault.vault.incidents import IncidentRegistry, record_plaintext_finding
 from medvault.vault.reading import plaintext_sha256
@@ -200,9 +199,7 @@ def _record(
             "files": len(result.moved),
             "bytes": result.bytes,
             "left": len(result.kept),
-            "sha256_of_digests": hashlib.sha256(
-                "".join(sorted(x.sha256 for x in result.moved)).encode()
-            ).hexdigest(),
+            "sha256_of_digests": digest_of_digests(x.sha256 for x in result.moved),
             "indicators": dict(sorted(indicators.items())),
             "stored_under": result.stored_under,
             "folders_removed": result.folders_removed,

@@ -7,13 +7,13 @@ Only after that are the entries reported as committed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from medvault.store.journal import Appended, JournalAppender
 from medvault.store.packs import PackWriter
 from medvault.vault.catalog import Catalog, Located, add_record
+from medvault.vault.custody import digest_of_digests
 from medvault.vault.session import UnlockedVault
 
 PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
@@ -54,7 +54,7 @@ def path_order(loc: Located) -> tuple[str, str]:
 
 class Committer:
     """KEEP: list every committed entry in `committed`; without it only counts, digests
-    and where each group's index record is are kept (48 bytes an entry, not ~600), and
+    and where each group's index record is are kept (32 bytes an entry, not ~600), and
     the entries can be read back from the journal (`appended`)."""
 
     def __init__(
@@ -75,7 +75,7 @@ class Committer:
         self.replaced: set[str] = set()  # ids the committed entries replace or remove
         self.count = 0
         self.bytes = 0
-        self._digests = bytearray()  # file id (16) || SHA-256 (32) of each entry
+        self._digests = bytearray()  # the SHA-256 (32 bytes) of each entry
 
     def pack(self) -> PackWriter:
         if self.writer is None:
@@ -113,7 +113,7 @@ class Committer:
         self.count += len(pending)
         self.bytes += sum(loc.size for loc in pending)
         for loc in pending:
-            self._digests += bytes.fromhex(loc.file_id) + bytes.fromhex(loc.sha256)
+            self._digests += bytes.fromhex(loc.sha256)
             self.replaced.update(loc.references)
         if self.keep:
             self.committed.extend(pending)
@@ -121,12 +121,9 @@ class Committer:
             self.on_commit(pending)
 
     def digest_of_digests(self) -> str:
-        """SHA-256 over the committed entries' SHA-256s in the order of their file ids."""
-        pairs = sorted(self._digests[i : i + 48] for i in range(0, len(self._digests), 48))
-        h = hashlib.sha256()
-        for pair in pairs:
-            h.update(pair[16:])
-        return h.hexdigest()
+        """custody.digest_of_digests of the committed entries."""
+        digests = (self._digests[i : i + 32].hex() for i in range(0, len(self._digests), 32))
+        return digest_of_digests(digests)
 
     def abort(self) -> None:
         if self.writer is not None:
