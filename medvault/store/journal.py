@@ -56,14 +56,19 @@ def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead
     key = index_key(vmk, vault_id)
     for raw in split.records:
         try:
-            plain = gcm_open(key, raw.nonce, raw.ciphertext, fmt.aad(vault_id, raw.record_no))
-            out.records.append(cj.loads_object(plain, "index record"))
+            out.records.append(_open_record(key, vault_id, raw))
         except (AuthenticationFailed, FormatError):
             out.damage = f"index record {raw.record_no} failed authentication"
             out.valid_length = raw.offset
             return out
         out.last = raw
     return out
+
+
+def _open_record(key: Secret, vault_id: bytes, raw: fmt.RawRecord) -> dict[str, Any]:
+    """RAW's record, authenticated under KEY at its place (record number) in the journal."""
+    plain = gcm_open(key, raw.nonce, raw.ciphertext, fmt.aad(vault_id, raw.record_no))
+    return cj.loads_object(plain, "index record")
 
 
 class JournalAppender:
@@ -115,12 +120,10 @@ class JournalAppender:
         if len(split.records) != 1 or split.torn_tail:
             raise FormatError(f"index record {appended.record_no} is not where it was written")
         raw = split.records[0]
-        aad = fmt.aad(self.vault_id, raw.record_no)
         try:
-            plain = gcm_open(self._key, raw.nonce, raw.ciphertext, aad)
+            return _open_record(self._key, self.vault_id, raw)
         except AuthenticationFailed:
             raise FormatError(f"index record {raw.record_no} failed authentication") from None
-        return cj.loads_object(plain, "index record")
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
         self.end = rewrite_journal(self.paths, self._key, self.vault_id, records)

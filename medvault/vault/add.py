@@ -420,11 +420,14 @@ def _refuse_clashes(
     else:
         clashes = sorted(planned.clashes(live))
     if clashes:
-        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-        raise AlreadyExists(
-            f"{clashes[0]} is already in the vault{more}",
-            hint="use --replace to store the new version",
-        )
+        raise _already_in_vault(clashes[0], len(clashes) - 1)
+
+
+def _already_in_vault(path: str, more: int = 0) -> AlreadyExists:
+    others = f" (and {more} more)" if more else ""
+    return AlreadyExists(
+        f"{path} is already in the vault{others}", hint="use --replace to store the new version"
+    )
 
 
 def _replaced(live: dict[str, Located], item: Planned, replace: bool) -> tuple[str, ...]:
@@ -435,9 +438,7 @@ def _replaced(live: dict[str, Located], item: Planned, replace: bool) -> tuple[s
     if old is None:
         return ()
     if not replace:
-        raise AlreadyExists(
-            f"{item.stored} is already in the vault", hint="use --replace to store the new version"
-        )
+        raise _already_in_vault(item.stored)
     return (old.file_id,)
 
 
