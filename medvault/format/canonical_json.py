@@ -9,9 +9,13 @@ from typing import Any
 
 from medvault.errors import FormatError
 
+# One encoder and one decoder for the process: json.dumps/loads with options build a new
+# one on every call, which shows when every small file's metadata passes through here.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 
 def dumps(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -27,13 +31,12 @@ def _reject_constant(name: str) -> object:
     raise FormatError(f"JSON constant {name} is not allowed")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+
+
 def loads_object(data: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
-        )
+        value = _DECODER.decode(data.decode("utf-8"))
     except FormatError as exc:
         raise FormatError(f"{what}: {exc.message}") from None
     except ValueError as exc:

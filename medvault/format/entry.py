@@ -11,10 +11,11 @@ header_len counts magic through header_mac. meta_ct is AES-256-GCM with the fixe
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass
 
 from medvault.errors import FormatError, UnsupportedVersion
-from medvault.format.binary import Reader, u16, u32, u64
+from medvault.format.binary import Reader
 
 MAGIC = b"MVOBJ\x00\x00\x01"
 SUITE_V1 = 1
@@ -23,7 +24,10 @@ WRAPPED_LEN = 40
 NONCE_LEN = 12
 MAC_LEN = 32
 MAX_META = 64 * 1024
-FIXED_LEN = 8 + 4 + 2 + 1 + 1 + 16 + 16 + 4 + 8 + 40 + 12 + 4
+# magic .. meta_len in one pack/unpack: field by field, this was a tenth of the time of
+# extracting a small file.
+FIXED = struct.Struct(">8sIHBB16s16sIQ40s12sI")
+FIXED_LEN = FIXED.size  # 116
 MAX_HEADER = FIXED_LEN + MAX_META + MAC_LEN
 # 2^32 Cobblestone chunks (64 TiB) is far beyond any drive; a larger claim is damage.
 MAX_PAYLOAD = 1 << 46
@@ -51,18 +55,19 @@ class EntryHeader:
 
     def fixed_fields(self) -> bytes:
         """magic .. meta_len: the associated data of the metadata AEAD."""
-        return (
-            MAGIC
-            + u32(self.header_len)
-            + u16(SUITE_V1)
-            + bytes([int(self.kind), 0])
-            + self.vault_id
-            + self.file_id
-            + u32(self.key_epoch)
-            + u64(self.payload_len)
-            + self.wrapped_fk
-            + self.meta_nonce
-            + u32(len(self.meta_ct))
+        return FIXED.pack(
+            MAGIC,
+            self.header_len,
+            SUITE_V1,
+            int(self.kind),
+            0,
+            self.vault_id,
+            self.file_id,
+            self.key_epoch,
+            self.payload_len,
+            self.wrapped_fk,
+            self.meta_nonce,
+            len(self.meta_ct),
         )
 
     def mac_input(self) -> bytes:
@@ -88,44 +93,37 @@ def peek_header_len(prefix: bytes) -> int:
 
 def decode(data: bytes) -> ParsedEntry:
     """Parse exactly one header (header_len bytes). Checks structure, not authenticity."""
-    r = Reader(data, "object header")
-    r.expect(MAGIC, "magic")
-    header_len = r.u32()
+    if len(data) < FIXED_LEN + MAC_LEN:
+        peek_header_len(data)  # says bad magic before it says truncated
+        raise FormatError(f"object header: truncated ({len(data)} bytes)")
+    (magic, header_len, suite, kind_raw, flags, vault_id, file_id, key_epoch, payload_len,
+     wrapped, nonce, meta_len) = FIXED.unpack_from(data)  # fmt: skip
+    if magic != MAGIC:
+        raise FormatError("object header: bad magic")
     if header_len != len(data):
         raise FormatError("object header: length mismatch")
-    suite = r.u16()
     if suite != SUITE_V1:
         # A newer medvault, or a damaged byte: the header MAC cannot be checked without
         # knowing the suite, so say both.
         raise UnsupportedVersion(
             f"object suite {suite} is not supported (written by a newer medvault, or damaged)"
         )
-    kind_raw = r.u8()
     if kind_raw not in (Kind.FILE, Kind.TOMBSTONE):
         raise FormatError("object header: unknown kind")
-    if r.u8() != 0:
+    if flags != 0:
         raise FormatError("object header: unknown flags")
-    vault_id = r.take(ID_LEN)
-    file_id = r.take(ID_LEN)
-    key_epoch = r.u32()
     if key_epoch != 1:
         raise FormatError("object header: unknown key epoch")
-    payload_len = r.u64()
     if payload_len > MAX_PAYLOAD:
         raise FormatError("object header: payload length out of range")
-    wrapped = r.take(WRAPPED_LEN)
-    nonce = r.take(NONCE_LEN)
-    meta_len = r.u32()
     if meta_len > MAX_META or FIXED_LEN + meta_len + MAC_LEN != header_len:
         raise FormatError("object header: metadata length out of range")
-    meta_ct = r.take(meta_len)
-    mac_input_len = r.position
-    mac = r.take(MAC_LEN)
-    r.end()
+    mac_at = FIXED_LEN + meta_len
     header = EntryHeader(
-        Kind(kind_raw), vault_id, file_id, key_epoch, payload_len, wrapped, nonce, meta_ct
-    )
-    return ParsedEntry(header, data[:mac_input_len], mac)
+        Kind(kind_raw), vault_id, file_id, key_epoch, payload_len, wrapped, nonce,
+        data[FIXED_LEN:mac_at],
+    )  # fmt: skip
+    return ParsedEntry(header, data[:mac_at], data[mac_at:])
 
 
 def encode(header: EntryHeader, mac: bytes) -> bytes:

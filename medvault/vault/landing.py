@@ -182,7 +182,7 @@ class Landing:
 
 
 def _partial_name(target: Path) -> Path:
-    return target.parent / f".{random_bytes(8).hex()}{PARTIAL_SUFFIX}"
+    return target.with_name(f".{random_bytes(8).hex()}{PARTIAL_SUFFIX}")
 
 
 def _write_files(files: list[tuple[Path, bytes, int]]) -> None:

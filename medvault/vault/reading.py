@@ -48,6 +48,7 @@ READ_BLOCK = 1024 * 1024
 HASH_ON_WORKER = 1024 * 1024
 # Files up to this size are decrypted in memory and written by landing's writer threads.
 LAND_IN_MEMORY = 1024 * 1024
+NAME_MAX_BYTES = 255  # the longest file name Linux file systems take
 # File systems that take any name a stored path can hold (no NUL or "/", at most 255
 # bytes, checked up front): extraction to them skips creating each name empty first.
 POSIX_NAMES = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "zfs", "f2fs", "ramfs"})
@@ -201,9 +202,9 @@ def extract(
     targets = [(loc, destination(dest_dir, loc.path, resolved)) for loc in chosen]
     fat = _check_names(dest_dir, chosen)
     if not force:
-        existing = [t for _, t in targets if t.exists()]
-        if existing:
-            raise AlreadyExists(f"{existing[0]} already exists", hint="use --force to overwrite")
+        existing = _first_existing(targets)
+        if existing is not None:
+            raise AlreadyExists(f"{existing} already exists", hint="use --force to overwrite")
     result = ExtractResult()
     landing = Landing(dest_dir, probe_names=fat or filesystem_of(dest_dir) not in POSIX_NAMES)
     readers = ReaderCache(vault)
@@ -244,6 +245,20 @@ def extract(
     return result
 
 
+def _first_existing(targets: list[tuple[Located, Path]]) -> Path | None:
+    """The first target already there. A folder that does not exist holds none of them, so
+    extracting into a new folder stats each folder once rather than every file."""
+    folders: dict[str, bool] = {}
+    for loc, target in targets:
+        folder = loc.path.rpartition("/")[0]
+        there = folders.get(folder)
+        if there is None:
+            there = folders[folder] = target.parent.exists()
+        if there and target.exists():
+            return target
+    return None
+
+
 def _check_names(dest_dir: Path, chosen: list[Located]) -> bool:
     """Refuse before writing anything if a name cannot be created at DEST_DIR (a refused
     rename would come only after the plaintext reached the disk): onto FAT/exFAT (True is
@@ -251,12 +266,16 @@ def _check_names(dest_dir: Path, chosen: list[Located]) -> bool:
     kind = filesystem_of(dest_dir)
     fat = kind in FAT_FILESYSTEMS
     check = fat_problem if fat else _too_long
-    bad = [
-        (loc.path, part, problem)
-        for loc in chosen
-        for part in loc.path.split("/")
-        if (problem := check(part)) is not None
-    ]
+    seen: dict[str, str | None] = {}  # folder names repeat on every path under them
+    bad = []
+    for loc in chosen:
+        if not fat and len(loc.path.encode()) <= NAME_MAX_BYTES:
+            continue  # no part of it can be longer
+        for part in loc.path.split("/"):
+            if part not in seen:
+                seen[part] = check(part)
+            if (problem := seen[part]) is not None:
+                bad.append((loc.path, part, problem))
     if bad:
         path, part, problem = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -270,7 +289,7 @@ def _check_names(dest_dir: Path, chosen: list[Located]) -> bool:
 
 
 def _too_long(name: str) -> str | None:
-    return "is longer than 255 bytes" if len(name.encode()) > 255 else None
+    return "is longer than 255 bytes" if len(name.encode()) > NAME_MAX_BYTES else None
 
 
 def _decrypt(
