@@ -19,7 +19,8 @@ from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.keys.passphrase import check_strength, generate
 from medvault.secret import Secret
-from medvault.vault.reading import destination
+from medvault.vault.catalog import Located
+from medvault.vault.reading import _first_existing, destination
 
 
 def test_labels_are_distinct_and_prefix_free() -> None:
@@ -140,3 +141,17 @@ def test_object_metadata_refuses_a_digest_that_is_not_64_lowercase_hex_digits(sh
     bad = good.encode().replace(b"0" * 64, json.dumps(sha).strip('"').encode())
     with pytest.raises(FormatError, match="bad sha256"):
         FileMeta.decode(bad)
+
+
+def test_first_existing_target_is_found_in_old_folders_only(tmp_path: Path) -> None:
+    def targets(*paths: str) -> list[tuple[Located, Path]]:
+        return [(Located("0" * 32, "p", 0, 0, 0, 1, path), tmp_path / path) for path in paths]
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "there.txt").write_bytes(b"x")
+    fresh = targets("new/a.txt", "new/b.txt", "old/missing.txt", "top.txt")
+    assert _first_existing(fresh) is None
+    clash = targets("new/a.txt", "old/missing.txt", "old/there.txt", "new/b.txt")
+    assert _first_existing(clash) == tmp_path / "old" / "there.txt"
+    (tmp_path / "top.txt").write_bytes(b"y")
+    assert _first_existing(targets("new/a.txt", "top.txt")) == tmp_path / "top.txt"
