@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +15,12 @@ pytestmark = pytest.mark.tty
 SECRET = "purple-otter-ledger-91-quartz"
 
 
+def _default_sigint() -> None:
+    # A suite started in the background of a shell without job control inherits SIGINT
+    # ignored, and so would the child: its Ctrl-C would then be lost, unlike on a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(ws: Workspace, *args: str | Path) -> pexpect.spawn:
     return pexpect.spawn(
         sys.executable,
@@ -22,6 +29,7 @@ def _spawn(ws: Workspace, *args: str | Path) -> pexpect.spawn:
         encoding="utf-8",
         timeout=30,
         dimensions=(40, 160),
+        preexec_fn=_default_sigint,
     )
 
 
