@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from medvault.errors import NotFound
+from medvault.errors import FormatError, NotFound
+from medvault.format import path_index as fmt
 from medvault.keys.passphrase import to_secret
 from medvault.store.journal import JournalAppender, index_key, read_journal, rewrite_journal
 from medvault.vault import path_index
@@ -274,3 +275,33 @@ def test_an_older_file_under_the_same_path_shows_again_when_the_newest_is_remove
     remove_paths(vault.open(), ["p/x.txt"], vault.registry, vault.env)  # removes the twin
     _agree(vault)
     assert [x.file_id for x in vault.fast()[0] if x.path == "p/x.txt"] == [old.file_id]
+
+
+GOOD_ROW = ["ab" * 16, "p1", 0, 200, 100, "a/b.txt", 44, "c" * 64, "2026-12-02T10:00:00Z", 5, []]
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "accepted"),
+    [
+        (2, -1, False),  # offset
+        (3, -1, False),  # header length
+        (4, -1, False),  # payload length
+        (6, -1, False),  # size
+        (9, -1, True),  # mtime_ns before 1970 is a real time
+        (10, ["ab" * 16], True),
+        (10, [7], False),  # a replaced id that is not a string
+        (6, True, False),  # bool is not an int
+        (5, 7, False),
+    ],
+)
+def test_a_page_row_is_checked_field_by_field(index: int, value: object, accepted: bool) -> None:
+    row = list(GOOD_ROW)
+    row[index] = value
+    plain = fmt.encode_page([row])
+    path = row[5] if isinstance(row[5], str) else ""
+    ref = fmt.PageRef(path, path, 0, 100, 1)
+    if accepted:
+        assert fmt.decode_page(plain, ref) == [row]
+    else:
+        with pytest.raises(FormatError):
+            fmt.decode_page(plain, ref)
