@@ -26,7 +26,7 @@ MAC_LEN = 32
 MAX_META = 64 * 1024
 # magic .. meta_len in one pack/unpack: field by field, this was a tenth of the time of
 # extracting a small file.
-FIXED = struct.Struct(">8sIHBB16s16sIQ40s12sI")
+FIXED = struct.Struct(f">{len(MAGIC)}sIHBB{ID_LEN}s{ID_LEN}sIQ{WRAPPED_LEN}s{NONCE_LEN}sI")
 FIXED_LEN = FIXED.size  # 116
 MAX_HEADER = FIXED_LEN + MAX_META + MAC_LEN
 # 2^32 Cobblestone chunks (64 TiB) is far beyond any drive; a larger claim is damage.
