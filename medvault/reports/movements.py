@@ -82,17 +82,24 @@ def movements(registry: MovementRegistry, since: str, until: str | None) -> list
 
 def as_csv(rows: list[Movement]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: the csv module then quotes a cell holding a CR as well as a LF,
+    # so a CR inside a label cannot start a new row (whose first cell could be a formula).
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for row in rows:
         writer.writerow([_cell(getattr(row, c)) for c in COLUMNS])
     return out.getvalue()
 
 
+# A cell starting with one of these can run as a formula in a spreadsheet (the OWASP CSV
+# injection list: a leading TAB or CR is skipped by some spreadsheets, which then see the
+# = after it).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet.
     text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else value
+    return "'" + text if text.startswith(FORMULA_STARTS) else value
 
 
 def as_html(rows: list[Movement], org_name: str, since: str, until: str | None) -> str:
