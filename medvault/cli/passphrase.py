@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -29,12 +30,27 @@ def _first_line(data: bytes, origin: str) -> str:
     return line
 
 
+# Read or write permission for the group or others on a secret's file.
+SHARED_BITS = stat.S_IRGRP | stat.S_IWGRP | stat.S_IROTH | stat.S_IWOTH
+
+
 def from_file(path: Path, origin: str) -> str:
     try:
         with open(path, "rb") as handle:
+            warn_if_shared(os.fstat(handle.fileno()).st_mode, path, origin)
             return _first_line(handle.read(MAX_SECRET_INPUT), origin)
     except OSError as exc:
         raise SourceUnreadable(f"cannot read {origin} {path}: {exc.strerror}") from None
+
+
+def warn_if_shared(mode: int, path: Path, origin: str) -> None:
+    """Say so when other users may read (or replace) the file a secret comes from."""
+    if mode & SHARED_BITS:
+        click.echo(
+            f"medvault: warning: {origin} {path} has mode {stat.S_IMODE(mode):04o}: other "
+            f"users can read or change it; make it private: chmod 600 {path}",
+            err=True,
+        )
 
 
 def from_fd(fd: int) -> str:
