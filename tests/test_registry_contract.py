@@ -71,7 +71,8 @@ def test_vaults_and_key_packages(url: str) -> None:
     second = KeyPackage(VAULT, "bbbbbbbbbbbbbbbb", "p384", b"\x02" * 40)
     registry.replace_key_packages(VAULT, [second], "2026-11-21T10:00:00Z")
     assert registry.key_packages(VAULT) == [second]
-    assert registry.vaults_for_key("aaaaaaaaaaaaaaaa") == []
+    assert _states(registry, "aaaaaaaaaaaaaaaa") == [(VAULT, "superseded", "2026-11-21T10:00:00Z")]
+    assert _states(registry, "bbbbbbbbbbbbbbbb") == [(VAULT, "in_force", None)]
     assert [p["key_id"] for p in registry.package_history(VAULT)] == [
         "aaaaaaaaaaaaaaaa",
         "bbbbbbbbbbbbbbbb",
@@ -80,9 +81,133 @@ def test_vaults_and_key_packages(url: str) -> None:
     assert registry.destroy_key_packages(VAULT, "2026-11-22T10:00:00Z") == 2
     assert registry.key_packages(VAULT) == []
     assert registry.vault_status(VAULT) == "erased"
+    assert _states(registry, "bbbbbbbbbbbbbbbb") == [(VAULT, "destroyed", "2026-11-22T10:00:00Z")]
     with registry.engine.connect() as conn:
         sealed = conn.execute(sa.text("SELECT sealed FROM key_packages")).scalars().all()
     assert all(bytes(s) == b"" for s in sealed)  # the sealed bytes themselves are gone
+
+
+def _states(registry: Registry, key_id: str) -> list[tuple[str, str, str | None]]:
+    """What `escrow affected KEY_ID` is built from: (vault, package state, since)."""
+    rows = registry.vaults_for_key(key_id)
+    for row in rows:  # the vault record's own fields are all still there
+        assert {"vault_id", "label", "created_at", "created_by", "host", "status"} <= set(row)
+    return [(r["vault_id"], r["package_state"], r["package_state_at"]) for r in rows]
+
+
+def _sealed_rows(registry: Registry) -> list[tuple[str, bytes, str | None]]:
+    with registry.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT key_id, sealed, superseded_at FROM key_packages ORDER BY id")
+        ).all()
+    return [(str(k), bytes(sealed), superseded) for k, sealed, superseded in rows]
+
+
+OLD_SEALED = b"old package sealed to a retired key " * 4
+NEW_SEALED = [b"new package for key c " * 4, b"new package for key d " * 4]
+
+
+def _resealed(url: str) -> tuple[Registry, list[KeyPackage]]:
+    """A vault whose one package (key a) was replaced by two (keys c and d)."""
+    registry = Registry.for_url(url)
+    old = KeyPackage(VAULT, "aaaaaaaaaaaaaaaa", "p384", OLD_SEALED)
+    registry.record_vault(VAULT, "Lab", "org", "2026-11-20T10:00:00Z", ALICE, [old])
+    registry.set_vault_status(VAULT, "active")
+    new = [
+        KeyPackage(VAULT, key, "p384", sealed)
+        for key, sealed in zip(("cccccccccccccccc", "dddddddddddddddd"), NEW_SEALED, strict=True)
+    ]
+    registry.replace_key_packages(VAULT, new, "2026-11-21T10:00:00Z")
+    return registry, new
+
+
+def test_replace_blanks_the_superseded_packages(url: str) -> None:
+    """H2: a package sealed to a retired key is not kept readable in the registry."""
+    registry, new = _resealed(url)
+    assert registry.key_packages(VAULT) == new  # only the new ones are in force
+    assert _sealed_rows(registry) == [
+        ("aaaaaaaaaaaaaaaa", b"", "2026-11-21T10:00:00Z"),
+        ("cccccccccccccccc", NEW_SEALED[0], None),
+        ("dddddddddddddddd", NEW_SEALED[1], None),
+    ]
+    assert [p["superseded_at"] for p in registry.package_history(VAULT)] == [
+        "2026-11-21T10:00:00Z", None, None,
+    ]  # fmt: skip
+    registry.close()
+    if url.startswith("sqlite"):  # a copy of the file taken now does not hold them either
+        data = Path(make_url(url).database or "").read_bytes()
+        assert OLD_SEALED[:32] not in data
+        assert NEW_SEALED[0][:22] in data
+
+
+def test_replace_with_the_packages_in_force_changes_nothing(url: str) -> None:
+    """A re-key resumed after a crash may record the same new packages again."""
+    registry, new = _resealed(url)
+    before = _sealed_rows(registry)
+    registry.replace_key_packages(VAULT, list(reversed(new)), "2026-11-22T10:00:00Z")
+    assert _sealed_rows(registry) == before
+    registry.replace_key_packages(VAULT, new[:1], "2026-11-23T10:00:00Z")  # a real change
+    assert registry.key_packages(VAULT) == new[:1]
+    assert [sealed for _k, sealed, _at in _sealed_rows(registry)] == [b"", b"", b"", NEW_SEALED[0]]
+
+
+def test_vaults_for_key_lists_superseded_and_destroyed_packages(url: str) -> None:
+    """`escrow affected` must still show a vault once sealed to a compromised key."""
+    registry = Registry.for_url(url)
+    key, other = "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"
+
+    def vault(n: int, status: str, *keys: str) -> str:
+        vault_id = f"{n:032x}"
+        packages = [KeyPackage(vault_id, k, "p384", f"{vault_id}{k}".encode()) for k in keys]
+        registry.record_vault(vault_id, f"v{n}", "org", f"2026-11-2{n}T10:00:00Z", ALICE, packages)
+        registry.set_vault_status(vault_id, status)
+        return vault_id
+
+    in_force = vault(1, "active", key)
+    resealed = vault(2, "active", key)
+    registry.replace_key_packages(resealed, [KeyPackage(resealed, other, "p384", b"x")], "T2")
+    erased = vault(3, "active", key)
+    registry.destroy_key_packages(erased, "T3")
+    vault(4, "pending", key)  # never activated: no data was ever sealed with it
+    vault(5, "active", other)
+    twice = vault(6, "lost", key)  # resealed to the same key again: in force wins
+    registry.replace_key_packages(twice, [KeyPackage(twice, key, "p384", b"again")], "T6")
+    assert _states(registry, key) == [
+        (in_force, "in_force", None),
+        (resealed, "superseded", "T2"),
+        (erased, "destroyed", "T3"),
+        (twice, "in_force", None),
+    ]
+    assert [row[0] for row in _states(registry, other)] == [resealed, f"{5:032x}"]
+    assert registry.vaults_for_key("0" * 16) == []
+
+
+def test_superseded_packages_of_an_older_registry_are_blanked_by_the_upgrade(url: str) -> None:
+    """A registry written before this fix kept superseded packages whole; opening it with
+    this release blanks them (migration r0003) and leaves the ones in force alone."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        from alembic import command
+
+        command.upgrade(migrate._config(conn), "r0002")
+        for key, sealed, superseded in (
+            ("aaaaaaaaaaaaaaaa", OLD_SEALED, "2026-11-21T10:00:00Z"),
+            ("cccccccccccccccc", NEW_SEALED[0], None),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO key_packages (vault_id, key_id, suite, sealed, created_at, "
+                    "superseded_at) VALUES (:v, :k, 'p384', :s, '2026-11-20T10:00:00Z', :at)"
+                ),
+                {"v": VAULT, "k": key, "s": sealed, "at": superseded},
+            )
+    engine.dispose()
+    registry = Registry.for_url(url)
+    assert _sealed_rows(registry) == [
+        ("aaaaaaaaaaaaaaaa", b"", "2026-11-21T10:00:00Z"),
+        ("cccccccccccccccc", NEW_SEALED[0], None),
+    ]
+    assert [p.key_id for p in registry.key_packages(VAULT)] == ["cccccccccccccccc"]
 
 
 def test_events_chain_and_read_back(url: str) -> None:
@@ -341,6 +466,28 @@ def test_postgres_workstation_role_cannot_change_or_delete_events(
     owner.init_roles("workstation")
     with pytest.raises(RegistryError, match="lowercase"):
         owner.init_roles('bad"; DROP TABLE events; --')
+
+
+def test_postgres_workstation_role_reads_no_superseded_package(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    """A reseal done from a workstation leaves nothing sealed to the old key that any
+    workstation role can select."""
+    owner = Registry.for_url(pg_url)
+    owner.init_roles("workstation")
+    dbname = make_url(pg_url).database
+    assert dbname is not None
+    workstation_url = pg_server.url_for("workstation", dbname)
+    workstation, new = _resealed(workstation_url)
+    with workstation.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT sealed, superseded_at IS NOT NULL FROM key_packages")
+        ).all()
+    assert sorted((bytes(sealed), old) for sealed, old in rows) == [
+        (b"", True),
+        *((sealed, False) for sealed in NEW_SEALED),
+    ]
+    assert workstation.key_packages(VAULT) == new
 
 
 def test_init_roles_refuses_sqlite(tmp_path: Path) -> None:

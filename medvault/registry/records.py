@@ -88,3 +88,25 @@ class CustodyRegistry(EventSink, Protocol):
     ) -> None: ...
 
     def set_vault_status(self, vault_id: str, status: str) -> None: ...
+
+
+class KeyPackageRegistry(Protocol):
+    """The key-package operations a re-key or reseal calls (SQLite or PostgreSQL)."""
+
+    def key_packages(self, vault_id: str) -> list[KeyPackage]:
+        """The vault's packages in force (never a superseded or destroyed one)."""
+        ...
+
+    def replace_key_packages(self, vault_id: str, packages: list[KeyPackage], at: str) -> None:
+        """Put PACKAGES in force instead of every earlier package of the vault, in one
+        transaction: the earlier rows are kept, marked superseded AT, and their sealed
+        bytes are blanked (no role, and no backup taken afterwards, can read them). When
+        PACKAGES are exactly the ones already in force, nothing changes, so a re-key that
+        resumes after a crash may call it again."""
+        ...
+
+    def vaults_for_key(self, key_id: str) -> list[dict[str, Any]]:
+        """Every vault that has or had a package sealed to KEY_ID (active, lost or erased),
+        each as its vault record plus ``package_state`` ("in_force", "superseded" or
+        "destroyed") and ``package_state_at`` (None while in force)."""
+        ...

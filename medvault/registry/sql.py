@@ -27,6 +27,9 @@ CHAIN_LOCK_KEY = 0x6D7661756C74  # "mvault": the advisory lock that serialises c
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 EVENT_ID = re.compile(r"[0-9a-f]{32}")
 MERGE_BATCH = 500
+# Vaults whose data may still exist somewhere (erased ones are listed for their history).
+EXPOSED_STATUSES = ("active", "lost", "erased")
+PACKAGE_RANK = {"destroyed": 0, "superseded": 1, "in_force": 2}
 CONNECT_TIMEOUT_S = 10
 
 
@@ -189,13 +192,18 @@ class Registry:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def replace_key_packages(self, vault_id: str, packages: list[KeyPackage], at: str) -> None:
-        """Record new key packages and supersede all earlier ones, in one transaction."""
+        """Put PACKAGES in force instead of every earlier package of the vault, in one
+        transaction. The earlier ones keep their row and ``superseded_at`` but lose their
+        sealed bytes, so no role and no later backup can open them with a retired key.
+        Nothing changes when PACKAGES are already the ones in force (a resumed re-key)."""
         kp = schema.key_packages
         with self._tx() as conn:
+            if _in_force(conn, vault_id) == _package_set(packages):
+                return
             conn.execute(
                 update(kp)
                 .where(kp.c.vault_id == vault_id, kp.c.superseded_at.is_(None))
-                .values(superseded_at=at)
+                .values(superseded_at=at, sealed=b"")
             )
             _insert_packages(conn, packages, at)
 
@@ -216,21 +224,26 @@ class Registry:
             return int(result.rowcount)
 
     def vaults_for_key(self, key_id: str) -> list[dict[str, Any]]:
-        """Every vault with a key package in force sealed to KEY_ID."""
+        """Every vault that has, or had, a key package sealed to KEY_ID: each row is the
+        vault's record plus ``package_state`` ("in_force", "superseded" or "destroyed")
+        and ``package_state_at`` (when it was superseded or destroyed; None in force).
+        A vault with several packages for the key is listed once, by the one most in
+        force (the latest change among equals)."""
         kp, v = schema.key_packages, schema.vaults
         query = (
-            select(v)
+            select(v, kp.c.superseded_at, kp.c.destroyed_at)
             .join(kp, kp.c.vault_id == v.c.vault_id)
-            .where(
-                kp.c.key_id == key_id,
-                kp.c.superseded_at.is_(None),
-                kp.c.destroyed_at.is_(None),
-                v.c.status.in_(("active", "lost")),
-            )
-            .order_by(v.c.created_at)
+            .where(kp.c.key_id == key_id, v.c.status.in_(EXPOSED_STATUSES))
+            .order_by(v.c.created_at, v.c.vault_id)
         )
+        found: dict[str, dict[str, Any]] = {}
         with self._read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            for r in conn.execute(query).mappings():
+                row = _with_package_state(dict(r))
+                kept = found.get(row["vault_id"])
+                if kept is None or _exposure(row) > _exposure(kept):
+                    found[row["vault_id"]] = row
+        return list(found.values())
 
     # -- the audit chain ----------------------------------------------------------------
 
@@ -412,6 +425,39 @@ def _insert_packages(conn: Connection, packages: list[KeyPackage], at: str) -> N
                 created_at=at,
             )
         )
+
+
+def _package_set(packages: list[KeyPackage]) -> set[tuple[str, str, bytes]]:
+    return {(p.key_id, p.suite, bytes(p.sealed)) for p in packages}
+
+
+def _in_force(conn: Connection, vault_id: str) -> set[tuple[str, str, bytes]]:
+    kp = schema.key_packages
+    rows = conn.execute(
+        select(kp.c.key_id, kp.c.suite, kp.c.sealed).where(
+            kp.c.vault_id == vault_id,
+            kp.c.superseded_at.is_(None),
+            kp.c.destroyed_at.is_(None),
+        )
+    )
+    return {(str(key_id), str(suite), bytes(sealed)) for key_id, suite, sealed in rows}
+
+
+def _with_package_state(row: dict[str, Any]) -> dict[str, Any]:
+    """ROW (a vault joined with one of its packages) with the package's state instead of
+    the package's own columns."""
+    superseded, destroyed = row.pop("superseded_at"), row.pop("destroyed_at")
+    if destroyed is not None:
+        row["package_state"], row["package_state_at"] = "destroyed", destroyed
+    elif superseded is not None:
+        row["package_state"], row["package_state_at"] = "superseded", superseded
+    else:
+        row["package_state"], row["package_state_at"] = "in_force", None
+    return row
+
+
+def _exposure(row: dict[str, Any]) -> tuple[int, str]:
+    return PACKAGE_RANK[row["package_state"]], row["package_state_at"] or ""
 
 
 def _row_of(ev: Event) -> dict[str, Any]:
