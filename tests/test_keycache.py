@@ -27,23 +27,13 @@ def _cli(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[
     )
 
 
-def _lookup(env: dict[str, str], vault_id: str) -> str | None:
-    probe = (
-        "import keyring, sys; print(keyring.get_password('medvault-unlock', sys.argv[1]) or 'NONE')"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe, vault_id], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return None if out == "NONE" else out
-
-
 def test_remember_then_lock_on_real_secret_service(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
     created = json.loads(ws.cli("create", drive, "--json", check=True).stdout)
     vault_id = created["vault_id"]
-    with secret_service(tmp_path / "home") as bus_env:
-        env = {**ws.env, **bus_env}
+    with secret_service(tmp_path / "home") as keyring:
+        env = {**ws.env, **keyring.env}
         env.pop("MEDVAULT_PASSPHRASE_FILE", None)
         env.pop("PYTHON_KEYRING_BACKEND", None)  # the real SecretService this time
         # Without a cached key and without a passphrase source, commands fail at once.
@@ -56,7 +46,7 @@ def test_remember_then_lock_on_real_secret_service(
             "8h",
         )
         assert remembered.returncode == 0, remembered.stderr
-        entry = json.loads(_lookup(env, vault_id) or "{}")
+        entry = json.loads(keyring.secret(vault_id) or "{}")
         assert set(entry) == {"v", "key", "expires"}
         src = tmp_path / "note.txt"
         src.write_text("no passphrase needed\n")
@@ -70,15 +60,15 @@ def test_remember_then_lock_on_real_secret_service(
         locked = _cli(env, "lock", drive)
         assert locked.returncode == 0
         assert "Forgot" in locked.stdout
-        assert _lookup(env, vault_id) is None
+        assert keyring.entries() == {}
         assert _cli(env, "ls", drive).returncode == 13
 
 
 def test_expired_key_is_not_used_and_is_deleted(ws: Workspace, drive: Path, tmp_path: Path) -> None:
     created = json.loads(ws.cli("create", drive, "--json", check=True).stdout)
     vault_id = created["vault_id"]
-    with secret_service(tmp_path / "home") as bus_env:
-        env = {**ws.env, **bus_env}
+    with secret_service(tmp_path / "home") as keyring:
+        env = {**ws.env, **keyring.env}
         env.pop("MEDVAULT_PASSPHRASE_FILE", None)
         env.pop("PYTHON_KEYRING_BACKEND", None)  # the real SecretService this time
         _cli(
@@ -91,21 +81,17 @@ def test_expired_key_is_not_used_and_is_deleted(ws: Workspace, drive: Path, tmp_
         assert _cli(env, "ls", drive).returncode == 0
         # Move the expiry into the past (as if a minute had gone by), in both places.
         past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-        entry = json.loads(_lookup(env, vault_id) or "{}")
+        entry = json.loads(keyring.secret(vault_id) or "{}")
         entry["expires"] = past
-        setter = (
-            "import keyring, sys; keyring.set_password('medvault-unlock', sys.argv[1], sys.argv[2])"
-        )
-        subprocess.run(
-            [sys.executable, "-c", setter, vault_id, json.dumps(entry)], env=env, check=True
-        )
+        (session,) = keyring.entries()[vault_id]
+        keyring.put(vault_id, json.dumps(entry), session)
         (ws.home / "remembered" / vault_id).write_text(past + "\n")
         assert _cli(env, "ls", drive).returncode == 13
-        assert _lookup(env, vault_id) is None
+        assert keyring.entries() == {}
 
 
 def test_plaintext_keyring_backend_is_refused(ws: Workspace, drive: Path, tmp_path: Path) -> None:
-    ws.cli("create", drive, check=True)
+    # The keyring is checked first: no vault (nor passphrase) is needed to be refused.
     home = tmp_path / "home"
     home.mkdir()
     root = Path(__file__).resolve().parents[1]
@@ -124,12 +110,10 @@ def test_plaintext_keyring_backend_is_refused(ws: Workspace, drive: Path, tmp_pa
 
 @pytest.mark.parametrize("text", ["8", "0m", "8w", "8d"])
 def test_bad_durations(ws: Workspace, drive: Path, text: str) -> None:
-    ws.cli("create", drive, check=True)
     assert ws.cli("unlock", drive, "--remember", text).returncode == 2
 
 
 def test_no_keyring_at_all_is_a_clear_error(ws: Workspace, drive: Path) -> None:
-    ws.cli("create", drive, check=True)
     env = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     result = ws.cli("unlock", drive, "--remember", "8h", extra_env=env)
     assert result.returncode == 21

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -15,8 +14,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 from medvault.cli import passphrase as pp
+from medvault.cli import safe_text
+from medvault.cli.safe_text import safe
 from medvault.config import OrgConfig, find_org_config, load_org, registry_url
-from medvault.errors import MedvaultError
+from medvault.errors import KeyCacheRefused, MedvaultError
 from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import parse as parse_recovery_code
 from medvault.registry.records import Actor, Event, KeyPackage
@@ -163,8 +164,40 @@ def open_registry() -> LazyRegistry:
     return LazyRegistry()
 
 
+def _warn_safely(message: str) -> None:
+    # Warnings may quote a drive's or the registry's text (a file name, a reason).
+    sys.stderr.write(f"medvault: warning: {safe(message)}\n")
+
+
 def env() -> Env:
-    return Env()
+    return Env(warn=_warn_safely)
+
+
+# The commands that may open a vault with a key cached by `unlock --remember` (their path
+# below the top-level group). Any other command, and any command added later, asks for
+# the passphrase: passwd, erase, recover and escrow reseal must prove that the person
+# knows it now, not that someone unlocked this workstation earlier.
+MAY_USE_CACHED_KEY = frozenset(
+    {
+        "add", "cp", "ls", "extract", "rm", "verify", "repair", "compact", "sync", "export",
+        "scan", "custody transfer",
+    }
+)  # fmt: skip
+
+
+def command_path() -> str:
+    """The running command's path below the top-level group ("custody transfer"), or ""
+    outside a click command."""
+    ctx = click.get_current_context(silent=True)
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def may_use_cached_key() -> bool:
+    return command_path() in MAY_USE_CACHED_KEY and not os.environ.get("MEDVAULT_NO_KEYRING")
 
 
 def _unlock_any(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
@@ -172,7 +205,7 @@ def _unlock_any(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
     code = _recovery_code_requested()
     if code is not None:
         return unlock_with_recovery_code(copies, parse_recovery_code(code))
-    if fd is None and file is None and not os.environ.get("MEDVAULT_NO_KEYRING"):
+    if fd is None and file is None and may_use_cached_key():
         from medvault.keys import keycache
 
         vault_id = copies.any.header.vault_id.hex()
@@ -187,9 +220,29 @@ def _unlock_any(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
 
 
 def unlock_vault(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
+    """Unlock VAULT with the recovery code if one was asked for, else with a key cached by
+    `unlock --remember` if this command may use one (MAY_USE_CACHED_KEY), else with the
+    passphrase."""
     unlocked = _unlock_any(path, fd, file)
     _background.start(lambda: warn_if_lost(unlocked, path))
     return unlocked
+
+
+def forget_cached_key(vault_id: str, reason: str) -> None:
+    """After REASON (erase, passwd, recover, incident lost): delete the key of VAULT_ID
+    cached on this workstation, if a marker says there may be one, and record a `lock`
+    event so a lost-drive report knows the key is gone. A keyring that cannot be reached
+    gets a warning: the command itself has succeeded."""
+    from medvault.keys import keycache
+    from medvault.vault.custody import record
+
+    try:
+        removed = keycache.forget_if_marked(vault_id)
+    except KeyCacheRefused as exc:
+        env().warn(f"{exc.message}; run `medvault lock {vault_id}` to delete the cached key")
+        return
+    if removed:
+        record(open_registry(), env(), "lock", {"reason": reason}, vault_id=vault_id)
 
 
 class _Background:
@@ -313,7 +366,7 @@ def _no_progress(_n: int) -> None:
 
 
 def emit_json(value: object) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(safe_text.dumps(value))
 
 
 def emit_json_array(items: Iterable[object]) -> None:
@@ -322,7 +375,7 @@ def emit_json_array(items: Iterable[object]) -> None:
     out = sys.stdout
     first = True
     for item in items:
-        body = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        body = safe_text.dumps(item).replace("\n", "\n  ")
         out.write(("[\n  " if first else ",\n  ") + body)
         first = False
     out.write("[]\n" if first else "\n]\n")

@@ -10,6 +10,7 @@ from medvault.cli.common import (
     VAULT_ARG,
     emit_json,
     env,
+    forget_cached_key,
     json_option,
     load_org_config,
     open_registry,
@@ -46,13 +47,14 @@ def erase_cmd(
     as_json: bool,
 ) -> None:
     """Cryptographically erase VAULT: destroy every copy of its key, so nothing (not the
-    passphrase, not the recovery code, not the escrow quorum) can open it again.
+        passphrase, not the recovery code, not the escrow quorum) can open it again.
 
-    Destroys the registry's key packages, overwrites and deletes both header copies (key
-    slots and escrow packages), removes the index and log, verifies that no route to the
-    key is left, records the event, and writes a certificate of sanitization (NIST SP
-    800-88). The passphrase is asked first, to prove this is your vault.
-    Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 15.
+        Destroys the registry's key packages, overwrites and deletes both header copies (key
+        slots and escrow packages), removes the index and log, verifies that no route to the
+        key is left, records the event, and writes a certificate of sanitization (NIST SP
+        800-88). The passphrase is asked first, to prove this is your vault: a key cached by
+    `unlock --remember` is never used, and it is deleted from this workstation's keyring.
+        Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 15.
     """
     org = load_org_config(org_path)
     writable_folder(out_dir)  # before anything is destroyed: the certificate must land
@@ -64,7 +66,12 @@ def erase_cmd(
     ):
         raise UsageError("not erased (not confirmed)")
     environment = env()
-    erased = erase_vault(unlocked, open_registry().real(), environment)
+    try:
+        erased = erase_vault(unlocked, open_registry().real(), environment)
+    finally:
+        # Even a failed erase may have destroyed the headers: a cached key must not be
+        # the last way in to what is left.
+        forget_cached_key(unlocked.vault_id_hex, "erase")
     cert = certificate.certificate(
         erased, environment.actor.describe(), environment.actor.host, org.name
     )

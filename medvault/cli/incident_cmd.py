@@ -10,6 +10,7 @@ import click
 from medvault.cli.common import (
     emit_json,
     env,
+    forget_cached_key,
     json_option,
     load_org_config,
     open_registry,
@@ -83,6 +84,8 @@ def incident_lost(
     writable_folder(out_dir)  # before the incident is recorded, so a retry is not needed
     event = mark_lost(registry, environment, vault_id_of(vault_id), moment, reported_by)
     vault = known_vault(registry, event.vault_id or "")
+    # A key of the lost vault cached here goes now, before the report looks for one.
+    forget_cached_key(vault.vault_id, "incident lost")
     stored = next(s for s in registry.events(vault.vault_id) if s.event.event_id == event.event_id)
     report = lost.build(registry, vault, stored, org.name, org.org_id, environment.timestamp())
     written: dict[str, str] = {}

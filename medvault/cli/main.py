@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from datetime import UTC, datetime
 
 import click
 
 from medvault import __version__
+from medvault.cli.safe_text import safe
 from medvault.errors import MedvaultError, UsageError
 from medvault.secret import make_non_dumpable
 
@@ -84,11 +86,20 @@ def cli(person: str | None) -> None:
         os.environ["MEDVAULT_PERSON"] = person.strip()  # read by every Env() of this process
 
 
+def purge_expired_keys() -> None:
+    """Delete vault keys cached by `unlock --remember` whose time is up, whatever command
+    runs (keyring has no expiry of its own). One directory listing when none is cached."""
+    from medvault.keys import keycache
+
+    keycache.purge_expired(datetime.now(UTC))
+
+
 def main() -> None:
     # Any command may hold a vault key: keep other processes of the user (and core dumps)
     # out of this one's memory from the start, not only while an export command runs.
     make_non_dumpable()
     try:
+        purge_expired_keys()
         try:
             cli.main(standalone_mode=False)
         finally:
@@ -98,9 +109,10 @@ def main() -> None:
             if common is not None:
                 common.join_background()
     except MedvaultError as exc:
-        click.echo(f"medvault: error: {exc.message}", err=True)
+        # A message may quote a drive's or the registry's text (a name, a reason).
+        click.echo(f"medvault: error: {safe(exc.message)}", err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(f"hint: {safe(exc.hint)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("medvault: aborted", err=True)

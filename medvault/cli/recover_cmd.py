@@ -11,6 +11,7 @@ from medvault.cli.common import (
     VAULT_ARG,
     emit_json,
     env,
+    forget_cached_key,
     json_option,
     load_org_config,
     open_registry,
@@ -108,6 +109,7 @@ def recover_cmd(
             new = pp.prompt("New vault passphrase", confirm=True)
         check_strength(new)
         change_passphrase(unlocked, to_secret(new), registry, env(), "recover-reset", audit)
+        forget_cached_key(unlocked.vault_id_hex, "recover")
         if as_json:
             emit_json({"vault_id": unlocked.vault_id_hex, "reset": True, **audit})
         else:
@@ -120,6 +122,7 @@ def recover_cmd(
     result = extract(
         unlocked, list(paths), dest, force, registry, env(), action="recover", details=audit
     )
+    forget_cached_key(unlocked.vault_id_hex, "recover")
     if as_json:
         emit_json(
             {

@@ -9,8 +9,16 @@ from pathlib import Path
 import click
 
 from medvault.cli import passphrase as pp
-from medvault.cli.common import VAULT_ARG, env, open_registry, passphrase_options
-from medvault.errors import UsageError
+from medvault.cli.common import (
+    VAULT_ARG,
+    emit_json,
+    env,
+    json_option,
+    open_registry,
+    passphrase_options,
+    vault_id_of,
+)
+from medvault.errors import KeyCacheRefused, UsageError
 from medvault.keys import keycache
 from medvault.keys.passphrase import to_secret
 from medvault.vault.custody import record as record_event
@@ -45,9 +53,12 @@ def unlock_cmd(
 ) -> None:
     """Cache the vault key in this workstation's OS keyring for a while.
 
-    Later commands on this workstation need no passphrase until it expires or `medvault
-    lock` is run. The key never goes to the drive or to a plaintext keyring.
-    Exit codes: 0, 2, 3, 4, 13, 21 (no secure OS keyring).
+    Until it expires or `medvault lock` is run, the commands that read or add files (ls,
+    extract, add, cp, rm, verify, repair, compact, sync, export, scan --into, custody
+    transfer) need no passphrase on this workstation; passwd, erase and escrow reseal
+    always ask for it. Every medvault start deletes expired keys. On GNOME Keyring the key
+    is kept in memory only and is gone at logout. The key never goes to the drive or to a
+    plaintext keyring. Exit codes: 0, 2, 3, 4, 13, 21 (no secure OS keyring).
     """
     lifetime = parse_duration(duration)
     keycache.secure_backend()  # refuse an insecure keyring before asking for anything
@@ -56,31 +67,71 @@ def unlock_cmd(
     unlocked = unlock(copies, to_secret(secret))
     environment = env()
     expires = environment.now() + lifetime
-    keycache.remember(unlocked.vault_id_hex, unlocked.vmk, expires)
+    kept_in = keycache.remember(unlocked.vault_id_hex, unlocked.vmk, expires)
+    backend = type(keycache.secure_backend()).__module__
     record_event(
         open_registry(),
         environment,
         "remember",
-        {"expires": expires.isoformat(), "backend": type(keycache.secure_backend()).__module__},
+        {"expires": expires.isoformat(), "backend": backend, "kept_in": kept_in},
         vault=unlocked,
     )
+    where = "in memory until logout, at most" if kept_in == "session" else "until"
     click.echo(
-        f"Vault {unlocked.vault_id_hex} unlocked on this workstation until "
+        f"Vault {unlocked.vault_id_hex} unlocked on this workstation {where} "
         f"{expires:%Y-%m-%d %H:%M} UTC."
     )
 
 
 @click.command("lock")
-@VAULT_ARG
-def lock_cmd(vault: Path) -> None:
-    """Forget the vault key cached on this workstation.
+@click.argument("vault", required=False)
+@click.option(
+    "--all", "everything", is_flag=True, help="Forget every vault key cached on this workstation."
+)
+@json_option
+def lock_cmd(vault: str | None, everything: bool, as_json: bool) -> None:
+    """Forget vault keys cached on this workstation (no passphrase, no drive needed).
 
-    Exit codes: 0 (also when nothing was cached), 4 not a vault.
+    VAULT is the drive or the vault's 32-digit id (so a key can be forgotten after the
+    drive is lost or erased); --all forgets every key cached here. Records a `lock` event
+    for each key forgotten.
+    Exit codes: 0 (also when nothing was cached), 2 (give VAULT or --all), 4 not a vault,
+    21 the OS keyring could not be reached to delete a key.
     """
-    vault_id = open_headers(vault).any.header.vault_id.hex()
-    if keycache.forget(vault_id):
-        environment = env()
+    if (vault is None) == (not everything):
+        raise UsageError("give VAULT (the drive or its vault id) or --all, not both")
+    vault_ids = keycache.cached_vaults() if everything else [vault_id_of(vault or "")]
+    forgotten, failed = _forget_each(vault_ids)
+    environment = env()
+    for vault_id in forgotten:
         record_event(open_registry(), environment, "lock", {}, vault_id=vault_id)
+    _report_locked(vault_ids, forgotten, as_json)
+    if failed:
+        why = next(iter(failed.values()))
+        raise KeyCacheRefused(
+            f"the key of vault(s) {', '.join(failed)} may still be in the OS keyring ({why})"
+        )
+
+
+def _forget_each(vault_ids: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The ids whose key was deleted, and why each that could not be was not."""
+    forgotten: list[str] = []
+    failed: dict[str, str] = {}
+    for vault_id in vault_ids:
+        try:
+            if keycache.forget(vault_id):
+                forgotten.append(vault_id)
+        except KeyCacheRefused as exc:
+            failed[vault_id] = exc.message
+    return forgotten, failed
+
+
+def _report_locked(vault_ids: list[str], forgotten: list[str], as_json: bool) -> None:
+    if as_json:
+        emit_json({"forgotten": forgotten, "not_cached": sorted(set(vault_ids) - set(forgotten))})
+        return
+    for vault_id in forgotten:
         click.echo(f"Forgot the key of vault {vault_id} on this workstation.")
-    else:
-        click.echo(f"No key of vault {vault_id} was cached here.")
+    if not forgotten:
+        which = "No vault key" if len(vault_ids) != 1 else f"No key of vault {vault_ids[0]}"
+        click.echo(f"{which} was cached here.")

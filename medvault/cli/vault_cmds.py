@@ -12,6 +12,7 @@ from medvault.cli.common import (
     declare_options,
     emit_json,
     env,
+    forget_cached_key,
     json_option,
     load_org_config,
     open_registry,
@@ -163,6 +164,9 @@ def passwd_cmd(
 ) -> None:
     """Change the vault passphrase. Only the header changes, whatever the vault's size.
 
+    The current passphrase (or the recovery code) is always asked: a key cached by `unlock
+    --remember` is not enough, and it is deleted from this workstation's keyring.
+
     Exit codes: 0 changed, 3 wrong current passphrase, 4 not a vault, 10 vault busy,
     12 weak new passphrase, 13 no passphrase source.
     """
@@ -173,4 +177,5 @@ def passwd_cmd(
         new = pp.prompt("New vault passphrase", confirm=True)
     check_strength(new)
     change_passphrase(unlocked, to_secret(new), open_registry(), env())
+    forget_cached_key(unlocked.vault_id_hex, "passwd")
     click.echo("Passphrase changed.")
