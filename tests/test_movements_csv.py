@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import fields, replace
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,8 @@ def _cells(row: Movement) -> dict[str, str]:
 @pytest.mark.parametrize("value", HOSTILE)
 def test_formula_starts_are_quoted_in_every_column(value: str) -> None:
     for column in TEXT_COLUMNS:
-        cells = _cells(replace(PLAIN, **{column: value}))
+        changed: dict[str, Any] = {column: value}
+        cells = _cells(replace(PLAIN, **changed))
         assert cells[column] == "'" + value, column
 
 

@@ -94,7 +94,9 @@ class Limits:
     max_bytes: int = 64 * MIB  # read at most this much of a text file
     max_line: int = 64 * 1024  # characters; longer lines are read in pieces
     max_findings: int = 60  # findings kept per file, a sixth per indicator (counts go on)
+    max_zip_bytes: int = 256 * MIB  # an XLSX/DOCX file on disk
     max_zip_entries: int = 10_000
+    max_zip_directory: int = 4 * MIB  # its central directory (10,000 records use ~1 MiB)
     max_xml_bytes: int = 32 * MIB  # one XML part, uncompressed
     max_zip_total: int = 128 * MIB  # all parts read from one archive, uncompressed
     max_ratio: int = 200  # uncompressed / compressed, for parts over 1 MiB

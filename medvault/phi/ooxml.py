@@ -1,8 +1,10 @@
 """Office Open XML packages (XLSX, DOCX) read with hard bounds: a ZIP archive is opened
-only if its entry count, each part's size and compression ratio, and the total it would
-inflate to are within Limits; parts are streamed through defusedxml (no DTDs, entities or
-external references: no billion laughs, no XXE) and a part that inflates past its
-declared size is cut off. Nothing is ever inflated whole into memory."""
+only if its file size, its central directory's size and entry count (checked from its end
+records before zipfile reads the directory: zipbounds), each part's size and compression
+ratio, and the total it would inflate to are within Limits; parts are streamed through
+defusedxml (no DTDs, entities or external references: no billion laughs, no XXE) and a
+part that inflates past its declared size is cut off. Nothing is ever inflated whole
+into memory."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import defusedxml.ElementTree as SafeET
 
 from medvault.phi.model import MIB, Limits, Skipped
 from medvault.phi.textfile import open_regular
+from medvault.phi.zipbounds import check_directory
 
 BIG_PART = 1 * MIB  # the ratio check applies to parts larger than this
 
@@ -50,13 +53,17 @@ class Package:
         self._inflated = 0
         handle = open_regular(path)
         try:
+            check_directory(handle, limits)  # before zipfile parses the whole directory
             self._zip = zipfile.ZipFile(handle)
             infos = self._zip.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
             handle.close()
             raise Skipped("unreadable", f"damaged ZIP archive ({exc.__class__.__name__})") from None
+        except BaseException:
+            handle.close()
+            raise
         self._handle = handle
-        if len(infos) > limits.max_zip_entries:
+        if len(infos) > limits.max_zip_entries:  # check_directory counted them already
             self.close()
             raise Skipped("refused", f"ZIP archive with more than {limits.max_zip_entries} entries")
         self._infos = {info.filename: info for info in infos}
