@@ -2,6 +2,9 @@
 
 org.toml is public: org name, contact text for the drive's notice, and the escrow public
 key(s). Lookup order: --org PATH, then $MEDVAULT_ORG, then $MEDVAULT_HOME/org.toml.
+
+Everything else under $MEDVAULT_HOME is private (the registry names vaults, people, hosts
+and holds key packages): its folders are 0700 and its files 0600, whatever the umask.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +24,9 @@ from medvault.errors import OrgConfigMissing
 ORG_FILE = "org.toml"
 REGISTRY_FILE = "registry.sqlite"
 MAX_ORG_FILE = 1024 * 1024
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
+OTHERS = 0o077  # the group's and everyone else's permission bits
 ESCROW_KEY_FIELDS = frozenset(
     {"key_id", "suite", "threshold", "admins", "created_at", "status", "public_key"}
 )
@@ -32,6 +40,62 @@ def medvault_home() -> Path:
     import platformdirs  # only without $MEDVAULT_HOME; ~2 MiB not kept while Argon2id runs
 
     return Path(platformdirs.user_data_dir("medvault", appauthor=False))
+
+
+def _warn(text: str) -> None:
+    # This layer has no CLI to hand a notice to; one line on stderr is what the CLI prints.
+    sys.stderr.write(f"medvault: warning: {text}\n")
+
+
+def _mode(st: os.stat_result) -> str:
+    return f"{stat.S_IMODE(st.st_mode):04o}"
+
+
+def private_folder(path: Path) -> Path:
+    """PATH as a folder only its owner may enter: a missing one is made 0700 (its missing
+    parents as usual). An existing one open to others is closed if it is this user's own
+    and not a shared sticky folder such as /tmp; otherwise a warning says so. OSError
+    when it cannot be made."""
+    path.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    st = path.stat()
+    if not st.st_mode & OTHERS:
+        return path
+    if st.st_uid != os.geteuid() or st.st_mode & stat.S_ISVTX:
+        _warn(f"{path} (mode {_mode(st)}) can be read by other users; make it 0700 yourself")
+        return path
+    os.chmod(path, stat.S_IMODE(st.st_mode) & ~OTHERS)
+    return path
+
+
+def home_folder(*parts: str) -> Path:
+    """$MEDVAULT_HOME/PARTS..., each folder on the way private (0700); OSError if not."""
+    path = private_folder(medvault_home())
+    for part in parts:
+        path = private_folder(path / part)
+    return path
+
+
+def private_file(path: Path, what: str) -> None:
+    """Create PATH empty with mode 0600 if it is missing; one that exists and is readable
+    by others is made 0600, with a warning, since its contents were exposed. OSError
+    when it cannot be opened."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        tighten_file(fd, path, what)
+    finally:
+        os.close(fd)
+
+
+def tighten_file(fd: int, path: Path, what: str) -> None:
+    """Make the open file FD (at PATH) 0600 if others may read or write it, and say so."""
+    st = os.fstat(fd)
+    if not st.st_mode & OTHERS:
+        return
+    if st.st_uid != os.geteuid():
+        _warn(f"{what} {path} (mode {_mode(st)}) can be read by other users")
+        return
+    os.fchmod(fd, stat.S_IMODE(st.st_mode) & ~OTHERS)
+    _warn(f"{what} {path} could be read by other users (mode {_mode(st)}); it is now 0600")
 
 
 def registry_path() -> Path:

@@ -8,6 +8,7 @@ takes a transaction-scoped advisory lock, which needs no table privilege.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from medvault import config
 from medvault.errors import RegistryError
 from medvault.registry import chain, migrate, schema
 from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent, VaultRecord
@@ -31,6 +33,7 @@ MERGE_BATCH = 500
 EXPOSED_STATUSES = ("active", "lost", "erased")
 PACKAGE_RANK = {"destroyed": 0, "superseded": 1, "in_force": 2}
 CONNECT_TIMEOUT_S = 10
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class Registry:
             parsed = make_url(url)
         except ArgumentError:
             raise RegistryError("MEDVAULT_REGISTRY is not a database URL") from None
-        if parsed.get_backend_name() == "sqlite" and parsed.database:
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             return Registry.for_path(Path(parsed.database))
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -76,10 +79,12 @@ class Registry:
 
     @staticmethod
     def for_path(path: Path) -> Registry:
+        """The embedded SQLite registry at PATH, private whatever the umask (see
+        _make_private)."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private(path)
         except OSError as exc:
-            raise RegistryError(f"cannot create {path.parent}: {exc.strerror}") from None
+            raise RegistryError(f"cannot create {exc.filename or path}: {exc.strerror}") from None
         return Registry(f"sqlite:///{path}")
 
     @staticmethod
@@ -403,6 +408,27 @@ class Registry:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _make_private(path: Path) -> None:
+    """The registry file 0600, made before SQLite opens it: SQLite creates its journal, WAL
+    and shared-memory files with the database file's mode, so they are 0600 too. A new
+    folder, and $MEDVAULT_HOME, are 0700; a folder chosen by MEDVAULT_REGISTRY that exists
+    already is the admin's to set. Any of these files left readable by others is fixed."""
+    folder = path.parent
+    if not folder.exists() or folder.resolve() == config.medvault_home().resolve():
+        config.private_folder(folder)
+    config.private_file(path, "the custody registry")
+    for suffix in SQLITE_SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        try:
+            fd = os.open(side, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            continue
+        try:
+            config.tighten_file(fd, side, "the custody registry's journal")
+        finally:
+            os.close(fd)
 
 
 def _connect_args(url: str) -> dict[str, Any]:
