@@ -20,7 +20,13 @@ from medvault.cli.common import (
     progress_bar,
     unlock_vault,
 )
-from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
+from medvault.errors import (
+    AlreadyExists,
+    IntegrityError,
+    UnsafePath,
+    UnsupportedVersion,
+    UsageError,
+)
 from medvault.store.layout import locate
 from medvault.vault.add import SourcePlan, add_planned, check_sources
 from medvault.vault.catalog import Located
@@ -28,7 +34,7 @@ from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
 from medvault.vault.names import shown
 from medvault.vault.path_index import live_files
-from medvault.vault.reading import extract
+from medvault.vault.reading import ExtractResult, extract
 
 # Listings show whole paths (control characters escaped, so one file is one line).
 MAX_SHOWN = 1 << 16
@@ -228,15 +234,20 @@ def extract_cmd(
     """Decrypt files (all, or those under PATHS) into a folder.
 
     Each file is written to a private temp file (mode 0600) and renamed into place only
-    after it is fully authenticated; a damaged file leaves nothing behind.
+    after it is fully authenticated; a damaged file leaves nothing behind. DIR and the
+    folders made in it are 0700. Below DIR nothing is reached through a symbolic link, and
+    no file is replaced without --force, even one that appears during the extract.
 
-    Exit codes: 0 all extracted, 3 wrong passphrase, 4 not a vault, 6 a file failed
-    authentication (others are still extracted), 9 target exists (use --force),
-    14 unsafe stored path, or a name FAT/exFAT refuses (nothing extracted), 16 a named path
-    is not there, 17 written by a newer medvault.
+    Exit codes: 0 all extracted (a stored time that cannot be set is a warning), 3 wrong
+    passphrase, 4 not a vault, 6 a file failed authentication (others are still
+    extracted), 9 target exists (use --force; one that appears during the extract is not
+    replaced, the others are extracted), 14 unsafe stored path, a name FAT/exFAT refuses
+    (nothing extracted), DIR a symbolic link, another user's or writable by others (nothing
+    extracted), or a symbolic link, file or another user's folder where a folder of a file
+    goes (that file is not extracted; the others are), 16 a named path is not there, 17
+    written by a newer medvault.
     """
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
-    dest.mkdir(parents=True, exist_ok=True)
     with progress_bar(0, "decrypting") as bar:
         result = extract(unlocked, list(paths), dest, force, open_registry(), env(), progress=bar)
     if as_json:
@@ -245,21 +256,51 @@ def extract_cmd(
                 "extracted": [str(p) for p in result.written],
                 "bytes": result.bytes,
                 "failed": result.failed,
+                "not_extracted": {k: e.message for k, e in result.refused.items()},
+                "time_not_set": result.untimed,
             }
         )
     else:
         for path in result.written:
             click.echo(f"extracted {shown(path, limit=MAX_SHOWN)}")
+    raise_for_problems(result, "extracted")
+
+
+def raise_for_problems(result: ExtractResult, done: str) -> None:
+    """Name on stderr each file that was not DONE (extracted, recovered) or whose time
+    could not be set, then raise the error for the exit code: 14 a link or another user's
+    folder in the way, 9 a file appeared at a name, 17 only newer-format files, 6 damage."""
+    for stored in result.untimed:
+        click.echo(
+            f"medvault: warning: {shown(stored)}: its stored modification time cannot be set "
+            "here; it has the time of extraction",
+            err=True,
+        )
+    for stored, error in result.refused.items():
+        click.echo(f"medvault: not {done}: {shown(stored)}: {error.message}", err=True)
     for stored, problem in result.failed.items():
         click.echo(f"medvault: damaged: {shown(stored)}: {problem}", err=True)
+    unsafe = [e for e in result.refused.values() if isinstance(e, UnsafePath)]
+    if unsafe:
+        raise UnsafePath(
+            f"{len(unsafe)} file(s) were not {done}: a symbolic link, a file or another "
+            "user's folder is where they go (nothing was followed)",
+            hint="check who can write the destination; extract to a new folder",
+        )
+    if result.refused:
+        raise AlreadyExists(
+            f"{len(result.refused)} file(s) were not {done}: a file appeared at their name "
+            "during the extract and was not replaced",
+            hint="use --force to overwrite",
+        )
     if result.newer and len(result.newer) == len(result.failed):
         raise UnsupportedVersion(
             f"{len(result.newer)} file(s) were written by a newer medvault and were not "
-            "extracted (or their object headers are damaged: `medvault verify` tells)"
+            f"{done} (or their object headers are damaged: `medvault verify` tells)"
         )
     if result.failed:
         raise IntegrityError(
-            f"{len(result.failed)} file(s) failed authentication and were not extracted"
+            f"{len(result.failed)} file(s) failed authentication and were not {done}"
         )
 
 

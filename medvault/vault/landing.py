@@ -8,6 +8,13 @@ any of them gets its name, so after a power cut a name never shows a file whose 
 not reach the disk. One fsync per file made extracting 10,000 small files thirty times
 slower than cp -r; one sync per batch costs about what cp -r pays the kernel anyway.
 
+Nothing below DEST is reached by a path: DEST is opened once (O_NOFOLLOW), and every
+folder, partial file and rename is made relative to an open folder descriptor
+(mkdirat/openat with O_NOFOLLOW, renameat). A folder or file swapped for a symbolic link
+while the extract runs is refused for the files under it, never followed, so nothing is
+written outside DEST. A name is given without replacing anything there at that moment
+(renameat2 RENAME_NOREPLACE, else link + unlink); --force replaces regular files only.
+
 A partial that will not be renamed (failed check, error, interrupt) is zeroed before it is
 deleted: on FAT/exFAT the zeros land in the file's own clusters, so no plaintext is left in
 free space.
@@ -17,7 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +36,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 from medvault.crypto.symmetric import random_bytes
-from medvault.errors import UnsafePath
+from medvault.errors import AlreadyExists, MedvaultError, UnsafePath
 from medvault.store.fsio import sync_filesystem
 from medvault.store.sequential import SequentialWriter
 from medvault.vault.names import shown
@@ -41,15 +51,59 @@ CHUNK = 32  # files per writer task: one task per file costs more than a small f
 ZERO_BLOCK = 1024 * 1024
 # A name refused by the file system (fusefat: EPERM; vfat: EINVAL; exfat-fuse: ENOENT).
 NAME_ERRNOS = frozenset({errno.EINVAL, errno.EPERM, errno.EILSEQ, errno.ENAMETOOLONG, errno.ENOENT})
+# A modification time this system or file system cannot set (the file still lands).
+TIME_ERRNOS = frozenset({errno.EINVAL, errno.EPERM, errno.EOVERFLOW, errno.ERANGE})
+# link(2) answers on file systems without hard links (fusefat, exfat-fuse, vfat: EPERM).
+NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV})
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+PARTIAL_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# Open folders kept for later files (besides those with files waiting in the batch); a
+# batch with files in this many folders is flushed early, so the descriptors stay few.
+KEEP_FOLDERS = 64
+MAX_BUSY_FOLDERS = 256
+# A large file's partial is opened through its folder's descriptor here (Linux).
+PROC_FD = Path("/proc/self/fd")
+RENAME_NOREPLACE = 1
+
+
+class Refused(Exception):
+    """One file is not extracted (the others go on); ERROR says why."""
+
+    def __init__(self, error: MedvaultError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass
+class Folder:
+    """An open folder under DEST (or DEST itself)."""
+
+    fd: int
+    users: int = 0  # files of the batch in it: it stays open until they are done
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Where one file lands: NAME in FOLDER; TARGET is the path shown to the user."""
+
+    folder: Folder
+    name: str
+    target: Path
+    stored: str
 
 
 @dataclass
 class Staged:
-    partial: Path
-    target: Path
-    size: int
-    sha256: str
+    spot: Spot
+    partial: str  # its name in the same folder
+    size: int = 0
+    sha256: str = ""
     written: Future[None] | None = None  # a writer thread is creating it
+    untimed: bool = False  # its modification time could not be set
+
+    @property
+    def target(self) -> Path:
+        return self.spot.target
 
 
 @dataclass
@@ -58,50 +112,59 @@ class Landing:
 
     dest: Path
     probe_names: bool  # FAT/exFAT: create each name empty first (see prepare)
+    folders: Folders
+    force: bool = False
     staged: list[Staged] = field(default_factory=list)
     landed: list[Staged] = field(default_factory=list)
+    refused: list[tuple[Staged, MedvaultError]] = field(default_factory=list)
     _staged_bytes: int = 0
-    _made: set[Path] = field(default_factory=set)
     _pool: ThreadPoolExecutor | None = None
     _chunk: list[tuple[Staged, bytes, int]] = field(default_factory=list)
+    _namer: Namer = field(default_factory=lambda: Namer())  # defined below
 
-    def prepare(self, target: Path) -> None:
-        """Make TARGET's folders (0700: the names in them are PHI too) and, on FAT/exFAT,
-        create TARGET empty and remove it: a name the file system refuses fails here,
-        before any plaintext is written (after a refused rename, fusefat no longer zeroes
-        the partial file's own clusters)."""
+    @classmethod
+    def open(cls, dest: Path, probe_names: bool, force: bool, shared_ok: bool) -> Landing:
+        """Create DEST if needed (0700, and its missing parents), open it and check it is
+        private. SHARED_OK: a file system that holds no symbolic links (FAT/exFAT, whose
+        modes are the mount's), where a DEST others can write is taken."""
+        root = open_dest(dest, shared_ok)
+        return cls(dest, probe_names, Folders(root, dest, check_owner=not shared_ok), force)
+
+    def prepare(self, stored: str, target: Path) -> Spot:
+        """Open (making them, 0700: the names in them are PHI too) the folders of STORED,
+        never through a symbolic link, and, on FAT/exFAT, create the file's name empty and
+        remove it: a name the file system refuses fails here, before any plaintext is
+        written (after a refused rename, fusefat no longer zeroes the partial file's own
+        clusters). Raises Refused if a folder on the way is a link, a file or another
+        user's."""
+        if self.folders.busy >= MAX_BUSY_FOLDERS:
+            self.flush()
+        folder_path, _, name = stored.rpartition("/")
         try:
-            self._private_dirs(target.parent)
-            if self.probe_names and not target.exists():
-                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-                target.unlink()
+            folder = self.folders.get(folder_path)
+            if self.probe_names:
+                _probe(folder.fd, name)
         except OSError as exc:
             if exc.errno not in NAME_ERRNOS:
                 raise
             raise refused_name(target, exc) from None
+        return Spot(folder, name, target, stored)
 
-    def _private_dirs(self, folder: Path) -> None:
-        if folder in self._made:
-            return
-        missing = []
-        probe = folder
-        while not probe.exists():
-            missing.append(probe)
-            probe = probe.parent
-        for path in reversed(missing):
-            path.mkdir(mode=0o700, exist_ok=True)
-        self._made.add(folder)
-
-    def open_partial(self, target: Path) -> tuple[Path, SequentialWriter]:
+    def open_partial(self, spot: Spot) -> tuple[Staged, SequentialWriter | PlainWriter]:
         """A new partial file for a large file's plaintext, written in big blocks past the
         page cache where the file system allows (the batch's sync makes it durable)."""
-        partial = _partial_name(target)
-        return partial, SequentialWriter(partial, mode=0o600, exclusive=True)
+        item = self._claim(spot)
+        try:
+            return item, _large_writer(spot.folder.fd, item.partial)
+        except BaseException:
+            self._release(item)
+            raise
 
-    def write_small(self, target: Path, data: bytes, sha256: str, mtime_ns: int) -> None:
-        """DATA is TARGET's whole, authenticated plaintext: a writer thread puts it in a
+    def write_small(self, spot: Spot, data: bytes, sha256: str, mtime_ns: int) -> None:
+        """DATA is the file's whole, authenticated plaintext: a writer thread puts it in a
         partial file, renamed with the next batch."""
-        item = Staged(_partial_name(target), target, len(data), sha256)
+        item = self._claim(spot)
+        item.size, item.sha256 = len(data), sha256
         # Staged before it is written, so that discard() scrubs it whatever happens.
         self.staged.append(item)
         self._staged_bytes += len(data)
@@ -111,6 +174,13 @@ class Landing:
         if len(self.staged) >= BATCH_FILES or self._staged_bytes >= BATCH_BYTES:
             self.flush()
 
+    def _claim(self, spot: Spot) -> Staged:
+        self.folders.claim(spot.folder)
+        return Staged(spot, _partial_name())
+
+    def _release(self, item: Staged) -> None:
+        self.folders.release(item.spot.folder)
+
     def _hand_over(self) -> None:
         if not self._chunk:
             return
@@ -119,21 +189,33 @@ class Landing:
 
             self._pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="medvault-land")
         chunk, self._chunk = self._chunk, []
-        written = self._pool.submit(_write_files, [(i.partial, d, m) for i, d, m in chunk])
+        written = self._pool.submit(_write_files, chunk)
         for item, _data, _mtime in chunk:
             item.written = written
 
-    def stage(self, partial: Path, target: Path, size: int, sha256: str, mtime_ns: int) -> None:
-        """PARTIAL is complete and authenticated: give it TARGET's name with the next batch."""
+    def stage(self, item: Staged, size: int, sha256: str, mtime_ns: int) -> None:
+        """ITEM's partial is complete and authenticated: give it its name with the next
+        batch."""
         try:
-            os.utime(partial, ns=(mtime_ns, mtime_ns))
+            item.untimed = not _set_time(
+                functools.partial(
+                    os.utime, item.partial, dir_fd=item.spot.folder.fd, follow_symlinks=False
+                ),
+                mtime_ns,
+            )
         except BaseException:
-            scrub(partial)
+            self.abandon(item)
             raise
-        self.staged.append(Staged(partial, target, size, sha256))
+        item.size, item.sha256 = size, sha256
+        self.staged.append(item)
         self._staged_bytes += size
         if len(self.staged) >= BATCH_FILES or self._staged_bytes >= BATCH_BYTES:
             self.flush()
+
+    def abandon(self, item: Staged) -> None:
+        """Zero and delete ITEM's partial (never raises)."""
+        scrub(item.spot.folder.fd, item.partial)
+        self._release(item)
 
     def flush(self) -> None:
         """Wait for the writers, sync, then rename every staged partial; the renames become
@@ -146,19 +228,24 @@ class Landing:
                 _name_refused_or_raise(item.written.exception(), item.target)
         sync_filesystem(self.dest)
         groups = [self.staged[i : i + CHUNK] for i in range(0, len(self.staged), CHUNK)]
+        rename_all = functools.partial(_rename_all, self._namer, self.force)
         if self._pool is None:
-            problems = [p for group in groups for p in _rename_all(group)]
+            problems = [p for group in groups for p in rename_all(group)]
         else:
-            problems = [p for done in self._pool.map(_rename_all, groups) for p in done]
-        kept: list[Staged] = []
+            problems = [p for done in self._pool.map(rename_all, groups) for p in done]
+        failed: list[tuple[Staged, BaseException]] = []
         for item, problem in zip(self.staged, problems, strict=True):
             if problem is None:
                 self.landed.append(item)
+                self._release(item)
+            elif isinstance(problem, MedvaultError):
+                self.refused.append((item, problem))  # this file only: the others land
+                self.abandon(item)
             else:
-                kept.append(item)
-        self.staged = kept
-        self._staged_bytes = sum(item.size for item in kept)
-        for item, problem in zip(kept, [p for p in problems if p is not None], strict=True):
+                failed.append((item, problem))
+        self.staged = [item for item, _problem in failed]
+        self._staged_bytes = sum(item.size for item in self.staged)
+        for item, problem in failed:
             _name_refused_or_raise(problem, item.target)
 
     def finish(self) -> None:
@@ -166,14 +253,16 @@ class Landing:
         self._stop()
         if self.landed:
             sync_filesystem(self.dest)  # the last batch's renames
+        self.folders.close()
 
     def discard(self) -> None:
         """Zero and delete every partial not renamed yet (never raises)."""
         self._stop()
         for item in self.staged:
-            scrub(item.partial)
+            self.abandon(item)
         self.staged.clear()
         self._staged_bytes = 0
+        self.folders.close()
 
     def _stop(self) -> None:
         if self._pool is not None:
@@ -181,28 +270,306 @@ class Landing:
             self._pool = None
 
 
-def _partial_name(target: Path) -> Path:
-    return target.with_name(f".{random_bytes(8).hex()}{PARTIAL_SUFFIX}")
+class Folders:
+    """Descriptors of the folders under DEST, opened one component at a time from DEST's
+    (mkdirat, then openat with O_NOFOLLOW), and kept while files still come to them."""
+
+    def __init__(self, root: int, dest: Path, check_owner: bool) -> None:
+        self.root = Folder(root)
+        self.dest = dest
+        self.check_owner = check_owner
+        self._open: dict[str, Folder] = {}  # least recently used first
+        self.busy = 0  # folders with files of the batch in them
+
+    def claim(self, folder: Folder) -> None:
+        folder.users += 1
+        self.busy += folder.users == 1
+
+    def release(self, folder: Folder) -> None:
+        folder.users -= 1
+        self.busy -= folder.users == 0
+
+    def get(self, path: str) -> Folder:
+        """The open folder PATH ('a/b', '' for DEST), made if missing."""
+        if not path:
+            return self.root
+        hit = self._open.pop(path, None)
+        if hit is None:
+            hit = self._open_down(path)
+        self._open[path] = hit
+        self._trim(keep=hit)
+        return hit
+
+    def _open_down(self, path: str) -> Folder:
+        """Walk down from the nearest folder already open (no recursion: a tree may be
+        hundreds of levels deep)."""
+        names: list[str] = []
+        above = path
+        while above and above not in self._open:
+            above, _, name = above.rpartition("/")
+            names.append(name)
+        folder = self._open[above] if above else self.root
+        for name in reversed(names):
+            above = f"{above}/{name}" if above else name
+            folder = Folder(self._open_one(folder.fd, name, above))
+            self._open[above] = folder
+        return folder
+
+    def _open_one(self, parent: int, name: str, path: str) -> int:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=parent)
+        try:
+            fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
+            what = _kind_at(parent, name)
+            raise Refused(
+                UnsafePath(f"{shown(self.dest / path)} is {what}, not a folder: not followed")
+            ) from None
+        if self.check_owner and (owner := os.fstat(fd).st_uid) not in (os.geteuid(), 0):
+            os.close(fd)
+            raise Refused(
+                UnsafePath(f"{shown(self.dest / path)} belongs to another user (uid {owner})")
+            )
+        return fd
+
+    def _trim(self, keep: Folder) -> None:
+        if len(self._open) <= KEEP_FOLDERS:
+            return
+        for path, folder in list(self._open.items()):
+            if len(self._open) <= KEEP_FOLDERS:
+                break
+            if folder.users == 0 and folder is not keep:
+                del self._open[path]
+                _close(folder.fd)
+
+    def close(self) -> None:
+        for folder in self._open.values():
+            _close(folder.fd)
+        self._open.clear()
+        _close(self.root.fd)
 
 
-def _write_files(files: list[tuple[Path, bytes, int]]) -> None:
-    for partial, data, mtime_ns in files:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def open_dest(dest: Path, shared_ok: bool) -> int:
+    """DEST's descriptor: missing folders made 0700 one at a time from the nearest existing
+    one (never through a link made meanwhile), DEST itself not a symbolic link, and private
+    (see private_problem) unless SHARED_OK."""
+    missing: list[str] = []
+    existing = dest
+    while not os.path.lexists(existing) and existing != existing.parent:
+        missing.append(existing.name)
+        existing = existing.parent
+    try:
+        # The existing part of the path is the user's choice and may hold links; DEST may not.
+        fd = os.open(existing, DIR_FLAGS if not missing else DIR_FLAGS & ~os.O_NOFOLLOW)
+        for name in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=fd)
+            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
+        raise UnsafePath(
+            f"{shown(dest)} is a symbolic link or not a folder",
+            hint="name the folder itself, or a new folder (medvault creates it, mode 0700)",
+        ) from None
+    problem = None if shared_ok else private_problem(os.fstat(fd))
+    if problem is not None:
+        _close(fd)
+        raise UnsafePath(
+            f"{shown(dest)} {problem}, who could see or redirect what is extracted",
+            hint="name a new folder (medvault creates it, mode 0700), or `chmod go-w` this one",
+        )
+    return fd
+
+
+def private_problem(st: os.stat_result) -> str | None:
+    """Why other users could change the folder ST describes, if they could: it is another
+    user's, or others can write it (a sticky folder of this user's is taken: others cannot
+    rename or remove what medvault makes in it)."""
+    me = os.geteuid()
+    if st.st_uid not in (me, 0):
+        return f"belongs to another user (uid {st.st_uid})"
+    if st.st_mode & 0o022 and not (st.st_mode & stat.S_ISVTX and st.st_uid == me):
+        return f"can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+class Namer:
+    """Gives a partial its final name without replacing anything there at that moment:
+    renameat2(RENAME_NOREPLACE); where the file system refuses that flag, link(2) (which
+    fails if the name exists) then unlink; where it has no hard links either (FAT/exFAT
+    through FUSE), a check of the name just before the rename."""
+
+    def __init__(self) -> None:
+        self.use_renameat2 = _renameat2() is not None
+        self.use_link = True
+
+    def give(self, fd: int, partial: str, name: str, force: bool) -> None:
+        """Raises Refused-worthy MedvaultErrors for a name that is taken (AlreadyExists,
+        or UnsafePath when FORCE meets something other than a regular file)."""
+        try:
+            self._no_replace(fd, partial, name)
+        except FileExistsError:
+            if not force:
+                raise AlreadyExists(
+                    "a file appeared at its name during the extract: not replaced",
+                    hint="use --force to overwrite",
+                ) from None
+        else:
+            return
+        what = _kind_at(fd, name)
+        if what not in ("a file", None):
+            raise UnsafePath(f"its name is taken by {what}: not replaced, even with --force")
+        # A swap after this check replaces the link itself, never what it points to.
+        os.replace(partial, name, src_dir_fd=fd, dst_dir_fd=fd)
+
+    def _no_replace(self, fd: int, partial: str, name: str) -> None:
+        if self.use_renameat2 and _renameat2_noreplace(fd, partial, name):
+            return
+        self.use_renameat2 = False
+        if self.use_link:
+            try:
+                os.link(partial, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno not in NO_LINK_ERRNOS:
+                    raise
+                self.use_link = False
+            else:
+                # Both names are one complete file now: a failure here leaves a second
+                # hidden name, never a scrub of the landed file.
+                with contextlib.suppress(OSError):
+                    os.unlink(partial, dir_fd=fd)
+                return
+        if _kind_at(fd, name) is not None:
+            raise FileExistsError(errno.EEXIST, "File exists", name)
+        os.rename(partial, name, src_dir_fd=fd, dst_dir_fd=fd)
+
+
+@functools.cache
+def _renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    function.argtypes.append(ctypes.c_uint)
+    function.restype = ctypes.c_int
+    call: Callable[[int, bytes, int, bytes, int], int] = function
+    return call
+
+
+def _renameat2_noreplace(fd: int, partial: str, name: str) -> bool:
+    """Rename unless NAME exists (FileExistsError); False if the file system (or kernel)
+    does not take RENAME_NOREPLACE."""
+    import ctypes
+
+    call = _renameat2()
+    assert call is not None
+    if call(fd, os.fsencode(partial), fd, os.fsencode(name), RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), name)
+
+
+def _kind_at(fd: int, name: str) -> str | None:
+    """What NAME in the folder FD is, for a message (None: nothing)."""
+    try:
+        mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a file" if stat.S_ISREG(mode) else "a special file"
+
+
+def _probe(fd: int, name: str) -> None:
+    try:
+        os.close(os.open(name, PARTIAL_FLAGS, 0o600, dir_fd=fd))
+    except FileExistsError:
+        return  # the name exists, so the file system takes it
+    os.unlink(name, dir_fd=fd)
+
+
+def _partial_name() -> str:
+    return f".{random_bytes(8).hex()}{PARTIAL_SUFFIX}"
+
+
+def _large_writer(fd: int, partial: str) -> SequentialWriter | PlainWriter:
+    """Through the folder's descriptor: /proc/self/fd/N/NAME is NAME in that very folder,
+    wherever it is now; O_EXCL never follows a link at NAME."""
+    if PROC_FD.is_dir():
+        return SequentialWriter(PROC_FD / str(fd) / partial, mode=0o600, exclusive=True)
+    return PlainWriter(os.open(partial, PARTIAL_FLAGS, 0o600, dir_fd=fd))
+
+
+class PlainWriter:
+    """SequentialWriter's interface for an open file, through the page cache (systems
+    without /proc)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.position = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        self.position += view.nbytes
+        while len(view):
+            view = view[os.write(self._fd, view) :]
+
+    def restart(self) -> None:
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        self.position = 0
+
+    def __enter__(self) -> PlainWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _close(self._fd)
+
+
+def _set_time(utime: Callable[..., None], mtime_ns: int) -> bool:
+    """UTIME(ns=...) with the stored time; False if it cannot be set here (out of the
+    system's range, or refused by the file system): the file keeps the time of extraction."""
+    try:
+        utime(ns=(mtime_ns, mtime_ns))
+    except (OverflowError, ValueError):
+        return False
+    except OSError as exc:
+        if exc.errno not in TIME_ERRNOS:
+            raise
+        return False
+    return True
+
+
+def _write_files(files: list[tuple[Staged, bytes, int]]) -> None:
+    for item, data, mtime_ns in files:
+        fd = os.open(item.partial, PARTIAL_FLAGS, 0o600, dir_fd=item.spot.folder.fd)
         try:
             view = memoryview(data)
             while len(view):
                 view = view[os.write(fd, view) :]
-            os.utime(fd, ns=(mtime_ns, mtime_ns))
+            item.untimed = not _set_time(functools.partial(os.utime, fd), mtime_ns)
         finally:
             os.close(fd)
 
 
-def _rename_all(items: list[Staged]) -> list[BaseException | None]:
+def _rename_all(namer: Namer, force: bool, items: list[Staged]) -> list[BaseException | None]:
     problems: list[BaseException | None] = []
     for item in items:
         try:
-            os.replace(item.partial, item.target)
-        except OSError as exc:
+            namer.give(item.spot.folder.fd, item.partial, item.spot.name, force)
+        except (OSError, MedvaultError) as exc:
             problems.append(exc)
         else:
             problems.append(None)
@@ -225,14 +592,21 @@ def refused_name(target: Path, exc: OSError) -> UnsafePath:
     )
 
 
-def scrub(partial: Path) -> None:
-    """Zero a partial file, then delete it (never raises)."""
+def scrub(fd: int, partial: str) -> None:
+    """Zero the partial file PARTIAL in the folder FD, then delete it (never raises)."""
     with contextlib.suppress(OSError):
-        size = partial.stat().st_size
-        with open(partial, "r+b") as handle:
+        file = os.open(partial, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        try:
+            size = os.fstat(file).st_size
             for start in range(0, size, ZERO_BLOCK):
-                handle.write(bytes(min(ZERO_BLOCK, size - start)))
-            handle.flush()
-            os.fsync(handle.fileno())
+                os.pwrite(file, bytes(min(ZERO_BLOCK, size - start)), start)
+            os.fsync(file)
+        finally:
+            os.close(file)
     with contextlib.suppress(OSError):
-        partial.unlink()
+        os.unlink(partial, dir_fd=fd)
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):  # a drive gone answers close with ENOTCONN
+        os.close(fd)

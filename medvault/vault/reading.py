@@ -3,7 +3,9 @@
 Extraction writes DEST/.<random>.medvault-partial (mode 0600), and renames it to the
 final name only after the payload's end-of-stream check and the SHA-256 both pass. A
 partial file that is not renamed is zeroed before it is deleted. Onto FAT/exFAT, names
-those file systems refuse are found before anything is written.
+those file systems refuse are found before anything is written. Below DEST nothing is
+reached through a symbolic link, and nothing there is replaced without --force, even if it
+appears during the extract (vault/landing.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from medvault.errors import (
     AlreadyExists,
     FormatError,
     IntegrityError,
+    MedvaultError,
     NotFound,
     UnsafePath,
     UnsupportedVersion,
@@ -36,7 +39,7 @@ from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.custody import digest_of_digests
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
-from medvault.vault.landing import Landing, scrub
+from medvault.vault.landing import Landing, Refused
 from medvault.vault.names import FAT_FILESYSTEMS, fat_problem, shown
 from medvault.vault.path_index import live_files
 from medvault.vault.pipeline import BLOCK, decrypt_stream
@@ -182,6 +185,9 @@ class ExtractResult:
     newer: list[str] = field(default_factory=list)  # failed: written by a newer medvault
     bytes: int = 0
     digests: list[str] = field(default_factory=list)
+    # Not extracted because of what is at its place in DEST (a link, a file that appeared).
+    refused: dict[str, MedvaultError] = field(default_factory=dict)
+    untimed: list[str] = field(default_factory=list)  # extracted; mtime could not be set
 
 
 def extract(
@@ -206,7 +212,9 @@ def extract(
         if existing is not None:
             raise AlreadyExists(f"{existing} already exists", hint="use --force to overwrite")
     result = ExtractResult()
-    landing = Landing(dest_dir, probe_names=fat or filesystem_of(dest_dir) not in POSIX_NAMES)
+    probe = fat or filesystem_of(dest_dir) not in POSIX_NAMES
+    with media_errors(str(dest_dir)):
+        landing = Landing.open(dest_dir, probe_names=probe, force=force, shared_ok=fat)
     readers = ReaderCache(vault)
     try:
         for loc, target in targets:
@@ -218,7 +226,8 @@ def extract(
                 result.failed[loc.path] = exc.message
                 if isinstance(exc, UnsupportedVersion):
                     result.newer.append(loc.path)
-                continue
+            except Refused as exc:  # a link or another user's folder on its way: this file only
+                result.refused[loc.path] = exc.error
         with media_errors(str(dest_dir)):
             landing.finish()
     except BaseException:
@@ -229,6 +238,8 @@ def extract(
         result.written = [item.target for item in landing.landed]
         result.bytes = sum(item.size for item in landing.landed)
         result.digests = [item.sha256 for item in landing.landed]
+        result.untimed = [item.spot.stored for item in landing.landed if item.untimed]
+        result.refused.update((item.spot.stored, error) for item, error in landing.refused)
         record_event(
             registry,
             env,
@@ -246,15 +257,17 @@ def extract(
 
 
 def _first_existing(targets: list[tuple[Located, Path]]) -> Path | None:
-    """The first target already there. A folder that does not exist holds none of them, so
-    extracting into a new folder stats each folder once rather than every file."""
+    """The first target already there (a dangling link too), so that nothing is written
+    when one is; the rename makes the same check again, race-free. A folder that does not
+    exist holds none of them, so extracting into a new folder stats each folder once rather
+    than every file."""
     folders: dict[str, bool] = {}
     for loc, target in targets:
         folder = loc.path.rpartition("/")[0]
         there = folders.get(folder)
         if there is None:
             there = folders[folder] = target.parent.exists()
-        if there and target.exists():
+        if there and os.path.lexists(target):
             return target
     return None
 
@@ -350,7 +363,7 @@ def _extract_one(
     """Decrypt LOC (in memory when small, else into a partial file) and stage it for its
     batch's rename; if LOC's pack was compacted away since the listing, from where the
     index places it now."""
-    landing.prepare(target)
+    spot = landing.prepare(loc.path, target)
     if loc.size <= LAND_IN_MEMORY:
         pieces: list[bytes] = []
 
@@ -359,9 +372,9 @@ def _extract_one(
             return _decrypt(vault, readers, at, lambda data: pieces.append(bytes(data)), progress)
 
         meta = following_compact(vault, loc, decrypt_small)
-        landing.write_small(target, b"".join(pieces), meta.sha256, meta.mtime_ns)
+        landing.write_small(spot, b"".join(pieces), meta.sha256, meta.mtime_ns)
         return
-    partial, out = landing.open_partial(target)
+    partial, out = landing.open_partial(spot)
     try:
         with out:
 
@@ -372,6 +385,6 @@ def _extract_one(
 
             meta = following_compact(vault, loc, decrypt_at)
     except BaseException:
-        scrub(partial)
+        landing.abandon(partial)
         raise
-    landing.stage(partial, target, meta.size, meta.sha256, meta.mtime_ns)
+    landing.stage(partial, meta.size, meta.sha256, meta.mtime_ns)
