@@ -40,6 +40,36 @@ class Secret:
         raise TypeError("Secret cannot be pickled")
 
 
+class VaultKey(Secret):
+    """The vault key of the vault's current key epoch, carrying the earlier epochs' keys
+    that an unfinished re-key still needs to open entries not yet re-wrapped. Epoch None:
+    a key from the registry with no header left to say its epoch, tried for any entry."""
+
+    __slots__ = ("_older", "epoch")
+
+    def __init__(
+        self, value: bytes, epoch: int | None = 1, older: dict[int, Secret] | None = None
+    ) -> None:
+        super().__init__(value)
+        self.epoch = epoch
+        self._older = dict(older or {})
+
+    def for_epoch(self, epoch: int) -> Secret | None:
+        """The key of EPOCH, or None when this vault has no key for it."""
+        if self.epoch is None or epoch == self.epoch:
+            return self
+        return self._older.get(epoch)
+
+    @property
+    def older_epochs(self) -> tuple[int, ...]:
+        return tuple(sorted(self._older))
+
+    def __repr__(self) -> str:
+        return f"VaultKey(<epoch {self.epoch}, redacted>)"
+
+    __str__ = __repr__
+
+
 def make_non_dumpable() -> None:
     """Close this process's memory to other processes of the same user and to core dumps.
 

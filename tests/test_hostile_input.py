@@ -506,21 +506,19 @@ def test_newer_object_format_exits_17(ws: Workspace, vault: Path, tmp_path: Path
     assert list(out.iterdir()) == []
 
 
-def test_newer_vault_header_exits_17(
-    ws: Workspace, vault: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_newer_vault_header_exits_17(ws: Workspace, vault: Path) -> None:
     """Both header copies written, checksummed and MACed by the real encoder as a
-    version-2 medvault would (the version field and the body's "format")."""
+    version-3 medvault would (the version field and the body's "format")."""
     unlocked = unlock(open_headers(vault), to_secret(PASSPHRASE))
     header = unlocked.require_header()
-    monkeypatch.setattr(vault_header, "FORMAT_VERSION", 2)
-    data = header_auth.seal(unlocked.vmk, dataclasses.replace(header, seq=header.seq + 1))
-    monkeypatch.undo()
-    assert data[8:10] == b"\x00\x02"
+    newer = dataclasses.replace(header.body, version=3)
+    newer_header = dataclasses.replace(header, seq=header.seq + 1, body=newer)
+    data = header_auth.seal(unlocked.vmk, newer_header)
+    assert data[8:10] == b"\x00\x03"
     for copy in (unlocked.paths.header_a, unlocked.paths.header_b):
         copy.write_bytes(data)
     result = ws.cli("ls", vault)
-    assert "vault header version 2 is not supported" in _error(result)
+    assert "vault header version 3 is not supported" in _error(result)
     assert result.returncode == 17, result.stderr
     assert "upgrade medvault" in _hint(result)
 

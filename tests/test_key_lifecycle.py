@@ -26,9 +26,10 @@ def _shares(folder: Path, *names: str) -> list[str | Path]:
     return out
 
 
-def _affected(ws: Workspace, key_id: str) -> set[str]:
+def _affected(ws: Workspace, key_id: str, state: str = "in_force") -> set[str]:
+    """Vaults `escrow affected` lists for KEY_ID whose package for it is in STATE."""
     listed = json.loads(ws.cli("escrow", "affected", key_id, "--json", check=True).stdout)
-    return {row["vault_id"] for row in listed}
+    return {row["vault_id"] for row in listed if row["package_state"] == state}
 
 
 def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
@@ -84,6 +85,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
         extra_env=new_org,
     )
     assert _affected(ws, old_key) == {v2}
+    assert _affected(ws, old_key, "superseded") == {v1}  # still exposed, and said so
     assert _affected(ws, new_key) == {v1, v3}
     info = json.loads(ws.cli("info", tmp_path / "v1", "--json", check=True).stdout)
     assert [e["key_id"] for e in info["escrow"]] == [new_key]

@@ -34,8 +34,9 @@ from medvault.format import path_index as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
+from medvault.keys.epochs import vault_key
 from medvault.keys.slots import open_slots
-from medvault.secret import Secret
+from medvault.secret import Secret, VaultKey
 from medvault.store.drive_log import log_key
 from medvault.store.entries import open_header
 from medvault.store.journal import index_key
@@ -88,6 +89,9 @@ def read_header(vector: dict[str, Any]) -> Secret:
         raise IntegrityError("vault header MAC mismatch")
     escrow = EscrowPrivateKey(EscrowSuite.P384, Secret(bytes.fromhex(vector["escrow_seed"])))
     assert escrow.open(parsed.header.body.escrow[0].sealed, vault_id) == vmk
+    key = vault_key(vmk, vault_id, parsed.header.body)
+    for epoch, expected in vector.get("previous_vault_keys", {}).items():
+        assert key.for_epoch(int(epoch)) == Secret(bytes.fromhex(expected))
     return vmk
 
 
@@ -274,7 +278,13 @@ PINNED: dict[str, str] = {
     "header_kdf_over_cap": "time cost 17 outside 1..16",
     "header_not_canonical": "not in canonical form",
     "header_checksum": "checksum",
-    "header_version_2": "version 2",
+    "header_version_3": "version 3",
+    "header_memory_over_cap": "memory 1048577 KiB outside",
+    "header_kdf_over_budget": "more key-derivation work than",
+    "header_padding_not_zero": "padding is not zero",
+    "header_v1_trailing_bytes": "trailing",
+    "object_key_epoch_2": "unknown key epoch",
+    "object_key_epoch_0": "unknown key epoch",
     "path_index_page_flipped": "path index page 1: AES-GCM tag mismatch",
     "path_index_directory_flipped": "path index directory: AES-GCM tag mismatch",
     "path_index_rows_out_of_order": "rows out of order",
@@ -291,7 +301,7 @@ def test_there_are_vectors_of_every_kind() -> None:
 @pytest.mark.parametrize("path", VECTORS, ids=[p.stem for p in VECTORS])
 def test_vector(path: Path) -> None:
     vector = _load(path)
-    vmk = Secret(bytes.fromhex(vector["vault_key"]))
+    vmk = VaultKey(bytes.fromhex(vector["vault_key"]), vector.get("key_epoch", 1))
     vault_id = bytes.fromhex(vector["vault_id"])
 
     def run() -> None:

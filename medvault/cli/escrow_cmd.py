@@ -17,6 +17,7 @@ from medvault.cli.common import (
     passphrase_options,
     unlock_vault,
 )
+from medvault.cli.safe_text import safe
 from medvault.vault.escrow_ops import reseal
 
 
@@ -62,10 +63,12 @@ def escrow_reseal(
 @click.argument("key_id")
 @json_option
 def escrow_affected(key_id: str, as_json: bool) -> None:
-    """List every vault whose key package in force is sealed to KEY_ID.
+    """List every vault whose key is, or ever was, sealed to KEY_ID.
 
-    For scoping a suspected escrow-key compromise (from this workstation's registry).
-    Exit codes: 0 (an empty list is not an error), 11.
+    For scoping a suspected escrow-key compromise (from this workstation's registry). Each
+    vault's package for the key is "in_force", "superseded" (resealed since: whoever held
+    the key before then may have opened it, unless the vault was re-keyed) or "destroyed"
+    (erased). Exit codes: 0 (an empty list is not an error), 11.
     """
     vaults = open_registry().real().vaults_for_key(key_id.lower())
     rows = [{k: v for k, v in row.items() if k != "status"} for row in vaults]
@@ -73,8 +76,9 @@ def escrow_affected(key_id: str, as_json: bool) -> None:
         emit_json(rows)
         return
     for row in rows:
+        since = f" since {row['package_state_at'][:19]}" if row.get("package_state_at") else ""
         click.echo(
-            f"{row['vault_id']}  {row['created_at'][:19]}  {row['created_by']}@"
-            f"{row['host']}  {row['label']}"
+            f"{row['vault_id']}  {row['package_state']}{since}  {row['created_at'][:19]}  "
+            f"{safe(row['created_by'])}@{safe(row['host'])}  {safe(row['label'])}"
         )
-    click.echo(f"{len(rows)} vault(s) sealed to escrow key {key_id}.", err=True)
+    click.echo(f"{len(rows)} vault(s) sealed to escrow key {key_id} now or before.", err=True)

@@ -22,7 +22,7 @@ def hkdf_expand(key: Secret, label: bytes, *fields: bytes, length: int = KEY_LEN
 
 # Caps checked before any work, so a tampered header cannot make unlock eat the machine.
 MAX_TIME_COST = 16
-MAX_MEMORY_KIB = 4 * 1024 * 1024
+MAX_MEMORY_KIB = 1024 * 1024
 MAX_PARALLELISM = 16
 MIN_MEMORY_KIB = 8 * 1024
 

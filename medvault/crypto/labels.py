@@ -22,6 +22,8 @@ ESCROW_SEED_MLKEM = b"medvault/v1/escrow-seed/mlkem"  # org seed -> ML-KEM seed
 ESCROW_SEED_ECDH = b"medvault/v1/escrow-seed/ecdh"  # org seed -> X25519 / P-384 scalar
 KEY_ID = b"medvault/v1/key-id"  # prefix hashed with an escrow public key
 CUSTODY_LOG = b"medvault/v1/custody-log"  # VMK -> on-drive custody log AES-256-GCM key
+PREVIOUS_EPOCH = b"medvault/v1/previous-epoch"  # new VMK -> AES-KW key for the old epoch's VMK
+REKEY_REDO = b"medvault/v1/rekey-redo"  # VMK -> HMAC key of a re-key's redo record
 
 ALL = (
     FILE_WRAP,
@@ -39,4 +41,6 @@ ALL = (
     ESCROW_SEED_ECDH,
     KEY_ID,
     CUSTODY_LOG,
+    PREVIOUS_EPOCH,
+    REKEY_REDO,
 )

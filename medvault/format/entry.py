@@ -112,7 +112,7 @@ def decode(data: bytes) -> ParsedEntry:
         raise FormatError("object header: unknown kind")
     if flags != 0:
         raise FormatError("object header: unknown flags")
-    if key_epoch != 1:
+    if key_epoch == 0:  # whether the vault has a key for the epoch is checked at unwrap
         raise FormatError("object header: unknown key epoch")
     if payload_len > MAX_PAYLOAD:
         raise FormatError("object header: payload length out of range")

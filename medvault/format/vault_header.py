@@ -2,9 +2,16 @@
 
     magic "MEDVAULT" | version u16 | flags u16 | vault_id 16 | seq u64 | body_len u32
     | body (canonical JSON) | checksum 32 (SHA-256 of all before) | mac 32 (HMAC, VMK-derived)
+    | zero padding (version 2 only)
 
 The checksum catches random damage without any key; the MAC (checked after unlock)
 catches deliberate edits. Either copy alone opens the vault; the higher valid seq wins.
+
+Version 2 (written since medvault 0.2) is rewritten in place, never renamed over, so no
+superseded header version is left in the drive's free space: its file is padded with zeros
+to whole 4 KiB blocks and never shrinks, and its body names the vault key's epoch and,
+while a re-key is unfinished, the earlier epochs' keys wrapped under the current one.
+Version 1 headers (no padding, no epochs) are still read.
 """
 
 from __future__ import annotations
@@ -13,13 +20,19 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from medvault import FORMAT_VERSION
 from medvault.errors import FormatError, UnsupportedVersion
 from medvault.format import canonical_json as cj
 from medvault.format.binary import Reader, u16, u32, u64
 
 MAGIC = b"MEDVAULT"
+VERSION_1 = 1  # read only
+FORMAT_VERSION = 2  # what this medvault writes
 MAX_BODY = 256 * 1024
+# A version 2 header file is padded with zeros to whole blocks of this size.
+PAD_BLOCK = 4096
+MAX_HEADER_FILE = -(-(40 + MAX_BODY + 64) // PAD_BLOCK) * PAD_BLOCK
+MAX_EPOCH = 0xFFFF_FFFF  # key epochs are u32 in entry headers
+MAX_PREVIOUS = 4  # earlier epochs' keys an unfinished re-key may still need
 MAX_SLOTS = 16
 MAX_ESCROW = 8
 MAC_LEN = 32
@@ -32,7 +45,7 @@ MAX_SLOT_ID = 0xFFFF_FFFF  # slot ids are bound into key derivations as u32
 # Argon2id caps, the same as medvault.crypto.kdf's (format may not import crypto; a test
 # pins them equal). Checked at parse time, so a tampered header is refused before any work.
 MAX_TIME_COST = 16
-MAX_MEMORY_KIB = 4 * 1024 * 1024
+MAX_MEMORY_KIB = 1024 * 1024
 MAX_PARALLELISM = 16
 MIN_MEMORY_KIB = 8 * 1024
 
@@ -168,6 +181,27 @@ class EscrowSlot:
 
 
 @dataclass(frozen=True)
+class PreviousKey:
+    """An earlier key epoch's vault key, AES-KW-wrapped under a key derived from the current
+    vault key (docs/FORMAT.md section 3.1). Present only while a re-key is unfinished."""
+
+    epoch: int
+    wrapped: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "wrapped": cj.b64(self.wrapped)}
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> PreviousKey:
+        what = "vault header previous key"
+        epoch = cj.field(obj, "epoch", int, what)
+        wrapped = cj.unb64(cj.field(obj, "wrapped", str, what), what, 40)
+        if not 1 <= epoch <= MAX_EPOCH or len(wrapped) != 40:
+            raise FormatError(f"{what}: bad epoch or wrapped key length")
+        return PreviousKey(epoch, wrapped)
+
+
+@dataclass(frozen=True)
 class HeaderBody:
     created_at: str
     label: str
@@ -177,10 +211,13 @@ class HeaderBody:
     part_size: int
     slots: tuple[Slot, ...]
     escrow: tuple[EscrowSlot, ...]
+    key_epoch: int = 1
+    previous: tuple[PreviousKey, ...] = ()
+    version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT_VERSION,
+        obj: dict[str, Any] = {
+            "format": self.version,
             "created_at": self.created_at,
             "label": self.label,
             "org": {"name": self.org_name, "org_id": self.org_id, "contact": self.contact},
@@ -188,11 +225,15 @@ class HeaderBody:
             "slots": [s.to_json() for s in self.slots],
             "escrow": [e.to_json() for e in self.escrow],
         }
+        if self.version >= 2:
+            obj["key_epoch"] = self.key_epoch
+            obj["previous"] = [p.to_json() for p in self.previous]
+        return obj
 
     @staticmethod
-    def from_json(obj: dict[str, Any]) -> HeaderBody:
+    def from_json(obj: dict[str, Any], version: int) -> HeaderBody:
         what = "vault header"
-        if cj.field(obj, "format", int, what) != FORMAT_VERSION:
+        if cj.field(obj, "format", int, what) != version:
             raise UnsupportedVersion("vault header format is newer than this medvault")
         org = cj.field(obj, "org", dict, what)
         slots = cj.field(obj, "slots", list, what)
@@ -210,6 +251,7 @@ class HeaderBody:
             raise FormatError(f"{what}: slot id missing or not an integer")
         if len(set(ids)) != len(ids):
             raise FormatError(f"{what}: slot ids repeat")
+        key_epoch, previous = _epochs(obj, version, what)
         return HeaderBody(
             created_at=cj.field(obj, "created_at", str, what),
             label=cj.field(obj, "label", str, what),
@@ -219,7 +261,27 @@ class HeaderBody:
             part_size=part_size,
             slots=tuple(_slot_from_json(s) for s in slots),
             escrow=tuple(EscrowSlot.from_json(e) for e in escrow),
+            key_epoch=key_epoch,
+            previous=previous,
+            version=version,
         )
+
+
+def _epochs(obj: dict[str, Any], version: int, what: str) -> tuple[int, tuple[PreviousKey, ...]]:
+    """The key epoch and the unfinished re-key's earlier keys (version 1: epoch 1, none)."""
+    if version == VERSION_1:
+        return 1, ()
+    key_epoch = cj.field(obj, "key_epoch", int, what)
+    if not 1 <= key_epoch <= MAX_EPOCH:
+        raise FormatError(f"{what}: key epoch out of range")
+    items = cj.field(obj, "previous", list, what)
+    if len(items) > MAX_PREVIOUS or not all(isinstance(i, dict) for i in items):
+        raise FormatError(f"{what}: previous keys malformed")
+    previous = tuple(PreviousKey.from_json(i) for i in items)
+    epochs = [p.epoch for p in previous]
+    if len(set(epochs)) != len(epochs) or any(e >= key_epoch for e in epochs):
+        raise FormatError(f"{what}: previous key epochs must be distinct and older")
+    return key_epoch, previous
 
 
 @dataclass(frozen=True)
@@ -233,7 +295,7 @@ class VaultHeader:
         body = cj.dumps(self.body.to_json())
         return (
             MAGIC
-            + u16(FORMAT_VERSION)
+            + u16(self.body.version)
             + u16(0)
             + self.vault_id
             + u64(self.seq)
@@ -243,8 +305,12 @@ class VaultHeader:
 
 
 def encode(header: VaultHeader, mac: bytes) -> bytes:
+    """The header's bytes; a version 2 header is padded with zeros to whole PAD_BLOCKs."""
     signed = header.signed_bytes()
-    return signed + hashlib.sha256(signed).digest() + mac
+    data = signed + hashlib.sha256(signed).digest() + mac
+    if header.body.version >= 2:
+        data += bytes(-len(data) % PAD_BLOCK)
+    return data
 
 
 @dataclass(frozen=True)
@@ -256,12 +322,12 @@ class ParsedHeader:
 
 def decode(data: bytes) -> ParsedHeader:
     """Parse and checksum a header copy. The MAC is checked later, once the VMK is known."""
-    if len(data) > MAX_BODY + 128:
+    if len(data) > MAX_HEADER_FILE:
         raise FormatError("vault header: too large")
     r = Reader(data, "vault header")
     r.expect(MAGIC, "magic")
     version = r.u16()
-    if version != FORMAT_VERSION:
+    if version not in (VERSION_1, FORMAT_VERSION):
         raise UnsupportedVersion(f"vault header version {version} is not supported")
     if r.u16() != 0:
         raise FormatError("vault header: unknown flags")
@@ -274,11 +340,14 @@ def decode(data: bytes) -> ParsedHeader:
     signed_len = r.position
     checksum = r.take(CHECKSUM_LEN)
     mac = r.take(MAC_LEN)
-    r.end()
+    if version == VERSION_1:
+        r.end()
+    elif any(data[r.position :]):
+        raise FormatError("vault header: padding is not zero")
     signed = data[:signed_len]
     if hashlib.sha256(signed).digest() != checksum:
         raise FormatError("vault header: checksum mismatch (damaged copy)")
-    parsed_body = HeaderBody.from_json(cj.loads_object(body, "vault header body"))
+    parsed_body = HeaderBody.from_json(cj.loads_object(body, "vault header body"), version)
     if cj.dumps(parsed_body.to_json()) != body:
         raise FormatError("vault header: body is not in canonical form")
     return ParsedHeader(VaultHeader(vault_id, seq, parsed_body), signed, mac)

@@ -4,15 +4,54 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from medvault.crypto import labels
 from medvault.crypto.kdf import Argon2Params, argon2id, hkdf_expand
 from medvault.crypto.symmetric import AuthenticationFailed, random_bytes, unwrap_key, wrap_key
-from medvault.errors import WrongPassphrase
+from medvault.errors import FormatError, WrongPassphrase
 from medvault.format.vault_header import PassphraseSlot, Slot
 from medvault.secret import Secret
 
 SALT_LEN = 32
+# The most Argon2id work one unlock may do, summed over every slot of both header copies,
+# in KiB-passes (t x m_kib): eight times what medvault writes (t=3, m=64 MiB). With the
+# format's cap of 1 GiB per slot, this bounds a hostile header to about a second or two of
+# work here and 1 GiB of memory at any moment (docs/THREAT_MODEL.md).
+UNLOCK_KDF_BUDGET = 8 * 3 * 64 * 1024
+
+
+@dataclass
+class KdfBudget:
+    """What is left of one unlock's Argon2id budget, and the slots already tried."""
+
+    remaining: int = UNLOCK_KDF_BUDGET
+    tried: set[tuple[int, int, int, int, bytes, bytes]] = field(default_factory=set)
+
+    def take(self, slots: list[PassphraseSlot]) -> list[PassphraseSlot]:
+        """The slots not tried yet, once their whole cost fits; refuses before any work."""
+        fresh = [s for s in slots if _identity(s) not in self.tried]
+        cost = sum(s.time_cost * s.memory_kib for s in fresh)
+        if cost > self.remaining:
+            raise FormatError(
+                "vault header: its passphrase slots ask for more key-derivation work than "
+                f"medvault allows in one unlock ({cost} KiB-passes, limit {self.remaining}); "
+                "the copy is damaged or hostile"
+            )
+        self.remaining -= cost
+        self.tried.update(_identity(s) for s in fresh)
+        return fresh
+
+
+def _identity(slot: PassphraseSlot) -> tuple[int, int, int, int, bytes, bytes]:
+    return (
+        slot.slot_id,
+        slot.time_cost,
+        slot.memory_kib,
+        slot.parallelism,
+        slot.salt,
+        slot.wrapped,
+    )
 
 
 def _slot_key(kek: Secret, vault_id: bytes, slot_id: int) -> Secret:
@@ -35,11 +74,13 @@ def make_slot(
     )
 
 
-def open_slots(slots: Iterable[Slot], vault_id: bytes, passphrase: Secret) -> Secret:
-    """The vault key from the first passphrase slot it opens (caps checked before work)."""
-    for slot in slots:
-        if not isinstance(slot, PassphraseSlot):
-            continue
+def open_slots(
+    slots: Iterable[Slot], vault_id: bytes, passphrase: Secret, budget: KdfBudget | None = None
+) -> Secret:
+    """The vault key from the first passphrase slot it opens. The whole cost of the slots is
+    checked against BUDGET (one unlock's, shared by both header copies) before any work."""
+    budget = budget if budget is not None else KdfBudget()
+    for slot in budget.take([s for s in slots if isinstance(s, PassphraseSlot)]):
         params = Argon2Params(slot.time_cost, slot.memory_kib, slot.parallelism)
         kek = argon2id(passphrase, slot.salt, params)
         try:

@@ -160,6 +160,33 @@ def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None
     fsync_dir(path.parent)
 
 
+def overwrite_in_place(path: Path, data: bytes, max_size: int | None = None) -> None:
+    """Write DATA over PATH from its first byte, in the clusters the file already has, and
+    make it durable. Zeros follow DATA up to the file's old length, so the file never
+    shrinks and no byte of what it held is left behind in freed space (a rename would leave
+    the old clusters, and the old content, in the drive's free space). A file longer than
+    MAX_SIZE (not one medvault wrote) is zeroed, then cut to DATA's length. The caller keeps
+    a second copy, because a crash mid-write leaves this one torn."""
+    flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+        created = False
+    except FileNotFoundError:
+        reached(io_points.CREATE, path)
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        created = True
+    with open(fd, "r+b") as handle:
+        old_size = os.fstat(fd).st_size
+        write(handle, data + bytes(max(0, old_size - len(data))), path)
+        fsync(handle, path)
+        if max_size is not None and old_size > max_size:
+            reached(io_points.TRUNCATE, path)
+            handle.truncate(len(data))
+            fsync(handle, path)
+    if created:
+        fsync_dir(path.parent)
+
+
 def file_sha256(path: Path, block: int = 1024 * 1024) -> str:
     """SHA-256 (hex) of a file, read in fixed-size blocks; OSError when unreadable."""
     digest = hashlib.sha256()

@@ -38,8 +38,7 @@ def reseal(
         )
         packages = [KeyPackage(vault.vault_id_hex, s.key_id, s.suite, s.sealed) for s in slots]
         registry.replace_key_packages(vault.vault_id_hex, packages, env.timestamp())
-        write_headers(vault.paths, vault.vmk, header)
-        vault.header = header
+        vault.header = write_headers(vault.paths, vault.vmk, header)
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
     after = [slot.key_id for slot in slots]
     record_event(

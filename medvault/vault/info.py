@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medvault import FORMAT_VERSION
 from medvault.format.vault_header import PassphraseSlot, RecoveryCodeSlot
 from medvault.vault.session import open_headers
 
@@ -18,7 +17,7 @@ def vault_info(path: Path) -> dict[str, Any]:
         "vault_id": header.vault_id.hex(),
         "path": str(copies.paths.root),
         "label": body.label,
-        "format_version": FORMAT_VERSION,
+        "format_version": body.version,
         "created_at": body.created_at,
         "org": {"name": body.org_name, "org_id": body.org_id, "contact": body.contact},
         "escrow": [{"key_id": e.key_id, "suite": e.suite} for e in body.escrow],

@@ -206,7 +206,8 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
             result.headers_restored = sorted(
                 {"vault.mvh", "vault.mvh.bak"} - vault.authentic_copies
             )
-            write_headers(vault.paths, vault.vmk, vault.require_header())
+            vault.header = write_headers(vault.paths, vault.vmk, vault.require_header())
+            vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
         result.orphan_parts_removed = _remove_orphan_parts(vault.paths)
         # Rebuild the index from the objects alone, then check it reads back.
         fresh = load_catalog(vault, use_index=False)
@@ -340,8 +341,7 @@ def change_passphrase(
         kept = tuple(s for s in body.slots if isinstance(s, hfmt.RecoveryCodeSlot))
         new_body = hfmt.HeaderBody(**{**body.__dict__, "slots": (slot, *kept)})
         header = hfmt.VaultHeader(vault.vault_id, current.seq + 1, new_body)
-        write_headers(vault.paths, vault.vmk, header)
-        vault.header = header
+        vault.header = write_headers(vault.paths, vault.vmk, header)
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
     record_event(
         registry,

@@ -17,6 +17,7 @@ from medvault.format import pack as pfmt
 from medvault.keys.shares import ParsedShare, combine_parsed
 from medvault.org import identify_key
 from medvault.registry.records import KeyPackage
+from medvault.secret import VaultKey
 from medvault.store.layout import VaultPaths, locate
 from medvault.store.packs import list_packs
 from medvault.vault.session import UnlockedVault, read_headers, unlock_with_key
@@ -129,7 +130,8 @@ def escrow_unlock(
             return unlock_with_key(copies, vmk)
         except MedvaultError:
             # No authentic header copy left: work from the objects alone.
-            return UnlockedVault(paths, None, vmk, copies, set(), vault_id, part_size)
+            key = VaultKey(vmk.reveal(), epoch=None)  # no header to say the key's epoch
+            return UnlockedVault(paths, None, key, copies, set(), vault_id, part_size)
     raise EscrowRefused(
         f"the registry has no key package for vault {vault_id.hex()} and key {identity.key_id}"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from medvault.errors import (
@@ -16,13 +16,14 @@ from medvault.errors import (
 )
 from medvault.format import vault_header as fmt
 from medvault.keys import header_auth
+from medvault.keys.epochs import vault_key
 from medvault.keys.recovery_code import open_recovery_slots
-from medvault.keys.slots import open_slots
-from medvault.secret import Secret
-from medvault.store.fsio import media_errors, write_durable
+from medvault.keys.slots import KdfBudget, open_slots
+from medvault.secret import Secret, VaultKey
+from medvault.store.fsio import media_errors, overwrite_in_place
 from medvault.store.layout import VaultPaths, locate
 
-MAX_HEADER_FILE = fmt.MAX_BODY + 256
+MAX_HEADER_FILE = fmt.MAX_HEADER_FILE
 
 
 @dataclass
@@ -83,7 +84,7 @@ class UnlockedVault:
 
     paths: VaultPaths
     header: fmt.VaultHeader | None
-    vmk: Secret
+    vmk: VaultKey
     copies: HeaderCopies
     authentic_copies: set[str]
     vault_id: bytes
@@ -112,19 +113,24 @@ def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
     `repair` completes the change instead of undoing it.
     """
     wrong = False
+    refused: FormatError | None = None
+    budget = KdfBudget()  # over both copies: a slot found in both is tried once
     for parsed in copies.best_first():
         try:
-            vmk = open_slots(parsed.header.body.slots, parsed.header.vault_id, passphrase)
+            vmk = open_slots(parsed.header.body.slots, parsed.header.vault_id, passphrase, budget)
         except WrongPassphrase:
             wrong = True
             continue
-        except FormatError:
+        except FormatError as exc:
+            refused = exc
             continue
         if not header_auth.is_authentic(vmk, parsed):
             continue
         return unlock_with_key(copies, vmk)
     if wrong:
         raise WrongPassphrase("wrong passphrase for this vault")
+    if refused is not None:
+        raise IntegrityError(refused.message)
     raise IntegrityError("no vault header copy passed authentication")
 
 
@@ -157,14 +163,19 @@ def _unlocked(copies: HeaderCopies, chosen: fmt.ParsedHeader, vmk: Secret) -> Un
             if parsed.header == chosen.header and header_auth.is_authentic(vmk, parsed):
                 authentic.add(name)
     header = chosen.header
+    key = vault_key(vmk, header.vault_id, header.body)
     return UnlockedVault(
-        copies.paths, header, vmk, copies, authentic, header.vault_id, header.body.part_size
+        copies.paths, header, key, copies, authentic, header.vault_id, header.body.part_size
     )
 
 
-def write_headers(paths: VaultPaths, vmk: Secret, header: fmt.VaultHeader) -> None:
-    """Replace copy A, then copy B: at every moment at least one complete copy exists."""
+def write_headers(paths: VaultPaths, vmk: Secret, header: fmt.VaultHeader) -> fmt.VaultHeader:
+    """Overwrite copy A in place, make it durable, then copy B: at every moment at least
+    one complete copy exists, and no superseded version is left in the drive's free space
+    (docs/FORMAT.md section 3). Writes the current header version; returns what it wrote."""
+    header = replace(header, body=replace(header.body, version=fmt.FORMAT_VERSION))
     data = header_auth.seal(vmk, header)
     with media_errors("the vault header"):
-        write_durable(paths.header_a, data, paths.tmp, "vault.mvh.tmp")
-        write_durable(paths.header_b, data, paths.tmp, "vault.mvh.bak.tmp")
+        overwrite_in_place(paths.header_a, data, fmt.MAX_HEADER_FILE)
+        overwrite_in_place(paths.header_b, data, fmt.MAX_HEADER_FILE)
+    return header

@@ -38,8 +38,9 @@ from medvault.format import path_index as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
+from medvault.keys.epochs import wrap_previous
 from medvault.keys.slots import make_slot
-from medvault.secret import Secret
+from medvault.secret import Secret, VaultKey
 from medvault.store.drive_log import log_key
 from medvault.store.entries import file_keys, seal_header
 from medvault.store.journal import index_key
@@ -123,6 +124,24 @@ def objects() -> None:
             plaintext_length=n,
             metadata=json.loads(meta.encode()),
         )
+    data = plaintext(CHUNK + 1)
+    meta = meta_for(data)
+    epoch_key = VaultKey(VMK.reveal(), epoch=2)
+    sealed = seal_header(
+        epoch_key, VAULT_ID, FILE_ID, efmt.Kind.FILE, meta.encode(), ciphertext_length(len(data))
+    )
+    enc = sealed.encryptor()
+    write(
+        "object_valid_epoch_2",
+        "object",
+        "success",
+        "valid file entry at key epoch 2 (the file key wrapped under epoch 2's vault key)",
+        sealed.header + enc.update(data) + enc.finalize(),
+        key_epoch=2,
+        plaintext_sha256=hashlib.sha256(data).hexdigest(),
+        plaintext_length=len(data),
+        metadata=json.loads(meta.encode()),
+    )
     tomb = TombstoneMeta(("aa" * 16,), AT, "tester", "vector-host").encode()
     write(
         "object_valid_tombstone",
@@ -163,7 +182,13 @@ def objects() -> None:
     mutate("nonzero_flags", "header failure", "flags 0x80", at(15, b"\x80"))
     mutate("other_vault", "wrong vault", "vault_id byte flipped", flip(16))
     mutate("file_id_changed", "unwrap failure", "file_id byte flipped (object renamed)", flip(32))
-    mutate("key_epoch_2", "header failure", "key_epoch 2", at(48, struct.pack(">I", 2)))
+    mutate(
+        "key_epoch_2",
+        "header failure",
+        "key_epoch 2 in a vault that has only epoch 1's key",
+        at(48, struct.pack(">I", 2)),
+    )
+    mutate("key_epoch_0", "header failure", "key_epoch 0", at(48, struct.pack(">I", 0)))
     mutate(
         "payload_len_plus_1",
         "mac failure",
@@ -255,18 +280,46 @@ def headers() -> None:
     good = header_auth.seal(VMK, header)
     extra = {"passphrase": PASSPHRASE, "escrow_seed": escrow_seed.reveal().hex()}
     write(
-        "header_valid", "vault_header", "success", "valid header, P-384 escrow slot", good, **extra
+        "header_valid",
+        "vault_header",
+        "success",
+        "valid version 2 header (zero-padded to 4 KiB), P-384 escrow slot",
+        good,
+        **extra,
+    )
+    v1 = header_auth.seal(VMK, replace(header, body=replace(body, version=1)))
+    write(
+        "header_valid_v1",
+        "vault_header",
+        "success",
+        "valid version 1 header (no padding, no key epoch), as medvault 0.1 wrote",
+        v1,
+        **extra,
+    )
+    # An unfinished re-key: epoch 2's key in the slots, epoch 1's wrapped under it.
+    old_key = Secret(hashlib.sha256(b"medvault vector epoch 1 key").digest())
+    rekeyed = replace(body, key_epoch=2, previous=(wrap_previous(VMK, VAULT_ID, 1, old_key),))
+    write(
+        "header_previous_key",
+        "vault_header",
+        "success",
+        "valid version 2 header at key epoch 2 holding epoch 1's key (an unfinished re-key)",
+        header_auth.seal(VMK, replace(header, body=rekeyed)),
+        previous_vault_keys={"1": old_key.reveal().hex()},
+        **extra,
     )
 
-    def rechecksum(signed: bytes) -> bytes:
+    def rechecksum(signed: bytes, pad: bool = True) -> bytes:
         """A valid checksum and a real MAC, so only the one mutation is wrong."""
-        return (
+        data = (
             signed
             + hashlib.sha256(signed).digest()
             + hmac_sha256(hkdf_expand(VMK, labels.VAULT_HEADER_MAC, VAULT_ID), signed)
         )
+        return data + bytes(-len(data) % hfmt.PAD_BLOCK) if pad else data
 
-    signed_len = len(good) - 64
+    signed_len = 40 + struct.unpack(">I", good[36:40])[0]
+    end = signed_len + 64
     flipped = good[:20] + bytes([good[20] ^ 1]) + good[21:]
     write(
         "header_checksum",
@@ -284,7 +337,7 @@ def headers() -> None:
         "vault_header",
         "mac failure",
         "label changed, checksum recomputed, MAC left as it was",
-        r_signed + hashlib.sha256(r_signed).digest() + good[-32:],
+        r_signed + hashlib.sha256(r_signed).digest() + good[end - 32 :],
         **extra,
     )
     write(
@@ -306,13 +359,50 @@ def headers() -> None:
         rechecksum(g_signed),
         **extra,
     )
-    v2 = good[:8] + struct.pack(">H", 2) + good[10:signed_len]
+    hungry = body_json.replace(b'"m_kib":8192', b'"m_kib":1048577')
+    h_signed = good[:36] + struct.pack(">I", len(hungry)) + hungry
     write(
-        "header_version_2",
+        "header_memory_over_cap",
+        "vault_header",
+        "header failure",
+        "Argon2id m_kib=1048577 (cap 1 GiB); checksum valid; refused before any KDF work",
+        rechecksum(h_signed),
+        **extra,
+    )
+    costly = body_json.replace(b'"m_kib":8192', b'"m_kib":1048576').replace(b'"t":1', b'"t":2')
+    c_signed = good[:36] + struct.pack(">I", len(costly)) + costly
+    write(
+        "header_kdf_over_budget",
+        "vault_header",
+        "header failure",
+        "Argon2id t=2, m=1 GiB: within the caps, over one unlock's budget of 1,572,864 "
+        "KiB-passes; refused before any KDF work",
+        rechecksum(c_signed),
+        **extra,
+    )
+    v3 = good[:8] + struct.pack(">H", 3) + good[10:signed_len]
+    write(
+        "header_version_3",
         "vault_header",
         "unsupported version",
-        "format version 2",
-        rechecksum(v2),
+        "format version 3",
+        rechecksum(v3),
+        **extra,
+    )
+    write(
+        "header_padding_not_zero",
+        "vault_header",
+        "header failure",
+        "version 2 header whose last padding byte is 0x01",
+        good[:-1] + b"\x01",
+        **extra,
+    )
+    write(
+        "header_v1_trailing_bytes",
+        "vault_header",
+        "header failure",
+        "version 1 header followed by zero bytes (version 1 files end right after the MAC)",
+        v1 + bytes(16),
         **extra,
     )
     spaced = body_json.replace(b'","', b'", "', 1)
