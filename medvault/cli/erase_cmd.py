@@ -16,6 +16,7 @@ from medvault.cli.common import (
     open_registry,
     org_option,
     passphrase_options,
+    progress_bar,
     unlock_vault,
     writable_folder,
 )
@@ -34,6 +35,12 @@ from medvault.vault.erase import erase_vault
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder for the certificate of sanitization (certificate.txt, certificate.json).",
 )
+@click.option(
+    "--wipe-free-space",
+    is_flag=True,
+    help="Also overwrite the drive's free space with random data (slow: the whole free "
+    "space is written once). Reaches header versions that medvault 0.1 left behind.",
+)
 @passphrase_options
 @org_option
 @json_option
@@ -41,20 +48,25 @@ def erase_cmd(
     vault: Path,
     yes: bool,
     out_dir: Path,
+    wipe_free_space: bool,
     passphrase_fd: int | None,
     passphrase_file: Path | None,
     org_path: Path | None,
     as_json: bool,
 ) -> None:
     """Cryptographically erase VAULT: destroy every copy of its key, so nothing (not the
-        passphrase, not the recovery code, not the escrow quorum) can open it again.
+    passphrase, not the recovery code, not the escrow quorum) can open it again.
 
-        Destroys the registry's key packages, overwrites and deletes both header copies (key
-        slots and escrow packages), removes the index and log, verifies that no route to the
-        key is left, records the event, and writes a certificate of sanitization (NIST SP
-        800-88). The passphrase is asked first, to prove this is your vault: a key cached by
-    `unlock --remember` is never used, and it is deleted from this workstation's keyring.
-        Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 15.
+    Destroys the registry's key packages, overwrites in place and deletes both header
+    copies (key slots and escrow packages; since header format 2 they are the only header
+    versions on the drive), overwrites and deletes leftovers of interrupted writes, removes
+    the index and log, verifies that no route to the key is left, records the event, and
+    writes a certificate of sanitization (NIST SP 800-88) that also says what a file-level
+    erase cannot reach (flash wear levelling). The passphrase is asked first, to prove this
+    is your vault: a key cached by `unlock --remember` is never used, and it is deleted from
+    this workstation's keyring.
+
+    Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 15.
     """
     org = load_org_config(org_path)
     writable_folder(out_dir)  # before anything is destroyed: the certificate must land
@@ -67,7 +79,14 @@ def erase_cmd(
         raise UsageError("not erased (not confirmed)")
     environment = env()
     try:
-        erased = erase_vault(unlocked, open_registry().real(), environment)
+        with progress_bar(None, "wiping free space") as advance:
+            erased = erase_vault(
+                unlocked,
+                open_registry().real(),
+                environment,
+                wipe_free_space=wipe_free_space,
+                progress=advance,
+            )
     finally:
         # Even a failed erase may have destroyed the headers: a cached key must not be
         # the last way in to what is left.

@@ -12,12 +12,32 @@ from medvault.vault.erase import METHOD, Erased
 
 SCHEMA_ID = "medvault/sanitization-certificate/v1"
 CAVEAT = (
-    "On flash media, wear levelling may keep copies of overwritten sectors, readable only "
-    "by invasive means. The vault key was stored there only wrapped (Argon2id passphrase "
-    "slot) and sealed to the escrow keys; for Purge or Destroy, sanitize the device itself "
-    "or destroy it physically. Registry backups made before this erase still hold the key "
-    "packages until they expire."
+    "What a file-level erase cannot reach (NIST SP 800-88 Rev. 2, Cryptographic Erase): on "
+    "flash media the device's wear levelling may keep copies of overwritten sectors, "
+    "readable only by invasive means; the vault key was stored there only wrapped (Argon2id "
+    "passphrase slot) and sealed to the escrow keys. For Purge or Destroy, sanitize the "
+    "device itself or destroy it physically. Registry backups made before this erase still "
+    "hold the key packages until they expire."
 )
+# Said when the header was once written by medvault 0.1 (version 1), which renamed each new
+# header over the old one and so left superseded versions in the drive's free space.
+V1_CAVEAT = (
+    "This vault's header was in format version 1, which medvault 0.1 replaced by renaming: "
+    "header versions superseded before medvault 0.2 (an old passphrase's slot, old escrow "
+    "packages) may survive in the drive's free space"
+)
+
+
+def _free_space(erased: Erased) -> str:
+    if erased.free_space_wiped is None:
+        return "not overwritten (erase --wipe-free-space does it)"
+    return f"overwritten with random data ({erased.free_space_wiped} bytes), then freed"
+
+
+def _caveat(erased: Erased) -> str:
+    if erased.header_version == 1 and erased.free_space_wiped is None:
+        return f"{V1_CAVEAT}; run erase again with --wipe-free-space, or format the drive. {CAVEAT}"
+    return CAVEAT
 
 
 def certificate(erased: Erased, who: str, host: str, org_name: str) -> dict[str, Any]:
@@ -43,9 +63,12 @@ def certificate(erased: Erased, who: str, host: str, org_name: str) -> dict[str,
             "key_slots_and_escrow_packages_destroyed": erased.slots_destroyed,
             "ciphertext_objects_left": erased.objects_left,
             "ciphertext_bytes_left": erased.bytes_left,
+            "header_format_version": erased.header_version,
+            "interrupted_writes_overwritten_and_deleted": erased.tmp_files_overwritten,
+            "free_space": _free_space(erased),
         },
         "verification": erased.verified,
-        "caveat": CAVEAT,
+        "caveat": _caveat(erased),
     }
 
 
@@ -74,6 +97,10 @@ def as_text(cert: dict[str, Any]) -> str:
         f"{san['header_copies_overwritten_and_deleted']}",
         f"  Key slots and escrow packages destroyed:       "
         f"{san['key_slots_and_escrow_packages_destroyed']}",
+        f"  Interrupted writes overwritten and deleted:    "
+        f"{san['interrupted_writes_overwritten_and_deleted']}",
+        f"  Header format version:                         {san['header_format_version']}",
+        f"  Free space:      {san['free_space']}",
         f"  Ciphertext left (no key exists): {san['ciphertext_objects_left']} file(s), "
         f"{san['ciphertext_bytes_left']} bytes",
         "",
