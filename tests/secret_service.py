@@ -23,6 +23,8 @@ import pytest
 SERVICE = "medvault-unlock"
 PASSWORD = "throwaway-test-password"
 LOGIN = "/org/freedesktop/secrets/collection/login"
+SESSION = "/org/freedesktop/secrets/collection/session"
+KEYRING_APP = "Python keyring library"  # what keyring sets, so put() replaces its entry
 
 
 @dataclass
@@ -116,7 +118,7 @@ class SecretService:
 
         with contextlib.closing(self._connection()) as bus:
             collection = secretstorage.Collection(bus, collection_path)
-            attributes = {"service": SERVICE, "username": vault_id, "application": "test"}
+            attributes = {"service": SERVICE, "username": vault_id, "application": KEYRING_APP}
             collection.create_item(f"{SERVICE}/{vault_id}", attributes, text, replace=True)
 
 

@@ -10,7 +10,7 @@ and plaintext found on the same drive is not covered by the encryption at all.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from medvault import __version__
@@ -78,7 +78,7 @@ def build(
 
     findings = [
         _encryption(events),
-        _key_not_on_drive(events, packages),
+        _key_not_on_drive(events, packages, lost, vault.created_at),
         _escrow_key(events, everything, packages),
         _passphrase_policy(events),
         _disclosures(events),
@@ -153,7 +153,9 @@ def _encryption(events: list[StoredEvent]) -> m.Finding:
     )
 
 
-def _key_not_on_drive(events: list[StoredEvent], packages: list[dict[str, Any]]) -> m.Finding:
+def _key_not_on_drive(
+    events: list[StoredEvent], packages: list[dict[str, Any]], lost: StoredEvent, created_at: str
+) -> m.Finding:
     made = _create(events)
     evidence = [
         "the vault key is stored on the drive only wrapped: AES-256 key wrap under an "
@@ -164,6 +166,20 @@ def _key_not_on_drive(events: list[StoredEvent], packages: list[dict[str, Any]])
         evidence.insert(0, _ref(made))
         if made.event.details.get("recovery_code_slot"):
             evidence.append("a printed recovery code exists; it is kept apart from the drive")
+    last_seen = _last_seen_before(events, lost, created_at)
+    live, ended = _cached_keys(events, last_seen)
+    evidence += ended
+    if live:
+        return m.Finding(
+            "key_not_on_drive",
+            "A cached vault key may be with the drive",
+            False,
+            "The vault key was kept in a workstation's OS keyring (`unlock --remember`) "
+            "until after the drive was last seen, and no later `lock` on that workstation "
+            "is recorded: a key that opens the vault may have travelled with the drive, "
+            "for example on a laptop lost with it.",
+            [*evidence, f"the drive was last seen at {_shown(last_seen)}", *live],
+        )
     return m.Finding(
         "key_not_on_drive",
         "No usable key on or with the drive",
@@ -172,6 +188,63 @@ def _key_not_on_drive(events: list[StoredEvent], packages: list[dict[str, Any]])
         "never stored, and the escrow private key is split among security admins.",
         evidence,
     )
+
+
+def _shown(moment: datetime | None) -> str:
+    return "an unknown time" if moment is None else moment.isoformat()
+
+
+def _moment(text: object) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _last_seen_before(
+    events: list[StoredEvent], lost: StoredEvent, created_at: str
+) -> datetime | None:
+    """The earliest the drive can have been lost: the last act with it in hand recorded
+    before the loss (else its creation), but no later than the discovery."""
+    seen = [_moment(s.event.at) for s in _of(events, *DRIVE_ACTS) if s.seq < lost.seq]
+    last = max((t for t in seen if t is not None), default=_moment(created_at))
+    discovered = _moment(lost.event.details.get("discovered_at"))
+    return min((t for t in (last, discovered) if t is not None), default=None)
+
+
+def _cached_keys(
+    events: list[StoredEvent], last_seen: datetime | None
+) -> tuple[list[str], list[str]]:
+    """Each `remember` event as evidence: those whose key may still have been in a
+    workstation's keyring when the drive was lost (not expired when it was last seen, no
+    later `lock` from the same host), then those that ended in time. An expiry that
+    cannot be read counts as not expired."""
+    locks = _of(events, "lock")
+    live: list[str] = []
+    ended: list[str] = []
+    for s in _of(events, "remember"):
+        expires = _moment(s.event.details.get("expires"))
+        until = f"{_ref(s)}: remembered until {s.event.details.get('expires')}"
+        lock = _later_lock(s, locks)
+        if lock is not None:
+            ended.append(f"{until}; forgotten there by {_ref(lock)}")
+        elif expires is not None and last_seen is not None and expires <= last_seen:
+            ended.append(f"{until}; expired before the drive was last seen")
+        else:
+            live.append(f"{until}; no later lock on {s.event.actor.host} is recorded")
+    return live, ended
+
+
+def _later_lock(remember: StoredEvent, locks: list[StoredEvent]) -> StoredEvent | None:
+    """The first `lock` from REMEMBER's host after it: one host's clock orders both."""
+    start = _moment(remember.event.at)
+    for s in locks:
+        at = _moment(s.event.at)
+        same_host = s.event.actor.host == remember.event.actor.host
+        if same_host and start is not None and at is not None and at > start:
+            return s
+    return None
 
 
 def sealed_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) -> list[str]:

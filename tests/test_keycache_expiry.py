@@ -1,0 +1,296 @@
+"""Security review M1: a key cached by `unlock --remember` ends when it says, on a real
+gnome-keyring. An expired entry is gone after any medvault command; `lock VAULT_ID` and
+`lock --all` need no drive; erase, passwd, recover and incident lost forget the vault's
+key; passwd, erase and escrow reseal never accept a cached key instead of the passphrase;
+a lost-drive report with an unexpired `remember` event says "reportable".
+
+Vaults are made through the library with a light Argon2id (conftest.FAST_KDF): the
+commands under test unlock them at the header's parameters, in well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from medvault.keys.passphrase import to_secret
+from medvault.vault.create import create_vault
+from medvault.vault.env import Env
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.secret_service import LOGIN, SESSION, SecretService, secret_service
+
+NOT_A_VAULT_ID = "ab" * 16  # an entry with no marker and no vault in the registry
+
+
+def _cli(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "medvault", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,  # no terminal: a passphrase can come from nowhere
+        timeout=60,
+        check=False,
+    )
+
+
+def _vault(ws: Workspace, root: Path, name: str) -> tuple[Path, str]:
+    drive = root / name
+    drive.mkdir()
+    created = create_vault(
+        drive, name, to_secret(PASSPHRASE), ws.org, ws.registry(), Env(kdf=FAST_KDF)
+    )
+    return drive, created.vault_id
+
+
+def _env(ws: Workspace, keyring: SecretService) -> dict[str, str]:
+    env = {**ws.env, **keyring.env}
+    env.pop("PYTHON_KEYRING_BACKEND", None)  # the real SecretService
+    return env
+
+
+def _remember(env: dict[str, str], ws: Workspace, drive: Path, duration: str = "8h") -> None:
+    done = _cli(env, "unlock", drive, "--remember", duration, "--passphrase-file", ws.passfile)
+    assert done.returncode == 0, done.stderr
+
+
+def _expire(ws: Workspace, keyring: SecretService, vault_id: str) -> None:
+    """As if the window had passed: the marker and the entry both say so."""
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    (ws.home / "remembered" / vault_id).write_text(past + "\n")
+    entry = json.loads(keyring.secret(vault_id) or "{}")
+    entry["expires"] = past
+    (where,) = keyring.entries()[vault_id]
+    keyring.put(vault_id, json.dumps(entry), where)
+
+
+def _locks(ws: Workspace, vault_id: str) -> list[dict[str, object]]:
+    return [s.event.details for s in ws.registry().events(vault_id) if s.event.action == "lock"]
+
+
+def test_an_expired_key_is_deleted_by_any_command(ws: Workspace, tmp_path: Path) -> None:
+    one, one_id = _vault(ws, tmp_path, "one")
+    two, two_id = _vault(ws, tmp_path, "two")
+    with secret_service(tmp_path / "home") as keyring:
+        env = _env(ws, keyring)
+        _remember(env, ws, one)
+        _remember(env, ws, two)
+        _expire(ws, keyring, one_id)
+        # A command that never looks at that vault: the expired key goes anyway.
+        assert _cli(env, "--version").returncode == 0
+        assert set(keyring.entries()) == {two_id}
+        assert not (ws.home / "remembered" / one_id).exists()
+        _expire(ws, keyring, two_id)
+        assert _cli(env, "audit", "head").returncode == 0
+        assert keyring.entries() == {}
+        assert os.listdir(ws.home / "remembered") == []
+
+
+def test_a_remembered_key_is_kept_in_memory_only(ws: Workspace, tmp_path: Path) -> None:
+    drive, vault_id = _vault(ws, tmp_path, "usb")
+    with secret_service(tmp_path / "home") as keyring:
+        env = _env(ws, keyring)
+        _remember(env, ws, drive)
+        assert keyring.entries() == {vault_id: [SESSION]}
+        keyring.put(NOT_A_VAULT_ID, "{}", LOGIN)  # a control: the login keyring is on disk
+        keyring.restart_daemon()  # logout, login
+        assert keyring.entries() == {NOT_A_VAULT_ID: [LOGIN]}
+
+
+def test_lock_by_id_and_lock_all_need_no_drive(ws: Workspace, tmp_path: Path) -> None:
+    one, one_id = _vault(ws, tmp_path, "one")
+    two, two_id = _vault(ws, tmp_path, "two")
+    with secret_service(tmp_path / "home") as keyring:
+        env = _env(ws, keyring)
+        _remember(env, ws, one)
+        _remember(env, ws, two)
+        keyring.put(NOT_A_VAULT_ID, "{}", LOGIN)  # no marker: found by listing the keyring
+        shutil.rmtree(one)  # the drives are lost
+        shutil.rmtree(two)
+        by_id = _cli(env, "lock", one_id)
+        assert by_id.returncode == 0, by_id.stderr
+        assert f"Forgot the key of vault {one_id}" in by_id.stdout
+        assert set(keyring.entries()) == {two_id, NOT_A_VAULT_ID}
+        every = _cli(env, "lock", "--all", "--json")
+        assert every.returncode == 0, every.stderr
+        assert json.loads(every.stdout) == {
+            "forgotten": sorted([two_id, NOT_A_VAULT_ID]),
+            "not_cached": [],
+        }
+        assert keyring.entries() == {}
+        assert os.listdir(ws.home / "remembered") == []
+        assert _locks(ws, one_id) == [{}]
+        assert _locks(ws, two_id) == [{}]
+        again = _cli(env, "lock", "--all")
+        assert (again.returncode, again.stdout) == (0, "No vault key was cached here.\n")
+        assert _cli(env, "lock").returncode == 2
+        assert _cli(env, "lock", one_id, "--all").returncode == 2
+
+
+def test_passwd_erase_and_reseal_refuse_a_cached_key(ws: Workspace, tmp_path: Path) -> None:
+    drive, vault_id = _vault(ws, tmp_path, "usb")
+    header = (drive / "MEDVAULT" / "vault.mvh").read_bytes()
+    new = tmp_path / "new.txt"
+    new.write_text("a different passphrase of mine\n")
+    new.chmod(0o600)
+    with secret_service(tmp_path / "home") as keyring:
+        env = _env(ws, keyring)
+        _remember(env, ws, drive)
+        assert _cli(env, "ls", drive).returncode == 0  # a listed command uses the key
+        refused = {
+            "passwd": _cli(env, "passwd", drive, "--new-passphrase-file", new),
+            "erase": _cli(env, "erase", drive, "--yes", "--out", tmp_path / "cert"),
+            "reseal": _cli(env, "escrow", "reseal", drive, "--reason", "rotation"),
+        }
+        for name, result in refused.items():
+            assert result.returncode == 13, (name, result.stderr)
+            assert "no passphrase" in result.stderr.lower(), (name, result.stderr)
+        assert (drive / "MEDVAULT" / "vault.mvh").read_bytes() == header
+        assert not (tmp_path / "cert" / "certificate.txt").exists()
+        assert set(keyring.entries()) == {vault_id}
+
+
+def test_erase_forgets_the_vaults_key(ws: Workspace, tmp_path: Path) -> None:
+    drive, vault_id = _vault(ws, tmp_path, "usb")
+    other, other_id = _vault(ws, tmp_path, "other")
+    with secret_service(tmp_path / "home") as keyring:
+        env = _env(ws, keyring)
+        _remember(env, ws, drive)
+        _remember(env, ws, other)
+        erased = _cli(
+            env, "erase", drive, "--yes", "--out", tmp_path / "cert",
+            "--passphrase-file", ws.passfile,
+        )  # fmt: skip
+        assert erased.returncode == 0, erased.stderr
+        assert set(keyring.entries()) == {other_id}
+        assert _locks(ws, vault_id) == [{"reason": "erase"}]
+
+
+def test_passwd_and_recover_forget_the_vaults_key(ws: Workspace, tmp_path: Path) -> None:
+    drive, vault_id = _vault(ws, tmp_path, "usb")
+    new = tmp_path / "new.txt"
+    new.write_text("a different passphrase of mine\n")
+    new.chmod(0o600)
+    shares = [ws.home / "shares" / "alice.txt", ws.home / "shares" / "bob.txt"]
+    share_args = [arg for share in shares for arg in ("--share", share)]
+    with secret_service(tmp_path / "home") as keyring:
+        env = _env(ws, keyring)
+        _remember(env, ws, drive)
+        changed = _cli(
+            env, "passwd", drive, "--new-passphrase-file", new, "--passphrase-file", ws.passfile
+        )
+        assert changed.returncode == 0, changed.stderr
+        assert keyring.entries() == {}
+        ws.passfile.write_text(new.read_text())
+        _remember(env, ws, drive)
+        reset = _cli(
+            env, "recover", drive, "--reason", "INC-1", "--reset-passphrase",
+            "--new-passphrase-file", ws.passfile, *share_args,
+        )  # fmt: skip
+        assert reset.returncode == 0, reset.stderr
+        assert keyring.entries() == {}
+        _remember(env, ws, drive)
+        extracted = _cli(
+            env, "recover", drive, "--reason", "INC-2", "--to", tmp_path / "out", *share_args
+        )
+        assert extracted.returncode == 0, extracted.stderr
+        assert keyring.entries() == {}
+        reasons = [lock["reason"] for lock in _locks(ws, vault_id)]
+        assert reasons == ["passwd", "recover", "recover"]
+
+
+def test_a_lost_drive_with_an_unexpired_remembered_key_is_reportable(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    laptop_drive, laptop_id = _vault(ws, tmp_path, "laptop")
+    desk_drive, desk_id = _vault(ws, tmp_path, "desk")
+    # The privacy officer's workstation: its own MEDVAULT_HOME, the same registry.
+    office = tmp_path / "office"
+    office.mkdir()
+    shutil.copy(ws.home / "org.toml", office / "org.toml")
+    registry = f"sqlite:///{ws.home / 'registry.sqlite'}"
+    now = datetime.now(UTC).isoformat()
+    with secret_service(tmp_path / "home") as keyring:
+        env = _env(ws, keyring)
+        _remember(env, ws, laptop_drive)
+        _remember(env, ws, desk_drive)
+        # The laptop is lost with its drive: the report is made elsewhere.
+        elsewhere = {**env, "MEDVAULT_HOME": str(office), "MEDVAULT_REGISTRY": registry}
+        lost = _cli(
+            elsewhere, "incident", "lost", laptop_id, "--discovered-at", now,
+            "--reported-by", "Pat", "--out", tmp_path / "pack1", "--json",
+        )  # fmt: skip
+        assert lost.returncode == 0, lost.stderr
+        report = json.loads((tmp_path / "pack1" / "report.json").read_text())
+        assert report["determination"]["conclusion"] == "reportable"
+        finding = next(f for f in report["findings"] if f["key"] == "key_not_on_drive")
+        assert finding["holds"] is False
+        assert "unlock --remember" in finding["statement"]
+        # Only the drive is lost, and the report is made on the workstation that cached
+        # its key: the key is deleted there first, so it is not with the drive.
+        lost = _cli(
+            env, "incident", "lost", desk_id, "--discovered-at", now,
+            "--reported-by", "Pat", "--out", tmp_path / "pack2", "--json",
+        )  # fmt: skip
+        assert lost.returncode == 0, lost.stderr
+        assert json.loads(lost.stdout)["conclusion"] == "secured, not reportable"
+        assert set(keyring.entries()) == {laptop_id}
+        assert _locks(ws, desk_id) == [{"reason": "incident lost"}]
+
+
+def _purge_in_child(ws: Workspace, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    probe = (
+        "import sys; from medvault.cli.main import purge_expired_keys; purge_expired_keys(); "
+        "print('keyring' in sys.modules)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**ws.env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def test_the_purge_is_cheap_without_markers_and_keeps_a_marker_it_cannot_act_on(
+    ws: Workspace,
+) -> None:
+    assert _purge_in_child(ws, {}).stdout.strip() == "False"
+    (ws.home / "remembered").mkdir()
+    assert _purge_in_child(ws, {}).stdout.strip() == "False"
+    marker = ws.home / "remembered" / NOT_A_VAULT_ID
+    marker.write_text((datetime.now(UTC) - timedelta(seconds=1)).isoformat() + "\n")
+    # No usable keyring (the workspace's fail backend): the entry cannot be shown gone,
+    # so the marker stays and the next start tries again.
+    assert _purge_in_child(ws, {}).stdout.strip() == "True"
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("path", ["passwd", "erase", "escrow reseal", "recover", "unlock"])
+def test_commands_that_change_keys_are_not_on_the_cached_key_list(path: str) -> None:
+    from medvault.cli.common import MAY_USE_CACHED_KEY
+
+    assert path not in MAY_USE_CACHED_KEY
+
+
+def test_every_command_on_the_cached_key_list_exists() -> None:
+    import click
+
+    from medvault.cli.common import MAY_USE_CACHED_KEY
+    from medvault.cli.main import cli
+
+    ctx = click.Context(cli)
+    for path in MAY_USE_CACHED_KEY:
+        command: click.Command | None = cli
+        for name in path.split():
+            assert isinstance(command, click.Group), path
+            command = command.get_command(ctx, name)
+        assert command is not None, path
