@@ -29,6 +29,7 @@ from medvault.vault.env import Env
 from medvault.vault.reading import ExtractResult, extract
 from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.media import mounted_exfat, mounted_fat32
 
 NOBODY = 65534
 BIG = 2 * 1024 * 1024  # above landing's in-memory limit: written by a SequentialWriter
@@ -95,6 +96,11 @@ def _before_file(monkeypatch: pytest.MonkeyPatch, stored: str, act: Callable[[],
         real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(reading, "_extract_one", hooked)
+
+
+def _plant(path: Path, data: bytes) -> None:
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
 
 
 def _outside_untouched(arena: Path) -> None:
@@ -352,3 +358,37 @@ def test_large_files_land_without_proc(
     result = _extract(ws, vault, tmp_path / "out")
     assert [p.read_bytes() for p in result.written] == [FILES["a/2.bin"]]
     assert _mode(result.written[0]) == 0o600
+
+
+# FAT32 and exFAT: no links, no hard links, no RENAME_NOREPLACE ----------------------
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_file_appearing_on_fat32_is_replaced_only_with_force(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, force: bool
+) -> None:
+    """fusefat refuses RENAME_NOREPLACE (EINVAL) and hard links (EPERM): the name is checked
+    just before the rename, so a file there by then is kept without --force."""
+    vault = _vault(ws, tmp_path, {"late.txt": FILES["late.txt"], "z.txt": b"z\n"})
+    with mounted_fat32(tmp_path) as fat:
+        out = fat.mountpoint / "out"
+        late = out / "late.txt"
+        _before_file(monkeypatch, "late.txt", lambda: _plant(late, b"theirs\n"))
+        result = _extract(ws, vault, out, force=force)
+        assert late.read_bytes() == (FILES["late.txt"] if force else b"theirs\n")
+        assert set(result.refused) == (set() if force else {"late.txt"})
+        assert (out / "z.txt").read_bytes() == b"z\n"
+        assert not list(out.rglob(f"*{landing.PARTIAL_SUFFIX}"))
+
+
+def test_a_new_dest_on_exfat_is_taken_although_its_mode_shows_0777(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """exfat-fuse shows every folder 0777 (the mount's mode): exFAT holds no links, so the
+    private-DEST rule does not apply there; files still land whole."""
+    vault = _vault(ws, tmp_path, {"a/1.txt": FILES["a/1.txt"]})
+    with mounted_exfat(tmp_path) as stick:
+        out = stick.mountpoint / "out"
+        result = _extract(ws, vault, out)
+        assert _mode(out) == 0o777
+        assert [p.read_bytes() for p in result.written] == [FILES["a/1.txt"]]
