@@ -2,15 +2,22 @@
 
 A plaintext file is deleted only when (1) its copy is committed in the vault, (2) that
 copy reads back from the drive authenticated with the SHA-256 `add` computed, and (3) the
-file on the drive still has that SHA-256, so nothing written to it meanwhile is lost.
-Deleting zeroes the file in place, then unlinks it: on FAT and exFAT the zeros land in the
-same clusters, so the plaintext is gone from the drive's blocks; a flash controller may
-keep old cells, readable only by taking the chip apart (docs/CLI.md says what to do).
+file on the drive is still the file planned and still has that SHA-256, so nothing
+written to it meanwhile is lost and no other file (a link's target, a file swapped in) is
+ever zeroed: the file hashed and the file zeroed are opened by name inside their folder's
+descriptor, without following a link, and each must have the planned device and inode
+(tests/test_scan_into_nofollow.py). Deleting zeroes the file in place, then unlinks it:
+on FAT and exFAT the zeros land in the same clusters, so the plaintext is gone from the
+drive's blocks; a flash controller may keep old cells, readable only by taking the chip
+apart (docs/CLI.md says what to do).
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +33,7 @@ from medvault.errors import (
 )
 from medvault.format.meta import normalize_path
 from medvault.registry.records import CustodyRegistry
-from medvault.store.fsio import READ_ONLY_ERRNOS, file_sha256
+from medvault.store.fsio import READ_ONLY_ERRNOS
 from medvault.vault.add import Planned, add_planned, plan
 from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.custody import digest_of_digests, record
@@ -36,6 +43,11 @@ from medvault.vault.reading import plaintext_sha256
 from medvault.vault.session import UnlockedVault
 
 READ_BLOCK = 1024 * 1024
+# The plaintext is opened for hashing and for zeroing never through a final symbolic
+# link, and never blocking on a FIFO swapped in.
+OPEN_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# A file that is no longer there as planned (gone, a link, a folder on the way replaced).
+SWAPPED_ERRNOS = {errno.ELOOP, errno.ENOENT, errno.ENOTDIR}
 # Why a plaintext file stayed on the drive; the error the command ends with (worst first).
 CHANGED, NOT_VERIFIED, NOT_DELETED = "changed", "not-verified", "not-deleted"
 
@@ -89,7 +101,7 @@ def move_into_vault(
     result = MoveResult(f"scan/{stamp(env.now())}/")
     result.same_drive = _same_drive(root, vault.paths.root)  # before ROOT may be deleted
     planned = [_planned(path, result.stored_under + rel) for path, rel in found]
-    sources = {p.stored: (Path(p.source), rel) for p, (_, rel) in zip(planned, found, strict=True)}
+    sources = {p.stored: (p, rel) for p, (_, rel) in zip(planned, found, strict=True)}
     if len(sources) != len(planned):  # names that differ only in Unicode normalization
         raise UsageError("two files would be stored under the same name; move them by hand")
     added = add_planned(
@@ -103,21 +115,17 @@ def move_into_vault(
     )
     readable = _read_back(vault, added.files)
     for loc in added.files:
-        source, rel = sources[loc.path]
-        if loc.file_id not in readable:
-            result.kept[rel] = (NOT_VERIFIED, "its vault copy did not read back intact")
-        elif _sha256(source) != loc.sha256:
-            result.kept[rel] = (CHANGED, "it changed while being moved")
-        else:
-            try:
-                _overwrite(source, loc.size)
-                os.unlink(source)
-            except OSError as exc:
-                why = "read-only drive" if exc.errno in READ_ONLY_ERRNOS else exc.strerror
-                result.kept[rel] = (NOT_DELETED, f"cannot delete it: {why}")
-                continue
+        item, rel = sources[loc.path]
+        kept = (
+            (NOT_VERIFIED, "its vault copy did not read back intact")
+            if loc.file_id not in readable
+            else _remove_plaintext(item, loc.sha256)
+        )
+        if kept is None:
             result.moved.append(loc)
-    result.folders_removed = _prune(root, [sources[x.path][0] for x in result.moved])
+        else:
+            result.kept[rel] = kept
+    result.folders_removed = _prune(root, [Path(sources[x.path][0].source) for x in result.moved])
     _record(vault, registry, env, root, found, indicators, result)
     return result
 
@@ -146,23 +154,81 @@ def _read_back(vault: UnlockedVault, files: list[Located]) -> set[str]:
     return good
 
 
-def _overwrite(path: Path, size: int) -> None:
-    """Zero the file's bytes in place before unlinking it. FAT and exFAT rewrite the same
-    clusters, so the plaintext is gone from the drive's blocks, not merely unlinked; a
-    flash controller may still keep the old cells (readable only invasively)."""
-    zeros = bytes(READ_BLOCK)
-    with open(path, "r+b") as handle:
-        for start in range(0, size, READ_BLOCK):
-            handle.write(zeros[: min(READ_BLOCK, size - start)])
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _sha256(path: Path) -> str | None:
+def _remove_plaintext(item: Planned, sha256: str) -> tuple[str, str] | None:
+    """Zero and unlink the planned file if it is still that file with that SHA-256;
+    otherwise (why, message) for leaving it. Its folder is opened first and the file by
+    name inside it, so the file checked, hashed, zeroed and unlinked is one and the same."""
+    folder, name = os.path.split(item.source)
     try:
-        return file_sha256(path, READ_BLOCK)
-    except OSError:
-        return None
+        folder_fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            kept = _zero_if_planned(folder_fd, name, item, sha256)
+            if kept is None and not _is_planned(_lstat(folder_fd, name), item):
+                kept = (CHANGED, "it was replaced after it was zeroed")
+            if kept is None:
+                os.unlink(name, dir_fd=folder_fd)
+        finally:
+            os.close(folder_fd)
+    except OSError as exc:
+        return _kept(exc)
+    return kept
+
+
+def _zero_if_planned(
+    folder_fd: int, name: str, item: Planned, sha256: str
+) -> tuple[str, str] | None:
+    """Hash the planned file through one descriptor and zero it through a second one.
+    Two, because fusefat drops writes made through a descriptor that has been read from
+    (the zeros never reach the drive); the reader stays open meanwhile, so its inode
+    cannot be reused, and the writer must have that same device and inode."""
+    reader = os.open(name, os.O_RDONLY | OPEN_FLAGS, dir_fd=folder_fd)
+    try:
+        if not _is_planned(os.fstat(reader), item) or _fd_sha256(reader) != sha256:
+            return (CHANGED, "it changed while being moved")
+        writer = os.open(name, os.O_WRONLY | OPEN_FLAGS, dir_fd=folder_fd)
+        try:
+            if not _is_planned(os.fstat(writer), item):
+                return (CHANGED, "it changed while being moved")
+            _zero(writer, item.size)
+        finally:
+            os.close(writer)
+    finally:
+        os.close(reader)
+    return None
+
+
+def _lstat(folder_fd: int, name: str) -> os.stat_result:
+    return os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+
+
+def _kept(exc: OSError) -> tuple[str, str]:
+    if exc.errno in SWAPPED_ERRNOS:
+        return (CHANGED, "it changed while being moved")
+    why = "read-only drive" if exc.errno in READ_ONLY_ERRNOS else exc.strerror
+    return (NOT_DELETED, f"cannot delete it: {why}")
+
+
+def _is_planned(st: os.stat_result, item: Planned) -> bool:
+    return stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (item.dev, item.ino)
+
+
+def _fd_sha256(fd: int) -> str:
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, READ_BLOCK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def _zero(fd: int, size: int) -> None:
+    """Zero the file's bytes in place before it is unlinked. FAT and exFAT rewrite the
+    same clusters, so the plaintext is gone from the drive's blocks, not merely unlinked;
+    a flash controller may still keep the old cells (readable only invasively)."""
+    zeros = bytes(READ_BLOCK)
+    for start in range(0, size, READ_BLOCK):
+        os.pwrite(fd, zeros[: min(READ_BLOCK, size - start)], start)
+    os.fsync(fd)
 
 
 def _prune(root: Path, removed: list[Path]) -> int:
