@@ -14,6 +14,7 @@ from medvault.cli.common import (
     open_registry,
     org_option,
 )
+from medvault.cli.safe_text import safe_lines
 from medvault.errors import AuditChainBroken, MedvaultError
 from medvault.reports import movements
 from medvault.vault.env import iso
@@ -116,8 +117,8 @@ def audit_report(
     else:
         org_name = load_org_config(org_path).name
         text = movements.as_html(rows, org_name, start, end)
-    if out_file is None:
-        click.echo(text, nl=False)
+    if out_file is None:  # a terminal, perhaps: no control characters from the events
+        click.echo(safe_lines(text), nl=False)
         return
     try:
         out_file.write_text(text, encoding="utf-8")

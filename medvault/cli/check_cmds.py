@@ -16,6 +16,7 @@ from medvault.cli.common import (
     progress_bar,
     unlock_vault,
 )
+from medvault.cli.safe_text import safe
 from medvault.errors import DamageFound
 from medvault.vault.maintenance import compact, repair
 from medvault.vault.verify import verify
@@ -39,16 +40,17 @@ def verify_cmd(
     if as_json:
         emit_json(report.to_json())
     else:
+        # File names and problems may quote the drive's text.
         for name, state in report.headers.items():
-            click.echo(f"header {name}: {state}")
-        click.echo(f"index: {report.index}")
-        click.echo(f"path index: {report.path_index}")
+            click.echo(f"header {name}: {safe(state)}")
+        click.echo(f"index: {safe(report.index)}")
+        click.echo(f"path index: {safe(report.path_index)}")
         for path, problem in report.damaged.items():
-            click.echo(f"DAMAGED {path}: {problem}")
+            click.echo(f"DAMAGED {safe(path)}: {safe(problem)}")
         for path, problem in report.missing.items():
-            click.echo(f"MISSING {path}: {problem}")
+            click.echo(f"MISSING {safe(path)}: {safe(problem)}")
         for pack, problem in report.damaged_packs.items():
-            click.echo(f"DAMAGED pack {pack}: {problem}")
+            click.echo(f"DAMAGED pack {safe(pack)}: {safe(problem)}")
         click.echo(f"{report.files_ok} file(s), {report.bytes_ok} bytes authenticated.")
     if not report.ok:
         raise DamageFound(
@@ -76,7 +78,7 @@ def repair_cmd(
         emit_json(result.__dict__)
     else:
         for name in result.headers_restored:
-            click.echo(f"restored header copy {name}")
+            click.echo(f"restored header copy {safe(name)}")
         if result.index_rebuilt:
             click.echo("rebuilt the index from the objects")
         if result.path_index_rewritten:
@@ -86,9 +88,9 @@ def repair_cmd(
             f"{result.orphan_parts_removed} orphan part(s)"
         )
         for pack, why in result.spare_packs_removed.items():
-            click.echo(f"removed pack {pack}: {why}")
+            click.echo(f"removed pack {safe(pack)}: {safe(why)}")
         for pack, problem in result.damaged_packs.items():
-            click.echo(f"DAMAGED pack {pack}: {problem}")
+            click.echo(f"DAMAGED pack {safe(pack)}: {safe(problem)}")
     if result.damaged_packs:
         raise DamageFound("some objects are damaged and cannot be repaired")
 

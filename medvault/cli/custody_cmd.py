@@ -17,6 +17,7 @@ from medvault.cli.common import (
     unlock_vault,
     vault_id_of,
 )
+from medvault.cli.safe_text import safe
 from medvault.errors import NotFound, UsageError
 from medvault.registry.records import Event
 from medvault.reports.lost import DRIVE_ACTS, custodian, summarize
@@ -75,8 +76,8 @@ def custody_transfer(
         emit_json({"vault_id": event.vault_id, "event_id": event.event_id, **event.details})
     else:
         click.echo(
-            f"Vault {event.vault_id}: custody passed from {event.details['from']} to "
-            f"{event.details['to']} (recorded)."
+            f"Vault {event.vault_id}: custody passed from {safe(event.details['from'])} to "
+            f"{safe(event.details['to'])} (recorded)."
         )
 
 
@@ -98,7 +99,7 @@ def custody_declare(
     registry = open_registry().real()
     record = known_vault(registry, vault_id_of(vault))
     declare(registry, env(), record.vault_id, declared, "declare")
-    click.echo(f"Recorded for vault {record.vault_id}: {declared.as_details()}")
+    click.echo(f"Recorded for vault {record.vault_id}: {safe(declared.as_details())}")
 
 
 @custody_group.command("show")
@@ -145,21 +146,25 @@ def custody_show(vault: str, as_json: bool) -> None:
     if as_json:
         emit_json(view)
         return
-    click.echo(f"Vault {record.vault_id}  {record.label!r}  status: {record.status}")
-    click.echo(f"Created {record.created_at} by {record.created_by} on {record.host}")
-    click.echo(f"Current custodian: {view['current_custodian']}")
+    # Every value below comes from the registry, and events merged by `sync` from a
+    # drive's log were written by whoever held the drive and its passphrase.
+    click.echo(f"Vault {record.vault_id}  {record.label!r}  status: {safe(record.status)}")
+    click.echo(
+        f"Created {safe(record.created_at)} by {safe(record.created_by)} on {safe(record.host)}"
+    )
+    click.echo(f"Current custodian: {safe(view['current_custodian'])}")
     if last is not None:
         click.echo(
-            f"Last seen: {last.event.at} on {last.event.actor.host} "
-            f"by {last.event.actor.describe()}"
+            f"Last seen: {safe(last.event.at)} on {safe(last.event.actor.host)} "
+            f"by {safe(last.event.actor.describe())}"
         )
     click.echo("")
     for s in events:
         ev = s.event
         note = "" if s.via == "direct" else "  [from the drive's log]"
         click.echo(
-            f"{ev.at[:19]}  {ev.action:<16} {ev.actor.describe():<20} {ev.actor.host:<16} "
-            f"{summarize(ev.action, ev.details)}{note}"
+            f"{safe(ev.at[:19])}  {safe(ev.action):<16} {safe(ev.actor.describe()):<20} "
+            f"{safe(ev.actor.host):<16} {safe(summarize(ev.action, ev.details))}{note}"
         )
 
 
@@ -206,4 +211,6 @@ def sync_cmd(
             f"{result.already_known} already known."
         )
     for name in result.damaged:
-        click.echo(f"medvault: warning: log entry {name} failed authentication; skipped", err=True)
+        click.echo(
+            f"medvault: warning: log entry {safe(name)} failed authentication; skipped", err=True
+        )

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from medvault.cli.common import emit_json, json_option
+from medvault.cli.safe_text import safe
 from medvault.errors import MedvaultError
 from medvault.store.drives import list_drives
 from medvault.vault.info import vault_info
@@ -50,8 +51,10 @@ def drives_cmd(as_json: bool) -> None:
     for row in rows:
         size = _size(row["total_bytes"]), _size(row["free_bytes"])
         found = row["vault"]
-        held = f"vault {found['vault_id']} {found['label']!r}" if found else "no vault"
-        click.echo(f"{row['mountpoint']}  {row['filesystem']}  {size[0]} ({size[1]} free)  {held}")
+        held = f"vault {safe(found['vault_id'])} {found['label']!r}" if found else "no vault"
+        # A mount point is often named after the drive's volume label: the drive's text.
+        where, kind = safe(row["mountpoint"]), safe(row["filesystem"])
+        click.echo(f"{where}  {kind}  {size[0]} ({size[1]} free)  {held}")
 
 
 def _size(value: object) -> str:

@@ -20,6 +20,7 @@ from medvault.cli.common import (
     unlock_vault,
     writable_folder,
 )
+from medvault.cli.safe_text import safe
 from medvault.errors import MedvaultError, UsageError
 from medvault.reports import certificate
 from medvault.vault.erase import erase_vault
@@ -66,7 +67,7 @@ def erase_cmd(
     is your vault: a key cached by `unlock --remember` is never used, and it is deleted from
     this workstation's keyring.
 
-    Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 15.
+    Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 13 (no passphrase source), 15.
     """
     org = load_org_config(org_path)
     writable_folder(out_dir)  # before anything is destroyed: the certificate must land
@@ -106,5 +107,5 @@ def erase_cmd(
         return
     click.echo(f"Vault {erased.vault_id} erased: every copy of its key is destroyed.")
     for check in erased.verified:
-        click.echo(f"  verified: {check}")
-    click.echo(f"Certificate of sanitization: {written[1]}")
+        click.echo(f"  verified: {safe(check)}")
+    click.echo(f"Certificate of sanitization: {safe(written[1])}")

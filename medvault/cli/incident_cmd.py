@@ -18,6 +18,7 @@ from medvault.cli.common import (
     vault_id_of,
     writable_folder,
 )
+from medvault.cli.safe_text import safe
 from medvault.errors import MedvaultError
 from medvault.reports import lost
 from medvault.reports.render_html import render_html
@@ -118,10 +119,12 @@ def incident_lost(
         return
     click.echo(f"Vault {vault.vault_id} recorded as LOST (incident {report.incident.incident_id}).")
     click.echo(f"Determination: {report.determination.conclusion.upper()}")
-    for reason in report.determination.reasons:
-        click.echo(f"  - {reason}")
+    for reason in report.determination.reasons:  # may quote the registry's text
+        click.echo(f"  - {safe(reason)}")
     click.echo(f"If reportable, notify individuals by {report.deadlines.notify_individuals_by}.")
-    click.echo(f"Evidence pack: {out_dir / 'report.html'} and {out_dir / 'report.json'}")
+    click.echo(
+        f"Evidence pack: {safe(out_dir / 'report.html')} and {safe(out_dir / 'report.json')}"
+    )
 
 
 @incident_group.command("found")
@@ -179,4 +182,4 @@ def incident_key_compromised(key_id: str, reason: str) -> None:
     Exit codes: 0, 2, 11.
     """
     event = flag_key_compromised(open_registry().real(), env(), key_id, reason)
-    click.echo(f"Recorded: escrow key {event.details['key_id']} is compromised.")
+    click.echo(f"Recorded: escrow key {safe(event.details['key_id'])} is compromised.")

@@ -17,6 +17,7 @@ from medvault.cli.common import (
     open_registry,
     org_option,
 )
+from medvault.cli.safe_text import safe
 from medvault.cli.shares_input import collect_shares
 from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
 from medvault.keys.passphrase import check_strength, to_secret
@@ -115,7 +116,7 @@ def recover_cmd(
         else:
             click.echo(
                 f"Passphrase of vault {unlocked.vault_id_hex} replaced; approved by "
-                f"{', '.join(identity.approvers)}."
+                f"{safe(', '.join(identity.approvers))}."
             )
         return
     assert dest is not None
@@ -137,11 +138,11 @@ def recover_cmd(
             click.echo(f"recovered {shown(path, limit=1 << 16)}")
         click.echo(
             f"{len(result.written)} file(s) released; approved by "
-            f"{', '.join(identity.approvers)}; recorded.",
+            f"{safe(', '.join(identity.approvers))}; recorded.",
             err=True,
         )
     for stored, problem in result.failed.items():
-        click.echo(f"medvault: damaged: {shown(stored)}: {problem}", err=True)
+        click.echo(f"medvault: damaged: {shown(stored)}: {safe(problem)}", err=True)
     if result.newer and len(result.newer) == len(result.failed):
         raise UnsupportedVersion(
             f"{len(result.newer)} file(s) were written by a newer medvault and were not recovered"

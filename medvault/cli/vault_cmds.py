@@ -21,6 +21,7 @@ from medvault.cli.common import (
     unlock_vault,
     warn_if_lost,
 )
+from medvault.cli.safe_text import safe
 from medvault.errors import UsageError
 from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
 from medvault.keys.passphrase import check_strength, generate, to_secret
@@ -110,8 +111,8 @@ def create_cmd(
             out["recovery_code"] = code_text
         emit_json(out)
         return
-    click.echo(f"Created vault {created.vault_id} at {created.paths.root}")
-    click.echo(f"Vault key escrowed to {', '.join(created.escrow_key_ids)} and recorded.")
+    click.echo(f"Created vault {created.vault_id} at {safe(created.paths.root)}")
+    click.echo(f"Vault key escrowed to {safe(', '.join(created.escrow_key_ids))} and recorded.")
     if generate_passphrase:
         click.echo("Passphrase (shown once; write it down and keep it apart from the drive):")
         click.echo(f"  {secret_text}")
@@ -133,19 +134,20 @@ def info_cmd(vault: Path, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
+    # Everything here is read from the drive before any passphrase: unauthenticated.
     click.echo(f"Vault id:       {info['vault_id']}")
-    click.echo(f"Location:       {info['path']}")
-    click.echo(f"Label:          {info['label']}")
+    click.echo(f"Location:       {safe(info['path'])}")
+    click.echo(f"Label:          {safe(info['label'])}")
     click.echo(f"Format version: {info['format_version']}")
-    click.echo(f"Created (UTC):  {info['created_at']}")
-    click.echo(f"Organisation:   {info['org']['name']} ({info['org']['contact']})")
+    click.echo(f"Created (UTC):  {safe(info['created_at'])}")
+    click.echo(f"Organisation:   {safe(info['org']['name'])} ({safe(info['org']['contact'])})")
     for esc in info["escrow"]:
-        click.echo(f"Escrow key:     {esc['key_id']} ({esc['suite']})")
+        click.echo(f"Escrow key:     {safe(esc['key_id'])} ({safe(esc['suite'])})")
     click.echo(f"Payload:        {info['payload']}")
     for kdf in info["kdf"]:
         click.echo(f"Passphrase KDF: argon2id t={kdf['t']} m={kdf['m_kib']} KiB p={kdf['p']}")
     for name, state in info["header_copies"].items():
-        click.echo(f"Header copy:    {name}: {state}")
+        click.echo(f"Header copy:    {name}: {safe(state)}")
 
 
 @click.command("passwd")
