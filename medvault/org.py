@@ -2,15 +2,22 @@
 
 The escrow private key exists only in memory here: it is derived from a random seed,
 the seed is split into SLIP-39 shares (one per admin), and only the public key is saved.
+How the shares reach the admins is the caller's choice (a ShareHandout): on a terminal the
+CLI shows them one admin at a time; share files are written only where asked, and (unless
+the caller accepts a disk) only to memory-backed storage, since a deleted file's blocks
+survive on a disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from medvault.config import ORG_FILE, EscrowKeyConfig, OrgConfig, render_org_toml
 from medvault.crypto.escrow import SEED_LEN, EscrowPrivateKey, EscrowSuite
@@ -24,6 +31,7 @@ from medvault.keys.shares import (
     split_seed,
 )
 from medvault.secret import Secret
+from medvault.store.staging import MEMORY_FILESYSTEMS, filesystem_of
 
 ADMIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -32,7 +40,106 @@ ADMIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 class OrgCreated:
     org: OrgConfig
     config_path: Path
-    share_paths: tuple[Path, ...]
+    share_paths: tuple[Path, ...]  # empty when the shares were not written to files
+
+
+@dataclass(frozen=True)
+class DealtShare:
+    """One admin's share of a new escrow key, with what they need to file it."""
+
+    admin: str
+    number: int  # 1..total, in --admin order
+    total: int
+    threshold: int
+    org_name: str
+    key_id: str
+    mnemonic: Secret  # UTF-8 words
+
+    def words(self) -> list[str]:
+        return self.mnemonic.reveal().decode().split()
+
+    def text(self) -> str:
+        return share_text(
+            self.org_name,
+            self.admin,
+            self.key_id,
+            self.threshold,
+            self.total,
+            self.mnemonic.reveal().decode(),
+        )
+
+
+class ShareHandout(Protocol):
+    """How dealt shares reach their admins."""
+
+    def prepare(self, admins: Sequence[str]) -> None:
+        """Refuse (MedvaultError) before any key is made if the shares could not be handed
+        out as asked."""
+        ...
+
+    def hand_out(self, shares: Sequence[DealtShare]) -> tuple[Path, ...]:
+        """Give each admin their share; returns the share files written (if any)."""
+        ...
+
+
+class ShareFiles:
+    """One file per admin, FOLDER/<admin>.txt (0600, in a 0700 folder). FOLDER must be on a
+    memory-backed file system (tmpfs, ramfs) unless ALLOW_DISK."""
+
+    def __init__(self, folder: Path, allow_disk: bool) -> None:
+        self.folder = folder
+        self.allow_disk = allow_disk
+
+    def prepare(self, admins: Sequence[str]) -> None:
+        if not self.allow_disk:
+            refuse_disk_folder(self.folder)
+        for admin in admins:
+            path = self._path(admin)
+            if path.exists():
+                raise AlreadyExists(
+                    f"{path} already exists", hint="an old share file must be destroyed first"
+                )
+
+    def hand_out(self, shares: Sequence[DealtShare]) -> tuple[Path, ...]:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.folder, 0o700)
+        written: list[Path] = []
+        try:
+            for share in shares:
+                written.append(self._write(share))
+        except BaseException:
+            for path in written:  # shares of a key that will not be used
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        return tuple(written)
+
+    def _path(self, admin: str) -> Path:
+        return self.folder / f"{admin}.txt"
+
+    def _write(self, share: DealtShare) -> Path:
+        path = self._path(share.admin)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            raise AlreadyExists(
+                f"{path} already exists", hint="an old share file must be destroyed first"
+            ) from None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(share.text())
+        return path
+
+
+def refuse_disk_folder(folder: Path) -> None:
+    """UsageError unless FOLDER (or where it would be made) is memory-backed."""
+    kind = filesystem_of(folder)
+    if kind not in MEMORY_FILESYSTEMS:
+        raise UsageError(
+            f"share files would be written to {folder}, on {kind or 'an unknown file system'}"
+            ", not in memory: deleted files can be read back from a disk",
+            hint="on a terminal, leave out --shares-to-files to show each admin their share; "
+            "or use an --out folder on a tmpfs (/dev/shm); or pass --shares-to-disk",
+        )
 
 
 def share_text(
@@ -61,41 +168,46 @@ def _deal(
     admins: list[str],
     threshold: int,
     org_name: str,
-    out_dir: Path,
     created_at: str,
-) -> tuple[EscrowKeyConfig, tuple[Path, ...]]:
-    """Split SEED into one share file per admin; returns the key's public config entry."""
+) -> tuple[EscrowKeyConfig, tuple[DealtShare, ...]]:
+    """Split SEED into one share per admin, in memory; returns the key's public config
+    entry and the shares."""
     private = EscrowPrivateKey(suite, seed)
     mnemonics = split_seed(seed, threshold, len(admins))
     # Prove the shares rebuild this exact key before anyone relies on them.
     if EscrowPrivateKey(suite, combine_shares(mnemonics[:threshold])).public != private.public:
         raise UsageError("internal check failed: shares do not rebuild the escrow key")
     key_id = private.public.key_id
-    shares_dir = out_dir / "shares"
-    shares_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(shares_dir, 0o700)
-    paths = []
-    for admin, mnemonic in zip(admins, mnemonics, strict=True):
-        path = shares_dir / f"{admin}.txt"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise AlreadyExists(
-                f"{path} already exists", hint="an old share file must be destroyed first"
-            ) from None
-        with os.fdopen(fd, "w") as handle:
-            handle.write(share_text(org_name, admin, key_id, threshold, len(admins), mnemonic))
-        paths.append(path)
+    shares = tuple(
+        DealtShare(admin, n, len(admins), threshold, org_name, key_id, Secret(words.encode()))
+        for n, (admin, words) in enumerate(zip(admins, mnemonics, strict=True), 1)
+    )
     entry = EscrowKeyConfig(
         key_id, suite.value, private.public.raw, threshold, tuple(admins), created_at
     )
-    return entry, tuple(paths)
+    return entry, shares
 
 
-def _write_config(org: OrgConfig, config_path: Path) -> None:
+def _publish(
+    org: OrgConfig, config_path: Path, handout: ShareHandout, shares: Sequence[DealtShare]
+) -> tuple[Path, ...]:
+    """Hand out SHARES, then put ORG's config in place. The config is written first under
+    a temporary name (so an unwritable folder fails before any share is shown) and removed
+    if the hand-out stops: a key whose shares were not all dealt is never used."""
     tmp = config_path.with_name(config_path.name + ".tmp")
     tmp.write_text(render_org_toml(org))
+    try:
+        paths = handout.hand_out(shares)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, config_path)
+    return paths
+
+
+def _default_handout(out_dir: Path) -> ShareHandout:
+    """For library callers (the demo, tests): files under OUT_DIR/shares, on any disk."""
+    return ShareFiles(out_dir / "shares", allow_disk=True)
 
 
 def init_org(
@@ -106,15 +218,19 @@ def init_org(
     suite: EscrowSuite,
     out_dir: Path,
     created_at: str,
+    handout: ShareHandout | None = None,
 ) -> OrgCreated:
     _check_admins(admins)
     config_path = out_dir / ORG_FILE
     if config_path.exists():
         raise AlreadyExists(f"{config_path} already exists", hint="choose another --out folder")
+    handout = handout or _default_handout(out_dir)
+    handout.prepare(admins)
     seed = Secret(random_bytes(SEED_LEN))
-    entry, paths = _deal(seed, suite, admins, threshold, name, out_dir, created_at)
+    entry, shares = _deal(seed, suite, admins, threshold, name, created_at)
     org = OrgConfig(name=name, contact=contact, org_id=str(uuid.uuid4()), escrow_keys=(entry,))
-    _write_config(org, config_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = _publish(org, config_path, handout, shares)
     return OrgCreated(org, config_path, paths)
 
 
@@ -140,15 +256,19 @@ def rotate_org(
     suite: EscrowSuite,
     out_dir: Path,
     created_at: str,
+    handout: ShareHandout | None = None,
 ) -> OrgCreated:
     """A new active escrow key with new shares; earlier keys are kept, marked retired, so
     vaults not yet resealed can still be matched and recovered with their old shares."""
     _check_admins(admins)
+    handout = handout or _default_handout(out_dir)
+    handout.prepare(admins)
     seed = Secret(random_bytes(SEED_LEN))
-    entry, paths = _deal(seed, suite, admins, threshold, org.name, out_dir, created_at)
+    entry, shares = _deal(seed, suite, admins, threshold, org.name, created_at)
     retired = tuple(replace(k, status="retired") for k in org.escrow_keys)
     new_org = replace(org, escrow_keys=(entry, *retired), path=out_dir / ORG_FILE)
-    _write_config(new_org, out_dir / ORG_FILE)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = _publish(new_org, out_dir / ORG_FILE, handout, shares)
     return OrgCreated(new_org, out_dir / ORG_FILE, paths)
 
 
@@ -159,23 +279,25 @@ def reshare_org(
     threshold: int,
     out_dir: Path,
     created_at: str,
+    handout: ShareHandout | None = None,
 ) -> tuple[OrgCreated, tuple[str, ...]]:
     """The same escrow key, dealt to a new set of admins. Returns the approvers too.
 
     Old shares are not revoked by this (they still combine to the same key): after a
     suspected leak of a share, rotate instead."""
     _check_admins(admins)
+    handout = handout or _default_handout(out_dir)
+    handout.prepare(admins)
     seed = combine_parsed(shares)
     key, _private = identify_key(org, seed)
     used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
     approvers = tuple(
         key.admins[s.member_index] if s.member_index < len(key.admins) else "unknown" for s in used
     )
-    entry, paths = _deal(
-        seed, EscrowSuite(key.suite), admins, threshold, org.name, out_dir, key.created_at
-    )
+    entry, dealt = _deal(seed, EscrowSuite(key.suite), admins, threshold, org.name, key.created_at)
     entry = replace(entry, status=key.status)
     keys = tuple(entry if k.key_id == key.key_id else k for k in org.escrow_keys)
     new_org = replace(org, escrow_keys=keys, path=out_dir / ORG_FILE)
-    _write_config(new_org, out_dir / ORG_FILE)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = _publish(new_org, out_dir / ORG_FILE, handout, dealt)
     return OrgCreated(new_org, out_dir / ORG_FILE, paths), approvers

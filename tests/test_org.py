@@ -15,7 +15,9 @@ import pytest
 
 from medvault.config import load_org
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
+from medvault.errors import AlreadyExists
 from medvault.keys.shares import ShareError, combine_shares
+from medvault.org import ShareFiles, init_org
 
 
 def _init(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -37,6 +39,7 @@ def _init(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         "2",
         "--out",
         str(out),
+        "--shares-to-disk",  # no terminal here, and tmp_path is on a disk
         "--json",
         *extra,
     ]
@@ -93,6 +96,7 @@ def test_org_init_refuses_bad_quorums(tmp_path: Path) -> None:
         "a",
         "--admin",
         "b",
+        "--shares-to-disk",
         "--threshold",
         "3",
         "--out",
@@ -135,3 +139,18 @@ def test_tampered_org_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     )
     assert result.returncode == 5
     assert "does not match its public key" in result.stderr
+
+
+def test_an_existing_share_file_is_refused_before_a_key_is_made(tmp_path: Path) -> None:
+    """A share file left from an earlier ceremony: nothing is dealt, no org.toml written,
+    and the old file is untouched."""
+    folder = tmp_path / "org" / "shares"
+    folder.mkdir(parents=True)
+    (folder / "bob.txt").write_text("an old share\n")
+    with pytest.raises(AlreadyExists, match=r"bob\.txt already exists"):
+        init_org(
+            "Clinic", "", ["alice", "bob"], 2, EscrowSuite.P384, tmp_path / "org",
+            "2026-12-01T00:00:00Z", ShareFiles(folder, allow_disk=True),
+        )  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "org").rglob("*")) == ["bob.txt", "shares"]
+    assert (folder / "bob.txt").read_text() == "an old share\n"

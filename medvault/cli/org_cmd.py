@@ -13,6 +13,7 @@ from medvault.cli.common import (
     open_registry,
     org_option,
 )
+from medvault.cli.share_handout import choose, handout_options
 from medvault.cli.shares_input import collect_shares, share_option
 from medvault.config import OrgConfig
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
@@ -51,8 +52,9 @@ def org_group() -> None:
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    help="Folder for org.toml and shares/<admin>.txt.",
+    help="Folder for org.toml (and shares/<admin>.txt with --shares-to-files).",
 )
+@handout_options
 @json_option
 def org_init(
     name: str,
@@ -61,15 +63,22 @@ def org_init(
     threshold: int,
     suite: str,
     out_dir: Path,
+    write_share_files: bool,
+    shares_to_disk: bool,
     as_json: bool,
 ) -> None:
     """Create the org escrow key and deal one SLIP-39 share to each admin.
 
-    The private key exists only in memory during this command. Hand each admin their
-    shares/<admin>.txt (mode 0600) on paper, then delete the files. Copy org.toml to every
-    workstation ($MEDVAULT_HOME/org.toml or MEDVAULT_ORG).
+    The private key exists only in memory during this command. On a terminal each admin in
+    turn presses Enter, copies their share from the screen onto paper, and presses Enter
+    again; the screen and its scrollback are cleared before the next admin, and no share is
+    written to a file. Without a terminal, or with --shares-to-files, the shares are written to
+    DIR/shares/<admin>.txt (mode 0600), which must be on a tmpfs unless --shares-to-disk.
+    Copy org.toml to every workstation ($MEDVAULT_HOME/org.toml or MEDVAULT_ORG).
 
-    Exit codes: 0 done, 2 bad arguments, 9 org.toml already exists, 18 suite unsupported.
+    Exit codes: 0 done, 2 bad arguments or share files on a disk without --shares-to-disk,
+    9 org.toml or a share file already exists, 18 suite unsupported, 130 hand-out stopped
+    (nothing kept).
     """
     chosen = EscrowSuite(suite)
     reason = suite_available(chosen)
@@ -83,6 +92,7 @@ def org_init(
         chosen,
         out_dir,
         Env().timestamp(),
+        choose(out_dir, write_share_files, shares_to_disk),
     )
     key = created.org.escrow_keys[0]
     if as_json:
@@ -93,7 +103,8 @@ def org_init(
                 "key_id": key.key_id,
                 "suite": key.suite,
                 "threshold": threshold,
-                "shares": {a: str(p) for a, p in zip(admins, created.share_paths, strict=True)},
+                "shares": {a: str(p) for a, p in zip(admins, created.share_paths, strict=False)},
+                "shares_on_screen": not created.share_paths,
             }
         )
         return
@@ -102,9 +113,10 @@ def org_init(
         f"{threshold} of {len(admins)} admins needed to recover."
     )
     click.echo(f"Config (public): {created.config_path}")
-    for admin, path in zip(admins, created.share_paths, strict=True):
+    for admin, path in zip(admins, created.share_paths, strict=False):
         click.echo(f"Share for {admin}: {path}")
-    click.echo("Give each admin their share offline, then delete the shares folder.")
+    if created.share_paths:
+        click.echo("Give each admin their share offline, then delete the shares folder.")
 
 
 @org_group.command("show")
@@ -165,7 +177,7 @@ def _quorum_of_active_key(org: OrgConfig, share_files: tuple[Path, ...]) -> tupl
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    help="Folder for the new org.toml and shares/<admin>.txt.",
+    help="Folder for the new org.toml (and shares/<admin>.txt with --shares-to-files).",
 )
 @click.option(
     "--admin",
@@ -180,6 +192,7 @@ def _quorum_of_active_key(org: OrgConfig, share_files: tuple[Path, ...]) -> tupl
     help="Escrow algorithm for the new key (default: the current key's).",
 )
 @share_option
+@handout_options
 @org_option
 @json_option
 def org_rotate(
@@ -189,6 +202,8 @@ def org_rotate(
     threshold: int | None,
     suite: str | None,
     share_files: tuple[Path, ...],
+    write_share_files: bool,
+    shares_to_disk: bool,
     org_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -196,23 +211,31 @@ def org_rotate(
 
     A quorum of the current key's admins must approve with their shares. New vaults are
     sealed to the new key at once; existing vaults move to it with `medvault escrow reseal`
-    (their old shares open them until then). Exit codes: 0, 2, 5, 9 (a share file exists),
-    18, 20 (shares refused).
+    (their old shares open them until then). The new shares are handed out as by `org
+    init`: on the terminal one admin at a time, or as files with --shares-to-files (on a tmpfs
+    unless --shares-to-disk).
+
+    Exit codes: 0, 2 (also: share files on a disk without --shares-to-disk), 5, 9 (a share
+    file exists), 18, 20 (shares refused), 130 (hand-out stopped; nothing kept).
     """
+    handout = choose(out_dir, write_share_files, shares_to_disk)
     org = load_org_config(org_path)
-    approvers = _quorum_of_active_key(org, share_files)
     current = org.active_keys[0]
+    new_admins = list(admins or current.admins)
+    handout.prepare(new_admins)  # refused before the admins type their shares
+    approvers = _quorum_of_active_key(org, share_files)
     chosen = EscrowSuite(suite or current.suite)
     reason_missing = suite_available(chosen)
     if reason_missing is not None:
         raise CryptoUnavailable(reason_missing)
     created = rotate_org(
         org,
-        list(admins or current.admins),
+        new_admins,
         threshold or current.threshold,
         chosen,
         out_dir,
         Env().timestamp(),
+        handout,
     )
     new_key = created.org.escrow_keys[0]
     environment = Env()
@@ -254,9 +277,10 @@ def org_rotate(
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    help="Folder for the updated org.toml and the new shares.",
+    help="Folder for the updated org.toml (and the new shares with --shares-to-files).",
 )
 @share_option
+@handout_options
 @org_option
 @json_option
 def org_reshare(
@@ -265,6 +289,8 @@ def org_reshare(
     threshold: int,
     out_dir: Path,
     share_files: tuple[Path, ...],
+    write_share_files: bool,
+    shares_to_disk: bool,
     org_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -272,12 +298,17 @@ def org_reshare(
 
     A quorum of the current shares rebuilds the key in memory, and it is split anew. The
     old shares still work (they hold the same key): if one may have leaked, rotate instead.
-    Exit codes: 0, 2, 5, 9, 20.
+    The new shares are handed out as by `org init` (the terminal, or --shares-to-files).
+
+    Exit codes: 0, 2 (also: share files on a disk without --shares-to-disk), 5, 9, 20, 130
+    (hand-out stopped; nothing kept).
     """
+    handout = choose(out_dir, write_share_files, shares_to_disk)
+    handout.prepare(admins)  # refused before the admins type their shares
     org = load_org_config(org_path)
     shares = collect_shares(share_files)
     created, approvers = reshare_org(
-        org, shares, list(admins), threshold, out_dir, Env().timestamp()
+        org, shares, list(admins), threshold, out_dir, Env().timestamp(), handout
     )
     key = next(k for k in created.org.escrow_keys if k.admins == tuple(admins))
     environment = Env()
