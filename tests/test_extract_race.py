@@ -392,3 +392,17 @@ def test_a_new_dest_on_exfat_is_taken_although_its_mode_shows_0777(
         result = _extract(ws, vault, out)
         assert _mode(out) == 0o777
         assert [p.read_bytes() for p in result.written] == [FILES["a/1.txt"]]
+
+
+def test_a_file_where_a_folder_goes_refuses_only_the_files_under_it(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    vault = _vault(ws, tmp_path, {"a/1.txt": b"1\n", "b/2.txt": b"2\n"})
+    out = tmp_path / "out"
+    out.mkdir(mode=0o700)
+    (out / "a").write_bytes(b"a plain file\n")
+    result = _extract(ws, vault, out)
+    assert set(result.refused) == {"a/1.txt"}
+    assert "is a file, not a folder" in result.refused["a/1.txt"].message
+    assert (out / "a").read_bytes() == b"a plain file\n"
+    assert (out / "b" / "2.txt").read_bytes() == b"2\n"

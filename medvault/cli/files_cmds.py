@@ -209,7 +209,34 @@ def ls_cmd(
             out.write(f"{loc.size:>12}  {when}  {shown(loc.path, limit=MAX_SHOWN)}\n")
 
 
-@click.command("extract")
+_RACE = "tests/test_extract_race.py::"
+# Each promise is followed by the test that proves it; \b keeps those lines unwrapped.
+EXTRACT_HELP = (
+    "Decrypt files (all, or those under PATHS) into a folder.\n\n"
+    "Each file is written to a private temp file (mode 0600) and renamed into place only "
+    "after it is fully authenticated; a damaged file leaves nothing behind. DIR and the "
+    "folders made in it are 0700. Below DIR nothing is reached through a symbolic link, and "
+    "no file is replaced without --force, even one that appears during the extract.\n\n"
+    "\b\n"
+    f"(test: {_RACE}test_dest_and_its_missing_parents_are_made_0700_and_others_cannot_list_them)\n"
+    f"(test: {_RACE}test_a_folder_swapped_for_a_link_by_another_user_is_not_followed)\n"
+    f"(test: {_RACE}test_a_file_appearing_at_a_name_during_the_extract_is_replaced_only_with_force)"
+    "\n\n"
+    "Exit codes: 0 all extracted (a stored time that cannot be set is a warning), 3 wrong "
+    "passphrase, 4 not a vault, 6 a file failed authentication (others are still extracted), "
+    "9 target exists (use --force; one that appears during the extract is not replaced, the "
+    "others are extracted), 14 unsafe stored path, a name FAT/exFAT refuses (nothing "
+    "extracted), DIR a symbolic link, another user's or writable by others (nothing "
+    "extracted), or a symbolic link, file or another user's folder where a file or its "
+    "folder goes (that file is not extracted; the others are), 16 a named path is not "
+    "there, 17 written by a newer medvault.\n\n"
+    "\b\n"
+    f"(test: {_RACE}test_the_cli_names_a_refused_file_and_exits_14)\n"
+    f"(test: {_RACE}test_a_dest_others_can_write_is_refused_before_anything_is_written)"
+)
+
+
+@click.command("extract", help=EXTRACT_HELP)
 @VAULT_ARG
 @click.argument("paths", nargs=-1)
 @click.option(
@@ -231,22 +258,7 @@ def extract_cmd(
     passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Decrypt files (all, or those under PATHS) into a folder.
-
-    Each file is written to a private temp file (mode 0600) and renamed into place only
-    after it is fully authenticated; a damaged file leaves nothing behind. DIR and the
-    folders made in it are 0700. Below DIR nothing is reached through a symbolic link, and
-    no file is replaced without --force, even one that appears during the extract.
-
-    Exit codes: 0 all extracted (a stored time that cannot be set is a warning), 3 wrong
-    passphrase, 4 not a vault, 6 a file failed authentication (others are still
-    extracted), 9 target exists (use --force; one that appears during the extract is not
-    replaced, the others are extracted), 14 unsafe stored path, a name FAT/exFAT refuses
-    (nothing extracted), DIR a symbolic link, another user's or writable by others (nothing
-    extracted), or a symbolic link, file or another user's folder where a folder of a file
-    goes (that file is not extracted; the others are), 16 a named path is not there, 17
-    written by a newer medvault.
-    """
+    # The help text is EXTRACT_HELP (its test markers are longer than a source line).
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     with progress_bar(0, "decrypting") as bar:
         result = extract(unlocked, list(paths), dest, force, open_registry(), env(), progress=bar)
