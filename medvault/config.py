@@ -79,7 +79,7 @@ def private_file(path: Path, what: str) -> None:
     """Create PATH empty with mode 0600 if it is missing; one that exists and is readable
     by others is made 0600, with a warning, since its contents were exposed. OSError
     when it cannot be opened."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
     try:
         tighten_file(fd, path, what)
     finally:
@@ -87,15 +87,16 @@ def private_file(path: Path, what: str) -> None:
 
 
 def tighten_file(fd: int, path: Path, what: str) -> None:
-    """Make the open file FD (at PATH) 0600 if others may read or write it, and say so."""
+    """Take the group's and others' permissions off the open file FD (at PATH), and say so."""
     st = os.fstat(fd)
     if not st.st_mode & OTHERS:
         return
     if st.st_uid != os.geteuid():
         _warn(f"{what} {path} (mode {_mode(st)}) can be read by other users")
         return
-    os.fchmod(fd, stat.S_IMODE(st.st_mode) & ~OTHERS)
-    _warn(f"{what} {path} could be read by other users (mode {_mode(st)}); it is now 0600")
+    private = stat.S_IMODE(st.st_mode) & ~OTHERS
+    os.fchmod(fd, private)
+    _warn(f"{what} {path} could be read by other users (mode {_mode(st)}); it is now {private:04o}")
 
 
 def registry_path() -> Path:
