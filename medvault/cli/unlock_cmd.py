@@ -55,10 +55,19 @@ def unlock_cmd(
 
     Until it expires or `medvault lock` is run, the commands that read or add files (ls,
     extract, add, cp, rm, verify, repair, compact, sync, export, scan --into, custody
-    transfer) need no passphrase on this workstation; passwd, erase and escrow reseal
-    always ask for it. Every medvault start deletes expired keys. On GNOME Keyring the key
-    is kept in memory only and is gone at logout. The key never goes to the drive or to a
-    plaintext keyring. Exit codes: 0, 2, 3, 4, 13, 21 (no secure OS keyring).
+    transfer) need no passphrase on this workstation
+    (test: tests/test_keycache_expiry.py::test_every_command_on_the_cached_key_list_exists);
+    passwd, erase and escrow reseal always ask for it
+    (test: tests/test_keycache_expiry.py::test_passwd_erase_and_reseal_refuse_a_cached_key).
+    Every medvault start deletes expired keys
+    (test: tests/test_keycache_expiry.py::test_an_expired_key_is_deleted_by_any_command). On
+    GNOME Keyring the key is kept in memory only and is gone at logout
+    (test: tests/test_keycache_expiry.py::test_a_remembered_key_is_kept_in_memory_only). The
+    key never goes to the drive or to a plaintext keyring
+    (test: tests/test_keycache.py::test_remember_then_lock_on_real_secret_service)
+    (test: tests/test_keycache.py::test_plaintext_keyring_backend_is_refused).
+
+    Exit codes: 0, 2, 3, 4, 13, 21 (no secure OS keyring).
     """
     lifetime = parse_duration(duration)
     keycache.secure_backend()  # refuse an insecure keyring before asking for anything
@@ -94,7 +103,8 @@ def lock_cmd(vault: str | None, everything: bool, as_json: bool) -> None:
 
     VAULT is the drive or the vault's 32-digit id (so a key can be forgotten after the
     drive is lost or erased); --all forgets every key cached here. Records a `lock` event
-    for each key forgotten.
+    for each key forgotten
+    (test: tests/test_keycache_expiry.py::test_lock_by_id_and_lock_all_need_no_drive).
     Exit codes: 0 (also when nothing was cached), 2 (give VAULT or --all), 4 not a vault,
     21 the OS keyring could not be reached to delete a key.
     """
