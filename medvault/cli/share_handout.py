@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import click
 
+from medvault.cli.safe_text import safe
 from medvault.org import DealtShare, ShareFiles, ShareHandout
 
 # Cursor home, erase the screen, erase the scrollback (xterm, VTE, kitty, iTerm2, Windows
@@ -75,7 +76,7 @@ def _card(share: DealtShare) -> str:
     ]
     return (
         f"\nmedvault escrow share for {share.admin}\n"
-        f"Organisation: {share.org_name}   escrow key id: {share.key_id}\n"
+        f"Organisation: {safe(share.org_name)}   escrow key id: {share.key_id}\n"
         f"{share.threshold} of {share.total} admins' shares are needed to recover a vault.\n\n"
         + "\n".join(rows)
         + f"\n\nCopy the {len(words)} words, in order, by hand onto paper and check them "
