@@ -406,3 +406,24 @@ def test_a_file_where_a_folder_goes_refuses_only_the_files_under_it(
     assert "is a file, not a folder" in result.refused["a/1.txt"].message
     assert (out / "a").read_bytes() == b"a plain file\n"
     assert (out / "b" / "2.txt").read_bytes() == b"2\n"
+
+
+def test_recover_lands_files_the_same_way(ws: Workspace, tmp_path: Path) -> None:
+    """`recover --to` goes through the same landing: a new DEST is 0700, and a DEST others
+    can write is refused before anything is recovered (exit 14)."""
+    _vault(ws, tmp_path, {"a/1.txt": b"1\n"})
+    shares = [
+        arg for name in ("alice", "bob") for arg in ("--share", ws.home / "shares" / f"{name}.txt")
+    ]
+    out = tmp_path / "new" / "out"
+    recover = ("recover", tmp_path / "drive", "--reason", "test")
+    ws.cli(*recover, "--to", out, *shares, passphrase=False, check=True)
+    assert _mode(out) == _mode(out.parent) == _mode(out / "a") == 0o700
+    assert (out / "a" / "1.txt").read_bytes() == b"1\n"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    result = ws.cli(*recover, "--to", shared, *shares, passphrase=False)
+    assert result.returncode == 14, result.stderr
+    assert "can be written by other users" in result.stderr
+    assert list(shared.iterdir()) == []
