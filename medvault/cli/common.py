@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -214,7 +215,10 @@ def _unlock_any(path: Path, fd: int | None, file: Path | None) -> UnlockedVault:
             try:
                 return unlock_with_key(copies, cached)
             except MedvaultError:
-                keycache.forget(vault_id)  # stale or wrong: fall back to the passphrase
+                # Stale or wrong: fall back to the passphrase (a keyring that cannot be
+                # reached now keeps the marker, and the next start tries again).
+                with contextlib.suppress(KeyCacheRefused):
+                    keycache.forget(vault_id)
     secret = pp.obtain(fd, file, confirm=False, text="Vault passphrase")
     return unlock(copies, to_secret(secret))
 
@@ -241,8 +245,12 @@ def forget_cached_key(vault_id: str, reason: str) -> None:
     except KeyCacheRefused as exc:
         env().warn(f"{exc.message}; run `medvault lock {vault_id}` to delete the cached key")
         return
-    if removed:
+    if not removed:
+        return
+    try:
         record(open_registry(), env(), "lock", {"reason": reason}, vault_id=vault_id)
+    except MedvaultError as exc:  # may run while another error is on its way out (erase)
+        env().warn(f"the cached key was deleted; its lock event was not recorded: {exc.message}")
 
 
 class _Background:
