@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from medvault.store.staging import filesystem_of
+from medvault.vault.export import argv_sha256
 from tests.conftest import Workspace
 from tests.media import mounted_fat32, raw_image_bytes
 from tests.test_fat32 import _lfn_pieces
@@ -92,27 +93,32 @@ def test_export_onto_fat32_leaves_no_plaintext(ws: Workspace, tmp_path: Path, sh
     assert list(shm.iterdir()) == []  # staging wiped
 
 
-def test_export_records_the_redacted_command(ws: Workspace, drive: Path, shm: Path) -> None:
+def test_export_records_no_arguments(ws: Workspace, drive: Path, shm: Path) -> None:
+    """By default the export event holds CMD's file name and a SHA-256 of its arguments:
+    neither PHI nor a password in the arguments reaches the registry (review L6)."""
     ws.cli("create", drive, check=True)
-    result = _export(
-        ws, shm, drive, "--individuals", "3", "--state", "OR=3", "--",
-        "sh", "-c", 'echo "${MEDVAULT_PASSPHRASE_FILE:-hidden}" > "$MEDVAULT_EXPORT_DIR/env.txt"',
-        "--password=hunter2", "--token", "abc123", "PGPASSWORD=s3cret",
-        "postgresql://ops:pw@db/x",
-    )  # fmt: skip
+    argv = [
+        "/bin/sh", "-c",
+        'echo "${MEDVAULT_PASSPHRASE_FILE:-hidden}" > "$MEDVAULT_EXPORT_DIR/env.txt"',
+        "--mrn", "12345678", "--name", "John Smith", "--password=hunter2", "-pS3cretPW",
+        "PGPASSWORD=s3cret", "postgresql://ops:pw@db/x",
+    ]  # fmt: skip
+    result = _export(ws, shm, drive, "--individuals", "3", "--state", "OR=3", "--", *argv)
     assert result.returncode == 0, result.stderr
     vault_id = json.loads(ws.cli("info", drive, "--json", check=True).stdout)["vault_id"]
     events = [s.event for s in ws.registry().events(vault_id)]
     export = next(e for e in events if e.action == "export")
-    command = " ".join(export.details["command"])
-    for secret in ("hunter2", "abc123", "s3cret", ":pw@"):
-        assert secret not in command
-    assert "--password=***" in command and "PGPASSWORD=***" in command
+    assert export.details["program"] == "sh" and export.details["argc"] == len(argv)
+    assert export.details["argv_sha256"] == argv_sha256(argv)
+    assert "command" not in export.details
+    recorded = json.dumps([e.details for e in events])
+    for word in ("12345678", "John Smith", "hunter2", "S3cretPW", "s3cret", "ops:pw", "MRN"):
+        assert word.lower() not in recorded.lower()
     assert export.details["files"] == 1 and export.details["staging_memory_backed"] is True
     assert events[-1].action == "declare" and events[-1].details["for"] == "export"
     restored = drive.parent / "restored"
     ws.cli("extract", drive, "--to", restored, check=True)
-    # The export command never sees where the passphrase is.
+    # The export command's environment does not name the passphrase file.
     assert [p.read_text() for p in restored.rglob("env.txt")] == ["hidden\n"]
 
 

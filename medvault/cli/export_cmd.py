@@ -55,6 +55,14 @@ def _interrupt_on_sigterm() -> None:
     help="Stage on disk when no memory-backed folder (/dev/shm, $XDG_RUNTIME_DIR) exists; "
     "plaintext on a disk can be recovered after deletion.",
 )
+@click.option(
+    "--record-args",
+    is_flag=True,
+    help="Also record CMD's arguments in the export event, with passwords, tokens, keys "
+    "and URL passwords replaced by *** (by default only CMD's name and a SHA-256 of its "
+    "arguments are recorded: arguments can hold PHI) "
+    "(test: tests/test_export_redaction.py::test_record_args_stores_the_redacted_command).",
+)
 @declare_options
 @passphrase_options
 @json_option
@@ -63,6 +71,7 @@ def export_cmd(
     vault_path: Path,
     name: str | None,
     allow_disk_staging: bool,
+    record_args: bool,
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
@@ -81,11 +90,21 @@ def export_cmd(
     in memory (mode 0700; `{}` in its arguments is replaced by the same path). When CMD
     exits 0, every file it wrote is encrypted into the vault under exports/NAME/<UTC time>/,
     read back and authenticated, and the staging folder is wiped. When CMD fails, nothing is
-    added and medvault exits with CMD's exit code. The event records the command (passwords
-    and tokens in it redacted), who, where, counts, bytes and digests. The passphrase is
-    asked before CMD runs; CMD never sees it (MEDVAULT_PASSPHRASE* are not passed on), and
-    medvault makes itself non-dumpable first, so CMD cannot read the vault key from its
-    memory.
+    added and medvault exits with CMD's exit code. The event records CMD's name and a
+    SHA-256 of its arguments (not the arguments: they can hold PHI; --record-args adds
+    them, redacted), who, where, counts, bytes and digests
+    (test: tests/test_export.py::test_export_records_no_arguments).
+
+    CMD runs as you, with your full authority (no sandbox): it can read any file you can,
+    a passphrase file included, whose path it can read in /proc; medvault warns when
+    --passphrase-file or MEDVAULT_PASSPHRASE_FILE is used
+    (test: tests/test_export_passphrase.py::test_passphrase_file_is_warned_about).
+    Give the passphrase at the prompt or with --passphrase-fd from a pipe: it is read and
+    the vault unlocked before CMD starts, MEDVAULT_PASSPHRASE* are not passed on, and
+    medvault is non-dumpable, so CMD cannot read its memory, environment or descriptors
+    (test: tests/test_export_passphrase.py::test_passphrase_fd_leaks_nothing).
+    A key cached with `unlock --remember` is in your keyring, which CMD can query like any
+    program of yours.
 
     Exit codes: 0, CMD's own code when it fails, 2 (no memory-backed staging; bad --name),
     3, 4, 6 (read-back failed: the staged files are kept and named), 7, 8 (CMD not found),
@@ -100,6 +119,7 @@ def export_cmd(
     root = staging.choose_root(Path(explicit) if explicit else None, allow_disk_staging)
     if not root.memory_backed:
         click.echo(f"medvault: warning: staging on disk ({root.path}, {root.filesystem})", err=True)
+    _warn_if_passphrase_file(passphrase_file)
     unlocked = unlock_vault(vault_path, passphrase_fd, passphrase_file)
     _interrupt_on_sigterm()
 
@@ -114,6 +134,7 @@ def export_cmd(
             root,
             progress=bar,
             on_commit=added_printer(as_json),
+            record_args=record_args,
         )
     for path in result.swept:
         click.echo(f"medvault: removed staging left by an interrupted export: {path}", err=True)
@@ -142,6 +163,21 @@ def export_cmd(
             f"{unlocked.vault_id_hex} under {result.stored_under} (read back and verified).",
             err=True,
         )
+
+
+def _warn_if_passphrase_file(passphrase_file: Path | None) -> None:
+    """The export command runs as the user: a passphrase file is one it can read too."""
+    if passphrase_file is not None:
+        origin = "--passphrase-file (named in this process's command line)"
+    elif os.environ.get("MEDVAULT_PASSPHRASE_FILE"):
+        origin = "MEDVAULT_PASSPHRASE_FILE (named in your shell's environment)"
+    else:
+        return
+    click.echo(
+        f"medvault: warning: the export command runs as you and can read the passphrase "
+        f"file given by {origin}; prefer the prompt or --passphrase-fd from a pipe",
+        err=True,
+    )
 
 
 def _entry(loc: Located) -> dict[str, object]:

@@ -5,10 +5,19 @@ arguments). Only when it exits 0 is every file it produced encrypted into the va
 exports/NAME/<timestamp>/, read back and authenticated against the staged bytes; then the
 staging folder is wiped. When CMD fails, nothing is added and staging is wiped. A staging
 folder left by a killed run is removed by the next run.
+
+CMD runs as the user, with the user's full authority: it is not sandboxed. It can read
+any file the user can (a passphrase file included) and /proc/<our pid>/cmdline. It cannot
+read our memory, environment or descriptors (we are non-dumpable), and the passphrase is
+read and the vault unlocked before it starts.
+
+The export event records CMD's name and a SHA-256 of its arguments, not the arguments
+(they can hold PHI or passwords); `--record-args` adds them, redacted by `redact`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -31,11 +40,26 @@ from medvault.vault.session import UnlockedVault
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Variables that could hand the export command a way into the vault: never passed on.
 WITHHELD_ENV = ("MEDVAULT_PASSPHRASE", "MEDVAULT_PASSPHRASE_FILE", "MEDVAULT_PASSPHRASE_FD")
-SECRET_OPTION = re.compile(
-    r"^(-{1,2}[\w-]*(pass|pwd|secret|token|key|auth|credential)[\w-]*)(=.*)?$", re.I
+HIDDEN = "***"
+SENSITIVE_WORDS = r"(pass|pwd|pw|secret|token|key|auth|credential)"
+# --password=PW, --db-pw PW, -token PW: the option is kept, its value hidden.
+SECRET_OPTION = re.compile(rf"^(--?[\w-]*{SENSITIVE_WORDS}[\w-]*)(=.*)?$", re.I)
+# -pPW (mysql), -PPW (sqlcmd): a short password option with its value attached.
+SHORT_PASSWORD = re.compile(r"^(-[pP])(?!-).+$")
+OPTION_NAME = re.compile(r"-[a-z][a-z-]*")
+SHORT_PASSWORD_OPTIONS = ("-p", "-P")  # -p PW (sshpass, mysql), -P PW (sqlcmd)
+# -u user:pw, --user user:pw, -uuser:pw, --user=user:pw (curl): the password is hidden.
+USER_OPTIONS = ("-u", "--user")
+USER_ATTACHED = re.compile(r"^(-u|--user=)(.+)$")
+SECRET_ASSIGNMENT = re.compile(rf"^([\w.-]*{SENSITIVE_WORDS}[\w.-]*)=.*$", re.I)
+SECRET_HEADER = re.compile(
+    r"^\s*((proxy-)?authorization|cookie|x-[\w-]*(key|token|auth|secret)[\w-]*)\s*:.*$", re.I
 )
-SECRET_ASSIGNMENT = re.compile(r"^([A-Z0-9_]*(PASS|PWD|SECRET|TOKEN|KEY|AUTH)[A-Z0-9_]*)=.*$")
-URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*):[^@/\s]*@")
+# scheme://user:PW@host (a password may hold / or @: hidden up to the last @), and
+# user:PW@host with no scheme (sshpass, rsync daemons).
+URL_PASSWORD = re.compile(r"([a-z][\w+.-]*://[^:/@\s]*):\S*@", re.I)
+BARE_USERINFO = re.compile(r"^([^\s:/@]+):[^\s/@]+@")
+PASS_ARGUMENT = re.compile(r"^pass:.*$", re.I)  # openssl -passin pass:PW
 
 
 @dataclass
@@ -48,30 +72,96 @@ class ExportResult:
     swept: list[Path] = field(default_factory=list)
 
 
-def redact(argv: list[str]) -> list[str]:
-    """The command as recorded: values of password/token/key options, secret-looking
-    VAR=value words and URL passwords replaced by ***."""
-    out: list[str] = []
-    hide_next = False
+Redactor = Callable[[str], str]
+
+
+def command_record(argv: list[str], record_args: bool) -> dict[str, object]:
+    """What the export event says about CMD: its file name and a SHA-256 of its arguments
+    (argv_sha256), and only with RECORD_ARGS the arguments themselves, redacted."""
+    record: dict[str, object] = {
+        "program": printable(os.path.basename(argv[0])),
+        "argc": len(argv),
+        "argv_sha256": argv_sha256(argv),
+    }
+    if record_args:
+        record["command"] = [printable(arg) for arg in redact(argv)]
+    return record
+
+
+def argv_sha256(argv: list[str]) -> str:
+    """SHA-256 over each argument's bytes (as the OS passed them), each preceded by its
+    length as 4 bytes big-endian: one command, one digest, with no two argument lists
+    encoding alike."""
+    digest = hashlib.sha256()
     for arg in argv:
-        if hide_next:
-            out.append("***")
-            hide_next = False
+        raw = os.fsencode(arg)
+        digest.update(len(raw).to_bytes(4, "big") + raw)
+    return digest.hexdigest()
+
+
+def printable(arg: str) -> str:
+    """ARG as text that any JSON encoder takes: bytes that are not UTF-8 become \\xNN."""
+    return os.fsencode(arg).decode("utf-8", "backslashreplace")
+
+
+def redact(argv: list[str]) -> list[str]:
+    """The command as recorded with --record-args: the values of password, token and key
+    options (also -pPW, -p PW, -P PW, -u user:PW), secret-looking NAME=value words,
+    Authorization and cookie headers, and URL passwords replaced by ***. A blocklist:
+    it cannot know every program's options, which is why it is not the default."""
+    out: list[str] = []
+    redact_next: Redactor | None = None
+    for arg in argv:
+        if redact_next is not None:
+            out.append(redact_next(arg))
+            redact_next = None
             continue
-        option = SECRET_OPTION.match(arg)
-        if option:
-            if option.group(3):
-                out.append(option.group(1) + "=***")
-            else:
-                out.append(arg)
-                hide_next = True
-            continue
-        assignment = SECRET_ASSIGNMENT.match(arg)
-        if assignment:
-            out.append(assignment.group(1) + "=***")
-            continue
-        out.append(URL_PASSWORD.sub(r"\1:***@", arg))
+        word, redact_next = _redact_word(arg)
+        out.append(word)
     return out
+
+
+def _hide(_arg: str) -> str:
+    return HIDDEN
+
+
+def _hide_userinfo(value: str) -> str:
+    user, colon, _password = value.partition(":")
+    return f"{user}:{HIDDEN}" if colon else value
+
+
+def _redact_word(arg: str) -> tuple[str, Redactor | None]:
+    """ARG as recorded, and how to record the argument after it."""
+    if arg in SHORT_PASSWORD_OPTIONS:
+        return arg, _hide
+    if arg in USER_OPTIONS:
+        return arg, _hide_userinfo
+    attached = USER_ATTACHED.match(arg)
+    if attached:
+        return attached.group(1) + _hide_userinfo(attached.group(2)), None
+    option = SECRET_OPTION.match(arg)
+    short = SHORT_PASSWORD.match(arg)
+    if short:  # -pS3cret is a value; -passin may be an option name: hide its value too
+        named = option is not None and OPTION_NAME.fullmatch(arg) is not None
+        return short.group(1) + HIDDEN, _hide if named else None
+    if option:
+        if option.group(3):
+            return f"{option.group(1)}={HIDDEN}", None
+        return arg, _hide
+    return _redact_text(arg), None
+
+
+def _redact_text(arg: str) -> str:
+    assignment = SECRET_ASSIGNMENT.match(arg)
+    if assignment:
+        return f"{assignment.group(1)}={HIDDEN}"
+    header = SECRET_HEADER.match(arg)
+    if header:
+        return f"{header.group(1)}: {HIDDEN}"
+    if PASS_ARGUMENT.match(arg):
+        return f"pass:{HIDDEN}"
+    arg = URL_PASSWORD.sub(rf"\1:{HIDDEN}@", arg)
+    return BARE_USERINFO.sub(rf"\1:{HIDDEN}@", arg)
 
 
 def check_name(name: str) -> str:
@@ -91,6 +181,7 @@ def run_export(
     root: staging.StagingRoot,
     progress: Callable[[int], None] | None = None,
     on_commit: Callable[[list[Located]], None] | None = None,
+    record_args: bool = False,
 ) -> ExportResult:
     if not argv:
         raise UsageError("give the export command after --, e.g. medvault export ... -- ./run.sh")
@@ -119,7 +210,7 @@ def run_export(
             action="export",
             details={
                 "name": name,
-                "command": redact(argv),
+                **command_record(argv, record_args),
                 "staging": root.filesystem,
                 "staging_memory_backed": root.memory_backed,
             },
