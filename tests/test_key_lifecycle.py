@@ -49,6 +49,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
         "r",
         "--out",
         tmp_path / "rot",
+        "--shares-to-disk",
         *_shares(ws.home, "alice"),
         passphrase=False,
     )
@@ -62,6 +63,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
         "annual rotation",
         "--out",
         rotated,
+        "--shares-to-disk",
         *_shares(ws.home, "alice", "carol"),
         "--json",
         passphrase=False,
@@ -129,6 +131,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
         "2",
         "--out",
         reshared,
+        "--shares-to-disk",
         *_shares(rotated, "alice", "bob"),
         passphrase=False,
         extra_env=new_org,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
+from medvault.cli import passphrase as pp
 from medvault.cli.common import (
     VAULT_ARG,
     emit_json,
@@ -15,10 +20,11 @@ from medvault.cli.common import (
     open_registry,
     org_option,
     passphrase_options,
-    unlock_vault,
 )
 from medvault.cli.safe_text import safe
+from medvault.keys.passphrase import to_secret
 from medvault.vault.escrow_ops import reseal
+from medvault.vault.session import open_headers, unlock
 
 
 @click.group("escrow")
@@ -29,12 +35,19 @@ def escrow_group() -> None:
 @escrow_group.command("reseal")
 @VAULT_ARG
 @click.option("--reason", required=True, help="Why (e.g. the rotation ticket); recorded.")
+@click.option(
+    "--rekey",
+    is_flag=True,
+    help="Also give the vault a new vault key (every file key re-wrapped; payloads "
+    "untouched). Automatic when a key this vault was ever sealed to is flagged compromised.",
+)
 @passphrase_options
 @org_option
 @json_option
 def escrow_reseal(
     vault: Path,
     reason: str,
+    rekey: bool,
     passphrase_fd: int | None,
     passphrase_file: Path | None,
     org_path: Path | None,
@@ -42,21 +55,73 @@ def escrow_reseal(
 ) -> None:
     """Seal the vault key to the organisation's current escrow key(s).
 
-    Replaces the key packages in both header copies and in the registry (the old ones are
-    kept there, marked superseded, and never used again). No file is re-encrypted.
-    Exit codes: 0, 3, 4, 5, 10, 11.
+    Replaces the key packages in both header copies (rewritten in place) and in the
+    registry, where the old packages are kept as superseded, their sealed bytes emptied.
+    No file is re-encrypted. The vault key itself stays the same: a copy of it recovered
+    with the old key before the reseal would still open the vault (docs/ADMIN.md).
+
+    Re-key (--rekey, or automatically after `incident key-compromised` for a key this vault
+    was ever sealed to, or to finish an interrupted re-key): the vault gets a new vault key;
+    every file key is re-wrapped in place, the index and custody log re-encrypted; old
+    passphrase slots and packages are gone from the drive and the registry. It takes time
+    in proportion to the number of files, not their size, and can be run again after an
+    interruption. A vault that had a recovery code gets a new one, printed once.
+
+    The passphrase is always asked (a key cached by `unlock --remember` is not used).
+    Exit codes: 0, 3, 4, 5, 6, 7, 10, 11.
     """
     org = load_org_config(org_path)
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
-    before, after = reseal(unlocked, org, open_registry(), env(), reason)
-    if as_json:
-        emit_json(
-            {"vault_id": unlocked.vault_id_hex, "key_ids_before": before, "key_ids_after": after}
+    copies = open_headers(vault)
+    secret = pp.obtain(passphrase_fd, passphrase_file, confirm=False, text="Vault passphrase")
+    passphrase = to_secret(secret)
+    unlocked = unlock(copies, passphrase)
+    with _entries_progress() as progress:
+        done = reseal(
+            unlocked,
+            org,
+            open_registry().real(),
+            env(),
+            reason,
+            passphrase=passphrase,
+            rekey_requested=rekey,
+            progress=progress,
         )
+    if as_json:
+        emit_json({"vault_id": unlocked.vault_id_hex, **asdict(done)})
         return
-    click.echo(
-        f"Vault {unlocked.vault_id_hex}: escrow key(s) {', '.join(before)} -> {', '.join(after)}."
-    )
+    before, after = ", ".join(done.key_ids_before), ", ".join(done.key_ids_after)
+    click.echo(f"Vault {unlocked.vault_id_hex}: escrow key(s) {before} -> {after}.")
+    if done.rekeyed:
+        why = (
+            f" (escrow key {', '.join(done.compromised)} is flagged compromised)"
+            if done.compromised
+            else ""
+        )
+        click.echo(
+            f"Re-keyed{why}: new vault key, epoch {done.key_epoch}; "
+            f"{done.entries_rewrapped} file key(s) re-wrapped."
+        )
+    if done.recovery_code is not None:
+        click.echo("The old recovery code no longer opens the vault. New recovery code:")
+        click.echo(f"  {done.recovery_code}")
+        click.echo("Write it down now and keep it apart from the drive; it is not stored.")
+
+
+@contextmanager
+def _entries_progress() -> Iterator[Callable[[int, int], None]]:
+    """A count of entries re-wrapped on stderr, only on a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda _done, _total: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc="re-keying", unit=" files", file=sys.stderr, leave=False) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield advance
 
 
 @escrow_group.command("affected")

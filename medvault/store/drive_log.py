@@ -11,9 +11,10 @@ from medvault.crypto.kdf import hkdf_expand
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
 from medvault.errors import FormatError
 from medvault.format import custody_log as fmt
-from medvault.secret import Secret
+from medvault.secret import Secret, VaultKey
 from medvault.store.fsio import media_errors, write_durable
 from medvault.store.layout import VaultPaths
+from medvault.store.redo import Patch
 
 
 @dataclass
@@ -25,6 +26,56 @@ class DriveLog:
 
 def log_key(vmk: Secret, vault_id: bytes) -> Secret:
     return hkdf_expand(vmk, labels.CUSTODY_LOG, vault_id)
+
+
+def _epoch_keys(vmk: Secret, vault_id: bytes) -> list[Secret]:
+    """The log key of the current epoch, then those of earlier epochs an unfinished re-key
+    has not yet re-encrypted the log from."""
+    keys = [log_key(vmk, vault_id)]
+    if isinstance(vmk, VaultKey):
+        for epoch in vmk.older_epochs:
+            older = vmk.for_epoch(epoch)
+            if older is not None:
+                keys.append(log_key(older, vault_id))
+    return keys
+
+
+def _open(keys: list[Secret], sealed: fmt.SealedEvent) -> tuple[int, bytes]:
+    """(which of KEYS opened SEALED, the body)."""
+    for number, key in enumerate(keys):
+        try:
+            return number, gcm_open(key, sealed.nonce, sealed.ciphertext, sealed.aad)
+        except AuthenticationFailed:
+            continue
+    raise AuthenticationFailed("no key of this vault opens the entry")
+
+
+def rekey_patches(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> tuple[list[Patch], int]:
+    """In-place rewrites that put every log entry still under an earlier epoch's key under
+    the current one (same length, new nonce); and how many entries could not be read."""
+    keys = _epoch_keys(vmk, vault_id)
+    patches: list[Patch] = []
+    damaged = 0
+    try:
+        names = sorted(n for n in os.listdir(paths.log) if fmt.NAME.fullmatch(n))
+    except FileNotFoundError:
+        return [], 0
+    for name in names:
+        try:
+            with open(paths.log / name, "rb") as handle:
+                sealed = fmt.decode(handle.read(fmt.MAX_FILE + 1), name)
+            which, body = _open(keys, sealed)
+        except (OSError, FormatError, AuthenticationFailed):
+            damaged += 1
+            continue
+        if which == 0:
+            continue
+        nonce = random_bytes(fmt.NONCE_LEN)
+        fresh = fmt.SealedEvent(
+            sealed.vault_id, sealed.event_id, nonce, gcm_seal(keys[0], nonce, body, sealed.aad)
+        )
+        patches.append(Patch(f"log/{name}", 0, fmt.encode(fresh)))
+    return patches, damaged
 
 
 def append(paths: VaultPaths, vmk: Secret, vault_id: bytes, event: dict[str, Any]) -> None:
@@ -56,7 +107,7 @@ def read_all(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> DriveLog:
         return out
     if len(names) > fmt.MAX_EVENTS:
         names, out.truncated = names[: fmt.MAX_EVENTS], True
-    key = log_key(vmk, vault_id)
+    keys = _epoch_keys(vmk, vault_id)
     for name in names:
         try:
             if not fmt.NAME.fullmatch(name):
@@ -65,7 +116,7 @@ def read_all(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> DriveLog:
                 sealed = fmt.decode(handle.read(fmt.MAX_FILE + 1), name)
             if sealed.vault_id != vault_id:
                 raise FormatError("belongs to another vault")
-            obj = fmt.parse_body(gcm_open(key, sealed.nonce, sealed.ciphertext, sealed.aad))
+            obj = fmt.parse_body(_open(keys, sealed)[1])
             if obj["event_id"] != sealed.event_id.hex() or obj["vault_id"] != vault_id.hex():
                 raise FormatError("event does not match its envelope")
         except (OSError, FormatError, AuthenticationFailed):

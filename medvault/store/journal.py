@@ -11,10 +11,11 @@ from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, 
 from medvault.errors import FormatError
 from medvault.format import canonical_json as cj
 from medvault.format import index_journal as fmt
-from medvault.secret import Secret
+from medvault.secret import Secret, VaultKey
 from medvault.store import fsio, io_points
 from medvault.store.fsio import fsync_dir, media_errors, write_durable
 from medvault.store.layout import VaultPaths
+from medvault.store.redo import Patch
 
 
 @dataclass
@@ -39,6 +40,29 @@ def index_key(vmk: Secret, vault_id: bytes) -> Secret:
     return hkdf_expand(vmk, labels.INDEX, vault_id)
 
 
+def index_keys(vmk: Secret, vault_id: bytes) -> list[Secret]:
+    """The index key of the current key epoch, then those of earlier epochs whose records
+    an unfinished re-key has not re-encrypted yet (vault/rekey.py)."""
+    keys = [index_key(vmk, vault_id)]
+    if isinstance(vmk, VaultKey):
+        for epoch in vmk.older_epochs:
+            older = vmk.for_epoch(epoch)
+            if older is not None:
+                keys.append(index_key(older, vault_id))
+    return keys
+
+
+def open_record_under(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -> tuple[int, bytes]:
+    """(which of KEYS opened RAW at its place in the journal, the plaintext)."""
+    aad = fmt.aad(vault_id, raw.record_no)
+    for number, key in enumerate(keys):
+        try:
+            return number, gcm_open(key, raw.nonce, raw.ciphertext, aad)
+        except AuthenticationFailed:
+            continue
+    raise AuthenticationFailed("index record failed authentication")
+
+
 def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead:
     try:
         data = paths.journal.read_bytes()
@@ -53,10 +77,10 @@ def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead
         return out
     out.torn_tail = split.torn_tail
     out.valid_length = split.valid_length
-    key = index_key(vmk, vault_id)
+    keys = index_keys(vmk, vault_id)
     for raw in split.records:
         try:
-            out.records.append(_open_record(key, vault_id, raw))
+            out.records.append(_open_record(keys, vault_id, raw))
         except (AuthenticationFailed, FormatError):
             out.damage = f"index record {raw.record_no} failed authentication"
             out.valid_length = raw.offset
@@ -65,10 +89,10 @@ def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead
     return out
 
 
-def _open_record(key: Secret, vault_id: bytes, raw: fmt.RawRecord) -> dict[str, Any]:
-    """RAW's record, authenticated under KEY at its place (record number) in the journal."""
-    plain = gcm_open(key, raw.nonce, raw.ciphertext, fmt.aad(vault_id, raw.record_no))
-    return cj.loads_object(plain, "index record")
+def _open_record(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -> dict[str, Any]:
+    """RAW's record, authenticated under one of KEYS at its place (record number) in the
+    journal."""
+    return cj.loads_object(open_record_under(keys, vault_id, raw)[1], "index record")
 
 
 class JournalAppender:
@@ -121,7 +145,7 @@ class JournalAppender:
             raise FormatError(f"index record {appended.record_no} is not where it was written")
         raw = split.records[0]
         try:
-            return _open_record(self._key, self.vault_id, raw)
+            return _open_record([self._key], self.vault_id, raw)
         except AuthenticationFailed:
             raise FormatError(f"index record {raw.record_no} failed authentication") from None
 
@@ -131,6 +155,39 @@ class JournalAppender:
         # Not known without reading it back: a path index made now would not match, so
         # none is made until the next append (the index is rebuilt by the next writer).
         self.last_offset, self.last_nonce = (fmt.PRELUDE_LEN if not records else -1), b""
+
+
+def rekey_patches(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> list[list[Patch]]:
+    """In-place rewrites, in batches for redo records of at most about 16 MiB, that put
+    every record still under an earlier epoch's index key under the current one (the same
+    plaintext, a new nonce: the same length). Records that open under no key are left
+    for verify and repair to report."""
+    try:
+        data = paths.journal.read_bytes()
+        fmt.check_prelude(data, vault_id)
+    except (FileNotFoundError, FormatError):
+        return []
+    keys = index_keys(vmk, vault_id)
+    batches: list[list[Patch]] = [[]]
+    size = 0
+    for raw in fmt.split(data).records:
+        try:
+            which, plain = open_record_under(keys, vault_id, raw)
+        except AuthenticationFailed:
+            continue
+        if which == 0:
+            continue
+        nonce = random_bytes(fmt.NONCE_LEN)
+        framed = fmt.frame(nonce, gcm_seal(keys[0], nonce, plain, fmt.aad(vault_id, raw.record_no)))
+        if size and size + len(framed) > REKEY_BATCH:
+            batches.append([])
+            size = 0
+        batches[-1].append(Patch("index/journal.mvi", raw.offset, framed))
+        size += len(framed)
+    return [batch for batch in batches if batch]
+
+
+REKEY_BATCH = 16 * 1024 * 1024
 
 
 def rewrite_journal(

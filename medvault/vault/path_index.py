@@ -365,6 +365,8 @@ def refresh(
     path index when it is due. The new entries are read back from the journal one record
     at a time, in path order, so an add of 100,000 files never holds them all."""
     added = sum(g.entries for g in groups)
+    if vault.vmk.older_epochs:
+        return  # a re-key is unfinished: the journal may still mix keys (vault/rekey.py)
     if journal.last_offset < 0 or not rebuild_due(vault, len(catalog.located) + added):
         return
     removed = catalog.removed | replaced

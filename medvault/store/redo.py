@@ -1,0 +1,135 @@
+"""A redo record: in-place rewrites of existing files, made crash-safe (docs/FORMAT.md 3.2).
+
+A re-key rewrites bytes inside files that already exist (entry headers inside packs, index
+records, custody log entries), in their own clusters, so that nothing encrypted under the
+retired key is left in the drive's free space. A write in place can be torn by a crash, so the new bytes are
+first made durable in `rekey.mvr` (written through tmp/ and renamed), then written in place
+and fsynced, then the record is deleted. After a crash the record is applied again: every
+patch is idempotent. The record is authenticated with a key derived from the vault key, so
+a planted record is ignored, and its paths are confined to objects/, the index journal and
+log/.
+
+    magic "MVREDO\\0\\0\\1" | count u32 | count x (path_len u16 | path | offset u64
+    | data_len u32 | data) | HMAC-SHA-256(redo key, everything before)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from medvault.crypto import labels
+from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.symmetric import hmac_sha256, mac_matches
+from medvault.errors import FormatError
+from medvault.format.binary import Reader, u16, u32, u64
+from medvault.secret import Secret
+from medvault.store import fsio
+from medvault.store.fsio import media_errors, write_durable
+from medvault.store.layout import VaultPaths
+
+MAGIC = b"MVREDO\x00\x01"
+NAME = "rekey.mvr"
+# An index record may hold up to 64 MiB; a record of patches holds one such, or many small.
+MAX_PATCH = 64 * 1024 * 1024 + 64
+MAX_RECORD = 96 * 1024 * 1024
+# Where patches may land: a pack part, the index journal, or a custody log entry.
+ALLOWED = re.compile(
+    r"objects/[a-z2-7]{2}/[a-z2-7]{26}\.(mvo|\d{3}\.mvp)|index/journal\.mvi|log/[0-9a-f]{32}\.mve"
+)
+
+
+@dataclass(frozen=True)
+class Patch:
+    path: str  # relative to the vault folder, '/'-separated
+    offset: int
+    data: bytes
+
+
+def _key(vmk: Secret, vault_id: bytes) -> Secret:
+    return hkdf_expand(vmk, labels.REKEY_REDO, vault_id)
+
+
+def encode(vmk: Secret, vault_id: bytes, patches: list[Patch]) -> bytes:
+    out = bytearray(MAGIC + u32(len(patches)))
+    for patch in patches:
+        name = patch.path.encode()
+        out += u16(len(name)) + name + u64(patch.offset) + u32(len(patch.data)) + patch.data
+    return bytes(out) + hmac_sha256(_key(vmk, vault_id), bytes(out))
+
+
+def decode(vmk: Secret, vault_id: bytes, data: bytes) -> list[Patch]:
+    if len(data) > MAX_RECORD or len(data) < len(MAGIC) + 4 + 32:
+        raise FormatError("redo record: size out of range")
+    body, mac = data[:-32], data[-32:]
+    if not mac_matches(_key(vmk, vault_id), body, mac):
+        raise FormatError("redo record: MAC mismatch")
+    r = Reader(body, "redo record")
+    r.expect(MAGIC, "magic")
+    patches = []
+    for _ in range(r.u32()):
+        path = r.take(r.u16()).decode("ascii", errors="replace")
+        offset = r.u64()
+        size = r.u32()
+        if not ALLOWED.fullmatch(path) or size > MAX_PATCH:
+            raise FormatError("redo record: patch outside the vault's objects and log")
+        patches.append(Patch(path, offset, r.take(size)))
+    r.end()
+    return patches
+
+
+def record_path(paths: VaultPaths) -> Path:
+    return paths.root / NAME
+
+
+def write_record(paths: VaultPaths, vmk: Secret, vault_id: bytes, patches: list[Patch]) -> None:
+    with media_errors("the re-key's redo record"):
+        write_durable(record_path(paths), encode(vmk, vault_id, patches), paths.tmp, "redo.tmp")
+
+
+def read_record(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> list[Patch] | None:
+    """The pending patches, or None when there is no record (or only one that does not
+    authenticate under this vault key: it was never made durable by medvault)."""
+    try:
+        with open(record_path(paths), "rb") as handle:
+            data = handle.read(MAX_RECORD + 1)
+    except FileNotFoundError:
+        return None
+    try:
+        return decode(vmk, vault_id, data)
+    except FormatError:
+        return None
+
+
+def apply(paths: VaultPaths, patches: list[Patch]) -> None:
+    """Write every patch in place, then fsync each file once."""
+    by_file: dict[str, list[Patch]] = {}
+    for patch in patches:
+        by_file.setdefault(patch.path, []).append(patch)
+    with media_errors("a file being re-keyed"):
+        for name, items in by_file.items():
+            path = paths.root / name
+            fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+            with open(fd, "r+b") as handle:
+                for patch in items:
+                    handle.seek(patch.offset)
+                    fsio.write(handle, patch.data, path)
+                fsio.fsync(handle, path)
+
+
+def clear_record(paths: VaultPaths) -> None:
+    with media_errors("the re-key's redo record"), contextlib.suppress(FileNotFoundError):
+        fsio.unlink(record_path(paths))
+    fsio.fsync_dir(paths.root)
+
+
+def commit(paths: VaultPaths, vmk: Secret, vault_id: bytes, patches: list[Patch]) -> None:
+    """Make PATCHES durable in a record, write them in place, then drop the record."""
+    if not patches:
+        return
+    write_record(paths, vmk, vault_id, patches)
+    apply(paths, patches)
+    clear_record(paths)
