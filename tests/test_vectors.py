@@ -282,6 +282,7 @@ PINNED: dict[str, str] = {
     "header_memory_over_cap": "memory 1048577 KiB outside",
     "header_kdf_over_budget": "more key-derivation work than",
     "header_padding_not_zero": "padding is not zero",
+    "header_padding_cut": "whole number of 4 KiB blocks",
     "header_v1_trailing_bytes": "trailing",
     "object_key_epoch_2": "unknown key epoch",
     "object_key_epoch_0": "unknown key epoch",

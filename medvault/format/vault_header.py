@@ -342,6 +342,8 @@ def decode(data: bytes) -> ParsedHeader:
     mac = r.take(MAC_LEN)
     if version == VERSION_1:
         r.end()
+    elif len(data) % PAD_BLOCK:
+        raise FormatError("vault header: length is not a whole number of 4 KiB blocks")
     elif any(data[r.position :]):
         raise FormatError("vault header: padding is not zero")
     signed = data[:signed_len]

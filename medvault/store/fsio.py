@@ -160,13 +160,15 @@ def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None
     fsync_dir(path.parent)
 
 
-def overwrite_in_place(path: Path, data: bytes, max_size: int | None = None) -> None:
+def overwrite_in_place(
+    path: Path, data: bytes, max_size: int | None = None, block: int = 1
+) -> None:
     """Write DATA over PATH from its first byte, in the clusters the file already has, and
-    make it durable. Zeros follow DATA up to the file's old length, so the file never
-    shrinks and no byte of what it held is left behind in freed space (a rename would leave
-    the old clusters, and the old content, in the drive's free space). A file longer than
-    MAX_SIZE (not one medvault wrote) is zeroed, then cut to DATA's length. The caller keeps
-    a second copy, because a crash mid-write leaves this one torn."""
+    make it durable. Zeros follow DATA up to the file's old length rounded up to whole
+    BLOCKs, so the file never shrinks and no byte of what it held is left behind in freed
+    space (a rename would leave the old clusters, and the old content, in the drive's free
+    space). A file longer than MAX_SIZE (not one medvault wrote) is zeroed, then cut to
+    DATA's length. The caller keeps a second copy: a crash mid-write leaves this one torn."""
     flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
@@ -177,7 +179,8 @@ def overwrite_in_place(path: Path, data: bytes, max_size: int | None = None) -> 
         created = True
     with open(fd, "r+b") as handle:
         old_size = os.fstat(fd).st_size
-        write(handle, data + bytes(max(0, old_size - len(data))), path)
+        size = -(-max(old_size, len(data)) // block) * block
+        write(handle, data + bytes(size - len(data)), path)
         fsync(handle, path)
         if max_size is not None and old_size > max_size:
             reached(io_points.TRUNCATE, path)

@@ -2,12 +2,12 @@
 
 A re-key rewrites bytes inside files that already exist (entry headers inside packs, index
 records, custody log entries), in their own clusters, so that nothing encrypted under the
-retired key is left in the drive's free space. A write in place can be torn by a crash, so the new bytes are
-first made durable in `rekey.mvr` (written through tmp/ and renamed), then written in place
-and fsynced, then the record is deleted. After a crash the record is applied again: every
-patch is idempotent. The record is authenticated with a key derived from the vault key, so
-a planted record is ignored, and its paths are confined to objects/, the index journal and
-log/.
+retired key is left in the drive's free space. A write in place can be torn by a crash, so
+the new bytes are first made durable in `rekey.mvr` (written through tmp/ and renamed),
+then written in place and fsynced, then the record is deleted. After a crash the record is
+applied again: every patch is idempotent. The record is authenticated with a key derived
+from the vault key, so a planted record is ignored, and its paths are confined to objects/,
+the index journal and log/.
 
     magic "MVREDO\\0\\0\\1" | count u32 | count x (path_len u16 | path | offset u64
     | data_len u32 | data) | HMAC-SHA-256(redo key, everything before)

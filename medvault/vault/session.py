@@ -176,6 +176,6 @@ def write_headers(paths: VaultPaths, vmk: Secret, header: fmt.VaultHeader) -> fm
     header = replace(header, body=replace(header.body, version=fmt.FORMAT_VERSION))
     data = header_auth.seal(vmk, header)
     with media_errors("the vault header"):
-        overwrite_in_place(paths.header_a, data, fmt.MAX_HEADER_FILE)
-        overwrite_in_place(paths.header_b, data, fmt.MAX_HEADER_FILE)
+        overwrite_in_place(paths.header_a, data, fmt.MAX_HEADER_FILE, fmt.PAD_BLOCK)
+        overwrite_in_place(paths.header_b, data, fmt.MAX_HEADER_FILE, fmt.PAD_BLOCK)
     return header

@@ -398,6 +398,14 @@ def headers() -> None:
         **extra,
     )
     write(
+        "header_padding_cut",
+        "vault_header",
+        "header failure",
+        "version 2 header with its last padding byte cut (not a whole number of 4 KiB blocks)",
+        good[:-1],
+        **extra,
+    )
+    write(
         "header_v1_trailing_bytes",
         "vault_header",
         "header failure",
