@@ -54,6 +54,7 @@ def test_wrong_passphrase(ws: Workspace, filled: Path, tmp_path: Path) -> None:
     before = _snapshot(filled)
     bad = tmp_path / "bad.txt"
     bad.write_text("this is not the passphrase\n")
+    bad.chmod(0o600)  # a shared one is warned about first (test_passphrase_file_mode.py)
     src = tmp_path / "second.csv"
     src.write_text("x")
     result = ws.cli("add", filled, src, extra_env={"MEDVAULT_PASSPHRASE_FILE": str(bad)})

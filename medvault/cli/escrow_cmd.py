@@ -68,7 +68,9 @@ def escrow_reseal(
     interruption. A vault that had a recovery code gets a new one, printed once.
 
     The passphrase is always asked (a key cached by `unlock --remember` is not used).
-    Exit codes: 0, 3, 4, 5, 6, 7, 10, 11.
+    Refused (exit 20) when one of the organisation's active keys is itself flagged
+    compromised: rotate it first.
+    Exit codes: 0, 3, 4, 5, 6, 7, 10, 11, 13, 20.
     """
     org = load_org_config(org_path)
     copies = open_headers(vault)
@@ -143,7 +145,8 @@ def escrow_affected(key_id: str, as_json: bool) -> None:
     for row in rows:
         since = f" since {row['package_state_at'][:19]}" if row.get("package_state_at") else ""
         click.echo(
-            f"{row['vault_id']}  {row['package_state']}{since}  {row['created_at'][:19]}  "
+            f"{row['vault_id']}  {safe(row['package_state'])}{safe(since)}  "
+            f"{safe(row['created_at'][:19])}  "
             f"{safe(row['created_by'])}@{safe(row['host'])}  {safe(row['label'])}"
         )
     click.echo(f"{len(rows)} vault(s) sealed to escrow key {key_id} now or before.", err=True)

@@ -20,6 +20,7 @@ from medvault.cli.common import (
     progress_bar,
     unlock_vault,
 )
+from medvault.cli.safe_text import safe
 from medvault.errors import (
     AlreadyExists,
     IntegrityError,
@@ -196,7 +197,7 @@ def ls_cmd(
         chosen = live.select(list(paths)) if paths else live.all()
         if live.index_damage:
             click.echo(
-                f"medvault: warning: {live.index_damage}; listed from the objects "
+                f"medvault: warning: {safe(live.index_damage)}; listed from the objects "
                 "(run `medvault repair`)",
                 err=True,
             )
@@ -289,9 +290,9 @@ def raise_for_problems(result: ExtractResult, done: str) -> None:
             err=True,
         )
     for stored, error in result.refused.items():
-        click.echo(f"medvault: not {done}: {shown(stored)}: {error.message}", err=True)
+        click.echo(f"medvault: not {done}: {shown(stored)}: {safe(error.message)}", err=True)
     for stored, problem in result.failed.items():
-        click.echo(f"medvault: damaged: {shown(stored)}: {problem}", err=True)
+        click.echo(f"medvault: damaged: {shown(stored)}: {safe(problem)}", err=True)
     unsafe = [e for e in result.refused.values() if isinstance(e, UnsafePath)]
     if unsafe:
         raise UnsafePath(

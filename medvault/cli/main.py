@@ -123,7 +123,9 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("medvault: interrupted; files reported as added are safe", err=True)
+        # Only writers of files have something to reassure about.
+        said = "; files reported as added are safe" if _writes_files(sys.argv) else ""
+        click.echo(f"medvault: interrupted{said}", err=True)
         sys.exit(INTERRUPTED)
     except Exception as exc:
         if os.environ.get("MEDVAULT_DEBUG"):
@@ -134,3 +136,11 @@ def main() -> None:
             err=True,
         )
         sys.exit(INTERNAL_ERROR)
+
+
+WRITERS = frozenset({"add", "cp", "export", "scan", "compact", "rm", "repair"})
+
+
+def _writes_files(argv: list[str]) -> bool:
+    """Whether the command line names a command that adds or moves files into a vault."""
+    return any(word in WRITERS for word in argv[1:])

@@ -8,11 +8,13 @@ import click
 
 from medvault.cli.common import (
     emit_json,
+    env,
     json_option,
     load_org_config,
     open_registry,
     org_option,
 )
+from medvault.cli.safe_text import safe
 from medvault.cli.share_handout import choose, handout_options
 from medvault.cli.shares_input import collect_shares, share_option
 from medvault.config import OrgConfig
@@ -114,7 +116,7 @@ def org_init(
     )
     click.echo(f"Config (public): {created.config_path}")
     for admin, path in zip(admins, created.share_paths, strict=False):
-        click.echo(f"Share for {admin}: {path}")
+        click.echo(f"Share for {safe(admin)}: {safe(path)}")
     if created.share_paths:
         click.echo("Give each admin their share offline, then delete the shares folder.")
 
@@ -150,13 +152,14 @@ def org_show(org_path: Path | None, as_json: bool) -> None:
             }
         )
         return
-    click.echo(f"Organisation: {org.name} ({org.org_id})")
-    click.echo(f"Contact:      {org.contact}")
-    click.echo(f"Config:       {org.path}")
+    # org.toml is not authenticated: every value from it is shown escaped.
+    click.echo(f"Organisation: {safe(org.name)} ({safe(org.org_id)})")
+    click.echo(f"Contact:      {safe(org.contact)}")
+    click.echo(f"Config:       {safe(org.path)}")
     for k in org.escrow_keys:
         click.echo(
-            f"Escrow key:   {k.key_id} {k.suite}, {k.threshold} of {len(k.admins)} "
-            f"({', '.join(k.admins)}), since {k.created_at}"
+            f"Escrow key:   {safe(k.key_id)} {safe(k.suite)}, {k.threshold} of "
+            f"{len(k.admins)} ({safe(', '.join(k.admins))}), since {safe(k.created_at)}"
         )
 
 
@@ -238,7 +241,7 @@ def org_rotate(
         handout,
     )
     new_key = created.org.escrow_keys[0]
-    environment = Env()
+    environment = env()
     record_event(
         open_registry(),
         environment,
@@ -261,7 +264,9 @@ def org_rotate(
             }
         )
         return
-    click.echo(f"New escrow key {new_key.key_id} ({new_key.suite}); old key(s) retired.")
+    click.echo(
+        f"New escrow key {safe(new_key.key_id)} ({safe(new_key.suite)}); old key(s) retired."
+    )
     click.echo(
         f"Config: {created.config_path}; give each admin their new share, then run "
         "`medvault escrow reseal` on every vault (`medvault escrow affected OLD_KEY_ID`)."
@@ -311,7 +316,7 @@ def org_reshare(
         org, shares, list(admins), threshold, out_dir, Env().timestamp(), handout
     )
     key = next(k for k in created.org.escrow_keys if k.admins == tuple(admins))
-    environment = Env()
+    environment = env()
     record_event(
         open_registry(),
         environment,
@@ -333,4 +338,6 @@ def org_reshare(
             }
         )
         return
-    click.echo(f"Escrow key {key.key_id} re-dealt to {', '.join(admins)} ({threshold} needed).")
+    click.echo(
+        f"Escrow key {safe(key.key_id)} re-dealt to {safe(', '.join(admins))} ({threshold} needed)."
+    )

@@ -17,9 +17,10 @@ from medvault.cli.common import (
     open_registry,
     org_option,
 )
+from medvault.cli.files_cmds import raise_for_problems
 from medvault.cli.safe_text import safe
 from medvault.cli.shares_input import collect_shares
-from medvault.errors import IntegrityError, UnsupportedVersion, UsageError
+from medvault.errors import UsageError
 from medvault.keys.passphrase import check_strength, to_secret
 from medvault.vault.maintenance import change_passphrase
 from medvault.vault.names import shown
@@ -130,6 +131,8 @@ def recover_cmd(
                 "vault_id": unlocked.vault_id_hex,
                 "extracted": [str(p) for p in result.written],
                 "failed": result.failed,
+                "not_extracted": {k: safe(e.message) for k, e in result.refused.items()},
+                "time_not_set": result.untimed,
                 **audit,
             }
         )
@@ -141,11 +144,4 @@ def recover_cmd(
             f"{safe(', '.join(identity.approvers))}; recorded.",
             err=True,
         )
-    for stored, problem in result.failed.items():
-        click.echo(f"medvault: damaged: {shown(stored)}: {safe(problem)}", err=True)
-    if result.newer and len(result.newer) == len(result.failed):
-        raise UnsupportedVersion(
-            f"{len(result.newer)} file(s) were written by a newer medvault and were not recovered"
-        )
-    if result.failed:
-        raise IntegrityError(f"{len(result.failed)} file(s) failed authentication")
+    raise_for_problems(result, "recovered")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from medvault.cli.safe_text import safe
 from medvault.phi.model import INDICATORS
 from medvault.phi.scanner import SKIP_REASONS, FileReport, ScanReport
 from medvault.vault.scan_move import MoveResult
@@ -125,7 +126,7 @@ def print_moved(report: ScanReport, moved: MoveResult, vault_id: str) -> None:
             f"under {moved.stored_under} (read back and verified); their plaintext was deleted."
         )
     for rel, (_, message) in moved.kept.items():
-        click.echo(f"  left on the drive: {shown_path(report, rel)}: {message}", err=True)
+        click.echo(f"  left on the drive: {shown_path(report, rel)}: {safe(message)}", err=True)
     if moved.moved:
         click.echo(
             "medvault: note: deleting a file on a USB stick or FAT drive does not overwrite "

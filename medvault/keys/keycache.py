@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, cast
 
-from medvault.config import medvault_home
+from medvault.config import home_folder, medvault_home
 from medvault.errors import KeyCacheRefused
 from medvault.secret import Secret
 
@@ -139,10 +139,12 @@ def remember(vault_id: str, vmk: Secret, expires: datetime) -> str:
     backend = secure_backend()
     store = _stores(backend)[0]
     entry = {"v": 1, "key": base64.b64encode(vmk.reveal()).decode(), "expires": expires.isoformat()}
+    home_folder("remembered")  # 0700 on the way, whatever the umask
     marker = _marker(vault_id)
-    marker.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # The marker first: a key in the keyring without one could never be purged.
-    marker.write_text(expires.isoformat() + "\n")
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with open(fd, "w") as handle:
+        handle.write(expires.isoformat() + "\n")
     try:
         store.set_password(SERVICE, vault_id, json.dumps(entry))
     except Exception as exc:
