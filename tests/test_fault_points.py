@@ -11,7 +11,7 @@ import pytest
 
 from medvault.store import io_points as io
 from tests.conftest import Workspace
-from tests.faults import SCENARIOS, Scenario, escrow_of, run_scenario
+from tests.faults import SCENARIOS, Scenario, escrow_of, fast_workdir, run_scenario
 
 WRITE_PROTOCOL = {io.CREATE, io.WRITE, io.FSYNC, io.RENAME, io.FSYNC_DIR}
 # The kinds of point each operation must pass: if one is missing, the layer lost a wire.
@@ -27,9 +27,11 @@ KINDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_crash_at_every_point(scenario: Scenario, ws: Workspace, tmp_path: Path) -> None:
-    result = run_scenario(scenario, tmp_path, ws, escrow_of(ws))
+    with fast_workdir(tmp_path) as work:
+        result = run_scenario(scenario, work, ws, escrow_of(ws))
     assert set(result.kinds) >= KINDS[scenario.name], result.kinds
     if scenario.name == "add":  # the path index is rewritten, and crash-tested, too
         assert any("paths.mvs" in path for _kind, path in result.points), result.points
