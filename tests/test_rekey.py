@@ -145,6 +145,9 @@ def test_compromise_reseal_rekeys_and_old_shares_open_nothing(
     assert done["key_epoch"] == 2
     assert done["recovery_code"] and done["recovery_code"] != created["recovery_code"]
 
+    notice = (drive / "MEDVAULT" / "README-MEDVAULT.txt").read_text()
+    assert done["key_ids_after"][0] in notice and old_key_id not in notice
+
     # The old key and the old shares: nothing on the drive, nothing in the registry.
     assert _old_key_opens(drive, old_vmk) == []
     for name, parsed in open_headers(drive).parsed.items():
@@ -212,6 +215,8 @@ def test_plain_rotation_what_old_shares_still_open(ws: Workspace, tmp_path: Path
     done = json.loads(ws.cli("escrow", "reseal", drive, "--reason", "annual", "--json",
                              extra_env=new_org, check=True).stdout)  # fmt: skip
     assert done["rekeyed"] is False
+    notice = (drive / "MEDVAULT" / "README-MEDVAULT.txt").read_text()
+    assert f"Escrow key id:   {done['key_ids_after'][0]}" in notice
     for parsed in open_headers(drive).parsed.values():
         for slot in parsed.header.body.escrow:
             with pytest.raises(MedvaultError):

@@ -16,12 +16,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from medvault.config import OrgConfig
-from medvault.errors import EscrowRefused
+from medvault.errors import EscrowRefused, MedvaultError
 from medvault.format import vault_header as hfmt
 from medvault.keys.escrow import seal_key_packages
 from medvault.registry.records import KeyPackage, StoredEvent
 from medvault.secret import Secret
+from medvault.store.fsio import media_errors, write_durable
 from medvault.store.lock import writer_lock
+from medvault.vault.create import readme_text
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.org_keys import escrow_public_keys
@@ -125,6 +127,7 @@ def reseal(
     else:
         result = _reseal_packages(vault, org, registry, env)
         details = {"rekey": False}
+    _refresh_readme(vault, org, result.key_ids_after, env)
     record_event(
         registry,
         env,
@@ -139,6 +142,18 @@ def reseal(
         vault=vault,
     )
     return result
+
+
+def _refresh_readme(vault: UnlockedVault, org: OrgConfig, key_ids: list[str], env: Env) -> None:
+    """The drive's plaintext notice names the escrow keys: name the new ones. Only a notice
+    (nothing reads it), so a drive that refuses it gets a warning, not an error."""
+    header = vault.require_header()
+    text = readme_text(org, vault.vault_id_hex, tuple(key_ids), header.body.created_at)
+    try:
+        with media_errors("the README"):
+            write_durable(vault.paths.readme, text.encode(), vault.paths.tmp, "readme.tmp")
+    except MedvaultError as exc:
+        env.warn(f"README-MEDVAULT.txt still names the old escrow key ({exc.message})")
 
 
 def _reseal_packages(
