@@ -5,6 +5,7 @@ registry; a certificate of sanitization is written and the act is in the audit c
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.conftest import Workspace
@@ -108,3 +109,27 @@ def test_erase_checks_the_certificate_folder_first(
     assert result.returncode == 1
     assert "cannot write to" in result.stderr
     assert ws.cli("ls", drive).returncode == 0  # nothing was destroyed
+
+
+def test_erase_overwrites_leftovers_in_tmp(ws: Workspace, drive: Path, tmp_path: Path) -> None:
+    """A header copy medvault 0.1 left in tmp/ by an interrupted write holds the vault key
+    wrapped: erase overwrites it before deleting it (a hard link kept outside shows what
+    was in its clusters afterwards); a large leftover (a partial pack: ciphertext) is
+    deleted."""
+    ws.cli("create", drive, check=True)
+    root = drive / "MEDVAULT"
+    header = (root / "vault.mvh").read_bytes()
+    leftover = root / "tmp" / "vault.mvh.tmp"
+    leftover.write_bytes(header)
+    witness = tmp_path / "witness"
+    os.link(leftover, witness)  # the same inode: its bytes are the leftover's clusters
+    partial = root / "tmp" / "partial.mvo"
+    partial.write_bytes(b"\x00" * (2 << 20))
+    result = ws.cli("erase", drive, "--yes", "--out", tmp_path / "cert", "--json")
+    assert result.returncode == 0, result.stderr
+    assert list((root / "tmp").iterdir()) == []
+    after = witness.read_bytes()
+    assert len(after) == len(header) and after != header
+    assert b"MEDVAULT" not in after and b'"slots"' not in after
+    cert = json.loads((tmp_path / "cert" / "certificate.json").read_text())
+    assert cert["sanitization"]["interrupted_writes_overwritten_and_deleted"] == 1

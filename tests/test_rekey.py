@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -134,6 +135,8 @@ def test_compromise_reseal_rekeys_and_old_shares_open_nothing(
     old_vmk = old_escrow.open(header.body.escrow[0].sealed, bytes.fromhex(vault_id))
     assert len(_old_key_opens(drive, old_vmk)) >= 2 + len(FILES)  # the check can see
 
+    copy = tmp_path / "copy-made-before"
+    shutil.copytree(drive, copy)
     ws.cli("incident", "key-compromised", old_key_id, "--reason", "INC-1", check=True)
     _org2, new_shares, new_org = _rotate(ws, tmp_path)
     result = ws.cli("escrow", "reseal", drive, "--reason", "INC-1", "--json", extra_env=new_org)
@@ -150,6 +153,7 @@ def test_compromise_reseal_rekeys_and_old_shares_open_nothing(
 
     # The old key and the old shares: nothing on the drive, nothing in the registry.
     assert _old_key_opens(drive, old_vmk) == []
+    assert len(_old_key_opens(copy, old_vmk)) >= 2 + len(FILES)  # a copy keeps what it held
     for name, parsed in open_headers(drive).parsed.items():
         assert parsed.header.body.previous == (), name
         for slot in parsed.header.body.escrow:
