@@ -173,6 +173,23 @@ def test_erase_forgets_the_vaults_key(ws: Workspace, tmp_path: Path) -> None:
         assert _locks(ws, vault_id) == [{"reason": "erase"}]
 
 
+def test_a_rekey_forgets_the_vaults_old_key(ws: Workspace, tmp_path: Path) -> None:
+    """The key cached before a re-key is the old vault key: the re-key deletes it."""
+    drive, vault_id = _vault(ws, tmp_path, "usb")
+    with secret_service(tmp_path / "home") as keyring:
+        env = _env(ws, keyring)
+        _remember(env, ws, drive)
+        plain = _cli(env, "escrow", "reseal", drive, "--reason", "r",
+                     "--passphrase-file", ws.passfile)  # fmt: skip
+        assert plain.returncode == 0, plain.stderr
+        assert set(keyring.entries()) == {vault_id}  # a plain reseal keeps the same key
+        rekeyed = _cli(env, "escrow", "reseal", drive, "--reason", "r", "--rekey",
+                       "--passphrase-file", ws.passfile)  # fmt: skip
+        assert rekeyed.returncode == 0, rekeyed.stderr
+        assert set(keyring.entries()) == set()
+        assert _locks(ws, vault_id) == [{"reason": "rekey"}]
+
+
 def test_passwd_and_recover_forget_the_vaults_key(ws: Workspace, tmp_path: Path) -> None:
     drive, vault_id = _vault(ws, tmp_path, "usb")
     new = tmp_path / "new.txt"

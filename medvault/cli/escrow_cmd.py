@@ -15,6 +15,7 @@ from medvault.cli.common import (
     VAULT_ARG,
     emit_json,
     env,
+    forget_cached_key,
     json_option,
     load_org_config,
     open_registry,
@@ -88,6 +89,8 @@ def escrow_reseal(
             rekey_requested=rekey,
             progress=progress,
         )
+    if done.rekeyed:  # a key cached before is the old vault key: it opens nothing now
+        forget_cached_key(unlocked.vault_id_hex, "rekey")
     if as_json:
         emit_json({"vault_id": unlocked.vault_id_hex, **asdict(done)})
         return
