@@ -16,13 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from medvault.config import load_org
-from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
 from medvault.errors import MedvaultError
 from medvault.format import entry as efmt
 from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
-from medvault.keys.shares import combine_shares
 from medvault.secret import Secret, VaultKey
 from medvault.store import drive_log, io_points, redo
 from medvault.store.entries import open_header
@@ -34,6 +31,7 @@ from medvault.vault.escrow_ops import reseal
 from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.faults import Scenario, build_plain, escrow_of, run_scenario
+from tests.test_erase_media import escrow_from_shares
 
 FILES = {
     "labs/a.csv": b"mrn,result\n12345678,positive\n",
@@ -41,16 +39,6 @@ FILES = {
     "scans/big.bin": hashlib.sha256(b"big").digest() * 9000,  # 288,000 bytes: several parts
     "empty.txt": b"",
 }
-
-
-def _words(path: Path) -> str:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return " ".join(line for line in lines if line.strip() and not line.startswith("#"))
-
-
-def _escrow(org_toml: Path, shares: list[Path]) -> EscrowPrivateKey:
-    suite = EscrowSuite(load_org(org_toml).escrow_keys[0].suite)
-    return EscrowPrivateKey(suite, combine_shares([_words(p) for p in shares]))
 
 
 def _share_args(shares: list[Path]) -> list[str]:
@@ -130,7 +118,7 @@ def test_compromise_reseal_rekeys_and_old_shares_open_nothing(
     drive, vault_id, created = _make_vault(ws, tmp_path)
     old_key_id = ws.org.escrow_keys[0].key_id
     old_shares = [ws.home / "shares" / f"{n}.txt" for n in ("alice", "bob")]
-    old_escrow = _escrow(ws.org_created.config_path, old_shares)
+    old_escrow = escrow_from_shares(ws.org_created.config_path, old_shares)
     header = open_headers(drive).any.header
     old_vmk = old_escrow.open(header.body.escrow[0].sealed, bytes.fromhex(vault_id))
     assert len(_old_key_opens(drive, old_vmk)) >= 2 + len(FILES)  # the check can see
@@ -212,7 +200,7 @@ def test_plain_rotation_what_old_shares_still_open(ws: Workspace, tmp_path: Path
     reseal still opens the files, because the vault key did not change."""
     drive, vault_id, _ = _make_vault(ws, tmp_path)
     old_shares = [ws.home / "shares" / f"{n}.txt" for n in ("alice", "bob")]
-    old_escrow = _escrow(ws.org_created.config_path, old_shares)
+    old_escrow = escrow_from_shares(ws.org_created.config_path, old_shares)
     old_vmk = old_escrow.open(open_headers(drive).any.header.body.escrow[0].sealed,
                               bytes.fromhex(vault_id))  # fmt: skip
     _org2, _new, new_org = _rotate(ws, tmp_path)

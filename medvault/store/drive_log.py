@@ -11,7 +11,7 @@ from medvault.crypto.kdf import hkdf_expand
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
 from medvault.errors import FormatError
 from medvault.format import custody_log as fmt
-from medvault.secret import Secret, VaultKey
+from medvault.secret import Secret, newest_first
 from medvault.store.fsio import media_errors, write_durable
 from medvault.store.layout import VaultPaths
 from medvault.store.redo import Patch
@@ -31,13 +31,7 @@ def log_key(vmk: Secret, vault_id: bytes) -> Secret:
 def _epoch_keys(vmk: Secret, vault_id: bytes) -> list[Secret]:
     """The log key of the current epoch, then those of earlier epochs an unfinished re-key
     has not yet re-encrypted the log from."""
-    keys = [log_key(vmk, vault_id)]
-    if isinstance(vmk, VaultKey):
-        for epoch in vmk.older_epochs:
-            older = vmk.for_epoch(epoch)
-            if older is not None:
-                keys.append(log_key(older, vault_id))
-    return keys
+    return [log_key(key, vault_id) for key in newest_first(vmk)]
 
 
 def _open(keys: list[Secret], sealed: fmt.SealedEvent) -> tuple[int, bytes]:

@@ -11,7 +11,7 @@ from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, 
 from medvault.errors import FormatError
 from medvault.format import canonical_json as cj
 from medvault.format import index_journal as fmt
-from medvault.secret import Secret, VaultKey
+from medvault.secret import Secret, newest_first
 from medvault.store import fsio, io_points
 from medvault.store.fsio import fsync_dir, media_errors, write_durable
 from medvault.store.layout import VaultPaths
@@ -43,13 +43,7 @@ def index_key(vmk: Secret, vault_id: bytes) -> Secret:
 def index_keys(vmk: Secret, vault_id: bytes) -> list[Secret]:
     """The index key of the current key epoch, then those of earlier epochs whose records
     an unfinished re-key has not re-encrypted yet (vault/rekey.py)."""
-    keys = [index_key(vmk, vault_id)]
-    if isinstance(vmk, VaultKey):
-        for epoch in vmk.older_epochs:
-            older = vmk.for_epoch(epoch)
-            if older is not None:
-                keys.append(index_key(older, vault_id))
-    return keys
+    return [index_key(key, vault_id) for key in newest_first(vmk)]
 
 
 def open_record_under(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -> tuple[int, bytes]:
