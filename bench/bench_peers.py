@@ -410,8 +410,10 @@ def setup_peers(base: Path) -> Peers:
     if installed[RCLONE]:
         peers.rclone_env = rclone_env(base)
     if installed[GPG]:
-        peers.gnupg = base / "gnupg"
-        peers.gnupg.mkdir(mode=0o700)
+        # The agent's sockets live in the home folder, and a Unix socket path has at most
+        # 107 bytes: under a deep --workdir (a pytest-xdist worker's tmp_path) gpg could
+        # not start its agent. A short folder in the system temp dir, removed at the end.
+        peers.gnupg = Path(tempfile.mkdtemp(prefix="mvgpg-"))
         # Start the agent and create the keyring files now, so that the first timed gpg
         # does not pay for them.
         for argv in (["gpgconf", "--launch", "gpg-agent"], ["gpg", "--batch", "--list-keys"]):
@@ -444,6 +446,7 @@ def stop_gpg_agent(peers: Peers) -> None:
             capture_output=True,
             check=False,
         )
+        shutil.rmtree(peers.gnupg, ignore_errors=True)
 
 
 def _first_line(argv: list[str]) -> str:

@@ -29,8 +29,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Byte-compile medvault once, as pip does when it installs a package. The tests run
     the CLI as a subprocess hundreds of times, and where PYTHONDONTWRITEBYTECODE is set
     (as on this machine) an editable install compiles every module again each time (~0.1 s
-    a command)."""
-    compileall.compile_dir(Path(__file__).resolve().parents[1] / "medvault", quiet=1)
+    a command). Under pytest-xdist the controller does it before it starts the workers."""
+    if not hasattr(session.config, "workerinput"):
+        compileall.compile_dir(Path(__file__).resolve().parents[1] / "medvault", quiet=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow run first (a stable sort: otherwise in file order). With one
+    pytest-xdist worker per core, a long test handed out last would leave the other cores
+    idle while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 PASSPHRASE = "correct horse battery staple 42"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.bench_run import REPORT_NAME, run_bench
 from tests.media import FAT32, missing_tools
 
@@ -32,6 +34,7 @@ def _numbers(row: str) -> list[float]:
     return [float(cell.replace(",", "")) for cell in cells if NUMBER.fullmatch(cell)]
 
 
+@pytest.mark.slow
 def test_bench_peers_small(tmp_path: Path) -> None:
     # --no-install: a test never installs packages; a peer missing here is reported as such.
     report, stdout = run_bench("bench_peers.py", tmp_path, *SMALL_ARGS, "--no-install")

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.bench_run import REPORT_NAME, run_bench
 
 CASES = ("ordinary corpus", "installed packages", "planted PHI", "one 4 MiB log")
 
 
+@pytest.mark.slow
 def test_bench_scan_small(tmp_path: Path) -> None:
     table, stdout = run_bench(
         "bench_scan.py", tmp_path, "--ordinary", "150", "--planted", "24", "--log-mib", "4",

@@ -529,6 +529,7 @@ def test_vault_has_every_file_kind(tv: TamperVault) -> None:
     assert verify(tv.vault).ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_matrix(tv: TamperVault, kind: str) -> None:
     results = Results()

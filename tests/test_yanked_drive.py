@@ -377,6 +377,7 @@ CI_TRIALS = [("add", False), ("compact", True)]
 CI_IMAGES = {FAT32: (CUT, SERVER), EXFAT: (CUT, SERVER)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_yanked_drive_loses_nothing_committed(ws: Workspace, tmp_path: Path, kind: str) -> None:
     reason = missing_tools(kind)
