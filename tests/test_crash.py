@@ -78,6 +78,7 @@ def _run_and_kill(
     return reported, times
 
 
+@pytest.mark.slow
 def test_sigkill_during_add_never_loses_reported_files(ws: Workspace, tmp_path: Path) -> None:
     drive = tmp_path / "drive"
     drive.mkdir()
@@ -137,7 +138,7 @@ def filled(ws: Workspace, drive: Path, tmp_path: Path) -> Path:
     src.mkdir()
     for i in range(3):
         (src / f"r{i}.csv").write_text(f"row,{i}\n" * 100)
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     ws.cli("add", drive, src, check=True)
     return drive
 

@@ -27,7 +27,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_round_trip_on_exfat(ws: Workspace, tmp_path: Path) -> None:
     expected = _tree(tmp_path / "src")
     with mounted_exfat(tmp_path, size_mib=64) as stick:
-        ws.cli("create", stick.mountpoint, check=True)
+        ws.create_fast(stick.mountpoint)
         ws.cli("add", stick.mountpoint, tmp_path / "src", check=True)
         out = tmp_path / "out"
         ws.cli("extract", stick.mountpoint, "--to", out, check=True)
@@ -44,6 +44,7 @@ def _snapshot(root: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_full_fat32_stick(ws: Workspace, tmp_path: Path) -> None:
     """fusefat reports a full volume as EPERM: still exit 7, and the vault is as it was."""
     small = tmp_path / "first.txt"
@@ -52,7 +53,7 @@ def test_full_fat32_stick(ws: Workspace, tmp_path: Path) -> None:
     big.write_bytes(os.urandom(6 * 1024 * 1024))
     with mounted_fat32(tmp_path, size_mib=64, prefill_mib=58) as stick:
         # 256 KiB parts: the stick fills up in the middle of the big file's parts.
-        ws.cli("create", stick.mountpoint, "--part-size", "262144", check=True)
+        ws.create_fast(stick.mountpoint, part_size=262144)
         ws.cli("add", stick.mountpoint, small, check=True)
         before = _snapshot(stick.mountpoint / "MEDVAULT")
         result = ws.cli("add", stick.mountpoint, big)

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Workspace
 
 
@@ -18,6 +20,7 @@ def _pack_bytes(drive: Path) -> int:
     return sum(p.stat().st_size for p in (drive / "MEDVAULT" / "objects").rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_ten_thousand_small_files_are_packed(ws: Workspace, drive: Path, tmp_path: Path) -> None:
     src = tmp_path / "many"
     for folder in range(100):
@@ -25,7 +28,7 @@ def test_ten_thousand_small_files_are_packed(ws: Workspace, drive: Path, tmp_pat
         sub.mkdir(parents=True)
         for i in range(100):
             (sub / f"f{i:03d}.dat").write_bytes(os.urandom(4096))
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     before = len(_files_under(drive))
     ws.cli("add", drive, src, check=True, timeout=300)
     on_drive = _files_under(drive)
@@ -63,7 +66,7 @@ def test_rm_then_repair_without_compact_keeps_files_removed(
     src.mkdir()
     for i in range(5):
         (src / f"r{i}.txt").write_text(f"record {i}\n")
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     ws.cli("add", drive, src, check=True)
     ws.cli("rm", drive, "few/r1.txt", "few/r3.txt", check=True)
     (drive / "MEDVAULT" / "index" / "journal.mvi").unlink()

@@ -61,7 +61,7 @@ def test_extract_selected_prefix_and_refuses_overwrite(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
     expected = _tree(tmp_path / "tree")
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     ws.cli("add", drive, tmp_path / "tree", check=True)
     out = tmp_path / "out"
     ws.cli("extract", drive, "tree/deep", "tree/empty.bin", "--to", out, check=True)
@@ -81,7 +81,7 @@ def test_add_refuses_existing_path_unless_replace(
 ) -> None:
     src = tmp_path / "report.csv"
     src.write_text("v1\n")
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     ws.cli("add", drive, src, check=True)
     src.write_text("version two\n")
     refused = ws.cli("add", drive, src)
@@ -98,7 +98,7 @@ def test_add_refuses_existing_path_unless_replace(
 def test_vault_may_be_drive_root_or_medvault_folder(
     ws: Workspace, drive: Path, tmp_path: Path, vault_arg: str
 ) -> None:
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     target = drive if vault_arg == "root" else drive / "MEDVAULT"
     src = tmp_path / "f.txt"
     src.write_text("hello")

@@ -172,7 +172,7 @@ def test_cli_names_damage(ws: Workspace, drive: Path, tmp_path: Path) -> None:
     src.mkdir()
     for name in ("keep-a.txt", "hurt.txt", "keep-b.txt"):
         (src / name).write_text(name * 50)
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     ws.cli("add", drive, src, check=True)
     listing = {x["path"]: x for x in json.loads(ws.cli("ls", drive, "--json", check=True).stdout)}
     vault = unlock(open_headers(drive), to_secret(PASSPHRASE))

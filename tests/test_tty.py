@@ -72,7 +72,7 @@ def test_mismatched_confirmation_asks_again(ws: Workspace, drive: Path) -> None:
 
 
 def test_unlock_prompt_and_ctrl_c(ws: Workspace, drive: Path) -> None:
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     child = _spawn(ws, "ls", drive)
     child.expect("Vault passphrase: ")
     child.sendintr()
@@ -82,7 +82,7 @@ def test_unlock_prompt_and_ctrl_c(ws: Workspace, drive: Path) -> None:
 
 
 def test_progress_bar_on_a_terminal(ws: Workspace, drive: Path, tmp_path: Path) -> None:
-    ws.cli("create", drive, check=True)
+    ws.create_fast(drive)
     big = tmp_path / "scan.bin"
     big.write_bytes(b"\0" * (8 * 1024 * 1024))
     env = dict(ws.env, MEDVAULT_PASSPHRASE_FILE=str(ws.passfile))
