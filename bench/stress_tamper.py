@@ -80,9 +80,10 @@ def run_pass(
                 [rel],
                 all_values=True,  # the full check on the usual sample: pass 1 did the rest
                 keep=lambda m: m.op == "xor" and structural(tv, m),
+                every_offset=True,
             )
         else:
-            tv.run(results, [rel], full_every=every, every_length=True)
+            tv.run(results, [rel], full_every=every, every_length=True, every_offset=True)
         print(f"  {rel}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     return results, time.perf_counter() - start
 

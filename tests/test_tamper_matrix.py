@@ -1,6 +1,7 @@
-"""Acceptance 3, the complete tamper matrix: every single-byte change (at every offset) and
-every truncation of every file of a small vault is detected, releases no wrong plaintext,
-and leaves the undamaged files extractable; `repair` recovers what it can.
+"""Acceptance 3, the tamper matrix: single-byte changes and truncations of every file of a
+small vault are detected, release no wrong plaintext, and leave the undamaged files
+extractable; `repair` recovers what it can. bench/stress_tamper.py tries every offset and
+every length; this test, on every run, a deterministic sample of them.
 
 The vault (part_size 64 KiB, the format's minimum): four small files and four 15 KB scans
 in one pack whose last scan crosses into a second part (a .mvo and a .mvp), one small file
@@ -9,17 +10,20 @@ from a registry-backed run, both header copies and the index. README-MEDVAULT.tx
 plaintext notice for whoever finds the drive: it is not authenticated, and nothing reads
 it (test_readme_is_not_trusted).
 
-Every offset gets one xor (a bit cycling through the eight positions); every truncation
-length is tried, except in the 64 KiB part 0, where lengths past DENSE_LIMIT are sampled
-(each cuts a non-last part: the same refusal). Each mutation gets the fast check of its
+A tried offset gets one xor (a bit cycling through the eight positions). Tried: every
+offset and every length in the first DENSE_BYTES and the last 64 bytes of each file (its
+magic, prelude, first entry header or record, its tag), every SPARSE_STRIDE-th in between
+(more of the same: ciphertext under one tag, JSON under one MAC, padding under the
+checksum), and past DENSE_LIMIT in the 64 KiB part 0 every 61st length (each cuts a
+non-last part: the same refusal). Each mutation gets the fast check of its
 file kind (the library function that detects it: header authentication and verify's
 header status; the index read and verify's index status; authenticated reads of the live
 files the change can reach, the pack walk and verify's pack checks; the custody log
-reader). A deterministic sample (the first offsets and lengths of each file and every 31st
-after that, every 262nd in the 64 KiB part) also gets the full check: `verify`, `extract`
+reader). A deterministic sample (the first offsets and lengths of each file and every 35th
+after that, every 265th in the 64 KiB part) also gets the full check: `verify`, `extract`
 of every file into a fresh folder (each output identical or absent, no partial file) and,
-for log damage, `sync`. bench/stress_tamper.py runs every length, the full check far more
-often and all 255 xor values, and writes bench/results/tamper.md. With
+for log damage, `sync`. bench/stress_tamper.py runs every offset and length, the full
+check far more often and all 255 xor values, and writes bench/results/tamper.md. With
 MEDVAULT_TAMPER_RESULTS=FILE, test_matrix appends the figures of each file kind to FILE.
 """
 
@@ -63,14 +67,18 @@ SMALL = {"notes/a.txt": 300, "notes/b.txt": 1, "c.txt": 700, "gone.txt": 40}
 # not 64 KiB; few of them, as every damaged-index case walks every entry.)
 SCANS = {f"scans/p{i}.bin": 15_242 for i in range(4)}
 CROSSING = "src/scans/p3.bin"
-# Truncations of files over DENSE_LIMIT bytes (the 64 KiB .mvo): every length up to
-# DENSE_LIMIT and in the last 64 bytes, then every 61st (each one cuts a non-last part,
-# the same refusal). bench/stress_tamper.py tries every length.
+# Every offset and length in the first DENSE_BYTES and the last 64 bytes of a file, every
+# SPARSE_STRIDE-th in between, and past DENSE_LIMIT (the 64 KiB .mvo) every 61st length
+# (each one cuts a non-last part, the same refusal). bench/stress_tamper.py tries them all.
+DENSE_BYTES = 1024
+SPARSE_STRIDE = 5
 DENSE_LIMIT = 4096
 REMOVED = "src/gone.txt"
 # Full verify + extract on the first few offsets and lengths of each file and every
 # 31st after that (a prime: no aliasing with field sizes); on files over FULL_PER_FILE * 31
-# bytes (the 64 KiB part) on about FULL_PER_FILE of each kind of change.
+# bytes (the 64 KiB part) on about FULL_PER_FILE of each kind of change. When offsets are
+# sampled, the stride is rounded up to a multiple of SPARSE_STRIDE (35, 265), so that it
+# lands on tried offsets.
 FULL_FIRST = 4
 FULL_STRIDE = 31
 FULL_PER_FILE = 250
@@ -260,14 +268,20 @@ class TamperVault:
         return [r for r in self.pristine if r != "README-MEDVAULT.txt"]
 
     def mutations(
-        self, rel: str, all_values: bool = False, every_length: bool = False
+        self,
+        rel: str,
+        all_values: bool = False,
+        every_length: bool = False,
+        every_offset: bool = False,
     ) -> Iterator[Mutation]:
         kind, size = self.kind(rel), len(self.pristine[rel])
         for offset in range(size):
-            for value in range(1, 256) if all_values else [xor_value(offset)]:
-                yield Mutation(rel, kind, "xor", offset, value)
+            if every_offset or _tried(offset, size, SPARSE_STRIDE):
+                for value in range(1, 256) if all_values else [xor_value(offset)]:
+                    yield Mutation(rel, kind, "xor", offset, value)
         for length in range(size):
-            if every_length or length < DENSE_LIMIT or length >= size - 64 or length % 61 == 0:
+            stride = SPARSE_STRIDE if length < DENSE_LIMIT else 61
+            if every_length or _tried(length, size, stride):
                 yield Mutation(rel, kind, "truncate", length)
 
     # Applying and undoing a mutation touches only the bytes involved.
@@ -458,12 +472,16 @@ class TamperVault:
         all_values: bool = False,
         every_length: bool = False,
         keep: Callable[[Mutation], bool] | None = None,
+        every_offset: bool = False,
     ) -> None:
-        """Every mutation of FILES (those KEEP accepts); the full check on a sample, or on
-        every FULL_EVERY-th offset and length (1: on all)."""
+        """The mutations of FILES (those KEEP accepts; every offset with EVERY_OFFSET, every
+        length with EVERY_LENGTH); the full check on a sample, or on every FULL_EVERY-th
+        offset and length (1: on all)."""
         for rel in files or self.matrix_files():
             stride = full_every or max(FULL_STRIDE, len(self.pristine[rel]) // FULL_PER_FILE)
-            for m in self.mutations(rel, all_values, every_length):
+            if not every_offset:
+                stride = -(-stride // SPARSE_STRIDE) * SPARSE_STRIDE
+            for m in self.mutations(rel, all_values, every_length, every_offset):
                 if keep is not None and not keep(m):
                     continue
                 full = m.at < FULL_FIRST or m.at % stride == 0
@@ -493,6 +511,11 @@ class TamperVault:
 
 def _length(loc: Located) -> int:
     return loc.header_len + loc.payload_len
+
+
+def _tried(at: int, size: int, stride: int) -> bool:
+    """Whether the sampled matrix tries offset or length AT of a file of SIZE bytes."""
+    return at < DENSE_BYTES or at >= size - 64 or at % stride == 0
 
 
 def fast_base(tmp_path: Path) -> Iterator[Path]:
