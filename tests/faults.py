@@ -311,6 +311,13 @@ def run_reseal(ctx: Context) -> None:
     ctx.done()
 
 
+def run_rekey(ctx: Context) -> None:
+    """A re-key: the header, every entry, index record and log entry rewritten in place."""
+    reseal(_open(ctx), ctx.org, ctx.registry, ctx.env, "fault test",
+           passphrase=to_secret(PASSPHRASE), rekey_requested=True)  # fmt: skip
+    ctx.done()
+
+
 SCENARIOS = [
     Scenario("add", build_plain, run_add, may_add=ADD_FILES),
     Scenario("rm", build_plain, run_rm, removes={"base/notes/n2.txt", "base/scan.bin"}),
@@ -330,6 +337,7 @@ SCENARIOS = [
         passphrases=(PASSPHRASE, NEW_PASSPHRASE),
     ),
     Scenario("reseal", build_plain, run_reseal),
+    Scenario("rekey", build_plain, run_rekey),
 ]
 
 
@@ -614,6 +622,8 @@ def _verify_summary(report: VerifyReport) -> str:
     parts += [f"damaged {k}" for k in report.damaged]
     parts += [f"missing {k}" for k in report.missing]
     parts += [f"damaged pack {k}" for k in report.damaged_packs]
+    if report.path_index not in path_index.SOUND:
+        parts.append(f"path index: {report.path_index}")
     return "; ".join(parts)
 
 

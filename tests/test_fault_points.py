@@ -1,7 +1,7 @@
 """Issue 6, acceptance 1: crash at every I/O point of add, rm, compact, passwd, repair,
-export, escrow recovery (passphrase reset) and reseal. After each crash the vault opens,
-every committed file extracts intact, verify names at most the operation in flight, and
-repair + a further add leave it clean (tests/faults.py says how)."""
+export, escrow recovery (passphrase reset), reseal and re-key (issue 16). After each crash
+the vault opens, every committed file extracts intact, verify names at most the operation
+in flight, and repair + a further add leave it clean (tests/faults.py says how)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ KINDS = {
     "export": WRITE_PROTOCOL | {io.INDEX_APPEND},
     "recover-reset": WRITE_PROTOCOL,
     "reseal": WRITE_PROTOCOL,
+    "rekey": WRITE_PROTOCOL | {io.UNLINK},
 }
 
 
@@ -35,5 +36,8 @@ def test_crash_at_every_point(scenario: Scenario, ws: Workspace, tmp_path: Path)
     assert set(result.kinds) >= KINDS[scenario.name], result.kinds
     if scenario.name == "add":  # the path index is rewritten, and crash-tested, too
         assert any("paths.mvs" in path for _kind, path in result.points), result.points
+    if scenario.name == "rekey":  # in-place rewrites of packs, through the redo record
+        assert any("rekey.mvr" in path for _kind, path in result.points), result.points
+        assert any(".mvo" in path for kind, path in result.points if kind == io.WRITE)
     assert len(result.trials) == 2 * len(result.points)  # kill and power cut at each
     assert not result.failures, "\n".join(result.failures[:20])

@@ -65,7 +65,7 @@ def test_every_marker_names_an_existing_test() -> None:
 
 
 def test_a_marker_naming_no_test_is_caught() -> None:
-    assert _exists("tests/test_rekey.py", "test_crash_at_every_point_of_a_rekey")
+    assert _exists("tests/test_fault_points.py", "test_crash_at_every_point")
     assert not _exists("tests/test_rekey.py", "test_that_does_not_exist")
     assert not _exists("tests/test_nothing_here.py", "test_x")
 

@@ -30,7 +30,6 @@ from medvault.vault.env import Env
 from medvault.vault.escrow_ops import reseal
 from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
-from tests.faults import Scenario, build_plain, escrow_of, run_scenario
 from tests.test_erase_media import escrow_from_shares
 
 FILES = {
@@ -293,27 +292,3 @@ def test_a_planted_redo_record_is_ignored(ws: Workspace, tmp_path: Path) -> None
     assert part.read_bytes()[:64] != b"X" * 64
     assert len(part.read_bytes()) == len(before)
     assert ws.cli("verify", drive).returncode == 0
-
-
-def run_rekey(ctx: object) -> None:
-    from tests.faults import Context, _open
-
-    assert isinstance(ctx, Context)
-    reseal(_open(ctx), ctx.org, ctx.registry, ctx.env, "fault test",
-           passphrase=to_secret(PASSPHRASE), rekey_requested=True)  # fmt: skip
-    ctx.done()
-
-
-@pytest.mark.slow
-def test_crash_at_every_point_of_a_rekey(ws: Workspace, tmp_path: Path) -> None:
-    """The fault-point harness (tests/faults.py) on a re-key: after a kill or a power cut
-    before any I/O point, the vault opens, every file extracts intact, verify is clean but
-    for the operation in flight, and repair + a further add work."""
-    scenario = Scenario("rekey", build_plain, run_rekey)
-    result = run_scenario(scenario, tmp_path, ws, escrow_of(ws))
-    kinds = set(result.kinds)
-    assert {io_points.WRITE, io_points.FSYNC, io_points.RENAME, io_points.UNLINK} <= kinds
-    assert any("rekey.mvr" in path for _kind, path in result.points), "no redo record"
-    assert any(".mvo" in path for kind, path in result.points if kind == io_points.WRITE)
-    assert len(result.trials) == 2 * len(result.points)
-    assert not result.failures, "\n".join(result.failures[:20])

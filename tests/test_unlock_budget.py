@@ -10,11 +10,10 @@ wrong, which unlock can only tell after the slot opens: the work is what is meas
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -51,29 +50,37 @@ def _hostile_copies(drive: Path, t: int, m_kib: int, p: int, slots: int) -> None
         copy.write_bytes(data)
 
 
+# A small launcher runs medvault and reports its peak RSS from wait4. Measured from the test
+# process itself, the figure would include the test process's own memory: a child's high
+# water mark starts at its parent's size when it forks, and survives the exec.
+LAUNCHER = """
+import json, os, subprocess, sys, threading
+child = subprocess.Popen([sys.executable, "-m", "medvault", *sys.argv[2:]],
+                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+stopper = threading.Timer(float(sys.argv[1]), child.kill)  # a broken budget: stop it
+stopper.start()
+_pid, status, usage = os.wait4(child.pid, 0)
+stopper.cancel()
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "maxrss": usage.ru_maxrss}))
+"""
+
+
 def _run_measured(ws: Workspace, *args: str | Path) -> tuple[int, str, float, int]:
-    """Run medvault in a child; its exit code, stderr, wall time and its own peak RSS (KiB,
-    from wait4: not the maximum over every child this test process ever had)."""
+    """Run medvault in a child; its exit code, stderr, wall time and its own peak RSS (KiB)."""
     env = ws.env
     env["MEDVAULT_PASSPHRASE_FILE"] = str(ws.passfile)
     started = time.monotonic()
-    with tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "medvault", *map(str, args)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-        )
-        stopper = threading.Timer(3 * TIME_LIMIT_S, child.kill)  # a broken budget: stop it
-        stopper.start()
-        _pid, status, usage = os.wait4(child.pid, 0)
-        stopper.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.monotonic() - started
-        err.seek(0)
-        stderr = err.read().decode(errors="replace")
-    return child.returncode, stderr, seconds, usage.ru_maxrss
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, str(3 * TIME_LIMIT_S), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=6 * TIME_LIMIT_S,
+        check=True,
+    )
+    seconds = time.monotonic() - started
+    measured = json.loads(result.stdout)
+    return measured["code"], result.stderr, seconds, measured["maxrss"]
 
 
 @pytest.mark.slow

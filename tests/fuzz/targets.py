@@ -126,10 +126,13 @@ def fuzz_vault_header(data: bytes) -> None:
 
 
 def wrap_header_body(body: bytes) -> bytes:
-    """BODY inside a header whose checksum and MAC are right under the test key."""
-    signed = hfmt.MAGIC + u16(1) + u16(0) + VAULT_ID + u64(1) + u32(len(body)) + body
+    """BODY inside a header whose checksum and MAC are right under the test key: version 2
+    (zero-padded to whole blocks) when the body says `"format":2`, else version 1."""
+    version = hfmt.FORMAT_VERSION if b'"format":2' in body else hfmt.VERSION_1
+    signed = hfmt.MAGIC + u16(version) + u16(0) + VAULT_ID + u64(1) + u32(len(body)) + body
     mac = hmac_sha256(hkdf_expand(VMK, labels.VAULT_HEADER_MAC, VAULT_ID), signed)
-    return signed + hashlib.sha256(signed).digest() + mac
+    data = signed + hashlib.sha256(signed).digest() + mac
+    return data + bytes(-len(data) % hfmt.PAD_BLOCK) if version >= 2 else data
 
 
 def fuzz_header_body(data: bytes) -> None:
