@@ -16,8 +16,8 @@ from medvault.secret import Secret
 SALT_LEN = 32
 # The most Argon2id work one unlock may do, summed over every slot of both header copies,
 # in KiB-passes (t x m_kib): eight times what medvault writes (t=3, m=64 MiB). With the
-# format's cap of 1 GiB per slot, this bounds a hostile header to about a second or two of
-# work here and 1 GiB of memory at any moment (docs/THREAT_MODEL.md).
+# format's cap of 1 GiB per slot, a hostile header costs at most eight ordinary unlocks'
+# work and 1 GiB of memory at any moment (docs/THREAT_MODEL.md).
 UNLOCK_KDF_BUDGET = 8 * 3 * 64 * 1024
 
 

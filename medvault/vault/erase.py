@@ -180,13 +180,15 @@ def _wipe_free_space(paths: VaultPaths, progress: WipeProgress | None) -> int:
     written = 0
     fillers: list[Path] = []
     try:
-        while True:
-            filler = paths.tmp / f"wipe-{len(fillers):04d}"
-            fillers.append(filler)
-            if not _fill(filler, block, progress):
+        with media_errors("the drive's free space"):
+            paths.tmp.mkdir(exist_ok=True)
+            while True:
+                filler = paths.tmp / f"wipe-{len(fillers):04d}"
+                fillers.append(filler)
+                full = not _fill(filler, block, progress)
                 written += filler.stat().st_size
-                break
-            written += filler.stat().st_size
+                if full:
+                    break
     finally:
         for filler in fillers:
             with contextlib.suppress(OSError):
