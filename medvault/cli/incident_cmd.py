@@ -19,7 +19,7 @@ from medvault.cli.common import (
     writable_folder,
 )
 from medvault.cli.safe_text import safe
-from medvault.errors import MedvaultError
+from medvault.errors import AlreadyExists, MedvaultError
 from medvault.reports import lost
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
@@ -29,10 +29,10 @@ from medvault.vault.incidents import (
     flag_key_compromised,
     known_vault,
     mark_found,
-    mark_lost,
     parse_moment,
     record_disclosure,
     record_plaintext_finding,
+    report_lost,
 )
 
 
@@ -76,38 +76,41 @@ def incident_lost(
     the declared contents, and the determination ("secured, not reportable" or
     "reportable", with the reasons), the 60-day deadline and the 500-person thresholds.
     A workstation that sees the drive again warns and records where.
-    Exit codes: 0 (whatever the determination), 2, 5, 11, 16 (vault id not in the registry).
+    A second report of a vault still flagged lost is added to its open incident (the
+    earliest discovery starts the clock). Evidence is never overwritten: --out must be a
+    new or empty folder.
+    Exit codes: 0 (whatever the determination), 2, 5, 9 (--out is not a new or empty
+    folder), 11, 16 (vault id not in the registry).
     """
     org = load_org_config(org_path)
     registry = open_registry().real()
     environment = env()
     moment = parse_moment(discovered_at, "--discovered-at", environment.now())
-    writable_folder(out_dir)  # before the incident is recorded, so a retry is not needed
-    event = mark_lost(registry, environment, vault_id_of(vault_id), moment, reported_by)
-    vault = known_vault(registry, event.vault_id or "")
+    # Before the incident is recorded, so a retry is not needed.
+    fresh_evidence_folder(out_dir)
+    incident = report_lost(registry, environment, vault_id_of(vault_id), moment, reported_by)
+    vault = known_vault(registry, incident.opened.event.vault_id or "")
     # A key of the lost vault cached here goes now, before the report looks for one.
     forget_cached_key(vault.vault_id, "incident lost")
-    stored = next(s for s in registry.events(vault.vault_id) if s.event.event_id == event.event_id)
-    report = lost.build(registry, vault, stored, org.name, org.org_id, environment.timestamp())
-    written: dict[str, str] = {}
-    for name, body in (("report.json", render_json(report)), ("report.html", render_html(report))):
-        try:
-            (out_dir / name).write_text(body, encoding="utf-8")
-        except OSError as exc:
-            raise MedvaultError(f"cannot write {out_dir / name}: {exc.strerror}") from None
-        written[name] = hashlib.sha256(body.encode()).hexdigest()
+    report = lost.build(
+        registry, vault, incident.as_reported(), org.name, org.org_id, environment.timestamp()
+    )
+    written = write_pack(
+        out_dir, {"report.json": render_json(report), "report.html": render_html(report)}
+    )
     # The pack's digests go into the chain, so a later edit of the pack shows.
     record(
         registry,
         environment,
         "evidence-pack",
-        {"incident_id": report.incident.incident_id, "sha256": written},
+        {"incident_id": incident.incident_id, "sha256": written},
         vault_id=vault.vault_id,
     )
     if as_json:
         emit_json(
             {
                 "incident_id": report.incident.incident_id,
+                "added_to_open_incident": incident.added,
                 "vault_id": vault.vault_id,
                 "conclusion": report.determination.conclusion,
                 "reasons": report.determination.reasons,
@@ -117,7 +120,15 @@ def incident_lost(
             }
         )
         return
-    click.echo(f"Vault {vault.vault_id} recorded as LOST (incident {report.incident.incident_id}).")
+    if incident.added:
+        click.echo(
+            f"Vault {vault.vault_id} was already LOST: this report is added to its open "
+            f"incident {report.incident.incident_id}."
+        )
+    else:
+        click.echo(
+            f"Vault {vault.vault_id} recorded as LOST (incident {report.incident.incident_id})."
+        )
     click.echo(f"Determination: {report.determination.conclusion.upper()}")
     for reason in report.determination.reasons:  # may quote the registry's text
         click.echo(f"  - {safe(reason)}")
@@ -125,6 +136,42 @@ def incident_lost(
     click.echo(
         f"Evidence pack: {safe(out_dir / 'report.html')} and {safe(out_dir / 'report.json')}"
     )
+
+
+def fresh_evidence_folder(folder: Path) -> None:
+    """Evidence is never overwritten: an --out that exists and is not an empty folder is
+    refused before anything is recorded or written."""
+    try:
+        taken = folder.exists() and (not folder.is_dir() or any(folder.iterdir()))
+    except OSError as exc:
+        raise MedvaultError(f"cannot read {folder}: {exc.strerror}") from None
+    if taken:
+        raise AlreadyExists(
+            f"{folder} already exists and is not an empty folder: evidence is never overwritten",
+            hint="give --out a new folder (the earlier evidence pack stays as it is)",
+        )
+    writable_folder(folder)
+
+
+def write_pack(folder: Path, bodies: dict[str, str]) -> dict[str, str]:
+    """Write each file of the pack, never over an existing one (O_EXCL: a file that
+    appeared since the check is refused, not replaced); the SHA-256 of the bytes written."""
+    written: dict[str, str] = {}
+    for name, body in bodies.items():
+        data = body.encode("utf-8")
+        try:
+            with (folder / name).open("xb") as out:
+                out.write(data)
+        except FileExistsError:
+            raise AlreadyExists(
+                f"{folder / name} appeared while the pack was written: evidence is never "
+                "overwritten",
+                hint="give --out a new folder",
+            ) from None
+        except OSError as exc:
+            raise MedvaultError(f"cannot write {folder / name}: {exc.strerror}") from None
+        written[name] = hashlib.sha256(data).hexdigest()
+    return written
 
 
 @incident_group.command("found")

@@ -4,12 +4,13 @@ and plaintext PHI found on a drive. Each is an event in the hash chain."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import NotFound, UsageError
-from medvault.registry.records import Event, EventSink, VaultRecord
+from medvault.registry.records import Event, EventSink, StoredEvent, VaultRecord
 from medvault.vault.custody import record
 from medvault.vault.env import Env, iso
 from medvault.vault.session import UnlockedVault
@@ -21,6 +22,30 @@ class IncidentRegistry(EventSink, Protocol):
     def vault(self, vault_id: str) -> VaultRecord | None: ...
 
     def set_vault_status(self, vault_id: str, status: str) -> None: ...
+
+
+class LostRegistry(IncidentRegistry, Protocol):
+    def events(
+        self, vault_id: str | None = None, since: str | None = None, until: str | None = None
+    ) -> list[StoredEvent]: ...
+
+
+@dataclass(frozen=True)
+class LostIncident:
+    """The open incident of a lost vault after one more report of the loss."""
+
+    opened: StoredEvent  # the "lost" event that opened it; its incident_id names it
+    discovered_at: str  # the earliest discovery reported for it: the 60-day clock
+    added: bool  # this report added to an incident that was already open
+
+    @property
+    def incident_id(self) -> str:
+        return str(self.opened.event.details["incident_id"])
+
+    def as_reported(self) -> StoredEvent:
+        """The opening event with the earliest discovery, for the report's deadlines."""
+        details = {**self.opened.event.details, "discovered_at": self.discovered_at}
+        return replace(self.opened, event=replace(self.opened.event, details=details))
 
 
 def parse_moment(text: str, what: str, now: datetime, allow_future: bool = False) -> datetime:
@@ -72,6 +97,60 @@ def mark_lost(
     )
     registry.set_vault_status(vault.vault_id, "lost")
     return event
+
+
+def report_lost(
+    registry: LostRegistry,
+    env: Env,
+    vault_id: str,
+    discovered_at: datetime,
+    reported_by: str,
+) -> LostIncident:
+    """Open an incident for a lost vault, or, when one is open already (the vault is still
+    flagged lost), add this report to it: one loss is one incident, however often it is
+    reported."""
+    vault = known_vault(registry, vault_id)
+    opened = _open_incident(registry, vault)
+    if opened is None:
+        event = mark_lost(registry, env, vault.vault_id, discovered_at, reported_by)
+        stored = _stored(registry, vault.vault_id, event.event_id)
+        return LostIncident(stored, str(event.details["discovered_at"]), added=False)
+    if not reported_by.strip():
+        raise UsageError("--reported-by must name a person")
+    incident_id = str(opened.event.details["incident_id"])
+    details = {
+        "incident_id": incident_id,
+        "discovered_at": iso(discovered_at),
+        "reported_by": reported_by.strip(),
+    }
+    record(registry, env, "lost-reported", details, vault_id=vault.vault_id)
+    earliest = min(
+        (
+            str(s.event.details["discovered_at"])
+            for s in registry.events(vault.vault_id)
+            if s.event.action in ("lost", "lost-reported")
+            and s.event.details.get("incident_id") == incident_id
+        ),
+        key=_instant,
+    )
+    return LostIncident(opened, earliest, added=True)
+
+
+def _open_incident(registry: LostRegistry, vault: VaultRecord) -> StoredEvent | None:
+    """The "lost" event of the vault's open incident: the last one while it is flagged
+    lost (`incident found` clears the flag and so closes the incident)."""
+    if vault.status != "lost":
+        return None
+    opened = [s for s in registry.events(vault.vault_id) if s.event.action == "lost"]
+    return opened[-1] if opened else None
+
+
+def _stored(registry: LostRegistry, vault_id: str, event_id: str) -> StoredEvent:
+    return next(s for s in registry.events(vault_id) if s.event.event_id == event_id)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def note_if_lost(
