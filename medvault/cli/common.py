@@ -18,10 +18,10 @@ from medvault.cli import passphrase as pp
 from medvault.cli import safe_text
 from medvault.cli.safe_text import safe
 from medvault.config import OrgConfig, find_org_config, load_org, registry_url
-from medvault.errors import KeyCacheRefused, MedvaultError
+from medvault.errors import KeyCacheRefused, MedvaultError, NotFound, UsageError
 from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import parse as parse_recovery_code
-from medvault.registry.records import Actor, Event, KeyPackage
+from medvault.registry.records import Actor, Event, KeyPackage, VaultRecord
 from medvault.vault.catalog import Located
 from medvault.vault.env import Env
 from medvault.vault.names import shown
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 VAULT_ID = re.compile(r"[0-9a-f]{32}")
+# 6 hex digits: 16.7 million prefixes, so two vaults of an organisation rarely share one.
+MIN_ID_PREFIX = 6
+VAULT_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},32}}")
+MAX_LISTED_MATCHES = 10  # an ambiguous name lists at most this many vaults
 # Not readable=True: a dead drive must reach medvault's own check (DriveGone, exit 23).
 VAULT_ARG = click.argument(
     "vault", type=click.Path(path_type=Path, file_okay=False, readable=False)
@@ -325,11 +329,52 @@ def writable_folder(folder: Path) -> None:
 
 
 def vault_id_of(vault: str) -> str:
-    """A vault id (32 hex digits) as given, or the id in the header of the vault at a path
-    (read without the passphrase)."""
-    if VAULT_ID.fullmatch(vault.lower()) and not Path(vault).exists():
-        return vault.lower()
-    return open_headers(Path(vault)).any.header.vault_id.hex()
+    """The vault id of what a person calls the vault: a drive's path (the id in its header,
+    read without the passphrase), the 32-digit id, or, from the custody registry, a unique
+    id prefix of at least 6 hex digits or a unique label (exact, in any case). Several
+    matches: UsageError listing them (exit 2); none: NotFound (exit 16)."""
+    if Path(vault).exists():  # a drive in hand wins over any name in the registry
+        return open_headers(Path(vault)).any.header.vault_id.hex()
+    if VAULT_ID.fullmatch(vault.lower()):
+        return vault.lower()  # a whole id needs no registry (lock after the drive is gone)
+    matches = vaults_named(open_registry().real().vaults(), vault)
+    if len(matches) == 1:
+        return matches[0].vault_id
+    if matches:
+        raise _ambiguous(vault, matches)
+    if os.sep in vault:  # a path to a drive that is not mounted: say so, as before
+        return open_headers(Path(vault)).any.header.vault_id.hex()
+    raise NotFound(
+        f'no vault is called "{vault}": it is not a drive here, nor a label or an id '
+        "prefix in the custody registry",
+        hint="`medvault vaults` lists the vaults; an id prefix needs at least "
+        f"{MIN_ID_PREFIX} hex digits; or plug the drive in and give its path",
+    )
+
+
+def vaults_named(records: Iterable[VaultRecord], name: str) -> list[VaultRecord]:
+    """The RECORDS whose id starts with NAME (at least MIN_ID_PREFIX hex digits) or whose
+    label is NAME in any case."""
+    prefix = name.lower() if VAULT_ID_PREFIX.fullmatch(name.lower()) else None
+    label = name.casefold()
+    return [
+        r
+        for r in records
+        if (prefix is not None and r.vault_id.startswith(prefix)) or r.label.casefold() == label
+    ]
+
+
+def _ambiguous(vault: str, matches: list[VaultRecord]) -> UsageError:
+    listed = "; ".join(
+        f'{r.vault_id} "{r.label}" ({r.status})' for r in matches[:MAX_LISTED_MATCHES]
+    )
+    more = len(matches) - MAX_LISTED_MATCHES
+    return UsageError(
+        f'"{vault}" names {len(matches)} vaults: {listed}'
+        + (f"; and {more} more" if more > 0 else ""),
+        hint="give the vault's id, or enough of it (at least "
+        f"{MIN_ID_PREFIX} hex digits) that only one vault has; `medvault vaults` lists them",
+    )
 
 
 def declare_options(func: F) -> F:

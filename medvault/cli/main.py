@@ -47,6 +47,7 @@ COMMANDS = {
     "audit": "audit_cmd:audit_group",
     "registry": "audit_cmd:registry_group",
     "demo": "demo:demo_cmd",
+    "vaults": "vaults_cmd:vaults_cmd",
 }
 
 

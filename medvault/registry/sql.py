@@ -168,6 +168,14 @@ class Registry:
             )
         return None if row is None else VaultRecord(**dict(row))
 
+    def vaults(self) -> list[VaultRecord]:
+        """Every vault recorded, oldest first (the inventory, and finding a vault by its
+        label or an id prefix)."""
+        v = schema.vaults
+        with self._read() as conn:
+            rows = conn.execute(select(v).order_by(v.c.created_at, v.c.vault_id)).mappings()
+            return [VaultRecord(**dict(row)) for row in rows]
+
     def vault_status(self, vault_id: str) -> str | None:
         record = self.vault(vault_id)
         return None if record is None else record.status

@@ -1,0 +1,108 @@
+"""`medvault vaults`: the organisation's vaults as the custody registry knows them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import click
+
+from medvault.cli.common import emit_json, json_option, open_registry
+from medvault.cli.safe_text import safe
+from medvault.registry.records import StoredEvent, VaultRecord
+from medvault.reports.lost import DRIVE_ACTS, custodian
+
+SHORT_ID = 8  # hex digits shown; any unique prefix of 6 or more names the vault
+STATES = ("pending", "active", "aborted", "lost", "erased")
+
+
+@click.command("vaults")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATES),
+    help="Only vaults in this state (repeatable).",
+)
+@click.option("--label", metavar="TEXT", help="Only vaults whose label contains TEXT (any case).")
+@json_option
+def vaults_cmd(states: tuple[str, ...], label: str | None, as_json: bool) -> None:
+    """List the vaults in the custody registry: label, short id, custodian, when the drive
+    was last in someone's hand, state, and the declared number of individuals.
+
+    Any command that takes a vault id also takes a unique id prefix (6 or more hex
+    digits) or a unique label. No drive and no passphrase are needed. Exit codes: 0, 2,
+    11 (registry unreachable).
+    """
+    registry = open_registry().real()
+    records = [r for r in registry.vaults() if _wanted(r, states, label)]
+    events: dict[str, list[StoredEvent]] = defaultdict(list)
+    for stored in registry.events() if records else []:
+        events[stored.event.vault_id or ""].append(stored)
+    rows = [_row(r, events[r.vault_id]) for r in records]
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        click.echo("No vault matches." if states or label else "No vault is recorded yet.")
+    else:
+        _print_table(rows)
+
+
+def _wanted(record: VaultRecord, states: tuple[str, ...], label: str | None) -> bool:
+    if states and record.status not in states:
+        return False
+    return label is None or label.casefold() in record.label.casefold()
+
+
+def _row(record: VaultRecord, events: list[StoredEvent]) -> dict[str, Any]:
+    in_hand = [s for s in events if s.event.action in DRIVE_ACTS]
+    last = max(in_hand, key=lambda s: s.event.at) if in_hand else None
+    return {
+        "label": record.label,
+        "short_id": record.vault_id[:SHORT_ID],
+        "vault_id": record.vault_id,
+        "custodian": custodian(record, events),
+        "last_seen_at": last.event.at if last else None,
+        "last_seen_host": last.event.actor.host if last else None,
+        "state": record.status,
+        **_declared(events),
+    }
+
+
+def _declared(events: list[StoredEvent]) -> dict[str, Any]:
+    """Declared counts, added up as the lost-drive report adds them (an upper bound)."""
+    individuals: int | None = None
+    states: dict[str, int] = {}
+    for s in events:
+        if s.event.action != "declare":
+            continue
+        details = s.event.details
+        if isinstance(details.get("individuals"), int):
+            individuals = (individuals or 0) + int(details["individuals"])
+        for code, count in dict(details.get("states") or {}).items():
+            states[str(code)] = states.get(str(code), 0) + int(count)
+    return {"individuals": individuals, "states": dict(sorted(states.items()))}
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    header = ("LABEL", "ID", "CUSTODIAN", "LAST SEEN", "STATE", "INDIVIDUALS")
+    lines = [header] + [_cells(row) for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        padded = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        click.echo("  ".join([*padded, line[-1]]).rstrip())
+
+
+def _cells(row: dict[str, Any]) -> tuple[str, ...]:
+    # Labels, names and hosts are registry text a workstation wrote: shown through safe().
+    seen = f"{row['last_seen_at']} ({row['last_seen_host']})" if row["last_seen_at"] else "-"
+    count = "not declared" if row["individuals"] is None else f"{row['individuals']:,}"
+    by_state = ", ".join(f"{code}={n:,}" for code, n in row["states"].items())
+    return (
+        safe(row["label"]) or "-",
+        row["short_id"],
+        safe(row["custodian"]),
+        safe(seen),
+        row["state"],
+        f"{count} ({safe(by_state)})" if by_state else count,
+    )
