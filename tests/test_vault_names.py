@@ -96,15 +96,18 @@ def test_a_shared_prefix_is_ambiguous(ws: Workspace, tmp_path: Path) -> None:
 
 
 def test_every_command_that_takes_a_vault_id_takes_a_label(ws: Workspace, tmp_path: Path) -> None:
-    """The neighbours of incident lost: custody show/declare, incident found/disclosed/
-    plaintext and lock all resolve the same name to the same vault."""
+    """The neighbours of incident lost: custody show/declare/transfer, incident plaintext/
+    disclosed (found: test_a_six_digit_id_prefix_names_the_vault) and lock all resolve the
+    same name to the same vault."""
     vault_id = _create(ws, tmp_path, "a", "Clinic B scans")
     _create(ws, tmp_path, "b", "Other")
     name = "clinic b SCANS"
     runs = [
         ("custody", "show", name, "--json"),
         ("custody", "declare", name, "--individuals", "3"),
+        ("custody", "transfer", name, "--to", "Sam Courier", "--reason", "to the lab"),
         ("incident", "plaintext", name, "--files", "1", "--reason", "copied off"),
+        ("incident", "disclosed", name, "--secret", "passphrase", "--reason", "on a note"),
         ("lock", name, "--json"),
     ]
     for args in runs:
