@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from medvault import __version__
 from medvault.registry.records import StoredEvent, VaultRecord
@@ -20,6 +21,7 @@ from medvault.reports import lost_model as m
 NOTICE_DAYS = 60  # 45 CFR 164.404(b): without unreasonable delay, at most 60 days
 HHS_THRESHOLD = 500  # 164.408(b): 500 or more individuals, HHS contemporaneously
 MEDIA_THRESHOLD = 500  # 164.406: more than 500 residents of a state, media notice
+NO_ZONE_NOTE = "time zone not set in org.toml; dates are UTC"
 # Acts done with the drive in hand: the last one is where the drive was last seen.
 DRIVE_ACTS = frozenset(
     {
@@ -67,7 +69,10 @@ def build(
     org_name: str,
     org_id: str,
     generated_at: str,
+    time_zone: str | None = None,
 ) -> m.LostDriveReport:
+    """The report on LOST; TIME_ZONE (IANA, from org.toml) is the calendar the deadlines
+    are counted on, None for an org.toml that predates it (then UTC, and the report says so)."""
     events = registry.events(vault.vault_id)
     everything = registry.events()
     packages = registry.package_history(vault.vault_id)
@@ -118,7 +123,7 @@ def build(
         encryption=_encryption_facts(events, packages),
         custody=_custody(vault, events),
         contents=contents,
-        deadlines=_deadlines(discovered, contents),
+        deadlines=deadlines(discovered, contents, time_zone),
         audit=m.AuditIntegrity(
             chain_intact=problem is None,
             events=head_seq,
@@ -436,14 +441,37 @@ def _custody(vault: VaultRecord, events: list[StoredEvent]) -> m.Custody:
 
 
 def summarize(action: str, details: dict[str, Any]) -> str:
-    """One line of counts and ids (never PHI) for a timeline."""
+    """One line of counts and ids (never PHI) for a timeline, in words people read:
+    `states: CA=550, NV=70; categories: labs, notes`, never Python's text for a dict."""
     keep = (
         "files", "bytes", "failed", "to", "from", "reason", "individuals", "states", "categories",
         "discovered_at", "reported_by", "secret", "where", "merged", "key_id", "approvers",
         "name",
     )  # fmt: skip
-    parts = [f"{k}={details[k]}" for k in keep if details.get(k) not in (None, "", [], {})]
-    return ", ".join(parts) if parts else action
+    parts = [_part(k, details[k]) for k in keep if details.get(k) not in (None, "", [], {})]
+    return "; ".join(parts) if parts else action
+
+
+def _part(name: str, value: object) -> str:
+    if isinstance(value, dict | list | tuple):
+        return f"{name}: {plain(value)}"
+    return f"{name}={plain(value)}"
+
+
+def plain(value: object) -> str:
+    """VALUE as text for people: a mapping as `CA=550, NV=70`, a list as `a, b`, nested
+    ones in parentheses; never a Python repr."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_nested(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_nested(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _nested(value: object) -> str:
+    return f"({plain(value)})" if isinstance(value, dict | list | tuple) else plain(value)
 
 
 def _contents(events: list[StoredEvent]) -> m.Contents:
@@ -470,8 +498,16 @@ def _contents(events: list[StoredEvent]) -> m.Contents:
     )
 
 
-def _deadlines(discovered_at: str, contents: m.Contents) -> m.Deadlines:
-    found = datetime.fromisoformat(discovered_at.replace("Z", "+00:00")).date()
+def deadlines(discovered_at: str, contents: m.Contents, time_zone: str | None) -> m.Deadlines:
+    """Every deadline counted in calendar days from the discovery's date on the
+    organisation's calendar: 16:30 in Los Angeles on 4 December is 5 December in UTC, but
+    the clinic's 60 days start on the 4th."""
+    zone = ZoneInfo(time_zone or "UTC")
+    moment = _moment(discovered_at.replace("Z", "+00:00"))
+    if moment is None:
+        raise ValueError(f"discovery time {discovered_at!r} is not an ISO 8601 time")
+    local = moment.astimezone(zone)
+    found = local.date()  # date arithmetic, so a DST change in the 60 days cannot move it
     individuals = contents.individuals
     annual: str | None = None
     if individuals is not None and individuals < HHS_THRESHOLD:
@@ -483,4 +519,7 @@ def _deadlines(discovered_at: str, contents: m.Contents) -> m.Deadlines:
         notify_hhs_now=None if individuals is None else individuals >= HHS_THRESHOLD,
         media_notice_states=sorted(c for c, n in contents.states.items() if n > MEDIA_THRESHOLD),
         hhs_annual_log_by=annual,
+        time_zone=zone.key,
+        discovered_local=local.isoformat(timespec="minutes"),
+        time_zone_note=None if time_zone else NO_ZONE_NOTE,
     )

@@ -2,7 +2,8 @@
 
 `report.json` is exactly `asdict(LostDriveReport)` (schema: docs/lost-report.schema.json);
 `report.html` renders the same object for people. Nothing here holds PHI: only counts,
-digests, ids, names of staff and hosts, and times (UTC, ISO 8601).
+digests, ids, names of staff and hosts, and times (UTC, ISO 8601; deadlines are dates
+on the organisation's calendar, with its time zone).
 """
 
 from __future__ import annotations
@@ -90,14 +91,18 @@ class Contents:
 
 @dataclass(frozen=True)
 class Deadlines:
-    """HIPAA 164.404-408: what would apply if the loss were reportable."""
+    """HIPAA 164.404-408: what would apply if the loss were reportable. Every date is a
+    calendar date in the organisation's time zone (org.toml), named in TIME_ZONE."""
 
     discovered_at: str
-    notify_individuals_by: str  # discovery + 60 days
+    notify_individuals_by: str  # local discovery date + 60 days
     individuals: int | None
     notify_hhs_now: bool | None  # 500 or more individuals: HHS within 60 days
     media_notice_states: list[str]  # states with more than 500 residents affected
     hhs_annual_log_by: str | None  # under 500: within 60 days of the end of the calendar year
+    time_zone: str = "UTC"  # IANA name the dates are on
+    discovered_local: str | None = None  # discovery as the organisation's clock showed it
+    time_zone_note: str | None = None  # why the dates are UTC when no zone is configured
 
 
 @dataclass(frozen=True)

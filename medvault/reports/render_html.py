@@ -156,6 +156,23 @@ def _when(value: str | None, *, seconds: bool = False) -> str:
     return f'<time datetime="{_e(value)}">{_e(shown)}</time>'
 
 
+def _local(d: Deadlines) -> str:
+    """The discovery as the organisation's clock showed it, with the zone named."""
+    if d.discovered_local is None:
+        return _when(d.discovered_at)
+    shown = d.discovered_local.replace("T", " ", 1)
+    return f'<time datetime="{_e(d.discovered_at)}">{_e(shown)} ({_e(d.time_zone)})</time>'
+
+
+def _dated(day: str, d: Deadlines) -> str:
+    """A deadline: a calendar date on the organisation's calendar, with its zone."""
+    return f"{_when(day)} ({_e(d.time_zone)})"
+
+
+def _zone_line(d: Deadlines) -> str:
+    return _e(d.time_zone if d.time_zone_note is None else f"{d.time_zone}: {d.time_zone_note}")
+
+
 def _count(value: int | None, unknown: str = "not declared") -> str:
     return _e(unknown) if value is None else _e(f"{value:,}")
 
@@ -268,7 +285,7 @@ def _hhs_line(d: Deadlines) -> str:
         return f"{HHS_THRESHOLD} or more individuals: notify HHS by the same date"
     if d.hhs_annual_log_by is None:
         return f"under {HHS_THRESHOLD}: annual log (date not computed)"
-    return f"under {HHS_THRESHOLD}: annual log, submit by {d.hhs_annual_log_by}"
+    return f"under {HHS_THRESHOLD}: annual log, submit by {d.hhs_annual_log_by} ({d.time_zone})"
 
 
 def _media_line(d: Deadlines) -> str:
@@ -289,7 +306,8 @@ def _deadline_box(d: Deadlines, secured: bool) -> str:
     heading = "If the loss were reportable" if secured else "Notification deadlines"
     rows = _dl(
         [
-            ("Discovered", _when(d.discovered_at)),
+            ("Discovered", _local(d)),
+            ("Time zone", _zone_line(d)),
             ("Individuals", _count(d.individuals)),
             ("HHS (164.408)", _e(_hhs_line(d))),
             ("Media (164.406)", _e(_media_line(d))),
@@ -298,7 +316,7 @@ def _deadline_box(d: Deadlines, secured: bool) -> str:
     return (
         f'<section class="deadline{"" if secured else " due"}" aria-label="Deadlines">'
         f'<div class="kicker">{_e(heading)}</div>'
-        f'<div class="by">Notify individuals by {_when(d.notify_individuals_by)}</div>'
+        f'<div class="by">Notify individuals by {_dated(d.notify_individuals_by, d)}</div>'
         f"{rows}{_SECURED_NOTE if secured else ''}</section>"
     )
 
@@ -423,7 +441,8 @@ def _deadlines_explained(d: Deadlines) -> str:
         "<p>These apply only when the determination is <em>reportable</em>.</p><ul>"
         "<li><strong>Individuals, 164.404:</strong> without unreasonable delay and no later "
         "than 60 calendar days after discovery. Discovered "
-        f"{_when(d.discovered_at)}; notify by {_when(d.notify_individuals_by)}.</li>"
+        f"{_local(d)}; notify by {_dated(d.notify_individuals_by, d)}. Days are counted on "
+        f"the organisation's calendar ({_zone_line(d)}).</li>"
         "<li><strong>Media, 164.406:</strong> prominent media outlets in each state or "
         f"jurisdiction where more than {MEDIA_THRESHOLD} residents are affected, on the same "
         f"timeline. This record: {_e(_media_line(d))}.</li>"
