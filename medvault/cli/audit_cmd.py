@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from medvault.cli import safe_text
 from medvault.cli.common import (
     emit_json,
     env,
@@ -84,10 +85,10 @@ def audit_head(as_json: bool) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "html"]),
+    type=click.Choice(["csv", "html", "json"]),
     default="csv",
     show_default=True,
-    help="CSV for spreadsheets, HTML to print.",
+    help="CSV for spreadsheets, HTML to print, JSON for programs (same as --json).",
 )
 @click.option(
     "--out",
@@ -96,11 +97,18 @@ def audit_head(as_json: bool) -> None:
     help="Write to this file instead of standard output.",
 )
 @org_option
+@json_option
 def audit_report(
-    since: str, until: str | None, fmt: str, out_file: Path | None, org_path: Path | None
+    since: str,
+    until: str | None,
+    fmt: str,
+    out_file: Path | None,
+    org_path: Path | None,
+    as_json: bool,
 ) -> None:
     """The media-movement record for an auditor (HIPAA 164.310(d)(1)): every custody event
-    about a vault in the period, with the person responsible, host and custodian.
+    about a vault in the period, with the person responsible, host and custodian. Times
+    are UTC and say so (`Z` in CSV and HTML, `+00:00` in JSON).
 
     Exit codes: 0, 2 (bad date), 5 (html: no org config), 11.
     """
@@ -112,7 +120,9 @@ def audit_report(
         else iso(parse_moment(until, "--until", environment.now(), allow_future=True))
     )
     rows = movements.movements(open_registry().real(), start, end)
-    if fmt == "csv":
+    if as_json or fmt == "json":
+        text = safe_text.dumps(movements.as_json(rows, start, end)) + "\n"
+    elif fmt == "csv":
         text = movements.as_csv(rows)
     else:
         org_name = load_org_config(org_path).name

@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import html
 import io
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from medvault.registry.records import StoredEvent, VaultRecord
 from medvault.reports.lost import summarize
@@ -40,6 +40,16 @@ class Movement:
     summary: str
     via: str
     event_hash: str
+    # The counts and ids the summary is made of, as values (JSON), never PHI.
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# The details a movement carries into JSON: the ones its summary names.
+DETAIL_KEYS = (
+    "files", "bytes", "failed", "to", "from", "reason", "individuals", "states", "categories",
+    "discovered_at", "reported_by", "secret", "where", "merged", "key_id", "approvers", "name",
+    "incident_id",
+)  # fmt: skip
 
 
 def movements(registry: MovementRegistry, since: str, until: str | None) -> list[Movement]:
@@ -75,9 +85,32 @@ def movements(registry: MovementRegistry, since: str, until: str | None) -> list
                 summarize(ev.action, ev.details),
                 stored.via,
                 stored.hash,
+                {k: ev.details[k] for k in DETAIL_KEYS if k in ev.details},
             )
         )
     return rows
+
+
+def with_offset(moment: str) -> str:
+    """A registry time (`...Z`) as ISO 8601 with its offset (`...+00:00`)."""
+    return moment[:-1] + "+00:00" if moment.endswith("Z") else moment
+
+
+def as_json(rows: list[Movement], since: str, until: str | None) -> dict[str, Any]:
+    """The movements for a program: each time in ISO 8601 with its offset, the details as
+    values (a state's count is a number, not text)."""
+    return {
+        "since": with_offset(since),
+        "until": None if until is None else with_offset(until),
+        "events": [
+            {
+                **{c: getattr(row, c) for c in COLUMNS if c != "time_utc"},
+                "time": with_offset(row.time_utc),
+                "details": row.details,
+            }
+            for row in rows
+        ],
+    }
 
 
 def as_csv(rows: list[Movement]) -> str:
