@@ -18,7 +18,7 @@ from medvault.cli import passphrase as pp
 from medvault.cli import safe_text
 from medvault.cli.safe_text import safe
 from medvault.config import OrgConfig, find_org_config, load_org, registry_url
-from medvault.errors import KeyCacheRefused, MedvaultError, NotFound, UsageError
+from medvault.errors import KeyCacheRefused, MedvaultError, NotAVault, NotFound, UsageError
 from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import parse as parse_recovery_code
 from medvault.registry.records import Actor, Event, KeyPackage, VaultRecord
@@ -43,6 +43,7 @@ VAULT_ID = re.compile(r"[0-9a-f]{32}")
 MIN_ID_PREFIX = 6
 VAULT_ID_PREFIX = re.compile(rf"[0-9a-f]{{{MIN_ID_PREFIX},32}}")
 MAX_LISTED_MATCHES = 10  # an ambiguous name lists at most this many vaults
+MAX_QUOTED_NAME = 100
 # Not readable=True: a dead drive must reach medvault's own check (DriveGone, exit 23).
 VAULT_ARG = click.argument(
     "vault", type=click.Path(path_type=Path, file_okay=False, readable=False)
@@ -333,7 +334,7 @@ def vault_id_of(vault: str) -> str:
     read without the passphrase), the 32-digit id, or, from the custody registry, a unique
     id prefix of at least 6 hex digits or a unique label (exact, in any case). Several
     matches: UsageError listing them (exit 2); none: NotFound (exit 16)."""
-    if Path(vault).exists():  # a drive in hand wins over any name in the registry
+    if _names_a_path(vault):  # a drive in hand wins over any name in the registry
         return open_headers(Path(vault)).any.header.vault_id.hex()
     if VAULT_ID.fullmatch(vault.lower()):
         return vault.lower()  # a whole id needs no registry (lock after the drive is gone)
@@ -342,14 +343,26 @@ def vault_id_of(vault: str) -> str:
         return matches[0].vault_id
     if matches:
         raise _ambiguous(vault, matches)
-    if os.sep in vault:  # a path to a drive that is not mounted: say so, as before
-        return open_headers(Path(vault)).any.header.vault_id.hex()
+    if os.sep in vault:  # a path to a drive that is not mounted: exit 4, as before
+        raise NotAVault(f"{_quoted_name(vault)} does not exist")
     raise NotFound(
-        f'no vault is called "{vault}": it is not a drive here, nor a label or an id '
+        f'no vault is called "{_quoted_name(vault)}": it is not a drive here, nor a label or an id '
         "prefix in the custody registry",
         hint="`medvault vaults` lists the vaults; an id prefix needs at least "
         f"{MIN_ID_PREFIX} hex digits; or plug the drive in and give its path",
     )
+
+
+def _quoted_name(name: str) -> str:
+    """NAME as an error quotes it: a mistyped paste of a whole page is not echoed back."""
+    return name if len(name) <= MAX_QUOTED_NAME else name[:MAX_QUOTED_NAME] + "..."
+
+
+def _names_a_path(vault: str) -> bool:
+    try:
+        return Path(vault).exists()
+    except OSError:  # a label longer than a file name may be (ENAMETOOLONG) is no path
+        return False
 
 
 def vaults_named(records: Iterable[VaultRecord], name: str) -> list[VaultRecord]:
@@ -370,7 +383,7 @@ def _ambiguous(vault: str, matches: list[VaultRecord]) -> UsageError:
     )
     more = len(matches) - MAX_LISTED_MATCHES
     return UsageError(
-        f'"{vault}" names {len(matches)} vaults: {listed}'
+        f'"{_quoted_name(vault)}" names {len(matches)} vaults: {listed}'
         + (f"; and {more} more" if more > 0 else ""),
         hint="give the vault's id, or enough of it (at least "
         f"{MIN_ID_PREFIX} hex digits) that only one vault has; `medvault vaults` lists them",
