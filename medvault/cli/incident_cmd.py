@@ -79,8 +79,8 @@ def incident_lost(
     A second report of a vault still flagged lost is added to its open incident (the
     earliest discovery starts the clock). Evidence is never overwritten: --out must be a
     new or empty folder.
-    Exit codes: 0 (whatever the determination), 2, 5, 9 (--out is not a new or empty
-    folder), 11, 16 (vault id not in the registry).
+    Exit codes: 0 (whatever the determination), 2, 4 (a path that is not a vault), 5,
+    9 (--out is not a new or empty folder), 11, 16 (vault id not in the registry).
     """
     org = load_org_config(org_path)
     registry = open_registry().real()
