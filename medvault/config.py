@@ -18,12 +18,14 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from medvault.errors import OrgConfigMissing
 
 ORG_FILE = "org.toml"
 REGISTRY_FILE = "registry.sqlite"
 MAX_ORG_FILE = 1024 * 1024
+MAX_ZONE_NAME = 64  # the longest IANA name is 32 characters
 PRIVATE_FOLDER = 0o700
 PRIVATE_FILE = 0o600
 OTHERS = 0o077  # the group's and everyone else's permission bits
@@ -138,6 +140,9 @@ class OrgConfig:
     escrow_keys: tuple[EscrowKeyConfig, ...]
     path: Path | None = None
     registry: str | None = None  # the organisation's central registry URL (no password)
+    # IANA name of the organisation's time zone: the calendar its deadlines are counted on.
+    # None: an org.toml from before the setting; reports then use UTC and say so.
+    time_zone: str | None = None
 
     @property
     def active_keys(self) -> tuple[EscrowKeyConfig, ...]:
@@ -228,7 +233,31 @@ def load_org(path: Path) -> OrgConfig:
         escrow_keys=tuple(keys),
         path=path,
         registry=_registry(data, path),
+        time_zone=_time_zone(data, path),
     )
+
+
+def is_time_zone(name: str) -> bool:
+    """NAME is an IANA time zone this system's zoneinfo knows (e.g. America/Los_Angeles)."""
+    if not 0 < len(name) <= MAX_ZONE_NAME or name != name.strip():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # ValueError: a path-like or malformed key
+        return False
+    return True
+
+
+def _time_zone(data: dict[str, Any], where: Path) -> str | None:
+    name = data.get("time_zone")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not is_time_zone(name):
+        raise OrgConfigMissing(
+            f"org config {where}: time_zone must be an IANA time zone name",
+            hint='for example time_zone = "America/Los_Angeles"; see `medvault org init --help`',
+        )
+    return name
 
 
 def _registry(data: dict[str, Any], where: Path) -> str | None:
@@ -260,6 +289,8 @@ def render_org_toml(org: OrgConfig) -> str:
     ]
     if org.registry:
         lines.append(f"registry = {_toml_str(org.registry)}")
+    if org.time_zone:
+        lines.append(f"time_zone = {_toml_str(org.time_zone)}")
     for key in org.escrow_keys:
         admins = ", ".join(_toml_str(a) for a in key.admins)
         lines += [

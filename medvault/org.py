@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from medvault.config import ORG_FILE, EscrowKeyConfig, OrgConfig, render_org_toml
+from medvault.config import ORG_FILE, EscrowKeyConfig, OrgConfig, is_time_zone, render_org_toml
 from medvault.crypto.escrow import SEED_LEN, EscrowPrivateKey, EscrowSuite
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import AlreadyExists, CryptoUnavailable, UsageError
@@ -34,6 +34,42 @@ from medvault.secret import Secret
 from medvault.store.staging import MEMORY_FILESYSTEMS, filesystem_of
 
 ADMIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+LOCALTIME = Path("/etc/localtime")
+TIMEZONE_FILE = Path("/etc/timezone")
+
+
+def local_time_zone() -> str:
+    """This workstation's IANA time zone ($TZ, /etc/timezone, the /etc/localtime link),
+    else "UTC": a name zoneinfo does not know is skipped."""
+    candidates = (os.environ.get("TZ", "").removeprefix(":"), _timezone_file(), _linked_zone())
+    return next((name for name in candidates if name and is_time_zone(name)), "UTC")
+
+
+def _timezone_file() -> str:
+    try:
+        return TIMEZONE_FILE.read_text(encoding="utf-8", errors="replace")[:100].strip()
+    except OSError:
+        return ""
+
+
+def _linked_zone() -> str:
+    # /etc/localtime -> /usr/share/zoneinfo/America/Los_Angeles on most Linux systems.
+    try:
+        target = os.readlink(LOCALTIME)
+    except OSError:
+        return ""
+    return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+
+
+def choose_time_zone(given: str | None, current: str | None = None) -> str:
+    """GIVEN (--time-zone), else the org's CURRENT zone, else this workstation's."""
+    name = given if given is not None else current or local_time_zone()
+    if not is_time_zone(name):
+        raise UsageError(
+            f"--time-zone {name}: not an IANA time zone name",
+            hint="use a name such as America/Los_Angeles or Europe/Berlin (or UTC)",
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -219,8 +255,11 @@ def init_org(
     out_dir: Path,
     created_at: str,
     handout: ShareHandout | None = None,
+    time_zone: str | None = None,
 ) -> OrgCreated:
+    """A new organisation; TIME_ZONE (IANA) defaults to this workstation's, else UTC."""
     _check_admins(admins)
+    zone = choose_time_zone(time_zone)
     config_path = out_dir / ORG_FILE
     if config_path.exists():
         raise AlreadyExists(f"{config_path} already exists", hint="choose another --out folder")
@@ -228,7 +267,13 @@ def init_org(
     handout.prepare(admins)
     seed = Secret(random_bytes(SEED_LEN))
     entry, shares = _deal(seed, suite, admins, threshold, name, created_at)
-    org = OrgConfig(name=name, contact=contact, org_id=str(uuid.uuid4()), escrow_keys=(entry,))
+    org = OrgConfig(
+        name=name,
+        contact=contact,
+        org_id=str(uuid.uuid4()),
+        escrow_keys=(entry,),
+        time_zone=zone,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = _publish(org, config_path, handout, shares)
     return OrgCreated(org, config_path, paths)
@@ -257,16 +302,20 @@ def rotate_org(
     out_dir: Path,
     created_at: str,
     handout: ShareHandout | None = None,
+    time_zone: str | None = None,
 ) -> OrgCreated:
     """A new active escrow key with new shares; earlier keys are kept, marked retired, so
-    vaults not yet resealed can still be matched and recovered with their old shares."""
+    vaults not yet resealed can still be matched and recovered with their old shares.
+    TIME_ZONE replaces the org's zone; without it the org's is kept (this workstation's
+    when org.toml has none)."""
     _check_admins(admins)
+    zone = choose_time_zone(time_zone, org.time_zone)
     handout = handout or _default_handout(out_dir)
     handout.prepare(admins)
     seed = Secret(random_bytes(SEED_LEN))
     entry, shares = _deal(seed, suite, admins, threshold, org.name, created_at)
     retired = tuple(replace(k, status="retired") for k in org.escrow_keys)
-    new_org = replace(org, escrow_keys=(entry, *retired), path=out_dir / ORG_FILE)
+    new_org = replace(org, escrow_keys=(entry, *retired), path=out_dir / ORG_FILE, time_zone=zone)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = _publish(new_org, out_dir / ORG_FILE, handout, shares)
     return OrgCreated(new_org, out_dir / ORG_FILE, paths)

@@ -21,9 +21,11 @@ from medvault.config import OrgConfig
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.errors import CryptoUnavailable
 from medvault.keys.shares import ShareError, combine_parsed
-from medvault.org import identify_key, init_org, reshare_org, rotate_org
+from medvault.org import choose_time_zone, identify_key, init_org, reshare_org, rotate_org
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
+
+_ZONE_TESTS = "tests/test_org_time_zone.py::"
 
 
 @click.group("org")
@@ -56,6 +58,14 @@ def org_group() -> None:
     required=True,
     help="Folder for org.toml (and shares/<admin>.txt with --shares-to-files).",
 )
+@click.option(
+    "--time-zone",
+    "time_zone",
+    metavar="ZONE",
+    help="The organisation's IANA time zone, e.g. America/Los_Angeles: the calendar the "
+    "lost-drive report counts deadlines on (default: this workstation's zone, else UTC) "
+    f"(test: {_ZONE_TESTS}test_org_init_records_the_zone).",
+)
 @handout_options
 @json_option
 def org_init(
@@ -67,6 +77,7 @@ def org_init(
     out_dir: Path,
     write_share_files: bool,
     shares_to_disk: bool,
+    time_zone: str | None,
     as_json: bool,
 ) -> None:
     """Create the org escrow key and deal one SLIP-39 share to each admin.
@@ -95,6 +106,7 @@ def org_init(
         out_dir,
         Env().timestamp(),
         choose(out_dir, write_share_files, shares_to_disk),
+        time_zone,
     )
     key = created.org.escrow_keys[0]
     if as_json:
@@ -107,6 +119,7 @@ def org_init(
                 "threshold": threshold,
                 "shares": {a: str(p) for a, p in zip(admins, created.share_paths, strict=False)},
                 "shares_on_screen": not created.share_paths,
+                "time_zone": created.org.time_zone,
             }
         )
         return
@@ -115,6 +128,7 @@ def org_init(
         f"{threshold} of {len(admins)} admins needed to recover."
     )
     click.echo(f"Config (public): {created.config_path}")
+    click.echo(f"Time zone (report deadlines): {created.org.time_zone}")
     for admin, path in zip(admins, created.share_paths, strict=False):
         click.echo(f"Share for {safe(admin)}: {safe(path)}")
     if created.share_paths:
@@ -196,6 +210,15 @@ def _quorum_of_active_key(org: OrgConfig, share_files: tuple[Path, ...]) -> tupl
 )
 @share_option
 @handout_options
+@click.option(
+    "--time-zone",
+    "time_zone",
+    metavar="ZONE",
+    help="The organisation's IANA time zone, e.g. America/Los_Angeles: the calendar the "
+    "lost-drive report counts deadlines on (default: the current org.toml's, else this "
+    f"workstation's, else UTC) (test: {_ZONE_TESTS}test_org_rotate_sets_the_zone) "
+    f"(test: {_ZONE_TESTS}test_rotate_keeps_the_orgs_zone_by_default).",
+)
 @org_option
 @json_option
 def org_rotate(
@@ -207,6 +230,7 @@ def org_rotate(
     share_files: tuple[Path, ...],
     write_share_files: bool,
     shares_to_disk: bool,
+    time_zone: str | None,
     org_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -223,6 +247,7 @@ def org_rotate(
     """
     handout = choose(out_dir, write_share_files, shares_to_disk)
     org = load_org_config(org_path)
+    zone = choose_time_zone(time_zone, org.time_zone)  # refused before shares are typed
     current = org.active_keys[0]
     new_admins = list(admins or current.admins)
     handout.prepare(new_admins)  # refused before the admins type their shares
@@ -239,6 +264,7 @@ def org_rotate(
         out_dir,
         Env().timestamp(),
         handout,
+        zone,
     )
     new_key = created.org.escrow_keys[0]
     environment = env()
