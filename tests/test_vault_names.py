@@ -157,6 +157,10 @@ def test_vaults_lists_the_inventory_with_filters(ws: Workspace, tmp_path: Path) 
     assert [row["vault_id"] for row in lost_only] == [gone]
     by_label = json.loads(ws.cli("vaults", "--label", "LAB", "--json").stdout)
     assert [row["vault_id"] for row in by_label] == [kept]
+    moved = ws.cli("custody", "transfer", "lab exports", "--to", "Sam Courier", "--reason", "x")
+    assert moved.returncode == 0, moved.stderr
+    by_custodian = json.loads(ws.cli("vaults", "--custodian", "sam", "--json").stdout)
+    assert [(row["vault_id"], row["custodian"]) for row in by_custodian] == [(kept, "Sam Courier")]
     table = ws.cli("vaults", passphrase=False)
     assert table.returncode == 0, table.stderr
     assert "\x1b" not in table.stdout

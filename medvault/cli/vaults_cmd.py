@@ -10,7 +10,8 @@ import click
 from medvault.cli.common import emit_json, json_option, open_registry
 from medvault.cli.safe_text import safe
 from medvault.registry.records import StoredEvent, VaultRecord
-from medvault.reports.lost import DRIVE_ACTS, custodian
+from medvault.reports.lost import DRIVE_ACTS
+from medvault.reports.lost import custodian as current_custodian
 
 SHORT_ID = 8  # hex digits shown; any unique prefix of 6 or more names the vault
 STATES = ("pending", "active", "aborted", "lost", "erased")
@@ -25,8 +26,15 @@ STATES = ("pending", "active", "aborted", "lost", "erased")
     help="Only vaults in this state (repeatable).",
 )
 @click.option("--label", metavar="TEXT", help="Only vaults whose label contains TEXT (any case).")
+@click.option(
+    "--custodian",
+    metavar="TEXT",
+    help="Only vaults whose current custodian contains TEXT (any case).",
+)
 @json_option
-def vaults_cmd(states: tuple[str, ...], label: str | None, as_json: bool) -> None:
+def vaults_cmd(
+    states: tuple[str, ...], label: str | None, custodian: str | None, as_json: bool
+) -> None:
     """List the vaults in the custody registry: label, short id, custodian, when the drive
     was last in someone's hand, state, and the declared number of individuals
     (test: tests/test_vault_names.py::test_vaults_lists_the_inventory_with_filters).
@@ -44,10 +52,14 @@ def vaults_cmd(states: tuple[str, ...], label: str | None, as_json: bool) -> Non
     for stored in registry.events() if records else []:
         events[stored.event.vault_id or ""].append(stored)
     rows = [_row(r, events[r.vault_id]) for r in records]
+    if custodian is not None:  # the chain's custodian, known only once the events are read
+        rows = [row for row in rows if custodian.casefold() in row["custodian"].casefold()]
     if as_json:
         emit_json(rows)
     elif not rows:
-        click.echo("No vault matches." if states or label else "No vault is recorded yet.")
+        click.echo(
+            "No vault matches." if states or label or custodian else "No vault is recorded yet."
+        )
     else:
         _print_table(rows)
 
@@ -65,7 +77,7 @@ def _row(record: VaultRecord, events: list[StoredEvent]) -> dict[str, Any]:
         "label": record.label,
         "short_id": record.vault_id[:SHORT_ID],
         "vault_id": record.vault_id,
-        "custodian": custodian(record, events),
+        "custodian": current_custodian(record, events),
         "last_seen_at": last.event.at if last else None,
         "last_seen_host": last.event.actor.host if last else None,
         "state": record.status,
