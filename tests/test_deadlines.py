@@ -48,9 +48,10 @@ def test_la_afternoon_is_the_clinics_date_not_utcs() -> None:
         # 23:30 PST the night before DST starts (2027-03-14): an instant + 60 days would
         # land at 00:30 PDT on 05-13; the UTC date would give 05-13 as well.
         ("2027-03-13T23:30:00-08:00", LA, "2027-05-12"),
-        # 23:30 PDT the night before DST ends (2026-11-01): an instant + 60 days would
-        # land at 22:30 PST on 12-29; the UTC date would give 12-31.
+        # 23:30 PDT the night before DST ends (2026-11-01): the UTC date would give 12-31.
         ("2026-10-31T23:30:00-07:00", LA, "2026-12-30"),
+        # 00:30 PDT the same day: an instant + 60 days would land at 23:30 PST on 12-29.
+        ("2026-10-31T00:30:00-07:00", LA, "2026-12-30"),
         # 00:30 EST just after New Year's midnight: still 2027 locally, 2027-01-01 05:30 UTC.
         ("2027-01-01T00:30:00-05:00", NY, "2027-03-02"),
     ],
