@@ -90,6 +90,11 @@ def test_normal_vault_is_secured_not_reportable(ws: Workspace, drive: Path, tmp_
         text = (tmp_path / "pack" / name).read_text()
         assert "labs.csv" not in text
         assert "mrn,result" not in text
+        # Declared states and categories read as people write them, never Python repr.
+        assert "states: CA=550, NV=70" in text
+        assert not [mark for mark in ("{'", "':", "['") if mark in text]
+        # The deadlines name the calendar they are on.
+        assert deadlines["time_zone"] in text
 
 
 DISQUALIFYING = {
