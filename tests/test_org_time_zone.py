@@ -23,6 +23,8 @@ BAD_ZONES = (
     "",
     " UTC",
     "x" * 65,
+    "America",  # a folder of zoneinfo, not a zone
+    "zone.tab",  # a data file of zoneinfo, not a zone
 )
 
 
