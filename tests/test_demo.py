@@ -44,3 +44,5 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert not (home / ".local/share/medvault").exists()
     listed = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("MEDVAULT/")]
     assert all("lab" not in ln and "discharge" not in ln for ln in listed)
+    # Events are shown in words, never as Python's text for a dict or list (issue 17).
+    assert "{'" not in out and "':" not in out and "['" not in out

@@ -219,3 +219,14 @@ def test_error_messages_do_not_leak_passphrase(ws: Workspace, filled: Path, tmp_
     assert "hunter2" not in result.stderr + result.stdout
     ok = json.loads(ws.cli("ls", filled, "--json", check=True).stdout)
     assert PASSPHRASE not in json.dumps(ok)
+
+
+@pytest.mark.parametrize("command", ["ls", "info", "verify"])
+def test_a_path_the_system_refuses_is_not_a_vault_not_an_internal_error(
+    ws: Workspace, tmp_path: Path, command: str
+) -> None:
+    """A name longer than a file name may be (ENAMETOOLONG) used to escape as exit 70."""
+    result = ws.cli(command, tmp_path / ("x" * 300))
+    assert result.returncode == 4, result.stderr
+    assert _one_line_error(result.stderr).startswith("medvault: error: cannot open ")
+    assert "x" * 101 not in result.stderr  # the name is cut when it is shown

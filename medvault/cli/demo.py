@@ -127,7 +127,9 @@ def demo_cmd(work_dir: Path | None) -> None:
     for stored in registry.events(created.vault_id):
         ev = stored.event
         who = f"{ev.actor.describe()}@{ev.actor.host}"
-        click.echo(f"   {ev.at[:19]}  {ev.action:<8} by {who}  {ev.details}")
+        click.echo(
+            f"   {ev.at[:19]}  {ev.action:<8} by {who}  {lost.summarize(ev.action, ev.details)}"
+        )
     broken = registry.verify_chain()
     click.echo(f"   audit chain: {'intact' if broken is None else f'broken at {broken}'}")
 
@@ -138,12 +140,24 @@ def demo_cmd(work_dir: Path | None) -> None:
     if record is None or not found:
         raise click.ClickException("the demo could not read back the incident")
     pack = lost.build(registry, record, found[0], org.name, org.org_id, env.timestamp())
-    evidence = base / "evidence"
-    evidence.mkdir(exist_ok=True)
-    (evidence / "report.html").write_text(render_html(pack), encoding="utf-8")
-    (evidence / "report.json").write_text(render_json(pack), encoding="utf-8")
+    evidence = _new_folder(base / "evidence")  # evidence is never overwritten, even here
+    for name, body in (("report.html", render_html(pack)), ("report.json", render_json(pack))):
+        with (evidence / name).open("x", encoding="utf-8") as page:
+            page.write(body)
     click.echo(f"   determination: {pack.determination.conclusion.upper()}")
     click.echo(f"   open {evidence / 'report.html'} in a browser (or print it)")
     click.echo(f"Done. Everything is in {base}")
     if not (report.ok and same and broken is None):
         raise click.ClickException("the demo found a problem (see above)")
+
+
+def _new_folder(first: Path) -> Path:
+    """FIRST, or FIRST-2, FIRST-3, ...: the first that does not exist yet, made empty."""
+    candidate, number = first, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            number += 1
+            candidate = first.with_name(f"{first.name}-{number}")

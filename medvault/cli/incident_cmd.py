@@ -68,7 +68,8 @@ def incident_lost(
     org_path: Path | None,
     as_json: bool,
 ) -> None:
-    """Flag VAULT_ID as lost and write the evidence pack a privacy officer needs to decide
+    """Flag VAULT_ID (a vault id, a unique id prefix of 6+ hex digits or a unique label: see
+    `medvault vaults`) as lost and write the evidence pack a privacy officer needs to decide
     whether the loss is a reportable breach (HIPAA 164.402-414).
 
     The pack states the algorithms and parameters, that no key was on the drive, whether
@@ -79,16 +80,19 @@ def incident_lost(
     A second report of a vault still flagged lost is added to its open incident (the
     earliest discovery starts the clock). Evidence is never overwritten: --out must be a
     new or empty folder.
-    Exit codes: 0 (whatever the determination), 2, 4 (a path that is not a vault), 5,
-    9 (--out is not a new or empty folder), 11, 16 (vault id not in the registry).
+    Exit codes: 0 (whatever the determination), 2 (also: a name several vaults answer to),
+    4 (a path that is not a vault), 5, 9 (--out is not a new or empty folder), 11,
+    16 (vault id not in the registry).
     """
     org = load_org_config(org_path)
     registry = open_registry().real()
     environment = env()
     moment = parse_moment(discovered_at, "--discovered-at", environment.now())
-    # Before the incident is recorded, so a retry is not needed.
+    # The vault first (an unknown or ambiguous name leaves no folder behind), then the
+    # folder, both before the incident is recorded, so a retry is not needed.
+    wanted = vault_id_of(vault_id)
     fresh_evidence_folder(out_dir)
-    incident = report_lost(registry, environment, vault_id_of(vault_id), moment, reported_by)
+    incident = report_lost(registry, environment, wanted, moment, reported_by)
     vault = known_vault(registry, incident.opened.event.vault_id or "")
     # A key of the lost vault cached here goes now, before the report looks for one.
     forget_cached_key(vault.vault_id, "incident lost")

@@ -75,7 +75,10 @@ def locate(path: Path) -> VaultPaths:
         # A dead FUSE server or a removed device answers every stat with ENOTCONN/ENODEV.
         if exc.errno in DriveGone.errnos:
             raise DriveGone(f"cannot read {path}: the drive is gone ({exc.strerror})") from None
-        raise
+        # Any other answer (a name too long, a loop of links, no permission): not a vault
+        # this process can open, said in one line rather than as an internal error.
+        shown = str(path) if len(str(path)) <= 100 else str(path)[:100] + "..."
+        raise NotAVault(f"cannot open {shown} as a vault ({exc.strerror})") from None
 
 
 def _locate(path: Path) -> VaultPaths:
