@@ -47,7 +47,8 @@ def custody_transfer(
     """Hand VAULT's drive to another person.
 
     VAULT is the drive (its passphrase is asked, and the drive's own log records the
-    transfer too) or a 32-digit vault id (registry only, e.g. recorded afterwards).
+    transfer too) or a vault id, unique id prefix or label (registry only, e.g. recorded
+    afterwards).
     Exit codes: 0, 2, 3, 4, 11, 16 (vault id not in the registry).
     """
     registry = open_registry().real()
@@ -106,10 +107,12 @@ def custody_declare(
 @click.argument("vault")
 @json_option
 def custody_show(vault: str, as_json: bool) -> None:
-    """Timeline of VAULT (a drive or a vault id; no passphrase): created, added, extracted,
+    """Timeline of VAULT (a drive, a vault id, a unique id prefix or label; no passphrase):
+    created, added, extracted,
     transfers, recoveries, last seen, and the current custodian. Counts only, no PHI.
 
-    Exit codes: 0, 4, 11, 16 (vault id not in the registry).
+    Exit codes: 0, 2 (a name several vaults answer to), 4, 11, 16 (vault id not in the
+    registry).
     """
     registry = open_registry().real()
     record = known_vault(registry, vault_id_of(vault))

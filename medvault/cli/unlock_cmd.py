@@ -101,15 +101,17 @@ def unlock_cmd(
 def lock_cmd(vault: str | None, everything: bool, as_json: bool) -> None:
     """Forget vault keys cached on this workstation (no passphrase, no drive needed).
 
-    VAULT is the drive or the vault's 32-digit id (so a key can be forgotten after the
-    drive is lost or erased); --all forgets every key cached here. Records a `lock` event
+    VAULT is the drive, the vault's id, a unique id prefix (6+ hex digits) or a unique
+    label (so a key can be forgotten after the drive is lost or erased); --all forgets
+    every key cached here. Records a `lock` event
     for each key forgotten
     (test: tests/test_keycache_expiry.py::test_lock_by_id_and_lock_all_need_no_drive).
-    Exit codes: 0 (also when nothing was cached), 2 (give VAULT or --all), 4 not a vault,
+    Exit codes: 0 (also when nothing was cached), 2 (give VAULT or --all; or a name several
+    vaults answer to), 4 not a vault, 11, 16 (no vault of that name in the registry),
     21 the OS keyring could not be reached to delete a key.
     """
     if (vault is None) == (not everything):
-        raise UsageError("give VAULT (the drive or its vault id) or --all, not both")
+        raise UsageError("give VAULT (the drive, its vault id or label) or --all, not both")
     vault_ids = keycache.cached_vaults() if everything else [vault_id_of(vault or "")]
     forgotten, failed = _forget_each(vault_ids)
     environment = env()
