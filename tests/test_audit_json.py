@@ -17,10 +17,12 @@ REPR_MARKS = ("{'", "':", "['")
 
 def _history(ws: Workspace, drive: Path, tmp_path: Path) -> str:
     vault_id = ws.create_fast(drive, "Lab exports")
-    ws.cli(
+    declared = ws.cli(
         "custody", "declare", vault_id, "--individuals", "620", "--state", "CA=550",
         "--state", "NV=70", "--category", "lab-results", "--category", "imaging", check=True,
     )  # fmt: skip
+    assert "CA=550, NV=70" in declared.stdout
+    assert not any(mark in declared.stdout for mark in REPR_MARKS)
     ws.cli("custody", "transfer", vault_id, "--to", "Courier Co", "--reason", "r", check=True)
     ws.cli(
         "incident", "lost", vault_id, "--discovered-at", "2026-11-20T08:30:00-08:00",

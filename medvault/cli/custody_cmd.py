@@ -20,7 +20,7 @@ from medvault.cli.common import (
 from medvault.cli.safe_text import safe
 from medvault.errors import NotFound, UsageError
 from medvault.registry.records import Event
-from medvault.reports.lost import DRIVE_ACTS, custodian, summarize
+from medvault.reports.lost import DRIVE_ACTS, custodian, plain, summarize
 from medvault.vault.custody import declare, parse_declared, sync_drive_log, transfer
 from medvault.vault.incidents import known_vault
 
@@ -100,7 +100,7 @@ def custody_declare(
     registry = open_registry().real()
     record = known_vault(registry, vault_id_of(vault))
     declare(registry, env(), record.vault_id, declared, "declare")
-    click.echo(f"Recorded for vault {record.vault_id}: {safe(declared.as_details())}")
+    click.echo(f"Recorded for vault {record.vault_id}: {safe(plain(declared.as_details()))}")
 
 
 @custody_group.command("show")

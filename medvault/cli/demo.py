@@ -139,7 +139,9 @@ def demo_cmd(work_dir: Path | None) -> None:
     found = [s for s in registry.events(created.vault_id) if s.event == lost_event]
     if record is None or not found:
         raise click.ClickException("the demo could not read back the incident")
-    pack = lost.build(registry, record, found[0], org.name, org.org_id, env.timestamp())
+    pack = lost.build(
+        registry, record, found[0], org.name, org.org_id, env.timestamp(), org.time_zone
+    )
     evidence = _new_folder(base / "evidence")  # evidence is never overwritten, even here
     for name, body in (("report.html", render_html(pack)), ("report.json", render_json(pack))):
         with (evidence / name).open("x", encoding="utf-8") as page:

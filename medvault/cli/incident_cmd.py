@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -47,8 +49,9 @@ def incident_group() -> None:
     "--discovered-at",
     required=True,
     metavar="TIME",
-    help="When the loss was discovered (ISO date or date-time, UTC unless it says "
-    "otherwise): the 60-day notification clock starts here.",
+    help="When the loss was discovered (ISO date or date-time; without an offset it is "
+    "read in the organisation's time zone from org.toml, UTC if none is set): the 60-day "
+    "notification clock starts here, on the organisation's calendar.",
 )
 @click.option("--reported-by", required=True, metavar="NAME", help="Who reported the loss.")
 @click.option(
@@ -87,7 +90,8 @@ def incident_lost(
     org = load_org_config(org_path)
     registry = open_registry().real()
     environment = env()
-    moment = parse_moment(discovered_at, "--discovered-at", environment.now())
+    zone = ZoneInfo(org.time_zone) if org.time_zone else UTC
+    moment = parse_moment(discovered_at, "--discovered-at", environment.now(), zone=zone)
     # The vault first (an unknown or ambiguous name leaves no folder behind), then the
     # folder, both before the incident is recorded, so a retry is not needed.
     wanted = vault_id_of(vault_id)
@@ -97,7 +101,13 @@ def incident_lost(
     # A key of the lost vault cached here goes now, before the report looks for one.
     forget_cached_key(vault.vault_id, "incident lost")
     report = lost.build(
-        registry, vault, incident.as_reported(), org.name, org.org_id, environment.timestamp()
+        registry,
+        vault,
+        incident.as_reported(),
+        org.name,
+        org.org_id,
+        environment.timestamp(),
+        time_zone=org.time_zone,
     )
     written = write_pack(
         out_dir, {"report.json": render_json(report), "report.html": render_html(report)}
@@ -119,6 +129,7 @@ def incident_lost(
                 "conclusion": report.determination.conclusion,
                 "reasons": report.determination.reasons,
                 "notify_individuals_by": report.deadlines.notify_individuals_by,
+                "time_zone": report.deadlines.time_zone,
                 "files": {n: str(out_dir / n) for n in written},
                 "sha256": written,
             }
@@ -136,7 +147,10 @@ def incident_lost(
     click.echo(f"Determination: {report.determination.conclusion.upper()}")
     for reason in report.determination.reasons:  # may quote the registry's text
         click.echo(f"  - {safe(reason)}")
-    click.echo(f"If reportable, notify individuals by {report.deadlines.notify_individuals_by}.")
+    click.echo(
+        f"If reportable, notify individuals by {report.deadlines.notify_individuals_by} "
+        f"({report.deadlines.time_zone})."
+    )
     click.echo(
         f"Evidence pack: {safe(out_dir / 'report.html')} and {safe(out_dir / 'report.json')}"
     )

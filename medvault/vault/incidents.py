@@ -5,7 +5,7 @@ and plaintext PHI found on a drive. Each is an event in the hash chain."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from medvault.crypto.symmetric import random_bytes
@@ -48,15 +48,22 @@ class LostIncident:
         return replace(self.opened, event=replace(self.opened.event, details=details))
 
 
-def parse_moment(text: str, what: str, now: datetime, allow_future: bool = False) -> datetime:
-    """An ISO date or date-time (UTC unless it says otherwise), not in the future unless
-    ALLOW_FUTURE (the end of a report period may be)."""
+def parse_moment(
+    text: str,
+    what: str,
+    now: datetime,
+    allow_future: bool = False,
+    zone: tzinfo = UTC,
+) -> datetime:
+    """An ISO date or date-time, read in ZONE unless it carries its own offset (the
+    organisation's time zone for a discovery: a clinic's "2026-12-04T16:30" is its own
+    afternoon), not in the future unless ALLOW_FUTURE (the end of a report period may be)."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"{what}: expected a date like 2026-11-20 or 2026-11-20T14:30") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=zone)
     if moment > now and not allow_future:
         raise UsageError(f"{what} is in the future")
     return moment.astimezone(UTC)
