@@ -327,7 +327,7 @@ def test_verify_catches_an_inserted_event(url: str) -> None:
         "action": "transfer",
         "details": chain.canonical({"to": "mallory"}),
         "via": "direct",
-        "hash_version": 2,
+        "hash_version": chain.CURRENT_VERSION,
     }
     forged = chain.event_hash(stored[2].hash, row)
     with registry.engine.begin() as conn:

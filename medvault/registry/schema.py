@@ -7,7 +7,7 @@ registry is upgraded in place and its audit chain is never rewritten.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -42,7 +42,7 @@ key_packages = Table(
 events = Table(
     "events",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("event_id", String(32), nullable=False, unique=True),
     Column("at", String(40), nullable=False),
     Column("recorded_at", String(40), nullable=False),
@@ -53,7 +53,7 @@ events = Table(
     Column("action", String(32), nullable=False),
     Column("details", Text, nullable=False),  # canonical JSON: counts, bytes, digests; no PHI
     Column("via", String(8), nullable=False),  # direct | sync
-    Column("hash_version", Integer, nullable=False),  # 1: before event ids; 2: now
+    Column("hash_version", Integer, nullable=False),  # 1: before event ids; 2; 3: now (chain.py)
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )

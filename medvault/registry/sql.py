@@ -34,6 +34,10 @@ EXPOSED_STATUSES = ("active", "lost", "erased")
 PACKAGE_RANK = {"destroyed": 0, "superseded": 1, "in_force": 2}
 CONNECT_TIMEOUT_S = 10
 SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
+# Migration r0004: takes the lock, assigns seq, prev_hash, hash and hash_version on the server.
+APPEND_FUNCTION = (
+    "medvault_append_event(text, text, text, text, text, text, text, text, text, text)"
+)
 
 
 @dataclass(frozen=True)
@@ -276,16 +280,18 @@ class Registry:
         self, conn: Connection, ev: Event, recorded_at: str, via: str, last: tuple[int, str]
     ) -> tuple[int, str]:
         """Insert EV after LAST (seq, hash), which the caller read under the writers' lock;
-        returns the new (seq, hash)."""
+        returns the new (seq, hash). PostgreSQL assigns seq and hash on the server."""
         if not EVENT_ID.fullmatch(ev.event_id):
             raise RegistryError("an event id must be 32 lowercase hex digits")
+        if self.dialect == "postgresql":
+            return _append_on_server(conn, ev, recorded_at, via)
         seq, prev = last
         row: dict[str, Any] = {
             "seq": seq + 1,
             **_row_of(ev),
             "recorded_at": recorded_at,
             "via": via,
-            "hash_version": chain.CURRENT_VERSION,
+            "hash_version": chain.CURRENT_VERSION,  # never an older version: L12
         }
         digest = chain.event_hash(prev, row)
         conn.execute(insert(schema.events).values(**row, prev_hash=prev, hash=digest))
@@ -356,19 +362,16 @@ class Registry:
 
     def verify_chain(self) -> ChainProblem | None:
         """The first event that does not chain (edited, deleted, inserted, reordered)."""
-        prev, expected = chain.GENESIS, 1
+        prev, expected, version = chain.GENESIS, 1, 1
         with self._read() as conn:
             rows = conn.execute(select(schema.events).order_by(schema.events.c.seq)).mappings()
             for r in rows:
                 row = dict(r)
                 seq = int(row["seq"])
-                if seq != expected:
-                    return ChainProblem(seq, f"event {expected} is missing (next is {seq})")
-                if row["prev_hash"] != prev:
-                    return ChainProblem(seq, f"event {seq} does not follow event {seq - 1}")
-                if chain.event_hash(prev, row) != row["hash"]:
-                    return ChainProblem(seq, f"event {seq} was altered (its hash does not match)")
-                prev, expected = row["hash"], seq + 1
+                problem = _link_problem(row, seq, expected, prev, version)
+                if problem is not None:
+                    return ChainProblem(seq, problem)
+                prev, expected, version = row["hash"], seq + 1, int(row["hash_version"])
         return None
 
     def head(self) -> tuple[int, str]:
@@ -386,7 +389,8 @@ class Registry:
     # -- administration -------------------------------------------------------------------
 
     def init_roles(self, role: str) -> None:
-        """PostgreSQL: a workstation role that may add and read events, never change them."""
+        """PostgreSQL: a workstation role that may read events and add them only through
+        the server-side function (which chooses seq and hash), never change them."""
         if self.dialect != "postgresql":
             raise RegistryError("init-roles applies to a PostgreSQL registry only")
         if not ROLE_NAME.fullmatch(role):
@@ -409,7 +413,9 @@ class Registry:
                 conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
             for table in ("events", "vaults", "key_packages", "alembic_version"):
                 conn.execute(text(f'REVOKE ALL ON "{table}" FROM "{role}"'))
-            conn.execute(text(f'GRANT SELECT, INSERT ON events TO "{role}"'))
+            # No INSERT: events are added only by the server-side function (M4).
+            conn.execute(text(f'GRANT SELECT ON events TO "{role}"'))
+            conn.execute(text(f'GRANT EXECUTE ON FUNCTION {APPEND_FUNCTION} TO "{role}"'))
             conn.execute(text(f'GRANT SELECT, INSERT, UPDATE ON vaults, key_packages TO "{role}"'))
             conn.execute(text(f'GRANT SELECT ON alembic_version TO "{role}"'))
             conn.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
@@ -492,6 +498,37 @@ def _with_package_state(row: dict[str, Any]) -> dict[str, Any]:
 
 def _exposure(row: dict[str, Any]) -> tuple[int, str]:
     return PACKAGE_RANK[row["package_state"]], row["package_state_at"] or ""
+
+
+# Typed arguments: only the exact (text, ...) function matches, never an overload that
+# someone else made.
+SERVER_APPEND = text(
+    "SELECT seq, hash FROM medvault_append_event(CAST(:event_id AS text), CAST(:at AS text), "
+    "CAST(:recorded_at AS text), CAST(:actor AS text), CAST(:person AS text), "
+    "CAST(:host AS text), CAST(:vault_id AS text), CAST(:action AS text), "
+    "CAST(:details AS text), CAST(:via AS text))"
+)
+
+
+def _append_on_server(conn: Connection, ev: Event, recorded_at: str, via: str) -> tuple[int, str]:
+    row = {**_row_of(ev), "recorded_at": recorded_at, "via": via}
+    seq, digest = conn.execute(SERVER_APPEND, row).one()
+    return int(seq), str(digest)
+
+
+def _link_problem(
+    row: dict[str, Any], seq: int, expected: int, prev: str, version: int
+) -> str | None:
+    """Why ROW does not follow the event before it (hash PREV, hash version VERSION)."""
+    if seq != expected:
+        return f"event {expected} is missing (next is {seq})"
+    if row["prev_hash"] != prev:
+        return f"event {seq} does not follow event {seq - 1}"
+    if int(row["hash_version"]) < version:  # an old-style row after a newer one: L12
+        return f"event {seq} has hash version {row['hash_version']} after version {version}"
+    if chain.event_hash(prev, row) != row["hash"]:
+        return f"event {seq} was altered (its hash does not match)"
+    return None
 
 
 def _row_of(ev: Event) -> dict[str, Any]:

@@ -1,0 +1,218 @@
+"""Issue 17 item 2 (security review M4, L12): the audit chain a workstation role cannot
+break, and a hash version that is itself hashed.
+
+PostgreSQL runs on a real server started by the fixtures (tests/pg.py); the workstation
+role is made by `init_roles`, and tampering is plain SQL behind medvault's back."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from medvault.registry import chain
+from medvault.registry.records import Actor, Event
+from medvault.registry.sql import Registry
+from tests.pg import PgServer
+
+VAULT = "0123456789abcdef0123456789abcdef"
+ALICE = Actor("alice", "ws-01", "Alice Example")
+# Every character class canonical JSON treats specially: the server must hash it the same.
+AWKWARD = (
+    'quote " backslash \\ nl \n tab \t cr \r bs \b ff \f ctl \x01\x1f del \x7f é ☃ 𝄞 \u2028 / <>'
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def _event(n: int, actor: Actor = ALICE, vault_id: str | None = VAULT) -> Event:
+    return Event(
+        f"{n:032x}", f"2026-11-20T10:00:{n % 60:02d}.000000Z", actor, vault_id, "add",
+        {"files": n, "note": AWKWARD if n % 2 else "plain"},
+    )  # fmt: skip
+
+
+def _filled(url: str, count: int = 4) -> Registry:
+    registry = Registry.for_url(url)
+    for n in range(1, count + 1):
+        registry.append_event(_event(n))
+    return registry
+
+
+def _sql(registry: Registry, statement: str, params: dict[str, object] | None = None) -> None:
+    with registry.engine.begin() as conn:
+        conn.execute(sa.text(statement), params or {})
+
+
+def _workstation(pg_server: PgServer, pg_url: str) -> tuple[Registry, Registry]:
+    """(owner, workstation) registries on the same fresh database."""
+    owner = _filled(pg_url, 2)
+    role = f"ws_{uuid.uuid4().hex[:12]}"
+    owner.init_roles(role)
+    dbname = make_url(pg_url).database
+    assert dbname is not None
+    return owner, Registry.for_url(pg_server.url_for(role, dbname))
+
+
+FORGED = (
+    "INSERT INTO events (seq, event_id, at, recorded_at, actor, person, host, vault_id, "
+    "action, details, via, hash_version, prev_hash, hash) VALUES (2147483647, "
+    "'ffffffffffffffffffffffffffffffff', '2026-12-05T00:00:00Z', '2026-12-05T00:00:00Z', "
+    "'x', NULL, 'x', NULL, 'noop', '{}', 'direct', 2, '00', '00')"
+)
+
+
+def test_workstation_role_cannot_insert_events_directly(pg_server: PgServer, pg_url: str) -> None:
+    owner, workstation = _workstation(pg_server, pg_url)
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        _sql(workstation, FORGED)
+    workstation.append_event(_event(3))  # through the server-side function
+    workstation.append_event(_event(4, actor=Actor("bob", "ws-02")))
+    assert [s.seq for s in owner.events()] == [1, 2, 3, 4]
+    assert owner.verify_chain() is None
+
+
+def test_no_path_the_workstation_role_has_adds_a_forged_row(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    """The role's only way in is the function; it chooses seq, prev_hash, hash and
+    hash_version itself, whatever the caller sends, and the role cannot replace it."""
+    owner, workstation = _workstation(pg_server, pg_url)
+    with (
+        pytest.raises(sa.exc.ProgrammingError, match=r"function .* does not exist"),
+        workstation.engine.begin() as conn,
+    ):
+        conn.execute(  # no overload takes seq or hash
+            sa.text(
+                "SELECT * FROM medvault_append_event(2147483647, 'f', 'a', 'a', 'x', "
+                "NULL, 'x', NULL, 'noop', '{}', 'direct', 2, '00', '00')"
+            )
+        )
+    for statement in (
+        "CREATE OR REPLACE FUNCTION medvault_append_event(text, text, text, text, text, "
+        "text, text, text, text, text) RETURNS TABLE (seq bigint, hash text) "
+        "LANGUAGE sql AS $$ SELECT 1::bigint, 'x' $$",
+        "ALTER TABLE events ALTER COLUMN seq DROP NOT NULL",
+        "CREATE TRIGGER t BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION now()",
+    ):
+        with pytest.raises(sa.exc.ProgrammingError):
+            _sql(workstation, statement)
+    # A temporary "events" of the role's own does not divert the function (search_path
+    # is pinned and the table named with its schema).
+    with workstation.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TEMP TABLE events (seq bigint, hash text)")
+        conn.exec_driver_sql("INSERT INTO events VALUES (2147483647, repeat('0', 64))")
+        conn.execute(
+            sa.text(
+                "SELECT * FROM medvault_append_event(:id, 'a', 'a', 'x', NULL, 'x', NULL, "
+                "'noop', '{}', 'direct')"
+            ),
+            {"id": "e" * 32},
+        )
+    with (
+        pytest.raises(sa.exc.ProgrammingError, match="via must be"),
+        workstation.engine.begin() as conn,
+    ):
+        conn.execute(
+            sa.text(
+                "SELECT * FROM medvault_append_event(:id, 'a', 'a', 'x', NULL, 'x', "
+                "NULL, 'noop', '{}', 'forged')"
+            ),
+            {"id": "d" * 32},
+        )
+    stored = owner.events()
+    assert [(s.seq, s.event.event_id) for s in stored][-1] == (3, "e" * 32)
+    assert owner.verify_chain() is None
+    with owner.engine.connect() as conn:
+        versions = conn.exec_driver_sql("SELECT DISTINCT hash_version FROM events").scalars()
+        assert list(versions) == [chain.CURRENT_VERSION]
+
+
+def test_the_append_function_is_security_definer_with_a_pinned_search_path(
+    pg_url: str,
+) -> None:
+    registry = Registry.for_url(pg_url)
+    with registry.engine.connect() as conn:
+        definer, config, public_may_run = conn.exec_driver_sql(
+            "SELECT prosecdef, proconfig, has_function_privilege('public', oid, 'EXECUTE') "
+            "FROM pg_proc WHERE proname = 'medvault_append_event'"
+        ).one()
+        seq_type = conn.exec_driver_sql(
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 'events' AND column_name = 'seq'"
+        ).scalar_one()
+    assert definer is True
+    assert config == ["search_path=pg_catalog, pg_temp"]
+    assert public_may_run is False
+    assert seq_type == "bigint"
+
+
+def test_the_server_hashes_byte_for_byte_as_chain_py(url: str) -> None:
+    """Awkward text in every field (quotes, controls, non-ASCII, a NULL person and vault)
+    gives the hash chain.py computes, so `audit verify` passes on both backends."""
+    registry = _filled(url)
+    registry.append_event(_event(5, actor=Actor(AWKWARD, AWKWARD, None), vault_id=None))
+    registry.merge_events([_event(6, actor=Actor("a", "h", AWKWARD))], "2026-12-01T00:00:00Z")
+    prev = chain.GENESIS
+    with registry.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT * FROM events ORDER BY seq")).mappings().all()
+    assert len(rows) == 6
+    for row in rows:
+        assert row["hash_version"] == chain.CURRENT_VERSION
+        assert row["prev_hash"] == prev
+        assert chain.event_hash(prev, dict(row)) == row["hash"]
+        prev = row["hash"]
+    assert registry.verify_chain() is None
+
+
+@pytest.mark.parametrize("relabelled", [1, 2])
+def test_the_hash_version_is_covered_by_the_hash(url: str, relabelled: int) -> None:
+    registry = _filled(url)
+    _sql(registry, "UPDATE events SET hash_version = :v WHERE seq = 2", {"v": relabelled})
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 2
+
+
+def test_a_v1_row_after_a_newer_one_is_rejected_even_when_its_hash_matches(url: str) -> None:
+    """A v1 digest leaves seq, event_id, recorded_at, person and via unauthenticated: one
+    is accepted only before the first newer row (an old registry's history)."""
+    registry = _filled(url, 2)
+    last = registry.events()[-1]
+    row = {
+        "at": "2026-11-20T11:00:00.000000Z",
+        "actor": "mallory",
+        "host": "evil",
+        "vault_id": VAULT,
+        "action": "transfer",
+        "details": chain.canonical({"to": "mallory"}),
+        "hash_version": 1,
+    }
+    _sql(
+        registry,
+        "INSERT INTO events (seq, event_id, at, recorded_at, actor, person, host, vault_id, "
+        "action, details, via, hash_version, prev_hash, hash) VALUES (3, :id, :at, :at, "
+        ":actor, NULL, :host, :vault_id, :action, :details, 'direct', 1, :prev, :hash)",
+        {**row, "id": "f" * 32, "prev": last.hash, "hash": chain.event_hash(last.hash, row)},
+    )
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 3
+    assert "hash version 1 after version 3" in problem.reason
+
+
+def test_appends_always_write_the_current_hash_version(url: str) -> None:
+    registry = _filled(url, 3)
+    registry.merge_events([_event(9)], "2026-12-01T00:00:00Z")
+    with registry.engine.connect() as conn:
+        versions = conn.exec_driver_sql("SELECT hash_version FROM events").scalars().all()
+    assert versions == [3, 3, 3, 3]
+    assert chain.CURRENT_VERSION == 3
