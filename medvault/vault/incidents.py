@@ -168,11 +168,15 @@ def note_if_lost(
     vault: UnlockedVault | None = None,
 ) -> Event | None:
     """A drive flagged lost is in someone's hands again: record where, for the incident
-    (on the drive's log too when it was unlocked)."""
+    (on the drive's log too when it was unlocked). The sighting is "authenticated" only
+    when VAULT is given: its header authenticated under the vault key. A header read
+    without the passphrase (`info`) proves nothing: anyone can write one with a lost
+    vault's id, which the drive's README prints (security review L8)."""
     found = registry.vault(vault_id)
     if found is None or found.status != "lost":
         return None
-    details = {"where": where, "status": "lost", "unlocked": vault is not None}
+    unlocked = vault is not None
+    details = {"where": where, "status": "lost", "unlocked": unlocked, "authenticated": unlocked}
     return record(registry, env, "seen", details, vault=vault, vault_id=vault_id)
 
 
