@@ -133,6 +133,27 @@ class EscrowKeyConfig:
 
 
 @dataclass(frozen=True)
+class PassphrasePolicy:
+    """org.toml's [passphrase_policy]: what a new passphrase must reach. The defaults are
+    SP 800-63B-4's 15-character minimum and 10^12 estimated guesses (see COMPLIANCE.md)."""
+
+    min_length: int = 15
+    min_guesses_log10: float = 12.0
+
+    def at_least_as_strict_as(self, other: PassphrasePolicy) -> bool:
+        return (
+            self.min_length >= other.min_length
+            and self.min_guesses_log10 >= other.min_guesses_log10
+        )
+
+
+DEFAULT_PASSPHRASE_POLICY = PassphrasePolicy()
+# Bounds an org.toml may set: never below the defaults' floor, never absurd.
+POLICY_LENGTHS = range(15, 129)
+POLICY_GUESSES_LOG10 = (12.0, 40.0)
+
+
+@dataclass(frozen=True)
 class OrgConfig:
     name: str
     contact: str
@@ -143,6 +164,7 @@ class OrgConfig:
     # IANA name of the organisation's time zone: the calendar its deadlines are counted on.
     # None: an org.toml from before the setting; reports then use UTC and say so.
     time_zone: str | None = None
+    passphrase_policy: PassphrasePolicy = DEFAULT_PASSPHRASE_POLICY
 
     @property
     def active_keys(self) -> tuple[EscrowKeyConfig, ...]:
@@ -234,7 +256,38 @@ def load_org(path: Path) -> OrgConfig:
         path=path,
         registry=_registry(data, path),
         time_zone=_time_zone(data, path),
+        passphrase_policy=_passphrase_policy(data, path),
     )
+
+
+def _passphrase_policy(data: dict[str, Any], where: Path) -> PassphrasePolicy:
+    table = data.get("passphrase_policy")
+    if table is None:
+        return DEFAULT_PASSPHRASE_POLICY
+    hint = "min_length 15 to 128, min_guesses_log10 12 to 40; see docs/COMPLIANCE.md"
+    if not isinstance(table, dict) or set(table) - {"min_length", "min_guesses_log10"}:
+        raise OrgConfigMissing(f"org config {where}: bad [passphrase_policy]", hint=hint)
+    length = table.get("min_length", DEFAULT_PASSPHRASE_POLICY.min_length)
+    guesses = table.get("min_guesses_log10", DEFAULT_PASSPHRASE_POLICY.min_guesses_log10)
+    low, high = POLICY_GUESSES_LOG10
+    if (
+        type(length) is not int
+        or length not in POLICY_LENGTHS
+        or type(guesses) not in (int, float)
+        or not low <= guesses <= high
+    ):
+        raise OrgConfigMissing(f"org config {where}: bad [passphrase_policy]", hint=hint)
+    return PassphrasePolicy(length, float(guesses))
+
+
+def current_passphrase_policy() -> tuple[PassphrasePolicy, str | None]:
+    """The policy and org name of this workstation's org config ($MEDVAULT_ORG or
+    $MEDVAULT_HOME/org.toml); the defaults and no name when there is none."""
+    try:
+        org = load_org(find_org_config(None))
+    except OrgConfigMissing:
+        return DEFAULT_PASSPHRASE_POLICY, None
+    return org.passphrase_policy, org.name
 
 
 def is_time_zone(name: str) -> bool:
@@ -291,6 +344,14 @@ def render_org_toml(org: OrgConfig) -> str:
         lines.append(f"registry = {_toml_str(org.registry)}")
     if org.time_zone:
         lines.append(f"time_zone = {_toml_str(org.time_zone)}")
+    if org.passphrase_policy != DEFAULT_PASSPHRASE_POLICY:
+        policy = org.passphrase_policy
+        lines += [
+            "",
+            "[passphrase_policy]",
+            f"min_length = {policy.min_length}",
+            f"min_guesses_log10 = {policy.min_guesses_log10}",
+        ]
     for key in org.escrow_keys:
         admins = ", ".join(_toml_str(a) for a in key.admins)
         lines += [

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from medvault.config import DEFAULT_PASSPHRASE_POLICY
 from medvault.crypto import labels
 from medvault.crypto.kdf import Argon2Params
 from medvault.errors import FormatError, UnsafePath, UnsupportedVersion, WeakPassphrase
@@ -87,11 +88,16 @@ def test_destination_cannot_escape(tmp_path: Path) -> None:
 
 
 def test_passphrase_policy() -> None:
+    policy = DEFAULT_PASSPHRASE_POLICY
     with pytest.raises(WeakPassphrase):
-        check_strength("short")
+        check_strength("short", policy)
     with pytest.raises(WeakPassphrase):
-        check_strength("a" * 20)
-    check_strength("fifteen chars!!")
+        check_strength("a" * 20, policy)
+    with pytest.raises(WeakPassphrase):  # 15 characters, but about 10^11 guesses
+        check_strength("fifteen chars!!", policy)
+    check_strength("fifteen chars!! and four more words", policy)
+    with pytest.raises(WeakPassphrase):
+        check_strength("x" * 1025, policy)
     words = generate().split("-")
     assert len(words) == 8
     assert generate() != generate()

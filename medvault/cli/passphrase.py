@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from medvault.errors import NoPassphraseSource, SourceUnreadable
+from medvault.errors import NoPassphraseSource, SourceUnreadable, WeakPassphrase
+from medvault.keys.passphrase import check_strength
 
 MAX_SECRET_INPUT = 64 * 1024
 
@@ -87,9 +88,28 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
+NEW_PASSPHRASE_TRIES = 3
+
+
 def prompt(text: str, confirm: bool) -> str:
+    """Ask on the terminal. A new passphrase (CONFIRM) that the policy refuses is asked
+    again, with the reason, up to NEW_PASSPHRASE_TRIES times."""
     if not interactive():
         raise NoPassphraseSource("no passphrase given and no terminal to ask on")
+    if not confirm:
+        return _ask(text, confirm=False)
+    for _ in range(NEW_PASSPHRASE_TRIES - 1):
+        value = _ask(text, confirm=True)
+        try:
+            check_strength(value)
+        except WeakPassphrase as exc:
+            click.echo(f"medvault: {exc.message}; choose another.", err=True)
+            continue
+        return value
+    return _ask(text, confirm=True)  # the caller's check refuses it for good
+
+
+def _ask(text: str, confirm: bool) -> str:
     value: str = click.prompt(
         text,
         hide_input=True,

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from medvault import __version__
+from medvault.config import PassphrasePolicy, current_passphrase_policy
 from medvault.registry.records import StoredEvent, VaultRecord
 from medvault.reports import lost_model as m
 
@@ -70,6 +71,7 @@ def build(
     org_id: str,
     generated_at: str,
     time_zone: str | None = None,
+    passphrase_policy: PassphrasePolicy | None = None,
 ) -> m.LostDriveReport:
     """The report on LOST; TIME_ZONE (IANA, from org.toml) is the calendar the deadlines
     are counted on, None for an org.toml that predates it (then UTC, and the report says so)."""
@@ -85,7 +87,7 @@ def build(
         _encryption(events),
         _key_not_on_drive(events, packages, lost, vault.created_at),
         _escrow_key(events, everything, packages),
-        _passphrase_policy(events),
+        _passphrase_policy(events, passphrase_policy),
         _disclosures(events),
         _plaintext(events),
         _audit_chain(problem, head_seq),
@@ -302,7 +304,12 @@ def _escrow_key(
     )
 
 
-def _passphrase_policy(events: list[StoredEvent]) -> m.Finding:
+def _passphrase_policy(
+    events: list[StoredEvent], current: PassphrasePolicy | None = None
+) -> m.Finding:
+    """Holds only when every passphrase the vault was given (create, passwd, recover
+    --reset-passphrase: earlier headers may stay on the medium) passed a recorded check
+    under a policy at least as strict as the organisation's CURRENT one."""
     made = _create(events)
     policy = made.event.details.get("passphrase_policy") if made is not None else None
     if made is None or not isinstance(policy, dict):
@@ -314,21 +321,62 @@ def _passphrase_policy(events: list[StoredEvent]) -> m.Finding:
             "the passphrase protecting the key cannot be shown.",
             [_ref(made)] if made is not None else [],
         )
-    met = policy.get("met") is True
+    if current is None:
+        current = current_passphrase_policy()[0]
+    setters = [made, *_of(events, "passwd", "recover-reset")]
+    verdicts = [_policy_verdict(s.event.details.get("passphrase_policy"), current) for s in setters]
+    evidence = [_ref(s) for s in setters]
+    if "not met" in verdicts:
+        return m.Finding(
+            "passphrase_policy",
+            "Passphrase policy not met",
+            False,
+            "A passphrase this vault was given did not meet the policy; it may be guessable.",
+            evidence,
+        )
+    if "not verified" in verdicts:
+        return m.Finding(
+            "passphrase_policy",
+            "Passphrase strength not verified",
+            False,
+            "A passphrase this vault was given was checked only against an older or weaker "
+            f"policy than the organisation's current one (at least {current.min_length} "
+            f"characters and 10^{current.min_guesses_log10:g} estimated guesses), so its "
+            "strength cannot be shown.",
+            evidence,
+        )
     kdf = made.event.details.get("kdf", {})
     return m.Finding(
         "passphrase_policy",
-        "Passphrase policy met" if met else "Passphrase policy not met",
-        met,
-        (
-            f"The passphrase met the policy (at least {policy.get('min_length')} characters) "
-            f"and is stretched with Argon2id (t={kdf.get('t')}, m={kdf.get('m_kib')} KiB, "
-            f"p={kdf.get('p')})."
-            if met
-            else "The passphrase did not meet the policy at creation; it may be guessable."
-        ),
-        [_ref(made)] + [_ref(s) for s in _of(events, "passwd", "recover-reset")],
+        "Passphrase policy met",
+        True,
+        f"Every passphrase the vault was given met the policy (at least {current.min_length} "
+        f"characters and 10^{current.min_guesses_log10:g} estimated guesses, not a common or "
+        f"breached password) and is stretched with Argon2id (t={kdf.get('t')}, "
+        f"m={kdf.get('m_kib')} KiB, p={kdf.get('p')}).",
+        evidence,
     )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _policy_verdict(record: object, current: PassphrasePolicy) -> str:
+    """'met', 'not met', or 'not verified' (no estimate recorded, or a laxer policy)."""
+    if not isinstance(record, dict):
+        return "not verified"
+    if record.get("met") is not True:
+        return "not met"
+    length = record.get("min_length")
+    floor, guesses = _number(record.get("min_guesses_log10")), _number(record.get("guesses_log10"))
+    if type(length) is not int or floor is None or guesses is None:
+        return "not verified"
+    if not PassphrasePolicy(length, floor).at_least_as_strict_as(current) or guesses < floor:
+        return "not verified"
+    return "met"
 
 
 def _disclosures(events: list[StoredEvent]) -> m.Finding:

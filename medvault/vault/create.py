@@ -19,7 +19,7 @@ from medvault.errors import AlreadyExists, IntegrityError, MedvaultError, NotAVa
 from medvault.format import index_journal
 from medvault.format import vault_header as fmt
 from medvault.keys.escrow import seal_key_packages
-from medvault.keys.passphrase import MIN_LENGTH, passphrase_meets_policy
+from medvault.keys.passphrase import policy_record
 from medvault.keys.recovery_code import make_recovery_slot
 from medvault.keys.slots import make_slot
 from medvault.registry.records import CustodyRegistry, KeyPackage
@@ -125,10 +125,9 @@ def create_vault(
             },
             "escrow_suites": sorted({p.suite for p in packages}),
             # Checked here again, so the evidence does not depend on the caller.
-            "passphrase_policy": {
-                "min_length": MIN_LENGTH,
-                "met": passphrase_meets_policy(passphrase),
-            },
+            "passphrase_policy": policy_record(
+                passphrase, org.passphrase_policy, (org.name, label)
+            ),
         },
         vault=vault,
     )

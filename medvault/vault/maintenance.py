@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field, replace
 
+from medvault.config import current_passphrase_policy
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import IntegrityError, MedvaultError
@@ -12,7 +13,7 @@ from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import MAX_REFERENCES, TombstoneMeta
-from medvault.keys.passphrase import MIN_LENGTH, passphrase_meets_policy
+from medvault.keys.passphrase import policy_record
 from medvault.keys.slots import make_slot
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import Secret
@@ -320,6 +321,14 @@ def _remove_orphan_parts(paths: VaultPaths) -> int:
     return removed
 
 
+def _policy_record(vault: UnlockedVault, passphrase: Secret) -> dict[str, object]:
+    """The org policy in force here, checked with the vault's label and org name as words
+    an attacker would try first."""
+    policy, org_name = current_passphrase_policy()
+    body = vault.require_header().body
+    return policy_record(passphrase, policy, (body.label, body.org_name, org_name or ""))
+
+
 def change_passphrase(
     vault: UnlockedVault,
     new_passphrase: Secret,
@@ -352,10 +361,7 @@ def change_passphrase(
             "kdf_t": env.kdf.time_cost,
             "kdf_m_kib": env.kdf.memory_kib,
             "kdf_p": env.kdf.parallelism,
-            "passphrase_policy": {
-                "min_length": MIN_LENGTH,
-                "met": passphrase_meets_policy(new_passphrase),
-            },
+            "passphrase_policy": _policy_record(vault, new_passphrase),
             **(details or {}),
         },
         vault=vault,
