@@ -6,6 +6,7 @@ role is made by `init_roles`, and tampering is plain SQL behind medvault's back.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -216,3 +217,34 @@ def test_appends_always_write_the_current_hash_version(url: str) -> None:
         versions = conn.exec_driver_sql("SELECT hash_version FROM events").scalars().all()
     assert versions == [3, 3, 3, 3]
     assert chain.CURRENT_VERSION == 3
+
+
+def test_init_roles_takes_back_an_older_release_insert_grant(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    """A role set up by an older medvault had INSERT on events: running `init-roles`
+    again after the upgrade removes it."""
+    owner, workstation = _workstation(pg_server, pg_url)
+    role = make_url(str(workstation.engine.url)).username
+    _sql(owner, f'GRANT INSERT ON events TO "{role}"')  # as the older release did
+    owner.init_roles(str(role))
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        _sql(workstation, FORGED)
+    workstation.append_event(_event(3))
+    assert owner.verify_chain() is None
+
+
+def test_the_fields_of_a_v1_row_outside_its_hash_are_not_authenticated(tmp_path: Path) -> None:
+    """The known limit of old rows: a v1 row's person, via, recorded_at and event_id can be
+    edited unnoticed (its seq too, as long as the numbering stays gapless)."""
+    path = tmp_path / "registry.sqlite"
+    shutil.copy(Path(__file__).parent / "data" / "registry_v1.sqlite", path)
+    registry = Registry.for_path(path)
+    registry.append_event(_event(7))
+    _sql(
+        registry,
+        "UPDATE events SET person = 'Dr Innocent', via = 'sync', recorded_at = '2020', "
+        "event_id = :id WHERE seq = 1",
+        {"id": "0" * 32},
+    )
+    assert registry.verify_chain() is None
