@@ -248,3 +248,12 @@ def test_the_fields_of_a_v1_row_outside_its_hash_are_not_authenticated(tmp_path:
         {"id": "0" * 32},
     )
     assert registry.verify_chain() is None
+
+
+def test_the_server_function_uses_the_clients_lock_and_hash_version() -> None:
+    """The migration's copies of the constants: a new hash version needs a new migration."""
+    from medvault.registry import sql
+    from medvault.registry.migrations.versions import r0004_server_side_chain as r0004
+
+    assert r0004.CHAIN_LOCK_KEY == sql.CHAIN_LOCK_KEY
+    assert r0004.HASH_VERSION == chain.CURRENT_VERSION
