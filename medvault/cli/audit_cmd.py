@@ -145,7 +145,8 @@ def registry_group() -> None:
 @registry_group.command("init-roles")
 @click.option("--role", required=True, help="The workstation role to create or fix.")
 def registry_init_roles(role: str) -> None:
-    """PostgreSQL: give a workstation role INSERT and SELECT on events, never UPDATE/DELETE.
+    """PostgreSQL: give a workstation role SELECT on events; it adds events only through the
+    server-side append function (which assigns seq and hash), never INSERT, UPDATE or DELETE.
 
     Run as the registry's owner (MEDVAULT_REGISTRY=postgresql+psycopg://owner@...).
     Exit codes: 0, 11 (not PostgreSQL, or the server refused).
