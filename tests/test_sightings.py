@@ -55,3 +55,21 @@ def test_a_copied_header_alone_records_an_unauthenticated_sighting(
     assert len(seen) == 1
     assert seen[0]["where"] == str(fake.resolve())
     assert seen[0]["authenticated"] is False
+
+
+def test_the_report_shows_and_discounts_an_unauthenticated_sighting() -> None:
+    """The timeline says whether a sighting was authenticated, and one that was not (or an
+    older one made without unlocking) never counts as where the drive was last seen."""
+    from medvault.registry.records import Actor, Event, StoredEvent
+    from medvault.reports import lost
+
+    def seen(details: dict[str, object]) -> StoredEvent:
+        event = Event(
+            "0" * 32, "2026-12-01T00:00:00Z", Actor("u", None, "h"), "v" * 32, "seen", details
+        )
+        return StoredEvent(1, event, event.at, "direct", "0" * 64, "0" * 64)
+
+    assert "authenticated=no" in lost.summarize("seen", {"where": "/x", "authenticated": False})
+    assert lost._unauthenticated_sighting(seen({"authenticated": False}))
+    assert lost._unauthenticated_sighting(seen({"unlocked": False}))  # before the flag existed
+    assert not lost._unauthenticated_sighting(seen({"authenticated": True}))

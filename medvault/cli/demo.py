@@ -140,7 +140,14 @@ def demo_cmd(work_dir: Path | None) -> None:
     if record is None or not found:
         raise click.ClickException("the demo could not read back the incident")
     pack = lost.build(
-        registry, record, found[0], org.name, org.org_id, env.timestamp(), org.time_zone
+        registry,
+        record,
+        found[0],
+        org.name,
+        org.org_id,
+        env.timestamp(),
+        org.time_zone,
+        passphrase_policy=org.passphrase_policy,
     )
     evidence = _new_folder(base / "evidence")  # evidence is never overwritten, even here
     for name, body in (("report.html", render_html(pack)), ("report.json", render_json(pack))):

@@ -108,6 +108,7 @@ def incident_lost(
         org.org_id,
         environment.timestamp(),
         time_zone=org.time_zone,
+        passphrase_policy=org.passphrase_policy,
     )
     written = write_pack(
         out_dir, {"report.json": render_json(report), "report.html": render_html(report)}

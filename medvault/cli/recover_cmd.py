@@ -109,7 +109,8 @@ def recover_cmd(
             new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
         else:
             new = pp.prompt("New vault passphrase", confirm=True)
-        check_strength(new)
+        label = unlocked.header.body.label if unlocked.header is not None else ""
+        check_strength(new, org.passphrase_policy, (org.name, label))
         change_passphrase(unlocked, to_secret(new), registry, env(), "recover-reset", audit)
         forget_cached_key(unlocked.vault_id_hex, "recover")
         if as_json:

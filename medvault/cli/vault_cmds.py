@@ -85,7 +85,8 @@ def create_cmd(
         secret_text = pp.obtain(
             passphrase_fd, passphrase_file, confirm=True, text="New vault passphrase"
         )
-        check_strength(secret_text)
+        # The org named by --org, and the label: words an attacker tries first.
+        check_strength(secret_text, org.passphrase_policy, (org.name, label))
     registry = open_registry()
     code_text, code = generate_recovery_code() if make_recovery_code else ("", None)
     created = create_vault(
@@ -180,7 +181,8 @@ def passwd_cmd(
         new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
     else:
         new = pp.prompt("New vault passphrase", confirm=True)
-    check_strength(new)
+    body = unlocked.require_header().body
+    check_strength(new, names=(body.org_name, body.label))
     change_passphrase(unlocked, to_secret(new), open_registry(), env())
     forget_cached_key(unlocked.vault_id_hex, "passwd")
     click.echo("Passphrase changed.")

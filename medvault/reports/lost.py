@@ -214,10 +214,23 @@ def _last_seen_before(
 ) -> datetime | None:
     """The earliest the drive can have been lost: the last act with it in hand recorded
     before the loss (else its creation), but no later than the discovery."""
-    seen = [_moment(s.event.at) for s in _of(events, *DRIVE_ACTS) if s.seq < lost.seq]
+    seen = [
+        _moment(s.event.at)
+        for s in _of(events, *DRIVE_ACTS)
+        if s.seq < lost.seq and not _unauthenticated_sighting(s)
+    ]
     last = max((t for t in seen if t is not None), default=_moment(created_at))
     discovered = _moment(lost.event.details.get("discovered_at"))
     return min((t for t in (last, discovered) if t is not None), default=None)
+
+
+def _unauthenticated_sighting(stored: StoredEvent) -> bool:
+    """A `seen` made from a header read without the passphrase (anyone can copy one onto
+    another stick): it does not place the drive anywhere."""
+    if stored.event.action != "seen":
+        return False
+    details = stored.event.details
+    return details.get("authenticated", details.get("unlocked")) is not True
 
 
 def _cached_keys(
@@ -494,7 +507,7 @@ def summarize(action: str, details: dict[str, Any]) -> str:
     keep = (
         "files", "bytes", "failed", "to", "from", "reason", "individuals", "states", "categories",
         "discovered_at", "reported_by", "secret", "where", "merged", "key_id", "approvers",
-        "name",
+        "name", "authenticated",
     )  # fmt: skip
     parts = [_part(k, details[k]) for k in keep if details.get(k) not in (None, "", [], {})]
     return "; ".join(parts) if parts else action
