@@ -266,3 +266,19 @@ def _file(ws: Workspace, text: str) -> Path:
     path.touch(mode=0o600)
     path.write_text(text + "\n")
     return path
+
+
+def test_create_refuses_the_label_plus_digits(ws: Workspace, tmp_path: Path) -> None:
+    """The vault's own label is a word an attacker tries first (it is on the drive)."""
+    drive = tmp_path / "usb-label"
+    drive.mkdir()
+    weak = tmp_path / "label-pass.txt"
+    weak.write_text("Radiology Archive 2026!\n")
+    weak.chmod(0o600)
+    result = ws.cli(
+        "create", drive, "--label", "Radiology Archive", passphrase=False,
+        extra_env={"MEDVAULT_PASSPHRASE_FILE": str(weak)},
+    )  # fmt: skip
+    assert result.returncode == 12, result.stderr
+    assert "Radiology Archive 2026" not in result.stderr
+    assert not (drive / "MEDVAULT").exists()
