@@ -6,6 +6,7 @@ check, and the lost-drive report trusts it only under a policy as strict as toda
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -282,3 +283,16 @@ def test_create_refuses_the_label_plus_digits(ws: Workspace, tmp_path: Path) -> 
     assert result.returncode == 12, result.stderr
     assert "Radiology Archive 2026" not in result.stderr
     assert not (drive / "MEDVAULT").exists()
+
+
+def test_the_estimator_is_loaded_only_to_check_a_new_passphrase() -> None:
+    """zxcvbn's word lists cost ~10 MiB: every command imports the CLI, but only those that
+    set a passphrase load them (bench_core's and bench_peers' memory gates, 100 MiB)."""
+    probe = (
+        "import sys, medvault.cli.main, medvault.cli.passphrase, medvault.keys.passphrase; "
+        "print('zxcvbn' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"

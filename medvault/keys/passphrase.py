@@ -8,7 +8,7 @@ from typing import Any
 
 from medvault.config import DEFAULT_PASSPHRASE_POLICY, PassphrasePolicy, current_passphrase_policy
 from medvault.errors import WeakPassphrase
-from medvault.keys.strength import ESTIMATOR, Estimate, context_words, estimate
+from medvault.keys.strength import Estimate, context_words, estimate, estimator
 from medvault.secret import Secret
 
 MIN_LENGTH = DEFAULT_PASSPHRASE_POLICY.min_length
@@ -70,7 +70,7 @@ def policy_record(
         "min_length": policy.min_length,
         "min_guesses_log10": policy.min_guesses_log10,
         "guesses_log10": round(guesses, 1),
-        "estimator": ESTIMATOR,
+        "estimator": estimator(),
         "met": met,
     }
 

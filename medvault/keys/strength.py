@@ -4,13 +4,11 @@ as words an attacker would try first."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from importlib.metadata import version
 
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # no stubs published
-
-ESTIMATOR = f"zxcvbn {version('zxcvbn')}"
 # zxcvbn refuses longer input; its cost grows with length. The first 72 characters of a
 # passphrase that long already carry any strength the policy asks for.
 MAX_ESTIMATED = 72
@@ -23,7 +21,17 @@ class Estimate:
     warning: str  # zxcvbn's fixed text ("This is a very common password."); never the input
 
 
+@functools.cache
+def estimator() -> str:
+    """What made the estimate, for the record: the library and its version."""
+    return f"zxcvbn {version('zxcvbn')}"
+
+
 def estimate(passphrase: str, context: tuple[str, ...] = ()) -> Estimate:
+    # Imported here: its word lists cost ~10 MiB and ~0.1 s, which only the commands that
+    # set a passphrase should pay (add, ls, extract stay under their memory gate).
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # no stubs published
+
     result = zxcvbn(passphrase[:MAX_ESTIMATED], user_inputs=list(context))
     warning = str(result["feedback"]["warning"] or "")
     return Estimate(math.log10(float(result["guesses"])), warning)
