@@ -118,12 +118,27 @@ class ProcWatcher:
 
     def __init__(self, needles: Needles) -> None:
         self.needles = needles
-        self.hits: set[str] = set()
+        self.argv_hits: set[str] = set()
+        # The environment is read as soon as a process appears, which can be before the
+        # test has marked it exempt (its pid is known only once Popen returns): findings
+        # are kept by pid and the exemption applied when they are read.
+        self.env_hits: dict[int, set[str]] = {}
         self.exempt_env: set[int] = set()
         self.polls = 0
         self.seen_medvault: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def hits(self) -> set[str]:
+        """What leaked: argv anywhere, and the environment of a medvault process that was
+        not meant to hold a secret."""
+        return self.argv_hits | {
+            f"environment of pid {pid} holds {name}"
+            for pid, names in self.env_hits.items()
+            if pid not in self.exempt_env
+            for name in names
+        }
 
     def __enter__(self) -> ProcWatcher:
         self._thread.start()
@@ -144,19 +159,17 @@ class ProcWatcher:
                 except OSError:
                     continue
                 for name in self.needles.found(cmdline):
-                    self.hits.add(f"argv of pid {entry.name} holds {name}")
+                    self.argv_hits.add(f"argv of pid {entry.name} holds {name}")
                 if b"medvault" not in cmdline:
                     continue
                 pid = int(entry.name)
                 self.seen_medvault.add(pid)
-                if pid in self.exempt_env:
-                    continue
                 try:
                     environ = Path(entry.path, "environ").read_bytes()
                 except OSError:
                     continue
                 for name in self.needles.found(environ):
-                    self.hits.add(f"environment of pid {pid} holds {name}")
+                    self.env_hits.setdefault(pid, set()).add(name)
             self.polls += 1
             time.sleep(0.02)
 
