@@ -6,6 +6,8 @@ role is made by `init_roles`, and tampering is plain SQL behind medvault's back.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -234,18 +236,98 @@ def test_init_roles_takes_back_an_older_release_insert_grant(
     assert owner.verify_chain() is None
 
 
-def test_the_fields_of_a_v1_row_outside_its_hash_are_not_authenticated(tmp_path: Path) -> None:
-    """The known limit of old rows: a v1 row's person, via, recorded_at and event_id can be
-    edited unnoticed (its seq too, as long as the numbering stays gapless)."""
+def _old_registry(tmp_path: Path) -> Registry:
+    """The first release's registry file (three version 1 events), opened by this one."""
     path = tmp_path / "registry.sqlite"
     shutil.copy(Path(__file__).parent / "data" / "registry_v1.sqlite", path)
-    registry = Registry.for_path(path)
+    return Registry.for_path(path)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("person", "'Dr Innocent'"),
+        ("via", "'sync'"),
+        ("recorded_at", "'2020-01-01T00:00:00.000000Z'"),
+        ("event_id", "'" + "0" * 32 + "'"),
+    ],
+)
+def test_the_columns_of_a_v1_row_outside_its_hash_are_sealed(
+    tmp_path: Path, column: str, value: str
+) -> None:
+    """A v1 hash leaves person, via, recorded_at and event_id out: migration r0005 seals
+    every column of the older rows under one version 3 event, so an edit is caught."""
+    registry = _old_registry(tmp_path)
     registry.append_event(_event(7))
+    assert registry.verify_chain() is None
+    _sql(registry, f"UPDATE events SET {column} = {value} WHERE seq = 1")  # noqa: S608
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 4
+    assert "an older event was edited" in problem.reason
+
+
+def test_the_seal_is_one_chained_event_after_the_older_rows(tmp_path: Path) -> None:
+    registry = _old_registry(tmp_path)
+    stored = registry.events()
+    assert [s.event.action for s in stored] == ["create", "add", "extract", "legacy-sealed"]
+    seal = stored[-1]
+    assert seal.event.vault_id is None
+    assert seal.event.details["rows"] == 3
+    assert seal.event.details["through_seq"] == 3
+    # Its digest is the one FORMAT.md section 11 describes, computed here independently.
+    with registry.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT seq, event_id, at, recorded_at, actor, person, host, vault_id, action, "
+            "details, via, hash_version, prev_hash, hash FROM events WHERE seq <= 3 ORDER BY seq"
+        ).mappings()
+        lines = b"".join(
+            json.dumps(dict(r), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            + b"\n"
+            for r in rows
+        )
+    expected = hashlib.sha256(b"medvault/v1/audit-legacy-seal\x00" + lines).hexdigest()
+    assert seal.event.details["digest"] == expected
+    with registry.engine.connect() as conn:
+        version = conn.exec_driver_sql("SELECT hash_version FROM events WHERE seq = 4").scalar()
+    assert version == chain.CURRENT_VERSION
+
+
+def test_opening_again_does_not_seal_twice(tmp_path: Path) -> None:
+    _old_registry(tmp_path)
+    again = Registry.for_path(tmp_path / "registry.sqlite")
+    _sql(again, "UPDATE alembic_version SET version_num = 'r0004'")
+    again = Registry.for_path(tmp_path / "registry.sqlite")  # runs r0005 again
+    actions = [s.event.action for s in again.events()]
+    assert actions.count("legacy-sealed") == 1
+
+
+def test_removing_or_forging_the_seal_is_caught(tmp_path: Path) -> None:
+    registry = _old_registry(tmp_path)
     _sql(
         registry,
-        "UPDATE events SET person = 'Dr Innocent', via = 'sync', recorded_at = '2020', "
-        "event_id = :id WHERE seq = 1",
-        {"id": "0" * 32},
+        "UPDATE events SET details = :d WHERE seq = 4",
+        {"d": chain.canonical({"rows": 3, "through_seq": 3, "digest": "0" * 64})},
+    )
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 4  # the seal no longer matches (and its own hash neither)
+    (tmp_path / "again").mkdir()
+    fresh = _old_registry(tmp_path / "again")
+    _sql(fresh, "DELETE FROM events WHERE seq = 4")
+    problem = fresh.verify_chain()
+    assert problem is not None
+    assert problem.seq == 3
+    assert "not sealed" in problem.reason
+
+
+def test_a_registry_without_older_rows_gets_no_seal_and_a_stray_one_is_harmless(
+    url: str,
+) -> None:
+    registry = _filled(url, 2)
+    assert [s.event.action for s in registry.events()] == ["add", "add"]
+    registry.append_event(
+        Event("e" * 32, "2026-11-20T12:00:00.000000Z", ALICE, None, "legacy-sealed", {"x": 1})
     )
     assert registry.verify_chain() is None
 

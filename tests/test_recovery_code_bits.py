@@ -68,3 +68,31 @@ def test_the_recovery_slot_salt_is_the_one_variable_field_of_its_info() -> None:
         raw = RecoveryCodeSlot(2, bytes(bad), bytes(40), "2026-12-01T00:00:00Z").to_json()
         with pytest.raises(FormatError):
             RecoveryCodeSlot.from_json(raw)
+
+
+def test_a_recovery_code_is_generated_never_chosen() -> None:
+    """No strength check applies to recovery codes (COMPLIANCE.md): medvault draws each one
+    from the OS's random source, and no command lets a person choose one."""
+    import click
+
+    from medvault.cli.main import cli
+
+    codes = {generate()[0] for _ in range(200)}
+    assert len(codes) == 200
+
+    ctx = click.Context(cli)
+
+    def options(command: click.Command, path: str) -> list[tuple[str, click.Option]]:
+        if isinstance(command, click.Group):  # a lazy group: ask it, not .commands
+            subs = [(name, command.get_command(ctx, name)) for name in command.list_commands(ctx)]
+            return [o for name, sub in subs if sub is not None for o in options(sub, name)]
+        return [(path, p) for p in command.params if isinstance(p, click.Option)]
+
+    found = {
+        (path, param.opts[0], param.is_flag)
+        for path, param in options(cli, "")
+        if any("recovery" in o for o in param.opts)
+    }
+    # create's is a switch (make one); the others read an existing code to unlock with.
+    assert ("create", "--recovery-code", True) in found
+    assert {opt for _path, opt, flag in found if not flag} == {"--recovery-code-file"}

@@ -385,7 +385,7 @@ def test_v1_registry_file_from_the_first_release_is_upgraded_in_place(tmp_path: 
     shutil.copy(DATA / "registry_v1.sqlite", path)
     registry = Registry.for_path(path)
     old = registry.events()
-    assert [s.event.action for s in old] == ["create", "add", "extract"]
+    assert [s.event.action for s in old] == ["create", "add", "extract", "legacy-sealed"]
     assert registry.verify_chain() is None  # v1 hashes still verify, never rewritten
     registry.append_event(_event(7))
     assert registry.verify_chain() is None
@@ -439,8 +439,14 @@ def test_v1_schema_upgrades_on_both_backends(url: str) -> None:
     assert registry.verify_chain() is None
     registry.append_event(_event(3))
     stored = registry.events()
-    assert [s.seq for s in stored] == [1, 2, 3]
+    assert [s.seq for s in stored] == [1, 2, 3, 4]
+    assert stored[2].event.action == "legacy-sealed"  # migration r0005 sealed events 1-2
     assert registry.verify_chain() is None
+    with registry.engine.begin() as conn:  # a column outside a v1 hash: caught by the seal
+        conn.execute(sa.text("UPDATE events SET person = 'Dr Innocent' WHERE seq = 2"))
+    problem = registry.verify_chain()
+    assert problem is not None
+    assert problem.seq == 3
 
 
 def test_postgres_workstation_role_cannot_change_or_delete_events(

@@ -23,6 +23,7 @@ ESCROW_SEED_ECDH = b"medvault/v1/escrow-seed/ecdh"  # org seed -> X25519 / P-384
 KEY_ID = b"medvault/v1/key-id"  # prefix hashed with an escrow public key
 CUSTODY_LOG = b"medvault/v1/custody-log"  # VMK -> on-drive custody log AES-256-GCM key
 PREVIOUS_EPOCH = b"medvault/v1/previous-epoch"  # new VMK -> AES-KW key for the old epoch's VMK
+LEGACY_SEAL = b"medvault/v1/audit-legacy-seal"  # registry: digest of pre-v3 audit rows
 REKEY_REDO = b"medvault/v1/rekey-redo"  # VMK -> HMAC key of a re-key's redo record
 
 ALL = (
@@ -42,5 +43,6 @@ ALL = (
     KEY_ID,
     CUSTODY_LOG,
     PREVIOUS_EPOCH,
+    LEGACY_SEAL,
     REKEY_REDO,
 )

@@ -21,7 +21,7 @@ FIRST_REVISION = "r0001"
 # The newest revision in migrations/versions (tests/test_registry_migrations.py checks it
 # against Alembic's own head): an up-to-date registry opens without importing Alembic,
 # which would cost every command ~0.15 s.
-HEAD_REVISION = "r0004"
+HEAD_REVISION = "r0005"
 MIGRATION_LOCK_KEY = 0x6D766D6967  # "mvmig": PostgreSQL advisory lock for upgrades
 
 

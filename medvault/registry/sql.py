@@ -363,15 +363,23 @@ class Registry:
     def verify_chain(self) -> ChainProblem | None:
         """The first event that does not chain (edited, deleted, inserted, reordered)."""
         prev, expected, version = chain.GENESIS, 1, 1
+        older = chain.LegacySeal()  # rows of older hash versions, which a seal must cover
+        sealed = False
         with self._read() as conn:
             rows = conn.execute(select(schema.events).order_by(schema.events.c.seq)).mappings()
             for r in rows:
                 row = dict(r)
                 seq = int(row["seq"])
                 problem = _link_problem(row, seq, expected, prev, version)
+                if problem is None and older.rows and not sealed:
+                    problem, sealed = _seal_problem(row, older), _is_seal(row)
                 if problem is not None:
                     return ChainProblem(seq, problem)
                 prev, expected, version = row["hash"], seq + 1, int(row["hash_version"])
+                if version < chain.CURRENT_VERSION:
+                    older.add(row)
+        if older.rows and not sealed:
+            return ChainProblem(older.through_seq, "the older hash versions' events are not sealed")
         return None
 
     def head(self) -> tuple[int, str]:
@@ -528,6 +536,28 @@ def _link_problem(
         return f"event {seq} has hash version {row['hash_version']} after version {version}"
     if chain.event_hash(prev, row) != row["hash"]:
         return f"event {seq} was altered (its hash does not match)"
+    return None
+
+
+def _is_seal(row: dict[str, Any]) -> bool:
+    return bool(row["action"] == chain.LEGACY_SEAL_ACTION)
+
+
+def _seal_problem(row: dict[str, Any], older: chain.LegacySeal) -> str | None:
+    """Why ROW, the first event after the older-version rows OLDER that claims to seal them,
+    does not: the seal must name the last older row and match their digest. Other rows
+    before the seal (made between migrations r0004 and r0005) are not a problem."""
+    if not _is_seal(row):
+        return None
+    try:
+        details = json.loads(row["details"])
+    except ValueError:
+        details = None
+    if details != older.details():
+        return (
+            f"event {row['seq']} seals events 1 to {older.through_seq}, which do not match "
+            "it (an older event was edited)"
+        )
     return None
 
 
