@@ -10,6 +10,7 @@ and plaintext found on the same drive is not covered by the encryption at all.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -89,7 +90,7 @@ def build(
         _escrow_key(events, everything, packages),
         _passphrase_policy(events, passphrase_policy),
         _disclosures(events),
-        _plaintext(events),
+        _plaintext(events, lost, time_zone),
         _audit_chain(problem, head_seq),
     ]
     failing = [f for f in findings if not f.holds]
@@ -413,25 +414,161 @@ def _disclosures(events: list[StoredEvent]) -> m.Finding:
     )
 
 
-def _plaintext(events: list[StoredEvent]) -> m.Finding:
+# How `scan --into` deleted the files it moved, as its `plaintext-moved` event records it.
+DELETIONS = {"zeroed-then-unlinked": "overwrote their bytes with zeros in place, then deleted them"}
+UNRECORDED_DELETION = "deleted them (whether their bytes were overwritten first is not recorded)"
+SCAN_REASON = "medvault scan --into:"  # how scan --into starts its plaintext-found reason
+RESIDUE = (
+    "overwriting a file in place cannot reach flash cells the drive's controller has "
+    "remapped, earlier copies of the file left in free space, or the deleted directory "
+    "entries that keep file names, and no event shows the whole drive sanitised since "
+    "(NIST SP 800-88)"
+)
+
+
+def _plaintext(
+    events: list[StoredEvent], lost: StoredEvent, time_zone: str | None = None
+) -> m.Finding:
+    """Fails whenever plaintext PHI is recorded on the drive, moved into the vault since or
+    not: it was unsecured while it sat there, and a move leaves copies the overwrite cannot
+    reach. For each finding it says when, and when and how `scan --into` moved those files
+    (a move recorded after the loss cannot have emptied the lost drive)."""
     found = _of(events, "plaintext-found")
-    if found:
-        files = sum(int(s.event.details.get("files", 0)) for s in found)
+    if not found:
         return m.Finding(
             "plaintext_findings",
-            "Plaintext PHI found on the drive",
-            False,
-            f"{files} plaintext file(s) with PHI were found on the same drive outside the "
-            "vault; encryption does not cover them.",
-            [_ref(s) for s in found],
+            "No plaintext found on the drive",
+            True,
+            "No plaintext PHI outside the vault is recorded for this drive.",
+            [],
         )
+    zone = ZoneInfo(time_zone or "UTC")
+    moves = _of(events, "plaintext-moved")
+    accounts = [_plaintext_account(s, _move_of(s, moves, events), lost, zone) for s in found]
+    files = sum(_count(s.event.details.get("files")) for s in found)
+    all_moved = all(a.moved_all for a in accounts)
+    any_moved = any(a.moved_all or a.moved_some for a in accounts)
+    statement = (
+        f"{files} plaintext file(s) with PHI were found on the same drive outside the vault: "
+        + "; ".join(a.text for a in accounts)
+        + ". "
+    )
+    if any_moved:
+        statement += (
+            "Encryption did not cover them while they were on the drive, and copies may "
+            f"remain: {RESIDUE}."
+        )
+    else:
+        statement += "Encryption does not cover them."
+    evidence = [line for a in accounts for line in a.evidence]
+    if any_moved:
+        evidence.append(f"why a move does not make the finding hold: {RESIDUE}")
     return m.Finding(
         "plaintext_findings",
-        "No plaintext found on the drive",
-        True,
-        "No plaintext PHI outside the vault is recorded for this drive.",
-        [],
+        "Plaintext PHI was on the drive (moved into the vault before the loss)"
+        if all_moved
+        else "Plaintext PHI found on the drive",
+        False,
+        statement,
+        evidence,
     )
+
+
+@dataclass(frozen=True)
+class _Account:
+    """One plaintext-found record as the finding tells it."""
+
+    text: str  # "3 found 2026-11-20 14:05 UTC; moved ..."
+    evidence: list[str]
+    moved_all: bool  # every file found was moved and deleted before the loss
+    moved_some: bool  # some were
+
+
+def _plaintext_account(
+    found: StoredEvent, move: StoredEvent | None, lost: StoredEvent, zone: ZoneInfo
+) -> _Account:
+    files = _count(found.event.details.get("files"))
+    reason = str(found.event.details.get("reason") or "").strip()
+    seen = [f"{_ref(found)}: {files} file(s) found" + (f"; {reason}" if reason else "")]
+    text = f"{files} found {_when(found.event.at, zone)}"
+    if move is None:
+        return _Account(f"{text}, with no move into the vault recorded", seen, False, False)
+    if not _before_loss(move, lost):
+        return _Account(
+            f"{text}; the move into the vault recorded {_when(move.event.at, zone)} came "
+            "after the loss, so they were on the drive when it was lost",
+            [*seen, f"{_ref(move)}: recorded after the loss, so it does not count"],
+            False,
+            False,
+        )
+    details = move.event.details
+    moved, left = _count(details.get("files")), _count(details.get("left"))
+    how = DELETIONS.get(str(details.get("deletion")), UNRECORDED_DELETION)
+    when = _when(move.event.at, zone)
+    if moved:
+        text += f"; {moved} moved into the vault by scan --into, which {how}, {when}"
+    if left:
+        text += f"; {left} left on the drive by scan --into {when}"
+    line = (
+        f"{_ref(move)}: {moved} of the {files} file(s) of event {found.seq} moved into the "
+        f"vault under {details.get('stored_under')}; scan --into {how}; {left} left on the drive"
+    )
+    return _Account(text, [*seen, line], moved > 0 and left == 0, moved > 0)
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int and value > 0 else 0
+
+
+def _when(at: str, zone: ZoneInfo) -> str:
+    """An event time for people, on the organisation's clock and named with its zone."""
+    moment = _moment(at.replace("Z", "+00:00"))
+    if moment is None:
+        return at
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
+
+
+def _move_of(
+    found: StoredEvent, moves: list[StoredEvent], events: list[StoredEvent]
+) -> StoredEvent | None:
+    """The `plaintext-moved` event of FOUND's files: the one that names it."""
+    for move in moves:
+        if move.event.details.get("plaintext_found_event") == found.event.event_id:
+            return move
+    return _older_move_of(found, events)
+
+
+def _older_move_of(found: StoredEvent, events: list[StoredEvent]) -> StoredEvent | None:
+    """Before a move named its finding, scan --into recorded the move and then the finding
+    from one process: the vault's event just before a scan --into finding, when it is a
+    move that names no finding, by the same user on the same host, of as many files."""
+    if not str(found.event.details.get("reason") or "").startswith(SCAN_REASON):
+        return None
+    earlier = [s for s in events if s.seq < found.seq]
+    if not earlier:
+        return None
+    move = max(earlier, key=lambda s: s.seq)
+    same_actor = (move.event.actor.user, move.event.actor.host) == (
+        found.event.actor.user,
+        found.event.actor.host,
+    )
+    if (
+        move.event.action == "plaintext-moved"
+        and "plaintext_found_event" not in move.event.details
+        and same_actor
+        and move.event.details.get("found") == found.event.details.get("files")
+    ):
+        return move
+    return None
+
+
+def _before_loss(move: StoredEvent, lost: StoredEvent) -> bool:
+    """Recorded before the loss was, and not timed after its discovery: the drive was in
+    hand then."""
+    at = _moment(move.event.at.replace("Z", "+00:00"))
+    discovered = _moment(str(lost.event.details.get("discovered_at", "")).replace("Z", "+00:00"))
+    late = at is not None and discovered is not None and at > discovered
+    return move.seq < lost.seq and not late
 
 
 def _audit_chain(problem: ChainCheck | None, head_seq: int) -> m.Finding:

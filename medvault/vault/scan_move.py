@@ -32,7 +32,7 @@ from medvault.errors import (
     UsageError,
 )
 from medvault.format.meta import normalize_path
-from medvault.registry.records import CustodyRegistry
+from medvault.registry.records import CustodyRegistry, Event
 from medvault.store.fsio import READ_ONLY_ERRNOS
 from medvault.vault.add import Planned, add_planned, plan
 from medvault.vault.catalog import Located, load_catalog
@@ -50,6 +50,8 @@ OPEN_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 SWAPPED_ERRNOS = {errno.ELOOP, errno.ENOENT, errno.ENOTDIR}
 # Why a plaintext file stayed on the drive; the error the command ends with (worst first).
 CHANGED, NOT_VERIFIED, NOT_DELETED = "changed", "not-verified", "not-deleted"
+# How a moved file left the drive, as the `plaintext-moved` event records it.
+DELETION = "zeroed-then-unlinked"
 
 
 class MoveRegistry(CustodyRegistry, IncidentRegistry, Protocol):
@@ -96,8 +98,9 @@ def move_into_vault(
 ) -> MoveResult:
     """Move FOUND ((path, path relative to ROOT) pairs) into the vault under
     scan/<UTC time>/ and delete the plaintext; record a `plaintext-moved` event (counts,
-    bytes, digests, never names) and, when ROOT is on the vault's own drive, a
-    `plaintext-found` incident for the lost-drive report."""
+    bytes, digests, never names, how the files were deleted) and, when ROOT is on the
+    vault's own drive, first a `plaintext-found` incident for the lost-drive report, whose
+    id the move names."""
     result = MoveResult(f"scan/{stamp(env.now())}/")
     result.same_drive = _same_drive(root, vault.paths.root)  # before ROOT may be deleted
     planned = [_planned(path, result.stored_under + rel) for path, rel in found]
@@ -256,6 +259,9 @@ def _record(
     indicators: dict[str, int],
     result: MoveResult,
 ) -> None:
+    """The finding first, then the move that names it: the lost-drive report pairs them
+    by that id to say when the files were found and when they were moved and zeroed."""
+    finding = _record_finding(vault, registry, env, found, result)
     record(
         registry,
         env,
@@ -269,13 +275,25 @@ def _record(
             "indicators": dict(sorted(indicators.items())),
             "stored_under": result.stored_under,
             "folders_removed": result.folders_removed,
+            "deletion": DELETION,
+            "plaintext_found_event": None if finding is None else finding.event_id,
         },
         vault=vault,
     )
+
+
+def _record_finding(
+    vault: UnlockedVault,
+    registry: MoveRegistry,
+    env: Env,
+    found: list[tuple[Path, str]],
+    result: MoveResult,
+) -> Event | None:
+    """The `plaintext-found` incident when ROOT is on the vault's own drive, else None."""
     if not result.same_drive or not found:
-        return
+        return None
     try:
-        record_plaintext_finding(
+        finding = record_plaintext_finding(
             registry,
             env,
             vault.vault_id_hex,
@@ -289,8 +307,9 @@ def _record(
             "incident was not recorded; record it where the vault is registered: "
             f"medvault incident plaintext {vault.vault_id_hex} --files {len(found)} --reason ..."
         )
-        return
+        return None
     result.incident_recorded = True
+    return finding
 
 
 def _same_drive(root: Path, vault_root: Path) -> bool:
