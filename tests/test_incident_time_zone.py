@@ -36,4 +36,25 @@ def test_incident_lost_counts_on_the_orgs_calendar(
         "incident", "lost", vault_id, "--discovered-at", discovered,
         "--reported-by", "Pat Privacy", "--out", tmp_path / "inc2", passphrase=False,
     ).stdout  # fmt: skip
-    assert "notify individuals by 2027-02-02 (America/Los_Angeles)" in text
+    assert "otify individuals by 2027-02-02 (America/Los_Angeles)" in text
+
+
+def test_the_deadline_line_matches_the_verdict(ws: Workspace, drive: Path, tmp_path: Path) -> None:
+    """The walkthrough saw "If reportable, notify ..." printed under a REPORTABLE verdict."""
+    vault_id = ws.create_fast(drive)
+    args = ("incident", "lost", vault_id, "--discovered-at", "2026-12-04T16:30Z",
+            "--reported-by", "Pat Privacy", "--out")  # fmt: skip
+    secured = ws.cli(*args, tmp_path / "one", passphrase=False)
+    assert secured.returncode == 0, secured.stderr
+    assert "Determination: SECURED, NOT REPORTABLE" in secured.stdout
+    assert "Should it become reportable, notify individuals by 2027-02-02" in secured.stdout
+    told = ws.cli(
+        "incident", "disclosed", vault_id, "--secret", "passphrase", "--reason", "on a note",
+        passphrase=False,
+    )  # fmt: skip
+    assert told.returncode == 0, told.stderr
+    reportable = ws.cli(*args, tmp_path / "two", passphrase=False)
+    assert reportable.returncode == 0, reportable.stderr
+    assert "Determination: REPORTABLE" in reportable.stdout
+    assert "Notify individuals by 2027-02-02" in reportable.stdout
+    assert "Should it become" not in reportable.stdout

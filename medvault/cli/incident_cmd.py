@@ -23,6 +23,7 @@ from medvault.cli.common import (
 from medvault.cli.safe_text import safe
 from medvault.errors import AlreadyExists, MedvaultError
 from medvault.reports import lost
+from medvault.reports.lost_model import REPORTABLE
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
 from medvault.vault.custody import record
@@ -148,10 +149,11 @@ def incident_lost(
     click.echo(f"Determination: {report.determination.conclusion.upper()}")
     for reason in report.determination.reasons:  # may quote the registry's text
         click.echo(f"  - {safe(reason)}")
-    click.echo(
-        f"If reportable, notify individuals by {report.deadlines.notify_individuals_by} "
-        f"({report.deadlines.time_zone})."
-    )
+    due = f"{report.deadlines.notify_individuals_by} ({report.deadlines.time_zone})"
+    if report.determination.conclusion == REPORTABLE:
+        click.echo(f"Notify individuals by {due}.")
+    else:  # the deadline still runs if a later finding makes it reportable
+        click.echo(f"Should it become reportable, notify individuals by {due}.")
     click.echo(
         f"Evidence pack: {safe(out_dir / 'report.html')} and {safe(out_dir / 'report.json')}"
     )

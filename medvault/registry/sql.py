@@ -303,6 +303,27 @@ class Registry:
             self._serialize_writers(conn)
             return self._insert(conn, ev, ev.at, "direct", self._last(conn))[1]
 
+    def append_event_changing_status(self, ev: Event, status: str) -> bool:
+        """Append EV and set its vault's status to STATUS in one transaction, under the
+        writers' lock, unless the vault already has that status: then nothing is written
+        and False is returned. Two processes cannot both make the change (one incident
+        per loss, however many officers report it at once)."""
+        vaults = schema.vaults
+        with self._tx() as conn:
+            self._serialize_writers(conn)
+            current = conn.execute(
+                select(vaults.c.status).where(vaults.c.vault_id == ev.vault_id)
+            ).scalar()
+            if current is None:
+                raise RegistryError(f"vault {ev.vault_id} is not in this custody registry")
+            if current == status:
+                return False
+            self._insert(conn, ev, ev.at, "direct", self._last(conn))
+            conn.execute(
+                update(vaults).where(vaults.c.vault_id == ev.vault_id).values(status=status)
+            )
+        return True
+
     def append_logged_event(self, ev: Event) -> str:
         """Append EV, already written to a drive's custody log, where it happened: a sync
         of that drive may have merged it in between, and then it is already here (the

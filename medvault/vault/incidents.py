@@ -11,7 +11,7 @@ from typing import Protocol
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import NotFound, UsageError
 from medvault.registry.records import Event, EventSink, StoredEvent, VaultRecord
-from medvault.vault.custody import record
+from medvault.vault.custody import new_event, record
 from medvault.vault.env import Env, iso
 from medvault.vault.session import UnlockedVault
 
@@ -28,6 +28,8 @@ class LostRegistry(IncidentRegistry, Protocol):
     def events(
         self, vault_id: str | None = None, since: str | None = None, until: str | None = None
     ) -> list[StoredEvent]: ...
+
+    def append_event_changing_status(self, ev: Event, status: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -88,22 +90,22 @@ def mark_lost(
     reported_by: str,
 ) -> Event:
     vault = known_vault(registry, vault_id)
-    if not reported_by.strip():
-        raise UsageError("--reported-by must name a person")
-    event = record(
-        registry,
-        env,
-        "lost",
-        {
-            "incident_id": random_bytes(8).hex(),
-            "discovered_at": iso(discovered_at),
-            "reported_by": reported_by.strip(),
-            "status_before": vault.status,
-        },
-        vault_id=vault.vault_id,
-    )
+    event = _lost_event(env, vault, discovered_at, reported_by)
+    registry.append_event(event)
     registry.set_vault_status(vault.vault_id, "lost")
     return event
+
+
+def _lost_event(env: Env, vault: VaultRecord, discovered_at: datetime, reported_by: str) -> Event:
+    if not reported_by.strip():
+        raise UsageError("--reported-by must name a person")
+    details = {
+        "incident_id": random_bytes(8).hex(),
+        "discovered_at": iso(discovered_at),
+        "reported_by": reported_by.strip(),
+        "status_before": vault.status,
+    }
+    return new_event(env, vault.vault_id, "lost", details)
 
 
 def report_lost(
@@ -117,11 +119,17 @@ def report_lost(
     flagged lost), add this report to it: one loss is one incident, however often it is
     reported."""
     vault = known_vault(registry, vault_id)
+    if vault.status != "lost":
+        event = _lost_event(env, vault, discovered_at, reported_by)
+        # Flag and record in one step: of two reports at once, one opens the incident and
+        # the other (which then finds the vault lost) adds to it.
+        if registry.append_event_changing_status(event, "lost"):
+            stored = _stored(registry, vault.vault_id, event.event_id)
+            return LostIncident(stored, str(event.details["discovered_at"]), added=False)
+        vault = known_vault(registry, vault_id)
     opened = _open_incident(registry, vault)
-    if opened is None:
-        event = mark_lost(registry, env, vault.vault_id, discovered_at, reported_by)
-        stored = _stored(registry, vault.vault_id, event.event_id)
-        return LostIncident(stored, str(event.details["discovered_at"]), added=False)
+    if opened is None:  # pragma: no cover - a lost vault always has its "lost" event
+        raise NotFound(f"vault {vault.vault_id} is flagged lost but has no lost event")
     if not reported_by.strip():
         raise UsageError("--reported-by must name a person")
     incident_id = str(opened.event.details["incident_id"])
