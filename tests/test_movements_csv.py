@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from medvault.reports.local_time import ReportZone
 from medvault.reports.movements import COLUMNS, Movement, as_csv
 
 PLAIN = Movement(
@@ -30,11 +31,12 @@ PLAIN = Movement(
 TEXT_COLUMNS = [f.name for f in fields(Movement) if f.type == "str"]
 # =, +, -, @ start a formula; a leading TAB or CR is skipped by some spreadsheets, which
 # then read the formula after it.
+LOS_ANGELES = ReportZone("America/Los_Angeles")
 HOSTILE = ["=HYPERLINK(1)", "+1+1", "-1+1", "@SUM(A1)", "\t=HYPERLINK(1)", "\r=HYPERLINK(1)"]
 
 
 def _cells(row: Movement) -> dict[str, str]:
-    [parsed] = list(csv.DictReader(io.StringIO(as_csv([row]), newline="")))
+    [parsed] = list(csv.DictReader(io.StringIO(as_csv([row], LOS_ANGELES), newline="")))
     return dict(parsed)
 
 
@@ -49,7 +51,9 @@ def test_formula_starts_are_quoted_in_every_column(value: str) -> None:
 def test_ordinary_cells_are_unchanged() -> None:
     cells = _cells(replace(PLAIN, vault_label="Ward 7 = ICU\t(night)"))
     assert cells == {c: str(getattr(PLAIN, c)) for c in COLUMNS} | {
-        "vault_label": "Ward 7 = ICU\t(night)"
+        "vault_label": "Ward 7 = ICU\t(night)",
+        "time_local": "2026-12-05T02:00:00-08:00",  # added after the columns, not among them
+        "time_zone": "America/Los_Angeles",
     }
 
 
@@ -58,6 +62,10 @@ def test_a_line_break_inside_a_cell_cannot_start_a_row(breaker: str) -> None:
     """A CR or LF inside a label stays inside its quoted cell: otherwise the text after it
     would begin a new row, whose first cell a spreadsheet could run as a formula."""
     value = f"Lab{breaker}=HYPERLINK(1)"
-    rows = list(csv.reader(io.StringIO(as_csv([replace(PLAIN, vault_label=value)]), newline="")))
+    rows = list(
+        csv.reader(
+            io.StringIO(as_csv([replace(PLAIN, vault_label=value)], LOS_ANGELES), newline="")
+        )
+    )
     assert len(rows) == 2  # the header and one event
     assert rows[1][COLUMNS.index("vault_label")] == value

@@ -15,6 +15,7 @@ from medvault.cli.common import (
     open_registry,
     org_option,
 )
+from medvault.cli.org_zone import optional_org, zone_of
 from medvault.cli.safe_text import safe_lines
 from medvault.errors import AuditChainBroken, MedvaultError
 from medvault.reports import movements
@@ -80,8 +81,18 @@ def audit_head(as_json: bool) -> None:
 
 
 @audit_group.command("report")
-@click.option("--since", required=True, metavar="DATE", help="First day (ISO date, UTC).")
-@click.option("--until", metavar="DATE", help="Day after the last (ISO date, UTC; default: now).")
+@click.option(
+    "--since",
+    required=True,
+    metavar="DATE",
+    help="First day: a date is midnight on the organisation's calendar (time_zone in "
+    "org.toml; UTC when none is set); a date-time with an offset (Z, -08:00) is that moment.",
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="Day after the last, read as --since is (default: now).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -107,26 +118,35 @@ def audit_report(
     as_json: bool,
 ) -> None:
     """The media-movement record for an auditor (HIPAA 164.310(d)(1)): every custody event
-    about a vault in the period, with the person responsible, host and custodian. Times
-    are UTC and say so (`Z` in CSV and HTML, `+00:00` in JSON).
+    about a vault in the period, with the person responsible, host and custodian.
 
-    Exit codes: 0, 2 (bad date), 5 (html: no org config), 11.
+    Times are on the organisation's calendar (time_zone in org.toml) with their UTC offset,
+    the zone named once: CSV adds time_local and time_zone to time_utc, HTML shows local
+    times. Without an org config or time_zone they are UTC and the output says why. JSON
+    times stay UTC (+00:00), with the zone in time_zone.
+
+    Exit codes: 0, 2 (bad date), 5 (html: no org config; an --org not found or an org
+    config that cannot be read), 11.
     """
     environment = env()
-    start = iso(parse_moment(since, "--since", environment.now()))
+    # HTML needs the organisation's name; CSV and JSON use its time zone when it is there.
+    html_org = load_org_config(org_path) if fmt == "html" and not as_json else None
+    zone = zone_of(html_org or optional_org(org_path))
+    start = iso(parse_moment(since, "--since", environment.now(), zone=zone.tz))
     end = (
         None
         if until is None
-        else iso(parse_moment(until, "--until", environment.now(), allow_future=True))
+        else iso(parse_moment(until, "--until", environment.now(), allow_future=True, zone=zone.tz))
     )
     rows = movements.movements(open_registry().real(), start, end)
     if as_json or fmt == "json":
-        text = safe_text.dumps(movements.as_json(rows, start, end)) + "\n"
-    elif fmt == "csv":
-        text = movements.as_csv(rows)
+        text = safe_text.dumps(movements.as_json(rows, start, end, zone)) + "\n"
+    elif html_org is not None:
+        text = movements.as_html(rows, html_org.name, start, end, zone)
     else:
-        org_name = load_org_config(org_path).name
-        text = movements.as_html(rows, org_name, start, end)
+        text = movements.as_csv(rows, zone)
+    if zone.note is not None and not (as_json or fmt == "json"):
+        click.echo(f"medvault: note: times are UTC: {zone.note}", err=True)
     if out_file is None:  # a terminal, perhaps: no control characters from the events
         click.echo(safe_lines(text), nl=False)
         return

@@ -13,10 +13,12 @@ from medvault.cli.common import (
     env,
     json_option,
     open_registry,
+    org_option,
     passphrase_options,
     unlock_vault,
     vault_id_of,
 )
+from medvault.cli.org_zone import optional_org, zone_of
 from medvault.cli.safe_text import safe
 from medvault.errors import NotFound, UsageError
 from medvault.registry.records import Event
@@ -105,15 +107,21 @@ def custody_declare(
 
 @custody_group.command("show")
 @click.argument("vault")
+@org_option
 @json_option
-def custody_show(vault: str, as_json: bool) -> None:
+def custody_show(vault: str, org_path: Path | None, as_json: bool) -> None:
     """Timeline of VAULT (a drive, a vault id, a unique id prefix or label; no passphrase):
     created, added, extracted,
     transfers, recoveries, last seen, and the current custodian. Counts only, no PHI.
 
-    Exit codes: 0, 2 (a name several vaults answer to), 4, 11, 16 (vault id not in the
-    registry).
+    Times are on the organisation's calendar (time_zone in org.toml) with their UTC offset,
+    the zone named once; UTC, saying why, without an org config or time_zone. --json
+    keeps UTC times and adds time_zone.
+
+    Exit codes: 0, 2 (a name several vaults answer to), 4, 5 (an --org not found or an org
+    config that cannot be read), 11, 16 (vault id not in the registry).
     """
+    zone = zone_of(optional_org(org_path))
     registry = open_registry().real()
     record = known_vault(registry, vault_id_of(vault))
     events = registry.events(record.vault_id)
@@ -145,6 +153,8 @@ def custody_show(vault: str, as_json: bool) -> None:
             }
             for s in events
         ],
+        "time_zone": zone.name,
+        "time_zone_note": zone.note,
     }
     if as_json:
         emit_json(view)
@@ -152,13 +162,15 @@ def custody_show(vault: str, as_json: bool) -> None:
     # Every value below comes from the registry, and events merged by `sync` from a
     # drive's log were written by whoever held the drive and its passphrase.
     click.echo(f"Vault {record.vault_id}  {record.label!r}  status: {safe(record.status)}")
+    click.echo(safe(zone.heading([record.created_at, *(s.event.at for s in events)])))
     click.echo(
-        f"Created {safe(record.created_at)} by {safe(record.created_by)} on {safe(record.host)}"
+        f"Created {safe(zone.shown(record.created_at))} by {safe(record.created_by)} "
+        f"on {safe(record.host)}"
     )
     click.echo(f"Current custodian: {safe(view['current_custodian'])}")
     if last is not None:
         click.echo(
-            f"Last seen: {safe(last.event.at)} on {safe(last.event.actor.host)} "
+            f"Last seen: {safe(zone.shown(last.event.at))} on {safe(last.event.actor.host)} "
             f"by {safe(last.event.actor.describe())}"
         )
     click.echo("")
@@ -166,8 +178,9 @@ def custody_show(vault: str, as_json: bool) -> None:
         ev = s.event
         note = "" if s.via == "direct" else "  [from the drive's log]"
         click.echo(
-            f"{safe(ev.at[:19])}  {safe(ev.action):<16} {safe(ev.actor.describe()):<20} "
-            f"{safe(ev.actor.host):<16} {safe(summarize(ev.action, ev.details))}{note}"
+            f"{safe(zone.shown(ev.at)):<25}  {safe(ev.action):<16} "
+            f"{safe(ev.actor.describe()):<20} {safe(ev.actor.host):<16} "
+            f"{safe(summarize(ev.action, ev.details))}{note}"
         )
 
 

@@ -10,12 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from medvault.registry.records import StoredEvent, VaultRecord
+from medvault.reports.local_time import ReportZone
 from medvault.reports.lost import summarize
 
 COLUMNS = (
     "seq", "time_utc", "vault_id", "vault_label", "action", "os_user", "person", "host",
     "custodian_after", "summary", "via", "event_hash",
 )  # fmt: skip
+# Added after the columns above, so a reader that counts columns still finds each one: the
+# time on the organisation's calendar with its offset, and the zone it is in.
+CSV_COLUMNS = (*COLUMNS, "time_local", "time_zone")
 
 
 class MovementRegistry(Protocol):
@@ -96,12 +100,16 @@ def with_offset(moment: str) -> str:
     return moment[:-1] + "+00:00" if moment.endswith("Z") else moment
 
 
-def as_json(rows: list[Movement], since: str, until: str | None) -> dict[str, Any]:
-    """The movements for a program: each time in ISO 8601 with its offset, the details as
-    values (a state's count is a number, not text)."""
+def as_json(
+    rows: list[Movement], since: str, until: str | None, zone: ReportZone
+) -> dict[str, Any]:
+    """The movements for a program: each time in ISO 8601 UTC with its offset, the details
+    as values (a state's count is a number, not text), and the organisation's zone."""
     return {
         "since": with_offset(since),
         "until": None if until is None else with_offset(until),
+        "time_zone": zone.name,
+        "time_zone_note": zone.note,
         "events": [
             {
                 **{c: getattr(row, c) for c in COLUMNS if c != "time_utc"},
@@ -113,14 +121,15 @@ def as_json(rows: list[Movement], since: str, until: str | None) -> dict[str, An
     }
 
 
-def as_csv(rows: list[Movement]) -> str:
+def as_csv(rows: list[Movement], zone: ReportZone) -> str:
     out = io.StringIO()
     # RFC 4180 line ends: the csv module then quotes a cell holding a CR as well as a LF,
     # so a CR inside a label cannot start a new row (whose first cell could be a formula).
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([_cell(getattr(row, c)) for c in COLUMNS])
+        cells = [getattr(row, c) for c in COLUMNS] + [zone.iso(row.time_utc), zone.name]
+        writer.writerow([_cell(value) for value in cells])
     return out.getvalue()
 
 
@@ -135,15 +144,20 @@ def _cell(value: object) -> object:
     return "'" + text if text.startswith(FORMULA_STARTS) else value
 
 
-def as_html(rows: list[Movement], org_name: str, since: str, until: str | None) -> str:
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in COLUMNS[:-1])
-    body = "\n".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(str(getattr(r, c)))}</td>" for c in COLUMNS[:-1])
-        + "</tr>"
-        for r in rows
+HTML_COLUMNS = tuple(c for c in COLUMNS if c not in ("time_utc", "event_hash"))
+
+
+def as_html(
+    rows: list[Movement], org_name: str, since: str, until: str | None, zone: ReportZone
+) -> str:
+    zone_column = "time" if zone.note is not None else f"time ({zone.name})"
+    head = f"<th>seq</th><th>{html.escape(zone_column)}</th>" + "".join(
+        f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in HTML_COLUMNS[1:]
     )
-    period = f"{since} to {until}" if until else f"since {since}"
+    body = "\n".join(_html_row(r, zone) for r in rows)
+    start = zone.shown(since)
+    period = f"{start} to {zone.shown(until)}" if until else f"since {start}"
+    shown_times = [since, *([until] if until else []), *(r.time_utc for r in rows)]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Media movement record: {html.escape(org_name)}</title>
@@ -155,11 +169,23 @@ th {{ background: #e8e8e8; }}
 tr:nth-child(even) td {{ background: #f7f7f7; }}
 </style></head><body>
 <h1>Media movement record</h1>
-<p>{html.escape(org_name)} &mdash; {html.escape(period)} (UTC) &mdash; {len(rows)} event(s).
+<p>{html.escape(org_name)} &mdash; {html.escape(period)} &mdash; {len(rows)} event(s).
 HIPAA 45 CFR 164.310(d)(1): receipt and removal of media and the person responsible.
 Each row is an event of the registry's hash-chained audit trail (verify with
 <code>medvault audit verify</code>).</p>
+<p class="zone">{html.escape(zone.heading(shown_times))}</p>
 <table><thead><tr>{head}</tr></thead><tbody>
 {body}
 </tbody></table></body></html>
 """
+
+
+def _html_row(row: Movement, zone: ReportZone) -> str:
+    """The seq, then the time on the organisation's calendar (the recorded UTC time stays
+    in the datetime attribute), then the other columns."""
+    when = (
+        f'<td><time datetime="{html.escape(str(row.time_utc))}">'
+        f"{html.escape(zone.shown(row.time_utc))}</time></td>"
+    )
+    rest = "".join(f"<td>{html.escape(str(getattr(row, c)))}</td>" for c in HTML_COLUMNS[1:])
+    return f"<tr><td>{row.seq}</td>{when}{rest}</tr>"

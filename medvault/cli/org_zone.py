@@ -1,0 +1,27 @@
+"""The organisation's time zone for human output of commands that work without an org
+config (`audit report` CSV/JSON, `custody show`): used when the config is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medvault.config import OrgConfig, find_org_config, load_org
+from medvault.errors import OrgConfigMissing
+from medvault.reports.local_time import NO_ORG_NOTE, ReportZone
+
+
+def optional_org(org_path: Path | None) -> OrgConfig | None:
+    """The org config from --org, $MEDVAULT_ORG or $MEDVAULT_HOME/org.toml; None when none
+    is found by default. An --org that is not there, or a config that cannot be read, is
+    an error (as for registry_url): a typo must not quietly turn times into UTC."""
+    try:
+        found = find_org_config(org_path)
+    except OrgConfigMissing:
+        if org_path is not None:
+            raise
+        return None
+    return load_org(found)
+
+
+def zone_of(org: OrgConfig | None) -> ReportZone:
+    return ReportZone.of(None, NO_ORG_NOTE) if org is None else ReportZone.of(org.time_zone)
