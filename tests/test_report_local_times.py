@@ -12,16 +12,14 @@ import secrets
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from medvault.cli.org_zone import report_period
 from medvault.config import render_org_toml
 from medvault.registry.records import Actor, Event
 from medvault.reports.local_time import ReportZone
 from medvault.reports.movements import COLUMNS, movements
-from medvault.vault.env import iso
-from medvault.vault.incidents import parse_moment
 from tests.conftest import Workspace
 
 LA = "America/Los_Angeles"
@@ -168,15 +166,15 @@ def test_the_day_starts_at_midnight_in_los_angeles_not_utc(ws: Workspace, drive:
     """The review's case, with the clock past it: --since 2026-12-05 in Los Angeles leaves
     out 23:59 on the 4th (07:59 UTC on the 5th) and keeps midnight (08:00 UTC)."""
     _vault_with_events(ws, drive, "2026-12-05T07:59:00.000000Z", "2026-12-05T08:00:00.000000Z")
-    later = datetime(2026, 12, 6, tzinfo=UTC)
-    since = parse_moment("2026-12-05", "--since", later, zone=ReportZone.of(LA).tz)
+    later = datetime(2026, 12, 6, tzinfo=UTC)  # the real clock may not be past it yet
+    since, until = report_period("2026-12-05", "2026-12-06", later, ReportZone.of(LA))
+    assert (since, until) == ("2026-12-05T08:00:00.000000Z", "2026-12-06T08:00:00.000000Z")
     registry = ws.registry()
     try:
-        rows = movements(registry, iso(since), None)
+        rows = movements(registry, since, until)
     finally:
         registry.close()
     assert [r.time_utc for r in rows if r.action == "transfer"] == ["2026-12-05T08:00:00.000000Z"]
-    assert ReportZone.of(LA).tz == ZoneInfo(LA)
 
 
 def test_custody_show_east_of_utc_names_its_offset(ws: Workspace, drive: Path) -> None:

@@ -15,12 +15,10 @@ from medvault.cli.common import (
     open_registry,
     org_option,
 )
-from medvault.cli.org_zone import optional_org, zone_of
+from medvault.cli.org_zone import optional_org, report_period, zone_of
 from medvault.cli.safe_text import safe_lines
 from medvault.errors import AuditChainBroken, MedvaultError
 from medvault.reports import movements
-from medvault.vault.env import iso
-from medvault.vault.incidents import parse_moment
 
 
 @click.group("audit")
@@ -128,16 +126,10 @@ def audit_report(
     Exit codes: 0, 2 (bad date), 5 (html: no org config; an --org not found or an org
     config that cannot be read), 11.
     """
-    environment = env()
     # HTML needs the organisation's name; CSV and JSON use its time zone when it is there.
     html_org = load_org_config(org_path) if fmt == "html" and not as_json else None
     zone = zone_of(html_org or optional_org(org_path))
-    start = iso(parse_moment(since, "--since", environment.now(), zone=zone.tz))
-    end = (
-        None
-        if until is None
-        else iso(parse_moment(until, "--until", environment.now(), allow_future=True, zone=zone.tz))
-    )
+    start, end = report_period(since, until, env().now(), zone)
     rows = movements.movements(open_registry().real(), start, end)
     if as_json or fmt == "json":
         text = safe_text.dumps(movements.as_json(rows, start, end, zone)) + "\n"

@@ -3,11 +3,14 @@ config (`audit report` CSV/JSON, `custody show`): used when the config is there.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from medvault.config import OrgConfig, find_org_config, load_org
 from medvault.errors import OrgConfigMissing
 from medvault.reports.local_time import NO_ORG_NOTE, ReportZone
+from medvault.vault.env import iso
+from medvault.vault.incidents import parse_moment
 
 
 def optional_org(org_path: Path | None) -> OrgConfig | None:
@@ -25,3 +28,14 @@ def optional_org(org_path: Path | None) -> OrgConfig | None:
 
 def zone_of(org: OrgConfig | None) -> ReportZone:
     return ReportZone.of(None, NO_ORG_NOTE) if org is None else ReportZone.of(org.time_zone)
+
+
+def report_period(
+    since: str, until: str | None, now: datetime, zone: ReportZone
+) -> tuple[str, str | None]:
+    """--since and --until as registry times (UTC): a bare date is midnight on ZONE's
+    calendar, a date-time with an offset is that moment; UNTIL may be in the future."""
+    start = iso(parse_moment(since, "--since", now, zone=zone.tz))
+    if until is None:
+        return start, None
+    return start, iso(parse_moment(until, "--until", now, allow_future=True, zone=zone.tz))
