@@ -140,6 +140,17 @@ def test_plaintext_found_and_not_moved_is_reportable_with_its_date(usb: Drive) -
     assert finding.evidence == [f"{lost._ref(found)}: 3 file(s) found; USB audit"]
 
 
+def test_times_are_utc_when_no_zone_is_set(usb: Drive) -> None:
+    """An org.toml without a time zone: the finding's times are UTC and say so."""
+    usb.found(T, 1)
+    usb.report(T + timedelta(days=1), T + timedelta(days=1))
+    [opened] = usb.of("lost")
+    vault = usb.registry.vault(usb.vault_id)
+    assert vault is not None
+    report = lost.build(usb.registry, vault, opened, "Org", "org", iso(T + timedelta(days=1)))
+    assert "1 found 2026-11-20 22:05 UTC, with no move" in _plaintext(report).statement
+
+
 def test_plaintext_moved_before_the_loss_fails_with_both_dates(usb: Drive) -> None:
     usb.scan_into(T, 3)
     [found], [moved] = usb.of("plaintext-found"), usb.of("plaintext-moved")
@@ -250,6 +261,26 @@ def test_older_events_without_the_link_still_pair(usb: Drive, paired: bool) -> N
     )
     assert (moved in finding.statement) is paired
     assert ("with no move into the vault recorded" in finding.statement) is not paired
+
+
+def test_files_left_on_the_drive_are_counted(usb: Drive) -> None:
+    """A move that left files behind (changed meanwhile, or not deletable): the finding
+    counts them, and its title does not say the plaintext was moved."""
+    pat = Actor("pat", "desk-2")
+    _append(usb, T, pat, "plaintext-found", {"files": 3, "reason": OLD_REASON})
+    [found] = usb.of("plaintext-found")
+    left = {**OLD_MOVE, "files": 2, "left": 1, "deletion": DELETION}
+    _append(usb, T + timedelta(minutes=1), pat, "plaintext-moved",
+            {**left, "plaintext_found_event": found.event.event_id})  # fmt: skip
+    finding = _plaintext(usb.report(T + timedelta(days=1), T + timedelta(days=1)))
+    assert finding.holds is False
+    assert finding.title == "Plaintext PHI found on the drive"
+    when = _local(iso(T + timedelta(minutes=1)))
+    assert (
+        f"3 found {_local(iso(T))}; 2 moved into the vault by scan --into, which {ZEROED}, "
+        f"{when}; 1 left on the drive by scan --into {when}."
+    ) in finding.statement
+    assert "copies may remain" in finding.statement
 
 
 def test_html_json_and_text_show_both_dates(usb: Drive) -> None:
