@@ -20,6 +20,8 @@ from medvault.cli.safe_text import safe_lines
 from medvault.errors import AuditChainBroken, MedvaultError
 from medvault.reports import movements
 
+_LOCAL_TESTS = "tests/test_report_local_times.py::"
+
 
 @click.group("audit")
 def audit_group() -> None:
@@ -84,12 +86,14 @@ def audit_head(as_json: bool) -> None:
     required=True,
     metavar="DATE",
     help="First day: a date is midnight on the organisation's calendar (time_zone in "
-    "org.toml; UTC when none is set); a date-time with an offset (Z, -08:00) is that moment.",
+    "org.toml; UTC when none is set); a date-time with an offset (Z, -08:00) is that moment "
+    f"(test: {_LOCAL_TESTS}test_a_bare_date_is_midnight_on_the_organisations_calendar).",
 )
 @click.option(
     "--until",
     metavar="DATE",
-    help="Day after the last, read as --since is (default: now).",
+    help="Day after the last, read as --since is (default: now) "
+    f"(test: {_LOCAL_TESTS}test_a_bare_date_is_midnight_on_the_organisations_calendar).",
 )
 @click.option(
     "--format",
@@ -119,9 +123,16 @@ def audit_report(
     about a vault in the period, with the person responsible, host and custodian.
 
     Times are on the organisation's calendar (time_zone in org.toml) with their UTC offset,
-    the zone named once: CSV adds time_local and time_zone to time_utc, HTML shows local
-    times. Without an org config or time_zone they are UTC and the output says why. JSON
-    times stay UTC (+00:00), with the zone in time_zone.
+    the zone named once: CSV adds time_local and time_zone after time_utc and the other
+    columns (test:
+    tests/test_report_local_times.py::test_csv_adds_local_times_with_offsets_across_dst_changes),
+    HTML shows local times (test:
+    tests/test_report_local_times.py::test_html_names_the_zone_once_and_shows_local_times).
+    Without an org config or time_zone they are UTC and the output says why (test:
+    tests/test_report_local_times.py::test_without_an_org_config_times_are_utc_and_say_so)
+    (test: tests/test_report_local_times.py::test_without_a_time_zone_times_are_utc_and_say_so).
+    JSON times stay UTC (+00:00), with the zone in time_zone (test:
+    tests/test_report_local_times.py::test_a_bare_date_is_midnight_on_the_organisations_calendar).
 
     Exit codes: 0, 2 (bad date), 5 (html: no org config; an --org not found or an org
     config that cannot be read), 11.
