@@ -159,3 +159,11 @@ class DamageFound(MedvaultError):
     """verify found damaged or missing files."""
 
     exit_code = 19
+
+
+class RepairNeeded(MedvaultError):
+    """verify found no damage, only work an interrupted write left for `repair` to finish
+    (a pack not yet indexed, an index that places entries where they are not)."""
+
+    exit_code = 24
+    hint = "run `medvault repair`: it finishes what was interrupted; no file is damaged"
