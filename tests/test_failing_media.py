@@ -94,7 +94,12 @@ def test_full_exfat_stick(ws: Workspace, tmp_path: Path) -> None:
             pad.truncate(free.f_bavail * free.f_frsize - 2 * 1024 * 1024)
             os.fsync(pad.fileno())
         before, files = _snapshot(drive), _listing(ws, drive)
-        result = ws.cli("add", drive, big)
+        refused = ws.cli("add", drive, big)  # refused up front: nothing written
+        assert refused.returncode == 7, refused.stderr
+        assert "need about" in refused.stderr
+        assert _snapshot(drive) == before
+        # A driver that misreports its free space: the writes themselves find it full.
+        result = ws.cli("add", drive, big, "--no-space-check")
         assert result.returncode == 7, result.stderr
         line = _one_error(result.stderr)
         assert line == (

@@ -45,6 +45,18 @@ MAX_SHOWN = 1 << 16
 @VAULT_ARG
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
 @click.option("--replace", is_flag=True, help="Store a new version of paths already in the vault.")
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Skip a path already in the vault with the same size and SHA-256 (counted, not "
+    "added again): run an interrupted add again to finish it.",
+)
+@click.option(
+    "--no-space-check",
+    is_flag=True,
+    help="Do not refuse up front when the drive reports too little free space (for a "
+    "driver that misreports it); a full drive still stops the add with exit 7.",
+)
 @declare_options
 @passphrase_options
 @json_option
@@ -52,6 +64,8 @@ def add_cmd(
     vault: Path,
     sources: tuple[Path, ...],
     replace: bool,
+    skip_existing: bool,
+    no_space_check: bool,
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
@@ -68,16 +82,22 @@ def add_cmd(
     Symbolic links, FIFOs, devices and sockets inside a folder, and names that are not
     UTF-8, are refused (nothing is added); a link named as a SOURCE is followed.
 
-    Exit codes: 0 all added, 2 a SOURCE is (or holds) the vault itself, 3 wrong passphrase,
-    4 not a vault, 7 drive full (files reported as added are kept), 8 unreadable source,
-    link, special file, non-UTF-8 name or a file changing while read (nothing more is
-    added), 9 path already in the vault (use --replace), 10 vault busy, 13 no passphrase
+    The drive's free space is checked first: a drive without room for the files once
+    encrypted is refused with the numbers, before anything is written.
+
+    Exit codes: 0 all added (or skipped with --skip-existing), 2 a SOURCE is (or holds)
+    the vault itself, 3 wrong passphrase, 4 not a vault, 7 drive full (refused up front,
+    or files reported as added are kept), 8 unreadable source, link, special file,
+    non-UTF-8 name or a file changing while read (nothing more is added), 9 path already
+    in the vault (use --replace or --skip-existing), 10 vault busy, 13 no passphrase
     source.
     """
     _add(
         vault,
         list(sources),
         replace,
+        skip_existing,
+        not no_space_check,
         parse_declared(individuals, states, categories),
         passphrase_fd,
         passphrase_file,
@@ -88,12 +108,26 @@ def add_cmd(
 @click.command("cp")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--replace", is_flag=True, help="Store a new version of paths already in the vault.")
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Skip a path already in the vault with the same size and SHA-256 (counted, not "
+    "added again): run an interrupted add again to finish it.",
+)
+@click.option(
+    "--no-space-check",
+    is_flag=True,
+    help="Do not refuse up front when the drive reports too little free space (for a "
+    "driver that misreports it); a full drive still stops the add with exit 7.",
+)
 @declare_options
 @passphrase_options
 @json_option
 def cp_cmd(
     paths: tuple[Path, ...],
     replace: bool,
+    skip_existing: bool,
+    no_space_check: bool,
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
@@ -116,6 +150,8 @@ def cp_cmd(
         paths[-1],
         list(paths[:-1]),
         replace,
+        skip_existing,
+        not no_space_check,
         parse_declared(individuals, states, categories),
         passphrase_fd,
         passphrase_file,
@@ -127,6 +163,8 @@ def _add(
     vault: Path,
     sources: list[Path],
     replace: bool,
+    skip_existing: bool,
+    check_space: bool,
     declared: Declared,
     passphrase_fd: int | None,
     passphrase_file: Path | None,
@@ -153,16 +191,31 @@ def _add(
             progress=bar,
             on_commit=added_printer(as_json),
             keep_files=as_json,
+            skip_existing=skip_existing,
+            check_space=check_space,
         )
     if result.count:
         declare(registry, env(), unlocked.vault_id_hex, declared, "add")
     if as_json:
-        emit_json({"added": [_entry_json(x) for x in result.files], "bytes": result.bytes})
+        emit_json(
+            {
+                "added": [_entry_json(x) for x in result.files],
+                "bytes": result.bytes,
+                "skipped": result.skipped,
+                "skipped_bytes": result.skipped_bytes,
+            }
+        )
     else:
         click.echo(
             f"{result.count} file(s), {result.bytes} bytes added to vault {unlocked.vault_id_hex}.",
             err=True,
         )
+        if result.skipped:
+            click.echo(
+                f"{result.skipped} file(s), {result.skipped_bytes} bytes already in the vault "
+                "(same size and SHA-256): skipped.",
+                err=True,
+            )
 
 
 def _entry_json(loc: Located) -> dict[str, object]:

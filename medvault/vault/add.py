@@ -28,7 +28,8 @@ from medvault.vault.names import shown
 from medvault.vault.path_index import refresh as refresh_path_index
 from medvault.vault.pipeline import encrypt_stream
 from medvault.vault.session import UnlockedVault
-from medvault.vault.writing import Committer, open_journal
+from medvault.vault.space import Need, check_fits
+from medvault.vault.writing import PACK_ENTRIES, PACK_TARGET, Committer, open_journal
 
 SMALL_FILE = 1024 * 1024  # read whole; larger files stream with a patched header
 PLACEHOLDER_SHA = "0" * 64
@@ -106,6 +107,7 @@ class SourcePlan:
         self.vault_root = vault_root
         self.count = 0  # set by check()
         self.bytes = 0
+        self.need = Need()  # what storing it all will write (set by check())
         self._checked: set[int] | None = None
         self._key = random_bytes(16)
 
@@ -121,11 +123,13 @@ class SourcePlan:
         name clash within the plan), and counts the files and bytes."""
         count = size = 0
         fingerprints: set[int] = set()
+        need = Need()
         for item in self:
             count += 1
             size += item.size
+            need.count(item.size, item.stored, item.size > SMALL_FILE)
             fingerprints.add(self._fingerprint(item.stored))
-        self.count, self.bytes, self._checked = count, size, fingerprints
+        self.count, self.bytes, self.need, self._checked = count, size, need, fingerprints
 
     @property
     def checked(self) -> bool:
@@ -319,6 +323,8 @@ class AddResult:
     files: list[Located]  # every file added, unless the caller asked not to keep them
     bytes: int
     count: int
+    skipped: int = 0  # already in the vault, identical (--skip-existing)
+    skipped_bytes: int = 0
 
 
 def add_files(
@@ -348,18 +354,28 @@ def add_planned(
     action: str = "add",
     details: dict[str, object] | None = None,
     keep_files: bool = True,
+    skip_existing: bool = False,
+    check_space: bool = True,
 ) -> AddResult:
     """Add files already planned, each under its own stored path (`scan --into` keeps
     each file's place relative to the scanned folder). A SourcePlan is walked again as it
     is stored, so memory does not grow with the number of files unless KEEP_FILES (the
-    result then lists every file added)."""
+    result then lists every file added). SKIP_EXISTING: a path already in the vault with
+    the same size and SHA-256 is skipped and counted (an interrupted add run again
+    finishes the job); one with other contents is still a clash unless REPLACE. A drive
+    without room for it all is refused before anything is written (unless not
+    CHECK_SPACE: a driver that misreports its free space)."""
     with writer_lock(vault.paths.lock):
         sweep_tmp(vault.paths)
         catalog = load_catalog(vault)
         live = catalog.by_path()
         if isinstance(planned, SourcePlan) and not planned.checked:
             planned.check()
-        _refuse_clashes(live, planned, replace)
+        skip = _identical(live, planned, progress) if skip_existing else {}
+        skipped = (len(skip), sum(skip.values()))
+        _refuse_clashes(live, planned, replace, skip, skip_existing)
+        if check_space:
+            check_fits(vault.paths.root, _need(planned, skip), PACK_TARGET, PACK_ENTRIES)
         requested = len(planned) if isinstance(planned, list) else planned.count
         journal = open_journal(vault, catalog)
         committer = Committer(vault, journal, on_commit, keep=keep_files)
@@ -369,6 +385,8 @@ def add_planned(
                 # reader (and the GIL back and forth) cost more than reading it, cached or
                 # not (10,000 x 4 KiB: 4.6 s inline, 5.4 s with two readers, here).
                 for item in planned:
+                    if skip.pop(item.stored, None) is not None:
+                        continue  # identical and already in the vault (counted up front)
                     small = _read_small(item) if item.size <= SMALL_FILE else None
                     if item.size > SMALL_FILE and committer.pending:
                         committer.commit()
@@ -406,27 +424,95 @@ def add_planned(
                     },
                     vault=vault,
                 )
-    return AddResult(committer.committed, committer.bytes, committer.count)
+    return AddResult(committer.committed, committer.bytes, committer.count, *skipped)
 
 
 def _refuse_clashes(
-    live: dict[str, Located], planned: list[Planned] | SourcePlan, replace: bool
+    live: dict[str, Located],
+    planned: list[Planned] | SourcePlan,
+    replace: bool,
+    skip: dict[str, int],
+    skip_existing: bool,
 ) -> None:
-    """Nothing is written if a planned path is in the vault already (without --replace)."""
+    """Nothing is written if a planned path is in the vault already (without --replace),
+    unless SKIP holds it (identical: --skip-existing)."""
     if replace or not live:
         return
     if isinstance(planned, list):
-        clashes = [p.stored for p in planned if p.stored in live]
+        clashes = [p.stored for p in planned if p.stored in live and p.stored not in skip]
     else:
-        clashes = sorted(planned.clashes(live))
+        clashes = sorted(path for path in planned.clashes(live) if path not in skip)
     if clashes:
-        raise _already_in_vault(clashes[0], len(clashes) - 1)
+        raise _already_in_vault(clashes[0], len(clashes) - 1, differ=skip_existing)
 
 
-def _already_in_vault(path: str, more: int = 0) -> AlreadyExists:
+def _identical(
+    live: dict[str, Located],
+    planned: list[Planned] | SourcePlan,
+    progress: Callable[[int], None] | None,
+) -> dict[str, int]:
+    """The planned paths already in the vault with the same size and SHA-256, with their
+    sizes (each file that clashes is read once to hash it)."""
+    if not live:
+        return {}
+    if isinstance(planned, SourcePlan):
+        wanted = set(planned.clashes(live))
+    else:
+        wanted = {p.stored for p in planned if p.stored in live}
+    found: dict[str, int] = {}
+    if not wanted:
+        return found
+    for item in planned:
+        stored = live.get(item.stored) if item.stored in wanted else None
+        if stored is None or stored.size != item.size:
+            continue
+        if _sha256_of(item) == stored.sha256:
+            found[item.stored] = item.size
+            if progress:
+                progress(item.size)
+    return found
+
+
+def _sha256_of(item: Planned) -> str:
+    digest = hashlib.sha256()
+    try:
+        fd = _open_planned_fd(item)
+        try:
+            while piece := os.read(fd, 1 << 20):
+                digest.update(piece)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _unreadable(item.source, exc) from None
+    return digest.hexdigest()
+
+
+def _need(planned: list[Planned] | SourcePlan, skip: dict[str, int]) -> Need:
+    """What storing PLANNED writes, less the files SKIP leaves out."""
+    if isinstance(planned, SourcePlan):
+        need = Need(**vars(planned.need))
+        for item in planned if skip else ():
+            if item.stored in skip:
+                need.count(item.size, item.stored, item.size > SMALL_FILE, times=-1)
+        return need
+    need = Need()
+    for item in planned:
+        if item.stored not in skip:
+            need.count(item.size, item.stored, item.size > SMALL_FILE)
+    return need
+
+
+def _already_in_vault(path: str, more: int = 0, differ: bool = False) -> AlreadyExists:
     others = f" (and {more} more)" if more else ""
+    if differ:  # --skip-existing was given: these are not the same files
+        return AlreadyExists(
+            f"{path}{others} is already in the vault with other contents",
+            hint="nothing was added; use --replace to store the new version",
+        )
     return AlreadyExists(
-        f"{path} is already in the vault{others}", hint="use --replace to store the new version"
+        f"{path} is already in the vault{others}",
+        hint="use --replace to store the new version, or --skip-existing to add only "
+        "what is missing (an interrupted add, run again)",
     )
 
 
