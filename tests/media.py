@@ -12,11 +12,14 @@ fsync on to its device; fusefat 0.1a never does (tests/test_yanked_drive.py show
 from __future__ import annotations
 
 import contextlib
+import ctypes.util
+import importlib.util
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,16 +156,29 @@ def _wait_for_mount(mounted: Mounted, what: str, skip: bool = True) -> None:
         time.sleep(0.05)
 
 
-def make_image(kind: str, image: Path, size_mib: int) -> None:
-    """A fresh, empty FAT32 or exFAT file system in the file IMAGE."""
+def make_image(kind: str, image: Path, size_mib: int, cluster_bytes: int | None = None) -> None:
+    """A fresh, empty FAT32 or exFAT file system in the (sparse) file IMAGE. CLUSTER_BYTES
+    None is mkfs's choice, which depends on the size: FAT32 gives 512-B clusters up to about
+    260 MiB and 4 KiB from about 300 MiB to 8 GiB (FAT32 sectors are 512 B here)."""
     _need("mkfs.vfat" if kind == FAT32 else "mkfs.exfat")
     with open(image, "wb") as handle:
         handle.truncate(size_mib * 1024 * 1024)
     if kind == FAT32:
-        argv = ["mkfs.vfat", "-F", "32", "-n", "USBSTICK", str(image)]
+        argv = ["mkfs.vfat", "-F", "32", "-S", "512", "-n", "USBSTICK"]
+        if cluster_bytes is not None:
+            argv += ["-s", str(_sectors_per_cluster(cluster_bytes))]
     else:
-        argv = ["mkfs.exfat", "-L", "USBSTICK", str(image)]
-    subprocess.run(argv, check=True, capture_output=True)
+        argv = ["mkfs.exfat", "-L", "USBSTICK"]
+        if cluster_bytes is not None:
+            argv += ["-c", str(cluster_bytes)]
+    subprocess.run([*argv, str(image)], check=True, capture_output=True)
+
+
+def _sectors_per_cluster(cluster_bytes: int) -> int:
+    sectors, rest = divmod(cluster_bytes, 512)
+    if rest or sectors < 1 or sectors & (sectors - 1):
+        raise ValueError(f"a FAT32 cluster is a power of two times 512 B, not {cluster_bytes}")
+    return sectors
 
 
 @contextlib.contextmanager
@@ -225,20 +241,28 @@ def _serve(
 
 
 @contextlib.contextmanager
-def mounted(kind: str, tmp_path: Path, size_mib: int = 64, loop: bool = False) -> Iterator[Mounted]:
+def mounted(
+    kind: str,
+    tmp_path: Path,
+    size_mib: int = 64,
+    loop: bool = False,
+    cluster_bytes: int | None = None,
+) -> Iterator[Mounted]:
     """A fresh image of KIND (FAT32 or EXFAT) in TMP_PATH, mounted rw (LOOP: FAT32 through
-    a loop device too)."""
+    a loop device too; CLUSTER_BYTES: see make_image)."""
     image = tmp_path / f"{kind}.img"
-    make_image(kind, image, size_mib)
+    make_image(kind, image, size_mib, cluster_bytes)
     with mount_image(kind, image, tmp_path / f"{kind}-mnt", loop=loop) as stick:
         yield stick
 
 
 @contextlib.contextmanager
-def mounted_fat32(tmp_path: Path, size_mib: int = 64, prefill_mib: int = 0) -> Iterator[Mounted]:
+def mounted_fat32(
+    tmp_path: Path, size_mib: int = 64, prefill_mib: int = 0, cluster_bytes: int | None = None
+) -> Iterator[Mounted]:
     """A fresh FAT32 image, optionally pre-filled with PREFILL_MIB of padding, mounted rw."""
     image = tmp_path / "fat32.img"
-    make_image(FAT32, image, size_mib)
+    make_image(FAT32, image, size_mib, cluster_bytes)
     if prefill_mib:
         _need("mcopy")
         pad = tmp_path / "pad.bin"
@@ -253,10 +277,68 @@ def mounted_fat32(tmp_path: Path, size_mib: int = 64, prefill_mib: int = 0) -> I
 
 
 @contextlib.contextmanager
-def mounted_exfat(tmp_path: Path, size_mib: int = 64) -> Iterator[Mounted]:
+def mounted_exfat(
+    tmp_path: Path, size_mib: int = 64, cluster_bytes: int | None = None
+) -> Iterator[Mounted]:
     """A fresh exFAT image on a loop device (exfat-fuse needs a block device)."""
-    with mounted(EXFAT, tmp_path, size_mib) as stick:
+    with mounted(EXFAT, tmp_path, size_mib, cluster_bytes=cluster_bytes) as stick:
         yield stick
+
+
+BAD_MEDIUM = Path(__file__).with_name("badmedium.py")
+
+
+def bad_medium_missing() -> str | None:
+    """None when tests/badmedium.py can mount here, else why not (the skip reason)."""
+    reason = fuse_available()
+    if reason is not None:
+        return reason
+    if importlib.util.find_spec("mfusepy") is None:
+        return "mfusepy not installed (pip install -e '.[test]')"
+    if ctypes.util.find_library("fuse") is None and ctypes.util.find_library("fuse3") is None:
+        return "libfuse not installed (apt-get install fuse3 fusefat)"
+    return None
+
+
+@contextlib.contextmanager
+def mounted_bad_medium(
+    tmp_path: Path,
+    backing: Path,
+    corrupt: str | None = None,
+    mode: str = "flip",
+    start: int = 0,
+    strict_log: Path | None = None,
+    kernel_cache: bool = False,
+) -> Iterator[Path]:
+    """BACKING (a plain folder) seen through tests/badmedium.py at a mount point in
+    TMP_PATH, which is yielded. Writes to paths matching the regex CORRUPT are acknowledged
+    but stored damaged (MODE flip, zeros or drop) from file offset START on; STRICT_LOG
+    collects every write that breaks the one-run-per-handle rule (see tests/badmedium.py).
+    Skips with the reason when FUSE or mfusepy is missing; always unmounts."""
+    reason = bad_medium_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    mountpoint = tmp_path / "badmedium-mnt"
+    mountpoint.mkdir(exist_ok=True)
+    argv = [sys.executable, str(BAD_MEDIUM), str(backing), str(mountpoint)]
+    if corrupt is not None:
+        argv += ["--corrupt", corrupt, "--mode", mode, "--from", str(start)]
+    if strict_log is not None:
+        argv += ["--strict", str(strict_log)]
+    if kernel_cache:
+        argv.append("--kernel-cache")
+    errors = tmp_path / "badmedium-stderr.txt"
+    with open(errors, "wb") as stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+    shim = Mounted(backing, mountpoint, process, kind="badmedium")
+    try:
+        _wait_for_mount(shim, "tests/badmedium.py", skip=False)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}: {errors.read_text(errors='replace')[-2000:]}") from None
+    try:
+        yield mountpoint
+    finally:
+        shim.unmount()
 
 
 @dataclass(frozen=True)
