@@ -16,17 +16,24 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import hashlib
 import heapq
 import itertools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from medvault.crypto import labels
 from medvault.crypto.kdf import hkdf_expand
-from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
+from medvault.crypto.symmetric import (
+    GCM_TAG_LEN,
+    AuthenticationFailed,
+    gcm_open,
+    gcm_seal,
+    random_bytes,
+)
 from medvault.errors import FormatError, IntegrityError, MedvaultError, NotFound
 from medvault.format import canonical_json as cj
 from medvault.format import entry as efmt
@@ -380,10 +387,9 @@ def refresh(
     )
     packs = catalog.referenced_packs() | {g.pack for g in groups}
     try:
-        rows = heapq.merge(existing, _new_rows(journal, groups), key=path_order)
         write_snapshot(
             vault,
-            rows,
+            lambda: heapq.merge(existing, _new_rows(journal, groups), key=path_order),
             packs,
             journal.next_record,
             journal.end,
@@ -441,64 +447,82 @@ def rebuild_due(vault: UnlockedVault, entries: int) -> bool:
 
 def write_snapshot(
     vault: UnlockedVault,
-    live: Iterable[Located],
+    live: Callable[[], Iterable[Located]],
     packs: set[str],
     records: int,
     journal_end: int,
     last_offset: int,
     last_nonce: bytes,
 ) -> None:
-    """Write the path index of LIVE (every file not removed, in path_order) and PACKS (every
-    pack the index names), which must be what the journal's first RECORDS records say (its
-    last starting at LAST_OFFSET with LAST_NONCE, ending at JOURNAL_END). Every file not
-    removed, not only the newest of each path: two can share a path (catalog.live() shows
-    the newest), and if the newest is removed later, the older one is what the journal
-    lists again. Written in tmp/ and renamed into place; a crash leaves the old one, which
-    still matches the journal (records are only ever appended)."""
+    """Write the path index of the files LIVE() gives (every file not removed, in
+    path_order) and PACKS (every pack the index names), which must be what the journal's
+    first RECORDS records say (its last starting at LAST_OFFSET with LAST_NONCE, ending at
+    JOURNAL_END). Every file not removed, not only the newest of each path: two can share a
+    path (catalog.live() shows the newest), and if the newest is removed later, the older
+    one is what the journal lists again. Written in tmp/ and renamed into place; a crash
+    leaves the old one, which still matches the journal (records are only ever appended).
+
+    The file is written once, front to back, with no seek: fusefat loses a prelude written
+    back over a file smaller than a cluster (docs/RELIABILITY.md). So LIVE() is walked twice,
+    first to measure the pages (which places the directory, named in the prelude), then to
+    write them; memory stays one page, whatever the vault's size."""
     key = path_index_key(vault.vmk, vault.vault_id)
     snapshot_id = random_bytes(16)
+    refs, digests = _measure(live())
+    directory = fmt.Directory(
+        fmt.Covers(records, journal_end, last_offset, last_nonce.hex()),
+        sum(ref.count for ref in refs),
+        tuple(sorted(packs)),
+        tuple(refs),
+    )
+    sealed_directory = _seal(
+        key, directory.encode(), fmt.aad(vault.vault_id, snapshot_id, fmt.DIRECTORY_PAGE)
+    )
+    dir_offset = refs[-1].offset + refs[-1].length if refs else fmt.PRELUDE_LEN
+    prelude = fmt.Prelude(vault.vault_id, snapshot_id, dir_offset, len(sealed_directory))
     tmp = vault.paths.tmp / "paths.mvs.tmp"
-    refs: list[fmt.PageRef] = []
-    rows = iter(live)
-    count = 0
     with media_errors("the path index"):
         try:
             with fsio.create(tmp) as handle:
-                fsio.write(handle, bytes(fmt.PRELUDE_LEN), tmp)
-                offset = fmt.PRELUDE_LEN
-                for number, chunk in enumerate(_pages(rows)):
-                    count += len(chunk)
-                    sealed = _seal(
-                        key,
-                        fmt.encode_page([_row(x) for x in chunk]),
-                        fmt.aad(vault.vault_id, snapshot_id, number),
-                    )
-                    fsio.write(handle, sealed, tmp)
-                    refs.append(
-                        fmt.PageRef(chunk[0].path, chunk[-1].path, offset, len(sealed), len(chunk))
-                    )
-                    offset += len(sealed)
-                directory = fmt.Directory(
-                    fmt.Covers(records, journal_end, last_offset, last_nonce.hex()),
-                    count,
-                    tuple(sorted(packs)),
-                    tuple(refs),
-                )
-                sealed = _seal(
-                    key,
-                    directory.encode(),
-                    fmt.aad(vault.vault_id, snapshot_id, fmt.DIRECTORY_PAGE),
-                )
-                fsio.write(handle, sealed, tmp)
-                handle.seek(0)
-                prelude = fmt.Prelude(vault.vault_id, snapshot_id, offset, len(sealed))
                 fsio.write(handle, prelude.encode(), tmp)
+                for number, sealed in enumerate(_sealed_pages(vault, snapshot_id, live(), digests)):
+                    if len(sealed) != refs[number].length:
+                        raise FormatError("path index: a page is not the length measured")
+                    fsio.write(handle, sealed, tmp)
+                fsio.write(handle, sealed_directory, tmp)
                 fsio.fsync(handle, tmp)
             fsio.replace(tmp, vault.paths.path_index)
         except BaseException:
             _remove_quietly(tmp)
             raise
         fsync_dir(vault.paths.index_dir)
+
+
+def _measure(rows: Iterable[Located]) -> tuple[list[fmt.PageRef], list[bytes]]:
+    """Where each page of ROWS will be and how long (a sealed page is its plaintext plus a
+    fixed nonce and tag), and a digest of each, to check the second walk gives the same."""
+    refs: list[fmt.PageRef] = []
+    digests: list[bytes] = []
+    offset = fmt.PRELUDE_LEN
+    for chunk in _pages(iter(rows)):
+        plain = fmt.encode_page([_row(x) for x in chunk])
+        length = fmt.NONCE_LEN + len(plain) + GCM_TAG_LEN
+        refs.append(fmt.PageRef(chunk[0].path, chunk[-1].path, offset, length, len(chunk)))
+        digests.append(hashlib.sha256(plain).digest())
+        offset += length
+    return refs, digests
+
+
+def _sealed_pages(
+    vault: UnlockedVault, snapshot_id: bytes, rows: Iterable[Located], digests: list[bytes]
+) -> Iterator[bytes]:
+    """The pages of ROWS sealed, each checked to be the one _measure saw (DIGESTS)."""
+    key = path_index_key(vault.vmk, vault.vault_id)
+    plains = (fmt.encode_page([_row(x) for x in chunk]) for chunk in _pages(iter(rows)))
+    for number, (plain, digest) in enumerate(itertools.zip_longest(plains, digests)):
+        if plain is None or digest != hashlib.sha256(plain).digest():
+            raise FormatError("path index: the files changed while it was written")
+        yield _seal(key, plain, fmt.aad(vault.vault_id, snapshot_id, number))
 
 
 def _pages(rows: Iterator[Located]) -> Iterator[list[Located]]:
