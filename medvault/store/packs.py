@@ -2,6 +2,12 @@
 
 PackWriter writes every part under tmp/ and moves them into objects/ only at commit:
 parts 1.. first, part 0 (the .mvo) last, so the .mvo's presence means "complete".
+
+Each part is written once, front to back, and fsynced when it is full: the only write
+pattern every FAT and exFAT driver handles (fusefat loses a file that is extended after a
+seek back; docs/RELIABILITY.md). So the part count in each prelude must be known before
+the first byte: a writer `reserve`s each entry's length first. A pack holds either one
+entry that may span parts, or entries that all fit in its first part.
 """
 
 from __future__ import annotations
@@ -32,18 +38,44 @@ class PackWriter:
         self._parts: list[Path] = []
         self._handle: SequentialWriter | None = None
         self._in_part = 0
+        # Set by the first reserve(): every prelude is then final when written.
+        self.part_count: int | None = None
+        self._capacity = 0
+
+    def fits(self, length: int) -> bool:
+        """Whether an entry of LENGTH bytes can still go into this pack."""
+        if self.part_count is None:
+            return True
+        return self.part_count == 1 and self.position + length <= self._capacity
+
+    def reserve(self, length: int) -> None:
+        """Say that an entry of LENGTH bytes comes next (before writing it)."""
+        if not self.fits(length):
+            raise ValueError("the entry does not fit in this pack")
+        if self.part_count is None:
+            self.part_count = max(1, -(-length // self.part_size))
+            # One part: room for more entries; several: exactly this entry.
+            self._capacity = self.part_size if self.part_count == 1 else length
 
     def _tmp_part(self, index: int) -> Path:
         return self.paths.tmp / f"{self.name}.{index}.tmp"
 
     def _open_next_part(self) -> None:
-        self._close_handle()
+        self._finish_part()
         path = self._tmp_part(len(self._parts))
         with media_errors("a pack file"):
             self._parts.append(path)
             self._handle = SequentialWriter(path)
             self._in_part = 0
-            self._handle.write(self._prelude(len(self._parts) - 1, 0))
+            # The final count when reserved; else 0, rewritten at commit (older callers).
+            self._handle.write(self._prelude(len(self._parts) - 1, self.part_count or 0))
+
+    def _finish_part(self) -> None:
+        """A full part is made durable and closed now: nothing is written to it again."""
+        if self._handle is not None and self.part_count is not None:
+            with media_errors("a pack file"):
+                self._handle.fsync()
+        self._close_handle()
 
     def _prelude(self, index: int, count: int) -> bytes:
         return fmt.Prelude(self.vault_id, self.pack_id, index, count, self.part_size).encode()
@@ -56,6 +88,8 @@ class PackWriter:
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
+        if self.part_count is not None and self.position + len(view) > self._capacity:
+            raise ValueError("a write past what was reserved")
         while len(view):
             if self._handle is None or self._in_part == self.part_size:
                 self._open_next_part()
@@ -67,34 +101,21 @@ class PackWriter:
             self.position += n
             view = view[n:]
 
-    def patch(self, offset: int, data: bytes) -> None:
-        """Overwrite bytes already written (an entry header once its digest is known)."""
-        while data:
-            index, within = divmod(offset, self.part_size)
-            n = min(len(data), self.part_size - within)
-            target = fmt.PRELUDE_LEN + within
-            with media_errors("a pack file"):
-                if index == len(self._parts) - 1 and self._handle is not None:
-                    self._handle.pwrite(target, data[:n])
-                else:
-                    with open(self._parts[index], "r+b") as handle:
-                        handle.seek(target)
-                        fsio.write(handle, data[:n], self._parts[index])
-            offset += n
-            data = data[n:]
-
     def commit(self) -> None:
         """Make the pack durable and visible. After this returns, the pack survives a crash."""
         if not self._parts:
             self._open_next_part()
         count = len(self._parts)
-        self._close_handle()
+        if self.part_count is not None and count != self.part_count:
+            raise AssertionError(f"pack of {count} part(s), {self.part_count} reserved")
+        self._finish_part()
         final_dir = self.paths.pack_dir(self.name)
         with media_errors("a pack file"):
-            for index, path in enumerate(self._parts):
-                with open(path, "r+b") as handle:
-                    fsio.write(handle, self._prelude(index, count), path)
-                    fsio.fsync(handle, path)
+            if self.part_count is None:  # preludes written before the count was known
+                for index, path in enumerate(self._parts):
+                    with open(path, "r+b") as handle:
+                        fsio.write(handle, self._prelude(index, count), path)
+                        fsio.fsync(handle, path)
             final_dir.mkdir(parents=True, exist_ok=True)
             for index in [*range(1, count), 0]:
                 fsio.replace(self._parts[index], final_dir / fmt.part_filename(self.name, index))

@@ -11,10 +11,11 @@ system call releases the GIL), so the device works while the caller encrypts the
 and the final fsync has almost nothing left to do.
 
 Only whole BLOCKs at block-aligned offsets from page-aligned buffers (anonymous mmap) go
-out with O_DIRECT; the tail, and any patch of bytes already written, go through the page
-cache with O_DIRECT cleared. File systems not in DIRECT_FILESYSTEMS (FUSE drivers, tmpfs,
-network file systems) get the same class through the page cache; a write that O_DIRECT
-refuses with EINVAL falls back to that too.
+out with O_DIRECT; the tail goes through the page cache with O_DIRECT cleared. Nothing
+already written is ever written again (fusefat loses a file extended after a seek back).
+File systems not in DIRECT_FILESYSTEMS (FUSE drivers, tmpfs, network file systems) get
+the same class through the page cache; a write that O_DIRECT refuses with EINVAL falls
+back to that too.
 """
 
 from __future__ import annotations
@@ -151,25 +152,6 @@ class SequentialWriter:
             self._todo.put(None)
             self._thread.join()
             self._thread = None
-
-    def pwrite(self, offset: int, data: bytes) -> None:
-        """Overwrite DATA at OFFSET, inside what was written already (a header patched once
-        its digest is known)."""
-        if offset < 0 or offset + len(data) > self.position:
-            raise ValueError("pwrite outside what was written")
-        reached(io_points.WRITE, self.path)
-        self._refuse_if_failed()
-        self._drain()
-        in_buffer = max(offset, self._flushed)
-        if offset < self._flushed:
-            head = data[: self._flushed - offset]
-            if self._direct:
-                self._direct = _set_direct(self._fd, False)
-            _pwrite_all(self._fd, memoryview(head), offset)
-        if offset + len(data) > self._flushed:
-            start = in_buffer - self._flushed
-            piece = data[in_buffer - offset :]
-            self._buffers[self._current][start : start + len(piece)] = piece
 
     def restart(self) -> None:
         """Empty the file and start again from its first byte."""

@@ -31,8 +31,7 @@ from medvault.vault.session import UnlockedVault
 from medvault.vault.space import Need, check_fits
 from medvault.vault.writing import PACK_ENTRIES, PACK_TARGET, Committer, open_journal
 
-SMALL_FILE = 1024 * 1024  # read whole; larger files stream with a patched header
-PLACEHOLDER_SHA = "0" * 64
+SMALL_FILE = 1024 * 1024  # read whole; larger files are hashed, then streamed
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,12 +473,18 @@ def _identical(
 
 
 def _sha256_of(item: Planned) -> str:
+    """ITEM's SHA-256, read from the very file planned, which must not change meanwhile."""
     digest = hashlib.sha256()
     try:
         fd = _open_planned_fd(item)
         try:
-            while piece := os.read(fd, 1 << 20):
+            left = item.size + 1  # a file growing as fast as it is read must not keep us here
+            while left and (piece := os.read(fd, min(left, 1 << 20))):
                 digest.update(piece)
+                left -= len(piece)
+            if left != 1:
+                raise _changed(item.source)
+            _check_unchanged(fd, item)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -576,7 +581,6 @@ def _write_entry(
 ) -> Located:
     """Seal ITEM into the current pack: SMALL is its contents, already read, or None for a
     large file, which is streamed from the source here."""
-    writer = committer.pack()
     file_id = random_bytes(16)
     fk = new_key()
     payload_len = ciphertext_length(item.size)
@@ -598,17 +602,21 @@ def _write_entry(
         )
         return sealed, meta
 
-    offset = writer.position
     if small is not None:
         sealed, meta = seal(small.sha256)
+        writer = committer.entry(len(sealed.header) + payload_len)
+        offset = writer.position
         enc = sealed.encryptor()
         writer.write(sealed.header + enc.update(small.data) + enc.finalize())
         if progress:
             progress(item.size)
         return _located(writer.name, offset, len(sealed.header), payload_len, file_id, meta)
-    # A large file streams: its digest is known only at the end, so a placeholder header
-    # of the same length is written and patched (the pack is still in tmp/).
-    sealed, meta = seal(PLACEHOLDER_SHA)
+    # A large file is read twice: first for its digest, so that its header is final before
+    # its payload is written (the pack is written once, front to back); the second read,
+    # which is encrypted, must give the same digest.
+    sealed, meta = seal(_sha256_of(item))
+    writer = committer.entry(len(sealed.header) + payload_len)
+    offset = writer.position
     try:
         with _open_planned(item) as handle:
             writer.write(sealed.header)
@@ -618,17 +626,13 @@ def _write_entry(
             count, digest = encrypt_stream(
                 handle.readinto, item.size + 1, enc, writer.write, progress
             )
-            if count != item.size:
+            if count != item.size or digest != meta.sha256:
                 raise _changed(item.source)
             _check_unchanged(handle.fileno(), item)
             writer.write(enc.finalize())
     except OSError as exc:
         # Writes to the drive raise MedvaultError (media_errors); a bare OSError is the source.
         raise _unreadable(item.source, exc) from None
-    final, meta = seal(digest)
-    if len(final.header) != len(sealed.header):
-        raise AssertionError("patched header changed length")
-    writer.patch(offset, final.header)
     return _located(writer.name, offset, len(sealed.header), payload_len, file_id, meta)
 
 

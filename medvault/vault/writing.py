@@ -82,6 +82,16 @@ class Committer:
             self.writer = PackWriter(self.vault.paths, self.vault.vault_id, self.vault.part_size)
         return self.writer
 
+    def entry(self, length: int) -> PackWriter:
+        """The pack to write an entry of LENGTH bytes into, reserved for it: the current
+        one if it has room, else a new one once the current one is committed (each part
+        is written once, front to back, with its final prelude)."""
+        if self.writer is not None and not self.writer.fits(length):
+            self.commit()
+        writer = self.pack()
+        writer.reserve(length)
+        return writer
+
     @property
     def pending_bytes(self) -> int:
         return 0 if self.writer is None else self.writer.position
