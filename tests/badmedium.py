@@ -53,6 +53,7 @@ class Handle:
     run_start: int | None = None  # offset of this handle's first write
     run_end: int = 0  # where the next write must start to continue the run
     has_read: bool = False
+    flagged: bool = False  # its run was already reported: only a new break is reported again
 
 
 class Discipline:
@@ -73,10 +74,14 @@ class Discipline:
     def write(self, fh: int, offset: int, length: int) -> str | None:
         handle = self.handles.setdefault(fh, Handle(0))
         end = offset + length
+        continues = handle.run_start is not None and offset == handle.run_end
         why = self._why_not(handle, offset, end)
         if handle.run_start is None:
             handle.run_start = offset
         handle.run_end = end  # a broken run goes on from here, so its tail is flagged too
+        if why is not None and continues and handle.flagged:
+            return None  # the same broken run, written in several calls
+        handle.flagged = handle.flagged or why is not None
         return why
 
     @staticmethod
