@@ -69,7 +69,7 @@ def cluster_bytes(image: Path) -> int:
     return int.from_bytes(boot[11:13], "little") * boot[13]
 
 
-def _copy_tree(source: Path, dest: Path) -> None:
+def copy_tree(source: Path, dest: Path) -> None:
     """Copy SOURCE's files to DEST, each a new file written front to back (as cp does;
     fusefat refuses chmod, so no shutil.copytree)."""
     for path in sorted(source.rglob("*")):
@@ -154,7 +154,7 @@ def test_a_snapshot_smaller_than_a_cluster_survives_on_fusefat(
     mountpoint = tmp_path / "mnt"
     with mount_image(FAT32, image, mountpoint) as stick:
         drive = stick.mountpoint / "stick"
-        _copy_tree(local, drive)
+        copy_tree(local, drive)
         monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
         vault = _open(drive)
         _rebuild(vault)

@@ -36,6 +36,7 @@ NAME = "rekey.mvr"
 # An index record may hold up to 64 MiB; a record of patches holds one such, or many small.
 MAX_PATCH = 64 * 1024 * 1024 + 64
 MAX_RECORD = 96 * 1024 * 1024
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # Where patches may land: a pack part, the index journal, or a custody log entry.
 ALLOWED = re.compile(
     r"objects/[a-z2-7]{2}/[a-z2-7]{26}\.(mvo|\d{3}\.mvp)|index/journal\.mvi|log/[0-9a-f]{32}\.mve"
@@ -105,19 +106,26 @@ def read_record(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> list[Patch] 
 
 
 def apply(paths: VaultPaths, patches: list[Patch]) -> None:
-    """Write every patch in place, then fsync each file once."""
-    by_file: dict[str, list[Patch]] = {}
-    for patch in patches:
-        by_file.setdefault(patch.path, []).append(patch)
+    """Write every patch in place, each through a handle of its own, then fsync each file
+    once. One handle per patch: fusefat keeps only what a handle writes in one run, and
+    silently loses the rest of several patches written through one (docs/RELIABILITY.md)."""
     with media_errors("a file being re-keyed"):
-        for name, items in by_file.items():
-            path = paths.root / name
-            fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
-            with open(fd, "r+b") as handle:
-                for patch in items:
-                    handle.seek(patch.offset)
-                    fsio.write(handle, patch.data, path)
-                fsio.fsync(handle, path)
+        for patch in patches:
+            _write_patch(paths.root / patch.path, patch)
+        for name in dict.fromkeys(patch.path for patch in patches):
+            _fsync_file(paths.root / name)
+
+
+def _write_patch(path: Path, patch: Patch) -> None:
+    with open(os.open(path, os.O_RDWR | _NOFOLLOW), "r+b") as handle:
+        handle.seek(patch.offset)
+        fsio.write(handle, patch.data, path)
+
+
+def _fsync_file(path: Path) -> None:
+    """fsync makes the whole file durable, whichever handle wrote it."""
+    with open(os.open(path, os.O_RDONLY | _NOFOLLOW), "rb") as handle:
+        fsio.fsync(handle, path)
 
 
 def clear_record(paths: VaultPaths) -> None:
