@@ -167,3 +167,14 @@ class RepairNeeded(MedvaultError):
 
     exit_code = 24
     hint = "run `medvault repair`: it finishes what was interrupted; no file is damaged"
+
+
+class WriteNotVerified(MedvaultError):
+    """What was read back from the drive after a commit was not what was written (a faulty
+    drive or driver, a fake-capacity stick): those files were not added."""
+
+    exit_code = 25
+    hint = (
+        "the drive or its driver is faulty, or it is a fake-capacity stick; files reported "
+        "as added before this were read back and are safe: use another drive"
+    )

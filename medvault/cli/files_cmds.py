@@ -57,6 +57,12 @@ MAX_SHOWN = 1 << 16
     help="Do not refuse up front when the drive reports too little free space (for a "
     "driver that misreports it); a full drive still stops the add with exit 7.",
 )
+@click.option(
+    "--verify-writes/--no-verify-writes",
+    default=None,
+    help="Read each commit back from the drive (past the page cache) and authenticate it "
+    "before its files are reported added. Default: on for FUSE and removable drives.",
+)
 @declare_options
 @passphrase_options
 @json_option
@@ -66,6 +72,7 @@ def add_cmd(
     replace: bool,
     skip_existing: bool,
     no_space_check: bool,
+    verify_writes: bool | None,
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
@@ -83,14 +90,17 @@ def add_cmd(
     UTF-8, are refused (nothing is added); a link named as a SOURCE is followed.
 
     The drive's free space is checked first: a drive without room for the files once
-    encrypted is refused with the numbers, before anything is written.
+    encrypted is refused with the numbers, before anything is written. On FUSE and
+    removable drives (or with --verify-writes) each commit is read back from the drive and
+    authenticated before its files are reported added.
 
     Exit codes: 0 all added (or skipped with --skip-existing), 2 a SOURCE is (or holds)
     the vault itself, 3 wrong passphrase, 4 not a vault, 7 drive full (refused up front,
     or files reported as added are kept), 8 unreadable source, link, special file,
     non-UTF-8 name or a file changing while read (nothing more is added), 9 path already
     in the vault (use --replace or --skip-existing), 10 vault busy, 13 no passphrase
-    source.
+    source, 25 the drive gave back other bytes than were written (those files were not
+    added; the ones reported before were read back).
     """
     _add(
         vault,
@@ -98,6 +108,7 @@ def add_cmd(
         replace,
         skip_existing,
         not no_space_check,
+        verify_writes,
         parse_declared(individuals, states, categories),
         passphrase_fd,
         passphrase_file,
@@ -120,6 +131,12 @@ def add_cmd(
     help="Do not refuse up front when the drive reports too little free space (for a "
     "driver that misreports it); a full drive still stops the add with exit 7.",
 )
+@click.option(
+    "--verify-writes/--no-verify-writes",
+    default=None,
+    help="Read each commit back from the drive (past the page cache) and authenticate it "
+    "before its files are reported added. Default: on for FUSE and removable drives.",
+)
 @declare_options
 @passphrase_options
 @json_option
@@ -128,6 +145,7 @@ def cp_cmd(
     replace: bool,
     skip_existing: bool,
     no_space_check: bool,
+    verify_writes: bool | None,
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
@@ -142,7 +160,7 @@ def cp_cmd(
     once each file is durably committed, nothing in plaintext on the drive.
 
     Exit codes: as for add: 0, 2 (fewer than two arguments, or a SOURCE is the vault), 3,
-    4, 7, 8, 9, 10, 13.
+    4, 7, 8, 9, 10, 13, 25.
     """
     if len(paths) < 2:
         raise UsageError("usage: medvault cp SRC... VAULT (the vault comes last, as with cp)")
@@ -152,6 +170,7 @@ def cp_cmd(
         replace,
         skip_existing,
         not no_space_check,
+        verify_writes,
         parse_declared(individuals, states, categories),
         passphrase_fd,
         passphrase_file,
@@ -165,6 +184,7 @@ def _add(
     replace: bool,
     skip_existing: bool,
     check_space: bool,
+    verify_writes: bool | None,
     declared: Declared,
     passphrase_fd: int | None,
     passphrase_file: Path | None,
@@ -193,6 +213,9 @@ def _add(
             keep_files=as_json,
             skip_existing=skip_existing,
             check_space=check_space,
+            verify_writes="auto"
+            if verify_writes is None
+            else ("always" if verify_writes else "never"),
         )
     if result.count:
         declare(registry, env(), unlocked.vault_id_hex, declared, "add")

@@ -8,8 +8,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 # File systems of USB sticks and external disks (and their FUSE drivers).
 REMOVABLE_FILESYSTEMS = frozenset(
     {
@@ -47,6 +45,8 @@ def removable_flag(device: str, sys_block: Path = SYS_BLOCK) -> bool | None:
 
 
 def list_drives(sys_block: Path = SYS_BLOCK) -> list[Drive]:
+    import psutil  # here: every add asks whether its drive is removable, few list drives
+
     drives: list[Drive] = []
     for part in psutil.disk_partitions(all=True):
         if part.mountpoint in SYSTEM_MOUNTS:

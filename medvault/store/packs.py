@@ -21,7 +21,7 @@ from typing import BinaryIO
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import FormatError, IntegrityError
 from medvault.format import pack as fmt
-from medvault.store import fsio
+from medvault.store import fsio, readback
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.layout import VaultPaths
 from medvault.store.sequential import SequentialWriter, direct_range
@@ -132,10 +132,19 @@ class PackWriter:
 
 
 class PackReader:
-    """Random access to a pack's logical data across its part files."""
+    """Random access to a pack's logical data across its part files. FROM_MEDIUM: each part
+    is read from the file system, not the page cache (a read-back of what was written)."""
 
-    def __init__(self, paths: VaultPaths, vault_id: bytes, name: str, part_size: int) -> None:
+    def __init__(
+        self,
+        paths: VaultPaths,
+        vault_id: bytes,
+        name: str,
+        part_size: int,
+        from_medium: bool = False,
+    ) -> None:
         self.paths = paths
+        self.from_medium = from_medium
         self.vault_id = vault_id
         self.name = name
         self.pack_id = fmt.name_to_id(name)
@@ -156,6 +165,8 @@ class PackReader:
             handle = open(path, "rb")  # noqa: SIM115 (closed in close())
         except FileNotFoundError:
             raise IntegrityError(f"pack {self.name}: part {index} is missing") from None
+        if self.from_medium:
+            readback.from_medium(handle.fileno())
         try:
             prelude = fmt.decode_prelude(handle.read(fmt.PRELUDE_LEN))
             if (prelude.vault_id, prelude.pack_id) != (self.vault_id, self.pack_id):

@@ -20,6 +20,7 @@ from medvault.format.meta import MAX_PATH_BYTES, FileMeta, normalize_path
 from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import SealedHeader, seal_header
 from medvault.store.lock import writer_lock
+from medvault.store.readback import Setting, needs_readback
 from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
@@ -355,6 +356,7 @@ def add_planned(
     keep_files: bool = True,
     skip_existing: bool = False,
     check_space: bool = True,
+    verify_writes: Setting = "auto",
 ) -> AddResult:
     """Add files already planned, each under its own stored path (`scan --into` keeps
     each file's place relative to the scanned folder). A SourcePlan is walked again as it
@@ -363,7 +365,9 @@ def add_planned(
     the same size and SHA-256 is skipped and counted (an interrupted add run again
     finishes the job); one with other contents is still a clash unless REPLACE. A drive
     without room for it all is refused before anything is written (unless not
-    CHECK_SPACE: a driver that misreports its free space)."""
+    CHECK_SPACE: a driver that misreports its free space). VERIFY_WRITES: whether each
+    commit is read back from the drive before its files count as added ("auto": on
+    FUSE and removable drives; store/readback.py)."""
     with writer_lock(vault.paths.lock):
         sweep_tmp(vault.paths)
         catalog = load_catalog(vault)
@@ -377,7 +381,8 @@ def add_planned(
             check_fits(vault.paths.root, _need(planned, skip), PACK_TARGET, PACK_ENTRIES)
         requested = len(planned) if isinstance(planned, list) else planned.count
         journal = open_journal(vault, catalog)
-        committer = Committer(vault, journal, on_commit, keep=keep_files)
+        read_back = needs_readback(vault.paths.root, verify_writes)
+        committer = Committer(vault, journal, on_commit, keep=keep_files, read_back=read_back)
         try:
             with committer:
                 # Small files are read here, not ahead on other threads: handing each to a

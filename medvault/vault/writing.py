@@ -1,8 +1,9 @@
 """Writing entries into packs with group commit (shared by add, rm and compact).
 
 A Committer collects entries in the current pack; `commit()` makes the pack durable
-(tmp -> fsync -> rename -> fsync dir), then appends one index record and fsyncs it.
-Only after that are the entries reported as committed.
+(tmp -> fsync -> rename -> fsync dir), reads it back from the drive when asked
+(READ_BACK: vault/readback.py), then appends one index record and fsyncs it (and reads
+that back too). Only after that are the entries reported as committed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from medvault.errors import MedvaultError
 from medvault.store.journal import Appended, JournalAppender
 from medvault.store.packs import PackWriter
 from medvault.vault.catalog import Catalog, Located, add_record
@@ -63,8 +65,10 @@ class Committer:
         journal: JournalAppender,
         on_commit: Callable[[list[Located]], None] | None = None,
         keep: bool = True,
+        read_back: bool = False,
     ) -> None:
         self.vault = vault
+        self.read_back = read_back
         self.journal = journal
         self.on_commit = on_commit
         self.keep = keep
@@ -117,7 +121,18 @@ class Committer:
         except BaseException:
             writer.abort()
             raise
+        if self.read_back:
+            # Here, not at the top: readback needs reading, which needs the path index,
+            # which needs this module.
+            from medvault.vault.readback import not_verified, read_back_pack
+
+            read_back_pack(self.vault, writer.name, pending)
         appended = self.journal.append(add_record(writer.name, pending))
+        if self.read_back:
+            try:
+                self.journal.read_back(appended)
+            except MedvaultError as exc:
+                raise not_verified([loc.path for loc in pending], exc.message) from None
         order = [path_order(loc) for loc in pending]
         self.groups.append(Group(appended, writer.name, min(order), max(order), len(pending)))
         self.count += len(pending)

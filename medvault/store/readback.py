@@ -1,0 +1,58 @@
+"""Reading back from the medium, not from the page cache (issue 18 item 2).
+
+After fsync, `posix_fadvise(POSIX_FADV_DONTNEED)` on a new descriptor drops the file's
+clean pages, so the next read asks the file system, and a FUSE driver, for the bytes: no
+root needed (drop_caches is for root and drops everyone's cache). Never read back through
+the descriptor that wrote: fusefat answers it from its own state.
+
+Where it is done by default: FUSE file systems and those of removable media, and any
+block device the kernel flags removable; elsewhere only when asked (--verify-writes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Literal
+
+from medvault.store.drives import REMOVABLE_FILESYSTEMS, removable_flag
+
+Setting = Literal["auto", "always", "never"]
+
+
+def needs_readback(root: Path, setting: Setting) -> bool:
+    """Whether writes to ROOT's drive are read back before they are reported done."""
+    if setting != "auto":
+        return setting == "always"
+    try:
+        fstype, source = _mount_of(os.stat(root).st_dev)
+    except OSError:
+        return True  # cannot tell: the careful answer
+    if fstype.startswith("fuse") or fstype in REMOVABLE_FILESYSTEMS:
+        return True
+    return bool(source.startswith("/dev/") and removable_flag(source))
+
+
+def from_medium(fd: int) -> None:
+    """Make the next reads of FD's file come from the file system, not the page cache
+    (call it after the data was fsynced: dirty pages are not dropped)."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        # Not supported there: a fresh open still reaches most FUSE drivers.
+        with contextlib.suppress(OSError):
+            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def _mount_of(device: int) -> tuple[str, str]:
+    """(file system type, mount source) of the file system mounted from DEVICE."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    for line in lines:
+        fields = line.split(" ")
+        if "-" not in fields:
+            continue
+        major, minor = (int(x) for x in fields[2].split(":"))
+        if os.makedev(major, minor) == device:
+            after = fields.index("-")
+            return fields[after + 1], fields[after + 2] if len(fields) > after + 2 else ""
+    return "", ""
