@@ -86,3 +86,24 @@ def test_json_names_the_files_whose_time_was_not_set(
     assert sorted(report["time_not_set"]) == ["d/future.txt", "d/past.bin"]
     assert len(report["extracted"]) == len(FILES)
     assert report["not_extracted"] == {}
+
+
+def test_ls_json_and_a_repair_from_the_packs_take_odd_times_and_every_file_extracts(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The neighbours of extract: ls --json, verify --json, and repair rebuilding the index
+    from the packs (it decodes every entry's metadata) all take the authentic odd times;
+    the rebuilt vault still extracts every file, warning for the two times."""
+    drive = _author_odd_vault(ws, tmp_path, monkeypatch)
+    listed = json.loads(ws.cli("ls", drive, "--json", check=True).stdout)
+    assert sorted(x["path"] for x in listed) == sorted(FILES)
+    assert json.loads(ws.cli("verify", drive, "--json", check=True).stdout)["ok"] is True
+    (drive / "MEDVAULT" / "index" / "journal.mvi").unlink()
+    repaired = ws.cli("repair", drive, check=True)
+    assert "rebuilt the index from the objects" in repaired.stdout
+    assert ws.cli("verify", drive).returncode == 0
+    out = tmp_path / "out"
+    result = ws.cli("extract", drive, "--to", out)
+    assert result.returncode == 0, result.stderr
+    assert all((out / name).read_bytes() == data for name, data in FILES.items())
+    assert result.stderr.count("medvault: warning:") == 2

@@ -17,9 +17,9 @@ from medvault.cli.common import (
     unlock_vault,
 )
 from medvault.cli.safe_text import safe
-from medvault.errors import DamageFound
+from medvault.errors import DamageFound, RepairNeeded
 from medvault.vault.maintenance import compact, repair
-from medvault.vault.verify import verify
+from medvault.vault.verify import REMOVALS_OK, REMOVALS_SOUND, verify
 
 
 @click.command("verify")
@@ -31,8 +31,11 @@ def verify_cmd(
 ) -> None:
     """Authenticate every header copy, the index, and every object and part.
 
-    Names each damaged or missing file. Exit codes: 0 all good, 3 wrong passphrase,
-    4 not a vault, 19 damage found.
+    Names each damaged or missing file, and says whether every removal is proven (the
+    packs hold each tombstone the header records). Exit codes: 0 all good, 3 wrong
+    passphrase, 4 not a vault, 19 damage found (or removals not proven), 24 no damage but
+    `medvault repair` has work to finish (a pack not yet indexed, an index placing
+    entries where they are not).
     """
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     with progress_bar(0, "verifying") as bar:
@@ -45,6 +48,11 @@ def verify_cmd(
             click.echo(f"header {name}: {safe(state)}")
         click.echo(f"index: {safe(report.index)}")
         click.echo(f"path index: {safe(report.path_index)}")
+        click.echo(f"removals: {safe(report.removals)}")
+        for pack, what in report.unindexed.items():
+            click.echo(f"pack {safe(pack)}: {safe(what)}")
+        for name, where in report.misplaced.items():
+            click.echo(f"MISPLACED in the index {safe(name)}: {safe(where)}")
         for path, problem in report.damaged.items():
             click.echo(f"DAMAGED {safe(path)}: {safe(problem)}")
         for path, problem in report.missing.items():
@@ -52,28 +60,41 @@ def verify_cmd(
         for pack, problem in report.damaged_packs.items():
             click.echo(f"DAMAGED pack {safe(pack)}: {safe(problem)}")
         click.echo(f"{report.files_ok} file(s), {report.bytes_ok} bytes authenticated.")
-    if not report.ok:
+    if not report.damage_free:
         raise DamageFound(
             "the vault has damage (see above)",
             hint="`medvault repair` restores headers and the index; damaged "
             "files need a backup or escrow recovery",
         )
+    if report.needs_repair:
+        raise RepairNeeded("no damage, but an interrupted write left work for `medvault repair`")
 
 
 @click.command("repair")
 @VAULT_ARG
 @passphrase_options
 @json_option
+@click.option(
+    "--accept-missing-removals",
+    is_flag=True,
+    help="After checking what they brought back: record the tombstones the packs hold "
+    "now as the vault's removals (verify then stops reporting the missing ones).",
+)
 def repair_cmd(
-    vault: Path, passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool
+    vault: Path,
+    passphrase_fd: int | None,
+    passphrase_file: Path | None,
+    as_json: bool,
+    accept_missing_removals: bool,
 ) -> None:
     """Restore a damaged header copy from the good one, rebuild the index, sweep tmp/.
 
     Exit codes: 0 repaired (or nothing to do), 3 wrong passphrase, 4 not a vault,
-    10 vault busy, 19 damaged objects remain (listed).
+    10 vault busy, 19 damaged objects remain (listed), or removals are not proven (a
+    tombstone the header records is gone: files removed earlier may be back).
     """
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
-    result = repair(unlocked, open_registry(), env())
+    result = repair(unlocked, open_registry(), env(), accept_missing_removals)
     if as_json:
         emit_json(result.__dict__)
     else:
@@ -91,8 +112,23 @@ def repair_cmd(
             click.echo(f"removed pack {safe(pack)}: {safe(why)}")
         for pack, problem in result.damaged_packs.items():
             click.echo(f"DAMAGED pack {safe(pack)}: {safe(problem)}")
+        if result.removals_accepted is not None:
+            before, now = result.removals_accepted
+            was = "none" if before < 0 else str(before)
+            click.echo(
+                f"recorded the {now} tombstone(s) the packs hold as the removals (was {was})"
+            )
+        if result.removals != REMOVALS_OK:
+            click.echo(f"removals: {safe(result.removals)}")
     if result.damaged_packs:
         raise DamageFound("some objects are damaged and cannot be repaired")
+    if result.removals not in REMOVALS_SOUND:
+        raise DamageFound(
+            "removals are not proven: a tombstone the vault header records is not in any pack",
+            hint="files removed earlier may be listed again: treat the drive as tampered with; "
+            "compare `medvault ls` with the registry's rm events, `medvault rm` them again, "
+            "then `medvault repair --accept-missing-removals`",
+        )
 
 
 @click.command("compact")

@@ -2,7 +2,7 @@
 
     magic "MEDVAULT" | version u16 | flags u16 | vault_id 16 | seq u64 | body_len u32
     | body (canonical JSON) | checksum 32 (SHA-256 of all before) | mac 32 (HMAC, VMK-derived)
-    | zero padding (version 2 only)
+    | zero padding (version 2 on)
 
 The checksum catches random damage without any key; the MAC (checked after unlock)
 catches deliberate edits. Either copy alone opens the vault; the higher valid seq wins.
@@ -11,12 +11,16 @@ Version 2 (written since medvault 0.2) is rewritten in place, never renamed over
 superseded header version is left in the drive's free space: its file is padded with zeros
 to whole 4 KiB blocks and never shrinks, and its body names the vault key's epoch and,
 while a re-key is unfinished, the earlier epochs' keys wrapped under the current one.
-Version 1 headers (no padding, no epochs) are still read.
+Version 3 adds `removals`: how many tombstones the vault has and a sum over their ids, so
+a tombstone pack deleted together with the index is noticed (docs/FORMAT.md section 3.3).
+Version 1 headers (no padding, no epochs) and version 2 headers (no removal record) are
+still read.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +30,8 @@ from medvault.format.binary import Reader, u16, u32, u64
 
 MAGIC = b"MEDVAULT"
 VERSION_1 = 1  # read only
-FORMAT_VERSION = 2  # what this medvault writes
+VERSION_2 = 2  # read only: no removal record
+FORMAT_VERSION = 3  # what this medvault writes
 MAX_BODY = 256 * 1024
 # A version 2 header file is padded with zeros to whole blocks of this size.
 PAD_BLOCK = 4096
@@ -48,6 +53,10 @@ MAX_TIME_COST = 16
 MAX_MEMORY_KIB = 1024 * 1024
 MAX_PARALLELISM = 16
 MIN_MEMORY_KIB = 8 * 1024
+# Removal record (section 3.3): each tombstone id adds SHA-256(tag || id) to a sum mod 2^256.
+REMOVAL_TAG = b"medvault/v1/removal\x00"
+REMOVAL_MODULUS = 1 << 256
+MAX_TOMBSTONES = (1 << 63) - 1
 
 
 def _slot_id(obj: dict[str, Any], what: str) -> int:
@@ -202,6 +211,78 @@ class PreviousKey:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """A set of tombstone ids, as its size and the sum (mod 2^256) of SHA-256(REMOVAL_TAG ||
+    id) over them: order-free, so a writer adds to it without reading the vault, and a
+    subset (a tombstone deleted) or a superset cannot match without a SHA-256 subset-sum
+    collision."""
+
+    count: int = 0
+    total: int = 0
+
+    @staticmethod
+    def of(ids: Iterable[bytes]) -> Tally:
+        count, total = 0, 0
+        for raw in ids:
+            count += 1
+            total += int.from_bytes(hashlib.sha256(REMOVAL_TAG + raw).digest(), "big")
+        return Tally(count, total % REMOVAL_MODULUS)
+
+    def plus(self, other: Tally) -> Tally:
+        return Tally(self.count + other.count, (self.total + other.total) % REMOVAL_MODULUS)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "sum": self.total.to_bytes(32, "big").hex()}
+
+    @staticmethod
+    def from_json(obj: dict[str, Any], what: str) -> Tally:
+        if set(obj) != {"count", "sum"}:
+            raise FormatError(f"{what}: removal record malformed")
+        count = cj.field(obj, "count", int, what)
+        text = cj.field(obj, "sum", str, what)
+        if not 0 <= count <= MAX_TOMBSTONES:
+            raise FormatError(f"{what}: removal count out of range")
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            raise FormatError(f"{what}: removal sum is not 64 lowercase hex digits")
+        return Tally(count, int(text, 16))
+
+
+@dataclass(frozen=True)
+class Removals:
+    """The vault's tombstones as the header last recorded them, and those of an `rm` that
+    may have been interrupted between writing its header and its tombstones (pending)."""
+
+    recorded: Tally = Tally()
+    pending: Tally | None = None
+
+    def accepts(self, present: Tally) -> bool:
+        """Whether PRESENT (the tombstones the packs hold) is what this record allows: the
+        recorded ones, or those plus the pending ones."""
+        if present == self.recorded:
+            return True
+        return self.pending is not None and present == self.recorded.plus(self.pending)
+
+    def to_json(self) -> dict[str, Any]:
+        pending = None if self.pending is None else self.pending.to_json()
+        return {**self.recorded.to_json(), "pending": pending}
+
+    @staticmethod
+    def from_json(obj: object, what: str) -> Removals | None:
+        if obj is None:
+            return None  # a version 2 header rewritten before any `rm` recorded them
+        if not isinstance(obj, dict) or "pending" not in obj:
+            raise FormatError(f"{what}: removal record malformed")
+        rest = {k: v for k, v in obj.items() if k != "pending"}
+        pending = obj["pending"]
+        if pending is not None and not isinstance(pending, dict):
+            raise FormatError(f"{what}: removal record malformed")
+        tally = None if pending is None else Tally.from_json(pending, what)
+        if tally is not None and tally.count == 0:
+            raise FormatError(f"{what}: a pending removal names no tombstone")
+        return Removals(Tally.from_json(rest, what), tally)
+
+
+@dataclass(frozen=True)
 class HeaderBody:
     created_at: str
     label: str
@@ -213,6 +294,8 @@ class HeaderBody:
     escrow: tuple[EscrowSlot, ...]
     key_epoch: int = 1
     previous: tuple[PreviousKey, ...] = ()
+    # None: not recorded (a version 1 or 2 header, until the first `rm` records them).
+    removals: Removals | None = Removals()
     version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -228,13 +311,19 @@ class HeaderBody:
         if self.version >= 2:
             obj["key_epoch"] = self.key_epoch
             obj["previous"] = [p.to_json() for p in self.previous]
+        if self.version >= 3:
+            obj["removals"] = None if self.removals is None else self.removals.to_json()
         return obj
 
     @staticmethod
     def from_json(obj: dict[str, Any], version: int) -> HeaderBody:
         what = "vault header"
-        if cj.field(obj, "format", int, what) != version:
-            raise UnsupportedVersion("vault header format is newer than this medvault")
+        body_format = cj.field(obj, "format", int, what)
+        if body_format != version:
+            raise UnsupportedVersion(
+                f"vault header version {version} holds a format {body_format} body "
+                "(written by a newer medvault, or damaged)"
+            )
         org = cj.field(obj, "org", dict, what)
         slots = cj.field(obj, "slots", list, what)
         escrow = cj.field(obj, "escrow", list, what)
@@ -263,8 +352,18 @@ class HeaderBody:
             escrow=tuple(EscrowSlot.from_json(e) for e in escrow),
             key_epoch=key_epoch,
             previous=previous,
+            removals=_removals(obj, version, what),
             version=version,
         )
+
+
+def _removals(obj: dict[str, Any], version: int, what: str) -> Removals | None:
+    """The removal record: version 3 on; none in older headers."""
+    if version < 3:
+        return None
+    if "removals" not in obj:
+        raise FormatError(f"{what}: missing 'removals'")
+    return Removals.from_json(obj["removals"], what)
 
 
 def _epochs(obj: dict[str, Any], version: int, what: str) -> tuple[int, tuple[PreviousKey, ...]]:
@@ -327,7 +426,7 @@ def decode(data: bytes) -> ParsedHeader:
     r = Reader(data, "vault header")
     r.expect(MAGIC, "magic")
     version = r.u16()
-    if version not in (VERSION_1, FORMAT_VERSION):
+    if version not in (VERSION_1, VERSION_2, FORMAT_VERSION):
         raise UnsupportedVersion(f"vault header version {version} is not supported")
     if r.u16() != 0:
         raise FormatError("vault header: unknown flags")

@@ -18,6 +18,7 @@ from medvault.errors import FormatError, IntegrityError, MedvaultError
 from medvault.format import canonical_json as cj
 from medvault.format import entry as efmt
 from medvault.format.meta import FileMeta, TombstoneMeta
+from medvault.format.vault_header import Tally
 from medvault.store.entries import OpenedHeader, open_header
 from medvault.store.journal import read_journal
 from medvault.store.packs import PackReader, list_packs
@@ -146,6 +147,12 @@ class Catalog:
 
     def referenced_packs(self) -> set[str]:
         return {loc.pack for loc in self.located.values()}
+
+    def tombstones(self) -> Tally:
+        """The tombstones placed here, each id once (a compact's copy is the same id)."""
+        return Tally.of(
+            bytes.fromhex(x.file_id) for x in self.located.values() if x.kind == efmt.Kind.TOMBSTONE
+        )
 
 
 def walk_pack(vault: UnlockedVault, reader: PackReader) -> Iterator[Located | MedvaultError]:

@@ -29,7 +29,13 @@ from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.reading import open_reader, select, stream_entry
 from medvault.vault.session import UnlockedVault, write_headers
-from medvault.vault.verify import short_packs, verify
+from medvault.vault.verify import (
+    REMOVALS_OK,
+    header_now,
+    misplaced_entries,
+    short_packs,
+    verify,
+)
 from medvault.vault.writing import Committer, open_journal
 
 # One tombstone names at most this many files, so its metadata stays under the 64 KiB cap.
@@ -50,16 +56,28 @@ def sweep_tmp(paths: VaultPaths) -> int:
 def remove_paths(
     vault: UnlockedVault, wanted: list[str], registry: CustodyRegistry, env: Env
 ) -> int:
-    """Write tombstones naming every file under WANTED; returns how many were removed."""
+    """Write tombstones naming every file under WANTED; returns how many were removed.
+
+    The header records the tombstones (FORMAT.md section 3.3) around the write: first as
+    pending, then as recorded, so a crash anywhere leaves a header that accepts what the
+    packs hold, and a tombstone deleted later no longer matches it."""
     with writer_lock(vault.paths.lock):
         sweep_tmp(vault.paths)
         catalog = load_catalog(vault)
         chosen = select(catalog.live(), wanted)
         ids = tuple(sorted(x.file_id for x in chosen))
+        batches = [ids[at : at + TOMBSTONE_BATCH] for at in range(0, len(ids), TOMBSTONE_BATCH)]
+        tombstone_ids = [random_bytes(16) for _ in batches]
         journal = open_journal(vault, catalog)
+        recorded = _recorded_removals(vault, catalog)
+        adding = hfmt.Tally.of(tombstone_ids)
+        if batches:
+            _write_removals(vault, hfmt.Removals(recorded, adding))
         with Committer(vault, journal) as committer:
-            for start in range(0, len(ids), TOMBSTONE_BATCH):
-                _write_tombstone(vault, committer, ids[start : start + TOMBSTONE_BATCH], env)
+            for file_id, batch in zip(tombstone_ids, batches, strict=True):
+                _write_tombstone(vault, committer, file_id, batch, env)
+        if batches:
+            _write_removals(vault, hfmt.Removals(recorded.plus(adding)))
     record_event(
         registry,
         env,
@@ -70,12 +88,35 @@ def remove_paths(
     return len(ids)
 
 
+def _recorded_removals(vault: UnlockedVault, catalog: Catalog) -> hfmt.Tally:
+    """The tombstones the header records, with an interrupted rm's pending ones counted
+    when the packs hold them. A header from before the record existed starts it from what
+    the vault holds now (nothing earlier can be proven). Never adopts a count the header
+    does not accept: a tombstone deleted meanwhile stays missing."""
+    removals = header_now(vault).body.removals
+    present = catalog.tombstones()
+    if removals is None:
+        return present
+    if removals.pending is not None and present == removals.recorded.plus(removals.pending):
+        return present
+    return removals.recorded
+
+
+def _write_removals(vault: UnlockedVault, removals: hfmt.Removals) -> None:
+    """Both header copies, in place, with REMOVALS (the next sequence number)."""
+    current = header_now(vault)
+    body = replace(current.body, removals=removals)
+    vault.header = write_headers(
+        vault.paths, vault.vmk, replace(current, seq=current.seq + 1, body=body)
+    )
+    vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
+
+
 def _write_tombstone(
-    vault: UnlockedVault, committer: Committer, ids: tuple[str, ...], env: Env
+    vault: UnlockedVault, committer: Committer, file_id: bytes, ids: tuple[str, ...], env: Env
 ) -> None:
     meta = TombstoneMeta(ids, env.timestamp(), env.actor.user, env.actor.host).encode()
     writer = committer.pack()
-    file_id = random_bytes(16)
     sealed = seal_header(
         vault.vmk, vault.vault_id, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(0)
     )
@@ -164,14 +205,11 @@ def compact(
 
 
 def _entries_to_keep(catalog: Catalog, live_ids: set[str]) -> set[str]:
-    """Live files, and tombstones/replacements still needed to hide an entry that exists."""
-    present = set(catalog.located)
+    """Live files and every tombstone. Tombstones are kept even when what they hid is gone:
+    the header counts them (FORMAT.md section 3.3), so dropping one would look like a
+    deleted tombstone; each is a few hundred bytes (up to 1,000 ids)."""
     keep = set(live_ids)
-    for loc in catalog.located.values():
-        if loc.file_id in live_ids:
-            continue
-        if loc.kind == efmt.Kind.TOMBSTONE and present.intersection(loc.references):
-            keep.add(loc.file_id)
+    keep.update(x.file_id for x in catalog.located.values() if x.kind == efmt.Kind.TOMBSTONE)
     return keep
 
 
@@ -197,9 +235,19 @@ class RepairResult:
     orphan_parts_removed: int = 0
     spare_packs_removed: dict[str, str] = field(default_factory=dict)
     damaged_packs: dict[str, str] = field(default_factory=dict)
+    removals: str = REMOVALS_OK  # verify's finding after the repair (FORMAT.md section 3.3)
+    # --accept-missing-removals: [tombstones recorded before, tombstones recorded now]
+    removals_accepted: list[int] | None = None
 
 
-def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairResult:
+def repair(
+    vault: UnlockedVault,
+    registry: CustodyRegistry,
+    env: Env,
+    accept_missing_removals: bool = False,
+) -> RepairResult:
+    """ACCEPT_MISSING_REMOVALS: record the tombstones the packs hold now as the vault's
+    removals, once someone has checked what a missing tombstone brought back."""
     result = RepairResult()
     with writer_lock(vault.paths.lock):
         result.tmp_swept = sweep_tmp(vault.paths)
@@ -225,14 +273,24 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
             for name in sorted({x.pack for x in fresh.located.values()})
         ]
         if current.index_damage or current.unindexed_packs or _differs(current, fresh):
+            rebuild = True
+        else:  # entries the index places where they are not: rebuilt from where they are
+            rebuild = bool(misplaced_entries(current, fresh))
+        if rebuild:
             key = index_key(vault.vmk, vault.vault_id)
             rewrite_journal(vault.paths, key, vault.vault_id, records)
             result.index_rebuilt = True
+        _settle_pending_removals(vault, fresh)
+        if accept_missing_removals:
+            result.removals_accepted = _accept_removals(vault, fresh)
         result.spare_packs_removed = _remove_spare_packs(vault)
         result.path_index_rewritten = path_index.replace_if_unsound(vault)
     # Objects have no second copy: name every pack with damage, payloads included (after
     # the lock is released: verify waits while a writer holds it).
-    result.damaged_packs = verify(vault).packs_with_damage()
+    report = verify(vault)
+    result.damaged_packs = report.packs_with_damage()
+    # Never rewritten to match the packs: a deleted tombstone stays reported.
+    result.removals = report.removals
     record_event(
         registry,
         env,
@@ -242,10 +300,37 @@ def repair(vault: UnlockedVault, registry: CustodyRegistry, env: Env) -> RepairR
             "index_rebuilt": result.index_rebuilt,
             "damaged_packs": len(result.damaged_packs),
             "spare_packs_removed": len(result.spare_packs_removed),
+            **(
+                {"removals_accepted": result.removals_accepted}
+                if result.removals_accepted is not None
+                else {}
+            ),
         },
         vault=vault,
     )
     return result
+
+
+def _accept_removals(vault: UnlockedVault, scanned: Catalog) -> list[int] | None:
+    """Record the tombstones the packs hold as the vault's removals, when the header's
+    record does not accept them; returns [count before, count now], or None if it did."""
+    removals = header_now(vault).body.removals
+    present = scanned.tombstones()
+    if removals is not None and removals.accepts(present):
+        return None
+    _write_removals(vault, hfmt.Removals(present))
+    return [-1 if removals is None else removals.recorded.count, present.count]
+
+
+def _settle_pending_removals(vault: UnlockedVault, scanned: Catalog) -> None:
+    """An rm interrupted after it recorded its tombstones as pending: record what the packs
+    hold when the header accepts it (the tombstones were written, or were not)."""
+    removals = header_now(vault).body.removals
+    if removals is None or removals.pending is None:
+        return
+    present = scanned.tombstones()
+    if removals.accepts(present):
+        _write_removals(vault, hfmt.Removals(present))
 
 
 def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:

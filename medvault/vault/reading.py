@@ -10,10 +10,11 @@ appears during the extract (vault/landing.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,7 +36,7 @@ from medvault.store.entries import open_header
 from medvault.store.fsio import media_errors
 from medvault.store.packs import PackReader
 from medvault.store.staging import filesystem_of
-from medvault.vault.catalog import Catalog, Located, load_catalog
+from medvault.vault.catalog import Catalog, Located, load_catalog, walk_pack
 from medvault.vault.custody import digest_of_digests
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
@@ -168,14 +169,47 @@ def moved_since_listing(vault: UnlockedVault, loc: Located) -> Located | None:
 
 def following_compact(vault: UnlockedVault, loc: Located, read: Callable[[Located], T]) -> T:
     """READ(LOC); if that fails because a compact rewrote and deleted LOC's pack since the
-    listing was made, READ the same entry where the index places it now."""
+    listing was made, READ the same entry where the index places it now; if it fails
+    because the index places the entry where it is not, READ it where the pack's own
+    authenticated headers put it. Nothing extra is read when LOC is right."""
     try:
         return read(loc)
     except IntegrityError:
-        moved = moved_since_listing(vault, loc)
+        moved = moved_since_listing(vault, loc) or found_by_header(vault, loc)
         if moved is None:
             raise
         return read(moved)
+
+
+# Packs walked to find misplaced entries (vault folder, pack -> file id -> location). A
+# pack is never changed once named (a re-key rewrites headers at the same length), so
+# what a walk found stays true; a few are kept, as an extract reads pack after pack.
+_WALKED: dict[tuple[str, str], dict[str, Located]] = {}
+WALKED_KEEP = 4
+
+
+def found_by_header(vault: UnlockedVault, loc: Located) -> Located | None:
+    """LOC where a walk of its pack finds an authenticated header with its file id, when
+    that is somewhere else (the index's offset or lengths are wrong, the entry intact)."""
+    key = (str(vault.paths.root), loc.pack)
+    if key not in _WALKED:
+        if not pack_exists(vault, loc.pack):
+            return None
+        found: dict[str, Located] = {}
+        with contextlib.suppress(MedvaultError), open_reader(vault, loc.pack) as reader:
+            for item in walk_pack(vault, reader):
+                if isinstance(item, Located):
+                    found[item.file_id] = item
+        while len(_WALKED) >= WALKED_KEEP:
+            _WALKED.pop(next(iter(_WALKED)))
+        _WALKED[key] = found
+    at = _WALKED[key].get(loc.file_id)
+    if at is None or at.kind != loc.kind:
+        return None
+    place = (at.offset, at.header_len, at.payload_len)
+    if place == (loc.offset, loc.header_len, loc.payload_len):
+        return None
+    return replace(loc, offset=at.offset, header_len=at.header_len, payload_len=at.payload_len)
 
 
 @dataclass

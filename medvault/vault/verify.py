@@ -14,6 +14,8 @@ from typing import Any
 
 from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
+from medvault.format import vault_header as hfmt
+from medvault.keys import header_auth
 from medvault.store.entries import open_header
 from medvault.store.packs import PackReader
 from medvault.vault import path_index
@@ -25,9 +27,15 @@ from medvault.vault.reading import (
     pack_exists,
     stream_entry,
 )
-from medvault.vault.session import UnlockedVault
+from medvault.vault.session import UnlockedVault, read_headers
 
 HEADER_NAMES = ("vault.mvh", "vault.mvh.bak")
+REMOVALS_OK = "ok"
+REMOVALS_NOT_RECORDED = (
+    "not recorded: this vault's header is from an earlier medvault, so a deleted tombstone "
+    "would not be noticed; the next `medvault rm` starts the record"
+)
+REMOVALS_SOUND = frozenset({REMOVALS_OK, REMOVALS_NOT_RECORDED})
 # A commit takes milliseconds: a writer lock held through all the tries (a dead writer's)
 # no longer delays the report.
 SETTLE_TRIES = 40
@@ -45,6 +53,11 @@ class VerifyReport:
     damaged_packs: dict[str, str] = field(default_factory=dict)
     pack_of: dict[str, str] = field(default_factory=dict)  # damaged stored path -> its pack
     path_index: str = "none"  # "ok", "none" (not needed yet), or what is wrong with it
+    removals: str = REMOVALS_OK  # whether the packs hold every tombstone the header records
+    # Not damage, work for `repair`: packs no index record names yet (pack -> what it is),
+    # and entries the index places where they are not (stored path or id -> where they are).
+    unindexed: dict[str, str] = field(default_factory=dict)
+    misplaced: dict[str, str] = field(default_factory=dict)
 
     def packs_with_damage(self) -> dict[str, str]:
         """Every pack with damage of any kind (pack -> first problem): what has no second
@@ -55,7 +68,8 @@ class VerifyReport:
         return out
 
     @property
-    def ok(self) -> bool:
+    def damage_free(self) -> bool:
+        """Nothing damaged, missing or unproven (exit 19 otherwise)."""
         return (
             all(v == "ok" for v in self.headers.values())
             and self.index == "ok"
@@ -63,11 +77,22 @@ class VerifyReport:
             and not self.missing
             and not self.damaged_packs
             and self.path_index in path_index.SOUND
+            and self.removals in REMOVALS_SOUND
         )
+
+    @property
+    def needs_repair(self) -> bool:
+        """Work an interrupted write left, which `repair` finishes (exit 24)."""
+        return bool(self.unindexed or self.misplaced)
+
+    @property
+    def ok(self) -> bool:
+        return self.damage_free and not self.needs_repair
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "needs_repair": self.needs_repair,
             "headers": self.headers,
             "index": self.index,
             "files_ok": self.files_ok,
@@ -76,6 +101,9 @@ class VerifyReport:
             "missing": self.missing,
             "damaged_packs": self.damaged_packs,
             "path_index": self.path_index,
+            "removals": self.removals,
+            "unindexed": self.unindexed,
+            "misplaced": self.misplaced,
         }
 
 
@@ -120,7 +148,8 @@ def settled_catalogs(vault: UnlockedVault) -> tuple[Catalog, Catalog]:
         still = _journal_mark(vault) == mark and set(indexed.packs_on_disk) == set(
             scanned.packs_on_disk
         )
-        if still and (index_status(indexed, scanned) == "ok" or not vault.paths.lock.exists()):
+        settled = index_status(indexed, scanned) == "ok" and not indexed.unindexed_packs
+        if still and (settled or not vault.paths.lock.exists()):
             break
         time.sleep(SETTLE_PAUSE_S)
     return indexed, scanned
@@ -130,11 +159,16 @@ def index_status(
     indexed: Catalog, scanned: Catalog, pack_problems: Mapping[str, str] | None = None
 ) -> str:
     """Whether the index agrees with the objects ("ok"), or what is wrong with it. When a
-    pack is damaged the two may disagree because of it: that pack is named instead."""
+    pack is damaged the two may disagree because of it: that pack is named instead. Packs
+    not indexed yet are not damage (`unindexed`), unless they cannot be read."""
     if indexed.index_damage:
         return indexed.index_damage
-    if indexed.unindexed_packs:
-        return _unindexed(indexed)
+    unreadable = [n for n, _ in _unindexed_kinds(indexed) if n in indexed.scan_damage]
+    if unreadable:
+        return (
+            f"pack {', '.join(unreadable)} is in no index record and cannot be read (an "
+            "interrupted write, or damage); `medvault repair` removes it if it holds no data"
+        )
     live_index = {x.file_id for x in indexed.live()}
     live_scan = {x.file_id for x in scanned.live()}
     if not scanned.scan_damage and not pack_problems and live_index != live_scan:
@@ -142,36 +176,100 @@ def index_status(
     return "ok"
 
 
-def _unindexed(indexed: Catalog) -> str:
-    """Name the packs an interrupted write left out of the index, and what fixes them."""
+def _unindexed_kinds(indexed: Catalog) -> list[tuple[str, int]]:
+    """Each pack no index record names, with how many entries of its own it holds (the
+    index finds none of them elsewhere)."""
     counts = dict.fromkeys(indexed.unindexed_packs, 0)
     for loc in indexed.located.values():
         if loc.pack in counts:
             counts[loc.pack] += 1
-    unreadable = sorted(n for n, c in counts.items() if c == 0 and n in indexed.scan_damage)
-    spares = sorted(n for n, c in counts.items() if c == 0 and n not in indexed.scan_damage)
-    pending = {name: n for name, n in counts.items() if n}
-    said = []
-    if pending:
-        names = ", ".join(
-            f"{name} ({n} {'entry' if n == 1 else 'entries'})"
-            for name, n in sorted(pending.items())
+    return sorted(counts.items())
+
+
+def unindexed_packs(indexed: Catalog) -> dict[str, str]:
+    """The readable packs an interrupted write left out of the index (pack -> what it is
+    and what fixes it): not damage, their entries authenticate and are read directly."""
+    out = {}
+    for name, count in _unindexed_kinds(indexed):
+        if name in indexed.scan_damage:
+            continue
+        if count:
+            out[name] = (
+                f"not yet indexed: {count} {'entry' if count == 1 else 'entries'} written by "
+                "an interrupted add, rm or compact; run `medvault repair` to index it"
+            )
+        else:
+            out[name] = (
+                "holds only copies of entries stored elsewhere (an interrupted compact); "
+                "run `medvault repair` to remove it"
+            )
+    return out
+
+
+def misplaced_entries(indexed: Catalog, scanned: Catalog) -> dict[str, str]:
+    """Entries the (authentic) index places at an offset of their pack where the walk of
+    that pack did not find them, though it found them elsewhere in it, intact (stored path,
+    or id for a tombstone -> where): readers find them by their headers; `repair` rewrites
+    the index."""
+    out = {}
+    for file_id, loc in indexed.located.items():
+        found = scanned.located.get(file_id)
+        if found is None or found.pack != loc.pack:
+            continue
+        if (found.offset, found.header_len, found.payload_len) != (
+            loc.offset,
+            loc.header_len,
+            loc.payload_len,
+        ):
+            out[loc.path or file_id] = (
+                f"pack {loc.pack}: the index places it at offset {loc.offset}, its "
+                f"authenticated header is at offset {found.offset}"
+            )
+    return out
+
+
+def header_now(vault: UnlockedVault) -> hfmt.VaultHeader:
+    """The header in force on the drive now, authentic under this vault's key: another
+    process may have changed it since this one unlocked."""
+    for parsed in read_headers(vault.paths).best_first():
+        if header_auth.is_authentic(vault.vmk, parsed):
+            return parsed.header
+    return vault.require_header()
+
+
+def removals_status(vault: UnlockedVault, scanned: Catalog) -> str:
+    """Whether the packs hold exactly the tombstones the header records (FORMAT.md section
+    3.3). The header is read before and after the walk: an rm that ran meanwhile changed
+    it, and either read accepts what the walk found."""
+    before = vault.header.body.removals if vault.header is not None else None
+    present = scanned.tombstones()
+    if before is not None and before.accepts(present):
+        return REMOVALS_OK
+    after = header_now(vault).body.removals
+    if after is None:
+        return REMOVALS_NOT_RECORDED if before is None else _unproven(before.recorded, present)
+    if after.accepts(present):
+        return REMOVALS_OK
+    return _unproven(after.recorded, present)
+
+
+def _unproven(recorded: hfmt.Tally, present: hfmt.Tally) -> str:
+    if present.count < recorded.count:
+        what = (
+            f"{recorded.count - present.count} of the {recorded.count} tombstone(s) the "
+            "header records are not in any pack (deleted, or in a damaged pack)"
         )
-        said.append(
-            f"not in the index yet: pack {names}, written by an interrupted add, rm or "
-            "compact; the next write to the vault or `medvault repair` indexes it"
+    elif present.count > recorded.count:
+        what = (
+            f"the packs hold {present.count} tombstones, the header records "
+            f"{recorded.count} (an older header put back?)"
         )
-    if unreadable:
-        said.append(
-            f"pack {', '.join(unreadable)} is in no index record and cannot be read (an "
-            "interrupted write, or damage); `medvault repair` removes it if it holds no data"
-        )
-    if spares:
-        said.append(
-            f"pack {', '.join(spares)} holds only copies of entries stored elsewhere "
-            "(an interrupted compact); `medvault repair` removes it"
-        )
-    return "; ".join(said)
+    else:
+        what = "the tombstones in the packs are not the ones the header records"
+    return (
+        f"not proven: {what}; files removed earlier may be listed again. Check `medvault "
+        "ls` against the registry's rm events"
+    )
 
 
 def short_packs(vault: UnlockedVault, indexed: Catalog, scanned: Catalog) -> dict[str, str]:
@@ -182,6 +280,9 @@ def short_packs(vault: UnlockedVault, indexed: Catalog, scanned: Catalog) -> dic
     walked = set(scanned.packs_on_disk) - set(out)
     ends: dict[str, int] = {}
     for loc in indexed.located.values():
+        found = scanned.located.get(loc.file_id)
+        if found is not None and found.pack == loc.pack:
+            loc = found  # the walk found it in this pack: misplaced at most, not cut off
         if loc.pack in walked:
             end = loc.offset + loc.header_len + loc.payload_len
             ends[loc.pack] = max(ends.get(loc.pack, 0), end)
@@ -267,6 +368,9 @@ def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) 
         if pack_exists(vault, pack) or not vault.paths.lock.exists()
     }
     report.index = index_status(indexed, scanned, report.damaged_packs)
+    report.unindexed = unindexed_packs(indexed) if indexed.index_damage is None else {}
+    report.misplaced = misplaced_entries(indexed, scanned) if indexed.index_damage is None else {}
+    report.removals = removals_status(vault, scanned)
     if indexed.index_damage is None:
         report.path_index = path_index.check(vault, indexed.live())
         if report.path_index not in path_index.SOUND:

@@ -1,0 +1,135 @@
+"""verify tells "a pack not yet indexed" from damage (issue 18 item 3; the new-user
+walkthrough's section 2.1: an add stopped between a pack's rename and its index record
+made verify say "the vault has damage", exit 19).
+
+Such a pack is complete and authentic, its files are listed and extracted from it
+directly; verify names it with what fixes it and exits 24 (repair has work to finish).
+Real damage (a tampered or cut pack) stays exit 19.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from medvault.format import pack as pfmt
+from medvault.keys.passphrase import to_secret
+from medvault.store.journal import index_key, read_journal, rewrite_journal
+from medvault.vault.session import UnlockedVault, open_headers, unlock
+from tests.conftest import PASSPHRASE, Workspace
+
+
+def _unlocked(drive: Path) -> UnlockedVault:
+    return unlock(open_headers(drive), to_secret(PASSPHRASE))
+
+
+def _two_adds(ws: Workspace, tmp_path: Path, drive: Path) -> Path:
+    """A vault with two packs; returns the second pack's part 0."""
+    ws.create_fast(drive)
+    for batch in ("one", "two"):
+        src = tmp_path / batch
+        src.mkdir()
+        for i in range(3):
+            (src / f"f{i}.txt").write_bytes(f"{batch} {i}\n".encode())
+        before = set((drive / "MEDVAULT" / "objects").rglob("*.mvo"))
+        ws.cli("add", drive, src, check=True)
+    (second,) = set((drive / "MEDVAULT" / "objects").rglob("*.mvo")) - before
+    return second
+
+
+def _drop_last_index_record(drive: Path) -> None:
+    """What an add stopped after its pack's rename and before its index record leaves."""
+    vault = _unlocked(drive)
+    records = read_journal(vault.paths, vault.vmk, vault.vault_id).records
+    key = index_key(vault.vmk, vault.vault_id)
+    rewrite_journal(vault.paths, key, vault.vault_id, records[:-1])
+
+
+def test_a_pack_not_yet_indexed_is_named_with_its_fix_and_exit_24(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    pending = _two_adds(ws, tmp_path, drive)
+    _drop_last_index_record(drive)
+    name = pending.name.removesuffix(".mvo")
+
+    result = ws.cli("verify", drive)
+    assert result.returncode == 24, result.stdout + result.stderr
+    assert (
+        f"pack {name}: not yet indexed: 3 entries written by an interrupted add, rm or "
+        "compact; run `medvault repair` to index it"
+    ) in result.stdout
+    assert "index: ok" in result.stdout
+    assert "DAMAGED" not in result.stdout and "has damage" not in result.stderr
+    assert "6 file(s)" in result.stdout
+    assert "no damage" in result.stderr and "medvault repair" in result.stderr
+
+    report = json.loads(ws.cli("verify", drive, "--json").stdout)
+    assert report["ok"] is False and report["needs_repair"] is True
+    assert list(report["unindexed"]) == [name]
+    assert report["damaged"] == {} and report["damaged_packs"] == {} and report["index"] == "ok"
+
+    # Its files are there meanwhile, read from the pack directly.
+    assert ws.cli("ls", drive, check=True).stdout.count("two/") == 3
+    ws.cli("repair", drive, check=True)
+    assert ws.cli("verify", drive).returncode == 0
+
+
+def test_a_spare_copy_left_by_a_compact_is_not_damage_either(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """A pack holding only copies of entries indexed elsewhere (a compact stopped before
+    it deleted the old pack): the same prelude under a new pack id."""
+    second = _two_adds(ws, tmp_path, drive)
+    new_id = bytes(range(16))
+    new_name = pfmt.id_to_name(new_id)
+    data = bytearray(second.read_bytes())
+    data[24:40] = new_id
+    folder = drive / "MEDVAULT" / "objects" / new_name[:2]
+    folder.mkdir(exist_ok=True)
+    (folder / f"{new_name}.mvo").write_bytes(bytes(data))
+
+    result = ws.cli("verify", drive)
+    assert result.returncode == 24, result.stdout + result.stderr
+    assert f"pack {new_name}: holds only copies of entries stored elsewhere" in result.stdout
+    repaired = ws.cli("repair", drive, check=True)
+    # One of the two identical packs goes (the rebuilt index may name either).
+    assert repaired.stdout.count("a spare copy left by an interrupted compact") == 1
+    assert ws.cli("verify", drive).returncode == 0
+    assert ws.cli("ls", drive, check=True).stdout.count("two/") == 3
+
+
+def test_a_tampered_pack_is_still_damage_exit_19_even_beside_an_unindexed_one(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    second = _two_adds(ws, tmp_path, drive)
+    _drop_last_index_record(drive)
+    (first,) = set((drive / "MEDVAULT" / "objects").rglob("*.mvo")) - {second}
+    data = bytearray(first.read_bytes())
+    data[-20] ^= 1  # a payload byte of the first pack's last entry
+    first.write_bytes(bytes(data))
+    result = ws.cli("verify", drive)
+    assert result.returncode == 19, result.stdout + result.stderr
+    assert "DAMAGED one/f" in result.stdout
+    assert "not yet indexed" in result.stdout  # still said, beside the damage
+
+
+def test_a_cut_unindexed_pack_is_damage_exit_19(ws: Workspace, tmp_path: Path, drive: Path) -> None:
+    """Not indexed and unreadable past its middle: that may be damage, so it is not
+    called "not yet indexed"."""
+    second = _two_adds(ws, tmp_path, drive)
+    _drop_last_index_record(drive)
+    data = second.read_bytes()
+    second.write_bytes(data[: pfmt.PRELUDE_LEN + 200])
+    result = ws.cli("verify", drive)
+    assert result.returncode == 19, result.stdout + result.stderr
+    assert "is in no index record and cannot be read" in result.stdout
+    assert "not yet indexed" not in result.stdout
+
+
+def test_verify_help_lists_exit_24() -> None:
+    from click.testing import CliRunner
+
+    from medvault.cli.check_cmds import verify_cmd
+
+    text = CliRunner().invoke(verify_cmd, ["--help"]).output
+    assert "24 no damage but" in " ".join(text.split())
