@@ -1,14 +1,16 @@
 """A FUSE passthrough of BACKING at MOUNTPOINT that can play a bad drive (issue 18).
 
 usage: python tests/badmedium.py BACKING MOUNTPOINT [--corrupt REGEX]
-           [--mode flip|zeros|drop] [--from N] [--strict LOGFILE] [--kernel-cache] [--log FILE]
+           [--mode flip|zeros|drop] [--from N] [--to M] [--strict LOGFILE] [--kernel-cache]
+           [--log FILE]
 
 --corrupt REGEX: files whose path (from the mount's root, with a leading /) matches are
-damaged as they are written. Every write is acknowledged in full, but for the bytes at file
-offset >= N (--from) what is stored is the data with one byte flipped (flip), zeros (zeros:
-a fake-capacity stick) or nothing (drop). The kernel's page cache keeps what the writer
-sent, so only a read that reaches this process sees the damage: that is how a test tells a
-read-back from the medium from one served by the cache.
+damaged as they are written. Every write is acknowledged in full, but of its bytes at file
+offsets N (--from) to M (--to, excluded; default: the end) what is stored is: the first one
+flipped (flip: one flipped byte per write), zeros (zeros: a fake-capacity stick) or nothing
+(drop). The kernel's page cache keeps what the writer sent, so only a read that reaches
+this process sees the damage: that is how a test tells a read-back from the medium from one
+served by the cache.
 
 --strict LOGFILE: one line for every write that breaks the only discipline fusefat 0.1a
 handles on every cluster size (measured for issue 18): each open handle
@@ -115,20 +117,43 @@ class Discipline:
         return f"truncate from {size} to {length}"
 
 
+@dataclass(frozen=True)
+class Damage:
+    """Which written bytes this medium keeps wrong, and how."""
+
+    paths: re.Pattern[str] | None
+    mode: str = "flip"
+    start: int = 0
+    end: int | None = None
+
+    def stored(self, path: str, data: bytes, offset: int) -> list[tuple[int, bytes]]:
+        """The (offset, bytes) pieces kept of DATA written at OFFSET."""
+        end = offset + len(data)
+        low, high = max(offset, self.start), min(end, self.end if self.end is not None else end)
+        if self.paths is None or not self.paths.search(path) or low >= high:
+            return [(offset, data)]
+        cut, resume = low - offset, high - offset
+        if self.mode == "drop":
+            return [(offset, data[:cut]), (high, data[resume:])]
+        if self.mode == "zeros":
+            return [(offset, data[:cut] + bytes(resume - cut) + data[resume:])]
+        flipped = bytearray(data)
+        flipped[cut] ^= 0x01
+        return [(offset, bytes(flipped))]
+
+
 class BadMedium(fuse.Operations):  # type: ignore[misc]
     use_ns = True
 
     def __init__(
         self,
         root: str,
-        corrupt: re.Pattern[str] | None,
-        mode: str,
-        start: int,
+        damage: Damage,
         strict: TextIO | None,
         log: TextIO | None,
     ) -> None:
         self.root = os.path.realpath(root)
-        self.corrupt, self.mode, self.start = corrupt, mode, start
+        self.damage = damage
         self.strict, self.log = strict, log
         self.discipline = Discipline()
         self._mutex = threading.Lock()  # mfusepy serves calls on several threads
@@ -222,23 +247,9 @@ class BadMedium(fuse.Operations):  # type: ignore[misc]
         self._note("write", path, offset, len(data))
         with self._mutex:
             self._flag(path, self.discipline.write(fh, offset, len(data)))
-        os.pwrite(fh, self._stored(path, data, offset), offset)
+        for at, piece in self.damage.stored(path, data, offset):
+            os.pwrite(fh, piece, at)
         return len(data)
-
-    def _stored(self, path: str, data: bytes, offset: int) -> bytes:
-        """What this bad medium keeps of DATA written at OFFSET (all of it is acknowledged)."""
-        if self.corrupt is None or not self.corrupt.search(path):
-            return data
-        if offset + len(data) <= self.start:
-            return data
-        cut = max(0, self.start - offset)
-        if self.mode == "drop":
-            return data[:cut]
-        if self.mode == "zeros":
-            return data[:cut] + bytes(len(data) - cut)
-        flipped = bytearray(data)
-        flipped[cut] ^= 0x01
-        return bytes(flipped)
 
     def flush(self, path: str, fh: int) -> None:
         return None
@@ -263,6 +274,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--corrupt", help="regex of the paths to damage as they are written")
     parser.add_argument("--mode", choices=MODES, default="flip")
     parser.add_argument("--from", dest="start", type=int, default=0, help="first damaged byte")
+    parser.add_argument("--to", dest="end", type=int, help="end of the damage (excluded)")
     parser.add_argument("--strict", help="file to log breaches of the one-run rule to")
     parser.add_argument("--kernel-cache", action="store_true")
     parser.add_argument("--log", help="file to log every open, read, write and fsync to")
@@ -277,9 +289,7 @@ def main() -> None:
     args = _parse()
     operations = BadMedium(
         args.backing,
-        re.compile(args.corrupt) if args.corrupt else None,
-        args.mode,
-        args.start,
+        Damage(re.compile(args.corrupt) if args.corrupt else None, args.mode, args.start, args.end),
         _line_buffered(args.strict),
         _line_buffered(args.log),
     )

@@ -174,6 +174,16 @@ def make_image(kind: str, image: Path, size_mib: int, cluster_bytes: int | None 
     subprocess.run([*argv, str(image)], check=True, capture_output=True)
 
 
+def fat32_cluster_bytes(image: Path) -> int:
+    """The cluster size of the (unmounted) FAT32 file system in IMAGE, as fsck.fat reads it."""
+    result = subprocess.run(
+        ["fsck.vfat", "-n", "-v", str(image)], capture_output=True, text=True, check=False
+    )
+    found = re.search(r"^\s*(\d+) bytes per cluster", result.stdout, re.MULTILINE)
+    assert found is not None, result.stdout + result.stderr
+    return int(found.group(1))
+
+
 def _sectors_per_cluster(cluster_bytes: int) -> int:
     sectors, rest = divmod(cluster_bytes, 512)
     if rest or sectors < 1 or sectors & (sectors - 1):
@@ -307,12 +317,13 @@ def mounted_bad_medium(
     corrupt: str | None = None,
     mode: str = "flip",
     start: int = 0,
+    end: int | None = None,
     strict_log: Path | None = None,
     kernel_cache: bool = False,
 ) -> Iterator[Path]:
     """BACKING (a plain folder) seen through tests/badmedium.py at a mount point in
     TMP_PATH, which is yielded. Writes to paths matching the regex CORRUPT are acknowledged
-    but stored damaged (MODE flip, zeros or drop) from file offset START on; STRICT_LOG
+    but stored damaged (MODE flip, zeros or drop) from file offset START to END; STRICT_LOG
     collects every write that breaks the one-run-per-handle rule (see tests/badmedium.py).
     Skips with the reason when FUSE or mfusepy is missing; always unmounts."""
     reason = bad_medium_missing()
@@ -323,6 +334,7 @@ def mounted_bad_medium(
     argv = [sys.executable, str(BAD_MEDIUM), str(backing), str(mountpoint)]
     if corrupt is not None:
         argv += ["--corrupt", corrupt, "--mode", mode, "--from", str(start)]
+        argv += [] if end is None else ["--to", str(end)]
     if strict_log is not None:
         argv += ["--strict", str(strict_log)]
     if kernel_cache:
