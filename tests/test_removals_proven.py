@@ -10,6 +10,7 @@ and runs `repair --accept-missing-removals`.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from medvault.errors import FormatError
 from medvault.format import vault_header as hfmt
 from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
+from medvault.store import io_points as io
 from medvault.vault import maintenance
 from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
@@ -47,7 +49,14 @@ def _rm_and_lose_the_tombstone(ws: Workspace, drive: Path, path: str = "src/secr
     ws.cli("rm", drive, path, check=True)
     (tombstone_pack,) = _packs(drive) - before
     tombstone_pack.unlink()
-    (drive / "MEDVAULT" / "index" / "journal.mvi").unlink()
+    _delete_the_index(drive)
+
+
+def _delete_the_index(drive: Path) -> None:
+    """Every file of the index (the journal, whatever files it is kept in, and the path
+    index): the review deleted index/journal.mvi."""
+    for item in (drive / "MEDVAULT" / "index").iterdir():
+        item.unlink()
 
 
 def _unlocked(drive: Path) -> UnlockedVault:
@@ -158,7 +167,7 @@ def test_an_rm_stopped_before_its_final_record_is_settled_by_repair_and_then_pro
         p for p in _packs(drive) if p.stem in {x.pack for x in _tombstone_locations(drive)}
     ]
     tombstone_pack.unlink()
-    (drive / "MEDVAULT" / "index" / "journal.mvi").unlink()
+    _delete_the_index(drive)
     assert ws.cli("repair", drive).returncode == 19
     assert ws.cli("verify", drive).returncode == 19
 
@@ -225,3 +234,56 @@ def test_the_record_accepts_only_the_recorded_set_or_it_plus_the_pending_one() -
     assert not removals.accepts(hfmt.Tally.of([ids[0], ids[2]]))  # the same count, another set
     assert not removals.accepts(hfmt.Tally.of(ids))
     assert not hfmt.Removals(recorded).accepts(hfmt.Tally.of(ids[:3]))
+
+
+class _Stop(Exception):
+    """Stands for the process dying at an I/O point."""
+
+
+def _stopper(stop_at: int) -> io.Observer:
+    """An observer that stops the operation before its STOP_AT-th I/O point (from 0)."""
+    seen = [0]
+
+    def stop(_kind: str, _path: Path, _src: Path | None) -> None:
+        if seen[0] == stop_at:
+            raise _Stop
+        seen[0] += 1
+
+    return stop
+
+
+def test_an_rm_stopped_at_any_io_point_leaves_its_removals_proven(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Stop rm before each of its I/O points in turn (store/io_points.py): the vault's
+    removals are always proven, the file is either still there or removed, and repair
+    settles the record so that a tombstone lost afterwards is caught."""
+    template = tmp_path / "template"
+    template.mkdir()
+    _vault_with_files(ws, tmp_path, template)
+    points: list[str] = []
+    with io.observed(lambda kind, path, _src: points.append(f"{kind} {path.name}")):
+        trial = tmp_path / "count"
+        shutil.copytree(template, trial)
+        maintenance.remove_paths(_unlocked(trial), ["src/secret.txt"], ws.registry(), _env())
+    assert sum(" vault.mvh" in p for p in points) >= 4, points  # two header writes, 2 copies
+    pending_trials = 0
+    for stop_at in range(len(points)):
+        drive = tmp_path / f"trial{stop_at}"
+        shutil.copytree(template, drive)
+        stop = _stopper(stop_at)
+        with pytest.raises(_Stop), io.observed(stop):
+            maintenance.remove_paths(_unlocked(drive), ["src/secret.txt"], ws.registry(), _env())
+        report = verify(_unlocked(drive))
+        assert report.removals == REMOVALS_OK, (points[stop_at], report.removals)
+        assert not report.damaged and not report.damaged_packs, points[stop_at]
+        removals = _unlocked(drive).require_header().body.removals
+        assert removals is not None, points[stop_at]
+        if removals.pending is None:
+            continue
+        maintenance.repair(_unlocked(drive), ws.registry(), _env())
+        settled = _unlocked(drive).require_header().body.removals
+        assert settled is not None and settled.pending is None, points[stop_at]
+        assert verify(_unlocked(drive)).ok, points[stop_at]
+        pending_trials += 1
+    assert pending_trials >= 5, pending_trials  # the tombstone's whole write, at least

@@ -58,6 +58,8 @@ class VerifyReport:
     # and entries the index places where they are not (stored path or id -> where they are).
     unindexed: dict[str, str] = field(default_factory=dict)
     misplaced: dict[str, str] = field(default_factory=dict)
+    # `index` names only what one interrupted write leaves (the packs in `unindexed`)
+    index_in_flight: bool = False
 
     def packs_with_damage(self) -> dict[str, str]:
         """Every pack with damage of any kind (pack -> first problem): what has no second
@@ -72,7 +74,7 @@ class VerifyReport:
         """Nothing damaged, missing or unproven (exit 19 otherwise)."""
         return (
             all(v == "ok" for v in self.headers.values())
-            and self.index == "ok"
+            and (self.index == "ok" or self.index_in_flight)
             and not self.damaged
             and not self.missing
             and not self.damaged_packs
@@ -148,8 +150,7 @@ def settled_catalogs(vault: UnlockedVault) -> tuple[Catalog, Catalog]:
         still = _journal_mark(vault) == mark and set(indexed.packs_on_disk) == set(
             scanned.packs_on_disk
         )
-        settled = index_status(indexed, scanned) == "ok" and not indexed.unindexed_packs
-        if still and (settled or not vault.paths.lock.exists()):
+        if still and (index_status(indexed, scanned) == "ok" or not vault.paths.lock.exists()):
             break
         time.sleep(SETTLE_PAUSE_S)
     return indexed, scanned
@@ -159,21 +160,37 @@ def index_status(
     indexed: Catalog, scanned: Catalog, pack_problems: Mapping[str, str] | None = None
 ) -> str:
     """Whether the index agrees with the objects ("ok"), or what is wrong with it. When a
-    pack is damaged the two may disagree because of it: that pack is named instead. Packs
-    not indexed yet are not damage (`unindexed`), unless they cannot be read."""
+    pack is damaged the two may disagree because of it: that pack is named instead."""
     if indexed.index_damage:
         return indexed.index_damage
-    unreadable = [n for n, _ in _unindexed_kinds(indexed) if n in indexed.scan_damage]
-    if unreadable:
-        return (
-            f"pack {', '.join(unreadable)} is in no index record and cannot be read (an "
-            "interrupted write, or damage); `medvault repair` removes it if it holds no data"
-        )
+    if indexed.unindexed_packs:
+        return _unindexed(indexed)
+    return _agreement(indexed, scanned, pack_problems)
+
+
+def _agreement(indexed: Catalog, scanned: Catalog, pack_problems: Mapping[str, str] | None) -> str:
     live_index = {x.file_id for x in indexed.live()}
     live_scan = {x.file_id for x in scanned.live()}
     if not scanned.scan_damage and not pack_problems and live_index != live_scan:
         return "index and objects disagree about which files exist"
     return "ok"
+
+
+def index_in_flight(
+    indexed: Catalog, scanned: Catalog, pack_problems: Mapping[str, str] | None = None
+) -> bool:
+    """Whether the index's only problem is what one interrupted write leaves, which is not
+    damage: packs no index record names, all readable, at most one of them holding entries
+    of its own (a writer renames one pack at a time before its record; compact's spares
+    hold only copies). Several such packs mean index records were lost: damage."""
+    if indexed.index_damage or not indexed.unindexed_packs:
+        return False
+    kinds = _unindexed_kinds(indexed)
+    if any(name in indexed.scan_damage for name, _ in kinds):
+        return False
+    if sum(1 for _, count in kinds if count) > 1:
+        return False
+    return _agreement(indexed, scanned, pack_problems) == "ok"
 
 
 def _unindexed_kinds(indexed: Catalog) -> list[tuple[str, int]]:
@@ -184,6 +201,35 @@ def _unindexed_kinds(indexed: Catalog) -> list[tuple[str, int]]:
         if loc.pack in counts:
             counts[loc.pack] += 1
     return sorted(counts.items())
+
+
+def _unindexed(indexed: Catalog) -> str:
+    """Name the packs an interrupted write left out of the index, and what fixes them."""
+    kinds = _unindexed_kinds(indexed)
+    unreadable = sorted(n for n, c in kinds if c == 0 and n in indexed.scan_damage)
+    spares = sorted(n for n, c in kinds if c == 0 and n not in indexed.scan_damage)
+    pending = {name: n for name, n in kinds if n}
+    said = []
+    if pending:
+        names = ", ".join(
+            f"{name} ({n} {'entry' if n == 1 else 'entries'})"
+            for name, n in sorted(pending.items())
+        )
+        said.append(
+            f"not in the index yet: pack {names}, written by an interrupted add, rm or "
+            "compact; the next write to the vault or `medvault repair` indexes it"
+        )
+    if unreadable:
+        said.append(
+            f"pack {', '.join(unreadable)} is in no index record and cannot be read (an "
+            "interrupted write, or damage); `medvault repair` removes it if it holds no data"
+        )
+    if spares:
+        said.append(
+            f"pack {', '.join(spares)} holds only copies of entries stored elsewhere "
+            "(an interrupted compact); `medvault repair` removes it"
+        )
+    return "; ".join(said)
 
 
 def unindexed_packs(indexed: Catalog) -> dict[str, str]:
@@ -368,6 +414,7 @@ def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) 
         if pack_exists(vault, pack) or not vault.paths.lock.exists()
     }
     report.index = index_status(indexed, scanned, report.damaged_packs)
+    report.index_in_flight = index_in_flight(indexed, scanned, report.damaged_packs)
     report.unindexed = unindexed_packs(indexed) if indexed.index_damage is None else {}
     report.misplaced = misplaced_entries(indexed, scanned) if indexed.index_damage is None else {}
     report.removals = removals_status(vault, scanned)
