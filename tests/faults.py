@@ -59,7 +59,7 @@ from medvault.vault.maintenance import change_passphrase, compact, remove_paths,
 from medvault.vault.reading import extract, list_files
 from medvault.vault.recovery import EscrowIdentity, escrow_identity, escrow_unlock
 from medvault.vault.session import UnlockedVault, open_headers, unlock
-from medvault.vault.verify import VerifyReport, verify
+from medvault.vault.verify import REMOVALS_SOUND, VerifyReport, verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 CRASH_EXIT = 87
@@ -592,6 +592,8 @@ def _check_vault(
     in_flight = any(said in report.index for said in IN_FLIGHT_INDEX)
     if report.index != "ok" and not in_flight and scenario.name != "repair":
         problems.append(f"index: {report.index}")
+    if report.removals not in REMOVALS_SOUND:  # a crash never makes removals unprovable
+        problems.append(f"removals: {report.removals}")
     problems += _repair_then_write(trial_dir, scenario)
     return said, problems
 
@@ -624,6 +626,10 @@ def _verify_summary(report: VerifyReport) -> str:
     parts += [f"damaged pack {k}" for k in report.damaged_packs]
     if report.path_index not in path_index.SOUND:
         parts.append(f"path index: {report.path_index}")
+    if report.removals not in REMOVALS_SOUND:
+        parts.append(f"removals: {report.removals}")
+    parts += [f"not yet indexed {k}" for k in report.unindexed]
+    parts += [f"misplaced {k}" for k in report.misplaced]
     return "; ".join(parts)
 
 

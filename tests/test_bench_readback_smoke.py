@@ -23,7 +23,7 @@ MEDIA_ROWS = {
     "local disk": None,
 }
 SMALL_ARGS = (
-    "--big-bytes", "9000000", "--small-files", "100", "--runs", "1", "--allow-fail", "fat32-4k",
+    "--big-bytes", "9000000", "--small-files", "100", "--runs", "1",
 )  # fmt: skip
 WORKLOADS = ("1 file, 9,000,000 B", "100 files, 4 KiB")
 MEASURED = re.compile(
@@ -35,9 +35,6 @@ MEASURED = re.compile(
 NOT_MEASURED = re.compile(r"^\| (?P<medium>[^|]+) \| (?P<workload>[^|]+) \| - \| - \| - \| - \| "
                           r"(?P<why>.+) \|$", re.M)  # fmt: skip
 FAT32_4K = "FAT32 4 KiB clusters (mkfs default), fusefat"
-# Until the index journal's appends are replaced (issue 18 item 1), fusefat refuses them on
-# 4 KiB clusters; the smoke run allows exactly that failure there (--allow-fail fat32-4k).
-JOURNAL_EPERM = "exit 7: cannot write the index: Operation not permitted"
 GATE = re.compile(r"^\*\*(PASS|FAIL)\*\* read-back costs at most [\d.]+x the add on the FUSE "
                   r"media and [\d.]+x on the local disk", re.M)  # fmt: skip
 
@@ -64,9 +61,6 @@ def test_bench_readback_small(tmp_path: Path) -> None:
                 assert not_measured[medium, workload].startswith("skipped: "), report
                 continue
             row = measured.get((medium, workload))
-            if row is None and medium == FAT32_4K:
-                assert JOURNAL_EPERM in not_measured[medium, workload], report
-                continue
             assert row is not None, f"{medium}, {workload} not measured\n{report}"
             assert float(row["without"]) > 0 and float(row["with"]) > 0, report
     assert len(measured) + len(not_measured) == len(MEDIA_ROWS) * len(WORKLOADS), report

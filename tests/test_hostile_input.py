@@ -508,17 +508,17 @@ def test_newer_object_format_exits_17(ws: Workspace, vault: Path, tmp_path: Path
 
 def test_newer_vault_header_exits_17(ws: Workspace, vault: Path) -> None:
     """Both header copies written, checksummed and MACed by the real encoder as a
-    version-3 medvault would (the version field and the body's "format")."""
+    version-4 medvault would (the version field and the body's "format")."""
     unlocked = unlock(open_headers(vault), to_secret(PASSPHRASE))
     header = unlocked.require_header()
-    newer = dataclasses.replace(header.body, version=3)
+    newer = dataclasses.replace(header.body, version=4)
     newer_header = dataclasses.replace(header, seq=header.seq + 1, body=newer)
     data = header_auth.seal(unlocked.vmk, newer_header)
-    assert data[8:10] == b"\x00\x03"
+    assert data[8:10] == b"\x00\x04"
     for copy in (unlocked.paths.header_a, unlocked.paths.header_b):
         copy.write_bytes(data)
     result = ws.cli("ls", vault)
-    assert "vault header version 3 is not supported" in _error(result)
+    assert "vault header version 4 is not supported" in _error(result)
     assert result.returncode == 17, result.stderr
     assert "upgrade medvault" in _hint(result)
 

@@ -37,17 +37,8 @@ SMALL_FILES = 2000
 IMAGE_MIB = 448  # big enough for 300 MB twice over; FAT32 gets 4 KiB clusters by default
 TIMEOUT_S = 900
 
-XFAIL_JOURNAL = (
-    "issue 18: add exits 7 'cannot write the index: Operation not permitted': fusefat refuses "
-    "the append to index/journal.mvi (store/journal.JournalAppender.append) on 4 KiB clusters"
-)
 MEDIA = [
-    pytest.param(
-        media.FAT32,
-        4096,
-        id="fat32-4k",
-        marks=pytest.mark.xfail(strict=True, reason=XFAIL_JOURNAL),
-    ),
+    pytest.param(media.FAT32, 4096, id="fat32-4k"),
     pytest.param(media.FAT32, 512, id="fat32-512"),
     pytest.param(media.EXFAT, None, id="exfat"),
 ]

@@ -180,76 +180,13 @@ def test_direct_file_reads_back_after_its_pages_are_dropped(direct_dir: Path) ->
     assert bytes(read) == data
 
 
-# --- pwrite ----------------------------------------------------------------------------
-
-WRITTEN = 2 * BLOCK + 1000  # two blocks handed to the writer, 1000 bytes still buffered
-PATCHES = {
-    "in-flushed-blocks": (100, 50),
-    "across-first-blocks": (BLOCK - 5, 11),
-    "in-buffer": (2 * BLOCK + 10, 20),
-    "straddling-buffer": (2 * BLOCK - 7, 30),
-    "whole-file": (0, WRITTEN),
-    "up-to-position": (WRITTEN - 9, 9),
-}
+# --- nothing written is written again -------------------------------------------------
 
 
-@pytest.mark.parametrize(("offset", "length"), PATCHES.values(), ids=PATCHES.keys())
-def test_pwrite_patches_what_was_written(
-    where: tuple[Path, bool], offset: int, length: int
-) -> None:
-    folder, direct = where
-    path = folder / "patched.bin"
-    expected = bytearray(_data(WRITTEN))
-    patch = _data(length, seed=1)
-    writer = SequentialWriter(path)
-    _assert_mode(writer, direct)
-    _feed(writer, bytes(expected))
-    writer.pwrite(offset, patch)
-    expected[offset : offset + length] = patch
-    assert writer.position == WRITTEN
-    # Writing goes on after the patch, across the next block boundary.
-    more = _data(BLOCK + 77, seed=2)
-    _feed(writer, more)
-    expected += more
-    writer.close()
-    assert path.read_bytes() == bytes(expected)
-
-
-def test_several_patches_then_fsync(where: tuple[Path, bool]) -> None:
-    folder, _ = where
-    path = folder / "patched-many.bin"
-    expected = bytearray(_data(WRITTEN))
-    writer = SequentialWriter(path)
-    _feed(writer, bytes(expected))
-    for seed, (offset, length) in enumerate(PATCHES.values()):
-        patch = _data(length, seed=10 + seed)
-        writer.pwrite(offset, patch)
-        expected[offset : offset + length] = patch
-    writer.fsync()
-    assert path.read_bytes() == bytes(expected)
-    writer.close()
-    assert path.read_bytes() == bytes(expected)
-
-
-REFUSED = [(WRITTEN - 9, 10), (WRITTEN, 1), (WRITTEN + BLOCK, 1), (-1, 1), (-1, 0)]
-
-
-def test_pwrite_outside_what_was_written_is_refused(where: tuple[Path, bool]) -> None:
-    folder, _ = where
-    path = folder / "refused.bin"
-    data = _data(WRITTEN)
-    writer = SequentialWriter(path)
-    _feed(writer, data)
-    for offset, length in REFUSED:
-        with pytest.raises(ValueError, match="outside what was written"):
-            writer.pwrite(offset, b"\xff" * length)
-        assert writer.position == WRITTEN
-    writer.pwrite(WRITTEN, b"")  # an empty patch at the end is inside
-    writer.close()
-    assert path.read_bytes() == data
-
-
-# --- restart, fsync, close, abort ------------------------------------------------------
+def test_a_writer_cannot_patch_what_it_wrote() -> None:
+    """Issue 18: fusefat loses a file extended after a seek back, so the writer has no way
+    to write anywhere but at its end (restart empties the file and starts again)."""
+    assert not hasattr(SequentialWriter, "pwrite")
 
 
 @pytest.mark.parametrize("new_size", [3000, BLOCK + 17], ids=["smaller", "over-a-block"])
@@ -657,17 +594,16 @@ def test_io_points_create_write_fsync(where: tuple[Path, bool]) -> None:
     assert kinds.count(io_points.FSYNC) == 1
 
 
-def test_io_points_of_pwrite_and_restart(where: tuple[Path, bool]) -> None:
+def test_io_points_of_restart(where: tuple[Path, bool]) -> None:
     folder, _ = where
-    path = folder / "observed-patch.bin"
+    path = folder / "observed-restart.bin"
     events: list[tuple[str, Path]] = []
     writer = SequentialWriter(path)
     _feed(writer, _data(BLOCK + 100, seed=30))
     with io_points.observed(_observe(events)):
-        writer.pwrite(10, b"patch")
         writer.restart()
     writer.close()
-    assert events == [(io_points.WRITE, path), (io_points.TRUNCATE, path)]
+    assert events == [(io_points.TRUNCATE, path)]
 
 
 class _Stop(Exception):

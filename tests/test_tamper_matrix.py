@@ -41,6 +41,7 @@ import pytest
 
 from medvault.crypto.escrow import EscrowSuite
 from medvault.errors import IntegrityError, MedvaultError, UnsupportedVersion
+from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, Event, KeyPackage
@@ -62,10 +63,12 @@ from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace
 PRELUDE = pfmt.PRELUDE_LEN
 PART_SIZE = 64 * 1024  # the format's minimum: the smallest vault that has .mvp parts
 SMALL = {"notes/a.txt": 300, "notes/b.txt": 1, "c.txt": 700, "gone.txt": 40}
-# Four 15 KB scans fill the rest of part 0; the last one ends ~190 bytes into part 1.
-# (Mid-size files rather than one 64 KiB file: a changed byte then costs decrypting 15 KB,
-# not 64 KiB; few of them, as every damaged-index case walks every entry.)
-SCANS = {f"scans/p{i}.bin": 15_242 for i in range(4)}
+# Three 15 KB scans share a one-part pack with the small files (mid-size files rather than
+# one large file: a changed byte then costs decrypting 15 KB; few of them, as every
+# damaged-index case walks every entry). The fourth is larger than a part: it gets a pack
+# of its own (packs of several entries never span parts, pack files being written once,
+# front to back) and ends ~190 bytes into that pack's part 1, the .mvp.
+SCANS = {**{f"scans/p{i}.bin": 15_242 for i in range(3)}, "scans/p3.bin": 65_215}
 CROSSING = "src/scans/p3.bin"
 # Every offset and length in the first DENSE_BYTES and the last 64 bytes of a file, every
 # SPARSE_STRIDE-th in between, and past DENSE_LIMIT (the 64 KiB .mvo) every 61st length
@@ -542,13 +545,16 @@ def tv(p384_ws: Workspace, tmp_path: Path) -> Iterator[TamperVault]:
 
 def test_vault_has_every_file_kind(tv: TamperVault) -> None:
     kinds = [tv.kind(r) for r in tv.matrix_files()]
-    assert kinds.count("header") == 2 and kinds.count("index") == 1
-    assert kinds.count("pack .mvo") == 2 and kinds.count("pack .mvp") == 1
+    # The index: its base file and one segment per commit (two packs by add, one by rm).
+    assert kinds.count("header") == 2 and kinds.count("index") == 4
+    assert kinds.count("pack .mvo") == 3 and kinds.count("pack .mvp") == 1
     assert kinds.count("log") >= 3  # create, add, rm
     big = tv.live[CROSSING]
     assert big.offset < PART_SIZE < big.offset + _length(big)  # crosses into the .mvp
+    assert big.offset + _length(big) - PART_SIZE < 256
     assert any(not s.live and s.path == "" for spans in tv.spans.values() for s in spans)
-    assert len([s for s in tv.spans[big.pack] if not s.live]) == 1  # the removed file
+    small_pack = tv.live["src/c.txt"].pack
+    assert len([s for s in tv.spans[small_pack] if not s.live]) == 1  # the removed file
     assert verify(tv.vault).ok
 
 
@@ -618,12 +624,14 @@ class RepairCase:
 
 def _repair_targets(tv: TamperVault) -> dict[str, str]:
     big_pack = tv.live[CROSSING].pack
-    (tomb,) = [r for r, p in tv.parts.items() if p.pack != big_pack]
+    files = {x.pack for x in tv.scanned.located.values() if x.kind == efmt.Kind.FILE}
+    (tomb,) = [r for r, p in tv.parts.items() if p.pack not in files]
     (mvp,) = [r for r, p in tv.parts.items() if p.index == 1]
     return {
         "vault.mvh": "vault.mvh",
         "vault.mvh.bak": "vault.mvh.bak",
-        "index": "index/journal.mvi",
+        # The first commit's records: the base file holds only the prelude until a fold.
+        "index": min(r for r in tv.pristine if r.startswith("index/journal.0")),
         "mvo": f"objects/{big_pack[:2]}/{big_pack}.mvo",
         "mvp": mvp,
         "tombstone": tomb,
@@ -638,9 +646,9 @@ _CASES = [
     ("vault.mvh.bak", "truncate", 0, ""),
     ("vault.mvh.bak", "truncate", 400, ""),
     ("index", "xor", 9, ""),
-    ("index", "xor", 700, ""),
+    ("index", "xor", 200, ""),
     ("index", "truncate", 0, ""),
-    ("index", "truncate", 600, ""),
+    ("index", "truncate", 100, ""),
     ("index", "truncate", -1, ""),
     ("mvo", "xor", 0, ""),  # magic of part 0: the whole pack
     ("mvo", "xor", 70, ""),  # the first entry's header

@@ -278,7 +278,7 @@ PINNED: dict[str, str] = {
     "header_kdf_over_cap": "time cost 17 outside 1..16",
     "header_not_canonical": "not in canonical form",
     "header_checksum": "checksum",
-    "header_version_3": "version 3",
+    "header_version_4": "version 4",
     "header_memory_over_cap": "memory 1048577 KiB outside",
     "header_kdf_over_budget": "more key-derivation work than",
     "header_padding_not_zero": "padding is not zero",

@@ -208,27 +208,21 @@ def _vault_with_large(ws: Workspace, back: Path, src: Path) -> None:
 
 RESEAL = ("--reason", "write discipline")
 REKEY = (*RESEAL, "--rekey")
-XFAIL_JOURNAL = "issue 18: store/journal.JournalAppender.append appends to index/journal.mvi"
-
-
-def _xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(raises=DisciplineBroken, strict=True, reason=reason)
 
 
 def _case(case: Case, name: str, *marks: pytest.MarkDecorator) -> object:
     return pytest.param(case, id=name, marks=marks)
 
 
-JOURNAL = _xfail(XFAIL_JOURNAL)
 CASES = [
     _case(Case(lambda *_: None, _create, "Created vault"), "create"),
-    _case(Case(_vault, _add(lambda p: _files(p, 30))), "add-small", JOURNAL),
-    _case(Case(_vault, _add(_large)), "add-large", JOURNAL),
-    _case(Case(_multipart_vault, _add(lambda p: _files(_large(p), 10))), "add-multipart", JOURNAL),
-    _case(Case(_vault, _add_path_index), "add-path-index", JOURNAL),
-    _case(Case(_vault_with_files, _add_replace), "add-replace", JOURNAL),
-    _case(Case(_vault_with_files, _rm), "rm", JOURNAL),
-    _case(Case(_vault_to_compact, _command("compact"), "rewrote 1 pack(s)"), "compact", JOURNAL),
+    _case(Case(_vault, _add(lambda p: _files(p, 30))), "add-small"),
+    _case(Case(_vault, _add(_large)), "add-large"),
+    _case(Case(_multipart_vault, _add(lambda p: _files(_large(p), 10))), "add-multipart"),
+    _case(Case(_vault, _add_path_index), "add-path-index"),
+    _case(Case(_vault_with_files, _add_replace), "add-replace"),
+    _case(Case(_vault_with_files, _rm), "rm"),
+    _case(Case(_vault_to_compact, _command("compact"), "rewrote 1 pack(s)"), "compact"),
     _case(Case(_vault_with_files, _passwd), "passwd"),
     _case(Case(_vault_with_files, _command("escrow", "reseal", then=RESEAL)), "reseal"),
     _case(Case(_vault_with_files, _command("escrow", "reseal", then=REKEY), "Re-keyed"), "rekey"),

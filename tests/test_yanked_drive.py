@@ -443,16 +443,7 @@ def test_yanked_drive_loses_nothing_committed(ws: Workspace, tmp_path: Path, kin
 # Acceptance 3 of issue 18: one add on each medium, with a file of LARGE bytes committed
 # before the yank (it must extract byte-identical) and another written during the add, the
 # FUSE server killed right after a random k-th "added" report.
-LARGE_MEDIA = [
-    "fat32",
-    pytest.param(
-        "fat32-4k",
-        marks=pytest.mark.xfail(
-            strict=True, reason="issue 18 item 1: journal append (EPERM on 4 KiB clusters)"
-        ),
-    ),
-    "exfat",
-]
+LARGE_MEDIA = ["fat32", "fat32-4k", "exfat"]
 
 
 @pytest.mark.slow

@@ -5,7 +5,9 @@
 
 Binding the record number means a dropped, duplicated or reordered record fails. The
 index is a cache: `repair` rebuilds it from the objects, and verify cross-checks the two.
-A record cut short at the very end (a torn append) is ignored and truncated by the next writer.
+Since vault header version 3 each commit's records are a segment file of their own, read
+after the base (store/journal.py); a record cut short at the end of a base written by an
+older medvault (a torn append) is ignored and dropped by the next writer.
 """
 
 from __future__ import annotations

@@ -1,8 +1,23 @@
-"""Reading and appending the encrypted index journal (format in format/index_journal.py)."""
+"""Reading and appending the encrypted index journal (format in format/index_journal.py).
+
+The journal is a base file, index/journal.mvi, followed by segment files, one per commit,
+index/journal.NNNNNNNNNN.mvj (NNNNNNNNNN: the number of its first record). Every file is
+written once, front to back, and renamed into place: fusefat refuses or silently cuts an
+append to an existing file (docs/RELIABILITY.md). Readers see one logical journal, the
+base's bytes then each segment's in record order, so record offsets and numbers are those
+of a single file (the path index names them). When segments pile up they are folded into
+a new base; a crash before the folded segments are deleted leaves segments the base
+already holds, which readers skip. Vault header version 3 marks a vault that may have
+segments: an older medvault refuses it instead of appending to the base alone.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from medvault.crypto import labels
@@ -12,10 +27,75 @@ from medvault.errors import FormatError
 from medvault.format import canonical_json as cj
 from medvault.format import index_journal as fmt
 from medvault.secret import Secret, newest_first
-from medvault.store import fsio, io_points
+from medvault.store import fsio, io_points, readback
 from medvault.store.fsio import fsync_dir, media_errors, write_durable
 from medvault.store.layout import VaultPaths
 from medvault.store.redo import Patch
+
+SEGMENT = re.compile(r"journal\.(\d{10})\.mvj")
+MAX_SEGMENTS = 64  # then they are folded into the base ...
+FOLD_MIN_BYTES = 1024 * 1024  # ... or when they hold this much and a quarter of the base
+
+
+def segment_name(first_record: int) -> str:
+    return f"journal.{first_record:010d}.mvj"
+
+
+def segments(paths: VaultPaths) -> list[tuple[int, Path]]:
+    """The segment files, by first record number."""
+    try:
+        names = os.listdir(paths.index_dir)
+    except FileNotFoundError:
+        return []
+    found = [(int(m.group(1)), paths.index_dir / n) for n in names if (m := SEGMENT.fullmatch(n))]
+    return sorted(found)
+
+
+@dataclass
+class Logical:
+    """The journal as one byte string: the base, then the segments that follow it."""
+
+    data: bytes
+    segments: list[Path]  # those read (in order), not those the base already holds
+    covered: list[Path]  # left by a fold that stopped before deleting them
+    base_length: int
+    damage: str | None = None
+
+
+def logical_journal(paths: VaultPaths) -> Logical:
+    """FileNotFoundError when there is no base. A segment that does not start at the
+    next record number ends the journal there (damage: records are missing)."""
+    base = paths.journal.read_bytes()
+    parts, used, covered = [base], [], []
+    try:
+        split = fmt.split(base)
+    except FormatError:
+        return Logical(base, [], [], len(base))  # read_journal reports it
+    count, end, damage = len(split.records), len(base), None
+    found = segments(paths)
+    if found and split.torn_tail:
+        return Logical(base, [], [], len(base), "index: a torn record before its segments")
+    for first, path in found:
+        if first < count:
+            covered.append(path)
+            continue
+        if first > count:
+            damage = f"index records {count} to {first - 1} are missing"
+            break
+        data = path.read_bytes()
+        try:
+            piece = fmt.split_from(data, end, end, count)
+        except FormatError as exc:
+            damage = exc.message
+            break
+        if piece.torn_tail or not piece.records:
+            damage = f"index: segment {path.name} is not whole"
+            break
+        parts.append(data)
+        used.append(path)
+        count += len(piece.records)
+        end += len(data)
+    return Logical(b"".join(parts), used, covered, len(base), damage)
 
 
 @dataclass
@@ -25,6 +105,9 @@ class JournalRead:
     torn_tail: bool = False
     valid_length: int = fmt.PRELUDE_LEN
     last: fmt.RawRecord | None = None  # the last authentic record (the path index names it)
+    segments: list[Path] = field(default_factory=list)  # read after the base, in order
+    covered: list[Path] = field(default_factory=list)  # left by a fold: the base holds them
+    base_length: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,10 +142,12 @@ def open_record_under(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -
 
 def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead:
     try:
-        data = paths.journal.read_bytes()
+        logical = logical_journal(paths)
     except FileNotFoundError:
         return JournalRead(damage="index is missing")
-    out = JournalRead()
+    data = logical.data
+    out = JournalRead(segments=logical.segments, covered=logical.covered)
+    out.base_length = logical.base_length
     try:
         fmt.check_prelude(data, vault_id)
         split = fmt.split(data)
@@ -80,6 +165,7 @@ def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead
             out.valid_length = raw.offset
             return out
         out.last = raw
+    out.damage = logical.damage
     return out
 
 
@@ -103,36 +189,74 @@ class JournalAppender:
         if current.damage == "index is missing":
             self.rewrite([])
             return
+        self._segments, self._grown, self._base = self._pending(current)
         if current.torn_tail:
-            with media_errors("the index"), open(paths.journal, "r+b") as handle:
-                io_points.reached(io_points.TRUNCATE, paths.journal)
-                handle.truncate(current.valid_length)
-                fsio.fsync(handle, paths.journal)
+            # An append of an older medvault was cut short: write the base again without
+            # it (never truncate: fusefat refuses to shorten a file in place).
+            whole = paths.journal.read_bytes()[: current.valid_length]
+            with media_errors("the index"):
+                write_durable(paths.journal, whole, paths.tmp, "journal.tmp")
         self.next_record = len(current.records)
         self.end = current.valid_length
         if current.last is not None:
             self.last_offset, self.last_nonce = current.last.offset, current.last.nonce
 
     def append(self, record: dict[str, Any]) -> Appended:
-        """Write at the known end (not O_APPEND: fusefat refuses appends with EPERM)."""
+        """Write the record as a new segment file, durably (the commit point)."""
         nonce = random_bytes(fmt.NONCE_LEN)
         aad = fmt.aad(self.vault_id, self.next_record)
         framed = fmt.frame(nonce, gcm_seal(self._key, nonce, cj.dumps(record), aad))
-        with media_errors("the index"), open(self.paths.journal, "r+b") as handle:
-            handle.seek(self.end)
-            io_points.reached(io_points.INDEX_APPEND, self.paths.journal)
-            handle.write(framed)
-            fsio.fsync(handle, self.paths.journal)
+        segment = self.paths.index_dir / segment_name(self.next_record)
+        io_points.reached(io_points.INDEX_APPEND, segment)
+        with media_errors("the index"):
+            write_durable(segment, framed, self.paths.tmp, "journal-segment.tmp")
         appended = Appended(self.next_record, self.end, len(framed))
         self.next_record += 1
         self.last_offset, self.last_nonce = self.end, nonce
         self.end += len(framed)
+        self._segments += 1
+        self._grown += len(framed)
+        if self._segments >= MAX_SEGMENTS or self._grown >= max(FOLD_MIN_BYTES, self._base // 4):
+            self.fold(force=True)
         return appended
 
+    def _pending(self, current: JournalRead) -> tuple[int, int, int]:
+        """(segments, their bytes, the base's length): when to fold next. Segments a fold
+        left behind (the base holds their records) are deleted."""
+        if current.covered:
+            with media_errors("the index"):
+                for path in current.covered:
+                    fsio.unlink(path, missing_ok=True)
+                fsync_dir(self.paths.index_dir)
+        grown = sum(path.stat().st_size for path in current.segments)
+        return len(current.segments), grown, current.base_length
+
+    def fold(self, force: bool = False) -> None:
+        """Fold the segments into a new base when they pile up (or FORCE): the same
+        logical bytes, so no record moves; then delete them."""
+        found = segments(self.paths)
+        if not found:
+            return
+        logical = logical_journal(self.paths)
+        grown = len(logical.data) - logical.base_length
+        big = grown >= max(FOLD_MIN_BYTES, logical.base_length // 4)
+        if not (force or len(found) >= MAX_SEGMENTS or big) or logical.damage is not None:
+            return
+        with media_errors("the index"):
+            write_durable(self.paths.journal, logical.data, self.paths.tmp, "journal.tmp")
+            for _first, path in found:
+                fsio.unlink(path)
+            fsync_dir(self.paths.index_dir)
+        self._segments, self._grown, self._base = 0, 0, len(logical.data)
+
     def read_back(self, appended: Appended) -> dict[str, Any]:
-        """A record this appender wrote, read and authenticated again from the drive."""
-        with open(self.paths.journal, "rb") as handle:
-            handle.seek(appended.offset)
+        """A record this appender wrote, read and authenticated again from the drive (a
+        new descriptor, its page cache dropped: store/readback.py)."""
+        segment = self.paths.index_dir / segment_name(appended.record_no)
+        path, at = (segment, 0) if segment.exists() else (self.paths.journal, appended.offset)
+        with open(path, "rb") as handle:
+            readback.from_medium(handle.fileno())
+            handle.seek(at)
             framed = handle.read(appended.length)
         split = fmt.split_from(framed, appended.offset, appended.offset, appended.record_no)
         if len(split.records) != 1 or split.torn_tail:
@@ -146,6 +270,7 @@ class JournalAppender:
     def rewrite(self, records: list[dict[str, Any]]) -> None:
         self.end = rewrite_journal(self.paths, self._key, self.vault_id, records)
         self.next_record = len(records)
+        self._segments, self._grown, self._base = 0, 0, self.end
         # Not known without reading it back: a path index made now would not match, so
         # none is made until the next append (the index is rebuilt by the next writer).
         self.last_offset, self.last_nonce = (fmt.PRELUDE_LEN if not records else -1), b""
@@ -161,6 +286,9 @@ def rekey_patches(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> list[list[
         fmt.check_prelude(data, vault_id)
     except (FileNotFoundError, FormatError):
         return []
+    if segments(paths):  # patches go to the base only: fold the segments into it first
+        JournalAppender(paths, vmk, vault_id).fold(force=True)
+        data = paths.journal.read_bytes()
     keys = index_keys(vmk, vault_id)
     batches: list[list[Patch]] = [[]]
     size = 0
@@ -194,6 +322,11 @@ def rewrite_journal(
         body += fmt.frame(nonce, gcm_seal(key, nonce, cj.dumps(record), fmt.aad(vault_id, number)))
     paths.index_dir.mkdir(exist_ok=True)
     with media_errors("the index"):
+        # The segments go first: one left behind would be read after the new base.
+        for _first, path in segments(paths):
+            with contextlib.suppress(FileNotFoundError):
+                fsio.unlink(path)
+        fsync_dir(paths.index_dir)
         write_durable(paths.journal, bytes(body), paths.tmp, "journal.tmp")
     fsync_dir(paths.index_dir)
     return len(body)

@@ -43,7 +43,7 @@ from medvault.format.meta import normalize_path
 from medvault.secret import Secret
 from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
-from medvault.store.journal import JournalAppender, index_key
+from medvault.store.journal import JournalAppender, index_key, logical_journal
 from medvault.store.packs import list_packs
 from medvault.vault.catalog import Catalog, Located, _ids, load_catalog
 from medvault.vault.session import UnlockedVault
@@ -256,11 +256,10 @@ def _read_tail(vault: UnlockedVault, snapshot: Snapshot) -> None:
     snapshot says, then apply every record after it."""
     covers = snapshot.directory.covers
     key = index_key(vault.vmk, vault.vault_id)
-    with open(vault.paths.journal, "rb") as journal:
-        jfmt.check_prelude(journal.read(jfmt.PRELUDE_LEN), vault.vault_id)
-        start = covers.last_offset if covers.records else jfmt.PRELUDE_LEN
-        journal.seek(start)
-        data = journal.read()
+    whole = logical_journal(vault.paths).data  # the base and its segments, as one
+    jfmt.check_prelude(whole[: jfmt.PRELUDE_LEN], vault.vault_id)
+    start = covers.last_offset if covers.records else jfmt.PRELUDE_LEN
+    data = whole[start:]
     first = covers.records - 1 if covers.records else 0
     split = jfmt.split_from(data, start, start, first)
     records = split.records

@@ -17,6 +17,7 @@ from medvault.format import entry as efmt
 from medvault.format import vault_header as hfmt
 from medvault.keys import header_auth
 from medvault.store.entries import open_header
+from medvault.store.journal import segments as journal_segments
 from medvault.store.packs import PackReader
 from medvault.vault import path_index
 from medvault.vault.catalog import Catalog, Located, load_catalog
@@ -129,12 +130,15 @@ def _older(vault: UnlockedVault, name: str) -> bool:
     return vault.copies.parsed[name].header.seq < header.seq
 
 
-def _journal_mark(vault: UnlockedVault) -> tuple[int, int] | None:
+def _journal_mark(vault: UnlockedVault) -> tuple[int, int, tuple[str, ...]] | None:
+    """What changes when a writer commits: the base file, and the segments (a commit adds
+    one; a fold replaces the base and deletes them)."""
     try:
         st = vault.paths.journal.stat()
     except FileNotFoundError:
         return None
-    return st.st_size, st.st_mtime_ns
+    names = tuple(path.name for _first, path in journal_segments(vault.paths))
+    return st.st_size, st.st_mtime_ns, names
 
 
 def settled_catalogs(vault: UnlockedVault) -> tuple[Catalog, Catalog]:

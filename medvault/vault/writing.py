@@ -9,14 +9,15 @@ that back too). Only after that are the entries reported as committed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from medvault.errors import MedvaultError
+from medvault.format import vault_header as hfmt
 from medvault.store.journal import Appended, JournalAppender
 from medvault.store.packs import PackWriter
 from medvault.vault.catalog import Catalog, Located, add_record
 from medvault.vault.custody import digest_of_digests
-from medvault.vault.session import UnlockedVault
+from medvault.vault.session import UnlockedVault, write_headers
 
 PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
 # ... or at this many entries: its index record is built in memory (~1 KB an entry), and
@@ -27,6 +28,11 @@ PACK_ENTRIES = 4096
 def open_journal(vault: UnlockedVault, catalog: Catalog) -> JournalAppender:
     """The index, ready for appends, with any pack it lacks (left by a crash between a
     pack's rename and its index record) indexed first."""
+    header = vault.require_header()
+    if header.body.version < hfmt.FORMAT_VERSION:
+        # The index gets segment files now: mark the vault (header version 3) first, so
+        # that an older medvault refuses it rather than appending to the base file alone.
+        vault.header = write_headers(vault.paths, vault.vmk, replace(header, seq=header.seq + 1))
     journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
     for name in catalog.unindexed_packs:
         if name in catalog.scan_damage:

@@ -126,9 +126,12 @@ def fuzz_vault_header(data: bytes) -> None:
 
 
 def wrap_header_body(body: bytes) -> bytes:
-    """BODY inside a header whose checksum and MAC are right under the test key: version 2
-    (zero-padded to whole blocks) when the body says `"format":2`, else version 1."""
-    version = hfmt.FORMAT_VERSION if b'"format":2' in body else hfmt.VERSION_1
+    """BODY inside a header whose checksum and MAC are right under the test key: the
+    version its `"format"` names (2 and 3 zero-padded to whole blocks), else version 1."""
+    version = hfmt.VERSION_1
+    for candidate in (hfmt.VERSION_2, hfmt.FORMAT_VERSION):
+        if f'"format":{candidate}'.encode() in body:
+            version = candidate
     signed = hfmt.MAGIC + u16(version) + u16(0) + VAULT_ID + u64(1) + u32(len(body)) + body
     mac = hmac_sha256(hkdf_expand(VMK, labels.VAULT_HEADER_MAC, VAULT_ID), signed)
     data = signed + hashlib.sha256(signed).digest() + mac

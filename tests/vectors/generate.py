@@ -380,13 +380,13 @@ def headers() -> None:
         rechecksum(c_signed),
         **extra,
     )
-    v3 = good[:8] + struct.pack(">H", 3) + good[10:signed_len]
+    v4 = good[:8] + struct.pack(">H", 4) + good[10:signed_len]
     write(
-        "header_version_3",
+        "header_version_4",
         "vault_header",
         "unsupported version",
-        "format version 3",
-        rechecksum(v3),
+        "format version 4",
+        rechecksum(v4),
         **extra,
     )
     write(

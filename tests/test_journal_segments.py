@@ -1,0 +1,157 @@
+"""Issue 18 item 1, the index: each commit's record is a new segment file written once,
+front to back, and renamed in (fusefat refuses or silently cuts an append to an existing
+file); segments fold into a new base file when they pile up, with every record where it
+was; a fold cut short leaves segments the base already holds, which readers skip and the
+next writer deletes; a missing segment is index damage that `repair` mends. A vault from
+before segments gets header version 3 before its first one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from medvault.format import vault_header as hfmt
+from medvault.keys import header_auth
+from medvault.keys.passphrase import to_secret
+from medvault.store import journal
+from medvault.store.journal import JournalAppender, logical_journal, read_journal
+from medvault.vault.session import UnlockedVault, open_headers, unlock
+from tests.conftest import PASSPHRASE, Workspace
+
+
+def _vault(drive: Path) -> UnlockedVault:
+    return unlock(open_headers(drive), to_secret(PASSPHRASE))
+
+
+def _add(ws: Workspace, drive: Path, tmp_path: Path, name: str) -> None:
+    src = tmp_path / name
+    src.write_text(f"{name}\n")
+    ws.cli("add", drive, src, check=True)
+
+
+def _index(drive: Path) -> Path:
+    return drive / "MEDVAULT" / "index"
+
+
+def _listed(ws: Workspace, drive: Path) -> list[str]:
+    return sorted(f["path"] for f in json.loads(ws.cli("ls", drive, "--json", check=True).stdout))
+
+
+def test_each_commit_is_a_new_segment_and_the_base_is_not_touched(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    ws.create_fast(drive)
+    base = (_index(drive) / "journal.mvi").read_bytes()
+    for n in range(3):
+        _add(ws, drive, tmp_path, f"f{n}.txt")
+    assert (_index(drive) / "journal.mvi").read_bytes() == base  # never appended to
+    names = sorted(p.name for p in _index(drive).glob("journal.*.mvj"))
+    assert names == ["journal.0000000000.mvj", "journal.0000000001.mvj", "journal.0000000002.mvj"]
+    assert _listed(ws, drive) == ["f0.txt", "f1.txt", "f2.txt"]
+    assert ws.cli("verify", drive).returncode == 0
+
+
+def test_segments_fold_into_the_base_with_every_record_where_it_was(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    ws.create_fast(drive)
+    for n in range(3):
+        _add(ws, drive, tmp_path, f"f{n}.txt")
+    vault = _vault(drive)
+    before = read_journal(vault.paths, vault.vmk, vault.vault_id)
+    logical = logical_journal(vault.paths).data
+    JournalAppender(vault.paths, vault.vmk, vault.vault_id).fold(force=True)
+    assert list(_index(drive).glob("journal.*.mvj")) == []
+    assert (_index(drive) / "journal.mvi").read_bytes() == logical
+    after = read_journal(vault.paths, vault.vmk, vault.vault_id)
+    assert after.records == before.records and after.last == before.last
+    _add(ws, drive, tmp_path, "f3.txt")  # the next segment follows the new base
+    assert [p.name for p in _index(drive).glob("journal.*.mvj")] == ["journal.0000000003.mvj"]
+    assert ws.cli("verify", drive).returncode == 0
+
+
+def test_many_commits_fold_by_themselves(ws: Workspace, drive: Path) -> None:
+    """After MAX_SEGMENTS commits the appender folds on its own."""
+    ws.create_fast(drive)
+    vault = _vault(drive)
+    appender = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+    for n in range(journal.MAX_SEGMENTS + 3):
+        appender.append({"op": "drop", "packs": [f"{n:032x}"]})
+    segments = sorted(p.name for p in _index(drive).glob("journal.*.mvj"))
+    assert len(segments) == 3
+    assert len(read_journal(vault.paths, vault.vmk, vault.vault_id).records) == (
+        journal.MAX_SEGMENTS + 3
+    )
+
+
+def test_a_fold_cut_short_leaves_segments_that_are_skipped_then_deleted(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    ws.create_fast(drive)
+    for n in range(2):
+        _add(ws, drive, tmp_path, f"f{n}.txt")
+    saved = {p.name: p.read_bytes() for p in _index(drive).glob("journal.*.mvj")}
+    vault = _vault(drive)
+    JournalAppender(vault.paths, vault.vmk, vault.vault_id).fold(force=True)
+    for name, data in saved.items():  # as if the fold stopped before its deletes
+        (_index(drive) / name).write_bytes(data)
+    assert _listed(ws, drive) == ["f0.txt", "f1.txt"]
+    assert ws.cli("verify", drive).returncode == 0
+    _add(ws, drive, tmp_path, "f2.txt")  # the next writer deletes the leftovers
+    names = sorted(p.name for p in _index(drive).glob("journal.*.mvj"))
+    assert names == ["journal.0000000002.mvj"]
+    assert _listed(ws, drive) == ["f0.txt", "f1.txt", "f2.txt"]
+
+
+def test_a_missing_segment_is_index_damage_that_repair_mends(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    ws.create_fast(drive)
+    for n in range(3):
+        _add(ws, drive, tmp_path, f"f{n}.txt")
+    (_index(drive) / "journal.0000000001.mvj").unlink()
+    vault = _vault(drive)
+    read = read_journal(vault.paths, vault.vmk, vault.vault_id)
+    assert read.damage == "index records 1 to 1 are missing"
+    assert len(read.records) == 1
+    verified = ws.cli("verify", drive)
+    assert verified.returncode in (19, 24), verified.stdout
+    assert ws.cli("repair", drive).returncode == 0
+    assert ws.cli("verify", drive).returncode == 0
+    assert _listed(ws, drive) == ["f0.txt", "f1.txt", "f2.txt"]
+
+
+def test_an_older_vault_gets_header_version_3_before_its_first_segment(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    ws.create_fast(drive)
+    vault = _vault(drive)
+    header = vault.require_header()
+    old = dataclasses.replace(
+        header, seq=header.seq + 1, body=dataclasses.replace(header.body, version=2)
+    )
+    data = header_auth.seal(vault.vmk, old)
+    for copy in (vault.paths.header_a, vault.paths.header_b):
+        copy.write_bytes(data)
+    assert _vault(drive).require_header().body.version == 2
+    _add(ws, drive, tmp_path, "f0.txt")
+    assert _vault(drive).require_header().body.version == hfmt.FORMAT_VERSION == 3
+    assert list(_index(drive).glob("journal.*.mvj"))
+
+
+def test_a_torn_append_of_an_older_medvault_is_rewritten_not_truncated(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    """Before segments, records were appended to the base; a cut-short one is dropped by
+    writing the base again (fusefat refuses to shorten a file in place)."""
+    ws.create_fast(drive)
+    _add(ws, drive, tmp_path, "f0.txt")
+    vault = _vault(drive)
+    JournalAppender(vault.paths, vault.vmk, vault.vault_id).fold(force=True)
+    base = _index(drive) / "journal.mvi"
+    whole = base.read_bytes()
+    base.write_bytes(whole + b"\x00\x00\x01\x00torn")
+    _add(ws, drive, tmp_path, "f1.txt")
+    assert base.read_bytes() == whole
+    assert _listed(ws, drive) == ["f0.txt", "f1.txt"]
