@@ -140,8 +140,11 @@ def compact_cmd(
 ) -> None:
     """Rewrite packs that are mostly removed files, reclaiming their space.
 
+    On FUSE and removable drives the copies are read back from the drive and authenticated
+    before the old packs are deleted.
+
     Exit codes: 0 done, 3 wrong passphrase, 4 not a vault, 6 damage (repair first),
-    7 drive full, 10 vault busy.
+    7 drive full, 10 vault busy, 25 a copy did not read back (the old packs are kept).
     """
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     result = compact(unlocked, open_registry(), env())

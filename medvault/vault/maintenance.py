@@ -23,6 +23,7 @@ from medvault.store.journal import index_key, rewrite_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, delete_pack
+from medvault.store.readback import needs_readback
 from medvault.vault import path_index
 from medvault.vault.catalog import Catalog, Located, add_record, load_catalog, walk_pack
 from medvault.vault.custody import record as record_event
@@ -73,7 +74,7 @@ def remove_paths(
         adding = hfmt.Tally.of(tombstone_ids)
         if batches:
             _write_removals(vault, hfmt.Removals(recorded, adding))
-        with Committer(vault, journal) as committer:
+        with Committer(vault, journal, read_back=_read_back(vault)) as committer:
             for file_id, batch in zip(tombstone_ids, batches, strict=True):
                 _write_tombstone(vault, committer, file_id, batch, env)
         if batches:
@@ -112,16 +113,23 @@ def _write_removals(vault: UnlockedVault, removals: hfmt.Removals) -> None:
     vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
 
 
+def _read_back(vault: UnlockedVault) -> bool:
+    """On FUSE and removable drives, tombstones and compact's copies are read back before
+    they count (compact deletes the old packs once its copies are committed)."""
+    return needs_readback(vault.paths.root, "auto")
+
+
 def _write_tombstone(
     vault: UnlockedVault, committer: Committer, file_id: bytes, ids: tuple[str, ...], env: Env
 ) -> None:
     meta = TombstoneMeta(ids, env.timestamp(), env.actor.user, env.actor.host).encode()
-    writer = committer.pack()
     sealed = seal_header(
         vault.vmk, vault.vault_id, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(0)
     )
+    entry = sealed.header + sealed.encryptor().finalize()
+    writer = committer.entry(len(entry))
     offset = writer.position
-    writer.write(sealed.header + sealed.encryptor().finalize())
+    writer.write(entry)
     committer.add_pending(
         Located(
             file_id=file_id.hex(),
@@ -172,7 +180,7 @@ def compact(
         if not victims:
             return result
         journal = open_journal(vault, catalog)
-        with Committer(vault, journal) as committer:
+        with Committer(vault, journal, read_back=_read_back(vault)) as committer:
             for name in victims:
                 movers = [
                     x for x in catalog.located.values() if x.pack == name and x.file_id in keep
@@ -215,7 +223,7 @@ def _entries_to_keep(catalog: Catalog, live_ids: set[str]) -> set[str]:
 
 def _copy_entry(reader: PackReader, loc: Located, committer: Committer) -> None:
     """Entries are bound to vault and file id, not to a pack, so bytes move verbatim."""
-    writer = committer.pack()
+    writer = committer.entry(loc.header_len + loc.payload_len)
     offset = writer.position
     remaining, pos = loc.header_len + loc.payload_len, loc.offset
     while remaining:

@@ -32,7 +32,7 @@ def read_back_pack(vault: UnlockedVault, name: str, entries: list[Located]) -> N
             for loc in entries:
                 _authenticate(vault, reader, loc)
     except MedvaultError as exc:
-        _remove_pack(vault, name)
+        remove_pack(vault, name)
         raise not_verified([loc.path for loc in entries if loc.path], exc.message) from None
 
 
@@ -60,7 +60,7 @@ def _authenticate(vault: UnlockedVault, reader: PackReader, loc: Located) -> Non
     dec.finalize()
 
 
-def _remove_pack(vault: UnlockedVault, name: str) -> None:
+def remove_pack(vault: UnlockedVault, name: str) -> None:
     """Best effort: part 0 first, so what is left is an incomplete pack, never listed."""
     folder = vault.paths.pack_dir(name)
     index = 0

@@ -8,12 +8,14 @@ that back too). Only after that are the entries reported as committed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from medvault.errors import MedvaultError
 from medvault.format import vault_header as hfmt
-from medvault.store.journal import Appended, JournalAppender
+from medvault.store import fsio
+from medvault.store.journal import Appended, JournalAppender, segment_name
 from medvault.store.packs import PackWriter
 from medvault.vault.catalog import Catalog, Located, add_record
 from medvault.vault.custody import digest_of_digests
@@ -133,7 +135,13 @@ class Committer:
             from medvault.vault.readback import not_verified, read_back_pack
 
             read_back_pack(self.vault, writer.name, pending)
-        appended = self.journal.append(add_record(writer.name, pending))
+        try:
+            appended = self.journal.append(add_record(writer.name, pending))
+        except MedvaultError:
+            # Not indexed, not reported: take the pack off the drive too, so that no file
+            # the user was not told about is listed (from an unindexed pack) afterwards.
+            self._withdraw(writer.name)
+            raise
         if self.read_back:
             try:
                 self.journal.read_back(appended)
@@ -150,6 +158,16 @@ class Committer:
             self.committed.extend(pending)
         if self.on_commit is not None:
             self.on_commit(pending)
+
+    def _withdraw(self, pack: str) -> None:
+        """Best effort, while an error is raised: the index segment this commit may have
+        renamed in, then the pack (part 0 first: what is left is never listed)."""
+        from medvault.vault.readback import remove_pack
+
+        segment = self.vault.paths.index_dir / segment_name(self.journal.next_record)
+        with contextlib.suppress(OSError):
+            fsio.unlink(segment, missing_ok=True)
+        remove_pack(self.vault, pack)
 
     def digest_of_digests(self) -> str:
         """custody.digest_of_digests of the committed entries."""
