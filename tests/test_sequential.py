@@ -184,40 +184,10 @@ def test_direct_file_reads_back_after_its_pages_are_dropped(direct_dir: Path) ->
 
 
 def test_a_writer_cannot_patch_what_it_wrote() -> None:
-    """Issue 18: fusefat loses a file extended after a seek back, so the writer has no way
-    to write anywhere but at its end (restart empties the file and starts again)."""
+    """Issue 18: fusefat loses a file extended after a seek back or emptied and written
+    again, so the writer has no way to write anywhere but at its end."""
     assert not hasattr(SequentialWriter, "pwrite")
-
-
-@pytest.mark.parametrize("new_size", [3000, BLOCK + 17], ids=["smaller", "over-a-block"])
-def test_restart_leaves_only_the_new_content(where: tuple[Path, bool], new_size: int) -> None:
-    folder, direct = where
-    path = folder / "restarted.bin"
-    writer = SequentialWriter(path)
-    _assert_mode(writer, direct)
-    _feed(writer, _data(2 * BLOCK + 4321, seed=5))
-    writer.restart()
-    assert writer.position == 0
-    new = _data(new_size, seed=6)
-    _feed(writer, new)
-    writer.close()
-    assert path.stat().st_size == new_size
-    assert path.read_bytes() == new
-
-
-def test_restart_twice_and_after_fsync(where: tuple[Path, bool]) -> None:
-    folder, _ = where
-    path = folder / "restarted-again.bin"
-    writer = SequentialWriter(path)
-    _feed(writer, _data(BLOCK + 1, seed=7))
-    writer.fsync()
-    writer.restart()
-    _feed(writer, _data(BLOCK - 1, seed=8))
-    writer.restart()
-    new = _data(BLOCK + 999, seed=9)
-    _feed(writer, new)
-    writer.close()
-    assert path.read_bytes() == new
+    assert not hasattr(SequentialWriter, "restart")
 
 
 def test_fsync_writes_the_tail(where: tuple[Path, bool]) -> None:
@@ -594,18 +564,6 @@ def test_io_points_create_write_fsync(where: tuple[Path, bool]) -> None:
     assert kinds.count(io_points.FSYNC) == 1
 
 
-def test_io_points_of_restart(where: tuple[Path, bool]) -> None:
-    folder, _ = where
-    path = folder / "observed-restart.bin"
-    events: list[tuple[str, Path]] = []
-    writer = SequentialWriter(path)
-    _feed(writer, _data(BLOCK + 100, seed=30))
-    with io_points.observed(_observe(events)):
-        writer.restart()
-    writer.close()
-    assert events == [(io_points.TRUNCATE, path)]
-
-
 class _Stop(Exception):
     pass
 
@@ -631,9 +589,6 @@ def test_io_points_come_before_the_operation(where: tuple[Path, bool]) -> None:
     writer.write(data)
     with io_points.observed(stop_at(io_points.WRITE)), pytest.raises(_Stop):
         writer.write(b"more")
-    assert writer.position == len(data)
-    with io_points.observed(stop_at(io_points.TRUNCATE)), pytest.raises(_Stop):
-        writer.restart()
     assert writer.position == len(data)
     writer.close()
     assert path.read_bytes() == data

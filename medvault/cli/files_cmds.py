@@ -402,7 +402,8 @@ def rm_cmd(
 ) -> None:
     """Remove files (or folders) from the vault. `medvault compact` reclaims the space.
 
-    Exit codes: 0 removed, 3 wrong passphrase, 4 not a vault, 10 vault busy, 16 not there.
+    Exit codes: 0 removed, 3 wrong passphrase, 4 not a vault, 10 vault busy, 16 not there,
+    25 the drive gave back other bytes than were written (nothing was removed).
     """
     unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     count = remove_paths(unlocked, list(paths), open_registry(), env())

@@ -153,13 +153,6 @@ class SequentialWriter:
             self._thread.join()
             self._thread = None
 
-    def restart(self) -> None:
-        """Empty the file and start again from its first byte."""
-        reached(io_points.TRUNCATE, self.path)
-        self._drain()
-        os.ftruncate(self._fd, 0)
-        self.position = self._flushed = self._fill = 0
-
     def _write_tail(self) -> None:
         self._drain()
         if self._fill:

@@ -526,11 +526,6 @@ class PlainWriter:
         while len(view):
             view = view[os.write(self._fd, view) :]
 
-    def restart(self) -> None:
-        os.ftruncate(self._fd, 0)
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        self.position = 0
-
     def __enter__(self) -> PlainWriter:
         return self
 

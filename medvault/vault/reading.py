@@ -40,7 +40,7 @@ from medvault.vault.catalog import Catalog, Located, load_catalog, walk_pack
 from medvault.vault.custody import digest_of_digests
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
-from medvault.vault.landing import Landing, Refused
+from medvault.vault.landing import Landing, Refused, Staged
 from medvault.vault.names import FAT_FILESYSTEMS, fat_problem, shown
 from medvault.vault.path_index import live_files
 from medvault.vault.pipeline import BLOCK, decrypt_stream
@@ -408,17 +408,22 @@ def _extract_one(
         meta = following_compact(vault, loc, decrypt_small)
         landing.write_small(spot, b"".join(pieces), meta.sha256, meta.mtime_ns)
         return
-    partial, out = landing.open_partial(spot)
-    try:
+    opened: list[Staged] = []
+
+    def decrypt_at(at: Located) -> FileMeta:
+        # A compact moved the entry after the first try: a new partial file, never one
+        # written again from its start (fusefat loses a file emptied and rewritten).
+        while opened:
+            landing.abandon(opened.pop())
+        partial, out = landing.open_partial(spot)
+        opened.append(partial)
         with out:
+            return _decrypt(vault, readers, at, out.write, progress)
 
-            def decrypt_at(at: Located) -> FileMeta:
-                if out.position:
-                    out.restart()
-                return _decrypt(vault, readers, at, out.write, progress)
-
-            meta = following_compact(vault, loc, decrypt_at)
+    try:
+        meta = following_compact(vault, loc, decrypt_at)
     except BaseException:
-        landing.abandon(partial)
+        while opened:
+            landing.abandon(opened.pop())
         raise
-    landing.stage(partial, meta.size, meta.sha256, meta.mtime_ns)
+    landing.stage(opened[0], meta.size, meta.sha256, meta.mtime_ns)
