@@ -9,6 +9,7 @@ import click
 
 from medvault.cli.common import (
     VAULT_ARG,
+    F,
     added_printer,
     declare_options,
     emit_json,
@@ -41,28 +42,42 @@ from medvault.vault.reading import ExtractResult, extract
 MAX_SHOWN = 1 << 16
 
 
+def add_options(func: F) -> F:
+    """The options add and cp share (besides declared contents and the passphrase)."""
+    for option in reversed(
+        [
+            click.option(
+                "--replace", is_flag=True, help="Store a new version of paths already in the vault."
+            ),
+            click.option(
+                "--skip-existing",
+                is_flag=True,
+                help="Skip a path already in the vault with the same size and SHA-256 (counted, "
+                "not added again): run an interrupted add again to finish it.",
+            ),
+            click.option(
+                "--no-space-check",
+                is_flag=True,
+                help="Do not refuse up front when the drive reports too little free space (for "
+                "a driver that misreports it); a full drive still stops the add with exit 7.",
+            ),
+            click.option(
+                "--verify-writes/--no-verify-writes",
+                default=None,
+                help="Read each commit back from the drive (past the page cache) and "
+                "authenticate it before its files are reported added. Default: on for FUSE "
+                "and removable drives.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 @click.command("add")
 @VAULT_ARG
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
-@click.option("--replace", is_flag=True, help="Store a new version of paths already in the vault.")
-@click.option(
-    "--skip-existing",
-    is_flag=True,
-    help="Skip a path already in the vault with the same size and SHA-256 (counted, not "
-    "added again): run an interrupted add again to finish it.",
-)
-@click.option(
-    "--no-space-check",
-    is_flag=True,
-    help="Do not refuse up front when the drive reports too little free space (for a "
-    "driver that misreports it); a full drive still stops the add with exit 7.",
-)
-@click.option(
-    "--verify-writes/--no-verify-writes",
-    default=None,
-    help="Read each commit back from the drive (past the page cache) and authenticate it "
-    "before its files are reported added. Default: on for FUSE and removable drives.",
-)
+@add_options
 @declare_options
 @passphrase_options
 @json_option
@@ -118,25 +133,7 @@ def add_cmd(
 
 @click.command("cp")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--replace", is_flag=True, help="Store a new version of paths already in the vault.")
-@click.option(
-    "--skip-existing",
-    is_flag=True,
-    help="Skip a path already in the vault with the same size and SHA-256 (counted, not "
-    "added again): run an interrupted add again to finish it.",
-)
-@click.option(
-    "--no-space-check",
-    is_flag=True,
-    help="Do not refuse up front when the drive reports too little free space (for a "
-    "driver that misreports it); a full drive still stops the add with exit 7.",
-)
-@click.option(
-    "--verify-writes/--no-verify-writes",
-    default=None,
-    help="Read each commit back from the drive (past the page cache) and authenticate it "
-    "before its files are reported added. Default: on for FUSE and removable drives.",
-)
+@add_options
 @declare_options
 @passphrase_options
 @json_option

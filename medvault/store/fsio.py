@@ -84,17 +84,23 @@ def fsync_ignored(device: int) -> bool:
 def filesystem_type(device: int) -> str:
     """The type of the file system mounted from DEVICE (an st_dev), "" if not known."""
     try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+        return mount_of(device)[0]
     except OSError:
         return ""
-    for line in lines:
+
+
+def mount_of(device: int) -> tuple[str, str]:
+    """(file system type, mount source) of the file system mounted from DEVICE (an st_dev),
+    ("", "") if none is listed; OSError where there is no /proc/self/mountinfo."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split(" ")
         if "-" not in fields:
             continue
         major, minor = (int(x) for x in fields[2].split(":"))
         if os.makedev(major, minor) == device:
-            return fields[fields.index("-") + 1]
-    return ""
+            after = fields.index("-")
+            return fields[after + 1], fields[after + 2] if len(fields) > after + 2 else ""
+    return "", ""
 
 
 def replace(source: Path, target: Path) -> None:

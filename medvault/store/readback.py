@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from medvault.store.drives import REMOVABLE_FILESYSTEMS, removable_flag
+from medvault.store.fsio import mount_of
 
 Setting = Literal["auto", "always", "never"]
 
@@ -26,7 +27,7 @@ def needs_readback(root: Path, setting: Setting) -> bool:
     if setting != "auto":
         return setting == "always"
     try:
-        fstype, source = _mount_of(os.stat(root).st_dev)
+        fstype, source = mount_of(os.stat(root).st_dev)
     except OSError:
         return True  # cannot tell: the careful answer
     if fstype.startswith("fuse") or fstype in REMOVABLE_FILESYSTEMS:
@@ -42,17 +43,3 @@ def from_medium(fd: int) -> None:
         # Not supported there: a fresh open still reaches most FUSE drivers.
         with contextlib.suppress(OSError):
             advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-
-
-def _mount_of(device: int) -> tuple[str, str]:
-    """(file system type, mount source) of the file system mounted from DEVICE."""
-    lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    for line in lines:
-        fields = line.split(" ")
-        if "-" not in fields:
-            continue
-        major, minor = (int(x) for x in fields[2].split(":"))
-        if os.makedev(major, minor) == device:
-            after = fields.index("-")
-            return fields[after + 1], fields[after + 2] if len(fields) > after + 2 else ""
-    return "", ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -480,21 +481,30 @@ def _identical(
 def _sha256_of(item: Planned) -> str:
     """ITEM's SHA-256, read from the very file planned, which must not change meanwhile."""
     digest = hashlib.sha256()
+    with _reading(item) as fd:
+        left = item.size + 1  # a file growing as fast as it is read must not keep us here
+        while left and (piece := os.read(fd, min(left, 1 << 20))):
+            digest.update(piece)
+            left -= len(piece)
+        if left != 1:
+            raise _changed(item.source)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _reading(item: Planned) -> Iterator[int]:
+    """A bare descriptor of the very file ITEM planned (a buffered file object costs an
+    fstat and more per small file), which must be unchanged once read; an OSError is
+    the source's (SourceUnreadable)."""
     try:
         fd = _open_planned_fd(item)
         try:
-            left = item.size + 1  # a file growing as fast as it is read must not keep us here
-            while left and (piece := os.read(fd, min(left, 1 << 20))):
-                digest.update(piece)
-                left -= len(piece)
-            if left != 1:
-                raise _changed(item.source)
+            yield fd
             _check_unchanged(fd, item)
         finally:
             os.close(fd)
     except OSError as exc:
         raise _unreadable(item.source, exc) from None
-    return digest.hexdigest()
 
 
 def _need(planned: list[Planned] | SourcePlan, skip: dict[str, int]) -> Need:
@@ -547,18 +557,10 @@ class ReadSmall:
 
 
 def _read_small(item: Planned) -> ReadSmall:
-    # A bare descriptor: a buffered file object costs an fstat and more per small file.
-    try:
-        fd = _open_planned_fd(item)
-        try:
-            data = _read_at_most(fd, item.size + 1)
-            if len(data) != item.size:
-                raise _changed(item.source)
-            _check_unchanged(fd, item)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise _unreadable(item.source, exc) from None
+    with _reading(item) as fd:
+        data = _read_at_most(fd, item.size + 1)
+        if len(data) != item.size:
+            raise _changed(item.source)
     return ReadSmall(data, hashlib.sha256(data).hexdigest())
 
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 import contextlib
 
 from medvault.errors import MedvaultError, WriteNotVerified
-from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.store import fsio
-from medvault.store.entries import open_header
 from medvault.store.packs import PackReader
 from medvault.vault.catalog import Located
 from medvault.vault.names import shown
-from medvault.vault.reading import READ_BLOCK, stream_entry
 from medvault.vault.session import UnlockedVault
+from medvault.vault.verify import authenticate_entry
 
 NAMED = 5  # files named in the error; the rest are counted
 
@@ -30,7 +28,7 @@ def read_back_pack(vault: UnlockedVault, name: str, entries: list[Located]) -> N
         ) as reader:
             reader.check_all_parts()
             for loc in entries:
-                _authenticate(vault, reader, loc)
+                authenticate_entry(vault, reader, loc)
     except MedvaultError as exc:
         remove_pack(vault, name)
         raise not_verified([loc.path for loc in entries if loc.path], exc.message) from None
@@ -46,20 +44,6 @@ def not_verified(paths: list[str], why: str) -> WriteNotVerified:
     )
 
 
-def _authenticate(vault: UnlockedVault, reader: PackReader, loc: Located) -> None:
-    if loc.kind == efmt.Kind.FILE:
-        stream_entry(vault, reader, loc, _discard)
-        return
-    opened = open_header(vault.vmk, vault.vault_id, reader.read(loc.offset, loc.header_len))
-    dec = opened.decryptor()
-    pos, end = loc.offset + loc.header_len, loc.offset + loc.header_len + loc.payload_len
-    while pos < end:
-        block = reader.read(pos, min(READ_BLOCK, end - pos))
-        pos += len(block)
-        dec.update(block)
-    dec.finalize()
-
-
 def remove_pack(vault: UnlockedVault, name: str) -> None:
     """Best effort: part 0 first, so what is left is an incomplete pack, never listed."""
     folder = vault.paths.pack_dir(name)
@@ -69,7 +53,3 @@ def remove_pack(vault: UnlockedVault, name: str) -> None:
             fsio.unlink(part)
             index += 1
         fsio.fsync_dir(folder)
-
-
-def _discard(_data: bytes | memoryview) -> None:
-    return None

@@ -369,14 +369,14 @@ def dead_entry_damage(vault: UnlockedVault, scanned: Catalog, live_ids: set[str]
             continue
         try:
             with open_reader(vault, loc.pack) as reader:
-                _authenticate_entry(vault, reader, loc)
+                authenticate_entry(vault, reader, loc)
         except MedvaultError as exc:
             what = "removed file" if loc.kind == efmt.Kind.FILE else "tombstone"
             out[loc.pack] = f"{what} entry at offset {loc.offset}: {exc.message}"
     return out
 
 
-def _authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) -> None:
+def authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) -> None:
     if loc.kind == efmt.Kind.FILE:
         stream_entry(vault, reader, loc, _discard)
         return
