@@ -26,6 +26,8 @@ from medvault.vault.create import DEFAULT_PART_SIZE, create_vault
 from medvault.vault.env import Env
 from tests.pg import PgServer, PgUnavailable, start
 
+pytest_plugins = ["tests.ci_skips"]
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Byte-compile medvault once, as pip does when it installs a package. The tests run
