@@ -21,6 +21,7 @@ from medvault.config import DEFAULT_PASSPHRASE_POLICY
 from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, Event
 from medvault.reports import lost
+from medvault.reports.lost_model import Finding
 from medvault.vault.env import Env
 from medvault.vault.maintenance import change_passphrase
 from medvault.vault.session import open_headers, unlock
@@ -30,7 +31,7 @@ ORG = "Test Clinic"  # tests/conftest.py's organisation
 SHORT_BUT_STRONG = "kx7#Qp2@vL9!mZ"  # 14 random characters: a high estimate, too short
 
 
-def _finding(ws: Workspace, vault_id: str) -> lost.m.Finding:
+def _finding(ws: Workspace, vault_id: str) -> Finding:
     registry = ws.registry()
     try:
         vault = registry.vault(vault_id)
