@@ -93,6 +93,7 @@ def test_single_share_and_missing_reason_are_refused(
         ws, drive, "--reason", "x", "--to", tmp_path / "o", shares=[shares["bob"], shares["bob"]]
     )
     assert twice.returncode == 20
+    assert "2 different admins' shares are needed; got 1" in twice.stderr  # one admin, twice
     no_reason = _recover(ws, drive, "--to", tmp_path / "o", shares=[shares["bob"], shares["alice"]])
     assert no_reason.returncode == 2
     assert "--reason" in no_reason.stderr
