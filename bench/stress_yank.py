@@ -222,6 +222,12 @@ def report(trials: list[Trial], windows: dict[str, float], seed0: int, wall: flo
         text=True,
         check=False,
     ).stdout.strip()
+    changed = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "medvault"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
     labels = sorted({t.medium for t in trials})
     per_medium = max(1, len(trials) // max(1, len(labels)))
     large = max((t.large for t in trials), default=0)
@@ -230,8 +236,8 @@ def report(trials: list[Trial], windows: dict[str, float], seed0: int, wall: flo
         "",
         f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {platform.platform()}, "
         f"{os.cpu_count()} CPUs (shared with other jobs), Python {platform.python_version()}, "
-        f"medvault {__version__} (tree at {commit or 'unknown'}, with the other helpers' "
-        "uncommitted edits). " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        f"medvault {__version__} (tree at {commit or 'unknown'}, {len(changed)} uncommitted "
+        "file(s) in medvault/). " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         "",
         f"Command: `nice -n 10 python bench/stress_yank.py --trials {per_medium} --media "
         f"{','.join(labels)} --large {large} --seed {seed0}` (wall time {wall / 60:.1f} min).",
