@@ -339,3 +339,10 @@ def test_the_server_function_uses_the_clients_lock_and_hash_version() -> None:
 
     assert r0004.CHAIN_LOCK_KEY == sql.CHAIN_LOCK_KEY
     assert r0004.HASH_VERSION == chain.CURRENT_VERSION
+
+
+def test_an_empty_seal_names_no_row() -> None:
+    """The seal's starting values (a mutant that changed them survived a mutmut trial)."""
+    empty = chain.LegacySeal()
+    expected = hashlib.sha256(b"medvault/v1/audit-legacy-seal\x00").hexdigest()
+    assert empty.details() == {"rows": 0, "through_seq": 0, "digest": expected}
