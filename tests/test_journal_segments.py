@@ -11,10 +11,11 @@ import dataclasses
 import json
 from pathlib import Path
 
+from medvault.errors import MediaFull
 from medvault.format import vault_header as hfmt
 from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
-from medvault.store import journal
+from medvault.store import io_points, journal
 from medvault.store.journal import JournalAppender, logical_journal, read_journal
 from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import PASSPHRASE, Workspace
@@ -155,3 +156,23 @@ def test_a_torn_append_of_an_older_medvault_is_rewritten_not_truncated(
     _add(ws, drive, tmp_path, "f1.txt")
     assert base.read_bytes() == whole
     assert _listed(ws, drive) == ["f0.txt", "f1.txt"]
+
+
+def test_a_fold_that_fails_does_not_fail_the_commit(ws: Workspace, drive: Path) -> None:
+    """The record is durable before the fold: a fold stopped by a full drive leaves every
+    record readable, and the commit stands."""
+    ws.create_fast(drive)
+    vault = _vault(drive)
+    appender = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+
+    def full_at_the_base(kind: str, path: Path, _source: Path | None) -> None:
+        if kind == io_points.RENAME and path.name == "journal.mvi":
+            raise MediaFull("cannot write the index: No space left on device")
+
+    with io_points.observed(full_at_the_base):
+        for n in range(journal.MAX_SEGMENTS + 1):
+            appender.append({"op": "drop", "packs": [f"{n:032x}"]})
+    read = read_journal(vault.paths, vault.vmk, vault.vault_id)
+    assert read.damage is None
+    assert len(read.records) == journal.MAX_SEGMENTS + 1
+    assert len(list(_index(drive).glob("journal.*.mvj"))) == journal.MAX_SEGMENTS + 1

@@ -23,7 +23,7 @@ from typing import Any
 from medvault.crypto import labels
 from medvault.crypto.kdf import hkdf_expand
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
-from medvault.errors import FormatError
+from medvault.errors import FormatError, MedvaultError
 from medvault.format import canonical_json as cj
 from medvault.format import index_journal as fmt
 from medvault.secret import Secret, newest_first
@@ -217,7 +217,10 @@ class JournalAppender:
         self._segments += 1
         self._grown += len(framed)
         if self._segments >= MAX_SEGMENTS or self._grown >= max(FOLD_MIN_BYTES, self._base // 4):
-            self.fold(force=True)
+            # The record is durable already: a fold that fails (drive full) leaves a
+            # consistent journal (segments stay, or are left covered) and is tried again.
+            with contextlib.suppress(MedvaultError):
+                self.fold(force=True)
         return appended
 
     def _pending(self, current: JournalRead) -> tuple[int, int, int]:

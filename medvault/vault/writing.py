@@ -140,12 +140,15 @@ class Committer:
         except MedvaultError:
             # Not indexed, not reported: take the pack off the drive too, so that no file
             # the user was not told about is listed (from an unindexed pack) afterwards.
-            self._withdraw(writer.name)
+            self._withdraw(writer.name, self.journal.next_record)
             raise
         if self.read_back:
             try:
                 self.journal.read_back(appended)
             except MedvaultError as exc:
+                segment = self.vault.paths.index_dir / segment_name(appended.record_no)
+                if segment.exists():  # else a fold took it into the base: repair's to mend
+                    self._withdraw(writer.name, appended.record_no)
                 raise not_verified([loc.path for loc in pending], exc.message) from None
         order = [path_order(loc) for loc in pending]
         self.groups.append(Group(appended, writer.name, min(order), max(order), len(pending)))
@@ -159,12 +162,13 @@ class Committer:
         if self.on_commit is not None:
             self.on_commit(pending)
 
-    def _withdraw(self, pack: str) -> None:
-        """Best effort, while an error is raised: the index segment this commit may have
-        renamed in, then the pack (part 0 first: what is left is never listed)."""
+    def _withdraw(self, pack: str, record_no: int) -> None:
+        """Best effort, while an error is raised: the index segment of record RECORD_NO,
+        which this commit may have renamed in, then the pack (part 0 first: what is left is
+        never listed)."""
         from medvault.vault.readback import remove_pack
 
-        segment = self.vault.paths.index_dir / segment_name(self.journal.next_record)
+        segment = self.vault.paths.index_dir / segment_name(record_no)
         with contextlib.suppress(OSError):
             fsio.unlink(segment, missing_ok=True)
         remove_pack(self.vault, pack)
