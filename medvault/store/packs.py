@@ -67,15 +67,20 @@ class PackWriter:
             self._parts.append(path)
             self._handle = SequentialWriter(path)
             self._in_part = 0
-            # The final count when reserved; else 0, rewritten at commit (older callers).
-            self._handle.write(self._prelude(len(self._parts) - 1, self.part_count or 0))
+            self._handle.write(self._prelude(len(self._parts) - 1, self._reserved()))
 
     def _finish_part(self) -> None:
         """A full part is made durable and closed now: nothing is written to it again."""
-        if self._handle is not None and self.part_count is not None:
+        if self._handle is not None:
             with media_errors("a pack file"):
                 self._handle.fsync()
         self._close_handle()
+
+    def _reserved(self) -> int:
+        """The part count, known before the first byte (reserve() comes first)."""
+        if self.part_count is None:
+            raise ValueError("reserve() an entry before writing the pack")
+        return self.part_count
 
     def _prelude(self, index: int, count: int) -> bytes:
         return fmt.Prelude(self.vault_id, self.pack_id, index, count, self.part_size).encode()
@@ -88,7 +93,7 @@ class PackWriter:
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
-        if self.part_count is not None and self.position + len(view) > self._capacity:
+        if self.position + len(view) > self._capacity:
             raise ValueError("a write past what was reserved")
         while len(view):
             if self._handle is None or self._in_part == self.part_size:
@@ -106,16 +111,11 @@ class PackWriter:
         if not self._parts:
             self._open_next_part()
         count = len(self._parts)
-        if self.part_count is not None and count != self.part_count:
+        if count != self._reserved():
             raise AssertionError(f"pack of {count} part(s), {self.part_count} reserved")
         self._finish_part()
         final_dir = self.paths.pack_dir(self.name)
         with media_errors("a pack file"):
-            if self.part_count is None:  # preludes written before the count was known
-                for index, path in enumerate(self._parts):
-                    with open(path, "r+b") as handle:
-                        fsio.write(handle, self._prelude(index, count), path)
-                        fsio.fsync(handle, path)
             final_dir.mkdir(parents=True, exist_ok=True)
             for index in [*range(1, count), 0]:
                 fsio.replace(self._parts[index], final_dir / fmt.part_filename(self.name, index))

@@ -89,18 +89,15 @@ class Committer:
         self.bytes = 0
         self._digests = bytearray()  # the SHA-256 (32 bytes) of each entry
 
-    def pack(self) -> PackWriter:
-        if self.writer is None:
-            self.writer = PackWriter(self.vault.paths, self.vault.vault_id, self.vault.part_size)
-        return self.writer
-
     def entry(self, length: int) -> PackWriter:
         """The pack to write an entry of LENGTH bytes into, reserved for it: the current
         one if it has room, else a new one once the current one is committed (each part
         is written once, front to back, with its final prelude)."""
         if self.writer is not None and not self.writer.fits(length):
             self.commit()
-        writer = self.pack()
+        if self.writer is None:
+            self.writer = PackWriter(self.vault.paths, self.vault.vault_id, self.vault.part_size)
+        writer = self.writer
         writer.reserve(length)
         return writer
 
