@@ -1,0 +1,489 @@
+"""Mutation campaign over the modules that hold medvault's security and evidence checks
+(issue 19 item 3).
+
+    python bench/mutation.py                    # every module -> bench/results/mutation.md
+    python bench/mutation.py --module format    # rerun some (repeatable), keep the others
+    python bench/mutation.py --report-only      # rebuild mutation.md from the saved results
+    python bench/mutation.py --list             # the plan's modules
+
+The tool is mutmut (pinned below; installed on first use with pip into bench/work/, never into
+the project's environment). For each module of bench/mutation_plan.toml the script takes a
+`git archive HEAD` copy of the repository (so edits in the working tree during a run change
+nothing; the results name the commit), adds a `[tool.mutmut]` section naming the module's
+files and its pool of test files, and runs `mutmut run`. mutmut makes every small change its
+mutators know (an operator, a constant, a comparison, a removed call argument, ...) to the
+module's functions, one at a time, and runs the pool's tests that reach the changed function;
+a mutant is killed when a test fails. Tests that run the CLI as a subprocess kill mutants too
+(the subprocess inherits the mutant), but mutmut cannot see which functions they reach, so a
+mutant that only they could kill is reported as "no tests": counted as not killed.
+
+Results: bench/results/mutation/<module>.json (every mutant: status, file:line, the changed
+line before and after) and bench/results/mutation.md (score per module and every survivor with
+file:line). A survivor that is an equivalent mutant (no test can tell it apart, e.g. a check
+repeated by a later check that always runs) belongs in bench/mutation_allowlist.toml, keyed by
+file and the changed line's text before and after, with a reviewed reason; allowlisted mutants
+leave the score's denominator. An allowlist entry that matches no survivor is reported as
+stale. The score is killed / (mutants - allowlisted); the gate (exit 1) is a score of at least
+GATE on every module.
+
+This is a campaign of hours on 2 cores: run it by hand, never in .ci/run. The fixed subset of
+mutants that the test suite runs is tests/test_mutation_smoke.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as dt
+import difflib
+import fnmatch
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tokenize
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = ROOT / "bench" / "mutation_plan.toml"
+ALLOWLIST = ROOT / "bench" / "mutation_allowlist.toml"
+RESULTS = ROOT / "bench" / "results" / "mutation"
+REPORT = ROOT / "bench" / "results" / "mutation.md"
+WORK = ROOT / "bench" / "work" / "mutation"
+TOOL_DIR = ROOT / "bench" / "work" / "mutmut-lib"
+MUTMUT = "mutmut==3.8.1"
+GATE = 95.0
+PYTEST_ARGS = ["-p", "no:xdist", "-p", "no:cacheprovider", "-o", "addopts=-ra --strict-markers"]
+
+# mutmut's exit-code meanings (mutmut/stats.py); timeouts and crashes count as killed, as there.
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    mutate: list[str]
+    tests: list[str]
+    wide: list[str]
+    mutants: list[str]
+    note: str
+
+
+def load_plan() -> list[Module]:
+    data = tomllib.loads(PLAN.read_text())
+    return [
+        Module(
+            name=m["name"],
+            mutate=list(m["mutate"]),
+            tests=list(m["tests"]),
+            wide=list(m.get("wide", [])),
+            mutants=list(m.get("mutants", [])),
+            note=m.get("note", ""),
+        )
+        for m in data["module"]
+    ]
+
+
+def ensure_tool() -> Path:
+    script = TOOL_DIR / "bin" / "mutmut"
+    if not script.exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--target", str(TOOL_DIR), MUTMUT],
+            check=True,
+        )
+    return script
+
+
+def git_commit() -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def snapshot(dest: Path) -> None:
+    """The committed tree, so a long run measures one commit."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    with tempfile.TemporaryFile() as tar:
+        subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, stdout=tar, check=True)
+        tar.seek(0)
+        with tarfile.open(fileobj=tar) as archive:
+            archive.extractall(dest, filter="data")
+
+
+def toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def configure(copy: Path, module: Module, tests: list[str]) -> None:
+    # xdist off (mutmut runs the tests in its own forked workers); the project's addopts carry
+    # `-n auto`, so they are replaced.
+    section = f"""
+
+[tool.mutmut]
+source_paths = ["medvault/"]
+only_mutate = {toml_list(module.mutate)}
+pytest_add_cli_args = {toml_list(PYTEST_ARGS)}
+pytest_add_cli_args_test_selection = {toml_list(tests)}
+use_git_change_detection = false
+"""
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + section)
+
+
+def run_mutmut(copy: Path, module: Module, names: list[str], max_children: int, log: Path) -> float:
+    script = ensure_tool()
+    # Without a mutants/ folder at start-up the editable install would be imported instead.
+    (copy / "mutants").mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{copy / 'mutants'}:{TOOL_DIR}"
+    env.pop("CI", None)
+    cmd = [sys.executable, str(script), "run", "--max-children", str(max_children), *names]
+    start = time.monotonic()
+    with log.open("w") as out:
+        done = subprocess.run(cmd, cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = log.read_text()[-3000:]
+        raise SystemExit(f"mutmut failed for {module.name} (exit {done.returncode}):\n{tail}")
+    return time.monotonic() - start
+
+
+DUMP = r"""
+import json, sys
+from mutmut.configuration import config
+from mutmut.mutation.data import SourceFileMutationData
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.stats import status_by_exit_code
+from mutmut.utils.file_utils import walk_mutatable_files
+out = []
+for path in walk_mutatable_files():
+    data = SourceFileMutationData(path=path)
+    data.load()
+    for key, code in sorted(data.exit_code_by_key.items()):
+        out.append({"key": key, "file": str(path), "exit_code": code,
+                    "status": status_by_exit_code[code],
+                    "diff": get_diff_for_mutant(key, path=path)})
+json.dump(out, sys.stdout)
+"""
+
+
+def dump_mutants(copy: Path) -> list[dict[str, Any]]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(TOOL_DIR)
+    done = subprocess.run(
+        [sys.executable, "-c", DUMP], cwd=copy, env=env, capture_output=True, text=True, check=True
+    )
+    return list(json.loads(done.stdout))
+
+
+def changed_lines(diff: str) -> tuple[str, str]:
+    old = [
+        ln[1:].strip()
+        for ln in diff.splitlines()
+        if ln.startswith("-") and not ln.startswith("---")
+    ]
+    new = [
+        ln[1:].strip()
+        for ln in diff.splitlines()
+        if ln.startswith("+") and not ln.startswith("+++")
+    ]
+    return " / ".join(old), " / ".join(new)
+
+
+def function_spans(source: str) -> dict[str, tuple[int, int]]:
+    """mutmut's mangled name of every function and method -> its first and last line."""
+    spans: dict[str, tuple[int, int]] = {}
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            spans[f"x_{node.name}"] = (node.lineno, node.end_lineno or node.lineno)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    key = f"x\u01c1{node.name}\u01c1{item.name}"
+                    spans[key] = (item.lineno, item.end_lineno or item.lineno)
+    return spans
+
+
+def locate(source_lines: list[str], span: tuple[int, int] | None, old: str, diff: str) -> int:
+    """The line of the original file that the mutant changes (0 when it cannot be placed)."""
+    first_old = old.split(" / ")[0]
+    if span is None or not first_old:
+        return 0
+    start, end = span
+    hits = [n for n in range(start, end + 1) if source_lines[n - 1].strip() == first_old]
+    if len(hits) == 1:
+        return hits[0]
+    # Several identical lines: use the hunk's offset inside the function.
+    for ln in diff.splitlines():
+        if ln.startswith("@@"):
+            rel = int(ln.split()[1].lstrip("-").split(",")[0])
+            offset = next(
+                (i for i, ln2 in enumerate(diff.splitlines()[3:]) if ln2.startswith("-")), 0
+            )
+            guess = start + rel - 1 + offset
+            return min(hits, key=lambda n: abs(n - guess)) if hits else guess
+    return hits[0] if hits else start
+
+
+def describe(copy: Path, mutants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sources: dict[str, tuple[list[str], dict[str, tuple[int, int]]]] = {}
+    rows = []
+    for m in mutants:
+        if m["file"] not in sources:
+            text = (copy / m["file"]).read_text()
+            sources[m["file"]] = (text.splitlines(), function_spans(text))
+        lines, spans = sources[m["file"]]
+        function = m["key"].rpartition(".")[2].rsplit("__mutmut_", 1)[0]
+        old, new = changed_lines(m["diff"])
+        rows.append(
+            {
+                "key": m["key"],
+                "file": m["file"],
+                "line": locate(lines, spans.get(function), old, m["diff"]),
+                "status": m["status"],
+                "old": old,
+                "new": new,
+            }
+        )
+    return rows
+
+
+def _tokens(line: str) -> list[tuple[int, str]] | None:
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(line + "\n").readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None
+    skip = {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
+    return [(t.type, t.string) for t in toks if t.type not in skip and t.type != tokenize.COMMENT]
+
+
+def diagnostic_text(row: dict[str, Any]) -> bool:
+    """A mutant that changes only the words of an error message or a diagnostic label.
+
+    The rule (stated in mutation.md): the old and new lines differ only in string literals, in
+    the name `what` (the label medvault's parsers put in their errors) or in `None` put in their
+    place, and the line is a `raise` or assigns `what`, or each changed string holds a space
+    (protocol constants such as JSON field names, labels and magics hold none, so a surviving
+    mutant of one is still reported). crypto/labels.py is never matched: its strings are the
+    domain-separation labels."""
+    if row["file"].endswith("crypto/labels.py") or " / " in row["old"]:
+        return False
+    old, new = _tokens(row["old"]), _tokens(row["new"])
+    if old is None or new is None:
+        return False
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    changed_old: list[tuple[int, str]] = []
+    changed_new: list[tuple[int, str]] = []
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op != "equal":
+            changed_old += old[a1:a2]
+            changed_new += new[b1:b2]
+    if not changed_old:
+        return False
+    if not all(t[0] == tokenize.STRING or t == (tokenize.NAME, "what") for t in changed_old):
+        return False
+    if not all(t[0] == tokenize.STRING or t == (tokenize.NAME, "None") for t in changed_new):
+        return False
+    stripped = row["old"].lstrip()
+    if stripped.startswith("raise ") or stripped.startswith("what ="):
+        return True
+    strings = [t[1] for t in changed_old if t[0] == tokenize.STRING]
+    return bool(strings) and all(" " in s for s in strings)
+
+
+def load_allowlist() -> list[dict[str, str]]:
+    if not ALLOWLIST.exists():
+        return []
+    return list(tomllib.loads(ALLOWLIST.read_text()).get("equivalent", []))
+
+
+def allowlisted(row: dict[str, Any], allow: list[dict[str, str]]) -> dict[str, str] | None:
+    for entry in allow:
+        if (entry["file"], entry["old"].strip(), entry["new"].strip()) == (
+            row["file"],
+            row["old"],
+            row["new"],
+        ):
+            return entry
+    return None
+
+
+def run_phase(
+    module: Module, phase: str, tests: list[str], names: list[str], max_children: int
+) -> tuple[list[dict[str, Any]], float]:
+    copy = WORK / f"{module.name}-{phase}"
+    snapshot(copy)
+    configure(copy, module, tests)
+    log = WORK / f"{module.name}-{phase}.log"
+    print(f"[{module.name}] {phase}: mutmut run (log: {log.relative_to(ROOT)})", flush=True)
+    seconds = run_mutmut(copy, module, names, max_children, log)
+    return describe(copy, dump_mutants(copy)), seconds
+
+
+def selected(rows: list[dict[str, Any]], globs: list[str]) -> list[dict[str, Any]]:
+    if not globs:
+        return rows
+    return [r for r in rows if any(fnmatch.fnmatch(r["key"], g) for g in globs)]
+
+
+def run_module(module: Module, max_children: int, commit: str) -> None:
+    """Phase 1 runs every mutant against the module's quick pool; phase 2 runs only phase 1's
+    survivors against the quick pool plus the slow one (`wide`), so a slow campaign test is paid
+    for only by the mutants that the quick tests did not kill."""
+    rows, seconds = run_phase(module, "quick", module.tests, module.mutants, max_children)
+    rows = selected(rows, module.mutants)
+    left = [r["key"] for r in rows if r["status"] not in KILLED]
+    if module.wide and left:
+        wide_rows, more = run_phase(module, "wide", module.tests + module.wide, left, max_children)
+        seconds += more
+        by_key = {r["key"]: r for r in wide_rows}
+        for r in rows:
+            if r["key"] in by_key and r["status"] not in KILLED:
+                r["status"] = by_key[r["key"]]["status"]
+                r["phase"] = "wide"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = {
+        "module": module.name,
+        "commit": commit,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": round(seconds),
+        "mutate": module.mutate,
+        "mutants_filter": module.mutants,
+        "tests": module.tests,
+        "wide": module.wide,
+        "mutants": rows,
+    }
+    (RESULTS / f"{module.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"[{module.name}] {len(rows)} mutants in {seconds:.0f} s", flush=True)
+
+
+def score(rows: list[dict[str, Any]], allow: list[dict[str, str]]) -> dict[str, Any]:
+    killed = [r for r in rows if r["status"] in KILLED]
+    rest = [r for r in rows if r["status"] not in KILLED]
+    texts = [r for r in rest if diagnostic_text(r)]
+    rest = [r for r in rest if not diagnostic_text(r)]
+    accepted = [(r, e) for r in rest if (e := allowlisted(r, allow)) is not None]
+    survivors = [r for r in rest if allowlisted(r, allow) is None]
+    denominator = len(rows) - len(accepted) - len(texts)
+    pct = 100.0 * len(killed) / denominator if denominator else 100.0
+    return {
+        "killed": killed,
+        "texts": texts,
+        "accepted": accepted,
+        "survivors": survivors,
+        "score": pct,
+    }
+
+
+def report(plan: list[Module]) -> bool:
+    allow = load_allowlist()
+    used: set[int] = set()
+    lines = [
+        "# Mutation campaign (issue 19)",
+        "",
+        "Written by `bench/mutation.py` (mutmut 3.8.1, plan `bench/mutation_plan.toml`, "
+        "allowlist `bench/mutation_allowlist.toml`). Each module was run on a `git archive` "
+        "copy of the commit named in its row. Score = killed / (mutants - allowlisted "
+        'equivalents - surviving message-text mutants); timeouts count as killed; "no tests" '
+        "(reached only by CLI subprocess tests, or by none) counts as not killed. "
+        f"Gate: >= {GATE:.0f} % per module.",
+        "",
+        "Message-text mutants: a surviving mutant that changes only the words of an error "
+        "message or a parser's diagnostic label (`what`), or puts `None` in their place, leaves "
+        "every check as it was: the same error class is raised at the same place. The rule "
+        "(`diagnostic_text` in bench/mutation.py) takes only a `raise` line, an assignment of "
+        "`what`, or strings that hold a space, so a surviving change to a protocol constant "
+        "(a JSON field name, a magic, a label) is still a survivor. They are counted, not listed.",
+        "",
+        "| module | files | mutants | killed | message text | allowlisted | survivors | score "
+        "| commit | date | time |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|",
+    ]
+    ok = True
+    details: list[str] = []
+    for module in plan:
+        path = RESULTS / f"{module.name}.json"
+        if not path.exists():
+            lines.append(
+                f"| {module.name} | {', '.join(module.mutate)} | not run | | | | | | | | |"
+            )
+            ok = False
+            continue
+        res = json.loads(path.read_text())
+        s = score(res["mutants"], allow)
+        for _, entry in s["accepted"]:
+            used.add(id(entry))
+        passed = s["score"] >= GATE
+        ok = ok and passed
+        files = ", ".join(f"`{g}`" for g in res["mutate"])
+        counts = [len(res["mutants"]), len(s["killed"]), len(s["texts"]), len(s["accepted"])]
+        counts.append(len(s["survivors"]))
+        lines.append(
+            f"| {module.name} | {files} | {' | '.join(str(c) for c in counts)} "
+            f"| {s['score']:.1f} %{'' if passed else ' (below gate)'} | {res['commit'][:7]} "
+            f"| {res['date']} | {res['seconds'] // 60} min |"
+        )
+        if s["survivors"]:
+            details.append(f"### {module.name}: survivors")
+            details.append("")
+            for r in sorted(s["survivors"], key=lambda r: (r["file"], r["line"])):
+                details.append(
+                    f"- `{r['file']}:{r['line']}` ({r['status']}): `{r['old']}` -> `{r['new']}`"
+                )
+            details.append("")
+    stale = [e for e in allow if id(e) not in used]
+    lines += ["", *details]
+    lines += ["## Allowlisted equivalent mutants", ""]
+    for entry in allow:
+        if id(entry) in used:
+            lines.append(
+                f"- `{entry['file']}`: `{entry['old']}` -> `{entry['new']}`: {entry['reason']}"
+            )
+    if stale:
+        lines += ["", "## Stale allowlist entries (match no survivor)", ""]
+        lines += [f"- `{e['file']}`: `{e['old']}` -> `{e['new']}`" for e in stale]
+    REPORT.write_text("\n".join(lines) + "\n")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--module", action="append", default=[], help="run only this module (repeatable)"
+    )
+    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args()
+    plan = load_plan()
+    if args.list:
+        for m in plan:
+            print(f"{m.name}: {', '.join(m.mutate)} ({len(m.tests)} test files)")
+        return 0
+    names = {m.name for m in plan}
+    unknown = set(args.module) - names
+    if unknown:
+        parser.error(f"unknown module(s): {', '.join(sorted(unknown))}; see --list")
+    if not args.report_only:
+        commit = git_commit()
+        for module in plan:
+            if not args.module or module.name in args.module:
+                run_module(module, args.max_children, commit)
+    ok = report(plan)
+    print(f"wrote {REPORT.relative_to(ROOT)}; gate {'passed' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
