@@ -273,10 +273,11 @@ def diagnostic_text(row: dict[str, Any]) -> bool:
 
     The rule (stated in mutation.md): the old and new lines differ only in string literals, in
     the name `what` (the label medvault's parsers put in their errors) or in `None` put in their
-    place, and the line is a `raise` or assigns `what`, or each changed string holds a space
-    (protocol constants such as JSON field names, labels and magics hold none, so a surviving
-    mutant of one is still reported). crypto/labels.py is never matched: its strings are the
-    domain-separation labels."""
+    place, and the line is a `raise` or assigns `what`, or only `what` changed (by convention
+    the parameter that carries a parser's label into its errors), or each changed string holds
+    a space (protocol constants such as JSON field names, labels and magics hold none, so a
+    surviving mutant of one is still reported). crypto/labels.py is never matched:
+    its strings are the domain-separation labels."""
     if row["file"].endswith("crypto/labels.py") or " / " in row["old"]:
         return False
     old, new = _tokens(row["old"]), _tokens(row["new"])
@@ -297,6 +298,8 @@ def diagnostic_text(row: dict[str, Any]) -> bool:
         return False
     stripped = row["old"].lstrip()
     if stripped.startswith("raise ") or stripped.startswith("what ="):
+        return True
+    if all(t == (tokenize.NAME, "what") for t in changed_old):
         return True
     strings = [t[1] for t in changed_old if t[0] == tokenize.STRING]
     return bool(strings) and all(" " in s for s in strings)
