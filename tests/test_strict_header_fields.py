@@ -175,3 +175,107 @@ def test_an_earlier_key_has_a_u32_epoch_from_1_and_a_40_byte_wrapped_key(
 def test_an_earlier_key_of_the_wrong_form_is_refused(raw: dict[str, object], refusal: str) -> None:
     with pytest.raises(FormatError, match=refusal):
         hfmt.PreviousKey.from_json(raw)
+
+
+# --- header body: counts and ranges -------------------------------------------------------
+
+
+def _body(**changes: object) -> dict[str, Any]:
+    body = hfmt.HeaderBody(
+        created_at=CREATED,
+        label="l",
+        org_name="o",
+        org_id="i",
+        contact="c",
+        part_size=hfmt.MIN_PART_SIZE,
+        slots=(hfmt.RecoveryCodeSlot(0, bytes(16), bytes(40), CREATED),),
+        escrow=(hfmt.EscrowSlot("0123456789abcdef", "s", b"x"),),
+        key_epoch=2,
+    )
+    return body.to_json() | changes
+
+
+def _slots(n: int) -> list[dict[str, Any]]:
+    return [_recovery_slot(id=i) for i in range(n)]
+
+
+def _escrows(n: int) -> list[dict[str, Any]]:
+    return [{"key_id": "0123456789abcdef", "suite": "s", "sealed": "eA=="}] * n
+
+
+def _previous(*epochs: int) -> list[dict[str, Any]]:
+    return [{"epoch": e, "wrapped": cj.b64(bytes(40))} for e in epochs]
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        ({"slots": _slots(1)}, None),
+        ({"slots": _slots(hfmt.MAX_SLOTS)}, None),
+        ({"slots": []}, "slot counts out of range"),
+        ({"slots": _slots(hfmt.MAX_SLOTS + 1)}, "slot counts out of range"),
+        ({"escrow": _escrows(hfmt.MAX_ESCROW)}, None),
+        ({"escrow": []}, "slot counts out of range"),
+        ({"escrow": _escrows(hfmt.MAX_ESCROW + 1)}, "slot counts out of range"),
+        ({"part_size": hfmt.MAX_PART_SIZE}, None),
+        ({"part_size": hfmt.MIN_PART_SIZE - 1}, "part size out of range"),
+        ({"part_size": hfmt.MAX_PART_SIZE + 1}, "part size out of range"),
+        ({"key_epoch": 1}, None),
+        ({"key_epoch": hfmt.MAX_EPOCH}, None),
+        ({"key_epoch": 0}, "key epoch out of range"),
+        ({"key_epoch": hfmt.MAX_EPOCH + 1}, "key epoch out of range"),
+        ({"previous": _previous(1)}, None),
+        ({"key_epoch": 9, "previous": _previous(*range(1, hfmt.MAX_PREVIOUS + 1))}, None),
+        (
+            {"key_epoch": 9, "previous": _previous(*range(1, hfmt.MAX_PREVIOUS + 2))},
+            "previous keys malformed",
+        ),
+        ({"previous": [5]}, "previous keys malformed"),
+        ({"previous": _previous(2)}, "distinct and older"),  # not older than the current
+        ({"key_epoch": 9, "previous": _previous(3, 3)}, "distinct and older"),
+        ({"slots": [_recovery_slot(id=1), _recovery_slot(id=1)]}, "slot ids repeat"),
+        ({"slots": [_recovery_slot(id="1")]}, "slot id missing or not an integer"),
+        ({"slots": [5]}, "slot is not an object"),
+        ({"escrow": [5]}, "slot is not an object"),
+    ],
+)
+def test_a_header_body_keeps_its_counts_and_ranges(
+    changes: dict[str, object], refusal: str | None
+) -> None:
+    raw = _body(**changes)
+    if refusal is None:
+        assert hfmt.HeaderBody.from_json(raw, hfmt.FORMAT_VERSION).to_json() == raw
+    else:
+        with pytest.raises(FormatError, match=refusal):
+            hfmt.HeaderBody.from_json(raw, hfmt.FORMAT_VERSION)
+
+
+@pytest.mark.parametrize(
+    ("record", "refusal"),
+    [
+        ({"count": 0, "sum": "0" * 64, "pending": None}, None),
+        ({"count": hfmt.MAX_TOMBSTONES, "sum": "f" * 64, "pending": None}, None),
+        ({"count": -1, "sum": "0" * 64, "pending": None}, "removal count out of range"),
+        (
+            {"count": hfmt.MAX_TOMBSTONES + 1, "sum": "0" * 64, "pending": None},
+            "removal count out of range",
+        ),
+        ({"count": 0, "sum": "0" * 63, "pending": None}, "64 lowercase hex"),
+        ({"count": 0, "sum": "A" * 64, "pending": None}, "64 lowercase hex"),
+        ({"count": 0, "sum": "0" * 64, "pending": {"count": 1, "sum": "0" * 64}}, None),
+        (
+            {"count": 0, "sum": "0" * 64, "pending": {"count": 0, "sum": "0" * 64}},
+            "names no tombstone",
+        ),
+        ({"count": 0, "sum": "0" * 64}, "removal record malformed"),
+        ({"count": 0, "sum": "0" * 64, "pending": 5}, "removal record malformed"),
+        ({"count": 0, "sum": "0" * 64, "x": 1, "pending": None}, "removal record malformed"),
+    ],
+)
+def test_the_removal_record_is_bounded(record: dict[str, Any], refusal: str | None) -> None:
+    if refusal is None:
+        got = hfmt.Removals.from_json(record, "vault header")
+        assert got is not None and got.to_json() == record
+    else:
+        with pytest.raises(FormatError, match=refusal):
+            hfmt.Removals.from_json(record, "vault header")
