@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -402,3 +402,15 @@ def raw_image_bytes(image: Path) -> bytes:
     """The whole image as the drive would hand it to a finder of the stick."""
     os.sync()
     return image.read_bytes()
+
+
+def found_in(raw: bytes, needles: Iterable[bytes]) -> bytes | None:
+    """One of NEEDLES that occurs in RAW, or None when none of them does. One regex pass of
+    all the needles as alternatives: at each position every alternative is tried, so it
+    finds one wherever any occurs; `needle in raw` per needle costs a pass each (0.1-0.3 s
+    on a 64 MiB image, about 4 s for the 20 needles of a plaintext scan)."""
+    alternatives = [re.escape(needle) for needle in needles]
+    if not alternatives:
+        return None
+    match = re.compile(b"|".join(alternatives)).search(raw)
+    return match.group() if match else None

@@ -20,7 +20,7 @@ import pytest
 from medvault.store.staging import filesystem_of
 from medvault.vault.export import argv_sha256
 from tests.conftest import Workspace
-from tests.media import mounted_fat32, raw_image_bytes
+from tests.media import found_in, mounted_fat32, raw_image_bytes
 from tests.test_fat32 import _lfn_pieces
 
 MARKER = "QUOKKA-PHI-EXPORT-5521"
@@ -83,8 +83,8 @@ def test_export_onto_fat32_leaves_no_plaintext(ws: Workspace, tmp_path: Path, sh
         for name in NAMES:
             needles += [p.encode("utf-16-le") for p in _lfn_pieces(name)]
             needles.append(name.split("-")[0][:6].upper().encode())
-        for needle in needles:
-            assert needle not in raw, f"{needle!r} reached the FAT32 image"
+        found = found_in(raw, needles)
+        assert found is None, f"{found!r} reached the FAT32 image"
         restored = tmp_path / "restored"
         ws.cli("extract", stick, "--to", restored, check=True)
         base = restored / out["stored_under"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Workspace
-from tests.media import mounted_fat32, raw_image_bytes
+from tests.media import found_in, mounted_fat32, raw_image_bytes
 
 pytestmark = pytest.mark.fuse
 
@@ -50,9 +50,8 @@ def _make_tree(root: Path) -> Path:
 
 
 def _assert_no_plaintext(image: Path, stage: str) -> None:
-    raw = raw_image_bytes(image)
-    for needle in _needles():
-        assert needle not in raw, f"{needle!r} found in the raw FAT32 image after {stage}"
+    found = found_in(raw_image_bytes(image), _needles())
+    assert found is None, f"{found!r} found in the raw FAT32 image after {stage}"
 
 
 @pytest.mark.slow
