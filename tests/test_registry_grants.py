@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from medvault.errors import RegistryError
 from medvault.registry.records import Actor, KeyPackage
 from medvault.registry.sql import Registry
 from tests.pg import PgServer
@@ -81,3 +82,21 @@ def test_the_workstation_role_cannot_delete_key_packages_or_vaults(
         assert count == 3  # the superseded package's row is kept (blanked) too
     finally:
         owner.close()
+
+
+def test_init_roles_run_without_the_right_says_why_and_what_to_do(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    """A role that may not create roles (here the workstation role itself) gets the
+    server's refusal and the hint naming who can run init-roles, with the role to create."""
+    workstation = _workstation(pg_server, pg_url)
+    try:
+        with pytest.raises(RegistryError) as caught:
+            workstation.init_roles("laptop_7")
+    finally:
+        workstation.close()
+    assert caught.value.message.startswith("the server refused to set up the role: ")
+    assert "permission denied" in caught.value.message
+    assert caught.value.hint is not None
+    assert "CREATEROLE" in caught.value.hint
+    assert 'CREATE ROLE "laptop_7" LOGIN first' in caught.value.hint
