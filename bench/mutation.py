@@ -4,6 +4,7 @@
     python bench/mutation.py                    # every module -> bench/results/mutation.md
     python bench/mutation.py --module format    # rerun some (repeatable), keep the others
     python bench/mutation.py --report-only      # rebuild mutation.md from the saved results
+    python bench/mutation.py --survivors --module format   # rerun saved survivors (new tests)
     python bench/mutation.py --list             # the plan's modules
 
 The tool is mutmut (pinned below; installed on first use with pip into bench/work/, never into
@@ -371,6 +372,45 @@ def run_module(module: Module, max_children: int, commit: str) -> None:
     print(f"[{module.name}] {len(rows)} mutants in {seconds:.0f} s", flush=True)
 
 
+def tree_of(commit: str, path: str) -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True
+    )
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
+    """Run only the saved result's survivors again, with both pools, on HEAD: for tests added
+    since. Allowed only when medvault/ is the same tree as in the saved run, so each mutant is
+    the same change to the same code; the result then names both commits."""
+    path = RESULTS / f"{module.name}.json"
+    if not path.exists():
+        raise SystemExit(f"{module.name}: no saved result to rerun; run the module first")
+    result = json.loads(path.read_text())
+    if tree_of(result["commit"], "medvault") != tree_of(commit, "medvault"):
+        raise SystemExit(
+            f"{module.name}: medvault/ changed since {result['commit'][:7]}; run the whole module"
+        )
+    left = [r["key"] for r in result["mutants"] if r["status"] not in KILLED]
+    if not left:
+        print(f"[{module.name}] no survivors to rerun")
+        return
+    rows, seconds = run_phase(module, "again", module.tests + module.wide, left, max_children)
+    by_key = {r["key"]: r for r in rows}
+    for r in result["mutants"]:
+        if r["key"] in by_key and r["status"] not in KILLED:
+            r["status"] = by_key[r["key"]]["status"]
+            r["phase"] = "again"
+    result["survivors_rerun"] = {
+        "commit": commit,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "mutants": len(left),
+        "seconds": round(seconds),
+    }
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"[{module.name}] {len(left)} survivors rerun in {seconds:.0f} s", flush=True)
+
+
 def score(rows: list[dict[str, Any]], allow: list[dict[str, str]]) -> dict[str, Any]:
     killed = [r for r in rows if r["status"] in KILLED]
     rest = [r for r in rows if r["status"] not in KILLED]
@@ -406,7 +446,7 @@ def report(plan: list[Module]) -> bool:
         "message or a parser's diagnostic label (`what`), or puts `None` in their place, leaves "
         "every check as it was: the same error class is raised at the same place. The rule "
         "(`diagnostic_text` in bench/mutation.py) takes only a `raise` line, an assignment of "
-        "`what`, or strings that hold a space, so a surviving change to a protocol constant "
+        "`what`, a changed `what` argument, or strings that hold a space, so a surviving change to a protocol constant "
         "(a JSON field name, a magic, a label) is still a survivor. They are counted, not listed.",
         "",
         "| module | files | mutants | killed | message text | allowlisted | survivors | score "
@@ -430,11 +470,16 @@ def report(plan: list[Module]) -> bool:
         passed = s["score"] >= GATE
         ok = ok and passed
         files = ", ".join(f"`{g}`" for g in res["mutate"])
+        if res["mutants_filter"]:
+            files += " (the functions the plan names)"
         counts = [len(res["mutants"]), len(s["killed"]), len(s["texts"]), len(s["accepted"])]
         counts.append(len(s["survivors"]))
+        commit = res["commit"][:7]
+        if "survivors_rerun" in res:
+            commit += f", survivors again at {res['survivors_rerun']['commit'][:7]}"
         lines.append(
             f"| {module.name} | {files} | {' | '.join(str(c) for c in counts)} "
-            f"| {s['score']:.1f} %{'' if passed else ' (below gate)'} | {res['commit'][:7]} "
+            f"| {s['score']:.1f} %{'' if passed else ' (below gate)'} | {commit} "
             f"| {res['date']} | {res['seconds'] // 60} min |"
         )
         if s["survivors"]:
@@ -474,6 +519,11 @@ def main() -> int:
     )
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="rerun only the saved survivors (medvault/ unchanged since that run)",
+    )
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     plan = load_plan()
@@ -489,7 +539,10 @@ def main() -> int:
         commit = git_commit()
         for module in plan:
             if not args.module or module.name in args.module:
-                run_module(module, args.max_children, commit)
+                if args.survivors:
+                    rerun_survivors(module, args.max_children, commit)
+                else:
+                    run_module(module, args.max_children, commit)
     ok = report(plan)
     print(f"wrote {REPORT.relative_to(ROOT)}; gate {'passed' if ok else 'FAILED'}")
     return 0 if ok else 1
