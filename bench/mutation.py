@@ -446,8 +446,8 @@ def report(plan: list[Module]) -> bool:
         "message or a parser's diagnostic label (`what`), or puts `None` in their place, leaves "
         "every check as it was: the same error class is raised at the same place. The rule "
         "(`diagnostic_text` in bench/mutation.py) takes only a `raise` line, an assignment of "
-        "`what`, a changed `what` argument, or strings that hold a space, so a surviving change to a protocol constant "
-        "(a JSON field name, a magic, a label) is still a survivor. They are counted, not listed.",
+        "`what`, a changed `what` argument, or strings that hold a space, so a surviving "
+        "change to a protocol constant (a JSON field name, a magic, a label) is still a survivor. They are counted, not listed.",
         "",
         "| module | files | mutants | killed | message text | allowlisted | survivors | score "
         "| commit | date | time |",
