@@ -244,6 +244,8 @@ def test_a_pack_prelude_is_exactly_its_length() -> None:
         pfmt.id_to_name(EVENT_ID)[:-1] + "b",  # nonzero spare bits: a second name
         pfmt.id_to_name(EVENT_ID)[:-1] + "-",
         pfmt.id_to_name(EVENT_ID)[:-1] + "1",  # not a base32 digit
+        pfmt.id_to_name(bytes(range(21))),  # 34 characters of valid base32: another id size
+        pfmt.id_to_name(bytes(range(6))),  # 10
     ],
 )
 def test_an_object_name_has_one_spelling(name: str) -> None:
