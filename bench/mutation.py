@@ -128,7 +128,8 @@ def toml_list(items: list[str]) -> str:
 
 def configure(copy: Path, module: Module, tests: list[str]) -> None:
     # xdist off (mutmut runs the tests in its own forked workers); the project's addopts carry
-    # `-n auto`, so they are replaced.
+    # `-n auto`, so they are replaced. mutmut copies only tests/ beside the mutants; the doc
+    # tests read docs/, README.md and bench/ too.
     section = f"""
 
 [tool.mutmut]
@@ -137,6 +138,7 @@ only_mutate = {toml_list(module.mutate)}
 pytest_add_cli_args = {toml_list(PYTEST_ARGS)}
 pytest_add_cli_args_test_selection = {toml_list(tests)}
 use_git_change_detection = false
+also_copy = ["docs/", "bench/", "README.md", "LICENSE"]
 """
     pyproject = copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + section)
@@ -447,7 +449,8 @@ def report(plan: list[Module]) -> bool:
         "every check as it was: the same error class is raised at the same place. The rule "
         "(`diagnostic_text` in bench/mutation.py) takes only a `raise` line, an assignment of "
         "`what`, a changed `what` argument, or strings that hold a space, so a surviving "
-        "change to a protocol constant (a JSON field name, a magic, a label) is still a survivor. They are counted, not listed.",
+        "change to a protocol constant (a JSON field name, a magic, a label) is still a "
+        "survivor. They are counted, not listed.",
         "",
         "| module | files | mutants | killed | message text | allowlisted | survivors | score "
         "| commit | date | time |",
