@@ -120,6 +120,7 @@ def snapshot(dest: Path) -> None:
         tar.seek(0)
         with tarfile.open(fileobj=tar) as archive:
             archive.extractall(dest, filter="data")
+    (dest / ".mutation-commit").write_text(git_commit() + "\n")
 
 
 def toml_list(items: list[str]) -> str:
@@ -343,27 +344,16 @@ def selected(rows: list[dict[str, Any]], globs: list[str]) -> list[dict[str, Any
     return [r for r in rows if any(fnmatch.fnmatch(r["key"], g) for g in globs)]
 
 
-def run_module(module: Module, max_children: int, commit: str) -> None:
-    """Phase 1 runs every mutant against the module's quick pool; phase 2 runs only phase 1's
-    survivors against the quick pool plus the slow one (`wide`), so a slow campaign test is paid
-    for only by the mutants that the quick tests did not kill."""
-    rows, seconds = run_phase(module, "quick", module.tests, module.mutants, max_children)
-    rows = selected(rows, module.mutants)
-    left = [r["key"] for r in rows if r["status"] not in KILLED]
-    if module.wide and left:
-        wide_rows, more = run_phase(module, "wide", module.tests + module.wide, left, max_children)
-        seconds += more
-        by_key = {r["key"]: r for r in wide_rows}
-        for r in rows:
-            if r["key"] in by_key and r["status"] not in KILLED:
-                r["status"] = by_key[r["key"]]["status"]
-                r["phase"] = "wide"
+def save(
+    module: Module, rows: list[dict[str, Any]], commit: str, seconds: float, phases: list[str]
+) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
         "module": module.name,
         "commit": commit,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "seconds": round(seconds),
+        "phases": phases,
         "mutate": module.mutate,
         "mutants_filter": module.mutants,
         "tests": module.tests,
@@ -372,6 +362,36 @@ def run_module(module: Module, max_children: int, commit: str) -> None:
     }
     (RESULTS / f"{module.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"[{module.name}] {len(rows)} mutants in {seconds:.0f} s", flush=True)
+
+
+def collect_quick(module: Module) -> None:
+    """Save phase 1's results from its copy, as a --quick-only run would have (for a run
+    stopped before phase 2; mutmut keeps each mutant's result as it goes)."""
+    copy = WORK / f"{module.name}-quick"
+    marker = copy / ".mutation-commit"
+    commit = marker.read_text().strip() if marker.exists() else git_commit()
+    rows = selected(describe(copy, dump_mutants(copy)), module.mutants)
+    save(module, rows, commit, 0.0, ["quick"])
+
+
+def run_module(module: Module, max_children: int, commit: str, quick_only: bool = False) -> None:
+    """Phase 1 runs every mutant against the module's quick pool; phase 2 runs only phase 1's
+    survivors against the quick pool plus the slow one (`wide`), so a slow campaign test is paid
+    for only by the mutants that the quick tests did not kill."""
+    rows, seconds = run_phase(module, "quick", module.tests, module.mutants, max_children)
+    rows = selected(rows, module.mutants)
+    left = [r["key"] for r in rows if r["status"] not in KILLED]
+    phases = ["quick"]
+    if module.wide and left and not quick_only:
+        phases.append("wide")
+        wide_rows, more = run_phase(module, "wide", module.tests + module.wide, left, max_children)
+        seconds += more
+        by_key = {r["key"]: r for r in wide_rows}
+        for r in rows:
+            if r["key"] in by_key and r["status"] not in KILLED:
+                r["status"] = by_key[r["key"]]["status"]
+                r["phase"] = "wide"
+    save(module, rows, commit, seconds, phases)
 
 
 def tree_of(commit: str, path: str) -> str:
@@ -403,6 +423,7 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
         if r["key"] in by_key and r["status"] not in KILLED:
             r["status"] = by_key[r["key"]]["status"]
             r["phase"] = "again"
+    result["phases"] = [*result.get("phases", ["quick", "wide"]), "again"]
     result["survivors_rerun"] = {
         "commit": commit,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -478,6 +499,8 @@ def report(plan: list[Module]) -> bool:
         counts = [len(res["mutants"]), len(s["killed"]), len(s["texts"]), len(s["accepted"])]
         counts.append(len(s["survivors"]))
         commit = res["commit"][:7]
+        if "wide" not in res.get("phases", ["quick", "wide"]) and res["wide"]:
+            commit += " (quick pool only)"
         if "survivors_rerun" in res:
             commit += f", survivors again at {res['survivors_rerun']['commit'][:7]}"
         lines.append(
@@ -523,6 +546,16 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument(
+        "--quick-only",
+        action="store_true",
+        help="phase 1 only; --survivors later runs the survivors with both pools",
+    )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="save phase 1's results from the copy of a run that was stopped",
+    )
+    parser.add_argument(
         "--survivors",
         action="store_true",
         help="rerun only the saved survivors (medvault/ unchanged since that run)",
@@ -542,10 +575,12 @@ def main() -> int:
         commit = git_commit()
         for module in plan:
             if not args.module or module.name in args.module:
-                if args.survivors:
+                if args.collect:
+                    collect_quick(module)
+                elif args.survivors:
                     rerun_survivors(module, args.max_children, commit)
                 else:
-                    run_module(module, args.max_children, commit)
+                    run_module(module, args.max_children, commit, args.quick_only)
     ok = report(plan)
     print(f"wrote {REPORT.relative_to(ROOT)}; gate {'passed' if ok else 'FAILED'}")
     return 0 if ok else 1
