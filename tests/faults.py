@@ -177,13 +177,14 @@ def no_writer_to_wait_for() -> Iterator[None]:
     """verify reads the index and the objects again, pausing, for up to 2 s while the
     writer lock file exists and they disagree: a live writer may be between a pack's
     rename and its index record. In a check the crashed writer is dead (waited for) and
-    none other runs, so a second read sees the same bytes: read once, don't wait."""
-    before = verify_module.SETTLE_TRIES
-    verify_module.SETTLE_TRIES = 1
+    none other runs, so a second read sees the same bytes: read once, don't wait (not
+    even the pause settled_catalogs takes after its last read)."""
+    before = verify_module.SETTLE_TRIES, verify_module.SETTLE_PAUSE_S
+    verify_module.SETTLE_TRIES, verify_module.SETTLE_PAUSE_S = 1, 0.0
     try:
         yield
     finally:
-        verify_module.SETTLE_TRIES = before
+        verify_module.SETTLE_TRIES, verify_module.SETTLE_PAUSE_S = before
 
 
 @contextlib.contextmanager
