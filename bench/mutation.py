@@ -62,6 +62,7 @@ WORK = ROOT / "bench" / "work" / "mutation"
 TOOL_DIR = ROOT / "bench" / "work" / "mutmut-lib"
 MUTMUT = "mutmut==3.8.1"
 GATE = 95.0
+JOIN = " ⏎ "  # joins the lines of a mutant that changes several (" / " would read as division)
 PYTEST_ARGS = ["-p", "no:xdist", "-p", "no:cacheprovider", "-o", "addopts=-ra --strict-markers"]
 
 # mutmut's exit-code meanings (mutmut/stats.py); timeouts and crashes count as killed, as there.
@@ -201,7 +202,7 @@ def changed_lines(diff: str) -> tuple[str, str]:
         for ln in diff.splitlines()
         if ln.startswith("+") and not ln.startswith("+++")
     ]
-    return " / ".join(old), " / ".join(new)
+    return JOIN.join(old), JOIN.join(new)
 
 
 def function_spans(source: str) -> dict[str, tuple[int, int]]:
@@ -221,7 +222,7 @@ def function_spans(source: str) -> dict[str, tuple[int, int]]:
 
 def locate(source_lines: list[str], span: tuple[int, int] | None, old: str, diff: str) -> int:
     """The line of the original file that the mutant changes (0 when it cannot be placed)."""
-    first_old = old.split(" / ")[0]
+    first_old = old.split(JOIN)[0]
     if span is None or not first_old:
         return 0
     start, end = span
@@ -282,7 +283,7 @@ def diagnostic_text(row: dict[str, Any]) -> bool:
     a space (protocol constants such as JSON field names, labels and magics hold none, so a
     surviving mutant of one is still reported). crypto/labels.py is never matched:
     its strings are the domain-separation labels."""
-    if row["file"].endswith("crypto/labels.py") or " / " in row["old"]:
+    if row["file"].endswith("crypto/labels.py") or JOIN in row["old"]:
         return False
     old, new = _tokens(row["old"]), _tokens(row["new"])
     if old is None or new is None:
