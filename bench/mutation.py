@@ -403,9 +403,10 @@ def tree_of(commit: str, path: str) -> str:
 
 
 def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
-    """Run only the saved result's survivors again, with both pools, on HEAD: for tests added
-    since. Allowed only when medvault/ is the same tree as in the saved run, so each mutant is
-    the same change to the same code; the result then names both commits."""
+    """Run only the saved result's survivors again on HEAD, the quick pool first and then both
+    pools for what is left: for tests added since. Allowed only when medvault/ is the same
+    tree as in the saved run, so each mutant is the same change to the same code; the result
+    then names both commits."""
     path = RESULTS / f"{module.name}.json"
     if not path.exists():
         raise SystemExit(f"{module.name}: no saved result to rerun; run the module first")
@@ -414,12 +415,26 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
         raise SystemExit(
             f"{module.name}: medvault/ changed since {result['commit'][:7]}; run the whole module"
         )
-    left = [r["key"] for r in result["mutants"] if r["status"] not in KILLED]
+    # Message-text and allowlisted mutants are accepted already: not run again.
+    allow = load_allowlist()
+    left = [
+        r["key"]
+        for r in result["mutants"]
+        if r["status"] not in KILLED and not diagnostic_text(r) and allowlisted(r, allow) is None
+    ]
     if not left:
         print(f"[{module.name}] no survivors to rerun")
         return
-    rows, seconds = run_phase(module, "again", module.tests + module.wide, left, max_children)
-    by_key = {r["key"]: r for r in rows}
+    seconds = 0.0
+    by_key: dict[str, dict[str, Any]] = {}
+    pools = [("again-quick", module.tests), ("again-wide", module.tests + module.wide)]
+    for phase, tests in pools if module.wide else pools[:1]:
+        names = [k for k in left if by_key.get(k, {}).get("status") not in KILLED]
+        if not names:
+            break
+        rows, more = run_phase(module, phase, tests, names, max_children)
+        seconds += more
+        by_key.update({r["key"]: r for r in rows if r["key"] in names})
     for r in result["mutants"]:
         if r["key"] in by_key and r["status"] not in KILLED:
             r["status"] = by_key[r["key"]]["status"]
