@@ -165,9 +165,7 @@ def ws_template(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 @pytest.fixture
-def ws(
-    ws_template: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Workspace]:
+def ws(ws_template: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     """A workstation: MEDVAULT_HOME with org.toml (2 of 3 admins) and a passphrase file."""
     workspace = copy_workspace(ws_template, tmp_path / "ws")
     for key in [k for k in os.environ if k.startswith("MEDVAULT_")]:

@@ -330,7 +330,7 @@ def run_export_op(ctx: Context) -> None:
 
 def run_recover_reset(ctx: Context) -> None:
     vault = escrow_unlock(ctx.drive, ctx.identity, None)
-    audit = {"reason": "fault test", "approvers": list(ctx.identity.approvers)}
+    audit: dict[str, object] = {"reason": "fault test", "approvers": list(ctx.identity.approvers)}
     change_passphrase(
         vault, to_secret(NEW_PASSPHRASE), ctx.registry, ctx.env, "recover-reset", audit
     )
@@ -750,7 +750,7 @@ def _trial(
         )
     else:
         said, problems = check_vault(scenario, trial_dir, lines)
-        reported = sum(len(x["committed"]) for x in lines if isinstance(x.get("committed"), list))
+        reported = sum(len(c) for c in (x.get("committed") for x in lines) if isinstance(c, list))
         result.trials.append(Trial(mode, k, kind, path, reported, said))
         result.failures += [f"{where}: {p}" for p in problems]
     shutil.rmtree(trial_dir)
