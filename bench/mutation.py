@@ -515,7 +515,8 @@ def report(plan: list[Module]) -> bool:
         counts = [len(res["mutants"]), len(s["killed"]), len(s["texts"]), len(s["accepted"])]
         counts.append(len(s["survivors"]))
         commit = res["commit"][:7]
-        if "wide" not in res.get("phases", ["quick", "wide"]) and res["wide"]:
+        phases = res.get("phases", ["quick", "wide"])
+        if "wide" not in phases and "again" not in phases and res["wide"]:
             commit += " (quick pool only)"
         if "survivors_rerun" in res:
             commit += f", survivors again at {res['survivors_rerun']['commit'][:7]}"
