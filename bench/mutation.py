@@ -451,6 +451,9 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
 
 
 def score(rows: list[dict[str, Any]], allow: list[dict[str, str]]) -> dict[str, Any]:
+    # A run stopped part way leaves mutants "not checked": counted apart, outside the score.
+    unchecked = [r for r in rows if r["status"] == "not checked"]
+    rows = [r for r in rows if r["status"] != "not checked"]
     killed = [r for r in rows if r["status"] in KILLED]
     rest = [r for r in rows if r["status"] not in KILLED]
     texts = [r for r in rest if diagnostic_text(r)]
@@ -465,6 +468,7 @@ def score(rows: list[dict[str, Any]], allow: list[dict[str, str]]) -> dict[str, 
         "accepted": accepted,
         "survivors": survivors,
         "score": pct,
+        "unchecked": unchecked,
     }
 
 
@@ -507,7 +511,7 @@ def report(plan: list[Module]) -> bool:
         s = score(res["mutants"], allow)
         for _, entry in s["accepted"]:
             used.add(id(entry))
-        passed = s["score"] >= GATE
+        passed = s["score"] >= GATE and not s["unchecked"]
         ok = ok and passed
         files = ", ".join(f"`{g}`" for g in res["mutate"])
         if res["mutants_filter"]:
@@ -518,11 +522,14 @@ def report(plan: list[Module]) -> bool:
         phases = res.get("phases", ["quick", "wide"])
         if "wide" not in phases and "again" not in phases and res["wide"]:
             commit += " (quick pool only)"
+        if s["unchecked"]:
+            commit += f" (stopped: {len(s['unchecked'])} not checked, outside the score)"
         if "survivors_rerun" in res:
             commit += f", survivors again at {res['survivors_rerun']['commit'][:7]}"
+        verdict = "" if passed else " (incomplete)" if s["unchecked"] else " (below gate)"
         lines.append(
             f"| {module.name} | {files} | {' | '.join(str(c) for c in counts)} "
-            f"| {s['score']:.1f} %{'' if passed else ' (below gate)'} | {commit} "
+            f"| {s['score']:.1f} %{verdict} | {commit} "
             f"| {res['date']} | {res['seconds'] // 60} min |"
         )
         if s["survivors"]:
