@@ -328,11 +328,20 @@ def allowlisted(row: dict[str, Any], allow: list[dict[str, str]]) -> dict[str, s
 
 
 def run_phase(
-    module: Module, phase: str, tests: list[str], names: list[str], max_children: int
+    module: Module,
+    phase: str,
+    tests: list[str],
+    names: list[str],
+    max_children: int,
+    resume: bool = False,
 ) -> tuple[list[dict[str, Any]], float]:
     copy = WORK / f"{module.name}-{phase}"
-    snapshot(copy)
-    configure(copy, module, tests)
+    if resume and (copy / "mutants").is_dir():
+        # mutmut keeps each mutant's result as it goes and skips those already run.
+        print(f"[{module.name}] {phase}: resuming the stopped run in {copy.relative_to(ROOT)}")
+    else:
+        snapshot(copy)
+        configure(copy, module, tests)
     log = WORK / f"{module.name}-{phase}.log"
     print(f"[{module.name}] {phase}: mutmut run (log: {log.relative_to(ROOT)})", flush=True)
     seconds = run_mutmut(copy, module, names, max_children, log)
@@ -375,11 +384,15 @@ def collect_quick(module: Module) -> None:
     save(module, rows, commit, 0.0, ["quick"])
 
 
-def run_module(module: Module, max_children: int, commit: str, quick_only: bool = False) -> None:
+def run_module(
+    module: Module, max_children: int, commit: str, quick_only: bool = False, resume: bool = False
+) -> None:
     """Phase 1 runs every mutant against the module's quick pool; phase 2 runs only phase 1's
     survivors against the quick pool plus the slow one (`wide`), so a slow campaign test is paid
     for only by the mutants that the quick tests did not kill."""
-    rows, seconds = run_phase(module, "quick", module.tests, module.mutants, max_children)
+    if resume and (WORK / f"{module.name}-quick" / ".mutation-commit").exists():
+        commit = (WORK / f"{module.name}-quick" / ".mutation-commit").read_text().strip()
+    rows, seconds = run_phase(module, "quick", module.tests, module.mutants, max_children, resume)
     rows = selected(rows, module.mutants)
     left = [r["key"] for r in rows if r["status"] not in KILLED]
     phases = ["quick"]
@@ -575,6 +588,11 @@ def main() -> int:
         help="phase 1 only; --survivors later runs the survivors with both pools",
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with a stopped phase 1 in its copy instead of starting afresh",
+    )
+    parser.add_argument(
         "--collect",
         action="store_true",
         help="save phase 1's results from the copy of a run that was stopped",
@@ -604,7 +622,7 @@ def main() -> int:
                 elif args.survivors:
                     rerun_survivors(module, args.max_children, commit)
                 else:
-                    run_module(module, args.max_children, commit, args.quick_only)
+                    run_module(module, args.max_children, commit, args.quick_only, args.resume)
     ok = report(plan)
     print(f"wrote {REPORT.relative_to(ROOT)}; gate {'passed' if ok else 'FAILED'}")
     return 0 if ok else 1
