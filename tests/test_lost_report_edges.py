@@ -381,6 +381,8 @@ LAST_SEEN: dict[str, tuple[Extra, str]] = {
         [("before", "verify", "2026-11-21T10:00:00Z", {})], "2026-11-20T08:30:00+00:00"),
     "an act whose time cannot be read does not count": (
         [("before", "verify", "last tuesday", {})], "2026-11-05T10:00:00+00:00"),
+    "a time without an offset is UTC": (
+        [("before", "verify", "2026-11-15T10:00:00", {})], "2026-11-15T10:00:00+00:00"),
     "a non-drive act (declare) does not count": (
         [("before", "declare", SEEN_AT, {"individuals": 3})], "2026-11-05T10:00:00+00:00"),
 }  # fmt: skip
@@ -684,3 +686,227 @@ def test_timeline_summaries_read_as_people_write_them(book: Book, case: str) -> 
     book.add("sync", "2026-11-02T10:00:00Z", details)
     book.lose()
     assert book.report().custody.timeline[0].summary == text
+
+
+# -- disclosures, the escrow key, and what the report counts ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("secrets", "kinds"),
+    [
+        (["passphrase"], "passphrase"),
+        (["recovery-code", "passphrase", "recovery-code"], "passphrase and recovery-code"),
+    ],
+)
+def test_a_disclosed_secret_fails_the_finding(book: Book, secrets: list[str], kinds: str) -> None:
+    book.add("create", CREATED, CREATE)
+    told = [
+        book.add("disclosed", CREATED, {"secret": s, "reason": f"INC-{i}"})
+        for i, s in enumerate(secrets)
+    ]
+    book.lose()
+    finding = book.finding("disclosures")
+    assert finding == Finding(
+        "disclosures",
+        "A secret was disclosed",
+        False,
+        f"The vault's {kinds} is recorded as disclosed, so whoever holds the drive may be "
+        "able to open it.",
+        [f"{ref(s)}: INC-{i}" for i, s in enumerate(told)],
+    )
+
+
+def test_a_compromised_escrow_key_sealed_to_the_vault_fails_the_finding(book: Book) -> None:
+    book.add("create", CREATED, CREATE)
+    book.add("reseal", CREATED, {"key_ids_before": [KEY], "key_ids_after": ["5555"]})
+    flag = book.add("escrow-compromised", CREATED, {"key_id": "5555"}, BOB, None)
+    book.add("escrow-compromised", CREATED, {"key_id": "7777"}, BOB, None)  # never sealed
+    book.lose()
+    report = book.report()
+    assert report.encryption.escrow_key_ids == [KEY, "5555"]
+    assert report.findings[2] == Finding(
+        "escrow_key",
+        "Escrow key compromised",
+        False,
+        "An escrow key that this vault's key was sealed to is flagged compromised, so "
+        "the vault key may be known to an unauthorised person.",
+        [
+            f"escrow key(s) ever sealed to this vault: {KEY}, 5555",
+            "the escrow key was never used on this vault",
+            f"{ref(flag)} (key 5555)",
+        ],
+    )
+
+
+@pytest.mark.parametrize("field_name", ["escrow_key_ids", "key_ids_before", "key_ids_after"])
+@pytest.mark.parametrize("action", ["create", "reseal"])
+def test_every_key_a_create_or_reseal_names_was_sealed_to(
+    book: Book, action: str, field_name: str
+) -> None:
+    book.add(action, CREATED, {field_name: ["5555"]})
+    book.add("passwd", CREATED, {"escrow_key_ids": ["6666"]})  # not a sealing event
+    book.lose()
+    assert book.report().encryption.escrow_key_ids == [KEY, "5555"]
+
+
+def test_escrow_recovery_is_counted_but_does_not_fail_the_finding(book: Book) -> None:
+    book.add("create", CREATED, CREATE)
+    used = [book.add(a, CREATED, {}) for a in ("recover", "recover-reset")]
+    book.lose()
+    finding = book.finding("escrow_key")
+    assert finding == Finding(
+        "escrow_key",
+        "Escrow key not compromised",
+        True,
+        "No escrow key this vault was ever sealed to is flagged compromised; escrow recovery "
+        "was used 2 time(s), each recorded.",
+        [f"escrow key(s) ever sealed to this vault: {KEY}", *[ref(s) for s in used]],
+    )
+
+
+def test_a_create_without_a_policy_record_is_not_recorded(book: Book) -> None:
+    made = book.add("create", CREATED, {"kdf": KDF, "passphrase_policy": "met"})
+    book.lose()
+    assert book.finding("passphrase_policy") == Finding(
+        "passphrase_policy",
+        "Passphrase policy not recorded",
+        False,
+        "The passphrase policy check at creation is not recorded, so the strength of "
+        "the passphrase protecting the key cannot be shown.",
+        [ref(made)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("kdf", "shown"), [(KDF, "(t=3, m=65536 KiB, p=4)"), (None, "(t=None, m=None KiB, p=None)")]
+)
+def test_the_met_statement_names_the_kdf(book: Book, kdf: object, shown: str) -> None:
+    details = {"passphrase_policy": MET} if kdf is None else CREATE
+    book.add("create", CREATED, details)
+    book.lose()
+    assert book.finding("passphrase_policy").statement.endswith(f"Argon2id {shown}.")
+
+
+def test_the_failing_policy_findings_statements(book: Book) -> None:
+    made = book.add("create", CREATED, CREATE)
+    bad = book.add("passwd", CREATED, {"passphrase_policy": {**MET, "met": False}})
+    book.lose()
+    assert book.finding("passphrase_policy") == Finding(
+        "passphrase_policy",
+        "Passphrase policy not met",
+        False,
+        "A passphrase this vault was given did not meet the policy; it may be guessable.",
+        [ref(made), ref(bad)],
+    )
+
+
+def test_the_unverified_policy_findings_statement(book: Book) -> None:
+    made = book.add("create", CREATED, {**CREATE, "passphrase_policy": {**MET, "min_length": 12}})
+    book.lose()
+    assert book.finding("passphrase_policy") == Finding(
+        "passphrase_policy",
+        "Passphrase strength not verified",
+        False,
+        "A passphrase this vault was given was checked only against an older or weaker "
+        "policy than the organisation's current one (at least 15 characters and 10^12 "
+        "estimated guesses), so its strength cannot be shown.",
+        [ref(made)],
+    )
+
+
+KDFS: dict[str, tuple[list[tuple[str, dict[str, Any]]], dict[str, object]]] = {
+    "create's": ([("create", {"kdf": KDF})], KDF),
+    "changed by passwd": (
+        [("create", {"kdf": KDF}), ("passwd", {"kdf_t": 4, "kdf_m_kib": 131072, "kdf_p": 2})],
+        {"alg": "argon2id", "t": 4, "m_kib": 131072, "p": 2}),
+    "changed by recover-reset, in part": (
+        [("create", {"kdf": KDF}), ("recover-reset", {"kdf_t": 5})], {**KDF, "t": 5}),
+    "no create record": ([("passwd", {"kdf_p": 1})], {"alg": "argon2id", "p": 1}),
+    "a kdf that is not a mapping": ([("create", {"kdf": "argon2id"})], {}),
+    "nothing recorded": ([], {}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(KDFS))
+def test_the_kdf_in_force_at_the_loss(book: Book, case: str) -> None:
+    events, expected = KDFS[case]
+    for action, details in events:
+        book.add(action, CREATED, details)
+    book.lose()
+    assert book.report().encryption.kdf == expected
+
+
+CONTENTS: dict[str, tuple[list[tuple[str, dict[str, Any]]], tuple[object, ...]]] = {
+    "added, exported, removed": (
+        [("add", {"files": 2, "bytes": 100}), ("export", {"files": 3, "bytes": 30}),
+         ("rm", {"files": 1, "bytes": 5}), ("add", {}), ("rm", {})],
+        (None, {}, [], 4, 125)),
+    "more removed than added": (
+        [("add", {"files": 1, "bytes": 10}), ("rm", {"files": 3, "bytes": 40})],
+        (None, {}, [], 0, 0)),
+    "declarations add up": (
+        [("declare", {"individuals": 40, "states": {"TX": 40}, "categories": ["labs"]}),
+         ("declare", {"individuals": 60, "states": {"TX": 10, "CA": 50},
+                      "categories": ["notes", "labs"]}),
+         ("declare", {"individuals": "7"})],
+        (100, {"CA": 50, "TX": 50}, ["labs", "notes"], 0, 0)),
+    "one declaration of one": ([("declare", {"individuals": 1})], (1, {}, [], 0, 0)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CONTENTS))
+def test_what_the_drive_held(book: Book, case: str) -> None:
+    events, expected = CONTENTS[case]
+    for action, details in events:
+        book.add(action, CREATED, details)
+    book.lose()
+    c = book.report().contents
+    assert (c.individuals, c.states, c.categories, c.files, c.bytes) == expected
+
+
+@pytest.mark.parametrize(
+    ("individuals", "states", "hhs_now", "annual", "media"),
+    [
+        (499, {"CA": 499}, False, "2027-03-01", []),
+        (500, {"CA": 500}, True, None, []),
+        (501, {"CA": 501, "NV": 500}, True, None, ["CA"]),
+        (None, {}, None, None, []),
+    ],
+)
+def test_the_thresholds_exactly_at_and_past_500(
+    book: Book, individuals: int | None, states: dict[str, int], hhs_now: bool | None,
+    annual: str | None, media: list[str],
+) -> None:  # fmt: skip
+    details: dict[str, Any] = {"states": states}
+    if individuals is not None:
+        details["individuals"] = individuals
+    book.add("declare", CREATED, details)
+    book.lose()
+    d = book.report().deadlines
+    assert (d.individuals, d.notify_hhs_now, d.hhs_annual_log_by, d.media_notice_states) == (
+        individuals, hhs_now, annual, media,
+    )  # fmt: skip
+    assert d.notify_individuals_by == "2027-01-19"
+
+
+def test_custody_names_the_last_act_and_the_last_recipient(book: Book) -> None:
+    book.add("create", CREATED, CREATE)
+    book.add("transfer", "2026-11-03T10:00:00Z", {"to": "Bo"}, BOB)
+    book.add("add", "2026-11-06T10:00:00Z", {"files": 1}, BOB)
+    book.add("transfer", "2026-11-04T10:00:00Z", {"to": "Cy"}, ALICE)  # recorded later
+    book.add("declare", "2026-11-09T10:00:00Z", {"individuals": 1})  # not a drive act
+    book.lose()
+    c = book.report().custody
+    assert (c.current_custodian, c.last_seen_at, c.last_seen_host, c.last_seen_by) == (
+        "Cy", "2026-11-06T10:00:00Z", "ws-02", "bob",
+    )  # fmt: skip
+    assert (c.created_at, c.created_by) == (CREATED, "alice (Alice Admin)")
+
+
+def test_custody_with_no_act_falls_back_to_the_vault_record(book: Book) -> None:
+    book.add("declare", "2026-11-09T10:00:00Z", {"individuals": 1})
+    book.lose()
+    c = book.report().custody
+    assert (c.current_custodian, c.last_seen_at, c.last_seen_host, c.last_seen_by) == (
+        "alice (Alice Admin)", CREATED, "ws-01", "alice (Alice Admin)",
+    )  # fmt: skip
