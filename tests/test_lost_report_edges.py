@@ -891,6 +891,7 @@ def test_the_thresholds_exactly_at_and_past_500(
 
 def test_custody_names_the_last_act_and_the_last_recipient(book: Book) -> None:
     book.add("create", CREATED, CREATE)
+    book.add("transfer", "2026-11-02T10:00:00Z", {"to": "Al"}, ALICE)
     book.add("transfer", "2026-11-03T10:00:00Z", {"to": "Bo"}, BOB)
     book.add("add", "2026-11-06T10:00:00Z", {"files": 1}, BOB)
     book.add("transfer", "2026-11-04T10:00:00Z", {"to": "Cy"}, ALICE)  # recorded later
