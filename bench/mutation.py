@@ -38,6 +38,7 @@ import ast
 import datetime as dt
 import difflib
 import fnmatch
+import importlib.util
 import io
 import json
 import os
@@ -400,33 +401,63 @@ def run_module(
         phases.append("wide")
         wide_rows, more = run_phase(module, "wide", module.tests + module.wide, left, max_children)
         seconds += more
-        by_key = {r["key"]: r for r in wide_rows}
-        for r in rows:
-            if r["key"] in by_key and r["status"] not in KILLED:
-                r["status"] = by_key[r["key"]]["status"]
-                r["phase"] = "wide"
+        merge_statuses(rows, {r["key"]: r for r in wide_rows}, "wide")
     save(module, rows, commit, seconds, phases)
 
 
-def tree_of(commit: str, path: str) -> str:
+def merge_statuses(
+    rows: list[dict[str, Any]], later: dict[str, dict[str, Any]], phase: str
+) -> None:
+    """A later phase's verdict replaces a survivor's; a kill is never taken back."""
+    for r in rows:
+        if r["key"] in later and r["status"] not in KILLED:
+            r["status"] = later[r["key"]]["status"]
+            r["phase"] = phase
+
+
+def mutated_blobs(commit: str, globs: list[str]) -> dict[str, str]:
+    """The blob id of each file a module mutates, as COMMIT holds it."""
     out = subprocess.run(
-        ["git", "rev-parse", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True
+        ["git", "ls-tree", "-r", commit, "medvault"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    return out.stdout.strip() if out.returncode == 0 else ""
+    blobs: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        meta, path = line.split("\t", 1)
+        if any(fnmatch.fnmatch(path, g) for g in globs):
+            blobs[path] = meta.split()[2]
+    return blobs
+
+
+def changed_since(old: str, new: str) -> list[str]:
+    out = subprocess.run(
+        ["git", "diff", "--name-only", old, new, "--", "medvault"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
 
 
 def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
     """Run only the saved result's survivors again on HEAD, the quick pool first and then both
-    pools for what is left: for tests added since. Allowed only when medvault/ is the same
-    tree as in the saved run, so each mutant is the same change to the same code; the result
-    then names both commits."""
+    pools for what is left: for tests added since. Allowed only when the module's mutated
+    files are as in the saved run, so each mutant is the same change to the same code; the
+    result names both commits and any other file of medvault/ that changed between them."""
     path = RESULTS / f"{module.name}.json"
     if not path.exists():
         raise SystemExit(f"{module.name}: no saved result to rerun; run the module first")
     result = json.loads(path.read_text())
-    if tree_of(result["commit"], "medvault") != tree_of(commit, "medvault"):
+    # The same mutated files give the same mutants (mutmut numbers them per function), so a
+    # survivor's key names the same change; a change elsewhere in medvault/ is recorded.
+    if mutated_blobs(result["commit"], module.mutate) != mutated_blobs(commit, module.mutate):
         raise SystemExit(
-            f"{module.name}: medvault/ changed since {result['commit'][:7]}; run the whole module"
+            f"{module.name}: {', '.join(module.mutate)} changed since {result['commit'][:7]}; "
+            "run the whole module"
         )
     # Message-text and allowlisted mutants are accepted already: not run again.
     allow = load_allowlist()
@@ -448,16 +479,14 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
         rows, more = run_phase(module, phase, tests, names, max_children)
         seconds += more
         by_key.update({r["key"]: r for r in rows if r["key"] in names})
-    for r in result["mutants"]:
-        if r["key"] in by_key and r["status"] not in KILLED:
-            r["status"] = by_key[r["key"]]["status"]
-            r["phase"] = "again"
+    merge_statuses(result["mutants"], by_key, "again")
     result["phases"] = [*result.get("phases", ["quick", "wide"]), "again"]
     result["survivors_rerun"] = {
         "commit": commit,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "mutants": len(left),
         "seconds": round(seconds),
+        "other_changes": changed_since(result["commit"], commit),
     }
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"[{module.name}] {len(left)} survivors rerun in {seconds:.0f} s", flush=True)
@@ -512,15 +541,19 @@ def report(plan: list[Module]) -> bool:
     ]
     ok = True
     details: list[str] = []
+    results = {
+        m.name: json.loads(path.read_text())
+        for m in plan
+        if (path := RESULTS / f"{m.name}.json").exists()
+    }
     for module in plan:
-        path = RESULTS / f"{module.name}.json"
-        if not path.exists():
+        if module.name not in results:
             lines.append(
                 f"| {module.name} | {', '.join(module.mutate)} | not run | | | | | | | | |"
             )
             ok = False
             continue
-        res = json.loads(path.read_text())
+        res = results[module.name]
         s = score(res["mutants"], allow)
         for _, entry in s["accepted"]:
             used.add(id(entry))
@@ -538,7 +571,10 @@ def report(plan: list[Module]) -> bool:
         if s["unchecked"]:
             commit += f" (stopped: {len(s['unchecked'])} not checked, outside the score)"
         if "survivors_rerun" in res:
-            commit += f", survivors again at {res['survivors_rerun']['commit'][:7]}"
+            again = res["survivors_rerun"]
+            commit += f", survivors again at {again['commit'][:7]}"
+            if again.get("other_changes"):
+                commit += f" (other medvault/ files changed: {len(again['other_changes'])})"
         verdict = "" if passed else " (incomplete)" if s["unchecked"] else " (below gate)"
         lines.append(
             f"| {module.name} | {files} | {' | '.join(str(c) for c in counts)} "
@@ -554,12 +590,7 @@ def report(plan: list[Module]) -> bool:
                 )
             details.append("")
     # An entry of a module not run yet is not stale, only unused so far.
-    run_files = {
-        r["file"]
-        for m in plan
-        if (RESULTS / f"{m.name}.json").exists()
-        for r in json.loads((RESULTS / f"{m.name}.json").read_text())["mutants"]
-    }
+    run_files = {r["file"] for res in results.values() for r in res["mutants"]}
     stale = [e for e in allow if id(e) not in used and e["file"] in run_files]
     lines += ["", *details]
     lines += ["## Allowlisted equivalent mutants", ""]
@@ -573,6 +604,17 @@ def report(plan: list[Module]) -> bool:
         lines += [f"- `{e['file']}`: `{e['old']}` -> `{e['new']}`" for e in stale]
     REPORT.write_text("\n".join(lines) + "\n")
     return ok
+
+
+def need_project_python() -> None:
+    """mutmut runs pytest in this interpreter: without the project's packages every mutant
+    would fail to start and count as killed, so refuse at once."""
+    missing = [m for m in ("pytest", "medvault") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(
+            f"{sys.executable} lacks {', '.join(missing)}: run this with the project's "
+            "virtualenv python (.venv/bin/python bench/mutation.py)"
+        )
 
 
 def main() -> int:
@@ -600,7 +642,7 @@ def main() -> int:
     parser.add_argument(
         "--survivors",
         action="store_true",
-        help="rerun only the saved survivors (medvault/ unchanged since that run)",
+        help="rerun only the saved survivors (the module's mutated files unchanged since that run)",
     )
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
@@ -614,6 +656,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown module(s): {', '.join(sorted(unknown))}; see --list")
     if not args.report_only:
+        need_project_python()
         commit = git_commit()
         for module in plan:
             if not args.module or module.name in args.module:
