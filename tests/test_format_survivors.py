@@ -251,7 +251,9 @@ def test_a_removal_record_accepts_the_recorded_tombstones_or_those_plus_the_pend
 # --- vault header versions and bounds -----------------------------------------------------
 
 
-def _body(version: int = hfmt.FORMAT_VERSION, label: str = "drive", **changes: Any) -> Any:
+def _body(
+    version: int = hfmt.FORMAT_VERSION, label: str = "drive", **changes: Any
+) -> hfmt.HeaderBody:
     slot = hfmt.PassphraseSlot(1, 1, hfmt.MIN_MEMORY_KIB, 1, bytes(16), bytes(40), CREATED)
     fields: dict[str, Any] = {
         "created_at": CREATED,
@@ -268,11 +270,11 @@ def _body(version: int = hfmt.FORMAT_VERSION, label: str = "drive", **changes: A
     return hfmt.HeaderBody(**(fields | changes))
 
 
-def _header(body: Any) -> hfmt.VaultHeader:
+def _header(body: hfmt.HeaderBody) -> hfmt.VaultHeader:
     return hfmt.VaultHeader(VAULT_ID, 7, body)
 
 
-def _round_trip(body: Any) -> tuple[bytes, dict[str, Any]]:
+def _round_trip(body: hfmt.HeaderBody) -> tuple[bytes, dict[str, Any]]:
     """The encoded header, checked to decode to itself, and its body's JSON."""
     data = hfmt.encode(_header(body), MAC)
     parsed = hfmt.decode(data)
@@ -321,7 +323,7 @@ def test_a_header_body_of_another_format_than_its_header_says_which() -> None:
         hfmt.decode(_raw_header(3, body))
 
 
-def _body_of_length(length: int) -> Any:
+def _body_of_length(length: int) -> hfmt.HeaderBody:
     base = len(cj.dumps(_body(label="").to_json()))
     return _body(label="x" * (length - base))
 
