@@ -9,6 +9,7 @@ and plaintext found on the same drive is not covered by the encryption at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +25,20 @@ NOTICE_DAYS = 60  # 45 CFR 164.404(b): without unreasonable delay, at most 60 da
 HHS_THRESHOLD = 500  # 164.408(b): 500 or more individuals, HHS contemporaneously
 MEDIA_THRESHOLD = 500  # 164.406: more than 500 residents of a state, media notice
 NO_ZONE_NOTE = "time zone not set in org.toml; dates are UTC"
+# A count a workstation recorded is taken only up to 2**53 - 1, the largest integer every
+# JSON reader (JavaScript too) holds exactly: anything larger is not a count of files.
+MAX_COUNT = 2**53 - 1
+# A registry time as medvault writes it (2026-11-20T08:30:00.000000Z), or with a lowercase
+# z or a numeric offset, or none; nothing looser (a date alone, week dates, basic format).
+TIME_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"  # date and time to the second
+    r"(\.[0-9]{1,6})?"  # fractions, to the microsecond
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"  # UTC, an offset, or none (read as UTC)
+)
+LATE_LOCK = (
+    " A `lock` recorded after the loss, or timed after its discovery (as the one `incident "
+    "lost` records), does not count: it cannot show the key was gone when the drive was lost."
+)
 # Acts done with the drive in hand: the last one is where the drive was last seen.
 DRIVE_ACTS = frozenset(
     {
@@ -124,7 +139,7 @@ def build(
         determination=determination,
         findings=findings,
         encryption=_encryption_facts(events, packages),
-        custody=_custody(vault, events),
+        custody=_custody(vault, events, lost),
         contents=contents,
         deadlines=deadlines(discovered, contents, time_zone),
         audit=m.AuditIntegrity(
@@ -175,7 +190,7 @@ def _key_not_on_drive(
         if made.event.details.get("recovery_code_slot"):
             evidence.append("a printed recovery code exists; it is kept apart from the drive")
     last_seen = _last_seen_before(events, lost, created_at)
-    live, ended = _cached_keys(events, last_seen)
+    live, ended, late = _cached_keys(events, last_seen, lost)
     evidence += ended
     if live:
         return m.Finding(
@@ -185,7 +200,7 @@ def _key_not_on_drive(
             "The vault key was kept in a workstation's OS keyring (`unlock --remember`) "
             "until after the drive was last seen, and no later `lock` on that workstation "
             "is recorded: a key that opens the vault may have travelled with the drive, "
-            "for example on a laptop lost with it.",
+            "for example on a laptop lost with it." + (LATE_LOCK if late else ""),
             [*evidence, f"the drive was last seen at {_shown(last_seen)}", *live],
         )
     return m.Finding(
@@ -203,11 +218,34 @@ def _shown(moment: datetime | None) -> str:
 
 
 def _moment(text: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(text))
+    """TEXT as an aware time, or None when it is not a time as TIME_TEXT spells one. Every
+    time in this report is read here (event times, expiries, the discovery).
+
+    A time without an offset is read as UTC: medvault writes every registry time in UTC
+    with a Z (vault.env.iso), and a discovery typed without one was already converted to
+    UTC by `incident lost`, so an offset-less time can only come from an older or foreign
+    writer, whose times are UTC as well; guessing a local zone would move it by hours."""
+    if not isinstance(text, str) or TIME_TEXT.fullmatch(text) is None:
+        return None
+    try:  # fromisoformat checks the ranges (month 13, 25:00, +24:00 are refused)
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _last_act(events: list[StoredEvent], lost: StoredEvent) -> tuple[datetime, StoredEvent] | None:
+    """The last act with the drive in hand, by parsed time (offsets and fractions of a
+    second compared as times, not text), among those recorded before the loss; an
+    unauthenticated sighting or a time that cannot be read does not count."""
+    acts = [
+        (moment, s)
+        for s in _of(events, *DRIVE_ACTS)
+        if s.seq < lost.seq
+        and not _unauthenticated_sighting(s)
+        and (moment := _moment(s.event.at)) is not None
+    ]
+    return max(acts, key=lambda act: (act[0], act[1].seq), default=None)
 
 
 def _last_seen_before(
@@ -215,12 +253,8 @@ def _last_seen_before(
 ) -> datetime | None:
     """The earliest the drive can have been lost: the last act with it in hand recorded
     before the loss (else its creation), but no later than the discovery."""
-    seen = [
-        _moment(s.event.at)
-        for s in _of(events, *DRIVE_ACTS)
-        if s.seq < lost.seq and not _unauthenticated_sighting(s)
-    ]
-    last = max((t for t in seen if t is not None), default=_moment(created_at))
+    act = _last_act(events, lost)
+    last = _moment(created_at) if act is None else act[0]
     discovered = _moment(lost.event.details.get("discovered_at"))
     return min((t for t in (last, discovered) if t is not None), default=None)
 
@@ -235,37 +269,52 @@ def _unauthenticated_sighting(stored: StoredEvent) -> bool:
 
 
 def _cached_keys(
-    events: list[StoredEvent], last_seen: datetime | None
-) -> tuple[list[str], list[str]]:
+    events: list[StoredEvent], last_seen: datetime | None, lost: StoredEvent
+) -> tuple[list[str], list[str], bool]:
     """Each `remember` event as evidence: those whose key may still have been in a
     workstation's keyring when the drive was lost (not expired when it was last seen, no
-    later `lock` from the same host), then those that ended in time. An expiry that
-    cannot be read counts as not expired."""
+    `lock` from the same host before the loss), then those that ended in time, and whether
+    a live one was locked only too late to count. An expiry that cannot be read counts as
+    not expired."""
     locks = _of(events, "lock")
     live: list[str] = []
     ended: list[str] = []
+    late = False
     for s in _of(events, "remember"):
         expires = _moment(s.event.details.get("expires"))
         until = f"{_ref(s)}: remembered until {s.event.details.get('expires')}"
-        lock = _later_lock(s, locks)
-        if lock is not None:
-            ended.append(f"{until}; forgotten there by {_ref(lock)}")
+        later = [lock for lock in locks if _locks_after(lock, s)]
+        in_time = [lock for lock in later if _before_the_loss(lock, lost)]
+        if in_time:
+            ended.append(f"{until}; forgotten there by {_ref(in_time[0])}")
         elif expires is not None and last_seen is not None and expires <= last_seen:
             ended.append(f"{until}; expired before the drive was last seen")
+        elif later:
+            late = True
+            live.append(f"{until}; locked there only after the loss, by {_ref(later[0])}")
         else:
             live.append(f"{until}; no later lock on {s.event.actor.host} is recorded")
-    return live, ended
+    return live, ended, late
 
 
-def _later_lock(remember: StoredEvent, locks: list[StoredEvent]) -> StoredEvent | None:
-    """The first `lock` from REMEMBER's host after it: one host's clock orders both."""
-    start = _moment(remember.event.at)
-    for s in locks:
-        at = _moment(s.event.at)
-        same_host = s.event.actor.host == remember.event.actor.host
-        if same_host and start is not None and at is not None and at > start:
-            return s
-    return None
+def _locks_after(lock: StoredEvent, remember: StoredEvent) -> bool:
+    """LOCK is from REMEMBER's host and after it: one host's clock orders both."""
+    start, at = _moment(remember.event.at), _moment(lock.event.at)
+    same_host = lock.event.actor.host == remember.event.actor.host
+    return same_host and start is not None and at is not None and at > start
+
+
+def _before_the_loss(lock: StoredEvent, lost: StoredEvent) -> bool:
+    """A lock ends a cached key's exposure only when it was recorded before the loss and
+    timed no later than its discovery. The drive may have been lost any time from when it
+    was last seen to the discovery; a lock from the workstation in that window shows the
+    workstation was still in hand, so the key did not travel with the drive on it. A lock
+    made in the response (`incident lost` records one, from whichever workstation runs
+    it) shows nothing about the time of the loss."""
+    at = _moment(lock.event.at)
+    discovered = _moment(lost.event.details.get("discovered_at"))
+    timed_before = at is not None and discovered is not None and at <= discovered
+    return lock.seq < lost.seq and timed_before
 
 
 def sealed_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) -> list[str]:
@@ -522,7 +571,7 @@ def _count(value: object) -> int:
 
 def _when(at: str, zone: ZoneInfo) -> str:
     """An event time for people, on the organisation's clock and named with its zone."""
-    moment = _moment(at.replace("Z", "+00:00"))
+    moment = _moment(at)
     if moment is None:
         return at
     return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
@@ -565,8 +614,8 @@ def _older_move_of(found: StoredEvent, events: list[StoredEvent]) -> StoredEvent
 def _before_loss(move: StoredEvent, lost: StoredEvent) -> bool:
     """Recorded before the loss was, and not timed after its discovery: the drive was in
     hand then."""
-    at = _moment(move.event.at.replace("Z", "+00:00"))
-    discovered = _moment(str(lost.event.details.get("discovered_at", "")).replace("Z", "+00:00"))
+    at = _moment(move.event.at)
+    discovered = _moment(lost.event.details.get("discovered_at"))
     late = at is not None and discovered is not None and at > discovered
     return move.seq < lost.seq and not late
 
@@ -613,16 +662,26 @@ def _encryption_facts(events: list[StoredEvent], packages: list[dict[str, Any]])
     )
 
 
-def _custody(vault: VaultRecord, events: list[StoredEvent]) -> m.Custody:
-    in_hand = _of(events, *DRIVE_ACTS)
-    last = max(in_hand, key=lambda s: s.event.at) if in_hand else None
+def _custody(vault: VaultRecord, events: list[StoredEvent], lost: StoredEvent) -> m.Custody:
+    """Last seen is the act `_last_seen_before` finds (the key finding's rule), as recorded,
+    with its host and person; the vault's creation when there is none. When that time is
+    after the discovery, the discovery is when it was last seen (the drive was gone)."""
+    act = _last_act(events, lost)
+    at, host, by = (
+        (vault.created_at, vault.host, vault.created_by)
+        if act is None
+        else (act[1].event.at, act[1].event.actor.host, act[1].event.actor.describe())
+    )
+    capped = _last_seen_before(events, lost, vault.created_at)
+    if capped is not None and capped != _moment(at):
+        at = str(lost.event.details.get("discovered_at"))
     return m.Custody(
         created_at=vault.created_at,
         created_by=vault.created_by,
         current_custodian=custodian(vault, events),
-        last_seen_at=last.event.at if last else vault.created_at,
-        last_seen_host=last.event.actor.host if last else vault.host,
-        last_seen_by=last.event.actor.describe() if last else vault.created_by,
+        last_seen_at=at,
+        last_seen_host=host,
+        last_seen_by=by,
         timeline=[
             m.TimelineEntry(
                 s.seq,
@@ -672,25 +731,35 @@ def _nested(value: object) -> str:
     return f"({plain(value)})" if isinstance(value, dict | list | tuple) else plain(value)
 
 
+def _whole(value: object) -> int | None:
+    """VALUE when it is a count: an int (not a bool) from 0 to MAX_COUNT. Workstations
+    write these events, so text, fractions, negatives and absurd sizes are not counted."""
+    return value if type(value) is int and 0 <= value <= MAX_COUNT else None
+
+
 def _contents(events: list[StoredEvent]) -> m.Contents:
+    """What the drive held, from counts the events record; a value that is not a count
+    (see _whole) is left out, never guessed at (`plaintext_findings` counts the same way)."""
     files = nbytes = 0
-    for s in _of(events, "add", "export"):
-        files += int(s.event.details.get("files", 0))
-        nbytes += int(s.event.details.get("bytes", 0))
-    for s in _of(events, "rm"):
-        files -= int(s.event.details.get("files", 0))
-        nbytes -= int(s.event.details.get("bytes", 0))
+    for s in _of(events, "add", "export", "rm"):
+        sign = -1 if s.event.action == "rm" else 1
+        files += sign * (_whole(s.event.details.get("files")) or 0)
+        nbytes += sign * (_whole(s.event.details.get("bytes")) or 0)
     individuals: int | None = None
     states: dict[str, int] = {}
     categories: set[str] = set()
     # Declarations add up (an upper bound: the same person may be in two exports).
     for s in _of(events, "declare"):
         d = s.event.details
-        if isinstance(d.get("individuals"), int):
-            individuals = (individuals or 0) + int(d["individuals"])
-        for code, count in dict(d.get("states") or {}).items():
-            states[str(code)] = states.get(str(code), 0) + int(count)
-        categories.update(str(c) for c in d.get("categories") or [])
+        declared = _whole(d.get("individuals"))
+        if declared is not None:
+            individuals = (individuals or 0) + declared
+        by_state = d.get("states")
+        for code, count in by_state.items() if isinstance(by_state, dict) else ():
+            if (n := _whole(count)) is not None:
+                states[str(code)] = states.get(str(code), 0) + n
+        named = d.get("categories")
+        categories.update(c for c in (named if isinstance(named, list) else ()) if type(c) is str)
     return m.Contents(
         individuals, dict(sorted(states.items())), sorted(categories), max(files, 0), max(nbytes, 0)
     )
@@ -701,7 +770,7 @@ def deadlines(discovered_at: str, contents: m.Contents, time_zone: str | None) -
     organisation's calendar: 16:30 in Los Angeles on 4 December is 5 December in UTC, but
     the clinic's 60 days start on the 4th."""
     zone = ZoneInfo(time_zone or "UTC")
-    moment = _moment(discovered_at.replace("Z", "+00:00"))
+    moment = _moment(discovered_at)
     if moment is None:
         raise ValueError(f"discovery time {discovered_at!r} is not an ISO 8601 time")
     local = moment.astimezone(zone)

@@ -1,0 +1,417 @@
+"""Issue 19: four faults of the lost-drive report (reports/lost.py), each with its
+neighbours. (1) custody's last seen comes from the rule the key finding uses: by parsed
+time, only authenticated acts recorded before the loss, capped at the discovery, with that
+act's host and person. (2) A `lock` ends a cached key's exposure only when it was recorded
+before the loss and timed no later than the discovery. (3) Every time is read by one
+strict function: Z, z or an offset; none is UTC. (4) What the drive held counts only whole
+numbers a workstation recorded; text, fractions, booleans, negatives and absurd sizes are
+left out and never crash the report.
+
+The report is built in-process (`lost.build`, as `incident lost` does) from a real SQLite
+registry holding crafted events; each case was seen failing on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medvault.config import DEFAULT_PASSPHRASE_POLICY
+from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent
+from medvault.registry.sql import Registry
+from medvault.reports import lost
+from medvault.reports.lost_model import Contents, Finding, LostDriveReport
+
+VAULT = "c" * 32
+KEY = "1111222233334444"
+ALICE = Actor("alice", "ws-01", "Alice Admin")
+BOB = Actor("bob", "ws-02")
+CAROL = Actor("carol", "ws-03")
+CREATED = "2026-11-01T09:00:00.000000Z"
+DISCOVERED = "2026-11-20T08:30:00Z"
+LOST_AT = "2026-11-20T09:00:00.000000Z"
+MET = {
+    "min_length": 15, "min_guesses_log10": 12.0, "guesses_log10": 14.5,
+    "estimator": "zxcvbn 4.5.0", "met": True,
+}  # fmt: skip
+CREATE = {
+    "kdf": {"alg": "argon2id", "t": 3, "m_kib": 65536, "p": 4},
+    "passphrase_policy": MET,
+    "escrow_key_ids": [KEY],
+}
+
+
+def ref(s: StoredEvent) -> str:
+    ev = s.event
+    return f"event {s.seq}: {ev.action} at {ev.at} by {ev.actor.describe()} on {ev.actor.host}"
+
+
+@dataclass
+class Book:
+    """A registry with VAULT recorded; events are appended in the order written."""
+
+    registry: Registry
+    lost_event: StoredEvent | None = None
+
+    def add(
+        self, action: str, at: str, details: dict[str, Any] | None = None, actor: Actor = ALICE
+    ) -> StoredEvent:
+        event = Event(uuid.uuid4().hex, at, actor, VAULT, action, dict(details or {}))
+        self.registry.append_event(event)
+        return next(s for s in self.registry.events() if s.event.event_id == event.event_id)
+
+    def lose(self, discovered: str = DISCOVERED, at: str = LOST_AT) -> StoredEvent:
+        details = {"incident_id": "INC-9", "discovered_at": discovered, "reported_by": "Pat P"}
+        self.lost_event = self.add("lost", at, details)
+        return self.lost_event
+
+    def report(self, time_zone: str | None = None) -> LostDriveReport:
+        vault = self.registry.vault(VAULT)
+        assert vault is not None
+        assert self.lost_event is not None
+        return lost.build(
+            self.registry, vault, self.lost_event, "Test Clinic", "org-1",
+            "2026-11-21T00:00:00Z", time_zone=time_zone,
+            passphrase_policy=DEFAULT_PASSPHRASE_POLICY,
+        )  # fmt: skip
+
+    def finding(self, key: str) -> Finding:
+        return next(f for f in self.report().findings if f.key == key)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """VAULT recorded once; each test copies the file (faster than a new schema)."""
+    path = tmp_path_factory.mktemp("lost-faults") / "registry.sqlite"
+    registry = Registry.for_path(path)
+    try:
+        package = KeyPackage(VAULT, KEY, "mlkem768-x25519", b"sealed")
+        registry.record_vault(VAULT, "Lab exports", "org-1", CREATED, ALICE, [package])
+    finally:
+        registry.close()
+    return path
+
+
+@pytest.fixture
+def book(template: Path, tmp_path: Path) -> Iterator[Book]:
+    shutil.copy(template, tmp_path / "registry.sqlite")
+    registry = Registry.for_path(tmp_path / "registry.sqlite")
+    try:
+        yield Book(registry)
+    finally:
+        registry.close()
+
+
+def _last_seen_line(finding: Finding) -> str:
+    (line,) = [e for e in finding.evidence if e.startswith("the drive was last seen at ")]
+    return line.removeprefix("the drive was last seen at ")
+
+
+# -- 1. custody's last seen: the key finding's rule, by parsed time ----------------------
+
+BASE_ACT = ("2026-11-06T10:00:00Z", ALICE)  # the act both rules should find, unless said
+# (extra events: when, action, at, details, actor), custody (at, host, person) expected
+Extra = list[tuple[str, str, str, dict[str, Any], Actor]]
+CUSTODY: dict[str, tuple[Extra, tuple[str, str, str]]] = {
+    "an offset that sorts later as text but is earlier": (
+        [("before", "verify", "2026-11-06T11:30:00+02:00", {}, BOB)],
+        ("2026-11-06T10:00:00Z", "ws-01", "alice (Alice Admin)")),
+    "an offset that is later as a time": (
+        [("before", "verify", "2026-11-06T12:30:00+02:00", {}, BOB)],
+        ("2026-11-06T12:30:00+02:00", "ws-02", "bob")),
+    "fractional seconds, half a second later": (
+        [("before", "verify", "2026-11-06T10:00:00.500000Z", {}, BOB)],
+        ("2026-11-06T10:00:00.500000Z", "ws-02", "bob")),
+    "an unauthenticated sighting does not count": (
+        [("before", "seen", "2026-11-10T10:00:00Z", {"authenticated": False}, CAROL)],
+        ("2026-11-06T10:00:00Z", "ws-01", "alice (Alice Admin)")),
+    "a sighting with no authentication recorded does not count": (
+        [("before", "seen", "2026-11-10T10:00:00Z", {"where": "/media/x"}, CAROL)],
+        ("2026-11-06T10:00:00Z", "ws-01", "alice (Alice Admin)")),
+    "an authenticated sighting counts": (
+        [("before", "seen", "2026-11-10T10:00:00Z", {"authenticated": True}, CAROL)],
+        ("2026-11-10T10:00:00Z", "ws-03", "carol")),
+    "an act recorded after the loss does not count": (
+        [("after", "add", "2026-11-19T10:00:00Z", {"files": 1}, BOB)],
+        ("2026-11-06T10:00:00Z", "ws-01", "alice (Alice Admin)")),
+    "an act timed after the discovery is capped at the discovery": (
+        [("before", "verify", "2026-11-21T10:00:00Z", {}, BOB)],
+        (DISCOVERED, "ws-02", "bob")),
+    "an act whose time cannot be read does not count": (
+        [("before", "verify", "last tuesday", {}, BOB)],
+        ("2026-11-06T10:00:00Z", "ws-01", "alice (Alice Admin)")),
+    "a lowercase z is read": (
+        [("before", "verify", "2026-11-07T10:00:00z", {}, BOB)],
+        ("2026-11-07T10:00:00z", "ws-02", "bob")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CUSTODY))
+def test_custody_last_seen_is_the_key_findings_last_act(book: Book, case: str) -> None:
+    extra, expected = CUSTODY[case]
+    book.add("create", CREATED, CREATE)
+    book.add("remember", "2026-11-02T10:00:00Z", {"expires": "never"})  # prints last seen
+    book.add("add", BASE_ACT[0], {"files": 1}, BASE_ACT[1])
+    for when, action, at, details, actor in extra:
+        if when == "before":
+            book.add(action, at, details, actor)
+    book.lose()
+    for when, action, at, details, actor in extra:
+        if when == "after":
+            book.add(action, at, details, actor)
+    report = book.report()
+    c = report.custody
+    assert (c.last_seen_at, c.last_seen_host, c.last_seen_by) == expected
+    # The same moment as the key finding's "last seen", so the two never disagree.
+    finding = next(f for f in report.findings if f.key == "key_not_on_drive")
+    assert lost._moment(c.last_seen_at) == datetime.fromisoformat(_last_seen_line(finding))
+
+
+def test_custody_before_any_act_is_the_vault_record_capped_at_the_discovery(
+    book: Book,
+) -> None:
+    """No act before the loss: the vault's creation; a discovery earlier than that (a
+    wrong clock somewhere) is the latest the drive can have been seen."""
+    book.add("seen", "2026-11-10T10:00:00Z", {"authenticated": False}, CAROL)
+    book.lose(discovered="2026-10-30T08:00:00Z")
+    c = book.report().custody
+    assert (c.last_seen_at, c.last_seen_host, c.last_seen_by) == (
+        "2026-10-30T08:00:00Z", "ws-01", "alice (Alice Admin)",
+    )  # fmt: skip
+
+
+def test_two_acts_at_the_same_instant_name_the_one_recorded_last(book: Book) -> None:
+    book.add("add", "2026-11-06T10:00:00Z", {"files": 1}, ALICE)
+    book.add("verify", "2026-11-06T10:00:00.000000+00:00", {}, BOB)
+    book.lose()
+    c = book.report().custody
+    assert (c.last_seen_host, c.last_seen_by) == ("ws-02", "bob")
+
+
+# -- 2. a lock ends a cached key's exposure only before the loss -------------------------
+
+LAST_SEEN = "2026-11-05T10:00:00Z"
+LATE = (
+    "A `lock` recorded after the loss, or timed after its discovery (as the one `incident "
+    "lost` records), does not count: it cannot show the key was gone when the drive was lost."
+)
+# lock: (time, recorded before the lost event?), or None: holds?
+LOCKS: dict[str, tuple[tuple[str, bool] | None, bool]] = {
+    "no lock": (None, False),
+    "locked before the drive was last seen": (("2026-11-03T10:00:00Z", True), True),
+    "locked after last seen, before the discovery": (("2026-11-10T10:00:00Z", True), True),
+    "locked exactly at the discovery": ((DISCOVERED, True), True),
+    "locked one second after the discovery": (("2026-11-20T08:30:01Z", True), False),
+    "locked before the discovery, recorded after the loss": (
+        ("2026-11-10T10:00:00Z", False), False),
+    "locked by incident lost, after the loss": (("2026-11-20T09:00:05Z", False), False),
+    "a lowercase z lock time is read": (("2026-11-10T10:00:00z", True), True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LOCKS))
+def test_a_lock_counts_only_before_the_loss(book: Book, case: str) -> None:
+    lock, holds = LOCKS[case]
+    book.add("create", CREATED, CREATE)
+    remember = book.add("remember", "2026-11-02T10:00:00Z", {"expires": "2027-01-01T00:00:00Z"})
+    book.add("add", LAST_SEEN, {"files": 1})
+    locked = book.add("lock", lock[0]) if lock is not None and lock[1] else None
+    book.lose()
+    if lock is not None and not lock[1]:
+        locked = book.add("lock", lock[0])
+    finding = book.finding("key_not_on_drive")
+    assert finding.holds is holds
+    until = f"{ref(remember)}: remembered until 2027-01-01T00:00:00Z"
+    assert locked is not None or lock is None
+    if holds:
+        assert locked is not None
+        assert f"{until}; forgotten there by {ref(locked)}" in finding.evidence
+    elif locked is None:
+        assert finding.evidence[-1] == f"{until}; no later lock on ws-01 is recorded"
+        assert LATE not in finding.statement
+    else:
+        assert (
+            finding.evidence[-1] == f"{until}; locked there only after the loss, by {ref(locked)}"
+        )
+        assert finding.statement.endswith(LATE)
+
+
+def test_a_late_lock_does_not_hide_an_earlier_one(book: Book) -> None:
+    """A lock in time and one after the loss: the first in time is named."""
+    book.add("create", CREATED, CREATE)
+    book.add("remember", "2026-11-02T10:00:00Z", {"expires": "2027-01-01T00:00:00Z"})
+    book.add("add", LAST_SEEN, {"files": 1})
+    in_time = book.add("lock", "2026-11-10T10:00:00Z")
+    book.lose()
+    book.add("lock", "2026-11-20T09:00:05Z")
+    finding = book.finding("key_not_on_drive")
+    assert finding.holds
+    assert finding.evidence[-1].endswith(f"; forgotten there by {ref(in_time)}")
+
+
+def test_a_late_lock_on_another_workstation_is_not_named(book: Book) -> None:
+    book.add("create", CREATED, CREATE)
+    book.add("remember", "2026-11-02T10:00:00Z", {"expires": "2027-01-01T00:00:00Z"})
+    book.lose()
+    book.add("lock", "2026-11-20T09:00:05Z", actor=BOB)
+    finding = book.finding("key_not_on_drive")
+    assert not finding.holds
+    assert finding.evidence[-1].endswith("; no later lock on ws-01 is recorded")
+    assert LATE not in finding.statement
+
+
+# -- 3. one strict reading of times ------------------------------------------------------
+
+PLUS_TWO = timezone(timedelta(hours=2))
+READ: dict[str, datetime | None] = {
+    "2026-12-01T10:00:00Z": datetime(2026, 12, 1, 10, tzinfo=UTC),
+    "2026-12-01T10:00:00z": datetime(2026, 12, 1, 10, tzinfo=UTC),
+    "2026-12-01T10:00:00.000000Z": datetime(2026, 12, 1, 10, tzinfo=UTC),
+    "2026-12-01T10:00:00.5z": datetime(2026, 12, 1, 10, 0, 0, 500000, tzinfo=UTC),
+    "2026-12-01T10:00:00+02:00": datetime(2026, 12, 1, 10, tzinfo=PLUS_TWO),
+    "2026-12-01T10:00:00-08:00": datetime(2026, 12, 1, 18, tzinfo=UTC),
+    "2026-12-01T10:00:00": datetime(2026, 12, 1, 10, tzinfo=UTC),  # no offset: UTC
+    "2026-12-01": None,  # a date alone is not an event time
+    "2026-W49-1": None,
+    "20261201T100000Z": None,
+    "2026-12-01 10:00:00Z": None,
+    " 2026-12-01T10:00:00Z": None,
+    "2026-12-01T10:00:00Z\n": None,
+    "2026-12-01T10:00:00ZZ": None,
+    "2026-12-01T10:00:00.1234567Z": None,
+    "2026-13-01T10:00:00Z": None,
+    "2026-12-01T24:00:00Z": None,
+    "2026-12-01T10:00:00+24:00": None,
+    "\uff12\uff10\uff12\uff16-12-01T10:00:00Z": None,  # fullwidth digits
+    "": None,
+}
+
+
+@pytest.mark.parametrize("text", list(READ))
+def test_times_are_read_strictly(text: str) -> None:
+    moment = lost._moment(text)
+    assert moment == READ[text]
+    if moment is not None:
+        assert moment.tzinfo is not None
+
+
+@pytest.mark.parametrize("value", [None, 1764583200, 1.5, ["2026-12-01T10:00:00Z"]], ids=repr)
+def test_a_time_that_is_not_text_is_not_read(value: object) -> None:
+    assert lost._moment(value) is None
+
+
+def test_a_naive_time_is_utc_even_on_a_machine_in_another_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        assert lost._moment("2026-12-01T10:00:00") == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_deadlines_read_a_lowercase_z_discovery() -> None:
+    contents = Contents(None, {}, [], 0, 0)
+    due = lost.deadlines("2026-12-05T00:30:00z", contents, "America/Los_Angeles")
+    assert (due.discovered_local, due.notify_individuals_by) == (
+        "2026-12-04T16:30-08:00",
+        "2027-02-02",
+    )
+    with pytest.raises(ValueError, match="not an ISO 8601 time"):
+        lost.deadlines("2026-12-05", contents, None)
+
+
+def test_a_lowercase_z_report_is_built_on_the_organisations_clock(book: Book) -> None:
+    """Every reader in the report: the discovery, a finding's time, a move's time, an
+    expiry."""
+    book.add("create", CREATED, CREATE)
+    book.add("remember", "2026-11-02T10:00:00z", {"expires": "2026-11-05T09:59:59z"})
+    book.add("add", "2026-11-05T10:00:00z", {"files": 1})
+    found = book.add("plaintext-found", "2026-11-18T14:05:00z", {"files": 2, "reason": "x"})
+    details = {
+        "found": 2, "files": 2, "left": 0, "deletion": "zeroed-then-unlinked",
+        "stored_under": "/scan", "plaintext_found_event": found.event.event_id,
+    }  # fmt: skip
+    book.add("plaintext-moved", "2026-11-20T08:30:01z", details)  # one second too late
+    book.lose(discovered="2026-11-20T08:30:00z")
+    report = book.report(time_zone="America/New_York")
+    by_key = {f.key: f for f in report.findings}
+    assert by_key["key_not_on_drive"].holds  # expired one second before last seen
+    assert (
+        by_key["key_not_on_drive"].evidence[-1].endswith("; expired before the drive was last seen")
+    )
+    plaintext = by_key["plaintext_findings"]
+    assert "2 found 2026-11-18 09:05 America/New_York; the move" in plaintext.statement
+    assert "came after the loss" in plaintext.statement
+    assert report.deadlines.discovered_local == "2026-11-20T03:30-05:00"
+
+
+# -- 4. what the drive held: whole numbers only, never a crash ---------------------------
+
+HUGE = 10**30
+MAX = 2**53 - 1
+# events (action, details): (individuals, states, categories, files, bytes)
+COUNTS: dict[str, tuple[list[tuple[str, dict[str, Any]]], tuple[object, ...]]] = {
+    "files and bytes as text": (
+        [("add", {"files": "3", "bytes": "many"}), ("add", {"files": 1, "bytes": 10})],
+        (None, {}, [], 1, 10)),
+    "files and bytes as fractions": (
+        [("add", {"files": 2.0, "bytes": 10.5}), ("add", {"files": 1, "bytes": 10})],
+        (None, {}, [], 1, 10)),
+    "files and bytes as booleans": (
+        [("add", {"files": True, "bytes": True}), ("export", {"files": 1, "bytes": 10})],
+        (None, {}, [], 1, 10)),
+    "negative files and bytes": (
+        [("add", {"files": 5, "bytes": 50}), ("add", {"files": -4, "bytes": -40}),
+         ("rm", {"files": -2, "bytes": -20})],
+        (None, {}, [], 5, 50)),
+    "absurd sizes": (
+        [("add", {"files": HUGE, "bytes": MAX + 1}), ("add", {"files": 1, "bytes": MAX}),
+         ("rm", {"files": HUGE, "bytes": HUGE})],
+        (None, {}, [], 1, MAX)),
+    "a removal as text": (
+        [("add", {"files": 2, "bytes": 20}), ("rm", {"files": "2", "bytes": None})],
+        (None, {}, [], 2, 20)),
+    "individuals as text, fraction, boolean, negative, absurd": (
+        [("declare", {"individuals": v}) for v in ("700", 7.0, True, -3, HUGE)]
+        + [("declare", {"individuals": 0}), ("declare", {"individuals": 499})],
+        (499, {}, [], 0, 0)),
+    "nothing but bad individuals: never declared": (
+        [("declare", {"individuals": "700"}), ("declare", {"individuals": False})],
+        (None, {}, [], 0, 0)),
+    "state counts": (
+        [("declare", {"states": {"CA": "600", "NV": 7.0, "TX": True, "WA": -5, "OR": HUGE,
+                                 "AZ": 3}}),
+         ("declare", {"states": {"AZ": 2, "CA": 500}})],
+        (None, {"AZ": 5, "CA": 500}, [], 0, 0)),
+    "states as a list or text": (
+        [("declare", {"states": ["CA"]}), ("declare", {"states": "CA"}),
+         ("declare", {"states": 12})],
+        (None, {}, [], 0, 0)),
+    "categories as text or with non-text items": (
+        [("declare", {"categories": "labs"}), ("declare", {"categories": [1, "notes", None]}),
+         ("declare", {"categories": {"x": 1}})],
+        (None, {}, ["notes"], 0, 0)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(COUNTS))
+def test_only_whole_counts_are_counted(book: Book, case: str) -> None:
+    events, expected = COUNTS[case]
+    for action, details in events:
+        book.add(action, CREATED, details)
+    book.lose()
+    report = book.report()
+    c = report.contents
+    assert (c.individuals, c.states, c.categories, c.files, c.bytes) == expected
+    assert report.deadlines.individuals == c.individuals
