@@ -638,14 +638,15 @@ def test_an_older_unnamed_move_just_before_its_scan_finding_counts(book: Book) -
     ("at", "shown"),
     [
         ("unknown, zone unset", "unknown, zone unset"),
-        ("2026-11-18T14:05:00z", "2026-11-18T14:05:00z"),  # lowercase z: not read (see below)
+        ("2026-11-18T14:05:00z", "2026-11-18 14:05 UTC"),  # ISO 8601 allows a lowercase z
+        ("2026-11-18", "2026-11-18"),  # a date alone is no moment
         ("2026-11-18T14:05:00Z", "2026-11-18 14:05 UTC"),
         ("2026-11-18T14:05:00+01:00", "2026-11-18 13:05 UTC"),
     ],
 )
 def test_a_time_that_cannot_be_read_is_shown_as_recorded(book: Book, at: str, shown: str) -> None:
-    """The report reads times as medvault writes them (uppercase Z or an offset); any other
-    text is shown as recorded rather than guessed at."""
+    """The report reads a time with a Z (either case) or an offset; any other text is shown
+    as recorded rather than guessed at."""
     book.add("create", CREATED, CREATE)
     _found(book, 1, at=at)
     book.lose()
@@ -654,11 +655,10 @@ def test_a_time_that_cannot_be_read_is_shown_as_recorded(book: Book, at: str, sh
 
 
 def test_a_move_whose_time_cannot_be_read_counts_by_its_place_in_the_chain(book: Book) -> None:
-    """Recorded before the loss and not readably timed after the discovery: it counts.
-    (A lowercase `z` offset is not read as UTC: see the report of issue 19 item 3.)"""
+    """Recorded before the loss and not readably timed after the discovery: it counts."""
     book.add("create", CREATED, CREATE)
     found = _found(book, 2)
-    _moved(book, found, 2, 0, at="2026-11-20T08:30:01z")
+    _moved(book, found, 2, 0, at="2026-11-20 at half past eight")
     book.lose()
     assert book.finding("plaintext_findings").title == TITLE["moved"]
 
