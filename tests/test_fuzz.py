@@ -126,7 +126,12 @@ def test_runner_lists_targets_without_arguments() -> None:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        },
     )
     assert result.returncode == 2
     assert all(target in result.stderr for target in TARGETS)

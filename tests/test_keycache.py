@@ -4,6 +4,7 @@ is removed by `lock`, and a plaintext keyring backend is refused."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -98,7 +99,8 @@ def test_plaintext_keyring_backend_is_refused(ws: Workspace, drive: Path, tmp_pa
     env = {
         **ws.env,
         "HOME": str(home),
-        "PYTHONPATH": str(root),
+        # The repo first (for tests.plaintext_keyring), then whatever ran this test had.
+        "PYTHONPATH": os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "PYTHON_KEYRING_BACKEND": "tests.plaintext_keyring.PlaintextKeyring",
         "MEDVAULT_PASSPHRASE_FILE": str(ws.passfile),
     }
