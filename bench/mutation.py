@@ -64,7 +64,65 @@ TOOL_DIR = ROOT / "bench" / "work" / "mutmut-lib"
 MUTMUT = "mutmut==3.8.1"
 GATE = 95.0
 JOIN = " ⏎ "  # joins the lines of a mutant that changes several (" / " would read as division)
-PYTEST_ARGS = ["-p", "no:xdist", "-p", "no:cacheprovider", "-o", "addopts=-ra --strict-markers"]
+HOOK_DIR = WORK / "child-hits"
+PYTEST_ARGS = [
+    *("-p", "no:xdist", "-p", "no:cacheprovider", "-o", "addopts=-ra --strict-markers"),
+    *("-p", "mutmut_child_hits"),
+]
+
+# mutmut learns which tests reach a function by recording calls in the test process; a CLI
+# test's `python -m medvault` child records them in its own memory and they are lost, so
+# the function shows "no tests" and its mutants are never run. These two files carry the
+# child's calls back: sitecustomize.py (on the children's PYTHONPATH) collects them while
+# mutmut gathers its stats and appends them to a file at exit; the pytest plugin adds them
+# to the test's calls before mutmut's own teardown hook files them under the test.
+CHILD_SITECUSTOMIZE = """\
+# Written by bench/mutation.py; active only while mutmut gathers its stats.
+import os
+
+if os.environ.get("MUTANT_UNDER_TEST") == "stats" and os.environ.get("MUTMUT_CHILD_HITS"):
+    import atexit
+
+    from mutmut.mutation import trampoline
+
+    _hits = set()
+
+    def _record(name, caller=None):
+        _hits.add(name)
+
+    def _save():
+        if _hits:
+            with open(os.environ["MUTMUT_CHILD_HITS"], "a") as out:
+                out.write("".join(h + "\\n" for h in sorted(_hits)))
+
+    trampoline.record_trampoline_hit = _record
+    atexit.register(_save)
+"""
+CHILD_PLUGIN = """\
+# Written by bench/mutation.py: a test's CLI children's calls count as the test's.
+import os
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    path = os.environ.get("MUTMUT_CHILD_HITS")
+    if os.environ.get("MUTANT_UNDER_TEST") != "stats" or not path or not os.path.exists(path):
+        return
+    from mutmut.state import state
+
+    with open(path) as hits:
+        state()._stats.update(hits.read().split())
+    os.unlink(path)
+"""
+
+
+def write_child_hook() -> None:
+    HOOK_DIR.mkdir(parents=True, exist_ok=True)
+    (HOOK_DIR / "sitecustomize.py").write_text(CHILD_SITECUSTOMIZE)
+    (HOOK_DIR / "mutmut_child_hits.py").write_text(CHILD_PLUGIN)
+
 
 # mutmut's exit-code meanings (mutmut/stats.py); timeouts and crashes count as killed, as there.
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -152,7 +210,9 @@ def run_mutmut(copy: Path, module: Module, names: list[str], max_children: int, 
     # Without a mutants/ folder at start-up the editable install would be imported instead.
     (copy / "mutants").mkdir(exist_ok=True)
     env = dict(os.environ)
-    env["PYTHONPATH"] = f"{copy / 'mutants'}:{TOOL_DIR}"
+    write_child_hook()
+    env["PYTHONPATH"] = f"{copy / 'mutants'}:{TOOL_DIR}:{HOOK_DIR}"
+    env["MUTMUT_CHILD_HITS"] = str(copy / "child-hits.txt")
     env.pop("CI", None)
     cmd = [sys.executable, str(script), "run", "--max-children", str(max_children), *names]
     start = time.monotonic()
