@@ -13,6 +13,8 @@ registry holding crafted events; each case was seen failing on the code before t
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import time
 import uuid
@@ -30,6 +32,9 @@ from medvault.registry.sql import Registry
 from medvault.reports import lost
 from medvault.reports.lost_model import Contents, Finding, LostDriveReport
 
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((ROOT / "docs" / "lost-report.schema.json").read_text())
+TIMESTAMP = SCHEMA["$defs"]["timestamp"]["pattern"]
 VAULT = "c" * 32
 KEY = "1111222233334444"
 ALICE = Actor("alice", "ws-01", "Alice Admin")
@@ -126,7 +131,7 @@ CUSTODY: dict[str, tuple[Extra, tuple[str, str, str]]] = {
         ("2026-11-06T10:00:00Z", "ws-01", "alice (Alice Admin)")),
     "an offset that is later as a time": (
         [("before", "verify", "2026-11-06T12:30:00+02:00", {}, BOB)],
-        ("2026-11-06T12:30:00+02:00", "ws-02", "bob")),
+        ("2026-11-06T10:30:00Z", "ws-02", "bob")),  # in UTC, as the schema asks
     "fractional seconds, half a second later": (
         [("before", "verify", "2026-11-06T10:00:00.500000Z", {}, BOB)],
         ("2026-11-06T10:00:00.500000Z", "ws-02", "bob")),
@@ -148,9 +153,18 @@ CUSTODY: dict[str, tuple[Extra, tuple[str, str, str]]] = {
     "an act whose time cannot be read does not count": (
         [("before", "verify", "last tuesday", {}, BOB)],
         ("2026-11-06T10:00:00Z", "ws-01", "alice (Alice Admin)")),
+    "no offset: UTC": (
+        [("before", "verify", "2026-11-07T10:00:00.25", {}, BOB)],
+        ("2026-11-07T10:00:00.250000Z", "ws-02", "bob")),
+    "as medvault writes it, kept as recorded": (
+        [("before", "verify", "2026-11-07T10:00:00.000000Z", {}, BOB)],
+        ("2026-11-07T10:00:00.000000Z", "ws-02", "bob")),
+    "+00:00 is kept as recorded": (
+        [("before", "verify", "2026-11-07T10:00:00+00:00", {}, BOB)],
+        ("2026-11-07T10:00:00+00:00", "ws-02", "bob")),
     "a lowercase z is read": (
         [("before", "verify", "2026-11-07T10:00:00z", {}, BOB)],
-        ("2026-11-07T10:00:00z", "ws-02", "bob")),
+        ("2026-11-07T10:00:00Z", "ws-02", "bob")),
 }  # fmt: skip
 
 
@@ -173,6 +187,7 @@ def test_custody_last_seen_is_the_key_findings_last_act(book: Book, case: str) -
     # The same moment as the key finding's "last seen", so the two never disagree.
     finding = next(f for f in report.findings if f.key == "key_not_on_drive")
     assert lost._moment(c.last_seen_at) == datetime.fromisoformat(_last_seen_line(finding))
+    assert re.fullmatch(TIMESTAMP, c.last_seen_at)
 
 
 def test_custody_before_any_act_is_the_vault_record_capped_at_the_discovery(
@@ -203,45 +218,46 @@ LATE = (
     "A `lock` recorded after the loss, or timed after its discovery (as the one `incident "
     "lost` records), does not count: it cannot show the key was gone when the drive was lost."
 )
-# lock: (time, recorded before the lost event?), or None: holds?
-LOCKS: dict[str, tuple[tuple[str, bool] | None, bool]] = {
-    "no lock": (None, False),
-    "locked before the drive was last seen": (("2026-11-03T10:00:00Z", True), True),
-    "locked after last seen, before the discovery": (("2026-11-10T10:00:00Z", True), True),
-    "locked exactly at the discovery": ((DISCOVERED, True), True),
-    "locked one second after the discovery": (("2026-11-20T08:30:01Z", True), False),
+# lock time (None: no lock), recorded before the lost event?: how the cached key ended
+FORGOTTEN, NONE, LATE_ONLY = "forgotten", "no later lock", "locked only after the loss"
+LOCKS: dict[str, tuple[str | None, bool, str]] = {
+    "no lock": (None, True, NONE),
+    "locked before the drive was last seen": ("2026-11-03T10:00:00Z", True, FORGOTTEN),
+    "locked after last seen, before the discovery": ("2026-11-10T10:00:00Z", True, FORGOTTEN),
+    "locked exactly at the discovery": (DISCOVERED, True, FORGOTTEN),
+    "a lowercase z lock time is read": ("2026-11-10T10:00:00z", True, FORGOTTEN),
+    "locked at the instant it was remembered": ("2026-11-02T10:00:00Z", True, NONE),
+    "locked one second after the discovery": ("2026-11-20T08:30:01Z", True, LATE_ONLY),
     "locked before the discovery, recorded after the loss": (
-        ("2026-11-10T10:00:00Z", False), False),
-    "locked by incident lost, after the loss": (("2026-11-20T09:00:05Z", False), False),
-    "a lowercase z lock time is read": (("2026-11-10T10:00:00z", True), True),
+        "2026-11-10T10:00:00Z", False, LATE_ONLY),
+    "locked by incident lost, after the loss": ("2026-11-20T09:00:05Z", False, LATE_ONLY),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(LOCKS))
 def test_a_lock_counts_only_before_the_loss(book: Book, case: str) -> None:
-    lock, holds = LOCKS[case]
+    at, before_the_loss, outcome = LOCKS[case]
     book.add("create", CREATED, CREATE)
     remember = book.add("remember", "2026-11-02T10:00:00Z", {"expires": "2027-01-01T00:00:00Z"})
     book.add("add", LAST_SEEN, {"files": 1})
-    locked = book.add("lock", lock[0]) if lock is not None and lock[1] else None
+    locked = book.add("lock", at) if at is not None and before_the_loss else None
     book.lose()
-    if lock is not None and not lock[1]:
-        locked = book.add("lock", lock[0])
+    if at is not None and not before_the_loss:
+        locked = book.add("lock", at)
     finding = book.finding("key_not_on_drive")
-    assert finding.holds is holds
+    assert finding.holds is (outcome == FORGOTTEN)
     until = f"{ref(remember)}: remembered until 2027-01-01T00:00:00Z"
-    assert locked is not None or lock is None
-    if holds:
-        assert locked is not None
-        assert f"{until}; forgotten there by {ref(locked)}" in finding.evidence
-    elif locked is None:
+    if outcome == NONE:
         assert finding.evidence[-1] == f"{until}; no later lock on ws-01 is recorded"
-        assert LATE not in finding.statement
+        assert finding.statement.endswith("for example on a laptop lost with it.")
+        return
+    assert locked is not None
+    if outcome == FORGOTTEN:
+        assert f"{until}; forgotten there by {ref(locked)}" in finding.evidence
     else:
-        assert (
-            finding.evidence[-1] == f"{until}; locked there only after the loss, by {ref(locked)}"
-        )
-        assert finding.statement.endswith(LATE)
+        line = f"{until}; locked there only after the loss, by {ref(locked)}"
+        assert finding.evidence[-1] == line
+        assert finding.statement.endswith(f"for example on a laptop lost with it. {LATE}")
 
 
 def test_a_late_lock_does_not_hide_an_earlier_one(book: Book) -> None:
@@ -278,6 +294,7 @@ READ: dict[str, datetime | None] = {
     "2026-12-01T10:00:00.5z": datetime(2026, 12, 1, 10, 0, 0, 500000, tzinfo=UTC),
     "2026-12-01T10:00:00+02:00": datetime(2026, 12, 1, 10, tzinfo=PLUS_TWO),
     "2026-12-01T10:00:00-08:00": datetime(2026, 12, 1, 18, tzinfo=UTC),
+    "2026-12-01T10:00:00+05:45": datetime(2026, 12, 1, 4, 15, tzinfo=UTC),
     "2026-12-01T10:00:00": datetime(2026, 12, 1, 10, tzinfo=UTC),  # no offset: UTC
     "2026-12-01": None,  # a date alone is not an event time
     "2026-W49-1": None,
@@ -353,6 +370,8 @@ def test_a_lowercase_z_report_is_built_on_the_organisations_clock(book: Book) ->
     plaintext = by_key["plaintext_findings"]
     assert "2 found 2026-11-18 09:05 America/New_York; the move" in plaintext.statement
     assert "came after the loss" in plaintext.statement
+    assert plaintext.title == "Plaintext PHI found on the drive"  # the move does not count
+    assert plaintext.statement.endswith("Encryption does not cover them.")
     assert report.deadlines.discovered_local == "2026-11-20T03:30-05:00"
 
 
@@ -379,6 +398,13 @@ COUNTS: dict[str, tuple[list[tuple[str, dict[str, Any]]], tuple[object, ...]]] =
         [("add", {"files": HUGE, "bytes": MAX + 1}), ("add", {"files": 1, "bytes": MAX}),
          ("rm", {"files": HUGE, "bytes": HUGE})],
         (None, {}, [], 1, MAX)),
+    "a removal counts down": (
+        [("add", {"files": 5, "bytes": 50}), ("export", {"files": 1, "bytes": 5}),
+         ("rm", {"files": 2, "bytes": 20})],
+        (None, {}, [], 4, 35)),
+    "a declaration of none, in no state": (
+        [("declare", {"individuals": 0, "states": {"CA": 0}})],
+        (0, {"CA": 0}, [], 0, 0)),
     "a removal as text": (
         [("add", {"files": 2, "bytes": 20}), ("rm", {"files": "2", "bytes": None})],
         (None, {}, [], 2, 20)),

@@ -459,8 +459,7 @@ def _disclosures(events: list[StoredEvent]) -> m.Finding:
         "No passphrase or recovery code disclosed",
         True,
         "No disclosure of the passphrase or recovery code is recorded for this vault.",
-        [],
-    )
+    )  # no evidence: Finding.evidence defaults to an empty list
 
 
 # How `scan --into` deleted the files it moved, as its `plaintext-moved` event records it.
@@ -489,8 +488,7 @@ def _plaintext(
             "No plaintext found on the drive",
             True,
             "No plaintext PHI outside the vault is recorded for this drive.",
-            [],
-        )
+        )  # no evidence
     zone = ZoneInfo(time_zone or "UTC")
     moves = _of(events, "plaintext-moved")
     accounts = [_plaintext_account(s, _move_of(s, moves, events), lost, zone) for s in found]
@@ -547,8 +545,8 @@ def _plaintext_account(
             f"{text}; the move into the vault recorded {_when(move.event.at, zone)} came "
             "after the loss, so they were on the drive when it was lost",
             [*seen, f"{_ref(move)}: recorded after the loss, so it does not count"],
-            False,
-            False,
+            moved_all=False,
+            moved_some=False,
         )
     details = move.event.details
     moved, left = _count(details.get("files")), _count(details.get("left"))
@@ -635,8 +633,7 @@ def _audit_chain(problem: ChainCheck | None, head_seq: int) -> m.Finding:
         "Audit trail intact",
         True,
         f"The registry's hash-chained audit trail of {head_seq} events verifies.",
-        [],
-    )
+    )  # no evidence
 
 
 def _encryption_facts(events: list[StoredEvent], packages: list[dict[str, Any]]) -> m.Encryption:
@@ -679,7 +676,7 @@ def _custody(vault: VaultRecord, events: list[StoredEvent], lost: StoredEvent) -
         created_at=vault.created_at,
         created_by=vault.created_by,
         current_custodian=custodian(vault, events),
-        last_seen_at=at,
+        last_seen_at=_utc_text(at),
         last_seen_host=host,
         last_seen_by=by,
         timeline=[
@@ -695,6 +692,16 @@ def _custody(vault: VaultRecord, events: list[StoredEvent], lost: StoredEvent) -
             for s in events
         ],
     )
+
+
+def _utc_text(text: str) -> str:
+    """TEXT as recorded when it is already UTC (ends in Z or +00:00, as medvault writes
+    times), else the same instant in UTC with a Z, as the report's schema requires of
+    its times (a workstation may have written z, another offset, or none)."""
+    moment = _moment(text)
+    if moment is None or text.endswith(("Z", "+00:00")):
+        return text
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def summarize(action: str, details: dict[str, Any]) -> str:
