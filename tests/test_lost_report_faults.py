@@ -1,8 +1,9 @@
-"""Issue 19: four faults of the lost-drive report (reports/lost.py), each with its
-neighbours. (1) custody's last seen comes from the rule the key finding uses: by parsed
-time, only authenticated acts recorded before the loss, capped at the discovery, with that
-act's host and person. (2) A `lock` ends a cached key's exposure only when it was recorded
-before the loss and timed no later than the discovery. (3) Every time is read by one
+"""Four faults of the lost-drive report (reports/lost.py), each with its neighbours.
+(1) custody's last seen comes from the rule the key finding uses: by parsed time, only
+authenticated acts recorded before the loss, capped at the discovery, with that act's host
+and person. (2) A `lock` from the workstation that cached the key ends its exposure; the
+evidence says whether it came before the loss or after it (the workstation was in hand
+then). (3) Every time is read by one
 strict function: Z, z or an offset; none is UTC. (4) What the drive held counts only whole
 numbers a workstation recorded; text, fractions, booleans, negatives and absurd sizes are
 left out and never crash the report.
@@ -211,15 +212,12 @@ def test_two_acts_at_the_same_instant_name_the_one_recorded_last(book: Book) -> 
     assert (c.last_seen_host, c.last_seen_by) == ("ws-02", "bob")
 
 
-# -- 2. a lock ends a cached key's exposure only before the loss -------------------------
+# -- 2. a lock on the workstation ends a cached key's exposure, before or after the loss --
 
 LAST_SEEN = "2026-11-05T10:00:00Z"
-LATE = (
-    "A `lock` recorded after the loss, or timed after its discovery (as the one `incident "
-    "lost` records), does not count: it cannot show the key was gone when the drive was lost."
-)
+LATE = lost.AFTER_THE_LOSS
 # lock time (None: no lock), recorded before the lost event?: how the cached key ended
-FORGOTTEN, NONE, LATE_ONLY = "forgotten", "no later lock", "locked only after the loss"
+FORGOTTEN, NONE, LATE_ONLY = "forgotten", "no later lock", "forgotten after the loss"
 LOCKS: dict[str, tuple[str | None, bool, str]] = {
     "no lock": (None, True, NONE),
     "locked before the drive was last seen": ("2026-11-03T10:00:00Z", True, FORGOTTEN),
@@ -235,7 +233,11 @@ LOCKS: dict[str, tuple[str | None, bool, str]] = {
 
 
 @pytest.mark.parametrize("case", list(LOCKS))
-def test_a_lock_counts_only_before_the_loss(book: Book, case: str) -> None:
+def test_a_lock_on_the_workstation_ends_the_cached_key(book: Book, case: str) -> None:
+    """A lock before the loss: the key was gone when the drive can have been lost. A lock
+    after it from the same workstation (as `incident lost` records where it runs): that
+    workstation was in hand, so the key was on it and not with the drive; the evidence
+    says which."""
     at, before_the_loss, outcome = LOCKS[case]
     book.add("create", CREATED, CREATE)
     remember = book.add("remember", "2026-11-02T10:00:00Z", {"expires": "2027-01-01T00:00:00Z"})
@@ -245,7 +247,7 @@ def test_a_lock_counts_only_before_the_loss(book: Book, case: str) -> None:
     if at is not None and not before_the_loss:
         locked = book.add("lock", at)
     finding = book.finding("key_not_on_drive")
-    assert finding.holds is (outcome == FORGOTTEN)
+    assert finding.holds is (outcome != NONE)
     until = f"{ref(remember)}: remembered until 2027-01-01T00:00:00Z"
     if outcome == NONE:
         assert finding.evidence[-1] == f"{until}; no later lock on ws-01 is recorded"
@@ -254,10 +256,9 @@ def test_a_lock_counts_only_before_the_loss(book: Book, case: str) -> None:
     assert locked is not None
     if outcome == FORGOTTEN:
         assert f"{until}; forgotten there by {ref(locked)}" in finding.evidence
+        assert LATE not in finding.evidence[-1]
     else:
-        line = f"{until}; locked there only after the loss, by {ref(locked)}"
-        assert finding.evidence[-1] == line
-        assert finding.statement.endswith(f"for example on a laptop lost with it. {LATE}")
+        assert finding.evidence[-1] == f"{until}; forgotten there by {ref(locked)}, {LATE}"
 
 
 def test_a_late_lock_does_not_hide_an_earlier_one(book: Book) -> None:
@@ -281,7 +282,6 @@ def test_a_late_lock_on_another_workstation_is_not_named(book: Book) -> None:
     finding = book.finding("key_not_on_drive")
     assert not finding.holds
     assert finding.evidence[-1].endswith("; no later lock on ws-01 is recorded")
-    assert LATE not in finding.statement
 
 
 # -- 3. one strict reading of times ------------------------------------------------------

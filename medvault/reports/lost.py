@@ -35,10 +35,9 @@ TIME_TEXT = re.compile(
     r"(\.[0-9]{1,6})?"  # fractions, to the microsecond
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"  # UTC, an offset, or none (read as UTC)
 )
-LATE_LOCK = (
-    " A `lock` recorded after the loss, or timed after its discovery (as the one `incident "
-    "lost` records), does not count: it cannot show the key was gone when the drive was lost."
-)
+# A lock after the loss from the workstation that cached the key (`incident lost` run
+# there records one): that workstation was still in hand, so the key was not with the drive.
+AFTER_THE_LOSS = "after the loss, so that workstation was in hand and the key not with the drive"
 # Acts done with the drive in hand: the last one is where the drive was last seen.
 DRIVE_ACTS = frozenset(
     {
@@ -190,7 +189,7 @@ def _key_not_on_drive(
         if made.event.details.get("recovery_code_slot"):
             evidence.append("a printed recovery code exists; it is kept apart from the drive")
     last_seen = _last_seen_before(events, lost, created_at)
-    live, ended, late = _cached_keys(events, last_seen, lost)
+    live, ended = _cached_keys(events, last_seen, lost)
     evidence += ended
     if live:
         return m.Finding(
@@ -200,7 +199,7 @@ def _key_not_on_drive(
             "The vault key was kept in a workstation's OS keyring (`unlock --remember`) "
             "until after the drive was last seen, and no later `lock` on that workstation "
             "is recorded: a key that opens the vault may have travelled with the drive, "
-            "for example on a laptop lost with it." + (LATE_LOCK if late else ""),
+            "for example on a laptop lost with it.",
             [*evidence, f"the drive was last seen at {_shown(last_seen)}", *live],
         )
     return m.Finding(
@@ -270,16 +269,17 @@ def _unauthenticated_sighting(stored: StoredEvent) -> bool:
 
 def _cached_keys(
     events: list[StoredEvent], last_seen: datetime | None, lost: StoredEvent
-) -> tuple[list[str], list[str], bool]:
+) -> tuple[list[str], list[str]]:
     """Each `remember` event as evidence: those whose key may still have been in a
     workstation's keyring when the drive was lost (not expired when it was last seen, no
-    `lock` from the same host before the loss), then those that ended in time, and whether
-    a live one was locked only too late to count. An expiry that cannot be read counts as
-    not expired."""
+    later `lock` from the same host), then those that ended. A lock before the loss names
+    the moment the key was gone; one after it (`incident lost` records one on the
+    workstation it runs on) shows that workstation was in hand after the loss, so the key
+    was on it and not with the drive. An expiry that cannot be read counts as not
+    expired."""
     locks = _of(events, "lock")
     live: list[str] = []
     ended: list[str] = []
-    late = False
     for s in _of(events, "remember"):
         expires = _moment(s.event.details.get("expires"))
         until = f"{_ref(s)}: remembered until {s.event.details.get('expires')}"
@@ -290,11 +290,10 @@ def _cached_keys(
         elif expires is not None and last_seen is not None and expires <= last_seen:
             ended.append(f"{until}; expired before the drive was last seen")
         elif later:
-            late = True
-            live.append(f"{until}; locked there only after the loss, by {_ref(later[0])}")
+            ended.append(f"{until}; forgotten there by {_ref(later[0])}, {AFTER_THE_LOSS}")
         else:
             live.append(f"{until}; no later lock on {s.event.actor.host} is recorded")
-    return live, ended, late
+    return live, ended
 
 
 def _locks_after(lock: StoredEvent, remember: StoredEvent) -> bool:
@@ -305,12 +304,8 @@ def _locks_after(lock: StoredEvent, remember: StoredEvent) -> bool:
 
 
 def _before_the_loss(lock: StoredEvent, lost: StoredEvent) -> bool:
-    """A lock ends a cached key's exposure only when it was recorded before the loss and
-    timed no later than its discovery. The drive may have been lost any time from when it
-    was last seen to the discovery; a lock from the workstation in that window shows the
-    workstation was still in hand, so the key did not travel with the drive on it. A lock
-    made in the response (`incident lost` records one, from whichever workstation runs
-    it) shows nothing about the time of the loss."""
+    """LOCK was recorded before the loss and timed no later than its discovery: the key
+    was gone from that workstation by the time the drive can have been lost."""
     at = _moment(lock.event.at)
     discovered = _moment(lost.event.details.get("discovered_at"))
     timed_before = at is not None and discovered is not None and at <= discovered
