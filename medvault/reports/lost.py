@@ -9,6 +9,7 @@ and plaintext found on the same drive is not covered by the encryption at all.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from medvault import __version__
 from medvault.config import PassphrasePolicy, current_passphrase_policy
+from medvault.errors import RegistryError
 from medvault.registry.records import StoredEvent, VaultRecord
 from medvault.reports import lost_model as m
 
@@ -35,6 +37,14 @@ TIME_TEXT = re.compile(
     r"(\.[0-9]{1,6})?"  # fractions, to the microsecond
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"  # UTC, an offset, or none (read as UTC)
 )
+# A state as `custody declare` writes it (USPS code), and as the report's schema requires.
+STATE_CODE = re.compile(r"[A-Z]{2}")
+# Argon2 parameters as RFC 9106 bounds them: anything outside is not a parameter medvault
+# could have used, so it is left out of the evidence rather than copied into it.
+KDF_PARAMS = {"t": 2**32 - 1, "m_kib": 2**32 - 1, "p": 2**24 - 1}
+NOT_RECORDED = "not recorded"
+# Nesting shown in a timeline summary before `...`: a registry value can nest deeply.
+PLAIN_DEPTH = 8
 # A lock after the loss from the workstation that cached the key (`incident lost` run
 # there records one): that workstation was still in hand, so the key was not with the drive.
 AFTER_THE_LOSS = "after the loss, so that workstation was in hand and the key not with the drive"
@@ -95,8 +105,7 @@ def build(
     packages = registry.package_history(vault.vault_id)
     problem = registry.verify_chain()
     head_seq, head_hash = registry.head()
-    details = lost.event.details
-    discovered = str(details["discovered_at"])
+    discovered, incident_id = _incident_of(lost)
 
     findings = [
         _encryption(events),
@@ -126,11 +135,11 @@ def build(
         org_name=org_name,
         org_id=org_id,
         incident=m.Incident(
-            incident_id=str(details["incident_id"]),
+            incident_id=incident_id,
             vault_id=vault.vault_id,
             label=vault.label,
             discovered_at=discovered,
-            reported_by=str(details["reported_by"]),
+            reported_by=_text(lost.event.details.get("reported_by")) or NOT_RECORDED,
             recorded_at=lost.event.at,
             recorded_by=lost.event.actor.describe(),
             host=lost.event.actor.host,
@@ -148,6 +157,42 @@ def build(
             problem=None if problem is None else problem.reason,
         ),
     )
+
+
+def _incident_of(lost: StoredEvent) -> tuple[str, str]:
+    """LOST's discovery time (in UTC, as the schema requires) and incident id. Without
+    either there is no report to make: the deadlines count from the discovery and the
+    evidence pack is filed under the incident, so a lost event that lacks one is refused
+    by name rather than reported on with a guess."""
+    details = lost.event.details
+    discovered = details.get("discovered_at")
+    if not isinstance(discovered, str) or _moment(discovered) is None:
+        raise _unreadable_lost_event(lost, "discovery time (discovered_at)")
+    incident_id = _text(details.get("incident_id"))
+    if incident_id is None:
+        raise _unreadable_lost_event(lost, "incident id (incident_id)")
+    return _utc_text(discovered), incident_id
+
+
+def _unreadable_lost_event(lost: StoredEvent, what: str) -> RegistryError:
+    return RegistryError(
+        f"{_ref(lost)} records no readable {what}, so no lost-drive report can be made",
+        hint="that event was not written as `medvault incident lost` writes one: check the "
+        "registry with `medvault audit verify`",
+    )
+
+
+def _text(value: object) -> str | None:
+    """VALUE when it is text with something in it, else None: names and ids a workstation
+    recorded, which may be absent, empty or of another type."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _recorded(value: object) -> str:
+    """What a workstation recorded, as evidence text: text as written, anything else in
+    plain words (never a Python repr); NOT_RECORDED when nothing is there."""
+    shown = value if isinstance(value, str) else "" if value is None else plain(value)
+    return shown if shown.strip() else NOT_RECORDED
 
 
 def _create(events: list[StoredEvent]) -> StoredEvent | None:
@@ -186,7 +231,7 @@ def _key_not_on_drive(
     ]
     if made is not None:
         evidence.insert(0, _ref(made))
-        if made.event.details.get("recovery_code_slot"):
+        if _has_recovery_code(made.event.details.get("recovery_code_slot")):
             evidence.append("a printed recovery code exists; it is kept apart from the drive")
     last_seen = _last_seen_before(events, lost, created_at)
     live, ended = _cached_keys(events, last_seen, lost)
@@ -210,6 +255,11 @@ def _key_not_on_drive(
         "never stored, and the escrow private key is split among security admins.",
         evidence,
     )
+
+
+def _has_recovery_code(slot: object) -> bool:
+    """A recovery-code slot is recorded: its slot number (create writes 2), or true."""
+    return slot is True or (type(slot) is int and slot > 0)
 
 
 def _shown(moment: datetime | None) -> str:
@@ -281,8 +331,12 @@ def _cached_keys(
     live: list[str] = []
     ended: list[str] = []
     for s in _of(events, "remember"):
-        expires = _moment(s.event.details.get("expires"))
-        until = f"{_ref(s)}: remembered until {s.event.details.get('expires')}"
+        recorded = s.event.details.get("expires")
+        expires = _moment(recorded)
+        # No expiry reads "None" (tests/test_lost_report_edges.py pins it); any other
+        # value as recorded, in words.
+        shown = "None" if recorded is None else _recorded(recorded)
+        until = f"{_ref(s)}: remembered until {shown}"
         later = [lock for lock in locks if _locks_after(lock, s)]
         in_time = [lock for lock in later if _before_the_loss(lock, lost)]
         if in_time:
@@ -318,38 +372,77 @@ def sealed_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) ->
     packages are added too (a union is the conservative side)."""
     ids = {str(p["key_id"]) for p in packages}
     for s in _of(events, "create", "reseal"):
-        for field_name in ("escrow_key_ids", "key_ids_before", "key_ids_after"):
-            ids.update(str(k) for k in s.event.details.get(field_name) or [])
+        ids.update(k for k in _sealed_to(s.event.details) if isinstance(k, str) and _text(k))
     return sorted(ids)
+
+
+def _unreadable_key_ids(events: list[StoredEvent]) -> list[str]:
+    """What a create or reseal recorded as an escrow key id that is not text (a number, a
+    mapping, blanks...): a key the vault key was sealed to that cannot be named."""
+    return [
+        _recorded(k)
+        for s in _of(events, "create", "reseal")
+        for k in _sealed_to(s.event.details)
+        if _text(k) is None
+    ]
+
+
+def _sealed_to(details: dict[str, Any]) -> list[object]:
+    """The key ids a create or reseal event names: the items of each list, a lone text as
+    one id (never its characters), any other recorded value as one unreadable id."""
+    named: list[object] = []
+    for field_name in ("escrow_key_ids", "key_ids_before", "key_ids_after"):
+        value = details.get(field_name)
+        if isinstance(value, list):
+            named += value
+        elif value is not None:
+            named.append(value)
+    return named
 
 
 def custodian(vault: VaultRecord, events: list[StoredEvent]) -> str:
     """The current custodian from the chain: the last transfer's recipient, else the
     creator (the vaults table's copy is a convenience a workstation can update)."""
     transfers = _of(events, "transfer")
-    return str(transfers[-1].event.details.get("to")) if transfers else vault.created_by
+    if not transfers:
+        return vault.created_by
+    last = transfers[-1]
+    to = _text(last.event.details.get("to"))
+    return to if to is not None else f"unknown (event {last.seq}: a transfer naming no recipient)"
 
 
 def _escrow_key(
     events: list[StoredEvent], everything: list[StoredEvent], packages: list[dict[str, Any]]
 ) -> m.Finding:
     key_ids = sealed_key_ids(events, packages)
+    unreadable = _unreadable_key_ids(events)
     flagged = [
         s
         for s in _of(everything, "escrow-compromised")
-        if str(s.event.details.get("key_id")) in key_ids
+        if _text(s.event.details.get("key_id")) in key_ids
     ]
     used = _of(events, "recover", "recover-reset")
     evidence = [f"escrow key(s) ever sealed to this vault: {', '.join(key_ids) or 'none'}"]
+    if unreadable:
+        evidence.append(f"escrow key id(s) recorded as other than text: {'; '.join(unreadable)}")
     evidence += [_ref(s) for s in used] or ["the escrow key was never used on this vault"]
     if flagged:
-        evidence += [_ref(s) + f" (key {s.event.details.get('key_id')})" for s in flagged]
+        evidence += [_ref(s) + f" (key {s.event.details['key_id']})" for s in flagged]
         return m.Finding(
             "escrow_key",
             "Escrow key compromised",
             False,
             "An escrow key that this vault's key was sealed to is flagged compromised, so "
             "the vault key may be known to an unauthorised person.",
+            evidence,
+        )
+    if unreadable:  # that key may be flagged under its real id: the safe harbor is unproven
+        return m.Finding(
+            "escrow_key",
+            "Escrow key not identified",
+            False,
+            "An escrow key this vault's key was sealed to is recorded in a form that does not "
+            "name it, so it cannot be shown that the key is not compromised.",
             evidence,
         )
     return m.Finding(
@@ -403,7 +496,7 @@ def _passphrase_policy(
             "strength cannot be shown.",
             evidence,
         )
-    kdf = made.event.details.get("kdf", {})
+    kdf = _kdf_params(made.event.details.get("kdf"))
     return m.Finding(
         "passphrase_policy",
         "Passphrase policy met",
@@ -417,9 +510,14 @@ def _passphrase_policy(
 
 
 def _number(value: object) -> float | None:
+    """VALUE as a finite number: NaN or infinity (JSON readers accept them) is none."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _policy_verdict(record: object, current: PassphrasePolicy) -> str:
@@ -440,14 +538,14 @@ def _policy_verdict(record: object, current: PassphrasePolicy) -> str:
 def _disclosures(events: list[StoredEvent]) -> m.Finding:
     told = _of(events, "disclosed")
     if told:
-        kinds = sorted({str(s.event.details.get("secret")) for s in told})
+        kinds = sorted({_text(s.event.details.get("secret")) or "secret" for s in told})
         return m.Finding(
             "disclosures",
             "A secret was disclosed",
             False,
             f"The vault's {' and '.join(kinds)} is recorded as disclosed, so whoever holds "
             "the drive may be able to open it.",
-            [_ref(s) + f": {s.event.details.get('reason')}" for s in told],
+            [_ref(s) + f": {_recorded(s.event.details.get('reason'))}" for s in told],
         )
     return m.Finding(
         "disclosures",
@@ -530,7 +628,7 @@ def _plaintext_account(
     found: StoredEvent, move: StoredEvent | None, lost: StoredEvent, zone: ZoneInfo
 ) -> _Account:
     files = _count(found.event.details.get("files"))
-    reason = str(found.event.details.get("reason") or "").strip()
+    reason = (_text(found.event.details.get("reason")) or "").strip()
     seen = [f"{_ref(found)}: {files} file(s) found" + (f"; {reason}" if reason else "")]
     text = f"{files} found {_when(found.event.at, zone)}"
     if move is None:
@@ -545,7 +643,7 @@ def _plaintext_account(
         )
     details = move.event.details
     moved, left = _count(details.get("files")), _count(details.get("left"))
-    how = DELETIONS.get(str(details.get("deletion")), UNRECORDED_DELETION)
+    how = DELETIONS.get(_text(details.get("deletion")) or "", UNRECORDED_DELETION)
     when = _when(move.event.at, zone)
     if moved:
         text += f"; {moved} moved into the vault by scan --into, which {how}, {when}"
@@ -553,13 +651,15 @@ def _plaintext_account(
         text += f"; {left} left on the drive by scan --into {when}"
     line = (
         f"{_ref(move)}: {moved} of the {files} file(s) of event {found.seq} moved into the "
-        f"vault under {details.get('stored_under')}; scan --into {how}; {left} left on the drive"
+        f"vault under {_recorded(details.get('stored_under'))}; scan --into {how}; {left} left "
+        "on the drive"
     )
     return _Account(text, [*seen, line], moved > 0 and left == 0, moved > 0)
 
 
 def _count(value: object) -> int:
-    return value if type(value) is int and value > 0 else 0
+    """VALUE when it is a count (see _whole), else 0."""
+    return _whole(value) or 0
 
 
 def _when(at: str, zone: ZoneInfo) -> str:
@@ -584,7 +684,7 @@ def _older_move_of(found: StoredEvent, events: list[StoredEvent]) -> StoredEvent
     """Before a move named its finding, scan --into recorded the move and then the finding
     from one process: the vault's event just before a scan --into finding, when it is a
     move that names no finding, by the same user on the same host, of as many files."""
-    if not str(found.event.details.get("reason") or "").startswith(SCAN_REASON):
+    if not (_text(found.event.details.get("reason")) or "").startswith(SCAN_REASON):
         return None
     earlier = [s for s in events if s.seq < found.seq]
     if not earlier:
@@ -598,7 +698,7 @@ def _older_move_of(found: StoredEvent, events: list[StoredEvent]) -> StoredEvent
         move.event.action == "plaintext-moved"
         and "plaintext_found_event" not in move.event.details
         and same_actor
-        and move.event.details.get("found") == found.event.details.get("files")
+        and _count(move.event.details.get("found")) == _count(found.event.details.get("files")) > 0
     ):
         return move
     return None
@@ -633,16 +733,10 @@ def _audit_chain(problem: ChainCheck | None, head_seq: int) -> m.Finding:
 
 def _encryption_facts(events: list[StoredEvent], packages: list[dict[str, Any]]) -> m.Encryption:
     made = _create(events)
-    kdf: dict[str, object] = {}
-    if made is not None and isinstance(made.event.details.get("kdf"), dict):
-        kdf = dict(made.event.details["kdf"])
+    kdf = _kdf_params(made.event.details.get("kdf")) if made is not None else {}
     for s in _of(events, "passwd", "recover-reset"):  # the slot in force at the loss
-        changed = {
-            "t": s.event.details.get("kdf_t"),
-            "m_kib": s.event.details.get("kdf_m_kib"),
-            "p": s.event.details.get("kdf_p"),
-        }
-        kdf = {"alg": "argon2id", **kdf, **{k: v for k, v in changed.items() if v is not None}}
+        changed = _argon2_params({k: s.event.details.get(f"kdf_{k}") for k in KDF_PARAMS})
+        kdf = {"alg": "argon2id", **kdf, **changed}
     return m.Encryption(
         payload="Cobblestone-256: AES-256-GCM, 16 KiB chunks, key-committing",
         file_keys="a random 256-bit key per stored file, wrapped under the vault key",
@@ -652,6 +746,24 @@ def _encryption_facts(events: list[StoredEvent], packages: list[dict[str, Any]])
         escrow_key_ids=sealed_key_ids(events, packages),
         standard="NIST SP 800-111; FIPS 197 (AES); SP 800-38D (GCM); RFC 9180 (HPKE)",
     )
+
+
+def _kdf_params(recorded: object) -> dict[str, object]:
+    """The KDF a create event (or, its parameters, a passwd) recorded, as the report shows
+    it: each Argon2 parameter that is a whole number within RFC 9106's bounds, the
+    algorithm's name when it is text (NOT_RECORDED when only parameters are); anything
+    else is left out, so the evidence never carries a value no KDF could have used."""
+    if not isinstance(recorded, dict):
+        return {}
+    params = _argon2_params(recorded)
+    alg = _text(recorded.get("alg"))
+    return {"alg": alg or NOT_RECORDED, **params} if alg or params else {}
+
+
+def _argon2_params(recorded: dict[str, object]) -> dict[str, object]:
+    return {
+        k: v for k, top in KDF_PARAMS.items() if type(v := recorded.get(k)) is int and 1 <= v <= top
+    }
 
 
 def _custody(vault: VaultRecord, events: list[StoredEvent], lost: StoredEvent) -> m.Custody:
@@ -717,20 +829,24 @@ def _part(name: str, value: object) -> str:
     return f"{name}={plain(value)}"
 
 
-def plain(value: object) -> str:
+def plain(value: object, depth: int = 0) -> str:
     """VALUE as text for people: a mapping as `CA=550, NV=70`, a list as `a, b`, nested
-    ones in parentheses; never a Python repr."""
+    ones in parentheses (deeper than PLAIN_DEPTH as `...`), null as `none`; never a
+    Python repr."""
+    if isinstance(value, dict | list | tuple) and depth > PLAIN_DEPTH:
+        return "..."
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_nested(v)}" for k, v in value.items())
+        return ", ".join(f"{k}={_nested(v, depth)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return ", ".join(_nested(v) for v in value)
+        return ", ".join(_nested(v, depth) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return "none" if value is None else str(value)
 
 
-def _nested(value: object) -> str:
-    return f"({plain(value)})" if isinstance(value, dict | list | tuple) else plain(value)
+def _nested(value: object, depth: int) -> str:
+    shown = plain(value, depth + 1)
+    return f"({shown})" if isinstance(value, dict | list | tuple) else shown
 
 
 def _whole(value: object) -> int | None:
@@ -741,7 +857,8 @@ def _whole(value: object) -> int | None:
 
 def _contents(events: list[StoredEvent]) -> m.Contents:
     """What the drive held, from counts the events record; a value that is not a count
-    (see _whole) is left out, never guessed at (`plaintext_findings` counts the same way)."""
+    (see _whole) is left out, never guessed at (`plaintext_findings` counts the same way),
+    and so is a state that is not a two-letter code and a category that is not text."""
     files = nbytes = 0
     for s in _of(events, "add", "export", "rm"):
         sign = -1 if s.event.action == "rm" else 1
@@ -758,13 +875,21 @@ def _contents(events: list[StoredEvent]) -> m.Contents:
             individuals = (individuals or 0) + declared
         by_state = d.get("states")
         for code, count in by_state.items() if isinstance(by_state, dict) else ():
-            if (n := _whole(count)) is not None:
-                states[str(code)] = states.get(str(code), 0) + n
+            if (state := _state_code(code)) is not None and (n := _whole(count)) is not None:
+                states[state] = states.get(state, 0) + n
         named = d.get("categories")
-        categories.update(c for c in (named if isinstance(named, list) else ()) if type(c) is str)
+        categories.update(c for c in (named if isinstance(named, list) else ()) if _text(c))
     return m.Contents(
         individuals, dict(sorted(states.items())), sorted(categories), max(files, 0), max(nbytes, 0)
     )
+
+
+def _state_code(code: object) -> str | None:
+    """CODE as a two-letter state code (upper case, as `custody declare` writes it)."""
+    if not isinstance(code, str) or not code.isascii():
+        return None
+    upper = code.strip().upper()
+    return upper if STATE_CODE.fullmatch(upper) else None
 
 
 def deadlines(discovered_at: str, contents: m.Contents, time_zone: str | None) -> m.Deadlines:
