@@ -17,7 +17,7 @@ from medvault.format import index_journal as jfmt
 from medvault.format import meta as mfmt
 from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
-from medvault.format.binary import Reader, u16, u32
+from medvault.format.binary import Reader, u16, u32, u64
 
 VAULT_ID = bytes(range(16))
 CREATED = "2026-12-02T10:00:00Z"
@@ -34,15 +34,32 @@ MAC = bytes(32)
         (u16, 0xFFFF, b"\xff\xff"),
         (u32, 0x8000_0000, b"\x80\x00\x00\x00"),
         (u32, 0xFFFF_FFFF, b"\xff\xff\xff\xff"),
+        (u64, 1 << 63, b"\x80" + bytes(7)),
+        (u64, (1 << 64) - 1, b"\xff" * 8),
     ],
 )
-def test_u16_and_u32_write_their_whole_unsigned_range(
+def test_u16_u32_and_u64_write_their_whole_unsigned_range(
     encode: Any, value: int, expected: bytes
 ) -> None:
     """Values with the top bit set are written unsigned, big-endian, and read back."""
     assert encode(value) == expected
     reader = Reader(expected, "test")
-    assert (reader.u16() if len(expected) == 2 else reader.u32()) == value
+    read = {2: reader.u16, 4: reader.u32, 8: reader.u64}[len(expected)]
+    assert read() == value
+
+
+def test_taking_zero_bytes_is_an_empty_read_anywhere_even_at_the_end() -> None:
+    """take(0) returns no bytes and does not move, at the start, inside, and at the end
+    (an empty field, e.g. a zero-length body, is a read of nothing, not a truncation)."""
+    reader = Reader(b"ab", "test")
+    assert (reader.take(0), reader.position) == (b"", 0)
+    reader.take(2)
+    assert (reader.take(0), reader.position, reader.remaining) == (b"", 2, 0)
+    assert Reader(b"", "test").take(0) == b""
+    with pytest.raises(FormatError, match=r"^test: truncated \(needed 1 bytes, 0 left\)$"):
+        reader.take(1)
+    with pytest.raises(FormatError, match="truncated"):
+        Reader(b"ab", "test").take(-1)
 
 
 # --- canonical JSON -----------------------------------------------------------------------
