@@ -166,20 +166,28 @@ def _incident_of(lost: StoredEvent) -> tuple[str, str]:
     by name rather than reported on with a guess."""
     details = lost.event.details
     discovered = details.get("discovered_at")
+    if discovered is None:
+        raise UnreadableLostEvent(lost, "no discovery time (discovered_at)")
     if not isinstance(discovered, str) or _moment(discovered) is None:
-        raise _unreadable_lost_event(lost, "discovery time (discovered_at)")
+        raise UnreadableLostEvent(
+            lost, "a discovery time (discovered_at) that is not an ISO 8601 time"
+        )
     incident_id = _text(details.get("incident_id"))
     if incident_id is None:
-        raise _unreadable_lost_event(lost, "incident id (incident_id)")
+        raise UnreadableLostEvent(lost, "no incident id (incident_id)")
     return _utc_text(discovered), incident_id
 
 
-def _unreadable_lost_event(lost: StoredEvent, what: str) -> RegistryError:
-    return RegistryError(
-        f"{_ref(lost)} records no readable {what}, so no lost-drive report can be made",
-        hint="that event was not written as `medvault incident lost` writes one: check the "
-        "registry with `medvault audit verify`",
-    )
+class UnreadableLostEvent(RegistryError, ValueError):
+    """A lost event the report cannot be made from (exit 11, as a registry fault); also a
+    ValueError, as `deadlines` raises for a discovery that is not a time."""
+
+    def __init__(self, lost: StoredEvent, what: str) -> None:
+        super().__init__(
+            f"{_ref(lost)} records {what}, so no lost-drive report can be made",
+            hint="that event was not written as `medvault incident lost` writes one: check "
+            "the registry with `medvault audit verify`",
+        )
 
 
 def _text(value: object) -> str | None:
