@@ -356,3 +356,44 @@ def test_a_header_body_and_file_at_their_caps_are_accepted_one_byte_over_refused
     assert len(over) == hfmt.MAX_HEADER_FILE
     with pytest.raises(FormatError, match=r"^vault header: body too large$"):
         hfmt.decode(over)
+
+
+@pytest.mark.parametrize(
+    ("text", "max_len", "expected"),
+    [
+        ("AA==", 1, b"\x00"),
+        ("AAAA", 3, bytes(3)),
+        (cj.b64(bytes(4096)), 4096, bytes(4096)),
+        ("AB==", 1, "base64 is not in its canonical form"),  # nonzero padding bits: also 0x00
+        ("AAF=", 2, "base64 is not in its canonical form"),
+        ("AAAA=", 4, "base64 is not in its canonical form"),  # a stray `=` after a full group
+        (cj.b64(bytes(4097)), 4096, "value too long"),  # same text length as 4096 bytes
+        (cj.b64(bytes(4098)), 4096, "value too long"),
+        (cj.b64(bytes(65)), 64, "value too long"),
+        (cj.b64(bytes(41)), 40, "value too long"),
+        ("AA", 1, "bad base64"),  # padding is not optional
+        ("AA-_", 3, "bad base64"),  # the URL-safe alphabet is another encoding
+    ],
+)
+def test_base64_fields_have_one_spelling_and_a_byte_cap(
+    text: str, max_len: int, expected: bytes | str
+) -> None:
+    """A base64 field decodes to at most its size in bytes, and only from its one canonical
+    spelling: no second text can carry the same value."""
+    if isinstance(expected, bytes):
+        assert cj.unb64(text, "f", max_len) == expected
+        return
+    with pytest.raises(FormatError, match=f"^f: {expected}"):
+        cj.unb64(text, "f", max_len)
+
+
+@pytest.mark.parametrize(("size", "accepted"), [(4096, True), (4097, False), (4098, False)])
+def test_a_key_package_is_at_most_4096_bytes(size: int, accepted: bool) -> None:
+    """An escrow entry's sealed key package decodes to at most 4,096 bytes: the largest
+    suite's package is far below it, and a reader never holds more for one entry."""
+    raw = {"key_id": "0123456789abcdef", "suite": "s", "sealed": cj.b64(bytes(size))}
+    if accepted:
+        assert hfmt.EscrowSlot.from_json(raw).sealed == bytes(size)
+    else:
+        with pytest.raises(FormatError, match="value too long"):
+            hfmt.EscrowSlot.from_json(raw)

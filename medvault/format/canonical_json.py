@@ -78,9 +78,17 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str, what: str, max_len: int) -> bytes:
-    if len(text) > (max_len + 2) // 3 * 4:
+    """TEXT as standard padded base64 (RFC 4648 section 4) of at most MAX_LEN bytes, in its
+    one spelling: b64decode alone lets stray `=` and nonzero padding bits through, so two
+    texts could carry one value, and its length cap rounds up to whole groups."""
+    if len(text) > (max_len + 2) // 3 * 4:  # bounds the work before decoding
         raise FormatError(f"{what}: value too long")
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise FormatError(f"{what}: bad base64") from exc
+    if len(raw) > max_len:
+        raise FormatError(f"{what}: value too long")
+    if b64(raw) != text:
+        raise FormatError(f"{what}: base64 is not in its canonical form")
+    return raw
