@@ -63,7 +63,7 @@ def test_a_slot_salt_is_16_to_64_bytes_and_its_wrapped_key_40(
         assert (slot.salt, slot.wrapped) == (salt, wrapped)
         assert slot.to_json() == raw
     else:
-        with pytest.raises(FormatError, match="bad salt or wrapped key length|value too long"):
+        with pytest.raises(FormatError, match=r"bad salt or wrapped key length|value too long"):
             parse(raw)
 
 
@@ -159,7 +159,7 @@ def test_an_earlier_key_has_a_u32_epoch_from_1_and_a_40_byte_wrapped_key(
     if accepted:
         assert hfmt.PreviousKey.from_json(raw) == hfmt.PreviousKey(epoch, wrapped)
     else:
-        with pytest.raises(FormatError, match="bad epoch or wrapped key length|value too long"):
+        with pytest.raises(FormatError, match=r"bad epoch or wrapped key length|value too long"):
             hfmt.PreviousKey.from_json(raw)
 
 
