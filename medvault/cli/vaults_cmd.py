@@ -10,8 +10,8 @@ import click
 from medvault.cli.common import emit_json, json_option, open_registry
 from medvault.cli.safe_text import safe
 from medvault.registry.records import StoredEvent, VaultRecord
-from medvault.reports.lost import DRIVE_ACTS
 from medvault.reports.lost import custodian as current_custodian
+from medvault.reports.lost import declared_contents, last_act
 
 SHORT_ID = 8  # hex digits shown; any unique prefix of 6 or more names the vault
 STATES = ("pending", "active", "aborted", "lost", "erased")
@@ -71,8 +71,8 @@ def _wanted(record: VaultRecord, states: tuple[str, ...], label: str | None) -> 
 
 
 def _row(record: VaultRecord, events: list[StoredEvent]) -> dict[str, Any]:
-    in_hand = [s for s in events if s.event.action in DRIVE_ACTS]
-    last = max(in_hand, key=lambda s: s.event.at) if in_hand else None
+    act = last_act(events)
+    last = act[1] if act else None
     return {
         "label": record.label,
         "short_id": record.vault_id[:SHORT_ID],
@@ -86,18 +86,10 @@ def _row(record: VaultRecord, events: list[StoredEvent]) -> dict[str, Any]:
 
 
 def _declared(events: list[StoredEvent]) -> dict[str, Any]:
-    """Declared counts, added up as the lost-drive report adds them (an upper bound)."""
-    individuals: int | None = None
-    states: dict[str, int] = {}
-    for s in events:
-        if s.event.action != "declare":
-            continue
-        details = s.event.details
-        if isinstance(details.get("individuals"), int):
-            individuals = (individuals or 0) + int(details["individuals"])
-        for code, count in dict(details.get("states") or {}).items():
-            states[str(code)] = states.get(str(code), 0) + int(count)
-    return {"individuals": individuals, "states": dict(sorted(states.items()))}
+    """Declared counts, added up by the lost-drive report's own rule (an upper bound; a
+    value that is not a count is left out there, never a crash here)."""
+    contents = declared_contents(events)
+    return {"individuals": contents.individuals, "states": contents.states}
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

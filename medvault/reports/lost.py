@@ -127,7 +127,7 @@ def build(
             "the PHI is secured and its loss is not a breach requiring notification."
         ],
     )
-    contents = _contents(events)
+    contents = declared_contents(events)
     return m.LostDriveReport(
         schema=m.SCHEMA_ID,
         generated_at=generated_at,
@@ -291,18 +291,25 @@ def _moment(text: object) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _last_act(events: list[StoredEvent], lost: StoredEvent) -> tuple[datetime, StoredEvent] | None:
+def last_act(
+    events: list[StoredEvent], recorded_before: int | None = None
+) -> tuple[datetime, StoredEvent] | None:
     """The last act with the drive in hand, by parsed time (offsets and fractions of a
-    second compared as times, not text), among those recorded before the loss; an
-    unauthenticated sighting or a time that cannot be read does not count."""
+    second compared as times, not text), among those recorded before event
+    RECORDED_BEFORE (the loss; None: all); an unauthenticated sighting or a time that
+    cannot be read does not count. `medvault vaults` shows the same act as last seen."""
     acts = [
         (moment, s)
         for s in _of(events, *DRIVE_ACTS)
-        if s.seq < lost.seq
+        if (recorded_before is None or s.seq < recorded_before)
         and not _unauthenticated_sighting(s)
         and (moment := _moment(s.event.at)) is not None
     ]
     return max(acts, key=lambda act: (act[0], act[1].seq), default=None)
+
+
+def _last_act(events: list[StoredEvent], lost: StoredEvent) -> tuple[datetime, StoredEvent] | None:
+    return last_act(events, lost.seq)
 
 
 def _last_seen_before(
@@ -863,7 +870,7 @@ def _whole(value: object) -> int | None:
     return value if type(value) is int and 0 <= value <= MAX_COUNT else None
 
 
-def _contents(events: list[StoredEvent]) -> m.Contents:
+def declared_contents(events: list[StoredEvent]) -> m.Contents:
     """What the drive held, from counts the events record; a value that is not a count
     (see _whole) is left out, never guessed at (`plaintext_findings` counts the same way),
     and so is a state that is not a two-letter code and a category that is not text."""

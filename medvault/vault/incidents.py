@@ -9,7 +9,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from medvault.crypto.symmetric import random_bytes
-from medvault.errors import NotFound, UsageError
+from medvault.errors import NotFound, RegistryError, UsageError
 from medvault.registry.records import Event, EventSink, StoredEvent, VaultRecord
 from medvault.vault.custody import new_event, record
 from medvault.vault.env import Env, iso
@@ -42,7 +42,7 @@ class LostIncident:
 
     @property
     def incident_id(self) -> str:
-        return str(self.opened.event.details["incident_id"])
+        return _recorded_text(self.opened, "incident_id")
 
     def as_reported(self) -> StoredEvent:
         """The opening event with the earliest discovery, for the report's deadlines."""
@@ -132,22 +132,23 @@ def report_lost(
         raise NotFound(f"vault {vault.vault_id} is flagged lost but has no lost event")
     if not reported_by.strip():
         raise UsageError("--reported-by must name a person")
-    incident_id = str(opened.event.details["incident_id"])
+    incident_id = _recorded_text(opened, "incident_id")
     details = {
         "incident_id": incident_id,
         "discovered_at": iso(discovered_at),
         "reported_by": reported_by.strip(),
     }
     record(registry, env, "lost-reported", details, vault_id=vault.vault_id)
-    earliest = min(
-        (
-            str(s.event.details["discovered_at"])
-            for s in registry.events(vault.vault_id)
-            if s.event.action in ("lost", "lost-reported")
-            and s.event.details.get("incident_id") == incident_id
-        ),
-        key=_instant,
-    )
+    # Every report of this incident whose discovery can be read (the opening one must be);
+    # the earliest starts the 60-day clock.
+    reports = [
+        s
+        for s in registry.events(vault.vault_id)
+        if s.event.action in ("lost", "lost-reported")
+        and s.event.details.get("incident_id") == incident_id
+    ]
+    times = [t for s in reports if (t := _discovery(s)) is not None]
+    earliest = min([_recorded_discovery(opened), *times], key=_instant)
     return LostIncident(opened, earliest, added=True)
 
 
@@ -166,6 +167,41 @@ def _stored(registry: LostRegistry, vault_id: str, event_id: str) -> StoredEvent
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _recorded_text(stored: StoredEvent, key: str) -> str:
+    """KEY of a lost event, which `incident lost` always writes as text: without it the
+    event was not written by medvault, a registry fault (exit 11), never a KeyError."""
+    value = stored.event.details.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise _unreadable(stored, key)
+    return value
+
+
+def _recorded_discovery(stored: StoredEvent) -> str:
+    """The discovery time a lost event records, as text that reads as a time."""
+    value = _discovery(stored)
+    if value is None:
+        raise _unreadable(stored, "discovered_at")
+    return value
+
+
+def _unreadable(stored: StoredEvent, key: str) -> RegistryError:
+    return RegistryError(
+        f"event {stored.seq} ({stored.event.action}) records no readable {key}",
+        hint="check the registry with `medvault audit verify`",
+    )
+
+
+def _discovery(stored: StoredEvent) -> str | None:
+    value = stored.event.details.get("discovered_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = _instant(value)
+    except ValueError:
+        return None
+    return value if moment.tzinfo is not None else None
 
 
 def note_if_lost(
