@@ -1,0 +1,164 @@
+"""Exact behaviour of the key layer's smallest rules (medvault/keys/): the admin-share
+bounds and labels, the generated passphrase's format, u32 epoch and slot ids in key
+derivations (checked against an independent HKDF), trying every recovery-code slot, and
+the keyring listing's handling of odd entries and failures. Fast: no Argon2id, no CLI."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import keyring.core
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
+from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+
+from medvault.crypto import labels
+from medvault.errors import KeyCacheRefused, UsageError
+from medvault.keys import epochs, keycache, passphrase, recovery_code, shares
+from medvault.secret import Secret
+from tests.secret_service import LOGIN, SERVICE, secret_service
+
+VAULT_ID = bytes(range(16))
+VMK = Secret(bytes(range(32, 64)))
+SEED = Secret(bytes(range(16)))
+CREATED = "2026-12-05T10:00:00Z"
+HIGH_IDS = [2**31, 2**32 - 1]  # u32 values with the top bit set
+
+
+def _independent_key(key: bytes, label: bytes, *fields: bytes) -> bytes:
+    """HKDF-Expand-SHA-512 as docs/FORMAT.md states it, without medvault's own code."""
+    info = label + b"\x00" + b"".join(fields)
+    return HKDFExpand(hashes.SHA512(), 32, info).derive(key)
+
+
+# --- shares ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("threshold", "holders"), [(1, 1), (2, 2), (2, 16), (16, 16), (3, 5)])
+def test_share_bounds_allow_one_to_sixteen_admins(threshold: int, holders: int) -> None:
+    """1 <= threshold <= holders <= 16 is allowed at each edge (a lone admin holds the
+    whole key; every admin may be needed; 16 admins), and THRESHOLD shares rebuild it."""
+    made = shares.split_seed(SEED, threshold, holders)
+    assert len(made) == holders
+    assert shares.combine_shares(made[:threshold]).reveal() == SEED.reveal()
+
+
+@pytest.mark.parametrize(
+    ("threshold", "holders"), [(0, 1), (2, 1), (3, 2), (2, 17), (17, 17), (1, 2), (1, 16)]
+)
+def test_share_bounds_refuse_outside_them(threshold: int, holders: int) -> None:
+    """Refused: no threshold, more needed than there are admins, more than 16 admins, and a
+    threshold of 1 among several admins (each of them would hold the whole key)."""
+    with pytest.raises(UsageError):
+        shares.split_seed(SEED, threshold, holders)
+
+
+def test_a_bad_share_is_named_by_its_place_counting_from_one() -> None:
+    """combine_shares names the first share "share 1", the second "share 2"."""
+    good = shares.split_seed(SEED, 2, 3)
+    with pytest.raises(shares.ShareError, match=r"^share 1: word 1 is not a SLIP-39 word"):
+        shares.combine_shares(["notaword " + good[0], good[1]])
+    with pytest.raises(shares.ShareError, match=r"^share 2: word 1 is not a SLIP-39 word"):
+        shares.combine_shares([good[0], "notaword " + good[1]])
+
+
+# --- generated passphrase -------------------------------------------------------------------
+
+
+def test_a_generated_passphrase_is_eight_list_words_joined_by_hyphens() -> None:
+    """The format: eight SLIP-39 list words, each separated by a single "-"."""
+    from shamir_mnemonic.wordlist import WORDLIST
+
+    for _ in range(20):
+        words = passphrase.generate().split("-")
+        assert len(words) == 8
+        assert all(word in WORDLIST for word in words)
+
+
+# --- u32 ids in key derivations -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("epoch", HIGH_IDS)
+def test_an_earlier_epoch_above_2_31_wraps_under_the_known_answer_key(epoch: int) -> None:
+    """The earlier epoch's key is wrapped under HKDF(current, PREVIOUS_EPOCH, vault id,
+    epoch as an unsigned 32-bit big-endian number): epochs go up to 2**32 - 1."""
+    old = Secret(bytes(32))
+    wrapped = epochs.wrap_previous(VMK, VAULT_ID, epoch, old)
+    kek = _independent_key(VMK.reveal(), labels.PREVIOUS_EPOCH, VAULT_ID, epoch.to_bytes(4, "big"))
+    assert wrapped.epoch == epoch
+    assert aes_key_unwrap(kek, wrapped.wrapped) == old.reveal()
+
+
+@pytest.mark.parametrize("slot_id", HIGH_IDS)
+def test_a_recovery_slot_id_above_2_31_wraps_under_the_known_answer_key(slot_id: int) -> None:
+    """A recovery-code slot wraps the vault key under HKDF(code, RECOVERY_SLOT, salt, vault
+    id, slot id as an unsigned 32-bit big-endian number); it opens with the code."""
+    _, code = recovery_code.generate()
+    slot = recovery_code.make_recovery_slot(VMK, VAULT_ID, slot_id, code, CREATED)
+    kek = _independent_key(
+        code.reveal(), labels.RECOVERY_SLOT, slot.salt, VAULT_ID, slot_id.to_bytes(4, "big")
+    )
+    assert aes_key_unwrap(kek, slot.wrapped) == VMK.reveal()
+    assert recovery_code.open_recovery_slots((slot,), VAULT_ID, code).reveal() == VMK.reveal()
+
+
+def test_every_recovery_slot_is_tried_after_one_that_does_not_open() -> None:
+    """A code that does not open the first recovery-code slot still opens a later one (a
+    vault may hold an old and a new code)."""
+    _, other = recovery_code.generate()
+    _, code = recovery_code.generate()
+    slots = (
+        recovery_code.make_recovery_slot(VMK, VAULT_ID, 1, other, CREATED),
+        recovery_code.make_recovery_slot(VMK, VAULT_ID, 2, code, CREATED),
+    )
+    assert recovery_code.open_recovery_slots(slots, VAULT_ID, code).reveal() == VMK.reveal()
+
+
+# --- keyring listing ------------------------------------------------------------------------
+
+
+def _use_secret_service(monkeypatch: pytest.MonkeyPatch, bus: str, home: Path) -> None:
+    """Until the test ends, this process uses the real SecretService backend on BUS, with
+    MEDVAULT_HOME=HOME."""
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+    monkeypatch.setenv("MEDVAULT_HOME", str(home))
+    monkeypatch.setattr(keyring.core, "_keyring_backend", SecretServiceKeyring())
+
+
+def test_a_keyring_entry_without_a_username_is_skipped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The keyring listing (lock --all) skips a medvault-service entry with no username
+    attribute (written by another tool) instead of crashing, and still lists the rest."""
+    import secretstorage
+    from jeepney.io.blocking import open_dbus_connection
+
+    vault_id = "cd" * 16
+    with secret_service(tmp_path / "keyring-home") as service:
+        address = service.env["DBUS_SESSION_BUS_ADDRESS"]
+        service.put(vault_id, "{}", LOGIN)
+        with contextlib.closing(open_dbus_connection(bus=address)) as bus:
+            secretstorage.Collection(bus, LOGIN).create_item(
+                f"{SERVICE}/nameless", {"service": SERVICE}, b"{}"
+            )
+        _use_secret_service(monkeypatch, address, tmp_path / "home")
+        assert keycache.cached_vaults() == [vault_id]
+
+
+def test_a_keyring_that_cannot_list_is_refused_naming_the_cause(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """When SecretService cannot be reached to list entries, cached_vaults raises
+    KeyCacheRefused whose message names the failure's type (a keyring failure: no bus)."""
+    missing = f"unix:path={tmp_path / 'no-such-bus'}"
+    _use_secret_service(monkeypatch, missing, tmp_path / "home")
+    with pytest.raises(KeyCacheRefused) as refused:
+        keycache.cached_vaults()
+    cause = refused.value.__context__
+    assert cause is not None
+    assert str(refused.value) == (
+        f"the OS keyring could not list its entries: {type(cause).__name__}"
+    )
