@@ -503,22 +503,68 @@ def changed_since(old: str, new: str) -> list[str]:
     return out.stdout.split()
 
 
+def function_sources(commit: str, path: str) -> tuple[dict[str, str], str]:
+    """PATH at COMMIT: each function's source by mutmut's mangled name, and the rest of the
+    file (what lies outside every function)."""
+    done = subprocess.run(
+        ["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        return {}, ""
+    lines = done.stdout.splitlines()
+    spans = function_spans(done.stdout)
+    inside = {n for a, b in spans.values() for n in range(a, b + 1)}
+    outside = "\n".join(ln for n, ln in enumerate(lines, 1) if n not in inside)
+    return {name: "\n".join(lines[a - 1 : b]) for name, (a, b) in spans.items()}, outside
+
+
+def changed_functions(module: Module, old: str, new: str) -> list[str]:
+    """The mutant-name prefix of every function of MODULE's mutated files whose source
+    differs between OLD and NEW. mutmut mutates only inside functions and numbers each
+    function's mutants from its own source, so a mutant of an unchanged function is the
+    same change to the same code. A change outside the functions (a constant, an import)
+    could change what any mutant does: then only a whole run will do."""
+    before, after = mutated_blobs(old, module.mutate), mutated_blobs(new, module.mutate)
+    changed: list[str] = []
+    for path in sorted(set(before) | set(after)):
+        if before.get(path) == after.get(path):
+            continue
+        (old_funcs, old_rest), (new_funcs, new_rest) = (
+            function_sources(old, path),
+            function_sources(new, path),
+        )
+        if old_rest != new_rest:
+            raise SystemExit(
+                f"{module.name}: {path} changed outside its functions since {old[:7]}; "
+                "run the whole module"
+            )
+        prefix = path.removesuffix(".py").replace("/", ".")
+        changed += [
+            f"{prefix}.{name}"
+            for name in sorted(set(old_funcs) | set(new_funcs))
+            if old_funcs.get(name) != new_funcs.get(name)
+        ]
+    return changed
+
+
 def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
-    """Run only the saved result's survivors again on HEAD, the quick pool first and then both
-    pools for what is left: for tests added since. Allowed only when the module's mutated
-    files are as in the saved run, so each mutant is the same change to the same code; the
-    result names both commits and any other file of medvault/ that changed between them."""
+    """Run the saved result's survivors again on HEAD, the quick pool first and then both
+    pools for what is left: for tests added since. Every mutant of a function changed since
+    the saved run is run afresh the same way and replaces that function's old results; a
+    mutant of an unchanged function is the same change to the same code, so its result
+    stands. The result names both commits, the functions run afresh and any other file of
+    medvault/ that changed between them."""
     path = RESULTS / f"{module.name}.json"
     if not path.exists():
         raise SystemExit(f"{module.name}: no saved result to rerun; run the module first")
     result = json.loads(path.read_text())
-    # The same mutated files give the same mutants (mutmut numbers them per function), so a
-    # survivor's key names the same change; a change elsewhere in medvault/ is recorded.
-    if mutated_blobs(result["commit"], module.mutate) != mutated_blobs(commit, module.mutate):
-        raise SystemExit(
-            f"{module.name}: {', '.join(module.mutate)} changed since {result['commit'][:7]}; "
-            "run the whole module"
-        )
+    fresh = changed_functions(module, result["commit"], commit)
+    globs = [f"{prefix}__mutmut_*" for prefix in fresh]
+
+    def afresh(key: str) -> bool:
+        return any(fnmatch.fnmatch(key, g) for g in globs)
+
+    result["mutants"] = [r for r in result["mutants"] if not afresh(r["key"])]
     # Message-text and allowlisted mutants are accepted already: not run again.
     allow = load_allowlist()
     left = [
@@ -526,26 +572,35 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
         for r in result["mutants"]
         if r["status"] not in KILLED and not diagnostic_text(r) and allowlisted(r, allow) is None
     ]
-    if not left:
+    if not left and not globs:
         print(f"[{module.name}] no survivors to rerun")
         return
     seconds = 0.0
     by_key: dict[str, dict[str, Any]] = {}
+    new_rows: list[dict[str, Any]] = []
     pools = [("again-quick", module.tests), ("again-wide", module.tests + module.wide)]
     for phase, tests in pools if module.wide else pools[:1]:
         names = [k for k in left if by_key.get(k, {}).get("status") not in KILLED]
+        if phase == "again-quick":
+            names += globs
         if not names:
             break
         rows, more = run_phase(module, phase, tests, names, max_children)
         seconds += more
-        by_key.update({r["key"]: r for r in rows if r["key"] in names})
+        if phase == "again-quick":
+            new_rows = [dict(r, phase="again") for r in rows if afresh(r["key"])]
+            left += [r["key"] for r in new_rows]
+        by_key.update({r["key"]: r for r in rows if r["key"] in names or r["key"] in left})
+    merge_statuses(new_rows, by_key, "again")
     merge_statuses(result["mutants"], by_key, "again")
+    result["mutants"] += new_rows
     result["phases"] = [*result.get("phases", ["quick", "wide"]), "again"]
     result["survivors_rerun"] = {
         "commit": commit,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "mutants": len(left),
         "seconds": round(seconds),
+        "functions_afresh": fresh,
         "other_changes": changed_since(result["commit"], commit),
     }
     path.write_text(json.dumps(result, indent=1) + "\n")
@@ -633,6 +688,10 @@ def report(plan: list[Module]) -> bool:
         if "survivors_rerun" in res:
             again = res["survivors_rerun"]
             commit += f", survivors again at {again['commit'][:7]}"
+            if again.get("functions_afresh"):
+                commit += (
+                    f" (functions changed since, run afresh: {len(again['functions_afresh'])})"
+                )
             if again.get("other_changes"):
                 commit += f" (other medvault/ files changed: {len(again['other_changes'])})"
         verdict = "" if passed else " (incomplete)" if s["unchecked"] else " (below gate)"

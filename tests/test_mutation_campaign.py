@@ -115,3 +115,21 @@ def test_a_mutant_is_placed_on_its_line_of_the_file() -> None:
     assert spans == {"x_f": (1, 5)}
     diff = "--- f\n+++ f\n@@ -3,3 +3,3 @@\n     if a:\n-        return 2\n+        return 3\n"
     assert M.locate(source.splitlines(), spans["x_f"], "return 2", diff) == 5
+
+
+def _module(name: str) -> Any:
+    return next(m for m in M.load_plan() if m.name == name)
+
+
+def test_a_survivors_rerun_runs_afresh_only_the_functions_that_changed() -> None:
+    """Between these commits only unb64's body changed in format/: its mutants are run
+    afresh, every other format/ mutant keeps its result; a file of another module that
+    changed outside its functions (lost.py gained a constant and an import) needs a whole
+    run, as a changed constant can change what any of its mutants does."""
+    fmt = _module("format")
+    assert M.changed_functions(fmt, "91a334f", "ca377fa") == [
+        "medvault.format.canonical_json.x_unb64"
+    ]
+    assert M.changed_functions(fmt, "ca377fa", "ca377fa") == []
+    with pytest.raises(SystemExit, match="changed outside its functions"):
+        M.changed_functions(_module("reports-lost"), "aea1374^", "aea1374")
