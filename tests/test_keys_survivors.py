@@ -1,11 +1,13 @@
 """Exact behaviour of the key layer's smallest rules (medvault/keys/): the admin-share
-bounds and labels, the generated passphrase's format, u32 epoch and slot ids in key
-derivations (checked against an independent HKDF), trying every recovery-code slot, and
-the keyring listing's handling of odd entries and failures. Fast: no Argon2id, no CLI."""
+bounds and labels, locating a mistyped share word, the generated passphrase's format, u32
+epoch and slot ids in key derivations (checked against an independent HKDF), trying every
+recovery-code slot, and the keyring's handling of odd entries and failures. Fast: no
+Argon2id, no CLI."""
 
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import keyring.core
@@ -25,6 +27,7 @@ VAULT_ID = bytes(range(16))
 VMK = Secret(bytes(range(32, 64)))
 SEED = Secret(bytes(range(16)))
 CREATED = "2026-12-05T10:00:00Z"
+ANOTHER_VAULT = "ab" * 16
 HIGH_IDS = [2**31, 2**32 - 1]  # u32 values with the top bit set
 
 
@@ -63,6 +66,53 @@ def test_a_bad_share_is_named_by_its_place_counting_from_one() -> None:
         shares.combine_shares(["notaword " + good[0], good[1]])
     with pytest.raises(shares.ShareError, match=r"^share 2: word 1 is not a SLIP-39 word"):
         shares.combine_shares([good[0], "notaword " + good[1]])
+
+
+def _retyped(share: str, position: int, delta: int) -> str:
+    """SHARE with word POSITION (1-based) replaced by the list word whose index differs by
+    the XOR DELTA: another real word, so only the checksum can tell."""
+    from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
+
+    words = share.split()
+    words[position - 1] = WORDLIST[WORD_INDEX_MAP[words[position - 1]] ^ delta]
+    return " ".join(words)
+
+
+def _typo_cases() -> list[tuple[int, int]]:
+    """Every position with a one-bit change (each bit somewhere), every bit of word 2 (whose
+    bit 4 is the extendable flag, part of the checksum's customisation), and all ten bits
+    changed at the ends."""
+    every_position = [(position, 1 << (position % 10)) for position in range(1, 21)]
+    word_two = [(2, 1 << bit) for bit in range(10)]
+    return every_position + word_two + [(1, 1023), (2, 1023), (20, 1023)]
+
+
+@pytest.mark.parametrize(("position", "delta"), _typo_cases())
+def test_a_mistyped_share_word_is_located(position: int, delta: int) -> None:
+    """A share with one word replaced by another list word fails its checksum, and the
+    error names that word's position (not the word)."""
+    share = shares.split_seed(SEED, 2, 3)[0]
+    assert len(share.split()) == 20  # a 128-bit seed
+    typed = _retyped(share, position, delta)
+    with pytest.raises(shares.ShareError) as refused:
+        shares.parse_share(typed, "share 1")
+    assert str(refused.value) == (
+        f"share 1: the share's checksum fails: word {position} looks mistyped"
+    )
+    assert typed.split()[position - 1] not in str(refused.value)
+
+
+@pytest.mark.parametrize(("first", "second"), [(1, 2), (5, 17), (2, 20)])
+def test_two_mistyped_share_words_are_not_blamed_on_one(first: int, second: int) -> None:
+    """With two words mistyped no single word can be blamed (RS1024 words are at least four
+    changes apart), so the error says a word is mistyped without naming one."""
+    share = shares.split_seed(SEED, 2, 3)[0]
+    typed = _retyped(_retyped(share, first, 1), second, 16)
+    with pytest.raises(shares.ShareError) as refused:
+        shares.parse_share(typed, "share 1")
+    assert str(refused.value) == (
+        "share 1: the share's checksum fails: a word is mistyped or missing"
+    )
 
 
 # --- generated passphrase -------------------------------------------------------------------
@@ -157,8 +207,40 @@ def test_a_keyring_that_cannot_list_is_refused_naming_the_cause(
     _use_secret_service(monkeypatch, missing, tmp_path / "home")
     with pytest.raises(KeyCacheRefused) as refused:
         keycache.cached_vaults()
-    cause = refused.value.__context__
+    _assert_names_its_cause(refused.value, "list its entries")
+
+
+def _assert_names_its_cause(refused: KeyCacheRefused, action: str) -> None:
+    cause = refused.__context__
     assert cause is not None
-    assert str(refused.value) == (
-        f"the OS keyring could not list its entries: {type(cause).__name__}"
-    )
+    assert str(refused) == f"the OS keyring could not {action}: {type(cause).__name__}"
+
+
+def test_a_keyring_that_cannot_store_is_refused_naming_the_cause(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """remember() on an unreachable SecretService raises KeyCacheRefused naming the cause's
+    type, and takes back its marker (no key was cached)."""
+    _use_secret_service(monkeypatch, f"unix:path={tmp_path / 'no-such-bus'}", tmp_path / "home")
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    with pytest.raises(KeyCacheRefused) as refused:
+        keycache.remember(ANOTHER_VAULT, VMK, expires)
+    _assert_names_its_cause(refused.value, "store the key")
+    assert keycache.marked_vaults() == []
+
+
+def test_a_keyring_that_cannot_delete_is_refused_naming_the_cause(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """forget() of a vault whose marker says a key may be cached, on an unreachable
+    SecretService, raises KeyCacheRefused naming the cause's type and keeps the marker
+    (the next start tries again)."""
+    home = tmp_path / "home"
+    _use_secret_service(monkeypatch, f"unix:path={tmp_path / 'no-such-bus'}", home)
+    (home / "remembered").mkdir(parents=True)
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    (home / "remembered" / ANOTHER_VAULT).write_text(expires.isoformat() + "\n")
+    with pytest.raises(KeyCacheRefused) as refused:
+        keycache.forget(ANOTHER_VAULT)
+    _assert_names_its_cause(refused.value, "delete the key")
+    assert keycache.marked_vaults() == [ANOTHER_VAULT]
