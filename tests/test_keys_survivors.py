@@ -103,6 +103,27 @@ def test_a_mistyped_share_word_is_located(position: int, delta: int) -> None:
     )
 
 
+def test_word_two_is_blamed_only_for_a_fix_under_its_own_flag() -> None:
+    """Word 2's bit 4 is the extendable flag, which picks the checksum's customisation. A
+    share that changing word 2's flag bit would make pass the checksum only under the
+    customisation of the flag it has now (not of the flag it would then have) has no
+    one-word fix, so no word is blamed."""
+    from shamir_mnemonic.rs1024 import create_checksum
+    from shamir_mnemonic.share import _customization_string
+    from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
+
+    data = [WORD_INDEX_MAP[word] for word in SHARE.split()[:17]]  # without the checksum
+    assert data[1] >> 4 & 1  # SHARE is extendable
+    flipped = [data[0], data[1] ^ 16, *data[2:]]  # not extendable once word 2 is changed
+    checksum = create_checksum(flipped, _customization_string(True))  # the wrong flag's
+    typed = " ".join(WORDLIST[index] for index in data + checksum)
+    with pytest.raises(shares.ShareError) as refused:
+        shares.parse_share(typed, "share 1")
+    assert str(refused.value) == (
+        "share 1: the share's checksum fails: a word is mistyped or missing"
+    )
+
+
 @pytest.mark.parametrize(("first", "second"), [(1, 2), (5, 17), (2, 20)])
 def test_two_mistyped_share_words_are_not_blamed_on_one(first: int, second: int) -> None:
     """With two words mistyped no single word can be blamed (RS1024 words are at least four
