@@ -589,7 +589,11 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
         seconds += more
         if phase == "again-quick":
             new_rows = [dict(r, phase="again") for r in rows if afresh(r["key"])]
-            left += [r["key"] for r in new_rows]
+            left += [
+                r["key"]
+                for r in new_rows
+                if not diagnostic_text(r) and allowlisted(r, allow) is None
+            ]
         by_key.update({r["key"]: r for r in rows if r["key"] in names or r["key"] in left})
     merge_statuses(new_rows, by_key, "again")
     merge_statuses(result["mutants"], by_key, "again")
