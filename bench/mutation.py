@@ -594,7 +594,8 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
                 for r in new_rows
                 if not diagnostic_text(r) and allowlisted(r, allow) is None
             ]
-        by_key.update({r["key"]: r for r in rows if r["key"] in names or r["key"] in left})
+        ran = set(names) | {r["key"] for r in new_rows if phase == "again-quick"}
+        by_key.update({r["key"]: r for r in rows if r["key"] in ran})
     merge_statuses(new_rows, by_key, "again")
     merge_statuses(result["mutants"], by_key, "again")
     result["mutants"] += new_rows
