@@ -6,7 +6,9 @@ Argon2id, no CLI."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +34,11 @@ ANOTHER_VAULT = "ab" * 16
 SHARE = (
     "demand spew academic acid alive tenant idea garden scramble ranked "
     "axle auction dream acne arena marvel either method visitor symbolic"
+)
+# Member 1 of a 2-of-3 split of another seed (another escrow key).
+OTHER_KEYS_SHARE = (
+    "join fawn academic agency deal ajar acrobat invasion manager learn "
+    "amount mild teacher luxury cards vegan spider bolt jerky fiber"
 )
 HIGH_IDS = [2**31, 2**32 - 1]  # u32 values with the top bit set
 
@@ -103,19 +110,27 @@ def test_a_mistyped_share_word_is_located(position: int, delta: int) -> None:
     )
 
 
-def test_word_two_is_blamed_only_for_a_fix_under_its_own_flag() -> None:
+@pytest.mark.parametrize(
+    ("flag_change", "wrong_flag"),
+    [(16, True), (1, False)],
+    ids=["fix-flips-the-flag", "fix-keeps-the-flag"],
+)
+def test_word_two_is_blamed_only_for_a_fix_under_its_own_flag(
+    flag_change: int, wrong_flag: bool
+) -> None:
     """Word 2's bit 4 is the extendable flag, which picks the checksum's customisation. A
-    share that changing word 2's flag bit would make pass the checksum only under the
-    customisation of the flag it has now (not of the flag it would then have) has no
-    one-word fix, so no word is blamed."""
+    change of word 2 that passes the checksum only under the customisation of the flag the
+    result does not have is no fix, so no word is blamed: whether the change flips the flag
+    (the share is extendable, the fixed one would not be) or keeps it."""
     from shamir_mnemonic.rs1024 import create_checksum
     from shamir_mnemonic.share import _customization_string
     from shamir_mnemonic.wordlist import WORD_INDEX_MAP, WORDLIST
 
     data = [WORD_INDEX_MAP[word] for word in SHARE.split()[:17]]  # without the checksum
     assert data[1] >> 4 & 1  # SHARE is extendable
-    flipped = [data[0], data[1] ^ 16, *data[2:]]  # not extendable once word 2 is changed
-    checksum = create_checksum(flipped, _customization_string(True))  # the wrong flag's
+    changed = [data[0], data[1] ^ flag_change, *data[2:]]  # what the "fix" would give
+    assert bool(changed[1] >> 4 & 1) != wrong_flag
+    checksum = create_checksum(changed, _customization_string(wrong_flag))
     typed = " ".join(WORDLIST[index] for index in data + checksum)
     with pytest.raises(shares.ShareError) as refused:
         shares.parse_share(typed, "share 1")
@@ -134,6 +149,32 @@ def test_two_mistyped_share_words_are_not_blamed_on_one(first: int, second: int)
     assert str(refused.value) == (
         "share 1: the share's checksum fails: a word is mistyped or missing"
     )
+
+
+def test_shares_of_different_keys_are_refused_as_such() -> None:
+    """Shares whose identifiers differ are refused as belonging to different escrow keys
+    (not as shares that merely fail to combine)."""
+    with pytest.raises(shares.ShareError) as refused:
+        shares.combine_shares([SHARE, OTHER_KEYS_SHARE])
+    assert refused.value.message == "the shares belong to different escrow keys"
+
+
+def test_a_share_longer_than_33_words_is_refused_with_its_length() -> None:
+    """More than 33 words (a 256-bit seed's share) is refused before any checksum work,
+    saying how many words there were."""
+    typed = SHARE + " " + " ".join(SHARE.split()[:14])
+    with pytest.raises(shares.ShareError) as refused:
+        shares.parse_share(typed, "share 1")
+    assert refused.value.message == (
+        "share 1: 34 words; a share has at most 33 (one share per line or file)"
+    )
+
+
+def test_a_parsed_share_shows_its_label_and_hides_its_words() -> None:
+    """A parsed share's repr names its label and member, and no word of the share."""
+    parsed = shares.parse_share(SHARE, "share file alice.txt")
+    assert repr(parsed) == "ParsedShare(share file alice.txt, member 0, <redacted>)"
+    assert not set(repr(parsed).split()) & set(SHARE.split())
 
 
 # --- generated passphrase -------------------------------------------------------------------
@@ -262,4 +303,82 @@ def test_a_keyring_that_cannot_delete_is_refused_naming_the_cause(
     with pytest.raises(KeyCacheRefused) as refused:
         keycache.forget(ANOTHER_VAULT)
     _assert_names_its_cause(refused.value, "delete the key")
+    assert keycache.marked_vaults() == [ANOTHER_VAULT]
+
+
+def test_each_remembered_key_is_recalled_for_its_vault_then_forgotten_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On a real SecretService: remember() then recall() gives each vault its own key back
+    (with two vaults' keys cached); forget() says True when it deleted the key and exactly
+    False when there was none."""
+    now = datetime.now(UTC)
+    keys = {ANOTHER_VAULT: VMK, "ef" * 16: Secret(bytes(range(100, 132)))}
+    with secret_service(tmp_path / "keyring-home") as service:
+        _use_secret_service(monkeypatch, service.env["DBUS_SESSION_BUS_ADDRESS"], tmp_path / "h")
+        for vault_id, key in keys.items():
+            assert keycache.remember(vault_id, key, now + timedelta(hours=1)) == "session"
+        for vault_id, key in keys.items():
+            recalled = keycache.recall(vault_id, now)
+            assert recalled is not None
+            assert recalled.reveal() == key.reveal()
+        for vault_id in keys:
+            assert keycache.forget(vault_id) is True
+            assert keycache.forget(vault_id) is False
+        assert service.entries() == {}
+
+
+def _entry(key: str, expires: datetime) -> str:
+    return json.dumps({"v": 1, "key": key, "expires": expires.isoformat()})
+
+
+@pytest.mark.parametrize(
+    "case", ["expires-now", "stray-character-in-key", "key-of-31-bytes", "valid"]
+)
+def test_a_cached_entry_is_used_only_while_valid(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, case: str
+) -> None:
+    """recall() uses an entry only before its own expiry (an entry expiring at NOW is not
+    used) and only if its key is strict base64 of 32 bytes (a stray character is not
+    skipped over); an entry it does not use is deleted, with its marker."""
+    now = datetime.now(UTC)
+    good = base64.b64encode(VMK.reveal()).decode()
+    entries = {
+        "expires-now": _entry(good, now),
+        "stray-character-in-key": _entry(good[:8] + "!" + good[8:], now + timedelta(hours=1)),
+        "key-of-31-bytes": _entry(
+            base64.b64encode(VMK.reveal()[:31]).decode(), now + timedelta(hours=1)
+        ),
+        "valid": _entry(good, now + timedelta(hours=1)),
+    }
+    with secret_service(tmp_path / "keyring-home") as service:
+        _use_secret_service(monkeypatch, service.env["DBUS_SESSION_BUS_ADDRESS"], tmp_path / "h")
+        keycache.remember(ANOTHER_VAULT, VMK, now + timedelta(hours=1))  # marker and entry
+        (where,) = service.entries()[ANOTHER_VAULT]
+        service.put(ANOTHER_VAULT, entries[case], where)
+        recalled = keycache.recall(ANOTHER_VAULT, now)
+        if case == "valid":
+            assert recalled is not None
+            assert recalled.reveal() == VMK.reveal()
+            return
+        assert recalled is None
+        assert service.entries() == {}
+        assert keycache.marked_vaults() == []
+
+
+def test_forget_without_a_secure_keyring_or_a_marker_is_false(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With no secure keyring, forget() of a vault without a marker is False (nothing can
+    be cached there); with a marker it is refused and the marker is kept."""
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    monkeypatch.setenv("MEDVAULT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(keyring.core, "_keyring_backend", NoKeyring())
+    assert keycache.forget(ANOTHER_VAULT) is False
+    markers = tmp_path / "home" / "remembered"
+    markers.mkdir(parents=True)
+    (markers / ANOTHER_VAULT).write_text((datetime.now(UTC) + timedelta(hours=1)).isoformat())
+    with pytest.raises(KeyCacheRefused, match="not a secure OS keyring"):
+        keycache.forget(ANOTHER_VAULT)
     assert keycache.marked_vaults() == [ANOTHER_VAULT]
