@@ -12,9 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,9 +25,10 @@ from medvault.crypto.escrow import EscrowSuite
 from medvault.crypto.kdf import Argon2Params
 from medvault.keys.passphrase import to_secret
 from medvault.org import OrgCreated, init_org
+from medvault.registry.records import Event
 from medvault.registry.sql import Registry
 from medvault.vault.create import DEFAULT_PART_SIZE, create_vault
-from medvault.vault.env import Env
+from medvault.vault.env import Env, current_actor
 from tests.pg import PgServer, PgUnavailable, start
 
 pytest_plugins = ["tests.ci_skips"]
@@ -74,6 +77,17 @@ class Workspace:
 
     def registry(self) -> Registry:
         return Registry.for_path(self.home / "registry.sqlite")
+
+    def append_event(self, vault_id: str, action: str, at: str, details: dict[str, Any]) -> None:
+        """An event in this workspace's registry as any writer might have put it (a foreign
+        or older workstation), by the current user."""
+        registry = self.registry()
+        try:
+            registry.append_event(
+                Event(uuid.uuid4().hex, at, current_actor(), vault_id, action, details)
+            )
+        finally:
+            registry.close()
 
     def create_fast(self, drive: Path, label: str = "", part_size: int = DEFAULT_PART_SIZE) -> str:
         """What `medvault create DRIVE` does (vault, escrow, registry record), through the

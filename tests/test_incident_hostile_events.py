@@ -42,16 +42,6 @@ def _flag_lost(ws: Workspace, vault_id: str, details: dict[str, object]) -> None
         registry.close()
 
 
-def _append(ws: Workspace, vault_id: str, action: str, details: dict[str, object]) -> None:
-    registry = ws.registry()
-    try:
-        registry.append_event(
-            Event(uuid.uuid4().hex, DISCOVERED, current_actor(), vault_id, action, details)
-        )
-    finally:
-        registry.close()
-
-
 def test_an_opening_event_without_an_incident_id_is_a_registry_fault(
     ws: Workspace, tmp_path: Path
 ) -> None:
@@ -81,7 +71,8 @@ def test_a_later_report_with_an_unreadable_discovery_does_not_move_the_clock(
     assert code == 0, err
     incident = json.loads(out)["incident_id"]
     for bad in ("yesterday", 5, None, "2026-12-01T10:00:00"):  # no zone: not read either
-        _append(ws, vault_id, "lost-reported", {"incident_id": incident, "discovered_at": bad})
+        details = {"incident_id": incident, "discovered_at": bad}
+        ws.append_event(vault_id, "lost-reported", DISCOVERED, details)
     code, out, err = _report(ws, vault_id, tmp_path / "pack2", "2026-12-05T09:00:00Z")
     assert code == 0, err
     report = json.loads((tmp_path / "pack2" / "report.json").read_text())

@@ -5,10 +5,8 @@ registry's inventory; every command that takes a vault id also takes a unique id
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-from medvault.registry.records import Event
 from medvault.vault.env import current_actor
 from tests.conftest import Workspace
 
@@ -172,16 +170,6 @@ def test_vaults_lists_the_inventory_with_filters(ws: Workspace, tmp_path: Path) 
     assert none.stdout.strip() == "No vault matches."
 
 
-def _append(ws: Workspace, vault_id: str, action: str, at: str, details: dict[str, object]) -> None:
-    registry = ws.registry()
-    try:
-        registry.append_event(
-            Event(uuid.uuid4().hex, at, current_actor(), vault_id, action, details)
-        )
-    finally:
-        registry.close()
-
-
 def test_vaults_reads_registry_details_as_the_lost_report_does(
     ws: Workspace, tmp_path: Path
 ) -> None:
@@ -189,12 +177,14 @@ def test_vaults_reads_registry_details_as_the_lost_report_does(
     parsed time (an unauthenticated sighting, or a later-sorting text, does not win), and
     a declared count that is not a whole number is left out rather than crashing."""
     kept = _create(ws, tmp_path, "a", "Lab exports")  # created now; the acts below are later
-    _append(ws, kept, "verify", "2027-11-06T10:00:00+02:00", {})  # 08:00 UTC
-    _append(ws, kept, "add", "2027-11-06T09:00:00Z", {"files": 1, "bytes": 3})
-    _append(ws, kept, "seen", "2027-11-07T10:00:00Z", {"authenticated": False})
-    _append(ws, kept, "declare", "2027-11-07T11:00:00Z", {"individuals": "many"})
-    _append(ws, kept, "declare", "2027-11-07T12:00:00Z", {"individuals": 5, "states": {"CA": "x"}})
-    _append(ws, kept, "declare", "2027-11-07T13:00:00Z", {"states": {"NV": 2}})
+    ws.append_event(kept, "verify", "2027-11-06T10:00:00+02:00", {})  # 08:00 UTC
+    ws.append_event(kept, "add", "2027-11-06T09:00:00Z", {"files": 1, "bytes": 3})
+    ws.append_event(kept, "seen", "2027-11-07T10:00:00Z", {"authenticated": False})
+    ws.append_event(kept, "declare", "2027-11-07T11:00:00Z", {"individuals": "many"})
+    ws.append_event(
+        kept, "declare", "2027-11-07T12:00:00Z", {"individuals": 5, "states": {"CA": "x"}}
+    )
+    ws.append_event(kept, "declare", "2027-11-07T13:00:00Z", {"states": {"NV": 2}})
     listed = ws.cli("vaults", "--json", passphrase=False)
     assert listed.returncode == 0, listed.stderr
     (row,) = json.loads(listed.stdout)
