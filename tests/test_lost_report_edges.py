@@ -718,12 +718,13 @@ def test_a_disclosed_secret_fails_the_finding(book: Book, secrets: list[str], ki
 
 def test_a_compromised_escrow_key_sealed_to_the_vault_fails_the_finding(book: Book) -> None:
     book.add("create", CREATED, CREATE)
-    book.add("reseal", CREATED, {"key_ids_before": [KEY], "key_ids_after": ["5555"]})
-    flag = book.add("escrow-compromised", CREATED, {"key_id": "5555"}, BOB, None)
-    book.add("escrow-compromised", CREATED, {"key_id": "7777"}, BOB, None)  # never sealed
+    book.add("reseal", CREATED, {"key_ids_before": [KEY], "key_ids_after": ["5555666677778888"]})
+    flag = book.add("escrow-compromised", CREATED, {"key_id": "5555666677778888"}, BOB, None)
+    never_sealed = "7777888899990000"
+    book.add("escrow-compromised", CREATED, {"key_id": never_sealed}, BOB, None)
     book.lose()
     report = book.report()
-    assert report.encryption.escrow_key_ids == [KEY, "5555"]
+    assert report.encryption.escrow_key_ids == [KEY, "5555666677778888"]
     assert report.findings[2] == Finding(
         "escrow_key",
         "Escrow key compromised",
@@ -731,9 +732,9 @@ def test_a_compromised_escrow_key_sealed_to_the_vault_fails_the_finding(book: Bo
         "An escrow key that this vault's key was sealed to is flagged compromised, so "
         "the vault key may be known to an unauthorised person.",
         [
-            f"escrow key(s) ever sealed to this vault: {KEY}, 5555",
+            f"escrow key(s) ever sealed to this vault: {KEY}, 5555666677778888",
             "the escrow key was never used on this vault",
-            f"{ref(flag)} (key 5555)",
+            f"{ref(flag)} (key 5555666677778888)",
         ],
     )
 
@@ -743,10 +744,10 @@ def test_a_compromised_escrow_key_sealed_to_the_vault_fails_the_finding(book: Bo
 def test_every_key_a_create_or_reseal_names_was_sealed_to(
     book: Book, action: str, field_name: str
 ) -> None:
-    book.add(action, CREATED, {field_name: ["5555"]})
-    book.add("passwd", CREATED, {"escrow_key_ids": ["6666"]})  # not a sealing event
+    book.add(action, CREATED, {field_name: ["5555666677778888"]})
+    book.add("passwd", CREATED, {"escrow_key_ids": ["6666777788889999"]})  # not a sealing event
     book.lose()
-    assert book.report().encryption.escrow_key_ids == [KEY, "5555"]
+    assert book.report().encryption.escrow_key_ids == [KEY, "5555666677778888"]
 
 
 def test_escrow_recovery_is_counted_but_does_not_fail_the_finding(book: Book) -> None:

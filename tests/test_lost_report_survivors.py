@@ -113,3 +113,14 @@ def test_the_custodian_is_the_last_transfers_recipient(count: int) -> None:
 
 def test_with_no_transfer_the_custodian_is_the_creator() -> None:
     assert lost.custodian(VAULT, [_stored(1, "create", {})]) == "alice"
+
+
+def test_null_is_told_as_none_at_any_depth() -> None:
+    assert lost.plain(None) == "none"
+    assert lost.plain({"CA": None, "NV": [None]}) == "CA=none, NV=(none)"
+
+
+@pytest.mark.parametrize("code", [5, None, 2.0, ("C", "A")], ids=repr)
+def test_a_declared_state_that_is_not_text_is_left_out(code: object) -> None:
+    declared = _stored(1, "declare", {"states": {code: 600, "CA": 3}})
+    assert lost.declared_contents([declared]).states == {"CA": 3}

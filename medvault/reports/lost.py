@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 from zoneinfo import ZoneInfo
 
 from medvault import __version__
@@ -39,6 +39,8 @@ TIME_TEXT = re.compile(
 )
 # A state as `custody declare` writes it (USPS code), and as the report's schema requires.
 STATE_CODE = re.compile(r"[A-Z]{2}")
+# An escrow key id as medvault writes it, and as the report's schema requires.
+KEY_ID = re.compile(r"[0-9a-f]{16}")
 # Argon2 parameters as RFC 9106 bounds them: anything outside is not a parameter medvault
 # could have used, so it is left out of the evidence rather than copied into it.
 KDF_PARAMS = {"t": 2**32 - 1, "m_kib": 2**32 - 1, "p": 2**24 - 1}
@@ -140,7 +142,7 @@ def build(
             label=vault.label,
             discovered_at=discovered,
             reported_by=_text(lost.event.details.get("reported_by")) or NOT_RECORDED,
-            recorded_at=lost.event.at,
+            recorded_at=_utc_text(lost.event.at),
             recorded_by=lost.event.actor.describe(),
             host=lost.event.actor.host,
         ),
@@ -175,7 +177,7 @@ def _incident_of(lost: StoredEvent) -> tuple[str, str]:
     incident_id = _text(details.get("incident_id"))
     if incident_id is None:
         raise UnreadableLostEvent(lost, "no incident id (incident_id)")
-    return _utc_text(discovered), incident_id
+    return _utc_text(discovered) or discovered, incident_id  # read by _moment just above
 
 
 class UnreadableLostEvent(RegistryError, ValueError):
@@ -384,22 +386,26 @@ def _before_the_loss(lock: StoredEvent, lost: StoredEvent) -> bool:
 def sealed_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) -> list[str]:
     """Every escrow key the vault key was ever sealed to. From the hash chain (create and
     reseal events), so an edited key_packages row cannot hide a key; the registry's
-    packages are added too (a union is the conservative side)."""
-    ids = {str(p["key_id"]) for p in packages}
-    for s in _of(events, "create", "reseal"):
-        ids.update(k for k in _sealed_to(s.event.details) if isinstance(k, str) and _text(k))
-    return sorted(ids)
-
-
-def _unreadable_key_ids(events: list[StoredEvent]) -> list[str]:
-    """What a create or reseal recorded as an escrow key id that is not text (a number, a
-    mapping, blanks...): a key the vault key was sealed to that cannot be named."""
-    return [
-        _recorded(k)
-        for s in _of(events, "create", "reseal")
-        for k in _sealed_to(s.event.details)
-        if _text(k) is None
+    packages are added too (a union is the conservative side). Only ids as medvault writes
+    them (KEY_ID); any other recorded value is one of `_unreadable_key_ids`."""
+    recorded = [p.get("key_id") for p in packages] + [
+        k for s in _of(events, "create", "reseal") for k in _sealed_to(s.event.details)
     ]
+    return sorted({k for k in recorded if _is_key_id(k)})
+
+
+def _unreadable_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) -> list[str]:
+    """What a create, a reseal or a key package recorded as an escrow key id that is not
+    one (a number, a mapping, blanks, upper case, other text...): a key the vault key was
+    sealed to that cannot be named, so cannot be shown not to be flagged compromised."""
+    recorded = [k for s in _of(events, "create", "reseal") for k in _sealed_to(s.event.details)] + [
+        p.get("key_id") for p in packages
+    ]
+    return [_recorded(k) for k in recorded if not _is_key_id(k)]
+
+
+def _is_key_id(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and KEY_ID.fullmatch(value) is not None
 
 
 def _sealed_to(details: dict[str, Any]) -> list[object]:
@@ -430,7 +436,7 @@ def _escrow_key(
     events: list[StoredEvent], everything: list[StoredEvent], packages: list[dict[str, Any]]
 ) -> m.Finding:
     key_ids = sealed_key_ids(events, packages)
-    unreadable = _unreadable_key_ids(events)
+    unreadable = _unreadable_key_ids(events, packages)
     flagged = [
         s
         for s in _of(everything, "escrow-compromised")
@@ -439,7 +445,9 @@ def _escrow_key(
     used = _of(events, "recover", "recover-reset")
     evidence = [f"escrow key(s) ever sealed to this vault: {', '.join(key_ids) or 'none'}"]
     if unreadable:
-        evidence.append(f"escrow key id(s) recorded as other than text: {'; '.join(unreadable)}")
+        evidence.append(
+            f"escrow key id(s) not recorded as a key id (16 lowercase hex digits): {'; '.join(unreadable)}"
+        )
     evidence += [_ref(s) for s in used] or ["the escrow key was never used on this vault"]
     if flagged:
         evidence += [_ref(s) + f" (key {s.event.details['key_id']})" for s in flagged]
@@ -795,7 +803,7 @@ def _custody(vault: VaultRecord, events: list[StoredEvent], lost: StoredEvent) -
     if capped is not None and capped != _moment(at):
         at = str(lost.event.details.get("discovered_at"))
     return m.Custody(
-        created_at=vault.created_at,
+        created_at=_utc_text(vault.created_at),
         created_by=vault.created_by,
         current_custodian=custodian(vault, events),
         last_seen_at=_utc_text(at),
@@ -804,11 +812,11 @@ def _custody(vault: VaultRecord, events: list[StoredEvent], lost: StoredEvent) -
         timeline=[
             m.TimelineEntry(
                 s.seq,
-                s.event.at,
+                _utc_text(s.event.at),
                 s.event.action,
                 s.event.actor.describe(),
                 s.event.actor.host,
-                summarize(s.event.action, s.event.details),
+                _timeline_summary(s),
                 s.hash,
             )
             for s in events
@@ -816,14 +824,26 @@ def _custody(vault: VaultRecord, events: list[StoredEvent], lost: StoredEvent) -
     )
 
 
-def _utc_text(text: str) -> str:
-    """TEXT as recorded when it is already UTC (ends in Z or +00:00, as medvault writes
-    times), else the same instant in UTC with a Z, as the report's schema requires of
-    its times (a workstation may have written z, another offset, or none)."""
-    moment = _moment(text)
-    if moment is None or text.endswith(("Z", "+00:00")):
-        return text
+def _utc_text(recorded: object) -> str | None:
+    """A recorded time as the report's schema requires its times: as recorded when it is
+    already UTC (ends in Z or +00:00, as medvault writes times), else the same instant in
+    UTC with a Z (a workstation may have written z, another offset, or none); None when it
+    is not a time `_moment` reads (the report never copies such text into a time field)."""
+    moment = _moment(recorded)
+    if moment is None:
+        return None
+    if isinstance(recorded, str) and recorded.endswith(("Z", "+00:00")):
+        return recorded
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _timeline_summary(s: StoredEvent) -> str:
+    """The summary of S's details, after the time as recorded when it cannot be read (the
+    entry's time is then null): the evidence keeps what the workstation wrote."""
+    summary = summarize(s.event.action, s.event.details)
+    if _utc_text(s.event.at) is not None:
+        return summary
+    return f"time recorded as {_recorded(s.event.at)}; {summary}"
 
 
 def summarize(action: str, details: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ class Incident:
     label: str
     discovered_at: str
     reported_by: str
-    recorded_at: str
+    recorded_at: str | None  # None: the lost event's time cannot be read
     recorded_by: str  # OS user (and declared person) who ran `incident lost`
     host: str
 
@@ -59,7 +59,7 @@ class Encryption:
 @dataclass(frozen=True)
 class TimelineEntry:
     seq: int
-    at: str
+    at: str | None  # None: the time recorded cannot be read (the summary quotes it)
     action: str
     who: str  # "os_user (person)" or "os_user"
     host: str
@@ -69,10 +69,10 @@ class TimelineEntry:
 
 @dataclass(frozen=True)
 class Custody:
-    created_at: str
+    created_at: str | None  # None: the registry's creation time cannot be read
     created_by: str
     current_custodian: str
-    last_seen_at: str
+    last_seen_at: str | None
     last_seen_host: str
     last_seen_by: str
     timeline: list[TimelineEntry]
