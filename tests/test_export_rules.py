@@ -102,3 +102,19 @@ def test_a_command_that_cannot_start_says_what_to_check(
 
 def test_only_the_password_after_the_first_colon_of_a_user_option_is_hidden() -> None:
     assert redact(["curl", "-u", "alice:se:cret"]) == ["curl", "-u", "alice:***"]
+
+
+def test_a_command_killed_by_a_signal_exits_128_plus_its_number_and_adds_nothing(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    """As a shell reports it: SIGTERM (15) is 143, SIGKILL (9) is 137."""
+    vault, root, registry = _vault(ws, drive), _root(tmp_path), ws.registry()
+    try:
+        codes = [
+            run_export(vault, "labs", ["/bin/sh", "-c", f"kill -{sig} $$"], registry, _env(), root)
+            for sig in ("TERM", "KILL")
+        ]
+    finally:
+        registry.close()
+    assert [(r.command_exit, r.files) for r in codes] == [(143, []), (137, [])]
+    assert load_catalog(vault).live() == []
