@@ -41,6 +41,7 @@ TIME_TEXT = re.compile(
 STATE_CODE = re.compile(r"[A-Z]{2}")
 # An escrow key id as medvault writes it, and as the report's schema requires.
 KEY_ID = re.compile(r"[0-9a-f]{16}")
+KEY_ID_WORDS = "16 lowercase hex digits"
 # Argon2 parameters as RFC 9106 bounds them: anything outside is not a parameter medvault
 # could have used, so it is left out of the evidence rather than copied into it.
 KDF_PARAMS = {"t": 2**32 - 1, "m_kib": 2**32 - 1, "p": 2**24 - 1}
@@ -445,9 +446,8 @@ def _escrow_key(
     used = _of(events, "recover", "recover-reset")
     evidence = [f"escrow key(s) ever sealed to this vault: {', '.join(key_ids) or 'none'}"]
     if unreadable:
-        evidence.append(
-            f"escrow key id(s) not recorded as a key id (16 lowercase hex digits): {'; '.join(unreadable)}"
-        )
+        shown = "; ".join(unreadable)
+        evidence.append(f"escrow key id(s) not recorded as a key id ({KEY_ID_WORDS}): {shown}")
     evidence += [_ref(s) for s in used] or ["the escrow key was never used on this vault"]
     if flagged:
         evidence += [_ref(s) + f" (key {s.event.details['key_id']})" for s in flagged]
