@@ -389,20 +389,22 @@ def sealed_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) ->
     reseal events), so an edited key_packages row cannot hide a key; the registry's
     packages are added too (a union is the conservative side). Only ids as medvault writes
     them (KEY_ID); any other recorded value is one of `_unreadable_key_ids`."""
-    recorded = [p.get("key_id") for p in packages] + [
-        k for s in _of(events, "create", "reseal") for k in _sealed_to(s.event.details)
-    ]
-    return sorted({k for k in recorded if _is_key_id(k)})
+    return sorted({k for k in _recorded_key_ids(events, packages) if _is_key_id(k)})
 
 
 def _unreadable_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) -> list[str]:
     """What a create, a reseal or a key package recorded as an escrow key id that is not
     one (a number, a mapping, blanks, upper case, other text...): a key the vault key was
     sealed to that cannot be named, so cannot be shown not to be flagged compromised."""
-    recorded = [k for s in _of(events, "create", "reseal") for k in _sealed_to(s.event.details)] + [
+    return [_recorded(k) for k in _recorded_key_ids(events, packages) if not _is_key_id(k)]
+
+
+def _recorded_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) -> list[object]:
+    """Every value recorded as an escrow key id: by create and reseal events, then by the
+    registry's key packages."""
+    return [k for s in _of(events, "create", "reseal") for k in _sealed_to(s.event.details)] + [
         p.get("key_id") for p in packages
     ]
-    return [_recorded(k) for k in recorded if not _is_key_id(k)]
 
 
 def _is_key_id(value: object) -> TypeGuard[str]:
