@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ from medvault.keys.passphrase import to_secret
 from medvault.org import OrgCreated, init_org
 from medvault.registry.records import Event
 from medvault.registry.sql import Registry
+from medvault.store import staging
 from medvault.vault.create import DEFAULT_PART_SIZE, create_vault
 from medvault.vault.env import Env, current_actor
+from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.pg import PgServer, PgUnavailable, start
 
 pytest_plugins = ["tests.ci_skips"]
@@ -103,6 +106,11 @@ class Workspace:
         finally:
             registry.close()
         return created.vault_id
+
+    def create_unlocked(self, drive: Path) -> UnlockedVault:
+        """create_fast, then the vault unlocked with PASSPHRASE, for library-level tests."""
+        self.create_fast(drive)
+        return unlock(open_headers(drive), to_secret(PASSPHRASE))
 
     def cli(
         self,
@@ -186,6 +194,31 @@ def ws(ws_template: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.delenv(key)
     monkeypatch.setenv("MEDVAULT_HOME", str(workspace.home))
     return workspace
+
+
+@pytest.fixture
+def los_angeles_clock() -> Iterator[None]:
+    """This process's local zone set to Los Angeles, so a time converted to the local zone
+    instead of UTC shows."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "America/Los_Angeles"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+@pytest.fixture
+def disk_staging(tmp_path: Path) -> staging.StagingRoot:
+    """An export staging root in tmp_path (on disk, as --allow-disk-staging allows)."""
+    folder = tmp_path / "staging"
+    folder.mkdir()
+    return staging.choose_root(folder, allow_disk=True)
 
 
 @pytest.fixture

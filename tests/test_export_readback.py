@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from medvault.errors import MedvaultError
-from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.store import io_points, staging
 from medvault.vault.add import SMALL_FILE
@@ -28,8 +27,8 @@ from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
 from medvault.vault.export import run_export
 from medvault.vault.reading import plaintext_sha256
-from medvault.vault.session import UnlockedVault, open_headers, unlock
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from medvault.vault.session import UnlockedVault
+from tests.conftest import FAST_KDF, Workspace
 
 SMALL = b"mrn,result\n1,positive\n"
 # Larger than SMALL_FILE: read after the small file's pack is written (an I/O point).
@@ -39,17 +38,6 @@ SCRIPT = (
     f"printf '%s' '{SMALL.decode()}' > \"$1/a.csv\"; "
     f"head -c {len(LARGE)} /dev/zero | tr '\\0' 'L' > \"$1/b.bin\""
 )
-
-
-def _vault(ws: Workspace, drive: Path) -> UnlockedVault:
-    ws.create_fast(drive)
-    return unlock(open_headers(drive), to_secret(PASSPHRASE))
-
-
-def _root(tmp_path: Path) -> staging.StagingRoot:
-    folder = tmp_path / "staging"
-    folder.mkdir()
-    return staging.choose_root(folder, allow_disk=True)
 
 
 def _rewrite_in_place(path: Path, data: bytes) -> None:
@@ -86,9 +74,11 @@ def _export(
     return sorted(f.path for f in result.files), result.command_exit
 
 
-def test_an_export_reads_back_what_it_staged(ws: Workspace, drive: Path, tmp_path: Path) -> None:
+def test_an_export_reads_back_what_it_staged(
+    ws: Workspace, drive: Path, disk_staging: staging.StagingRoot
+) -> None:
     """The control: undisturbed, both files are stored, read back equal, staging wiped."""
-    vault, root, registry = _vault(ws, drive), _root(tmp_path), ws.registry()
+    vault, root, registry = ws.create_unlocked(drive), disk_staging, ws.registry()
     try:
         paths, code = _export(vault, registry, root)
     finally:
@@ -101,9 +91,9 @@ def test_an_export_reads_back_what_it_staged(ws: Workspace, drive: Path, tmp_pat
 
 
 def test_a_vault_copy_that_is_not_what_was_staged_is_refused(
-    ws: Workspace, drive: Path, tmp_path: Path
+    ws: Workspace, drive: Path, disk_staging: staging.StagingRoot
 ) -> None:
-    vault, root, registry = _vault(ws, drive), _root(tmp_path), ws.registry()
+    vault, root, registry = ws.create_unlocked(drive), disk_staging, ws.registry()
     rewrite = RewriteStaged(root.path, drive)
     try:
         with io_points.observed(rewrite), pytest.raises(MedvaultError) as raised:

@@ -12,28 +12,15 @@ from pathlib import Path
 import pytest
 
 from medvault.errors import AlreadyExists, SourceUnreadable
-from medvault.keys.passphrase import to_secret
 from medvault.store import staging
 from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
 from medvault.vault.export import redact, run_export
-from medvault.vault.session import UnlockedVault, open_headers, unlock
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.conftest import FAST_KDF, Workspace
 
 DATA = b"mrn,result\n1,positive\n"
 WRITE = ["/bin/sh", "-c", f"printf '%s' '{DATA.decode()}' > \"$1/a.csv\"", "sh", "{}"]
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
-
-
-def _vault(ws: Workspace, drive: Path) -> UnlockedVault:
-    ws.create_fast(drive)
-    return unlock(open_headers(drive), to_secret(PASSPHRASE))
-
-
-def _root(tmp_path: Path) -> staging.StagingRoot:
-    folder = tmp_path / "staging"
-    folder.mkdir()
-    return staging.choose_root(folder, allow_disk=True)
 
 
 def _env() -> Env:
@@ -41,9 +28,9 @@ def _env() -> Env:
 
 
 def test_the_export_event_records_its_name_and_staging_but_not_the_command(
-    ws: Workspace, drive: Path, tmp_path: Path
+    ws: Workspace, drive: Path, disk_staging: staging.StagingRoot
 ) -> None:
-    vault, root, registry = _vault(ws, drive), _root(tmp_path), ws.registry()
+    vault, root, registry = ws.create_unlocked(drive), disk_staging, ws.registry()
     try:
         run_export(vault, "labs", WRITE, registry, _env(), root)
         (event,) = [s.event for s in registry.events() if s.event.action == "export"]
@@ -56,9 +43,9 @@ def test_the_export_event_records_its_name_and_staging_but_not_the_command(
 
 
 def test_progress_and_commit_are_reported_to_the_caller(
-    ws: Workspace, drive: Path, tmp_path: Path
+    ws: Workspace, drive: Path, disk_staging: staging.StagingRoot
 ) -> None:
-    vault, root, registry = _vault(ws, drive), _root(tmp_path), ws.registry()
+    vault, root, registry = ws.create_unlocked(drive), disk_staging, ws.registry()
     done: list[int] = []
     committed: list[str] = []
     try:
@@ -73,10 +60,12 @@ def test_progress_and_commit_are_reported_to_the_caller(
     assert committed == ["exports/labs/20261205T100000.000000Z/a.csv"]
 
 
-def test_an_export_never_replaces_a_stored_file(ws: Workspace, drive: Path, tmp_path: Path) -> None:
+def test_an_export_never_replaces_a_stored_file(
+    ws: Workspace, drive: Path, disk_staging: staging.StagingRoot
+) -> None:
     """Two exports stamped the same microsecond would store the same path: the second is
     refused and the first file stays as it was."""
-    vault, root, registry = _vault(ws, drive), _root(tmp_path), ws.registry()
+    vault, root, registry = ws.create_unlocked(drive), disk_staging, ws.registry()
     other = ["/bin/sh", "-c", 'printf other > "$1/a.csv"', "sh", "{}"]
     try:
         run_export(vault, "labs", WRITE, registry, _env(), root)
@@ -89,9 +78,9 @@ def test_an_export_never_replaces_a_stored_file(ws: Workspace, drive: Path, tmp_
 
 
 def test_a_command_that_cannot_start_says_what_to_check(
-    ws: Workspace, drive: Path, tmp_path: Path
+    ws: Workspace, drive: Path, tmp_path: Path, disk_staging: staging.StagingRoot
 ) -> None:
-    vault, root, registry = _vault(ws, drive), _root(tmp_path), ws.registry()
+    vault, root, registry = ws.create_unlocked(drive), disk_staging, ws.registry()
     try:
         with pytest.raises(SourceUnreadable) as raised:
             run_export(vault, "labs", [str(tmp_path / "no-such-command")], registry, _env(), root)
@@ -105,10 +94,10 @@ def test_only_the_password_after_the_first_colon_of_a_user_option_is_hidden() ->
 
 
 def test_a_command_killed_by_a_signal_exits_128_plus_its_number_and_adds_nothing(
-    ws: Workspace, drive: Path, tmp_path: Path
+    ws: Workspace, drive: Path, disk_staging: staging.StagingRoot
 ) -> None:
     """As a shell reports it: SIGTERM (15) is 143, SIGKILL (9) is 137."""
-    vault, root, registry = _vault(ws, drive), _root(tmp_path), ws.registry()
+    vault, root, registry = ws.create_unlocked(drive), disk_staging, ws.registry()
     try:
         codes = [
             run_export(vault, "labs", ["/bin/sh", "-c", f"kill -{sig} $$"], registry, _env(), root)

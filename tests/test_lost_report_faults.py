@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -325,16 +324,9 @@ def test_a_time_that_is_not_text_is_not_read(value: object) -> None:
     assert lost._moment(value) is None
 
 
-def test_a_naive_time_is_utc_even_on_a_machine_in_another_zone(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("TZ", "America/Los_Angeles")
-    time.tzset()
-    try:
-        assert lost._moment("2026-12-01T10:00:00") == datetime(2026, 12, 1, 10, tzinfo=UTC)
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
+@pytest.mark.usefixtures("los_angeles_clock")
+def test_a_naive_time_is_utc_even_on_a_machine_in_another_zone() -> None:
+    assert lost._moment("2026-12-01T10:00:00") == datetime(2026, 12, 1, 10, tzinfo=UTC)
 
 
 def test_deadlines_read_a_lowercase_z_discovery() -> None:

@@ -19,10 +19,8 @@ import copy
 import dataclasses
 import json
 import math
-import os
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -702,23 +700,6 @@ def test_an_older_move_of_one_file_is_matched(book: Book) -> None:
     book.lose()
     finding = book.finding("plaintext_findings")
     assert finding.title == "Plaintext PHI was on the drive (moved into the vault before the loss)"
-
-
-@pytest.fixture
-def los_angeles_clock() -> Iterator[None]:
-    """This process's local zone set to Los Angeles, so a time converted to the local zone
-    instead of UTC shows."""
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "America/Los_Angeles"
-    time.tzset()
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = saved
-        time.tzset()
 
 
 @pytest.mark.usefixtures("los_angeles_clock")
