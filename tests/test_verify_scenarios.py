@@ -1,0 +1,156 @@
+"""verify's judgements on a real vault, in-process: each header copy's status, whether the
+packs hold the tombstones the header records, short packs and damaged dead entries.
+
+The pure rules (index and packs out of step) are in tests/test_verify_rules.py; the CLI's
+exit codes for the same cases in tests/test_tamper.py and tests/test_removals_proven.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from medvault.format import entry as efmt
+from medvault.keys.passphrase import to_secret
+from medvault.registry.sql import Registry
+from medvault.vault.add import add_files
+from medvault.vault.catalog import Catalog, Located, load_catalog
+from medvault.vault.env import Env
+from medvault.vault.maintenance import remove_paths
+from medvault.vault.session import UnlockedVault, open_headers, unlock
+from medvault.vault.verify import REMOVALS_OK, header_status, removals_status, verify
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+
+NOT_PROVEN_TAIL = (
+    "; files removed earlier may be listed again. Check `medvault ls` against the "
+    "registry's rm events"
+)
+
+
+def _unlock(drive: Path) -> UnlockedVault:
+    return unlock(open_headers(drive), to_secret(PASSPHRASE))
+
+
+def _add(vault: UnlockedVault, root: Path, files: dict[str, bytes]) -> None:
+    src = root / "src"
+    src.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    add_files(vault, [src], False, Registry("sqlite://"), Env(kdf=FAST_KDF))
+
+
+def _headers(drive: Path) -> Path:
+    return drive / "MEDVAULT"
+
+
+def test_each_header_copy_is_named_ok_missing_stale_or_failed(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    vault = ws.create_unlocked(drive)
+    assert header_status(vault) == {"vault.mvh": "ok", "vault.mvh.bak": "ok"}
+    first_seq = vault.require_header().seq
+    older = (_headers(drive) / "vault.mvh.bak").read_bytes()
+
+    # Another vault's header of the same sequence number parses, and is not this vault's.
+    other = tmp_path / "other"
+    other.mkdir()
+    ws.create_fast(other)
+    assert _unlock(other).require_header().seq == first_seq
+    shutil.copyfile(_headers(other) / "vault.mvh", _headers(drive) / "vault.mvh.bak")
+    assert header_status(_unlock(drive)) == {
+        "vault.mvh": "ok",
+        "vault.mvh.bak": "failed authentication",
+    }
+
+    (_headers(drive) / "vault.mvh.bak").unlink()
+    assert header_status(_unlock(drive)) == {"vault.mvh": "ok", "vault.mvh.bak": "missing"}
+
+    # This vault's own earlier header, put back: authentic, and older than the one in force.
+    vault = _unlock(drive)
+    _add(vault, tmp_path, {"a.txt": b"a"})
+    remove_paths(vault, ["src/a.txt"], Registry("sqlite://"), Env(kdf=FAST_KDF))
+    (_headers(drive) / "vault.mvh.bak").write_bytes(older)
+    now = _unlock(drive)
+    assert now.require_header().seq > first_seq
+    assert header_status(now) == {
+        "vault.mvh": "ok",
+        "vault.mvh.bak": "stale copy (older sequence number)",
+    }
+    assert not verify(now).ok
+
+
+@pytest.fixture
+def two_removed(ws: Workspace, tmp_path: Path, drive: Path) -> tuple[UnlockedVault, list[Located]]:
+    """A vault with two files removed by two rms (two tombstones) and one kept; its
+    tombstones as the walk of the packs finds them."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a", "b.txt": b"b", "c.txt": b"c"})
+    for name in ("src/a.txt", "src/b.txt"):
+        remove_paths(vault, [name], Registry("sqlite://"), Env(kdf=FAST_KDF))
+    vault = _unlock(drive)
+    scanned = load_catalog(vault, use_index=False)
+    tombstones = [x for x in scanned.located.values() if x.kind == efmt.Kind.TOMBSTONE]
+    assert len(tombstones) == 2
+    return vault, tombstones
+
+
+def _holding(locs: list[Located]) -> Catalog:
+    catalog = Catalog()
+    for loc in locs:
+        catalog.place(loc)
+    return catalog
+
+
+def _another(tombstone: Located) -> Located:
+    return dataclasses.replace(tombstone, file_id=os.urandom(16).hex())
+
+
+def test_the_packs_must_hold_exactly_the_tombstones_the_header_records(
+    two_removed: tuple[UnlockedVault, list[Located]],
+) -> None:
+    vault, (t1, t2) = two_removed
+    assert removals_status(vault, _holding([t1, t2])) == REMOVALS_OK
+    assert removals_status(vault, _holding([t2, t1, t1])) == REMOVALS_OK  # a compact's copy
+    assert removals_status(vault, _holding([t1])) == (
+        "not proven: 1 of the 2 tombstone(s) the header records are not in any pack "
+        "(deleted, or in a damaged pack)" + NOT_PROVEN_TAIL
+    )
+    assert removals_status(vault, _holding([])) == (
+        "not proven: 2 of the 2 tombstone(s) the header records are not in any pack "
+        "(deleted, or in a damaged pack)" + NOT_PROVEN_TAIL
+    )
+    assert removals_status(vault, _holding([t1, t2, _another(t1)])) == (
+        "not proven: the packs hold 3 tombstones, the header records 2 (an older header put "
+        "back?)" + NOT_PROVEN_TAIL
+    )
+    assert removals_status(vault, _holding([t1, _another(t2)])) == (
+        "not proven: the tombstones in the packs are not the ones the header records"
+        + NOT_PROVEN_TAIL
+    )
+
+
+def test_an_rm_by_another_process_since_unlock_is_judged_on_the_header_now(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """The vault was unlocked before another process removed a file: the header read then
+    records no tombstone, the one on the drive now records the new one."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a", "b.txt": b"b"})
+    earlier = _unlock(drive)
+    remove_paths(_unlock(drive), ["src/a.txt"], Registry("sqlite://"), Env(kdf=FAST_KDF))
+    scanned = load_catalog(earlier, use_index=False)
+    (tombstone,) = [x for x in scanned.located.values() if x.kind == efmt.Kind.TOMBSTONE]
+    assert removals_status(earlier, scanned) == REMOVALS_OK
+    assert verify(earlier).ok
+    # What neither header records is still not proven, judged on the header now.
+    assert removals_status(earlier, _holding([tombstone, _another(tombstone)])) == (
+        "not proven: the packs hold 2 tombstones, the header records 1 (an older header put "
+        "back?)" + NOT_PROVEN_TAIL
+    )
+    # Either read accepts what the walk found (FORMAT.md section 3.3): the earlier header
+    # records no tombstone, which is what a walk before the rm found.
+    assert removals_status(earlier, _holding([])) == REMOVALS_OK
