@@ -1,0 +1,179 @@
+"""The reading side's rules (vault/reading.py) one at a time: which stored files a name
+selects, what `ls` lists, names too long for a Linux file system, where an entry is after
+a compact moved it, and the pack readers an extract keeps open.
+
+Found by the mutation campaign (issue 19): these were reached only through CLI tests that
+did not pin them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from medvault.errors import NotFound
+from medvault.format import entry as efmt
+from medvault.keys.passphrase import to_secret
+from medvault.registry.sql import Registry
+from medvault.vault.add import add_files
+from medvault.vault.catalog import Located, load_catalog
+from medvault.vault.env import Env
+from medvault.vault.maintenance import compact, remove_paths
+from medvault.vault.reading import (
+    NAME_MAX_BYTES,
+    ReaderCache,
+    extract,
+    list_files,
+    moved_since_listing,
+    select,
+)
+from medvault.vault.session import UnlockedVault, open_headers, unlock
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+
+
+def _loc(path: str, file_id: str) -> Located:
+    return Located(
+        file_id=file_id, pack="p", offset=0, header_len=1, payload_len=1, kind=efmt.Kind.FILE,
+        path=path,
+    )  # fmt: skip
+
+
+LIVE = [
+    _loc("a/b.txt", "01"),
+    _loc("a/b/c.txt", "02"),
+    _loc("a/bc.txt", "03"),
+    _loc("ab.txt", "04"),
+    _loc("z.txt", "05"),
+]
+
+
+def _paths(locs: list[Located]) -> list[str]:
+    return [x.path for x in locs]
+
+
+def test_no_name_selects_every_file_as_listed() -> None:
+    assert select(LIVE, []) == LIVE
+
+
+def test_a_name_selects_that_file_or_the_files_under_that_folder_only() -> None:
+    assert _paths(select(LIVE, ["a/b"])) == ["a/b/c.txt"]  # not a/b.txt, not a/bc.txt
+    assert _paths(select(LIVE, ["a/b.txt"])) == ["a/b.txt"]
+    assert _paths(select(LIVE, ["/a/b.txt/"])) == ["a/b.txt"]  # slashes around are ignored
+    assert _paths(select(LIVE, ["a"])) == ["a/b.txt", "a/b/c.txt", "a/bc.txt"]
+
+
+def test_names_that_overlap_select_each_file_once_in_path_order() -> None:
+    assert _paths(select(LIVE, ["z.txt", "a/b", "a", "a/b/c.txt"])) == [
+        "a/b.txt",
+        "a/b/c.txt",
+        "a/bc.txt",
+        "z.txt",
+    ]
+
+
+def test_a_name_that_selects_nothing_is_refused_naming_it() -> None:
+    with pytest.raises(NotFound) as caught:
+        select(LIVE, ["a", "a/b/c"])
+    assert caught.value.message == "a/b/c is not in the vault"
+    assert caught.value.hint == "`medvault ls` lists what is"
+
+
+def _unlock(drive: Path) -> UnlockedVault:
+    return unlock(open_headers(drive), to_secret(PASSPHRASE))
+
+
+def _add(vault: UnlockedVault, src: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    add_files(vault, [src], False, Registry("sqlite://"), Env(kdf=FAST_KDF))
+
+
+def test_ls_lists_the_live_files_of_the_index(ws: Workspace, tmp_path: Path, drive: Path) -> None:
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "src", {"a.txt": b"a", "b.txt": b"b"})
+    remove_paths(vault, ["src/a.txt"], Registry("sqlite://"), Env(kdf=FAST_KDF))
+    live, catalog = list_files(vault)
+    assert _paths(live) == ["src/b.txt"]
+    assert catalog.index_damage is None and catalog.live() == live
+    assert set(catalog.located) == set(load_catalog(vault).located)  # the tombstone too
+
+
+def test_a_name_of_255_bytes_in_a_long_path_extracts(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """Linux takes names up to 255 bytes, whatever the whole path's length: the longest
+    name a stored path can hold (FORMAT.md: at most 255 bytes a part) extracts."""
+    vault = ws.create_unlocked(drive)
+    longest = "n" * (NAME_MAX_BYTES - 4) + ".txt"
+    assert len(longest.encode()) == NAME_MAX_BYTES
+    _add(vault, tmp_path / "src", {f"folder/{longest}": b"long name"})
+    out = tmp_path / "out"
+    out.mkdir()
+    result = extract(vault, [], out, False, Registry("sqlite://"), Env(kdf=FAST_KDF))
+    assert not result.failed and not result.refused
+    assert (out / "src" / "folder" / longest).read_bytes() == b"long name"
+
+
+def test_an_entry_a_compact_moved_is_found_where_the_index_places_it_now(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "src", {"keep.txt": b"kept" * 100, "gone.txt": b"gone" * 1000})
+    (before,) = [x for x in load_catalog(vault).live() if x.path == "src/keep.txt"]
+    assert moved_since_listing(vault, before) is None  # its pack is there
+    remove_paths(vault, ["src/gone.txt"], Registry("sqlite://"), Env(kdf=FAST_KDF))
+    compact(vault, Registry("sqlite://"), Env(kdf=FAST_KDF))
+    now = moved_since_listing(_unlock(drive), before)
+    assert now is not None and now.pack != before.pack
+    assert now == load_catalog(vault).located[before.file_id]
+    # A file the index no longer holds anywhere has no place now.
+    stranger = Located(
+        file_id="ff" * 16, pack=before.pack, offset=0, header_len=1, payload_len=1,
+        kind=efmt.Kind.FILE, path="src/never.txt",
+    )  # fmt: skip
+    assert moved_since_listing(vault, stranger) is None
+
+
+def _open_to(pack_file: Path) -> int:
+    """How many of this process's open files are PACK_FILE."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(pack_file):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+def test_the_reader_cache_keeps_recent_packs_open_and_closes_what_it_drops(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    vault = ws.create_unlocked(drive)
+    for number in range(ReaderCache.KEEP + 1):  # one pack per add
+        _add(vault, tmp_path / f"src{number}", {"f.txt": bytes([number])})
+    packs = sorted({x.pack for x in load_catalog(vault).live()})
+    files = {
+        pack: next((drive / "MEDVAULT" / "objects").rglob(f"{pack}.mvo")).resolve()
+        for pack in packs
+    }
+    assert len(packs) == ReaderCache.KEEP + 1
+    cache = ReaderCache(vault)
+    first = cache.get(packs[0])
+    assert cache.get(packs[0]) is first and _open_to(files[packs[0]]) == 1
+    cache.drop(packs[0])
+    assert _open_to(files[packs[0]]) == 0
+    assert cache.get(packs[0]) is not first  # reopened
+    cache.drop("0" * 32)  # a pack it never opened: nothing to do
+    for pack in packs[1:]:
+        cache.get(pack)
+    # KEEP readers at most: the least recently used (packs[0]) was closed.
+    assert [_open_to(files[p]) for p in packs] == [0] + [1] * ReaderCache.KEEP
+    cache.get(packs[1])  # used again: now packs[2] is the oldest
+    cache.get(packs[0])
+    assert [_open_to(files[p]) for p in packs] == [1, 1, 0] + [1] * (ReaderCache.KEEP - 2)
+    cache.close()
+    assert all(_open_to(files[p]) == 0 for p in packs)
