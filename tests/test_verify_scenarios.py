@@ -154,3 +154,66 @@ def test_an_rm_by_another_process_since_unlock_is_judged_on_the_header_now(
     # Either read accepts what the walk found (FORMAT.md section 3.3): the earlier header
     # records no tombstone, which is what a walk before the rm found.
     assert removals_status(earlier, _holding([])) == REMOVALS_OK
+
+
+PRELUDE = 56  # a pack part's prelude (FORMAT.md): entry offsets count from its end
+
+
+def _pack_file(drive: Path, pack: str) -> Path:
+    return drive / "MEDVAULT" / "objects" / pack[:2] / f"{pack}.mvo"
+
+
+def _flip_last_payload_byte(drive: Path, loc: Located) -> None:
+    path = _pack_file(drive, loc.pack)
+    data = bytearray(path.read_bytes())
+    data[PRELUDE + loc.offset + loc.header_len + loc.payload_len - 1] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def with_dead_entries(ws: Workspace, tmp_path: Path, drive: Path) -> dict[str, Located]:
+    """a.txt, b.txt, c.txt added together (one pack), then a.txt and c.txt removed by one
+    rm (one tombstone, in a pack of its own): the entries of a and c are dead."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a" * 300, "b.txt": b"b" * 300, "c.txt": b"c" * 300})
+    by_path = {x.path: x for x in load_catalog(vault).live()}
+    remove_paths(vault, ["src/a.txt", "src/c.txt"], Registry("sqlite://"), Env(kdf=FAST_KDF))
+    scanned = load_catalog(_unlock(drive), use_index=False)
+    (tombstone,) = [x for x in scanned.located.values() if x.kind == efmt.Kind.TOMBSTONE]
+    return {**by_path, "tombstone": tombstone}
+
+
+def test_a_changed_byte_in_a_removed_files_entry_is_damage_of_its_pack(
+    with_dead_entries: dict[str, Located], drive: Path
+) -> None:
+    a, c = with_dead_entries["src/a.txt"], with_dead_entries["src/c.txt"]
+    assert a.pack == c.pack and a.offset < c.offset
+    _flip_last_payload_byte(drive, c)
+    _flip_last_payload_byte(drive, a)
+    report = verify(_unlock(drive))
+    # Both dead entries fail: the pack is named once, at the first of them.
+    assert list(report.damaged_packs) == [a.pack]
+    assert report.damaged_packs[a.pack].startswith(f"removed file entry at offset {a.offset}: ")
+    assert report.files_ok == 1 and not report.damaged and not report.ok
+    assert report.index == "ok"  # the damage explains itself: the index is not blamed
+
+
+def test_a_changed_byte_in_a_tombstone_is_damage_of_its_pack(
+    with_dead_entries: dict[str, Located], drive: Path
+) -> None:
+    tombstone = with_dead_entries["tombstone"]
+    _flip_last_payload_byte(drive, tombstone)
+    report = verify(_unlock(drive))
+    assert list(report.damaged_packs) == [tombstone.pack]
+    assert report.damaged_packs[tombstone.pack].startswith(
+        f"tombstone entry at offset {tombstone.offset}: "
+    )
+    assert report.files_ok == 1 and not report.ok
+
+
+def test_dead_entries_intact_are_not_damage(
+    with_dead_entries: dict[str, Located], drive: Path
+) -> None:
+    report = verify(_unlock(drive))
+    assert report.ok and report.files_ok == 1 and report.bytes_ok == 300
+    assert report.damaged_packs == {} and report.removals == REMOVALS_OK
