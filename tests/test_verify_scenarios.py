@@ -17,6 +17,7 @@ import pytest
 from medvault.format import entry as efmt
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
+from medvault.vault import verify as verify_module
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.env import Env
@@ -37,7 +38,7 @@ def _unlock(drive: Path) -> UnlockedVault:
 
 def _add(vault: UnlockedVault, root: Path, files: dict[str, bytes]) -> None:
     src = root / "src"
-    src.mkdir(exist_ok=True)
+    src.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (src / name).write_bytes(data)
     add_files(vault, [src], False, Registry("sqlite://"), Env(kdf=FAST_KDF))
@@ -217,3 +218,53 @@ def test_dead_entries_intact_are_not_damage(
     report = verify(_unlock(drive))
     assert report.ok and report.files_ok == 1 and report.bytes_ok == 300
     assert report.damaged_packs == {} and report.removals == REMOVALS_OK
+
+
+def test_a_commit_between_the_index_read_and_the_pack_walk_is_read_again(
+    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer renamed its pack into objects/ and holds the lock; verify reads the index
+    (no record of the pack yet); the writer appends the record (a new journal segment) and
+    lets go; verify walks the packs. The two reads are of different moments: verify reads
+    again instead of reporting the pack as left out of the index."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "one", {"a.txt": b"a"})
+    index = drive / "MEDVAULT" / "index"
+    before = {p.name: p.read_bytes() for p in index.iterdir()}
+    _add(vault, tmp_path / "two", {"b.txt": b"b"})
+    after = {p.name: p.read_bytes() for p in index.iterdir()}
+    committed = {name: data for name, data in after.items() if before.get(name) != data}
+    assert set(committed) - set(before), "the commit adds a journal segment"
+    for name in committed:  # back to the moment before the record
+        if name in before:
+            (index / name).write_bytes(before[name])
+        else:
+            (index / name).unlink()
+    vault.paths.lock.write_bytes(b"")  # the writer's lock
+    real_load = verify_module.load_catalog
+    reads: list[bool] = []
+
+    def load_then_commit(v: UnlockedVault, use_index: bool = True) -> Catalog:
+        catalog = real_load(v, use_index=use_index)
+        if use_index and not reads:
+            for name, data in committed.items():
+                (index / name).write_bytes(data)
+            vault.paths.lock.unlink()
+        reads.append(use_index)
+        return catalog
+
+    monkeypatch.setattr(verify_module, "load_catalog", load_then_commit)
+    indexed, scanned = verify_module.settled_catalogs(_unlock(drive))
+    assert indexed.unindexed_packs == []
+    assert verify_module.index_status(indexed, scanned) == "ok"
+    assert reads == [True, False, True, False]  # read twice
+
+
+def test_verify_reports_progress_over_every_live_files_payload(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a" * 1000, "b.txt": b"b" * 70_000})
+    done: list[int] = []
+    assert verify(vault, done.append).ok
+    assert sum(done) == sum(x.payload_len for x in load_catalog(vault).live())
