@@ -268,3 +268,22 @@ def test_verify_reports_progress_over_every_live_files_payload(
     done: list[int] = []
     assert verify(vault, done.append).ok
     assert sum(done) == sum(x.payload_len for x in load_catalog(vault).live())
+
+
+def test_a_quiet_vault_is_read_once(
+    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing changes between the index read and the pack walk: one of each, no retry."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a"})
+    real_load = verify_module.load_catalog
+    reads: list[bool] = []
+
+    def counting(v: UnlockedVault, use_index: bool = True) -> Catalog:
+        reads.append(use_index)
+        return real_load(v, use_index=use_index)
+
+    monkeypatch.setattr(verify_module, "load_catalog", counting)
+    indexed, scanned = verify_module.settled_catalogs(vault)
+    assert reads == [True, False]
+    assert verify_module.index_status(indexed, scanned) == "ok"
