@@ -270,12 +270,8 @@ def test_verify_reports_progress_over_every_live_files_payload(
     assert sum(done) == sum(x.payload_len for x in load_catalog(vault).live())
 
 
-def test_a_quiet_vault_is_read_once(
-    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Nothing changes between the index read and the pack walk: one of each, no retry."""
-    vault = ws.create_unlocked(drive)
-    _add(vault, tmp_path, {"a.txt": b"a"})
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record each catalog read settled_catalogs makes (True: the index; False: a walk)."""
     real_load = verify_module.load_catalog
     reads: list[bool] = []
 
@@ -284,6 +280,65 @@ def test_a_quiet_vault_is_read_once(
         return real_load(v, use_index=use_index)
 
     monkeypatch.setattr(verify_module, "load_catalog", counting)
+    return reads
+
+
+def _interrupted_add(vault: UnlockedVault, tmp_path: Path, drive: Path) -> None:
+    """An add whose pack reached objects/ and whose index record did not."""
+    index = drive / "MEDVAULT" / "index"
+    before = {p.name: p.read_bytes() for p in index.iterdir()}
+    _add(vault, tmp_path / "late", {"late.txt": b"late"})
+    for path in index.iterdir():
+        if path.name not in before:
+            path.unlink()
+        elif path.read_bytes() != before[path.name]:
+            path.write_bytes(before[path.name])
+
+
+@pytest.mark.parametrize("writer_lock", [False, True], ids=["no-lock", "lock-held"])
+def test_a_quiet_vault_is_read_once(
+    ws: Workspace,
+    tmp_path: Path,
+    drive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    writer_lock: bool,
+) -> None:
+    """Nothing changes between the index read and the pack walk and they agree: one of
+    each, no retry, whether or not a writer holds the lock."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a"})
+    if writer_lock:
+        vault.paths.lock.write_bytes(b"")
+    reads = _counting_reads(monkeypatch)
     indexed, scanned = verify_module.settled_catalogs(vault)
     assert reads == [True, False]
     assert verify_module.index_status(indexed, scanned) == "ok"
+
+
+def test_a_pack_out_of_the_index_with_no_writer_is_reported_without_waiting(
+    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a"})
+    _interrupted_add(vault, tmp_path, drive)
+    reads = _counting_reads(monkeypatch)
+    indexed, scanned = verify_module.settled_catalogs(_unlock(drive))
+    assert reads == [True, False]
+    assert len(indexed.unindexed_packs) == 1
+    assert verify_module.index_in_flight(indexed, scanned)
+
+
+def test_a_pack_out_of_the_index_under_a_dead_writers_lock_is_reported_after_the_tries(
+    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock stays (its writer died): verify waits SETTLE_TRIES reads for the record,
+    then reports what it found."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a"})
+    _interrupted_add(vault, tmp_path, drive)
+    vault.paths.lock.write_bytes(b"")
+    reads = _counting_reads(monkeypatch)
+    indexed, scanned = verify_module.settled_catalogs(_unlock(drive))
+    assert reads == [True, False] * verify_module.SETTLE_TRIES
+    assert len(indexed.unindexed_packs) == 1
+    assert verify_module.index_in_flight(indexed, scanned)
