@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from medvault.format import entry as efmt
+from medvault.format.pack import id_to_name
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.vault import verify as verify_module
@@ -342,3 +343,121 @@ def test_a_pack_out_of_the_index_under_a_dead_writers_lock_is_reported_after_the
     assert reads == [True, False] * verify_module.SETTLE_TRIES
     assert len(indexed.unindexed_packs) == 1
     assert verify_module.index_in_flight(indexed, scanned)
+
+
+def test_every_live_file_is_counted_and_a_missing_pack_does_not_stop_the_rest(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "one", {"a.txt": b"a" * 10})
+    _add(vault, tmp_path / "two", {"b.txt": b"b" * 200, "c.txt": b"c" * 3000})
+    (a,) = [x for x in load_catalog(vault).live() if x.path == "src/a.txt"]
+    assert verify(vault).bytes_ok == 3210
+    _pack_file(drive, a.pack).unlink()
+    report = verify(_unlock(drive))
+    assert report.missing == {"src/a.txt": f"pack {a.pack} is missing"}
+    assert (report.files_ok, report.bytes_ok) == (2, 3200)
+
+
+def test_a_damaged_live_file_is_named_with_its_pack(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a" * 100, "b.txt": b"b" * 100})
+    (a,) = [x for x in load_catalog(vault).live() if x.path == "src/a.txt"]
+    _flip_last_payload_byte(drive, a)
+    report = verify(_unlock(drive))
+    assert list(report.damaged) == ["src/a.txt"] and report.pack_of == {"src/a.txt": a.pack}
+    assert report.packs_with_damage() == {a.pack: f"src/a.txt: {report.damaged['src/a.txt']}"}
+    assert report.files_ok == 1
+
+
+def test_a_pack_cut_between_two_entries_is_damage_and_the_index_is_not_blamed(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """The walk of a pack cut exactly after an entry ends cleanly; the index still places
+    the next entry past the end: that pack is damaged, and the index's disagreement with
+    the walk comes from it."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a" * 100, "b.txt": b"b" * 100})
+    a, b = sorted(load_catalog(vault).live(), key=lambda x: x.offset)
+    assert a.pack == b.pack
+    path = _pack_file(drive, a.pack)
+    cut = a.offset + a.header_len + a.payload_len
+    path.write_bytes(path.read_bytes()[: PRELUDE + cut])
+    report = verify(_unlock(drive))
+    end = b.offset + b.header_len + b.payload_len
+    assert report.damaged_packs == {
+        a.pack: f"the index places entries up to offset {end}; the pack ends at {cut}"
+    }
+    assert report.index == "ok"
+    assert list(report.damaged) == [b.path] and report.files_ok == 1
+
+
+def test_short_packs_takes_the_furthest_entry_of_each_pack_and_reads_every_pack(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """On catalogs made by hand over a real pack: the entry the index places furthest
+    decides, whatever order the index lists them in, and a pack that cannot be opened is
+    named without stopping the others."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a" * 100})
+    (a,) = load_catalog(vault).live()
+    size = a.offset + a.header_len + a.payload_len
+    far = dataclasses.replace(a, file_id="f" * 32, offset=size)  # ends past the pack's end
+    near = dataclasses.replace(a, file_id="e" * 32)
+    gone = id_to_name(b"\xd0" + bytes(15))  # "2aaa...": sorts before (almost) every name
+    assert gone < a.pack
+    lost = dataclasses.replace(a, file_id="d" * 32, pack=gone)
+    indexed = _holding([far, near, lost])
+    scanned = Catalog(packs_on_disk=[gone, a.pack])
+    problems = verify_module.short_packs(vault, indexed, scanned)
+    assert problems == {
+        gone: f"pack {gone}: part 0 is missing",
+        a.pack: f"the index places entries up to offset {size + size}; the pack ends at {size}",
+    }
+    # A pack the walk could not read is named by the walk's problem and not read again.
+    walked_bad = Catalog(packs_on_disk=[gone, a.pack], scan_damage={a.pack: "cut in an entry"})
+    assert verify_module.short_packs(vault, indexed, walked_bad) == {
+        gone: f"pack {gone}: part 0 is missing",
+        a.pack: "cut in an entry",
+    }
+    # Where the walk found the entry in the same pack, its place there decides.
+    found_near = _holding([dataclasses.replace(far, offset=a.offset)])
+    found_near.packs_on_disk = [a.pack]
+    assert verify_module.short_packs(vault, _holding([far]), found_near) == {}
+
+
+@pytest.mark.parametrize(
+    ("pack_gone", "writer_lock", "reported"),
+    [(True, False, True), (True, True, False), (False, True, True)],
+    ids=["deleted-no-writer", "deleted-by-a-compact", "damaged-under-a-lock"],
+)
+def test_a_damaged_pack_is_dropped_only_when_a_writer_deleted_it_meanwhile(
+    with_dead_entries: dict[str, Located],
+    drive: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pack_gone: bool,
+    writer_lock: bool,
+    reported: bool,
+) -> None:
+    """The tombstone's pack is deleted after verify read the catalogs (a compact does
+    that, holding the writer lock), or damaged and still there."""
+    tombstone = with_dead_entries["tombstone"]
+    pack = _pack_file(drive, tombstone.pack)
+    real_settled = verify_module.settled_catalogs
+
+    def then_change(v: UnlockedVault) -> tuple[Catalog, Catalog]:
+        catalogs = real_settled(v)
+        if pack_gone:
+            pack.unlink()
+        else:
+            _flip_last_payload_byte(drive, tombstone)
+        if writer_lock:
+            v.paths.lock.write_bytes(b"")
+        return catalogs
+
+    monkeypatch.setattr(verify_module, "settled_catalogs", then_change)
+    report = verify(_unlock(drive))
+    assert (tombstone.pack in report.damaged_packs) is reported
+    assert set(report.damaged_packs) <= {tombstone.pack}
