@@ -18,6 +18,7 @@ from medvault.format import entry as efmt
 from medvault.format.pack import id_to_name
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
+from medvault.vault import path_index
 from medvault.vault import verify as verify_module
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Catalog, Located, load_catalog
@@ -461,3 +462,76 @@ def test_a_damaged_pack_is_dropped_only_when_a_writer_deleted_it_meanwhile(
     report = verify(_unlock(drive))
     assert (tombstone.pack in report.damaged_packs) is reported
     assert set(report.damaged_packs) <= {tombstone.pack}
+
+
+@pytest.fixture
+def with_path_index(
+    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
+) -> UnlockedVault:
+    """A vault with a path index: small pages and a rebuild after 4 entries (as in
+    tests/test_path_index.py), then 6 files."""
+    monkeypatch.setattr(path_index, "PAGE_ROWS", 3)
+    monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "one", {f"f{n}.txt": bytes([n]) for n in range(6)})
+    assert vault.paths.path_index.exists()
+    return _unlock(drive)
+
+
+def _recording_checks(monkeypatch: pytest.MonkeyPatch) -> list[list[Located]]:
+    real_check = path_index.check
+    seen: list[list[Located]] = []
+
+    def recording(v: UnlockedVault, live: list[Located]) -> str:
+        seen.append(live)
+        return real_check(v, live)
+
+    monkeypatch.setattr(path_index, "check", recording)
+    return seen
+
+
+def test_the_path_index_is_judged_once_on_the_live_files_verify_read(
+    with_path_index: UnlockedVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _recording_checks(monkeypatch)
+    report = verify(with_path_index)
+    assert report.path_index == "ok" and report.ok
+    assert seen == [load_catalog(with_path_index).live()]
+
+
+def test_a_path_index_a_writer_moved_on_is_judged_on_a_fresh_read(
+    with_path_index: UnlockedVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer adds files after verify read the catalogs: the path index then names
+    files the catalogs do not; read again, they agree."""
+    vault = with_path_index
+    real_settled = verify_module.settled_catalogs
+
+    def then_a_writer_adds(v: UnlockedVault) -> tuple[Catalog, Catalog]:
+        catalogs = real_settled(v)
+        _add(_unlock(v.paths.root.parent), tmp_path / "two", {f"g{n}.txt": b"g" for n in range(6)})
+        return catalogs
+
+    monkeypatch.setattr(verify_module, "settled_catalogs", then_a_writer_adds)
+    seen = _recording_checks(monkeypatch)
+    report = verify(vault)
+    assert report.path_index == "ok"
+    assert len(seen) == 2 and seen[1] == load_catalog(vault).live() != seen[0]
+
+
+def test_an_interrupted_add_beside_a_damaged_pack_is_still_only_in_flight(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """A pack cut between two entries (damage, named) and an add's pack not yet indexed:
+    the disagreement between index and walk comes from the damaged pack, so the index's
+    own problem is still only the interrupted write."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"a" * 100, "b.txt": b"b" * 100})
+    a, b = sorted(load_catalog(vault).live(), key=lambda x: x.offset)
+    _interrupted_add(vault, tmp_path, drive)
+    path = _pack_file(drive, a.pack)
+    path.write_bytes(path.read_bytes()[: PRELUDE + a.offset + a.header_len + a.payload_len])
+    report = verify(_unlock(drive))
+    assert list(report.damaged_packs) == [a.pack] and list(report.damaged) == [b.path]
+    assert len(report.unindexed) == 1 and report.index.startswith("not in the index yet")
+    assert report.index_in_flight
