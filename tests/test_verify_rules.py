@@ -159,12 +159,12 @@ def test_one_interrupted_write_is_in_flight_and_more_is_not() -> None:
 
 def test_an_entry_the_index_places_wrong_in_its_own_pack_is_misplaced() -> None:
     indexed = _catalog(
-        [
+        [  # those with nothing to say first: the others are still looked at
+            _loc("f3", "p2", offset=0),
+            _loc("f4", "p2", offset=150),
             _loc("f1", "p1", offset=0),
             _loc("f2", "p1", offset=150),
             _loc("t1", "p1", offset=300, kind=TOMBSTONE),
-            _loc("f3", "p2", offset=0),
-            _loc("f4", "p2", offset=150),
         ]
     )
     scanned = _catalog(

@@ -16,6 +16,7 @@ import pytest
 
 from medvault.format import entry as efmt
 from medvault.format.pack import id_to_name
+from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.vault import path_index
@@ -535,3 +536,61 @@ def test_an_interrupted_add_beside_a_damaged_pack_is_still_only_in_flight(
     assert list(report.damaged_packs) == [a.pack] and list(report.damaged) == [b.path]
     assert len(report.unindexed) == 1 and report.index.startswith("not in the index yet")
     assert report.index_in_flight
+
+
+def test_every_pack_with_a_damaged_dead_entry_is_named(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """Two packs, each with two removed files changed: each pack is named once, at its
+    first changed entry, whichever pack is walked first."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "one", {"a.txt": b"a" * 300, "c.txt": b"c" * 300})
+    _add(vault, tmp_path / "two", {"d.txt": b"d" * 300, "e.txt": b"e" * 300})
+    removed = load_catalog(vault).live()
+    remove_paths(vault, ["src"], Registry("sqlite://"), Env(kdf=FAST_KDF))
+    for loc in removed:
+        _flip_last_payload_byte(drive, loc)
+    report = verify(_unlock(drive))
+    first = {}
+    for loc in sorted(removed, key=lambda x: x.offset, reverse=True):
+        first[loc.pack] = loc.offset
+    assert set(report.damaged_packs) == set(first) and len(first) == 2
+    for pack, offset in first.items():
+        assert report.damaged_packs[pack].startswith(f"removed file entry at offset {offset}: ")
+
+
+def test_a_vault_opened_without_its_header_is_judged_on_the_header_on_the_drive(
+    two_removed: tuple[UnlockedVault, list[Located]],
+) -> None:
+    """Escrow recovery opens a vault whose header copies are gone (header None) and then
+    writes them again: the removals are judged on the header the drive holds."""
+    vault, (t1, t2) = two_removed
+    headerless = dataclasses.replace(vault, header=None)
+    assert removals_status(headerless, _holding([t1, t2])) == REMOVALS_OK
+    assert removals_status(headerless, _holding([t1])).startswith(
+        "not proven: 1 of the 2 tombstone(s)"
+    )
+
+
+def test_a_header_from_before_the_removal_record_put_back_leaves_the_removals_unproven(
+    two_removed: tuple[UnlockedVault, list[Located]], drive: Path
+) -> None:
+    """The vault was unlocked with a header that records the removals; the drive's header
+    now is a version 2 one (no record): what the first header records is still judged."""
+    vault, (t1, t2) = two_removed
+    header = vault.require_header()
+    old = dataclasses.replace(
+        header, seq=header.seq + 1, body=dataclasses.replace(header.body, version=2)
+    )
+    data = header_auth.seal(vault.vmk, old)
+    for copy in (vault.paths.header_a, vault.paths.header_b):
+        copy.write_bytes(data)
+    assert verify_module.header_now(vault).body.removals is None
+    assert removals_status(vault, _holding([t1, t2])) == REMOVALS_OK
+    assert removals_status(vault, _holding([t2])) == (
+        "not proven: 1 of the 2 tombstone(s) the header records are not in any pack "
+        "(deleted, or in a damaged pack)" + NOT_PROVEN_TAIL
+    )
+    fresh = _unlock(drive)
+    assert fresh.require_header().body.removals is None
+    assert removals_status(fresh, _holding([t2])) == verify_module.REMOVALS_NOT_RECORDED
