@@ -13,7 +13,6 @@ shared disk is slow and its effect invisible).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import hashlib
@@ -357,11 +356,17 @@ def test_a_link_made_at_a_missing_part_of_dest_meanwhile_is_not_followed(
     with pytest.raises(UnsafePath, match="is a symbolic link or not a folder"):
         _open(tmp_path / "new" / "deeper")
     assert list(outside.iterdir()) == []
-    # open_dest leaves the parent's descriptor open on this refusal (reported, not pinned).
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{fd}") == str(tmp_path):
-                os.close(int(fd))
+    assert _open_under(tmp_path) == []  # the refusal leaves no descriptor open
+
+
+def test_a_dest_that_cannot_be_made_leaves_no_descriptor_open(tmp_path: Path) -> None:
+    """A missing folder of DEST the file system refuses (a name too long): the error is
+    raised and the folders opened on the way are closed."""
+    for _ in range(3):
+        with pytest.raises(OSError) as caught:
+            _open(tmp_path / "new" / ("x" * 256))
+        assert caught.value.errno == errno.ENAMETOOLONG
+    assert _open_under(tmp_path) == []
 
 
 @pytest.mark.parametrize(

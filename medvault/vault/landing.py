@@ -360,16 +360,18 @@ def open_dest(dest: Path, shared_ok: bool) -> int:
     while not os.path.lexists(existing) and existing != existing.parent:
         missing.append(existing.name)
         existing = existing.parent
+    fd = -1
     try:
         # The existing part of the path is the user's choice and may hold links; DEST may not.
         fd = os.open(existing, DIR_FLAGS if not missing else DIR_FLAGS & ~os.O_NOFOLLOW)
         for name in reversed(missing):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(name, 0o700, dir_fd=fd)
-            child = os.open(name, DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
+            parent, fd = fd, os.open(name, DIR_FLAGS, dir_fd=fd)
+            _close(parent)
     except OSError as exc:
+        if fd >= 0:
+            _close(fd)  # the folder reached so far: a refusal leaves nothing open
         if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
             raise
         raise UnsafePath(
