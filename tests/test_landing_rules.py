@@ -759,8 +759,9 @@ def test_a_partial_is_never_written_through_something_already_at_its_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncs: list[Path], how: str
 ) -> None:
     """Partials are created exclusively (O_EXCL): a hard link or a symbolic link to another
-    file planted at the partial's name is an error, and that file is untouched; the folder
-    is released."""
+    file planted at the partial's name is an error, and that file is untouched, by the
+    write and by the scrub that follows (only partials medvault created are zeroed); the
+    folder is released."""
     victim = tmp_path / "victim"
     victim.write_bytes(b"victim")
     if how == "large without /proc":
@@ -779,8 +780,8 @@ def test_a_partial_is_never_written_through_something_already_at_its_name(
         with pytest.raises(FileExistsError):
             land.flush()
         assert victim.read_bytes() == b"victim"
-        land.staged.clear()  # discard would zero the planted name (reported, not pinned)
-        land.discard()
+        land.discard()  # scrubs only what it created: not the file planted at the name
+        assert victim.read_bytes() == b"victim" and (dest / name).exists()
     else:
         with pytest.raises(FileExistsError):
             land.open_partial(land.prepare("f", dest / "f"))

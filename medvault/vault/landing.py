@@ -100,6 +100,9 @@ class Staged:
     sha256: str = ""
     written: Future[None] | None = None  # a writer thread is creating it
     untimed: bool = False  # its modification time could not be set
+    # Whether the partial at its name is the one created here: a small file's is created
+    # later by a writer, and a file already at that name (O_EXCL refused) is not scrubbed.
+    created: bool = True
 
     @property
     def target(self) -> Path:
@@ -164,7 +167,7 @@ class Landing:
         """DATA is the file's whole, authenticated plaintext: a writer thread puts it in a
         partial file, renamed with the next batch."""
         item = self._claim(spot)
-        item.size, item.sha256 = len(data), sha256
+        item.size, item.sha256, item.created = len(data), sha256, False
         # Staged before it is written, so that discard() scrubs it whatever happens.
         self.staged.append(item)
         self._staged_bytes += len(data)
@@ -213,8 +216,9 @@ class Landing:
             self.flush()
 
     def abandon(self, item: Staged) -> None:
-        """Zero and delete ITEM's partial (never raises)."""
-        scrub(item.spot.folder.fd, item.partial)
+        """Zero and delete ITEM's partial, if it was created (never raises)."""
+        if item.created:
+            scrub(item.spot.folder.fd, item.partial)
         self._release(item)
 
     def flush(self) -> None:
@@ -552,6 +556,7 @@ def _set_time(utime: Callable[..., None], mtime_ns: int) -> bool:
 def _write_files(files: list[tuple[Staged, bytes, int]]) -> None:
     for item, data, mtime_ns in files:
         fd = os.open(item.partial, PARTIAL_FLAGS, 0o600, dir_fd=item.spot.folder.fd)
+        item.created = True
         try:
             view = memoryview(data)
             while len(view):
