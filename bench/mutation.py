@@ -468,9 +468,14 @@ def run_module(
 def merge_statuses(
     rows: list[dict[str, Any]], later: dict[str, dict[str, Any]], phase: str
 ) -> None:
-    """A later phase's verdict replaces a survivor's; a kill is never taken back."""
+    """A later phase's verdict replaces a survivor's; a kill is never taken back, and a
+    mutant the later phase did not check (it was stopped first) keeps its verdict."""
     for r in rows:
-        if r["key"] in later and r["status"] not in KILLED:
+        if (
+            r["key"] in later
+            and r["status"] not in KILLED
+            and later[r["key"]]["status"] != ("not checked")
+        ):
             r["status"] = later[r["key"]]["status"]
             r["phase"] = phase
 
@@ -547,17 +552,34 @@ def changed_functions(module: Module, old: str, new: str) -> list[str]:
     return changed
 
 
-def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
+def rerun_survivors(module: Module, max_children: int, commit: str, collect: bool = False) -> None:
     """Run the saved result's survivors again on HEAD, the quick pool first and then both
     pools for what is left: for tests added since. Every mutant of a function changed since
     the saved run is run afresh the same way and replaces that function's old results; a
     mutant of an unchanged function is the same change to the same code, so its result
     stands. The result names both commits, the functions run afresh and any other file of
-    medvault/ that changed between them."""
+    medvault/ that changed between them. COLLECT: run nothing; save what the copies of such
+    a rerun that was stopped hold (a mutant it did not reach keeps its verdict)."""
     path = RESULTS / f"{module.name}.json"
     if not path.exists():
         raise SystemExit(f"{module.name}: no saved result to rerun; run the module first")
     result = json.loads(path.read_text())
+    if collect:
+        marker = WORK / f"{module.name}-again-quick" / ".mutation-commit"
+        if not marker.exists():
+            raise SystemExit(f"{module.name}: no survivors rerun to collect")
+        commit = marker.read_text().strip()
+
+    def phase_rows(
+        phase: str, tests: list[str], names: list[str]
+    ) -> tuple[list[dict[str, Any]], float] | None:
+        if not collect:
+            return run_phase(module, phase, tests, names, max_children)
+        copy = WORK / f"{module.name}-{phase}"
+        if not (copy / "mutants").is_dir():
+            return None
+        return describe(copy, dump_mutants(copy)), 0.0
+
     fresh = changed_functions(module, result["commit"], commit)
     globs = [f"{prefix}__mutmut_*" for prefix in fresh]
 
@@ -565,12 +587,17 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
         return any(fnmatch.fnmatch(key, g) for g in globs)
 
     result["mutants"] = [r for r in result["mutants"] if not afresh(r["key"])]
-    # Message-text and allowlisted mutants are accepted already: not run again.
+    # Surviving message-text and allowlisted mutants are accepted already: not run again.
+    # Those a stopped run never checked are run.
     allow = load_allowlist()
     left = [
         r["key"]
         for r in result["mutants"]
-        if r["status"] not in KILLED and not diagnostic_text(r) and allowlisted(r, allow) is None
+        if r["status"] not in KILLED
+        and (
+            r["status"] == "not checked"
+            or (not diagnostic_text(r) and allowlisted(r, allow) is None)
+        )
     ]
     if not left and not globs:
         print(f"[{module.name}] no survivors to rerun")
@@ -585,7 +612,10 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
             names += globs
         if not names:
             break
-        rows, more = run_phase(module, phase, tests, names, max_children)
+        got = phase_rows(phase, tests, names)
+        if got is None:
+            break
+        rows, more = got
         seconds += more
         if phase == "again-quick":
             new_rows = [dict(r, phase="again") for r in rows if afresh(r["key"])]
@@ -607,6 +637,7 @@ def rerun_survivors(module: Module, max_children: int, commit: str) -> None:
         "seconds": round(seconds),
         "functions_afresh": fresh,
         "other_changes": changed_since(result["commit"], commit),
+        "stopped": collect,
     }
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"[{module.name}] {len(left)} survivors rerun in {seconds:.0f} s", flush=True)
@@ -693,6 +724,10 @@ def report(plan: list[Module]) -> bool:
         if "survivors_rerun" in res:
             again = res["survivors_rerun"]
             commit += f", survivors again at {again['commit'][:7]}"
+            if again.get("stopped"):
+                commit += (
+                    " (that rerun stopped part way: a mutant it did not reach keeps its verdict)"
+                )
             if again.get("functions_afresh"):
                 commit += (
                     f" (functions changed since, run afresh: {len(again['functions_afresh'])})"
@@ -761,7 +796,8 @@ def main() -> int:
     parser.add_argument(
         "--collect",
         action="store_true",
-        help="save phase 1's results from the copy of a run that was stopped",
+        help="save phase 1's results from the copy of a run that was stopped (with "
+        "--survivors: those of a stopped survivors rerun)",
     )
     parser.add_argument(
         "--survivors",
@@ -784,7 +820,9 @@ def main() -> int:
         commit = git_commit()
         for module in plan:
             if not args.module or module.name in args.module:
-                if args.collect:
+                if args.collect and args.survivors:
+                    rerun_survivors(module, args.max_children, commit, collect=True)
+                elif args.collect:
                     collect_quick(module)
                 elif args.survivors:
                     rerun_survivors(module, args.max_children, commit)

@@ -134,3 +134,26 @@ def test_a_survivors_rerun_runs_afresh_only_the_functions_that_changed() -> None
     assert M.changed_functions(fmt, "ca377fa", "ca377fa") == []
     with pytest.raises(SystemExit, match="changed outside its functions"):
         M.changed_functions(_module("reports-lost"), "aea1374^", "aea1374")
+
+
+def test_a_later_phase_replaces_only_verdicts_it_reached_and_never_a_kill() -> None:
+    rows = [
+        dict(_row("a", "b", status="survived"), key="s1"),
+        dict(_row("a", "b", status="survived"), key="s2"),
+        dict(_row("a", "b", status="killed"), key="k1"),
+        dict(_row("a", "b", status="no tests"), key="n1"),
+    ]
+    later = {
+        "s1": {"status": "killed"},
+        "s2": {"status": "not checked"},  # a stopped phase did not reach it
+        "k1": {"status": "survived"},
+        "n1": {"status": "survived"},
+    }
+    M.merge_statuses(rows, later, "wide")
+    assert {r["key"]: r["status"] for r in rows} == {
+        "s1": "killed",
+        "s2": "survived",
+        "k1": "killed",
+        "n1": "survived",
+    }
+    assert [r.get("phase") for r in rows] == ["wide", None, None, "wide"]
