@@ -21,7 +21,6 @@ from typing import TypeVar
 from medvault.crypto.payload import ciphertext_length
 from medvault.errors import (
     AlreadyExists,
-    FormatError,
     IntegrityError,
     MedvaultError,
     NotFound,
@@ -118,12 +117,11 @@ def stream_entry(
     if h.payload_len != ciphertext_length(meta.size) or h.payload_len != loc.payload_len:
         raise IntegrityError("object payload length does not match its size")
     dec = opened.decryptor()
-    pos, end = loc.offset + loc.header_len, loc.offset + loc.header_len + h.payload_len
     if h.payload_len > HASH_ON_WORKER:
-        blocks = reader.stream(pos, h.payload_len, BLOCK)
+        blocks = reader.stream(loc.offset + loc.header_len, h.payload_len, BLOCK)
         digest = decrypt_stream(blocks, dec, sink, progress)
     else:
-        block = blob[loc.header_len :] if small else reader.read(pos, end - pos)
+        block = blob[loc.header_len :]  # small: h.payload_len == loc.payload_len, checked above
         plain = dec.update(block)
         digest = hashlib.sha256(plain)
         sink(plain)
@@ -348,11 +346,9 @@ def _decrypt(
 ) -> FileMeta:
     try:
         return stream_entry(vault, readers.get(loc.pack), loc, sink, progress)
-    except IntegrityError:
+    except IntegrityError:  # FormatError too (a subclass)
         readers.drop(loc.pack)  # a compact may have replaced it: reopen it next time
         raise
-    except FormatError as exc:
-        raise IntegrityError(exc.message) from None
 
 
 class ReaderCache:
