@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from medvault.errors import NotFound
+from medvault.errors import AlreadyExists, NotFound
 from medvault.format import entry as efmt
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
@@ -51,6 +51,15 @@ LIVE = [
 
 def _paths(locs: list[Located]) -> list[str]:
     return [x.path for x in locs]
+
+
+def test_a_name_is_taken_as_written_but_for_slashes_around_it() -> None:
+    """Only "/" is stripped from the ends of a name: a name that begins or ends with
+    another character keeps it."""
+    live = [_loc("X/aX.txt", "01"), _loc("Xb", "02")]
+    assert _paths(select(live, ["/X/aX.txt"])) == ["X/aX.txt"]
+    assert _paths(select(live, ["Xb/"])) == ["Xb"]
+    assert _paths(select(live, ["X"])) == ["X/aX.txt"]
 
 
 def test_no_name_selects_every_file_as_listed() -> None:
@@ -135,6 +144,34 @@ def test_an_entry_a_compact_moved_is_found_where_the_index_places_it_now(
         kind=efmt.Kind.FILE, path="src/never.txt",
     )  # fmt: skip
     assert moved_since_listing(vault, stranger) is None
+
+
+def test_an_entry_whose_pack_is_gone_but_still_indexed_there_has_not_moved(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """A pack deleted by hand (not by a compact): the index still places the entry in it,
+    so it has not moved anywhere; reading it fails as it is."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "src", {"a.txt": b"a"})
+    (loc,) = load_catalog(vault).live()
+    next((drive / "MEDVAULT" / "objects").rglob(f"{loc.pack}.mvo")).unlink()
+    assert moved_since_listing(vault, loc) is None
+
+
+def test_a_file_already_at_dest_is_found_after_files_in_a_new_folder(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """The check that nothing is overwritten asks each file's own folder: a folder new at
+    DEST (src/a) does not hide a file already there in its parent (src/b.txt)."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "src", {"a/x.txt": b"x", "b.txt": b"b"})
+    out = tmp_path / "out"
+    (out / "src").mkdir(parents=True)
+    (out / "src" / "b.txt").write_bytes(b"mine")
+    with pytest.raises(AlreadyExists):
+        extract(vault, [], out, False, Registry("sqlite://"), Env(kdf=FAST_KDF))
+    assert (out / "src" / "b.txt").read_bytes() == b"mine"
+    assert not (out / "src" / "a").exists()
 
 
 def _open_to(pack_file: Path) -> int:
