@@ -8,15 +8,17 @@ did not pin them.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 
-from medvault.errors import AlreadyExists, NotFound
+from medvault.errors import AlreadyExists, MediaFull, NotFound
 from medvault.format import entry as efmt
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
+from medvault.vault import reading
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.env import Env
@@ -214,3 +216,43 @@ def test_the_reader_cache_keeps_recent_packs_open_and_closes_what_it_drops(
     assert [_open_to(files[p]) for p in packs] == [1, 1, 0] + [1] * (ReaderCache.KEEP - 2)
     cache.close()
     assert all(_open_to(files[p]) == 0 for p in packs)
+
+
+def test_a_long_path_on_a_linux_file_system_is_not_held_to_fat_rules(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """Off FAT/exFAT only a name longer than 255 bytes is refused: a path over 255 bytes
+    with a name FAT could not hold (a colon) extracts."""
+    vault = ws.create_unlocked(drive)
+    name = ("d" * 200) + "/" + ("n" * 60) + ":x.txt"
+    _add(vault, tmp_path / "src", {name: b"colon"})
+    out = tmp_path / "out"
+    out.mkdir()
+    result = extract(vault, [], out, False, Registry("sqlite://"), Env(kdf=FAST_KDF))
+    assert not result.failed and not result.refused
+    assert (out / "src" / name).read_bytes() == b"colon"
+
+
+@pytest.mark.parametrize("where", ["opening DEST", "writing a file", "finishing"])
+def test_a_full_disk_while_extracting_names_what_could_not_be_written(
+    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """ENOSPC (a fault this disk cannot be made to give on cue) is reported as the disk being
+    full, naming DEST, or the file being written."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "src", {"a.txt": b"a"})
+    out = tmp_path / "out"
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if where == "opening DEST":
+        monkeypatch.setattr(reading.Landing, "open", full)
+    elif where == "writing a file":
+        monkeypatch.setattr(reading, "_extract_one", full)
+    else:
+        monkeypatch.setattr(reading.Landing, "finish", full)
+    with pytest.raises(MediaFull) as caught:
+        extract(vault, [], out, False, Registry("sqlite://"), Env(kdf=FAST_KDF))
+    named = out / "src" / "a.txt" if where == "writing a file" else out
+    assert caught.value.message.startswith(f"cannot write {named}: ")
