@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from medvault.errors import AlreadyExists, MediaFull, NotFound
+from medvault.errors import AlreadyExists, MediaFull, NotFound, UnsafePath
 from medvault.format import entry as efmt
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
@@ -256,3 +256,19 @@ def test_a_full_disk_while_extracting_names_what_could_not_be_written(
         extract(vault, [], out, False, Registry("sqlite://"), Env(kdf=FAST_KDF))
     named = out / "src" / "a.txt" if where == "writing a file" else out
     assert caught.value.message.startswith(f"cannot write {named}: ")
+
+
+def test_a_folder_at_dest_that_links_outside_refuses_the_extract(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """Each stored path's whole folder is resolved at DEST: a link deeper than its first
+    folder (src/deep -> outside) is caught before anything is written."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "src", {"deep/x.txt": b"x"})
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    (out / "src").mkdir(parents=True)
+    outside.mkdir()
+    (out / "src" / "deep").symlink_to(outside)
+    with pytest.raises(UnsafePath, match="would be written outside"):
+        extract(vault, [], out, False, Registry("sqlite://"), Env(kdf=FAST_KDF))
+    assert list(outside.iterdir()) == []
