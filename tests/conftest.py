@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import compileall
 import copy
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ import pytest
 from medvault.config import OrgConfig, load_org
 from medvault.crypto.escrow import EscrowSuite
 from medvault.crypto.kdf import Argon2Params
+from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
 from medvault.org import OrgCreated, init_org
 from medvault.registry.records import Event
@@ -248,3 +250,29 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer) -> str:
     """Owner (superuser) SQLAlchemy URL of a fresh, empty database for this test."""
     return pg_server.owner_url(pg_server.create_database())
+
+
+def open_under(folder: Path) -> list[str]:
+    """What this process has open in or below FOLDER (FOLDER itself included)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target == str(folder) or target.startswith(f"{folder}/"):
+            found.append(target)
+    return found
+
+
+def put_back_version_2_header(vault: UnlockedVault) -> None:
+    """Both header copies as medvault wrote them before the removal record (version 2),
+    authentic under VAULT's key, one sequence number on."""
+    header = vault.require_header()
+    old = dataclasses.replace(
+        header, seq=header.seq + 1, body=dataclasses.replace(header.body, version=2)
+    )
+    data = header_auth.seal(vault.vmk, old)
+    assert data[8:10] == b"\x00\x02" and b"removals" not in data
+    for copy_path in (vault.paths.header_a, vault.paths.header_b):
+        copy_path.write_bytes(data)

@@ -28,7 +28,7 @@ from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.reading import ExtractResult, extract
 from medvault.vault.session import UnlockedVault, open_headers, unlock
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, open_under
 from tests.media import mounted_exfat, mounted_fat32
 
 NOBODY = 65534
@@ -326,19 +326,6 @@ def test_the_cli_names_a_refused_file_and_exits_14(
     assert list((dest / "b").iterdir()) == []
 
 
-def _open_under(folder: Path) -> list[str]:
-    """What this process has open in or below FOLDER."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target == str(folder) or target.startswith(f"{folder}/"):
-            found.append(target)
-    return found
-
-
 def test_folder_descriptors_stay_few_and_are_all_closed(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -356,7 +343,7 @@ def test_folder_descriptors_stay_few_and_are_all_closed(
     result = extract(vault, [], out, False, registry, Env(kdf=FAST_KDF))
     # Only descriptors on the extract's folders count: a long-lived test worker opens and
     # closes others of its own meanwhile.
-    assert _open_under(out) == []
+    assert open_under(out) == []
     assert len(result.written) == len(files)
     assert len(syncs) > 2  # flushed early, not once for all 40
     for name, data in files.items():

@@ -7,18 +7,16 @@ before segments gets header version 3 before its first one."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 from medvault.errors import MediaFull
 from medvault.format import vault_header as hfmt
-from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
 from medvault.store import io_points, journal
 from medvault.store.journal import JournalAppender, logical_journal, read_journal
 from medvault.vault.session import UnlockedVault, open_headers, unlock
-from tests.conftest import PASSPHRASE, Workspace
+from tests.conftest import PASSPHRASE, Workspace, put_back_version_2_header
 
 
 def _vault(drive: Path) -> UnlockedVault:
@@ -127,14 +125,7 @@ def test_an_older_vault_gets_header_version_3_before_its_first_segment(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
     ws.create_fast(drive)
-    vault = _vault(drive)
-    header = vault.require_header()
-    old = dataclasses.replace(
-        header, seq=header.seq + 1, body=dataclasses.replace(header.body, version=2)
-    )
-    data = header_auth.seal(vault.vmk, old)
-    for copy in (vault.paths.header_a, vault.paths.header_b):
-        copy.write_bytes(data)
+    put_back_version_2_header(_vault(drive))
     assert _vault(drive).require_header().body.version == 2
     _add(ws, drive, tmp_path, "f0.txt")
     assert _vault(drive).require_header().body.version == hfmt.FORMAT_VERSION == 3

@@ -29,6 +29,7 @@ import pytest
 from medvault.errors import AlreadyExists, UnsafePath
 from medvault.vault import landing
 from medvault.vault.landing import Landing, Refused, Spot, Staged
+from tests.conftest import open_under
 
 MTIME = 1_600_000_000_123_456_789
 ME = 1000  # the uid the tests pretend to run as where root's exemption would hide a rule
@@ -100,19 +101,6 @@ def _names(folder: Path) -> set[str]:
         for p in folder.rglob("*")
         if not p.is_dir() and not p.name.endswith(landing.PARTIAL_SUFFIX)
     }
-
-
-def _open_under(folder: Path) -> list[str]:
-    """What this process has open in or below FOLDER (FOLDER itself included)."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target == str(folder) or target.startswith(f"{folder}/"):
-            found.append(target)
-    return found
 
 
 def _writers() -> set[threading.Thread]:
@@ -260,7 +248,7 @@ def test_at_most_64_unused_folders_stay_open_least_recently_used_closed_first(
     dest = str(land.dest)
 
     def open_folders() -> set[str]:
-        return {p[len(dest) + 1 :] for p in _open_under(land.dest) if p != dest}
+        return {p[len(dest) + 1 :] for p in open_under(land.dest) if p != dest}
 
     for i in range(64):
         land.prepare(f"d{i:02d}/f", land.dest / f"d{i:02d}/f")
@@ -272,7 +260,7 @@ def test_at_most_64_unused_folders_stay_open_least_recently_used_closed_first(
         land.prepare(f"d{i}/f", land.dest / f"d{i}/f")
     assert len(open_folders()) == 64
     land.finish()
-    assert _open_under(land.dest) == []
+    assert open_under(land.dest) == []
 
 
 def test_a_folder_with_waiting_files_is_never_closed(tmp_path: Path, syncs: list[Path]) -> None:
@@ -282,11 +270,11 @@ def test_a_folder_with_waiting_files_is_never_closed(tmp_path: Path, syncs: list
     for i in range(70):
         _small(land, f"d{i:02d}/f", b"%d" % i)
     _wait_for_writers(land)  # a writer's open partial is under DEST too
-    assert len(_open_under(land.dest)) == 71
+    assert len(open_under(land.dest)) == 71
     land.finish()
     for i in range(70):
         assert (land.dest / f"d{i:02d}/f").read_bytes() == b"%d" % i
-    assert _open_under(land.dest) == []
+    assert open_under(land.dest) == []
 
 
 # Modes, DEST and the folders under it --------------------------------------------------
@@ -335,7 +323,7 @@ def test_the_existing_part_of_dest_may_hold_links_dest_may_not(tmp_path: Path) -
     with pytest.raises(FileNotFoundError):
         _open(tmp_path / "dangling" / "new")
     assert not (tmp_path / "nowhere").exists()
-    assert _open_under(tmp_path) == []
+    assert open_under(tmp_path) == []
 
 
 def test_a_link_made_at_a_missing_part_of_dest_meanwhile_is_not_followed(
@@ -356,7 +344,7 @@ def test_a_link_made_at_a_missing_part_of_dest_meanwhile_is_not_followed(
     with pytest.raises(UnsafePath, match="is a symbolic link or not a folder"):
         _open(tmp_path / "new" / "deeper")
     assert list(outside.iterdir()) == []
-    assert _open_under(tmp_path) == []  # the refusal leaves no descriptor open
+    assert open_under(tmp_path) == []  # the refusal leaves no descriptor open
 
 
 def test_a_dest_that_cannot_be_made_leaves_no_descriptor_open(tmp_path: Path) -> None:
@@ -366,7 +354,7 @@ def test_a_dest_that_cannot_be_made_leaves_no_descriptor_open(tmp_path: Path) ->
         with pytest.raises(OSError) as caught:
             _open(tmp_path / "new" / ("x" * 256))
         assert caught.value.errno == errno.ENAMETOOLONG
-    assert _open_under(tmp_path) == []
+    assert open_under(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -385,7 +373,7 @@ def test_dest_others_can_write_is_refused(tmp_path: Path, mode: int, taken: bool
         with pytest.raises(UnsafePath, match=f"can be written by other users \\(mode {mode:04o}"):
             _open(dest)
         _open(dest, shared_ok=True).finish()  # FAT/exFAT: the mount's mode, taken
-    assert _open_under(dest) == []
+    assert open_under(dest) == []
 
 
 @pytest.mark.parametrize(
@@ -413,7 +401,7 @@ def test_dest_owner_rules_for_a_user_other_than_root(
     else:
         with pytest.raises(UnsafePath, match=problem):
             _open(dest)
-    assert _open_under(dest) == []
+    assert open_under(dest) == []
 
 
 def test_folders_of_another_user_are_refused_unless_on_fat(
@@ -433,7 +421,7 @@ def test_folders_of_another_user_are_refused_unless_on_fat(
         land.prepare("theirs/f", dest / "theirs/f")
     assert isinstance(refused.value.error, UnsafePath)
     assert f"belongs to another user (uid {OTHER})" in refused.value.error.message
-    assert not any(p.endswith("/theirs") for p in _open_under(dest))
+    assert not any(p.endswith("/theirs") for p in open_under(dest))
     land.finish()
     assert _names(dest) == {"mine/f", "roots/f"}
     land = _open(dest, shared_ok=True)
@@ -872,7 +860,7 @@ def test_discard_stops_the_writers_then_zeroes_and_deletes_every_partial(
     assert land.staged == []
     assert _partials(land.dest) == []
     assert _names(land.dest) == set()
-    assert _open_under(land.dest) == []
+    assert open_under(land.dest) == []
 
 
 def test_discard_waits_for_a_writer_still_writing(
@@ -913,7 +901,7 @@ def test_finish_stops_the_writers_and_closes_every_descriptor(
     land.finish()
     assert len(syncs) == 2
     assert _writers() - before == set()
-    assert _open_under(land.dest) == []
+    assert open_under(land.dest) == []
     assert len(_names(land.dest)) == 40
 
 

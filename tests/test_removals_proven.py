@@ -9,7 +9,6 @@ and runs `repair --accept-missing-removals`.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import pytest
 
 from medvault.errors import FormatError
 from medvault.format import vault_header as hfmt
-from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
 from medvault.store import io_points as io
 from medvault.vault import maintenance
@@ -25,7 +23,7 @@ from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
 from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import REMOVALS_NOT_RECORDED, REMOVALS_OK, verify
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, put_back_version_2_header
 
 FILES = {"src/a.txt": b"alpha\n", "src/secret.txt": b"removed on purpose\n", "src/c.txt": b"c\n"}
 
@@ -178,16 +176,7 @@ def _tombstone_locations(drive: Path) -> list[maintenance.Located]:
 
 
 def _as_version_2(drive: Path) -> None:
-    """Both header copies as medvault wrote them before the removal record (version 2)."""
-    vault = _unlocked(drive)
-    header = vault.require_header()
-    old = dataclasses.replace(
-        header, seq=header.seq + 1, body=dataclasses.replace(header.body, version=2)
-    )
-    data = header_auth.seal(vault.vmk, old)
-    assert data[8:10] == b"\x00\x02" and b"removals" not in data
-    for copy in (vault.paths.header_a, vault.paths.header_b):
-        copy.write_bytes(data)
+    put_back_version_2_header(_unlocked(drive))
 
 
 def test_a_version_2_vault_says_removals_are_not_recorded_until_its_first_rm(

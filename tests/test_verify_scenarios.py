@@ -16,7 +16,6 @@ import pytest
 
 from medvault.format import entry as efmt
 from medvault.format.pack import id_to_name
-from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.vault import path_index
@@ -27,7 +26,7 @@ from medvault.vault.env import Env
 from medvault.vault.maintenance import remove_paths
 from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import REMOVALS_OK, header_status, removals_status, verify
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, put_back_version_2_header
 
 NOT_PROVEN_TAIL = (
     "; files removed earlier may be listed again. Check `medvault ls` against the "
@@ -578,13 +577,7 @@ def test_a_header_from_before_the_removal_record_put_back_leaves_the_removals_un
     """The vault was unlocked with a header that records the removals; the drive's header
     now is a version 2 one (no record): what the first header records is still judged."""
     vault, (t1, t2) = two_removed
-    header = vault.require_header()
-    old = dataclasses.replace(
-        header, seq=header.seq + 1, body=dataclasses.replace(header.body, version=2)
-    )
-    data = header_auth.seal(vault.vmk, old)
-    for copy in (vault.paths.header_a, vault.paths.header_b):
-        copy.write_bytes(data)
+    put_back_version_2_header(vault)
     assert verify_module.header_now(vault).body.removals is None
     assert removals_status(vault, _holding([t1, t2])) == REMOVALS_OK
     assert removals_status(vault, _holding([t2])) == (
