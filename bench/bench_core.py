@@ -133,7 +133,7 @@ def unlock_seconds(env: dict[str, str], drive: Path) -> tuple[float, float]:
     vault = unlock(open_headers(drive), secret)
     total = time.perf_counter() - started
     started = time.perf_counter()
-    unlock_with_key(open_headers(drive), vault.vmk)
+    unlock_with_key(open_headers(drive), vault.keys.vault_key())
     return total, time.perf_counter() - started
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from medvault.crypto.key_schedule import VaultKeys  # noqa: E402
 from medvault.registry.records import Actor, Event  # noqa: E402
 from medvault.registry.sql import Registry  # noqa: E402
 from medvault.secret import Secret  # noqa: E402
@@ -244,7 +245,10 @@ def drive_vs_registry(
         ev = make_event(tag, n)
         # The same event id in both places, as `custody.record` does.
         ops = [
-            (drive, lambda ev=ev: drive_log.append(paths, vmk, VAULT_ID, to_log_dict(ev))),
+            (
+                drive,
+                lambda ev=ev: drive_log.append(paths, VaultKeys(vmk, VAULT_ID), to_log_dict(ev)),
+            ),
             (sqlite, lambda ev=ev: registry.append_event(ev)),
         ]
         for samples, op in ops if n % 2 == 0 else reversed(ops):
@@ -254,12 +258,12 @@ def drive_vs_registry(
 
 def fill_drive_log(paths: VaultPaths, vmk: Secret) -> None:
     for n in range(READ_ENTRIES):
-        drive_log.append(paths, vmk, VAULT_ID, to_log_dict(make_event(0xD0, n)))
+        drive_log.append(paths, VaultKeys(vmk, VAULT_ID), to_log_dict(make_event(0xD0, n)))
 
 
 def read_all_seconds(paths: VaultPaths, vmk: Secret) -> float:
     def read() -> None:
-        found = drive_log.read_all(paths, vmk, VAULT_ID)
+        found = drive_log.read_all(paths, VaultKeys(vmk, VAULT_ID))
         if len(found.events) != READ_ENTRIES or found.damaged:
             raise SystemExit(f"read_all found {len(found.events)} events, {found.damaged}")
 

@@ -70,15 +70,6 @@ class VaultKey(Secret):
     __str__ = __repr__
 
 
-def newest_first(vmk: Secret) -> list[Secret]:
-    """VMK, then each earlier epoch's key it carries (a plain Secret: itself alone). What a
-    reader tries on records that do not name their epoch (index records, log entries)."""
-    if not isinstance(vmk, VaultKey):
-        return [vmk]
-    older = [vmk.for_epoch(epoch) for epoch in reversed(vmk.older_epochs)]
-    return [vmk, *(key for key in older if key is not None)]
-
-
 def make_non_dumpable() -> None:
     """Close this process's memory to other processes of the same user and to core dumps.
 

@@ -272,7 +272,7 @@ def put_back_version_2_header(vault: UnlockedVault) -> None:
     old = dataclasses.replace(
         header, seq=header.seq + 1, body=dataclasses.replace(header.body, version=2)
     )
-    data = header_auth.seal(vault.vmk, old)
+    data = header_auth.seal(vault.keys, old)
     assert data[8:10] == b"\x00\x02" and b"removals" not in data
     for copy_path in (vault.paths.header_a, vault.paths.header_b):
         copy_path.write_bytes(data)

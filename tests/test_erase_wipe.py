@@ -28,7 +28,7 @@ def _as_version_1(drive: Path) -> bytes:
     vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
     header = vault.require_header()
     v1 = dataclasses.replace(header, body=dataclasses.replace(header.body, version=1))
-    data = header_auth.seal(vault.vmk, v1)
+    data = header_auth.seal(vault.keys, v1)
     for copy in (vault.paths.header_a, vault.paths.header_b):
         copy.unlink()  # fusefat refuses to truncate a file it holds data of
         copy.write_bytes(data)

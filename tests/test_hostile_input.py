@@ -513,7 +513,7 @@ def test_newer_vault_header_exits_17(ws: Workspace, vault: Path) -> None:
     header = unlocked.require_header()
     newer = dataclasses.replace(header.body, version=4)
     newer_header = dataclasses.replace(header, seq=header.seq + 1, body=newer)
-    data = header_auth.seal(unlocked.vmk, newer_header)
+    data = header_auth.seal(unlocked.keys, newer_header)
     assert data[8:10] == b"\x00\x04"
     for copy in (unlocked.paths.header_a, unlocked.paths.header_b):
         copy.write_bytes(data)
@@ -555,7 +555,7 @@ def test_absurd_kdf_parameters_are_refused_at_once(
     hostile = dataclasses.replace(
         header, seq=header.seq + 1, body=dataclasses.replace(header.body, slots=slots)
     )
-    data = header_auth.seal(unlocked.vmk, hostile)  # a correct checksum and MAC
+    data = header_auth.seal(unlocked.keys, hostile)  # a correct checksum and MAC
     for copy in (unlocked.paths.header_a, unlocked.paths.header_b):
         copy.write_bytes(data)
     env = {**ws.env, "MEDVAULT_PASSPHRASE_FILE": str(ws.passfile)}

@@ -58,12 +58,12 @@ def test_segments_fold_into_the_base_with_every_record_where_it_was(
     for n in range(3):
         _add(ws, drive, tmp_path, f"f{n}.txt")
     vault = _vault(drive)
-    before = read_journal(vault.paths, vault.vmk, vault.vault_id)
+    before = read_journal(vault.paths, vault.keys)
     logical = logical_journal(vault.paths).data
-    JournalAppender(vault.paths, vault.vmk, vault.vault_id).fold(force=True)
+    JournalAppender(vault.paths, vault.keys).fold(force=True)
     assert list(_index(drive).glob("journal.*.mvj")) == []
     assert (_index(drive) / "journal.mvi").read_bytes() == logical
-    after = read_journal(vault.paths, vault.vmk, vault.vault_id)
+    after = read_journal(vault.paths, vault.keys)
     assert after.records == before.records and after.last == before.last
     _add(ws, drive, tmp_path, "f3.txt")  # the next segment follows the new base
     assert [p.name for p in _index(drive).glob("journal.*.mvj")] == ["journal.0000000003.mvj"]
@@ -74,14 +74,12 @@ def test_many_commits_fold_by_themselves(ws: Workspace, drive: Path) -> None:
     """After MAX_SEGMENTS commits the appender folds on its own."""
     ws.create_fast(drive)
     vault = _vault(drive)
-    appender = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+    appender = JournalAppender(vault.paths, vault.keys)
     for n in range(journal.MAX_SEGMENTS + 3):
         appender.append({"op": "drop", "packs": [f"{n:032x}"]})
     segments = sorted(p.name for p in _index(drive).glob("journal.*.mvj"))
     assert len(segments) == 3
-    assert len(read_journal(vault.paths, vault.vmk, vault.vault_id).records) == (
-        journal.MAX_SEGMENTS + 3
-    )
+    assert len(read_journal(vault.paths, vault.keys).records) == (journal.MAX_SEGMENTS + 3)
 
 
 def test_a_fold_cut_short_leaves_segments_that_are_skipped_then_deleted(
@@ -92,7 +90,7 @@ def test_a_fold_cut_short_leaves_segments_that_are_skipped_then_deleted(
         _add(ws, drive, tmp_path, f"f{n}.txt")
     saved = {p.name: p.read_bytes() for p in _index(drive).glob("journal.*.mvj")}
     vault = _vault(drive)
-    JournalAppender(vault.paths, vault.vmk, vault.vault_id).fold(force=True)
+    JournalAppender(vault.paths, vault.keys).fold(force=True)
     for name, data in saved.items():  # as if the fold stopped before its deletes
         (_index(drive) / name).write_bytes(data)
     assert _listed(ws, drive) == ["f0.txt", "f1.txt"]
@@ -111,7 +109,7 @@ def test_a_missing_segment_is_index_damage_that_repair_mends(
         _add(ws, drive, tmp_path, f"f{n}.txt")
     (_index(drive) / "journal.0000000001.mvj").unlink()
     vault = _vault(drive)
-    read = read_journal(vault.paths, vault.vmk, vault.vault_id)
+    read = read_journal(vault.paths, vault.keys)
     assert read.damage == "index records 1 to 1 are missing"
     assert len(read.records) == 1
     verified = ws.cli("verify", drive)
@@ -140,7 +138,7 @@ def test_a_torn_append_of_an_older_medvault_is_rewritten_not_truncated(
     ws.create_fast(drive)
     _add(ws, drive, tmp_path, "f0.txt")
     vault = _vault(drive)
-    JournalAppender(vault.paths, vault.vmk, vault.vault_id).fold(force=True)
+    JournalAppender(vault.paths, vault.keys).fold(force=True)
     base = _index(drive) / "journal.mvi"
     whole = base.read_bytes()
     base.write_bytes(whole + b"\x00\x00\x01\x00torn")
@@ -154,7 +152,7 @@ def test_a_fold_that_fails_does_not_fail_the_commit(ws: Workspace, drive: Path) 
     record readable, and the commit stands."""
     ws.create_fast(drive)
     vault = _vault(drive)
-    appender = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+    appender = JournalAppender(vault.paths, vault.keys)
 
     def full_at_the_base(kind: str, path: Path, _source: Path | None) -> None:
         if kind == io_points.RENAME and path.name == "journal.mvi":
@@ -163,7 +161,7 @@ def test_a_fold_that_fails_does_not_fail_the_commit(ws: Workspace, drive: Path) 
     with io_points.observed(full_at_the_base):
         for n in range(journal.MAX_SEGMENTS + 1):
             appender.append({"op": "drop", "packs": [f"{n:032x}"]})
-    read = read_journal(vault.paths, vault.vmk, vault.vault_id)
+    read = read_journal(vault.paths, vault.keys)
     assert read.damage is None
     assert len(read.records) == journal.MAX_SEGMENTS + 1
     assert len(list(_index(drive).glob("journal.*.mvj"))) == journal.MAX_SEGMENTS + 1

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 
 from medvault.crypto import labels
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.errors import KeyCacheRefused, UsageError
 from medvault.keys import epochs, keycache, passphrase, recovery_code, shares
 from medvault.secret import Secret
@@ -198,7 +199,7 @@ def test_an_earlier_epoch_above_2_31_wraps_under_the_known_answer_key(epoch: int
     """The earlier epoch's key is wrapped under HKDF(current, PREVIOUS_EPOCH, vault id,
     epoch as an unsigned 32-bit big-endian number): epochs go up to 2**32 - 1."""
     old = Secret(bytes(32))
-    wrapped = epochs.wrap_previous(VMK, VAULT_ID, epoch, old)
+    wrapped = epochs.wrap_previous(VaultKeys(VMK, VAULT_ID), epoch, old)
     kek = _independent_key(VMK.reveal(), labels.PREVIOUS_EPOCH, VAULT_ID, epoch.to_bytes(4, "big"))
     assert wrapped.epoch == epoch
     assert aes_key_unwrap(kek, wrapped.wrapped) == old.reveal()

@@ -15,7 +15,7 @@ import pytest
 from medvault.errors import FormatError, NotFound
 from medvault.format import path_index as fmt
 from medvault.keys.passphrase import to_secret
-from medvault.store.journal import JournalAppender, index_key, read_journal, rewrite_journal
+from medvault.store.journal import JournalAppender, read_journal, rewrite_journal
 from medvault.vault import path_index
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Located, add_record, load_catalog
@@ -173,8 +173,8 @@ def test_a_snapshot_of_a_rewritten_journal_is_not_believed(vault: Vault, small_p
     vault.add(_names("a", 12))
     assert vault.fast()[1]
     opened = vault.open()
-    records = read_journal(opened.paths, opened.vmk, opened.vault_id).records
-    key = index_key(opened.vmk, opened.vault_id)
+    records = read_journal(opened.paths, opened.keys).records
+    key = opened.keys.index()
     rewrite_journal(opened.paths, key, opened.vault_id, records)
     fast, used = vault.fast()
     assert not used
@@ -265,7 +265,7 @@ def test_an_older_file_under_the_same_path_shows_again_when_the_newest_is_remove
     opened = vault.open()
     [old] = [x for x in vault.full() if x.path == "p/x.txt"]
     twin = replace(old, file_id="f" * 32, added_at=old.added_at[:-2] + "9Z")
-    journal = JournalAppender(opened.paths, opened.vmk, opened.vault_id)
+    journal = JournalAppender(opened.paths, opened.keys)
     journal.append(add_record(old.pack, [twin]))
     vault.add(_names("b", 6))  # the snapshot is rewritten, holding both
     snapshot = open_snapshot(vault.open())

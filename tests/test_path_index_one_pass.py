@@ -99,7 +99,7 @@ def _open(drive: Path) -> UnlockedVault:
 
 def _rebuild(vault: UnlockedVault) -> None:
     """What the next writer does when the path index is due (path_index.refresh)."""
-    journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+    journal = JournalAppender(vault.paths, vault.keys)
     path_index.refresh(vault, load_catalog(vault), journal)
 
 

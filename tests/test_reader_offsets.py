@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medvault.keys.passphrase import to_secret
-from medvault.store.journal import index_key, read_journal, rewrite_journal
+from medvault.store.journal import read_journal, rewrite_journal
 from medvault.vault import reading
 from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
@@ -42,10 +42,10 @@ def _vault(ws: Workspace, tmp_path: Path, drive: Path) -> dict[str, bytes]:
 def _edit_index(drive: Path, edit: Any) -> None:
     """Rewrite the (authentic) index with EDIT(entries by path) applied to its records."""
     vault = _unlocked(drive)
-    records = read_journal(vault.paths, vault.vmk, vault.vault_id).records
+    records = read_journal(vault.paths, vault.keys).records
     by_path = {e["path"]: e for r in records if r["op"] == "add" for e in r["entries"]}
     edit(by_path)
-    key = index_key(vault.vmk, vault.vault_id)
+    key = vault.keys.index()
     rewrite_journal(vault.paths, key, vault.vault_id, records)
 
 

@@ -9,13 +9,13 @@ import struct
 import pytest
 
 from medvault.crypto import labels
-from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.hkdf import hkdf_expand
+from medvault.crypto.key_schedule import recovery_slot_wrap
 from medvault.errors import FormatError
 from medvault.format.vault_header import RecoveryCodeSlot
 from medvault.keys.recovery_code import (
     GROUPS,
     RecoveryCodeMistyped,
-    _slot_key,
     format_code,
     generate,
     make_recovery_slot,
@@ -59,7 +59,9 @@ def test_the_recovery_slot_salt_is_the_one_variable_field_of_its_info() -> None:
     for salt_len in (16, 32, 64):
         salt = bytes([salt_len]) * salt_len
         tail = salt + VAULT_ID + struct.pack(">I", 7)
-        assert _slot_key(code, salt, VAULT_ID, 7) == hkdf_expand(code, labels.RECOVERY_SLOT, tail)
+        assert recovery_slot_wrap(code, salt, VAULT_ID, 7) == hkdf_expand(
+            code, labels.RECOVERY_SLOT, tail
+        )
         assert len(tail) - 20 == salt_len  # read back from the length alone
     # Written 32 bytes long; a header may carry 16 to 64 bytes, nothing else.
     slot = make_recovery_slot(Secret(bytes(32)), VAULT_ID, 2, code, "2026-12-01T00:00:00Z")

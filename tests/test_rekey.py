@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.errors import MedvaultError
 from medvault.format import entry as efmt
 from medvault.keys import header_auth
@@ -66,7 +67,11 @@ def _old_key_opens(drive: Path, vmk: Secret) -> list[str]:
     paths = locate(drive)
     copies = open_headers(drive)
     vault_id = copies.any.header.vault_id
-    opened = [f"header {n}" for n, p in copies.parsed.items() if header_auth.is_authentic(vmk, p)]
+    opened = [
+        f"header {n}"
+        for n, p in copies.parsed.items()
+        if header_auth.is_authentic(VaultKeys(vmk, vault_id), p)
+    ]
     any_epoch = VaultKey(vmk.reveal(), epoch=None)
     for name in list_packs(paths):
         with PackReader(paths, vault_id, name, copies.any.header.body.part_size) as reader:
@@ -75,15 +80,15 @@ def _old_key_opens(drive: Path, vmk: Secret) -> list[str]:
                 hlen = efmt.peek_header_len(reader.read(offset, 12))
                 data = reader.read(offset, hlen)
                 try:
-                    open_header(any_epoch, vault_id, data)
+                    open_header(VaultKeys(any_epoch, vault_id), data)
                     opened.append(f"entry at {name}+{offset}")
                 except MedvaultError:
                     pass
                 offset += hlen + efmt.decode(data).header.payload_len
-    journal = read_journal(paths, vmk, vault_id)
+    journal = read_journal(paths, VaultKeys(vmk, vault_id))
     if journal.records:
         opened.append(f"{len(journal.records)} index record(s)")
-    log = drive_log.read_all(paths, vmk, vault_id)
+    log = drive_log.read_all(paths, VaultKeys(vmk, vault_id))
     if log.events:
         opened.append(f"{len(log.events)} custody log entr(ies)")
     return opened
@@ -283,8 +288,7 @@ def test_a_planted_redo_record_is_ignored(ws: Workspace, tmp_path: Path) -> None
     part = paths.pack_dir(name) / f"{name}.mvo"
     before = part.read_bytes()
     forged = redo.encode(
-        Secret(bytes(32)),
-        open_headers(drive).any.header.vault_id,
+        VaultKeys(Secret(bytes(32)), open_headers(drive).any.header.vault_id),
         [redo.Patch(part.relative_to(paths.root).as_posix(), 0, b"X" * 64)],
     )
     redo.record_path(paths).write_bytes(forged)  # fmt: skip

@@ -319,7 +319,7 @@ def test_no_secret_reaches_argv_env_output_files_or_reprs(
         needles.text("recovery code digits", re.sub(r"\D", "", code_text))
         code_file = secret_file("code.txt", code_text)
         vault = unlock(open_headers(drive), to_secret(passphrase))
-        needles.key("vault key", vault.vmk.reveal())
+        needles.key("vault key", vault.keys.vault_key().reveal())
         together(watcher, Step("add", ["add", drive, src]))
         alice, bob = share_paths["alice"], share_paths["bob"]
         together(
@@ -457,12 +457,13 @@ def test_no_secret_reaches_argv_env_output_files_or_reprs(
     catalog = load_catalog(by_code)
     loc = catalog.live()[0]
     with open_reader(by_code, loc.pack) as reader:
-        opened = open_header(by_code.vmk, by_code.vault_id, reader.read(loc.offset, loc.header_len))
+        opened = open_header(by_code.keys, reader.read(loc.offset, loc.header_len))
     escrow = EscrowPrivateKey(EscrowSuite(ws.org.active_keys[0].suite), combine_parsed(parsed[:2]))
     holders = [
         vault,
         by_code,
-        vault.vmk,
+        vault.keys,
+        vault.keys.vault_key(),
         to_secret(passphrase),
         parse_code(code_text),
         *parsed,

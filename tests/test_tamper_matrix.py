@@ -47,7 +47,7 @@ from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, Event, KeyPackage
 from medvault.registry.sql import Registry
 from medvault.store import drive_log
-from medvault.store.journal import index_key, read_journal, rewrite_journal
+from medvault.store.journal import read_journal, rewrite_journal
 from medvault.vault.add import add_files
 from medvault.vault.catalog import Catalog, Located, load_catalog, scan_packs
 from medvault.vault.create import create_vault
@@ -366,7 +366,7 @@ class TamperVault:
 
     def _fast_header(self, m: Mutation) -> tuple[bool, list[str]]:
         other = "vault.mvh.bak" if m.rel == "vault.mvh" else "vault.mvh"
-        vault = unlock_with_key(open_headers(self.drive), self.vault.vmk)
+        vault = unlock_with_key(open_headers(self.drive), self.vault.keys.vault_key())
         status = header_status(vault)
         problems = []
         if vault.header != self.header or other not in vault.authentic_copies:
@@ -376,7 +376,7 @@ class TamperVault:
         return status[m.rel] != "ok" and m.rel not in vault.authentic_copies, problems
 
     def _fast_log(self, m: Mutation) -> tuple[bool, list[str]]:
-        found = drive_log.read_all(self.vault.paths, self.vault.vmk, self.vault.vault_id)
+        found = drive_log.read_all(self.vault.paths, self.vault.keys)
         name = Path(m.rel).name
         ids = {e["event_id"] for e in found.events}
         expected = {Path(r).stem for r in self.log_ids} - {Path(name).stem}
@@ -424,7 +424,7 @@ class TamperVault:
         """verify, extract of every file into a fresh folder, and sync for the log."""
         vault = self.vault
         if m.kind == "header":
-            vault = unlock_with_key(open_headers(self.drive), self.vault.vmk)
+            vault = unlock_with_key(open_headers(self.drive), self.vault.keys.vault_key())
         report = verify(vault)
         must, may = self.expected(m)
         problems = []
@@ -732,7 +732,7 @@ def _open(drive: Path, tv: TamperVault, case: RepairCase) -> UnlockedVault:
     """Header cases go through the passphrase (Argon2id, slot, MAC); the rest use the key."""
     if case.target.startswith("vault.mvh"):
         return unlock(open_headers(drive), to_secret(PASSPHRASE))
-    return unlock_with_key(open_headers(drive), tv.vault.vmk)
+    return unlock_with_key(open_headers(drive), tv.vault.keys.vault_key())
 
 
 def _extractable(vault: UnlockedVault, out: Path, tv: TamperVault) -> set[str]:
@@ -793,9 +793,9 @@ def test_authentic_index_record_of_wrong_shape(
     tv = pristine
     drive = tmp_path / "drive"
     shutil.copytree(tv.drive, drive)
-    vault = unlock_with_key(open_headers(drive), tv.vault.vmk)
-    records = read_journal(vault.paths, vault.vmk, vault.vault_id).records
-    key = index_key(vault.vmk, vault.vault_id)
+    vault = unlock_with_key(open_headers(drive), tv.vault.keys.vault_key())
+    records = read_journal(vault.paths, vault.keys).records
+    key = vault.keys.index()
     rewrite_journal(vault.paths, key, vault.vault_id, [*records, record])
     report = verify(vault)
     assert report.index.startswith("index"), report.index

@@ -109,7 +109,7 @@ def test_synced_events_are_shown_without_controls(ws: Workspace, drive: Path) ->
     vault_id = _vault(ws, drive, "lab\x1b[5m")
     unlocked = unlock(open_headers(drive), to_secret(PASSPHRASE))
     forged = Event("f" * 32, Env().timestamp(), HOSTILE, vault_id, "transfer", DETAILS)
-    drive_log.append(unlocked.paths, unlocked.vmk, unlocked.vault_id, to_log_dict(forged))
+    drive_log.append(unlocked.paths, unlocked.keys, to_log_dict(forged))
     synced = ws.cli("sync", drive)
     assert synced.returncode == 0, synced.stderr
     outputs = {

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open
 from medvault.errors import (
@@ -38,13 +39,12 @@ from medvault.format import path_index as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
-from medvault.keys.epochs import vault_key
+from medvault.keys.epochs import vault_keys
 from medvault.keys.slots import open_slots
 from medvault.secret import Secret, VaultKey
 from medvault.store import drive_log
-from medvault.store.drive_log import log_key
 from medvault.store.entries import open_header
-from medvault.store.journal import index_key, read_journal
+from medvault.store.journal import read_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.packs import PackWriter
 from medvault.vault import path_index
@@ -71,7 +71,7 @@ def _load(path: Path) -> dict[str, Any]:
 def read_object(vmk: Secret, vault_id: bytes, data: bytes) -> tuple[dict[str, Any], bytes]:
     """Open one entry the way medvault does: parse, unwrap, MAC, metadata, payload, digest."""
     hlen = efmt.peek_header_len(data[:12])
-    opened = open_header(vmk, vault_id, data[:hlen])
+    opened = open_header(VaultKeys(vmk, vault_id), data[:hlen])
     payload = data[hlen:]
     if len(payload) != opened.header.payload_len:
         raise IntegrityError("payload length differs from the header (truncated or extended)")
@@ -98,11 +98,12 @@ def read_header(vector: dict[str, Any]) -> Secret:
     parsed = hfmt.decode(vector["bytes"])
     vault_id = parsed.header.vault_id
     vmk = open_slots(parsed.header.body.slots, vault_id, Secret(vector["passphrase"].encode()))
-    if not header_auth.is_authentic(vmk, parsed):
+    if not header_auth.is_authentic(VaultKeys(vmk, vault_id), parsed):
         raise IntegrityError("vault header MAC mismatch")
     escrow = EscrowPrivateKey(EscrowSuite.P384, Secret(bytes.fromhex(vector["escrow_seed"])))
     assert escrow.open(parsed.header.body.escrow[0].sealed, vault_id) == vmk
-    key = vault_key(vmk, vault_id, parsed.header.body)
+    key = vault_keys(VaultKeys(vmk, vault_id), parsed.header.body).vault_key()
+    assert isinstance(key, VaultKey)
     for epoch, expected in vector.get("previous_vault_keys", {}).items():
         assert key.for_epoch(int(epoch)) == Secret(bytes.fromhex(expected))
     return vmk
@@ -110,7 +111,7 @@ def read_header(vector: dict[str, Any]) -> Secret:
 
 def read_index(vector: dict[str, Any]) -> list[dict[str, Any]]:
     vault_id = bytes.fromhex(vector["vault_id"])
-    key = index_key(Secret(bytes.fromhex(vector["vault_key"])), vault_id)
+    key = VaultKeys(Secret(bytes.fromhex(vector["vault_key"])), vault_id).index()
     data = vector["bytes"]
     ifmt.check_prelude(data, vault_id)
     records = []
@@ -126,7 +127,7 @@ def read_index(vector: dict[str, Any]) -> list[dict[str, Any]]:
 def read_custody_log(vector: dict[str, Any]) -> dict[str, Any]:
     """FORMAT.md section 10: envelope, vault binding, AES-256-GCM, strict body."""
     vault_id = bytes.fromhex(vector["vault_id"])
-    key = log_key(Secret(bytes.fromhex(vector["vault_key"])), vault_id)
+    key = VaultKeys(Secret(bytes.fromhex(vector["vault_key"])), vault_id).custody_log()
     sealed = clfmt.decode(vector["bytes"], vector["file_name"])
     if sealed.vault_id != vault_id:
         raise IntegrityError("custody log entry of another vault")
@@ -153,7 +154,7 @@ def _tail_records(
 ) -> list[dict[str, Any]]:
     """FORMAT.md section 12, "covers": the record the snapshot was made after must be where
     it says, with its nonce and number; the records after it are returned."""
-    key = index_key(vmk, vault_id)
+    key = VaultKeys(vmk, vault_id).index()
     ifmt.check_prelude(journal, vault_id)
     start = covers.last_offset if covers.records else ifmt.PRELUDE_LEN
     first = covers.records - 1 if covers.records else 0
@@ -184,7 +185,7 @@ def read_path_index(vector: dict[str, Any]) -> tuple[list[list[Any]], list[str]]
     rows standing for the records it covers. Returns the live rows and the known packs."""
     vault_id = bytes.fromhex(vector["vault_id"])
     vmk = Secret(bytes.fromhex(vector["vault_key"]))
-    key = path_index.path_index_key(vmk, vault_id)
+    key = VaultKeys(vmk, vault_id).path_index()
     data = vector["bytes"]
     prelude = pifmt.decode_prelude(data, vault_id, len(data))
 
@@ -230,7 +231,8 @@ def _vault_of(vector: dict[str, Any], root: Path) -> UnlockedVault:
     paths.path_index.write_bytes(vector["bytes"])
     vmk = VaultKey(bytes.fromhex(vector["vault_key"]))
     vault_id = bytes.fromhex(vector["vault_id"])
-    return UnlockedVault(paths, None, vmk, HeaderCopies(paths), set(), vault_id, 1 << 30)
+    keys = VaultKeys(vmk, vault_id)
+    return UnlockedVault(paths, None, keys, HeaderCopies(paths), set(), vault_id, 1 << 30)
 
 
 def _row(loc: Located) -> list[Any]:
@@ -373,7 +375,8 @@ def _empty_vault(vector: dict[str, Any], root: Path) -> UnlockedVault:
         folder.mkdir(parents=True)
     vmk = VaultKey(bytes.fromhex(vector["vault_key"]), vector.get("key_epoch", 1))
     vault_id = bytes.fromhex(vector["vault_id"])
-    return UnlockedVault(paths, None, vmk, HeaderCopies(paths), set(), vault_id, 1 << 30)
+    keys = VaultKeys(vmk, vault_id)
+    return UnlockedVault(paths, None, keys, HeaderCopies(paths), set(), vault_id, 1 << 30)
 
 
 def read_object_with_medvault(
@@ -393,7 +396,7 @@ def read_object_with_medvault(
     with open_reader(vault, writer.name) as reader:
         if tombstone:
             authenticate_entry(vault, reader, loc)
-            opened = open_header(vault.vmk, vault.vault_id, reader.read(0, header_len))
+            opened = open_header(vault.keys, reader.read(0, header_len))
             meta = TombstoneMeta.decode(opened.meta).encode()
             plain = b""
         else:
@@ -430,12 +433,12 @@ def test_vector_with_medvaults_reader(path: Path, tmp_path: Path) -> None:
         _gives_its_outcome(path, vector, run)
     elif vector["kind"] == "index":
         vault.paths.journal.write_bytes(vector["bytes"])
-        read = read_journal(vault.paths, vault.vmk, vault.vault_id)
+        read = read_journal(vault.paths, vault.keys)
         assert (read.damage is None) == succeeds, read.damage
         if succeeds:
             assert read.records == vector["records"]
     else:
         (vault.paths.log / vector["file_name"]).write_bytes(vector["bytes"])
-        log = drive_log.read_all(vault.paths, vault.vmk, vault.vault_id)
+        log = drive_log.read_all(vault.paths, vault.keys)
         assert log.events == ([vector["event"]] if succeeds else [])
         assert log.damaged == ([] if succeeds else [vector["file_name"]])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from medvault.format import pack as pfmt
 from medvault.keys.passphrase import to_secret
-from medvault.store.journal import index_key, read_journal, rewrite_journal
+from medvault.store.journal import read_journal, rewrite_journal
 from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import PASSPHRASE, Workspace
 
@@ -40,8 +40,8 @@ def _two_adds(ws: Workspace, tmp_path: Path, drive: Path) -> Path:
 def _drop_last_index_record(drive: Path, count: int = 1) -> None:
     """What an add stopped after its pack's rename and before its index record leaves."""
     vault = _unlocked(drive)
-    records = read_journal(vault.paths, vault.vmk, vault.vault_id).records
-    key = index_key(vault.vmk, vault.vault_id)
+    records = read_journal(vault.paths, vault.keys).records
+    key = vault.keys.index()
     rewrite_journal(vault.paths, key, vault.vault_id, records[:-count])
 
 

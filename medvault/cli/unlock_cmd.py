@@ -76,7 +76,7 @@ def unlock_cmd(
     unlocked = unlock(copies, to_secret(secret))
     environment = env()
     expires = environment.now() + lifetime
-    kept_in = keycache.remember(unlocked.vault_id_hex, unlocked.vmk, expires)
+    kept_in = keycache.remember(unlocked.vault_id_hex, unlocked.keys.vault_key(), expires)
     backend = type(keycache.secure_backend()).__module__
     record_event(
         open_registry(),

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.hpke import (
 )
 
 from medvault.crypto import labels
-from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.hkdf import hkdf_expand
 from medvault.crypto.symmetric import AuthenticationFailed
 from medvault.errors import CryptoUnavailable, FormatError
 from medvault.secret import Secret

@@ -1,24 +1,15 @@
-"""HKDF-SHA-512 expansion for derived keys, and Argon2id for passphrases."""
+"""Argon2id for passphrases (HKDF for derived keys is in crypto/hkdf.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from argon2.low_level import Type, hash_secret_raw
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from medvault.errors import FormatError
 from medvault.secret import Secret
 
-KEY_LEN = 32
-
-
-def hkdf_expand(key: Secret, label: bytes, *fields: bytes, length: int = KEY_LEN) -> Secret:
-    """HKDF-Expand-SHA-512 with info = label || 0x00 || fields (all fixed-length)."""
-    info = label + b"\x00" + b"".join(fields)
-    return Secret(HKDFExpand(hashes.SHA512(), length, info).derive(key.reveal()))
-
+KEY_LEN = 32  # Argon2id output: a key-encryption key
 
 # Caps checked before any work, so a tampered header cannot make unlock eat the machine.
 MAX_TIME_COST = 16

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 import struct
 
-from medvault.crypto import labels
-from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.key_schedule import recovery_slot_wrap
 from medvault.crypto.symmetric import AuthenticationFailed, random_bytes, unwrap_key, wrap_key
 from medvault.errors import UsageError, WrongPassphrase
 from medvault.format.vault_header import RecoveryCodeSlot, Slot
@@ -48,15 +47,11 @@ def parse(text: str) -> Secret:
     return Secret(struct.pack(">8H", *values))
 
 
-def _slot_key(code: Secret, salt: bytes, vault_id: bytes, slot_id: int) -> Secret:
-    return hkdf_expand(code, labels.RECOVERY_SLOT, salt, vault_id, struct.pack(">I", slot_id))
-
-
 def make_recovery_slot(
     vmk: Secret, vault_id: bytes, slot_id: int, code: Secret, created_at: str
 ) -> RecoveryCodeSlot:
     salt = random_bytes(SALT_LEN)
-    wrapped = wrap_key(_slot_key(code, salt, vault_id, slot_id), vmk)
+    wrapped = wrap_key(recovery_slot_wrap(code, salt, vault_id, slot_id), vmk)
     return RecoveryCodeSlot(slot_id, salt, wrapped, created_at)
 
 
@@ -65,7 +60,9 @@ def open_recovery_slots(slots: tuple[Slot, ...], vault_id: bytes, code: Secret) 
         if not isinstance(slot, RecoveryCodeSlot):
             continue
         try:
-            return unwrap_key(_slot_key(code, slot.salt, vault_id, slot.slot_id), slot.wrapped)
+            return unwrap_key(
+                recovery_slot_wrap(code, slot.salt, vault_id, slot.slot_id), slot.wrapped
+            )
         except AuthenticationFailed:
             continue
     raise WrongPassphrase("the recovery code does not open this vault")

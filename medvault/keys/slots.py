@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from medvault.crypto import labels
-from medvault.crypto.kdf import Argon2Params, argon2id, hkdf_expand
+from medvault.crypto.kdf import Argon2Params, argon2id
+from medvault.crypto.key_schedule import passphrase_slot_wrap
 from medvault.crypto.symmetric import AuthenticationFailed, random_bytes, unwrap_key, wrap_key
 from medvault.errors import FormatError, WrongPassphrase
 from medvault.format.vault_header import PassphraseSlot, Slot
@@ -54,10 +53,6 @@ def _identity(slot: PassphraseSlot) -> tuple[int, int, int, int, bytes, bytes]:
     )
 
 
-def _slot_key(kek: Secret, vault_id: bytes, slot_id: int) -> Secret:
-    return hkdf_expand(kek, labels.SLOT_WRAP, vault_id, struct.pack(">I", slot_id))
-
-
 def make_slot(
     vmk: Secret,
     vault_id: bytes,
@@ -68,7 +63,7 @@ def make_slot(
 ) -> PassphraseSlot:
     salt = random_bytes(SALT_LEN)
     kek = argon2id(passphrase, salt, params)
-    wrapped = wrap_key(_slot_key(kek, vault_id, slot_id), vmk)
+    wrapped = wrap_key(passphrase_slot_wrap(kek, vault_id, slot_id), vmk)
     return PassphraseSlot(
         slot_id, params.time_cost, params.memory_kib, params.parallelism, salt, wrapped, created_at
     )
@@ -84,7 +79,7 @@ def open_slots(
         params = Argon2Params(slot.time_cost, slot.memory_kib, slot.parallelism)
         kek = argon2id(passphrase, slot.salt, params)
         try:
-            return unwrap_key(_slot_key(kek, vault_id, slot.slot_id), slot.wrapped)
+            return unwrap_key(passphrase_slot_wrap(kek, vault_id, slot.slot_id), slot.wrapped)
         except AuthenticationFailed:
             continue
     raise WrongPassphrase("wrong passphrase for this vault")

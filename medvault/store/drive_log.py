@@ -6,12 +6,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from medvault.crypto import labels
-from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
 from medvault.errors import FormatError
 from medvault.format import custody_log as fmt
-from medvault.secret import Secret, newest_first
+from medvault.secret import Secret
 from medvault.store.fsio import media_errors, write_durable
 from medvault.store.layout import VaultPaths
 from medvault.store.redo import Patch
@@ -24,16 +23,6 @@ class DriveLog:
     truncated: bool = False  # more than MAX_EVENTS files: the rest were not read
 
 
-def log_key(vmk: Secret, vault_id: bytes) -> Secret:
-    return hkdf_expand(vmk, labels.CUSTODY_LOG, vault_id)
-
-
-def _epoch_keys(vmk: Secret, vault_id: bytes) -> list[Secret]:
-    """The log key of the current epoch, then those of earlier epochs an unfinished re-key
-    has not yet re-encrypted the log from."""
-    return [log_key(key, vault_id) for key in newest_first(vmk)]
-
-
 def _open(keys: list[Secret], sealed: fmt.SealedEvent) -> tuple[int, bytes]:
     """(which of KEYS opened SEALED, the body)."""
     for number, key in enumerate(keys):
@@ -44,10 +33,10 @@ def _open(keys: list[Secret], sealed: fmt.SealedEvent) -> tuple[int, bytes]:
     raise AuthenticationFailed("no key of this vault opens the entry")
 
 
-def rekey_patches(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> tuple[list[Patch], int]:
+def rekey_patches(paths: VaultPaths, vault_keys: VaultKeys) -> tuple[list[Patch], int]:
     """In-place rewrites that put every log entry still under an earlier epoch's key under
     the current one (same length, new nonce); and how many entries could not be read."""
-    keys = _epoch_keys(vmk, vault_id)
+    keys = vault_keys.custody_log_newest_first()
     patches: list[Patch] = []
     damaged = 0
     try:
@@ -72,14 +61,15 @@ def rekey_patches(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> tuple[list
     return patches, damaged
 
 
-def append(paths: VaultPaths, vmk: Secret, vault_id: bytes, event: dict[str, Any]) -> None:
+def append(paths: VaultPaths, vault_keys: VaultKeys, event: dict[str, Any]) -> None:
     """Write EVENT as log/<event_id>.mve (temp file, fsync, rename, fsync the folder)."""
+    vault_id = vault_keys.vault_id
     event_id = bytes.fromhex(event["event_id"])
     nonce = random_bytes(fmt.NONCE_LEN)
     body = fmt.event_body(event)
     aad = fmt.MAGIC + vault_id + event_id
     sealed = fmt.SealedEvent(
-        vault_id, event_id, nonce, gcm_seal(log_key(vmk, vault_id), nonce, body, aad)
+        vault_id, event_id, nonce, gcm_seal(vault_keys.custody_log(), nonce, body, aad)
     )
     with media_errors("the drive's custody log"):
         paths.log.mkdir(exist_ok=True)
@@ -92,8 +82,11 @@ def append(paths: VaultPaths, vmk: Secret, vault_id: bytes, event: dict[str, Any
         )
 
 
-def read_all(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> DriveLog:
-    """Every authentic event on the drive, oldest first; damaged entries are named."""
+def read_all(paths: VaultPaths, vault_keys: VaultKeys) -> DriveLog:
+    """Every authentic event on the drive, oldest first (under the current epoch's log key
+    or an earlier one an unfinished re-key has not re-encrypted yet); damaged entries are
+    named."""
+    vault_id = vault_keys.vault_id
     out = DriveLog()
     try:
         names = sorted(n for n in os.listdir(paths.log) if n.endswith(fmt.SUFFIX))
@@ -101,7 +94,7 @@ def read_all(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> DriveLog:
         return out
     if len(names) > fmt.MAX_EVENTS:
         names, out.truncated = names[: fmt.MAX_EVENTS], True
-    keys = _epoch_keys(vmk, vault_id)
+    keys = vault_keys.custody_log_newest_first()
     for name in names:
         try:
             if not fmt.NAME.fullmatch(name):

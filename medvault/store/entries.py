@@ -1,7 +1,7 @@
 """Sealing and opening object entries: the per-file key hierarchy (docs/FORMAT.md).
 
-FK (32 random bytes) is wrapped with AES-KW under HKDF(VMK, FILE_WRAP, vault_id, file_id);
-payload, metadata and header-MAC keys are derived from FK with their own labels.
+FK (32 random bytes) is wrapped with AES-KW under the vault's FILE_WRAP key for the entry;
+payload, metadata and header-MAC keys come from FK (crypto/key_schedule.py derives both).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medvault.crypto import labels
-from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.key_schedule import FileKeys, VaultKeys, file_keys
 from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor
 from medvault.crypto.symmetric import (
     AuthenticationFailed,
@@ -22,41 +22,10 @@ from medvault.crypto.symmetric import (
     unwrap_key,
     wrap_key,
 )
-from medvault.errors import FormatError, IntegrityError
+from medvault.errors import IntegrityError
 from medvault.format import entry as fmt
 from medvault.format.binary import u16
-from medvault.secret import Secret, VaultKey
-
-
-@dataclass(frozen=True)
-class FileKeys:
-    payload: Secret
-    meta: Secret
-    mac: Secret
-
-
-def file_keys(fk: Secret, vault_id: bytes, file_id: bytes) -> FileKeys:
-    ids = (vault_id, file_id)
-    return FileKeys(
-        payload=hkdf_expand(fk, labels.PAYLOAD, *ids),
-        meta=hkdf_expand(fk, labels.META, *ids),
-        mac=hkdf_expand(fk, labels.HEADER_MAC, *ids),
-    )
-
-
-def epoch_of(vmk: Secret) -> int:
-    """The key epoch new entries are written under (1 for a plain key: a vault never
-    re-keyed)."""
-    epoch = vmk.epoch if isinstance(vmk, VaultKey) else None
-    return epoch if epoch is not None else 1
-
-
-def wrap_key_for(vmk: Secret, vault_id: bytes, file_id: bytes, epoch: int) -> Secret:
-    """HKDF(vault key of EPOCH, FILE_WRAP, vault_id, file_id): the key that wraps FK."""
-    key = vmk.for_epoch(epoch) if isinstance(vmk, VaultKey) else (vmk if epoch == 1 else None)
-    if key is None:
-        raise FormatError("object header: unknown key epoch")
-    return hkdf_expand(key, labels.FILE_WRAP, vault_id, file_id)
+from medvault.secret import Secret
 
 
 def payload_context(vault_id: bytes, file_id: bytes) -> bytes:
@@ -76,8 +45,7 @@ class SealedHeader:
 
 
 def seal_header(
-    vmk: Secret,
-    vault_id: bytes,
+    vault: VaultKeys,
     file_id: bytes,
     kind: fmt.Kind,
     meta: bytes,
@@ -88,9 +56,10 @@ def seal_header(
     if len(meta) + 16 > fmt.MAX_META:
         raise ValueError("object metadata exceeds the format's cap")
     fk = fk if fk is not None else new_key()
+    vault_id = vault.vault_id
     keys = file_keys(fk, vault_id, file_id)
-    epoch = epoch_of(vmk)
-    wrapped = wrap_key(wrap_key_for(vmk, vault_id, file_id, epoch), fk)
+    epoch = vault.write_epoch
+    wrapped = wrap_key(vault.file_wrap(file_id, epoch), fk)
     nonce = meta_nonce if meta_nonce is not None else random_bytes(fmt.NONCE_LEN)
     ct_len = len(meta) + 16
     draft = fmt.EntryHeader(
@@ -113,14 +82,15 @@ class OpenedHeader:
         return PayloadDecryptor(self.keys.payload, self.context)
 
 
-def open_header(vmk: Secret, vault_id: bytes, data: bytes) -> OpenedHeader:
+def open_header(vault: VaultKeys, data: bytes) -> OpenedHeader:
     """Parse, unwrap FK, check the MAC, then decrypt metadata (in that order)."""
     parsed = fmt.decode(data)
     h = parsed.header
+    vault_id = vault.vault_id
     if h.vault_id != vault_id:
         raise IntegrityError("object belongs to another vault")
     try:
-        fk = unwrap_key(wrap_key_for(vmk, vault_id, h.file_id, h.key_epoch), h.wrapped_fk)
+        fk = unwrap_key(vault.file_wrap(h.file_id, h.key_epoch), h.wrapped_fk)
     except AuthenticationFailed:
         raise IntegrityError("object key does not unwrap with this vault's key") from None
     keys = file_keys(fk, vault_id, h.file_id)
@@ -133,14 +103,14 @@ def open_header(vmk: Secret, vault_id: bytes, data: bytes) -> OpenedHeader:
     return OpenedHeader(h, meta, keys, payload_context(vault_id, h.file_id))
 
 
-def rewrap_header(vmk: Secret, vault_id: bytes, data: bytes) -> bytes:
-    """The same entry header with its file key wrapped under VMK's current epoch: a new
+def rewrap_header(vault: VaultKeys, data: bytes) -> bytes:
+    """The same entry header with its file key wrapped under the current epoch's key: a new
     wrapped FK, key epoch, metadata nonce and MAC, the same length and the same FK (so the
     payload is untouched). Opens DATA first, so only an authentic header is rewritten."""
-    opened = open_header(vmk, vault_id, data)
+    opened = open_header(vault, data)
     h = opened.header
-    fk = unwrap_key(wrap_key_for(vmk, vault_id, h.file_id, h.key_epoch), h.wrapped_fk)
-    sealed = seal_header(vmk, vault_id, h.file_id, h.kind, opened.meta, h.payload_len, fk=fk)
+    fk = unwrap_key(vault.file_wrap(h.file_id, h.key_epoch), h.wrapped_fk)
+    sealed = seal_header(vault, h.file_id, h.kind, opened.meta, h.payload_len, fk=fk)
     if len(sealed.header) != len(data):
         raise IntegrityError("object header changed length when re-wrapped")
     return sealed.header

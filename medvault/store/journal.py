@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medvault.crypto import labels
-from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
 from medvault.errors import FormatError, MedvaultError
 from medvault.format import canonical_json as cj
 from medvault.format import index_journal as fmt
-from medvault.secret import Secret, newest_first
+from medvault.secret import Secret
 from medvault.store import fsio, io_points, readback
 from medvault.store.fsio import fsync_dir, media_errors, write_durable
 from medvault.store.layout import VaultPaths
@@ -119,16 +118,6 @@ class Appended:
     length: int
 
 
-def index_key(vmk: Secret, vault_id: bytes) -> Secret:
-    return hkdf_expand(vmk, labels.INDEX, vault_id)
-
-
-def index_keys(vmk: Secret, vault_id: bytes) -> list[Secret]:
-    """The index key of the current key epoch, then those of earlier epochs whose records
-    an unfinished re-key has not re-encrypted yet (vault/rekey.py)."""
-    return [index_key(key, vault_id) for key in newest_first(vmk)]
-
-
 def open_record_under(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -> tuple[int, bytes]:
     """(which of KEYS opened RAW at its place in the journal, the plaintext)."""
     aad = fmt.aad(vault_id, raw.record_no)
@@ -140,7 +129,10 @@ def open_record_under(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -
     raise AuthenticationFailed("index record failed authentication")
 
 
-def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead:
+def read_journal(paths: VaultPaths, vault_keys: VaultKeys) -> JournalRead:
+    """The journal's records, authenticated under the index key of the current key epoch
+    or of an earlier one whose records an unfinished re-key has not re-encrypted yet."""
+    vault_id = vault_keys.vault_id
     try:
         logical = logical_journal(paths)
     except FileNotFoundError:
@@ -156,7 +148,7 @@ def read_journal(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> JournalRead
         return out
     out.torn_tail = split.torn_tail
     out.valid_length = split.valid_length
-    keys = index_keys(vmk, vault_id)
+    keys = vault_keys.index_newest_first()
     for raw in split.records:
         try:
             out.records.append(_open_record(keys, vault_id, raw))
@@ -178,11 +170,11 @@ def _open_record(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -> dic
 class JournalAppender:
     """Appends records; each append is fsynced before it returns (the commit point)."""
 
-    def __init__(self, paths: VaultPaths, vmk: Secret, vault_id: bytes) -> None:
+    def __init__(self, paths: VaultPaths, vault_keys: VaultKeys) -> None:
         self.paths = paths
-        self.vault_id = vault_id
-        self._key = index_key(vmk, vault_id)
-        current = read_journal(paths, vmk, vault_id)
+        self.vault_id = vault_keys.vault_id
+        self._key = vault_keys.index()
+        current = read_journal(paths, vault_keys)
         if current.damage is not None and current.damage != "index is missing":
             raise FormatError(f"{current.damage}; run `medvault repair` first")
         self.last_offset, self.last_nonce = fmt.PRELUDE_LEN, b""
@@ -279,20 +271,21 @@ class JournalAppender:
         self.last_offset, self.last_nonce = (fmt.PRELUDE_LEN if not records else -1), b""
 
 
-def rekey_patches(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> list[list[Patch]]:
+def rekey_patches(paths: VaultPaths, vault_keys: VaultKeys) -> list[list[Patch]]:
     """In-place rewrites, in batches for redo records of at most about 16 MiB, that put
     every record still under an earlier epoch's index key under the current one (the same
     plaintext, a new nonce: the same length). Records that open under no key are left
     for verify and repair to report."""
+    vault_id = vault_keys.vault_id
     try:
         data = paths.journal.read_bytes()
         fmt.check_prelude(data, vault_id)
     except (FileNotFoundError, FormatError):
         return []
     if segments(paths):  # patches go to the base only: fold the segments into it first
-        JournalAppender(paths, vmk, vault_id).fold(force=True)
+        JournalAppender(paths, vault_keys).fold(force=True)
         data = paths.journal.read_bytes()
-    keys = index_keys(vmk, vault_id)
+    keys = vault_keys.index_newest_first()
     batches: list[list[Patch]] = [[]]
     size = 0
     for raw in fmt.split(data).records:

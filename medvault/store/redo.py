@@ -21,12 +21,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from medvault.crypto import labels
-from medvault.crypto.kdf import hkdf_expand
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import hmac_sha256, mac_matches
 from medvault.errors import FormatError
 from medvault.format.binary import Reader, u16, u32, u64
-from medvault.secret import Secret
 from medvault.store import fsio
 from medvault.store.fsio import media_errors, write_durable
 from medvault.store.layout import VaultPaths
@@ -50,23 +48,19 @@ class Patch:
     data: bytes
 
 
-def _key(vmk: Secret, vault_id: bytes) -> Secret:
-    return hkdf_expand(vmk, labels.REKEY_REDO, vault_id)
-
-
-def encode(vmk: Secret, vault_id: bytes, patches: list[Patch]) -> bytes:
+def encode(vault_keys: VaultKeys, patches: list[Patch]) -> bytes:
     out = bytearray(MAGIC + u32(len(patches)))
     for patch in patches:
         name = patch.path.encode()
         out += u16(len(name)) + name + u64(patch.offset) + u32(len(patch.data)) + patch.data
-    return bytes(out) + hmac_sha256(_key(vmk, vault_id), bytes(out))
+    return bytes(out) + hmac_sha256(vault_keys.rekey_redo(), bytes(out))
 
 
-def decode(vmk: Secret, vault_id: bytes, data: bytes) -> list[Patch]:
+def decode(vault_keys: VaultKeys, data: bytes) -> list[Patch]:
     if len(data) > MAX_RECORD or len(data) < len(MAGIC) + 4 + 32:
         raise FormatError("redo record: size out of range")
     body, mac = data[:-32], data[-32:]
-    if not mac_matches(_key(vmk, vault_id), body, mac):
+    if not mac_matches(vault_keys.rekey_redo(), body, mac):
         raise FormatError("redo record: MAC mismatch")
     r = Reader(body, "redo record")
     r.expect(MAGIC, "magic")
@@ -86,12 +80,12 @@ def record_path(paths: VaultPaths) -> Path:
     return paths.root / NAME
 
 
-def write_record(paths: VaultPaths, vmk: Secret, vault_id: bytes, patches: list[Patch]) -> None:
+def write_record(paths: VaultPaths, vault_keys: VaultKeys, patches: list[Patch]) -> None:
     with media_errors("the re-key's redo record"):
-        write_durable(record_path(paths), encode(vmk, vault_id, patches), paths.tmp, "redo.tmp")
+        write_durable(record_path(paths), encode(vault_keys, patches), paths.tmp, "redo.tmp")
 
 
-def read_record(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> list[Patch] | None:
+def read_record(paths: VaultPaths, vault_keys: VaultKeys) -> list[Patch] | None:
     """The pending patches, or None when there is no record (or only one that does not
     authenticate under this vault key: it was never made durable by medvault)."""
     try:
@@ -100,7 +94,7 @@ def read_record(paths: VaultPaths, vmk: Secret, vault_id: bytes) -> list[Patch] 
     except FileNotFoundError:
         return None
     try:
-        return decode(vmk, vault_id, data)
+        return decode(vault_keys, data)
     except FormatError:
         return None
 
@@ -134,10 +128,10 @@ def clear_record(paths: VaultPaths) -> None:
     fsio.fsync_dir(paths.root)
 
 
-def commit(paths: VaultPaths, vmk: Secret, vault_id: bytes, patches: list[Patch]) -> None:
+def commit(paths: VaultPaths, vault_keys: VaultKeys, patches: list[Patch]) -> None:
     """Make PATCHES durable in a record, write them in place, then drop the record."""
     if not patches:
         return
-    write_record(paths, vmk, vault_id, patches)
+    write_record(paths, vault_keys, patches)
     apply(paths, patches)
     clear_record(paths)

@@ -604,9 +604,7 @@ def _write_entry(
             env.actor.host,
             replaces,
         )
-        sealed = seal_header(
-            vault.vmk, vault.vault_id, file_id, efmt.Kind.FILE, meta.encode(), payload_len, fk=fk
-        )
+        sealed = seal_header(vault.keys, file_id, efmt.Kind.FILE, meta.encode(), payload_len, fk=fk)
         return sealed, meta
 
     if small is not None:

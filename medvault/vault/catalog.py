@@ -162,7 +162,7 @@ def walk_pack(vault: UnlockedVault, reader: PackReader) -> Iterator[Located | Me
     while offset < size:
         try:
             header_len = efmt.peek_header_len(reader.read(offset, 12))
-            opened = open_header(vault.vmk, vault.vault_id, reader.read(offset, header_len))
+            opened = open_header(vault.keys, reader.read(offset, header_len))
             loc = Located.from_opened(reader.name, offset, opened)
         except MedvaultError as exc:
             yield exc
@@ -189,7 +189,7 @@ def scan_packs(vault: UnlockedVault, names: list[str], catalog: Catalog) -> None
 def load_catalog(vault: UnlockedVault, use_index: bool = True) -> Catalog:
     catalog = Catalog(packs_on_disk=list_packs(vault.paths))
     on_disk = set(catalog.packs_on_disk)
-    journal = read_journal(vault.paths, vault.vmk, vault.vault_id) if use_index else None
+    journal = read_journal(vault.paths, vault.keys) if use_index else None
     if journal is not None:
         catalog.index_damage = journal.damage
     if journal is None or journal.damage is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medvault.config import OrgConfig
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.errors import AlreadyExists, IntegrityError, MedvaultError, NotAVault
 from medvault.format import index_journal
@@ -153,7 +154,7 @@ def _write_new_vault(
         write_durable(
             paths.journal, index_journal.prelude(header.vault_id), paths.tmp, "journal.tmp"
         )
-    write_headers(paths, vmk, header)
+    write_headers(paths, VaultKeys(vmk, header.vault_id), header)
 
 
 def _check_both_copies(

@@ -52,7 +52,7 @@ def record(
     event = new_event(env, vault.vault_id_hex if vault else vault_id, action, details)
     if vault is not None and on_drive:
         try:
-            drive_log.append(vault.paths, vault.vmk, vault.vault_id, to_log_dict(event))
+            drive_log.append(vault.paths, vault.keys, to_log_dict(event))
         except MedvaultError as exc:
             env.warn(f"the drive's custody log was not updated ({exc.message})")
         else:
@@ -95,7 +95,7 @@ class SyncResult:
 
 def sync_drive_log(vault: UnlockedVault, registry: SyncRegistry, env: Env) -> SyncResult:
     """Merge the drive's custody log into the registry; events already there are skipped."""
-    found = drive_log.read_all(vault.paths, vault.vmk, vault.vault_id)
+    found = drive_log.read_all(vault.paths, vault.keys)
     events = [from_log_dict(obj) for obj in found.events]
     result = SyncResult(len(events), [], found.damaged, found.truncated)
     result.merged = registry.merge_events(events, env.timestamp())

@@ -162,13 +162,13 @@ def _reseal_packages(
     with writer_lock(vault.paths.lock):
         current = vault.require_header()
         before = [slot.key_id for slot in current.body.escrow]
-        slots = seal_key_packages(vault.vmk, vault.vault_id, escrow_public_keys(org))
+        slots = seal_key_packages(vault.keys.vault_key(), vault.vault_id, escrow_public_keys(org))
         header = hfmt.VaultHeader(
             vault.vault_id, current.seq + 1, replace(current.body, escrow=slots)
         )
         packages = [KeyPackage(vault.vault_id_hex, s.key_id, s.suite, s.sealed) for s in slots]
         registry.replace_key_packages(vault.vault_id_hex, packages, env.timestamp())
-        vault.header = write_headers(vault.paths, vault.vmk, header)
+        vault.header = write_headers(vault.paths, vault.keys, header)
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
     after = [slot.key_id for slot in slots]
     return Resealed(before, after, False, [], vault.header.body.key_epoch)

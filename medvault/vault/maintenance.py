@@ -19,7 +19,7 @@ from medvault.registry.records import CustodyRegistry
 from medvault.secret import Secret
 from medvault.store import fsio
 from medvault.store.entries import seal_header
-from medvault.store.journal import index_key, rewrite_journal
+from medvault.store.journal import rewrite_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, delete_pack
@@ -108,7 +108,7 @@ def _write_removals(vault: UnlockedVault, removals: hfmt.Removals) -> None:
     current = header_now(vault)
     body = replace(current.body, removals=removals)
     vault.header = write_headers(
-        vault.paths, vault.vmk, replace(current, seq=current.seq + 1, body=body)
+        vault.paths, vault.keys, replace(current, seq=current.seq + 1, body=body)
     )
     vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
 
@@ -123,9 +123,7 @@ def _write_tombstone(
     vault: UnlockedVault, committer: Committer, file_id: bytes, ids: tuple[str, ...], env: Env
 ) -> None:
     meta = TombstoneMeta(ids, env.timestamp(), env.actor.user, env.actor.host).encode()
-    sealed = seal_header(
-        vault.vmk, vault.vault_id, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(0)
-    )
+    sealed = seal_header(vault.keys, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(0))
     entry = sealed.header + sealed.encryptor().finalize()
     writer = committer.entry(len(entry))
     offset = writer.position
@@ -263,7 +261,7 @@ def repair(
             result.headers_restored = sorted(
                 {"vault.mvh", "vault.mvh.bak"} - vault.authentic_copies
             )
-            vault.header = write_headers(vault.paths, vault.vmk, vault.require_header())
+            vault.header = write_headers(vault.paths, vault.keys, vault.require_header())
             vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
         result.orphan_parts_removed = _remove_orphan_parts(vault.paths)
         # Rebuild the index from the objects alone, then check it reads back.
@@ -285,8 +283,7 @@ def repair(
         else:  # entries the index places where they are not: rebuilt from where they are
             rebuild = bool(misplaced_entries(current, fresh))
         if rebuild:
-            key = index_key(vault.vmk, vault.vault_id)
-            rewrite_journal(vault.paths, key, vault.vault_id, records)
+            rewrite_journal(vault.paths, vault.keys.index(), vault.vault_id, records)
             result.index_rebuilt = True
         _settle_pending_removals(vault, fresh)
         if accept_missing_removals:
@@ -437,13 +434,18 @@ def change_passphrase(
         body = current.body
         slot_id = max(s.slot_id for s in body.slots) + 1
         slot = make_slot(
-            vault.vmk, vault.vault_id, slot_id, new_passphrase, env.kdf, env.timestamp()
+            vault.keys.vault_key(),
+            vault.vault_id,
+            slot_id,
+            new_passphrase,
+            env.kdf,
+            env.timestamp(),
         )
         # The passphrase slot is replaced; a recovery-code slot stays.
         kept = tuple(s for s in body.slots if isinstance(s, hfmt.RecoveryCodeSlot))
         new_body = hfmt.HeaderBody(**{**body.__dict__, "slots": (slot, *kept)})
         header = hfmt.VaultHeader(vault.vault_id, current.seq + 1, new_body)
-        vault.header = write_headers(vault.paths, vault.vmk, header)
+        vault.header = write_headers(vault.paths, vault.keys, header)
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
     record_event(
         registry,

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from medvault.crypto import labels
-from medvault.crypto.kdf import hkdf_expand
 from medvault.crypto.symmetric import (
     GCM_TAG_LEN,
     AuthenticationFailed,
@@ -43,7 +41,7 @@ from medvault.format.meta import normalize_path
 from medvault.secret import Secret
 from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
-from medvault.store.journal import JournalAppender, index_key, logical_journal
+from medvault.store.journal import JournalAppender, logical_journal
 from medvault.store.packs import list_packs
 from medvault.vault.catalog import Catalog, Located, _ids, load_catalog
 from medvault.vault.session import UnlockedVault
@@ -56,10 +54,6 @@ SOUND = frozenset({"ok", "none", WAITING})  # what verify does not count as dama
 # the snapshot if that is more: each entry is then rewritten a bounded number of times.
 REBUILD_MIN_ENTRIES = 1024
 REBUILD_FRACTION = 8
-
-
-def path_index_key(vmk: Secret, vault_id: bytes) -> Secret:
-    return hkdf_expand(vmk, labels.PATH_INDEX, vault_id)
 
 
 @dataclass
@@ -123,7 +117,7 @@ class Snapshot:
         self._handle = handle
         self.prelude = prelude
         self.directory = directory
-        self._key = path_index_key(vault.vmk, vault.vault_id)
+        self._key = vault.keys.path_index()
         self._lasts = [page.last for page in directory.pages]
         self.tail = Tail()
 
@@ -245,7 +239,7 @@ def _read_directory(vault: UnlockedVault, handle: BinaryIO) -> Snapshot:
     prelude = fmt.decode_prelude(handle.read(fmt.PRELUDE_LEN), vault.vault_id, size)
     handle.seek(prelude.dir_offset)
     data = handle.read(prelude.dir_len)
-    key = path_index_key(vault.vmk, vault.vault_id)
+    key = vault.keys.path_index()
     aad = fmt.aad(vault.vault_id, prelude.snapshot_id, fmt.DIRECTORY_PAGE)
     plain = gcm_open(key, data[: fmt.NONCE_LEN], data[fmt.NONCE_LEN :], aad)
     return Snapshot(vault, handle, prelude, fmt.decode_directory(plain, prelude.dir_offset))
@@ -255,7 +249,7 @@ def _read_tail(vault: UnlockedVault, snapshot: Snapshot) -> None:
     """Check the journal still holds the record the snapshot was made after, where the
     snapshot says, then apply every record after it."""
     covers = snapshot.directory.covers
-    key = index_key(vault.vmk, vault.vault_id)
+    key = vault.keys.index()
     whole = logical_journal(vault.paths).data  # the base and its segments, as one
     jfmt.check_prelude(whole[: jfmt.PRELUDE_LEN], vault.vault_id)
     start = covers.last_offset if covers.records else jfmt.PRELUDE_LEN
@@ -371,7 +365,7 @@ def refresh(
     path index when it is due. The new entries are read back from the journal one record
     at a time, in path order, so an add of 100,000 files never holds them all."""
     added = sum(g.entries for g in groups)
-    if vault.vmk.older_epochs:
+    if vault.keys.older_epochs:
         return  # a re-key is unfinished: the journal may still mix keys (vault/rekey.py)
     if journal.last_offset < 0 or not rebuild_due(vault, len(catalog.located) + added):
         return
@@ -465,7 +459,7 @@ def write_snapshot(
     back over a file smaller than a cluster (docs/RELIABILITY.md). So LIVE() is walked twice,
     first to measure the pages (which places the directory, named in the prelude), then to
     write them; memory stays one page, whatever the vault's size."""
-    key = path_index_key(vault.vmk, vault.vault_id)
+    key = vault.keys.path_index()
     snapshot_id = random_bytes(16)
     refs, digests = _measure(live())
     directory = fmt.Directory(
@@ -516,7 +510,7 @@ def _sealed_pages(
     vault: UnlockedVault, snapshot_id: bytes, rows: Iterable[Located], digests: list[bytes]
 ) -> Iterator[bytes]:
     """The pages of ROWS sealed, each checked to be the one _measure saw (DIGESTS)."""
-    key = path_index_key(vault.vmk, vault.vault_id)
+    key = vault.keys.path_index()
     plains = (fmt.encode_page([_row(x) for x in chunk]) for chunk in _pages(iter(rows)))
     for number, (plain, digest) in enumerate(itertools.zip_longest(plains, digests)):
         if plain is None or digest != hashlib.sha256(plain).digest():
@@ -570,5 +564,5 @@ def replace_if_unsound(vault: UnlockedVault) -> bool:
     with media_errors("the path index"):
         fsio.unlink(vault.paths.path_index, missing_ok=True)
     fsync_dir(vault.paths.index_dir)
-    refresh(vault, catalog, JournalAppender(vault.paths, vault.vmk, vault.vault_id))
+    refresh(vault, catalog, JournalAppender(vault.paths, vault.keys))
     return True

@@ -109,7 +109,7 @@ def stream_entry(
     # A small entry is read in one piece, header and payload (one read per file when
     # thousands are extracted); the header still decides, and must agree with the index.
     blob = reader.read(loc.offset, loc.header_len + (loc.payload_len if small else 0))
-    opened = open_header(vault.vmk, vault.vault_id, blob[: loc.header_len])
+    opened = open_header(vault.keys, blob[: loc.header_len])
     h = opened.header
     if h.file_id.hex() != loc.file_id or h.kind != efmt.Kind.FILE:
         raise IntegrityError("object is not the file the index names")

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from medvault.config import OrgConfig
 from medvault.crypto.escrow import EscrowPrivateKey
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.errors import EscrowRefused, MedvaultError, NotAVault
 from medvault.format import pack as pfmt
 from medvault.keys.shares import ParsedShare, combine_parsed
@@ -131,7 +132,8 @@ def escrow_unlock(
         except MedvaultError:
             # No authentic header copy left: work from the objects alone.
             key = VaultKey(vmk.reveal(), epoch=None)  # no header to say the key's epoch
-            return UnlockedVault(paths, None, key, copies, set(), vault_id, part_size)
+            keys = VaultKeys(key, vault_id)
+            return UnlockedVault(paths, None, keys, copies, set(), vault_id, part_size)
     raise EscrowRefused(
         f"the registry has no key package for vault {vault_id.hex()} and key {identity.key_id}"
     )

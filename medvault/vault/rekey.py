@@ -31,12 +31,13 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from medvault.config import OrgConfig
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import new_key
 from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
-from medvault.keys.epochs import vault_key, wrap_previous
+from medvault.keys.epochs import vault_keys, wrap_previous
 from medvault.keys.escrow import seal_key_packages
 from medvault.keys.recovery_code import generate, make_recovery_slot
 from medvault.keys.slots import make_slot
@@ -97,13 +98,14 @@ def rekey(
         registry.replace_key_packages(vault.vault_id_hex, packages, env.timestamp())
         _destroy_path_index(vault.paths)
         rewrapped = _rewrap_entries(vault, progress)
-        for batch in journal.rekey_patches(vault.paths, vault.vmk, vault.vault_id):
-            redo.commit(vault.paths, vault.vmk, vault.vault_id, batch)
-        log_patches, _ = drive_log.rekey_patches(vault.paths, vault.vmk, vault.vault_id)
-        redo.commit(vault.paths, vault.vmk, vault.vault_id, log_patches)
+        for batch in journal.rekey_patches(vault.paths, vault.keys):
+            redo.commit(vault.paths, vault.keys, batch)
+        log_patches, _ = drive_log.rekey_patches(vault.paths, vault.keys)
+        redo.commit(vault.paths, vault.keys, log_patches)
         finished = replace(header, seq=header.seq + 1, body=replace(header.body, previous=()))
-        vault.header = write_headers(vault.paths, vault.vmk, finished)
-        vault.vmk = VaultKey(vault.vmk.reveal(), finished.body.key_epoch)
+        vault.header = write_headers(vault.paths, vault.keys, finished)
+        root = VaultKey(vault.keys.vault_key().reveal(), finished.body.key_epoch)
+        vault.keys = VaultKeys(root, vault.vault_id)
         path_index.replace_if_unsound(vault)
     return Rekeyed(
         finished.body.key_epoch,
@@ -123,8 +125,9 @@ def _new_key_in_header(
     the vault had one (the old code cannot be re-wrapped without being typed)."""
     current = vault.require_header()
     body = current.body
-    old = vault.vmk
+    old = vault.keys
     fresh = new_key()
+    fresh_keys = VaultKeys(fresh, vault.vault_id)
     epoch = body.key_epoch + 1
     now = env.timestamp()
     first_id = max(s.slot_id for s in body.slots) + 1
@@ -138,11 +141,11 @@ def _new_key_in_header(
         slots=tuple(slots),
         escrow=seal_key_packages(fresh, vault.vault_id, escrow_public_keys(org)),
         key_epoch=epoch,
-        previous=(wrap_previous(fresh, vault.vault_id, old.epoch or body.key_epoch, old),),
+        previous=(wrap_previous(fresh_keys, old.epoch or body.key_epoch, old.vault_key()),),
     )
     header = hfmt.VaultHeader(vault.vault_id, current.seq + 1, new_body)
-    vault.header = write_headers(vault.paths, fresh, header)
-    vault.vmk = vault_key(fresh, vault.vault_id, new_body)
+    vault.header = write_headers(vault.paths, fresh_keys, header)
+    vault.keys = vault_keys(fresh_keys, new_body)
     vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
     return code
 
@@ -160,11 +163,11 @@ def _destroy_path_index(paths: VaultPaths) -> None:
 def _rewrap_entries(vault: UnlockedVault, progress: Progress | None) -> int:
     """Step 4: re-wrap every entry still under an older epoch, one redo record per pack
     (a pending record from an interrupted run is applied first)."""
-    pending = redo.read_record(vault.paths, vault.vmk, vault.vault_id)
+    pending = redo.read_record(vault.paths, vault.keys)
     if pending is not None:
         redo.apply(vault.paths, pending)
         redo.clear_record(vault.paths)
-    epoch = vault.vmk.epoch
+    epoch = vault.keys.epoch
     # First the count, for the progress bar (offsets only: memory stays small).
     plans: list[tuple[str, list[tuple[int, int]]]] = []
     for name in list_packs(vault.paths):
@@ -179,7 +182,7 @@ def _rewrap_entries(vault: UnlockedVault, progress: Progress | None) -> int:
         with PackReader(vault.paths, vault.vault_id, name, vault.part_size) as reader:
             for offset, length in olds:
                 try:
-                    fresh = rewrap_header(vault.vmk, vault.vault_id, reader.read(offset, length))
+                    fresh = rewrap_header(vault.keys, reader.read(offset, length))
                 except MedvaultError as exc:
                     raise IntegrityError(
                         f"pack {name}: the entry at {offset} cannot be re-keyed ({exc.message})",
@@ -187,7 +190,7 @@ def _rewrap_entries(vault: UnlockedVault, progress: Progress | None) -> int:
                         "the vault stays readable meanwhile",
                     ) from None
                 patches += _pack_patches(vault.paths, name, vault.part_size, offset, fresh)
-        redo.commit(vault.paths, vault.vmk, vault.vault_id, patches)
+        redo.commit(vault.paths, vault.keys, patches)
         done += len(olds)
         if progress is not None:
             progress(done, total)

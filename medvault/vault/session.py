@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.errors import (
     FormatError,
     IntegrityError,
@@ -16,10 +17,10 @@ from medvault.errors import (
 )
 from medvault.format import vault_header as fmt
 from medvault.keys import header_auth
-from medvault.keys.epochs import vault_key
+from medvault.keys.epochs import vault_keys
 from medvault.keys.recovery_code import open_recovery_slots
 from medvault.keys.slots import KdfBudget, open_slots
-from medvault.secret import Secret, VaultKey
+from medvault.secret import Secret
 from medvault.store.fsio import media_errors, overwrite_in_place
 from medvault.store.layout import VaultPaths, locate
 
@@ -84,7 +85,7 @@ class UnlockedVault:
 
     paths: VaultPaths
     header: fmt.VaultHeader | None
-    vmk: VaultKey
+    keys: VaultKeys  # the key schedule; the raw vault key only through it
     copies: HeaderCopies
     authentic_copies: set[str]
     vault_id: bytes
@@ -124,7 +125,7 @@ def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
         except FormatError as exc:
             refused = exc
             continue
-        if not header_auth.is_authentic(vmk, parsed):
+        if not header_auth.is_authentic(VaultKeys(vmk, parsed.header.vault_id), parsed):
             continue
         return unlock_with_key(copies, vmk)
     if wrong:
@@ -141,7 +142,7 @@ def unlock_with_recovery_code(copies: HeaderCopies, code: Secret) -> UnlockedVau
             vmk = open_recovery_slots(parsed.header.body.slots, parsed.header.vault_id, code)
         except WrongPassphrase:
             continue
-        if header_auth.is_authentic(vmk, parsed):
+        if header_auth.is_authentic(VaultKeys(vmk, parsed.header.vault_id), parsed):
             return unlock_with_key(copies, vmk)
     raise WrongPassphrase(
         "the recovery code does not open this vault",
@@ -150,31 +151,35 @@ def unlock_with_recovery_code(copies: HeaderCopies, code: Secret) -> UnlockedVau
 
 
 def unlock_with_key(copies: HeaderCopies, vmk: Secret) -> UnlockedVault:
+    """Unlock with the vault key itself (from escrow, the key cache or the registry)."""
     for parsed in copies.best_first():
-        if header_auth.is_authentic(vmk, parsed):
-            return _unlocked(copies, parsed, vmk)
+        candidate = VaultKeys(vmk, parsed.header.vault_id)
+        if header_auth.is_authentic(candidate, parsed):
+            return _unlocked(copies, parsed, candidate)
     raise IntegrityError("no vault header copy passed authentication with this key")
 
 
-def _unlocked(copies: HeaderCopies, chosen: fmt.ParsedHeader, vmk: Secret) -> UnlockedVault:
+def _unlocked(
+    copies: HeaderCopies, chosen: fmt.ParsedHeader, candidate: VaultKeys
+) -> UnlockedVault:
     authentic = set()
     for name, parsed in copies.parsed.items():
         with contextlib.suppress(MedvaultError):
-            if parsed.header == chosen.header and header_auth.is_authentic(vmk, parsed):
+            if parsed.header == chosen.header and header_auth.is_authentic(candidate, parsed):
                 authentic.add(name)
     header = chosen.header
-    key = vault_key(vmk, header.vault_id, header.body)
+    keys = vault_keys(candidate, header.body)
     return UnlockedVault(
-        copies.paths, header, key, copies, authentic, header.vault_id, header.body.part_size
+        copies.paths, header, keys, copies, authentic, header.vault_id, header.body.part_size
     )
 
 
-def write_headers(paths: VaultPaths, vmk: Secret, header: fmt.VaultHeader) -> fmt.VaultHeader:
+def write_headers(paths: VaultPaths, keys: VaultKeys, header: fmt.VaultHeader) -> fmt.VaultHeader:
     """Overwrite copy A in place, make it durable, then copy B: at every moment at least
     one complete copy exists, and no superseded version is left in the drive's free space
     (docs/FORMAT.md section 3). Writes the current header version; returns what it wrote."""
     header = replace(header, body=replace(header.body, version=fmt.FORMAT_VERSION))
-    data = header_auth.seal(vmk, header)
+    data = header_auth.seal(keys, header)
     with media_errors("the vault header"):
         overwrite_in_place(paths.header_a, data, fmt.MAX_HEADER_FILE, fmt.PAD_BLOCK)
         overwrite_in_place(paths.header_b, data, fmt.MAX_HEADER_FILE, fmt.PAD_BLOCK)

@@ -282,7 +282,7 @@ def header_now(vault: UnlockedVault) -> hfmt.VaultHeader:
     """The header in force on the drive now, authentic under this vault's key: another
     process may have changed it since this one unlocked."""
     for parsed in read_headers(vault.paths).best_first():
-        if header_auth.is_authentic(vault.vmk, parsed):
+        if header_auth.is_authentic(vault.keys, parsed):
             return parsed.header
     return vault.require_header()
 
@@ -380,7 +380,7 @@ def authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) -
     if loc.kind == efmt.Kind.FILE:
         stream_entry(vault, reader, loc, _discard)
         return
-    opened = open_header(vault.vmk, vault.vault_id, reader.read(loc.offset, loc.header_len))
+    opened = open_header(vault.keys, reader.read(loc.offset, loc.header_len))
     if opened.header.payload_len != loc.payload_len:
         raise IntegrityError("object payload length does not match the walk")
     dec = opened.decryptor()

@@ -34,8 +34,8 @@ def open_journal(vault: UnlockedVault, catalog: Catalog) -> JournalAppender:
     if header.body.version < hfmt.FORMAT_VERSION:
         # The index gets segment files now: mark the vault (header version 3) first, so
         # that an older medvault refuses it rather than appending to the base file alone.
-        vault.header = write_headers(vault.paths, vault.vmk, replace(header, seq=header.seq + 1))
-    journal = JournalAppender(vault.paths, vault.vmk, vault.vault_id)
+        vault.header = write_headers(vault.paths, vault.keys, replace(header, seq=header.seq + 1))
+    journal = JournalAppender(vault.paths, vault.keys)
     for name in catalog.unindexed_packs:
         if name in catalog.scan_damage:
             continue  # damaged packs are for verify/repair to report, not to index

@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import gcm_open
 from medvault.errors import MedvaultError
 from medvault.format import custody_log as clfmt
@@ -27,9 +28,7 @@ from medvault.format import index_journal as ifmt
 from medvault.format import pack as pfmt
 from medvault.keys import recovery_code
 from medvault.secret import Secret
-from medvault.store.drive_log import log_key
 from medvault.store.entries import open_header
-from medvault.store.journal import index_key
 from tests.fuzz.regressions import regressions
 from tests.fuzz.targets import RECORD_SEP, TARGETS, VAULT_ID, pack_prelude
 
@@ -62,7 +61,7 @@ def _entry_seeds(seeds: Seeds, vmk: Secret, vault_id: bytes, data: bytes) -> Non
         return
     seeds["entry"].append(data[:hlen])
     try:
-        opened = open_header(vmk, vault_id, data[:hlen])
+        opened = open_header(VaultKeys(vmk, vault_id), data[:hlen])
     except MedvaultError:
         return
     kind = b"\x01" if opened.header.kind == efmt.Kind.FILE else b"\x00"
@@ -73,7 +72,7 @@ def _entry_seeds(seeds: Seeds, vmk: Secret, vault_id: bytes, data: bytes) -> Non
 def _journal_seeds(seeds: Seeds, vmk: Secret, vault_id: bytes, data: bytes) -> None:
     """The journal (rebound to the fuzz vault id) and its decrypted records."""
     seeds["index_journal"].append(ifmt.prelude(VAULT_ID) + data[ifmt.PRELUDE_LEN :])
-    key = index_key(vmk, vault_id)
+    key = VaultKeys(vmk, vault_id).index()
     plains = []
     for raw in ifmt.split(data).records:
         try:
@@ -89,7 +88,9 @@ def _log_seeds(seeds: Seeds, vmk: Secret, vault_id: bytes, data: bytes, name: st
     seeds["custody_log"].append(data)
     try:
         sealed = clfmt.decode(data, name)
-        plain = gcm_open(log_key(vmk, vault_id), sealed.nonce, sealed.ciphertext, sealed.aad)
+        plain = gcm_open(
+            VaultKeys(vmk, vault_id).custody_log(), sealed.nonce, sealed.ciphertext, sealed.aad
+        )
     except MedvaultError:  # an invalid vector: its envelope is seed enough
         return
     seeds["custody_event"].append(plain)
@@ -166,7 +167,7 @@ def from_library(seeds: Seeds, root: Path) -> None:
     add_files(vault, [src], False, registry, env)
     remove_paths(vault, ["src/empty"], registry, env)
     vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
-    paths, vmk, vid = vault.paths, vault.vmk, vault.vault_id
+    paths, vmk, vid = vault.paths, vault.keys.vault_key(), vault.vault_id
 
     for header in (paths.header_a, paths.header_b):
         _header_seeds(seeds, header.read_bytes())

@@ -25,7 +25,9 @@ from medvault.cli.shares_input import _share_from_file
 from medvault.config import load_org, render_org_toml
 from medvault.crypto import labels
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
-from medvault.crypto.kdf import Argon2Params, hkdf_expand
+from medvault.crypto.hkdf import hkdf_expand
+from medvault.crypto.kdf import Argon2Params
+from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import gcm_seal, hmac_sha256
 from medvault.errors import MedvaultError
@@ -39,14 +41,14 @@ from medvault.format.binary import u16, u32, u64
 from medvault.format.meta import FileMeta, TombstoneMeta, normalize_path
 from medvault.keys import header_auth, recovery_code, shares
 from medvault.secret import Secret
-from medvault.store.drive_log import log_key, read_all
+from medvault.store.drive_log import read_all
 from medvault.store.entries import open_header, seal_header
-from medvault.store.journal import index_key, read_journal
+from medvault.store.journal import read_journal
 from medvault.store.layout import VaultPaths
 from medvault.vault.catalog import Catalog, Located, load_catalog, scan_packs
 from medvault.vault.org_keys import escrow_public_keys
 from medvault.vault.path_index import check as path_index_check
-from medvault.vault.path_index import open_snapshot, path_index_key
+from medvault.vault.path_index import open_snapshot
 from medvault.vault.reading import plaintext_sha256
 from medvault.vault.session import HeaderCopies, UnlockedVault
 
@@ -94,7 +96,8 @@ def _escrow_key() -> EscrowPrivateKey:
 
 def _unlocked() -> UnlockedVault:
     paths = _vault_paths()
-    return UnlockedVault(paths, None, VMK, HeaderCopies(paths), set(), VAULT_ID, 1 << 30)
+    keys = VaultKeys(VMK, VAULT_ID)
+    return UnlockedVault(paths, None, keys, HeaderCopies(paths), set(), VAULT_ID, 1 << 30)
 
 
 # -- vault header ----------------------------------------------------------------------
@@ -103,7 +106,7 @@ def _unlocked() -> UnlockedVault:
 def _after_header(parsed: hfmt.ParsedHeader) -> None:
     """What unlock and escrow recovery do with a parsed header, short of Argon2 itself."""
     header = parsed.header
-    header_auth.is_authentic(VMK, parsed)
+    header_auth.is_authentic(VaultKeys(VMK, header.vault_id), parsed)
     for slot in header.body.slots:
         if isinstance(slot, hfmt.PassphraseSlot):
             # The parse-time caps must be at least as strict as the KDF's own.
@@ -151,7 +154,7 @@ def fuzz_entry(data: bytes) -> None:
     header_len = efmt.peek_header_len(data[:12])
     parsed = efmt.decode(data[:header_len])
     assert efmt.encode(parsed.header, parsed.mac) == data[:header_len], "entry re-encode"
-    opened = open_header(VMK, parsed.header.vault_id, data[:header_len])
+    opened = open_header(VaultKeys(VMK, parsed.header.vault_id), data[:header_len])
     Located.from_opened("fuzz", 0, opened)
 
 
@@ -162,8 +165,8 @@ def fuzz_entry_meta(data: bytes) -> None:
         return
     kind = efmt.Kind.FILE if data[0] & 1 else efmt.Kind.TOMBSTONE
     meta = data[1 : 1 + efmt.MAX_META - 16]
-    sealed = seal_header(VMK, VAULT_ID, FILE_ID, kind, meta, 0)
-    opened = open_header(VMK, VAULT_ID, sealed.header)
+    sealed = seal_header(VaultKeys(VMK, VAULT_ID), FILE_ID, kind, meta, 0)
+    opened = open_header(VaultKeys(VMK, VAULT_ID), sealed.header)
     assert opened.meta == meta
     loc = Located.from_opened("fuzz", 0, opened)
     if kind == efmt.Kind.FILE:
@@ -238,12 +241,12 @@ def fuzz_index_journal(data: bytes) -> None:
     except MedvaultError:
         pass
     paths.journal.write_bytes(data)
-    read_journal(paths, VMK, VAULT_ID)
+    read_journal(paths, VaultKeys(VMK, VAULT_ID))
 
 
 def sealed_journal(records: list[bytes]) -> bytes:
     """A journal holding RECORDS as authentic plaintexts (fixed nonces: a test key only)."""
-    key = index_key(VMK, VAULT_ID)
+    key = VaultKeys(VMK, VAULT_ID).index()
     out = bytearray(ifmt.prelude(VAULT_ID))
     for number, plain in enumerate(records):
         nonce = u32(number) + bytes(8)
@@ -268,7 +271,7 @@ def fuzz_index_record(data: bytes) -> None:
 def sealed_path_index(directory: bytes, page: bytes) -> bytes:
     """paths.mvs with one page and a directory holding the given plaintexts, both authentic
     under the test key (a fixed snapshot id and nonces: a test key only)."""
-    key = path_index_key(VMK, VAULT_ID)
+    key = VaultKeys(VMK, VAULT_ID).path_index()
     snapshot_id = bytes(16)
     sealed_page = bytes(12) + gcm_seal(key, bytes(12), page, xfmt.aad(VAULT_ID, snapshot_id, 0))
     nonce = b"\x01" + bytes(11)
@@ -320,19 +323,19 @@ def fuzz_custody_log(data: bytes) -> None:
     paths = _vault_paths()
     _clear_log(paths)
     (paths.log / name).write_bytes(data)
-    read_all(paths, VMK, VAULT_ID)
+    read_all(paths, VaultKeys(VMK, VAULT_ID))
 
 
 def fuzz_custody_event(data: bytes) -> None:
     """An authentic custody log entry whose plaintext is the fuzzer's bytes."""
     nonce = bytes(12)
     sealed = clfmt.SealedEvent(VAULT_ID, EVENT_ID, nonce, b"")
-    ciphertext = gcm_seal(log_key(VMK, VAULT_ID), nonce, data, sealed.aad)
+    ciphertext = gcm_seal(VaultKeys(VMK, VAULT_ID).custody_log(), nonce, data, sealed.aad)
     sealed = clfmt.SealedEvent(VAULT_ID, EVENT_ID, nonce, ciphertext)
     paths = _vault_paths()
     _clear_log(paths)
     (paths.log / clfmt.filename(EVENT_ID)).write_bytes(clfmt.encode(sealed))
-    log = read_all(paths, VMK, VAULT_ID)
+    log = read_all(paths, VaultKeys(VMK, VAULT_ID))
     assert len(log.events) + len(log.damaged) == 1
     try:
         body = clfmt.parse_body(data)

@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from medvault.crypto import labels
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
-from medvault.crypto.kdf import Argon2Params, hkdf_expand
+from medvault.crypto.hkdf import hkdf_expand
+from medvault.crypto.kdf import Argon2Params
+from medvault.crypto.key_schedule import VaultKeys, file_keys
 from medvault.crypto.payload import CHUNK, ciphertext_length
 from medvault.crypto.symmetric import gcm_seal, hmac_sha256, unwrap_key
 from medvault.format import canonical_json as cj
@@ -41,11 +43,8 @@ from medvault.keys import header_auth
 from medvault.keys.epochs import wrap_previous
 from medvault.keys.slots import make_slot
 from medvault.secret import Secret, VaultKey
-from medvault.store.drive_log import log_key
-from medvault.store.entries import file_keys, seal_header
-from medvault.store.journal import index_key
+from medvault.store.entries import seal_header
 from medvault.vault.catalog import Located, add_record
-from medvault.vault.path_index import path_index_key
 
 OUT = Path(__file__).resolve().parent
 VAULT_ID = bytes.fromhex("6d7620746573742076656374006f7267")
@@ -91,7 +90,9 @@ def meta_for(data: bytes, path: str = "lab/results-ü.csv") -> FileMeta:
 def build_object(
     data: bytes, meta: bytes, file_id: bytes = FILE_ID, kind: efmt.Kind = efmt.Kind.FILE
 ) -> bytes:
-    sealed = seal_header(VMK, VAULT_ID, file_id, kind, meta, ciphertext_length(len(data)))
+    sealed = seal_header(
+        VaultKeys(VMK, VAULT_ID), file_id, kind, meta, ciphertext_length(len(data))
+    )
     enc = sealed.encryptor()
     return sealed.header + enc.update(data) + enc.finalize()
 
@@ -128,7 +129,11 @@ def objects() -> None:
     meta = meta_for(data)
     epoch_key = VaultKey(VMK.reveal(), epoch=2)
     sealed = seal_header(
-        epoch_key, VAULT_ID, FILE_ID, efmt.Kind.FILE, meta.encode(), ciphertext_length(len(data))
+        VaultKeys(epoch_key, VAULT_ID),
+        FILE_ID,
+        efmt.Kind.FILE,
+        meta.encode(),
+        ciphertext_length(len(data)),
     )
     enc = sealed.encryptor()
     write(
@@ -277,7 +282,7 @@ def headers() -> None:
         (hfmt.EscrowSlot(escrow.public.key_id, "p384", escrow.public.seal(VMK, VAULT_ID)),),
     )
     header = hfmt.VaultHeader(VAULT_ID, 7, body)
-    good = header_auth.seal(VMK, header)
+    good = header_auth.seal(VaultKeys(VMK, VAULT_ID), header)
     extra = {"passphrase": PASSPHRASE, "escrow_seed": escrow_seed.reveal().hex()}
     write(
         "header_valid",
@@ -287,7 +292,7 @@ def headers() -> None:
         good,
         **extra,
     )
-    v1 = header_auth.seal(VMK, replace(header, body=replace(body, version=1)))
+    v1 = header_auth.seal(VaultKeys(VMK, VAULT_ID), replace(header, body=replace(body, version=1)))
     write(
         "header_valid_v1",
         "vault_header",
@@ -298,13 +303,15 @@ def headers() -> None:
     )
     # An unfinished re-key: epoch 2's key in the slots, epoch 1's wrapped under it.
     old_key = Secret(hashlib.sha256(b"medvault vector epoch 1 key").digest())
-    rekeyed = replace(body, key_epoch=2, previous=(wrap_previous(VMK, VAULT_ID, 1, old_key),))
+    rekeyed = replace(
+        body, key_epoch=2, previous=(wrap_previous(VaultKeys(VMK, VAULT_ID), 1, old_key),)
+    )
     write(
         "header_previous_key",
         "vault_header",
         "success",
         "valid version 2 header at key epoch 2 holding epoch 1's key (an unfinished re-key)",
-        header_auth.seal(VMK, replace(header, body=rekeyed)),
+        header_auth.seal(VaultKeys(VMK, VAULT_ID), replace(header, body=rekeyed)),
         previous_vault_keys={"1": old_key.reveal().hex()},
         **extra,
     )
@@ -426,7 +433,7 @@ def headers() -> None:
 
 
 def index() -> None:
-    key = index_key(VMK, VAULT_ID)
+    key = VaultKeys(VMK, VAULT_ID).index()
     records = [
         {"op": "add", "pack": "a" * 26, "entries": []},
         {"op": "drop", "packs": ["a" * 26]},
@@ -474,7 +481,7 @@ def index() -> None:
 
 
 def custody_log() -> None:
-    key = log_key(VMK, VAULT_ID)
+    key = VaultKeys(VMK, VAULT_ID).custody_log()
     event_id = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
     event = {
         "event_id": event_id.hex(),
@@ -660,7 +667,7 @@ def path_index() -> None:
         add_record(packs[3], add3),
         {"op": "drop", "packs": [packs[0]]},
     ]
-    key = index_key(VMK, VAULT_ID)
+    key = VaultKeys(VMK, VAULT_ID).index()
     journal = bytearray(ifmt.prelude(VAULT_ID))
     starts: list[int] = []
     nonces: list[bytes] = []
@@ -683,7 +690,7 @@ def path_index() -> None:
         assert [r[5] for r in rows] == sorted({r[5] for r in rows})
     known_packs = sorted(packs[1:])
 
-    pkey = path_index_key(VMK, VAULT_ID)
+    pkey = VaultKeys(VMK, VAULT_ID).path_index()
     snapshot_id = bytes.fromhex("736e617073686f74206964203030312e")
 
     def seal(plain: bytes, number: int) -> bytes:
