@@ -119,17 +119,6 @@ def build(
         _plaintext(events, lost, time_zone),
         _audit_chain(problem, head_seq),
     ]
-    failing = [f for f in findings if not f.holds]
-    determination = m.Determination(
-        secured=not failing,
-        conclusion=m.SECURED if not failing else m.REPORTABLE,
-        reasons=[f.statement for f in failing]
-        or [
-            "The drive held only data encrypted to NIST SP 800-111 strength, no key was on "
-            "or with it, and no key or way to one was compromised: under the HHS guidance "
-            "the PHI is secured and its loss is not a breach requiring notification."
-        ],
-    )
     contents = declared_contents(events)
     return m.LostDriveReport(
         schema=m.SCHEMA_ID,
@@ -147,7 +136,7 @@ def build(
             recorded_by=lost.event.actor.describe(),
             host=lost.event.actor.host,
         ),
-        determination=determination,
+        determination=_determination(findings),
         findings=findings,
         encryption=_encryption_facts(events, packages),
         custody=_custody(vault, events, lost),
@@ -159,6 +148,21 @@ def build(
             head_hash=head_hash,
             problem=None if problem is None else problem.reason,
         ),
+    )
+
+
+def _determination(findings: list[m.Finding]) -> m.Determination:
+    """Secured only when every finding holds; otherwise each failing finding is a reason."""
+    failing = [f for f in findings if not f.holds]
+    return m.Determination(
+        secured=not failing,
+        conclusion=m.SECURED if not failing else m.REPORTABLE,
+        reasons=[f.statement for f in failing]
+        or [
+            "The drive held only data encrypted to NIST SP 800-111 strength, no key was on "
+            "or with it, and no key or way to one was compromised: under the HHS guidance "
+            "the PHI is secured and its loss is not a breach requiring notification."
+        ],
     )
 
 

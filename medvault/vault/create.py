@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from medvault.config import OrgConfig
+from medvault.crypto.escrow import EscrowPublicKey
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.errors import AlreadyExists, IntegrityError, MedvaultError, NotAVault
@@ -76,27 +78,12 @@ def create_vault(
     escrow_keys = escrow_public_keys(org)
     vault_id = random_bytes(16)
     vmk = new_key()
-    created_at = env.timestamp()
-    body = fmt.HeaderBody(
-        created_at=created_at,
-        label=label,
-        org_name=org.name,
-        org_id=org.org_id,
-        contact=org.contact,
-        part_size=part_size,
-        slots=(
-            make_slot(vmk, vault_id, 1, passphrase, env.kdf, created_at),
-            *(
-                (make_recovery_slot(vmk, vault_id, 2, recovery_code, created_at),)
-                if recovery_code is not None
-                else ()
-            ),
-        ),
-        escrow=seal_key_packages(vmk, vault_id, escrow_keys),
+    body = _new_header_body(
+        vmk, vault_id, label, org, passphrase, recovery_code, escrow_keys, env, part_size
     )
     header = fmt.VaultHeader(vault_id, 1, body)
     packages = [KeyPackage(vault_id.hex(), e.key_id, e.suite, e.sealed) for e in body.escrow]
-    registry.record_vault(vault_id.hex(), label, org.org_id, created_at, env.actor, packages)
+    registry.record_vault(vault_id.hex(), label, org.org_id, body.created_at, env.actor, packages)
 
     made_root = not paths.root.exists()
     try:
@@ -110,29 +97,64 @@ def create_vault(
         raise
     registry.set_vault_status(vault_id.hex(), "active")
     key_ids = tuple(k.key_id for k in escrow_keys)
-    record_event(
-        registry,
-        env,
-        "create",
-        {
-            "label_sha256": _digest(label),
-            "recovery_code_slot": 2 if recovery_code is not None else None,
-            "escrow_key_ids": list(key_ids),
-            "kdf": {
-                "alg": "argon2id",
-                "t": env.kdf.time_cost,
-                "m_kib": env.kdf.memory_kib,
-                "p": env.kdf.parallelism,
-            },
-            "escrow_suites": sorted({p.suite for p in packages}),
-            # Checked here again, so the evidence does not depend on the caller.
-            "passphrase_policy": policy_record(
-                passphrase, org.passphrase_policy, (org.name, label)
-            ),
-        },
-        vault=vault,
-    )
+    details = _create_details(label, passphrase, org, env, recovery_code, key_ids, packages)
+    record_event(registry, env, "create", details, vault=vault)
     return Created(paths, vault_id.hex(), key_ids)
+
+
+def _new_header_body(
+    vmk: Secret,
+    vault_id: bytes,
+    label: str,
+    org: OrgConfig,
+    passphrase: Secret,
+    recovery_code: Secret | None,
+    escrow_keys: Sequence[EscrowPublicKey],
+    env: Env,
+    part_size: int,
+) -> fmt.HeaderBody:
+    """A new vault's header body: slot 1 the passphrase, slot 2 the recovery code if any,
+    the vault key sealed to every active escrow key."""
+    created_at = env.timestamp()
+    slots: list[fmt.Slot] = [make_slot(vmk, vault_id, 1, passphrase, env.kdf, created_at)]
+    if recovery_code is not None:
+        slots.append(make_recovery_slot(vmk, vault_id, 2, recovery_code, created_at))
+    return fmt.HeaderBody(
+        created_at=created_at,
+        label=label,
+        org_name=org.name,
+        org_id=org.org_id,
+        contact=org.contact,
+        part_size=part_size,
+        slots=tuple(slots),
+        escrow=seal_key_packages(vmk, vault_id, escrow_keys),
+    )
+
+
+def _create_details(
+    label: str,
+    passphrase: Secret,
+    org: OrgConfig,
+    env: Env,
+    recovery_code: Secret | None,
+    key_ids: tuple[str, ...],
+    packages: list[KeyPackage],
+) -> dict[str, object]:
+    """The create event's details: what the custody report proves the vault was made with."""
+    return {
+        "label_sha256": _digest(label),
+        "recovery_code_slot": 2 if recovery_code is not None else None,
+        "escrow_key_ids": list(key_ids),
+        "kdf": {
+            "alg": "argon2id",
+            "t": env.kdf.time_cost,
+            "m_kib": env.kdf.memory_kib,
+            "p": env.kdf.parallelism,
+        },
+        "escrow_suites": sorted({p.suite for p in packages}),
+        # Checked here again, so the evidence does not depend on the caller.
+        "passphrase_policy": policy_record(passphrase, org.passphrase_policy, (org.name, label)),
+    }
 
 
 def _digest(text: str) -> str:

@@ -106,24 +106,7 @@ def reseal(
     if rekey_requested or compromised or unfinished:
         if passphrase is None:
             raise ValueError("a re-key needs the passphrase that unlocked the vault")
-        done = rekey(vault, passphrase, org, registry, env, progress)
-        result = Resealed(
-            done.key_ids_before,
-            done.key_ids_after,
-            True,
-            compromised,
-            done.key_epoch,
-            done.entries_rewrapped,
-            done.recovery_code,
-        )
-        details: dict[str, object] = {
-            "rekey": True,
-            "resumed": done.resumed,
-            "key_epoch": done.key_epoch,
-            "entries_rewrapped": done.entries_rewrapped,
-            "log_entries_reencrypted": done.log_entries_reencrypted,
-            "compromised_key_ids": compromised,
-        }
+        result, details = _rekey(vault, passphrase, org, registry, env, compromised, progress)
     else:
         result = _reseal_packages(vault, org, registry, env)
         details = {"rekey": False}
@@ -142,6 +125,38 @@ def reseal(
         vault=vault,
     )
     return result
+
+
+def _rekey(
+    vault: UnlockedVault,
+    passphrase: Secret,
+    org: OrgConfig,
+    registry: ResealRegistry,
+    env: Env,
+    compromised: list[str],
+    progress: Progress | None,
+) -> tuple[Resealed, dict[str, object]]:
+    """A new vault key sealed to ORG's keys (vault/rekey.py); the result and what the
+    reseal event records of it."""
+    done = rekey(vault, passphrase, org, registry, env, progress)
+    result = Resealed(
+        done.key_ids_before,
+        done.key_ids_after,
+        True,
+        compromised,
+        done.key_epoch,
+        done.entries_rewrapped,
+        done.recovery_code,
+    )
+    details: dict[str, object] = {
+        "rekey": True,
+        "resumed": done.resumed,
+        "key_epoch": done.key_epoch,
+        "entries_rewrapped": done.entries_rewrapped,
+        "log_entries_reencrypted": done.log_entries_reencrypted,
+        "compromised_key_ids": compromised,
+    }
+    return result, details
 
 
 def _refresh_readme(vault: UnlockedVault, org: OrgConfig, key_ids: list[str], env: Env) -> None:

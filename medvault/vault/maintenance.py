@@ -264,27 +264,8 @@ def repair(
             vault.header = write_headers(vault.paths, vault.keys, vault.require_header())
             vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
         result.orphan_parts_removed = _remove_orphan_parts(vault.paths)
-        # Rebuild the index from the objects alone, then check it reads back.
         fresh = load_catalog(vault, use_index=False)
-        current = load_catalog(vault)
-        if current.index_damage is None:
-            # The index is authentic: what it places in a pack the walk cannot read to the
-            # end stays known, so files after the damage (and tombstones) are not lost.
-            short = short_packs(vault, current, fresh)
-            for loc in current.located.values():
-                if loc.pack in short and loc.file_id not in fresh.located:
-                    fresh.place(loc)
-        records = [
-            add_record(name, [x for x in fresh.located.values() if x.pack == name])
-            for name in sorted({x.pack for x in fresh.located.values()})
-        ]
-        if current.index_damage or current.unindexed_packs or _differs(current, fresh):
-            rebuild = True
-        else:  # entries the index places where they are not: rebuilt from where they are
-            rebuild = bool(misplaced_entries(current, fresh))
-        if rebuild:
-            rewrite_journal(vault.paths, vault.keys.index(), vault.vault_id, records)
-            result.index_rebuilt = True
+        result.index_rebuilt = _rebuild_index(vault, fresh)
         _settle_pending_removals(vault, fresh)
         if accept_missing_removals:
             result.removals_accepted = _accept_removals(vault, fresh)
@@ -296,24 +277,41 @@ def repair(
     result.damaged_packs = report.packs_with_damage()
     # Never rewritten to match the packs: a deleted tombstone stays reported.
     result.removals = report.removals
-    record_event(
-        registry,
-        env,
-        "repair",
-        {
-            "headers_restored": result.headers_restored,
-            "index_rebuilt": result.index_rebuilt,
-            "damaged_packs": len(result.damaged_packs),
-            "spare_packs_removed": len(result.spare_packs_removed),
-            **(
-                {"removals_accepted": result.removals_accepted}
-                if result.removals_accepted is not None
-                else {}
-            ),
-        },
-        vault=vault,
-    )
+    details: dict[str, object] = {
+        "headers_restored": result.headers_restored,
+        "index_rebuilt": result.index_rebuilt,
+        "damaged_packs": len(result.damaged_packs),
+        "spare_packs_removed": len(result.spare_packs_removed),
+    }
+    if result.removals_accepted is not None:
+        details["removals_accepted"] = result.removals_accepted
+    record_event(registry, env, "repair", details, vault=vault)
     return result
+
+
+def _rebuild_index(vault: UnlockedVault, fresh: Catalog) -> bool:
+    """Write the index again from FRESH (the packs walked, the index not used) when the
+    index is damaged, misses packs, or places entries where they are not; whether it did.
+    FRESH gains what an authentic index places in packs the walk cannot read to the end."""
+    current = load_catalog(vault)
+    if current.index_damage is None:
+        # The index is authentic: what it places in a pack the walk cannot read to the
+        # end stays known, so files after the damage (and tombstones) are not lost.
+        short = short_packs(vault, current, fresh)
+        for loc in current.located.values():
+            if loc.pack in short and loc.file_id not in fresh.located:
+                fresh.place(loc)
+    records = [
+        add_record(name, [x for x in fresh.located.values() if x.pack == name])
+        for name in sorted({x.pack for x in fresh.located.values()})
+    ]
+    if current.index_damage or current.unindexed_packs or _differs(current, fresh):
+        rebuild = True
+    else:  # entries the index places where they are not: rebuilt from where they are
+        rebuild = bool(misplaced_entries(current, fresh))
+    if rebuild:
+        rewrite_journal(vault.paths, vault.keys.index(), vault.vault_id, records)
+    return rebuild
 
 
 def _accept_removals(vault: UnlockedVault, scanned: Catalog) -> list[int] | None:

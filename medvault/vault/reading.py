@@ -250,16 +250,7 @@ def extract(
     readers = ReaderCache(vault)
     try:
         for loc, target in targets:
-            try:
-                with media_errors(str(target)):
-                    _extract_one(vault, readers, landing, loc, target, progress)
-            except (IntegrityError, UnsupportedVersion) as exc:
-                # This file is damaged (or from a newer format); the others still extract.
-                result.failed[loc.path] = exc.message
-                if isinstance(exc, UnsupportedVersion):
-                    result.newer.append(loc.path)
-            except Refused as exc:  # a link or another user's folder on its way: this file only
-                result.refused[loc.path] = exc.error
+            _extract_or_note(vault, readers, landing, loc, target, result, progress)
         with media_errors(str(dest_dir)):
             landing.finish()
     except BaseException:
@@ -267,11 +258,7 @@ def extract(
         raise
     finally:
         readers.close()
-        result.written = [item.target for item in landing.landed]
-        result.bytes = sum(item.size for item in landing.landed)
-        result.digests = [item.sha256 for item in landing.landed]
-        result.untimed = [item.spot.stored for item in landing.landed if item.untimed]
-        result.refused.update((item.spot.stored, error) for item, error in landing.refused)
+        _note_landed(landing, result)
         record_event(
             registry,
             env,
@@ -286,6 +273,37 @@ def extract(
             vault=vault,
         )
     return result
+
+
+def _extract_or_note(
+    vault: UnlockedVault,
+    readers: ReaderCache,
+    landing: Landing,
+    loc: Located,
+    target: Path,
+    result: ExtractResult,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Extract one file; a damaged file (or one from a newer format), or one refused for
+    what is on its way in DEST, is noted in RESULT and the others still extract."""
+    try:
+        with media_errors(str(target)):
+            _extract_one(vault, readers, landing, loc, target, progress)
+    except (IntegrityError, UnsupportedVersion) as exc:
+        result.failed[loc.path] = exc.message
+        if isinstance(exc, UnsupportedVersion):
+            result.newer.append(loc.path)
+    except Refused as exc:  # a link or another user's folder on its way: this file only
+        result.refused[loc.path] = exc.error
+
+
+def _note_landed(landing: Landing, result: ExtractResult) -> None:
+    """What LANDING put in place (or refused at the last step), into RESULT."""
+    result.written = [item.target for item in landing.landed]
+    result.bytes = sum(item.size for item in landing.landed)
+    result.digests = [item.sha256 for item in landing.landed]
+    result.untimed = [item.spot.stored for item in landing.landed if item.untimed]
+    result.refused.update((item.spot.stored, error) for item, error in landing.refused)
 
 
 def _first_existing(targets: list[tuple[Located, Path]]) -> Path | None:
