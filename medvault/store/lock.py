@@ -28,6 +28,7 @@ from pathlib import Path
 
 from medvault.errors import VaultBusy
 from medvault.store.fsio import media_error
+from medvault.store.processes import process_alive
 
 # A lock file with no content yet may belong to a process that is just starting.
 EMPTY_LOCK_GRACE_S = 10.0
@@ -103,16 +104,6 @@ def _holder(content: str) -> tuple[str, int] | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
 def _refuse_unless_stale(lock: Path, content: str, mtime: float) -> None:
     """Raise VaultBusy naming the holder, unless the lock may be broken."""
     if not content.strip():
@@ -129,7 +120,7 @@ def _refuse_unless_stale(lock: Path, content: str, mtime: float) -> None:
             hint=f"if no medvault is still writing to this drive there (e.g. it was "
             f"unplugged during a write), delete {lock} and run the command again",
         )
-    if _alive(holder[1]):
+    if process_alive(holder[1]):
         raise VaultBusy(
             f"the vault is locked by medvault process {holder[1]} on this computer ({here})",
             hint="wait for it to finish; if process "

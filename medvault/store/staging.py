@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medvault.errors import UsageError
+from medvault.store.processes import process_alive
 
 PREFIX = "medvault-export-"
 KEPT = "medvault-export-kept-"  # kept on purpose (read-back failed): never swept
@@ -105,18 +106,8 @@ def sweep_stale(root: StagingRoot) -> list[Path]:
         with contextlib.suppress(OSError):
             if entry.stat(follow_symlinks=False).st_uid != os.getuid():
                 continue
-            if _alive(int(match.group(1))):
+            if process_alive(int(match.group(1))):
                 continue
             wipe(Path(entry.path))
             removed.append(Path(entry.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
