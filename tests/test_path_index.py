@@ -14,11 +14,12 @@ import pytest
 
 from medvault.errors import FormatError, NotFound
 from medvault.format import path_index as fmt
+from medvault.format.index_records import add_record
 from medvault.keys.passphrase import to_secret
 from medvault.store.journal import JournalAppender, read_journal, rewrite_journal
 from medvault.vault import path_index
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Located, add_record, load_catalog
+from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.maintenance import compact, remove_paths, repair

@@ -1,22 +1,16 @@
-"""What is in the vault: built from the index journal, plus any pack the index lacks.
-
-Index record kinds (JSON inside each encrypted record):
-  {"op": "add", "pack": NAME, "entries": [ENTRY, ...]}   entries now live in pack NAME
-  {"op": "drop", "packs": [NAME, ...]}                    those packs were deleted (compact)
-ENTRY = {"id", "off", "hlen", "plen", "kind", ...metadata fields}
-A later location for the same id wins (compaction moves entries). An id named in a
-tombstone's "removes" or a file's "replaces" is no longer live.
-"""
+"""What is in the vault: built from the index journal (its records are
+format/index_records.py's), plus any pack the index lacks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from medvault.errors import FormatError, IntegrityError, MedvaultError
-from medvault.format import canonical_json as cj
 from medvault.format import entry as efmt
+from medvault.format import index_records
+from medvault.format.index_records import AddRecord
+from medvault.format.index_records import Located as Located  # the catalog's unit
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.format.vault_header import Tally
 from medvault.store.entries import OpenedHeader, open_header
@@ -25,97 +19,29 @@ from medvault.store.packs import PackReader, list_packs
 from medvault.vault.session import UnlockedVault
 
 
-@dataclass(frozen=True, slots=True)
-class Located:
-    file_id: str
-    pack: str
-    offset: int
-    header_len: int
-    payload_len: int
-    kind: int
-    path: str = ""
-    size: int = 0
-    sha256: str = ""
-    added_at: str = ""
-    mtime_ns: int = 0
-    references: tuple[str, ...] = ()  # replaces (files) or removes (tombstones)
-
-    def to_record(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.file_id,
-            "off": self.offset,
-            "hlen": self.header_len,
-            "plen": self.payload_len,
-            "kind": self.kind,
-            "refs": list(self.references),
-        }
-        if self.kind == efmt.Kind.FILE:
-            out.update(
-                path=self.path,
-                size=self.size,
-                sha256=self.sha256,
-                added_at=self.added_at,
-                mtime_ns=self.mtime_ns,
-            )
-        return out
-
-    @staticmethod
-    def from_record(pack: str, rec: dict[str, Any]) -> Located:
-        what = "index entry"
-        base = Located(
-            file_id=cj.field(rec, "id", str, what),
-            pack=pack,
-            offset=cj.field(rec, "off", int, what),
-            header_len=cj.field(rec, "hlen", int, what),
-            payload_len=cj.field(rec, "plen", int, what),
-            kind=cj.field(rec, "kind", int, what),
-            references=_ids(cj.field(rec, "refs", list, what), "index entry: 'refs'"),
-        )
-        if base.kind != efmt.Kind.FILE:
-            return base
-        return replace(
-            base,
-            path=cj.field(rec, "path", str, what),
-            size=cj.field(rec, "size", int, what),
-            sha256=cj.field(rec, "sha256", str, what),
-            added_at=cj.field(rec, "added_at", str, what),
-            mtime_ns=cj.field(rec, "mtime_ns", int, what),
-        )
-
-    @staticmethod
-    def from_opened(pack: str, offset: int, opened: OpenedHeader) -> Located:
-        h = opened.header
-        base = Located(
-            file_id=h.file_id.hex(),
-            pack=pack,
-            offset=offset,
-            header_len=h.header_len,
-            payload_len=h.payload_len,
-            kind=int(h.kind),
-        )
-        if h.kind != efmt.Kind.FILE:
-            return replace(base, references=TombstoneMeta.decode(opened.meta).removes)
-        meta = FileMeta.decode(opened.meta)
-        return replace(
-            base,
-            path=meta.path,
-            size=meta.size,
-            sha256=meta.sha256,
-            added_at=meta.added_at,
-            mtime_ns=meta.mtime_ns,
-            references=meta.replaces,
-        )
-
-
-def _ids(values: list[Any], what: str) -> tuple[str, ...]:
-    """A JSON list that must hold only strings (file or pack ids)."""
-    if not all(isinstance(v, str) for v in values):
-        raise FormatError(f"{what} must list ids")
-    return tuple(values)
-
-
-def add_record(pack: str, entries: list[Located]) -> dict[str, Any]:
-    return {"op": "add", "pack": pack, "entries": [e.to_record() for e in entries]}
+def located_at(pack: str, offset: int, opened: OpenedHeader) -> Located:
+    """The index entry for the authentic entry OPENED at OFFSET in PACK."""
+    h = opened.header
+    base = Located(
+        file_id=h.file_id.hex(),
+        pack=pack,
+        offset=offset,
+        header_len=h.header_len,
+        payload_len=h.payload_len,
+        kind=int(h.kind),
+    )
+    if h.kind != efmt.Kind.FILE:
+        return replace(base, references=TombstoneMeta.decode(opened.meta).removes)
+    meta = FileMeta.decode(opened.meta)
+    return replace(
+        base,
+        path=meta.path,
+        size=meta.size,
+        sha256=meta.sha256,
+        added_at=meta.added_at,
+        mtime_ns=meta.mtime_ns,
+        references=meta.replaces,
+    )
 
 
 @dataclass
@@ -163,7 +89,7 @@ def walk_pack(vault: UnlockedVault, reader: PackReader) -> Iterator[Located | Me
         try:
             header_len = efmt.peek_header_len(reader.read(offset, 12))
             opened = open_header(vault.keys, reader.read(offset, header_len))
-            loc = Located.from_opened(reader.name, offset, opened)
+            loc = located_at(reader.name, offset, opened)
         except MedvaultError as exc:
             yield exc
             return
@@ -198,17 +124,14 @@ def load_catalog(vault: UnlockedVault, use_index: bool = True) -> Catalog:
         return catalog
     try:
         for rec in journal.records:
-            op = cj.field(rec, "op", str, "index record")
-            if op == "add":
-                pack = cj.field(rec, "pack", str, "index record")
-                for raw in cj.field(rec, "entries", list, "index record"):
-                    catalog.place(Located.from_record(pack, raw))
-            elif op == "drop":
-                gone = set(_ids(cj.field(rec, "packs", list, "index record"), "index: 'packs'"))
+            record = index_records.decode(rec)
+            if isinstance(record, AddRecord):
+                for loc in record.entries:
+                    catalog.place(loc)
+            else:
+                gone = record.packs
                 for fid in [f for f, loc in catalog.located.items() if loc.pack in gone]:
                     del catalog.located[fid]
-            else:
-                raise FormatError(f"index: unknown record {op!r}")
     except FormatError as exc:
         fresh = Catalog(packs_on_disk=catalog.packs_on_disk, index_damage=exc.message)
         scan_packs(vault, fresh.packs_on_disk, fresh)

@@ -12,6 +12,7 @@ from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
+from medvault.format.index_records import add_record, drop_record
 from medvault.format.meta import MAX_REFERENCES, TombstoneMeta
 from medvault.keys.passphrase import policy_record
 from medvault.keys.slots import make_slot
@@ -25,7 +26,7 @@ from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, delete_pack
 from medvault.store.readback import needs_readback
 from medvault.vault import path_index
-from medvault.vault.catalog import Catalog, Located, add_record, load_catalog, walk_pack
+from medvault.vault.catalog import Catalog, Located, load_catalog, walk_pack
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.reading import open_reader, select, stream_entry
@@ -188,7 +189,7 @@ def compact(
                         _copy_entry(reader, loc, committer)
                         if committer.full:
                             committer.commit()
-        journal.append({"op": "drop", "packs": victims})
+        journal.append(drop_record(victims))
         for name in victims:
             delete_pack(vault.paths, name)
         result.packs_rewritten = len(victims)

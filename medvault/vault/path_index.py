@@ -36,14 +36,16 @@ from medvault.errors import FormatError, IntegrityError, MedvaultError, NotFound
 from medvault.format import canonical_json as cj
 from medvault.format import entry as efmt
 from medvault.format import index_journal as jfmt
+from medvault.format import index_records
 from medvault.format import path_index as fmt
+from medvault.format.index_records import AddRecord
 from medvault.format.meta import normalize_path
 from medvault.secret import Secret
 from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.journal import JournalAppender, logical_journal
 from medvault.store.packs import list_packs
-from medvault.vault.catalog import Catalog, Located, _ids, load_catalog
+from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.session import UnlockedVault
 from medvault.vault.writing import Group, path_order
 
@@ -67,26 +69,22 @@ class Tail:
     packs: set[str] = field(default_factory=set)
     entries: int = 0
 
-    def apply(self, record: dict[str, Any]) -> None:
-        op = cj.field(record, "op", str, "index record")
-        if op == "add":
-            pack = cj.field(record, "pack", str, "index record")
-            self.packs.add(pack)
-            for raw in cj.field(record, "entries", list, "index record"):
-                loc = Located.from_record(pack, raw)
+    def apply(self, raw: dict[str, Any]) -> None:
+        record = index_records.decode(raw)
+        if isinstance(record, AddRecord):
+            self.packs.add(record.pack)
+            for loc in record.entries:
                 self.placed[loc.file_id] = loc
                 self.gone.discard(loc.file_id)
                 self.removed.update(loc.references)
                 self.entries += 1
-        elif op == "drop":
-            packs = set(_ids(cj.field(record, "packs", list, "index record"), "index: 'packs'"))
+        else:
+            packs = record.packs
             self.dropped |= packs
             self.packs -= packs
             for fid in [f for f, loc in self.placed.items() if loc.pack in packs]:
                 del self.placed[fid]
                 self.gone.add(fid)
-        else:
-            raise FormatError(f"index: unknown record {op!r}")
 
     def resolve(self, loc: Located) -> Located | None:
         """A snapshot entry as the tail leaves it: moved, or None when it is gone."""
@@ -412,16 +410,10 @@ def _new_rows(journal: JournalAppender, groups: Sequence[Group]) -> Iterator[Loc
 
 def _chain_rows(journal: JournalAppender, chain: list[Group]) -> Iterator[Located]:
     for group in chain:
-        record = journal.read_back(group.appended)
-        what = "index record"
-        if cj.field(record, "op", str, what) != "add" or cj.field(record, "pack", str, what) != (
-            group.pack
-        ):
+        record = index_records.decode(journal.read_back(group.appended))
+        if not isinstance(record, AddRecord) or record.pack != group.pack:
             raise FormatError(f"index record {group.appended.record_no} is not the one written")
-        entries = [
-            Located.from_record(group.pack, raw) for raw in cj.field(record, "entries", list, what)
-        ]
-        entries.sort(key=path_order)
+        entries = sorted(record.entries, key=path_order)
         yield from (x for x in entries if x.kind == efmt.Kind.FILE)
 
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 
 from medvault.errors import MedvaultError
 from medvault.format import vault_header as hfmt
+from medvault.format.index_records import add_record
 from medvault.store import fsio
 from medvault.store.journal import Appended, JournalAppender, segment_name
 from medvault.store.packs import PackWriter
-from medvault.vault.catalog import Catalog, Located, add_record
+from medvault.vault.catalog import Catalog, Located
 from medvault.vault.custody import digest_of_digests
 from medvault.vault.session import UnlockedVault, write_headers
 

@@ -45,7 +45,7 @@ from medvault.store.drive_log import read_all
 from medvault.store.entries import open_header, seal_header
 from medvault.store.journal import read_journal
 from medvault.store.layout import VaultPaths
-from medvault.vault.catalog import Catalog, Located, load_catalog, scan_packs
+from medvault.vault.catalog import Catalog, load_catalog, located_at, scan_packs
 from medvault.vault.org_keys import escrow_public_keys
 from medvault.vault.path_index import check as path_index_check
 from medvault.vault.path_index import open_snapshot
@@ -155,7 +155,7 @@ def fuzz_entry(data: bytes) -> None:
     parsed = efmt.decode(data[:header_len])
     assert efmt.encode(parsed.header, parsed.mac) == data[:header_len], "entry re-encode"
     opened = open_header(VaultKeys(VMK, parsed.header.vault_id), data[:header_len])
-    Located.from_opened("fuzz", 0, opened)
+    located_at("fuzz", 0, opened)
 
 
 def fuzz_entry_meta(data: bytes) -> None:
@@ -168,7 +168,7 @@ def fuzz_entry_meta(data: bytes) -> None:
     sealed = seal_header(VaultKeys(VMK, VAULT_ID), FILE_ID, kind, meta, 0)
     opened = open_header(VaultKeys(VMK, VAULT_ID), sealed.header)
     assert opened.meta == meta
-    loc = Located.from_opened("fuzz", 0, opened)
+    loc = located_at("fuzz", 0, opened)
     if kind == efmt.Kind.FILE:
         ciphertext_length(loc.size)  # what extract checks the payload length against
 

@@ -38,13 +38,13 @@ from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
 from medvault.format import path_index as pifmt
 from medvault.format import vault_header as hfmt
+from medvault.format.index_records import Located, add_record
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
 from medvault.keys.epochs import wrap_previous
 from medvault.keys.slots import make_slot
 from medvault.secret import Secret, VaultKey
 from medvault.store.entries import seal_header
-from medvault.vault.catalog import Located, add_record
 
 OUT = Path(__file__).resolve().parent
 VAULT_ID = bytes.fromhex("6d7620746573742076656374006f7267")

@@ -1,0 +1,126 @@
+"""What an index journal record holds: the JSON inside each encrypted record (docs/FORMAT.md,
+"Index"), encoded and decoded here only (the catalog, the path index and compact use it).
+
+  {"op": "add", "pack": NAME, "entries": [ENTRY, ...]}   entries now live in pack NAME
+  {"op": "drop", "packs": [NAME, ...]}                    those packs were deleted (compact)
+  ENTRY = {"id", "off", "hlen", "plen", "kind", "refs", and for a file:
+           "path", "size", "sha256", "added_at", "mtime_ns"}
+
+A later location for the same id wins (compaction moves entries). An id named in a
+tombstone's "removes" or a file's "replaces" ("refs") is no longer live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from medvault.errors import FormatError
+from medvault.format import canonical_json as cj
+from medvault.format import entry as efmt
+
+RECORD = "index record"
+ENTRY = "index entry"
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """One entry: where it is (pack, offset, lengths) and, for a file, its metadata."""
+
+    file_id: str
+    pack: str
+    offset: int
+    header_len: int
+    payload_len: int
+    kind: int
+    path: str = ""
+    size: int = 0
+    sha256: str = ""
+    added_at: str = ""
+    mtime_ns: int = 0
+    references: tuple[str, ...] = ()  # replaces (files) or removes (tombstones)
+
+    def to_record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.file_id,
+            "off": self.offset,
+            "hlen": self.header_len,
+            "plen": self.payload_len,
+            "kind": self.kind,
+            "refs": list(self.references),
+        }
+        if self.kind == efmt.Kind.FILE:
+            out.update(
+                path=self.path,
+                size=self.size,
+                sha256=self.sha256,
+                added_at=self.added_at,
+                mtime_ns=self.mtime_ns,
+            )
+        return out
+
+    @staticmethod
+    def from_record(pack: str, rec: dict[str, Any]) -> Located:
+        base = Located(
+            file_id=cj.field(rec, "id", str, ENTRY),
+            pack=pack,
+            offset=cj.field(rec, "off", int, ENTRY),
+            header_len=cj.field(rec, "hlen", int, ENTRY),
+            payload_len=cj.field(rec, "plen", int, ENTRY),
+            kind=cj.field(rec, "kind", int, ENTRY),
+            references=ids(cj.field(rec, "refs", list, ENTRY), "index entry: 'refs'"),
+        )
+        if base.kind != efmt.Kind.FILE:
+            return base
+        return replace(
+            base,
+            path=cj.field(rec, "path", str, ENTRY),
+            size=cj.field(rec, "size", int, ENTRY),
+            sha256=cj.field(rec, "sha256", str, ENTRY),
+            added_at=cj.field(rec, "added_at", str, ENTRY),
+            mtime_ns=cj.field(rec, "mtime_ns", int, ENTRY),
+        )
+
+
+@dataclass(frozen=True)
+class AddRecord:
+    """ENTRIES now live in PACK."""
+
+    pack: str
+    entries: tuple[Located, ...]
+
+
+@dataclass(frozen=True)
+class DropRecord:
+    """PACKS were deleted (compact): their entries are gone unless placed again later."""
+
+    packs: frozenset[str]
+
+
+IndexRecord = AddRecord | DropRecord
+
+
+def ids(values: list[Any], what: str) -> tuple[str, ...]:
+    """A JSON list that must hold only strings (file or pack ids)."""
+    if not all(isinstance(v, str) for v in values):
+        raise FormatError(f"{what} must list ids")
+    return tuple(values)
+
+
+def add_record(pack: str, entries: list[Located]) -> dict[str, Any]:
+    return {"op": "add", "pack": pack, "entries": [e.to_record() for e in entries]}
+
+
+def drop_record(packs: list[str]) -> dict[str, Any]:
+    return {"op": "drop", "packs": packs}
+
+
+def decode(record: dict[str, Any]) -> IndexRecord:
+    op = cj.field(record, "op", str, RECORD)
+    if op == "add":
+        pack = cj.field(record, "pack", str, RECORD)
+        raw = cj.field(record, "entries", list, RECORD)
+        return AddRecord(pack, tuple(Located.from_record(pack, entry) for entry in raw))
+    if op == "drop":
+        return DropRecord(frozenset(ids(cj.field(record, "packs", list, RECORD), "index: 'packs'")))
+    raise FormatError(f"index: unknown record {op!r}")
