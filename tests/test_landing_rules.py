@@ -29,6 +29,7 @@ import pytest
 from medvault.errors import AlreadyExists, UnsafePath
 from medvault.vault import landing
 from medvault.vault.landing import Landing, Refused, Spot, Staged
+from medvault.vault.names import shown
 from tests.conftest import open_under
 
 MTIME = 1_600_000_000_123_456_789
@@ -968,3 +969,211 @@ def test_landed_files_carry_their_size_digest_and_stored_time(
     ]
     for name in ("d/small", "d/large"):
         assert (land.dest / name).stat().st_mtime_ns == MTIME
+
+
+# What a failure leaves: named files, no stray descriptors, no exception from cleanup ---------
+
+
+def test_writer_threads_are_named_and_gone_after_finish(tmp_path: Path, syncs: list[Path]) -> None:
+    """The writer threads run as medvault-land-N (the name the leak checks look for) while a
+    chunk is written, and none is left after finish."""
+    before = _writers()
+    land = _open(tmp_path / "out")
+    for i in range(landing.CHUNK):
+        _small(land, f"f{i}")
+    assert all(t.name.startswith("medvault-land_") for t in _writers() - before)
+    assert _writers() - before
+    land.finish()
+    assert _writers() - before == set()
+
+
+def test_a_name_refused_in_a_writer_thread_names_that_file(
+    tmp_path: Path, syncs: list[Path]
+) -> None:
+    """A small file whose name the file system refuses only when the writer thread creates
+    it: the error names that file (its place under DEST), with the hint to extract
+    elsewhere."""
+    long = "y" * 256
+    land = _open(tmp_path / "plain")
+    _small(land, f"sub/{long}")
+    with pytest.raises(UnsafePath) as caught:
+        land.flush()
+    land.discard()
+    assert f"cannot create {shown(land.dest / 'sub' / long)}: " in caught.value.message
+    assert caught.value.hint == (
+        "extract to a Linux file system (ext4, tmpfs), or leave that file out; files reported "
+        "as extracted are complete (fusefat also says this when the drive is full)"
+    )
+
+
+def test_probing_happens_in_the_destination_folder_not_the_working_folder(
+    tmp_path: Path, syncs: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe asks DEST's file system (through the folder's descriptor): it works with
+    a working folder that no longer exists, and leaves nothing there or in DEST."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    land = _open(tmp_path / "out", probe=True)
+    spot = land.prepare("a/b.txt", land.dest / "a/b.txt")
+    land.write_small(spot, b"data", _sha(b"data"), MTIME)
+    land.finish()
+    assert _names(land.dest) == {"a/b.txt"}
+
+
+def test_folders_are_keyed_by_their_whole_path(tmp_path: Path, syncs: list[Path]) -> None:
+    """a/b is opened on the way to a/b/x: a later top-level b is a folder of its own, not
+    a/b reached by its last name."""
+    land = _open(tmp_path / "out")
+    _small(land, "a/b/x", b"deep")
+    _small(land, "b/y", b"top")
+    _small(land, "a/b/c/z", b"deeper")
+    _small(land, "c/z", b"top c")
+    land.finish()
+    assert (land.dest / "a/b/x").read_bytes() == b"deep"
+    assert (land.dest / "b/y").read_bytes() == b"top"
+    assert (land.dest / "a/b/c/z").read_bytes() == b"deeper"
+    assert (land.dest / "c/z").read_bytes() == b"top c"
+    assert _names(land.dest) == {"a/b/x", "b/y", "a/b/c/z", "c/z"}
+
+
+def test_discard_after_a_finish_that_failed_late_does_not_raise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """finish stops the writers, then syncs the last renames: if that sync fails (a drive
+    pulled), the caller's discard must not raise over the real error."""
+    calls: list[Path] = []
+
+    def sync(path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(landing, "sync_filesystem", sync)
+    land = _open(tmp_path / "out")
+    for i in range(landing.CHUNK):
+        _small(land, f"f{i}")
+    with pytest.raises(OSError, match="Input/output error"):
+        land.finish()
+    land.discard()  # never raises
+    assert open_under(land.dest) == []
+
+
+@pytest.fixture
+def spare_stdin() -> Iterator[None]:
+    """Descriptor 0 free for the test (the lowest number, so the next open takes it);
+    stdin put back after."""
+    saved = os.dup(0)
+    os.close(0)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+def test_a_refused_dest_closes_what_it_opened_even_descriptor_0(
+    tmp_path: Path, spare_stdin: None
+) -> None:
+    """open_dest's cleanup closes the folder it reached even when that is descriptor 0."""
+    with pytest.raises(OSError) as caught:
+        landing.open_dest(tmp_path / ("x" * 256), shared_ok=False)
+    assert caught.value.errno == errno.ENAMETOOLONG
+    with pytest.raises(OSError) as closed:
+        os.fstat(0)
+    assert closed.value.errno == errno.EBADF
+
+
+def test_a_dest_that_is_a_link_closes_no_descriptor_it_did_not_open(tmp_path: Path) -> None:
+    """DEST a symbolic link: refused before anything is opened, and nothing of the
+    process's (stdout included) is closed by the cleanup."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    kept = os.dup(1)
+    try:
+        with pytest.raises(UnsafePath) as caught:
+            landing.open_dest(tmp_path / "link", shared_ok=False)
+        os.fstat(1)  # still open
+    finally:
+        os.dup2(kept, 1)
+        os.close(kept)
+    assert caught.value.hint == (
+        "name the folder itself, or a new folder (medvault creates it, mode 0700)"
+    )
+
+
+def test_a_shared_dest_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(UnsafePath) as caught:
+        landing.open_dest(shared, shared_ok=False)
+    assert caught.value.hint == (
+        "name a new folder (medvault creates it, mode 0700), or `chmod go-w` this one"
+    )
+
+
+def test_a_file_appearing_at_its_name_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir(mode=0o700)
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        (dest / ".p").write_bytes(b"new")
+        (dest / "name").write_bytes(b"theirs")
+        with pytest.raises(AlreadyExists) as caught:
+            landing.Namer().give(fd, ".p", "name", force=False)
+    finally:
+        os.close(fd)
+    assert caught.value.hint == "use --force to overwrite"
+    assert (dest / "name").read_bytes() == b"theirs"
+
+
+def test_a_linked_name_whose_partial_cannot_be_unlinked_still_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """link(2) gave the file its name; if removing the hidden partial name then fails, the
+    file has landed all the same (a second hidden name is left, nothing is raised)."""
+    dest = tmp_path / "out"
+    dest.mkdir(mode=0o700)
+    (dest / ".p").write_bytes(b"complete")
+    namer = landing.Namer()
+    namer.use_renameat2 = False
+    real_unlink = os.unlink
+
+    def failing(path: str, *args: object, **kwargs: object) -> None:
+        if path == ".p":
+            raise OSError(errno.EIO, "Input/output error")
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", failing)
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        namer.give(fd, ".p", "name", force=False)
+    finally:
+        os.close(fd)
+    assert (dest / "name").read_bytes() == b"complete"
+    assert (dest / ".p").exists()
+
+
+def test_the_plain_writer_counts_what_it_wrote_and_closes_quietly(tmp_path: Path) -> None:
+    """PlainWriter (systems without /proc): position is the bytes written so far; closing a
+    descriptor the system already dropped (a drive gone) does not raise."""
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT, 0o600)
+    writer = landing.PlainWriter(fd)
+    assert writer.position == 0
+    writer.write(b"abc")
+    writer.write(memoryview(b"defgh"))
+    assert writer.position == 8
+    os.close(fd)
+    with writer:
+        pass
+    assert (tmp_path / "f").read_bytes() == b"abcdefgh"
+
+
+def test_scrub_never_raises(tmp_path: Path) -> None:
+    """scrub with a folder the system no longer knows (a bad descriptor): nothing raised."""
+    landing.scrub(-1, "missing.medvault-partial")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    os.close(fd)
+    landing.scrub(fd, "missing.medvault-partial")
