@@ -18,6 +18,7 @@ from typing import Any
 from medvault.errors import FormatError
 from medvault.format import canonical_json as cj
 from medvault.format import entry as efmt
+from medvault.format.meta import FileMeta
 
 RECORD = "index record"
 ENTRY = "index entry"
@@ -80,6 +81,26 @@ class Located:
             added_at=cj.field(rec, "added_at", str, ENTRY),
             mtime_ns=cj.field(rec, "mtime_ns", int, ENTRY),
         )
+
+
+def file_entry(
+    file_id: str, pack: str, offset: int, header_len: int, payload_len: int, meta: FileMeta
+) -> Located:
+    """The index entry of a file entry at OFFSET in PACK whose metadata is META."""
+    return Located(
+        file_id=file_id,
+        pack=pack,
+        offset=offset,
+        header_len=header_len,
+        payload_len=payload_len,
+        kind=int(efmt.Kind.FILE),
+        path=meta.path,
+        size=meta.size,
+        sha256=meta.sha256,
+        added_at=meta.added_at,
+        mtime_ns=meta.mtime_ns,
+        references=meta.replaces,
+    )
 
 
 @dataclass(frozen=True)

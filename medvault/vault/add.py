@@ -17,6 +17,7 @@ from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.errors import AlreadyExists, SourceUnreadable, UnsafePath, UsageError
 from medvault.format import entry as efmt
+from medvault.format.index_records import file_entry
 from medvault.format.meta import MAX_PATH_BYTES, FileMeta, normalize_path
 from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import SealedHeader, seal_header
@@ -630,7 +631,7 @@ def _write_entry(
         writer.write(sealed.header + enc.update(small.data) + enc.finalize())
         if progress:
             progress(item.size)
-        return _located(writer.name, offset, len(sealed.header), payload_len, file_id, meta)
+        return file_entry(file_id.hex(), writer.name, offset, len(sealed.header), payload_len, meta)
     # A large file is read twice: first for its digest, so that its header is final before
     # its payload is written (the pack is written once, front to back); the second read,
     # which is encrypted, must give the same digest.
@@ -638,7 +639,7 @@ def _write_entry(
     writer = committer.entry(len(sealed.header) + payload_len)
     offset = writer.position
     _write_large(item, sealed, meta.sha256, writer.write, progress)
-    return _located(writer.name, offset, len(sealed.header), payload_len, file_id, meta)
+    return file_entry(file_id.hex(), writer.name, offset, len(sealed.header), payload_len, meta)
 
 
 def _write_large(
@@ -664,25 +665,6 @@ def _write_large(
     except OSError as exc:
         # Writes to the drive raise MedvaultError (media_errors); a bare OSError is the source.
         raise _unreadable(item.source, exc) from None
-
-
-def _located(
-    pack: str, offset: int, header_len: int, payload_len: int, file_id: bytes, meta: FileMeta
-) -> Located:
-    return Located(
-        file_id=file_id.hex(),
-        pack=pack,
-        offset=offset,
-        header_len=header_len,
-        payload_len=payload_len,
-        kind=int(efmt.Kind.FILE),
-        path=meta.path,
-        size=meta.size,
-        sha256=meta.sha256,
-        added_at=meta.added_at,
-        mtime_ns=meta.mtime_ns,
-        references=meta.replaces,
-    )
 
 
 def _open_planned(item: Planned) -> BufferedReader:

@@ -4,12 +4,12 @@ format/index_records.py's), plus any pack the index lacks."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from medvault.errors import FormatError, IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import index_records
-from medvault.format.index_records import AddRecord
+from medvault.format.index_records import AddRecord, file_entry
 from medvault.format.index_records import Located as Located  # the catalog's unit
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.format.vault_header import Tally
@@ -22,25 +22,13 @@ from medvault.vault.session import UnlockedVault
 def located_at(pack: str, offset: int, opened: OpenedHeader) -> Located:
     """The index entry for the authentic entry OPENED at OFFSET in PACK."""
     h = opened.header
-    base = Located(
-        file_id=h.file_id.hex(),
-        pack=pack,
-        offset=offset,
-        header_len=h.header_len,
-        payload_len=h.payload_len,
-        kind=int(h.kind),
-    )
-    if h.kind != efmt.Kind.FILE:
-        return replace(base, references=TombstoneMeta.decode(opened.meta).removes)
-    meta = FileMeta.decode(opened.meta)
-    return replace(
-        base,
-        path=meta.path,
-        size=meta.size,
-        sha256=meta.sha256,
-        added_at=meta.added_at,
-        mtime_ns=meta.mtime_ns,
-        references=meta.replaces,
+    file_id = h.file_id.hex()
+    if h.kind == efmt.Kind.FILE:
+        meta = FileMeta.decode(opened.meta)
+        return file_entry(file_id, pack, offset, h.header_len, h.payload_len, meta)
+    removes = TombstoneMeta.decode(opened.meta).removes
+    return Located(
+        file_id, pack, offset, h.header_len, h.payload_len, int(h.kind), references=removes
     )
 
 
