@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
-from medvault.errors import FormatError, MedvaultError
+from medvault.errors import FormatError, IntegrityError, MedvaultError
 from medvault.format import canonical_json as cj
 from medvault.format import index_journal as fmt
 from medvault.secret import Secret
@@ -165,6 +166,47 @@ def _open_record(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -> dic
     """RAW's record, authenticated under one of KEYS at its place (record number) in the
     journal."""
     return cj.loads_object(open_record_under(keys, vault_id, raw)[1], "index record")
+
+
+class JournalMoved(IntegrityError):
+    """The journal no longer holds the record a reader remembered, where it remembered it."""
+
+
+def records_after(
+    paths: VaultPaths,
+    vault_keys: VaultKeys,
+    records: int,
+    last_offset: int,
+    last_nonce: str,
+    end: int,
+) -> Iterator[dict[str, Any]]:
+    """The records after the first RECORDS, each authenticated. A reader remembered record
+    RECORDS - 1 at LAST_OFFSET with nonce LAST_NONCE, ending at END (no records: END is the
+    prelude's end); JournalMoved if the journal holds something else there, IntegrityError
+    for a later record that fails authentication."""
+    vault_id = vault_keys.vault_id
+    key = vault_keys.index()
+    whole = logical_journal(paths).data  # the base and its segments, as one
+    fmt.check_prelude(whole[: fmt.PRELUDE_LEN], vault_id)
+    start = last_offset if records else fmt.PRELUDE_LEN
+    split = fmt.split_from(whole[start:], start, start, records - 1 if records else 0)
+    after = split.records
+    if records:
+        if not after or after[0].nonce.hex() != last_nonce:
+            raise JournalMoved("path index: made from another journal")
+        last = after[0]
+        if last.offset + 4 + fmt.NONCE_LEN + len(last.ciphertext) != end:
+            raise JournalMoved("path index: made from another journal")
+        gcm_open(key, last.nonce, last.ciphertext, fmt.aad(vault_id, last.record_no))
+        after = after[1:]
+    elif end != fmt.PRELUDE_LEN:
+        raise JournalMoved("path index: made from another journal")
+    for raw in after:
+        try:
+            plain = gcm_open(key, raw.nonce, raw.ciphertext, fmt.aad(vault_id, raw.record_no))
+        except AuthenticationFailed:
+            raise IntegrityError("index: a record after the path index is damaged") from None
+        yield cj.loads_object(plain, "index record")
 
 
 class JournalAppender:

@@ -27,15 +27,12 @@ from typing import Any, BinaryIO
 
 from medvault.crypto.symmetric import (
     GCM_TAG_LEN,
-    AuthenticationFailed,
     gcm_open,
     gcm_seal,
     random_bytes,
 )
-from medvault.errors import FormatError, IntegrityError, MedvaultError, NotFound
-from medvault.format import canonical_json as cj
+from medvault.errors import FormatError, MedvaultError, NotFound
 from medvault.format import entry as efmt
-from medvault.format import index_journal as jfmt
 from medvault.format import index_records
 from medvault.format import path_index as fmt
 from medvault.format.index_records import AddRecord
@@ -43,7 +40,7 @@ from medvault.format.meta import normalize_path
 from medvault.secret import Secret
 from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
-from medvault.store.journal import JournalAppender, logical_journal
+from medvault.store.journal import JournalAppender, records_after
 from medvault.store.packs import list_packs
 from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.session import UnlockedVault
@@ -247,32 +244,15 @@ def _read_tail(vault: UnlockedVault, snapshot: Snapshot) -> None:
     """Check the journal still holds the record the snapshot was made after, where the
     snapshot says, then apply every record after it."""
     covers = snapshot.directory.covers
-    key = vault.keys.index()
-    whole = logical_journal(vault.paths).data  # the base and its segments, as one
-    jfmt.check_prelude(whole[: jfmt.PRELUDE_LEN], vault.vault_id)
-    start = covers.last_offset if covers.records else jfmt.PRELUDE_LEN
-    data = whole[start:]
-    first = covers.records - 1 if covers.records else 0
-    split = jfmt.split_from(data, start, start, first)
-    records = split.records
-    if covers.records:
-        if not records or records[0].nonce.hex() != covers.last_nonce:
-            raise IntegrityError("path index: made from another journal")
-        last = records[0]
-        if last.offset + 4 + jfmt.NONCE_LEN + len(last.ciphertext) != covers.journal_end:
-            raise IntegrityError("path index: made from another journal")
-        gcm_open(key, last.nonce, last.ciphertext, jfmt.aad(vault.vault_id, last.record_no))
-        records = records[1:]
-    elif covers.journal_end != jfmt.PRELUDE_LEN:
-        raise IntegrityError("path index: made from another journal")
-    for raw in records:
-        try:
-            plain = gcm_open(
-                key, raw.nonce, raw.ciphertext, jfmt.aad(vault.vault_id, raw.record_no)
-            )
-        except AuthenticationFailed:
-            raise IntegrityError("index: a record after the path index is damaged") from None
-        snapshot.tail.apply(cj.loads_object(plain, "index record"))
+    for record in records_after(
+        vault.paths,
+        vault.keys,
+        covers.records,
+        covers.last_offset,
+        covers.last_nonce,
+        covers.journal_end,
+    ):
+        snapshot.tail.apply(record)
 
 
 @dataclass
