@@ -9,13 +9,7 @@ import os
 from pathlib import Path
 
 from tests.conftest import Workspace
-
-
-def _shares(ws: Workspace, *names: str) -> list[str | Path]:
-    args: list[str | Path] = []
-    for name in names:
-        args += ["--share", ws.home / "shares" / f"{name}.txt"]
-    return args
+from tests.support.files import share_args
 
 
 def test_erase_leaves_nothing_that_opens_the_vault(
@@ -32,7 +26,7 @@ def test_erase_leaves_nothing_that_opens_the_vault(
     # Before: the quorum can recover (so the "after" checks below mean something).
     before = ws.cli(
         "recover", drive, "--reason", "drill", "--to", tmp_path / "before",
-        *_shares(ws, "alice", "bob"), passphrase=False,
+        *share_args(ws.home, "alice", "bob"), passphrase=False,
     )  # fmt: skip
     assert before.returncode == 0, before.stderr
 
@@ -54,12 +48,12 @@ def test_erase_leaves_nothing_that_opens_the_vault(
     assert ws.cli("ls", drive, "--recovery-code-file", code_file).returncode == 4
     from_header = ws.cli(
         "recover", drive, "--reason", "after erase", "--to", tmp_path / "h",
-        *_shares(ws, "alice", "bob"), passphrase=False,
+        *share_args(ws.home, "alice", "bob"), passphrase=False,
     )  # fmt: skip
     assert from_header.returncode == 4, from_header.stderr
     from_registry = ws.cli(
         "recover", drive, "--from-registry", "--reason", "after erase", "--to",
-        tmp_path / "r", *_shares(ws, "alice", "carol"), passphrase=False,
+        tmp_path / "r", *share_args(ws.home, "alice", "carol"), passphrase=False,
     )  # fmt: skip
     assert from_registry.returncode == 20, from_registry.stderr
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.csv"))

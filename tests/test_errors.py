@@ -22,15 +22,7 @@ from medvault.vault.reading import list_files
 from medvault.vault.session import open_headers, unlock
 from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
-
-
-def _snapshot(drive: Path) -> dict[str, str]:
-    """Every file under the drive with its digest: 'the vault as it was'."""
-    return {
-        p.relative_to(drive).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(drive.rglob("*"))
-        if p.is_file()
-    }
+from tests.support.files import digests
 
 
 def _one_line_error(stderr: str) -> str:
@@ -51,7 +43,7 @@ def filled(ws: Workspace, drive: Path, tmp_path: Path) -> Path:
 
 
 def test_wrong_passphrase(ws: Workspace, filled: Path, tmp_path: Path) -> None:
-    before = _snapshot(filled)
+    before = digests(filled)
     bad = tmp_path / "bad.txt"
     bad.write_text("this is not the passphrase\n")
     bad.chmod(0o600)  # a shared one is warned about first (test_passphrase_file_mode.py)
@@ -60,7 +52,7 @@ def test_wrong_passphrase(ws: Workspace, filled: Path, tmp_path: Path) -> None:
     result = ws.cli("add", filled, src, extra_env={"MEDVAULT_PASSPHRASE_FILE": str(bad)})
     assert result.returncode == 3
     assert "wrong passphrase" in _one_line_error(result.stderr)
-    assert _snapshot(filled) == before
+    assert digests(filled) == before
 
 
 def test_missing_org_config(ws: Workspace, drive: Path) -> None:
@@ -86,7 +78,7 @@ def test_not_a_vault(ws: Workspace, tmp_path: Path) -> None:
 
 
 def test_unreadable_sources_add_nothing(ws: Workspace, filled: Path, tmp_path: Path) -> None:
-    before = _snapshot(filled)
+    before = digests(filled)
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "ok.txt").write_text("fine")
@@ -98,7 +90,7 @@ def test_unreadable_sources_add_nothing(ws: Workspace, filled: Path, tmp_path: P
     os.mkfifo(fifo)
     result = ws.cli("add", filled, tmp_path / "tree" / "ok.txt", fifo)
     assert result.returncode == 8 and "not a regular file" in result.stderr
-    assert _snapshot(filled) == before
+    assert digests(filled) == before
 
 
 def test_unreadable_file_permission_denied(ws: Workspace, drive: Path) -> None:
@@ -119,7 +111,7 @@ def add_files_plan_only(src: Path) -> None:
 
 
 def test_concurrent_writer_is_refused(ws: Workspace, filled: Path, tmp_path: Path) -> None:
-    before = _snapshot(filled)
+    before = digests(filled)
     lock = filled / "MEDVAULT" / "lock"
     lock.write_text(f"{socket.gethostname()}:{os.getpid()}\n")  # a live process holds it
     src = tmp_path / "second.csv"
@@ -128,7 +120,7 @@ def test_concurrent_writer_is_refused(ws: Workspace, filled: Path, tmp_path: Pat
     assert result.returncode == 10
     assert "locked" in _one_line_error(result.stderr)
     lock.unlink()
-    assert _snapshot(filled) == before
+    assert digests(filled) == before
     ws.cli("add", filled, src, check=True)
 
 
@@ -155,10 +147,10 @@ def test_weak_passphrase_refused(ws: Workspace, drive: Path, tmp_path: Path) -> 
 
 
 def test_create_twice_refused(ws: Workspace, filled: Path) -> None:
-    before = _snapshot(filled)
+    before = digests(filled)
     result = ws.cli("create", filled)
     assert result.returncode == 9 and "already holds a vault" in result.stderr
-    assert _snapshot(filled) == before
+    assert digests(filled) == before
 
 
 def test_registry_unwritable_fails_closed(ws: Workspace, drive: Path, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ tests/test_media_vaults.py::test_full_fat32_stick.)"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from medvault.vault.env import Env
 from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import EXFAT, FAT32, KINDS, make_image, missing_tools, mount_image
+from tests.support.files import digests
 
 pytestmark = pytest.mark.fuse
 
@@ -43,15 +43,6 @@ def _fill_vault(ws: Workspace, drive: Path, tmp_path: Path) -> Path:
     create_vault(drive, "", secret, ws.org, ws.registry(), env, part_size=PART_SIZE)
     add_files(unlock(open_headers(drive), secret), [src], False, ws.registry(), env)
     return src
-
-
-def _snapshot(drive: Path) -> dict[str, str]:
-    root = drive / "MEDVAULT"
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _listing(ws: Workspace, drive: Path) -> list[str]:
@@ -93,11 +84,11 @@ def test_full_exfat_stick(ws: Workspace, tmp_path: Path) -> None:
         with open(drive / "pad.bin", "wb") as pad:
             pad.truncate(free.f_bavail * free.f_frsize - 2 * 1024 * 1024)
             os.fsync(pad.fileno())
-        before, files = _snapshot(drive), _listing(ws, drive)
+        before, files = digests(drive / "MEDVAULT"), _listing(ws, drive)
         refused = ws.cli("add", drive, big)  # refused up front: nothing written
         assert refused.returncode == 7, refused.stderr
         assert "need about" in refused.stderr
-        assert _snapshot(drive) == before
+        assert digests(drive / "MEDVAULT") == before
         # A driver that misreports its free space: the writes themselves find it full.
         result = ws.cli("add", drive, big, "--no-space-check")
         assert result.returncode == 7, result.stderr
@@ -106,7 +97,7 @@ def test_full_exfat_stick(ws: Workspace, tmp_path: Path) -> None:
             "medvault: error: cannot write a pack file: No space left on device "
             "(drive full or write refused)"
         ), line
-        assert _snapshot(drive) == before
+        assert digests(drive / "MEDVAULT") == before
         (drive / "pad.bin").unlink()
         _next_command_cleans_up(ws, drive, tmp_path, files)
 
@@ -121,7 +112,7 @@ def test_read_only_mount(ws: Workspace, tmp_path: Path, kind: str) -> None:
     mountpoint = tmp_path / "mnt"
     with mount_image(kind, image, mountpoint) as stick:
         src = _fill_vault(ws, stick.mountpoint, tmp_path)
-        before = _snapshot(stick.mountpoint)
+        before = digests(stick.mountpoint / "MEDVAULT")
     extra = tmp_path / "new.txt"
     extra.write_text("new\n")
     with mount_image(kind, image, mountpoint, read_only=True) as stick:
@@ -139,7 +130,7 @@ def test_read_only_mount(ws: Workspace, tmp_path: Path, kind: str) -> None:
         assert (out / "records" / "scan.bin").read_bytes() == (src / "scan.bin").read_bytes()
         assert "custody log was not updated" in extracted.stderr
         # Nothing was written (a read-only mount leaves no tmp/ leftovers to clean up).
-        assert _snapshot(drive) == before
+        assert digests(drive / "MEDVAULT") == before
 
 
 def test_mount_point_vanishes_between_commands(ws: Workspace, tmp_path: Path) -> None:
@@ -152,7 +143,7 @@ def test_mount_point_vanishes_between_commands(ws: Workspace, tmp_path: Path) ->
     mountpoint = tmp_path / "mnt"
     with mount_image(FAT32, image, mountpoint) as stick:
         _fill_vault(ws, stick.mountpoint, tmp_path)
-        before, files = _snapshot(stick.mountpoint), _listing(ws, stick.mountpoint)
+        before, files = digests(stick.mountpoint / "MEDVAULT"), _listing(ws, stick.mountpoint)
     extra = tmp_path / "new.txt"
     extra.write_text("new\n")
     commands: list[list[str | Path]] = [["add", mountpoint, extra], ["ls", mountpoint]]
@@ -172,7 +163,7 @@ def test_mount_point_vanishes_between_commands(ws: Workspace, tmp_path: Path) ->
     assert _one_error(result.stderr) == f"medvault: error: {mountpoint} does not exist"
     assert not mountpoint.exists()
     with mount_image(FAT32, image, mountpoint) as stick:
-        assert _snapshot(stick.mountpoint) == before
+        assert digests(stick.mountpoint / "MEDVAULT") == before
         _next_command_cleans_up(ws, stick.mountpoint, tmp_path, files)
 
 
@@ -187,7 +178,7 @@ def test_dead_fuse_server(ws: Workspace, tmp_path: Path) -> None:
     extra.write_text("new\n")
     with mount_image(FAT32, image, mountpoint) as stick:
         _fill_vault(ws, stick.mountpoint, tmp_path)
-        before, files = _snapshot(stick.mountpoint), _listing(ws, stick.mountpoint)
+        before, files = digests(stick.mountpoint / "MEDVAULT"), _listing(ws, stick.mountpoint)
         stick.kill_fuse_only()
         commands: list[list[str | Path]] = [["add", mountpoint, extra], ["ls", mountpoint]]
         commands.append(["verify", mountpoint])
@@ -197,7 +188,7 @@ def test_dead_fuse_server(ws: Workspace, tmp_path: Path) -> None:
             line = _one_error(result.stderr)
             assert "the drive is gone (Transport endpoint is not connected)" in line, line
     with mount_image(FAT32, image, mountpoint) as stick:
-        assert _snapshot(stick.mountpoint) == before
+        assert digests(stick.mountpoint / "MEDVAULT") == before
         _next_command_cleans_up(ws, stick.mountpoint, tmp_path, files)
 
 

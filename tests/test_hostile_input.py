@@ -38,6 +38,7 @@ from medvault.vault.reading import list_files
 from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import mounted_fat32, raw_image_bytes
+from tests.support.files import digests
 
 MIB = 1024 * 1024
 
@@ -51,15 +52,6 @@ def _vault(ws: Workspace, drive: Path) -> Path:
 def vault(ws: Workspace, drive: Path) -> Path:
     """An empty vault on DRIVE, made with a light Argon2id."""
     return _vault(ws, drive)
-
-
-def _snapshot(drive: Path) -> dict[str, str]:
-    """Every file under the drive with its digest: 'the vault as it was'."""
-    return {
-        p.relative_to(drive).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(drive.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _error(result: subprocess.CompletedProcess[str]) -> str:
@@ -108,7 +100,7 @@ def test_links_inside_a_folder_are_refused_and_a_named_link_is_followed(
     src = tmp_path / "src"
     src.mkdir()
     (src / "ok.txt").write_text("fine")
-    before = _snapshot(vault)
+    before = digests(vault)
     links = {
         "self-loop": "self-loop",  # ELOOP when followed
         "dir-loop": ".",  # a folder loop
@@ -127,7 +119,7 @@ def test_links_inside_a_folder_are_refused_and_a_named_link_is_followed(
             assert f"{name} is a symbolic link (to {target})" in line
             assert "not followed" in line and "nothing was added" in _hint(result)
         link.unlink()
-    assert _snapshot(vault) == before
+    assert digests(vault) == before
     # A link named on the command line is the user's choice: followed, like cp -H.
     named = tmp_path / "named-link.txt"
     named.symlink_to(src / "ok.txt")
@@ -146,7 +138,7 @@ def test_fifo_device_and_socket_are_refused_without_hanging(
     src = tmp_path / "src"
     src.mkdir()
     (src / "ok.txt").write_text("fine")
-    before = _snapshot(vault)
+    before = digests(vault)
     fifo = src / "fifo"
     os.mkfifo(fifo)
     for args in ([src], [src / "ok.txt", fifo]):
@@ -169,7 +161,7 @@ def test_fifo_device_and_socket_are_refused_without_hanging(
         pytest.skip("mknod needs CAP_MKNOD (tests normally run as root)")
     _refused_by_plan(src, "null is not a regular file or folder")
     _refused_by_plan(src / "null", "null is not a regular file or folder")
-    assert _snapshot(vault) == before
+    assert digests(vault) == before
 
 
 # 3. Unreadable files and folders -----------------------------------------------------
@@ -200,7 +192,7 @@ def test_unreadable_file_and_folder_add_nothing(ws: Workspace, vault: Path, tmp_
     locked = src / "locked.csv"
     locked.write_text("mrn\n1\n")
     locked.chmod(0)
-    before = _snapshot(vault)
+    before = digests(vault)
     try:
         result = _cli_without_dac_override(ws, "add", vault, src)
         assert result.returncode == 8, result.stderr
@@ -213,7 +205,7 @@ def test_unreadable_file_and_folder_add_nothing(ws: Workspace, vault: Path, tmp_
         assert f"cannot read {src / 'sub'}: Permission denied" in _error(result)
     finally:
         (src / "sub").chmod(0o700)
-    assert _snapshot(vault) == before
+    assert digests(vault) == before
     # The same tree, readable again, goes in whole: the refusals were about permissions.
     result = ws.cli("add", vault, src, "--json", check=True)
     added = sorted(x["path"] for x in json.loads(result.stdout)["added"])
@@ -232,7 +224,7 @@ def test_non_utf8_name_is_refused_and_named_escaped(
     bad = os.fsencode(src) + b"/\xff\xfe.txt"
     with open(bad, "wb") as handle:
         handle.write(b"latin-1 named")
-    before = _snapshot(vault)
+    before = digests(vault)
     result = ws.cli("add", vault, src)
     assert result.returncode == 8, result.stderr
     assert f"the name {src}/\\xff\\xfe.txt is not valid UTF-8" in _error(result)
@@ -241,7 +233,7 @@ def test_non_utf8_name_is_refused_and_named_escaped(
     backslash = tmp_path / "a\\b.txt"  # legal on Linux, not in a stored path
     backslash.write_text("x")
     _refused_by_plan(backslash, "its name holds a backslash")
-    assert _snapshot(vault) == before
+    assert digests(vault) == before
 
 
 # 5. Deep paths and long names --------------------------------------------------------
@@ -286,7 +278,7 @@ def test_deep_paths_and_long_names(
     assert extracted.read_text() == "deep leaf"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     # Past PATH_MAX (4096 bytes): refused at planning, with the path's end shown.
-    before = _snapshot(vault)
+    before = digests(vault)
     too_deep = tmp_path / "too-deep"
     too_deep.mkdir()
     try:
@@ -298,7 +290,7 @@ def test_deep_paths_and_long_names(
         assert "nearer to it" in _hint(result)
     finally:
         subprocess.run(["rm", "-rf", str(too_deep)], check=False)
-    assert _snapshot(vault) == before
+    assert digests(vault) == before
 
 
 # 6. Names FAT32/exFAT refuse ---------------------------------------------------------
@@ -411,13 +403,13 @@ def test_file_changing_while_read_is_refused(
     src.mkdir()
     big = src / "big.bin"
     big.write_bytes(os.urandom(24 * MIB))
-    before = _snapshot(vault)
+    before = digests(vault)
     result, seen = _add_while(ws, vault, src, big, lambda: change(big))
     assert seen, "the add finished before the file could be changed"
     assert result.returncode == 8, result.stderr
     assert f"{big} changed while it was being read" in _error(result)
     assert result.stdout == ""
-    assert _snapshot(vault) == before
+    assert digests(vault) == before
 
 
 def test_file_rewritten_all_the_time_is_refused_or_stored_as_its_digest_says(
@@ -475,7 +467,7 @@ def test_source_vanishing_after_planning(ws: Workspace, vault: Path, tmp_path: P
 
 
 def test_the_vault_itself_is_not_a_source(ws: Workspace, vault: Path) -> None:
-    before = _snapshot(vault)
+    before = digests(vault)
     for source, says in (
         (vault, "holds the vault itself"),
         (vault / "MEDVAULT" / "vault.mvh", "is inside the vault itself"),
@@ -483,7 +475,7 @@ def test_the_vault_itself_is_not_a_source(ws: Workspace, vault: Path) -> None:
         result = ws.cli("add", vault, source)
         assert result.returncode == 2, result.stderr
         assert says in _error(result)
-    assert _snapshot(vault) == before
+    assert digests(vault) == before
 
 
 # 8. A vault or object of a newer format ----------------------------------------------

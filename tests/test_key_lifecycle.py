@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import Workspace
+from tests.support.files import share_args
 
 
 def _vault(ws: Workspace, root: Path, name: str, env: dict[str, str] | None = None) -> str:
@@ -17,13 +18,6 @@ def _vault(ws: Workspace, root: Path, name: str, env: dict[str, str] | None = No
     src.write_text(f"contents of {name}\n")
     ws.cli("add", drive, src, check=True)
     return str(json.loads(created.stdout)["vault_id"])
-
-
-def _shares(folder: Path, *names: str) -> list[str | Path]:
-    out: list[str | Path] = []
-    for name in names:
-        out += ["--share", folder / "shares" / f"{name}.txt"]
-    return out
 
 
 def _affected(ws: Workspace, key_id: str, state: str = "in_force") -> set[str]:
@@ -39,7 +33,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
     assert _affected(ws, old_key) == {v1, v2}
 
     refused = ws.cli(
-        "org", "rotate", "--out", tmp_path / "rot", *_shares(ws.home, "alice"), passphrase=False
+        "org", "rotate", "--out", tmp_path / "rot", *share_args(ws.home, "alice"), passphrase=False
     )
     assert refused.returncode == 2  # --reason is required
     lone = ws.cli(
@@ -50,7 +44,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
         "--out",
         tmp_path / "rot",
         "--shares-to-disk",
-        *_shares(ws.home, "alice"),
+        *share_args(ws.home, "alice"),
         passphrase=False,
     )
     assert lone.returncode == 20  # one admin cannot rotate the org key
@@ -64,7 +58,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
         "--out",
         rotated,
         "--shares-to-disk",
-        *_shares(ws.home, "alice", "carol"),
+        *share_args(ws.home, "alice", "carol"),
         "--json",
         passphrase=False,
         check=True,
@@ -103,7 +97,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
             "--to",
             out,
             *extra,
-            *_shares(folder, *names),
+            *share_args(folder, *names),
             passphrase=False,
             extra_env=new_org,
         ).returncode
@@ -132,7 +126,7 @@ def test_rotate_reseal_affected_reshare(ws: Workspace, tmp_path: Path) -> None:
         "--out",
         reshared,
         "--shares-to-disk",
-        *_shares(rotated, "alice", "bob"),
+        *share_args(rotated, "alice", "bob"),
         passphrase=False,
         extra_env=new_org,
         check=True,

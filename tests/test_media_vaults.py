@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from tests.conftest import Workspace
 from tests.media import mounted_exfat, mounted_fat32
+from tests.support.files import digests
 
 pytestmark = pytest.mark.fuse
 
@@ -36,14 +36,6 @@ def test_round_trip_on_exfat(ws: Workspace, tmp_path: Path) -> None:
         assert (out / rel).read_bytes() == data
 
 
-def _snapshot(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.mark.slow
 def test_full_fat32_stick(ws: Workspace, tmp_path: Path) -> None:
     """fusefat reports a full volume as EPERM: still exit 7, and the vault is as it was."""
@@ -55,7 +47,7 @@ def test_full_fat32_stick(ws: Workspace, tmp_path: Path) -> None:
         # 256 KiB parts: the stick fills up in the middle of the big file's parts.
         ws.create_fast(stick.mountpoint, part_size=262144)
         ws.cli("add", stick.mountpoint, small, check=True)
-        before = _snapshot(stick.mountpoint / "MEDVAULT")
+        before = digests(stick.mountpoint / "MEDVAULT")
         result = ws.cli("add", stick.mountpoint, big)
         assert result.returncode == 7, result.stderr
         assert result.stderr.splitlines() == [
@@ -63,7 +55,7 @@ def test_full_fat32_stick(ws: Workspace, tmp_path: Path) -> None:
             "(drive full or write refused)",
             "hint: free space on the drive (or use a larger one); files reported as added are safe",
         ]
-        after = _snapshot(stick.mountpoint / "MEDVAULT")
+        after = digests(stick.mountpoint / "MEDVAULT")
         assert after == before
         listing = json.loads(ws.cli("ls", stick.mountpoint, "--json", check=True).stdout)
         assert [x["path"] for x in listing] == ["first.txt"]
