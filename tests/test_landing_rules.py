@@ -987,19 +987,23 @@ def test_writer_threads_are_named_and_gone_after_finish(tmp_path: Path, syncs: l
     assert _writers() - before == set()
 
 
-def test_a_name_refused_in_a_writer_thread_names_that_file(
+def test_a_file_refused_in_a_writer_thread_names_that_file(
     tmp_path: Path, syncs: list[Path]
 ) -> None:
-    """A small file whose name the file system refuses only when the writer thread creates
-    it: the error names that file (its place under DEST), with the hint to extract
-    elsewhere."""
-    long = "y" * 256
+    """A small file the writer thread cannot create (its folder was removed meanwhile:
+    ENOENT, one of NAME_ERRNOS): the error names that file (its place under DEST), with the
+    hint to extract elsewhere."""
     land = _open(tmp_path / "plain")
-    _small(land, f"sub/{long}")
+    spot = land.prepare("sub/x.txt", land.dest / "sub/x.txt")
+    (land.dest / "sub").rmdir()
+    land.write_small(spot, b"data", _sha(b"data"), MTIME)
     with pytest.raises(UnsafePath) as caught:
         land.flush()
     land.discard()
-    assert f"cannot create {shown(land.dest / 'sub' / long)}: " in caught.value.message
+    assert caught.value.message == (
+        f"cannot create {shown(land.dest / 'sub/x.txt')}: No such file or directory "
+        "(a name this file system refuses?)"
+    )
     assert caught.value.hint == (
         "extract to a Linux file system (ext4, tmpfs), or leave that file out; files reported "
         "as extracted are complete (fusefat also says this when the drive is full)"
