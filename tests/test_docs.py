@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def test_every_command_documents_exit_codes(path: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize(
-    "doc", ["FORMAT.md", "CLI.md", "THREAT_MODEL.md", "COMPLIANCE.md", "ADMIN.md"]
+    "doc",
+    ["FORMAT.md", "CLI.md", "THREAT_MODEL.md", "COMPLIANCE.md", "ADMIN.md", "ARCHITECTURE.md"],
 )
 def test_required_docs_exist(doc: str) -> None:
     assert (DOCS / doc).stat().st_size > 2000
@@ -79,3 +81,36 @@ def test_readme_shows_the_current_benchmark_goals() -> None:
     readme = (root / "README.md").read_text()
     for line in goals:
         assert line in readme, line
+
+
+ARCHITECTURE = DOCS / "ARCHITECTURE.md"
+GLOSSARY = ["entry", "pack", "part", "journal", "path index", "catalog", "landing", "slot",
+            "key package"]  # fmt: skip
+# `pkg/module`, `pkg/module.py`, `pkg/module.name` or `pkg/module.Class.method` in backticks.
+CODE_NAME = re.compile(r"`((?:medvault/)?[a-z_]+/[a-z_]+)(?:\.py)?((?:\.[A-Za-z_]+)*)`")
+
+
+def test_the_architecture_page_defines_the_glossary() -> None:
+    glossary = ARCHITECTURE.read_text().split("## Glossary", 1)[1]
+    defined = {m.lower() for m in re.findall(r"^- \*\*([^*]+)\*\*", glossary, flags=re.M)}
+    assert [term for term in GLOSSARY if term not in defined] == []
+
+
+def test_every_module_and_function_the_architecture_page_names_exists() -> None:
+    """A module moved or a function renamed makes the page wrong: this fails until it is
+    corrected."""
+    named = CODE_NAME.findall(ARCHITECTURE.read_text())
+    assert len(named) > 30
+    missing = []
+    for module_path, attributes in named:
+        module_name = "medvault." + module_path.removeprefix("medvault/").replace("/", ".")
+        try:
+            found: object = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            missing.append(module_path)
+            continue
+        for attribute in filter(None, attributes.split(".")):
+            found = getattr(found, attribute, None)
+        if found is None:
+            missing.append(module_path + attributes)
+    assert missing == []
