@@ -119,3 +119,18 @@ def test_the_schedule_never_shows_or_pickles_a_key() -> None:
     assert VAULT_ID.hex() in shown and "epoch 2" in shown
     with pytest.raises(TypeError):
         pickle.dumps(keys)
+
+
+@pytest.mark.parametrize("number", [0, 7, 2**31 - 1, 2**31, 2**32 - 1])
+def test_epochs_and_slot_ids_are_unsigned_32_bit(number: int) -> None:
+    """Key epochs and slot ids go up to 2**32 - 1, written as unsigned big-endian u32."""
+    keys = VaultKeys(VaultKey(ROOT.reveal(), 3), VAULT_ID)
+    u32 = number.to_bytes(4, "big")
+    assert keys.previous_epoch_wrap(number) == _expand(ROOT, labels.PREVIOUS_EPOCH, VAULT_ID, u32)
+    assert passphrase_slot_wrap(OLD, VAULT_ID, number) == _expand(
+        OLD, labels.SLOT_WRAP, VAULT_ID, u32
+    )
+    salt = bytes(16)
+    assert recovery_slot_wrap(OLD, salt, VAULT_ID, number) == _expand(
+        OLD, labels.RECOVERY_SLOT, salt, VAULT_ID, u32
+    )
