@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from medvault.errors import FormatError, NotFound
-from medvault.format import path_index as fmt
+from medvault.format import path_index_file as fmt
 from medvault.format.index_records import add_record
 from medvault.keys.passphrase import to_secret
 from medvault.store.journal import JournalAppender, read_journal, rewrite_journal

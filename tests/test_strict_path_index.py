@@ -1,4 +1,4 @@
-"""Strict parsing of the path index (medvault/format/path_index.py), check by check.
+"""Strict parsing of the path index (medvault/format/path_index_file.py), check by check.
 
 Each bound is tested on both sides (accepted at the limit, refused one past it) and each
 disjunct of a compound check gets its own refusal case, so no comparison or `or` can be
@@ -14,7 +14,7 @@ import pytest
 
 from medvault.errors import FormatError
 from medvault.format import canonical_json as cj
-from medvault.format import path_index as fmt
+from medvault.format import path_index_file as fmt
 
 VAULT_ID = bytes(range(16))
 SNAPSHOT_ID = bytes(range(100, 116))

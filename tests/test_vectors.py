@@ -35,7 +35,7 @@ from medvault.format import canonical_json as cj
 from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
-from medvault.format import path_index as pifmt
+from medvault.format import path_index_file as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth

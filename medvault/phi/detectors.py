@@ -15,9 +15,9 @@ from dataclasses import replace
 from medvault.phi import masking
 from medvault.phi.columns import phi_columns
 from medvault.phi.dates import date_at, dates_in
-from medvault.phi.labels import labels
+from medvault.phi.field_labels import labels
 from medvault.phi.model import Chunk, Finding
-from medvault.phi.names import SEPARATOR, labelled_full_names, names_near
+from medvault.phi.person_names import SEPARATOR, labelled_full_names, names_near
 
 # --- ssn ------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Any
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
 from medvault.errors import FormatError
-from medvault.format import custody_log as fmt
+from medvault.format import custody_log as log_fmt
 from medvault.secret import Secret
 from medvault.store.fsio import media_errors, write_durable
 from medvault.store.layout import VaultPaths
@@ -23,7 +23,7 @@ class DriveLog:
     truncated: bool = False  # more than MAX_EVENTS files: the rest were not read
 
 
-def _open(keys: list[Secret], sealed: fmt.SealedEvent) -> tuple[int, bytes]:
+def _open(keys: list[Secret], sealed: log_fmt.SealedEvent) -> tuple[int, bytes]:
     """(which of KEYS opened SEALED, the body)."""
     for number, key in enumerate(keys):
         try:
@@ -40,24 +40,24 @@ def rekey_patches(paths: VaultPaths, vault_keys: VaultKeys) -> tuple[list[Patch]
     patches: list[Patch] = []
     damaged = 0
     try:
-        names = sorted(n for n in os.listdir(paths.log) if fmt.NAME.fullmatch(n))
+        names = sorted(n for n in os.listdir(paths.log) if log_fmt.NAME.fullmatch(n))
     except FileNotFoundError:
         return [], 0
     for name in names:
         try:
             with open(paths.log / name, "rb") as handle:
-                sealed = fmt.decode(handle.read(fmt.MAX_FILE + 1), name)
+                sealed = log_fmt.decode(handle.read(log_fmt.MAX_FILE + 1), name)
             which, body = _open(keys, sealed)
         except (OSError, FormatError, AuthenticationFailed):
             damaged += 1
             continue
         if which == 0:
             continue
-        nonce = random_bytes(fmt.NONCE_LEN)
-        fresh = fmt.SealedEvent(
+        nonce = random_bytes(log_fmt.NONCE_LEN)
+        fresh = log_fmt.SealedEvent(
             sealed.vault_id, sealed.event_id, nonce, gcm_seal(keys[0], nonce, body, sealed.aad)
         )
-        patches.append(Patch(f"log/{name}", 0, fmt.encode(fresh)))
+        patches.append(Patch(f"log/{name}", 0, log_fmt.encode(fresh)))
     return patches, damaged
 
 
@@ -65,18 +65,18 @@ def append(paths: VaultPaths, vault_keys: VaultKeys, event: dict[str, Any]) -> N
     """Write EVENT as log/<event_id>.mve (temp file, fsync, rename, fsync the folder)."""
     vault_id = vault_keys.vault_id
     event_id = bytes.fromhex(event["event_id"])
-    nonce = random_bytes(fmt.NONCE_LEN)
-    body = fmt.event_body(event)
-    aad = fmt.MAGIC + vault_id + event_id
-    sealed = fmt.SealedEvent(
+    nonce = random_bytes(log_fmt.NONCE_LEN)
+    body = log_fmt.event_body(event)
+    aad = log_fmt.MAGIC + vault_id + event_id
+    sealed = log_fmt.SealedEvent(
         vault_id, event_id, nonce, gcm_seal(vault_keys.custody_log(), nonce, body, aad)
     )
     with media_errors("the drive's custody log"):
         paths.log.mkdir(exist_ok=True)
         # The temp file sits in log/ itself: an add sweeping tmp/ never races with it.
         write_durable(
-            paths.log / fmt.filename(event_id),
-            fmt.encode(sealed),
+            paths.log / log_fmt.filename(event_id),
+            log_fmt.encode(sealed),
             paths.log,
             event["event_id"] + ".tmp",
         )
@@ -89,21 +89,21 @@ def read_all(paths: VaultPaths, vault_keys: VaultKeys) -> DriveLog:
     vault_id = vault_keys.vault_id
     out = DriveLog()
     try:
-        names = sorted(n for n in os.listdir(paths.log) if n.endswith(fmt.SUFFIX))
+        names = sorted(n for n in os.listdir(paths.log) if n.endswith(log_fmt.SUFFIX))
     except FileNotFoundError:
         return out
-    if len(names) > fmt.MAX_EVENTS:
-        names, out.truncated = names[: fmt.MAX_EVENTS], True
+    if len(names) > log_fmt.MAX_EVENTS:
+        names, out.truncated = names[: log_fmt.MAX_EVENTS], True
     keys = vault_keys.custody_log_newest_first()
     for name in names:
         try:
-            if not fmt.NAME.fullmatch(name):
+            if not log_fmt.NAME.fullmatch(name):
                 raise FormatError("unexpected file name")
             with open(paths.log / name, "rb") as handle:
-                sealed = fmt.decode(handle.read(fmt.MAX_FILE + 1), name)
+                sealed = log_fmt.decode(handle.read(log_fmt.MAX_FILE + 1), name)
             if sealed.vault_id != vault_id:
                 raise FormatError("belongs to another vault")
-            obj = fmt.parse_body(_open(keys, sealed)[1])
+            obj = log_fmt.parse_body(_open(keys, sealed)[1])
             if obj["event_id"] != sealed.event_id.hex() or obj["vault_id"] != vault_id.hex():
                 raise FormatError("event does not match its envelope")
         except (OSError, FormatError, AuthenticationFailed):

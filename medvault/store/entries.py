@@ -23,13 +23,13 @@ from medvault.crypto.symmetric import (
     wrap_key,
 )
 from medvault.errors import IntegrityError
-from medvault.format import entry as fmt
+from medvault.format import entry as entry_fmt
 from medvault.format.binary import u16
 from medvault.secret import Secret
 
 
 def payload_context(vault_id: bytes, file_id: bytes) -> bytes:
-    return labels.PAYLOAD_CONTEXT + b"\x00" + u16(fmt.SUITE_V1) + vault_id + file_id
+    return labels.PAYLOAD_CONTEXT + b"\x00" + u16(entry_fmt.SUITE_V1) + vault_id + file_id
 
 
 @dataclass
@@ -47,33 +47,35 @@ class SealedHeader:
 def seal_header(
     vault: VaultKeys,
     file_id: bytes,
-    kind: fmt.Kind,
+    kind: entry_fmt.Kind,
     meta: bytes,
     payload_len: int,
     fk: Secret | None = None,
     meta_nonce: bytes | None = None,
 ) -> SealedHeader:
-    if len(meta) + 16 > fmt.MAX_META:
+    if len(meta) + 16 > entry_fmt.MAX_META:
         raise ValueError("object metadata exceeds the format's cap")
     fk = fk if fk is not None else new_key()
     vault_id = vault.vault_id
     keys = file_keys(fk, vault_id, file_id)
     epoch = vault.write_epoch
     wrapped = wrap_key(vault.file_wrap(file_id, epoch), fk)
-    nonce = meta_nonce if meta_nonce is not None else random_bytes(fmt.NONCE_LEN)
+    nonce = meta_nonce if meta_nonce is not None else random_bytes(entry_fmt.NONCE_LEN)
     ct_len = len(meta) + 16
-    draft = fmt.EntryHeader(
+    draft = entry_fmt.EntryHeader(
         kind, vault_id, file_id, epoch, payload_len, wrapped, nonce, b"\0" * ct_len
     )
     meta_ct = gcm_seal(keys.meta, nonce, meta, draft.fixed_fields())
-    header = fmt.EntryHeader(kind, vault_id, file_id, epoch, payload_len, wrapped, nonce, meta_ct)
+    header = entry_fmt.EntryHeader(
+        kind, vault_id, file_id, epoch, payload_len, wrapped, nonce, meta_ct
+    )
     mac = hmac_sha256(keys.mac, header.mac_input())
-    return SealedHeader(fmt.encode(header, mac), keys, payload_context(vault_id, file_id))
+    return SealedHeader(entry_fmt.encode(header, mac), keys, payload_context(vault_id, file_id))
 
 
 @dataclass
 class OpenedHeader:
-    header: fmt.EntryHeader
+    header: entry_fmt.EntryHeader
     meta: bytes
     keys: FileKeys
     context: bytes
@@ -84,7 +86,7 @@ class OpenedHeader:
 
 def open_header(vault: VaultKeys, data: bytes) -> OpenedHeader:
     """Parse, unwrap FK, check the MAC, then decrypt metadata (in that order)."""
-    parsed = fmt.decode(data)
+    parsed = entry_fmt.decode(data)
     h = parsed.header
     vault_id = vault.vault_id
     if h.vault_id != vault_id:

@@ -25,7 +25,7 @@ from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
 from medvault.errors import FormatError, IntegrityError, MedvaultError
 from medvault.format import canonical_json as cj
-from medvault.format import index_journal as fmt
+from medvault.format import index_journal as journal_fmt
 from medvault.secret import Secret
 from medvault.store import fsio, io_points, readback
 from medvault.store.fsio import fsync_dir, media_errors, write_durable
@@ -68,7 +68,7 @@ def logical_journal(paths: VaultPaths) -> Logical:
     base = paths.journal.read_bytes()
     parts, used, covered = [base], [], []
     try:
-        split = fmt.split(base)
+        split = journal_fmt.split(base)
     except FormatError:
         return Logical(base, [], [], len(base))  # read_journal reports it
     count, end, damage = len(split.records), len(base), None
@@ -84,7 +84,7 @@ def logical_journal(paths: VaultPaths) -> Logical:
             break
         data = path.read_bytes()
         try:
-            piece = fmt.split_from(data, end, end, count)
+            piece = journal_fmt.split_from(data, end, end, count)
         except FormatError as exc:
             damage = exc.message
             break
@@ -103,8 +103,8 @@ class JournalRead:
     records: list[dict[str, Any]] = field(default_factory=list)
     damage: str | None = None  # first problem found; records after it are not trusted
     torn_tail: bool = False
-    valid_length: int = fmt.PRELUDE_LEN
-    last: fmt.RawRecord | None = None  # the last authentic record (the path index names it)
+    valid_length: int = journal_fmt.PRELUDE_LEN
+    last: journal_fmt.RawRecord | None = None  # the last authentic record (the path index names it)
     segments: list[Path] = field(default_factory=list)  # read after the base, in order
     covered: list[Path] = field(default_factory=list)  # left by a fold: the base holds them
     base_length: int = 0
@@ -119,9 +119,11 @@ class Appended:
     length: int
 
 
-def open_record_under(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -> tuple[int, bytes]:
+def open_record_under(
+    keys: list[Secret], vault_id: bytes, raw: journal_fmt.RawRecord
+) -> tuple[int, bytes]:
     """(which of KEYS opened RAW at its place in the journal, the plaintext)."""
-    aad = fmt.aad(vault_id, raw.record_no)
+    aad = journal_fmt.aad(vault_id, raw.record_no)
     for number, key in enumerate(keys):
         try:
             return number, gcm_open(key, raw.nonce, raw.ciphertext, aad)
@@ -142,8 +144,8 @@ def read_journal(paths: VaultPaths, vault_keys: VaultKeys) -> JournalRead:
     out = JournalRead(segments=logical.segments, covered=logical.covered)
     out.base_length = logical.base_length
     try:
-        fmt.check_prelude(data, vault_id)
-        split = fmt.split(data)
+        journal_fmt.check_prelude(data, vault_id)
+        split = journal_fmt.split(data)
     except FormatError as exc:
         out.damage = f"index: {exc.message}"
         return out
@@ -162,7 +164,7 @@ def read_journal(paths: VaultPaths, vault_keys: VaultKeys) -> JournalRead:
     return out
 
 
-def _open_record(keys: list[Secret], vault_id: bytes, raw: fmt.RawRecord) -> dict[str, Any]:
+def _open_record(keys: list[Secret], vault_id: bytes, raw: journal_fmt.RawRecord) -> dict[str, Any]:
     """RAW's record, authenticated under one of KEYS at its place (record number) in the
     journal."""
     return cj.loads_object(open_record_under(keys, vault_id, raw)[1], "index record")
@@ -187,23 +189,25 @@ def records_after(
     vault_id = vault_keys.vault_id
     key = vault_keys.index()
     whole = logical_journal(paths).data  # the base and its segments, as one
-    fmt.check_prelude(whole[: fmt.PRELUDE_LEN], vault_id)
-    start = last_offset if records else fmt.PRELUDE_LEN
-    split = fmt.split_from(whole[start:], start, start, records - 1 if records else 0)
+    journal_fmt.check_prelude(whole[: journal_fmt.PRELUDE_LEN], vault_id)
+    start = last_offset if records else journal_fmt.PRELUDE_LEN
+    split = journal_fmt.split_from(whole[start:], start, start, records - 1 if records else 0)
     after = split.records
     if records:
         if not after or after[0].nonce.hex() != last_nonce:
             raise JournalMoved("path index: made from another journal")
         last = after[0]
-        if last.offset + 4 + fmt.NONCE_LEN + len(last.ciphertext) != end:
+        if last.offset + 4 + journal_fmt.NONCE_LEN + len(last.ciphertext) != end:
             raise JournalMoved("path index: made from another journal")
-        gcm_open(key, last.nonce, last.ciphertext, fmt.aad(vault_id, last.record_no))
+        gcm_open(key, last.nonce, last.ciphertext, journal_fmt.aad(vault_id, last.record_no))
         after = after[1:]
-    elif end != fmt.PRELUDE_LEN:
+    elif end != journal_fmt.PRELUDE_LEN:
         raise JournalMoved("path index: made from another journal")
     for raw in after:
         try:
-            plain = gcm_open(key, raw.nonce, raw.ciphertext, fmt.aad(vault_id, raw.record_no))
+            plain = gcm_open(
+                key, raw.nonce, raw.ciphertext, journal_fmt.aad(vault_id, raw.record_no)
+            )
         except AuthenticationFailed:
             raise IntegrityError("index: a record after the path index is damaged") from None
         yield cj.loads_object(plain, "index record")
@@ -219,7 +223,7 @@ class JournalAppender:
         current = read_journal(paths, vault_keys)
         if current.damage is not None and current.damage != "index is missing":
             raise FormatError(f"{current.damage}; run `medvault repair` first")
-        self.last_offset, self.last_nonce = fmt.PRELUDE_LEN, b""
+        self.last_offset, self.last_nonce = journal_fmt.PRELUDE_LEN, b""
         if current.damage == "index is missing":
             self.rewrite([])
             return
@@ -237,9 +241,9 @@ class JournalAppender:
 
     def append(self, record: dict[str, Any]) -> Appended:
         """Write the record as a new segment file, durably (the commit point)."""
-        nonce = random_bytes(fmt.NONCE_LEN)
-        aad = fmt.aad(self.vault_id, self.next_record)
-        framed = fmt.frame(nonce, gcm_seal(self._key, nonce, cj.dumps(record), aad))
+        nonce = random_bytes(journal_fmt.NONCE_LEN)
+        aad = journal_fmt.aad(self.vault_id, self.next_record)
+        framed = journal_fmt.frame(nonce, gcm_seal(self._key, nonce, cj.dumps(record), aad))
         segment = self.paths.index_dir / segment_name(self.next_record)
         io_points.reached(io_points.INDEX_APPEND, segment)
         with media_errors("the index"):
@@ -295,7 +299,7 @@ class JournalAppender:
             readback.from_medium(handle.fileno())
             handle.seek(at)
             framed = handle.read(appended.length)
-        split = fmt.split_from(framed, appended.offset, appended.offset, appended.record_no)
+        split = journal_fmt.split_from(framed, appended.offset, appended.offset, appended.record_no)
         if len(split.records) != 1 or split.torn_tail:
             raise FormatError(f"index record {appended.record_no} is not where it was written")
         raw = split.records[0]
@@ -310,7 +314,7 @@ class JournalAppender:
         self._segments, self._grown, self._base = 0, 0, self.end
         # Not known without reading it back: a path index made now would not match, so
         # none is made until the next append (the index is rebuilt by the next writer).
-        self.last_offset, self.last_nonce = (fmt.PRELUDE_LEN if not records else -1), b""
+        self.last_offset, self.last_nonce = (journal_fmt.PRELUDE_LEN if not records else -1), b""
 
 
 def rekey_patches(paths: VaultPaths, vault_keys: VaultKeys) -> list[list[Patch]]:
@@ -321,7 +325,7 @@ def rekey_patches(paths: VaultPaths, vault_keys: VaultKeys) -> list[list[Patch]]
     vault_id = vault_keys.vault_id
     try:
         data = paths.journal.read_bytes()
-        fmt.check_prelude(data, vault_id)
+        journal_fmt.check_prelude(data, vault_id)
     except (FileNotFoundError, FormatError):
         return []
     if segments(paths):  # patches go to the base only: fold the segments into it first
@@ -330,15 +334,17 @@ def rekey_patches(paths: VaultPaths, vault_keys: VaultKeys) -> list[list[Patch]]
     keys = vault_keys.index_newest_first()
     batches: list[list[Patch]] = [[]]
     size = 0
-    for raw in fmt.split(data).records:
+    for raw in journal_fmt.split(data).records:
         try:
             which, plain = open_record_under(keys, vault_id, raw)
         except AuthenticationFailed:
             continue
         if which == 0:
             continue
-        nonce = random_bytes(fmt.NONCE_LEN)
-        framed = fmt.frame(nonce, gcm_seal(keys[0], nonce, plain, fmt.aad(vault_id, raw.record_no)))
+        nonce = random_bytes(journal_fmt.NONCE_LEN)
+        framed = journal_fmt.frame(
+            nonce, gcm_seal(keys[0], nonce, plain, journal_fmt.aad(vault_id, raw.record_no))
+        )
         if size and size + len(framed) > REKEY_BATCH:
             batches.append([])
             size = 0
@@ -354,10 +360,12 @@ def rewrite_journal(
     paths: VaultPaths, key: Secret, vault_id: bytes, records: list[dict[str, Any]]
 ) -> int:
     """Replace the whole journal atomically (create, repair); returns its length."""
-    body = bytearray(fmt.prelude(vault_id))
+    body = bytearray(journal_fmt.prelude(vault_id))
     for number, record in enumerate(records):
-        nonce = random_bytes(fmt.NONCE_LEN)
-        body += fmt.frame(nonce, gcm_seal(key, nonce, cj.dumps(record), fmt.aad(vault_id, number)))
+        nonce = random_bytes(journal_fmt.NONCE_LEN)
+        body += journal_fmt.frame(
+            nonce, gcm_seal(key, nonce, cj.dumps(record), journal_fmt.aad(vault_id, number))
+        )
     paths.index_dir.mkdir(exist_ok=True)
     with media_errors("the index"):
         # The segments go first: one left behind would be read after the new base.

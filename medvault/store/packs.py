@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import FormatError, IntegrityError
-from medvault.format import pack as fmt
+from medvault.format import pack as pack_fmt
 from medvault.store import fsio, readback
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.layout import VaultPaths
@@ -32,7 +32,7 @@ class PackWriter:
         self.paths = paths
         self.vault_id = vault_id
         self.pack_id = random_bytes(16)
-        self.name = fmt.id_to_name(self.pack_id)
+        self.name = pack_fmt.id_to_name(self.pack_id)
         self.part_size = part_size
         self.position = 0  # logical data offset
         self._parts: list[Path] = []
@@ -83,7 +83,7 @@ class PackWriter:
         return self.part_count
 
     def _prelude(self, index: int, count: int) -> bytes:
-        return fmt.Prelude(self.vault_id, self.pack_id, index, count, self.part_size).encode()
+        return pack_fmt.Prelude(self.vault_id, self.pack_id, index, count, self.part_size).encode()
 
     def _close_handle(self) -> None:
         if self._handle is not None:
@@ -118,7 +118,9 @@ class PackWriter:
         with media_errors("a pack file"):
             final_dir.mkdir(parents=True, exist_ok=True)
             for index in [*range(1, count), 0]:
-                fsio.replace(self._parts[index], final_dir / fmt.part_filename(self.name, index))
+                fsio.replace(
+                    self._parts[index], final_dir / pack_fmt.part_filename(self.name, index)
+                )
             fsync_dir(final_dir)
 
     def abort(self) -> None:
@@ -147,14 +149,14 @@ class PackReader:
         self.from_medium = from_medium
         self.vault_id = vault_id
         self.name = name
-        self.pack_id = fmt.name_to_id(name)
+        self.pack_id = pack_fmt.name_to_id(name)
         self.part_size = part_size
         self._handles: dict[int, BinaryIO] = {}
         self.part_count = 1
         self._open_part(0)
 
     def _path(self, index: int) -> Path:
-        return self.paths.pack_dir(self.name) / fmt.part_filename(self.name, index)
+        return self.paths.pack_dir(self.name) / pack_fmt.part_filename(self.name, index)
 
     def _open_part(self, index: int) -> BinaryIO:
         handle = self._handles.get(index)
@@ -168,7 +170,7 @@ class PackReader:
         if self.from_medium:
             readback.from_medium(handle.fileno())
         try:
-            prelude = fmt.decode_prelude(handle.read(fmt.PRELUDE_LEN))
+            prelude = pack_fmt.decode_prelude(handle.read(pack_fmt.PRELUDE_LEN))
             if (prelude.vault_id, prelude.pack_id) != (self.vault_id, self.pack_id):
                 raise IntegrityError(f"pack {self.name}: part {index} belongs elsewhere")
             if prelude.part_index != index or prelude.part_size != self.part_size:
@@ -177,7 +179,7 @@ class PackReader:
                 self.part_count = prelude.part_count
             elif prelude.part_count != self.part_count:
                 raise IntegrityError(f"pack {self.name}: part {index} disagrees on part count")
-            size = os.fstat(handle.fileno()).st_size - fmt.PRELUDE_LEN
+            size = os.fstat(handle.fileno()).st_size - pack_fmt.PRELUDE_LEN
             last = index == self.part_count - 1
             if (not last and size != self.part_size) or size > self.part_size:
                 raise IntegrityError(f"pack {self.name}: part {index} has the wrong length")
@@ -193,7 +195,7 @@ class PackReader:
     def logical_size(self) -> int:
         last = self.part_count - 1
         handle = self._open_part(last)
-        tail = os.fstat(handle.fileno()).st_size - fmt.PRELUDE_LEN
+        tail = os.fstat(handle.fileno()).st_size - pack_fmt.PRELUDE_LEN
         return last * self.part_size + tail
 
     def check_all_parts(self) -> None:
@@ -214,7 +216,9 @@ class PackReader:
             n = min(length, self.part_size - within)
             handle = self._open_part(index)
             ahead = (
-                direct_range(handle.fileno(), fmt.PRELUDE_LEN + within, n) if n > block else None
+                direct_range(handle.fileno(), pack_fmt.PRELUDE_LEN + within, n)
+                if n > block
+                else None
             )
             if ahead is None:
                 for at in range(offset, offset + n, block):
@@ -244,7 +248,7 @@ class PackReader:
             if index >= self.part_count:
                 break
             handle = self._open_part(index)
-            handle.seek(fmt.PRELUDE_LEN + within)
+            handle.seek(pack_fmt.PRELUDE_LEN + within)
             chunk = handle.read(min(length, self.part_size - within))
             if not chunk:
                 break
@@ -285,7 +289,7 @@ def delete_pack(paths: VaultPaths, name: str) -> None:
     """Remove part 0 first, so a crash midway leaves only orphan parts (swept by repair)."""
     folder = paths.pack_dir(name)
     with media_errors("the objects folder"):
-        fsio.unlink(folder / fmt.part_filename(name, 0), missing_ok=True)
+        fsio.unlink(folder / pack_fmt.part_filename(name, 0), missing_ok=True)
         for item in sorted(folder.glob(f"{name}.*.mvp")):
             fsio.unlink(item, missing_ok=True)
     fsync_dir(folder)

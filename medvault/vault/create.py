@@ -20,8 +20,8 @@ from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.errors import AlreadyExists, IntegrityError, MedvaultError, NotAVault
 from medvault.format import index_journal
-from medvault.format import vault_header as fmt
-from medvault.keys.escrow import seal_key_packages
+from medvault.format import vault_header as header_fmt
+from medvault.keys.key_packages import seal_key_packages
 from medvault.keys.passphrase import policy_record
 from medvault.keys.recovery_code import make_recovery_slot
 from medvault.keys.slots import make_slot
@@ -34,7 +34,7 @@ from medvault.vault.env import Env
 from medvault.vault.org_keys import escrow_public_keys
 from medvault.vault.session import UnlockedVault, read_headers, unlock, write_headers
 
-DEFAULT_PART_SIZE = fmt.MAX_PART_SIZE
+DEFAULT_PART_SIZE = header_fmt.MAX_PART_SIZE
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def create_vault(
     body = _new_header_body(
         vmk, vault_id, label, org, passphrase, recovery_code, escrow_keys, env, part_size
     )
-    header = fmt.VaultHeader(vault_id, 1, body)
+    header = header_fmt.VaultHeader(vault_id, 1, body)
     packages = [KeyPackage(vault_id.hex(), e.key_id, e.suite, e.sealed) for e in body.escrow]
     registry.record_vault(vault_id.hex(), label, org.org_id, body.created_at, env.actor, packages)
 
@@ -112,14 +112,14 @@ def _new_header_body(
     escrow_keys: Sequence[EscrowPublicKey],
     env: Env,
     part_size: int,
-) -> fmt.HeaderBody:
+) -> header_fmt.HeaderBody:
     """A new vault's header body: slot 1 the passphrase, slot 2 the recovery code if any,
     the vault key sealed to every active escrow key."""
     created_at = env.timestamp()
-    slots: list[fmt.Slot] = [make_slot(vmk, vault_id, 1, passphrase, env.kdf, created_at)]
+    slots: list[header_fmt.Slot] = [make_slot(vmk, vault_id, 1, passphrase, env.kdf, created_at)]
     if recovery_code is not None:
         slots.append(make_recovery_slot(vmk, vault_id, 2, recovery_code, created_at))
-    return fmt.HeaderBody(
+    return header_fmt.HeaderBody(
         created_at=created_at,
         label=label,
         org_name=org.name,
@@ -164,7 +164,7 @@ def _digest(text: str) -> str:
 def _write_new_vault(
     paths: VaultPaths,
     vmk: Secret,
-    header: fmt.VaultHeader,
+    header: header_fmt.VaultHeader,
     org: OrgConfig,
     key_ids: tuple[str, ...],
 ) -> None:
@@ -180,7 +180,7 @@ def _write_new_vault(
 
 
 def _check_both_copies(
-    paths: VaultPaths, passphrase: Secret, header: fmt.VaultHeader
+    paths: VaultPaths, passphrase: Secret, header: header_fmt.VaultHeader
 ) -> UnlockedVault:
     copies = read_headers(paths)
     if len(copies.parsed) != 2:

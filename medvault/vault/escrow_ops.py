@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from medvault.config import OrgConfig
 from medvault.errors import EscrowRefused, MedvaultError
 from medvault.format import vault_header as hfmt
-from medvault.keys.escrow import seal_key_packages
+from medvault.keys.key_packages import seal_key_packages
 from medvault.registry.records import KeyPackage, StoredEvent
 from medvault.secret import Secret
 from medvault.store.fsio import media_errors, write_durable

@@ -2,7 +2,7 @@
 
 The journal (store/journal.py) holds every change since the vault was made, so reading it
 costs time and memory in proportion to the vault's history. The path index
-(format/path_index.py) is a sorted snapshot of the live files as of one journal record,
+(format/path_index_file.py) is a sorted snapshot of the live files as of one journal record,
 in encrypted pages of PAGE_ROWS rows. A reader takes the snapshot plus the journal records
 written after it (the tail, kept short by rebuilding the snapshot once it grows): finding
 one path reads the directory, one page and the tail; listing streams the pages in order.
@@ -34,7 +34,7 @@ from medvault.crypto.symmetric import (
 from medvault.errors import FormatError, MedvaultError, NotFound
 from medvault.format import entry as efmt
 from medvault.format import index_records
-from medvault.format import path_index as fmt
+from medvault.format import path_index_file as snapshot_fmt
 from medvault.format.index_records import AddRecord
 from medvault.format.meta import normalize_path
 from medvault.secret import Secret
@@ -106,7 +106,11 @@ class Snapshot:
     """An open path index, checked against the journal, with the journal's tail."""
 
     def __init__(
-        self, vault: UnlockedVault, handle: BinaryIO, prelude: fmt.Prelude, directory: fmt.Directory
+        self,
+        vault: UnlockedVault,
+        handle: BinaryIO,
+        prelude: snapshot_fmt.Prelude,
+        directory: snapshot_fmt.Directory,
     ) -> None:
         self.vault = vault
         self._handle = handle
@@ -129,9 +133,11 @@ class Snapshot:
         data = self._handle.read(ref.length)
         if len(data) != ref.length:
             raise FormatError("path index: a page is cut short")
-        aad = fmt.aad(self.vault.vault_id, self.prelude.snapshot_id, number)
-        plain = gcm_open(self._key, data[: fmt.NONCE_LEN], data[fmt.NONCE_LEN :], aad)
-        return [_located(row) for row in fmt.decode_page(plain, ref)]
+        aad = snapshot_fmt.aad(self.vault.vault_id, self.prelude.snapshot_id, number)
+        plain = gcm_open(
+            self._key, data[: snapshot_fmt.NONCE_LEN], data[snapshot_fmt.NONCE_LEN :], aad
+        )
+        return [_located(row) for row in snapshot_fmt.decode_page(plain, ref)]
 
     def rows(self, low: str = "", high: str | None = None) -> Iterator[Located]:
         """Snapshot entries with LOW <= path <= HIGH (all when HIGH is None), as the tail
@@ -231,13 +237,17 @@ def open_snapshot(vault: UnlockedVault) -> Snapshot | None:
 
 def _read_directory(vault: UnlockedVault, handle: BinaryIO) -> Snapshot:
     size = os.fstat(handle.fileno()).st_size
-    prelude = fmt.decode_prelude(handle.read(fmt.PRELUDE_LEN), vault.vault_id, size)
+    prelude = snapshot_fmt.decode_prelude(
+        handle.read(snapshot_fmt.PRELUDE_LEN), vault.vault_id, size
+    )
     handle.seek(prelude.dir_offset)
     data = handle.read(prelude.dir_len)
     key = vault.keys.path_index()
-    aad = fmt.aad(vault.vault_id, prelude.snapshot_id, fmt.DIRECTORY_PAGE)
-    plain = gcm_open(key, data[: fmt.NONCE_LEN], data[fmt.NONCE_LEN :], aad)
-    return Snapshot(vault, handle, prelude, fmt.decode_directory(plain, prelude.dir_offset))
+    aad = snapshot_fmt.aad(vault.vault_id, prelude.snapshot_id, snapshot_fmt.DIRECTORY_PAGE)
+    plain = gcm_open(key, data[: snapshot_fmt.NONCE_LEN], data[snapshot_fmt.NONCE_LEN :], aad)
+    return Snapshot(
+        vault, handle, prelude, snapshot_fmt.decode_directory(plain, prelude.dir_offset)
+    )
 
 
 def _read_tail(vault: UnlockedVault, snapshot: Snapshot) -> None:
@@ -434,17 +444,19 @@ def write_snapshot(
     key = vault.keys.path_index()
     snapshot_id = random_bytes(16)
     refs, digests = _measure(live())
-    directory = fmt.Directory(
-        fmt.Covers(records, journal_end, last_offset, last_nonce.hex()),
+    directory = snapshot_fmt.Directory(
+        snapshot_fmt.Covers(records, journal_end, last_offset, last_nonce.hex()),
         sum(ref.count for ref in refs),
         tuple(sorted(packs)),
         tuple(refs),
     )
     sealed_directory = _seal(
-        key, directory.encode(), fmt.aad(vault.vault_id, snapshot_id, fmt.DIRECTORY_PAGE)
+        key,
+        directory.encode(),
+        snapshot_fmt.aad(vault.vault_id, snapshot_id, snapshot_fmt.DIRECTORY_PAGE),
     )
-    dir_offset = refs[-1].offset + refs[-1].length if refs else fmt.PRELUDE_LEN
-    prelude = fmt.Prelude(vault.vault_id, snapshot_id, dir_offset, len(sealed_directory))
+    dir_offset = refs[-1].offset + refs[-1].length if refs else snapshot_fmt.PRELUDE_LEN
+    prelude = snapshot_fmt.Prelude(vault.vault_id, snapshot_id, dir_offset, len(sealed_directory))
     tmp = vault.paths.tmp / "paths.mvs.tmp"
     with media_errors("the path index"):
         try:
@@ -463,16 +475,16 @@ def write_snapshot(
         fsync_dir(vault.paths.index_dir)
 
 
-def _measure(rows: Iterable[Located]) -> tuple[list[fmt.PageRef], list[bytes]]:
+def _measure(rows: Iterable[Located]) -> tuple[list[snapshot_fmt.PageRef], list[bytes]]:
     """Where each page of ROWS will be and how long (a sealed page is its plaintext plus a
     fixed nonce and tag), and a digest of each, to check the second walk gives the same."""
-    refs: list[fmt.PageRef] = []
+    refs: list[snapshot_fmt.PageRef] = []
     digests: list[bytes] = []
-    offset = fmt.PRELUDE_LEN
+    offset = snapshot_fmt.PRELUDE_LEN
     for chunk in _pages(iter(rows)):
-        plain = fmt.encode_page([_row(x) for x in chunk])
-        length = fmt.NONCE_LEN + len(plain) + GCM_TAG_LEN
-        refs.append(fmt.PageRef(chunk[0].path, chunk[-1].path, offset, length, len(chunk)))
+        plain = snapshot_fmt.encode_page([_row(x) for x in chunk])
+        length = snapshot_fmt.NONCE_LEN + len(plain) + GCM_TAG_LEN
+        refs.append(snapshot_fmt.PageRef(chunk[0].path, chunk[-1].path, offset, length, len(chunk)))
         digests.append(hashlib.sha256(plain).digest())
         offset += length
     return refs, digests
@@ -483,11 +495,11 @@ def _sealed_pages(
 ) -> Iterator[bytes]:
     """The pages of ROWS sealed, each checked to be the one _measure saw (DIGESTS)."""
     key = vault.keys.path_index()
-    plains = (fmt.encode_page([_row(x) for x in chunk]) for chunk in _pages(iter(rows)))
+    plains = (snapshot_fmt.encode_page([_row(x) for x in chunk]) for chunk in _pages(iter(rows)))
     for number, (plain, digest) in enumerate(itertools.zip_longest(plains, digests)):
         if plain is None or digest != hashlib.sha256(plain).digest():
             raise FormatError("path index: the files changed while it was written")
-        yield _seal(key, plain, fmt.aad(vault.vault_id, snapshot_id, number))
+        yield _seal(key, plain, snapshot_fmt.aad(vault.vault_id, snapshot_id, number))
 
 
 def _pages(rows: Iterator[Located]) -> Iterator[list[Located]]:
@@ -496,7 +508,7 @@ def _pages(rows: Iterator[Located]) -> Iterator[list[Located]]:
 
 
 def _seal(key: Secret, plain: bytes, aad: bytes) -> bytes:
-    nonce = random_bytes(fmt.NONCE_LEN)
+    nonce = random_bytes(snapshot_fmt.NONCE_LEN)
     return nonce + gcm_seal(key, nonce, plain, aad)
 
 

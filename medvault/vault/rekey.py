@@ -38,7 +38,7 @@ from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.format import vault_header as hfmt
 from medvault.keys.epochs import vault_keys, wrap_previous
-from medvault.keys.escrow import seal_key_packages
+from medvault.keys.key_packages import seal_key_packages
 from medvault.keys.recovery_code import generate, make_recovery_slot
 from medvault.keys.slots import make_slot
 from medvault.registry.records import EventSink, KeyPackage

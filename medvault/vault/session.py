@@ -15,7 +15,7 @@ from medvault.errors import (
     UnsupportedVersion,
     WrongPassphrase,
 )
-from medvault.format import vault_header as fmt
+from medvault.format import vault_header as header_fmt
 from medvault.keys import header_auth
 from medvault.keys.epochs import vault_keys
 from medvault.keys.recovery_code import open_recovery_slots
@@ -24,7 +24,7 @@ from medvault.secret import Secret
 from medvault.store.fsio import media_errors, overwrite_in_place
 from medvault.store.layout import VaultPaths, locate
 
-MAX_HEADER_FILE = fmt.MAX_HEADER_FILE
+MAX_HEADER_FILE = header_fmt.MAX_HEADER_FILE
 
 
 @dataclass
@@ -32,15 +32,15 @@ class HeaderCopies:
     """Both header copies as found on the drive, parsed but not yet authenticated."""
 
     paths: VaultPaths
-    parsed: dict[str, fmt.ParsedHeader] = field(default_factory=dict)
+    parsed: dict[str, header_fmt.ParsedHeader] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     newer: list[str] = field(default_factory=list)  # copies written by a newer medvault
 
-    def best_first(self) -> list[fmt.ParsedHeader]:
+    def best_first(self) -> list[header_fmt.ParsedHeader]:
         return sorted(self.parsed.values(), key=lambda p: p.header.seq, reverse=True)
 
     @property
-    def any(self) -> fmt.ParsedHeader:
+    def any(self) -> header_fmt.ParsedHeader:
         return self.best_first()[0]
 
 
@@ -50,7 +50,7 @@ def read_headers(paths: VaultPaths) -> HeaderCopies:
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_HEADER_FILE + 1)
-            copies.parsed[name] = fmt.decode(data)
+            copies.parsed[name] = header_fmt.decode(data)
         except FileNotFoundError:
             copies.problems[name] = "missing"
         except OSError as exc:
@@ -84,7 +84,7 @@ class UnlockedVault:
     and the key came from the registry's key package (escrow recovery)."""
 
     paths: VaultPaths
-    header: fmt.VaultHeader | None
+    header: header_fmt.VaultHeader | None
     keys: VaultKeys  # the key schedule; the raw vault key only through it
     copies: HeaderCopies
     authentic_copies: set[str]
@@ -95,7 +95,7 @@ class UnlockedVault:
     def vault_id_hex(self) -> str:
         return self.vault_id.hex()
 
-    def require_header(self) -> fmt.VaultHeader:
+    def require_header(self) -> header_fmt.VaultHeader:
         if self.header is None:
             raise NotAVault(
                 "both vault header copies are gone",
@@ -160,7 +160,7 @@ def unlock_with_key(copies: HeaderCopies, vmk: Secret) -> UnlockedVault:
 
 
 def _unlocked(
-    copies: HeaderCopies, chosen: fmt.ParsedHeader, candidate: VaultKeys
+    copies: HeaderCopies, chosen: header_fmt.ParsedHeader, candidate: VaultKeys
 ) -> UnlockedVault:
     authentic = set()
     for name, parsed in copies.parsed.items():
@@ -174,13 +174,15 @@ def _unlocked(
     )
 
 
-def write_headers(paths: VaultPaths, keys: VaultKeys, header: fmt.VaultHeader) -> fmt.VaultHeader:
+def write_headers(
+    paths: VaultPaths, keys: VaultKeys, header: header_fmt.VaultHeader
+) -> header_fmt.VaultHeader:
     """Overwrite copy A in place, make it durable, then copy B: at every moment at least
     one complete copy exists, and no superseded version is left in the drive's free space
     (docs/FORMAT.md section 3). Writes the current header version; returns what it wrote."""
-    header = replace(header, body=replace(header.body, version=fmt.FORMAT_VERSION))
+    header = replace(header, body=replace(header.body, version=header_fmt.FORMAT_VERSION))
     data = header_auth.seal(keys, header)
     with media_errors("the vault header"):
-        overwrite_in_place(paths.header_a, data, fmt.MAX_HEADER_FILE, fmt.PAD_BLOCK)
-        overwrite_in_place(paths.header_b, data, fmt.MAX_HEADER_FILE, fmt.PAD_BLOCK)
+        overwrite_in_place(paths.header_a, data, header_fmt.MAX_HEADER_FILE, header_fmt.PAD_BLOCK)
+        overwrite_in_place(paths.header_b, data, header_fmt.MAX_HEADER_FILE, header_fmt.PAD_BLOCK)
     return header

@@ -2,7 +2,7 @@
 
 A Committer collects entries in the current pack; `commit()` makes the pack durable
 (tmp -> fsync -> rename -> fsync dir), reads it back from the drive when asked
-(READ_BACK: vault/readback.py), then appends one index record and fsyncs it (and reads
+(READ_BACK: vault/verify_written.py), then appends one index record and fsyncs it (and reads
 that back too). Only after that are the entries reported as committed.
 """
 
@@ -130,7 +130,7 @@ class Committer:
         if self.read_back:
             # Here, not at the top: readback needs reading, which needs the path index,
             # which needs this module.
-            from medvault.vault.readback import not_verified, read_back_pack
+            from medvault.vault.verify_written import not_verified, read_back_pack
 
             read_back_pack(self.vault, writer.name, pending)
         try:
@@ -164,7 +164,7 @@ class Committer:
         """Best effort, while an error is raised: the index segment of record RECORD_NO,
         which this commit may have renamed in, then the pack (part 0 first: what is left is
         never listed)."""
-        from medvault.vault.readback import remove_pack
+        from medvault.vault.verify_written import remove_pack
 
         segment = self.vault.paths.index_dir / segment_name(record_no)
         with contextlib.suppress(OSError):

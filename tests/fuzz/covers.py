@@ -26,7 +26,7 @@ COVERS: dict[str, list[str]] = {
     "index_record": [*_FORMAT, "medvault.store.journal", "medvault.vault.catalog"],
     "path_index": [
         *_FORMAT,
-        "medvault.format.path_index",
+        "medvault.format.path_index_file",
         "medvault.format.index_journal",
         "medvault.vault.path_index",
     ],

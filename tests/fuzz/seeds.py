@@ -124,7 +124,7 @@ def from_vectors(seeds: Seeds) -> int:
 
 def _path_index_seeds(seeds: Seeds) -> None:
     """An authentic directory and page for the fuzz vault (odd first byte: see the target)."""
-    from medvault.format import path_index as xfmt
+    from medvault.format import path_index_file as xfmt
 
     row = ["00" * 16, "a" * 26, 0, 120, 72, "lab/a.csv", 0, "0" * 64, "2026-11-23T09:00:00Z", 0, []]
     page = xfmt.encode_page([row])

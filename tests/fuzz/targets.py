@@ -35,7 +35,7 @@ from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
 from medvault.format import pack as pfmt
-from medvault.format import path_index as xfmt
+from medvault.format import path_index_file as xfmt
 from medvault.format import vault_header as hfmt
 from medvault.format.binary import u16, u32, u64
 from medvault.format.meta import FileMeta, TombstoneMeta, normalize_path

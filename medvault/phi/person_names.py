@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from medvault.phi.labels import labels
+from medvault.phi.field_labels import labels
 
 # A capitalised word (O'Brien, McDonald, Smith-Jones) or an all-capitals one (DOE).
 _WORD = r"(?:[A-Z][a-z]+(?:['\u2019-][A-Z]?[a-z]+|[A-Z][a-z]+)?|[A-Z]{2,}(?:['-][A-Z]{2,})?)"
@@ -18,7 +18,7 @@ _FIRST_LAST = rf"(?P<fl_first>{_WORD})(?:\s{_INITIAL})?\s(?P<fl_last>{_WORD})"
 SEPARATOR = r"[\"']?[ \t]*[:=>|\t][ \t]*[\"']?[ \t]*"
 
 BARE = re.compile(rf"(?<![\w-])(?:{_LAST_FIRST}|{_FIRST_LAST})(?![\w-])")
-# Labels, matched in lower-cased text (medvault.phi.labels); values in the original.
+# Labels, matched in lower-cased text (medvault.phi.field_labels); values in the original.
 FULL_LABEL = re.compile(r"(?:patient[ _-]?name|pt[ _-]?name|full[ _-]?name|patient|name)")
 PART_LABEL = re.compile(
     r"(?:first[ _-]?name|given[ _-]?name|last[ _-]?name|surname|family[ _-]?name)"
