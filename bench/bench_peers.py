@@ -876,7 +876,7 @@ def time_library_calls(drive: Path, one: str, dest: Path) -> dict[str, float]:
     """Unlock, then what `medvault ls` and `medvault extract --to DEST ONE` call (see
     medvault/cli/files_cmds.py: ls_cmd, extract_cmd): one place to follow a rename. The
     listing is consumed as ls consumes it (every entry), without printing."""
-    from medvault.cli.common import env, open_registry
+    from medvault.cli.context import CliContext
     from medvault.keys.passphrase import to_secret
     from medvault.vault.path_index import live_files
     from medvault.vault.reading import extract
@@ -889,7 +889,8 @@ def time_library_calls(drive: Path, one: str, dest: Path) -> dict[str, float]:
     with live_files(vault) as live:
         listed = sum(1 for _ in live.all())
     ls_done = time.perf_counter()
-    written = len(extract(vault, [one], dest, False, open_registry(), env()).written)
+    cli = CliContext()
+    written = len(extract(vault, [one], dest, False, cli.registry_on_first_use(), cli.env).written)
     extracted = time.perf_counter()
     return {
         "unlock": unlocked - started,

@@ -293,7 +293,7 @@ def test_the_purge_is_cheap_without_markers_and_keeps_a_marker_it_cannot_act_on(
 
 @pytest.mark.parametrize("path", ["passwd", "erase", "escrow reseal", "recover", "unlock"])
 def test_commands_that_change_keys_are_not_on_the_cached_key_list(path: str) -> None:
-    from medvault.cli.common import MAY_USE_CACHED_KEY
+    from medvault.cli.unlock import MAY_USE_CACHED_KEY
 
     assert path not in MAY_USE_CACHED_KEY
 
@@ -301,8 +301,8 @@ def test_commands_that_change_keys_are_not_on_the_cached_key_list(path: str) -> 
 def test_every_command_on_the_cached_key_list_exists() -> None:
     import click
 
-    from medvault.cli.common import MAY_USE_CACHED_KEY
     from medvault.cli.main import cli
+    from medvault.cli.unlock import MAY_USE_CACHED_KEY
 
     ctx = click.Context(cli)
     for path in MAY_USE_CACHED_KEY:

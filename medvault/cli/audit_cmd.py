@@ -7,15 +7,10 @@ from pathlib import Path
 import click
 
 from medvault.cli import safe_text
-from medvault.cli.common import (
-    emit_json,
-    env,
-    json_option,
-    load_org_config,
-    open_registry,
-    org_option,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import json_option, load_org_config, org_option
 from medvault.cli.org_zone import optional_org, report_period, zone_of
+from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe_lines
 from medvault.errors import AuditChainBroken, MedvaultError
 from medvault.reports import movements
@@ -37,12 +32,13 @@ def audit_group() -> None:
     "in the chain, so events after it cannot have been cut off unnoticed.",
 )
 @json_option
-def audit_verify(anchored: str | None, as_json: bool) -> None:
+@pass_cli_context
+def audit_verify(cli: CliContext, anchored: str | None, as_json: bool) -> None:
     """Recompute the chain; name the first edited, deleted, inserted or reordered event.
 
     Exit codes: 0 intact, 11 registry unavailable, 22 the chain is broken.
     """
-    registry = open_registry().real()
+    registry = cli.registry()
     problem = registry.verify_chain()
     seq, digest = registry.head()
     missing_anchor = anchored is not None and not registry.contains_head(anchored.lower())
@@ -67,13 +63,14 @@ def audit_verify(anchored: str | None, as_json: bool) -> None:
 
 @audit_group.command("head")
 @json_option
-def audit_head(as_json: bool) -> None:
+@pass_cli_context
+def audit_head(cli: CliContext, as_json: bool) -> None:
     """Print the newest event's number and hash, to keep somewhere else (ticket, email,
     another system): `audit verify --head` later proves nothing before it was removed.
 
     Exit codes: 0, 11.
     """
-    seq, digest = open_registry().real().head()
+    seq, digest = cli.registry().head()
     if as_json:
         emit_json({"events": seq, "head": digest})
     else:
@@ -111,7 +108,9 @@ def audit_head(as_json: bool) -> None:
 )
 @org_option
 @json_option
+@pass_cli_context
 def audit_report(
+    cli: CliContext,
     since: str,
     until: str | None,
     fmt: str,
@@ -140,8 +139,8 @@ def audit_report(
     # HTML needs the organisation's name; CSV and JSON use its time zone when it is there.
     html_org = load_org_config(org_path) if fmt == "html" and not as_json else None
     zone = zone_of(html_org or optional_org(org_path))
-    start, end = report_period(since, until, env().now(), zone)
-    rows = movements.movements(open_registry().real(), start, end)
+    start, end = report_period(since, until, cli.env.now(), zone)
+    rows = movements.movements(cli.registry(), start, end)
     if as_json or fmt == "json":
         text = safe_text.dumps(movements.as_json(rows, start, end, zone)) + "\n"
     elif html_org is not None:
@@ -167,12 +166,13 @@ def registry_group() -> None:
 
 @registry_group.command("init-roles")
 @click.option("--role", required=True, help="The workstation role to create or fix.")
-def registry_init_roles(role: str) -> None:
+@pass_cli_context
+def registry_init_roles(cli: CliContext, role: str) -> None:
     """PostgreSQL: give a workstation role SELECT on events; it adds events only through the
     server-side append function (which assigns seq and hash), never INSERT, UPDATE or DELETE.
 
     Run as the registry's owner (MEDVAULT_REGISTRY=postgresql+psycopg://owner@...).
     Exit codes: 0, 11 (not PostgreSQL, or the server refused).
     """
-    open_registry().real().init_roles(role)
+    cli.registry().init_roles(role)
     click.echo(f"role {role}: may add and read events; cannot change or delete them")

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from medvault.cli.common import (
-    VAULT_ARG,
-    emit_json,
-    env,
-    json_option,
-    open_registry,
-    passphrase_options,
-    progress_bar,
-    unlock_vault,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import VAULT_ARG, json_option
+from medvault.cli.output import emit_json, progress_bar
 from medvault.cli.safe_text import safe
+from medvault.cli.unlock import with_unlocked_vault
 from medvault.errors import DamageFound, RepairNeeded
 from medvault.vault.maintenance import compact, repair
+from medvault.vault.session import UnlockedVault
 from medvault.vault.verify import REMOVALS_OK, REMOVALS_SOUND, verify
 
 
 @click.command("verify")
 @VAULT_ARG
-@passphrase_options
+@with_unlocked_vault
 @json_option
-def verify_cmd(
-    vault: Path, passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool
-) -> None:
+def verify_cmd(unlocked: UnlockedVault, as_json: bool) -> None:
     """Authenticate every header copy, the index, and every object and part.
 
     Names each damaged or missing file, and says whether every removal is proven (the
@@ -37,7 +28,6 @@ def verify_cmd(
     `medvault repair` has work to finish (a pack not yet indexed, an index placing
     entries where they are not).
     """
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     with progress_bar(0, "verifying") as bar:
         report = verify(unlocked, progress=bar)
     if as_json:
@@ -72,7 +62,7 @@ def verify_cmd(
 
 @click.command("repair")
 @VAULT_ARG
-@passphrase_options
+@with_unlocked_vault
 @json_option
 @click.option(
     "--accept-missing-removals",
@@ -80,12 +70,9 @@ def verify_cmd(
     help="After checking what they brought back: record the tombstones the packs hold "
     "now as the vault's removals (verify then stops reporting the missing ones).",
 )
+@pass_cli_context
 def repair_cmd(
-    vault: Path,
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
-    as_json: bool,
-    accept_missing_removals: bool,
+    cli: CliContext, unlocked: UnlockedVault, as_json: bool, accept_missing_removals: bool
 ) -> None:
     """Restore a damaged header copy from the good one, rebuild the index, sweep tmp/.
 
@@ -93,8 +80,7 @@ def repair_cmd(
     10 vault busy, 19 damaged objects remain (listed), or removals are not proven (a
     tombstone the header records is gone: files removed earlier may be back).
     """
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
-    result = repair(unlocked, open_registry(), env(), accept_missing_removals)
+    result = repair(unlocked, cli.registry_on_first_use(), cli.env, accept_missing_removals)
     if as_json:
         emit_json(result.__dict__)
     else:
@@ -133,11 +119,10 @@ def repair_cmd(
 
 @click.command("compact")
 @VAULT_ARG
-@passphrase_options
+@with_unlocked_vault
 @json_option
-def compact_cmd(
-    vault: Path, passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool
-) -> None:
+@pass_cli_context
+def compact_cmd(cli: CliContext, unlocked: UnlockedVault, as_json: bool) -> None:
     """Rewrite packs that are mostly removed files, reclaiming their space.
 
     On FUSE and removable drives the copies are read back from the drive and authenticated
@@ -146,8 +131,7 @@ def compact_cmd(
     Exit codes: 0 done, 3 wrong passphrase, 4 not a vault, 6 damage (repair first),
     7 drive full, 10 vault busy, 25 a copy did not read back (the old packs are kept).
     """
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
-    result = compact(unlocked, open_registry(), env())
+    result = compact(unlocked, cli.registry_on_first_use(), cli.env)
     if as_json:
         emit_json(result.__dict__)
     else:

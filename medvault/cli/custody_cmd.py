@@ -6,20 +6,13 @@ from pathlib import Path
 
 import click
 
-from medvault.cli.common import (
-    VAULT_ARG,
-    declare_options,
-    emit_json,
-    env,
-    json_option,
-    open_registry,
-    org_option,
-    passphrase_options,
-    unlock_vault,
-    vault_id_of,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import VAULT_ARG, declare_options, json_option, org_option
 from medvault.cli.org_zone import optional_org, zone_of
+from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
+from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
+from medvault.cli.vault_lookup import vault_id_of
 from medvault.errors import NotFound, UsageError
 from medvault.registry.records import Event
 from medvault.reports.lost import DRIVE_ACTS, custodian, plain, summarize
@@ -38,12 +31,13 @@ def custody_group() -> None:
 @click.option("--reason", required=True, help="Why (e.g. 'courier to lab', a ticket id).")
 @passphrase_options
 @json_option
+@pass_cli_context
 def custody_transfer(
+    cli: CliContext,
     vault: str,
     to_person: str,
     reason: str,
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     as_json: bool,
 ) -> None:
     """Hand VAULT's drive to another person.
@@ -53,23 +47,23 @@ def custody_transfer(
     afterwards).
     Exit codes: 0, 2, 3, 4, 11, 16 (vault id not in the registry).
     """
-    registry = open_registry().real()
+    registry = cli.registry()
     if Path(vault).exists():
-        unlocked = unlock_vault(Path(vault), passphrase_fd, passphrase_file)
+        unlocked = unlock_vault(cli, Path(vault), passphrase)
         before = known_vault(registry, unlocked.vault_id_hex)
         event = transfer(
             registry,
-            env(),
+            cli.env,
             to_person,
             reason,
             vault=unlocked,
             from_person=before.custodian or before.created_by,
         )
     else:
-        before = known_vault(registry, vault_id_of(vault))
+        before = known_vault(registry, vault_id_of(cli, vault))
         event = transfer(
             registry,
-            env(),
+            cli.env,
             to_person,
             reason,
             vault_id=before.vault_id,
@@ -87,8 +81,13 @@ def custody_transfer(
 @custody_group.command("declare")
 @click.argument("vault")
 @declare_options
+@pass_cli_context
 def custody_declare(
-    vault: str, individuals: int | None, states: tuple[str, ...], categories: tuple[str, ...]
+    cli: CliContext,
+    vault: str,
+    individuals: int | None,
+    states: tuple[str, ...],
+    categories: tuple[str, ...],
 ) -> None:
     """Declare what VAULT holds (the drive or its id; no passphrase), after the fact: how
     many people, per US state, which kinds of data. Registry only, never on the drive;
@@ -99,9 +98,9 @@ def custody_declare(
     declared = parse_declared(individuals, states, categories)
     if declared.empty:
         raise UsageError("declare at least one of --individuals, --state, --category")
-    registry = open_registry().real()
-    record = known_vault(registry, vault_id_of(vault))
-    declare(registry, env(), record.vault_id, declared, "declare")
+    registry = cli.registry()
+    record = known_vault(registry, vault_id_of(cli, vault))
+    declare(registry, cli.env, record.vault_id, declared, "declare")
     click.echo(f"Recorded for vault {record.vault_id}: {safe(plain(declared.as_details()))}")
 
 
@@ -109,7 +108,8 @@ def custody_declare(
 @click.argument("vault")
 @org_option
 @json_option
-def custody_show(vault: str, org_path: Path | None, as_json: bool) -> None:
+@pass_cli_context
+def custody_show(cli: CliContext, vault: str, org_path: Path | None, as_json: bool) -> None:
     """Timeline of VAULT (a drive, a vault id, a unique id prefix or label; no passphrase):
     created, added, extracted,
     transfers, recoveries, last seen, and the current custodian. Counts only, no PHI.
@@ -127,8 +127,8 @@ def custody_show(vault: str, org_path: Path | None, as_json: bool) -> None:
     config that cannot be read), 11, 16 (vault id not in the registry).
     """
     zone = zone_of(optional_org(org_path))
-    registry = open_registry().real()
-    record = known_vault(registry, vault_id_of(vault))
+    registry = cli.registry()
+    record = known_vault(registry, vault_id_of(cli, vault))
     events = registry.events(record.vault_id)
     seen = [s for s in events if s.event.action in DRIVE_ACTS]
     last = seen[-1] if seen else None
@@ -197,9 +197,8 @@ def _seen(ev: Event) -> dict[str, str]:
 @VAULT_ARG
 @passphrase_options
 @json_option
-def sync_cmd(
-    vault: Path, passphrase_fd: int | None, passphrase_file: Path | None, as_json: bool
-) -> None:
+@pass_cli_context
+def sync_cmd(cli: CliContext, vault: Path, passphrase: PassphraseSource, as_json: bool) -> None:
     """Merge the drive's encrypted custody log into this registry.
 
     A drive used on a laptop without the organisation's registry carries its events in
@@ -207,14 +206,15 @@ def sync_cmd(
     skipped (by event id), so running it twice records nothing twice.
     Exit codes: 0, 3, 4, 11, 16 (the vault is not in this registry).
     """
-    registry = open_registry().real()
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    # Opened before the unlock: a registry that cannot be reached fails before the prompt.
+    registry = cli.registry()
+    unlocked = unlock_vault(cli, vault, passphrase)
     if registry.vault(unlocked.vault_id_hex) is None:
         raise NotFound(
             f"vault {unlocked.vault_id_hex} is not in this registry",
             hint="sync into the registry the vault was created in (MEDVAULT_REGISTRY)",
         )
-    result = sync_drive_log(unlocked, registry, env())
+    result = sync_drive_log(unlocked, registry, cli.env)
     if as_json:
         emit_json(
             {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from medvault.cli.context import CliContext, pass_cli_context
 from medvault.config import load_org
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY
@@ -51,7 +52,8 @@ def _write_samples(folder: Path) -> Path:
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder to work in (default: a new temporary folder, kept for a look).",
 )
-def demo_cmd(work_dir: Path | None) -> None:
+@pass_cli_context
+def demo_cmd(cli: CliContext, work_dir: Path | None) -> None:
     """Run the whole flow with a throwaway organisation and synthetic data.
 
     Sets up an org (3 admins, 2 needed), a vault in a local folder standing in for a USB
@@ -63,7 +65,7 @@ def demo_cmd(work_dir: Path | None) -> None:
     base.mkdir(parents=True, exist_ok=True)
     home, drive = base / "home", base / "usb-stick"
     drive.mkdir(exist_ok=True)
-    env = Env()
+    env = Env(actor=cli.env.actor)  # warnings as the library gives them
     suite = DEFAULT_SUITE if suite_available(DEFAULT_SUITE) is None else EscrowSuite.P384
 
     click.echo(f"== 1. Organisation (escrow key split 2-of-3), in {home}")

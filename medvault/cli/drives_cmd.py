@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from medvault.cli.common import emit_json, json_option
+from medvault.cli.options import json_option
+from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.errors import MedvaultError
 from medvault.store.drives import list_drives

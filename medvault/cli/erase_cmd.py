@@ -6,21 +6,16 @@ from pathlib import Path
 
 import click
 
-from medvault.cli.common import (
-    VAULT_ARG,
-    emit_json,
-    env,
-    forget_cached_key,
-    json_option,
-    load_org_config,
-    open_registry,
-    org_option,
-    passphrase_options,
-    progress_bar,
-    unlock_vault,
-    writable_folder,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_option
+from medvault.cli.output import emit_json, progress_bar, writable_folder
 from medvault.cli.safe_text import safe
+from medvault.cli.unlock import (
+    PassphraseSource,
+    forget_cached_key,
+    passphrase_options,
+    unlock_vault,
+)
 from medvault.errors import MedvaultError, UsageError
 from medvault.reports import certificate
 from medvault.vault.erase import erase_vault
@@ -45,13 +40,14 @@ from medvault.vault.erase import erase_vault
 @passphrase_options
 @org_option
 @json_option
+@pass_cli_context
 def erase_cmd(
+    cli: CliContext,
     vault: Path,
     yes: bool,
     out_dir: Path,
     wipe_free_space: bool,
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     org_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -73,19 +69,19 @@ def erase_cmd(
     """
     org = load_org_config(org_path)
     writable_folder(out_dir)  # before anything is destroyed: the certificate must land
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    unlocked = unlock_vault(cli, vault, passphrase)
     if not yes and not click.confirm(
         f"Erase vault {unlocked.vault_id_hex} for good? No one will be able to recover it",
         default=False,
         err=True,
     ):
         raise UsageError("not erased (not confirmed)")
-    environment = env()
+    environment = cli.env
     try:
         with progress_bar(None, "wiping free space") as advance:
             erased = erase_vault(
                 unlocked,
-                open_registry().real(),
+                cli.registry(),
                 environment,
                 wipe_free_space=wipe_free_space,
                 progress=advance,
@@ -93,7 +89,7 @@ def erase_cmd(
     finally:
         # Even a failed erase may have destroyed the headers: a cached key must not be
         # the last way in to what is left.
-        forget_cached_key(unlocked.vault_id_hex, "erase")
+        forget_cached_key(cli, unlocked.vault_id_hex, "erase")
     cert = certificate.certificate(
         erased, environment.actor.describe(), environment.actor.host, org.name
     )

@@ -10,19 +10,11 @@ from pathlib import Path
 
 import click
 
-from medvault.cli import passphrase as pp
-from medvault.cli.common import (
-    VAULT_ARG,
-    emit_json,
-    env,
-    forget_cached_key,
-    json_option,
-    load_org_config,
-    open_registry,
-    org_option,
-    passphrase_options,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_option
+from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
+from medvault.cli.unlock import PassphraseSource, forget_cached_key, passphrase_options
 from medvault.keys.passphrase import to_secret
 from medvault.vault.escrow_ops import reseal
 from medvault.vault.session import open_headers, unlock
@@ -45,12 +37,13 @@ def escrow_group() -> None:
 @passphrase_options
 @org_option
 @json_option
+@pass_cli_context
 def escrow_reseal(
+    cli: CliContext,
     vault: Path,
     reason: str,
     rekey: bool,
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     org_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -75,22 +68,21 @@ def escrow_reseal(
     """
     org = load_org_config(org_path)
     copies = open_headers(vault)
-    secret = pp.obtain(passphrase_fd, passphrase_file, confirm=False, text="Vault passphrase")
-    passphrase = to_secret(secret)
-    unlocked = unlock(copies, passphrase)
+    secret = to_secret(passphrase.passphrase())
+    unlocked = unlock(copies, secret)
     with _entries_progress() as progress:
         done = reseal(
             unlocked,
             org,
-            open_registry().real(),
-            env(),
+            cli.registry(),
+            cli.env,
             reason,
-            passphrase=passphrase,
+            passphrase=secret,
             rekey_requested=rekey,
             progress=progress,
         )
     if done.rekeyed:  # a key cached before is the old vault key: it opens nothing now
-        forget_cached_key(unlocked.vault_id_hex, "rekey")
+        forget_cached_key(cli, unlocked.vault_id_hex, "rekey")
     if as_json:
         emit_json({"vault_id": unlocked.vault_id_hex, **asdict(done)})
         return
@@ -132,7 +124,8 @@ def _entries_progress() -> Iterator[Callable[[int, int], None]]:
 @escrow_group.command("affected")
 @click.argument("key_id")
 @json_option
-def escrow_affected(key_id: str, as_json: bool) -> None:
+@pass_cli_context
+def escrow_affected(cli: CliContext, key_id: str, as_json: bool) -> None:
     """List every vault whose key is, or ever was, sealed to KEY_ID.
 
     For scoping a suspected escrow-key compromise (from this workstation's registry). Each
@@ -140,7 +133,7 @@ def escrow_affected(key_id: str, as_json: bool) -> None:
     the key before then may have opened it, unless the vault was re-keyed) or "destroyed"
     (erased). Exit codes: 0 (an empty list is not an error), 11.
     """
-    vaults = open_registry().real().vaults_for_key(key_id.lower())
+    vaults = cli.registry().vaults_for_key(key_id.lower())
     rows = [{k: v for k, v in row.items() if k != "status"} for row in vaults]
     if as_json:
         emit_json(rows)

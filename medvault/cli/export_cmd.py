@@ -11,17 +11,10 @@ from types import FrameType
 
 import click
 
-from medvault.cli.common import (
-    added_printer,
-    declare_options,
-    emit_json,
-    env,
-    json_option,
-    open_registry,
-    passphrase_options,
-    progress_bar,
-    unlock_vault,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import declare_options, json_option
+from medvault.cli.output import added_printer, emit_json, progress_bar
+from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.store import staging
 from medvault.vault.catalog import Located
 from medvault.vault.custody import declare, parse_declared
@@ -67,7 +60,9 @@ def _interrupt_on_sigterm() -> None:
 @passphrase_options
 @json_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_cli_context
 def export_cmd(
+    cli: CliContext,
     vault_path: Path,
     name: str | None,
     allow_disk_staging: bool,
@@ -75,8 +70,7 @@ def export_cmd(
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     as_json: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -119,18 +113,18 @@ def export_cmd(
     root = staging.choose_root(Path(explicit) if explicit else None, allow_disk_staging)
     if not root.memory_backed:
         click.echo(f"medvault: warning: staging on disk ({root.path}, {root.filesystem})", err=True)
-    _warn_if_passphrase_file(passphrase_file)
-    unlocked = unlock_vault(vault_path, passphrase_fd, passphrase_file)
+    _warn_if_passphrase_file(passphrase.file)
+    unlocked = unlock_vault(cli, vault_path, passphrase)
     _interrupt_on_sigterm()
 
-    registry = open_registry()
+    registry = cli.registry_on_first_use()
     with progress_bar(None, "encrypting") as bar:  # the size is known only after CMD
         result = run_export(
             unlocked,
             export_name,
             argv,
             registry,
-            env(),
+            cli.env,
             root,
             progress=bar,
             on_commit=added_printer(as_json),
@@ -146,7 +140,7 @@ def export_cmd(
         )
         sys.exit(result.command_exit)
     if result.files:
-        declare(registry, env(), unlocked.vault_id_hex, declared, "export")
+        declare(registry, cli.env, unlocked.vault_id_hex, declared, "export")
     if as_json:
         emit_json(
             {

@@ -7,21 +7,16 @@ from pathlib import Path
 
 import click
 
-from medvault.cli.common import (
-    VAULT_ARG,
-    F,
-    added_printer,
-    declare_options,
-    emit_json,
-    emit_json_array,
-    env,
-    json_option,
-    open_registry,
-    passphrase_options,
-    progress_bar,
-    unlock_vault,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import VAULT_ARG, F, declare_options, json_option
+from medvault.cli.output import added_printer, emit_json, emit_json_array, progress_bar
 from medvault.cli.safe_text import safe
+from medvault.cli.unlock import (
+    PassphraseSource,
+    passphrase_options,
+    unlock_vault,
+    with_unlocked_vault,
+)
 from medvault.errors import (
     AlreadyExists,
     IntegrityError,
@@ -37,6 +32,7 @@ from medvault.vault.maintenance import remove_paths
 from medvault.vault.names import shown
 from medvault.vault.path_index import live_files
 from medvault.vault.reading import ExtractResult, extract
+from medvault.vault.session import UnlockedVault
 
 # Listings show whole paths (control characters escaped, so one file is one line).
 MAX_SHOWN = 1 << 16
@@ -81,7 +77,9 @@ def add_options(func: F) -> F:
 @declare_options
 @passphrase_options
 @json_option
+@pass_cli_context
 def add_cmd(
+    cli: CliContext,
     vault: Path,
     sources: tuple[Path, ...],
     replace: bool,
@@ -91,8 +89,7 @@ def add_cmd(
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     as_json: bool,
 ) -> None:
     """Encrypt files and folders into the vault (folders recursively, like cp -r).
@@ -118,6 +115,7 @@ def add_cmd(
     added; the ones reported before were read back).
     """
     _add(
+        cli,
         vault,
         list(sources),
         replace,
@@ -125,8 +123,7 @@ def add_cmd(
         not no_space_check,
         verify_writes,
         parse_declared(individuals, states, categories),
-        passphrase_fd,
-        passphrase_file,
+        passphrase,
         as_json,
     )
 
@@ -137,7 +134,9 @@ def add_cmd(
 @declare_options
 @passphrase_options
 @json_option
+@pass_cli_context
 def cp_cmd(
+    cli: CliContext,
     paths: tuple[Path, ...],
     replace: bool,
     skip_existing: bool,
@@ -146,8 +145,7 @@ def cp_cmd(
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     as_json: bool,
 ) -> None:
     """Copy files and folders into a vault the way cp does: `medvault cp SRC... VAULT`.
@@ -162,6 +160,7 @@ def cp_cmd(
     if len(paths) < 2:
         raise UsageError("usage: medvault cp SRC... VAULT (the vault comes last, as with cp)")
     _add(
+        cli,
         paths[-1],
         list(paths[:-1]),
         replace,
@@ -169,13 +168,13 @@ def cp_cmd(
         not no_space_check,
         verify_writes,
         parse_declared(individuals, states, categories),
-        passphrase_fd,
-        passphrase_file,
+        passphrase,
         as_json,
     )
 
 
 def _add(
+    cli: CliContext,
     vault: Path,
     sources: list[Path],
     replace: bool,
@@ -183,8 +182,7 @@ def _add(
     check_space: bool,
     verify_writes: bool | None,
     declared: Declared,
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     as_json: bool,
 ) -> None:
     # Missing sources (and the vault itself) are refused before the passphrase is asked.
@@ -193,18 +191,18 @@ def _add(
     # each file is held for the whole add, unless --json has to list them all at the end.
     vault_root = locate(vault).root
     check_sources(sources, vault_root)
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    unlocked = unlock_vault(cli, vault, passphrase)
     planned = SourcePlan(sources, vault_root=vault_root)
     planned.check()
 
-    registry = open_registry()
+    registry = cli.registry_on_first_use()
     with progress_bar(planned.bytes, "encrypting") as bar:
         result = add_planned(
             unlocked,
             planned,
             replace,
             registry,
-            env(),
+            cli.env,
             progress=bar,
             on_commit=added_printer(as_json),
             keep_files=as_json,
@@ -215,7 +213,7 @@ def _add(
             else ("always" if verify_writes else "never"),
         )
     if result.count:
-        declare(registry, env(), unlocked.vault_id_hex, declared, "add")
+        declare(registry, cli.env, unlocked.vault_id_hex, declared, "add")
     if as_json:
         emit_json(
             {
@@ -251,20 +249,13 @@ def _entry_json(loc: Located) -> dict[str, object]:
 @click.command("ls")
 @VAULT_ARG
 @click.argument("paths", nargs=-1)
-@passphrase_options
+@with_unlocked_vault
 @json_option
-def ls_cmd(
-    vault: Path,
-    paths: tuple[str, ...],
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
-    as_json: bool,
-) -> None:
+def ls_cmd(unlocked: UnlockedVault, paths: tuple[str, ...], as_json: bool) -> None:
     """List the files in the vault (optionally only under PATHS).
 
     Exit codes: 0 listed, 3 wrong passphrase, 4 not a vault, 16 a named path is not there.
     """
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     with live_files(unlocked) as live:
         # Streamed from the path index: a vault of 100,000 files lists in bounded memory.
         chosen = live.select(list(paths)) if paths else live.all()
@@ -321,21 +312,21 @@ EXTRACT_HELP = (
     help="Folder to write the files into (created if needed).",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist in --to.")
-@passphrase_options
+@with_unlocked_vault
 @json_option
+@pass_cli_context
 def extract_cmd(
-    vault: Path,
+    cli: CliContext,
+    unlocked: UnlockedVault,
     paths: tuple[str, ...],
     dest: Path,
     force: bool,
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
     # The help text is EXTRACT_HELP (its test markers are longer than a source line).
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
+    registry = cli.registry_on_first_use()
     with progress_bar(0, "decrypting") as bar:
-        result = extract(unlocked, list(paths), dest, force, open_registry(), env(), progress=bar)
+        result = extract(unlocked, list(paths), dest, force, registry, cli.env, progress=bar)
     if as_json:
         emit_json(
             {
@@ -393,15 +384,13 @@ def raise_for_problems(result: ExtractResult, done: str) -> None:
 @click.command("rm")
 @VAULT_ARG
 @click.argument("paths", nargs=-1, required=True)
-@passphrase_options
-def rm_cmd(
-    vault: Path, paths: tuple[str, ...], passphrase_fd: int | None, passphrase_file: Path | None
-) -> None:
+@with_unlocked_vault
+@pass_cli_context
+def rm_cmd(cli: CliContext, unlocked: UnlockedVault, paths: tuple[str, ...]) -> None:
     """Remove files (or folders) from the vault. `medvault compact` reclaims the space.
 
     Exit codes: 0 removed, 3 wrong passphrase, 4 not a vault, 10 vault busy, 16 not there,
     25 the drive gave back other bytes than were written (nothing was removed).
     """
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
-    count = remove_paths(unlocked, list(paths), open_registry(), env())
+    count = remove_paths(unlocked, list(paths), cli.registry_on_first_use(), cli.env)
     click.echo(f"removed {count} file(s)")

@@ -9,21 +9,15 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from medvault.cli.common import (
-    emit_json,
-    env,
-    forget_cached_key,
-    json_option,
-    load_org_config,
-    open_registry,
-    org_option,
-    vault_id_of,
-    writable_folder,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import json_option, load_org_config, org_option
+from medvault.cli.output import emit_json, writable_folder
 from medvault.cli.safe_text import safe
+from medvault.cli.unlock import forget_cached_key
+from medvault.cli.vault_lookup import vault_id_of
 from medvault.errors import AlreadyExists, MedvaultError
 from medvault.reports import lost
-from medvault.reports.lost_model import REPORTABLE
+from medvault.reports.lost_model import REPORTABLE, LostDriveReport
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
 from medvault.vault.custody import record
@@ -64,7 +58,9 @@ def incident_group() -> None:
 )
 @org_option
 @json_option
+@pass_cli_context
 def incident_lost(
+    cli: CliContext,
     vault_id: str,
     discovered_at: str,
     reported_by: str,
@@ -89,18 +85,18 @@ def incident_lost(
     16 (vault id not in the registry).
     """
     org = load_org_config(org_path)
-    registry = open_registry().real()
-    environment = env()
+    registry = cli.registry()
+    environment = cli.env
     zone = ZoneInfo(org.time_zone) if org.time_zone else UTC
     moment = parse_moment(discovered_at, "--discovered-at", environment.now(), zone=zone)
     # The vault first (an unknown or ambiguous name leaves no folder behind), then the
     # folder, both before the incident is recorded, so a retry is not needed.
-    wanted = vault_id_of(vault_id)
+    wanted = vault_id_of(cli, vault_id)
     fresh_evidence_folder(out_dir)
     incident = report_lost(registry, environment, wanted, moment, reported_by)
     vault = known_vault(registry, incident.opened.event.vault_id or "")
     # A key of the lost vault cached here goes now, before the report looks for one.
-    forget_cached_key(vault.vault_id, "incident lost")
+    forget_cached_key(cli, vault.vault_id, "incident lost")
     report = lost.build(
         registry,
         vault,
@@ -122,12 +118,24 @@ def incident_lost(
         {"incident_id": incident.incident_id, "sha256": written},
         vault_id=vault.vault_id,
     )
+    _report_lost(report, vault.vault_id, incident.added, out_dir, written, as_json)
+
+
+def _report_lost(
+    report: LostDriveReport,
+    vault_id: str,
+    added: bool,
+    out_dir: Path,
+    written: dict[str, str],
+    as_json: bool,
+) -> None:
+    """What `incident lost` prints: the determination, the deadline and the pack's files."""
     if as_json:
         emit_json(
             {
                 "incident_id": report.incident.incident_id,
-                "added_to_open_incident": incident.added,
-                "vault_id": vault.vault_id,
+                "added_to_open_incident": added,
+                "vault_id": vault_id,
                 "conclusion": report.determination.conclusion,
                 "reasons": report.determination.reasons,
                 "notify_individuals_by": report.deadlines.notify_individuals_by,
@@ -137,15 +145,13 @@ def incident_lost(
             }
         )
         return
-    if incident.added:
+    if added:
         click.echo(
-            f"Vault {vault.vault_id} was already LOST: this report is added to its open "
+            f"Vault {vault_id} was already LOST: this report is added to its open "
             f"incident {report.incident.incident_id}."
         )
     else:
-        click.echo(
-            f"Vault {vault.vault_id} recorded as LOST (incident {report.incident.incident_id})."
-        )
+        click.echo(f"Vault {vault_id} recorded as LOST (incident {report.incident.incident_id}).")
     click.echo(f"Determination: {report.determination.conclusion.upper()}")
     for reason in report.determination.reasons:  # may quote the registry's text
         click.echo(f"  - {safe(reason)}")
@@ -198,13 +204,14 @@ def write_pack(folder: Path, bodies: dict[str, str]) -> dict[str, str]:
 @incident_group.command("found")
 @click.argument("vault")
 @click.option("--reason", required=True, help="How it came back (no PHI), e.g. a ticket id.")
-def incident_found(vault: str, reason: str) -> None:
+@pass_cli_context
+def incident_found(cli: CliContext, vault: str, reason: str) -> None:
     """Clear the lost flag of VAULT (the drive or its id) once the drive is back in the
     organisation's hands. The incident, its evidence pack and every sighting stay recorded.
 
     Exit codes: 0, 2 (not recorded as lost), 4, 11, 16.
     """
-    event = mark_found(open_registry().real(), env(), vault_id_of(vault), reason)
+    event = mark_found(cli.registry(), cli.env, vault_id_of(cli, vault), reason)
     click.echo(f"Vault {event.vault_id} is no longer flagged lost (recorded).")
 
 
@@ -212,13 +219,14 @@ def incident_found(vault: str, reason: str) -> None:
 @click.argument("vault")
 @click.option("--secret", type=click.Choice(SECRETS), required=True, help="What was disclosed.")
 @click.option("--reason", required=True, help="What happened (no PHI), e.g. a ticket id.")
-def incident_disclosed(vault: str, secret: str, reason: str) -> None:
+@pass_cli_context
+def incident_disclosed(cli: CliContext, vault: str, secret: str, reason: str) -> None:
     """Record that VAULT's passphrase or recovery code was disclosed (written on the drive,
     shared, phished). A lost drive whose secret was disclosed is reportable.
 
     Exit codes: 0, 2, 4, 11, 16.
     """
-    event = record_disclosure(open_registry().real(), env(), vault_id_of(vault), secret, reason)
+    event = record_disclosure(cli.registry(), cli.env, vault_id_of(cli, vault), secret, reason)
     click.echo(f"Recorded: the {secret} of vault {event.vault_id} is disclosed.")
     click.echo("Change it now: medvault passwd (a recovery code: create a new vault).")
 
@@ -227,14 +235,15 @@ def incident_disclosed(vault: str, secret: str, reason: str) -> None:
 @click.argument("vault")
 @click.option("--files", type=click.IntRange(1), required=True, help="How many files.")
 @click.option("--reason", required=True, help="Where it was found (no PHI).")
-def incident_plaintext(vault: str, files: int, reason: str) -> None:
+@pass_cli_context
+def incident_plaintext(cli: CliContext, vault: str, files: int, reason: str) -> None:
     """Record plaintext PHI found on VAULT's drive outside the vault. A lost drive that
     held plaintext PHI is reportable.
 
     Exit codes: 0, 2, 4, 11, 16.
     """
     event = record_plaintext_finding(
-        open_registry().real(), env(), vault_id_of(vault), files, reason
+        cli.registry(), cli.env, vault_id_of(cli, vault), files, reason
     )
     click.echo(f"Recorded: {files} plaintext file(s) on the drive of vault {event.vault_id}.")
 
@@ -242,12 +251,13 @@ def incident_plaintext(vault: str, files: int, reason: str) -> None:
 @incident_group.command("key-compromised")
 @click.argument("key_id")
 @click.option("--reason", required=True, help="What happened, e.g. the incident ticket.")
-def incident_key_compromised(key_id: str, reason: str) -> None:
+@pass_cli_context
+def incident_key_compromised(cli: CliContext, key_id: str, reason: str) -> None:
     """Flag escrow key KEY_ID as compromised: every vault ever sealed to it loses safe
     harbor in lost-drive reports. Rotate (medvault org rotate) and reseal at once; list
     the vaults with `medvault escrow affected KEY_ID`.
 
     Exit codes: 0, 2, 11.
     """
-    event = flag_key_compromised(open_registry().real(), env(), key_id, reason)
+    event = flag_key_compromised(cli.registry(), cli.env, key_id, reason)
     click.echo(f"Recorded: escrow key {safe(event.details['key_id'])} is compromised.")

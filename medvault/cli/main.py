@@ -74,7 +74,8 @@ class LazyGroup(click.Group):
     help="The person doing this, recorded with your OS account in every audit event "
     "(default: $MEDVAULT_PERSON).",
 )
-def cli(person: str | None) -> None:
+@click.pass_context
+def cli(ctx: click.Context, person: str | None) -> None:
     """Encrypted vaults for patient data on USB sticks and external drives.
 
     Every file gets its own key; the vault key is escrowed to your organisation, so a lost
@@ -84,7 +85,11 @@ def cli(person: str | None) -> None:
     if person is not None:
         if not person.strip() or len(person) > MAX_PERSON or not person.isprintable():
             raise UsageError(f"--as: a name of 1 to {MAX_PERSON} printable characters")
-        os.environ["MEDVAULT_PERSON"] = person.strip()  # read by every Env() of this process
+        person = person.strip()
+    # Imported here, like the commands (COMMANDS): not for --help or --version.
+    from medvault.cli.context import CliContext
+
+    ctx.obj = CliContext.acting_as(person)
 
 
 def purge_expired_keys() -> None:
@@ -104,11 +109,11 @@ def main() -> None:
         try:
             cli.main(standalone_mode=False)
         finally:
-            # The lost-drive check may still be running (cli/common.py): finish it, and
+            # The lost-drive check may still be running (cli/context.py): finish it, and
             # raise what it raised, before the exit status is decided.
-            common = sys.modules.get("medvault.cli.common")
-            if common is not None:
-                common.join_background()
+            context = sys.modules.get("medvault.cli.context")
+            if context is not None:
+                context.join_background()
     except MedvaultError as exc:
         # A message may quote a drive's or the registry's text (a name, a reason).
         click.echo(f"medvault: error: {safe(exc.message)}", err=True)

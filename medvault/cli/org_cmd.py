@@ -6,14 +6,9 @@ from pathlib import Path
 
 import click
 
-from medvault.cli.common import (
-    emit_json,
-    env,
-    json_option,
-    load_org_config,
-    open_registry,
-    org_option,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import json_option, load_org_config, org_option
+from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.cli.share_handout import choose, handout_options
 from medvault.cli.shares_input import collect_shares, share_option
@@ -21,9 +16,15 @@ from medvault.config import OrgConfig
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.errors import CryptoUnavailable
 from medvault.keys.shares import ShareError, combine_parsed
-from medvault.org import choose_time_zone, identify_key, init_org, reshare_org, rotate_org
+from medvault.org import (
+    OrgCreated,
+    choose_time_zone,
+    identify_key,
+    init_org,
+    reshare_org,
+    rotate_org,
+)
 from medvault.vault.custody import record as record_event
-from medvault.vault.env import Env
 
 _ZONE_TESTS = "tests/test_org_time_zone.py::"
 
@@ -68,7 +69,9 @@ def org_group() -> None:
 )
 @handout_options
 @json_option
+@pass_cli_context
 def org_init(
+    cli: CliContext,
     name: str,
     contact: str,
     admins: tuple[str, ...],
@@ -104,10 +107,16 @@ def org_init(
         threshold,
         chosen,
         out_dir,
-        Env().timestamp(),
+        cli.env.timestamp(),
         choose(out_dir, write_share_files, shares_to_disk),
         time_zone,
     )
+    _report_org_created(created, admins, threshold, as_json)
+
+
+def _report_org_created(
+    created: OrgCreated, admins: tuple[str, ...], threshold: int, as_json: bool
+) -> None:
     key = created.org.escrow_keys[0]
     if as_json:
         emit_json(
@@ -124,7 +133,7 @@ def org_init(
         )
         return
     click.echo(
-        f"Organisation {name}: escrow key {key.key_id} ({key.suite}), "
+        f"Organisation {created.org.name}: escrow key {key.key_id} ({key.suite}), "
         f"{threshold} of {len(admins)} admins needed to recover."
     )
     click.echo(f"Config (public): {created.config_path}")
@@ -221,7 +230,9 @@ def _quorum_of_active_key(org: OrgConfig, share_files: tuple[Path, ...]) -> tupl
 )
 @org_option
 @json_option
+@pass_cli_context
 def org_rotate(
+    cli: CliContext,
     reason: str,
     out_dir: Path,
     admins: tuple[str, ...],
@@ -262,15 +273,14 @@ def org_rotate(
         threshold or current.threshold,
         chosen,
         out_dir,
-        Env().timestamp(),
+        cli.env.timestamp(),
         handout,
         zone,
     )
     new_key = created.org.escrow_keys[0]
-    environment = env()
     record_event(
-        open_registry(),
-        environment,
+        cli.registry_on_first_use(),
+        cli.env,
         "rotate",
         {
             "reason": reason,
@@ -314,7 +324,9 @@ def org_rotate(
 @handout_options
 @org_option
 @json_option
+@pass_cli_context
 def org_reshare(
+    cli: CliContext,
     reason: str,
     admins: tuple[str, ...],
     threshold: int,
@@ -339,13 +351,12 @@ def org_reshare(
     org = load_org_config(org_path)
     shares = collect_shares(share_files)
     created, approvers = reshare_org(
-        org, shares, list(admins), threshold, out_dir, Env().timestamp(), handout
+        org, shares, list(admins), threshold, out_dir, cli.env.timestamp(), handout
     )
     key = next(k for k in created.org.escrow_keys if k.admins == tuple(admins))
-    environment = env()
     record_event(
-        open_registry(),
-        environment,
+        cli.registry_on_first_use(),
+        cli.env,
         "reshare",
         {
             "reason": reason,

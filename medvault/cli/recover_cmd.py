@@ -7,19 +7,13 @@ from pathlib import Path
 import click
 
 from medvault.cli import passphrase as pp
-from medvault.cli.common import (
-    VAULT_ARG,
-    emit_json,
-    env,
-    forget_cached_key,
-    json_option,
-    load_org_config,
-    open_registry,
-    org_option,
-)
+from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.files_cmds import raise_for_problems
+from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_option
+from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.cli.shares_input import collect_shares
+from medvault.cli.unlock import forget_cached_key
 from medvault.errors import UsageError
 from medvault.keys.passphrase import check_strength, to_secret
 from medvault.vault.maintenance import change_passphrase
@@ -61,7 +55,9 @@ from medvault.vault.recovery import escrow_identity, escrow_unlock
 @click.option("--force", is_flag=True, help="Overwrite existing files in --to.")
 @org_option
 @json_option
+@pass_cli_context
 def recover_cmd(
+    cli: CliContext,
     vault: Path,
     paths: tuple[str, ...],
     reason: str,
@@ -87,16 +83,11 @@ def recover_cmd(
     the vault, 17 written by a newer medvault, 20 shares refused (too few, mistyped — the
     word's position is named — from another key, or another organisation's).
     """
-    if not reason.strip():
-        raise UsageError("--reason must say why the vault is being recovered")
-    if (dest is None) == (not reset_passphrase):
-        raise UsageError("give either --to DIR (extract) or --reset-passphrase")
-    if reset_passphrase and paths:
-        raise UsageError("--reset-passphrase takes no PATH arguments")
+    _refuse_unclear_request(reason, dest, reset_passphrase, paths)
     org = load_org_config(org_path)
     shares = collect_shares(share_files)
     identity = escrow_identity(org, shares)
-    registry = open_registry()
+    registry = cli.registry_on_first_use()
     unlocked = escrow_unlock(vault, identity, registry if from_registry else None, org)
     audit = {
         "reason": reason.strip(),
@@ -111,8 +102,8 @@ def recover_cmd(
             new = pp.prompt("New vault passphrase", confirm=True)
         label = unlocked.header.body.label if unlocked.header is not None else ""
         check_strength(new, org.passphrase_policy, (org.name, label))
-        change_passphrase(unlocked, to_secret(new), registry, env(), "recover-reset", audit)
-        forget_cached_key(unlocked.vault_id_hex, "recover")
+        change_passphrase(unlocked, to_secret(new), registry, cli.env, "recover-reset", audit)
+        forget_cached_key(cli, unlocked.vault_id_hex, "recover")
         if as_json:
             emit_json({"vault_id": unlocked.vault_id_hex, "reset": True, **audit})
         else:
@@ -123,9 +114,9 @@ def recover_cmd(
         return
     assert dest is not None
     result = extract(
-        unlocked, list(paths), dest, force, registry, env(), action="recover", details=audit
+        unlocked, list(paths), dest, force, registry, cli.env, action="recover", details=audit
     )
-    forget_cached_key(unlocked.vault_id_hex, "recover")
+    forget_cached_key(cli, unlocked.vault_id_hex, "recover")
     if as_json:
         emit_json(
             {
@@ -146,3 +137,15 @@ def recover_cmd(
             err=True,
         )
     raise_for_problems(result, "recovered")
+
+
+def _refuse_unclear_request(
+    reason: str, dest: Path | None, reset_passphrase: bool, paths: tuple[str, ...]
+) -> None:
+    """UsageError (before any share is asked for) unless the request is one clear act."""
+    if not reason.strip():
+        raise UsageError("--reason must say why the vault is being recovered")
+    if (dest is None) == (not reset_passphrase):
+        raise UsageError("give either --to DIR (extract) or --reset-passphrase")
+    if reset_passphrase and paths:
+        raise UsageError("--reset-passphrase takes no PATH arguments")

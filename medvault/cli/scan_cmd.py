@@ -11,15 +11,10 @@ from pathlib import Path
 import click
 
 from medvault.cli import scan_output
-from medvault.cli.common import (
-    emit_json,
-    env,
-    json_option,
-    open_registry,
-    passphrase_options,
-    progress_bar,
-    unlock_vault,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import json_option
+from medvault.cli.output import emit_json, progress_bar
+from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.errors import NotAVault, SourceUnreadable
 from medvault.phi.model import MIB, Limits
 from medvault.phi.scanner import ScanReport, Walk, scan, walk
@@ -48,12 +43,13 @@ FOUND = 1  # like grep: the scan worked and found something
 )
 @passphrase_options
 @json_option
+@pass_cli_context
 def scan_cmd(
+    cli: CliContext,
     path: Path,
     into: Path | None,
     max_mib: int,
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     as_json: bool,
 ) -> None:
     """Look for plaintext PHI outside vaults on a drive or in a folder.
@@ -87,7 +83,7 @@ def scan_cmd(
         scan_output.print_report(report)  # before any passphrase prompt: say why it is asked
     moved, vault_id = None, None
     if into is not None and report.found:
-        moved, vault_id = _move(report, into, passphrase_fd, passphrase_file)
+        moved, vault_id = _move(cli, report, into, passphrase)
     if as_json:
         emit_json(scan_output.as_json(report, moved, vault_id))
     elif moved is not None and vault_id is not None:
@@ -120,17 +116,17 @@ def _walk(path: Path, progress: Callable[[int], None]) -> Walk:
 
 
 def _move(
-    report: ScanReport, into: Path, fd: int | None, file: Path | None
+    cli: CliContext, report: ScanReport, into: Path, passphrase: PassphraseSource
 ) -> tuple[MoveResult, str]:
-    unlocked = unlock_vault(into, fd, file)
-    registry = open_registry().real()
+    unlocked = unlock_vault(cli, into, passphrase)
+    registry = cli.registry()
     with progress_bar(sum(f.size for f in report.files), "encrypting") as bar:
         moved = move_into_vault(
             unlocked,
             report.root,
             [(f.path, f.rel) for f in report.files],
             registry,
-            env(),
+            cli.env,
             dict(report.counts),
             progress=bar,
         )

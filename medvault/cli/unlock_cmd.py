@@ -8,16 +8,11 @@ from pathlib import Path
 
 import click
 
-from medvault.cli import passphrase as pp
-from medvault.cli.common import (
-    VAULT_ARG,
-    emit_json,
-    env,
-    json_option,
-    open_registry,
-    passphrase_options,
-    vault_id_of,
-)
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import VAULT_ARG, json_option
+from medvault.cli.output import emit_json
+from medvault.cli.unlock import PassphraseSource, passphrase_options
+from medvault.cli.vault_lookup import vault_id_of
 from medvault.errors import KeyCacheRefused, UsageError
 from medvault.keys import keycache
 from medvault.keys.passphrase import to_secret
@@ -48,9 +43,8 @@ def parse_duration(text: str) -> timedelta:
     help="How long to keep the key on this workstation: 30m, 8h, 2d (max 7d).",
 )
 @passphrase_options
-def unlock_cmd(
-    vault: Path, duration: str, passphrase_fd: int | None, passphrase_file: Path | None
-) -> None:
+@pass_cli_context
+def unlock_cmd(cli: CliContext, vault: Path, duration: str, passphrase: PassphraseSource) -> None:
     """Cache the vault key in this workstation's OS keyring for a while.
 
     Until it expires or `medvault lock` is run, the commands that read or add files (ls,
@@ -72,14 +66,13 @@ def unlock_cmd(
     lifetime = parse_duration(duration)
     keycache.secure_backend()  # refuse an insecure keyring before asking for anything
     copies = open_headers(vault)
-    secret = pp.obtain(passphrase_fd, passphrase_file, confirm=False, text="Vault passphrase")
-    unlocked = unlock(copies, to_secret(secret))
-    environment = env()
+    unlocked = unlock(copies, to_secret(passphrase.passphrase()))
+    environment = cli.env
     expires = environment.now() + lifetime
     kept_in = keycache.remember(unlocked.vault_id_hex, unlocked.keys.vault_key(), expires)
     backend = type(keycache.secure_backend()).__module__
     record_event(
-        open_registry(),
+        cli.registry_on_first_use(),
         environment,
         "remember",
         {"expires": expires.isoformat(), "backend": backend, "kept_in": kept_in},
@@ -98,7 +91,8 @@ def unlock_cmd(
     "--all", "everything", is_flag=True, help="Forget every vault key cached on this workstation."
 )
 @json_option
-def lock_cmd(vault: str | None, everything: bool, as_json: bool) -> None:
+@pass_cli_context
+def lock_cmd(cli: CliContext, vault: str | None, everything: bool, as_json: bool) -> None:
     """Forget vault keys cached on this workstation (no passphrase, no drive needed).
 
     VAULT is the drive, the vault's id, a unique id prefix (6+ hex digits) or a unique
@@ -112,11 +106,10 @@ def lock_cmd(vault: str | None, everything: bool, as_json: bool) -> None:
     """
     if (vault is None) == (not everything):
         raise UsageError("give VAULT (the drive, its vault id or label) or --all, not both")
-    vault_ids = keycache.cached_vaults() if everything else [vault_id_of(vault or "")]
+    vault_ids = keycache.cached_vaults() if everything else [vault_id_of(cli, vault or "")]
     forgotten, failed = _forget_each(vault_ids)
-    environment = env()
     for vault_id in forgotten:
-        record_event(open_registry(), environment, "lock", {}, vault_id=vault_id)
+        record_event(cli.registry_on_first_use(), cli.env, "lock", {}, vault_id=vault_id)
     _report_locked(vault_ids, forgotten, as_json)
     if failed:
         why = next(iter(failed.values()))

@@ -7,21 +7,23 @@ from pathlib import Path
 import click
 
 from medvault.cli import passphrase as pp
-from medvault.cli.common import (
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import (
     VAULT_ARG,
     declare_options,
-    emit_json,
-    env,
-    forget_cached_key,
     json_option,
     load_org_config,
-    open_registry,
     org_option,
-    passphrase_options,
-    unlock_vault,
-    warn_if_lost,
 )
+from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
+from medvault.cli.unlock import (
+    PassphraseSource,
+    forget_cached_key,
+    passphrase_options,
+    warn_if_lost,
+    with_unlocked_vault,
+)
 from medvault.errors import UsageError
 from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
 from medvault.keys.passphrase import check_strength, generate, to_secret
@@ -30,6 +32,7 @@ from medvault.vault.create import create_vault
 from medvault.vault.custody import declare, parse_declared
 from medvault.vault.info import vault_info
 from medvault.vault.maintenance import change_passphrase
+from medvault.vault.session import UnlockedVault
 
 
 @click.command("create")
@@ -49,7 +52,9 @@ from medvault.vault.maintenance import change_passphrase
 @passphrase_options
 @org_option
 @json_option
+@pass_cli_context
 def create_cmd(
+    cli: CliContext,
     drive: Path,
     label: str,
     generate_passphrase: bool,
@@ -58,8 +63,7 @@ def create_cmd(
     individuals: int | None,
     states: tuple[str, ...],
     categories: tuple[str, ...],
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
+    passphrase: PassphraseSource,
     org_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -82,12 +86,10 @@ def create_cmd(
     if generate_passphrase:
         secret_text = generate()
     else:
-        secret_text = pp.obtain(
-            passphrase_fd, passphrase_file, confirm=True, text="New vault passphrase"
-        )
+        secret_text = passphrase.passphrase(confirm=True, text="New vault passphrase")
         # The org named by --org, and the label: words an attacker tries first.
         check_strength(secret_text, org.passphrase_policy, (org.name, label))
-    registry = open_registry()
+    registry = cli.registry_on_first_use()
     code_text, code = generate_recovery_code() if make_recovery_code else ("", None)
     created = create_vault(
         drive,
@@ -95,11 +97,11 @@ def create_cmd(
         to_secret(secret_text),
         org,
         registry,
-        env(),
+        cli.env,
         part_size=part_size,
         recovery_code=code,
     )
-    declare(registry, env(), created.vault_id, declared, "create")
+    declare(registry, cli.env, created.vault_id, declared, "create")
     if as_json:
         out = {
             "vault_id": created.vault_id,
@@ -125,13 +127,14 @@ def create_cmd(
 @click.command("info")
 @VAULT_ARG
 @json_option
-def info_cmd(vault: Path, as_json: bool) -> None:
+@pass_cli_context
+def info_cmd(cli: CliContext, vault: Path, as_json: bool) -> None:
     """Show what the vault header says, without a passphrase.
 
     Exit codes: 0 shown, 4 not a vault.
     """
     info = vault_info(vault)
-    warn_if_lost(str(info["vault_id"]), vault)
+    warn_if_lost(cli, str(info["vault_id"]), vault)
     if as_json:
         emit_json(info)
         return
@@ -158,13 +161,9 @@ def info_cmd(vault: Path, as_json: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Read the new passphrase from this file instead of asking twice.",
 )
-@passphrase_options
-def passwd_cmd(
-    vault: Path,
-    new_passphrase_file: Path | None,
-    passphrase_fd: int | None,
-    passphrase_file: Path | None,
-) -> None:
+@with_unlocked_vault
+@pass_cli_context
+def passwd_cmd(cli: CliContext, unlocked: UnlockedVault, new_passphrase_file: Path | None) -> None:
     """Change the vault passphrase. Only the header changes, whatever the vault's size.
 
     The current passphrase (or the recovery code) is always asked: a key cached by `unlock
@@ -176,13 +175,12 @@ def passwd_cmd(
     Exit codes: 0 changed, 3 wrong current passphrase, 4 not a vault, 10 vault busy,
     12 weak new passphrase, 13 no passphrase source.
     """
-    unlocked = unlock_vault(vault, passphrase_fd, passphrase_file)
     if new_passphrase_file is not None:
         new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
     else:
         new = pp.prompt("New vault passphrase", confirm=True)
     body = unlocked.require_header().body
     check_strength(new, names=(body.org_name, body.label))
-    change_passphrase(unlocked, to_secret(new), open_registry(), env())
-    forget_cached_key(unlocked.vault_id_hex, "passwd")
+    change_passphrase(unlocked, to_secret(new), cli.registry_on_first_use(), cli.env)
+    forget_cached_key(cli, unlocked.vault_id_hex, "passwd")
     click.echo("Passphrase changed.")

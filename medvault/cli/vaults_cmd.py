@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
-from medvault.cli.common import emit_json, json_option, open_registry
+from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import json_option
+from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.registry.records import StoredEvent, VaultRecord
 from medvault.reports.lost import custodian as current_custodian
@@ -32,8 +34,13 @@ STATES = ("pending", "active", "aborted", "lost", "erased")
     help="Only vaults whose current custodian contains TEXT (any case).",
 )
 @json_option
+@pass_cli_context
 def vaults_cmd(
-    states: tuple[str, ...], label: str | None, custodian: str | None, as_json: bool
+    cli: CliContext,
+    states: tuple[str, ...],
+    label: str | None,
+    custodian: str | None,
+    as_json: bool,
 ) -> None:
     """List the vaults in the custody registry: label, short id, custodian, when the drive
     was last in someone's hand, state, and the declared number of individuals
@@ -46,7 +53,7 @@ def vaults_cmd(
     (test: tests/test_vault_names.py::test_a_shared_prefix_is_ambiguous).
     Exit codes: 0, 2, 11 (registry unreachable).
     """
-    registry = open_registry().real()
+    registry = cli.registry()
     records = [r for r in registry.vaults() if _wanted(r, states, label)]
     events: dict[str, list[StoredEvent]] = defaultdict(list)
     for stored in registry.events() if records else []:

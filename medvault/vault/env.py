@@ -35,7 +35,7 @@ def current_actor(person: str | None = None) -> Actor:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    # The declared person: `medvault --as NAME` sets MEDVAULT_PERSON for the process.
+    # The declared person: PERSON (`medvault --as NAME`), else $MEDVAULT_PERSON.
     declared = person or os.environ.get("MEDVAULT_PERSON") or ""
     person = "".join(c for c in declared if c.isprintable())[:200].strip() or None
     return Actor(user=user, host=socket.gethostname(), person=person)

@@ -1,0 +1,127 @@
+"""What every command works with, made by the root group and passed as `ctx.obj`: the
+Env of the person acting (--as), and the custody registry.
+
+The registry is opened once per URL in this process and shared with the lost-drive
+check, which runs on a thread while the command starts its work (see Background)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import click
+
+from medvault.cli.output import warn_safely
+from medvault.config import registry_url
+from medvault.registry.records import CustodyRegistry, KeyPackageRegistry
+from medvault.vault.env import Env, current_actor
+
+if TYPE_CHECKING:
+    from medvault.registry.sql import Registry
+
+
+class CommandRegistry(CustodyRegistry, KeyPackageRegistry, Protocol):
+    """The registry as the commands hand it to a use case that may run Argon2id before it
+    records anything (create, passwd, recover, add, extract, ...)."""
+
+
+def _acting_env(person: str | None = None) -> Env:
+    """PERSON (--as), else $MEDVAULT_PERSON, is recorded with the OS account in events."""
+    return Env(actor=current_actor(person), warn=warn_safely)
+
+
+@dataclass(frozen=True)
+class CliContext:
+    env: Env = field(default_factory=_acting_env)
+
+    @classmethod
+    def acting_as(cls, person: str | None) -> CliContext:
+        return cls(_acting_env(person))
+
+    def registry(self) -> Registry:
+        """The custody registry, opened now: for work that runs no Argon2id after it."""
+        return _open_registry()
+
+    def registry_on_first_use(self) -> CommandRegistry:
+        """The custody registry, opened when a use case first calls it: after any Argon2id
+        work, so SQLAlchemy's ~30 MiB and Argon2id's 64 MiB are never resident together."""
+        return _OpenedOnFirstUse()
+
+
+# A command's own `cli: CliContext` parameter; a command run without the root group (a
+# test invoking it alone) gets one acting as $MEDVAULT_PERSON.
+pass_cli_context = click.make_pass_decorator(CliContext, ensure=True)
+
+
+def current_cli_context() -> CliContext:
+    """The running command's CliContext, for the decorators that unlock a vault."""
+    return click.get_current_context().ensure_object(CliContext)
+
+
+class _OpenedOnFirstUse:
+    """Opens the registry at the first call of any of its methods."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_open_registry(), name)
+
+
+# One open registry per URL in this process: the lost-drive check at unlock and the
+# command's own events share its engine and its migration check.
+_opened: dict[str, Registry] = {}
+
+
+def _open_registry() -> Registry:
+    if threading.current_thread() is not _background.thread:
+        _background.join()  # it may be opening this very registry
+    url = registry_url()
+    if url not in _opened:
+        from medvault.registry.sql import Registry
+
+        _opened[url] = Registry.for_url(url)
+    return _opened[url]
+
+
+class Background:
+    """The lost-drive check, on a thread while the command starts its work: it opens the
+    registry, and importing SQLAlchemy and connecting take ~0.4 s that an add or extract
+    would otherwise wait for. Whatever uses the registry next (the command's own event)
+    joins it first, so the order of events is unchanged; main() joins it before exit."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def start(self, work: Callable[[], None]) -> None:
+        self.join()
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # raised in the main thread by join()
+                self._failure = exc
+
+        self.thread = threading.Thread(target=run, name="medvault-registry")
+        self.thread.start()
+
+    def join(self) -> None:
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.join()
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+
+_background = Background()
+
+
+def in_background(work: Callable[[], None]) -> None:
+    """Run WORK on the background thread (after any earlier work there has finished)."""
+    _background.start(work)
+
+
+def join_background() -> None:
+    """Wait for the lost-drive check (and raise what it raised)."""
+    _background.join()

@@ -1,0 +1,101 @@
+"""What the commands print: JSON, "added PATH" lines, progress bars and warnings, and the
+check that an --out folder can take the files a command writes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from medvault.cli import safe_text
+from medvault.cli.safe_text import safe
+from medvault.errors import MedvaultError
+from medvault.vault.names import shown
+
+if TYPE_CHECKING:
+    from medvault.vault.catalog import Located
+
+
+def warn_safely(message: str) -> None:
+    # Warnings may quote a drive's or the registry's text (a file name, a reason).
+    sys.stderr.write(f"medvault: warning: {safe(message)}\n")
+
+
+def writable_folder(folder: Path) -> None:
+    """Create FOLDER if needed and prove a file can be written there (exit 1 otherwise)."""
+    probe = folder / ".medvault-write-test"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise MedvaultError(
+            f"cannot write to {folder}: {exc.strerror}", hint="choose another --out folder"
+        ) from None
+
+
+def added_printer(as_json: bool) -> Callable[[list[Located]], None]:
+    """on_commit for add/cp/export: "added PATH" once each file is durably committed
+    (nothing with --json, whose output comes at the end)."""
+
+    def report(done: list[Located]) -> None:
+        if not as_json:  # one write per group: 10,000 click.echo calls cost ~0.1 s
+            sys.stdout.write("".join(f"added {shown(x.path, limit=1 << 16)}\n" for x in done))
+            sys.stdout.flush()
+
+    return report
+
+
+def _no_progress(_n: int) -> None:
+    return None
+
+
+def emit_json(value: object) -> None:
+    click.echo(safe_text.dumps(value))
+
+
+def emit_json_array(items: Iterable[object]) -> None:
+    """emit_json of a list, byte for byte, written item by item: a listing of 100,000
+    files is never held whole."""
+    out = sys.stdout
+    first = True
+    for item in items:
+        body = safe_text.dumps(item).replace("\n", "\n  ")
+        out.write(("[\n  " if first else ",\n  ") + body)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
+@contextmanager
+def progress_bar(total: int | None, desc: str) -> Iterator[Callable[[int], None]]:
+    """Bytes progress on stderr, only when stderr is a terminal (disable=None).
+
+    tqdm is imported here, after unlocking, to keep it out of memory during Argon2id, and
+    only for a terminal: importing it costs ~0.1 s, which a script (stderr not a terminal,
+    where tqdm would draw nothing) should not pay."""
+    if not sys.stderr.isatty():
+        yield _no_progress
+        return
+    from tqdm import tqdm
+
+    with tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=desc,
+        file=sys.stderr,
+        disable=None,
+        mininterval=0.2,
+        dynamic_ncols=True,
+        leave=False,
+    ) as bar:
+
+        def advance(n: int) -> None:
+            bar.update(n)
+
+        yield advance

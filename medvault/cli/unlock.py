@@ -1,0 +1,215 @@
+"""Unlocking a vault for a command: where its passphrase or recovery code comes from
+(PassphraseSource), the key cached by `unlock --remember`, and the lost-drive check that
+follows every unlock."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from medvault.cli import passphrase as pp
+from medvault.cli.context import CliContext, current_cli_context, in_background
+from medvault.errors import KeyCacheRefused, MedvaultError
+from medvault.keys.passphrase import to_secret
+from medvault.keys.recovery_code import parse as parse_recovery_code
+from medvault.vault.session import (
+    UnlockedVault,
+    open_headers,
+    unlock,
+    unlock_with_key,
+    unlock_with_recovery_code,
+)
+
+
+@dataclass(frozen=True)
+class PassphraseSource:
+    """The four options a command that unlocks takes: the passphrase's file descriptor or
+    file (then $MEDVAULT_PASSPHRASE_FILE, $MEDVAULT_PASSPHRASE and a prompt, in that order:
+    cli/passphrase.py), or a recovery code from a file or a prompt. Never the secret."""
+
+    fd: int | None = None
+    file: Path | None = None
+    recovery_code_file: Path | None = None
+    use_recovery_code: bool = False
+
+    def passphrase(self, *, confirm: bool = False, text: str = "Vault passphrase") -> str:
+        """The passphrase (a new one, asked twice on a terminal, with CONFIRM)."""
+        return pp.obtain(self.fd, self.file, confirm=confirm, text=text)
+
+    def recovery_code(self) -> str | None:
+        """The recovery code, if --recovery-code-file or --use-recovery-code was given."""
+        if self.recovery_code_file is not None:
+            return pp.from_file(self.recovery_code_file, "--recovery-code-file")
+        if self.use_recovery_code:
+            return pp.prompt("Recovery code (8 groups of 6 digits)", confirm=False)
+        return None
+
+    @property
+    def passphrase_given(self) -> bool:
+        """--passphrase-fd or --passphrase-file: a key cached on this workstation is not
+        used instead."""
+        return self.fd is not None or self.file is not None
+
+
+def passphrase_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The four passphrase and recovery-code options, given to COMMAND as one
+    `passphrase: PassphraseSource`."""
+
+    @functools.wraps(command)
+    def with_source(
+        *args: Any,
+        passphrase_fd: int | None,
+        passphrase_file: Path | None,
+        recovery_code_file: Path | None,
+        use_recovery_code: bool,
+        **kwargs: Any,
+    ) -> None:
+        source = PassphraseSource(
+            passphrase_fd, passphrase_file, recovery_code_file, use_recovery_code
+        )
+        command(*args, passphrase=source, **kwargs)
+
+    options = [
+        click.option(
+            "--passphrase-fd",
+            type=int,
+            metavar="N",
+            help="Read the passphrase from this open file descriptor.",
+        ),
+        click.option(
+            "--passphrase-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Read the passphrase from the first line of this file.",
+        ),
+        click.option(
+            "--recovery-code-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Unlock with the recovery code in this file instead of the passphrase.",
+        ),
+        click.option(
+            "--use-recovery-code",
+            is_flag=True,
+            help="Unlock with the printed 48-digit recovery code (asked at a hidden prompt).",
+        ),
+    ]
+    decorated: Callable[..., None] = with_source
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated
+
+
+def with_unlocked_vault(command: Callable[..., None]) -> Callable[..., None]:
+    """For a command whose first work is to unlock its VAULT argument (VAULT_ARG, given
+    above this decorator): adds the passphrase options, and calls COMMAND with `unlocked`
+    (the vault, unlocked by unlock_vault) in place of `vault`."""
+
+    @functools.wraps(command)
+    def unlocking(*args: Any, vault: Path, passphrase: PassphraseSource, **kwargs: Any) -> None:
+        unlocked = unlock_vault(current_cli_context(), vault, passphrase)
+        command(*args, unlocked=unlocked, **kwargs)
+
+    return passphrase_options(unlocking)
+
+
+# The commands that may open a vault with a key cached by `unlock --remember` (their path
+# below the top-level group). Any other command, and any command added later, asks for
+# the passphrase: passwd, erase, recover and escrow reseal must prove that the person
+# knows it now, not that someone unlocked this workstation earlier.
+MAY_USE_CACHED_KEY = frozenset(
+    {
+        "add", "cp", "ls", "extract", "rm", "verify", "repair", "compact", "sync", "export",
+        "scan", "custody transfer",
+    }
+)  # fmt: skip
+
+
+def command_path() -> str:
+    """The running command's path below the top-level group ("custody transfer"), or ""
+    outside a click command."""
+    ctx = click.get_current_context(silent=True)
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def may_use_cached_key() -> bool:
+    return command_path() in MAY_USE_CACHED_KEY and not os.environ.get("MEDVAULT_NO_KEYRING")
+
+
+def _unlock_any(cli: CliContext, path: Path, source: PassphraseSource) -> UnlockedVault:
+    copies = open_headers(path)  # fail on "not a vault" before asking for anything
+    code = source.recovery_code()
+    if code is not None:
+        return unlock_with_recovery_code(copies, parse_recovery_code(code))
+    if not source.passphrase_given and may_use_cached_key():
+        from medvault.keys import keycache
+
+        vault_id = copies.any.header.vault_id.hex()
+        cached = keycache.recall(vault_id, cli.env.now())
+        if cached is not None:
+            try:
+                return unlock_with_key(copies, cached)
+            except MedvaultError:
+                # Stale or wrong: fall back to the passphrase (a keyring that cannot be
+                # reached now keeps the marker, and the next start tries again).
+                with contextlib.suppress(KeyCacheRefused):
+                    keycache.forget(vault_id)
+    return unlock(copies, to_secret(source.passphrase()))
+
+
+def unlock_vault(cli: CliContext, path: Path, source: PassphraseSource) -> UnlockedVault:
+    """Unlock VAULT with the recovery code if one was asked for, else with a key cached by
+    `unlock --remember` if this command may use one (MAY_USE_CACHED_KEY), else with the
+    passphrase."""
+    unlocked = _unlock_any(cli, path, source)
+    in_background(lambda: warn_if_lost(cli, unlocked, path))
+    return unlocked
+
+
+def forget_cached_key(cli: CliContext, vault_id: str, reason: str) -> None:
+    """After REASON (erase, passwd, recover, incident lost): delete the key of VAULT_ID
+    cached on this workstation, if a marker says there may be one, and record a `lock`
+    event so a lost-drive report knows the key is gone. A keyring that cannot be reached
+    gets a warning: the command itself has succeeded."""
+    from medvault.keys import keycache
+    from medvault.vault.custody import record
+
+    try:
+        removed = keycache.forget_if_marked(vault_id)
+    except KeyCacheRefused as exc:
+        cli.env.warn(f"{exc.message}; run `medvault lock {vault_id}` to delete the cached key")
+        return
+    if not removed:
+        return
+    try:
+        record(cli.registry_on_first_use(), cli.env, "lock", {"reason": reason}, vault_id=vault_id)
+    except MedvaultError as exc:  # may run while another error is on its way out (erase)
+        cli.env.warn(f"the cached key was deleted; its lock event was not recorded: {exc.message}")
+
+
+def warn_if_lost(cli: CliContext, vault: UnlockedVault | str, path: Path) -> None:
+    """A drive reported lost is back: say so, and record where it was seen. VAULT is the
+    unlocked vault, or only its id (commands that take no passphrase)."""
+    from medvault.vault.incidents import note_if_lost
+
+    unlocked = vault if isinstance(vault, UnlockedVault) else None
+    vault_id = vault.vault_id_hex if isinstance(vault, UnlockedVault) else vault
+    try:
+        seen = note_if_lost(cli.registry(), cli.env, vault_id, str(path.resolve()), unlocked)
+    except MedvaultError:
+        return  # no registry here: commands that must record will say so themselves
+    if seen is not None:
+        click.echo(
+            f"medvault: warning: vault {vault_id} is recorded as LOST; this sighting "
+            "was recorded. Tell your privacy officer.",
+            err=True,
+        )
