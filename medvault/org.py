@@ -20,18 +20,22 @@ from pathlib import Path
 from typing import Protocol
 
 from medvault.config import ORG_FILE, EscrowKeyConfig, OrgConfig, is_time_zone, render_org_toml
-from medvault.crypto.escrow import SEED_LEN, EscrowPrivateKey, EscrowSuite
+from medvault.crypto.escrow import SEED_LEN, EscrowPrivateKey, EscrowSuite, suite_available
 from medvault.crypto.symmetric import random_bytes
 from medvault.errors import AlreadyExists, CryptoUnavailable, UsageError
 from medvault.keys.shares import (
     ParsedShare,
     ShareError,
+    approvers,
     combine_parsed,
     combine_shares,
     split_seed,
 )
+from medvault.registry.records import EventSink
 from medvault.secret import Secret
 from medvault.store.staging import MEMORY_FILESYSTEMS, filesystem_of
+from medvault.vault.custody import record
+from medvault.vault.env import Env
 
 ADMIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LOCALTIME = Path("/etc/localtime")
@@ -279,6 +283,21 @@ def init_org(
     return OrgCreated(org, config_path, paths)
 
 
+class ForeignEscrowKey(ShareError):
+    """The shares rebuild a key that is not in the organisation's config (the shares of
+    another organisation, or the config of another)."""
+
+
+def usable_suite(name: str) -> EscrowSuite:
+    """The escrow suite NAME, if the installed cryptography has it (CryptoUnavailable
+    otherwise)."""
+    suite = EscrowSuite(name)
+    reason = suite_available(suite)
+    if reason is not None:
+        raise CryptoUnavailable(reason)
+    return suite
+
+
 def identify_key(org: OrgConfig, seed: Secret) -> tuple[EscrowKeyConfig, EscrowPrivateKey]:
     """Which of the org's escrow keys SEED rebuilds (active or retired)."""
     for key in org.escrow_keys:
@@ -288,7 +307,7 @@ def identify_key(org: OrgConfig, seed: Secret) -> tuple[EscrowKeyConfig, EscrowP
             continue
         if private.public.raw == key.public_key:
             return key, private
-    raise ShareError(
+    raise ForeignEscrowKey(
         "the shares rebuild a key that is not in this organisation's config",
         hint="check --org; shares of a rotated-out key still match its retired entry",
     )
@@ -339,14 +358,86 @@ def reshare_org(
     handout.prepare(admins)
     seed = combine_parsed(shares)
     key, _private = identify_key(org, seed)
-    used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
-    approvers = tuple(
-        key.admins[s.member_index] if s.member_index < len(key.admins) else "unknown" for s in used
-    )
+    approved_by = approvers(key.admins, shares, unnamed="unknown")
     entry, dealt = _deal(seed, EscrowSuite(key.suite), admins, threshold, org.name, key.created_at)
     entry = replace(entry, status=key.status)
     keys = tuple(entry if k.key_id == key.key_id else k for k in org.escrow_keys)
     new_org = replace(org, escrow_keys=keys, path=out_dir / ORG_FILE)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = _publish(new_org, out_dir / ORG_FILE, handout, dealt)
-    return OrgCreated(new_org, out_dir / ORG_FILE, paths), approvers
+    return OrgCreated(new_org, out_dir / ORG_FILE, paths), approved_by
+
+
+def active_key_approvers(org: OrgConfig, shares: Sequence[ParsedShare]) -> tuple[str, ...]:
+    """The approvers, once SHARES prove a quorum of the current (active) escrow key."""
+    key, _private = identify_key(org, combine_parsed(shares))
+    if key.status != "active":
+        raise ShareError(f"the shares are for retired escrow key {key.key_id}")
+    return approvers(key.admins, shares, unnamed=None)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """The admins, quorum and suite of an escrow key about to be made."""
+
+    admins: list[str]
+    threshold: int
+    suite: str
+
+
+def rotate_approved(
+    org: OrgConfig,
+    shares: Sequence[ParsedShare],
+    new_key: NewKey,
+    out_dir: Path,
+    handout: ShareHandout,
+    time_zone: str,
+    reason: str,
+    registry: EventSink,
+    env: Env,
+) -> OrgCreated:
+    """rotate_org, once SHARES prove a quorum of the active key, and the `rotate` event
+    (who approved, the new key, the retired ones)."""
+    approved_by = active_key_approvers(org, shares)
+    suite = usable_suite(new_key.suite)
+    created = rotate_org(
+        org, new_key.admins, new_key.threshold, suite, out_dir, env.timestamp(), handout, time_zone
+    )
+    made = created.org.escrow_keys[0]
+    details = {
+        "reason": reason,
+        "approvers": list(approved_by),
+        "new_key_id": made.key_id,
+        "retired_key_ids": [k.key_id for k in created.org.escrow_keys[1:]],
+        "admins": list(made.admins),
+        "threshold": made.threshold,
+    }
+    record(registry, env, "rotate", details)
+    return created
+
+
+def reshare_approved(
+    org: OrgConfig,
+    shares: list[ParsedShare],
+    admins: list[str],
+    threshold: int,
+    out_dir: Path,
+    handout: ShareHandout,
+    reason: str,
+    registry: EventSink,
+    env: Env,
+) -> tuple[OrgCreated, EscrowKeyConfig]:
+    """reshare_org, and the `reshare` event (who approved, the key, its new admins)."""
+    created, approved_by = reshare_org(
+        org, shares, admins, threshold, out_dir, env.timestamp(), handout
+    )
+    key = next(k for k in created.org.escrow_keys if k.admins == tuple(admins))
+    details = {
+        "reason": reason,
+        "approvers": list(approved_by),
+        "key_id": key.key_id,
+        "admins": list(admins),
+        "threshold": threshold,
+    }
+    record(registry, env, "reshare", details)
+    return created, key

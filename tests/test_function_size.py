@@ -16,9 +16,7 @@ LIMIT = 60
 LONGER_FOR_NOW: dict[str, int] = {
     "cli/demo.py:demo_cmd": 107,
     "cli/export_cmd.py:export_cmd": 96,
-    "cli/recover_cmd.py:recover_cmd": 85,
     "cli/custody_cmd.py:custody_show": 78,
-    "cli/org_cmd.py:org_rotate": 76,
     "cli/vault_cmds.py:create_cmd": 71,
     "cli/erase_cmd.py:erase_cmd": 66,
     "cli/escrow_cmd.py:escrow_reseal": 65,

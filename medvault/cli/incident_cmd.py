@@ -20,7 +20,6 @@ from medvault.reports import lost
 from medvault.reports.lost_model import REPORTABLE, LostDriveReport
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
-from medvault.vault.custody import record
 from medvault.vault.incidents import (
     SECRETS,
     flag_key_compromised,
@@ -28,6 +27,7 @@ from medvault.vault.incidents import (
     mark_found,
     parse_moment,
     record_disclosure,
+    record_evidence_pack,
     record_plaintext_finding,
     report_lost,
 )
@@ -110,14 +110,7 @@ def incident_lost(
     written = write_pack(
         out_dir, {"report.json": render_json(report), "report.html": render_html(report)}
     )
-    # The pack's digests go into the chain, so a later edit of the pack shows.
-    record(
-        registry,
-        environment,
-        "evidence-pack",
-        {"incident_id": incident.incident_id, "sha256": written},
-        vault_id=vault.vault_id,
-    )
+    record_evidence_pack(registry, environment, vault.vault_id, incident, written)
     _report_lost(report, vault.vault_id, incident.added, out_dir, written, as_json)
 
 

@@ -12,19 +12,16 @@ from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.cli.share_handout import choose, handout_options
 from medvault.cli.shares_input import collect_shares, share_option
-from medvault.config import OrgConfig
-from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
-from medvault.errors import CryptoUnavailable
-from medvault.keys.shares import ShareError, combine_parsed
+from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite
 from medvault.org import (
+    NewKey,
     OrgCreated,
     choose_time_zone,
-    identify_key,
     init_org,
-    reshare_org,
-    rotate_org,
+    reshare_approved,
+    rotate_approved,
+    usable_suite,
 )
-from medvault.vault.custody import record as record_event
 
 _ZONE_TESTS = "tests/test_org_time_zone.py::"
 
@@ -96,16 +93,12 @@ def org_init(
     9 org.toml or a share file already exists, 18 suite unsupported, 130 hand-out stopped
     (nothing kept).
     """
-    chosen = EscrowSuite(suite)
-    reason = suite_available(chosen)
-    if reason is not None:
-        raise CryptoUnavailable(reason)
     created = init_org(
         name,
         contact or f"the {name} security office",
         list(admins),
         threshold,
-        chosen,
+        usable_suite(suite),
         out_dir,
         cli.env.timestamp(),
         choose(out_dir, write_share_files, shares_to_disk),
@@ -186,16 +179,6 @@ def org_show(org_path: Path | None, as_json: bool) -> None:
         )
 
 
-def _quorum_of_active_key(org: OrgConfig, share_files: tuple[Path, ...]) -> tuple[str, ...]:
-    """The approvers, once the shares prove a quorum of the current (active) escrow key."""
-    shares = collect_shares(share_files)
-    key, _private = identify_key(org, combine_parsed(shares))
-    if key.status != "active":
-        raise ShareError(f"the shares are for retired escrow key {key.key_id}")
-    used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
-    return tuple(key.admins[s.member_index] for s in used if s.member_index < len(key.admins))
-
-
 @org_group.command("rotate")
 @click.option("--reason", required=True, help="Why the key is rotated; recorded.")
 @click.option(
@@ -260,49 +243,20 @@ def org_rotate(
     org = load_org_config(org_path)
     zone = choose_time_zone(time_zone, org.time_zone)  # refused before shares are typed
     current = org.active_keys[0]
-    new_admins = list(admins or current.admins)
-    handout.prepare(new_admins)  # refused before the admins type their shares
-    approvers = _quorum_of_active_key(org, share_files)
-    chosen = EscrowSuite(suite or current.suite)
-    reason_missing = suite_available(chosen)
-    if reason_missing is not None:
-        raise CryptoUnavailable(reason_missing)
-    created = rotate_org(
-        org,
-        new_admins,
-        threshold or current.threshold,
-        chosen,
-        out_dir,
-        cli.env.timestamp(),
-        handout,
-        zone,
+    new_key = NewKey(
+        list(admins or current.admins), threshold or current.threshold, suite or current.suite
     )
-    new_key = created.org.escrow_keys[0]
-    record_event(
-        cli.registry_on_first_use(),
-        cli.env,
-        "rotate",
-        {
-            "reason": reason,
-            "approvers": list(approvers),
-            "new_key_id": new_key.key_id,
-            "retired_key_ids": [k.key_id for k in created.org.escrow_keys[1:]],
-            "admins": list(new_key.admins),
-            "threshold": new_key.threshold,
-        },
+    handout.prepare(new_key.admins)  # refused before the admins type their shares
+    shares = collect_shares(share_files)
+    registry = cli.registry_on_first_use()
+    created = rotate_approved(
+        org, shares, new_key, out_dir, handout, zone, reason, registry, cli.env
     )
+    made = created.org.escrow_keys[0]
     if as_json:
-        emit_json(
-            {
-                "config": str(created.config_path),
-                "key_id": new_key.key_id,
-                "shares": [str(p) for p in created.share_paths],
-            }
-        )
+        _emit_changed_config(created, made.key_id)
         return
-    click.echo(
-        f"New escrow key {safe(new_key.key_id)} ({safe(new_key.suite)}); old key(s) retired."
-    )
+    click.echo(f"New escrow key {safe(made.key_id)} ({safe(made.suite)}); old key(s) retired.")
     click.echo(
         f"Config: {created.config_path}; give each admin their new share, then run "
         "`medvault escrow reseal` on every vault (`medvault escrow affected OLD_KEY_ID`)."
@@ -350,31 +304,24 @@ def org_reshare(
     handout.prepare(admins)  # refused before the admins type their shares
     org = load_org_config(org_path)
     shares = collect_shares(share_files)
-    created, approvers = reshare_org(
-        org, shares, list(admins), threshold, out_dir, cli.env.timestamp(), handout
-    )
-    key = next(k for k in created.org.escrow_keys if k.admins == tuple(admins))
-    record_event(
-        cli.registry_on_first_use(),
-        cli.env,
-        "reshare",
-        {
-            "reason": reason,
-            "approvers": list(approvers),
-            "key_id": key.key_id,
-            "admins": list(admins),
-            "threshold": threshold,
-        },
+    registry = cli.registry_on_first_use()
+    created, key = reshare_approved(
+        org, shares, list(admins), threshold, out_dir, handout, reason, registry, cli.env
     )
     if as_json:
-        emit_json(
-            {
-                "config": str(created.config_path),
-                "key_id": key.key_id,
-                "shares": [str(p) for p in created.share_paths],
-            }
-        )
+        _emit_changed_config(created, key.key_id)
         return
     click.echo(
         f"Escrow key {safe(key.key_id)} re-dealt to {safe(', '.join(admins))} ({threshold} needed)."
+    )
+
+
+def _emit_changed_config(created: OrgCreated, key_id: str) -> None:
+    """--json of rotate and reshare: the new org.toml, the key and its share files."""
+    emit_json(
+        {
+            "config": str(created.config_path),
+            "key_id": key_id,
+            "shares": [str(p) for p in created.share_paths],
+        }
     )

@@ -14,12 +14,17 @@ from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.cli.shares_input import collect_shares
 from medvault.cli.unlock import forget_cached_key
+from medvault.config import OrgConfig
 from medvault.errors import UsageError
 from medvault.keys.passphrase import check_strength, to_secret
-from medvault.vault.maintenance import change_passphrase
 from medvault.vault.names import shown
-from medvault.vault.reading import extract
-from medvault.vault.recovery import escrow_identity, escrow_unlock
+from medvault.vault.recovery import (
+    Recovery,
+    escrow_identity,
+    escrow_unlock,
+    recover_files,
+    reset_passphrase,
+)
 
 
 @click.command("recover")
@@ -85,37 +90,15 @@ def recover_cmd(
     """
     _refuse_unclear_request(reason, dest, reset_passphrase, paths)
     org = load_org_config(org_path)
-    shares = collect_shares(share_files)
-    identity = escrow_identity(org, shares)
+    identity = escrow_identity(org, collect_shares(share_files))
     registry = cli.registry_on_first_use()
     unlocked = escrow_unlock(vault, identity, registry if from_registry else None, org)
-    audit = {
-        "reason": reason.strip(),
-        "approvers": list(identity.approvers),
-        "escrow_key_id": identity.key_id,
-        "from_registry": from_registry,
-    }
+    recovery = Recovery(unlocked, identity, reason, from_registry)
     if reset_passphrase:
-        if new_passphrase_file is not None:
-            new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
-        else:
-            new = pp.prompt("New vault passphrase", confirm=True)
-        label = unlocked.header.body.label if unlocked.header is not None else ""
-        check_strength(new, org.passphrase_policy, (org.name, label))
-        change_passphrase(unlocked, to_secret(new), registry, cli.env, "recover-reset", audit)
-        forget_cached_key(cli, unlocked.vault_id_hex, "recover")
-        if as_json:
-            emit_json({"vault_id": unlocked.vault_id_hex, "reset": True, **audit})
-        else:
-            click.echo(
-                f"Passphrase of vault {unlocked.vault_id_hex} replaced; approved by "
-                f"{safe(', '.join(identity.approvers))}."
-            )
+        _reset(cli, recovery, org, new_passphrase_file, as_json)
         return
     assert dest is not None
-    result = extract(
-        unlocked, list(paths), dest, force, registry, cli.env, action="recover", details=audit
-    )
+    result = recover_files(recovery, list(paths), dest, force, registry, cli.env)
     forget_cached_key(cli, unlocked.vault_id_hex, "recover")
     if as_json:
         emit_json(
@@ -125,7 +108,7 @@ def recover_cmd(
                 "failed": result.failed,
                 "not_extracted": {k: safe(e.message) for k, e in result.refused.items()},
                 "time_not_set": result.untimed,
-                **audit,
+                **recovery.details(),
             }
         )
     else:
@@ -137,6 +120,32 @@ def recover_cmd(
             err=True,
         )
     raise_for_problems(result, "recovered")
+
+
+def _reset(
+    cli: CliContext,
+    recovery: Recovery,
+    org: OrgConfig,
+    new_passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    """--reset-passphrase: a new passphrase, held to the organisation's policy, replaces the old."""
+    if new_passphrase_file is not None:
+        new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
+    else:
+        new = pp.prompt("New vault passphrase", confirm=True)
+    unlocked = recovery.vault
+    label = unlocked.header.body.label if unlocked.header is not None else ""
+    check_strength(new, org.passphrase_policy, (org.name, label))
+    reset_passphrase(recovery, to_secret(new), cli.registry_on_first_use(), cli.env)
+    forget_cached_key(cli, unlocked.vault_id_hex, "recover")
+    if as_json:
+        emit_json({"vault_id": unlocked.vault_id_hex, "reset": True, **recovery.details()})
+    else:
+        click.echo(
+            f"Passphrase of vault {unlocked.vault_id_hex} replaced; approved by "
+            f"{safe(', '.join(recovery.identity.approvers))}."
+        )
 
 
 def _refuse_unclear_request(

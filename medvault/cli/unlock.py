@@ -176,24 +176,10 @@ def unlock_vault(cli: CliContext, path: Path, source: PassphraseSource) -> Unloc
 
 
 def forget_cached_key(cli: CliContext, vault_id: str, reason: str) -> None:
-    """After REASON (erase, passwd, recover, incident lost): delete the key of VAULT_ID
-    cached on this workstation, if a marker says there may be one, and record a `lock`
-    event so a lost-drive report knows the key is gone. A keyring that cannot be reached
-    gets a warning: the command itself has succeeded."""
-    from medvault.keys import keycache
-    from medvault.vault.custody import record
+    """The key of VAULT_ID cached here goes after REASON (cached_keys.forget_after)."""
+    from medvault.vault.cached_keys import forget_after  # keycache only when it may be needed
 
-    try:
-        removed = keycache.forget_if_marked(vault_id)
-    except KeyCacheRefused as exc:
-        cli.env.warn(f"{exc.message}; run `medvault lock {vault_id}` to delete the cached key")
-        return
-    if not removed:
-        return
-    try:
-        record(cli.registry_on_first_use(), cli.env, "lock", {"reason": reason}, vault_id=vault_id)
-    except MedvaultError as exc:  # may run while another error is on its way out (erase)
-        cli.env.warn(f"the cached key was deleted; its lock event was not recorded: {exc.message}")
+    forget_after(vault_id, reason, cli.registry_on_first_use(), cli.env)
 
 
 def warn_if_lost(cli: CliContext, vault: UnlockedVault | str, path: Path) -> None:

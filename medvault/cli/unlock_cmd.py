@@ -16,7 +16,7 @@ from medvault.cli.vault_lookup import vault_id_of
 from medvault.errors import KeyCacheRefused, UsageError
 from medvault.keys import keycache
 from medvault.keys.passphrase import to_secret
-from medvault.vault.custody import record as record_event
+from medvault.vault.cached_keys import forget, remember
 from medvault.vault.session import open_headers, unlock
 
 MAX_REMEMBER = timedelta(days=7)
@@ -67,17 +67,7 @@ def unlock_cmd(cli: CliContext, vault: Path, duration: str, passphrase: Passphra
     keycache.secure_backend()  # refuse an insecure keyring before asking for anything
     copies = open_headers(vault)
     unlocked = unlock(copies, to_secret(passphrase.passphrase()))
-    environment = cli.env
-    expires = environment.now() + lifetime
-    kept_in = keycache.remember(unlocked.vault_id_hex, unlocked.keys.vault_key(), expires)
-    backend = type(keycache.secure_backend()).__module__
-    record_event(
-        cli.registry_on_first_use(),
-        environment,
-        "remember",
-        {"expires": expires.isoformat(), "backend": backend, "kept_in": kept_in},
-        vault=unlocked,
-    )
+    expires, kept_in = remember(unlocked, lifetime, cli.registry_on_first_use(), cli.env)
     where = "in memory until logout, at most" if kept_in == "session" else "until"
     click.echo(
         f"Vault {unlocked.vault_id_hex} unlocked on this workstation {where} "
@@ -107,28 +97,13 @@ def lock_cmd(cli: CliContext, vault: str | None, everything: bool, as_json: bool
     if (vault is None) == (not everything):
         raise UsageError("give VAULT (the drive, its vault id or label) or --all, not both")
     vault_ids = keycache.cached_vaults() if everything else [vault_id_of(cli, vault or "")]
-    forgotten, failed = _forget_each(vault_ids)
-    for vault_id in forgotten:
-        record_event(cli.registry_on_first_use(), cli.env, "lock", {}, vault_id=vault_id)
+    forgotten, failed = forget(vault_ids, cli.registry_on_first_use(), cli.env)
     _report_locked(vault_ids, forgotten, as_json)
     if failed:
         why = next(iter(failed.values()))
         raise KeyCacheRefused(
             f"the key of vault(s) {', '.join(failed)} may still be in the OS keyring ({why})"
         )
-
-
-def _forget_each(vault_ids: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The ids whose key was deleted, and why each that could not be was not."""
-    forgotten: list[str] = []
-    failed: dict[str, str] = {}
-    for vault_id in vault_ids:
-        try:
-            if keycache.forget(vault_id):
-                forgotten.append(vault_id)
-        except KeyCacheRefused as exc:
-            failed[vault_id] = exc.message
-    return forgotten, failed
 
 
 def _report_locked(vault_ids: list[str], forgotten: list[str], as_json: bool) -> None:

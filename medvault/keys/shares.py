@@ -147,3 +147,21 @@ def combine_parsed(shares: Sequence[ParsedShare]) -> Secret:
 
 def combine_shares(mnemonics: Sequence[str]) -> Secret:
     return combine_parsed([parse_share(m, f"share {i}") for i, m in enumerate(mnemonics, 1)])
+
+
+def approvers(
+    admins: Sequence[str], shares: Sequence[ParsedShare], unnamed: str | None
+) -> tuple[str, ...]:
+    """Who approved with SHARES (combined, so one key's): the admin of each distinct share
+    the quorum used, from ADMINS, the escrow key's admins in the order they were dealt.
+    A share numbered beyond ADMINS is named UNNAMED with {number} filled in, or left out
+    when UNNAMED is None: each caller says which (the recovery names the holder, reshare
+    says "unknown", rotate leaves it out)."""
+    used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
+    named: list[str] = []
+    for share in used:
+        if share.member_index < len(admins):
+            named.append(admins[share.member_index])
+        elif unnamed is not None:
+            named.append(unnamed.format(number=share.member_index + 1))
+    return tuple(named)

@@ -282,3 +282,12 @@ def _reason(reason: str) -> str:
     if not reason.strip():
         raise UsageError("--reason is required")
     return reason.strip()[:500]
+
+
+def record_evidence_pack(
+    registry: EventSink, env: Env, vault_id: str, incident: LostIncident, sha256: dict[str, str]
+) -> Event:
+    """The evidence pack written for INCIDENT of VAULT_ID, by the SHA-256 of each file: in
+    the chain, a later edit of the pack shows."""
+    details = {"incident_id": incident.incident_id, "sha256": sha256}
+    return record(registry, env, "evidence-pack", details, vault_id=vault_id)

@@ -15,12 +15,15 @@ from medvault.crypto.escrow import EscrowPrivateKey
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.errors import EscrowRefused, MedvaultError, NotAVault
 from medvault.format import pack as pfmt
-from medvault.keys.shares import ParsedShare, combine_parsed
-from medvault.org import identify_key
-from medvault.registry.records import KeyPackage
-from medvault.secret import VaultKey
+from medvault.keys.shares import ParsedShare, approvers, combine_parsed
+from medvault.org import ForeignEscrowKey, identify_key
+from medvault.registry.records import CustodyRegistry, KeyPackage
+from medvault.secret import Secret, VaultKey
 from medvault.store.layout import VaultPaths, locate
 from medvault.store.packs import list_packs
+from medvault.vault.env import Env
+from medvault.vault.maintenance import change_passphrase
+from medvault.vault.reading import ExtractResult, extract
 from medvault.vault.session import UnlockedVault, read_headers, unlock_with_key
 
 
@@ -46,9 +49,7 @@ class EscrowIdentity:
 def escrow_identity(org: OrgConfig, shares: Sequence[ParsedShare]) -> EscrowIdentity:
     try:
         key, private = identify_key(org, combine_parsed(shares))
-    except EscrowRefused as exc:
-        if "not in this organisation" not in exc.message:
-            raise
+    except ForeignEscrowKey:
         # Name the org whose config was checked: shares of another org are the usual cause.
         raise EscrowRefused(
             f"the shares rebuild an escrow key that is not one of {org.name}'s "
@@ -56,14 +57,8 @@ def escrow_identity(org: OrgConfig, shares: Sequence[ParsedShare]) -> EscrowIden
             hint="use that organisation's org.toml (--org), or this organisation's shares; "
             "nothing was recovered",
         ) from None
-    used = list({s.member_index: s for s in shares}.values())[: shares[0].threshold]
-    approvers = tuple(
-        key.admins[s.member_index]
-        if s.member_index < len(key.admins)
-        else f"holder of share {s.member_index + 1}"
-        for s in used
-    )
-    return EscrowIdentity(private, approvers)
+    named = approvers(key.admins, shares, unnamed="holder of share {number}")
+    return EscrowIdentity(private, named)
 
 
 def _vault_facts_from_packs(paths: VaultPaths) -> tuple[bytes, int]:
@@ -137,3 +132,45 @@ def escrow_unlock(
     raise EscrowRefused(
         f"the registry has no key package for vault {vault_id.hex()} and key {identity.key_id}"
     )
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A vault opened by the escrow key, with what every recovery event records: why,
+    who approved, with which escrow key, and whether its key package was the registry's."""
+
+    vault: UnlockedVault
+    identity: EscrowIdentity
+    reason: str
+    from_registry: bool
+
+    def details(self) -> dict[str, object]:
+        return {
+            "reason": self.reason.strip(),
+            "approvers": list(self.identity.approvers),
+            "escrow_key_id": self.identity.key_id,
+            "from_registry": self.from_registry,
+        }
+
+
+def recover_files(
+    recovery: Recovery,
+    wanted: list[str],
+    dest_dir: Path,
+    force: bool,
+    registry: CustodyRegistry,
+    env: Env,
+) -> ExtractResult:
+    """Extract the WANTED files (all if none) of the recovered vault: a `recover` event."""
+    details = recovery.details()
+    return extract(
+        recovery.vault, wanted, dest_dir, force, registry, env, action="recover", details=details
+    )
+
+
+def reset_passphrase(
+    recovery: Recovery, new_passphrase: Secret, registry: CustodyRegistry, env: Env
+) -> None:
+    """Replace the recovered vault's passphrase: a `recover-reset` event."""
+    details = recovery.details()
+    change_passphrase(recovery.vault, new_passphrase, registry, env, "recover-reset", details)
