@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,7 +15,8 @@ from medvault.cli.safe_text import safe
 from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.cli.vault_lookup import vault_id_of
 from medvault.errors import NotFound, UsageError
-from medvault.registry.records import Event
+from medvault.registry.records import Event, StoredEvent, VaultRecord
+from medvault.reports.local_time import ReportZone
 from medvault.reports.lost import DRIVE_ACTS, custodian, plain, summarize
 from medvault.vault.custody import declare, parse_declared, sync_drive_log, transfer
 from medvault.vault.incidents import known_vault
@@ -130,22 +132,27 @@ def custody_show(cli: CliContext, vault: str, org_path: Path | None, as_json: bo
     registry = cli.registry()
     record = known_vault(registry, vault_id_of(cli, vault))
     events = registry.events(record.vault_id)
+    view = _custody_view(record, events, zone)
+    if as_json:
+        emit_json(view)
+        return
+    _print_custody(record, events, zone, view)
+
+
+def _custody_view(
+    record: VaultRecord, events: list[StoredEvent], zone: ReportZone
+) -> dict[str, Any]:
+    """What `custody show` says about RECORD, as --json prints it (UTC times)."""
     seen = [s for s in events if s.event.action in DRIVE_ACTS]
     last = seen[-1] if seen else None
-    view = {
+    return {
         "vault_id": record.vault_id,
         "label": record.label,
         "status": record.status,
         "created_at": record.created_at,
         "created_by": record.created_by,
         "current_custodian": custodian(record, events),
-        "last_seen": None
-        if last is None
-        else {
-            "at": last.event.at,
-            "host": last.event.actor.host,
-            "by": last.event.actor.describe(),
-        },
+        "last_seen": None if last is None else _seen(last.event),
         "timeline": [
             {
                 "seq": s.seq,
@@ -161,9 +168,11 @@ def custody_show(cli: CliContext, vault: str, org_path: Path | None, as_json: bo
         "time_zone": zone.name,
         "time_zone_note": zone.note,
     }
-    if as_json:
-        emit_json(view)
-        return
+
+
+def _print_custody(
+    record: VaultRecord, events: list[StoredEvent], zone: ReportZone, view: dict[str, Any]
+) -> None:
     # Every value below comes from the registry, and events merged by `sync` from a
     # drive's log were written by whoever held the drive and its passphrase.
     click.echo(f"Vault {record.vault_id}  {record.label!r}  status: {safe(record.status)}")
@@ -173,10 +182,11 @@ def custody_show(cli: CliContext, vault: str, org_path: Path | None, as_json: bo
         f"on {safe(record.host)}"
     )
     click.echo(f"Current custodian: {safe(view['current_custodian'])}")
+    last = view["last_seen"]
     if last is not None:
         click.echo(
-            f"Last seen: {safe(zone.shown(last.event.at))} on {safe(last.event.actor.host)} "
-            f"by {safe(last.event.actor.describe())}"
+            f"Last seen: {safe(zone.shown(last['at']))} on {safe(last['host'])} "
+            f"by {safe(last['by'])}"
         )
     click.echo("")
     for s in events:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.config import load_org
+from medvault.config import OrgConfig, load_org
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY
 from medvault.keys.passphrase import generate, to_secret
@@ -23,8 +24,11 @@ from medvault.vault.custody import Declared, declare
 from medvault.vault.env import Env
 from medvault.vault.incidents import mark_lost
 from medvault.vault.reading import extract, list_files
-from medvault.vault.session import open_headers, unlock
+from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import verify
+
+if TYPE_CHECKING:
+    from medvault.registry.sql import Registry
 
 SAMPLE = {
     "lab-results/2026-11-01-cbc.csv": "patient_id,test,value,unit\nDEMO-0001,HGB,13.9,g/dL\n",
@@ -66,8 +70,20 @@ def demo_cmd(cli: CliContext, work_dir: Path | None) -> None:
     home, drive = base / "home", base / "usb-stick"
     drive.mkdir(exist_ok=True)
     env = Env(actor=cli.env.actor)  # warnings as the library gives them
-    suite = DEFAULT_SUITE if suite_available(DEFAULT_SUITE) is None else EscrowSuite.P384
+    org = _organisation(home, env)
+    registry, vault_id, passphrase = _create(home, drive, org, env)
+    vault, source = _add(base, drive, passphrase, registry, env)
+    files_ok = _check(base, vault, source, registry, env)
+    _show_drive(drive)
+    chain_ok = _show_custody(registry, vault_id)
+    _evidence(base, registry, org, vault_id, env)
+    click.echo(f"Done. Everything is in {base}")
+    if not (files_ok and chain_ok):
+        raise click.ClickException("the demo found a problem (see above)")
 
+
+def _organisation(home: Path, env: Env) -> OrgConfig:
+    suite = DEFAULT_SUITE if suite_available(DEFAULT_SUITE) is None else EscrowSuite.P384
     click.echo(f"== 1. Organisation (escrow key split 2-of-3), in {home}")
     org_made = init_org(
         "Demo Health",
@@ -83,7 +99,11 @@ def demo_cmd(cli: CliContext, work_dir: Path | None) -> None:
         f"   escrow key {org.escrow_keys[0].key_id} ({suite.value}); shares: "
         f"{', '.join(p.name for p in org_made.share_paths)}"
     )
+    return org
 
+
+def _create(home: Path, drive: Path, org: OrgConfig, env: Env) -> tuple[Registry, str, str]:
+    """The registry, the new vault's id and its (generated) passphrase."""
     click.echo(f"== 2. Create a vault on the 'drive' {drive}")
     from medvault.registry.sql import Registry
 
@@ -96,13 +116,23 @@ def demo_cmd(cli: CliContext, work_dir: Path | None) -> None:
         f"   Argon2id t={RFC9106_LOW_MEMORY.time_cost} "
         f"m={RFC9106_LOW_MEMORY.memory_kib} KiB p={RFC9106_LOW_MEMORY.parallelism}"
     )
+    return registry, created.vault_id, passphrase
 
+
+def _add(
+    base: Path, drive: Path, passphrase: str, registry: Registry, env: Env
+) -> tuple[UnlockedVault, Path]:
+    """The vault, unlocked, with the sample folder added; and that folder."""
     click.echo("== 3. Add an export folder")
     source = _write_samples(base)
     vault = unlock(open_headers(drive), to_secret(passphrase))
     added = add_files(vault, [source], False, registry, env)
     click.echo(f"   {len(added.files)} files, {added.bytes} bytes encrypted")
+    return vault, source
 
+
+def _check(base: Path, vault: UnlockedVault, source: Path, registry: Registry, env: Env) -> bool:
+    """List, verify and extract; whether every file authenticated and came back the same."""
     click.echo("== 4. List")
     for loc in list_files(vault)[0]:
         click.echo(f"   {loc.size:>8}  {loc.sha256[:12]}…  {loc.path}")
@@ -119,14 +149,20 @@ def demo_cmd(cli: CliContext, work_dir: Path | None) -> None:
         for p in (x.path for x in list_files(vault)[0])
     )
     click.echo(f"   {len(result.written)} files to {out}; byte-identical: {same}")
+    return report.ok and same
 
+
+def _show_drive(drive: Path) -> None:
     click.echo("== 7. What is on the drive (names are random ids, no PHI)")
     for path in sorted(drive.rglob("*")):
         if path.is_file():
             click.echo(f"   {path.relative_to(drive)}")
 
+
+def _show_custody(registry: Registry, vault_id: str) -> bool:
+    """Print the vault's events; whether the audit chain is intact."""
     click.echo("== 8. Custody record (registry)")
-    for stored in registry.events(created.vault_id):
+    for stored in registry.events(vault_id):
         ev = stored.event
         who = f"{ev.actor.describe()}@{ev.actor.host}"
         click.echo(
@@ -134,11 +170,14 @@ def demo_cmd(cli: CliContext, work_dir: Path | None) -> None:
         )
     broken = registry.verify_chain()
     click.echo(f"   audit chain: {'intact' if broken is None else f'broken at {broken}'}")
+    return broken is None
 
+
+def _evidence(base: Path, registry: Registry, org: OrgConfig, vault_id: str, env: Env) -> None:
     click.echo("== 9. If this drive were lost: the breach-assessment evidence pack")
-    lost_event = mark_lost(registry, env, created.vault_id, env.now(), "demo privacy officer")
-    record = registry.vault(created.vault_id)
-    found = [s for s in registry.events(created.vault_id) if s.event == lost_event]
+    lost_event = mark_lost(registry, env, vault_id, env.now(), "demo privacy officer")
+    record = registry.vault(vault_id)
+    found = [s for s in registry.events(vault_id) if s.event == lost_event]
     if record is None or not found:
         raise click.ClickException("the demo could not read back the incident")
     pack = lost.build(
@@ -157,9 +196,6 @@ def demo_cmd(cli: CliContext, work_dir: Path | None) -> None:
             page.write(body)
     click.echo(f"   determination: {pack.determination.conclusion.upper()}")
     click.echo(f"   open {evidence / 'report.html'} in a browser (or print it)")
-    click.echo(f"Done. Everything is in {base}")
-    if not (report.ok and same and broken is None):
-        raise click.ClickException("the demo found a problem (see above)")
 
 
 def _new_folder(first: Path) -> Path:

@@ -18,7 +18,8 @@ from medvault.cli.unlock import (
 )
 from medvault.errors import MedvaultError, UsageError
 from medvault.reports import certificate
-from medvault.vault.erase import erase_vault
+from medvault.vault.env import Env
+from medvault.vault.erase import Erased, erase_vault
 
 
 @click.command("erase")
@@ -90,9 +91,12 @@ def erase_cmd(
         # Even a failed erase may have destroyed the headers: a cached key must not be
         # the last way in to what is left.
         forget_cached_key(cli, unlocked.vault_id_hex, "erase")
-    cert = certificate.certificate(
-        erased, environment.actor.describe(), environment.actor.host, org.name
-    )
+    _certify(erased, environment, org.name, out_dir, as_json)
+
+
+def _certify(erased: Erased, env: Env, org_name: str, out_dir: Path, as_json: bool) -> None:
+    """Write the certificate of sanitization to OUT_DIR, and say what was destroyed."""
+    cert = certificate.certificate(erased, env.actor.describe(), env.actor.host, org_name)
     try:
         written = certificate.write(out_dir, cert)
     except OSError as exc:

@@ -16,7 +16,7 @@ from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import PassphraseSource, forget_cached_key, passphrase_options
 from medvault.keys.passphrase import to_secret
-from medvault.vault.escrow_ops import reseal
+from medvault.vault.escrow_ops import Resealed, reseal
 from medvault.vault.session import open_headers, unlock
 
 
@@ -83,11 +83,15 @@ def escrow_reseal(
         )
     if done.rekeyed:  # a key cached before is the old vault key: it opens nothing now
         forget_cached_key(cli, unlocked.vault_id_hex, "rekey")
+    _report_resealed(unlocked.vault_id_hex, done, as_json)
+
+
+def _report_resealed(vault_id: str, done: Resealed, as_json: bool) -> None:
     if as_json:
-        emit_json({"vault_id": unlocked.vault_id_hex, **asdict(done)})
+        emit_json({"vault_id": vault_id, **asdict(done)})
         return
     before, after = ", ".join(done.key_ids_before), ", ".join(done.key_ids_after)
-    click.echo(f"Vault {unlocked.vault_id_hex}: escrow key(s) {before} -> {after}.")
+    click.echo(f"Vault {vault_id}: escrow key(s) {before} -> {after}.")
     if done.rekeyed:
         why = (
             f" (escrow key {', '.join(done.compromised)} is flagged compromised)"

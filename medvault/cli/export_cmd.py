@@ -1,4 +1,4 @@
-"""`medvault export` and `medvault cp`: getting files onto the drive only encrypted."""
+"""`medvault export`: getting files onto the drive only encrypted."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vau
 from medvault.store import staging
 from medvault.vault.catalog import Located
 from medvault.vault.custody import declare, parse_declared
-from medvault.vault.export import check_name, run_export
+from medvault.vault.export import ExportResult, check_name, run_export
 
 
 def _interrupt_on_sigterm() -> None:
@@ -30,8 +30,41 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+EXPORT_HELP = """Run an export command so that its output reaches the drive only encrypted.
+
+    \b
+      medvault export --vault /media/usb --name labs -- ./export-labs.sh {}
+      medvault export --vault /media/usb -- psql -c "\\copy ... to '$MEDVAULT_EXPORT_DIR/x.csv'"
+
+    CMD (everything after --) runs with MEDVAULT_EXPORT_DIR set to a private staging folder
+    in memory (mode 0700; `{}` in its arguments is replaced by the same path). When CMD
+    exits 0, every file it wrote is encrypted into the vault under exports/NAME/<UTC time>/,
+    read back and authenticated, and the staging folder is wiped. When CMD fails, nothing is
+    added and medvault exits with CMD's exit code. The event records CMD's name and a
+    SHA-256 of its arguments (not the arguments: they can hold PHI; --record-args adds
+    them, redacted), who, where, counts, bytes and digests
+    (test: tests/test_export.py::test_export_records_no_arguments).
+
+    CMD runs as you, with your full authority (no sandbox): it can read any file you can,
+    a passphrase file included, whose path it can read in /proc; medvault warns when
+    --passphrase-file or MEDVAULT_PASSPHRASE_FILE is used
+    (test: tests/test_export_passphrase.py::test_passphrase_file_is_warned_about).
+    Give the passphrase at the prompt or with --passphrase-fd from a pipe: it is read and
+    the vault unlocked before CMD starts, MEDVAULT_PASSPHRASE* are not passed on, and
+    medvault is non-dumpable, so CMD cannot read its memory, environment or descriptors
+    (test: tests/test_export_passphrase.py::test_passphrase_fd_leaks_nothing).
+    A key cached with `unlock --remember` is in your keyring, which CMD can query like any
+    program of yours.
+
+    Exit codes: 0, CMD's own code when it fails, 2 (no memory-backed staging; bad --name),
+    3, 4, 6 (read-back failed: the staged files are kept and named), 7, 8 (CMD not found),
+    10, 13, 130.
+    """
+
+
 @click.command(
     "export",
+    help=EXPORT_HELP,
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
 @click.option(
@@ -74,45 +107,13 @@ def export_cmd(
     as_json: bool,
     command: tuple[str, ...],
 ) -> None:
-    """Run an export command so that its output reaches the drive only encrypted.
-
-    \b
-      medvault export --vault /media/usb --name labs -- ./export-labs.sh {}
-      medvault export --vault /media/usb -- psql -c "\\copy ... to '$MEDVAULT_EXPORT_DIR/x.csv'"
-
-    CMD (everything after --) runs with MEDVAULT_EXPORT_DIR set to a private staging folder
-    in memory (mode 0700; `{}` in its arguments is replaced by the same path). When CMD
-    exits 0, every file it wrote is encrypted into the vault under exports/NAME/<UTC time>/,
-    read back and authenticated, and the staging folder is wiped. When CMD fails, nothing is
-    added and medvault exits with CMD's exit code. The event records CMD's name and a
-    SHA-256 of its arguments (not the arguments: they can hold PHI; --record-args adds
-    them, redacted), who, where, counts, bytes and digests
-    (test: tests/test_export.py::test_export_records_no_arguments).
-
-    CMD runs as you, with your full authority (no sandbox): it can read any file you can,
-    a passphrase file included, whose path it can read in /proc; medvault warns when
-    --passphrase-file or MEDVAULT_PASSPHRASE_FILE is used
-    (test: tests/test_export_passphrase.py::test_passphrase_file_is_warned_about).
-    Give the passphrase at the prompt or with --passphrase-fd from a pipe: it is read and
-    the vault unlocked before CMD starts, MEDVAULT_PASSPHRASE* are not passed on, and
-    medvault is non-dumpable, so CMD cannot read its memory, environment or descriptors
-    (test: tests/test_export_passphrase.py::test_passphrase_fd_leaks_nothing).
-    A key cached with `unlock --remember` is in your keyring, which CMD can query like any
-    program of yours.
-
-    Exit codes: 0, CMD's own code when it fails, 2 (no memory-backed staging; bad --name),
-    3, 4, 6 (read-back failed: the staged files are kept and named), 7, 8 (CMD not found),
-    10, 13, 130.
-    """
+    # The help text is EXPORT_HELP (a page of its own, as extract has EXTRACT_HELP).
     argv = list(command)
     if argv and argv[0] == "--":
         argv = argv[1:]
     export_name = check_name(name or _default_name(argv))
     declared = parse_declared(individuals, states, categories)
-    explicit = os.environ.get("MEDVAULT_STAGING_DIR")
-    root = staging.choose_root(Path(explicit) if explicit else None, allow_disk_staging)
-    if not root.memory_backed:
-        click.echo(f"medvault: warning: staging on disk ({root.path}, {root.filesystem})", err=True)
+    root = _staging_root(allow_disk_staging)
     _warn_if_passphrase_file(passphrase.file)
     unlocked = unlock_vault(cli, vault_path, passphrase)
     _interrupt_on_sigterm()
@@ -130,6 +131,22 @@ def export_cmd(
             on_commit=added_printer(as_json),
             record_args=record_args,
         )
+    _exit_if_the_command_failed(result)
+    if result.files:
+        declare(registry, cli.env, unlocked.vault_id_hex, declared, "export")
+    _report_exported(result, unlocked.vault_id_hex, as_json)
+
+
+def _staging_root(allow_disk_staging: bool) -> staging.StagingRoot:
+    explicit = os.environ.get("MEDVAULT_STAGING_DIR")
+    root = staging.choose_root(Path(explicit) if explicit else None, allow_disk_staging)
+    if not root.memory_backed:
+        click.echo(f"medvault: warning: staging on disk ({root.path}, {root.filesystem})", err=True)
+    return root
+
+
+def _exit_if_the_command_failed(result: ExportResult) -> None:
+    """CMD's own exit code when it failed (nothing was added), after saying so."""
     for path in result.swept:
         click.echo(f"medvault: removed staging left by an interrupted export: {path}", err=True)
     if result.command_exit != 0:
@@ -139,12 +156,13 @@ def export_cmd(
             err=True,
         )
         sys.exit(result.command_exit)
-    if result.files:
-        declare(registry, cli.env, unlocked.vault_id_hex, declared, "export")
+
+
+def _report_exported(result: ExportResult, vault_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(
             {
-                "vault_id": unlocked.vault_id_hex,
+                "vault_id": vault_id,
                 "stored_under": result.stored_under,
                 "files": [_entry(x) for x in result.files],
                 "bytes": result.bytes,
@@ -154,7 +172,7 @@ def export_cmd(
     else:
         click.echo(
             f"{len(result.files)} file(s), {result.bytes} bytes exported into vault "
-            f"{unlocked.vault_id_hex} under {result.stored_under} (read back and verified).",
+            f"{vault_id} under {result.stored_under} (read back and verified).",
             err=True,
         )
 

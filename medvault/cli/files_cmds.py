@@ -25,7 +25,7 @@ from medvault.errors import (
     UsageError,
 )
 from medvault.store.layout import locate
-from medvault.vault.add import SourcePlan, add_planned, check_sources
+from medvault.vault.add import AddResult, SourcePlan, add_planned, check_sources
 from medvault.vault.catalog import Located
 from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
@@ -214,6 +214,10 @@ def _add(
         )
     if result.count:
         declare(registry, cli.env, unlocked.vault_id_hex, declared, "add")
+    _report_added(result, unlocked.vault_id_hex, as_json)
+
+
+def _report_added(result: AddResult, vault_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(
             {
@@ -223,17 +227,14 @@ def _add(
                 "skipped_bytes": result.skipped_bytes,
             }
         )
-    else:
+        return
+    click.echo(f"{result.count} file(s), {result.bytes} bytes added to vault {vault_id}.", err=True)
+    if result.skipped:
         click.echo(
-            f"{result.count} file(s), {result.bytes} bytes added to vault {unlocked.vault_id_hex}.",
+            f"{result.skipped} file(s), {result.skipped_bytes} bytes already in the vault "
+            "(same size and SHA-256): skipped.",
             err=True,
         )
-        if result.skipped:
-            click.echo(
-                f"{result.skipped} file(s), {result.skipped_bytes} bytes already in the vault "
-                "(same size and SHA-256): skipped.",
-                err=True,
-            )
 
 
 def _entry_json(loc: Located) -> dict[str, object]:

@@ -24,11 +24,12 @@ from medvault.cli.unlock import (
     warn_if_lost,
     with_unlocked_vault,
 )
+from medvault.config import OrgConfig
 from medvault.errors import UsageError
 from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
 from medvault.keys.passphrase import check_strength, generate, to_secret
 from medvault.keys.recovery_code import generate as generate_recovery_code
-from medvault.vault.create import create_vault
+from medvault.vault.create import Created, create_vault
 from medvault.vault.custody import declare, parse_declared
 from medvault.vault.info import vault_info
 from medvault.vault.maintenance import change_passphrase
@@ -73,7 +74,7 @@ def create_cmd(
     have at least 15 characters. The vault key is escrowed to the organisation and recorded
     in the custody registry before the vault is reported created. With --recovery-code, a
     48-digit code that also opens the vault is printed once: print it, seal it, keep it
-    apart from the drive (use it with --recovery-code or --recovery-code-file).
+    apart from the drive (use it with --use-recovery-code or --recovery-code-file).
 
     Exit codes: 0 created, 4 DRIVE missing, 5 no org config, 7 drive full, 9 already a vault,
     11 registry unavailable (nothing written), 12 weak passphrase, 13 no passphrase source,
@@ -83,12 +84,7 @@ def create_cmd(
         raise UsageError("part size out of range")
     declared = parse_declared(individuals, states, categories)
     org = load_org_config(org_path)
-    if generate_passphrase:
-        secret_text = generate()
-    else:
-        secret_text = passphrase.passphrase(confirm=True, text="New vault passphrase")
-        # The org named by --org, and the label: words an attacker tries first.
-        check_strength(secret_text, org.passphrase_policy, (org.name, label))
+    secret_text = generate() if generate_passphrase else _chosen_passphrase(passphrase, org, label)
     registry = cli.registry_on_first_use()
     code_text, code = generate_recovery_code() if make_recovery_code else ("", None)
     created = create_vault(
@@ -102,26 +98,41 @@ def create_cmd(
         recovery_code=code,
     )
     declare(registry, cli.env, created.vault_id, declared, "create")
+    generated = secret_text if generate_passphrase else None
+    _report_created(created, generated, code_text if code is not None else None, as_json)
+
+
+def _chosen_passphrase(passphrase: PassphraseSource, org: OrgConfig, label: str) -> str:
+    secret_text = passphrase.passphrase(confirm=True, text="New vault passphrase")
+    # The org named by --org, and the label: words an attacker tries first.
+    check_strength(secret_text, org.passphrase_policy, (org.name, label))
+    return secret_text
+
+
+def _report_created(
+    created: Created, passphrase: str | None, code: str | None, as_json: bool
+) -> None:
+    """PASSPHRASE (if generated) and CODE (if made) are shown here once, never again."""
     if as_json:
         out = {
             "vault_id": created.vault_id,
             "path": str(created.paths.root),
             "escrow_key_ids": list(created.escrow_key_ids),
         }
-        if generate_passphrase:
-            out["passphrase"] = secret_text
+        if passphrase is not None:
+            out["passphrase"] = passphrase
         if code is not None:
-            out["recovery_code"] = code_text
+            out["recovery_code"] = code
         emit_json(out)
         return
     click.echo(f"Created vault {created.vault_id} at {safe(created.paths.root)}")
     click.echo(f"Vault key escrowed to {safe(', '.join(created.escrow_key_ids))} and recorded.")
-    if generate_passphrase:
+    if passphrase is not None:
         click.echo("Passphrase (shown once; write it down and keep it apart from the drive):")
-        click.echo(f"  {secret_text}")
+        click.echo(f"  {passphrase}")
     if code is not None:
         click.echo("Recovery code (shown once; print it and keep it apart from the drive):")
-        click.echo(f"  {code_text}")
+        click.echo(f"  {code}")
 
 
 @click.command("info")
