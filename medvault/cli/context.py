@@ -35,10 +35,11 @@ def _acting_env(person: str | None = None) -> Env:
 @dataclass(frozen=True)
 class CliContext:
     env: Env = field(default_factory=_acting_env)
+    person: str | None = None  # --as, passed on to what the command runs (export's CMD)
 
     @classmethod
     def acting_as(cls, person: str | None) -> CliContext:
-        return cls(_acting_env(person))
+        return cls(_acting_env(person), person)
 
     def registry(self) -> Registry:
         """The custody registry, opened now: for work that runs no Argon2id after it."""

@@ -130,6 +130,7 @@ def export_cmd(
             progress=bar,
             on_commit=added_printer(as_json),
             record_args=record_args,
+            person=cli.person,
         )
     _exit_if_the_command_failed(result)
     if result.files:

@@ -182,6 +182,7 @@ def run_export(
     progress: Callable[[int], None] | None = None,
     on_commit: Callable[[list[Located]], None] | None = None,
     record_args: bool = False,
+    person: str | None = None,
 ) -> ExportResult:
     if not argv:
         raise UsageError("give the export command after --, e.g. medvault export ... -- ./run.sh")
@@ -189,7 +190,7 @@ def run_export(
     folder = staging.make(root)
     result = ExportResult(0, root.memory_backed, swept=swept)
     try:
-        result.command_exit = _run(argv, folder)
+        result.command_exit = _run(argv, folder, person)
         if result.command_exit != 0:
             return result  # nothing is added; staging is wiped below
         prefix = f"exports/{name}/{stamp(env.now())}/"
@@ -232,10 +233,13 @@ def run_export(
     return result
 
 
-def _run(argv: list[str], folder: Path) -> int:
-    """Run CMD with its output folder; its exit code (128 + signal when killed)."""
+def _run(argv: list[str], folder: Path, person: str | None) -> int:
+    """Run CMD with its output folder; its exit code (128 + signal when killed). PERSON
+    (`medvault --as`) is its MEDVAULT_PERSON: a medvault it runs records the same person."""
     make_non_dumpable()  # CMD runs as us while the vault key is in our memory
     child_env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
+    if person is not None:
+        child_env["MEDVAULT_PERSON"] = person
     child_env["MEDVAULT_EXPORT_DIR"] = str(folder)
     command = [arg.replace("{}", str(folder)) for arg in argv]
     try:
