@@ -144,7 +144,7 @@ def test_two_packs_out_of_the_index_are_lost_records_exit_19(
 def test_verify_help_lists_exit_24() -> None:
     from click.testing import CliRunner
 
-    from medvault.cli.check_cmds import verify_cmd
+    from medvault.cli.check_cmd import verify_cmd
 
     text = CliRunner().invoke(verify_cmd, ["--help"]).output
     assert "24 no damage but" in " ".join(text.split())

@@ -18,24 +18,25 @@ INTERNAL_ERROR = 70
 MAX_PERSON = 200
 INTERRUPTED = 130
 
-# Each command's module is imported only when that command runs: the imports a command does
-# not need would sit in memory beside Argon2id's 64 MiB while the vault unlocks (the peak).
+# Each command's module (cli/*_cmd.py) is imported only when that command runs: the imports
+# a command does not need would sit in memory beside Argon2id's 64 MiB while the vault
+# unlocks (the peak).
 COMMANDS = {
     "org": "org_cmd:org_group",
-    "create": "vault_cmds:create_cmd",
-    "add": "files_cmds:add_cmd",
-    "cp": "files_cmds:cp_cmd",
+    "create": "vault_cmd:create_cmd",
+    "add": "files_cmd:add_cmd",
+    "cp": "files_cmd:cp_cmd",
     "export": "export_cmd:export_cmd",
     "drives": "drives_cmd:drives_cmd",
     "scan": "scan_cmd:scan_cmd",
-    "ls": "files_cmds:ls_cmd",
-    "extract": "files_cmds:extract_cmd",
-    "verify": "check_cmds:verify_cmd",
-    "info": "vault_cmds:info_cmd",
-    "passwd": "vault_cmds:passwd_cmd",
-    "rm": "files_cmds:rm_cmd",
-    "repair": "check_cmds:repair_cmd",
-    "compact": "check_cmds:compact_cmd",
+    "ls": "files_cmd:ls_cmd",
+    "extract": "files_cmd:extract_cmd",
+    "verify": "check_cmd:verify_cmd",
+    "info": "vault_cmd:info_cmd",
+    "passwd": "vault_cmd:passwd_cmd",
+    "rm": "files_cmd:rm_cmd",
+    "repair": "check_cmd:repair_cmd",
+    "compact": "check_cmd:compact_cmd",
     "recover": "recover_cmd:recover_cmd",
     "escrow": "escrow_cmd:escrow_group",
     "unlock": "unlock_cmd:unlock_cmd",
@@ -46,7 +47,7 @@ COMMANDS = {
     "erase": "erase_cmd:erase_cmd",
     "audit": "audit_cmd:audit_group",
     "registry": "audit_cmd:registry_group",
-    "demo": "demo:demo_cmd",
+    "demo": "demo_cmd:demo_cmd",
     "vaults": "vaults_cmd:vaults_cmd",
 }
 

@@ -8,7 +8,7 @@ import click
 
 from medvault.cli import passphrase as pp
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.files_cmds import raise_for_problems
+from medvault.cli.files_cmd import raise_for_problems
 from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_option
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
