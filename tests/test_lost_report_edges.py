@@ -10,36 +10,21 @@ mutated (the mutmut campaign's survivors, bench/mutation.py).
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from medvault.config import DEFAULT_PASSPHRASE_POLICY, PassphrasePolicy
-from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent
-from medvault.registry.sql import Registry
+from medvault.config import PassphrasePolicy
+from medvault.registry.records import Actor, StoredEvent
 from medvault.reports import lost
-from medvault.reports.lost_model import AuditIntegrity, Finding, LostDriveReport
+from medvault.reports.lost_model import AuditIntegrity, Finding
+from tests.support import lost_book
+from tests.support.lost_book import ALICE, BOB, CREATE, CREATED, KDF, KEY, MET, Book, ref
 
 VAULT = "a" * 32
 OTHER = "b" * 32  # another vault in the same registry: none of its events count
-KEY = "1111222233334444"
-SUITE = "mlkem768-x25519"
-ALICE = Actor("alice", "ws-01", "Alice Admin")
-BOB = Actor("bob", "ws-02")
-CREATED = "2026-11-01T09:00:00.000000Z"
-DISCOVERED = "2026-11-20T08:30:00Z"
-LOST_AT = "2026-11-20T09:00:00.000000Z"
-MET = {
-    "min_length": 15, "min_guesses_log10": 12.0, "guesses_log10": 14.5,
-    "estimator": "zxcvbn 4.5.0", "met": True,
-}  # fmt: skip
-KDF = {"alg": "argon2id", "t": 3, "m_kib": 65536, "p": 4}
-CREATE = {"kdf": KDF, "passphrase_policy": MET, "escrow_key_ids": [KEY]}
 WRAPPED = (
     "the vault key is stored on the drive only wrapped: AES-256 key wrap under an "
     "Argon2id-derived key (passphrase slot), and HPKE-sealed to the escrow public keys"
@@ -60,62 +45,13 @@ SECURED_REASON = (
 )
 
 
-def ref(s: StoredEvent) -> str:
-    ev = s.event
-    return f"event {s.seq}: {ev.action} at {ev.at} by {ev.actor.describe()} on {ev.actor.host}"
-
-
-@dataclass
-class Book:
-    """A registry with VAULT recorded; events are appended in the order written."""
-
-    registry: Registry
-    lost_event: StoredEvent | None = None
-    made: list[StoredEvent] = field(default_factory=list)
-
-    def add(
-        self,
-        action: str,
-        at: str,
-        details: dict[str, Any] | None = None,
-        actor: Actor = ALICE,
-        vault: str | None = VAULT,
-    ) -> StoredEvent:
-        event = Event(uuid.uuid4().hex, at, actor, vault, action, dict(details or {}))
-        self.registry.append_event(event)
-        stored = next(s for s in self.registry.events() if s.event.event_id == event.event_id)
-        self.made.append(stored)
-        return stored
-
-    def lose(self, discovered: str = DISCOVERED, at: str = LOST_AT) -> StoredEvent:
-        details = {"incident_id": "INC-7", "discovered_at": discovered, "reported_by": "Pat P"}
-        self.lost_event = self.add("lost", at, details)
-        return self.lost_event
-
-    def report(
-        self, policy: PassphrasePolicy = DEFAULT_PASSPHRASE_POLICY, time_zone: str | None = None
-    ) -> LostDriveReport:
-        vault = self.registry.vault(VAULT)
-        assert vault is not None
-        assert self.lost_event is not None
-        return lost.build(
-            self.registry, vault, self.lost_event, "Test Clinic", "org-1",
-            "2026-11-21T00:00:00Z", time_zone=time_zone, passphrase_policy=policy,
-        )  # fmt: skip
-
-    def finding(self, key: str, **kwargs: Any) -> Finding:
-        return next(f for f in self.report(**kwargs).findings if f.key == key)
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A registry with VAULT and OTHER recorded, made once: each test copies it (a new
     registry's schema takes ~0.2 s to create, a copy ~0.005 s)."""
     path = tmp_path_factory.mktemp("lost-edges") / "registry.sqlite"
-    registry = Registry.for_path(path)
+    registry = lost_book.record_vault(path, VAULT)
     try:
-        package = KeyPackage(VAULT, KEY, SUITE, b"sealed")
-        registry.record_vault(VAULT, "Lab exports", "org-1", CREATED, ALICE, [package])
         registry.record_vault(OTHER, "Other", "org-1", CREATED, BOB, [])
     finally:
         registry.close()
@@ -124,12 +60,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def book(template: Path, tmp_path: Path) -> Iterator[Book]:
-    shutil.copy(template, tmp_path / "registry.sqlite")
-    registry = Registry.for_path(tmp_path / "registry.sqlite")
-    try:
-        yield Book(registry)
-    finally:
-        registry.close()
+    with lost_book.registry_copy(template, tmp_path) as registry:
+        yield Book(registry, VAULT, "INC-7")
 
 
 def test_guard_the_module_under_test_is_the_one_imported() -> None:
@@ -210,9 +142,9 @@ def test_a_normal_vault_is_secured_with_each_findings_evidence(book: Book) -> No
     assert report.audit == AuditIntegrity(True, head_seq, head_hash, None)
     assert report.incident.incident_id == "INC-7"
     assert report.incident.reported_by == "Pat P"
-    assert report.incident.discovered_at == DISCOVERED
-    assert report.incident.recorded_at == LOST_AT
-    assert report.encryption.escrow_suites == [SUITE]
+    assert report.incident.discovered_at == lost_book.DISCOVERED
+    assert report.incident.recorded_at == lost_book.LOST_AT
+    assert report.encryption.escrow_suites == [lost_book.SUITE]
     assert report.encryption.escrow_key_ids == [KEY]
     assert [e.seq for e in report.custody.timeline] == [made.seq, added.seq, lost_event.seq]
     assert report.contents.files == 2

@@ -16,103 +16,38 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from medvault.config import DEFAULT_PASSPHRASE_POLICY
-from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent
-from medvault.registry.sql import Registry
+from medvault.registry.records import Actor
 from medvault.reports import lost
-from medvault.reports.lost_model import Contents, Finding, LostDriveReport
+from medvault.reports.lost_model import Contents, Finding
+from tests.support import lost_book
+from tests.support.lost_book import ALICE, BOB, CREATE, CREATED, DISCOVERED, Book, ref
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "lost-report.schema.json").read_text())
 TIMESTAMP = SCHEMA["$defs"]["timestamp"]["pattern"]
 VAULT = "c" * 32
-KEY = "1111222233334444"
-ALICE = Actor("alice", "ws-01", "Alice Admin")
-BOB = Actor("bob", "ws-02")
 CAROL = Actor("carol", "ws-03")
-CREATED = "2026-11-01T09:00:00.000000Z"
-DISCOVERED = "2026-11-20T08:30:00Z"
-LOST_AT = "2026-11-20T09:00:00.000000Z"
-MET = {
-    "min_length": 15, "min_guesses_log10": 12.0, "guesses_log10": 14.5,
-    "estimator": "zxcvbn 4.5.0", "met": True,
-}  # fmt: skip
-CREATE = {
-    "kdf": {"alg": "argon2id", "t": 3, "m_kib": 65536, "p": 4},
-    "passphrase_policy": MET,
-    "escrow_key_ids": [KEY],
-}
-
-
-def ref(s: StoredEvent) -> str:
-    ev = s.event
-    return f"event {s.seq}: {ev.action} at {ev.at} by {ev.actor.describe()} on {ev.actor.host}"
-
-
-@dataclass
-class Book:
-    """A registry with VAULT recorded; events are appended in the order written."""
-
-    registry: Registry
-    lost_event: StoredEvent | None = None
-
-    def add(
-        self, action: str, at: str, details: dict[str, Any] | None = None, actor: Actor = ALICE
-    ) -> StoredEvent:
-        event = Event(uuid.uuid4().hex, at, actor, VAULT, action, dict(details or {}))
-        self.registry.append_event(event)
-        return next(s for s in self.registry.events() if s.event.event_id == event.event_id)
-
-    def lose(self, discovered: str = DISCOVERED, at: str = LOST_AT) -> StoredEvent:
-        details = {"incident_id": "INC-9", "discovered_at": discovered, "reported_by": "Pat P"}
-        self.lost_event = self.add("lost", at, details)
-        return self.lost_event
-
-    def report(self, time_zone: str | None = None) -> LostDriveReport:
-        vault = self.registry.vault(VAULT)
-        assert vault is not None
-        assert self.lost_event is not None
-        return lost.build(
-            self.registry, vault, self.lost_event, "Test Clinic", "org-1",
-            "2026-11-21T00:00:00Z", time_zone=time_zone,
-            passphrase_policy=DEFAULT_PASSPHRASE_POLICY,
-        )  # fmt: skip
-
-    def finding(self, key: str) -> Finding:
-        return next(f for f in self.report().findings if f.key == key)
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """VAULT recorded once; each test copies the file (faster than a new schema)."""
     path = tmp_path_factory.mktemp("lost-faults") / "registry.sqlite"
-    registry = Registry.for_path(path)
-    try:
-        package = KeyPackage(VAULT, KEY, "mlkem768-x25519", b"sealed")
-        registry.record_vault(VAULT, "Lab exports", "org-1", CREATED, ALICE, [package])
-    finally:
-        registry.close()
+    lost_book.record_vault(path, VAULT).close()
     return path
 
 
 @pytest.fixture
 def book(template: Path, tmp_path: Path) -> Iterator[Book]:
-    shutil.copy(template, tmp_path / "registry.sqlite")
-    registry = Registry.for_path(tmp_path / "registry.sqlite")
-    try:
-        yield Book(registry)
-    finally:
-        registry.close()
+    with lost_book.registry_copy(template, tmp_path) as registry:
+        yield Book(registry, VAULT, "INC-9")
 
 
 def _last_seen_line(finding: Finding) -> str:

@@ -20,8 +20,6 @@ import dataclasses
 import json
 import math
 import re
-import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,34 +28,25 @@ from typing import Any
 import jsonschema
 import pytest
 
-from medvault.config import DEFAULT_PASSPHRASE_POLICY
 from medvault.errors import RegistryError
-from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent, VaultRecord
+from medvault.registry.records import Actor, KeyPackage, StoredEvent, VaultRecord
 from medvault.registry.sql import Registry
 from medvault.reports import lost
 from medvault.reports.lost_model import Finding, LostDriveReport
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
+from tests.support import lost_book
+from tests.support.lost_book import ALICE, BOB, CREATED, KDF, KEY, MET, Book, ref
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "lost-report.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 VAULT = "c" * 32
-KEY = "1111222233334444"
 OTHER_KEY = "5555666677778888"
 ORG_ID = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
-ALICE = Actor("alice", "ws-01", "Alice Admin")
-BOB = Actor("bob", "ws-02")
-CREATED = "2026-11-01T09:00:00.000000Z"
-DISCOVERED = "2026-11-20T08:30:00Z"
-LOST_AT = "2026-11-20T09:00:00.000000Z"
-MET = {
-    "min_length": 15, "min_guesses_log10": 12.0, "guesses_log10": 14.5,
-    "estimator": "zxcvbn 4.5.0", "met": True,
-}  # fmt: skip
-KDF = {"alg": "argon2id", "t": 3, "m_kib": 65536, "p": 4}
-CREATE = {"kdf": KDF, "passphrase_policy": MET, "escrow_key_ids": [KEY], "recovery_code_slot": 2}
-LOST = {"incident_id": "INC-9", "discovered_at": DISCOVERED, "reported_by": "Pat P"}
+ZONE = "America/Los_Angeles"  # the report's time zone
+CREATE = {**lost_book.CREATE, "recovery_code_slot": 2}
+LOST = {"incident_id": "INC-9", "discovered_at": lost_book.DISCOVERED, "reported_by": "Pat P"}
 
 
 def at(day: int, hour: int = 10) -> str:
@@ -97,7 +86,7 @@ HISTORY: list[tuple[str, str, str, dict[str, Any], Actor]] = [
         "stored_under": "/old"}, BOB),
     ("older found", "plaintext-found", at(14), {
         "files": 2, "reason": "medvault scan --into: 2 file(s)"}, BOB),
-    ("lost", "lost", LOST_AT, LOST, ALICE),
+    ("lost", "lost", lost_book.LOST_AT, LOST, ALICE),
     ("compromised", "escrow-compromised", at(21), {"key_id": OTHER_KEY}, BOB),
 ]  # fmt: skip
 
@@ -183,23 +172,15 @@ class Swapped:
         return self.history.registry.head()
 
 
-def _record_vault(path: Path) -> Registry:
-    registry = Registry.for_path(path)
-    package = KeyPackage(VAULT, KEY, "mlkem768-x25519", b"sealed")
-    registry.record_vault(VAULT, "Lab exports", ORG_ID, CREATED, ALICE, [package])
-    return registry
-
-
 def _append(registry: Registry, action: str, when: str, details: dict[str, Any], who: Actor) -> str:
     vault_id = None if action == "escrow-compromised" else VAULT
-    event = Event(uuid.uuid4().hex, when, who, vault_id, action, details)
-    registry.append_event(event)
-    return event.event_id
+    return lost_book.append(registry, action, when, details, who, vault_id)
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    registry = _record_vault(tmp_path_factory.mktemp("hostile") / "registry.sqlite")
+    path = tmp_path_factory.mktemp("hostile") / "registry.sqlite"
+    registry = lost_book.record_vault(path, VAULT, ORG_ID)
     try:
         ids: dict[str, str] = {}
         for label, action, when, details, who in HISTORY:
@@ -217,12 +198,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 
 
 def _build(registry: lost.ReportRegistry, lost_event: StoredEvent) -> LostDriveReport:
-    vault = registry.vault(VAULT)
-    assert vault is not None
-    return lost.build(
-        registry, vault, lost_event, "Test Clinic", ORG_ID, "2026-11-21T00:00:00Z",
-        time_zone="America/Los_Angeles", passphrase_policy=DEFAULT_PASSPHRASE_POLICY,
-    )  # fmt: skip
+    return lost_book.build(registry, VAULT, lost_event, ORG_ID, ZONE)
 
 
 def _with(details: dict[str, Any], path: tuple[str, ...], value: object) -> dict[str, Any]:
@@ -311,53 +287,18 @@ def _names(exc: RegistryError, lost_event: StoredEvent, detail: str) -> bool:
 # -- the named faults, recorded through the registry -------------------------------------
 
 
-@dataclass
-class Book:
-    """A registry with VAULT recorded; events are appended in the order written."""
-
-    registry: Registry
-    lost_event: StoredEvent | None = None
-
-    def add(
-        self, action: str, when: str, details: dict[str, Any] | None = None, who: Actor = ALICE
-    ) -> StoredEvent:
-        event_id = _append(self.registry, action, when, dict(details or {}), who)
-        return next(s for s in self.registry.events() if s.event.event_id == event_id)
-
-    def lose(self, details: dict[str, Any] = LOST) -> StoredEvent:
-        self.lost_event = self.add("lost", LOST_AT, details)
-        return self.lost_event
-
-    def report(self) -> LostDriveReport:
-        assert self.lost_event is not None
-        report = _build(self.registry, self.lost_event)
-        _assert_sound(report)
-        return report
-
-    def finding(self, key: str) -> Finding:
-        return next(f for f in self.report().findings if f.key == key)
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("hostile-book") / "registry.sqlite"
-    _record_vault(path).close()
+    lost_book.record_vault(path, VAULT, ORG_ID).close()
     return path
 
 
 @pytest.fixture
 def book(template: Path, tmp_path: Path) -> Iterator[Book]:
-    shutil.copy(template, tmp_path / "registry.sqlite")
-    registry = Registry.for_path(tmp_path / "registry.sqlite")
-    try:
-        yield Book(registry)
-    finally:
-        registry.close()
-
-
-def ref(s: StoredEvent) -> str:
-    ev = s.event
-    return f"event {s.seq}: {ev.action} at {ev.at} by {ev.actor.describe()} on {ev.actor.host}"
+    """A Book whose every report is checked sound."""
+    with lost_book.registry_copy(template, tmp_path) as registry:
+        yield Book(registry, VAULT, "INC-9", ORG_ID, ZONE, check=_assert_sound)
 
 
 @pytest.mark.parametrize("kdf", ["argon2id", ["argon2id", 3], 7, True], ids=repr)
@@ -498,7 +439,7 @@ NO_INCIDENT = "no incident id (incident_id)"
         ({"incident_id": "INC-9", "reported_by": "Pat P"}, NO_DISCOVERY),
         ({**LOST, "discovered_at": "last week"}, BAD_DISCOVERY),
         ({**LOST, "discovered_at": 1795163400}, BAD_DISCOVERY),
-        ({"discovered_at": DISCOVERED, "reported_by": "Pat P"}, NO_INCIDENT),
+        ({"discovered_at": lost_book.DISCOVERED, "reported_by": "Pat P"}, NO_INCIDENT),
         ({**LOST, "incident_id": ""}, NO_INCIDENT),
         ({**LOST, "incident_id": 9}, NO_INCIDENT),
     ],
@@ -534,7 +475,7 @@ def test_a_discovery_with_an_offset_is_reported_in_utc(book: Book) -> None:
     book.add("create", CREATED, CREATE)
     book.lose({**LOST, "discovered_at": "2026-11-20T10:30:00+02:00"})
     report = book.report()
-    assert report.incident.discovered_at == report.deadlines.discovered_at == DISCOVERED
+    assert report.incident.discovered_at == report.deadlines.discovered_at == lost_book.DISCOVERED
     assert report.deadlines.discovered_local == "2026-11-20T00:30-08:00"
 
 
@@ -778,7 +719,7 @@ def test_a_vault_record_and_key_package_as_medvault_never_writes_them(tmp_path: 
         package = KeyPackage(VAULT, "Key-1", "mlkem768-x25519", b"sealed")
         registry.record_vault(VAULT, "Lab exports", ORG_ID, "a while ago", ALICE, [package])
         _append(registry, "create", CREATED, CREATE, ALICE)
-        lost_id = _append(registry, "lost", LOST_AT, LOST, ALICE)
+        lost_id = _append(registry, "lost", lost_book.LOST_AT, LOST, ALICE)
         lost_event = next(s for s in registry.events() if s.event.event_id == lost_id)
         report = _build(registry, lost_event)
         _assert_sound(report)
