@@ -763,9 +763,7 @@ KDFS: dict[str, tuple[list[tuple[str, dict[str, Any]]], dict[str, object]]] = {
 @pytest.mark.parametrize("case", list(KDFS))
 def test_the_kdf_in_force_at_the_loss(book: Book, case: str) -> None:
     events, expected = KDFS[case]
-    for action, details in events:
-        book.add(action, CREATED, details)
-    book.lose()
+    book.lose_after(events)
     assert book.report().encryption.kdf == expected
 
 
@@ -790,9 +788,7 @@ CONTENTS: dict[str, tuple[list[tuple[str, dict[str, Any]]], tuple[object, ...]]]
 @pytest.mark.parametrize("case", list(CONTENTS))
 def test_what_the_drive_held(book: Book, case: str) -> None:
     events, expected = CONTENTS[case]
-    for action, details in events:
-        book.add(action, CREATED, details)
-    book.lose()
+    book.lose_after(events)
     c = book.report().contents
     assert (c.individuals, c.states, c.categories, c.files, c.bytes) == expected
 

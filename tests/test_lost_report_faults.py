@@ -361,9 +361,7 @@ COUNTS: dict[str, tuple[list[tuple[str, dict[str, Any]]], tuple[object, ...]]] =
 @pytest.mark.parametrize("case", list(COUNTS))
 def test_only_whole_counts_are_counted(book: Book, case: str) -> None:
     events, expected = COUNTS[case]
-    for action, details in events:
-        book.add(action, CREATED, details)
-    book.lose()
+    book.lose_after(events)
     report = book.report()
     c = report.contents
     assert (c.individuals, c.states, c.categories, c.files, c.bytes) == expected

@@ -124,6 +124,12 @@ class Book:
         event_id = append(self.registry, action, at, dict(details or {}), actor, vault)
         return next(s for s in self.registry.events() if s.event.event_id == event_id)
 
+    def lose_after(self, events: list[tuple[str, dict[str, Any]]]) -> StoredEvent:
+        """Each (action, details) of EVENTS, in order and all at CREATED, then the loss."""
+        for action, details in events:
+            self.add(action, CREATED, details)
+        return self.lose()
+
     def lose(
         self,
         details: dict[str, Any] | None = None,
