@@ -90,6 +90,13 @@ class SecretService:
 
         return open_dbus_connection(bus=self.env["DBUS_SESSION_BUS_ADDRESS"])
 
+    def medvault_env(self, base: dict[str, str]) -> dict[str, str]:
+        """BASE (a workspace's environment) with this service's, and no
+        PYTHON_KEYRING_BACKEND: medvault uses this real SecretService."""
+        env = {**base, **self.env}
+        env.pop("PYTHON_KEYRING_BACKEND", None)
+        return env
+
     def entries(self) -> dict[str, list[str]]:
         """vault id -> the collections holding a medvault entry for it."""
         import secretstorage

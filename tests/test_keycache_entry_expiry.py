@@ -11,32 +11,14 @@ gnome-keyring (tests/secret_service.py), through the CLI.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from medvault.keys.passphrase import to_secret
-from medvault.vault.create import create_vault
-from medvault.vault.env import Env
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
-from tests.secret_service import SecretService, secret_service
-
-Entry = dict[str, object]
-
-
-def _cli(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "medvault", *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,  # no terminal: the cached key is the only way in
-        timeout=60,
-        check=False,
-    )
+from tests.conftest import Workspace
+from tests.secret_service import secret_service
+from tests.support.cli import run_medvault
+from tests.support.keycache import Entry, fast_vault, remember, rewrite_entry
 
 
 def _expired(entry: Entry) -> None:
@@ -58,40 +40,21 @@ def _short_key(entry: Entry) -> None:
 TAMPERINGS: list[Callable[[Entry], None]] = [_expired, _no_expiry, _not_a_time, _short_key]
 
 
-def _rewrite_entry(keyring: SecretService, vault_id: str, change: Callable[[Entry], None]) -> None:
-    entry = json.loads(keyring.secret(vault_id) or "{}")
-    change(entry)
-    (where,) = keyring.entries()[vault_id]
-    keyring.put(vault_id, json.dumps(entry), where)
-
-
 def test_an_entry_expired_in_the_keyring_is_refused_and_deleted(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    drive = tmp_path / "usb"
-    drive.mkdir()
-    registry = ws.registry()
-    try:
-        created = create_vault(
-            drive, "usb", to_secret(PASSPHRASE), ws.org, registry, Env(kdf=FAST_KDF)
-        )
-    finally:
-        registry.close()
-    vault_id = created.vault_id
+    drive, vault_id = fast_vault(ws, tmp_path, "usb")
     marker = ws.home / "remembered" / vault_id
     with secret_service(tmp_path / "home") as keyring:
-        env = {**ws.env, **keyring.env}
-        env.pop("PYTHON_KEYRING_BACKEND", None)  # the real SecretService
+        env = keyring.medvault_env(ws.env)  # the real SecretService
         for change in TAMPERINGS:
-            remembered = _cli(env, "unlock", drive, "--remember", "8h",
-                              "--passphrase-file", ws.passfile)  # fmt: skip
-            assert remembered.returncode == 0, remembered.stderr
+            remember(env, ws, drive)
             if change is _expired:  # the control, once: the untouched entry opens the vault
-                assert _cli(env, "ls", drive).returncode == 0
+                assert run_medvault(env, "ls", drive).returncode == 0
             marked = marker.read_text()
-            _rewrite_entry(keyring, vault_id, change)
+            rewrite_entry(keyring, vault_id, change)
             assert marker.read_text() == marked  # the marker still says: hours left
-            listed = _cli(env, "ls", drive)
+            listed = run_medvault(env, "ls", drive)
             assert listed.returncode == 13, (change.__name__, listed.stdout, listed.stderr)
             assert "no passphrase" in listed.stderr.lower(), (change.__name__, listed.stderr)
             assert keyring.entries() == {}, change.__name__

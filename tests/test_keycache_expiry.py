@@ -20,55 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from medvault.keys.passphrase import to_secret
-from medvault.vault.create import create_vault
-from medvault.vault.env import Env
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
-from tests.secret_service import LOGIN, SESSION, SecretService, secret_service
+from tests.conftest import Workspace
+from tests.secret_service import LOGIN, SESSION
+from tests.support.cli import run_medvault
+from tests.support.keycache import expire, fast_vault, remember, remembered
 
 NOT_A_VAULT_ID = "ab" * 16  # an entry with no marker and no vault in the registry
-
-
-def _cli(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "medvault", *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,  # no terminal: a passphrase can come from nowhere
-        timeout=60,
-        check=False,
-    )
-
-
-def _vault(ws: Workspace, root: Path, name: str) -> tuple[Path, str]:
-    drive = root / name
-    drive.mkdir()
-    created = create_vault(
-        drive, name, to_secret(PASSPHRASE), ws.org, ws.registry(), Env(kdf=FAST_KDF)
-    )
-    return drive, created.vault_id
-
-
-def _env(ws: Workspace, keyring: SecretService) -> dict[str, str]:
-    env = {**ws.env, **keyring.env}
-    env.pop("PYTHON_KEYRING_BACKEND", None)  # the real SecretService
-    return env
-
-
-def _remember(env: dict[str, str], ws: Workspace, drive: Path, duration: str = "8h") -> None:
-    done = _cli(env, "unlock", drive, "--remember", duration, "--passphrase-file", ws.passfile)
-    assert done.returncode == 0, done.stderr
-
-
-def _expire(ws: Workspace, keyring: SecretService, vault_id: str) -> None:
-    """As if the window had passed: the marker and the entry both say so."""
-    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    (ws.home / "remembered" / vault_id).write_text(past + "\n")
-    entry = json.loads(keyring.secret(vault_id) or "{}")
-    entry["expires"] = past
-    (where,) = keyring.entries()[vault_id]
-    keyring.put(vault_id, json.dumps(entry), where)
 
 
 def _locks(ws: Workspace, vault_id: str) -> list[dict[str, object]]:
@@ -76,28 +33,23 @@ def _locks(ws: Workspace, vault_id: str) -> list[dict[str, object]]:
 
 
 def test_an_expired_key_is_deleted_by_any_command(ws: Workspace, tmp_path: Path) -> None:
-    one, one_id = _vault(ws, tmp_path, "one")
-    two, two_id = _vault(ws, tmp_path, "two")
-    with secret_service(tmp_path / "home") as keyring:
-        env = _env(ws, keyring)
-        _remember(env, ws, one)
-        _remember(env, ws, two)
-        _expire(ws, keyring, one_id)
+    one, one_id = fast_vault(ws, tmp_path, "one")
+    two, two_id = fast_vault(ws, tmp_path, "two")
+    with remembered(ws, tmp_path / "home", one, two) as (keyring, env):
+        expire(ws, keyring, one_id)
         # A command that never looks at that vault: the expired key goes anyway.
-        assert _cli(env, "--version").returncode == 0
+        assert run_medvault(env, "--version").returncode == 0
         assert set(keyring.entries()) == {two_id}
         assert not (ws.home / "remembered" / one_id).exists()
-        _expire(ws, keyring, two_id)
-        assert _cli(env, "audit", "head").returncode == 0
+        expire(ws, keyring, two_id)
+        assert run_medvault(env, "audit", "head").returncode == 0
         assert keyring.entries() == {}
         assert os.listdir(ws.home / "remembered") == []
 
 
 def test_a_remembered_key_is_kept_in_memory_only(ws: Workspace, tmp_path: Path) -> None:
-    drive, vault_id = _vault(ws, tmp_path, "usb")
-    with secret_service(tmp_path / "home") as keyring:
-        env = _env(ws, keyring)
-        _remember(env, ws, drive)
+    drive, vault_id = fast_vault(ws, tmp_path, "usb")
+    with remembered(ws, tmp_path / "home", drive) as (keyring, _):
         assert keyring.entries() == {vault_id: [SESSION]}
         keyring.put(NOT_A_VAULT_ID, "{}", LOGIN)  # a control: the login keyring is on disk
         keyring.restart_daemon()  # logout, login
@@ -105,20 +57,17 @@ def test_a_remembered_key_is_kept_in_memory_only(ws: Workspace, tmp_path: Path) 
 
 
 def test_lock_by_id_and_lock_all_need_no_drive(ws: Workspace, tmp_path: Path) -> None:
-    one, one_id = _vault(ws, tmp_path, "one")
-    two, two_id = _vault(ws, tmp_path, "two")
-    with secret_service(tmp_path / "home") as keyring:
-        env = _env(ws, keyring)
-        _remember(env, ws, one)
-        _remember(env, ws, two)
+    one, one_id = fast_vault(ws, tmp_path, "one")
+    two, two_id = fast_vault(ws, tmp_path, "two")
+    with remembered(ws, tmp_path / "home", one, two) as (keyring, env):
         keyring.put(NOT_A_VAULT_ID, "{}", LOGIN)  # no marker: found by listing the keyring
         shutil.rmtree(one)  # the drives are lost
         shutil.rmtree(two)
-        by_id = _cli(env, "lock", one_id)
+        by_id = run_medvault(env, "lock", one_id)
         assert by_id.returncode == 0, by_id.stderr
         assert f"Forgot the key of vault {one_id}" in by_id.stdout
         assert set(keyring.entries()) == {two_id, NOT_A_VAULT_ID}
-        every = _cli(env, "lock", "--all", "--json")
+        every = run_medvault(env, "lock", "--all", "--json")
         assert every.returncode == 0, every.stderr
         assert json.loads(every.stdout) == {
             "forgotten": sorted([two_id, NOT_A_VAULT_ID]),
@@ -128,26 +77,24 @@ def test_lock_by_id_and_lock_all_need_no_drive(ws: Workspace, tmp_path: Path) ->
         assert os.listdir(ws.home / "remembered") == []
         assert _locks(ws, one_id) == [{}]
         assert _locks(ws, two_id) == [{}]
-        again = _cli(env, "lock", "--all")
+        again = run_medvault(env, "lock", "--all")
         assert (again.returncode, again.stdout) == (0, "No vault key was cached here.\n")
-        assert _cli(env, "lock").returncode == 2
-        assert _cli(env, "lock", one_id, "--all").returncode == 2
+        assert run_medvault(env, "lock").returncode == 2
+        assert run_medvault(env, "lock", one_id, "--all").returncode == 2
 
 
 def test_passwd_erase_and_reseal_refuse_a_cached_key(ws: Workspace, tmp_path: Path) -> None:
-    drive, vault_id = _vault(ws, tmp_path, "usb")
+    drive, vault_id = fast_vault(ws, tmp_path, "usb")
     header = (drive / "MEDVAULT" / "vault.mvh").read_bytes()
     new = tmp_path / "new.txt"
     new.write_text("a different passphrase of mine\n")
     new.chmod(0o600)
-    with secret_service(tmp_path / "home") as keyring:
-        env = _env(ws, keyring)
-        _remember(env, ws, drive)
-        assert _cli(env, "ls", drive).returncode == 0  # a listed command uses the key
+    with remembered(ws, tmp_path / "home", drive) as (keyring, env):
+        assert run_medvault(env, "ls", drive).returncode == 0  # a listed command uses the key
         refused = {
-            "passwd": _cli(env, "passwd", drive, "--new-passphrase-file", new),
-            "erase": _cli(env, "erase", drive, "--yes", "--out", tmp_path / "cert"),
-            "reseal": _cli(env, "escrow", "reseal", drive, "--reason", "rotation"),
+            "passwd": run_medvault(env, "passwd", drive, "--new-passphrase-file", new),
+            "erase": run_medvault(env, "erase", drive, "--yes", "--out", tmp_path / "cert"),
+            "reseal": run_medvault(env, "escrow", "reseal", drive, "--reason", "rotation"),
         }
         for name, result in refused.items():
             assert result.returncode == 13, (name, result.stderr)
@@ -158,13 +105,10 @@ def test_passwd_erase_and_reseal_refuse_a_cached_key(ws: Workspace, tmp_path: Pa
 
 
 def test_erase_forgets_the_vaults_key(ws: Workspace, tmp_path: Path) -> None:
-    drive, vault_id = _vault(ws, tmp_path, "usb")
-    other, other_id = _vault(ws, tmp_path, "other")
-    with secret_service(tmp_path / "home") as keyring:
-        env = _env(ws, keyring)
-        _remember(env, ws, drive)
-        _remember(env, ws, other)
-        erased = _cli(
+    drive, vault_id = fast_vault(ws, tmp_path, "usb")
+    other, other_id = fast_vault(ws, tmp_path, "other")
+    with remembered(ws, tmp_path / "home", drive, other) as (keyring, env):
+        erased = run_medvault(
             env, "erase", drive, "--yes", "--out", tmp_path / "cert",
             "--passphrase-file", ws.passfile,
         )  # fmt: skip
@@ -175,46 +119,42 @@ def test_erase_forgets_the_vaults_key(ws: Workspace, tmp_path: Path) -> None:
 
 def test_a_rekey_forgets_the_vaults_old_key(ws: Workspace, tmp_path: Path) -> None:
     """The key cached before a re-key is the old vault key: the re-key deletes it."""
-    drive, vault_id = _vault(ws, tmp_path, "usb")
-    with secret_service(tmp_path / "home") as keyring:
-        env = _env(ws, keyring)
-        _remember(env, ws, drive)
-        plain = _cli(env, "escrow", "reseal", drive, "--reason", "r",
-                     "--passphrase-file", ws.passfile)  # fmt: skip
+    drive, vault_id = fast_vault(ws, tmp_path, "usb")
+    with remembered(ws, tmp_path / "home", drive) as (keyring, env):
+        plain = run_medvault(env, "escrow", "reseal", drive, "--reason", "r",
+                             "--passphrase-file", ws.passfile)  # fmt: skip
         assert plain.returncode == 0, plain.stderr
         assert set(keyring.entries()) == {vault_id}  # a plain reseal keeps the same key
-        rekeyed = _cli(env, "escrow", "reseal", drive, "--reason", "r", "--rekey",
-                       "--passphrase-file", ws.passfile)  # fmt: skip
+        rekeyed = run_medvault(env, "escrow", "reseal", drive, "--reason", "r", "--rekey",
+                               "--passphrase-file", ws.passfile)  # fmt: skip
         assert rekeyed.returncode == 0, rekeyed.stderr
         assert set(keyring.entries()) == set()
         assert _locks(ws, vault_id) == [{"reason": "rekey"}]
 
 
 def test_passwd_and_recover_forget_the_vaults_key(ws: Workspace, tmp_path: Path) -> None:
-    drive, vault_id = _vault(ws, tmp_path, "usb")
+    drive, vault_id = fast_vault(ws, tmp_path, "usb")
     new = tmp_path / "new.txt"
     new.write_text("a different passphrase of mine\n")
     new.chmod(0o600)
     shares = [ws.home / "shares" / "alice.txt", ws.home / "shares" / "bob.txt"]
     share_args = [arg for share in shares for arg in ("--share", share)]
-    with secret_service(tmp_path / "home") as keyring:
-        env = _env(ws, keyring)
-        _remember(env, ws, drive)
-        changed = _cli(
+    with remembered(ws, tmp_path / "home", drive) as (keyring, env):
+        changed = run_medvault(
             env, "passwd", drive, "--new-passphrase-file", new, "--passphrase-file", ws.passfile
         )
         assert changed.returncode == 0, changed.stderr
         assert keyring.entries() == {}
         ws.passfile.write_text(new.read_text())
-        _remember(env, ws, drive)
-        reset = _cli(
+        remember(env, ws, drive)
+        reset = run_medvault(
             env, "recover", drive, "--reason", "INC-1", "--reset-passphrase",
             "--new-passphrase-file", ws.passfile, *share_args,
         )  # fmt: skip
         assert reset.returncode == 0, reset.stderr
         assert keyring.entries() == {}
-        _remember(env, ws, drive)
-        extracted = _cli(
+        remember(env, ws, drive)
+        extracted = run_medvault(
             env, "recover", drive, "--reason", "INC-2", "--to", tmp_path / "out", *share_args
         )
         assert extracted.returncode == 0, extracted.stderr
@@ -226,21 +166,18 @@ def test_passwd_and_recover_forget_the_vaults_key(ws: Workspace, tmp_path: Path)
 def test_a_lost_drive_with_an_unexpired_remembered_key_is_reportable(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    laptop_drive, laptop_id = _vault(ws, tmp_path, "laptop")
-    desk_drive, desk_id = _vault(ws, tmp_path, "desk")
+    laptop_drive, laptop_id = fast_vault(ws, tmp_path, "laptop")
+    desk_drive, desk_id = fast_vault(ws, tmp_path, "desk")
     # The privacy officer's workstation: its own MEDVAULT_HOME, the same registry.
     office = tmp_path / "office"
     office.mkdir()
     shutil.copy(ws.home / "org.toml", office / "org.toml")
     registry = f"sqlite:///{ws.home / 'registry.sqlite'}"
     now = datetime.now(UTC).isoformat()
-    with secret_service(tmp_path / "home") as keyring:
-        env = _env(ws, keyring)
-        _remember(env, ws, laptop_drive)
-        _remember(env, ws, desk_drive)
+    with remembered(ws, tmp_path / "home", laptop_drive, desk_drive) as (keyring, env):
         # The laptop is lost with its drive: the report is made elsewhere.
         elsewhere = {**env, "MEDVAULT_HOME": str(office), "MEDVAULT_REGISTRY": registry}
-        lost = _cli(
+        lost = run_medvault(
             elsewhere, "incident", "lost", laptop_id, "--discovered-at", now,
             "--reported-by", "Pat", "--out", tmp_path / "pack1", "--json",
         )  # fmt: skip
@@ -252,7 +189,7 @@ def test_a_lost_drive_with_an_unexpired_remembered_key_is_reportable(
         assert "unlock --remember" in finding["statement"]
         # Only the drive is lost, and the report is made on the workstation that cached
         # its key: the key is deleted there first, so it is not with the drive.
-        lost = _cli(
+        lost = run_medvault(
             env, "incident", "lost", desk_id, "--discovered-at", now,
             "--reported-by", "Pat", "--out", tmp_path / "pack2", "--json",
         )  # fmt: skip
