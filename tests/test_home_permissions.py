@@ -9,7 +9,6 @@ import os
 import sqlite3
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from medvault.config import home_folder
 from medvault.registry.sql import Registry
 from tests.conftest import Workspace
+from tests.support.cli import run_medvault
 
 NOBODY = 65534
 
@@ -45,15 +45,7 @@ def _medvault(
     env["MEDVAULT_HOME"] = str(home)
     if registry is not None:
         env["MEDVAULT_REGISTRY"] = registry
-    return subprocess.run(
-        [sys.executable, "-m", "medvault", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_medvault(env, *args)
 
 
 def _warnings(result: subprocess.CompletedProcess[str]) -> list[str]:

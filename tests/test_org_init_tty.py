@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from medvault.config import load_org
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
 from medvault.keys.shares import combine_shares
 from tests.conftest import Workspace
+from tests.support.cli import run_medvault
 
 pytestmark = pytest.mark.tty
 ADMINS = ("alice", "bob", "carol")
@@ -173,22 +173,10 @@ def test_rotate_and_reshare_on_a_terminal_hand_out_on_screen(
     assert sorted(p.name for p in out.iterdir()) == ["org.toml"]
 
 
-def _run(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "medvault", *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-
-
 def test_share_files_on_a_disk_are_refused_without_shares_to_disk(tmp_path: Path) -> None:
     env = _env(tmp_path / "home")
     out = tmp_path / "org"  # tmp_path is on a disk here (checked below)
-    refused = _run(env, *_init_args(out))  # no terminal: share files are the only way
+    refused = run_medvault(env, *_init_args(out))  # no terminal: share files are the only way
     assert refused.returncode == 2, refused.stderr
     assert "not in memory: deleted files can be read back from a disk" in refused.stderr
     assert "--shares-to-disk" in refused.stderr
@@ -198,7 +186,7 @@ def test_share_files_on_a_disk_are_refused_without_shares_to_disk(tmp_path: Path
     child.close()
     assert child.exitstatus == 2, screen.getvalue()
     assert not out.exists()
-    accepted = _run(env, *_init_args(out, "--shares-to-disk"))
+    accepted = run_medvault(env, *_init_args(out, "--shares-to-disk"))
     assert accepted.returncode == 0, accepted.stderr
     assert sorted(p.name for p in (out / "shares").iterdir()) == [f"{a}.txt" for a in ADMINS]
 
@@ -209,7 +197,7 @@ def test_share_files_in_memory_need_no_flag(tmp_path: Path) -> None:
         pytest.skip("no /dev/shm here")
     out = shm / f"medvault-test-org-{os.getpid()}-{tmp_path.name}"
     try:
-        result = _run(_env(tmp_path / "home"), *_init_args(out, "--suite", "p384"))
+        result = run_medvault(_env(tmp_path / "home"), *_init_args(out, "--suite", "p384"))
         assert result.returncode == 0, result.stderr
         assert sorted(p.name for p in (out / "shares").iterdir()) == [f"{a}.txt" for a in ADMINS]
     finally:
