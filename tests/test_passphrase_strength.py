@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pexpect
@@ -17,11 +16,11 @@ import pytest
 from medvault.config import DEFAULT_PASSPHRASE_POLICY, PassphrasePolicy, load_org
 from medvault.errors import OrgConfigMissing, WeakPassphrase
 from medvault.keys.passphrase import check_strength, generate, to_secret
-from medvault.reports import lost
 from medvault.vault.env import Env
 from medvault.vault.maintenance import change_passphrase
 from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.support.lost_book import policy_finding
 
 ORG = "Test Clinic"  # tests/conftest.py's organisation
 LABEL = "Lab exports"
@@ -170,29 +169,12 @@ def test_create_and_passwd_record_the_check(ws: Workspace, drive: Path, tmp_path
         assert isinstance(guesses, float) and guesses >= 12 and round(guesses, 1) == guesses
 
 
-def _report(ws: Workspace, vault_id: str, policy: PassphrasePolicy) -> lost.m.Finding:
-    registry = ws.registry()
-    try:
-        vault = registry.vault(vault_id)
-        assert vault is not None
-        create = next(s for s in registry.events(vault_id) if s.event.action == "create")
-        details = {"incident_id": "00", "discovered_at": "2026-12-01T08:30:00Z", "reported_by": "x"}
-        lost_event = replace(create, event=replace(create.event, action="lost", details=details))
-        report = lost.build(
-            registry, vault, lost_event, ORG, "org", "2026-12-02T00:00:00Z",
-            passphrase_policy=policy,
-        )  # fmt: skip
-    finally:
-        registry.close()
-    return next(f for f in report.findings if f.key == "passphrase_policy")
-
-
 def test_report_trusts_the_check_only_under_a_policy_as_strict(ws: Workspace, drive: Path) -> None:
     vault_id = ws.create_fast(drive, LABEL)
-    met = _report(ws, vault_id, DEFAULT_PASSPHRASE_POLICY)
+    met = policy_finding(ws, vault_id, DEFAULT_PASSPHRASE_POLICY)
     assert met.holds and met.title == "Passphrase policy met"
     for stricter in (PassphrasePolicy(16, 12.0), PassphrasePolicy(15, 13.0)):
-        later = _report(ws, vault_id, stricter)
+        later = policy_finding(ws, vault_id, stricter)
         assert not later.holds and later.title == "Passphrase strength not verified"
 
 
@@ -207,7 +189,7 @@ def test_report_fails_when_a_later_passphrase_was_weak(ws: Workspace, drive: Pat
     finally:
         registry.close()
     assert _policy_records(ws, vault_id)["passwd"]["met"] is False
-    finding = _report(ws, vault_id, DEFAULT_PASSPHRASE_POLICY)
+    finding = policy_finding(ws, vault_id, DEFAULT_PASSPHRASE_POLICY)
     assert not finding.holds and finding.title == "Passphrase policy not met"
 
 

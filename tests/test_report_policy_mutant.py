@@ -12,7 +12,6 @@ Each test fails with the check it names removed.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,32 +19,13 @@ import pytest
 from medvault.config import DEFAULT_PASSPHRASE_POLICY
 from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, Event
-from medvault.reports import lost
-from medvault.reports.lost_model import Finding
 from medvault.vault.env import Env
 from medvault.vault.maintenance import change_passphrase
 from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.support.lost_book import policy_finding
 
-ORG = "Test Clinic"  # tests/conftest.py's organisation
 SHORT_BUT_STRONG = "kx7#Qp2@vL9!mZ"  # 14 random characters: a high estimate, too short
-
-
-def _finding(ws: Workspace, vault_id: str) -> Finding:
-    registry = ws.registry()
-    try:
-        vault = registry.vault(vault_id)
-        assert vault is not None
-        create = next(s for s in registry.events(vault_id) if s.event.action == "create")
-        details = {"incident_id": "00", "discovered_at": "2026-12-01T08:30:00Z", "reported_by": "x"}
-        lost_event = replace(create, event=replace(create.event, action="lost", details=details))
-        report = lost.build(
-            registry, vault, lost_event, ORG, "org", "2026-12-02T00:00:00Z",
-            passphrase_policy=DEFAULT_PASSPHRASE_POLICY,
-        )  # fmt: skip
-    finally:
-        registry.close()
-    return next(f for f in report.findings if f.key == "passphrase_policy")
 
 
 def _policy_records(ws: Workspace, vault_id: str) -> list[dict[str, object]]:
@@ -62,7 +42,7 @@ def test_a_later_passphrase_that_failed_the_policy_is_not_met_whatever_its_estim
     ws: Workspace, drive: Path, action: str
 ) -> None:
     vault_id = ws.create_fast(drive, "Lab exports")
-    assert _finding(ws, vault_id).title == "Passphrase policy met"  # the control
+    assert policy_finding(ws, vault_id).title == "Passphrase policy met"  # the control
     vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
     registry = ws.registry()
     try:
@@ -74,7 +54,7 @@ def test_a_later_passphrase_that_failed_the_policy_is_not_met_whatever_its_estim
     assert record["met"] is False
     assert isinstance(record["guesses_log10"], float)
     assert record["guesses_log10"] >= DEFAULT_PASSPHRASE_POLICY.min_guesses_log10
-    finding = _finding(ws, vault_id)
+    finding = policy_finding(ws, vault_id)
     assert (finding.holds, finding.title) == (False, "Passphrase policy not met")
 
 
@@ -94,5 +74,5 @@ def test_a_record_that_says_met_below_its_own_floor_is_not_trusted(
         registry.append_event(Event(uuid.uuid4().hex, at, actor, vault_id, "passwd", passwd))
     finally:
         registry.close()
-    finding = _finding(ws, vault_id)
+    finding = policy_finding(ws, vault_id)
     assert (finding.holds, finding.title) == (False, "Passphrase strength not verified")

@@ -13,7 +13,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent
 from medvault.registry.sql import Registry
 from medvault.reports import lost
 from medvault.reports.lost_model import Finding, LostDriveReport
+from tests.conftest import Workspace
 
 KEY = "1111222233334444"
 SUITE = "mlkem768-x25519"
@@ -156,3 +157,25 @@ class Book:
 
     def finding(self, key: str, **kwargs: Any) -> Finding:
         return next(f for f in self.report(**kwargs).findings if f.key == key)
+
+
+def policy_finding(
+    ws: Workspace, vault_id: str, policy: PassphrasePolicy = DEFAULT_PASSPHRASE_POLICY
+) -> Finding:
+    """The passphrase-policy finding of a lost-drive report on the workspace's vault
+    VAULT_ID under POLICY, the loss recorded at the vault's create event (so every later
+    event is before it) and discovered on 2026-12-01."""
+    registry = ws.registry()
+    try:
+        vault = registry.vault(vault_id)
+        assert vault is not None
+        create = next(s for s in registry.events(vault_id) if s.event.action == "create")
+        details = {"incident_id": "00", "discovered_at": "2026-12-01T08:30:00Z", "reported_by": "x"}
+        lost_event = replace(create, event=replace(create.event, action="lost", details=details))
+        report = lost.build(
+            registry, vault, lost_event, "Test Clinic", "org", "2026-12-02T00:00:00Z",
+            passphrase_policy=policy,
+        )  # fmt: skip
+    finally:
+        registry.close()
+    return next(f for f in report.findings if f.key == "passphrase_policy")
