@@ -52,6 +52,7 @@ from medvault.vault.catalog import Located, load_catalog, walk_pack
 from medvault.vault.reading import open_reader, stream_entry
 from medvault.vault.session import HeaderCopies, UnlockedVault
 from medvault.vault.verify import authenticate_entry
+from tests.support.path_index_rows import page_row
 
 VECTORS = sorted((Path(__file__).parent / "vectors").glob("*.json"))
 PATH_INDEX_VECTORS = [p for p in VECTORS if p.stem.startswith("path_index_")]
@@ -235,22 +236,6 @@ def _vault_of(vector: dict[str, Any], root: Path) -> UnlockedVault:
     return UnlockedVault(paths, None, keys, HeaderCopies(paths), set(), vault_id, 1 << 30)
 
 
-def _row(loc: Located) -> list[Any]:
-    return [
-        loc.file_id,
-        loc.pack,
-        loc.offset,
-        loc.header_len,
-        loc.payload_len,
-        loc.path,
-        loc.size,
-        loc.sha256,
-        loc.added_at,
-        loc.mtime_ns,
-        list(loc.references),
-    ]
-
-
 def read_path_index_with_medvault(vault: UnlockedVault) -> tuple[list[list[Any]], list[str]]:
     """medvault's own reader (vault/path_index.py), one step at a time so that a failure
     raises instead of sending the reader to the journal."""
@@ -265,7 +250,7 @@ def read_path_index_with_medvault(vault: UnlockedVault) -> tuple[list[list[Any]]
                 return read_page(number)
 
         snapshot.page = page  # type: ignore[method-assign]
-        return [_row(loc) for loc in snapshot.live()], sorted(snapshot.packs())
+        return [page_row(loc) for loc in snapshot.live()], sorted(snapshot.packs())
 
 
 # What each `expect` label means as a medvault exception (and a word its message contains).
@@ -362,7 +347,7 @@ def test_path_index_vector_with_medvaults_reader(path: Path, tmp_path: Path) -> 
 
     _gives_its_outcome(path, vector, run)
     with path_index.live_files(vault) as live:
-        assert [_row(loc) for loc in live.all()] == vector["rows"]
+        assert [page_row(loc) for loc in live.all()] == vector["rows"]
         assert (live.snapshot is not None) == (vector["expect"] == "success")
     status = path_index.check(vault, load_catalog(vault).live())
     assert (status == "ok") == (vector["expect"] == "success"), status

@@ -45,6 +45,7 @@ from medvault.keys.epochs import wrap_previous
 from medvault.keys.slots import make_slot
 from medvault.secret import Secret, VaultKey
 from medvault.store.entries import seal_header
+from tests.support.path_index_rows import page_row
 
 OUT = Path(__file__).resolve().parent
 VAULT_ID = bytes.fromhex("6d7620746573742076656374006f7267")
@@ -584,23 +585,6 @@ def _lay_out(pack: str, items: list[tuple[str, FileMeta | TombstoneMeta]]) -> li
     return out
 
 
-def _path_row(loc: Located) -> list[Any]:
-    """A page row (docs/FORMAT.md section 12)."""
-    return [
-        loc.file_id,
-        loc.pack,
-        loc.offset,
-        loc.header_len,
-        loc.payload_len,
-        loc.path,
-        loc.size,
-        loc.sha256,
-        loc.added_at,
-        loc.mtime_ns,
-        list(loc.references),
-    ]
-
-
 def path_index() -> None:
     """A tiny vault's journal of 5 records and a path index made after record 1, so records
     2..4 are the tail a reader applies: a new file, a replacement and a tombstone, then a
@@ -681,11 +665,11 @@ def path_index() -> None:
 
     by_id = {x.file_id: x for x in add0 + add1 + add2}
     # Live after record 1, in path order: what the pages hold.
-    snapshot = [_path_row(by_id[fid(n)]) for n in ("z", "a1", "b2", "d", "u")]
+    snapshot = [page_row(by_id[fid(n)]) for n in ("z", "a1", "b2", "d", "u")]
     pages = [snapshot[0:2], snapshot[2:4], snapshot[4:]]
     # Live after record 4 (the tail applied): what a reader lists, and the packs it knows.
     moved = {x.file_id: x for x in add3}
-    live = [_path_row(moved.get(fid(n)) or by_id[fid(n)]) for n in ("z", "a2", "b2", "c2", "u")]
+    live = [page_row(moved.get(fid(n)) or by_id[fid(n)]) for n in ("z", "a2", "b2", "c2", "u")]
     for rows in (snapshot, live):
         assert [r[5] for r in rows] == sorted({r[5] for r in rows})
     known_packs = sorted(packs[1:])
