@@ -8,7 +8,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,32 +17,16 @@ from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
 from medvault.errors import AlreadyExists
 from medvault.keys.shares import ShareError, combine_shares
 from medvault.org import ShareFiles, init_org
+from tests.support.cli import run_medvault
 
 
 def _init(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "medvault",
-        "org",
-        "init",
-        "--name",
-        "Clinic",
-        "--admin",
-        "alice",
-        "--admin",
-        "bob",
-        "--admin",
-        "carol",
-        "--threshold",
-        "2",
-        "--out",
-        str(out),
+    return run_medvault(
+        dict(os.environ), "org", "init", "--name", "Clinic",
+        "--admin", "alice", "--admin", "bob", "--admin", "carol", "--threshold", "2", "--out", out,
         "--shares-to-disk",  # no terminal here, and tmp_path is on a disk
-        "--json",
-        *extra,
-    ]
-    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+        "--json", *extra,
+    )  # fmt: skip
 
 
 def _mnemonic(path: Path) -> str:
@@ -84,29 +67,12 @@ def test_org_init_shares_and_config(tmp_path: Path, suite: str) -> None:
 
 
 def test_org_init_refuses_bad_quorums(tmp_path: Path) -> None:
-    argv = [
-        sys.executable,
-        "-m",
-        "medvault",
-        "org",
-        "init",
-        "--name",
-        "C",
-        "--admin",
-        "a",
-        "--admin",
-        "b",
-        "--shares-to-disk",
-        "--threshold",
-        "3",
-        "--out",
-        str(tmp_path / "o"),
-    ]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    init = ["org", "init", "--name", "C", "--admin", "a", "--admin", "b", "--shares-to-disk"]
+    result = run_medvault(dict(os.environ), *init, "--threshold", "3", "--out", tmp_path / "o")
     assert result.returncode == 2
     assert "threshold" in result.stderr
-    one = [*argv[:-4], "--threshold", "1", "--out", str(tmp_path / "p")]
-    assert subprocess.run(one, capture_output=True, text=True, check=False).returncode == 2
+    one = run_medvault(dict(os.environ), *init, "--threshold", "1", "--out", tmp_path / "p")
+    assert one.returncode == 2
     assert not (tmp_path / "o" / "org.toml").exists()
 
 
@@ -130,13 +96,7 @@ def test_tampered_org_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     pp = tmp_path / "pp"
     pp.write_text("a long enough passphrase here\n")
     env = dict(os.environ, MEDVAULT_HOME=str(tmp_path / "home"), MEDVAULT_PASSPHRASE_FILE=str(pp))
-    result = subprocess.run(
-        [sys.executable, "-m", "medvault", "create", str(drive), "--org", str(out / "org.toml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    result = run_medvault(env, "create", drive, "--org", out / "org.toml")
     assert result.returncode == 5
     assert "does not match its public key" in result.stderr
 
