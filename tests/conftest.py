@@ -224,6 +224,19 @@ def disk_staging(tmp_path: Path) -> staging.StagingRoot:
 
 
 @pytest.fixture
+def shm() -> Iterator[Path]:
+    """A private folder on the machine's tmpfs, used as the staging root (skips where
+    /dev/shm is not a tmpfs)."""
+    base = Path("/dev/shm")
+    if not base.is_dir() or staging.filesystem_of(base) != "tmpfs":
+        pytest.skip("/dev/shm is not a tmpfs here")
+    root = base / f"medvault-test-{uuid.uuid4().hex[:12]}"
+    root.mkdir(mode=0o700)
+    yield root
+    subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+@pytest.fixture
 def drive(tmp_path: Path) -> Path:
     """A folder standing in for a USB stick's root."""
     path = tmp_path / "drive"

@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from medvault.store.staging import filesystem_of
 from medvault.vault.export import argv_sha256
 from tests.conftest import Workspace
 from tests.media import found_in, mounted_fat32, raw_image_bytes
+from tests.support.export import run_export
 from tests.test_fat32 import _lfn_pieces
 
 MARKER = "QUOKKA-PHI-EXPORT-5521"
@@ -36,30 +35,11 @@ echo "exported 2 files"
 """
 
 
-@pytest.fixture
-def shm(tmp_path: Path) -> Iterator[Path]:
-    """A private folder on the machine's tmpfs, used as the staging root."""
-    base = Path("/dev/shm")
-    if not base.is_dir() or filesystem_of(base) != "tmpfs":
-        pytest.skip("/dev/shm is not a tmpfs here")
-    root = base / f"medvault-test-{uuid.uuid4().hex[:12]}"
-    root.mkdir(mode=0o700)
-    yield root
-    subprocess.run(["rm", "-rf", str(root)], check=False)
-
-
 def _script(tmp_path: Path) -> Path:
     path = tmp_path / "export-labs.sh"
     path.write_text(SCRIPT)
     path.chmod(0o755)
     return path
-
-
-def _export(
-    ws: Workspace, shm: Path, vault: Path, *argv: str | Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    extra = {"MEDVAULT_STAGING_DIR": str(shm), **(env or {})}
-    return ws.cli("export", "--vault", vault, *argv, extra_env=extra)
 
 
 @pytest.mark.fuse
@@ -68,7 +48,7 @@ def test_export_onto_fat32_leaves_no_plaintext(ws: Workspace, tmp_path: Path, sh
     with mounted_fat32(tmp_path, size_mib=32) as fat:
         stick = fat.mountpoint
         ws.cli("create", stick, check=True)
-        result = _export(ws, shm, stick, "--name", "labs", "--json", "--", script, "{}")
+        result = run_export(ws, shm, stick, "--name", "labs", "--json", "--", script, "{}")
         assert result.returncode == 0, result.stderr
         out = json.loads(result.stdout.split("exported 2 files\n", 1)[1])
         stored = sorted(f["path"] for f in out["files"])
@@ -103,7 +83,7 @@ def test_export_records_no_arguments(ws: Workspace, drive: Path, shm: Path) -> N
         "--mrn", "12345678", "--name", "John Smith", "--password=hunter2", "-pS3cretPW",
         "PGPASSWORD=s3cret", "postgresql://ops:pw@db/x",
     ]  # fmt: skip
-    result = _export(ws, shm, drive, "--individuals", "3", "--state", "OR=3", "--", *argv)
+    result = run_export(ws, shm, drive, "--individuals", "3", "--state", "OR=3", "--", *argv)
     assert result.returncode == 0, result.stderr
     vault_id = json.loads(ws.cli("info", drive, "--json", check=True).stdout)["vault_id"]
     events = [s.event for s in ws.registry().events(vault_id)]
@@ -126,14 +106,14 @@ def test_failing_export_adds_nothing_and_passes_its_exit_code(
     ws: Workspace, drive: Path, shm: Path
 ) -> None:
     ws.cli("create", drive, check=True)
-    failed = _export(
+    failed = run_export(
         ws, shm, drive, "--", "sh", "-c", 'echo part > "$MEDVAULT_EXPORT_DIR/half.csv"; exit 42'
     )
     assert failed.returncode == 42
     assert "nothing was added" in failed.stderr
     assert ws.cli("ls", drive, check=True).stdout == ""
     assert list(shm.iterdir()) == []
-    missing = _export(ws, shm, drive, "--", "/no/such/export-command")
+    missing = run_export(ws, shm, drive, "--", "/no/such/export-command")
     assert missing.returncode == 8
     assert list(shm.iterdir()) == []
 
@@ -161,7 +141,7 @@ def test_killed_export_leaves_staging_that_the_next_run_removes(
     assert len(left) == 1 and (left[0] / "a.csv").exists()
     assert oct(left[0].stat().st_mode & 0o777) == "0o700"
 
-    again = _export(ws, shm, drive, "--", "sh", "-c", 'echo ok > "$MEDVAULT_EXPORT_DIR/b.csv"')
+    again = run_export(ws, shm, drive, "--", "sh", "-c", 'echo ok > "$MEDVAULT_EXPORT_DIR/b.csv"')
     assert again.returncode == 0, again.stderr
     assert f"removed staging left by an interrupted export: {left[0]}" in again.stderr
     assert list(shm.iterdir()) == []
@@ -178,10 +158,10 @@ def test_staging_on_disk_is_refused_unless_allowed(
     if filesystem_of(disk) in ("tmpfs", "ramfs"):
         pytest.skip(f"{disk} is itself memory-backed here")
     argv = ["--", "sh", "-c", 'echo x > "$MEDVAULT_EXPORT_DIR/x.csv"']
-    refused = _export(ws, disk, drive, *argv)
+    refused = run_export(ws, disk, drive, *argv)
     assert refused.returncode == 2
     assert "memory-backed" in refused.stderr and "--allow-disk-staging" in refused.stderr
-    allowed = _export(ws, disk, drive, "--allow-disk-staging", *argv)
+    allowed = run_export(ws, disk, drive, "--allow-disk-staging", *argv)
     assert allowed.returncode == 0, allowed.stderr
     assert "staging on disk" in allowed.stderr
     assert list(disk.iterdir()) == []

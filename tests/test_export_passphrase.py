@@ -27,9 +27,6 @@ from medvault.keys.passphrase import to_secret
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from tests.conftest import FAST_KDF, Workspace, make_workspace
-from tests.test_export import shm  # noqa: F401 (the staging fixture)
-
-# ruff: noqa: F811 (pytest fixtures named like the imported shm)
 
 NOBODY = 65534
 PREFIX = "l1-probe-"  # CMD knows this much of the passphrase, to look for the rest

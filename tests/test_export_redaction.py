@@ -17,7 +17,7 @@ import pytest
 
 from medvault.vault.export import argv_sha256, command_record, redact
 from tests.conftest import Workspace
-from tests.test_export import _export, shm  # noqa: F401 (the staging fixture)
+from tests.support.export import run_export
 
 SECRET = "S3cretPW"
 # (argv, what it must be recorded as)
@@ -74,12 +74,12 @@ def test_the_digest_tells_argument_lists_apart() -> None:
 def test_record_args_stores_the_redacted_command(
     ws: Workspace,
     drive: Path,
-    shm: Path,  # noqa: F811
+    shm: Path,
 ) -> None:
     ws.cli("create", drive, check=True)
     tail = [arg for argv, _ in FORMS for arg in argv[1:]]
     argv = ["/bin/sh", "-c", 'echo x > "$MEDVAULT_EXPORT_DIR/x.csv"', "sh", *tail, "caf\udce9"]
-    result = _export(ws, shm, drive, "--record-args", "--", *argv)
+    result = run_export(ws, shm, drive, "--record-args", "--", *argv)
     assert result.returncode == 0, result.stderr
     vault_id = json.loads(ws.cli("info", drive, "--json", check=True).stdout)["vault_id"]
     [export] = [s.event for s in ws.registry().events(vault_id) if s.event.action == "export"]

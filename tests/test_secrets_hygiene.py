@@ -23,7 +23,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,6 @@ from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import parse as parse_code
 from medvault.keys.shares import combine_parsed, parse_share
 from medvault.store.entries import open_header
-from medvault.store.staging import filesystem_of
 from medvault.vault.add import add_files
 from medvault.vault.catalog import load_catalog
 from medvault.vault.create import create_vault
@@ -172,17 +170,6 @@ class ProcWatcher:
                     self.env_hits.setdefault(pid, set()).add(name)
             self.polls += 1
             time.sleep(0.02)
-
-
-@pytest.fixture
-def shm(tmp_path: Path) -> Iterator[Path]:
-    base = Path("/dev/shm")
-    if not base.is_dir() or filesystem_of(base) != "tmpfs":
-        pytest.skip("/dev/shm is not a tmpfs here")
-    root = base / f"medvault-hygiene-{uuid.uuid4().hex[:12]}"
-    root.mkdir(mode=0o700)
-    yield root
-    subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
 def _files_under(root: Path, limit: int = 5000) -> Iterator[Path]:
