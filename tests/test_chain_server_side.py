@@ -20,6 +20,7 @@ from medvault.registry import chain
 from medvault.registry.records import Actor, Event
 from medvault.registry.sql import Registry
 from tests.pg import PgServer
+from tests.support.chain import assert_chain_breaks_at
 
 VAULT = "0123456789abcdef0123456789abcdef"
 ALICE = Actor("alice", "ws-01", "Alice Example")
@@ -180,9 +181,7 @@ def test_the_server_hashes_byte_for_byte_as_chain_py(url: str) -> None:
 def test_the_hash_version_is_covered_by_the_hash(url: str, relabelled: int) -> None:
     registry = _filled(url)
     _sql(registry, "UPDATE events SET hash_version = :v WHERE seq = 2", {"v": relabelled})
-    problem = registry.verify_chain()
-    assert problem is not None
-    assert problem.seq == 2
+    assert_chain_breaks_at(registry, 2)
 
 
 def test_a_v1_row_after_a_newer_one_is_rejected_even_when_its_hash_matches(url: str) -> None:
@@ -206,10 +205,7 @@ def test_a_v1_row_after_a_newer_one_is_rejected_even_when_its_hash_matches(url: 
         ":actor, NULL, :host, :vault_id, :action, :details, 'direct', 1, :prev, :hash)",
         {**row, "id": "f" * 32, "prev": last.hash, "hash": chain.event_hash(last.hash, row)},
     )
-    problem = registry.verify_chain()
-    assert problem is not None
-    assert problem.seq == 3
-    assert "hash version 1 after version 3" in problem.reason
+    assert_chain_breaks_at(registry, 3, "hash version 1 after version 3")
 
 
 def test_appends_always_write_the_current_hash_version(url: str) -> None:
@@ -261,10 +257,7 @@ def test_the_columns_of_a_v1_row_outside_its_hash_are_sealed(
     registry.append_event(_event(7))
     assert registry.verify_chain() is None
     _sql(registry, f"UPDATE events SET {column} = {value} WHERE seq = 1")  # noqa: S608
-    problem = registry.verify_chain()
-    assert problem is not None
-    assert problem.seq == 4
-    assert "an older event was edited" in problem.reason
+    assert_chain_breaks_at(registry, 4, "an older event was edited")
 
 
 def test_the_seal_is_one_chained_event_after_the_older_rows(tmp_path: Path) -> None:
@@ -309,16 +302,11 @@ def test_removing_or_forging_the_seal_is_caught(tmp_path: Path) -> None:
         "UPDATE events SET details = :d WHERE seq = 4",
         {"d": chain.canonical({"rows": 3, "through_seq": 3, "digest": "0" * 64})},
     )
-    problem = registry.verify_chain()
-    assert problem is not None
-    assert problem.seq == 4  # the seal no longer matches (and its own hash neither)
+    assert_chain_breaks_at(registry, 4)  # the seal no longer matches (and its own hash neither)
     (tmp_path / "again").mkdir()
     fresh = _old_registry(tmp_path / "again")
     _sql(fresh, "DELETE FROM events WHERE seq = 4")
-    problem = fresh.verify_chain()
-    assert problem is not None
-    assert problem.seq == 3
-    assert "not sealed" in problem.reason
+    assert_chain_breaks_at(fresh, 3, "not sealed")
 
 
 def test_a_registry_without_older_rows_gets_no_seal_and_a_stray_one_is_harmless(

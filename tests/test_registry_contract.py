@@ -19,6 +19,7 @@ from medvault.registry import chain, migrate
 from medvault.registry.records import Actor, Event, KeyPackage
 from medvault.registry.sql import Registry
 from tests.pg import PgServer
+from tests.support.chain import assert_chain_breaks_at
 
 VAULT = "0123456789abcdef0123456789abcdef"
 ALICE = Actor("alice", "ws-01", "Alice Example")
@@ -302,10 +303,7 @@ def test_verify_catches_swapped_events(url: str) -> None:
     _sql(registry, "UPDATE events SET seq = 1000 WHERE seq = 2")
     _sql(registry, "UPDATE events SET seq = 2 WHERE seq = 3")
     _sql(registry, "UPDATE events SET seq = 3 WHERE seq = 1000")
-    problem = registry.verify_chain()
-    assert problem is not None
-    assert problem.seq == 2
-    assert "does not follow" in problem.reason
+    assert_chain_breaks_at(registry, 2, "does not follow")
 
 
 def test_verify_catches_an_inserted_event(url: str) -> None:
@@ -340,10 +338,7 @@ def test_verify_catches_an_inserted_event(url: str) -> None:
             ),
             {**row, "prev_hash": stored[2].hash, "hash": forged},
         )
-    problem = registry.verify_chain()
-    assert problem is not None
-    assert problem.seq == 5
-    assert "does not follow" in problem.reason
+    assert_chain_breaks_at(registry, 5, "does not follow")
 
 
 def test_cutting_off_the_newest_events_is_caught_by_an_anchored_head(url: str) -> None:
@@ -398,9 +393,7 @@ def test_v1_registry_file_from_the_first_release_is_upgraded_in_place(tmp_path: 
         assert migrate.current_revision(conn) == migrate.head_revision()
     # An edit of a v1 event is still caught.
     _sql(registry, "UPDATE events SET details = '{}' WHERE seq = 2")
-    problem = registry.verify_chain()
-    assert problem is not None
-    assert problem.seq == 2
+    assert_chain_breaks_at(registry, 2)
 
 
 def test_v1_schema_upgrades_on_both_backends(url: str) -> None:
@@ -444,9 +437,7 @@ def test_v1_schema_upgrades_on_both_backends(url: str) -> None:
     assert registry.verify_chain() is None
     with registry.engine.begin() as conn:  # a column outside a v1 hash: caught by the seal
         conn.execute(sa.text("UPDATE events SET person = 'Dr Innocent' WHERE seq = 2"))
-    problem = registry.verify_chain()
-    assert problem is not None
-    assert problem.seq == 3
+    assert_chain_breaks_at(registry, 3)
 
 
 def test_postgres_workstation_role_cannot_change_or_delete_events(
