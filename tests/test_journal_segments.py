@@ -29,6 +29,12 @@ def _add(ws: Workspace, drive: Path, tmp_path: Path, name: str) -> None:
     ws.cli("add", drive, src, check=True)
 
 
+def _add_files(ws: Workspace, drive: Path, tmp_path: Path, count: int) -> None:
+    """f0.txt, f1.txt, ...: COUNT files, each added by its own `medvault add` (a commit)."""
+    for n in range(count):
+        _add(ws, drive, tmp_path, f"f{n}.txt")
+
+
 def _index(drive: Path) -> Path:
     return drive / "MEDVAULT" / "index"
 
@@ -42,8 +48,7 @@ def test_each_commit_is_a_new_segment_and_the_base_is_not_touched(
 ) -> None:
     ws.create_fast(drive)
     base = (_index(drive) / "journal.mvi").read_bytes()
-    for n in range(3):
-        _add(ws, drive, tmp_path, f"f{n}.txt")
+    _add_files(ws, drive, tmp_path, 3)
     assert (_index(drive) / "journal.mvi").read_bytes() == base  # never appended to
     names = sorted(p.name for p in _index(drive).glob("journal.*.mvj"))
     assert names == ["journal.0000000000.mvj", "journal.0000000001.mvj", "journal.0000000002.mvj"]
@@ -55,8 +60,7 @@ def test_segments_fold_into_the_base_with_every_record_where_it_was(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
     ws.create_fast(drive)
-    for n in range(3):
-        _add(ws, drive, tmp_path, f"f{n}.txt")
+    _add_files(ws, drive, tmp_path, 3)
     vault = _vault(drive)
     before = read_journal(vault.paths, vault.keys)
     logical = logical_journal(vault.paths).data
@@ -86,8 +90,7 @@ def test_a_fold_cut_short_leaves_segments_that_are_skipped_then_deleted(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
     ws.create_fast(drive)
-    for n in range(2):
-        _add(ws, drive, tmp_path, f"f{n}.txt")
+    _add_files(ws, drive, tmp_path, 2)
     saved = {p.name: p.read_bytes() for p in _index(drive).glob("journal.*.mvj")}
     vault = _vault(drive)
     JournalAppender(vault.paths, vault.keys).fold(force=True)
@@ -105,8 +108,7 @@ def test_a_missing_segment_is_index_damage_that_repair_mends(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
     ws.create_fast(drive)
-    for n in range(3):
-        _add(ws, drive, tmp_path, f"f{n}.txt")
+    _add_files(ws, drive, tmp_path, 3)
     (_index(drive) / "journal.0000000001.mvj").unlink()
     vault = _vault(drive)
     read = read_journal(vault.paths, vault.keys)
