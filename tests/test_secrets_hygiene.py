@@ -309,6 +309,12 @@ def test_no_secret_reaches_argv_env_output_files_or_reprs(
         needles.key("vault key", vault.keys.vault_key().reveal())
         together(watcher, Step("add", ["add", drive, src]))
         alice, bob = share_paths["alice"], share_paths["bob"]
+
+        def _recover(first: Path, to: Path) -> list[str | Path]:
+            """`recover` by FIRST's share and bob's, into TO."""
+            return ["recover", drive, "--reason", "drill", "--share", first, "--share", bob,
+                    "--to", to]  # fmt: skip
+
         together(
             watcher,
             Step("ls", ["ls", drive, "--json"]),
@@ -319,18 +325,7 @@ def test_no_secret_reaches_argv_env_output_files_or_reprs(
             ),
             Step(
                 "recover",
-                [
-                    "recover",
-                    drive,
-                    "--reason",
-                    "drill",
-                    "--share",
-                    alice,
-                    "--share",
-                    bob,
-                    "--to",
-                    tmp_path / "recovered",
-                ],
+                _recover(alice, tmp_path / "recovered"),
                 no_file,
             ),
             Step(
@@ -341,35 +336,13 @@ def test_no_secret_reaches_argv_env_output_files_or_reprs(
             ),
             Step(
                 "misspelt share",
-                [
-                    "recover",
-                    drive,
-                    "--reason",
-                    "drill",
-                    "--share",
-                    misspelt_file,
-                    "--share",
-                    bob,
-                    "--to",
-                    tmp_path / "never",
-                ],
+                _recover(misspelt_file, tmp_path / "never"),
                 no_file,
                 expect=20,
             ),
             Step(
                 "swapped share words",
-                [
-                    "recover",
-                    drive,
-                    "--reason",
-                    "drill",
-                    "--share",
-                    bad_checksum,
-                    "--share",
-                    bob,
-                    "--to",
-                    tmp_path / "never",
-                ],
+                _recover(bad_checksum, tmp_path / "never"),
                 no_file,
                 expect=20,
             ),
