@@ -6,20 +6,14 @@ from typing import Any
 
 from medvault.format.index_records import Located
 
+# A page row's columns in order (docs/FORMAT.md section 12), the last one a list of ids.
+PAGE_COLUMNS = (
+    "file_id", "pack", "offset", "header_len", "payload_len", "path", "size", "sha256",
+    "added_at", "mtime_ns",
+)  # fmt: skip
+
 
 def page_row(loc: Located) -> list[Any]:
-    """A page row (docs/FORMAT.md section 12): the fields of LOC in the order a page
-    stores them."""
-    return [
-        loc.file_id,
-        loc.pack,
-        loc.offset,
-        loc.header_len,
-        loc.payload_len,
-        loc.path,
-        loc.size,
-        loc.sha256,
-        loc.added_at,
-        loc.mtime_ns,
-        list(loc.references),
-    ]
+    """A page row (docs/FORMAT.md section 12): LOC's fields in the order a page stores
+    them, then the file ids it references."""
+    return [*(getattr(loc, column) for column in PAGE_COLUMNS), list(loc.references)]
