@@ -125,8 +125,8 @@ def setup_workspace(base: Path) -> dict[str, str]:
 def unlock_seconds(env: dict[str, str], drive: Path) -> tuple[float, float]:
     """Whole unlock (headers, Argon2id, unwrap, MAC) and the part of it that is not the KDF:
     reading and parsing both header copies plus authenticating them with the vault key."""
+    from medvault.engine.session import open_headers, unlock, unlock_with_key
     from medvault.keys.passphrase import to_secret
-    from medvault.vault.session import open_headers, unlock, unlock_with_key
 
     secret = to_secret(Path(env["MEDVAULT_PASSPHRASE_FILE"]).read_text().rstrip("\n"))
     started = time.perf_counter()

@@ -877,10 +877,10 @@ def time_library_calls(drive: Path, one: str, dest: Path) -> dict[str, float]:
     medvault/cli/files_cmd.py: ls_cmd, extract_cmd): one place to follow a rename. The
     listing is consumed as ls consumes it (every entry), without printing."""
     from medvault.cli.context import CliContext
+    from medvault.engine.path_index import live_files
+    from medvault.engine.session import open_headers, unlock
     from medvault.keys.passphrase import to_secret
-    from medvault.vault.path_index import live_files
     from medvault.vault.reading import extract
-    from medvault.vault.session import open_headers, unlock
 
     secret = to_secret(Path(os.environ["MEDVAULT_PASSPHRASE_FILE"]).read_text().rstrip("\n"))
     started = time.perf_counter()

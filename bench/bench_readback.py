@@ -48,6 +48,7 @@ from bench.bench_peers import SNAPSHOT_ENV, git_state  # noqa: E402
 from medvault.config import OrgConfig, load_org  # noqa: E402
 from medvault.crypto.escrow import EscrowSuite  # noqa: E402
 from medvault.crypto.kdf import Argon2Params  # noqa: E402
+from medvault.engine.session import open_headers, unlock  # noqa: E402
 from medvault.errors import MedvaultError  # noqa: E402
 from medvault.keys.passphrase import to_secret  # noqa: E402
 from medvault.org import init_org  # noqa: E402
@@ -56,7 +57,6 @@ from medvault.store.readback import Setting  # noqa: E402
 from medvault.vault.add import add_planned, plan  # noqa: E402
 from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
-from medvault.vault.session import open_headers, unlock  # noqa: E402
 from tests import media  # noqa: E402
 
 MIB = 1 << 20

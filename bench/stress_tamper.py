@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from medvault.crypto.escrow import EscrowSuite  # noqa: E402
+from medvault.engine.catalog import Located  # noqa: E402
 from medvault.format import index_journal as jfmt  # noqa: E402
-from medvault.vault.catalog import Located  # noqa: E402
 from tests.conftest import make_workspace  # noqa: E402
 from tests.test_tamper_matrix import PRELUDE, Mutation, Results, TamperVault  # noqa: E402
 

@@ -25,6 +25,7 @@ import pytest
 from medvault.config import OrgConfig, load_org
 from medvault.crypto.escrow import EscrowSuite
 from medvault.crypto.kdf import Argon2Params
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
 from medvault.org import OrgCreated, init_org
@@ -33,7 +34,6 @@ from medvault.registry.sql import Registry
 from medvault.store import staging
 from medvault.vault.create import DEFAULT_PART_SIZE, create_vault
 from medvault.vault.env import Env, current_actor
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.pg import PgServer, PgUnavailable, start
 
 pytest_plugins = ["tests.ci_skips"]

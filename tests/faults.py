@@ -43,6 +43,9 @@ from pathlib import Path
 
 from medvault.config import OrgConfig
 from medvault.crypto.kdf import Argon2Params, argon2id
+from medvault.engine import path_index
+from medvault.engine.catalog import Located
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import MedvaultError, WrongPassphrase
 from medvault.keys import slots
 from medvault.keys.passphrase import to_secret
@@ -50,10 +53,8 @@ from medvault.keys.shares import parse_share
 from medvault.registry.sql import Registry
 from medvault.secret import Secret
 from medvault.store import io_points, staging
-from medvault.vault import path_index
 from medvault.vault import verify as verify_module
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Located
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.escrow_ops import reseal
@@ -61,7 +62,6 @@ from medvault.vault.export import run_export
 from medvault.vault.maintenance import change_passphrase, compact, remove_paths, repair
 from medvault.vault.reading import extract, list_files
 from medvault.vault.recovery import EscrowIdentity, escrow_identity, escrow_unlock
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import REMOVALS_SOUND, VerifyReport, verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 

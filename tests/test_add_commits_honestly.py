@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import open_headers, unlock
 from medvault.errors import MediaFull
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
@@ -16,7 +17,6 @@ from medvault.store import io_points
 from medvault.vault.add import add_files
 from medvault.vault.env import Env
 from medvault.vault.reading import list_files
-from medvault.vault.session import open_headers, unlock
 from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.entry_reading import plaintext_sha256
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import VaultBusy
 from medvault.format.entry import Kind
 from medvault.keys.passphrase import to_secret
@@ -32,8 +34,7 @@ from medvault.store import lock as lock_module
 from medvault.store.lock import EMPTY_LOCK_GRACE_S, FLOCKED_EMPTY_GRACE_S, writer_lock
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
-from medvault.vault.reading import list_files, plaintext_sha256
-from medvault.vault.session import UnlockedVault, open_headers, unlock
+from medvault.vault.reading import list_files
 from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import mounted_fat32
@@ -381,7 +382,7 @@ from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.vault.add import add_files
 from medvault.vault.env import Env
-from medvault.vault.session import open_headers, unlock
+from medvault.engine.session import open_headers, unlock
 drive, src, registry, passphrase = map(Path, sys.argv[1:5])
 vault = unlock(open_headers(drive), to_secret(passphrase.read_text().splitlines()[0]))
 reg = Registry.for_path(registry)
@@ -551,6 +552,7 @@ def test_a_listing_made_before_compact_still_reads(
 ) -> None:
     """A reader that listed the vault before a compact rewrote and deleted its packs reads
     each file from its new place (it used to fail with "part 0 is missing")."""
+    from medvault.engine import entry_reading
     from medvault.vault import reading
     from medvault.vault.add import add_files
     from medvault.vault.maintenance import compact, remove_paths
@@ -567,7 +569,7 @@ def test_a_listing_made_before_compact_still_reads(
     remove_paths(vault, [f"b{b}/f{i}.txt" for b in range(3) for i in range(4)], registry, env)
     before, _ = list_files(vault)
     assert compact(vault, registry, env).packs_rewritten == 3
-    assert not any(reading.pack_exists(vault, loc.pack) for loc in before)
+    assert not any(entry_reading.pack_exists(vault, loc.pack) for loc in before)
     for loc in before:
         assert plaintext_sha256(vault, loc) == loc.sha256
     # extract with the stale listing (as if it had listed just before the compact)

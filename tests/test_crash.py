@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.catalog import load_catalog
+from medvault.engine.session import open_headers, unlock
 from medvault.errors import WrongPassphrase
 from medvault.keys.passphrase import to_secret
-from medvault.vault.catalog import load_catalog
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
-from medvault.vault.session import open_headers, unlock
 from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import open_headers, unlock
 from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
 from medvault.reports import certificate
 from medvault.vault.erase import Erased
-from medvault.vault.session import open_headers, unlock
 from tests import media
 from tests.conftest import PASSPHRASE, Workspace
 from tests.test_erase_media import header_structures

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pyfakefs.fake_filesystem_unittest import Patcher
 
+from medvault.engine.session import open_headers, unlock
 from medvault.errors import MediaFull, SourceUnreadable
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
@@ -19,7 +20,6 @@ from medvault.vault.add import add_files
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.reading import list_files
-from medvault.vault.session import open_headers, unlock
 from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.support.files import digests

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.catalog import load_catalog
+from medvault.engine.entry_reading import plaintext_sha256
+from medvault.engine.session import UnlockedVault
 from medvault.errors import MedvaultError
 from medvault.registry.sql import Registry
 from medvault.store import io_points, staging
 from medvault.vault.add import SMALL_FILE
-from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
 from medvault.vault.export import run_export
-from medvault.vault.reading import plaintext_sha256
-from medvault.vault.session import UnlockedVault
 from tests.conftest import FAST_KDF, Workspace
 
 SMALL = b"mrn,result\n1,positive\n"

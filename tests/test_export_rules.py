@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.catalog import load_catalog
 from medvault.errors import AlreadyExists, SourceUnreadable
 from medvault.store import staging
-from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
 from medvault.vault.export import redact, run_export
 from tests.conftest import FAST_KDF, Workspace

@@ -20,14 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine import landing
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import AlreadyExists, UnsafePath
 from medvault.keys.passphrase import to_secret
-from medvault.vault import landing, reading
+from medvault.vault import reading
 from medvault.vault.add import add_files
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.reading import ExtractResult, extract
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, open_under
 from tests.media import mounted_exfat, mounted_fat32
 

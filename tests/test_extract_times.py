@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.vault import add
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 BIG = 2 * 1024 * 1024  # above landing's in-memory limit: the large-file path

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.vault.add import add_files
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import EXFAT, FAT32, KINDS, make_image, missing_tools, mount_image
 from tests.support.files import digests

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.writing import PACK_ENTRIES, PACK_TARGET
 from medvault.errors import MediaFull
 from medvault.format.pack import PRELUDE_LEN
 from medvault.format.vault_header import MAX_PART_SIZE
 from medvault.vault import space
 from medvault.vault.space import Need, check_fits
-from medvault.vault.writing import PACK_ENTRIES, PACK_TARGET
 from tests.conftest import Workspace
 from tests.media import EXFAT, make_image, missing_tools, mount_image
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from medvault.crypto.escrow import EscrowSuite
+from medvault.engine.session import open_headers, unlock
 from medvault.errors import SourceUnreadable, UnsafePath
 from medvault.format import vault_header
 from medvault.format.entry import MAGIC as OBJECT_MAGIC
@@ -35,7 +36,6 @@ from medvault.vault.add import add_files, plan
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.reading import list_files
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import mounted_fat32, raw_image_bytes
 from tests.support.files import digests

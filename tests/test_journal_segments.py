@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import MediaFull
 from medvault.format import vault_header as hfmt
 from medvault.keys.passphrase import to_secret
 from medvault.store import io_points, journal
 from medvault.store.journal import JournalAppender, logical_journal, read_journal
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import PASSPHRASE, Workspace, put_back_version_2_header
 
 

@@ -20,9 +20,9 @@ from medvault.crypto.key_schedule import (
     passphrase_slot_wrap,
     recovery_slot_wrap,
 )
+from medvault.engine.session import UnlockedVault
 from medvault.errors import FormatError
 from medvault.secret import Secret, VaultKey
-from medvault.vault.session import UnlockedVault
 from tests.conftest import Workspace
 
 VAULT_ID = bytes(range(16))

@@ -1,4 +1,4 @@
-"""Extraction lands files in batches (vault/landing.py): every file's data is synced before
+"""Extraction lands files in batches (engine/landing.py): every file's data is synced before
 its name appears, and nothing partial is left when a batch fails."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine import landing
+from medvault.engine.landing import PARTIAL_SUFFIX
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import MediaFull
 from medvault.keys.passphrase import to_secret
-from medvault.vault import landing
 from medvault.vault.add import add_files
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
-from medvault.vault.landing import PARTIAL_SUFFIX
 from medvault.vault.reading import extract
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 FILES = {f"src/d{i % 3}/f{i:02d}.txt": os.urandom(100 + i) for i in range(10)}

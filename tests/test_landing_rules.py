@@ -1,4 +1,4 @@
-"""The decisions of vault/landing.py, one rule a test, on real folders and files: when a
+"""The decisions of engine/landing.py, one rule a test, on real folders and files: when a
 batch is flushed (BATCH_FILES, BATCH_BYTES, MAX_BUSY_FOLDERS), which folder descriptors
 stay open (KEEP_FOLDERS), modes, what is refused rather than followed, how a name is given
 without replacing anything (renameat2, link + unlink, check + rename, and the errnos that
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine import landing
+from medvault.engine.landing import Landing, Refused, Spot, Staged
+from medvault.engine.names import shown
 from medvault.errors import AlreadyExists, UnsafePath
-from medvault.vault import landing
-from medvault.vault.landing import Landing, Refused, Spot, Staged
-from medvault.vault.names import shown
 from tests.conftest import open_under
 
 MTIME = 1_600_000_000_123_456_789

@@ -14,11 +14,11 @@ import pexpect
 import pytest
 
 from medvault.config import DEFAULT_PASSPHRASE_POLICY, PassphrasePolicy, load_org
+from medvault.engine.session import open_headers, unlock
 from medvault.errors import OrgConfigMissing, WeakPassphrase
 from medvault.keys.passphrase import check_strength, generate, to_secret
 from medvault.vault.env import Env
 from medvault.vault.maintenance import change_passphrase
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.support.lost_book import policy_finding
 

@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine import path_index
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.path_index import live_files, open_snapshot
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import FormatError, NotFound
 from medvault.format import path_index_file as fmt
 from medvault.format.index_records import add_record
 from medvault.keys.passphrase import to_secret
 from medvault.store.journal import JournalAppender, read_journal, rewrite_journal
-from medvault.vault import path_index
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.maintenance import compact, remove_paths, repair
-from medvault.vault.path_index import live_files, open_snapshot
 from medvault.vault.reading import select
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 

@@ -17,14 +17,14 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from medvault.engine import path_index
+from medvault.engine.catalog import load_catalog
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.store import fsio
 from medvault.store.journal import JournalAppender
-from medvault.vault import path_index
 from medvault.vault.add import add_files
-from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import FAT32, make_image, mount_image
 

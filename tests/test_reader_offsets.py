@@ -13,15 +13,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from medvault.engine import entry_reading
+from medvault.engine.catalog import load_catalog
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.store.journal import read_journal, rewrite_journal
 from medvault.vault import reading
-from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
-BIG = 1024 * 1024 + 4097  # over reading.HASH_ON_WORKER and LAND_IN_MEMORY: the streamed path
+BIG = 1024 * 1024 + 4097  # over entry_reading.HASH_ON_WORKER and LAND_IN_MEMORY: the streamed path
 SMALL = {f"src/s{i}.txt": f"small file {i}\n".encode() for i in range(4)}
 
 
@@ -121,10 +122,10 @@ def test_a_damaged_entry_is_still_damage_not_found_elsewhere(
 def test_right_offsets_read_nothing_extra(ws: Workspace, tmp_path: Path, drive: Path) -> None:
     """The common path: no pack is walked when every offset is right."""
     files = _vault(ws, tmp_path, drive)
-    reading._WALKED.clear()
+    entry_reading._WALKED.clear()
     result = reading.extract(
         _unlocked(drive), [], tmp_path / "out", False, ws.registry(),
         Env(kdf=FAST_KDF, warn=lambda _m: None),
     )  # fmt: skip
     assert len(result.written) == len(files) and not result.failed
-    assert reading._WALKED == {}
+    assert entry_reading._WALKED == {}

@@ -20,29 +20,28 @@ from pathlib import Path
 import pytest
 
 from medvault.crypto.payload import ciphertext_length
-from medvault.errors import AlreadyExists, IntegrityError, UnsafePath
-from medvault.format import entry as efmt
-from medvault.keys.passphrase import to_secret
-from medvault.registry.sql import Registry
-from medvault.vault import landing, reading
-from medvault.vault.add import add_files
-from medvault.vault.catalog import Located, load_catalog
-from medvault.vault.custody import digest_of_digests
-from medvault.vault.env import Env
-from medvault.vault.maintenance import compact, remove_paths
-from medvault.vault.reading import (
+from medvault.engine import entry_reading, landing
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.entry_reading import (
     HASH_ON_WORKER,
-    LAND_IN_MEMORY,
     WALKED_KEEP,
     ReaderCache,
-    destination,
-    extract,
     found_by_header,
     open_reader,
     plaintext_sha256,
     stream_entry,
 )
-from medvault.vault.session import UnlockedVault, open_headers, unlock
+from medvault.engine.session import UnlockedVault, open_headers, unlock
+from medvault.engine.writing import digest_of_digests
+from medvault.errors import AlreadyExists, IntegrityError, UnsafePath
+from medvault.format import entry as efmt
+from medvault.keys.passphrase import to_secret
+from medvault.registry.sql import Registry
+from medvault.vault import reading
+from medvault.vault.add import add_files
+from medvault.vault.env import Env
+from medvault.vault.maintenance import compact, remove_paths
+from medvault.vault.reading import LAND_IN_MEMORY, destination, extract
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 PRELUDE = 56  # pack part prelude (FORMAT.md): entry offsets count from its end
@@ -95,7 +94,7 @@ def _sha(data: bytes) -> str:
 def walked(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], dict[str, Located]]:
     """found_by_header's cache of walked packs, empty for this test only."""
     fresh: dict[tuple[str, str], dict[str, Located]] = {}
-    monkeypatch.setattr(reading, "_WALKED", fresh)
+    monkeypatch.setattr(entry_reading, "_WALKED", fresh)
     return fresh
 
 

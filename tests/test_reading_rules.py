@@ -14,24 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.entry_reading import ReaderCache, moved_since_listing
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import AlreadyExists, MediaFull, NotFound, UnsafePath
 from medvault.format import entry as efmt
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.vault import reading
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.env import Env
 from medvault.vault.maintenance import compact, remove_paths
-from medvault.vault.reading import (
-    NAME_MAX_BYTES,
-    ReaderCache,
-    extract,
-    list_files,
-    moved_since_listing,
-    select,
-)
-from medvault.vault.session import UnlockedVault, open_headers, unlock
+from medvault.vault.reading import NAME_MAX_BYTES, extract, list_files, select
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 

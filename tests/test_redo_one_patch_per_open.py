@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.store import redo
 from medvault.store.layout import locate
@@ -22,7 +23,6 @@ from medvault.store.packs import list_packs
 from medvault.vault.add import add_files
 from medvault.vault.env import Env
 from medvault.vault.escrow_ops import reseal
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import FAT32, make_image, mount_image
 from tests.test_path_index_one_pass import cluster_bytes, copy_tree

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from medvault.crypto.key_schedule import VaultKeys
+from medvault.engine.session import open_headers, unlock
 from medvault.errors import MedvaultError
 from medvault.format import entry as efmt
 from medvault.keys import header_auth
@@ -29,7 +30,6 @@ from medvault.store.layout import locate
 from medvault.store.packs import PackReader, list_packs
 from medvault.vault.env import Env
 from medvault.vault.escrow_ops import reseal
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.test_erase_media import escrow_from_shares
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.catalog import load_catalog
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import FormatError
 from medvault.format import vault_header as hfmt
 from medvault.keys.passphrase import to_secret
 from medvault.store import io_points as io
 from medvault.vault import maintenance
-from medvault.vault.catalog import load_catalog
 from medvault.vault.env import Env
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import REMOVALS_NOT_RECORDED, REMOVALS_OK, verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, put_back_version_2_header
 

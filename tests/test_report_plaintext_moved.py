@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, Event, StoredEvent
 from medvault.registry.sql import Registry
@@ -32,7 +33,6 @@ from medvault.vault.create import create_vault
 from medvault.vault.env import Env, iso
 from medvault.vault.incidents import mark_lost, record_plaintext_finding
 from medvault.vault.scan_move import DELETION, move_into_vault
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.test_scan import plant
 

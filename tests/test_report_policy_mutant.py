@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from medvault.config import DEFAULT_PASSPHRASE_POLICY
+from medvault.engine.session import open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, Event
 from medvault.vault.env import Env
 from medvault.vault.maintenance import change_passphrase
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.support.lost_book import policy_finding
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import open_headers, unlock
 from medvault.errors import SourceUnreadable
 from medvault.keys.passphrase import to_secret
 from medvault.vault.env import Env
@@ -28,7 +29,6 @@ from medvault.vault.scan_move import (
     MoveResult,
     move_into_vault,
 )
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import PASSPHRASE, Workspace
 from tests.media import mounted_fat32, raw_image_bytes
 from tests.test_scan import FIRST, LAST, MRN, RAW, SSN, plant

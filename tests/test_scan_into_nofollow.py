@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.scan_move import CHANGED, move_into_vault
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 PLAINTEXT = b"Patient: Zelphine Quarterman\nSSN: 287-65-4321\n"

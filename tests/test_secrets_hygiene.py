@@ -30,17 +30,18 @@ from pathlib import Path
 import pytest
 
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
+from medvault.engine.catalog import load_catalog
+from medvault.engine.entry_reading import open_reader
+from medvault.engine.session import open_headers, unlock, unlock_with_recovery_code
 from medvault.errors import WrongPassphrase
 from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import parse as parse_code
 from medvault.keys.shares import combine_parsed, parse_share
 from medvault.store.entries import open_header
 from medvault.vault.add import add_files
-from medvault.vault.catalog import load_catalog
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
-from medvault.vault.reading import extract, open_reader
-from medvault.vault.session import open_headers, unlock, unlock_with_recovery_code
+from medvault.vault.reading import extract
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -466,7 +467,7 @@ class Step:
 
 INTERNAL_ERROR = r"""
 import sys
-import medvault.vault.session as session
+import medvault.engine.session as session
 def failing(*args):
     raise RuntimeError(f"unlock failed with {args!r}")
 session.open_slots = failing

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine import path_index, writing
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.path_index import live_files, open_snapshot
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import AlreadyExists
 from medvault.format import entry as efmt
 from medvault.keys.passphrase import to_secret
 from medvault.store.packs import list_packs
-from medvault.vault import path_index, writing
 from medvault.vault.add import SourcePlan, _walk, add_planned, plan
-from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
-from medvault.vault.path_index import live_files, open_snapshot
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 # Names whose path order differs from a plain per-folder sort of names: "a.txt" < "a/..."

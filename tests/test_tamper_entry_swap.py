@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from medvault.crypto.escrow import EscrowSuite
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.reading import extract
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace
 

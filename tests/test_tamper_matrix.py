@@ -40,6 +40,10 @@ from pathlib import Path
 import pytest
 
 from medvault.crypto.escrow import EscrowSuite
+from medvault.engine.catalog import Catalog, Located, load_catalog, scan_packs
+from medvault.engine.entry_reading import open_reader, stream_entry
+from medvault.engine.landing import PARTIAL_SUFFIX
+from medvault.engine.session import UnlockedVault, open_headers, unlock, unlock_with_key
 from medvault.errors import IntegrityError, MedvaultError, UnsupportedVersion
 from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
@@ -49,14 +53,11 @@ from medvault.registry.sql import Registry
 from medvault.store import drive_log
 from medvault.store.journal import read_journal, rewrite_journal
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Catalog, Located, load_catalog, scan_packs
 from medvault.vault.create import create_vault
 from medvault.vault.custody import sync_drive_log
 from medvault.vault.env import Env
-from medvault.vault.landing import PARTIAL_SUFFIX
 from medvault.vault.maintenance import remove_paths, repair
-from medvault.vault.reading import extract, list_files, open_reader, stream_entry
-from medvault.vault.session import UnlockedVault, open_headers, unlock, unlock_with_key
+from medvault.vault.reading import extract, list_files
 from medvault.vault.verify import header_status, index_status, pack_damage, verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace
 

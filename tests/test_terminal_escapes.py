@@ -15,13 +15,13 @@ import pexpect
 import pytest
 
 from medvault.cli.safe_text import dumps, safe, safe_lines
+from medvault.engine.session import open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor, Event
 from medvault.store import drive_log
 from medvault.vault.create import create_vault
 from medvault.vault.custody import to_log_dict
 from medvault.vault.env import Env
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 # The review's label (poc/label_inject.py): erase the line, recolour, retitle the window.

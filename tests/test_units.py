@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from medvault.config import DEFAULT_PASSPHRASE_POLICY
 from medvault.crypto import labels
 from medvault.crypto.kdf import Argon2Params
+from medvault.engine.catalog import Located
 from medvault.errors import FormatError, UnsafePath, UnsupportedVersion, WeakPassphrase
 from medvault.format import canonical_json as cj
 from medvault.format import entry as efmt
@@ -20,7 +21,6 @@ from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.keys.passphrase import check_strength, generate
 from medvault.secret import Secret
-from medvault.vault.catalog import Located
 from medvault.vault.reading import _first_existing, destination
 
 

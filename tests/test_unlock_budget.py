@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import open_headers
 from medvault.errors import FormatError, WrongPassphrase
 from medvault.format import vault_header as hfmt
 from medvault.keys.passphrase import to_secret
 from medvault.keys.slots import UNLOCK_KDF_BUDGET, KdfBudget, open_slots
 from medvault.store.layout import locate
-from medvault.vault.session import open_headers
 from tests.conftest import Workspace
 
 # What the child may cost: the budget is ~1.6 million KiB-passes (about a second or two of

@@ -1,7 +1,7 @@
 """Every committed test vector (tests/vectors/*.json) gives exactly its labelled outcome.
 
 Twice: through medvault's own readers (the pack reader and stream_entry that extract and
-verify use, store/journal.read_journal, store/drive_log.read_all, vault/path_index.py),
+verify use, store/journal.read_journal, store/drive_log.read_all, engine/path_index.py),
 so that a check dropped from them fails here; and through the step-by-step readers below,
 written from docs/FORMAT.md, the way another implementation checks itself against the
 same files (FORMAT.md, "Test vectors").
@@ -23,6 +23,10 @@ from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open
+from medvault.engine import path_index
+from medvault.engine.catalog import Located, load_catalog, walk_pack
+from medvault.engine.entry_reading import authenticate_entry, open_reader, stream_entry
+from medvault.engine.session import HeaderCopies, UnlockedVault
 from medvault.errors import (
     FormatError,
     IntegrityError,
@@ -47,11 +51,6 @@ from medvault.store.entries import open_header
 from medvault.store.journal import read_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.packs import PackWriter
-from medvault.vault import path_index
-from medvault.vault.catalog import Located, load_catalog, walk_pack
-from medvault.vault.reading import open_reader, stream_entry
-from medvault.vault.session import HeaderCopies, UnlockedVault
-from medvault.vault.verify import authenticate_entry
 from tests.support.path_index_rows import page_row
 
 VECTORS = sorted((Path(__file__).parent / "vectors").glob("*.json"))
@@ -237,7 +236,7 @@ def _vault_of(vector: dict[str, Any], root: Path) -> UnlockedVault:
 
 
 def read_path_index_with_medvault(vault: UnlockedVault) -> tuple[list[list[Any]], list[str]]:
-    """medvault's own reader (vault/path_index.py), one step at a time so that a failure
+    """medvault's own reader (engine/path_index.py), one step at a time so that a failure
     raises instead of sending the reader to the journal."""
     with open(vault.paths.path_index, "rb") as handle:
         with failing_as("path index directory"):
@@ -336,7 +335,7 @@ def _gives_its_outcome(path: Path, vector: dict[str, Any], run: Callable[[], Non
 
 @pytest.mark.parametrize("path", PATH_INDEX_VECTORS, ids=[p.stem for p in PATH_INDEX_VECTORS])
 def test_path_index_vector_with_medvaults_reader(path: Path, tmp_path: Path) -> None:
-    """The same outcome from vault/path_index.py; and through what ls and extract use, a
+    """The same outcome from engine/path_index.py; and through what ls and extract use, a
     path index that is refused still lists the vault (from the journal), and verify
     faults it."""
     vector = _load(path)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from medvault.engine.catalog import Catalog, Located
 from medvault.format import entry as efmt
-from medvault.vault.catalog import Catalog, Located
 from medvault.vault.verify import (
     VerifyReport,
     index_in_flight,

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine import path_index
+from medvault.engine.catalog import Catalog, Located, load_catalog
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.format import entry as efmt
 from medvault.format.pack import id_to_name
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
-from medvault.vault import path_index
 from medvault.vault import verify as verify_module
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Catalog, Located, load_catalog
 from medvault.vault.env import Env
 from medvault.vault.maintenance import remove_paths
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import REMOVALS_OK, header_status, removals_status, verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, put_back_version_2_header
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.format import pack as pfmt
 from medvault.keys.passphrase import to_secret
 from medvault.store.journal import read_journal, rewrite_journal
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from tests.conftest import PASSPHRASE, Workspace
 
 

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.session import open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.vault.add import add_files
 from medvault.vault.create import DEFAULT_PART_SIZE, create_vault
 from medvault.vault.env import Env
 from medvault.vault.maintenance import remove_paths
-from medvault.vault.session import open_headers, unlock
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import EXFAT, FAT32, KINDS, Mounted, fsck_image, missing_tools, mount_image
 from tests.media import mounted as mounted_image

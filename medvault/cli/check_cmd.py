@@ -9,9 +9,9 @@ from medvault.cli.options import VAULT_ARG, json_option
 from medvault.cli.output import emit_json, progress_bar
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import with_unlocked_vault
+from medvault.engine.session import UnlockedVault
 from medvault.errors import DamageFound, RepairNeeded
 from medvault.vault.maintenance import compact, repair
-from medvault.vault.session import UnlockedVault
 from medvault.vault.verify import REMOVALS_OK, REMOVALS_SOUND, verify
 
 

@@ -13,6 +13,7 @@ from medvault.cli.context import CliContext, pass_cli_context
 from medvault.config import OrgConfig, load_org
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY
+from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys.passphrase import generate, to_secret
 from medvault.org import init_org
 from medvault.reports import lost
@@ -24,7 +25,6 @@ from medvault.vault.custody import Declared, declare
 from medvault.vault.env import Env
 from medvault.vault.incidents import mark_lost
 from medvault.vault.reading import extract, list_files
-from medvault.vault.session import UnlockedVault, open_headers, unlock
 from medvault.vault.verify import verify
 
 if TYPE_CHECKING:

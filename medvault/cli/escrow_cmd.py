@@ -15,9 +15,9 @@ from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_op
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import PassphraseSource, forget_cached_key, passphrase_options
+from medvault.engine.session import open_headers, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.vault.escrow_ops import Resealed, reseal
-from medvault.vault.session import open_headers, unlock
 
 
 @click.group("escrow")

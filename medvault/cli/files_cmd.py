@@ -17,6 +17,10 @@ from medvault.cli.unlock import (
     unlock_vault,
     with_unlocked_vault,
 )
+from medvault.engine.catalog import Located
+from medvault.engine.names import shown
+from medvault.engine.path_index import live_files
+from medvault.engine.session import UnlockedVault
 from medvault.errors import (
     AlreadyExists,
     IntegrityError,
@@ -26,13 +30,9 @@ from medvault.errors import (
 )
 from medvault.store.layout import locate
 from medvault.vault.add import AddResult, SourcePlan, add_planned, check_sources
-from medvault.vault.catalog import Located
 from medvault.vault.custody import Declared, declare, parse_declared
 from medvault.vault.maintenance import remove_paths
-from medvault.vault.names import shown
-from medvault.vault.path_index import live_files
 from medvault.vault.reading import ExtractResult, extract
-from medvault.vault.session import UnlockedVault
 
 # Listings show whole paths (control characters escaped, so one file is one line).
 MAX_SHOWN = 1 << 16

@@ -13,11 +13,11 @@ import click
 
 from medvault.cli import safe_text
 from medvault.cli.safe_text import safe
+from medvault.engine.names import shown
 from medvault.errors import MedvaultError
-from medvault.vault.names import shown
 
 if TYPE_CHECKING:
-    from medvault.vault.catalog import Located
+    from medvault.engine.catalog import Located
 
 
 def warn_safely(message: str) -> None:

@@ -15,9 +15,9 @@ from medvault.cli.safe_text import safe
 from medvault.cli.shares_input import collect_shares
 from medvault.cli.unlock import forget_cached_key
 from medvault.config import OrgConfig
+from medvault.engine.names import shown
 from medvault.errors import UsageError
 from medvault.keys.passphrase import check_strength, to_secret
-from medvault.vault.names import shown
 from medvault.vault.recovery import (
     Recovery,
     escrow_identity,

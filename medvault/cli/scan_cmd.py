@@ -15,11 +15,11 @@ from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.options import json_option
 from medvault.cli.output import emit_json, progress_bar
 from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
+from medvault.engine.session import open_headers
 from medvault.errors import NotAVault, SourceUnreadable
 from medvault.phi.model import MIB, Limits
 from medvault.phi.scanner import ScanReport, Walk, scan, walk
 from medvault.vault.scan_move import MoveResult, move_into_vault
-from medvault.vault.session import open_headers
 
 FOUND = 1  # like grep: the scan worked and found something
 

@@ -16,16 +16,16 @@ import click
 
 from medvault.cli import passphrase as pp
 from medvault.cli.context import CliContext, current_cli_context, in_background
-from medvault.errors import KeyCacheRefused, MedvaultError
-from medvault.keys.passphrase import to_secret
-from medvault.keys.recovery_code import parse as parse_recovery_code
-from medvault.vault.session import (
+from medvault.engine.session import (
     UnlockedVault,
     open_headers,
     unlock,
     unlock_with_key,
     unlock_with_recovery_code,
 )
+from medvault.errors import KeyCacheRefused, MedvaultError
+from medvault.keys.passphrase import to_secret
+from medvault.keys.recovery_code import parse as parse_recovery_code
 
 
 @dataclass(frozen=True)

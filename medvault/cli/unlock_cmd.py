@@ -13,11 +13,11 @@ from medvault.cli.options import VAULT_ARG, json_option
 from medvault.cli.output import emit_json
 from medvault.cli.unlock import PassphraseSource, passphrase_options
 from medvault.cli.vault_lookup import vault_id_of
+from medvault.engine.session import open_headers, unlock
 from medvault.errors import KeyCacheRefused, UsageError
 from medvault.keys import keycache
 from medvault.keys.passphrase import to_secret
 from medvault.vault.cached_keys import forget, remember
-from medvault.vault.session import open_headers, unlock
 
 MAX_REMEMBER = timedelta(days=7)
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}

@@ -25,6 +25,7 @@ from medvault.cli.unlock import (
     with_unlocked_vault,
 )
 from medvault.config import OrgConfig
+from medvault.engine.session import UnlockedVault
 from medvault.errors import UsageError
 from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
 from medvault.keys.passphrase import check_strength, generate, to_secret
@@ -33,7 +34,6 @@ from medvault.vault.create import Created, create_vault
 from medvault.vault.custody import declare, parse_declared
 from medvault.vault.info import vault_info
 from medvault.vault.maintenance import change_passphrase
-from medvault.vault.session import UnlockedVault
 
 
 @click.command("create")

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from medvault.cli.context import CliContext
+from medvault.engine.session import open_headers
 from medvault.errors import NotAVault, NotFound, UsageError
 from medvault.registry.records import VaultRecord
-from medvault.vault.session import open_headers
 
 VAULT_ID = re.compile(r"[0-9a-f]{32}")
 # 6 hex digits: 16.7 million prefixes, so two vaults of an organisation rarely share one.

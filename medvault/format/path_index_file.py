@@ -180,7 +180,7 @@ def decode_page(plain: bytes, ref: PageRef) -> list[list[Any]]:
     for row in rows:
         _check_row(row, what)
         path = row[5]
-        if path < previous:  # one path may have several rows (see vault/path_index.py)
+        if path < previous:  # one path may have several rows (see engine/path_index.py)
             raise FormatError(f"{what}: rows out of order")
         previous = path
     if rows[0][5] != ref.first or rows[-1][5] != ref.last:

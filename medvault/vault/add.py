@@ -15,6 +15,12 @@ from pathlib import Path
 
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import new_key, random_bytes
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.names import shown
+from medvault.engine.path_index import refresh as refresh_path_index
+from medvault.engine.pipeline import encrypt_stream
+from medvault.engine.session import UnlockedVault
+from medvault.engine.writing import PACK_ENTRIES, PACK_TARGET, Committer, open_journal, sweep_tmp
 from medvault.errors import AlreadyExists, SourceUnreadable, UnsafePath, UsageError
 from medvault.format import entry as efmt
 from medvault.format.index_records import file_entry
@@ -23,16 +29,9 @@ from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import SealedHeader, seal_header
 from medvault.store.lock import writer_lock
 from medvault.store.readback import Setting, needs_readback
-from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
-from medvault.vault.maintenance import sweep_tmp
-from medvault.vault.names import shown
-from medvault.vault.path_index import refresh as refresh_path_index
-from medvault.vault.pipeline import encrypt_stream
-from medvault.vault.session import UnlockedVault
 from medvault.vault.space import Need, check_fits
-from medvault.vault.writing import PACK_ENTRIES, PACK_TARGET, Committer, open_journal
 
 SMALL_FILE = 1024 * 1024  # read whole; larger files are hashed, then streamed
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from medvault.engine.session import UnlockedVault
 from medvault.errors import KeyCacheRefused, MedvaultError
 from medvault.keys import keycache
 from medvault.registry.records import EventSink
 from medvault.vault.custody import record
 from medvault.vault.env import Env
-from medvault.vault.session import UnlockedVault
 
 
 def remember(

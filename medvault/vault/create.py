@@ -18,6 +18,7 @@ from medvault.config import OrgConfig
 from medvault.crypto.escrow import EscrowPublicKey
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import new_key, random_bytes
+from medvault.engine.session import UnlockedVault, read_headers, unlock, write_headers
 from medvault.errors import AlreadyExists, IntegrityError, MedvaultError, NotAVault
 from medvault.format import index_journal
 from medvault.format import vault_header as header_fmt
@@ -32,7 +33,6 @@ from medvault.store.layout import VaultPaths, for_new_vault
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.org_keys import escrow_public_keys
-from medvault.vault.session import UnlockedVault, read_headers, unlock, write_headers
 
 DEFAULT_PART_SIZE = header_fmt.MAX_PART_SIZE
 

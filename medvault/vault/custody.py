@@ -7,29 +7,20 @@ registry by event id, so an event is never recorded twice.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from medvault.crypto.symmetric import random_bytes
+from medvault.engine.session import UnlockedVault
 from medvault.errors import MedvaultError, UsageError
 from medvault.registry.records import Actor, Event, EventSink
 from medvault.store import drive_log
 from medvault.vault.env import Env
-from medvault.vault.session import UnlockedVault
 
 
 class SyncRegistry(EventSink, Protocol):
     def merge_events(self, found: list[Event], recorded_at: str) -> list[Event]: ...
-
-
-def digest_of_digests(sha256_hex: Iterable[str]) -> str:
-    """The `sha256_of_digests` of an event: SHA-256 of the files' SHA-256s (lowercase hex),
-    sorted and concatenated. One definition for add, extract and scan --into, so the
-    extract of exactly the files an add stored shows the same value."""
-    return hashlib.sha256("".join(sorted(sha256_hex)).encode()).hexdigest()
 
 
 def new_event(env: Env, vault_id: str | None, action: str, details: dict[str, Any]) -> Event:

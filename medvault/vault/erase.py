@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from medvault.crypto.symmetric import random_bytes
+from medvault.engine.session import UnlockedVault, read_headers
 from medvault.errors import IntegrityError, MedvaultError
 from medvault.registry.records import EventSink, KeyPackage
 from medvault.store import fsio
@@ -33,7 +34,6 @@ from medvault.store.lock import writer_lock
 from medvault.store.packs import list_packs
 from medvault.vault.custody import record
 from medvault.vault.env import Env
-from medvault.vault.session import UnlockedVault, read_headers
 
 METHOD = (
     "Cryptographic Erase (NIST SP 800-88 Rev. 2): every key copy destroyed, the externally "

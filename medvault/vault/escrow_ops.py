@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from medvault.config import OrgConfig
+from medvault.engine.session import UnlockedVault, write_headers
 from medvault.errors import EscrowRefused, MedvaultError
 from medvault.format import vault_header as hfmt
 from medvault.keys.key_packages import seal_key_packages
@@ -28,7 +29,6 @@ from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.org_keys import escrow_public_keys
 from medvault.vault.rekey import Progress, RekeyRegistry, rekey
-from medvault.vault.session import UnlockedVault, write_headers
 
 
 class ResealRegistry(RekeyRegistry, Protocol):

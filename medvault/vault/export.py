@@ -26,16 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.entry_reading import plaintext_sha256
+from medvault.engine.session import UnlockedVault
 from medvault.errors import IntegrityError, MedvaultError, SourceUnreadable, UsageError
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import make_non_dumpable
 from medvault.store import staging
 from medvault.store.fsio import file_sha256
 from medvault.vault.add import add_files
-from medvault.vault.catalog import Located, load_catalog
 from medvault.vault.env import Env, stamp
-from medvault.vault.reading import plaintext_sha256
-from medvault.vault.session import UnlockedVault
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Variables that could hand the export command a way into the vault: never passed on.

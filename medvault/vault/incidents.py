@@ -9,11 +9,11 @@ from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from medvault.crypto.symmetric import random_bytes
+from medvault.engine.session import UnlockedVault
 from medvault.errors import NotFound, RegistryError, UsageError
 from medvault.registry.records import Event, EventSink, StoredEvent, VaultRecord
 from medvault.vault.custody import new_event, record
 from medvault.vault.env import Env, iso
-from medvault.vault.session import UnlockedVault
 
 SECRETS = ("passphrase", "recovery-code")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from medvault.engine.session import open_headers
 from medvault.format.vault_header import PassphraseSlot, RecoveryCodeSlot
-from medvault.vault.session import open_headers
 
 
 def vault_info(path: Path) -> dict[str, Any]:

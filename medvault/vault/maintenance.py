@@ -8,6 +8,11 @@ from dataclasses import dataclass, field, replace
 from medvault.config import current_passphrase_policy
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import random_bytes
+from medvault.engine import path_index
+from medvault.engine.catalog import Catalog, Located, load_catalog, walk_pack
+from medvault.engine.entry_reading import open_reader, stream_entry
+from medvault.engine.session import UnlockedVault, write_headers
+from medvault.engine.writing import Committer, open_journal, sweep_tmp
 from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
@@ -25,12 +30,9 @@ from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, delete_pack
 from medvault.store.readback import needs_readback
-from medvault.vault import path_index
-from medvault.vault.catalog import Catalog, Located, load_catalog, walk_pack
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
-from medvault.vault.reading import open_reader, select, stream_entry
-from medvault.vault.session import UnlockedVault, write_headers
+from medvault.vault.reading import select
 from medvault.vault.verify import (
     REMOVALS_OK,
     header_now,
@@ -38,21 +40,9 @@ from medvault.vault.verify import (
     short_packs,
     verify,
 )
-from medvault.vault.writing import Committer, open_journal
 
 # One tombstone names at most this many files, so its metadata stays under the 64 KiB cap.
 TOMBSTONE_BATCH = MAX_REFERENCES
-
-
-def sweep_tmp(paths: VaultPaths) -> int:
-    """Delete leftovers of interrupted writes. Only called while holding the writer lock."""
-    count = 0
-    if paths.tmp.is_dir():
-        for item in sorted(paths.tmp.iterdir()):
-            with contextlib.suppress(OSError):
-                fsio.unlink(item)
-                count += 1
-    return count
 
 
 def remove_paths(

@@ -5,20 +5,23 @@ final name only after the payload's end-of-stream check and the SHA-256 both pas
 partial file that is not renamed is zeroed before it is deleted. Onto FAT/exFAT, names
 those file systems refuse are found before anything is written. Below DEST nothing is
 reached through a symbolic link, and nothing there is replaced without --force, even if it
-appears during the extract (vault/landing.py).
+appears during the extract (engine/landing.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
-from medvault.crypto.payload import ciphertext_length
+from medvault.engine.catalog import Catalog, Located, load_catalog
+from medvault.engine.entry_reading import ReaderCache, following_compact, stream_entry
+from medvault.engine.landing import Landing, Refused, Staged
+from medvault.engine.names import FAT_FILESYSTEMS, fat_problem, shown
+from medvault.engine.path_index import live_files
+from medvault.engine.session import UnlockedVault
+from medvault.engine.writing import digest_of_digests
 from medvault.errors import (
     AlreadyExists,
     IntegrityError,
@@ -27,35 +30,19 @@ from medvault.errors import (
     UnsafePath,
     UnsupportedVersion,
 )
-from medvault.format import entry as efmt
-from medvault.format import pack as pfmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.registry.records import CustodyRegistry
-from medvault.store.entries import open_header
 from medvault.store.fsio import media_errors
-from medvault.store.packs import PackReader
 from medvault.store.staging import filesystem_of
-from medvault.vault.catalog import Catalog, Located, load_catalog, walk_pack
-from medvault.vault.custody import digest_of_digests
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
-from medvault.vault.landing import Landing, Refused, Staged
-from medvault.vault.names import FAT_FILESYSTEMS, fat_problem, shown
-from medvault.vault.path_index import live_files
-from medvault.vault.pipeline import BLOCK, decrypt_stream
-from medvault.vault.session import UnlockedVault
 
-READ_BLOCK = 1024 * 1024
-# Payloads above this are hashed on a worker thread while the next block is decrypted;
-# below it, handing blocks to a thread costs more than it saves.
-HASH_ON_WORKER = 1024 * 1024
 # Files up to this size are decrypted in memory and written by landing's writer threads.
 LAND_IN_MEMORY = 1024 * 1024
 NAME_MAX_BYTES = 255  # the longest file name Linux file systems take
 # File systems that take any name a stored path can hold (no NUL or "/", at most 255
 # bytes, checked up front): extraction to them skips creating each name empty first.
 POSIX_NAMES = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "zfs", "f2fs", "ramfs"})
-T = TypeVar("T")
 
 
 def list_files(vault: UnlockedVault) -> tuple[list[Located], Catalog]:
@@ -95,119 +82,6 @@ def destination(dest_dir: Path, stored: str, resolved: dict[str, str] | None = N
     if not at.startswith(os.path.join(base, "")):
         raise UnsafePath(f"stored path {stored!r} would be written outside {dest_dir}")
     return Path(parent, name)
-
-
-def stream_entry(
-    vault: UnlockedVault,
-    reader: PackReader,
-    loc: Located,
-    sink: Callable[[bytes | memoryview], None],
-    progress: Callable[[int], None] | None = None,
-) -> FileMeta:
-    """Authenticate an entry and pass its plaintext to SINK (provisional until return)."""
-    small = loc.payload_len <= HASH_ON_WORKER
-    # A small entry is read in one piece, header and payload (one read per file when
-    # thousands are extracted); the header still decides, and must agree with the index.
-    blob = reader.read(loc.offset, loc.header_len + (loc.payload_len if small else 0))
-    opened = open_header(vault.keys, blob[: loc.header_len])
-    h = opened.header
-    if h.file_id.hex() != loc.file_id or h.kind != efmt.Kind.FILE:
-        raise IntegrityError("object is not the file the index names")
-    meta = FileMeta.decode(opened.meta)
-    if h.payload_len != ciphertext_length(meta.size) or h.payload_len != loc.payload_len:
-        raise IntegrityError("object payload length does not match its size")
-    dec = opened.decryptor()
-    if h.payload_len > HASH_ON_WORKER:
-        blocks = reader.stream(loc.offset + loc.header_len, h.payload_len, BLOCK)
-        digest = decrypt_stream(blocks, dec, sink, progress)
-    else:
-        block = blob[loc.header_len :]  # small: h.payload_len == loc.payload_len, checked above
-        plain = dec.update(block)
-        digest = hashlib.sha256(plain)
-        sink(plain)
-        if progress:
-            progress(len(block))
-    last = dec.finalize()
-    digest.update(last)
-    sink(last)
-    if digest.hexdigest() != meta.sha256:
-        raise IntegrityError("plaintext SHA-256 does not match the stored digest")
-    return meta
-
-
-def plaintext_sha256(vault: UnlockedVault, loc: Located) -> str:
-    """Decrypt LOC from the drive, authenticated, and return its plaintext's SHA-256:
-    the read-back check before a plaintext copy is deleted."""
-    return following_compact(vault, loc, lambda at: _sha256_of(vault, at))
-
-
-def _sha256_of(vault: UnlockedVault, loc: Located) -> str:
-    digest = hashlib.sha256()
-    with open_reader(vault, loc.pack) as reader:
-        stream_entry(vault, reader, loc, digest.update)
-    return digest.hexdigest()
-
-
-def open_reader(vault: UnlockedVault, pack: str) -> PackReader:
-    return PackReader(vault.paths, vault.vault_id, pack, vault.part_size)
-
-
-def pack_exists(vault: UnlockedVault, pack: str) -> bool:
-    return (vault.paths.pack_dir(pack) / pfmt.part_filename(pack, 0)).exists()
-
-
-def moved_since_listing(vault: UnlockedVault, loc: Located) -> Located | None:
-    """Where LOC's entry is now, if a compact rewrote its pack after the listing was made
-    (the old pack is gone and the index places the same entry elsewhere), else None."""
-    if pack_exists(vault, loc.pack):
-        return None
-    now = load_catalog(vault).located.get(loc.file_id)
-    return now if now is not None and now.pack != loc.pack else None
-
-
-def following_compact(vault: UnlockedVault, loc: Located, read: Callable[[Located], T]) -> T:
-    """READ(LOC); if that fails because a compact rewrote and deleted LOC's pack since the
-    listing was made, READ the same entry where the index places it now; if it fails
-    because the index places the entry where it is not, READ it where the pack's own
-    authenticated headers put it. Nothing extra is read when LOC is right."""
-    try:
-        return read(loc)
-    except IntegrityError:
-        moved = moved_since_listing(vault, loc) or found_by_header(vault, loc)
-        if moved is None:
-            raise
-        return read(moved)
-
-
-# Packs walked to find misplaced entries (vault folder, pack -> file id -> location). A
-# pack is never changed once named (a re-key rewrites headers at the same length), so
-# what a walk found stays true; a few are kept, as an extract reads pack after pack.
-_WALKED: dict[tuple[str, str], dict[str, Located]] = {}
-WALKED_KEEP = 4
-
-
-def found_by_header(vault: UnlockedVault, loc: Located) -> Located | None:
-    """LOC where a walk of its pack finds an authenticated header with its file id, when
-    that is somewhere else (the index's offset or lengths are wrong, the entry intact)."""
-    key = (str(vault.paths.root), loc.pack)
-    if key not in _WALKED:
-        if not pack_exists(vault, loc.pack):
-            return None
-        found: dict[str, Located] = {}
-        with contextlib.suppress(MedvaultError), open_reader(vault, loc.pack) as reader:
-            for item in walk_pack(vault, reader):
-                if isinstance(item, Located):
-                    found[item.file_id] = item
-        while len(_WALKED) >= WALKED_KEEP:
-            _WALKED.pop(next(iter(_WALKED)))
-        _WALKED[key] = found
-    at = _WALKED[key].get(loc.file_id)
-    if at is None or at.kind != loc.kind:
-        return None
-    place = (at.offset, at.header_len, at.payload_len)
-    if place == (loc.offset, loc.header_len, loc.payload_len):
-        return None
-    return replace(loc, offset=at.offset, header_len=at.header_len, payload_len=at.payload_len)
 
 
 @dataclass
@@ -367,37 +241,6 @@ def _decrypt(
     except IntegrityError:  # FormatError too (a subclass)
         readers.drop(loc.pack)  # a compact may have replaced it: reopen it next time
         raise
-
-
-class ReaderCache:
-    """Open pack readers, kept while consecutive files come from the same pack (files
-    added together sit together): reopening the pack for each small file costs more than
-    decrypting it."""
-
-    KEEP = 4
-
-    def __init__(self, vault: UnlockedVault) -> None:
-        self.vault = vault
-        self._open: dict[str, PackReader] = {}
-
-    def get(self, pack: str) -> PackReader:
-        reader = self._open.pop(pack, None)
-        if reader is None:
-            reader = open_reader(self.vault, pack)
-        self._open[pack] = reader  # most recent last
-        while len(self._open) > self.KEEP:
-            self._open.pop(next(iter(self._open))).close()
-        return reader
-
-    def drop(self, pack: str) -> None:
-        reader = self._open.pop(pack, None)
-        if reader is not None:
-            reader.close()
-
-    def close(self) -> None:
-        for reader in self._open.values():
-            reader.close()
-        self._open.clear()
 
 
 def _extract_one(

@@ -13,6 +13,7 @@ from typing import Protocol
 from medvault.config import OrgConfig
 from medvault.crypto.escrow import EscrowPrivateKey
 from medvault.crypto.key_schedule import VaultKeys
+from medvault.engine.session import UnlockedVault, read_headers, unlock_with_key
 from medvault.errors import EscrowRefused, MedvaultError, NotAVault
 from medvault.format import pack as pfmt
 from medvault.keys.shares import ParsedShare, approvers, combine_parsed
@@ -24,7 +25,6 @@ from medvault.store.packs import list_packs
 from medvault.vault.env import Env
 from medvault.vault.maintenance import change_passphrase
 from medvault.vault.reading import ExtractResult, extract
-from medvault.vault.session import UnlockedVault, read_headers, unlock_with_key
 
 
 class KeyPackageSource(Protocol):

@@ -33,6 +33,9 @@ from typing import Protocol
 from medvault.config import OrgConfig
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import new_key
+from medvault.engine import path_index
+from medvault.engine.session import UnlockedVault, write_headers
+from medvault.engine.writing import sweep_tmp
 from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
@@ -49,11 +52,8 @@ from medvault.store.fsio import media_errors
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
 from medvault.store.packs import PackReader, list_packs
-from medvault.vault import path_index
 from medvault.vault.env import Env
-from medvault.vault.maintenance import sweep_tmp
 from medvault.vault.org_keys import escrow_public_keys
-from medvault.vault.session import UnlockedVault, write_headers
 
 Progress = Callable[[int, int], None]  # (entries done, entries in all)
 

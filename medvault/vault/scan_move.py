@@ -23,6 +23,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.entry_reading import plaintext_sha256
+from medvault.engine.session import UnlockedVault
+from medvault.engine.writing import digest_of_digests
 from medvault.errors import (
     IntegrityError,
     MedvaultError,
@@ -35,12 +39,9 @@ from medvault.format.meta import normalize_path
 from medvault.registry.records import CustodyRegistry, Event
 from medvault.store.fsio import READ_ONLY_ERRNOS
 from medvault.vault.add import Planned, add_planned, plan
-from medvault.vault.catalog import Located, load_catalog
-from medvault.vault.custody import digest_of_digests, record
+from medvault.vault.custody import record
 from medvault.vault.env import Env, stamp
 from medvault.vault.incidents import IncidentRegistry, record_plaintext_finding
-from medvault.vault.reading import plaintext_sha256
-from medvault.vault.session import UnlockedVault
 
 READ_BLOCK = 1024 * 1024
 # The plaintext is opened for hashing and for zeroing never through a final symbolic

@@ -12,23 +12,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from medvault.errors import IntegrityError, MedvaultError
-from medvault.format import entry as efmt
-from medvault.format import vault_header as hfmt
-from medvault.keys import header_auth
-from medvault.store.entries import open_header
-from medvault.store.journal import segments as journal_segments
-from medvault.store.packs import PackReader
-from medvault.vault import path_index
-from medvault.vault.catalog import Catalog, Located, load_catalog
-from medvault.vault.reading import (
-    READ_BLOCK,
+from medvault.engine import path_index
+from medvault.engine.catalog import Catalog, Located, load_catalog
+from medvault.engine.entry_reading import (
+    authenticate_entry,
+    discard_plaintext,
     following_compact,
     open_reader,
     pack_exists,
     stream_entry,
 )
-from medvault.vault.session import UnlockedVault, read_headers
+from medvault.engine.session import UnlockedVault, read_headers
+from medvault.errors import MedvaultError
+from medvault.format import entry as efmt
+from medvault.format import vault_header as hfmt
+from medvault.keys import header_auth
+from medvault.store.journal import segments as journal_segments
 
 HEADER_NAMES = ("vault.mvh", "vault.mvh.bak")
 REMOVALS_OK = "ok"
@@ -376,22 +375,6 @@ def dead_entry_damage(vault: UnlockedVault, scanned: Catalog, live_ids: set[str]
     return out
 
 
-def authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) -> None:
-    if loc.kind == efmt.Kind.FILE:
-        stream_entry(vault, reader, loc, _discard)
-        return
-    opened = open_header(vault.keys, reader.read(loc.offset, loc.header_len))
-    if opened.header.payload_len != loc.payload_len:
-        raise IntegrityError("object payload length does not match the walk")
-    dec = opened.decryptor()
-    pos, end = loc.offset + loc.header_len, loc.offset + loc.header_len + loc.payload_len
-    while pos < end:
-        block = reader.read(pos, min(READ_BLOCK, end - pos))
-        pos += len(block)
-        dec.update(block)
-    dec.finalize()
-
-
 def verify(vault: UnlockedVault, progress: Callable[[int], None] | None = None) -> VerifyReport:
     report = VerifyReport(headers=header_status(vault))
     indexed, scanned = settled_catalogs(vault)
@@ -438,10 +421,6 @@ def _check_entry(
     def check_at(at: Located) -> None:
         with open_reader(vault, at.pack) as reader:
             reader.check_all_parts()
-            stream_entry(vault, reader, at, _discard, progress)
+            stream_entry(vault, reader, at, discard_plaintext, progress)
 
     following_compact(vault, loc, check_at)
-
-
-def _discard(_data: bytes | memoryview) -> None:
-    return None

@@ -162,7 +162,7 @@ def regressions() -> list[Regression]:
             "index_record",
             b'{"op":"drop","packs":[[1]]}',
             None,
-            "TypeError: unhashable type: 'list' in vault/catalog.py (now index damage)",
+            "TypeError: unhashable type: 'list' in engine/catalog.py (now index damage)",
         ),
         Regression(
             "index_refs_unhashable",

@@ -141,15 +141,15 @@ def _path_index_seeds(seeds: Seeds) -> None:
 
 def from_library(seeds: Seeds, root: Path) -> None:
     """A real vault: create, add (one file spans three parts), rm; then harvest its files."""
+    from medvault.engine.catalog import load_catalog
+    from medvault.engine.session import open_headers, unlock
     from medvault.keys.passphrase import to_secret
     from medvault.registry.sql import Registry
     from medvault.store.packs import PackReader, list_packs
     from medvault.vault.add import add_files
-    from medvault.vault.catalog import load_catalog
     from medvault.vault.create import create_vault
     from medvault.vault.env import Env
     from medvault.vault.maintenance import remove_paths
-    from medvault.vault.session import open_headers, unlock
     from tests.conftest import FAST_KDF, PASSPHRASE, make_workspace
 
     ws = make_workspace(root / "ws")

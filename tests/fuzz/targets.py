@@ -30,6 +30,11 @@ from medvault.crypto.kdf import Argon2Params
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import gcm_seal, hmac_sha256
+from medvault.engine.catalog import Catalog, load_catalog, located_at, scan_packs
+from medvault.engine.entry_reading import plaintext_sha256
+from medvault.engine.path_index import check as path_index_check
+from medvault.engine.path_index import open_snapshot
+from medvault.engine.session import HeaderCopies, UnlockedVault
 from medvault.errors import MedvaultError
 from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
@@ -45,12 +50,7 @@ from medvault.store.drive_log import read_all
 from medvault.store.entries import open_header, seal_header
 from medvault.store.journal import read_journal
 from medvault.store.layout import VaultPaths
-from medvault.vault.catalog import Catalog, load_catalog, located_at, scan_packs
 from medvault.vault.org_keys import escrow_public_keys
-from medvault.vault.path_index import check as path_index_check
-from medvault.vault.path_index import open_snapshot
-from medvault.vault.reading import plaintext_sha256
-from medvault.vault.session import HeaderCopies, UnlockedVault
 
 # The test vectors' keys (tests/vectors/generate.py): valid vector seeds open with them.
 VAULT_ID = bytes.fromhex("6d7620746573742076656374006f7267")

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import contextlib
 
+from medvault.engine.catalog import Located
+from medvault.engine.entry_reading import authenticate_entry
+from medvault.engine.names import shown
+from medvault.engine.session import UnlockedVault
 from medvault.errors import MedvaultError, WriteNotVerified
 from medvault.format import pack as pfmt
 from medvault.store import fsio
 from medvault.store.packs import PackReader
-from medvault.vault.catalog import Located
-from medvault.vault.names import shown
-from medvault.vault.session import UnlockedVault
-from medvault.vault.verify import authenticate_entry
 
 NAMED = 5  # files named in the error; the rest are counted
 

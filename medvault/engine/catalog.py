@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from medvault.engine.session import UnlockedVault
 from medvault.errors import FormatError, IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import index_records
@@ -16,7 +17,6 @@ from medvault.format.vault_header import Tally
 from medvault.store.entries import OpenedHeader, open_header
 from medvault.store.journal import read_journal
 from medvault.store.packs import PackReader, list_packs
-from medvault.vault.session import UnlockedVault
 
 
 def located_at(pack: str, offset: int, opened: OpenedHeader) -> Located:

@@ -36,10 +36,10 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 from medvault.crypto.symmetric import random_bytes
+from medvault.engine.names import shown
 from medvault.errors import AlreadyExists, MedvaultError, UnsafePath
 from medvault.store.fsio import sync_filesystem
 from medvault.store.sequential import SequentialWriter
-from medvault.vault.names import shown
 
 PARTIAL_SUFFIX = ".medvault-partial"
 BATCH_FILES = 1000

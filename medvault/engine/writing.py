@@ -2,25 +2,26 @@
 
 A Committer collects entries in the current pack; `commit()` makes the pack durable
 (tmp -> fsync -> rename -> fsync dir), reads it back from the drive when asked
-(READ_BACK: vault/verify_written.py), then appends one index record and fsyncs it (and reads
+(READ_BACK: engine/verify_written.py), then appends one index record and fsyncs it (and reads
 that back too). Only after that are the entries reported as committed.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from medvault.engine.catalog import Catalog, Located
+from medvault.engine.session import UnlockedVault, write_headers
 from medvault.errors import MedvaultError
 from medvault.format import vault_header as hfmt
 from medvault.format.index_records import add_record
 from medvault.store import fsio
 from medvault.store.journal import Appended, JournalAppender, segment_name
+from medvault.store.layout import VaultPaths
 from medvault.store.packs import PackWriter
-from medvault.vault.catalog import Catalog, Located
-from medvault.vault.custody import digest_of_digests
-from medvault.vault.session import UnlockedVault, write_headers
 
 PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
 # ... or at this many entries: its index record is built in memory (~1 KB an entry), and
@@ -130,7 +131,7 @@ class Committer:
         if self.read_back:
             # Here, not at the top: readback needs reading, which needs the path index,
             # which needs this module.
-            from medvault.vault.verify_written import not_verified, read_back_pack
+            from medvault.engine.verify_written import not_verified, read_back_pack
 
             read_back_pack(self.vault, writer.name, pending)
         try:
@@ -164,7 +165,7 @@ class Committer:
         """Best effort, while an error is raised: the index segment of record RECORD_NO,
         which this commit may have renamed in, then the pack (part 0 first: what is left is
         never listed)."""
-        from medvault.vault.verify_written import remove_pack
+        from medvault.engine.verify_written import remove_pack
 
         segment = self.vault.paths.index_dir / segment_name(record_no)
         with contextlib.suppress(OSError):
@@ -189,3 +190,21 @@ class Committer:
             self.commit()
         else:
             self.abort()
+
+
+def digest_of_digests(sha256_hex: Iterable[str]) -> str:
+    """The `sha256_of_digests` of an event: SHA-256 of the files' SHA-256s (lowercase hex),
+    sorted and concatenated. One definition for add, extract and scan --into, so the
+    extract of exactly the files an add stored shows the same value."""
+    return hashlib.sha256("".join(sorted(sha256_hex)).encode()).hexdigest()
+
+
+def sweep_tmp(paths: VaultPaths) -> int:
+    """Delete leftovers of interrupted writes. Only called while holding the writer lock."""
+    count = 0
+    if paths.tmp.is_dir():
+        for item in sorted(paths.tmp.iterdir()):
+            with contextlib.suppress(OSError):
+                fsio.unlink(item)
+                count += 1
+    return count

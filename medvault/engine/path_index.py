@@ -9,7 +9,7 @@ one path reads the directory, one page and the tail; listing streams the pages i
 
 It is a cache, like the journal itself: a missing, damaged or stale snapshot (one whose
 last record is not in the journal where it says) is simply not used, and readers fall back
-to the whole journal (vault/catalog.py), which stays the authority.
+to the whole journal (engine/catalog.py), which stays the authority.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from medvault.crypto.symmetric import (
     gcm_seal,
     random_bytes,
 )
+from medvault.engine.catalog import Catalog, Located, load_catalog
+from medvault.engine.session import UnlockedVault
+from medvault.engine.writing import Group, path_order
 from medvault.errors import FormatError, MedvaultError, NotFound
 from medvault.format import entry as efmt
 from medvault.format import index_records
@@ -42,9 +45,6 @@ from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.journal import JournalAppender, records_after
 from medvault.store.packs import list_packs
-from medvault.vault.catalog import Catalog, Located, load_catalog
-from medvault.vault.session import UnlockedVault
-from medvault.vault.writing import Group, path_order
 
 PAGE_ROWS = 512
 WAITING = "not used until the index names every pack"
