@@ -110,8 +110,8 @@ def make_source(path: Path, size_mib: int) -> None:
 
 def setup_workspace(base: Path) -> dict[str, str]:
     from medvault.crypto.escrow import EscrowSuite
-    from medvault.org import init_org
     from medvault.vault.env import Env
+    from medvault.vault.org import init_org
 
     home = base / "home"
     init_org("Bench", "bench", ["a", "b"], 2, EscrowSuite.MLKEM768_X25519, home, Env().timestamp())

@@ -51,12 +51,12 @@ from medvault.crypto.kdf import Argon2Params  # noqa: E402
 from medvault.engine.session import open_headers, unlock  # noqa: E402
 from medvault.errors import MedvaultError  # noqa: E402
 from medvault.keys.passphrase import to_secret  # noqa: E402
-from medvault.org import init_org  # noqa: E402
 from medvault.registry.sql import Registry  # noqa: E402
 from medvault.store.readback import Setting  # noqa: E402
 from medvault.vault.add import add_planned, plan  # noqa: E402
 from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
+from medvault.vault.org import init_org  # noqa: E402
 from tests import media  # noqa: E402
 
 MIB = 1 << 20

@@ -31,12 +31,12 @@ from medvault.config import load_org  # noqa: E402
 from medvault.crypto.escrow import EscrowSuite  # noqa: E402
 from medvault.engine.session import open_headers, unlock  # noqa: E402
 from medvault.keys.passphrase import to_secret  # noqa: E402
-from medvault.org import init_org  # noqa: E402
 from medvault.registry.sql import Registry  # noqa: E402
 from medvault.vault.add import add_files  # noqa: E402
 from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
 from medvault.vault.escrow_ops import reseal  # noqa: E402
+from medvault.vault.org import init_org  # noqa: E402
 
 PASSPHRASE = "a passphrase for the re-key benchmark"  # noqa: S105 (a throwaway vault)
 GATE_RATIO = 2.0

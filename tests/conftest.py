@@ -28,12 +28,12 @@ from medvault.crypto.kdf import Argon2Params
 from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
-from medvault.org import OrgCreated, init_org
 from medvault.registry.records import Event
 from medvault.registry.sql import Registry
-from medvault.store import staging
 from medvault.vault.create import DEFAULT_PART_SIZE, create_vault
 from medvault.vault.env import Env, current_actor
+from medvault.vault.org import OrgCreated, init_org
+from medvault.workstation import staging
 from tests.pg import PgServer, PgUnavailable, start
 
 pytest_plugins = ["tests.ci_skips"]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from medvault.store.staging import filesystem_of
 from medvault.vault.export import argv_sha256
+from medvault.workstation.staging import filesystem_of
 from tests.conftest import Workspace
 from tests.media import found_in, mounted_fat32, raw_image_bytes
 from tests.support.export import run_export

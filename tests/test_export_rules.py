@@ -13,9 +13,9 @@ import pytest
 
 from medvault.engine.catalog import load_catalog
 from medvault.errors import AlreadyExists, SourceUnreadable
-from medvault.store import staging
 from medvault.vault.env import Env
 from medvault.vault.export import redact, run_export
+from medvault.workstation import staging
 from tests.conftest import FAST_KDF, Workspace
 
 DATA = b"mrn,result\n1,positive\n"

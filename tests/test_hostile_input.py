@@ -30,11 +30,11 @@ from medvault.format import vault_header
 from medvault.format.entry import MAGIC as OBJECT_MAGIC
 from medvault.keys import header_auth
 from medvault.keys.passphrase import to_secret
-from medvault.org import init_org
 from medvault.vault import reading
 from medvault.vault.add import add_files, plan
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
+from medvault.vault.org import init_org
 from medvault.vault.reading import list_files
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import mounted_fat32, raw_image_bytes

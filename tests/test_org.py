@@ -16,7 +16,7 @@ from medvault.config import load_org
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
 from medvault.errors import AlreadyExists
 from medvault.keys.shares import ShareError, combine_shares
-from medvault.org import ShareFiles, init_org
+from medvault.vault.org import ShareFiles, init_org
 from tests.support.cli import run_medvault
 
 

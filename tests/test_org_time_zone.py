@@ -12,8 +12,8 @@ import pytest
 from medvault.config import OrgConfig, load_org, render_org_toml
 from medvault.crypto.escrow import EscrowSuite
 from medvault.errors import OrgConfigMissing, UsageError
-from medvault.org import ShareFiles, choose_time_zone, local_time_zone, rotate_org
 from medvault.vault.env import Env
+from medvault.vault.org import ShareFiles, choose_time_zone, local_time_zone, rotate_org
 from tests.conftest import Workspace
 
 BAD_ZONES = (

@@ -15,7 +15,6 @@ from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY
 from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.keys.passphrase import generate, to_secret
-from medvault.org import init_org
 from medvault.reports import lost
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
@@ -24,6 +23,7 @@ from medvault.vault.create import create_vault
 from medvault.vault.custody import Declared, declare
 from medvault.vault.env import Env
 from medvault.vault.incidents import mark_lost
+from medvault.vault.org import init_org
 from medvault.vault.reading import extract, list_files
 from medvault.vault.verify import verify
 

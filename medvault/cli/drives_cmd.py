@@ -10,8 +10,8 @@ from medvault.cli.options import json_option
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.errors import MedvaultError
-from medvault.store.drives import list_drives
 from medvault.vault.info import vault_info
+from medvault.workstation.drives import list_drives
 
 
 @click.command("drives")

@@ -16,9 +16,9 @@ from medvault.cli.options import declare_options, json_option
 from medvault.cli.output import added_printer, emit_json, progress_bar
 from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.engine.catalog import Located
-from medvault.store import staging
 from medvault.vault.custody import declare, parse_declared
 from medvault.vault.export import ExportResult, check_name, run_export
+from medvault.workstation import staging
 
 
 def _interrupt_on_sigterm() -> None:

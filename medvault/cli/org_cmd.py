@@ -13,7 +13,7 @@ from medvault.cli.safe_text import safe
 from medvault.cli.share_handout import choose, handout_options
 from medvault.cli.shares_input import collect_shares, share_option
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite
-from medvault.org import (
+from medvault.vault.org import (
     NewKey,
     OrgCreated,
     choose_time_zone,

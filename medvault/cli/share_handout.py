@@ -16,7 +16,7 @@ from typing import TypeVar
 import click
 
 from medvault.cli.safe_text import safe
-from medvault.org import DealtShare, ShareFiles, ShareHandout
+from medvault.vault.org import DealtShare, ShareFiles, ShareHandout
 
 # Cursor home, erase the screen, erase the scrollback (xterm, VTE, kitty, iTerm2, Windows
 # Terminal; a multiplexer such as tmux keeps its own history).

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from medvault import __version__
 from medvault.config import PassphrasePolicy, current_passphrase_policy
 from medvault.errors import RegistryError
+from medvault.registry.actions import Action
 from medvault.registry.records import StoredEvent, VaultRecord
 from medvault.reports import lost_model as m
 
@@ -54,8 +55,9 @@ AFTER_THE_LOSS = "after the loss, so that workstation was in hand and the key no
 # Acts done with the drive in hand: the last one is where the drive was last seen.
 DRIVE_ACTS = frozenset(
     {
-        "create", "add", "extract", "verify", "passwd", "rm", "compact", "repair", "recover",
-        "recover-reset", "reseal", "remember", "sync", "seen", "transfer", "export",
+        Action.CREATE, Action.ADD, Action.EXTRACT, Action.VERIFY, Action.PASSWD, Action.RM,
+        Action.COMPACT, Action.REPAIR, Action.RECOVER, Action.RECOVER_RESET, Action.RESEAL,
+        Action.REMEMBER, Action.SYNC, Action.SEEN, Action.TRANSFER, Action.EXPORT,
     }
 )  # fmt: skip
 
@@ -87,7 +89,7 @@ def _ref(s: StoredEvent) -> str:
     return f"event {s.seq}: {ev.action} at {ev.at} by {ev.actor.describe()} on {ev.actor.host}"
 
 
-def _of(events: Iterable[StoredEvent], *actions: str) -> list[StoredEvent]:
+def _of(events: Iterable[StoredEvent], *actions: Action) -> list[StoredEvent]:
     return [s for s in events if s.event.action in actions]
 
 
@@ -211,7 +213,7 @@ def _recorded(value: object) -> str:
 
 
 def _create(events: list[StoredEvent]) -> StoredEvent | None:
-    made = _of(events, "create")
+    made = _of(events, Action.CREATE)
     return made[0] if made else None
 
 
@@ -333,7 +335,7 @@ def _last_seen_before(
 def _unauthenticated_sighting(stored: StoredEvent) -> bool:
     """A `seen` made from a header read without the passphrase (anyone can copy one onto
     another stick): it does not place the drive anywhere."""
-    if stored.event.action != "seen":
+    if stored.event.action != Action.SEEN:
         return False
     details = stored.event.details
     return details.get("authenticated", details.get("unlocked")) is not True
@@ -349,10 +351,10 @@ def _cached_keys(
     workstation it runs on) shows that workstation was in hand after the loss, so the key
     was on it and not with the drive. An expiry that cannot be read counts as not
     expired."""
-    locks = _of(events, "lock")
+    locks = _of(events, Action.LOCK)
     live: list[str] = []
     ended: list[str] = []
-    for s in _of(events, "remember"):
+    for s in _of(events, Action.REMEMBER):
         recorded = s.event.details.get("expires")
         expires = _moment(recorded)
         # No expiry reads "None" (tests/test_lost_report_edges.py pins it); any other
@@ -406,9 +408,9 @@ def _unreadable_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]
 def _recorded_key_ids(events: list[StoredEvent], packages: list[dict[str, Any]]) -> list[object]:
     """Every value recorded as an escrow key id: by create and reseal events, then by the
     registry's key packages."""
-    return [k for s in _of(events, "create", "reseal") for k in _sealed_to(s.event.details)] + [
-        p.get("key_id") for p in packages
-    ]
+    return [
+        k for s in _of(events, Action.CREATE, Action.RESEAL) for k in _sealed_to(s.event.details)
+    ] + [p.get("key_id") for p in packages]
 
 
 def _is_key_id(value: object) -> TypeGuard[str]:
@@ -431,7 +433,7 @@ def _sealed_to(details: dict[str, Any]) -> list[object]:
 def custodian(vault: VaultRecord, events: list[StoredEvent]) -> str:
     """The current custodian from the chain: the last transfer's recipient, else the
     creator (the vaults table's copy is a convenience a workstation can update)."""
-    transfers = _of(events, "transfer")
+    transfers = _of(events, Action.TRANSFER)
     if not transfers:
         return vault.created_by
     last = transfers[-1]
@@ -446,10 +448,10 @@ def _escrow_key(
     unreadable = _unreadable_key_ids(events, packages)
     flagged = [
         s
-        for s in _of(everything, "escrow-compromised")
+        for s in _of(everything, Action.ESCROW_COMPROMISED)
         if _text(s.event.details.get("key_id")) in key_ids
     ]
-    used = _of(events, "recover", "recover-reset")
+    used = _of(events, Action.RECOVER, Action.RECOVER_RESET)
     evidence = [f"escrow key(s) ever sealed to this vault: {', '.join(key_ids) or 'none'}"]
     if unreadable:
         shown = "; ".join(unreadable)
@@ -503,7 +505,7 @@ def _passphrase_policy(
         )
     if current is None:
         current = current_passphrase_policy()[0]
-    setters = [made, *_of(events, "passwd", "recover-reset")]
+    setters = [made, *_of(events, Action.PASSWD, Action.RECOVER_RESET)]
     verdicts = [_policy_verdict(s.event.details.get("passphrase_policy"), current) for s in setters]
     evidence = [_ref(s) for s in setters]
     if "not met" in verdicts:
@@ -565,7 +567,7 @@ def _policy_verdict(record: object, current: PassphrasePolicy) -> str:
 
 
 def _disclosures(events: list[StoredEvent]) -> m.Finding:
-    told = _of(events, "disclosed")
+    told = _of(events, Action.DISCLOSED)
     if told:
         kinds = sorted({_text(s.event.details.get("secret")) or "secret" for s in told})
         return m.Finding(
@@ -603,7 +605,7 @@ def _plaintext(
     not: it was unsecured while it sat there, and a move leaves copies the overwrite cannot
     reach. For each finding it says when, and when and how `scan --into` moved those files
     (a move recorded after the loss cannot have emptied the lost drive)."""
-    found = _of(events, "plaintext-found")
+    found = _of(events, Action.PLAINTEXT_FOUND)
     if not found:
         return m.Finding(
             "plaintext_findings",
@@ -612,7 +614,7 @@ def _plaintext(
             "No plaintext PHI outside the vault is recorded for this drive.",
         )  # no evidence
     zone = ZoneInfo(time_zone or "UTC")
-    moves = _of(events, "plaintext-moved")
+    moves = _of(events, Action.PLAINTEXT_MOVED)
     accounts = [_plaintext_account(s, _move_of(s, moves, events), lost, zone) for s in found]
     files = sum(_count(s.event.details.get("files")) for s in found)
     all_moved = all(a.moved_all for a in accounts)
@@ -724,7 +726,7 @@ def _older_move_of(found: StoredEvent, events: list[StoredEvent]) -> StoredEvent
         found.event.actor.host,
     )
     if (
-        move.event.action == "plaintext-moved"
+        move.event.action == Action.PLAINTEXT_MOVED
         and "plaintext_found_event" not in move.event.details
         and same_actor
         and _count(move.event.details.get("found")) == _count(found.event.details.get("files")) > 0
@@ -763,7 +765,7 @@ def _audit_chain(problem: ChainCheck | None, head_seq: int) -> m.Finding:
 def _encryption_facts(events: list[StoredEvent], packages: list[dict[str, Any]]) -> m.Encryption:
     made = _create(events)
     kdf = _kdf_params(made.event.details.get("kdf")) if made is not None else {}
-    for s in _of(events, "passwd", "recover-reset"):  # the slot in force at the loss
+    for s in _of(events, Action.PASSWD, Action.RECOVER_RESET):  # the slot in force at the loss
         changed = _argon2_params({k: s.event.details.get(f"kdf_{k}") for k in KDF_PARAMS})
         kdf = {"alg": "argon2id", **kdf, **changed}
     return m.Encryption(
@@ -901,15 +903,15 @@ def declared_contents(events: list[StoredEvent]) -> m.Contents:
     (see _whole) is left out, never guessed at (`plaintext_findings` counts the same way),
     and so is a state that is not a two-letter code and a category that is not text."""
     files = nbytes = 0
-    for s in _of(events, "add", "export", "rm"):
-        sign = -1 if s.event.action == "rm" else 1
+    for s in _of(events, Action.ADD, Action.EXPORT, Action.RM):
+        sign = -1 if s.event.action == Action.RM else 1
         files += sign * (_whole(s.event.details.get("files")) or 0)
         nbytes += sign * (_whole(s.event.details.get("bytes")) or 0)
     individuals: int | None = None
     states: dict[str, int] = {}
     categories: set[str] = set()
     # Declarations add up (an upper bound: the same person may be in two exports).
-    for s in _of(events, "declare"):
+    for s in _of(events, Action.DECLARE):
         d = s.event.details
         declared = _whole(d.get("individuals"))
         if declared is not None:

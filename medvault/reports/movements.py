@@ -9,6 +9,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from medvault.registry.actions import Action
 from medvault.registry.records import StoredEvent, VaultRecord
 from medvault.reports.local_time import ReportZone
 from medvault.reports.lost import summarize
@@ -69,9 +70,9 @@ def movements(registry: MovementRegistry, since: str, until: str | None) -> list
         if ev.vault_id not in labels:
             record = registry.vault(ev.vault_id)
             labels[ev.vault_id] = record.label if record else ""
-        if ev.action == "create":
+        if ev.action == Action.CREATE:
             custodian[ev.vault_id] = ev.actor.describe()
-        elif ev.action == "transfer":
+        elif ev.action == Action.TRANSFER:
             custodian[ev.vault_id] = str(ev.details.get("to"))
         if ev.at < since:
             continue

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from medvault.errors import VaultBusy
 from medvault.store.fsio import media_error
-from medvault.store.processes import process_alive
+from medvault.workstation.processes import process_alive
 
 # A lock file with no content yet may belong to a process that is just starting.
 EMPTY_LOCK_GRACE_S = 10.0

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from medvault.store.drives import REMOVABLE_FILESYSTEMS, removable_flag
 from medvault.store.fsio import mount_of
+from medvault.workstation.drives import REMOVABLE_FILESYSTEMS, removable_flag
 
 Setting = Literal["auto", "always", "never"]
 

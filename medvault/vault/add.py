@@ -25,6 +25,7 @@ from medvault.errors import AlreadyExists, SourceUnreadable, UnsafePath, UsageEr
 from medvault.format import entry as efmt
 from medvault.format.index_records import file_entry
 from medvault.format.meta import MAX_PATH_BYTES, FileMeta, normalize_path
+from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import SealedHeader, seal_header
 from medvault.store.lock import writer_lock
@@ -337,7 +338,7 @@ def add_files(
     progress: Callable[[int], None] | None = None,
     on_commit: Callable[[list[Located]], None] | None = None,
     prefix: str = "",
-    action: str = "add",
+    action: Action = Action.ADD,
     details: dict[str, object] | None = None,
 ) -> AddResult:
     planned = plan(sources, prefix, vault.paths.root)
@@ -352,7 +353,7 @@ def add_planned(
     env: Env,
     progress: Callable[[int], None] | None = None,
     on_commit: Callable[[list[Located]], None] | None = None,
-    action: str = "add",
+    action: Action = Action.ADD,
     details: dict[str, object] | None = None,
     keep_files: bool = True,
     skip_existing: bool = False,

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from medvault.engine.session import UnlockedVault
 from medvault.errors import KeyCacheRefused, MedvaultError
 from medvault.keys import keycache
+from medvault.registry.actions import Action
 from medvault.registry.records import EventSink
 from medvault.vault.custody import record
 from medvault.vault.env import Env
@@ -23,7 +24,7 @@ def remember(
     kept_in = keycache.remember(vault.vault_id_hex, vault.keys.vault_key(), expires)
     backend = type(keycache.secure_backend()).__module__
     details = {"expires": expires.isoformat(), "backend": backend, "kept_in": kept_in}
-    record(registry, env, "remember", details, vault=vault)
+    record(registry, env, Action.REMEMBER, details, vault=vault)
     return expires, kept_in
 
 
@@ -39,7 +40,7 @@ def forget(vault_ids: list[str], registry: EventSink, env: Env) -> tuple[list[st
         except KeyCacheRefused as exc:
             failed[vault_id] = exc.message
     for vault_id in forgotten:
-        record(registry, env, "lock", {}, vault_id=vault_id)
+        record(registry, env, Action.LOCK, {}, vault_id=vault_id)
     return forgotten, failed
 
 
@@ -56,6 +57,6 @@ def forget_after(vault_id: str, reason: str, registry: EventSink, env: Env) -> N
     if not removed:
         return
     try:
-        record(registry, env, "lock", {"reason": reason}, vault_id=vault_id)
+        record(registry, env, Action.LOCK, {"reason": reason}, vault_id=vault_id)
     except MedvaultError as exc:  # may run while another error is on its way out (erase)
         env.warn(f"the cached key was deleted; its lock event was not recorded: {exc.message}")

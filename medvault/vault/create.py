@@ -26,6 +26,7 @@ from medvault.keys.key_packages import seal_key_packages
 from medvault.keys.passphrase import policy_record
 from medvault.keys.recovery_code import make_recovery_slot
 from medvault.keys.slots import make_slot
+from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry, KeyPackage
 from medvault.secret import Secret
 from medvault.store.fsio import media_errors, write_durable
@@ -98,7 +99,7 @@ def create_vault(
     registry.set_vault_status(vault_id.hex(), "active")
     key_ids = tuple(k.key_id for k in escrow_keys)
     details = _create_details(label, passphrase, org, env, recovery_code, key_ids, packages)
-    record_event(registry, env, "create", details, vault=vault)
+    record_event(registry, env, Action.CREATE, details, vault=vault)
     return Created(paths, vault_id.hex(), key_ids)
 
 

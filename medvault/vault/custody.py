@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from medvault.crypto.symmetric import random_bytes
 from medvault.engine.session import UnlockedVault
 from medvault.errors import MedvaultError, UsageError
+from medvault.registry.actions import Action
 from medvault.registry.records import Actor, Event, EventSink
 from medvault.store import drive_log
 from medvault.vault.env import Env
@@ -23,14 +24,15 @@ class SyncRegistry(EventSink, Protocol):
     def merge_events(self, found: list[Event], recorded_at: str) -> list[Event]: ...
 
 
-def new_event(env: Env, vault_id: str | None, action: str, details: dict[str, Any]) -> Event:
-    return Event(random_bytes(16).hex(), env.timestamp(), env.actor, vault_id, action, details)
+def new_event(env: Env, vault_id: str | None, action: Action, details: dict[str, Any]) -> Event:
+    event_id = random_bytes(16).hex()
+    return Event(event_id, env.timestamp(), env.actor, vault_id, str(action), details)
 
 
 def record(
     registry: EventSink,
     env: Env,
-    action: str,
+    action: Action,
     details: dict[str, Any],
     *,
     vault: UnlockedVault | None = None,
@@ -93,7 +95,7 @@ def sync_drive_log(vault: UnlockedVault, registry: SyncRegistry, env: Env) -> Sy
     record(
         registry,
         env,
-        "sync",
+        Action.SYNC,
         {
             "on_drive": result.on_drive,
             "merged": len(result.merged),
@@ -167,7 +169,7 @@ def declare(registry: EventSink, env: Env, vault_id: str, declared: Declared, ac
     record(
         registry,
         env,
-        "declare",
+        Action.DECLARE,
         {**declared.as_details(), "for": act},
         vault_id=vault_id,
         on_drive=False,
@@ -197,7 +199,7 @@ def transfer(
     event = record(
         registry,
         env,
-        "transfer",
+        Action.TRANSFER,
         {"from": from_person, "to": to_person.strip(), "reason": reason.strip()},
         vault=vault,
         vault_id=vault_id,

@@ -26,6 +26,7 @@ from typing import Protocol
 from medvault.crypto.symmetric import random_bytes
 from medvault.engine.session import UnlockedVault, read_headers
 from medvault.errors import IntegrityError, MedvaultError
+from medvault.registry.actions import Action
 from medvault.registry.records import EventSink, KeyPackage
 from medvault.store import fsio
 from medvault.store.fsio import FULL_ERRNOS, fsync_dir, media_errors, write_durable
@@ -110,7 +111,7 @@ def erase_vault(
     record(
         registry,
         env,
-        "erase",
+        Action.ERASE,
         {
             "method": METHOD,
             "key_packages_destroyed": destroyed,

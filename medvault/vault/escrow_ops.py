@@ -20,6 +20,7 @@ from medvault.engine.session import UnlockedVault, write_headers
 from medvault.errors import EscrowRefused, MedvaultError
 from medvault.format import vault_header as hfmt
 from medvault.keys.key_packages import seal_key_packages
+from medvault.registry.actions import Action
 from medvault.registry.records import KeyPackage, StoredEvent
 from medvault.secret import Secret
 from medvault.store.fsio import media_errors, write_durable
@@ -53,7 +54,7 @@ def flagged_keys(registry: ResealRegistry) -> set[str]:
     return {
         str(s.event.details.get("key_id"))
         for s in registry.events()
-        if s.event.action == "escrow-compromised"
+        if s.event.action == Action.ESCROW_COMPROMISED
     }
 
 
@@ -66,7 +67,7 @@ def compromised_keys(vault: UnlockedVault, registry: ResealRegistry) -> list[str
             s.event.at
             for s in registry.events()
             if s.event.vault_id == vault.vault_id_hex
-            and s.event.action == "reseal"
+            and s.event.action == Action.RESEAL
             and s.event.details.get("rekey") is True
         ),
         default="",
@@ -114,7 +115,7 @@ def reseal(
     record_event(
         registry,
         env,
-        "reseal",
+        Action.RESEAL,
         {
             "reason": reason,
             "approvers": [env.actor.user],

@@ -30,12 +30,13 @@ from medvault.engine.catalog import Located, load_catalog
 from medvault.engine.entry_reading import plaintext_sha256
 from medvault.engine.session import UnlockedVault
 from medvault.errors import IntegrityError, MedvaultError, SourceUnreadable, UsageError
+from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import make_non_dumpable
-from medvault.store import staging
 from medvault.store.fsio import file_sha256
 from medvault.vault.add import add_files
 from medvault.vault.env import Env, stamp
+from medvault.workstation import staging
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Variables that could hand the export command a way into the vault: never passed on.
@@ -208,7 +209,7 @@ def run_export(
             progress=progress,
             on_commit=on_commit,
             prefix=prefix,
-            action="export",
+            action=Action.EXPORT,
             details={
                 "name": name,
                 **command_record(argv, record_args),

@@ -11,6 +11,7 @@ from typing import Protocol
 from medvault.crypto.symmetric import random_bytes
 from medvault.engine.session import UnlockedVault
 from medvault.errors import NotFound, RegistryError, UsageError
+from medvault.registry.actions import Action
 from medvault.registry.records import Event, EventSink, StoredEvent, VaultRecord
 from medvault.vault.custody import new_event, record
 from medvault.vault.env import Env, iso
@@ -105,7 +106,7 @@ def _lost_event(env: Env, vault: VaultRecord, discovered_at: datetime, reported_
         "reported_by": reported_by.strip(),
         "status_before": vault.status,
     }
-    return new_event(env, vault.vault_id, "lost", details)
+    return new_event(env, vault.vault_id, Action.LOST, details)
 
 
 def report_lost(
@@ -138,13 +139,13 @@ def report_lost(
         "discovered_at": iso(discovered_at),
         "reported_by": reported_by.strip(),
     }
-    record(registry, env, "lost-reported", details, vault_id=vault.vault_id)
+    record(registry, env, Action.LOST_REPORTED, details, vault_id=vault.vault_id)
     # Every report of this incident whose discovery can be read (the opening one must be);
     # the earliest starts the 60-day clock.
     reports = [
         s
         for s in registry.events(vault.vault_id)
-        if s.event.action in ("lost", "lost-reported")
+        if s.event.action in (Action.LOST, Action.LOST_REPORTED)
         and s.event.details.get("incident_id") == incident_id
     ]
     times = [t for s in reports if (t := _discovery(s)) is not None]
@@ -157,7 +158,7 @@ def _open_incident(registry: LostRegistry, vault: VaultRecord) -> StoredEvent | 
     lost (`incident found` clears the flag and so closes the incident)."""
     if vault.status != "lost":
         return None
-    opened = [s for s in registry.events(vault.vault_id) if s.event.action == "lost"]
+    opened = [s for s in registry.events(vault.vault_id) if s.event.action == Action.LOST]
     return opened[-1] if opened else None
 
 
@@ -221,7 +222,7 @@ def note_if_lost(
         return None
     unlocked = vault is not None
     details = {"where": where, "status": "lost", "unlocked": unlocked, "authenticated": unlocked}
-    return record(registry, env, "seen", details, vault=vault, vault_id=vault_id)
+    return record(registry, env, Action.SEEN, details, vault=vault, vault_id=vault_id)
 
 
 def mark_found(registry: IncidentRegistry, env: Env, vault_id: str, reason: str) -> Event:
@@ -230,7 +231,9 @@ def mark_found(registry: IncidentRegistry, env: Env, vault_id: str, reason: str)
     vault = known_vault(registry, vault_id)
     if vault.status != "lost":
         raise UsageError(f"vault {vault.vault_id} is not recorded as lost ({vault.status})")
-    event = record(registry, env, "found", {"reason": _reason(reason)}, vault_id=vault.vault_id)
+    event = record(
+        registry, env, Action.FOUND, {"reason": _reason(reason)}, vault_id=vault.vault_id
+    )
     registry.set_vault_status(vault.vault_id, "active")
     return event
 
@@ -245,7 +248,7 @@ def record_disclosure(
     return record(
         registry,
         env,
-        "disclosed",
+        Action.DISCLOSED,
         {"secret": secret, "reason": _reason(reason)},
         vault_id=vault.vault_id,
     )
@@ -261,7 +264,7 @@ def record_plaintext_finding(
     return record(
         registry,
         env,
-        "plaintext-found",
+        Action.PLAINTEXT_FOUND,
         {"files": files, "reason": _reason(reason)},
         vault_id=vault.vault_id,
     )
@@ -274,7 +277,7 @@ def flag_key_compromised(registry: EventSink, env: Env, key_id: str, reason: str
     if not key_id:
         raise UsageError("name the escrow key id (medvault org show)")
     return record(
-        registry, env, "escrow-compromised", {"key_id": key_id, "reason": _reason(reason)}
+        registry, env, Action.ESCROW_COMPROMISED, {"key_id": key_id, "reason": _reason(reason)}
     )
 
 
@@ -290,4 +293,4 @@ def record_evidence_pack(
     """The evidence pack written for INCIDENT of VAULT_ID, by the SHA-256 of each file: in
     the chain, a later edit of the pack shows."""
     details = {"incident_id": incident.incident_id, "sha256": sha256}
-    return record(registry, env, "evidence-pack", details, vault_id=vault_id)
+    return record(registry, env, Action.EVIDENCE_PACK, details, vault_id=vault_id)

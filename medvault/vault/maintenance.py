@@ -21,6 +21,7 @@ from medvault.format.index_records import add_record, drop_record
 from medvault.format.meta import MAX_REFERENCES, TombstoneMeta
 from medvault.keys.passphrase import policy_record
 from medvault.keys.slots import make_slot
+from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import Secret
 from medvault.store import fsio
@@ -73,7 +74,7 @@ def remove_paths(
     record_event(
         registry,
         env,
-        "rm",
+        Action.RM,
         {"files": len(ids), "bytes": sum(x.size for x in chosen)},
         vault=vault,
     )
@@ -191,7 +192,7 @@ def compact(
     record_event(
         registry,
         env,
-        "compact",
+        Action.COMPACT,
         {
             "packs": result.packs_rewritten,
             "reclaimed_bytes": result.bytes_before - result.bytes_after,
@@ -276,7 +277,7 @@ def repair(
     }
     if result.removals_accepted is not None:
         details["removals_accepted"] = result.removals_accepted
-    record_event(registry, env, "repair", details, vault=vault)
+    record_event(registry, env, Action.REPAIR, details, vault=vault)
     return result
 
 
@@ -413,7 +414,7 @@ def change_passphrase(
     new_passphrase: Secret,
     registry: CustodyRegistry,
     env: Env,
-    action: str = "passwd",
+    action: Action = Action.PASSWD,
     details: dict[str, object] | None = None,
 ) -> None:
     """O(1): only the header's passphrase slot changes; no object is touched. Escrow

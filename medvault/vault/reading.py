@@ -31,11 +31,12 @@ from medvault.errors import (
     UnsupportedVersion,
 )
 from medvault.format.meta import FileMeta, normalize_path
+from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.store.fsio import media_errors
-from medvault.store.staging import filesystem_of
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
+from medvault.workstation.staging import filesystem_of
 
 # Files up to this size are decrypted in memory and written by landing's writer threads.
 LAND_IN_MEMORY = 1024 * 1024
@@ -104,7 +105,7 @@ def extract(
     registry: CustodyRegistry,
     env: Env,
     progress: Callable[[int], None] | None = None,
-    action: str = "extract",
+    action: Action = Action.EXTRACT,
     details: dict[str, object] | None = None,
 ) -> ExtractResult:
     """Extract the chosen files; the custody event records counts and digests, not names."""

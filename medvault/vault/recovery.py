@@ -17,13 +17,14 @@ from medvault.engine.session import UnlockedVault, read_headers, unlock_with_key
 from medvault.errors import EscrowRefused, MedvaultError, NotAVault
 from medvault.format import pack as pfmt
 from medvault.keys.shares import ParsedShare, approvers, combine_parsed
-from medvault.org import ForeignEscrowKey, identify_key
+from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry, KeyPackage
 from medvault.secret import Secret, VaultKey
 from medvault.store.layout import VaultPaths, locate
 from medvault.store.packs import list_packs
 from medvault.vault.env import Env
 from medvault.vault.maintenance import change_passphrase
+from medvault.vault.org import ForeignEscrowKey, identify_key
 from medvault.vault.reading import ExtractResult, extract
 
 
@@ -164,7 +165,14 @@ def recover_files(
     """Extract the WANTED files (all if none) of the recovered vault: a `recover` event."""
     details = recovery.details()
     return extract(
-        recovery.vault, wanted, dest_dir, force, registry, env, action="recover", details=details
+        recovery.vault,
+        wanted,
+        dest_dir,
+        force,
+        registry,
+        env,
+        action=Action.RECOVER,
+        details=details,
     )
 
 
@@ -173,4 +181,4 @@ def reset_passphrase(
 ) -> None:
     """Replace the recovered vault's passphrase: a `recover-reset` event."""
     details = recovery.details()
-    change_passphrase(recovery.vault, new_passphrase, registry, env, "recover-reset", details)
+    change_passphrase(recovery.vault, new_passphrase, registry, env, Action.RECOVER_RESET, details)

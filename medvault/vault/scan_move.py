@@ -36,6 +36,7 @@ from medvault.errors import (
     UsageError,
 )
 from medvault.format.meta import normalize_path
+from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry, Event
 from medvault.store.fsio import READ_ONLY_ERRNOS
 from medvault.vault.add import Planned, add_planned, plan
@@ -266,7 +267,7 @@ def _record(
     record(
         registry,
         env,
-        "plaintext-moved",
+        Action.PLAINTEXT_MOVED,
         {
             "found": len(found),
             "files": len(result.moved),

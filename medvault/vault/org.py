@@ -31,11 +31,12 @@ from medvault.keys.shares import (
     combine_shares,
     split_seed,
 )
+from medvault.registry.actions import Action
 from medvault.registry.records import EventSink
 from medvault.secret import Secret
-from medvault.store.staging import MEMORY_FILESYSTEMS, filesystem_of
 from medvault.vault.custody import record
 from medvault.vault.env import Env
+from medvault.workstation.staging import MEMORY_FILESYSTEMS, filesystem_of
 
 ADMIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LOCALTIME = Path("/etc/localtime")
@@ -412,7 +413,7 @@ def rotate_approved(
         "admins": list(made.admins),
         "threshold": made.threshold,
     }
-    record(registry, env, "rotate", details)
+    record(registry, env, Action.ROTATE, details)
     return created
 
 
@@ -439,5 +440,5 @@ def reshare_approved(
         "admins": list(admins),
         "threshold": threshold,
     }
-    record(registry, env, "reshare", details)
+    record(registry, env, Action.RESHARE, details)
     return created, key

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medvault.errors import UsageError
-from medvault.store.processes import process_alive
+from medvault.workstation.processes import process_alive
 
 PREFIX = "medvault-export-"
 KEPT = "medvault-export-kept-"  # kept on purpose (read-back failed): never swept
