@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.catalog import Located
 from medvault.engine.entry_reading import plaintext_sha256
 from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import VaultBusy
@@ -572,8 +573,20 @@ def test_a_listing_made_before_compact_still_reads(
     assert not any(entry_reading.pack_exists(vault, loc.pack) for loc in before)
     for loc in before:
         assert plaintext_sha256(vault, loc) == loc.sha256
-    # extract with the stale listing (as if it had listed just before the compact)
-    monkeypatch.setattr(reading, "list_files", lambda _vault: (before, None))
+
+    # extract with the stale listing (as if it had listed just before the compact): what
+    # extract lists from is the path index's live_files
+    class StaleListing:
+        def __enter__(self) -> StaleListing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def select(self, wanted: list[str]) -> list[Located]:
+            return list(before)
+
+    monkeypatch.setattr(reading, "live_files", lambda _vault: StaleListing())
     result = reading.extract(vault, [], tmp_path / "out", False, registry, env)
     assert not result.failed and len(result.written) == 3
     assert verify(vault).ok
