@@ -38,7 +38,8 @@ from medvault.vault.add import add_files  # noqa: E402
 from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
 from medvault.vault.maintenance import remove_paths  # noqa: E402
-from medvault.vault.reading import list_files, plaintext_sha256  # noqa: E402
+from medvault.engine.entry_reading import plaintext_sha256  # noqa: E402
+from medvault.vault.reading import list_files  # noqa: E402
 from tests.conftest import FAST_KDF, PASSPHRASE, make_workspace  # noqa: E402
 from tests.media import fuse_available, mounted_exfat, mounted_fat32  # noqa: E402
 from tests.test_concurrency import (  # noqa: E402

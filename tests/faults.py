@@ -52,7 +52,8 @@ from medvault.keys.passphrase import to_secret
 from medvault.keys.shares import parse_share
 from medvault.registry.sql import Registry
 from medvault.secret import Secret
-from medvault.store import io_points, staging
+from medvault.store import io_points
+from medvault.workstation import staging
 from medvault.vault import verify as verify_module
 from medvault.vault.add import add_files
 from medvault.vault.create import create_vault

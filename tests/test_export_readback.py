@@ -24,7 +24,8 @@ from medvault.engine.entry_reading import plaintext_sha256
 from medvault.engine.session import UnlockedVault
 from medvault.errors import MedvaultError
 from medvault.registry.sql import Registry
-from medvault.store import io_points, staging
+from medvault.store import io_points
+from medvault.workstation import staging
 from medvault.vault.add import SMALL_FILE
 from medvault.vault.env import Env
 from medvault.vault.export import run_export
