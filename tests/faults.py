@@ -53,7 +53,6 @@ from medvault.keys.shares import parse_share
 from medvault.registry.sql import Registry
 from medvault.secret import Secret
 from medvault.store import io_points
-from medvault.workstation import staging
 from medvault.vault import verify as verify_module
 from medvault.vault.add import add_files
 from medvault.vault.create import create_vault
@@ -64,6 +63,7 @@ from medvault.vault.maintenance import change_passphrase, compact, remove_paths,
 from medvault.vault.reading import extract, list_files
 from medvault.vault.recovery import EscrowIdentity, escrow_identity, escrow_unlock
 from medvault.vault.verify import REMOVALS_SOUND, VerifyReport, verify
+from medvault.workstation import staging
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 CRASH_EXIT = 87

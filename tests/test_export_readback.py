@@ -25,10 +25,10 @@ from medvault.engine.session import UnlockedVault
 from medvault.errors import MedvaultError
 from medvault.registry.sql import Registry
 from medvault.store import io_points
-from medvault.workstation import staging
 from medvault.vault.add import SMALL_FILE
 from medvault.vault.env import Env
 from medvault.vault.export import run_export
+from medvault.workstation import staging
 from tests.conftest import FAST_KDF, Workspace
 
 SMALL = b"mrn,result\n1,positive\n"
