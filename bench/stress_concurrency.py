@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from medvault.engine.entry_reading import plaintext_sha256  # noqa: E402
 from medvault.engine.session import open_headers, unlock  # noqa: E402
 from medvault.errors import MedvaultError  # noqa: E402
 from medvault.keys.passphrase import to_secret  # noqa: E402
@@ -38,7 +39,6 @@ from medvault.vault.add import add_files  # noqa: E402
 from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
 from medvault.vault.maintenance import remove_paths  # noqa: E402
-from medvault.engine.entry_reading import plaintext_sha256  # noqa: E402
 from medvault.vault.reading import list_files  # noqa: E402
 from tests.conftest import FAST_KDF, PASSPHRASE, make_workspace  # noqa: E402
 from tests.media import fuse_available, mounted_exfat, mounted_fat32  # noqa: E402
