@@ -37,6 +37,8 @@ from medvault.workstation import staging
 from tests.pg import PgServer, PgUnavailable, start
 
 pytest_plugins = ["tests.ci_skips"]
+# The helpers in tests/support assert as tests do: their failures show the values compared.
+pytest.register_assert_rewrite("tests.support")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -16,14 +16,11 @@ from medvault.reports import lost
 from medvault.reports import lost_model as m
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
-from medvault.vault.custody import declare, parse_declared
-from medvault.vault.env import Env
-from medvault.vault.incidents import mark_lost
 from tests.conftest import Workspace
+from tests.support.declared_loss import LA, declared_loss_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "lost-report.schema.json").read_text())
-LA = "America/Los_Angeles"
 NY = "America/New_York"
 
 
@@ -79,29 +76,8 @@ def test_no_zone_in_org_toml_is_utc_and_says_so() -> None:
     assert due.time_zone_note == "time zone not set in org.toml; dates are UTC"
 
 
-def _pack(ws: Workspace, drive: Path, zone: str | None) -> m.LostDriveReport:
-    """A real vault, declarations and loss in a real registry, reported with ZONE."""
-    vault_id = ws.create_fast(drive, "Lab exports")
-    registry = ws.registry()
-    try:
-        declared = parse_declared(620, ("CA=550", "NV=70"), ("lab-results", "demographics"))
-        declare(registry, Env(), vault_id, declared, "declare")
-        event = mark_lost(
-            registry, Env(), vault_id, datetime.fromisoformat("2026-12-04T16:30-08:00"), "Pat"
-        )
-        stored = next(s for s in registry.events(vault_id) if s.event.event_id == event.event_id)
-        record = registry.vault(vault_id)
-        assert record is not None
-        org = ws.org
-        return lost.build(
-            registry, record, stored, org.name, org.org_id, Env().timestamp(), time_zone=zone
-        )
-    finally:
-        registry.close()
-
-
 def test_zone_is_printed_in_html_and_json(ws: Workspace, drive: Path) -> None:
-    report = _pack(ws, drive, LA)
+    report = declared_loss_report(ws, drive, LA)
     data = json.loads(render_json(report))
     jsonschema.Draft202012Validator(SCHEMA).validate(data)
     assert data["deadlines"]["time_zone"] == LA
@@ -113,7 +89,7 @@ def test_zone_is_printed_in_html_and_json(ws: Workspace, drive: Path) -> None:
 
 
 def test_report_without_zone_says_dates_are_utc(ws: Workspace, drive: Path) -> None:
-    report = _pack(ws, drive, None)
+    report = declared_loss_report(ws, drive, None)
     data = json.loads(render_json(report))
     jsonschema.Draft202012Validator(SCHEMA).validate(data)
     assert data["deadlines"]["time_zone"] == "UTC"

@@ -10,24 +10,23 @@ cleared, and the raw scan below would find its slots and escrow packages.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from medvault.config import load_org
-from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
+from medvault.crypto.escrow import EscrowPrivateKey
 from medvault.errors import MedvaultError
 from medvault.format import vault_header as hfmt
 from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import open_recovery_slots
 from medvault.keys.recovery_code import parse as parse_recovery_code
-from medvault.keys.shares import combine_shares
 from medvault.keys.slots import open_slots
 from medvault.secret import Secret
 from tests import media
 from tests.conftest import Workspace
+from tests.support.escrow import escrow_from_shares
+from tests.support.headers import header_structures
 
 PASSPHRASES = (
     "first passphrase of the erase drill",
@@ -37,24 +36,6 @@ PASSPHRASES = (
 )
 # What only a header holds, in plaintext JSON: a slot's wrapped key, an escrow package.
 HEADER_MARKS = (b'"wrapped":"', b'"sealed":"', b'"slots":[')
-
-
-def header_structures(raw: bytes) -> list[int]:
-    """Offsets of everything on the medium laid out like a vault header: the magic, a
-    version, zero flags, then a body length and a JSON object (any version, damaged or not)."""
-    pattern = re.compile(re.escape(hfmt.MAGIC) + rb"\x00[\x00-\xff]\x00\x00.{28}\{", re.S)
-    return [m.start() for m in pattern.finditer(raw)]
-
-
-def _words(path: Path) -> str:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return " ".join(line for line in lines if line.strip() and not line.startswith("#"))
-
-
-def escrow_from_shares(org_toml: Path, share_files: list[Path]) -> EscrowPrivateKey:
-    """The escrow private key of ORG_TOML's first key, rebuilt from SHARE_FILES."""
-    suite = EscrowSuite(load_org(org_toml).escrow_keys[0].suite)
-    return EscrowPrivateKey(suite, combine_shares([_words(p) for p in share_files]))
 
 
 def _opens_anything(raw: bytes, vault_id: bytes, secrets: dict[str, object]) -> list[str]:

@@ -20,7 +20,7 @@ from medvault.reports import certificate
 from medvault.vault.erase import Erased
 from tests import media
 from tests.conftest import PASSPHRASE, Workspace
-from tests.test_erase_media import header_structures
+from tests.support.headers import header_structures
 
 
 def _as_version_1(drive: Path) -> bytes:

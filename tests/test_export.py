@@ -20,7 +20,7 @@ from medvault.workstation.staging import filesystem_of
 from tests.conftest import Workspace
 from tests.media import found_in, mounted_fat32, raw_image_bytes
 from tests.support.export import run_export
-from tests.test_fat32 import _lfn_pieces
+from tests.support.fat32 import lfn_pieces
 
 MARKER = "QUOKKA-PHI-EXPORT-5521"
 NAMES = ["Labs-Johnson-Mary.csv", "Oncology-Weekly.csv"]
@@ -61,7 +61,7 @@ def test_export_onto_fat32_leaves_no_plaintext(ws: Workspace, tmp_path: Path, sh
         raw = raw_image_bytes(fat.image)
         needles = [MARKER.encode(), *(n.encode() for n in NAMES)]
         for name in NAMES:
-            needles += [p.encode("utf-16-le") for p in _lfn_pieces(name)]
+            needles += [p.encode("utf-16-le") for p in lfn_pieces(name)]
             needles.append(name.split("-")[0][:6].upper().encode())
         found = found_in(raw, needles)
         assert found is None, f"{found!r} reached the FAT32 image"

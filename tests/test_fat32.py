@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Workspace
 from tests.media import found_in, mounted_fat32, raw_image_bytes
+from tests.support.fat32 import lfn_pieces
 
 pytestmark = pytest.mark.fuse
 
@@ -19,20 +20,10 @@ MARKER = "ZEBRA-PHI-MARKER-7731"
 NAMES = ["PatientSmithJohn", "oncology-referrals", "mrn-000123-labs.csv", "Grüße-Kardiologie"]
 
 
-def _lfn_pieces(name: str) -> list[str]:
-    """FAT long names are stored 13 UTF-16 characters per directory entry, in contiguous
-    runs of 5, 6 and 2 characters; the 5- and 6-character runs are what a scan can match."""
-    pieces = []
-    for start in range(0, len(name), 13):
-        chunk = name[start : start + 13]
-        pieces += [p for p in (chunk[:5], chunk[5:11]) if len(p) >= 4]
-    return pieces
-
-
 def _needles() -> list[bytes]:
     needles = [MARKER.encode(), *(n.encode() for n in NAMES)]
     for name in NAMES:
-        needles += [piece.encode("utf-16-le") for piece in _lfn_pieces(name)]
+        needles += [piece.encode("utf-16-le") for piece in lfn_pieces(name)]
         needles.append(name.split(".")[0][:6].upper().encode())  # 8.3 short name stem
     return needles
 
@@ -97,5 +88,5 @@ def test_the_scan_would_see_plaintext(tmp_path: Path) -> None:
         fat.sync()
         raw = raw_image_bytes(fat.image)
     assert MARKER.encode() in raw
-    for piece in _lfn_pieces(NAMES[0]):
+    for piece in lfn_pieces(NAMES[0]):
         assert piece.encode("utf-16-le") in raw

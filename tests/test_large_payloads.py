@@ -14,7 +14,7 @@ from medvault.store import sequential
 from medvault.store.fsio import filesystem_type
 from medvault.vault.verify import verify
 from tests.conftest import Workspace, make_workspace
-from tests.test_tamper import PRELUDE, SmallVault, _extract_and_check, _small_vault
+from tests.support.small_vault import PRELUDE, SmallVault, extract_and_check, small_vault
 
 MIB = 1024 * 1024
 SIZES = (9 * MIB + 12_345, 5 * MIB + 1)  # each over SMALL_FILE: a pack of its own
@@ -62,9 +62,9 @@ def test_large_files_round_trip_through_direct_io(
     p384_ws: Workspace, tmp_path: Path, direct_counts: dict[str, int]
 ) -> None:
     _needs_direct(tmp_path)
-    sv = _small_vault(tmp_path, p384_ws, sizes=SIZES)
+    sv = small_vault(tmp_path, p384_ws, sizes=SIZES)
     assert direct_counts["writers_direct"] >= 2  # one pack per large file
-    _extract_and_check(sv, tmp_path / "out", broken=set())
+    extract_and_check(sv, tmp_path / "out", broken=set())
     assert direct_counts["ranges"] >= 2  # both payloads were read ahead with O_DIRECT
     assert verify(sv.vault).ok
 
@@ -73,8 +73,8 @@ def test_payload_spanning_parts_round_trips(
     p384_ws: Workspace, tmp_path: Path, direct_counts: dict[str, int]
 ) -> None:
     _needs_direct(tmp_path)
-    sv = _small_vault(tmp_path, p384_ws, part_size=3 * MIB, sizes=SIZES)
-    _extract_and_check(sv, tmp_path / "out", broken=set())
+    sv = small_vault(tmp_path, p384_ws, part_size=3 * MIB, sizes=SIZES)
+    extract_and_check(sv, tmp_path / "out", broken=set())
     assert direct_counts["ranges"] >= 4  # a read-ahead per part of each payload
 
 
@@ -82,7 +82,7 @@ def test_payload_spanning_parts_round_trips(
 def test_flipped_byte_deep_in_a_payload_is_refused(
     p384_ws: Workspace, tmp_path: Path, depth: int
 ) -> None:
-    sv = _small_vault(tmp_path, p384_ws, sizes=SIZES)
+    sv = small_vault(tmp_path, p384_ws, sizes=SIZES)
     stored = next(p for p, data in sv.files.items() if len(data) == SIZES[0])
     pack = _pack_of(sv, stored)
     loc = sv.located[stored]
@@ -93,13 +93,13 @@ def test_flipped_byte_deep_in_a_payload_is_refused(
         handle.seek(at)
         handle.write(bytes([byte[0] ^ 0x40]))
     assert stored in verify(sv.vault).damaged
-    _extract_and_check(sv, tmp_path / "out", broken={stored})
+    extract_and_check(sv, tmp_path / "out", broken={stored})
 
 
 def test_payload_cut_deep_inside_is_refused(p384_ws: Workspace, tmp_path: Path) -> None:
-    sv = _small_vault(tmp_path, p384_ws, sizes=SIZES)
+    sv = small_vault(tmp_path, p384_ws, sizes=SIZES)
     stored = next(p for p, data in sv.files.items() if len(data) == SIZES[0])
     pack = _pack_of(sv, stored)
     os.truncate(pack, pack.stat().st_size - 3 * MIB - 1)
     assert stored in verify(sv.vault).damaged
-    _extract_and_check(sv, tmp_path / "out", broken={stored})
+    extract_and_check(sv, tmp_path / "out", broken={stored})

@@ -17,7 +17,7 @@ import pytest
 from medvault.registry.sql import Registry
 from medvault.reports import lost
 from tests.conftest import Workspace
-from tests.test_report_render import _chromium, _run
+from tests.support.tools import find_chromium, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "lost-report.schema.json").read_text())
@@ -217,10 +217,10 @@ def test_the_real_pack_renders_in_chromium(ws: Workspace, drive: Path, tmp_path:
     vault_id = _vault(ws, drive, tmp_path, "--individuals", "12")
     ws.cli("incident", "plaintext", vault_id, "--files", "1", "--reason", "scan", check=True)
     _lost(ws, vault_id, tmp_path / "pack")
-    chromium = _chromium()  # skips with the reason when no Chromium is installed
+    chromium = find_chromium()  # skips with the reason when no Chromium is installed
     page = (tmp_path / "pack" / "report.html").as_uri()
     profile = tmp_path / "chromium-profile"
-    dom = _run(
+    dom = run_tool(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
          "--dump-dom", page],
     )  # fmt: skip
@@ -229,7 +229,7 @@ def test_the_real_pack_renders_in_chromium(ws: Workspace, drive: Path, tmp_path:
     assert vault_id in dom.stdout
     assert "2027-01-19" in dom.stdout
     shot = tmp_path / "report.png"
-    taken = _run(
+    taken = run_tool(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          f"--user-data-dir={profile}", f"--screenshot={shot}", "--window-size=1200,1600", page],
     )  # fmt: skip

@@ -11,7 +11,6 @@ remount.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,6 +26,7 @@ from medvault.vault.add import add_files
 from medvault.vault.env import Env
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import FAT32, make_image, mount_image
+from tests.support.fat32 import cluster_bytes, copy_tree
 
 FILES = 7  # a snapshot of 7 rows is about 1.5 kB: less than one 4 KiB cluster
 DEFAULT_CLUSTER_MIB = 300  # mkfs.vfat -F 32 picks 4 KiB clusters from about 260 MiB up
@@ -59,26 +59,6 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self._handle.close()
-
-
-def cluster_bytes(image: Path) -> int:
-    """A FAT image's cluster size, from its boot sector (bytes per sector x sectors per
-    cluster)."""
-    with open(image, "rb") as handle:
-        boot = handle.read(14)
-    return int.from_bytes(boot[11:13], "little") * boot[13]
-
-
-def copy_tree(source: Path, dest: Path) -> None:
-    """Copy SOURCE's files to DEST, each a new file written front to back (as cp does;
-    fusefat refuses chmod, so no shutil.copytree)."""
-    for path in sorted(source.rglob("*")):
-        target = dest / path.relative_to(source)
-        if path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
 
 
 def _add(ws: Workspace, drive: Path, src: Path, count: int) -> None:

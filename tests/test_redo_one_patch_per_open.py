@@ -25,7 +25,7 @@ from medvault.vault.env import Env
 from medvault.vault.escrow_ops import reseal
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import FAT32, make_image, mount_image
-from tests.test_path_index_one_pass import cluster_bytes, copy_tree
+from tests.support.fat32 import cluster_bytes, copy_tree
 
 FILES = 12  # one pack of 12 small entries: 12 header patches in one file of a few kB
 

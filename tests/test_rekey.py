@@ -31,7 +31,7 @@ from medvault.store.packs import PackReader, list_packs
 from medvault.vault.env import Env
 from medvault.vault.escrow_ops import reseal
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
-from tests.test_erase_media import escrow_from_shares
+from tests.support.escrow import escrow_from_shares
 
 FILES = {
     "labs/a.csv": b"mrn,result\n12345678,positive\n",

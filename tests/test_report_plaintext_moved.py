@@ -34,7 +34,7 @@ from medvault.vault.env import Env, iso
 from medvault.vault.incidents import mark_lost, record_plaintext_finding
 from medvault.vault.scan_move import DELETION, move_into_vault
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
-from tests.test_scan import plant
+from tests.support.planted_phi import plant
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "lost-report.schema.json").read_text())

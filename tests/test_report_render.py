@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +42,12 @@ from medvault.reports.lost_model import (
 )
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
+from tests.support.tools import find_chromium, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "lost-report.schema.json").read_text())
 VAULT_ID = "5f0c3a9e7b1d4c2a8e6f0b3d9a7c1e52"
 WIDTH, HEIGHT = 1200, 1600
-TIMEOUT = 120  # seconds per external tool; a cold Chromium start on CI can take a while
 
 # Banner background colours from render_html's CSS (.banner.secured / .banner.reportable).
 GREEN = (0xE3, 0xF1, 0xE6)
@@ -378,22 +377,6 @@ def test_html_summary_says_what_matters(variant: str) -> None:
 # ---------------------------------------------------------------- a real browser
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("no chromium, chromium-browser or google-chrome on PATH (apt-get install chromium)")
-
-
-def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=TIMEOUT, env=env, check=False
-    )
-    assert result.returncode == 0, f"{argv[0]} exited {result.returncode}: {result.stderr}"
-    return result
-
-
 @dataclass
 class Browser:
     exe: str
@@ -415,7 +398,7 @@ class Browser:
             *flags,
             page.as_uri(),
         ]
-        return _run(argv, env).stdout
+        return run_tool(argv, env).stdout
 
 
 @dataclass
@@ -431,7 +414,7 @@ class Rendered:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
     scratch = tmp_path_factory.mktemp("chromium")
     (scratch / "home").mkdir()
-    return Browser(_chromium(), scratch)
+    return Browser(find_chromium(), scratch)
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
@@ -532,7 +515,9 @@ def test_dom_has_the_key_facts(rendered: Rendered) -> None:
 def _pdftotext(pdf: Path, page: int) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext not installed (apt-get install poppler-utils)")
-    text = _run(["pdftotext", "-f", str(page), "-l", str(page), "-layout", str(pdf), "-"]).stdout
+    text = run_tool(
+        ["pdftotext", "-f", str(page), "-l", str(page), "-layout", str(pdf), "-"]
+    ).stdout
     # Headings are upper-cased by CSS, so the PDF text is compared case-insensitively.
     return " ".join(text.split()).casefold()
 
@@ -593,7 +578,7 @@ def _words(text: str) -> str:
 def test_ocr_reads_the_conclusion(rendered: Rendered) -> None:
     if shutil.which("tesseract") is None:
         pytest.skip("tesseract not installed (apt-get install tesseract-ocr)")
-    text = f" {_words(_run(['tesseract', str(rendered.png), '-', '--psm', '3']).stdout)} "
+    text = f" {_words(run_tool(['tesseract', str(rendered.png), '-', '--psm', '3']).stdout)} "
     secured = rendered.report.determination.secured
     # What a person sees, not what the DOM says: the banner words in pixels.
     assert f" {_words(SECURED if secured else REPORTABLE)} " in text, text[:600]

@@ -10,7 +10,7 @@ from medvault.reports import lost
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
 from tests.conftest import Workspace
-from tests.test_deadlines import LA, _pack
+from tests.support.declared_loss import LA, declared_loss_report
 
 REPR_MARKS = ("{'", "':", "['", "',")
 
@@ -21,7 +21,7 @@ def _repr_free(text: str) -> None:
 
 
 def test_report_has_no_python_repr_text(ws: Workspace, drive: Path) -> None:
-    report = _pack(ws, drive, LA)
+    report = declared_loss_report(ws, drive, LA)
     declared = next(t for t in report.custody.timeline if t.action == "declare")
     assert "states: CA=550, NV=70" in declared.summary
     assert "categories: demographics, lab-results" in declared.summary

@@ -31,7 +31,7 @@ from medvault.vault.scan_move import (
 )
 from tests.conftest import PASSPHRASE, Workspace
 from tests.media import mounted_fat32, raw_image_bytes
-from tests.test_scan import FIRST, LAST, MRN, RAW, SSN, plant
+from tests.support.planted_phi import FIRST, LAST, MRN, RAW, SSN, plant
 
 # Values as the CSV, TXT and HL7 files hold them in plain bytes.
 TEXT_VALUES = [SSN, MRN, f"{LAST}, {FIRST}", f"Patient: {FIRST} {LAST}"]

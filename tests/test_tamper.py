@@ -7,67 +7,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from medvault.crypto.escrow import EscrowSuite
-from medvault.engine.catalog import Located, load_catalog
-from medvault.engine.session import UnlockedVault, open_headers, unlock
+from medvault.engine.catalog import load_catalog
+from medvault.engine.session import open_headers, unlock
 from medvault.keys.passphrase import to_secret
-from medvault.registry.sql import Registry
-from medvault.vault.add import add_files
-from medvault.vault.create import create_vault
-from medvault.vault.env import Env
-from medvault.vault.reading import extract
 from medvault.vault.verify import verify
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace
-
-PRELUDE = 56  # pack part prelude
-
-
-@dataclass
-class SmallVault:
-    drive: Path
-    vault: UnlockedVault
-    files: dict[str, bytes]  # stored path -> plaintext
-    located: dict[str, Located]
-    registry: Registry
-    env: Env
-
-    @property
-    def root(self) -> Path:
-        return self.drive / "MEDVAULT"
-
-    def pack_file(self) -> Path:
-        (pack,) = {loc.pack for loc in self.located.values()}
-        return self.root / "objects" / pack[:2] / f"{pack}.mvo"
-
-
-def _small_vault(
-    root: Path,
-    ws: Workspace,
-    name: str = "drive",
-    part_size: int = 1 << 30,
-    sizes: tuple[int, ...] = (300, 1, 700),
-) -> SmallVault:
-    drive = root / name
-    drive.mkdir()
-    registry = Registry("sqlite://")
-    env = Env(kdf=FAST_KDF)
-    create_vault(drive, "", to_secret(PASSPHRASE), ws.org, registry, env, part_size=part_size)
-    src = root / f"{name}-src"
-    src.mkdir()
-    files = {}
-    for i, size in enumerate(sizes):
-        data = bytes((i * 7 + j) % 251 for j in range(size))
-        (src / f"f{i}.txt").write_bytes(data)
-        files[f"{name}-src/f{i}.txt"] = data
-    vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
-    add_files(vault, [src], False, registry, env)
-    located = {loc.path: loc for loc in load_catalog(vault).live()}
-    return SmallVault(drive, vault, files, located, registry, env)
+from tests.conftest import PASSPHRASE, Workspace, make_workspace
+from tests.support.small_vault import PRELUDE, extract_and_check, small_vault
 
 
 @pytest.fixture(scope="module")
@@ -82,21 +32,9 @@ def _flip(path: Path, offset: int) -> bytes:
     return original
 
 
-def _extract_and_check(sv: SmallVault, out: Path, broken: set[str]) -> None:
-    """Files in BROKEN must fail and leave nothing; every other file extracts identical."""
-    if out.exists():
-        shutil.rmtree(out)
-    result = extract(sv.vault, [], out, False, sv.registry, sv.env)
-    assert set(result.failed) == broken, (sorted(result.failed), sorted(broken))
-    present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert present == set(sv.files) - broken
-    for path in present:
-        assert (out / path).read_bytes() == sv.files[path]
-
-
 def test_object_from_another_vault_is_rejected(p384_ws: Workspace, tmp_path: Path) -> None:
-    a = _small_vault(tmp_path, p384_ws, "a")
-    b = _small_vault(tmp_path, p384_ws, "b")
+    a = small_vault(tmp_path, p384_ws, "a")
+    b = small_vault(tmp_path, p384_ws, "b")
     foreign = b.pack_file()
     target = a.root / "objects" / foreign.parent.name
     target.mkdir(exist_ok=True)
@@ -105,7 +43,7 @@ def test_object_from_another_vault_is_rejected(p384_ws: Workspace, tmp_path: Pat
     assert not report.ok
     assert foreign.stem in report.damaged_packs
     assert not report.damaged
-    _extract_and_check(a, tmp_path / "out", broken=set())
+    extract_and_check(a, tmp_path / "out", broken=set())
     # B's entry bytes spliced into A's own pack (same offsets) are rejected too.
     (target / foreign.name).unlink()
     own = a.pack_file()
@@ -123,7 +61,7 @@ def test_object_from_another_vault_is_rejected(p384_ws: Workspace, tmp_path: Pat
 
 @pytest.mark.parametrize("keep", [0.5, -1])
 def test_truncated_object_is_rejected(p384_ws: Workspace, tmp_path: Path, keep: float) -> None:
-    sv = _small_vault(tmp_path, p384_ws)
+    sv = small_vault(tmp_path, p384_ws)
     pack = sv.pack_file()
     data = pack.read_bytes()
     cut = len(data) - 1 if keep == -1 else int(len(data) * keep)
@@ -137,7 +75,7 @@ def test_truncated_object_is_rejected(p384_ws: Workspace, tmp_path: Path, keep: 
     report = verify(sv.vault)
     assert not report.ok
     assert broken <= set(report.damaged)
-    _extract_and_check(sv, tmp_path / "out", broken)
+    extract_and_check(sv, tmp_path / "out", broken)
 
 
 @pytest.mark.parametrize("fix_preludes", [False, True])
@@ -145,7 +83,7 @@ def test_part_swapped_between_two_files(
     p384_ws: Workspace, tmp_path: Path, fix_preludes: bool
 ) -> None:
     part = 64 * 1024
-    sv = _small_vault(tmp_path, p384_ws, part_size=part, sizes=(1_300_000, 1_250_000))
+    sv = small_vault(tmp_path, p384_ws, part_size=part, sizes=(1_300_000, 1_250_000))
     first, second = (sv.located[p].pack for p in sorted(sv.located))
     assert first != second  # files over 1 MiB get packs of their own
 
@@ -164,7 +102,7 @@ def test_part_swapped_between_two_files(
     b.write_bytes(a_bytes)
     report = verify(sv.vault)
     assert set(report.damaged) == set(sv.files)
-    _extract_and_check(sv, tmp_path / "out", broken=set(sv.files))
+    extract_and_check(sv, tmp_path / "out", broken=set(sv.files))
 
 
 def test_cli_names_damage(ws: Workspace, drive: Path, tmp_path: Path) -> None:
