@@ -1,4 +1,4 @@
-"""A FUSE passthrough of BACKING at MOUNTPOINT that can play a bad drive (issue 18).
+"""A FUSE passthrough of BACKING at MOUNTPOINT that can play a bad drive.
 
 usage: python tests/badmedium.py BACKING MOUNTPOINT [--corrupt REGEX]
            [--mode flip|zeros|drop] [--from N] [--to M] [--strict LOGFILE] [--kernel-cache]
@@ -13,7 +13,7 @@ this process sees the damage: that is how a test tells a read-back from the medi
 served by the cache.
 
 --strict LOGFILE: one line for every write that breaks the only discipline fusefat 0.1a
-handles on every cluster size (measured for issue 18): each open handle
+handles on every cluster size (as measured): each open handle
 writes one contiguous run, starting at byte 0 (or, as one in-place patch, inside the file's
 existing bytes), with no read on that handle first. Flagged: a seek back or forward, an
 append (a run that starts at offset > 0 and goes past the end), a second patch through one

@@ -1,4 +1,4 @@
-"""In CI (CI=true, as .ci/run is run), a skipped test fails (issue 19 item 2).
+"""In CI (CI=true, as .ci/run is run), a skipped test fails.
 
 A test skips where what it needs is missing: FUSE, PostgreSQL, the keyring, a browser.
 Several are the only guard of a check (grants, key cache expiry, staging off tmpfs), so a

@@ -1,4 +1,4 @@
-"""Issue 18 item 3: an add that fails midway never leaves files in the vault that the user
+"""An add that fails midway never leaves files in the vault that the user
 was not told about. When a commit's index record cannot be written (drive full, pulled,
 refused), the commit's pack is taken off the drive too, so `ls` lists exactly the files
 reported added before the error, and `verify` finds nothing to repair."""

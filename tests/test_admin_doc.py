@@ -1,4 +1,4 @@
-"""Issue 3, acceptance 8: every `sh` block of docs/ADMIN.md runs, in order, and works."""
+"""Every `sh` block of docs/ADMIN.md runs, in order, and works."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`audit report` for programs and people (issue 17, item 6): `--json` gives each movement
+"""`audit report` for programs and people: `--json` gives each movement
 with its time in ISO 8601 with an offset and its counts as values; CSV and HTML say
 `CA=550, NV=70`, never Python's text for a dict or a list."""
 

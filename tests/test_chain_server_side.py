@@ -1,4 +1,4 @@
-"""Issue 17 item 2 (security review M4, L12): the audit chain a workstation role cannot
+"""The audit chain a workstation role cannot
 break, and a hash version that is itself hashed.
 
 PostgreSQL runs on a real server started by the fixtures (tests/pg.py); the workstation

@@ -1,4 +1,4 @@
-"""Issue 19 item 2: with CI=true a skipped test fails; without it, it stays a skip; an
+"""With CI=true a skipped test fails; without it, it stays a skip; an
 expected failure is not affected."""
 
 from __future__ import annotations

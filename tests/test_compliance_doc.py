@@ -1,7 +1,7 @@
-"""Issue 4, acceptance 7: docs/COMPLIANCE.md maps each requirement to the feature and to
-tests that exist. Every requirement below has a table row whose proof cell names a test;
-every test path and `file::function` the page mentions is real; nothing of issue 4 is
-still "planned"."""
+"""docs/COMPLIANCE.md maps each requirement to the feature and to tests that exist. Every
+requirement below has a table row whose proof cell names a test; every test path and
+`file::function` the page mentions is real; no feature that exists (custody, audit,
+incidents, erase) is still "planned"."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ REQUIRED = (
     "SP 800-88",
     "164.404",
 )
-# What issue 4 built: a row that still calls any of these "planned" is out of date.
+# Features that exist (custody, audit, sync, incidents, erase, ...), and the issue that built
+# them: a row that still calls any of these "planned" is out of date.
 ISSUE_4_TERMS = (
     "issue 4",
     "custody",

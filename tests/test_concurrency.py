@@ -1,4 +1,4 @@
-"""Issue 6, concurrency: one writer at a time (lock file with safe stale-lock breaking),
+"""Concurrency: one writer at a time (lock file with safe stale-lock breaking),
 readers never see false damage while a writer commits, and two registries fed by the
 same drive merge each other's events exactly once.
 

@@ -1,4 +1,4 @@
-"""Acceptance 4: SIGKILL `medvault add` at random moments, many times: the vault always
+"""SIGKILL `medvault add` at random moments, many times: the vault always
 opens and every file `add` reported as committed extracts intact. The other header copy
 rescues a vault whose vault.mvh is deleted or damaged."""
 

@@ -1,4 +1,4 @@
-"""Edges of medvault.crypto that the mutation campaign (issue 19, item 3) found untested:
+"""Edges of medvault.crypto that the mutation campaign found untested:
 what each line of escrow.py, kdf.py, payload.py and symmetric.py is for, checked against
 independent computations with `cryptography` itself where a value is derived."""
 

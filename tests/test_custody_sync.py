@@ -1,4 +1,4 @@
-"""The drive carries its own custody history (issue 4, acceptance 4): events made on a
+"""The drive carries its own custody history: events made on a
 laptop without the organisation's registry reach that registry once via `sync`, never
 twice; the drive's log is encrypted, authenticated and bound to its vault."""
 

@@ -1,4 +1,4 @@
-"""Issue 17, item 3: every deadline in the lost-drive report is a date on the
+"""Every deadline in the lost-drive report is a date on the
 organisation's calendar (org.toml's IANA time zone), counted with zoneinfo, and the zone
 is printed in report.html and report.json. Cases across local midnight, both DST changes
 and New Year; an org.toml without a zone gives UTC and says so."""

@@ -1,4 +1,4 @@
-"""Acceptance 9: `medvault demo` needs no arguments and shows the whole flow working."""
+"""`medvault demo` needs no arguments and shows the whole flow working."""
 
 from __future__ import annotations
 
@@ -44,5 +44,5 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert not (home / ".local/share/medvault").exists()
     listed = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("MEDVAULT/")]
     assert all("lab" not in ln and "discharge" not in ln for ln in listed)
-    # Events are shown in words, never as Python's text for a dict or list (issue 17).
+    # Events are shown in words, never as Python's text for a dict or list.
     assert "{'" not in out and "':" not in out and "['" not in out

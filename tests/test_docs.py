@@ -69,7 +69,7 @@ def test_required_docs_exist(doc: str) -> None:
 
 
 def test_readme_shows_the_current_benchmark_goals() -> None:
-    """Issue 7, goal 6: the README carries the goal verdicts of bench/results/peers.md."""
+    """The README carries the goal verdicts of bench/results/peers.md."""
     root = Path(__file__).resolve().parents[1]
     peers = (root / "bench" / "results" / "peers.md").read_text()
     goals = [

@@ -1,4 +1,4 @@
-"""Cryptographic erase (issue 4, acceptance 6): afterwards nothing opens the vault, not
+"""Cryptographic erase: afterwards nothing opens the vault, not
 the passphrase, not the recovery code, not the escrow quorum from the header or from the
 registry; a certificate of sanitization is written and the act is in the audit chain."""
 

@@ -1,4 +1,4 @@
-"""Issue 16, acceptance 1: on a real FAT32 and exFAT image, after every kind of header
+"""On a real FAT32 and exFAT image, after every kind of header
 rewrite, `erase` leaves no header version anywhere on the medium, and no secret the vault
 ever had opens anything from the image or the registry.
 

@@ -1,4 +1,4 @@
-"""Acceptance 5 (and invariant 6): each kind of bad input gets its own one-line message and
+"""Each kind of bad input gets its own one-line message and
 exit code, and leaves the vault exactly as it was."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The pre-copy export wrapper, `cp` and `drives` (issue 5, acceptance 1, 2 and 5).
+"""The pre-copy export wrapper, `cp` and `drives`.
 
 Export commands are real shell scripts; staging is a real tmpfs folder; the drive is a real
 FAT32 image mounted with fusefat where FUSE is available."""

@@ -1,4 +1,4 @@
-"""Issue 19 item 1: the export wrapper's read-back comparison (vault/export.py `_read_back`:
+"""The export wrapper's read-back comparison (vault/export.py `_read_back`:
 the stored plaintext's SHA-256 against the staged file's, taken before the add).
 
 The entry on the drive is authenticated, so a medium that returns other bytes fails its

@@ -1,4 +1,4 @@
-"""Extraction cannot be redirected (review findings M2, L2): what another local user (uid
+"""Extraction cannot be redirected: what another local user (uid
 65534, through setpriv) or a same-user process does to DEST while an extract runs never
 makes medvault write outside DEST, nor replace a file without --force; DEST and the folders
 extract makes are 0700.

@@ -1,5 +1,5 @@
-"""A stored modification time this system cannot set never stops an extract (review
-finding L3): the file is extracted with the time of extraction, named in a warning, and
+"""A stored modification time this system cannot set never stops an extract:
+the file is extracted with the time of extraction, named in a warning, and
 the command exits 0 (never 70); `ls` and `verify` take such a vault as it is."""
 
 from __future__ import annotations

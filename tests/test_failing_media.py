@@ -1,4 +1,4 @@
-"""Issue 6, "full and failing media": a full exFAT stick (ENOSPC), a read-only mount, the
+"""Full and failing media: a full exFAT stick (ENOSPC), a read-only mount, the
 mount point vanishing between two commands, and a dead FUSE server (ENOTCONN). Each gives
 one clear error line (plus its hint) and a documented exit code, and leaves the vault as it
 was: same bytes on the drive, same file list, verify passes, and the next command leaves

@@ -1,4 +1,4 @@
-"""Acceptance 2 (invariant 1): on a real FAT32 image mounted with fusefat, no plaintext
+"""On a real FAT32 image mounted with fusefat, no plaintext
 content, file name or folder name ever reaches the medium: not after `add`, not after a
 passphrase change, not after `rm` and `compact`. The raw image bytes are scanned in UTF-8
 and in UTF-16LE (FAT long names), and for 8.3 upper-case short names."""

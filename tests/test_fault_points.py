@@ -1,5 +1,5 @@
-"""Issue 6, acceptance 1: crash at every I/O point of add, rm, compact, passwd, repair,
-export, escrow recovery (passphrase reset), reseal and re-key (issue 16). After each crash
+"""Crash at every I/O point of add, rm, compact, passwd, repair,
+export, escrow recovery (passphrase reset), reseal and re-key. After each crash
 the vault opens, every committed file extracts intact, verify names at most the operation
 in flight, and repair + a further add leave it clean (tests/faults.py says how)."""
 

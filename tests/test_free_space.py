@@ -1,4 +1,4 @@
-"""Issue 18 item 5: check before writing. A drive without room for the files once
+"""Check before writing. A drive without room for the files once
 encrypted is refused before anything is written, with the numbers; a file system that
 does not report its size (fusefat) is not checked up front; FAT32's 4 GiB file limit can
 never be reached by a pack part."""

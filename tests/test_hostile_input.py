@@ -1,4 +1,4 @@
-"""Hostile and unusual input (issue 6): each case through the real CLI, with its one-line
+"""Hostile and unusual input: each case through the real CLI, with its one-line
 message and exit code, and nothing lost (docs/CLI.md, "Hostile and unusual input").
 
 Vaults are made through the library with a light Argon2id (FAST_KDF) so that each CLI

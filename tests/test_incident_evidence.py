@@ -1,4 +1,4 @@
-"""Evidence is never overwritten (issue 17, item 4): `incident lost` refuses an --out that
+"""Evidence is never overwritten: `incident lost` refuses an --out that
 holds anything, a second report of a lost vault adds to its open incident, and the
 registry's recorded checksums match the files written."""
 

@@ -1,4 +1,4 @@
-"""Issue 17, item 4: one loss is one incident even when several officers report it at
+"""One loss is one incident even when several officers report it at
 the same moment. The vault's flag and the "lost" event are written in one transaction
 under the writers' lock, so of N concurrent `report_lost` calls exactly one opens the
 incident and the others add to it. Real processes, on SQLite and on PostgreSQL."""

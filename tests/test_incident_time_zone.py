@@ -1,4 +1,4 @@
-"""Issue 17 item 3 through the CLI: `incident lost` counts the deadlines on the calendar of
+"""Through the CLI, `incident lost` counts the deadlines on the calendar of
 the organisation's time zone (org.toml), and reads a discovery time without an offset in
 that zone."""
 

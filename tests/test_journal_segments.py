@@ -1,4 +1,4 @@
-"""Issue 18 item 1, the index: each commit's record is a new segment file written once,
+"""The index: each commit's record is a new segment file written once,
 front to back, and renamed in (fusefat refuses or silently cuts an append to an existing
 file); segments fold into a new base file when they pile up, with every record where it
 was; a fold cut short leaves segments the base already holds, which readers skip and the

@@ -1,4 +1,4 @@
-"""Issue 3, acceptance 4-6: rotate, reseal, affected and reshare, each recorded with
+"""Rotate, reseal, affected and reshare, each recorded with
 approvers and reason; a resealed vault opens with the new shares and not the old ones."""
 
 from __future__ import annotations

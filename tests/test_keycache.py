@@ -1,4 +1,4 @@
-"""Issue 3, acceptance 7: the workstation key cache works on a real SecretService, expires,
+"""The workstation key cache works on a real SecretService, expires,
 is removed by `lock`, and a plaintext keyring backend is refused."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 19 item 1: the expiry stored in the keyring entry is enforced on its own
+"""The expiry stored in the keyring entry is enforced on its own
 (keys/keycache.py `_valid_key`), not only through the marker file.
 
 tests/test_keycache_expiry.py moves both expiries into the past, so the marker alone

@@ -1,4 +1,4 @@
-"""Security review M1: a key cached by `unlock --remember` ends when it says, on a real
+"""A key cached by `unlock --remember` ends when it says, on a real
 gnome-keyring. An expired entry is gone after any medvault command; `lock VAULT_ID` and
 `lock --all` need no drive; erase, passwd, recover and incident lost forget the vault's
 key; passwd, erase and escrow reseal never accept a cached key instead of the passphrase;

@@ -1,4 +1,4 @@
-"""The lost-drive decision (issue 4, acceptance 5): a normal vault's evidence pack says
+"""The lost-drive decision: a normal vault's evidence pack says
 "secured, not reportable"; each disqualifying case says "reportable" with its reason.
 The pack is checked against its published schema and rendered in headless Chromium."""
 

@@ -1,4 +1,4 @@
-"""Security review M1, point 5: the lost-drive report's `key_not_on_drive` finding fails
+"""The lost-drive report's `key_not_on_drive` finding fails
 when a key cached by `unlock --remember` may have travelled with the drive: a `remember`
 event whose expiry is after the drive was last seen, with no later `lock` from the same
 workstation. The events are written straight into a registry (times and hosts chosen);

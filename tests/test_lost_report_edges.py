@@ -1,4 +1,4 @@
-"""Issue 19 item 3: what each line of the lost-drive report (reports/lost.py) decides.
+"""What each line of the lost-drive report (reports/lost.py) decides.
 
 The report is built in-process, the way `incident lost` builds it (`lost.build`), from a
 real SQLite custody registry holding crafted events: each test pins a finding's verdict,

@@ -1,4 +1,4 @@
-"""The lost-drive report (reports/lost.py) with hostile event details (issue 19).
+"""The lost-drive report (reports/lost.py) with hostile event details.
 
 Workstations write the registry's events, so any detail the report reads may be absent,
 empty, text, a number, NaN, true, a list or a mapping. The report is the privacy

@@ -1,4 +1,4 @@
-"""Issue 19 acceptance 2: the mutants of reports/lost.py that survived the quick pool,
+"""The mutants of reports/lost.py that survived the quick pool,
 each killed by a direct test of the function it changes (no registry: these run in
 milliseconds). Each case was checked to fail with its mutant applied to a scratch copy of
 medvault and to pass on the real tree. The mutants no input can tell apart are listed in

@@ -1,4 +1,4 @@
-"""Issue 18, acceptance 1: on fusefat FAT32 (4 KiB clusters, mkfs's choice for a 448 MiB
+"""On fusefat FAT32 (4 KiB clusters, mkfs's choice for a 448 MiB
 stick, and 512-byte clusters) and on exFAT, files of 0 B, 4 MiB - 1, 4 MiB + 1, 9,000,000 B
 and a big one plus 2,000 small files are added with one `added` line each; after the stick
 is unmounted and mounted again every file extracts byte-identical, `verify` exits 0 and fsck

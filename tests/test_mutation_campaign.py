@@ -1,4 +1,4 @@
-"""The mutation campaign's own rules (bench/mutation.py, issue 19 item 3), without running
+"""The mutation campaign's own rules (bench/mutation.py), without running
 mutmut: its plan names test files that exist, every allowlist entry names a line that is in
 its file and gives a reason, the message-text rule takes only message text, and the score
 leaves out exactly what bench/README.md says it does."""

@@ -1,4 +1,4 @@
-"""Issue 19 acceptance 3: a fixed subset of mutants, each killed by the suite.
+"""A fixed subset of mutants, each killed by the suite.
 
 Each entry of tests/mutants.toml disables one security or evidence check with a one-line
 change (the review's survivors, and about one real check per module of the mutation

@@ -1,4 +1,4 @@
-"""Issue 17, item 3: org.toml holds the organisation's IANA time zone. `org init` and
+"""org.toml holds the organisation's IANA time zone. `org init` and
 `org rotate` take --time-zone (checked with zoneinfo; default this workstation's zone,
 else UTC); an org.toml without one still loads (reports then say dates are UTC)."""
 

@@ -1,4 +1,4 @@
-"""Acceptance 8: 10,000 small files make only a few dozen files on the drive, and
+"""10,000 small files make only a few dozen files on the drive, and
 `rm` + `compact` reclaims the space of removed packed files (and they stay removed)."""
 
 from __future__ import annotations

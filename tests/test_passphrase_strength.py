@@ -1,4 +1,4 @@
-"""Issue 17 item 1 (security review H3): a new passphrase must be hard to guess, not only
+"""A new passphrase must be hard to guess, not only
 15 characters long. zxcvbn estimates the guesses (common and breached passwords, keyboard
 walks, repeats, sequences, the org's and vault's own names); the registry records the
 check, and the lost-drive report trusts it only under a policy as strict as today's."""

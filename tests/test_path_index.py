@@ -1,4 +1,4 @@
-"""Issue 7, goal 5: the path index (index/paths.mvs) lists the vault and finds one path
+"""The path index (index/paths.mvs) lists the vault and finds one path
 without reading the whole journal, and always agrees with the journal, which stays the
 authority: a missing, damaged, stale or rolled-back snapshot is never believed."""
 

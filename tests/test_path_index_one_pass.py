@@ -1,4 +1,4 @@
-"""Issue 18, item 1: the path index (index/paths.mvs) is written once, front to back.
+"""The path index (index/paths.mvs) is written once, front to back.
 
 fusefat keeps what one open handle writes only when that handle writes one run from byte 0
 and never goes back: a prelude written again at byte 0 after the pages is lost when the file

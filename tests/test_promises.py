@@ -1,12 +1,12 @@
-"""Issue 16, acceptance 7: every promise names the test that proves it.
+"""Every promise names the test that proves it.
 
 * Every `(test: tests/FILE.py::NAME)` marker in the docs, the README and the code (--help
   texts) names a test function that exists.
 * Every sentence the erase certificate, the erased drive's notice and README-MEDVAULT.txt
   tell a reader is listed below with the test that proves it: a new or changed sentence
   fails here until it is mapped.
-* In the parts of THREAT_MODEL.md and ADMIN.md that issue 16 changed, every paragraph, list
-  item and table row that states something carries a marker.
+* In the parts of THREAT_MODEL.md and ADMIN.md named below (SECTIONS, ROWS), every
+  paragraph, list item and table row that states something carries a marker.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def test_the_erased_notice_and_the_vault_notice_have_their_tests(tmp_path: Path)
             assert _exists(path, name), (claim, test)
 
 
-# The parts of THREAT_MODEL.md and ADMIN.md that issue 16 changed.
+# The parts of THREAT_MODEL.md and ADMIN.md where every statement carries a marker.
 SECTIONS = {
     "docs/THREAT_MODEL.md": ["## Cryptographic erase, and what a file-level erase cannot reach"],
     "docs/ADMIN.md": ["## 7. Responding to a suspected escrow-key compromise", "## 13. Retiring"],

@@ -1,4 +1,4 @@
-"""Issue 18 item 2: where read-back is on by default (tests/test_write_readback.py shows
+"""Where read-back is on by default (tests/test_write_readback.py shows
 what it catches)."""
 
 from __future__ import annotations

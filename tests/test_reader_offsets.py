@@ -1,5 +1,5 @@
 """Entries are found by their own authenticated headers when the index's offsets are wrong
-but the entries are intact (issue 18 item 6, third case).
+but the entries are intact.
 
 The index (authentic, but wrong: a writer's bug) places entries a few bytes off, or at
 another entry. extract walks that pack's headers and reads each entry where it is; verify

@@ -4,7 +4,7 @@ that walk keeps), the read-back after a compact, the sizes at and just past each
 between the in-memory and the streamed paths, progress, what extract returns and records
 in custody, --force and what is already at DEST, and names FAT/exFAT cannot hold.
 
-Found by the mutation campaign's method (issue 19): each test fails with one small change
+Found by the mutation campaign's method: each test fails with one small change
 to reading.py that the campaign's quick pool did not notice.
 """
 

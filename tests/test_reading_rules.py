@@ -2,7 +2,7 @@
 selects, what `ls` lists, names too long for a Linux file system, where an entry is after
 a compact moved it, and the pack readers an extract keeps open.
 
-Found by the mutation campaign (issue 19): these were reached only through CLI tests that
+Found by the mutation campaign: these were reached only through CLI tests that
 did not pin them.
 """
 

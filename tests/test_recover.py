@@ -1,4 +1,4 @@
-"""Escrow recovery by a quorum of admins (issue 3, acceptance 1-5 as far as implemented)."""
+"""Escrow recovery by a quorum of admins."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 18: a re-key's in-place patches (store/redo.py) are each written through a handle
+"""A re-key's in-place patches (store/redo.py) are each written through a handle
 of their own.
 
 fusefat silently loses all but one of several patches written through one open handle into

@@ -1,4 +1,4 @@
-"""Issue 19 item 1: what `init-roles` grants the workstation role on vaults and
+"""What `init-roles` grants the workstation role on vaults and
 key_packages (registry/sql.py `_grant`), on a real PostgreSQL (tests/pg.py).
 
 tests/test_registry_contract.py checks the role cannot change or delete events; here:

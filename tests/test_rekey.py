@@ -1,4 +1,4 @@
-"""Issue 16, acceptance 2: revocation re-keys. After `incident key-compromised KEY` and
+"""Revocation re-keys. After `incident key-compromised KEY` and
 `escrow reseal`, the old shares (and the old vault key they open) open neither the drive's
 headers, entries, index or custody log, nor any registry row; the new shares do; every file
 extracts byte-identical. A re-key stopped at any point is finished by running it again, and

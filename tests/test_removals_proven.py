@@ -1,4 +1,4 @@
-"""Removals stay provable when the index is lost (review finding L5, issue 18 item 6).
+"""Removals stay provable when the index is lost.
 
 The vault header (version 3) records how many tombstones the vault has and a sum over
 their ids (docs/FORMAT.md section 3.3). Deleting the pack that holds a tombstone together

@@ -1,5 +1,5 @@
 """Human output of `audit report` (CSV, HTML) and `custody show` is on the organisation's
-calendar (issue 17, items 3 and 6): each time in org.toml's `time_zone` with its UTC
+calendar: each time in org.toml's `time_zone` with its UTC
 offset, the zone named once; a bare --since/--until date is midnight there. Without an
 org config or a time_zone the times are UTC and the output says why. JSON stays UTC."""
 

@@ -1,4 +1,4 @@
-"""Issue 17, item 6: the lost-drive report's `plaintext_findings` finding says when plaintext
+"""The lost-drive report's `plaintext_findings` finding says when plaintext
 was found on the drive and, when `scan --into` later moved those files into the vault,
 when and how (overwritten with zeros, then deleted). It still fails: the files were
 unsecured while they sat on the drive, and the overwrite cannot reach remapped flash

@@ -1,4 +1,4 @@
-"""Issue 19 item 1: the lost-drive report's passphrase-policy finding (reports/lost.py
+"""The lost-drive report's passphrase-policy finding (reports/lost.py
 `_policy_verdict`: a recorded check that did not pass is "not met", whatever its estimate).
 
 tests/test_passphrase_strength.py::test_report_fails_when_a_later_passphrase_was_weak

@@ -1,4 +1,4 @@
-"""Issue 17, item 6 (reports): the lost-drive report shows declared states and categories
+"""The lost-drive report shows declared states and categories
 as people write them (`CA=550, NV=70`), never as Python repr text (`{'CA': 550}`), in
 report.html, report.json and the custody timeline's summaries."""
 

@@ -1,4 +1,4 @@
-"""Acceptance 1: a varied tree round-trips byte-identical; `ls --json` sizes and digests match."""
+"""A varied tree round-trips byte-identical; `ls --json` sizes and digests match."""
 
 from __future__ import annotations
 

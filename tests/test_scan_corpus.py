@@ -1,4 +1,4 @@
-"""Acceptance 3: no finding on 1,000+ ordinary files (software sources, prose, numeric
+"""No finding on 1,000+ ordinary files (software sources, prose, numeric
 tables, PHI look-alikes, spreadsheets and documents), and planted synthetic PHI in CSV,
 TXT, XLSX and DOCX found at 95% or more. bench/bench_scan.py prints the same rates with
 throughput; the corpora are built by tests/phi_corpus.py."""

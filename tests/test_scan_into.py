@@ -1,4 +1,4 @@
-"""Acceptance 4: `scan --into VAULT` moves what it finds into the vault, byte-identical,
+"""`scan --into VAULT` moves what it finds into the vault, byte-identical,
 deletes the plaintext only after the vault copy reads back, and records the move and a
 plaintext-found incident. On a real FAT32 image (fusefat): afterwards the files are gone
 from the file system, a new scan of the drive finds nothing, and the vault holds them.

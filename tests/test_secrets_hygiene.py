@@ -1,4 +1,4 @@
-"""Issue 6, secrets hygiene: a whole flow with distinctive secrets, then a search for them
+"""Secrets hygiene: a whole flow with distinctive secrets, then a search for them
 everywhere they must not be.
 
 Secrets: the passphrase (and the two that replace it), the recovery code, every admin's

@@ -184,7 +184,7 @@ def test_direct_file_reads_back_after_its_pages_are_dropped(direct_dir: Path) ->
 
 
 def test_a_writer_cannot_patch_what_it_wrote() -> None:
-    """Issue 18: fusefat loses a file extended after a seek back or emptied and written
+    """fusefat loses a file extended after a seek back or emptied and written
     again, so the writer has no way to write anywhere but at its end."""
     assert not hasattr(SequentialWriter, "pwrite")
     assert not hasattr(SequentialWriter, "restart")

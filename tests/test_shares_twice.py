@@ -1,4 +1,4 @@
-"""Issue 19 item 1: the same escrow share given twice (keys/shares.py `combine_parsed`
+"""The same escrow share given twice (keys/shares.py `combine_parsed`
 keeps one share per member index before combining).
 
 shamir-mnemonic does notice an identical share deeper down (it holds a group's shares in a

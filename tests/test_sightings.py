@@ -1,4 +1,4 @@
-"""Issue 17 item 2 (security review L8): a "seen" sighting of a lost vault is recorded as
+"""A "seen" sighting of a lost vault is recorded as
 authenticated only when the vault was unlocked (its header authenticated under the vault
 key); a header merely read, which anyone can forge with a lost vault's id, is recorded as
 unauthenticated."""

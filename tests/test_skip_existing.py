@@ -1,4 +1,4 @@
-"""Issue 18 item 4: resumable adds. `add --skip-existing` skips a path already in the
+"""Resumable adds. `add --skip-existing` skips a path already in the
 vault with the same size and SHA-256 (counted, not stored twice); one with other contents
 is still refused unless --replace. A real `medvault add` killed with SIGKILL at the k-th
 file, then run again with --skip-existing, ends with every file present once and

@@ -1,4 +1,4 @@
-"""Issue 7, goal 3: `add` of a folder streams. The plan is walked twice (check, then store)
+"""`add` of a folder streams. The plan is walked twice (check, then store)
 instead of being held, committed entries are not kept unless asked, and the path index is
 written from the journal's new records one at a time, in path order: yet what it lists, the
 clash checks and the custody digest are exactly what they were when everything was held."""

@@ -1,4 +1,4 @@
-"""Strict parsing in the smaller format modules (issue 19, mutation testing): the custody
+"""Strict parsing in the smaller format modules: the custody
 log entry's size cap, the bounded Reader's reads, the object entry header, pack preludes and
 names, index journal records and object metadata. Each bound is tested on both sides
 (accepted at the limit, refused one past it); each disjunct of a check has its own case."""

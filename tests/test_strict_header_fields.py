@@ -1,6 +1,6 @@
 """Strict parsing of the vault header's key slots and earlier keys
 (medvault/format/vault_header.py), each bound tested on both sides: accepted at the limit,
-refused one past it (issue 19, mutation testing)."""
+refused one past it."""
 
 from __future__ import annotations
 

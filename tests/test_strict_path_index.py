@@ -2,7 +2,7 @@
 
 Each bound is tested on both sides (accepted at the limit, refused one past it) and each
 disjunct of a compound check gets its own refusal case, so no comparison or `or` can be
-loosened unnoticed (issue 19, mutation testing). The directory and the pages are AEAD-
+loosened unnoticed. The directory and the pages are AEAD-
 encrypted on disk; their parsers take the decrypted bytes, which is what these tests build.
 """
 

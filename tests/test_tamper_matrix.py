@@ -1,4 +1,4 @@
-"""Acceptance 3, the tamper matrix: single-byte changes and truncations of every file of a
+"""The tamper matrix: single-byte changes and truncations of every file of a
 small vault are detected, release no wrong plaintext, and leave the undamaged files
 extractable; `repair` recovers what it can. bench/stress_tamper.py tries every offset and
 every length; this test, on every run, a deterministic sample of them.

@@ -1,4 +1,4 @@
-"""Security review L7: text from a drive or the registry never reaches the terminal with
+"""Text from a drive or the registry never reaches the terminal with
 raw control characters. safe() is checked over every C0 and C1 control, DEL and the bidi
 controls; `info` of a label carrying the review's escape sequences is read through a real
 pty; events merged from a drive's log by `sync` are shown by `custody show` (text and

@@ -1,4 +1,4 @@
-"""Acceptance 6: on a real terminal (pexpect pty) the passphrase is typed twice and never echoes."""
+"""On a real terminal (pexpect pty) the passphrase is typed twice and never echoes."""
 
 from __future__ import annotations
 

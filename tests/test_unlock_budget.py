@@ -1,4 +1,4 @@
-"""Issue 16, acceptance 4: a hostile header cannot make unlock do more than one unlock's
+"""A hostile header cannot make unlock do more than one unlock's
 Argon2id budget (docs/FORMAT.md section 3, docs/THREAT_MODEL.md), summed over every slot
 of both copies; a slot found in both copies is tried once.
 

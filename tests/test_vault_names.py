@@ -1,4 +1,4 @@
-"""Issue 17 item 5: vaults are found the way people name them. `medvault vaults` lists the
+"""Vaults are found the way people name them. `medvault vaults` lists the
 registry's inventory; every command that takes a vault id also takes a unique id prefix
 (6+ hex digits) or a unique label, and lists the matches when the name is ambiguous."""
 

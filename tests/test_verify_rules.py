@@ -2,7 +2,7 @@
 catalogs built by hand: what is an interrupted write (work for `repair`, exit 24) and what
 is damage (exit 19), and the words and JSON keys `medvault verify` reports them in.
 
-A mutation run (issue 19) changed these rules one at a time without a test noticing; each
+A mutation run changed these rules one at a time without a test noticing; each
 test here names what it pins. Scenarios on a real vault are in tests/test_verify_scenarios.py.
 """
 

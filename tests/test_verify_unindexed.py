@@ -1,5 +1,5 @@
-"""verify tells "a pack not yet indexed" from damage (issue 18 item 3; the new-user
-walkthrough's section 2.1: an add stopped between a pack's rename and its index record
+"""verify tells "a pack not yet indexed" from damage (in the new-user
+walkthrough's section 2.1, an add stopped between a pack's rename and its index record
 made verify say "the vault has damage", exit 19).
 
 Such a pack is complete and authentic, its files are listed and extracted from it

@@ -1,4 +1,4 @@
-"""Issue 18, item 1 guard: every command that writes to a drive writes each file the one way
+"""A guard: every command that writes to a drive writes each file the one way
 fusefat 0.1a handles on every cluster size: each open handle writes one contiguous run from
 byte 0 (or one in-place patch inside the file), with no read on that handle first.
 
@@ -7,7 +7,7 @@ tests/badmedium.py --strict over that folder and asserts the shim logged no brea
 back, append, second patch, read then write, ftruncate). The first test shows the shim
 flags each of those patterns, so an empty log means something.
 
-Cases marked xfail(strict) break the rule today (issue 18); each turns into a failure (an
+Cases marked xfail(strict) break the rule today; each turns into a failure (an
 XPASS) when its writer is fixed, and then loses its marker.
 """
 

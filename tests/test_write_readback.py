@@ -1,4 +1,4 @@
-"""Issue 18, acceptance 2: a file is reported `added` only after what the drive gives back
+"""A file is reported `added` only after what the drive gives back
 was checked. tests/badmedium.py plays a drive that acknowledges every write but keeps
 different bytes (one flipped byte per write, or zeros like a fake-capacity stick) for a
 pack's first part from byte 5,000,000 on; the page cache keeps the true bytes, so only a

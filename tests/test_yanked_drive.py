@@ -1,4 +1,4 @@
-"""Issue 6, acceptance 2: a drive yanked during `add` or `compact`, on real FAT32 (fusefat)
+"""A drive yanked during `add` or `compact`, on real FAT32 (fusefat)
 and exFAT (exfat-fuse) images.
 
 Each trial kills the FUSE server the test started (the stick is pulled: whatever the server
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.fuse
 PART_SIZE = 256 * 1024  # big files span several part files
 IMAGE_MIB = 64
 # A file over one 4 MiB write block: fusefat lost every such file to a write pattern it
-# mishandles (issue 18, docs/RELIABILITY.md), so the campaign commits one before the yank and
+# mishandles (docs/RELIABILITY.md), so the campaign commits one before the yank and
 # writes another during it.
 LARGE = 9_000_000
 # ... in a vault with the parts `medvault create` makes, so that it is one part file, written
@@ -440,7 +440,7 @@ def test_yanked_drive_loses_nothing_committed(ws: Workspace, tmp_path: Path, kin
             assert trial.reported >= 1, trial
 
 
-# Acceptance 3 of issue 18: one add on each medium, with a file of LARGE bytes committed
+# One add on each medium, with a file of LARGE bytes committed
 # before the yank (it must extract byte-identical) and another written during the add, the
 # FUSE server killed right after a random k-th "added" report.
 LARGE_MEDIA = ["fat32", "fat32-4k", "exfat"]
