@@ -46,7 +46,7 @@ from medvault.keys import header_auth
 from medvault.keys.epochs import vault_keys
 from medvault.keys.slots import open_slots
 from medvault.secret import Secret, VaultKey
-from medvault.store import drive_log
+from medvault.store import drive_log, path_snapshot
 from medvault.store.entries import open_header
 from medvault.store.journal import read_journal
 from medvault.store.layout import VaultPaths
@@ -236,12 +236,13 @@ def _vault_of(vector: dict[str, Any], root: Path) -> UnlockedVault:
 
 
 def read_path_index_with_medvault(vault: UnlockedVault) -> tuple[list[list[Any]], list[str]]:
-    """medvault's own reader (engine/path_index.py), one step at a time so that a failure
-    raises instead of sending the reader to the journal."""
-    with open(vault.paths.path_index, "rb") as handle:
-        with failing_as("path index directory"):
-            snapshot = path_index._read_directory(vault, handle)
-        path_index._read_tail(vault, snapshot)
+    """medvault's own reader (store/path_snapshot.py, engine/path_index.py), one step at a
+    time so that a failure raises instead of sending the reader to the journal."""
+    with failing_as("path index directory"):
+        file = path_snapshot.open_file(vault.paths, vault.keys)
+    snapshot = path_index.Snapshot(vault, file)
+    try:
+        snapshot.read_tail()
         read_page = snapshot.page
 
         def page(number: int) -> list[Located]:
@@ -250,6 +251,8 @@ def read_path_index_with_medvault(vault: UnlockedVault) -> tuple[list[list[Any]]
 
         snapshot.page = page  # type: ignore[method-assign]
         return [page_row(loc) for loc in snapshot.live()], sorted(snapshot.packs())
+    finally:
+        snapshot.close()
 
 
 # What each `expect` label means as a medvault exception (and a word its message contains).

@@ -2,10 +2,11 @@
 
 The journal (store/journal.py) holds every change since the vault was made, so reading it
 costs time and memory in proportion to the vault's history. The path index
-(format/path_index_file.py) is a sorted snapshot of the live files as of one journal record,
-in encrypted pages of PAGE_ROWS rows. A reader takes the snapshot plus the journal records
-written after it (the tail, kept short by rebuilding the snapshot once it grows): finding
-one path reads the directory, one page and the tail; listing streams the pages in order.
+(format/path_index_file.py; its file is read and written by store/path_snapshot.py) is a
+sorted snapshot of the live files as of one journal record, in encrypted pages of PAGE_ROWS
+rows. A reader takes the snapshot plus the journal records written after it (the tail, kept
+short by rebuilding the snapshot once it grows): finding one path reads the directory, one
+page and the tail; listing streams the pages in order.
 
 It is a cache, like the journal itself: a missing, damaged or stale snapshot (one whose
 last record is not in the journal where it says) is simply not used, and readers fall back
@@ -15,22 +16,11 @@ to the whole journal (engine/catalog.py), which stays the authority.
 from __future__ import annotations
 
 import bisect
-import contextlib
-import hashlib
 import heapq
-import itertools
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from medvault.crypto.symmetric import (
-    GCM_TAG_LEN,
-    gcm_open,
-    gcm_seal,
-    random_bytes,
-)
 from medvault.engine.catalog import Catalog, Located, load_catalog
 from medvault.engine.session import UnlockedVault
 from medvault.engine.writing import Group, path_order
@@ -40,9 +30,7 @@ from medvault.format import index_records
 from medvault.format import path_index_file as snapshot_fmt
 from medvault.format.index_records import AddRecord
 from medvault.format.meta import normalize_path
-from medvault.secret import Secret
-from medvault.store import fsio
-from medvault.store.fsio import fsync_dir, media_errors
+from medvault.store import path_snapshot
 from medvault.store.journal import JournalAppender, records_after
 from medvault.store.packs import list_packs
 
@@ -103,21 +91,13 @@ class Tail:
 
 
 class Snapshot:
-    """An open path index, checked against the journal, with the journal's tail."""
+    """An open path index (store/path_snapshot.py) with the journal's tail applied."""
 
-    def __init__(
-        self,
-        vault: UnlockedVault,
-        handle: BinaryIO,
-        prelude: snapshot_fmt.Prelude,
-        directory: snapshot_fmt.Directory,
-    ) -> None:
+    def __init__(self, vault: UnlockedVault, file: path_snapshot.SnapshotFile) -> None:
         self.vault = vault
-        self._handle = handle
-        self.prelude = prelude
-        self.directory = directory
-        self._key = vault.keys.path_index()
-        self._lasts = [page.last for page in directory.pages]
+        self._file = file
+        self.directory = file.directory
+        self._lasts = [page.last for page in file.directory.pages]
         self.tail = Tail()
 
     @property
@@ -125,19 +105,25 @@ class Snapshot:
         return self.directory.files
 
     def close(self) -> None:
-        self._handle.close()
+        self._file.close()
 
     def page(self, number: int) -> list[Located]:
-        ref = self.directory.pages[number]
-        self._handle.seek(ref.offset)
-        data = self._handle.read(ref.length)
-        if len(data) != ref.length:
-            raise FormatError("path index: a page is cut short")
-        aad = snapshot_fmt.aad(self.vault.vault_id, self.prelude.snapshot_id, number)
-        plain = gcm_open(
-            self._key, data[: snapshot_fmt.NONCE_LEN], data[snapshot_fmt.NONCE_LEN :], aad
-        )
-        return [_located(row) for row in snapshot_fmt.decode_page(plain, ref)]
+        return self._file.page(number)
+
+    def read_tail(self) -> None:
+        """Check the journal still holds the record the snapshot was made after, where the
+        snapshot says, then apply every record after it."""
+        covers = self.directory.covers
+        vault = self.vault
+        for record in records_after(
+            vault.paths,
+            vault.keys,
+            covers.records,
+            covers.last_offset,
+            covers.last_nonce,
+            covers.journal_end,
+        ):
+            self.tail.apply(record)
 
     def rows(self, low: str = "", high: str | None = None) -> Iterator[Located]:
         """Snapshot entries with LOW <= path <= HIGH (all when HIGH is None), as the tail
@@ -184,85 +170,21 @@ class Snapshot:
         return (set(self.directory.packs) - self.tail.dropped) | self.tail.packs
 
 
-def _located(row: list[Any]) -> Located:
-    file_id, pack, offset, header_len, payload_len, path, size, sha256, added_at, mtime, refs = row
-    return Located(
-        file_id,
-        pack,
-        offset,
-        header_len,
-        payload_len,
-        int(efmt.Kind.FILE),
-        path,
-        size,
-        sha256,
-        added_at,
-        mtime,
-        tuple(refs),
-    )
-
-
-def _row(loc: Located) -> list[Any]:
-    return [
-        loc.file_id,
-        loc.pack,
-        loc.offset,
-        loc.header_len,
-        loc.payload_len,
-        loc.path,
-        loc.size,
-        loc.sha256,
-        loc.added_at,
-        loc.mtime_ns,
-        list(loc.references),
-    ]
-
-
 def open_snapshot(vault: UnlockedVault) -> Snapshot | None:
     """The path index with the journal's tail applied, or None when there is none or it
     cannot be used (damaged, stale, or the journal after it is damaged): then read the whole
     journal instead, which also reports any damage."""
     try:
-        handle = open(vault.paths.path_index, "rb")  # noqa: SIM115 (Snapshot closes it)
-    except OSError:
-        return None
-    try:
-        snapshot = _read_directory(vault, handle)
-        _read_tail(vault, snapshot)
+        file = path_snapshot.open_file(vault.paths, vault.keys)
     except (MedvaultError, OSError, ValueError):
-        handle.close()
+        return None
+    snapshot = Snapshot(vault, file)
+    try:
+        snapshot.read_tail()
+    except (MedvaultError, OSError, ValueError):
+        snapshot.close()
         return None
     return snapshot
-
-
-def _read_directory(vault: UnlockedVault, handle: BinaryIO) -> Snapshot:
-    size = os.fstat(handle.fileno()).st_size
-    prelude = snapshot_fmt.decode_prelude(
-        handle.read(snapshot_fmt.PRELUDE_LEN), vault.vault_id, size
-    )
-    handle.seek(prelude.dir_offset)
-    data = handle.read(prelude.dir_len)
-    key = vault.keys.path_index()
-    aad = snapshot_fmt.aad(vault.vault_id, prelude.snapshot_id, snapshot_fmt.DIRECTORY_PAGE)
-    plain = gcm_open(key, data[: snapshot_fmt.NONCE_LEN], data[snapshot_fmt.NONCE_LEN :], aad)
-    return Snapshot(
-        vault, handle, prelude, snapshot_fmt.decode_directory(plain, prelude.dir_offset)
-    )
-
-
-def _read_tail(vault: UnlockedVault, snapshot: Snapshot) -> None:
-    """Check the journal still holds the record the snapshot was made after, where the
-    snapshot says, then apply every record after it."""
-    covers = snapshot.directory.covers
-    for record in records_after(
-        vault.paths,
-        vault.keys,
-        covers.records,
-        covers.last_offset,
-        covers.last_nonce,
-        covers.journal_end,
-    ):
-        snapshot.tail.apply(record)
 
 
 @dataclass
@@ -372,10 +294,7 @@ def refresh(
             vault,
             lambda: heapq.merge(existing, _new_rows(journal, groups), key=path_order),
             packs,
-            journal.next_record,
-            journal.end,
-            journal.last_offset,
-            journal.last_nonce,
+            journal,
         )
     except MedvaultError:
         # Only a cache: the files are committed, and readers use the journal meanwhile. A
@@ -424,97 +343,18 @@ def write_snapshot(
     vault: UnlockedVault,
     live: Callable[[], Iterable[Located]],
     packs: set[str],
-    records: int,
-    journal_end: int,
-    last_offset: int,
-    last_nonce: bytes,
+    journal: JournalAppender,
 ) -> None:
     """Write the path index of the files LIVE() gives (every file not removed, in
-    path_order) and PACKS (every pack the index names), which must be what the journal's
-    first RECORDS records say (its last starting at LAST_OFFSET with LAST_NONCE, ending at
-    JOURNAL_END). Every file not removed, not only the newest of each path: two can share a
+    path_order) and PACKS (every pack the index names), which must be what JOURNAL's records
+    so far say. Every file not removed, not only the newest of each path: two can share a
     path (catalog.live() shows the newest), and if the newest is removed later, the older
-    one is what the journal lists again. Written in tmp/ and renamed into place; a crash
-    leaves the old one, which still matches the journal (records are only ever appended).
-
-    The file is written once, front to back, with no seek: fusefat loses a prelude written
-    back over a file smaller than a cluster (docs/RELIABILITY.md). So LIVE() is walked twice,
-    first to measure the pages (which places the directory, named in the prelude), then to
-    write them; memory stays one page, whatever the vault's size."""
-    key = vault.keys.path_index()
-    snapshot_id = random_bytes(16)
-    refs, digests = _measure(live())
-    directory = snapshot_fmt.Directory(
-        snapshot_fmt.Covers(records, journal_end, last_offset, last_nonce.hex()),
-        sum(ref.count for ref in refs),
-        tuple(sorted(packs)),
-        tuple(refs),
+    one is what the journal lists again. A crash leaves the old one, which still matches the
+    journal (records are only ever appended)."""
+    covers = snapshot_fmt.Covers(
+        journal.next_record, journal.end, journal.last_offset, journal.last_nonce.hex()
     )
-    sealed_directory = _seal(
-        key,
-        directory.encode(),
-        snapshot_fmt.aad(vault.vault_id, snapshot_id, snapshot_fmt.DIRECTORY_PAGE),
-    )
-    dir_offset = refs[-1].offset + refs[-1].length if refs else snapshot_fmt.PRELUDE_LEN
-    prelude = snapshot_fmt.Prelude(vault.vault_id, snapshot_id, dir_offset, len(sealed_directory))
-    tmp = vault.paths.tmp / "paths.mvs.tmp"
-    with media_errors("the path index"):
-        try:
-            with fsio.create(tmp) as handle:
-                fsio.write(handle, prelude.encode(), tmp)
-                for number, sealed in enumerate(_sealed_pages(vault, snapshot_id, live(), digests)):
-                    if len(sealed) != refs[number].length:
-                        raise FormatError("path index: a page is not the length measured")
-                    fsio.write(handle, sealed, tmp)
-                fsio.write(handle, sealed_directory, tmp)
-                fsio.fsync(handle, tmp)
-            fsio.replace(tmp, vault.paths.path_index)
-        except BaseException:
-            _remove_quietly(tmp)
-            raise
-        fsync_dir(vault.paths.index_dir)
-
-
-def _measure(rows: Iterable[Located]) -> tuple[list[snapshot_fmt.PageRef], list[bytes]]:
-    """Where each page of ROWS will be and how long (a sealed page is its plaintext plus a
-    fixed nonce and tag), and a digest of each, to check the second walk gives the same."""
-    refs: list[snapshot_fmt.PageRef] = []
-    digests: list[bytes] = []
-    offset = snapshot_fmt.PRELUDE_LEN
-    for chunk in _pages(iter(rows)):
-        plain = snapshot_fmt.encode_page([_row(x) for x in chunk])
-        length = snapshot_fmt.NONCE_LEN + len(plain) + GCM_TAG_LEN
-        refs.append(snapshot_fmt.PageRef(chunk[0].path, chunk[-1].path, offset, length, len(chunk)))
-        digests.append(hashlib.sha256(plain).digest())
-        offset += length
-    return refs, digests
-
-
-def _sealed_pages(
-    vault: UnlockedVault, snapshot_id: bytes, rows: Iterable[Located], digests: list[bytes]
-) -> Iterator[bytes]:
-    """The pages of ROWS sealed, each checked to be the one _measure saw (DIGESTS)."""
-    key = vault.keys.path_index()
-    plains = (snapshot_fmt.encode_page([_row(x) for x in chunk]) for chunk in _pages(iter(rows)))
-    for number, (plain, digest) in enumerate(itertools.zip_longest(plains, digests)):
-        if plain is None or digest != hashlib.sha256(plain).digest():
-            raise FormatError("path index: the files changed while it was written")
-        yield _seal(key, plain, snapshot_fmt.aad(vault.vault_id, snapshot_id, number))
-
-
-def _pages(rows: Iterator[Located]) -> Iterator[list[Located]]:
-    while chunk := list(itertools.islice(rows, PAGE_ROWS)):
-        yield chunk
-
-
-def _seal(key: Secret, plain: bytes, aad: bytes) -> bytes:
-    nonce = random_bytes(snapshot_fmt.NONCE_LEN)
-    return nonce + gcm_seal(key, nonce, plain, aad)
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
+    path_snapshot.write(vault.paths, vault.keys, live, packs, covers, PAGE_ROWS)
 
 
 def check(vault: UnlockedVault, live: list[Located]) -> str:
@@ -545,8 +385,6 @@ def replace_if_unsound(vault: UnlockedVault) -> bool:
     catalog = load_catalog(vault)
     if catalog.index_damage is not None or check(vault, catalog.live()) in SOUND:
         return False
-    with media_errors("the path index"):
-        fsio.unlink(vault.paths.path_index, missing_ok=True)
-    fsync_dir(vault.paths.index_dir)
+    path_snapshot.remove(vault.paths)
     refresh(vault, catalog, JournalAppender(vault.paths, vault.keys))
     return True

@@ -22,6 +22,8 @@ from typing import Any
 from medvault.errors import FormatError
 from medvault.format import canonical_json as cj
 from medvault.format.binary import Reader, u32, u64
+from medvault.format.entry import Kind
+from medvault.format.index_records import Located
 
 MAGIC = b"MVPATHS\x01"
 PRELUDE_LEN = 64
@@ -202,3 +204,39 @@ def _check_row(row: Any, what: str) -> None:
     refs = row[10]
     if refs and not all(type(ref) is str for ref in refs):
         raise FormatError(f"{what}: a row's replaced ids must be strings")
+
+
+def located_of(row: list[Any]) -> Located:
+    """The file a checked page row (see decode_page) places."""
+    file_id, pack, offset, header_len, payload_len, path, size, sha256, added_at, mtime, refs = row
+    return Located(
+        file_id,
+        pack,
+        offset,
+        header_len,
+        payload_len,
+        int(Kind.FILE),
+        path,
+        size,
+        sha256,
+        added_at,
+        mtime,
+        tuple(refs),
+    )
+
+
+def row_of(loc: Located) -> list[Any]:
+    """The page row of file LOC."""
+    return [
+        loc.file_id,
+        loc.pack,
+        loc.offset,
+        loc.header_len,
+        loc.payload_len,
+        loc.path,
+        loc.size,
+        loc.sha256,
+        loc.added_at,
+        loc.mtime_ns,
+        list(loc.references),
+    ]
