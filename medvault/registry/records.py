@@ -43,6 +43,28 @@ class Event:
     action: str
     details: dict[str, Any]
 
+    def flat(self) -> dict[str, Any]:
+        """The event with its actor spread over actor/person/host: the shape of a registry
+        row and of a drive custody-log entry."""
+        return {
+            "event_id": self.event_id,
+            "at": self.at,
+            "actor": self.actor.user,
+            "person": self.actor.person,
+            "host": self.actor.host,
+            "vault_id": self.vault_id,
+            "action": self.action,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_flat(cls, obj: dict[str, Any]) -> Event:
+        """The event a `flat` dict (or a row with those columns) describes."""
+        actor = Actor(user=obj["actor"], host=obj["host"], person=obj["person"])
+        return cls(
+            obj["event_id"], obj["at"], actor, obj["vault_id"], obj["action"], obj["details"]
+        )
+
 
 @dataclass(frozen=True)
 class StoredEvent:

@@ -584,27 +584,17 @@ def _seal_problem(row: dict[str, Any], older: chain.LegacySeal) -> str | None:
 
 def _row_of(ev: Event) -> dict[str, Any]:
     """The columns that hold what EV says (not where it sits in the chain)."""
-    return {
-        "event_id": ev.event_id,
-        "at": ev.at,
-        "actor": ev.actor.user,
-        "person": ev.actor.person,
-        "host": ev.actor.host,
-        "vault_id": ev.vault_id,
-        "action": ev.action,
-        "details": chain.canonical(ev.details),
-    }
+    return {**ev.flat(), "details": chain.canonical(ev.details)}
 
 
 def _stored(row: dict[str, Any]) -> StoredEvent:
-    actor = Actor(user=row["actor"], host=row["host"], person=row["person"])
     try:
         details = json.loads(row["details"])
     except ValueError:
         details = {"unreadable": True}
     if not isinstance(details, dict):
         details = {"value": details}
-    ev = Event(row["event_id"], row["at"], actor, row["vault_id"], row["action"], details)
+    ev = Event.from_flat({**row, "details": details})
     return StoredEvent(
         int(row["seq"]), ev, row["recorded_at"], row["via"], row["prev_hash"], row["hash"]
     )

@@ -15,7 +15,7 @@ from medvault.crypto.symmetric import random_bytes
 from medvault.engine.session import UnlockedVault
 from medvault.errors import MedvaultError, UsageError
 from medvault.registry.actions import Action
-from medvault.registry.records import Actor, Event, EventSink
+from medvault.registry.records import Event, EventSink
 from medvault.store import drive_log
 from medvault.vault.env import Env
 
@@ -57,21 +57,11 @@ def record(
 
 
 def to_log_dict(event: Event) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "at": event.at,
-        "actor": event.actor.user,
-        "person": event.actor.person,
-        "host": event.actor.host,
-        "vault_id": event.vault_id,
-        "action": event.action,
-        "details": event.details,
-    }
+    return event.flat()
 
 
 def from_log_dict(obj: dict[str, Any]) -> Event:
-    actor = Actor(obj["actor"], obj["host"], obj["person"])
-    return Event(obj["event_id"], obj["at"], actor, obj["vault_id"], obj["action"], obj["details"])
+    return Event.from_flat(obj)
 
 
 @dataclass
