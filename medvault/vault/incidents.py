@@ -231,9 +231,7 @@ def mark_found(registry: IncidentRegistry, env: Env, vault_id: str, reason: str)
     vault = known_vault(registry, vault_id)
     if vault.status != "lost":
         raise UsageError(f"vault {vault.vault_id} is not recorded as lost ({vault.status})")
-    event = record(
-        registry, env, Action.FOUND, {"reason": _reason(reason)}, vault_id=vault.vault_id
-    )
+    event = _about_vault(registry, env, vault, Action.FOUND, reason)
     registry.set_vault_status(vault.vault_id, "active")
     return event
 
@@ -245,13 +243,7 @@ def record_disclosure(
     vault = known_vault(registry, vault_id)
     if secret not in SECRETS:
         raise UsageError(f"--secret must be one of {', '.join(SECRETS)}")
-    return record(
-        registry,
-        env,
-        Action.DISCLOSED,
-        {"secret": secret, "reason": _reason(reason)},
-        vault_id=vault.vault_id,
-    )
+    return _about_vault(registry, env, vault, Action.DISCLOSED, reason, secret=secret)
 
 
 def record_plaintext_finding(
@@ -261,13 +253,7 @@ def record_plaintext_finding(
     vault = known_vault(registry, vault_id)
     if files < 1:
         raise UsageError("--files must be at least 1")
-    return record(
-        registry,
-        env,
-        Action.PLAINTEXT_FOUND,
-        {"files": files, "reason": _reason(reason)},
-        vault_id=vault.vault_id,
-    )
+    return _about_vault(registry, env, vault, Action.PLAINTEXT_FOUND, reason, files=files)
 
 
 def flag_key_compromised(registry: EventSink, env: Env, key_id: str, reason: str) -> Event:
@@ -278,6 +264,20 @@ def flag_key_compromised(registry: EventSink, env: Env, key_id: str, reason: str
         raise UsageError("name the escrow key id (medvault org show)")
     return record(
         registry, env, Action.ESCROW_COMPROMISED, {"key_id": key_id, "reason": _reason(reason)}
+    )
+
+
+def _about_vault(
+    registry: EventSink,
+    env: Env,
+    vault: VaultRecord,
+    action: Action,
+    reason: str,
+    **details: object,
+) -> Event:
+    """Record ACTION about VAULT: DETAILS and the REASON, which must be given."""
+    return record(
+        registry, env, action, {**details, "reason": _reason(reason)}, vault_id=vault.vault_id
     )
 
 
