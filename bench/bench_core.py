@@ -11,9 +11,7 @@ because this machine is noisy and only side-by-side numbers mean anything.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -25,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import add_run_arguments, date_and_machine, peak_until_exit, publish  # noqa: E402
 
 RSS_LIMIT_MIB = 100.0
 BLOCK = 1024 * 1024
@@ -65,19 +65,6 @@ class Case:
         return size / 1e6 / statistics.median(self.seconds)
 
 
-def _hwm_mib(pid: int) -> float | None:
-    """The process's peak resident set so far (VmHWM; reset at exec, unlike ru_maxrss,
-    which would count this benchmark's own memory at fork time)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one child process.
 
@@ -86,12 +73,7 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, floa
     """
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0.0
-    while proc.poll() is None:
-        hwm = _hwm_mib(proc.pid)
-        if hwm is not None and proc.poll() is None:
-            peak = max(peak, hwm)
-        time.sleep(0.01)
+    peak = peak_until_exit(proc)
     elapsed = time.perf_counter() - started
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
@@ -140,9 +122,7 @@ def unlock_seconds(env: dict[str, str], drive: Path) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=2048)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "core.md")
-    parser.add_argument("--workdir", type=Path, default=None)
+    add_run_arguments(parser, "core.md")
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="mvbench-", dir=args.workdir))
@@ -200,9 +180,7 @@ def main() -> int:
             unlock_total, unlock_rest = unlock_total + total, unlock_rest + rest
             shutil.rmtree(work)
         report = render(args, size, cases, unlock_total / args.runs, unlock_rest / args.runs)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report)
-        print(report)
+        publish(args.out, report)
         worst = max(max(cases["medvault add"].rss_mib), max(cases["medvault extract"].rss_mib))
         if worst >= RSS_LIMIT_MIB:
             print(f"FAIL: peak RSS {worst:.1f} MiB >= {RSS_LIMIT_MIB} MiB", file=sys.stderr)
@@ -223,9 +201,7 @@ def render(
     lines = [
         f"# Core benchmark: one {size >> 20} MiB file",
         "",
-        f"Date {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores; "
-        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB RAM; "
-        f"Python {platform.python_version()}; cryptography {cryptography.__version__}; "
+        f"{date_and_machine()}; cryptography {cryptography.__version__}; "
         f"medians of {args.runs} alternating runs, each case a separate process, local disk.",
         "",
         "| case | MB/s (median) | vs raw Cobblestone | peak RSS MiB (max) |",

@@ -33,14 +33,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_core import RSS_LIMIT_MIB, _hwm_mib, setup_workspace  # noqa: E402
+from bench import common  # noqa: E402
+from bench.bench_core import RSS_LIMIT_MIB, setup_workspace  # noqa: E402
 
 MIB = 1 << 20
 SMALL_SIZE = 4096
@@ -50,7 +51,6 @@ VAULT_FILES_PER_FOLDER = 500  # so the default 100,000-file vault has 200 folder
 POLL_S = 0.01
 THROWAWAY = "throwaway-bench-password"  # 7z and openssl take it in argv: fine for a benchmark
 LIBRARY_CHILD = "_library-child"  # argv[1] that makes this script the after-unlock child
-SNAPSHOT_ENV = "MEDVAULT_BENCH_SNAPSHOT"  # the commit a --snapshot run was copied from
 
 BIG, SMALL, VAULT, FAT = "big", "small", "vault", "fat"
 MEDVAULT, AGE, RCLONE, SEVENZIP, GPG, OPENSSL, CP = (
@@ -115,7 +115,7 @@ def _watch_hwm(pid: int, stop: threading.Event, peak: list[float]) -> None:
     """Poll VmHWM every 10 ms (it is reset at exec, unlike ru_maxrss, which would count this
     benchmark's memory at fork time); the last reading is the peak to within 10 ms."""
     while not stop.is_set():
-        hwm = _hwm_mib(pid)
+        hwm = common.hwm_mib(pid)
         if hwm is not None:
             peak[0] = max(peak[0], hwm)
         stop.wait(POLL_S)
@@ -492,7 +492,7 @@ def versions(peers: Peers) -> dict[str, str]:
 def git_state() -> str:
     """The commit measured, and whether medvault/ had uncommitted changes at the time (it is
     being optimised while this runs)."""
-    snapshot = os.environ.get(SNAPSHOT_ENV)
+    snapshot = os.environ.get(common.SNAPSHOT_ENV)
     if snapshot:
         import medvault
 
@@ -503,12 +503,7 @@ def git_state() -> str:
             "working tree during the run are not measured"
         )
     head = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "medvault"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.splitlines()
+    dirty = common.medvault_changes()
     return f"commit {head}" + (f", {len(dirty)} uncommitted file(s) in medvault/" if dirty else "")
 
 
@@ -1079,59 +1074,79 @@ def _need(bench: Bench, *keys: tuple[str, str, str]) -> list[Case] | str:
     return found
 
 
-def goal_1(bench: Bench) -> Goal:
-    text = "1 GiB add >= 1.5x age encrypt and >= 4x rclone crypt; extract >= age decrypt"
-    cases = _need(
-        bench,
-        (BIG, MEDVAULT, "encrypt"),
-        (BIG, AGE, "encrypt"),
-        (BIG, RCLONE, "encrypt"),
-        (BIG, MEDVAULT, "decrypt"),
-        (BIG, AGE, "decrypt"),
-    )
+def _judge(
+    bench: Bench,
+    number: int,
+    text: str,
+    keys: Iterable[tuple[str, str, str]],
+    judge: Callable[[list[Case]], tuple[bool, str]],
+) -> Goal:
+    """Goal NUMBER on the cases KEYS, JUDGE giving whether it is met and the evidence. When
+    a case is missing the goal cannot be judged: FAIL if a medvault case failed, else n/a."""
+    cases = _need(bench, *keys)
     if isinstance(cases, str):
         failed = "FAILED" in cases and MEDVAULT in cases
-        return Goal(1, text, "FAIL" if failed else "n/a", cases)
-    add, age, rclone, extract, age_d = (c.rate() for c in cases)
-    ok = add >= 1.5 * age and add >= 4 * rclone and extract >= age_d
-    return Goal(
+        return Goal(number, text, "FAIL" if failed else "n/a", cases)
+    ok, evidence = judge(cases)
+    return Goal(number, text, _verdict(ok), evidence)
+
+
+def goal_1(bench: Bench) -> Goal:
+    def judge(cases: list[Case]) -> tuple[bool, str]:
+        add, age, rclone, extract, age_d = (c.rate() for c in cases)
+        ok = add >= 1.5 * age and add >= 4 * rclone and extract >= age_d
+        return ok, (
+            f"add {add:.0f} MB/s = {add / age:.2f}x age ({age:.0f}), {add / rclone:.2f}x "
+            f"rclone crypt ({rclone:.0f}); extract {extract:.0f} MB/s = "
+            f"{extract / age_d:.2f}x age decrypt ({age_d:.0f})"
+        )
+
+    return _judge(
+        bench,
         1,
-        text,
-        _verdict(ok),
-        f"add {add:.0f} MB/s = {add / age:.2f}x age ({age:.0f}), {add / rclone:.2f}x "
-        f"rclone crypt ({rclone:.0f}); extract {extract:.0f} MB/s = "
-        f"{extract / age_d:.2f}x age decrypt ({age_d:.0f})",
+        "1 GiB add >= 1.5x age encrypt and >= 4x rclone crypt; extract >= age decrypt",
+        [
+            (BIG, MEDVAULT, "encrypt"),
+            (BIG, AGE, "encrypt"),
+            (BIG, RCLONE, "encrypt"),
+            (BIG, MEDVAULT, "decrypt"),
+            (BIG, AGE, "decrypt"),
+        ],
+        judge,
     )
 
 
 def goal_2(bench: Bench) -> Goal:
-    text = "small files: add >= 5x rclone crypt's files/s; extract <= 1.3x the time of cp -r"
-    cases = _need(
-        bench,
-        (SMALL, MEDVAULT, "encrypt"),
-        (SMALL, RCLONE, "encrypt"),
-        (SMALL, MEDVAULT, "decrypt"),
-        (SMALL, CP, "copy"),
-    )
-    if isinstance(cases, str):
-        failed = "FAILED" in cases and MEDVAULT in cases
-        return Goal(2, text, "FAIL" if failed else "n/a", cases)
-    add, rclone, extract, cp = cases
-    ok = add.rate() >= 5 * rclone.rate() and extract.seconds() <= 1.3 * cp.seconds()
-    evidence = (
-        f"add {add.rate():,.0f} files/s = {add.rate() / rclone.rate():.2f}x rclone crypt "
-        f"({rclone.rate():,.0f}); extract {extract.seconds():.2f} s = "
-        f"{extract.seconds() / cp.seconds():.2f}x cp -r ({cp.seconds():.2f} s)"
-    )
-    # For scale: what a medvault command costs before its first file (start-up, Argon2id,
-    # the custody record), beside the budget the ratio leaves.
-    one = bench.get(VAULT, MEDVAULT, ONE_FILE_EXTRACT)
-    if one is not None:
-        evidence += (
-            f"; 1.3x cp -r is {1.3 * cp.seconds():.2f} s, and extracting one file from the "
-            f"big vault takes medvault {one.seconds():.2f} s"
+    def judge(cases: list[Case]) -> tuple[bool, str]:
+        add, rclone, extract, cp = cases
+        ok = add.rate() >= 5 * rclone.rate() and extract.seconds() <= 1.3 * cp.seconds()
+        evidence = (
+            f"add {add.rate():,.0f} files/s = {add.rate() / rclone.rate():.2f}x rclone crypt "
+            f"({rclone.rate():,.0f}); extract {extract.seconds():.2f} s = "
+            f"{extract.seconds() / cp.seconds():.2f}x cp -r ({cp.seconds():.2f} s)"
         )
-    return Goal(2, text, _verdict(ok), evidence)
+        # For scale: what a medvault command costs before its first file (start-up,
+        # Argon2id, the custody record), beside the budget the ratio leaves.
+        one = bench.get(VAULT, MEDVAULT, ONE_FILE_EXTRACT)
+        if one is not None:
+            evidence += (
+                f"; 1.3x cp -r is {1.3 * cp.seconds():.2f} s, and extracting one file from the "
+                f"big vault takes medvault {one.seconds():.2f} s"
+            )
+        return ok, evidence
+
+    return _judge(
+        bench,
+        2,
+        "small files: add >= 5x rclone crypt's files/s; extract <= 1.3x the time of cp -r",
+        [
+            (SMALL, MEDVAULT, "encrypt"),
+            (SMALL, RCLONE, "encrypt"),
+            (SMALL, MEDVAULT, "decrypt"),
+            (SMALL, CP, "copy"),
+        ],
+        judge,
+    )
 
 
 def medvault_cli_peaks(bench: Bench) -> list[tuple[str, float]]:
@@ -1158,44 +1173,44 @@ def goal_3(bench: Bench) -> Goal:
 
 
 def goal_4(bench: Bench) -> Goal:
-    text = "FAT32: big add >= 0.9x cp's MB/s to the mount; small files added faster than cp -r"
-    cases = _need(
+    def judge(cases: list[Case]) -> tuple[bool, str]:
+        add, cp, add_small, cp_small = cases
+        ok = add.rate() >= 0.9 * cp.rate() and add_small.seconds() < cp_small.seconds()
+        return ok, (
+            f"add {add.rate():.1f} MB/s = {add.rate() / cp.rate():.2f}x cp ({cp.rate():.1f}); "
+            f"small files {add_small.seconds():.1f} s vs cp -r {cp_small.seconds():.1f} s"
+        )
+
+    return _judge(
         bench,
-        (FAT, MEDVAULT, "add big file"),
-        (FAT, CP, "copy big file (cp)"),
-        (FAT, MEDVAULT, "add small files"),
-        (FAT, CP, "copy small files (cp -r)"),
-    )
-    if isinstance(cases, str):
-        failed = "FAILED" in cases and MEDVAULT in cases
-        return Goal(4, text, "FAIL" if failed else "n/a", cases)
-    add, cp, add_small, cp_small = cases
-    ok = add.rate() >= 0.9 * cp.rate() and add_small.seconds() < cp_small.seconds()
-    return Goal(
         4,
-        text,
-        _verdict(ok),
-        f"add {add.rate():.1f} MB/s = {add.rate() / cp.rate():.2f}x cp ({cp.rate():.1f}); "
-        f"small files {add_small.seconds():.1f} s vs cp -r {cp_small.seconds():.1f} s",
+        "FAT32: big add >= 0.9x cp's MB/s to the mount; small files added faster than cp -r",
+        [
+            (FAT, MEDVAULT, "add big file"),
+            (FAT, CP, "copy big file (cp)"),
+            (FAT, MEDVAULT, "add small files"),
+            (FAT, CP, "copy small files (cp -r)"),
+        ],
+        judge,
     )
 
 
 def goal_5(bench: Bench) -> Goal:
-    text = "after unlock: ls and one-file extract each < 1 s; unlock minus the KDF < 0.1 s"
-    cases = _need(
+    def judge(cases: list[Case]) -> tuple[bool, str]:
+        ls, extract, rest = (c.seconds() for c in cases)
+        ok = ls < 1 and extract < 1 and rest < 0.1
+        return ok, (
+            f"ls {ls:.3f} s, extract {extract:.3f} s, unlock minus KDF {rest * 1000:.1f} ms "
+            f"({bench.args.vault_files:,}-file vault)"
+        )
+
+    # Every case here is medvault's, so a FAILED one fails the goal.
+    return _judge(
         bench,
-        *((VAULT, MEDVAULT, LIBRARY_ROWS[k]) for k in ("ls", "extract", "unlock_without_kdf")),
-    )
-    if isinstance(cases, str):
-        return Goal(5, text, "FAIL" if "FAILED" in cases else "n/a", cases)
-    ls, extract, rest = (c.seconds() for c in cases)
-    ok = ls < 1 and extract < 1 and rest < 0.1
-    return Goal(
         5,
-        text,
-        _verdict(ok),
-        f"ls {ls:.3f} s, extract {extract:.3f} s, unlock minus KDF {rest * 1000:.1f} ms "
-        f"({bench.args.vault_files:,}-file vault)",
+        "after unlock: ls and one-file extract each < 1 s; unlock minus the KDF < 0.1 s",
+        [(VAULT, MEDVAULT, LIBRARY_ROWS[k]) for k in ("ls", "extract", "unlock_without_kdf")],
+        judge,
     )
 
 
@@ -1407,34 +1422,10 @@ def byte_compile_medvault() -> str:
     )
 
 
-def run_from_snapshot(args: argparse.Namespace) -> int:
-    """Run this benchmark again from a `git archive HEAD` copy of the repository: medvault
-    is being edited while a long run goes on, and a half-saved file would fail the cases
-    that start at that moment. PYTHONPATH puts the copy first for every process, and
-    PYTHONSAFEPATH keeps the current folder (perhaps the working tree) off sys.path."""
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    copy = Path(tempfile.mkdtemp(prefix="mvbench-peers-src-", dir=args.workdir))
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(copy)], input=archive, check=True)
-        say(f"measuring commit {commit[:7]} from a copy in {copy}")
-        argv = [arg for arg in sys.argv[1:] if arg != "--snapshot"]
-        env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONSAFEPATH": "1", SNAPSHOT_ENV: commit}
-        script = copy / "bench" / Path(__file__).name
-        out = ["--out", str(args.out.resolve())]  # the copy's own ROOT is not where it goes
-        return subprocess.run([sys.executable, str(script), *argv, *out], env=env).returncode
-    finally:
-        shutil.rmtree(copy, ignore_errors=True)
-
-
 def main() -> int:
     args = parse_args()
     if args.snapshot:
-        return run_from_snapshot(args)
+        return common.run_from_snapshot(Path(__file__).name, args, "mvbench-peers-src-", say)
     install_note = install_missing(args)
     base = Path(tempfile.mkdtemp(prefix="mvbench-peers-", dir=args.workdir))
     peers: Peers | None = None
@@ -1459,9 +1450,7 @@ def main() -> int:
         fat_cases(bench, data)
         verdicts = goals(bench)
         report = render(bench, peers, install_note, verdicts)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report)
-        print(report)
+        common.publish(args.out, report)
         return exit_status(bench, verdicts)
     finally:
         if peers is not None:

@@ -44,9 +44,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_peers import SNAPSHOT_ENV, git_state  # noqa: E402
+from bench.bench_peers import git_state  # noqa: E402
+from bench.common import publish, run_from_snapshot, throwaway_org  # noqa: E402
 from medvault.config import OrgConfig, load_org  # noqa: E402
-from medvault.crypto.escrow import EscrowSuite  # noqa: E402
 from medvault.crypto.kdf import Argon2Params  # noqa: E402
 from medvault.engine.session import open_headers, unlock  # noqa: E402
 from medvault.errors import MedvaultError  # noqa: E402
@@ -56,7 +56,6 @@ from medvault.store.readback import Setting  # noqa: E402
 from medvault.vault.add import add_planned, plan  # noqa: E402
 from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
-from medvault.vault.org import init_org  # noqa: E402
 from tests import media  # noqa: E402
 
 MIB = 1 << 20
@@ -320,29 +319,6 @@ def bench_image_mib(args: argparse.Namespace) -> int:
     return max(MIN_IMAGE_MIB, math.ceil(need * 1.25 / MIB) + 64)
 
 
-def run_from_snapshot(args: argparse.Namespace) -> int:
-    """Run again from a `git archive HEAD` copy: medvault is edited by others while this
-    runs, and a half-saved file would fail or skew the runs that start at that moment."""
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    copy = Path(tempfile.mkdtemp(prefix="mvbench-readback-src-", dir=args.workdir))
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(copy)], input=archive, check=True)
-        say(f"measuring commit {commit[:7]} from a copy in {copy}")
-        argv = [arg for arg in sys.argv[1:] if arg != "--snapshot"]
-        env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONSAFEPATH": "1", SNAPSHOT_ENV: commit}
-        script = copy / "bench" / Path(__file__).name
-        out = ["--out", str(args.out.resolve())]
-        child = subprocess.run([sys.executable, str(script), *argv, *out], env=env, check=False)
-        return int(child.returncode)
-    finally:
-        shutil.rmtree(copy, ignore_errors=True)
-
-
 def _keys(text: str) -> list[str]:
     keys = [k for k in text.split(",") if k]
     unknown = [k for k in keys if k not in MEDIA]
@@ -367,16 +343,12 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     if args.snapshot:
-        return run_from_snapshot(args)
+        return run_from_snapshot(Path(__file__).name, args, "mvbench-readback-src-", say)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="mvbench-readback-", dir=args.workdir) as tmp:
         root = Path(tmp)
-        home = root / "home"
-        home.mkdir()
-        created = init_org("Bench", "c", ["a", "b"], 2, EscrowSuite.MLKEM768_X25519, home,
-                           Env().timestamp())  # fmt: skip
-        registry = Registry.for_path(home / "registry.sqlite")
-        bench = Bench(root, load_org(created.config_path), registry, bench_image_mib(args))
+        org_path, registry = throwaway_org(root)
+        bench = Bench(root, load_org(org_path), registry, bench_image_mib(args))
         cases = _cases(args.media, _workloads(root, args.big_bytes, args.small_files))
         try:
             for run in range(args.runs):
@@ -389,9 +361,7 @@ def main() -> int:
         finally:
             registry.close()
     lines, passed = report(args, cases, load)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish(args.out, "\n".join(lines))
     return 0 if passed else 1
 
 

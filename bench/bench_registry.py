@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import add_run_arguments, publish  # noqa: E402
 from medvault.crypto.key_schedule import VaultKeys  # noqa: E402
 from medvault.registry.records import Actor, Event  # noqa: E402
 from medvault.registry.sql import Registry  # noqa: E402
@@ -273,9 +274,7 @@ def read_all_seconds(paths: VaultPaths, vmk: Secret) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "registry.md")
-    parser.add_argument("--workdir", type=Path, default=None)
+    add_run_arguments(parser, "registry.md")
     args = parser.parse_args()
     if args.events < MERGE_BATCH // 2 or args.runs < 1:
         parser.error(f"--events must be at least {MERGE_BATCH // 2} and --runs at least 1")
@@ -354,9 +353,7 @@ def main() -> int:
                 f"a drive-log append costs {ratio:.2f}x a SQLite append (limit {RATIO_LIMIT}x)"
             )
         report = render(args, rows, pg, sqlite_note, failures, time.perf_counter() - started)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report)
-        print(report)
+        publish(args.out, report)
         for failure in failures:
             print(f"FAIL: {failure}", file=sys.stderr)
         return 1 if failures else 0

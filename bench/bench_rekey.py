@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import add_run_arguments, publish, throwaway_org  # noqa: E402
 from medvault.config import load_org  # noqa: E402
-from medvault.crypto.escrow import EscrowSuite  # noqa: E402
 from medvault.engine.session import open_headers, unlock  # noqa: E402
 from medvault.keys.passphrase import to_secret  # noqa: E402
 from medvault.registry.sql import Registry  # noqa: E402
@@ -36,7 +36,6 @@ from medvault.vault.add import add_files  # noqa: E402
 from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
 from medvault.vault.escrow_ops import reseal  # noqa: E402
-from medvault.vault.org import init_org  # noqa: E402
 
 PASSPHRASE = "a passphrase for the re-key benchmark"  # noqa: S105 (a throwaway vault)
 GATE_RATIO = 2.0
@@ -77,19 +76,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--big-mib", type=int, default=512)
     parser.add_argument("--small-files", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "rekey.md")
-    parser.add_argument("--workdir", type=Path, default=None)
+    add_run_arguments(parser, "rekey.md")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         root = Path(tmp)
-        home = root / "home"
-        home.mkdir()
-        created = init_org("Bench", "c", ["a", "b"], 2, EscrowSuite.MLKEM768_X25519, home,
-                           Env().timestamp())  # fmt: skip
-        registry = Registry.for_path(home / "registry.sqlite")
-        org_path = created.config_path
+        org_path, registry = throwaway_org(root)
         cases = {
             "1 file, 1 MiB": {"one/f.bin": 1 << 20},
             f"1 file, {args.big_mib} MiB": {"big/f.bin": args.big_mib << 20},
@@ -136,9 +128,7 @@ def main() -> int:
         f"{GATE_RATIO:.0f}x the time of 1 MiB: {ratio:.2f}x",
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish(args.out, "\n".join(lines))
     return 0 if passed else 1
 
 

@@ -14,7 +14,6 @@ Gates (exit 1): no finding on the ordinary corpus, detection of 95% or more.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import date_and_machine, peak_until_exit, publish  # noqa: E402
 from tests.phi_corpus import INDICATORS, Score, ordinary_corpus, planted_corpus, score  # noqa: E402
 
 MIN_DETECTION = 0.95
@@ -51,18 +51,6 @@ class Case:
         return statistics.median(self.seconds)
 
 
-def _hwm_mib(pid: int) -> float | None:
-    """Peak resident set so far (VmHWM; reset at exec)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def run_scan(path: Path, env: dict[str, str]) -> tuple[float, float, dict[str, Any]]:
     """Wall seconds, peak RSS (MiB, VmHWM polled every 10 ms) and the JSON report."""
     argv = [sys.executable, "-m", "medvault", "scan", str(path), "--json"]
@@ -70,12 +58,7 @@ def run_scan(path: Path, env: dict[str, str]) -> tuple[float, float, dict[str, A
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
-        peak = 0.0
-        while proc.poll() is None:
-            hwm = _hwm_mib(proc.pid)
-            if hwm is not None and proc.poll() is None:
-                peak = max(peak, hwm)
-            time.sleep(0.01)
+        peak = peak_until_exit(proc)
         elapsed = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
@@ -133,9 +116,7 @@ def main() -> int:
         found = {f["path"]: set(f["counts"]) for f in cases["planted PHI"].report["files"]}
         scores = score(planted, found)
         report = render(args, cases, scores)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report)
-        print(report)
+        publish(args.out, report)
         failed = []
         if ordinary["files"]:
             failed.append(f"{len(ordinary['files'])} ordinary file(s) raised findings")
@@ -160,9 +141,7 @@ def render(args: argparse.Namespace, cases: dict[str, Case], scores: Score) -> s
     lines = [
         "# Scan benchmark: false positives, detection, throughput",
         "",
-        f"Date {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores; "
-        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB RAM; "
-        f"Python {platform.python_version()}; {platform.platform()}; medians of {args.runs} "
+        f"{date_and_machine()}; {platform.platform()}; medians of {args.runs} "
         "alternating runs, each `medvault scan --json` a separate process, local disk "
         "(warm page cache).",
         "",

@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import medvault_changes  # noqa: E402
 from medvault import __version__  # noqa: E402
 from medvault.engine.session import open_headers, unlock  # noqa: E402
 from medvault.keys.passphrase import to_secret  # noqa: E402
@@ -51,6 +52,7 @@ from tests.test_yanked_drive import (  # noqa: E402
     MEDIA,
     PART_SIZE,
     SERVER,
+    Check,
     Medium,
     Trial,
     add_tree,
@@ -214,6 +216,14 @@ def one_trial(
         return trial
 
 
+def _checks_by_image(trials: list[Trial]) -> list[tuple[str, list[Check]]]:
+    """Each image (pulled, then server killed) with its checks in TRIALS: a trial that
+    failed before the yank has none."""
+    return [
+        (image, [c for t in trials if (c := t.check(image)) is not None]) for image in (CUT, SERVER)
+    ]
+
+
 def report(trials: list[Trial], windows: dict[str, float], seed0: int, wall: float) -> str:
     versions = tool_versions()
     commit = subprocess.run(
@@ -222,12 +232,7 @@ def report(trials: list[Trial], windows: dict[str, float], seed0: int, wall: flo
         text=True,
         check=False,
     ).stdout.strip()
-    changed = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "medvault"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.splitlines()
+    changed = medvault_changes()
     labels = sorted({t.medium for t in trials})
     per_medium = max(1, len(trials) // max(1, len(labels)))
     large = max((t.large for t in trials), default=0)
@@ -280,8 +285,7 @@ def report(trials: list[Trial], windows: dict[str, float], seed0: int, wall: flo
             mode = "none (failed before)"
         groups[t.medium, t.op + (" large" if t.large else ""), mode].append(t)
     for (label, op, mode), group in sorted(groups.items()):
-        for image in (CUT, SERVER):
-            checks = [c for t in group if (c := t.check(image)) is not None]
+        for image, checks in _checks_by_image(group):
             lines.append(
                 f"| {label} | {op} | {mode} | {len(group)} | {sum(t.reported for t in group)} | "
                 f"{image} | {sum(t.committed for t in group)} | "
@@ -298,8 +302,7 @@ def report(trials: list[Trial], windows: dict[str, float], seed0: int, wall: flo
         failed_before = sum(1 for t in mine if t.setup_problems)
         if failed_before:
             lines.append(f"- {label}: {failed_before} trial(s) failed before the yank.")
-        for image in (CUT, SERVER):
-            checks = [c for t in mine if (c := t.check(image)) is not None]
+        for image, checks in _checks_by_image(mine):
             lines.append(
                 f"- {label}, {image}: {len(checks)} trials, "
                 f"{sum(t.committed for t in mine)} committed files checked, "
