@@ -25,21 +25,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from medvault.reports.lost_model import (
-    REPORTABLE,
-    SCHEMA_ID,
-    SECURED,
-    AuditIntegrity,
-    Contents,
-    Custody,
-    Deadlines,
-    Determination,
-    Encryption,
-    Finding,
-    Incident,
-    LostDriveReport,
-    TimelineEntry,
-)
+from medvault.reports import lost_model
+from medvault.reports.lost_model import REPORTABLE, SCHEMA_ID, SECURED, LostDriveReport
 from medvault.reports.render_html import render_html
 from medvault.reports.render_json import render_json
 from tests.support.tools import find_chromium, run_tool
@@ -61,7 +48,7 @@ def _hash(n: int) -> str:
     return f"{n:02x}" * 32
 
 
-def _findings(failing: set[str]) -> list[Finding]:
+def _findings(failing: set[str]) -> list[lost_model.Finding]:
     good = [
         ("encryption", "Encrypted at rest", "Every file was AES-256-GCM encrypted on add."),
         ("key_not_on_drive", "Key not on the drive", "Only wrapped keys were on the drive."),
@@ -76,7 +63,7 @@ def _findings(failing: set[str]) -> list[Finding]:
         "disclosures": "The vault's passphrase is recorded as disclosed.",
     }
     return [
-        Finding(
+        lost_model.Finding(
             key=key,
             title=title,
             holds=key not in failing,
@@ -87,14 +74,14 @@ def _findings(failing: set[str]) -> list[Finding]:
     ]
 
 
-def _timeline() -> list[TimelineEntry]:
+def _timeline() -> list[lost_model.TimelineEntry]:
     rows = [
         ("2026-10-02T08:15:03.120000Z", "create", "j.doe (Jane Doe)", "vault created, 1 slot"),
         ("2026-10-02T08:20:41Z", "add", "j.doe (Jane Doe)", "412 files, 1.2 GiB"),
         ("2026-11-12T17:48:09Z", "extract", "j.doe", "2 files"),
     ]
     return [
-        TimelineEntry(i + 1, at, action, who, "ws-lab-07", summary, _hash(i + 1))
+        lost_model.TimelineEntry(i + 1, at, action, who, "ws-lab-07", summary, _hash(i + 1))
         for i, (at, action, who, summary) in enumerate(rows)
     ]
 
@@ -114,7 +101,7 @@ def make_report(*, secured: bool) -> LostDriveReport:
         generator="medvault 0.1.0",
         org_name="St. Example Clinic",
         org_id="3b0d7f52-9c1e-4f7a-a0b2-5d8e6c4f1a93",
-        incident=Incident(
+        incident=lost_model.Incident(
             incident_id="INC-2291",
             vault_id=VAULT_ID,
             label="Lab exports Q4",
@@ -124,7 +111,7 @@ def make_report(*, secured: bool) -> LostDriveReport:
             recorded_by="a.khan (Aisha Khan, privacy officer)",
             host="ws-privacy-01",
         ),
-        determination=Determination(
+        determination=lost_model.Determination(
             secured=secured,
             conclusion=SECURED if secured else REPORTABLE,
             reasons=(
@@ -134,7 +121,7 @@ def make_report(*, secured: bool) -> LostDriveReport:
             ),
         ),
         findings=findings,
-        encryption=Encryption(
+        encryption=lost_model.Encryption(
             payload="Cobblestone-256: AES-256-GCM, 16 KiB chunks, key-committing",
             file_keys="a random 256-bit key per stored file, wrapped under the vault key",
             key_wrap="AES-256 key wrap (RFC 3394)",
@@ -143,7 +130,7 @@ def make_report(*, secured: bool) -> LostDriveReport:
             escrow_key_ids=["9f3c2a17b0e4d865"],
             standard="NIST SP 800-111 (storage encryption); FIPS 197 AES; SP 800-38D GCM",
         ),
-        custody=Custody(
+        custody=lost_model.Custody(
             created_at="2026-10-02T08:15:03.120000Z",
             created_by="j.doe (Jane Doe)",
             current_custodian="Jane Doe",
@@ -152,14 +139,14 @@ def make_report(*, secured: bool) -> LostDriveReport:
             last_seen_by="j.doe",
             timeline=_timeline(),
         ),
-        contents=Contents(
+        contents=lost_model.Contents(
             individuals=individuals,
             states=states,
             categories=["lab results", "demographics"],
             files=410,
             bytes=1_288_490_188,
         ),
-        deadlines=Deadlines(
+        deadlines=lost_model.Deadlines(
             discovered_at=discovered,
             notify_individuals_by=notify_by,
             individuals=individuals,
@@ -167,7 +154,9 @@ def make_report(*, secured: bool) -> LostDriveReport:
             media_notice_states=[s for s, n in states.items() if n > 500],
             hhs_annual_log_by=None if individuals >= 500 else "2027-03-01",
         ),
-        audit=AuditIntegrity(chain_intact=True, events=14, head_hash=_hash(14), problem=None),
+        audit=lost_model.AuditIntegrity(
+            chain_intact=True, events=14, head_hash=_hash(14), problem=None
+        ),
     )
 
 
@@ -276,7 +265,7 @@ def _check_model_against_schema(cls: type, node: dict[str, Any], where: str) -> 
     hints = {f.name: f.type for f in dataclasses.fields(cls)}
     for name, prop in node["properties"].items():
         assert prop.get("description"), f"{where}.{name} has no description"
-        nested = globals().get(str(hints[name]).removeprefix("list[").removesuffix("]"))
+        nested = getattr(lost_model, str(hints[name]).removeprefix("list[").removesuffix("]"), None)
         if dataclasses.is_dataclass(nested) and isinstance(nested, type):
             _check_model_against_schema(nested, _resolve(prop), f"{where}.{name}")
 
