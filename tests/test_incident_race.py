@@ -16,16 +16,15 @@ from medvault.registry.records import Actor, Event, KeyPackage
 from medvault.registry.sql import Registry
 from medvault.vault.env import Env
 from medvault.vault.incidents import report_lost
+from tests.support.registries import BACKENDS, registry_url
 
 VAULT = "0123456789abcdef0123456789abcdef"
 REPORTERS = 6
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'registry.sqlite'}"
-    return str(request.getfixturevalue("pg_url"))
+    return registry_url(request, tmp_path)
 
 
 def _registry_with_vault(url: str) -> Registry:

@@ -20,17 +20,16 @@ from medvault.registry.records import Actor, Event, KeyPackage
 from medvault.registry.sql import Registry
 from tests.pg import PgServer
 from tests.support.chain import assert_chain_breaks_at
+from tests.support.registries import BACKENDS, registry_url, registry_with
 
 VAULT = "0123456789abcdef0123456789abcdef"
 ALICE = Actor("alice", "ws-01", "Alice Example")
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'registry.sqlite'}"
-    return str(request.getfixturevalue("pg_url"))
+    return registry_url(request, tmp_path)
 
 
 def _event(n: int, vault_id: str | None = VAULT, action: str = "add") -> Event:
@@ -41,10 +40,7 @@ def _event(n: int, vault_id: str | None = VAULT, action: str = "add") -> Event:
 
 
 def _filled(url: str, count: int = 6) -> Registry:
-    registry = Registry.for_url(url)
-    for n in range(1, count + 1):
-        registry.append_event(_event(n))
-    return registry
+    return registry_with(url, map(_event, range(1, count + 1)))
 
 
 def _sql(registry: Registry, statement: str) -> None:
