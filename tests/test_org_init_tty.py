@@ -9,8 +9,6 @@ import itertools
 import os
 import re
 import shutil
-import signal
-import sys
 from pathlib import Path
 
 import pexpect
@@ -22,6 +20,7 @@ from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
 from medvault.keys.shares import combine_shares
 from tests.conftest import Workspace
 from tests.support.cli import run_medvault
+from tests.support.terminal import default_sigint, spawn_medvault, wait_for_exit
 
 pytestmark = pytest.mark.tty
 ADMINS = ("alice", "bob", "carol")
@@ -31,11 +30,6 @@ CALL = "{}, press Enter to see your share."
 DONE = "Press Enter when done: the screen is cleared for the next admin."
 
 
-def _default_sigint() -> None:
-    # As tests/test_tty.py: a suite started without job control would pass SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDVAULT_")}
     env.update(MEDVAULT_HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
@@ -43,15 +37,7 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _spawn(env: dict[str, str], *args: str | Path) -> tuple[pexpect.spawn, io.StringIO]:
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "medvault", *map(str, args)],
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 160),
-        preexec_fn=_default_sigint,
-    )
+    child = spawn_medvault(env, *args, dimensions=(40, 160), preexec_fn=default_sigint)
     screen = io.StringIO()
     child.logfile_read = screen  # everything the terminal was sent
     return child, screen
@@ -82,8 +68,7 @@ def _ceremony(child: pexpect.spawn, admins: tuple[str, ...]) -> None:
         child.expect_exact(DONE)
         child.sendline("")
         child.expect_exact(CLEAR)
-    child.expect(pexpect.EOF)
-    child.close()
+    wait_for_exit(child)
 
 
 def _check_one_share_per_screen(screen: str, admins: tuple[str, ...]) -> dict[str, str]:
@@ -139,9 +124,8 @@ def test_a_stopped_hand_out_clears_the_screen_and_keeps_no_org(tmp_path: Path, s
         child.sendintr()
     else:
         child.sendeof()
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 130, screen.getvalue()
+    status, _rest = wait_for_exit(child)
+    assert status == 130, screen.getvalue()
     after_share = screen.getvalue().split(DONE, 1)[1]
     assert CLEAR in after_share  # alice's words were cleared on the way out
     assert list(out.iterdir()) == []  # no org.toml, no org.toml.tmp: the key is never used
@@ -182,9 +166,8 @@ def test_share_files_on_a_disk_are_refused_without_shares_to_disk(tmp_path: Path
     assert "--shares-to-disk" in refused.stderr
     assert not out.exists()  # refused before anything was made
     child, screen = _spawn(env, *_init_args(out, "--shares-to-files"))  # on a terminal
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 2, screen.getvalue()
+    status, _rest = wait_for_exit(child)
+    assert status == 2, screen.getvalue()
     assert not out.exists()
     accepted = run_medvault(env, *_init_args(out, "--shares-to-disk"))
     assert accepted.returncode == 0, accepted.stderr

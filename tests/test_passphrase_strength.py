@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pexpect
 import pytest
 
 from medvault.config import DEFAULT_PASSPHRASE_POLICY, PassphrasePolicy, load_org
@@ -21,6 +20,7 @@ from medvault.vault.env import Env
 from medvault.vault.maintenance import change_passphrase
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.support.lost_book import policy_finding
+from tests.support.terminal import answer_new_passphrase, spawn_medvault, wait_for_exit
 
 ORG = "Test Clinic"  # tests/conftest.py's organisation
 LABEL = "Lab exports"
@@ -215,24 +215,12 @@ def test_org_policy_is_read_and_enforced(ws: Workspace, drive: Path, tmp_path: P
 def test_a_weak_new_passphrase_is_asked_again_on_a_terminal(ws: Workspace, drive: Path) -> None:
     ws.create_fast(drive, LABEL)
     env = {**ws.env, "MEDVAULT_PASSPHRASE_FILE": str(ws.passfile)}  # the current one
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "medvault", "passwd", str(drive)],
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-    )
+    child = spawn_medvault(env, "passwd", drive)
     seen = []
     for answer in ("passwordpassword", "seven sleepy otters dance tango"):
-        child.expect("New vault passphrase")
-        seen.append(child.before or "")
-        child.sendline(answer)
-        child.expect("Repeat to confirm")
-        child.sendline(answer)
-    child.expect(pexpect.EOF)
-    child.close()
-    before = child.before or ""
-    assert child.exitstatus == 0, before
+        seen.append(answer_new_passphrase(child, answer))
+    status, before = wait_for_exit(child)
+    assert status == 0, before
     assert "Passphrase changed." in before
     assert "too easy to guess" in seen[1] and "choose another" in seen[1]
     assert "passwordpassword" not in before + "".join(seen)

@@ -4,16 +4,15 @@ passphrase change, and a mistyped group is named."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import pexpect
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from medvault.keys.recovery_code import RecoveryCodeMistyped, format_code, parse
 from tests.conftest import Workspace
+from tests.support.terminal import spawn_medvault, wait_for_exit
 
 
 @given(st.binary(min_size=16, max_size=16))
@@ -72,16 +71,9 @@ def test_recovery_code_opens_the_vault(ws: Workspace, drive: Path, tmp_path: Pat
 def test_recovery_code_prompt_on_a_terminal(ws: Workspace, drive: Path, tmp_path: Path) -> None:
     _vault_id, code_file = _make(ws, drive, tmp_path)
     code = code_file.read_text().strip()
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "medvault", "ls", str(drive), "--use-recovery-code"],
-        env=ws.env,
-        encoding="utf-8",
-        timeout=30,
-    )
+    child = spawn_medvault(ws.env, "ls", drive, "--use-recovery-code", timeout=30)
     child.expect("Recovery code")
     child.sendline(code)
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
-    assert code not in (child.before or "")
+    status, rest = wait_for_exit(child)
+    assert status == 0
+    assert code not in rest

@@ -7,11 +7,9 @@ pty; events merged from a drive's log by `sync` are shown by `custody show` (tex
 from __future__ import annotations
 
 import json
-import sys
 import unicodedata
 from pathlib import Path
 
-import pexpect
 import pytest
 
 from medvault.cli.safe_text import dumps, safe, safe_lines
@@ -23,6 +21,7 @@ from medvault.vault.create import create_vault
 from medvault.vault.custody import to_log_dict
 from medvault.vault.env import Env
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.support.terminal import spawn_medvault, wait_for_exit
 
 # The review's label (poc/label_inject.py): erase the line, recolour, retitle the window.
 LABEL = (
@@ -77,19 +76,11 @@ def _raw_controls(text: str) -> set[str]:
 
 def test_info_on_a_terminal_shows_a_hostile_label_escaped(ws: Workspace, drive: Path) -> None:
     _vault(ws, drive, LABEL)
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "medvault", "info", str(drive)],
-        env=ws.env,
-        encoding="utf-8",
-        codec_errors="surrogateescape",
-        timeout=60,
-        dimensions=(40, 160),
+    child = spawn_medvault(
+        ws.env, "info", drive, codec_errors="surrogateescape", dimensions=(40, 160)
     )
-    child.expect(pexpect.EOF)
-    transcript = child.before
-    child.close()
-    assert child.exitstatus == 0, transcript
+    status, transcript = wait_for_exit(child)
+    assert status == 0, transcript
     assert "\x1b" not in transcript and "\x07" not in transcript
     # The pty turns each \n into \r\n; no other carriage return may get through.
     assert "\r" not in transcript.replace("\r\n", "")
