@@ -11,6 +11,7 @@ from pathlib import Path
 
 from medvault.registry.sql import Registry
 from tests.conftest import Workspace
+from tests.support.files import write_tree
 
 PHI_NAME = "Smith-John-MRN-99812"
 
@@ -28,9 +29,7 @@ def _vault_id(ws: Workspace, drive: Path) -> str:
 
 
 def test_offline_events_reach_the_registry_once(ws: Workspace, drive: Path, tmp_path: Path) -> None:
-    src = tmp_path / PHI_NAME
-    src.mkdir()
-    (src / "labs.csv").write_text(f"{PHI_NAME},positive\n")
+    src = write_tree(tmp_path / PHI_NAME, {"labs.csv": f"{PHI_NAME},positive\n"})
     ws.cli("create", drive, check=True)
     vault_id = _vault_id(ws, drive)
     laptop = _laptop(ws, tmp_path)
@@ -69,9 +68,7 @@ def test_offline_events_reach_the_registry_once(ws: Workspace, drive: Path, tmp_
 
 
 def test_every_drive_event_is_in_the_log(ws: Workspace, drive: Path, tmp_path: Path) -> None:
-    src = tmp_path / "d"
-    src.mkdir()
-    (src / "a.txt").write_text("a")
+    src = write_tree(tmp_path / "d", {"a.txt": "a"})
     ws.cli("create", drive, check=True)
     ws.cli("add", drive, src, check=True)
     ws.cli("custody", "transfer", drive, "--to", "bob", "--reason", "courier", check=True)
@@ -90,9 +87,7 @@ def test_damaged_or_foreign_log_entries_are_skipped(
     ws.cli("create", drive, check=True)
     ws.cli("create", other, check=True)
     laptop = _laptop(ws, tmp_path)
-    src = tmp_path / "d"
-    src.mkdir()
-    (src / "a.txt").write_text("a")
+    src = write_tree(tmp_path / "d", {"a.txt": "a"})
     ws.cli("add", drive, src, check=True, extra_env=laptop)
     ws.cli("add", other, src, check=True, extra_env=laptop)
     log = drive / "MEDVAULT" / "log"
@@ -136,9 +131,7 @@ def test_sync_into_a_registry_without_the_vault_is_refused(
 def test_read_only_drive_still_records_in_the_registry(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
-    src = tmp_path / "d"
-    src.mkdir()
-    (src / "a.txt").write_text("a")
+    src = write_tree(tmp_path / "d", {"a.txt": "a"})
     ws.cli("create", drive, check=True)
     ws.cli("add", drive, src, check=True)
     # A log the drive cannot take (here: a file where the folder should be; root ignores

@@ -9,15 +9,13 @@ import os
 from pathlib import Path
 
 from tests.conftest import Workspace
-from tests.support.files import share_args
+from tests.support.files import share_args, write_tree
 
 
 def test_erase_leaves_nothing_that_opens_the_vault(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
-    src = tmp_path / "records"
-    src.mkdir()
-    (src / "a.csv").write_text("mrn,result\n1,neg\n")
+    src = write_tree(tmp_path / "records", {"a.csv": "mrn,result\n1,neg\n"})
     created = json.loads(ws.cli("create", drive, "--recovery-code", "--json", check=True).stdout)
     vault_id = created["vault_id"]
     code_file = tmp_path / "code.txt"

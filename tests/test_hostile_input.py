@@ -38,7 +38,7 @@ from medvault.vault.org import init_org
 from medvault.vault.reading import list_files
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.media import mounted_fat32, raw_image_bytes
-from tests.support.files import digests
+from tests.support.files import digests, write_tree
 
 MIB = 1024 * 1024
 
@@ -94,12 +94,8 @@ def _refused_by_plan(source: Path, says: str) -> None:
 def test_links_inside_a_folder_are_refused_and_a_named_link_is_followed(
     ws: Workspace, vault: Path, tmp_path: Path
 ) -> None:
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "secret.txt").write_text("not part of the source")
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "ok.txt").write_text("fine")
+    outside = write_tree(tmp_path / "outside", {"secret.txt": "not part of the source"})
+    src = write_tree(tmp_path / "src", {"ok.txt": "fine"})
     before = digests(vault)
     links = {
         "self-loop": "self-loop",  # ELOOP when followed
@@ -135,9 +131,7 @@ def test_links_inside_a_folder_are_refused_and_a_named_link_is_followed(
 def test_fifo_device_and_socket_are_refused_without_hanging(
     ws: Workspace, vault: Path, tmp_path: Path
 ) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "ok.txt").write_text("fine")
+    src = write_tree(tmp_path / "src", {"ok.txt": "fine"})
     before = digests(vault)
     fifo = src / "fifo"
     os.mkfifo(fifo)
@@ -218,9 +212,7 @@ def test_unreadable_file_and_folder_add_nothing(ws: Workspace, vault: Path, tmp_
 def test_non_utf8_name_is_refused_and_named_escaped(
     ws: Workspace, vault: Path, tmp_path: Path
 ) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "ok.txt").write_text("fine")
+    src = write_tree(tmp_path / "src", {"ok.txt": "fine"})
     bad = os.fsencode(src) + b"/\xff\xfe.txt"
     with open(bad, "wb") as handle:
         handle.write(b"latin-1 named")
@@ -449,9 +441,7 @@ def test_source_vanishing_after_planning(ws: Workspace, vault: Path, tmp_path: P
     """The first (large) file is committed and reported; the second is deleted while the
     first is being encrypted: exit 8 names it, and the vault holds exactly what was
     reported as added."""
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "a.bin").write_bytes(os.urandom(24 * MIB))
+    src = write_tree(tmp_path / "src", {"a.bin": os.urandom(24 * MIB)})
     doomed = src / "b.txt"
     doomed.write_text("will vanish")
     result, seen = _add_while(ws, vault, src, src / "a.bin", doomed.unlink)

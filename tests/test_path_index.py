@@ -15,19 +15,16 @@ import pytest
 from medvault.engine import path_index
 from medvault.engine.catalog import Located, load_catalog
 from medvault.engine.path_index import live_files, open_snapshot
-from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import FormatError, NotFound
 from medvault.format import path_index_file as fmt
 from medvault.format.index_records import add_record
-from medvault.keys.passphrase import to_secret
 from medvault.store.journal import JournalAppender, read_journal, rewrite_journal
 from medvault.vault.add import add_files
-from medvault.vault.create import create_vault
-from medvault.vault.env import Env
 from medvault.vault.maintenance import compact, remove_paths, repair
 from medvault.vault.reading import select
 from medvault.vault.verify import verify
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.conftest import Workspace
+from tests.support.library_vault import LibraryVault
 
 
 @pytest.fixture
@@ -38,17 +35,12 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
 
 
-class Vault:
-    def __init__(self, ws: Workspace, root: Path) -> None:
-        self.env = Env(kdf=FAST_KDF, warn=lambda _m: None)
-        self.registry = ws.registry()
-        self.drive = root / "drive"
-        self.drive.mkdir()
-        self.src = root / "src"
-        create_vault(self.drive, "t", to_secret(PASSPHRASE), ws.org, self.registry, self.env)
+class Vault(LibraryVault):
+    """The library vault, with files added from ROOT/src and its list read both ways."""
 
-    def open(self) -> UnlockedVault:
-        return unlock(open_headers(self.drive), to_secret(PASSPHRASE))
+    def __init__(self, ws: Workspace, root: Path) -> None:
+        super().__init__(ws, root)
+        self.src = root / "src"
 
     def add(self, names: list[str], replace: bool = False) -> None:
         shutil.rmtree(self.src, ignore_errors=True)

@@ -16,15 +16,13 @@ import pytest
 from medvault.engine import path_index, writing
 from medvault.engine.catalog import Located, load_catalog
 from medvault.engine.path_index import live_files, open_snapshot
-from medvault.engine.session import UnlockedVault, open_headers, unlock
+from medvault.engine.session import UnlockedVault
 from medvault.errors import AlreadyExists
 from medvault.format import entry as efmt
-from medvault.keys.passphrase import to_secret
 from medvault.store.packs import list_packs
 from medvault.vault.add import SourcePlan, _walk, add_planned, plan
-from medvault.vault.create import create_vault
-from medvault.vault.env import Env
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.conftest import Workspace
+from tests.support.library_vault import LibraryVault
 
 # Names whose path order differs from a plain per-folder sort of names: "a.txt" < "a/..."
 # because "." < "/", "a-b" < "a/" too, but "a0" > "a/"; and non-ASCII after ASCII.
@@ -54,21 +52,9 @@ def _tree(root: Path, names: list[str]) -> dict[str, bytes]:
     return out
 
 
-class Drive:
-    def __init__(self, ws: Workspace, root: Path) -> None:
-        self.env = Env(kdf=FAST_KDF, warn=lambda _m: None)
-        self.registry = ws.registry()
-        self.drive = root / "drive"
-        self.drive.mkdir()
-        create_vault(self.drive, "t", to_secret(PASSPHRASE), ws.org, self.registry, self.env)
-
-    def open(self) -> UnlockedVault:
-        return unlock(open_headers(self.drive), to_secret(PASSPHRASE))
-
-
 @pytest.fixture
-def drive(ws: Workspace, tmp_path: Path) -> Iterator[Drive]:
-    made = Drive(ws, tmp_path)
+def drive(ws: Workspace, tmp_path: Path) -> Iterator[LibraryVault]:
+    made = LibraryVault(ws, tmp_path)
     yield made
     made.registry.close()
 
@@ -116,7 +102,7 @@ def _expected_digest(vault: UnlockedVault, paths: set[str]) -> str:
 
 
 def test_streamed_add_keeps_nothing_and_indexes_everything(
-    drive: Drive, tmp_path: Path, small_groups: None
+    drive: LibraryVault, tmp_path: Path, small_groups: None
 ) -> None:
     names = [*TRICKY, *(f"d{i % 4}/f{i:03d}.txt" for i in range(60))]
     files = _tree(tmp_path / "t", names)
@@ -164,7 +150,7 @@ def _all_live(vault: UnlockedVault) -> list[Located]:
 
 
 def test_path_index_merges_overlapping_groups_and_earlier_files(
-    drive: Drive, tmp_path: Path, small_groups: None
+    drive: LibraryVault, tmp_path: Path, small_groups: None
 ) -> None:
     """A list plan in shuffled order gives groups whose path ranges overlap, on top of files
     already in the vault and a replaced one: the index still lists them in order."""
@@ -187,7 +173,7 @@ def test_path_index_merges_overlapping_groups_and_earlier_files(
 
 
 def test_clash_with_the_vault_is_refused_before_anything_is_written(
-    drive: Drive, tmp_path: Path
+    drive: LibraryVault, tmp_path: Path
 ) -> None:
     _tree(tmp_path / "t", ["a.txt", "b.txt"])
     vault = drive.open()
@@ -208,7 +194,7 @@ def test_clash_with_the_vault_is_refused_before_anything_is_written(
 
 
 def test_file_appearing_between_check_and_store_is_refused_as_a_clash(
-    drive: Drive, tmp_path: Path
+    drive: LibraryVault, tmp_path: Path
 ) -> None:
     _tree(tmp_path / "t", ["b.txt"])
     vault = drive.open()
@@ -225,7 +211,7 @@ def test_file_appearing_between_check_and_store_is_refused_as_a_clash(
 
 @pytest.mark.parametrize("swap", ["symlink", "fifo"])
 def test_file_swapped_between_check_and_store_is_refused(
-    drive: Drive, tmp_path: Path, swap: str
+    drive: LibraryVault, tmp_path: Path, swap: str
 ) -> None:
     """The storing walk only stats each file (the check opened it): a file turned into a
     link or a FIFO after the check is refused when the store reaches it; a.txt,
@@ -249,7 +235,9 @@ def test_file_swapped_between_check_and_store_is_refused(
     assert set((tmp_path / "t").iterdir()) >= {tmp_path / "t" / "a.txt"}
 
 
-def test_file_removed_between_check_and_store_is_not_stored(drive: Drive, tmp_path: Path) -> None:
+def test_file_removed_between_check_and_store_is_not_stored(
+    drive: LibraryVault, tmp_path: Path
+) -> None:
     _tree(tmp_path / "t", ["a.txt", "b.txt"])
     later = SourcePlan([tmp_path / "t"])
     later.check()

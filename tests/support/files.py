@@ -22,3 +22,17 @@ def share_args(home: Path, *names: str) -> list[str | Path]:
     for name in names:
         args += ["--share", home / "shares" / f"{name}.txt"]
     return args
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Make the new folder ROOT holding FILES (relative path -> text or bytes, folders made
+    as needed); returns ROOT, as a source for `add`."""
+    root.mkdir()
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return root
