@@ -70,6 +70,43 @@ def _next_command_cleans_up(ws: Workspace, drive: Path, tmp_path: Path, before: 
     assert _listing(ws, drive) == sorted([*before, "next.txt"])
 
 
+def _fat32_image(tmp_path: Path) -> tuple[Path, Path]:
+    """A new 64 MiB FAT32 image and the mount point to mount it on (skips without the
+    tools)."""
+    _need(FAT32)
+    image = tmp_path / "fat32.img"
+    make_image(FAT32, image, 64)
+    return image, tmp_path / "mnt"
+
+
+def _add_ls_verify_fail(
+    ws: Workspace, mountpoint: Path, extra: Path, code: int
+) -> list[tuple[str, str]]:
+    """add EXTRA, ls and verify on MOUNTPOINT each exit CODE with one error line (and at
+    most a hint); returns (error line, stderr) for each."""
+    failed = []
+    for args in (["add", mountpoint, extra], ["ls", mountpoint], ["verify", mountpoint]):
+        result = ws.cli(*args)
+        assert result.returncode == code, (args, result.stderr)
+        failed.append((_one_error(result.stderr), result.stderr))
+    return failed
+
+
+def _remounted_as_before(
+    ws: Workspace,
+    image: Path,
+    mountpoint: Path,
+    tmp_path: Path,
+    before: dict[str, str],
+    files: list[str],
+) -> None:
+    """Mounted again, the FAT32 stick holds the vault's bytes as BEFORE and the vault is as
+    it was (_next_command_cleans_up, FILES listed)."""
+    with mount_image(FAT32, image, mountpoint) as stick:
+        assert digests(stick.mountpoint / "MEDVAULT") == before
+        _next_command_cleans_up(ws, stick.mountpoint, tmp_path, files)
+
+
 def test_full_exfat_stick(ws: Workspace, tmp_path: Path) -> None:
     """exFAT says ENOSPC: exit 7 with the reason, nothing of the failed add on the drive."""
     _need(EXFAT)
@@ -137,59 +174,39 @@ def test_mount_point_vanishes_between_commands(ws: Workspace, tmp_path: Path) ->
     """Unmounted after create: add/ls/verify say the path holds no vault and ask whether the
     drive is mounted (exit 4); with the mount point folder gone too, that it does not exist.
     Nothing is written into the bare mount point, and the re-mounted vault is intact."""
-    _need(FAT32)
-    image = tmp_path / "fat32.img"
-    make_image(FAT32, image, 64)
-    mountpoint = tmp_path / "mnt"
+    image, mountpoint = _fat32_image(tmp_path)
     with mount_image(FAT32, image, mountpoint) as stick:
         _fill_vault(ws, stick.mountpoint, tmp_path)
         before, files = digests(stick.mountpoint / "MEDVAULT"), _listing(ws, stick.mountpoint)
     extra = tmp_path / "new.txt"
     extra.write_text("new\n")
-    commands: list[list[str | Path]] = [["add", mountpoint, extra], ["ls", mountpoint]]
-    commands.append(["verify", mountpoint])
-    for args in commands:
-        result = ws.cli(*args)
-        assert result.returncode == 4, (args, result.stderr)
-        line = _one_error(result.stderr)
+    for line, stderr in _add_ls_verify_fail(ws, mountpoint, extra, 4):
         assert line == f"medvault: error: {mountpoint} is not a medvault vault " + (
             "(no MEDVAULT/vault.mvh)"
         )
-        assert "hint: is the drive plugged in and mounted?" in result.stderr
+        assert "hint: is the drive plugged in and mounted?" in stderr
     assert list(mountpoint.iterdir()) == []
     mountpoint.rmdir()  # as udisks does when it unmounts
     result = ws.cli("add", mountpoint, extra)
     assert result.returncode == 4
     assert _one_error(result.stderr) == f"medvault: error: {mountpoint} does not exist"
     assert not mountpoint.exists()
-    with mount_image(FAT32, image, mountpoint) as stick:
-        assert digests(stick.mountpoint / "MEDVAULT") == before
-        _next_command_cleans_up(ws, stick.mountpoint, tmp_path, files)
+    _remounted_as_before(ws, image, mountpoint, tmp_path, before, files)
 
 
 def test_dead_fuse_server(ws: Workspace, tmp_path: Path) -> None:
     """The FUSE server died (the mount answers ENOTCONN): add/ls/verify exit 23 and say the
     drive is gone; after re-mounting, the vault is as it was."""
-    _need(FAT32)
-    image = tmp_path / "fat32.img"
-    make_image(FAT32, image, 64)
-    mountpoint = tmp_path / "mnt"
+    image, mountpoint = _fat32_image(tmp_path)
     extra = tmp_path / "new.txt"
     extra.write_text("new\n")
     with mount_image(FAT32, image, mountpoint) as stick:
         _fill_vault(ws, stick.mountpoint, tmp_path)
         before, files = digests(stick.mountpoint / "MEDVAULT"), _listing(ws, stick.mountpoint)
         stick.kill_fuse_only()
-        commands: list[list[str | Path]] = [["add", mountpoint, extra], ["ls", mountpoint]]
-        commands.append(["verify", mountpoint])
-        for args in commands:
-            result = ws.cli(*args)
-            assert result.returncode == 23, (args, result.stderr)
-            line = _one_error(result.stderr)
+        for line, _stderr in _add_ls_verify_fail(ws, mountpoint, extra, 23):
             assert "the drive is gone (Transport endpoint is not connected)" in line, line
-    with mount_image(FAT32, image, mountpoint) as stick:
-        assert digests(stick.mountpoint / "MEDVAULT") == before
-        _next_command_cleans_up(ws, stick.mountpoint, tmp_path, files)
+    _remounted_as_before(ws, image, mountpoint, tmp_path, before, files)
 
 
 @pytest.mark.parametrize("code", ["ENOTCONN", "ECONNABORTED", "ENODEV", "ENXIO", "ENOMEDIUM"])

@@ -61,7 +61,10 @@ class Recorder:
         self._handle.close()
 
 
-def _add(ws: Workspace, drive: Path, src: Path, count: int) -> None:
+def _vault_with_notes(ws: Workspace, drive: Path, src: Path, count: int) -> None:
+    """A new vault in the folder DRIVE holding COUNT small notes (from SRC/notes)."""
+    drive.mkdir()
+    ws.create_fast(drive)
     for i in range(count):
         path = src / "notes" / f"n{i:02d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,12 +89,10 @@ def _rebuild(vault: UnlockedVault) -> None:
 def test_the_snapshot_is_written_in_one_run_from_byte_0(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    drive = tmp_path / "drive"
-    drive.mkdir()
-    ws.create_fast(drive)
     monkeypatch.setattr(path_index, "PAGE_ROWS", 3)  # several pages
     monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
-    _add(ws, drive, tmp_path / "src", FILES)
+    drive = tmp_path / "drive"
+    _vault_with_notes(ws, drive, tmp_path / "src", FILES)
     handles: dict[Path, Recorder] = {}
     real_create = fsio.create
 
@@ -124,9 +125,7 @@ def test_a_snapshot_smaller_than_a_cluster_survives_on_fusefat(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     local = tmp_path / "local"
-    local.mkdir()
-    ws.create_fast(local)
-    _add(ws, local, tmp_path / "src", FILES)  # too few files for a path index yet
+    _vault_with_notes(ws, local, tmp_path / "src", FILES)  # too few files for a path index yet
     assert not (local / "MEDVAULT" / "index" / "paths.mvs").exists()
     image = tmp_path / "fat32.img"
     make_image(FAT32, image, DEFAULT_CLUSTER_MIB)

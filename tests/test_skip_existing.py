@@ -55,6 +55,14 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
+def _added_once(ws: Workspace, drive: Path, tmp_path: Path) -> Path:
+    """A new vault on DRIVE with the _source tree (made in TMP_PATH) added; returns it."""
+    ws.create_fast(drive)
+    src = _source(tmp_path)
+    ws.cli("add", drive, src, check=True)
+    return src
+
+
 def _listed(ws: Workspace, drive: Path) -> list[str]:
     result = ws.cli("ls", drive, "--json", check=True)
     return [f["path"] for f in json.loads(result.stdout)]
@@ -63,9 +71,7 @@ def _listed(ws: Workspace, drive: Path) -> list[str]:
 def test_an_add_run_again_skips_what_is_in_and_counts_it(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
-    ws.create_fast(drive)
-    src = _source(tmp_path)
-    ws.cli("add", drive, src, check=True)
+    src = _added_once(ws, drive, tmp_path)
     again = ws.cli("add", drive, src)
     assert again.returncode == 9  # without the flag: a clash, and it says what to do
     assert "--skip-existing" in again.stderr
@@ -82,9 +88,7 @@ def test_an_add_run_again_skips_what_is_in_and_counts_it(
 def test_a_path_with_other_contents_is_still_refused(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
-    ws.create_fast(drive)
-    src = _source(tmp_path)
-    ws.cli("add", drive, src, check=True)
+    src = _added_once(ws, drive, tmp_path)
     (src / "small" / "note-07.txt").write_bytes(b"a different note of another length")
     (src / "small" / "new.txt").write_bytes(b"new")
     refused = ws.cli("add", drive, src, "--skip-existing")

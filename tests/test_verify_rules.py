@@ -121,37 +121,27 @@ def test_index_and_packs_that_disagree_about_the_files_are_reported() -> None:
     assert index_status(indexed, cut) == "ok"
 
 
+def _in_flight_alone(
+    locs: list[Located], unindexed: tuple[str, ...] = (), scan_damage: dict[str, str] | None = None
+) -> bool:
+    """index_in_flight for a catalog that is both the index's and the walk's view."""
+    catalog = _catalog(locs, unindexed=unindexed, scan_damage=scan_damage)
+    return index_in_flight(catalog, catalog)
+
+
 def test_one_interrupted_write_is_in_flight_and_more_is_not() -> None:
-    one = _catalog([_loc("f1", "p1"), _loc("f2", "new")], unindexed=("new",))
-    assert index_in_flight(one, one)
+    assert _in_flight_alone([_loc("f1", "p1"), _loc("f2", "new")], ("new",))
     # Spares beside it hold only copies: still one interrupted write.
-    with_spares = _catalog(
-        [_loc("f1", "p1"), _loc("f2", "new")],
-        unindexed=(
-            "new",
-            "s1",
-            "s2",
-        ),
-    )
-    assert index_in_flight(with_spares, with_spares)
-    only_spares = _catalog([_loc("f1", "p1")], unindexed=("s1",))
-    assert index_in_flight(only_spares, only_spares)
+    assert _in_flight_alone([_loc("f1", "p1"), _loc("f2", "new")], ("new", "s1", "s2"))
+    assert _in_flight_alone([_loc("f1", "p1")], ("s1",))
     # Two packs with entries of their own: index records were lost.
-    two = _catalog(
-        [_loc("f1", "n1"), _loc("f2", "n2")],
-        unindexed=(
-            "n1",
-            "n2",
-        ),
-    )
-    assert not index_in_flight(two, two)
+    assert not _in_flight_alone([_loc("f1", "n1"), _loc("f2", "n2")], ("n1", "n2"))
     # An unindexed pack that cannot be read is damage, not a write in flight.
-    unread = _catalog([_loc("f1", "p1")], unindexed=("bad",), scan_damage={"bad": "not a pack"})
-    assert not index_in_flight(unread, unread)
+    assert not _in_flight_alone([_loc("f1", "p1")], ("bad",), {"bad": "not a pack"})
     # Nothing out of the index: nothing in flight.
-    settled = _catalog([_loc("f1", "p1")])
-    assert not index_in_flight(settled, settled)
+    assert not _in_flight_alone([_loc("f1", "p1")])
     # The index and the packs disagree about the files: not just a write in flight.
+    one = _catalog([_loc("f1", "p1"), _loc("f2", "new")], unindexed=("new",))
     more = _catalog([_loc("f1", "p1"), _loc("f2", "new"), _loc("f3", "p1", offset=150)])
     assert not index_in_flight(one, more)
     assert index_in_flight(one, more, {"p1": "cut short"})
