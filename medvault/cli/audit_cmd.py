@@ -8,7 +8,7 @@ import click
 
 from medvault.cli import safe_text
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import json_option, load_org_config, org_option
+from medvault.cli.options import file_option, json_option, load_org_config, org_option
 from medvault.cli.org_zone import optional_org, report_period, zone_of
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe_lines
@@ -100,12 +100,7 @@ def audit_head(cli: CliContext, as_json: bool) -> None:
     show_default=True,
     help="CSV for spreadsheets, HTML to print, JSON for programs (same as --json).",
 )
-@click.option(
-    "--out",
-    "out_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write to this file instead of standard output.",
-)
+@file_option("--out", "out_file", help="Write to this file instead of standard output.")
 @org_option
 @json_option
 @pass_cli_context

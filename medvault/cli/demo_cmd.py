@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.options import folder_option
 from medvault.config import OrgConfig, load_org
 from medvault.crypto.escrow import DEFAULT_SUITE, EscrowSuite, suite_available
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY
@@ -50,10 +51,9 @@ def _write_samples(folder: Path) -> Path:
 
 
 @click.command("demo")
-@click.option(
+@folder_option(
     "--dir",
     "work_dir",
-    type=click.Path(path_type=Path, file_okay=False),
     help="Folder to work in (default: a new temporary folder, kept for a look).",
 )
 @pass_cli_context

@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_option
+from medvault.cli.options import (
+    VAULT_ARG,
+    json_option,
+    load_org_config,
+    org_option,
+    out_folder_option,
+)
 from medvault.cli.output import emit_json, progress_bar, writable_folder
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import (
@@ -25,12 +31,8 @@ from medvault.vault.erase import Erased, erase_vault
 @click.command("erase")
 @VAULT_ARG
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for the certificate of sanitization (certificate.txt, certificate.json).",
+@out_folder_option(
+    "Folder for the certificate of sanitization (certificate.txt, certificate.json)."
 )
 @click.option(
     "--wipe-free-space",

@@ -12,7 +12,7 @@ from types import FrameType
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import declare_options, json_option
+from medvault.cli.options import declare_options, folder_option, json_option
 from medvault.cli.output import added_printer, emit_json, progress_bar
 from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.engine.catalog import Located
@@ -67,11 +67,10 @@ EXPORT_HELP = """Run an export command so that its output reaches the drive only
     help=EXPORT_HELP,
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
-@click.option(
+@folder_option(
     "--vault",
     "vault_path",
     required=True,
-    type=click.Path(path_type=Path, file_okay=False),
     help="The vault (drive root or its MEDVAULT/ folder) that receives the export.",
 )
 @click.option("--name", help="Export name, used in exports/NAME/<time>/ (default: CMD's name).")

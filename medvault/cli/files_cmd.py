@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import VAULT_ARG, F, declare_options, json_option
+from medvault.cli.options import VAULT_ARG, F, declare_options, folder_option, json_option
 from medvault.cli.output import added_printer, emit_json, emit_json_array, progress_bar
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import (
@@ -305,10 +305,9 @@ EXTRACT_HELP = (
 @click.command("extract", help=EXTRACT_HELP)
 @VAULT_ARG
 @click.argument("paths", nargs=-1)
-@click.option(
+@folder_option(
     "--to",
     "dest",
-    type=click.Path(path_type=Path, file_okay=False),
     required=True,
     help="Folder to write the files into (created if needed).",
 )

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import json_option, load_org_config, org_option
+from medvault.cli.options import json_option, load_org_config, org_option, out_folder_option
 from medvault.cli.output import emit_json, writable_folder
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import forget_cached_key
@@ -49,13 +49,7 @@ def incident_group() -> None:
     "notification clock starts here, on the organisation's calendar.",
 )
 @click.option("--reported-by", required=True, metavar="NAME", help="Who reported the loss.")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for the evidence pack (report.html, report.json).",
-)
+@out_folder_option("Folder for the evidence pack (report.html, report.json).")
 @org_option
 @json_option
 @pass_cli_context

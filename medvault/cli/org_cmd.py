@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import json_option, load_org_config, org_option
+from medvault.cli.options import json_option, load_org_config, org_option, out_folder_option
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.cli.share_handout import choose, handout_options
@@ -49,13 +49,7 @@ def org_group() -> None:
     show_default=True,
     help="Escrow algorithm: hybrid post-quantum, or P-384 for a FIPS-only profile.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Folder for org.toml (and shares/<admin>.txt with --shares-to-files).",
-)
+@out_folder_option("Folder for org.toml (and shares/<admin>.txt with --shares-to-files).")
 @click.option(
     "--time-zone",
     "time_zone",
@@ -181,13 +175,7 @@ def org_show(org_path: Path | None, as_json: bool) -> None:
 
 @org_group.command("rotate")
 @click.option("--reason", required=True, help="Why the key is rotated; recorded.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Folder for the new org.toml (and shares/<admin>.txt with --shares-to-files).",
-)
+@out_folder_option("Folder for the new org.toml (and shares/<admin>.txt with --shares-to-files).")
 @click.option(
     "--admin",
     "admins",
@@ -267,13 +255,7 @@ def org_rotate(
 @click.option("--reason", required=True, help="Why the shares are re-dealt; recorded.")
 @click.option("--admin", "admins", multiple=True, required=True, help="The new admin set.")
 @click.option("--threshold", type=int, required=True, help="Quorum for the new shares.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="Folder for the updated org.toml (and the new shares with --shares-to-files).",
-)
+@out_folder_option("Folder for the updated org.toml (and the new shares with --shares-to-files).")
 @share_option
 @handout_options
 @org_option

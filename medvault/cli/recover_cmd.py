@@ -9,10 +9,17 @@ import click
 from medvault.cli import passphrase as pp
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.files_cmd import raise_for_problems
-from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_option
+from medvault.cli.options import (
+    VAULT_ARG,
+    file_option,
+    folder_option,
+    json_option,
+    load_org_config,
+    org_option,
+)
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
-from medvault.cli.shares_input import collect_shares
+from medvault.cli.shares_input import collect_shares, share_option
 from medvault.cli.unlock import forget_cached_key
 from medvault.config import OrgConfig
 from medvault.engine.names import shown
@@ -33,25 +40,17 @@ from medvault.vault.recovery import (
 @click.option(
     "--reason", required=True, help="Why (ticket, incident); recorded in the audit trail."
 )
-@click.option(
+@folder_option(
     "--to",
     "dest",
-    type=click.Path(path_type=Path, file_okay=False),
     help="Extract the named files (all if none are named) into this folder.",
 )
 @click.option("--reset-passphrase", is_flag=True, help="Replace the passphrase instead.")
-@click.option(
+@file_option(
     "--new-passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False),
     help="With --reset-passphrase: read the new passphrase from this file.",
 )
-@click.option(
-    "--share",
-    "share_files",
-    multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="An admin's share file (repeat; for drills). Default: hidden prompts.",
-)
+@share_option
 @click.option(
     "--from-registry",
     is_flag=True,

@@ -12,7 +12,7 @@ import click
 
 from medvault.cli import scan_output
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import json_option
+from medvault.cli.options import folder_option, json_option
 from medvault.cli.output import emit_json, progress_bar
 from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.engine.session import open_headers
@@ -26,11 +26,10 @@ FOUND = 1  # like grep: the scan worked and found something
 
 @click.command("scan")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option(
+@folder_option(
     "--into",
     "into",
     metavar="VAULT",
-    type=click.Path(path_type=Path, file_okay=False),
     help="Move every file with findings into this vault (read back and verified), then "
     "zero and delete the plaintext.",
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from medvault.cli import passphrase as pp
+from medvault.cli.options import file_option
 from medvault.keys.shares import ParsedShare, ShareError, parse_share
 
 MAX_SHARE_FILE = 64 * 1024
@@ -53,11 +54,9 @@ def collect_shares(share_files: tuple[Path, ...]) -> list[ParsedShare]:
     return _shares_from_prompts()
 
 
-def share_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--share",
-        "share_files",
-        multiple=True,
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="An admin's share file (repeat; for drills). Default: hidden prompts.",
-    )(func)
+share_option = file_option(
+    "--share",
+    "share_files",
+    multiple=True,
+    help="An admin's share file (repeat; for drills). Default: hidden prompts.",
+)

@@ -11,6 +11,7 @@ from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.options import (
     VAULT_ARG,
     declare_options,
+    file_option,
     json_option,
     load_org_config,
     org_option,
@@ -167,9 +168,8 @@ def info_cmd(cli: CliContext, vault: Path, as_json: bool) -> None:
 
 @click.command("passwd")
 @VAULT_ARG
-@click.option(
+@file_option(
     "--new-passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False),
     help="Read the new passphrase from this file instead of asking twice.",
 )
 @with_unlocked_vault
