@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import VAULT_ARG, declare_options, json_option, org_option
+from medvault.cli.declared_input import Declaration, declare_options
+from medvault.cli.options import VAULT_ARG, json_option, org_option
 from medvault.cli.org_zone import optional_org, zone_of
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
@@ -18,7 +19,7 @@ from medvault.errors import NotFound, UsageError
 from medvault.registry.records import Event, StoredEvent, VaultRecord
 from medvault.reports.local_time import ReportZone
 from medvault.reports.lost import DRIVE_ACTS, custodian, plain, summarize
-from medvault.vault.custody import declare, parse_declared, sync_drive_log, transfer
+from medvault.vault.custody import declare, sync_drive_log, transfer
 from medvault.vault.incidents import known_vault
 
 
@@ -87,9 +88,7 @@ def custody_transfer(
 def custody_declare(
     cli: CliContext,
     vault: str,
-    individuals: int | None,
-    states: tuple[str, ...],
-    categories: tuple[str, ...],
+    declaration: Declaration,
 ) -> None:
     """Declare what VAULT holds (the drive or its id; no passphrase), after the fact: how
     many people, per US state, which kinds of data. Registry only, never on the drive;
@@ -97,7 +96,7 @@ def custody_declare(
 
     Exit codes: 0, 2 (nothing or something invalid declared), 4, 11, 16.
     """
-    declared = parse_declared(individuals, states, categories)
+    declared = declaration.parsed()
     if declared.empty:
         raise UsageError("declare at least one of --individuals, --state, --category")
     registry = cli.registry()

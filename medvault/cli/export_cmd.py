@@ -12,11 +12,12 @@ from types import FrameType
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import declare_options, folder_option, json_option
+from medvault.cli.declared_input import Declaration, declare_options
+from medvault.cli.options import folder_option, json_option
 from medvault.cli.output import added_printer, emit_json, progress_bar
 from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.engine.catalog import Located
-from medvault.vault.custody import declare, parse_declared
+from medvault.vault.custody import declare
 from medvault.vault.export import ExportResult, check_name, run_export
 from medvault.workstation import staging
 
@@ -99,9 +100,7 @@ def export_cmd(
     name: str | None,
     allow_disk_staging: bool,
     record_args: bool,
-    individuals: int | None,
-    states: tuple[str, ...],
-    categories: tuple[str, ...],
+    declaration: Declaration,
     passphrase: PassphraseSource,
     as_json: bool,
     command: tuple[str, ...],
@@ -111,7 +110,7 @@ def export_cmd(
     if argv and argv[0] == "--":
         argv = argv[1:]
     export_name = check_name(name or _default_name(argv))
-    declared = parse_declared(individuals, states, categories)
+    declared = declaration.parsed()
     root = _staging_root(allow_disk_staging)
     _warn_if_passphrase_file(passphrase.file)
     unlocked = unlock_vault(cli, vault_path, passphrase)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
-from medvault.cli.options import VAULT_ARG, F, declare_options, folder_option, json_option
+from medvault.cli.declared_input import Declaration, declare_options
+from medvault.cli.options import VAULT_ARG, F, folder_option, json_option
 from medvault.cli.output import added_printer, emit_json, emit_json_array, progress_bar
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import (
@@ -30,7 +31,7 @@ from medvault.errors import (
 )
 from medvault.store.layout import locate
 from medvault.vault.add import AddResult, SourcePlan, add_planned, check_sources
-from medvault.vault.custody import Declared, declare, parse_declared
+from medvault.vault.custody import Declared, declare
 from medvault.vault.maintenance import remove_paths
 from medvault.vault.reading import ExtractResult, extract
 
@@ -86,9 +87,7 @@ def add_cmd(
     skip_existing: bool,
     no_space_check: bool,
     verify_writes: bool | None,
-    individuals: int | None,
-    states: tuple[str, ...],
-    categories: tuple[str, ...],
+    declaration: Declaration,
     passphrase: PassphraseSource,
     as_json: bool,
 ) -> None:
@@ -122,7 +121,7 @@ def add_cmd(
         skip_existing,
         not no_space_check,
         verify_writes,
-        parse_declared(individuals, states, categories),
+        declaration.parsed(),
         passphrase,
         as_json,
     )
@@ -142,9 +141,7 @@ def cp_cmd(
     skip_existing: bool,
     no_space_check: bool,
     verify_writes: bool | None,
-    individuals: int | None,
-    states: tuple[str, ...],
-    categories: tuple[str, ...],
+    declaration: Declaration,
     passphrase: PassphraseSource,
     as_json: bool,
 ) -> None:
@@ -167,7 +164,7 @@ def cp_cmd(
         skip_existing,
         not no_space_check,
         verify_writes,
-        parse_declared(individuals, states, categories),
+        declaration.parsed(),
         passphrase,
         as_json,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +16,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 VAULT_ARG = click.argument(
     "vault", type=click.Path(path_type=Path, file_okay=False, readable=False)
 )
+
+
+def apply_options(func: F, options: Sequence[Callable[[F], F]]) -> F:
+    """FUNC with OPTIONS, which --help lists in the order given."""
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 def json_option(func: F) -> F:
@@ -50,28 +57,3 @@ org_option = file_option(
 
 def load_org_config(org_path: Path | None) -> OrgConfig:
     return load_org(find_org_config(org_path))
-
-
-def declare_options(func: F) -> F:
-    """--individuals/--state/--category: what the data is, kept in the registry only."""
-    func = click.option(
-        "--category",
-        "categories",
-        multiple=True,
-        metavar="NAME",
-        help="Kind of data, e.g. lab-results (repeatable). Registry only, never on the drive.",
-    )(func)
-    func = click.option(
-        "--state",
-        "states",
-        multiple=True,
-        metavar="XX=N",
-        help="Individuals per US state, e.g. --state CA=120 (repeatable). Registry only.",
-    )(func)
-    func = click.option(
-        "--individuals",
-        type=click.IntRange(0),
-        metavar="N",
-        help="How many people the data is about (for a breach assessment). Registry only.",
-    )(func)
-    return func

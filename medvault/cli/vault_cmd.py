@@ -8,9 +8,9 @@ import click
 
 from medvault.cli import passphrase as pp
 from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.declared_input import Declaration, declare_options
 from medvault.cli.options import (
     VAULT_ARG,
-    declare_options,
     file_option,
     json_option,
     load_org_config,
@@ -32,7 +32,7 @@ from medvault.format.vault_header import MAX_PART_SIZE, MIN_PART_SIZE
 from medvault.keys.passphrase import check_strength, generate, to_secret
 from medvault.keys.recovery_code import generate as generate_recovery_code
 from medvault.vault.create import Created, create_vault
-from medvault.vault.custody import declare, parse_declared
+from medvault.vault.custody import declare
 from medvault.vault.info import vault_info
 from medvault.vault.maintenance import change_passphrase
 
@@ -62,9 +62,7 @@ def create_cmd(
     generate_passphrase: bool,
     make_recovery_code: bool,
     part_size: int,
-    individuals: int | None,
-    states: tuple[str, ...],
-    categories: tuple[str, ...],
+    declaration: Declaration,
     passphrase: PassphraseSource,
     org_path: Path | None,
     as_json: bool,
@@ -83,7 +81,7 @@ def create_cmd(
     """
     if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
         raise UsageError("part size out of range")
-    declared = parse_declared(individuals, states, categories)
+    declared = declaration.parsed()
     org = load_org_config(org_path)
     secret_text = generate() if generate_passphrase else _chosen_passphrase(passphrase, org, label)
     registry = cli.registry_on_first_use()
