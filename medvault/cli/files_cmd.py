@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.declared_input import Declaration, declare_options
-from medvault.cli.options import VAULT_ARG, F, folder_option, json_option
+from medvault.cli.options import VAULT_ARG, apply_options, folder_option, json_option
 from medvault.cli.output import added_printer, emit_json, emit_json_array, progress_bar
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import (
@@ -31,7 +35,7 @@ from medvault.errors import (
 )
 from medvault.store.layout import locate
 from medvault.vault.add import AddResult, SourcePlan, add_planned, check_sources
-from medvault.vault.custody import Declared, declare
+from medvault.vault.custody import declare
 from medvault.vault.maintenance import remove_paths
 from medvault.vault.reading import ExtractResult, extract
 
@@ -39,9 +43,49 @@ from medvault.vault.reading import ExtractResult, extract
 MAX_SHOWN = 1 << 16
 
 
-def add_options(func: F) -> F:
-    """The options add and cp share (besides declared contents and the passphrase)."""
-    for option in reversed(
+@dataclass(frozen=True)
+class AddRequest:
+    """How add and cp are to add, besides the vault and the sources (add_options)."""
+
+    replace: bool
+    skip_existing: bool
+    check_space: bool
+    verify_writes: bool | None
+    declaration: Declaration
+    passphrase: PassphraseSource
+    as_json: bool
+
+
+def add_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options add and cp share (also the declared contents, the passphrase and
+    --json), given to COMMAND as one `request: AddRequest`."""
+
+    @functools.wraps(command)
+    def with_request(
+        *args: Any,
+        replace: bool,
+        skip_existing: bool,
+        no_space_check: bool,
+        verify_writes: bool | None,
+        declaration: Declaration,
+        passphrase: PassphraseSource,
+        as_json: bool,
+        **kwargs: Any,
+    ) -> None:
+        request = AddRequest(
+            replace,
+            skip_existing,
+            not no_space_check,
+            verify_writes,
+            declaration,
+            passphrase,
+            as_json,
+        )
+        command(*args, request=request, **kwargs)
+
+    shared = declare_options(passphrase_options(json_option(with_request)))
+    return apply_options(
+        shared,
         [
             click.option(
                 "--replace", is_flag=True, help="Store a new version of paths already in the vault."
@@ -65,32 +109,16 @@ def add_options(func: F) -> F:
                 "authenticate it before its files are reported added. Default: on for FUSE "
                 "and removable drives.",
             ),
-        ]
-    ):
-        func = option(func)
-    return func
+        ],
+    )
 
 
 @click.command("add")
 @VAULT_ARG
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
 @add_options
-@declare_options
-@passphrase_options
-@json_option
 @pass_cli_context
-def add_cmd(
-    cli: CliContext,
-    vault: Path,
-    sources: tuple[Path, ...],
-    replace: bool,
-    skip_existing: bool,
-    no_space_check: bool,
-    verify_writes: bool | None,
-    declaration: Declaration,
-    passphrase: PassphraseSource,
-    as_json: bool,
-) -> None:
+def add_cmd(cli: CliContext, vault: Path, sources: tuple[Path, ...], request: AddRequest) -> None:
     """Encrypt files and folders into the vault (folders recursively, like cp -r).
 
     Each file is stored under its path relative to the SOURCE's parent. A line
@@ -113,38 +141,14 @@ def add_cmd(
     source, 25 the drive gave back other bytes than were written (those files were not
     added; the ones reported before were read back).
     """
-    _add(
-        cli,
-        vault,
-        list(sources),
-        replace,
-        skip_existing,
-        not no_space_check,
-        verify_writes,
-        declaration.parsed(),
-        passphrase,
-        as_json,
-    )
+    _add(cli, vault, list(sources), request)
 
 
 @click.command("cp")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @add_options
-@declare_options
-@passphrase_options
-@json_option
 @pass_cli_context
-def cp_cmd(
-    cli: CliContext,
-    paths: tuple[Path, ...],
-    replace: bool,
-    skip_existing: bool,
-    no_space_check: bool,
-    verify_writes: bool | None,
-    declaration: Declaration,
-    passphrase: PassphraseSource,
-    as_json: bool,
-) -> None:
+def cp_cmd(cli: CliContext, paths: tuple[Path, ...], request: AddRequest) -> None:
     """Copy files and folders into a vault the way cp does: `medvault cp SRC... VAULT`.
 
     The last argument is the vault (a drive root or its MEDVAULT/ folder); everything before
@@ -156,39 +160,19 @@ def cp_cmd(
     """
     if len(paths) < 2:
         raise UsageError("usage: medvault cp SRC... VAULT (the vault comes last, as with cp)")
-    _add(
-        cli,
-        paths[-1],
-        list(paths[:-1]),
-        replace,
-        skip_existing,
-        not no_space_check,
-        verify_writes,
-        declaration.parsed(),
-        passphrase,
-        as_json,
-    )
+    _add(cli, paths[-1], list(paths[:-1]), request)
 
 
-def _add(
-    cli: CliContext,
-    vault: Path,
-    sources: list[Path],
-    replace: bool,
-    skip_existing: bool,
-    check_space: bool,
-    verify_writes: bool | None,
-    declared: Declared,
-    passphrase: PassphraseSource,
-    as_json: bool,
-) -> None:
+def _add(cli: CliContext, vault: Path, sources: list[Path], request: AddRequest) -> None:
+    declared = request.declaration.parsed()
+    as_json = request.as_json
     # Missing sources (and the vault itself) are refused before the passphrase is asked.
     # Folders are walked after it (the walk reads every file's metadata), once to check
     # everything before anything is written and once as they are stored: nothing about
     # each file is held for the whole add, unless --json has to list them all at the end.
     vault_root = locate(vault).root
     check_sources(sources, vault_root)
-    unlocked = unlock_vault(cli, vault, passphrase)
+    unlocked = unlock_vault(cli, vault, request.passphrase)
     planned = SourcePlan(sources, vault_root=vault_root)
     planned.check()
 
@@ -197,17 +181,17 @@ def _add(
         result = add_planned(
             unlocked,
             planned,
-            replace,
+            request.replace,
             registry,
             cli.env,
             progress=bar,
             on_commit=added_printer(as_json),
             keep_files=as_json,
-            skip_existing=skip_existing,
-            check_space=check_space,
+            skip_existing=request.skip_existing,
+            check_space=request.check_space,
             verify_writes="auto"
-            if verify_writes is None
-            else ("always" if verify_writes else "never"),
+            if request.verify_writes is None
+            else ("always" if request.verify_writes else "never"),
         )
     if result.count:
         declare(registry, cli.env, unlocked.vault_id_hex, declared, "add")
