@@ -482,7 +482,7 @@ def versions(peers: Peers) -> dict[str, str]:
     out["cp"] = _first_line(["cp", "--version"])
     out["tar"] = _first_line(["tar", "--version"])
     if shutil.which("fusefat"):
-        from tests.media import tool_versions
+        from tests.support.media import tool_versions
 
         media = tool_versions()
         out.update(fusefat=media["fusefat"], dosfstools=media["dosfstools"])
@@ -968,7 +968,7 @@ def library_run(bench: Bench, vault: BigVault, dest: Path, out: Path) -> None:
 
 
 def fat_cases(bench: Bench, data: Data) -> None:
-    from tests.media import FAT32, missing_tools
+    from tests.support.media import FAT32, missing_tools
 
     reason = "--skip-fat" if bench.args.skip_fat else missing_tools(FAT32)
     for tool, op, unit, amount, _cmd in fat_specs(bench, data, Path("/unused")):
@@ -1028,7 +1028,7 @@ def fat_image_mib(data: Data) -> int:
 def fat_mount(bench: Bench, data: Data, name: str) -> Iterator[Path]:
     """A fresh sparse FAT32 image for one case (so cp and medvault each start from the same
     empty file system, and nothing fills up), mounted with fusefat; gone afterwards."""
-    from tests.media import FAT32, mount_image
+    from tests.support.media import FAT32, mount_image
 
     image = bench.base / "fat32.img"
     image.unlink(missing_ok=True)

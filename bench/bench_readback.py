@@ -56,7 +56,7 @@ from medvault.store.readback import Setting  # noqa: E402
 from medvault.vault.add import add_planned, plan  # noqa: E402
 from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
-from tests import media  # noqa: E402
+from tests.support import media  # noqa: E402
 
 MIB = 1 << 20
 PASSPHRASE = "a passphrase for the read-back benchmark"  # noqa: S105 (a throwaway vault)
@@ -83,7 +83,7 @@ GATE_NOTE = (
 # Why a medium may be run with --allow-fail, printed beside its failure.
 KNOWN_FAILURES = {
     "fat32-4k": "fusefat refuses the index journal's appends on 4 KiB clusters (EPERM): issue "
-    "18 item 1, until the journal is written in segments; tests/test_media_write_patterns.py "
+    "18 item 1, until the journal is written in segments; tests/media/test_media_write_patterns.py "
     "holds the same case as xfail(strict).",
 }
 FAT32_4K_TITLE = "FAT32 4 KiB clusters (mkfs default), fusefat"
@@ -216,7 +216,7 @@ def _run_once(bench: Bench, case: Case, order: tuple[Setting, Setting]) -> None:
     for setting in order:
         try:
             seconds = _timed_add(bench, case, setting)
-        except pytest.skip.Exception as exc:  # tests/media.py skips when a mount fails
+        except pytest.skip.Exception as exc:  # tests/support/media.py skips when a mount fails
             case.error, case.skipped = f"skipped: {exc.msg}", True
             return
         except MedvaultError as exc:

@@ -44,7 +44,7 @@ from medvault.store.layout import VaultPaths  # noqa: E402
 from medvault.vault.custody import to_log_dict  # noqa: E402
 
 if TYPE_CHECKING:
-    from tests.pg import PgServer
+    from tests.support.pg import PgServer
 
 SQLITE, POSTGRES, DISK = "SQLite", "PostgreSQL", "local disk"
 APPEND = "append (1 process)"
@@ -66,7 +66,7 @@ VERIFY_LIMIT_EVENTS = 20_000
 RATIO_LIMIT = 3.0
 VAULT_ID = bytes.fromhex("0123456789abcdef0123456789abcdef")
 ACTOR = Actor("bench", "ws-bench", "Bench Person")
-# A durable server, like a real one: tests/pg.py switches fsync off for speed, which would
+# A durable server, like a real one: tests/support/pg.py switches fsync off for speed, which would
 # compare SQLite's fsync'ed commits with PostgreSQL's unsynced ones.
 DURABLE_PG = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 
@@ -133,7 +133,7 @@ def make_event(tag: int, n: int) -> Event:
 
 def start_postgres() -> Postgres:
     """A throwaway server made durable; MEDVAULT_TEST_PG_URL's server is used as it is."""
-    from tests.pg import ENV_URL, PgUnavailable, connect_external, start_local
+    from tests.support.pg import ENV_URL, PgUnavailable, connect_external, start_local
 
     try:
         url = os.environ.get(ENV_URL)

@@ -3,7 +3,7 @@ and throughput of `medvault scan`.
 
     python bench/bench_scan.py [--runs 3] [--out bench/results/scan.md]
 
-It builds, in a temporary folder, the corpora of tests/phi_corpus.py: 1,000+ ordinary
+It builds, in a temporary folder, the corpora of tests/support/phi_corpus.py: 1,000+ ordinary
 files (standard-library sources, licence and copyright texts, generated tables, prose,
 PHI look-alikes, XLSX and DOCX) and planted synthetic PHI in CSV, TXT, XLSX and DOCX;
 plus one large log with no PHI. Each case runs `medvault scan --json` as its own process,
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import date_and_machine, peak_until_exit, publish  # noqa: E402
-from tests.phi_corpus import INDICATORS, Score, ordinary_corpus, planted_corpus, score  # noqa: E402
+from tests.support.phi_corpus import INDICATORS, Score, ordinary_corpus, planted_corpus, score  # noqa: E402
 
 MIN_DETECTION = 0.95
 LOG_LINE = "2026-11-23T03:00:00Z worker-7 INFO request 0x5f3a served in 12 ms (build 4.2.1)\n"

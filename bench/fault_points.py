@@ -3,9 +3,10 @@
     .venv/bin/python bench/fault_points.py                # -> bench/results/faults.md
     .venv/bin/python bench/fault_points.py --out /tmp/faults.md --only add,rm
 
-The harness is tests/faults.py (the same one tests/test_fault_points.py runs on every test
-run); this script only runs it outside pytest and tabulates what it saw. Exit status 1 if
-any crash left a vault that does not open, lost a committed file or failed a check.
+The harness is tests/support/faults.py (the same one tests/campaigns/test_fault_points.py
+runs on every test run); this script only runs it outside pytest and tabulates what it saw.
+Exit status 1 if any crash left a vault that does not open, lost a committed file or failed
+a check.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from medvault.store import io_points  # noqa: E402
 from tests.conftest import make_workspace  # noqa: E402
-from tests.faults import SCENARIOS, ScenarioResult, escrow_of, run_scenario  # noqa: E402
+from tests.support.faults import SCENARIOS, ScenarioResult, escrow_of, run_scenario  # noqa: E402
 
 
 def _table(results: list[ScenarioResult]) -> list[str]:
@@ -103,7 +104,7 @@ def main() -> int:
         "",
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({platform.machine()}, Python {platform.python_version()}) by "
-        "`bench/fault_points.py` (harness: tests/faults.py).",
+        "`bench/fault_points.py` (harness: tests/support/faults.py).",
         "",
         "Each operation runs on a copy of a small vault (6 files, one of them split into 3 "
         "parts) and is stopped by os._exit() just before its k-th I/O point, for every k, "

@@ -28,7 +28,7 @@ stale. The score is killed / (mutants - allowlisted); the gate (exit 1) is a sco
 GATE on every module.
 
 This is a campaign of hours on 2 cores: run it by hand, never in .ci/run. The fixed subset of
-mutants that the test suite runs is tests/test_mutation_smoke.py.
+mutants that the test suite runs is tests/project/test_mutation_smoke.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Concurrency stress run (issue 6): the races of tests/test_concurrency.py, many times.
+"""Concurrency stress run (issue 6): the races of tests/campaigns/test_concurrency.py, many times.
 
     python bench/stress_concurrency.py [--rounds 50] [--racers 20] [--adders 20]
         [--out bench/results/concurrency.md]
@@ -40,13 +40,13 @@ from medvault.vault.create import create_vault  # noqa: E402
 from medvault.vault.env import Env  # noqa: E402
 from medvault.vault.maintenance import remove_paths  # noqa: E402
 from medvault.vault.reading import list_files  # noqa: E402
-from tests.conftest import FAST_KDF, PASSPHRASE, make_workspace  # noqa: E402
-from tests.media import fuse_available, mounted_exfat, mounted_fat32  # noqa: E402
-from tests.test_concurrency import (  # noqa: E402
+from tests.campaigns.test_concurrency import (  # noqa: E402
     add_race,
     readers_during_adds,
     stale_lock_race,
 )
+from tests.conftest import FAST_KDF, PASSPHRASE, make_workspace  # noqa: E402
+from tests.support.media import fuse_available, mounted_exfat, mounted_fat32  # noqa: E402
 
 
 def _lock_case(name: str, folder: Path, rounds: int, racers: int, no_flock: bool) -> str:

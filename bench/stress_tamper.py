@@ -1,4 +1,4 @@
-"""Tamper matrix, exhaustive: the vault of tests/test_tamper_matrix.py, every offset and
+"""Tamper matrix, exhaustive: the vault of tests/campaigns/test_tamper_matrix.py, every offset and
 every truncation length of every file, the full check far more often, and all 255 xor
 values per byte.
 
@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from medvault.crypto.escrow import EscrowSuite  # noqa: E402
 from medvault.engine.catalog import Located  # noqa: E402
 from medvault.format import index_journal as jfmt  # noqa: E402
+from tests.campaigns.test_tamper_matrix import PRELUDE, Mutation, Results, TamperVault  # noqa: E402
 from tests.conftest import make_workspace  # noqa: E402
-from tests.test_tamper_matrix import PRELUDE, Mutation, Results, TamperVault  # noqa: E402
 
 BIG_PART = 60_000  # files over this are the 64 KiB part 0
 INDEX_STRIDE = 16
@@ -125,7 +125,7 @@ def _report(
         f"`--full-every {args.full_every} --mvo-full-every {args.mvo_full_every}"
         f"{' --all-values' if args.all_values else ''}`.",
         "",
-        "The vault (tests/test_tamper_matrix.py): P-384 escrow, part size 64 KiB (the "
+        "The vault (tests/campaigns/test_tamper_matrix.py): P-384 escrow, part size 64 KiB (the "
         "format's minimum), four small files and four 15 KB scans in one pack whose last "
         "scan crosses into a second part, one small file removed (a tombstone pack), three "
         "custody events under log/. README-MEDVAULT.txt is an unauthenticated plaintext "

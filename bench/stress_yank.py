@@ -3,7 +3,7 @@
     python bench/stress_yank.py [--trials 50] [--media fat32,fat32-4k,exfat] [--seed N]
                                 [--large 9000000] [--out bench/results/yank.md] [--workdir DIR]
 
-Each trial (tests/test_yanked_drive.py::run_trial) makes a fresh image, creates a vault with
+Each trial (tests/media/test_yanked_drive.py::run_trial) makes a fresh image, creates a vault with
 256 KiB parts and some committed files, then runs `medvault add` (groups of small files each
 followed by a file over 1 MiB: several commit points, big files split across parts) or
 `medvault compact` (after an rm of most of a pack) as a subprocess, and kills the FUSE
@@ -11,7 +11,7 @@ server: right after a random k-th "added" report, or at a random moment of the w
 which the vault's lock is held. Then fsck (-a / -y), remount, verify (repair if needed),
 extract everything and compare, one more add. Large trials use the parts `medvault create`
 makes, commit a file of --large bytes before the command, and the add writes another.
-Trials cycle through SCHEDULE. The media (tests/test_yanked_drive.py MEDIA) are images sized
+Trials cycle through SCHEDULE. The media (tests/media/test_yanked_drive.py MEDIA) are images sized
 so that mkfs picks the cluster size: FAT32 with 512-byte clusters, FAT32 with mkfs.vfat's
 default 4 KiB clusters, exFAT. Seeds are printed, so any trial can be replayed with --seed.
 Exit 1 if any trial lost a committed file or left a vault that does not verify.
@@ -35,17 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import medvault_changes  # noqa: E402
-from medvault import __version__  # noqa: E402
-from medvault.engine.session import open_headers, unlock  # noqa: E402
-from medvault.keys.passphrase import to_secret  # noqa: E402
-from medvault.vault.add import add_files  # noqa: E402
-from medvault.vault.create import create_vault  # noqa: E402
-from medvault.vault.env import Env  # noqa: E402
-from medvault.vault.maintenance import remove_paths  # noqa: E402
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace  # noqa: E402
-from tests.media import missing_tools, mounted, tool_versions  # noqa: E402
-from tests.test_yanked_drive import (  # noqa: E402
+from tests.support.media.test_yanked_drive import (  # noqa: E402
     CUT,
     LARGE,
     LARGE_PART_SIZE,
@@ -59,6 +49,17 @@ from tests.test_yanked_drive import (  # noqa: E402
     mixed_tree,
     run_trial,
 )
+
+from bench.common import medvault_changes  # noqa: E402
+from medvault import __version__  # noqa: E402
+from medvault.engine.session import open_headers, unlock  # noqa: E402
+from medvault.keys.passphrase import to_secret  # noqa: E402
+from medvault.vault.add import add_files  # noqa: E402
+from medvault.vault.create import create_vault  # noqa: E402
+from medvault.vault.env import Env  # noqa: E402
+from medvault.vault.maintenance import remove_paths  # noqa: E402
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace  # noqa: E402
+from tests.support.media import missing_tools, mounted, tool_versions  # noqa: E402
 
 # (command, timed kill, with a large file), cycled through.
 SCHEDULE = [

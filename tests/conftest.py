@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -34,9 +34,11 @@ from medvault.vault.create import DEFAULT_PART_SIZE, create_vault
 from medvault.vault.env import Env, current_actor
 from medvault.vault.org import OrgCreated, init_org
 from medvault.workstation import staging
-from tests.pg import PgServer, PgUnavailable, start
 
-pytest_plugins = ["tests.ci_skips"]
+if TYPE_CHECKING:
+    from tests.support.pg import PgServer
+
+pytest_plugins = ["tests.support.ci_skips"]
 # The helpers in tests/support assert as tests do: their failures show the values compared.
 pytest.register_assert_rewrite("tests.support")
 
@@ -248,13 +250,17 @@ def drive(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    """One PostgreSQL server per session (tests/pg.py); skips with the reason if unavailable."""
+    """One PostgreSQL server per session (tests/support/pg.py); skips with the reason if
+    unavailable."""
+    from tests.support.pg import PgUnavailable, start
+
     try:
         server = start()
     except PgUnavailable as exc:
         pytest.skip(f"PostgreSQL unavailable: {exc}")
     # pytest runs the code after yield as a finalizer: it stops the cluster even when tests
-    # fail or the run is interrupted with Ctrl-C (tests/pg.py also registers an atexit stop).
+    # fail or the run is interrupted with Ctrl-C (tests/support/pg.py also registers an
+    # atexit stop).
     try:
         yield server
     finally:

@@ -15,7 +15,7 @@ from medvault.cli.safe_text import safe_lines
 from medvault.errors import AuditChainBroken, MedvaultError
 from medvault.reports import movements
 
-_LOCAL_TESTS = "tests/test_report_local_times.py::"
+_LOCAL_TESTS = "tests/unit/reports/test_report_local_times.py::"
 
 
 @click.group("audit")
@@ -119,14 +119,15 @@ def audit_report(
     Times are on the organisation's calendar (time_zone in org.toml) with their UTC offset,
     the zone named once: CSV adds time_local and time_zone after time_utc and the other
     columns (test:
-    tests/test_report_local_times.py::test_csv_adds_local_times_with_offsets_across_dst_changes),
+    tests/unit/reports/test_report_local_times.py::test_csv_adds_local_times_with_offsets_across_dst_changes),
     HTML shows local times (test:
-    tests/test_report_local_times.py::test_html_names_the_zone_once_and_shows_local_times).
+    tests/unit/reports/test_report_local_times.py::test_html_names_the_zone_once_and_shows_local_times).
     Without an org config or time_zone they are UTC and the output says why (test:
-    tests/test_report_local_times.py::test_without_an_org_config_times_are_utc_and_say_so)
-    (test: tests/test_report_local_times.py::test_without_a_time_zone_times_are_utc_and_say_so).
+    tests/unit/reports/test_report_local_times.py::test_without_an_org_config_times_are_utc_and_say_so)
+    (test: tests/unit/reports/test_report_local_times.py::
+    test_without_a_time_zone_times_are_utc_and_say_so).
     JSON times stay UTC (+00:00), with the zone in time_zone (test:
-    tests/test_report_local_times.py::test_a_bare_date_is_midnight_on_the_organisations_calendar).
+    tests/unit/reports/test_report_local_times.py::test_a_bare_date_is_midnight_on_the_organisations_calendar).
 
     Exit codes: 0, 2 (bad date), 5 (html: no org config; an --org not found or an org
     config that cannot be read), 11.

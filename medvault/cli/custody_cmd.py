@@ -117,12 +117,13 @@ def custody_show(cli: CliContext, vault: str, org_path: Path | None, as_json: bo
 
     Times are on the organisation's calendar (time_zone in org.toml) with their UTC offset,
     the zone named once (test:
-    tests/test_report_local_times.py::test_custody_show_prints_the_organisations_clock);
+    tests/unit/reports/test_report_local_times.py::test_custody_show_prints_the_organisations_clock);
     UTC, saying why, without an org config or time_zone (test:
-    tests/test_report_local_times.py::test_without_an_org_config_times_are_utc_and_say_so)
-    (test: tests/test_report_local_times.py::test_without_a_time_zone_times_are_utc_and_say_so).
+    tests/unit/reports/test_report_local_times.py::test_without_an_org_config_times_are_utc_and_say_so)
+    (test: tests/unit/reports/test_report_local_times.py::
+    test_without_a_time_zone_times_are_utc_and_say_so).
     --json keeps UTC times and adds time_zone (test:
-    tests/test_report_local_times.py::test_custody_show_prints_the_organisations_clock).
+    tests/unit/reports/test_report_local_times.py::test_custody_show_prints_the_organisations_clock).
 
     Exit codes: 0, 2 (a name several vaults answer to), 4, 5 (an --org not found or an org
     config that cannot be read), 11, 16 (vault id not in the registry).

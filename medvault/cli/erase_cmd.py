@@ -64,9 +64,9 @@ def erase_cmd(
     writes a certificate of sanitization (NIST SP 800-88) that also says what a file-level
     erase cannot reach (flash wear levelling). The passphrase is asked first, to prove this
     is your vault: a key cached by `unlock --remember` is never used
-    (test: tests/test_keycache_expiry.py::test_passwd_erase_and_reseal_refuse_a_cached_key),
+    (test: tests/cli/test_keycache_expiry.py::test_passwd_erase_and_reseal_refuse_a_cached_key),
     and it is deleted from this workstation's keyring
-    (test: tests/test_keycache_expiry.py::test_erase_forgets_the_vaults_key).
+    (test: tests/cli/test_keycache_expiry.py::test_erase_forgets_the_vaults_key).
 
     Exit codes: 0, 2 (not confirmed), 3, 4, 5, 10, 11, 13 (no passphrase source), 15.
     """

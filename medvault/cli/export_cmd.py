@@ -44,16 +44,16 @@ EXPORT_HELP = """Run an export command so that its output reaches the drive only
     added and medvault exits with CMD's exit code. The event records CMD's name and a
     SHA-256 of its arguments (not the arguments: they can hold PHI; --record-args adds
     them, redacted), who, where, counts, bytes and digests
-    (test: tests/test_export.py::test_export_records_no_arguments).
+    (test: tests/cli/test_export.py::test_export_records_no_arguments).
 
     CMD runs as you, with your full authority (no sandbox): it can read any file you can,
     a passphrase file included, whose path it can read in /proc; medvault warns when
     --passphrase-file or MEDVAULT_PASSPHRASE_FILE is used
-    (test: tests/test_export_passphrase.py::test_passphrase_file_is_warned_about).
+    (test: tests/cli/test_export_passphrase.py::test_passphrase_file_is_warned_about).
     Give the passphrase at the prompt or with --passphrase-fd from a pipe: it is read and
     the vault unlocked before CMD starts, MEDVAULT_PASSPHRASE* are not passed on, and
     medvault is non-dumpable, so CMD cannot read its memory, environment or descriptors
-    (test: tests/test_export_passphrase.py::test_passphrase_fd_leaks_nothing).
+    (test: tests/cli/test_export_passphrase.py::test_passphrase_fd_leaks_nothing).
     A key cached with `unlock --remember` is in your keyring, which CMD can query like any
     program of yours.
 
@@ -87,7 +87,8 @@ EXPORT_HELP = """Run an export command so that its output reaches the drive only
     help="Also record CMD's arguments in the export event, with passwords, tokens, keys "
     "and URL passwords replaced by *** (by default only CMD's name and a SHA-256 of its "
     "arguments are recorded: arguments can hold PHI) "
-    "(test: tests/test_export_redaction.py::test_record_args_stores_the_redacted_command).",
+    "(test: tests/unit/vault/test_export_redaction.py::"
+    "test_record_args_stores_the_redacted_command).",
 )
 @declare_options
 @passphrase_options

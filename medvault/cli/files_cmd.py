@@ -256,7 +256,7 @@ def ls_cmd(unlocked: UnlockedVault, paths: tuple[str, ...], as_json: bool) -> No
             out.write(f"{loc.size:>12}  {when}  {shown(loc.path, limit=MAX_SHOWN)}\n")
 
 
-_RACE = "tests/test_extract_race.py::"
+_RACE = "tests/media/test_extract_race.py::"
 # Each promise is followed by the test that proves it; \b keeps those lines unwrapped.
 EXTRACT_HELP = (
     "Decrypt files (all, or those under PATHS) into a folder.\n\n"

@@ -23,7 +23,7 @@ from medvault.vault.org import (
     usable_suite,
 )
 
-_ZONE_TESTS = "tests/test_org_time_zone.py::"
+_ZONE_TESTS = "tests/unit/vault/test_org_time_zone.py::"
 
 
 @click.group("org")

@@ -50,16 +50,16 @@ def unlock_cmd(cli: CliContext, vault: Path, duration: str, passphrase: Passphra
     Until it expires or `medvault lock` is run, the commands that read or add files (ls,
     extract, add, cp, rm, verify, repair, compact, sync, export, scan --into, custody
     transfer) need no passphrase on this workstation
-    (test: tests/test_keycache_expiry.py::test_every_command_on_the_cached_key_list_exists);
+    (test: tests/cli/test_keycache_expiry.py::test_every_command_on_the_cached_key_list_exists);
     passwd, erase and escrow reseal always ask for it
-    (test: tests/test_keycache_expiry.py::test_passwd_erase_and_reseal_refuse_a_cached_key).
+    (test: tests/cli/test_keycache_expiry.py::test_passwd_erase_and_reseal_refuse_a_cached_key).
     Every medvault start deletes expired keys
-    (test: tests/test_keycache_expiry.py::test_an_expired_key_is_deleted_by_any_command). On
+    (test: tests/cli/test_keycache_expiry.py::test_an_expired_key_is_deleted_by_any_command). On
     GNOME Keyring the key is kept in memory only and is gone at logout
-    (test: tests/test_keycache_expiry.py::test_a_remembered_key_is_kept_in_memory_only). The
+    (test: tests/cli/test_keycache_expiry.py::test_a_remembered_key_is_kept_in_memory_only). The
     key never goes to the drive or to a plaintext keyring
-    (test: tests/test_keycache.py::test_remember_then_lock_on_real_secret_service)
-    (test: tests/test_keycache.py::test_plaintext_keyring_backend_is_refused).
+    (test: tests/cli/test_keycache.py::test_remember_then_lock_on_real_secret_service)
+    (test: tests/cli/test_keycache.py::test_plaintext_keyring_backend_is_refused).
 
     Exit codes: 0, 2, 3, 4, 13, 21 (no secure OS keyring).
     """
@@ -89,7 +89,7 @@ def lock_cmd(cli: CliContext, vault: str | None, everything: bool, as_json: bool
     label (so a key can be forgotten after the drive is lost or erased); --all forgets
     every key cached here. Records a `lock` event
     for each key forgotten
-    (test: tests/test_keycache_expiry.py::test_lock_by_id_and_lock_all_need_no_drive).
+    (test: tests/cli/test_keycache_expiry.py::test_lock_by_id_and_lock_all_need_no_drive).
     Exit codes: 0 (also when nothing was cached), 2 (give VAULT or --all; or a name several
     vaults answer to), 4 not a vault, 11, 16 (no vault of that name in the registry),
     21 the OS keyring could not be reached to delete a key.

@@ -177,9 +177,9 @@ def passwd_cmd(cli: CliContext, unlocked: UnlockedVault, new_passphrase_file: Pa
 
     The current passphrase (or the recovery code) is always asked: a key cached by `unlock
     --remember` is not enough
-    (test: tests/test_keycache_expiry.py::test_passwd_erase_and_reseal_refuse_a_cached_key),
+    (test: tests/cli/test_keycache_expiry.py::test_passwd_erase_and_reseal_refuse_a_cached_key),
     and it is deleted from this workstation's keyring
-    (test: tests/test_keycache_expiry.py::test_passwd_and_recover_forget_the_vaults_key).
+    (test: tests/cli/test_keycache_expiry.py::test_passwd_and_recover_forget_the_vaults_key).
 
     Exit codes: 0 changed, 3 wrong current passphrase, 4 not a vault, 10 vault busy,
     12 weak new passphrase, 13 no passphrase source.

@@ -44,13 +44,15 @@ def vaults_cmd(
 ) -> None:
     """List the vaults in the custody registry: label, short id, custodian, when the drive
     was last in someone's hand, state, and the declared number of individuals
-    (test: tests/test_vault_names.py::test_vaults_lists_the_inventory_with_filters).
+    (test: tests/unit/vault/test_vault_names.py::
+    test_vaults_lists_the_inventory_with_filters).
 
     Any command that takes a vault id also takes a unique id prefix (6 or more hex
-    digits) or a unique label
-    (test: tests/test_vault_names.py::test_every_command_that_takes_a_vault_id_takes_a_label);
-    a name several vaults answer to lists them and exits 2
-    (test: tests/test_vault_names.py::test_a_shared_prefix_is_ambiguous).
+    digits) or a unique label (test: tests/unit/vault/test_vault_names.py::
+    test_every_command_that_takes_a_vault_id_takes_a_label); a name several vaults answer
+    to lists them and exits 2
+    (test: tests/unit/vault/test_vault_names.py::test_a_shared_prefix_is_ambiguous).
+
     Exit codes: 0, 2, 11 (registry unreachable).
     """
     registry = cli.registry()

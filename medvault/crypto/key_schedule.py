@@ -3,8 +3,8 @@ secret, in one place.
 
 Each is HKDF-SHA-512-Expand(key, LABEL || 0x00 || vault_id [|| fixed fields])
 (docs/FORMAT.md section 2). An unlocked vault carries a `VaultKeys`, not the raw vault key,
-and this is the only module that expands one (tests/test_key_schedule.py checks it), so a
-new record kind cannot quietly reuse another's key.
+and this is the only module that expands one (tests/unit/crypto/test_key_schedule.py checks
+it), so a new record kind cannot quietly reuse another's key.
 """
 
 from __future__ import annotations

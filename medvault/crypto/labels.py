@@ -2,7 +2,7 @@
 
 Each derived key is HKDF-SHA-512-Expand(key, info = LABEL || 0x00 || fixed-length fields).
 Labels are distinct ASCII strings, so no two derivations can collide. docs/FORMAT.md lists
-them; tests/test_units.py checks they are unique and prefix-free.
+them; tests/unit/format/test_units.py checks they are unique and prefix-free.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from medvault.phi.model import INDICATORS, Finding, Limits, Reading, Skipped
 from medvault.phi.readers import chunks_of
 
 # The names medvault.store.layout gives a vault's folder and files (phi sits beside store
-# in the layers and may not import it; tests/test_scan.py checks they agree).
+# in the layers and may not import it; tests/cli/test_scan.py checks they agree).
 VAULT_DIRNAME = "MEDVAULT"
 VAULT_HEADERS = ("vault.mvh", "vault.mvh.bak")
 MAX_PROBLEMS = 1000  # files named in the report as not read; the rest are only counted

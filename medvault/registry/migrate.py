@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 FIRST_REVISION = "r0001"
-# The newest revision in migrations/versions (tests/test_registry_migrations.py checks it
-# against Alembic's own head): an up-to-date registry opens without importing Alembic,
+# The newest revision in migrations/versions (tests/unit/registry/test_registry_contract.py
+# checks it against Alembic's own head): an up-to-date registry opens without importing Alembic,
 # which would cost every command ~0.15 s.
 HEAD_REVISION = "r0005"
 MIGRATION_LOCK_KEY = 0x6D766D6967  # "mvmig": PostgreSQL advisory lock for upgrades

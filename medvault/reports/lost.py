@@ -357,7 +357,7 @@ def _cached_keys(
     for s in _of(events, Action.REMEMBER):
         recorded = s.event.details.get("expires")
         expires = _moment(recorded)
-        # No expiry reads "None" (tests/test_lost_report_edges.py pins it); any other
+        # No expiry reads "None" (tests/unit/reports/test_lost_report_edges.py pins it); any other
         # value as recorded, in words.
         shown = "None" if recorded is None else _recorded(recorded)
         until = f"{_ref(s)}: remembered until {shown}"

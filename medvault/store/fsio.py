@@ -26,7 +26,7 @@ from medvault.store.io_points import reached
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES}
-# FUSE file systems whose fsync does not reach the device (tests/test_yanked_drive.py).
+# FUSE file systems whose fsync does not reach the device (tests/media/test_yanked_drive.py).
 FSYNC_IGNORED = frozenset({"fuse.fusefat"})
 
 

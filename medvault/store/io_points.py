@@ -4,7 +4,7 @@ Every write, fsync, rename, directory fsync, unlink and index append that medvau
 on a drive first calls `reached(kind, path)` (a rename also names its source). Outside
 tests nobody observes the points and each costs one global lookup. A crash test installs
 an observer that counts the points and kills the process at the k-th one, for every k
-(tests/faults.py), the way SQLite's crash tests drive its VFS: this is how "a crash at
+(tests/support/faults.py), the way SQLite's crash tests drive its VFS: this is how "a crash at
 any moment leaves the vault openable" is proven. Knowing which fsync covers which write
 also lets it model a power cut (what was not yet durable is lost), which tests that the
 fsyncs are there and in the right order.

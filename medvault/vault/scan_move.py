@@ -6,7 +6,7 @@ file on the drive is still the file planned and still has that SHA-256, so nothi
 written to it meanwhile is lost and no other file (a link's target, a file swapped in) is
 ever zeroed: the file hashed and the file zeroed are opened by name inside their folder's
 descriptor, without following a link, and each must have the planned device and inode
-(tests/test_scan_into_nofollow.py). Deleting zeroes the file in place, then unlinks it:
+(tests/unit/vault/test_scan_into_nofollow.py). Deleting zeroes the file in place, then unlinks it:
 on FAT and exFAT the zeros land in the same clusters, so the plaintext is gone from the
 drive's blocks; a flash controller may keep old cells, readable only by taking the chip
 apart (docs/CLI.md says what to do).

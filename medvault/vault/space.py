@@ -6,7 +6,7 @@ The estimate errs high by a little: each file costs its exact ciphertext, plus a
 its entry header, index record and path index line; each pack file may leave a cluster
 partly used; the index and path index are rewritten once. FAT32's 4 GiB file limit needs
 no check here: a pack part is at most MAX_PART_SIZE (1 GiB) plus its prelude
-(tests/test_free_space.py checks it).
+(tests/media/test_free_space.py checks it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Vault keys cached by `unlock --remember` in a real SecretService (tests/secret_service.py)."""
+"""Vault keys cached by `unlock --remember` in a real SecretService
+(tests/support/secret_service.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from medvault.keys.passphrase import to_secret
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
-from tests.secret_service import SecretService, secret_service
 from tests.support.cli import run_medvault
+from tests.support.secret_service import SecretService, secret_service
 
 
 def fast_vault(ws: Workspace, root: Path, name: str) -> tuple[Path, str]:

@@ -1,0 +1,149 @@
+"""The path index (index/paths.mvs) is written once, front to back.
+
+fusefat keeps what one open handle writes only when that handle writes one run from byte 0
+and never goes back: a prelude written again at byte 0 after the pages is lost when the file
+is smaller than one cluster (docs/RELIABILITY.md, "FAT32 through fusefat"). The first test
+watches every call on the handle that writes the snapshot; the second writes a small
+snapshot on a real FAT32 image with mkfs's default 4 KiB clusters and reads it back after a
+remount.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+
+from medvault.engine import path_index
+from medvault.engine.catalog import load_catalog
+from medvault.engine.session import UnlockedVault, open_headers, unlock
+from medvault.keys.passphrase import to_secret
+from medvault.store import fsio
+from medvault.store.journal import JournalAppender
+from medvault.vault.add import add_files
+from medvault.vault.env import Env
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
+from tests.support.fat32 import cluster_bytes, copy_tree
+from tests.support.media import FAT32, make_image, mount_image
+
+FILES = 7  # a snapshot of 7 rows is about 1.5 kB: less than one 4 KiB cluster
+DEFAULT_CLUSTER_MIB = 300  # mkfs.vfat -F 32 picks 4 KiB clusters from about 260 MiB up
+
+
+class Recorder:
+    """A real file handle that notes where each write starts and any other move."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.calls: list[tuple[str, int, int]] = []
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.calls.append(("write", self._handle.tell(), len(data)))
+        return self._handle.write(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.calls.append(("seek", offset, whence))
+        return self._handle.seek(offset, whence)
+
+    def truncate(self, size: int | None = None) -> int:
+        self.calls.append(("truncate", size or 0, 0))
+        return self._handle.truncate(size)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+
+def _vault_with_notes(ws: Workspace, drive: Path, src: Path, count: int) -> None:
+    """A new vault in the folder DRIVE holding COUNT small notes (from SRC/notes)."""
+    drive.mkdir()
+    ws.create_fast(drive)
+    for i in range(count):
+        path = src / "notes" / f"n{i:02d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(100))
+    registry = ws.registry()
+    try:
+        add_files(_open(drive), [src / "notes"], False, registry, Env(kdf=FAST_KDF))
+    finally:
+        registry.close()
+
+
+def _open(drive: Path) -> UnlockedVault:
+    return unlock(open_headers(drive), to_secret(PASSPHRASE))
+
+
+def _rebuild(vault: UnlockedVault) -> None:
+    """What the next writer does when the path index is due (path_index.refresh)."""
+    journal = JournalAppender(vault.paths, vault.keys)
+    path_index.refresh(vault, load_catalog(vault), journal)
+
+
+def test_the_snapshot_is_written_in_one_run_from_byte_0(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(path_index, "PAGE_ROWS", 3)  # several pages
+    monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
+    drive = tmp_path / "drive"
+    _vault_with_notes(ws, drive, tmp_path / "src", FILES)
+    handles: dict[Path, Recorder] = {}
+    real_create = fsio.create
+
+    def create(path: Path, buffering: int = -1) -> BinaryIO:
+        handles[path] = Recorder(real_create(path, buffering))
+        return handles[path]  # type: ignore[return-value]
+
+    monkeypatch.setattr(fsio, "create", create)
+    vault = _open(drive)
+    vault.paths.path_index.unlink()
+    _rebuild(vault)
+
+    calls = handles[vault.paths.tmp / "paths.mvs.tmp"].calls
+    assert calls, "the path index was not written"
+    assert [c for c in calls if c[0] != "write"] == []  # no seek, no truncate
+    end = 0
+    for _kind, start, length in calls:
+        assert start == end, calls  # each write starts where the last one ended
+        end += length
+    assert end == vault.paths.path_index.stat().st_size
+    snapshot = path_index.open_snapshot(_open(drive))
+    assert snapshot is not None
+    assert snapshot.files == FILES
+    assert len(snapshot.directory.pages) == 3
+    snapshot.close()
+
+
+@pytest.mark.fuse
+def test_a_snapshot_smaller_than_a_cluster_survives_on_fusefat(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "local"
+    _vault_with_notes(ws, local, tmp_path / "src", FILES)  # too few files for a path index yet
+    assert not (local / "MEDVAULT" / "index" / "paths.mvs").exists()
+    image = tmp_path / "fat32.img"
+    make_image(FAT32, image, DEFAULT_CLUSTER_MIB)
+    assert cluster_bytes(image) == 4096  # mkfs's default at this size
+    mountpoint = tmp_path / "mnt"
+    with mount_image(FAT32, image, mountpoint) as stick:
+        drive = stick.mountpoint / "stick"
+        copy_tree(local, drive)
+        monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
+        vault = _open(drive)
+        _rebuild(vault)
+        size = vault.paths.path_index.stat().st_size
+        assert 0 < size < 4096
+    with mount_image(FAT32, image, mountpoint) as stick:  # what the stick holds
+        vault = _open(stick.mountpoint / "stick")
+        snapshot = path_index.open_snapshot(vault)
+        assert snapshot is not None, "the path index written on fusefat does not open"
+        listed = list(snapshot.live())
+        snapshot.close()
+        assert listed == load_catalog(vault).live()
+        assert len(listed) == FILES
