@@ -94,7 +94,7 @@ def test_the_entries_are_well_formed() -> None:
     for m in MUTANT_LIST:
         assert m.tests and m.why and m.old.strip() != m.new.strip(), m.name
         assert (ROOT / "medvault" / m.file).is_file(), m.name
-        assert all(t.startswith("tests/") and ".py::" in t for t in m.tests), m.name
+        assert all((ROOT / t.split("::")[0]).is_file() for t in m.tests), m.name
 
 
 def _copy_package(dest: Path) -> Path:
