@@ -13,7 +13,7 @@ from medvault.keys.shares import ParsedShare, ShareError, parse_share
 MAX_SHARE_FILE = 64 * 1024
 
 
-def _share_from_file(path: Path) -> ParsedShare:
+def share_from_file(path: Path) -> ParsedShare:
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read(MAX_SHARE_FILE)
@@ -50,7 +50,7 @@ def _shares_from_prompts() -> list[ParsedShare]:
 
 def collect_shares(share_files: tuple[Path, ...]) -> list[ParsedShare]:
     if share_files:
-        return [_share_from_file(path) for path in share_files]
+        return [share_from_file(path) for path in share_files]
     return _shares_from_prompts()
 
 

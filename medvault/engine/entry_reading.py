@@ -113,7 +113,7 @@ def following_compact(vault: UnlockedVault, loc: Located, read: Callable[[Locate
 # Packs walked to find misplaced entries (vault folder, pack -> file id -> location). A
 # pack is never changed once named (a re-key rewrites headers at the same length), so
 # what a walk found stays true; a few are kept, as an extract reads pack after pack.
-_WALKED: dict[tuple[str, str], dict[str, Located]] = {}
+WALKED_PACKS: dict[tuple[str, str], dict[str, Located]] = {}
 WALKED_KEEP = 4
 
 
@@ -121,7 +121,7 @@ def found_by_header(vault: UnlockedVault, loc: Located) -> Located | None:
     """LOC where a walk of its pack finds an authenticated header with its file id, when
     that is somewhere else (the index's offset or lengths are wrong, the entry intact)."""
     key = (str(vault.paths.root), loc.pack)
-    if key not in _WALKED:
+    if key not in WALKED_PACKS:
         if not pack_exists(vault, loc.pack):
             return None
         found: dict[str, Located] = {}
@@ -129,10 +129,10 @@ def found_by_header(vault: UnlockedVault, loc: Located) -> Located | None:
             for item in walk_pack(vault, reader):
                 if isinstance(item, Located):
                     found[item.file_id] = item
-        while len(_WALKED) >= WALKED_KEEP:
-            _WALKED.pop(next(iter(_WALKED)))
-        _WALKED[key] = found
-    at = _WALKED[key].get(loc.file_id)
+        while len(WALKED_PACKS) >= WALKED_KEEP:
+            WALKED_PACKS.pop(next(iter(WALKED_PACKS)))
+        WALKED_PACKS[key] = found
+    at = WALKED_PACKS[key].get(loc.file_id)
     if at is None or at.kind != loc.kind:
         return None
     place = (at.offset, at.header_len, at.payload_len)

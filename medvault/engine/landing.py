@@ -146,7 +146,7 @@ class Landing:
         try:
             folder = self.folders.get(folder_path)
             if self.probe_names:
-                _probe(folder.fd, name)
+                probe(folder.fd, name)
         except OSError as exc:
             if exc.errno not in NAME_ERRNOS:
                 raise
@@ -179,7 +179,7 @@ class Landing:
 
     def _claim(self, spot: Spot) -> Staged:
         self.folders.claim(spot.folder)
-        return Staged(spot, _partial_name())
+        return Staged(spot, partial_name())
 
     def _release(self, item: Staged) -> None:
         self.folders.release(item.spot.folder)
@@ -411,7 +411,7 @@ class Namer:
     through FUSE), a check of the name just before the rename."""
 
     def __init__(self) -> None:
-        self.use_renameat2 = _renameat2() is not None
+        self.use_renameat2 = libc_renameat2() is not None
         self.use_link = True
 
     def give(self, fd: int, partial: str, name: str, force: bool) -> None:
@@ -456,7 +456,7 @@ class Namer:
 
 
 @functools.cache
-def _renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
+def libc_renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
     try:
         import ctypes
 
@@ -475,7 +475,7 @@ def _renameat2_noreplace(fd: int, partial: str, name: str) -> bool:
     does not take RENAME_NOREPLACE."""
     import ctypes
 
-    call = _renameat2()
+    call = libc_renameat2()
     assert call is not None
     if call(fd, os.fsencode(partial), fd, os.fsencode(name), RENAME_NOREPLACE) == 0:
         return True
@@ -498,7 +498,7 @@ def _kind_at(fd: int, name: str) -> str | None:
     return "a file" if stat.S_ISREG(mode) else "a special file"
 
 
-def _probe(fd: int, name: str) -> None:
+def probe(fd: int, name: str) -> None:
     try:
         os.close(os.open(name, PARTIAL_FLAGS, 0o600, dir_fd=fd))
     except FileExistsError:
@@ -506,7 +506,7 @@ def _probe(fd: int, name: str) -> None:
     os.unlink(name, dir_fd=fd)
 
 
-def _partial_name() -> str:
+def partial_name() -> str:
     return f".{random_bytes(8).hex()}{PARTIAL_SUFFIX}"
 
 

@@ -25,7 +25,7 @@ HEAD_REVISION = "r0005"
 MIGRATION_LOCK_KEY = 0x6D766D6967  # "mvmig": PostgreSQL advisory lock for upgrades
 
 
-def _config(conn: Connection) -> Config:
+def alembic_config(conn: Connection) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -72,7 +72,7 @@ def upgrade(engine: Engine) -> None:
         current = current_revision(conn)  # again: another process may have upgraded it
         if current == head:
             return
-        config = _config(conn)
+        config = alembic_config(conn)
         if current is None and inspect(conn).has_table("events"):
             command.stamp(config, FIRST_REVISION)
         command.upgrade(config, head)

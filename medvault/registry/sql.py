@@ -55,7 +55,7 @@ def _failure(what: str, exc: SQLAlchemyError) -> RegistryError:
 class Registry:
     def __init__(self, url: str) -> None:
         try:
-            self.engine: Engine = create_engine(url, connect_args=_connect_args(url))
+            self.engine: Engine = create_engine(url, connect_args=engine_connect_args(url))
             self.dialect = self.engine.dialect.name
             if self.dialect == "sqlite":
                 self._sqlite_setup(self.engine)
@@ -474,7 +474,7 @@ def _make_private(path: Path) -> None:
             os.close(fd)
 
 
-def _connect_args(url: str) -> dict[str, Any]:
+def engine_connect_args(url: str) -> dict[str, Any]:
     """PostgreSQL: give up on an unreachable server after a while (libpq's default is to
     wait for TCP, minutes on a laptop off the network) unless the URL says otherwise."""
     parsed = make_url(url)

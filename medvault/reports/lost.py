@@ -84,7 +84,7 @@ class ReportRegistry(Protocol):
     def head(self) -> tuple[int, str]: ...
 
 
-def _ref(s: StoredEvent) -> str:
+def event_ref(s: StoredEvent) -> str:
     ev = s.event
     return f"event {s.seq}: {ev.action} at {ev.at} by {ev.actor.describe()} on {ev.actor.host}"
 
@@ -114,7 +114,7 @@ def build(
 
     findings = [
         _encryption(events),
-        _key_not_on_drive(events, packages, lost, vault.created_at),
+        key_not_on_drive_finding(events, packages, lost, vault.created_at),
         _escrow_key(events, everything, packages),
         _passphrase_policy(events, passphrase_policy),
         _disclosures(events),
@@ -177,14 +177,14 @@ def _incident_of(lost: StoredEvent) -> tuple[str, str]:
     discovered = details.get("discovered_at")
     if discovered is None:
         raise UnreadableLostEvent(lost, "no discovery time (discovered_at)")
-    if not isinstance(discovered, str) or _moment(discovered) is None:
+    if not isinstance(discovered, str) or moment_of(discovered) is None:
         raise UnreadableLostEvent(
             lost, "a discovery time (discovered_at) that is not an ISO 8601 time"
         )
     incident_id = _text(details.get("incident_id"))
     if incident_id is None:
         raise UnreadableLostEvent(lost, "no incident id (incident_id)")
-    return _utc_text(discovered) or discovered, incident_id  # read by _moment just above
+    return _utc_text(discovered) or discovered, incident_id  # read by moment_of just above
 
 
 class UnreadableLostEvent(RegistryError, ValueError):
@@ -193,7 +193,7 @@ class UnreadableLostEvent(RegistryError, ValueError):
 
     def __init__(self, lost: StoredEvent, what: str) -> None:
         super().__init__(
-            f"{_ref(lost)} records {what}, so no lost-drive report can be made",
+            f"{event_ref(lost)} records {what}, so no lost-drive report can be made",
             hint="that event was not written as `medvault incident lost` writes one: check "
             "the registry with `medvault audit verify`",
         )
@@ -233,11 +233,11 @@ def _encryption(events: list[StoredEvent]) -> m.Finding:
         True,
         "Every file on the drive was encrypted with its own random 256-bit key (AES-256-GCM "
         "via Cobblestone-256, key-committing, authenticated); names and paths too.",
-        [_ref(made), "format: docs/FORMAT.md (medvault/v1)"],
+        [event_ref(made), "format: docs/FORMAT.md (medvault/v1)"],
     )
 
 
-def _key_not_on_drive(
+def key_not_on_drive_finding(
     events: list[StoredEvent], packages: list[dict[str, Any]], lost: StoredEvent, created_at: str
 ) -> m.Finding:
     made = _create(events)
@@ -247,7 +247,7 @@ def _key_not_on_drive(
         f"{len(packages)} key package(s) of this vault are held off the drive, in the registry",
     ]
     if made is not None:
-        evidence.insert(0, _ref(made))
+        evidence.insert(0, event_ref(made))
         if _has_recovery_code(made.event.details.get("recovery_code_slot")):
             evidence.append("a printed recovery code exists; it is kept apart from the drive")
     last_seen = _last_seen_before(events, lost, created_at)
@@ -283,7 +283,7 @@ def _shown(moment: datetime | None) -> str:
     return "an unknown time" if moment is None else moment.isoformat()
 
 
-def _moment(text: object) -> datetime | None:
+def moment_of(text: object) -> datetime | None:
     """TEXT as an aware time, or None when it is not a time as TIME_TEXT spells one. Every
     time in this report is read here (event times, expiries, the discovery).
 
@@ -311,8 +311,8 @@ def last_act(
         (moment, s)
         for s in _of(events, *DRIVE_ACTS)
         if (recorded_before is None or s.seq < recorded_before)
-        and not _unauthenticated_sighting(s)
-        and (moment := _moment(s.event.at)) is not None
+        and not unauthenticated_sighting(s)
+        and (moment := moment_of(s.event.at)) is not None
     ]
     return max(acts, key=lambda act: (act[0], act[1].seq), default=None)
 
@@ -327,12 +327,12 @@ def _last_seen_before(
     """The earliest the drive can have been lost: the last act with it in hand recorded
     before the loss (else its creation), but no later than the discovery."""
     act = _last_act(events, lost)
-    last = _moment(created_at) if act is None else act[0]
-    discovered = _moment(lost.event.details.get("discovered_at"))
+    last = moment_of(created_at) if act is None else act[0]
+    discovered = moment_of(lost.event.details.get("discovered_at"))
     return min((t for t in (last, discovered) if t is not None), default=None)
 
 
-def _unauthenticated_sighting(stored: StoredEvent) -> bool:
+def unauthenticated_sighting(stored: StoredEvent) -> bool:
     """A `seen` made from a header read without the passphrase (anyone can copy one onto
     another stick): it does not place the drive anywhere."""
     if stored.event.action != Action.SEEN:
@@ -356,19 +356,19 @@ def _cached_keys(
     ended: list[str] = []
     for s in _of(events, Action.REMEMBER):
         recorded = s.event.details.get("expires")
-        expires = _moment(recorded)
+        expires = moment_of(recorded)
         # No expiry reads "None" (tests/unit/reports/test_lost_report_edges.py pins it); any other
         # value as recorded, in words.
         shown = "None" if recorded is None else _recorded(recorded)
-        until = f"{_ref(s)}: remembered until {shown}"
+        until = f"{event_ref(s)}: remembered until {shown}"
         later = [lock for lock in locks if _locks_after(lock, s)]
         in_time = [lock for lock in later if _before_the_loss(lock, lost)]
         if in_time:
-            ended.append(f"{until}; forgotten there by {_ref(in_time[0])}")
+            ended.append(f"{until}; forgotten there by {event_ref(in_time[0])}")
         elif expires is not None and last_seen is not None and expires <= last_seen:
             ended.append(f"{until}; expired before the drive was last seen")
         elif later:
-            ended.append(f"{until}; forgotten there by {_ref(later[0])}, {AFTER_THE_LOSS}")
+            ended.append(f"{until}; forgotten there by {event_ref(later[0])}, {AFTER_THE_LOSS}")
         else:
             live.append(f"{until}; no later lock on {s.event.actor.host} is recorded")
     return live, ended
@@ -376,7 +376,7 @@ def _cached_keys(
 
 def _locks_after(lock: StoredEvent, remember: StoredEvent) -> bool:
     """LOCK is from REMEMBER's host and after it: one host's clock orders both."""
-    start, at = _moment(remember.event.at), _moment(lock.event.at)
+    start, at = moment_of(remember.event.at), moment_of(lock.event.at)
     same_host = lock.event.actor.host == remember.event.actor.host
     return same_host and start is not None and at is not None and at > start
 
@@ -384,8 +384,8 @@ def _locks_after(lock: StoredEvent, remember: StoredEvent) -> bool:
 def _before_the_loss(lock: StoredEvent, lost: StoredEvent) -> bool:
     """LOCK was recorded before the loss and timed no later than its discovery: the key
     was gone from that workstation by the time the drive can have been lost."""
-    at = _moment(lock.event.at)
-    discovered = _moment(lost.event.details.get("discovered_at"))
+    at = moment_of(lock.event.at)
+    discovered = moment_of(lost.event.details.get("discovered_at"))
     timed_before = at is not None and discovered is not None and at <= discovered
     return lock.seq < lost.seq and timed_before
 
@@ -456,9 +456,9 @@ def _escrow_key(
     if unreadable:
         shown = "; ".join(unreadable)
         evidence.append(f"escrow key id(s) not recorded as a key id ({KEY_ID_WORDS}): {shown}")
-    evidence += [_ref(s) for s in used] or ["the escrow key was never used on this vault"]
+    evidence += [event_ref(s) for s in used] or ["the escrow key was never used on this vault"]
     if flagged:
-        evidence += [_ref(s) + f" (key {s.event.details['key_id']})" for s in flagged]
+        evidence += [event_ref(s) + f" (key {s.event.details['key_id']})" for s in flagged]
         return m.Finding(
             "escrow_key",
             "Escrow key compromised",
@@ -501,13 +501,13 @@ def _passphrase_policy(
             False,
             "The passphrase policy check at creation is not recorded, so the strength of "
             "the passphrase protecting the key cannot be shown.",
-            [_ref(made)] if made is not None else [],
+            [event_ref(made)] if made is not None else [],
         )
     if current is None:
         current = current_passphrase_policy()[0]
     setters = [made, *_of(events, Action.PASSWD, Action.RECOVER_RESET)]
     verdicts = [_policy_verdict(s.event.details.get("passphrase_policy"), current) for s in setters]
-    evidence = [_ref(s) for s in setters]
+    evidence = [event_ref(s) for s in setters]
     if "not met" in verdicts:
         return m.Finding(
             "passphrase_policy",
@@ -576,7 +576,7 @@ def _disclosures(events: list[StoredEvent]) -> m.Finding:
             False,
             f"The vault's {' and '.join(kinds)} is recorded as disclosed, so whoever holds "
             "the drive may be able to open it.",
-            [_ref(s) + f": {_recorded(s.event.details.get('reason'))}" for s in told],
+            [event_ref(s) + f": {_recorded(s.event.details.get('reason'))}" for s in told],
         )
     return m.Finding(
         "disclosures",
@@ -660,7 +660,7 @@ def _plaintext_account(
 ) -> _Account:
     files = _count(found.event.details.get("files"))
     reason = (_text(found.event.details.get("reason")) or "").strip()
-    seen = [f"{_ref(found)}: {files} file(s) found" + (f"; {reason}" if reason else "")]
+    seen = [f"{event_ref(found)}: {files} file(s) found" + (f"; {reason}" if reason else "")]
     text = f"{files} found {_when(found.event.at, zone)}"
     if move is None:
         return _Account(f"{text}, with no move into the vault recorded", seen, False, False)
@@ -668,7 +668,7 @@ def _plaintext_account(
         return _Account(
             f"{text}; the move into the vault recorded {_when(move.event.at, zone)} came "
             "after the loss, so they were on the drive when it was lost",
-            [*seen, f"{_ref(move)}: recorded after the loss, so it does not count"],
+            [*seen, f"{event_ref(move)}: recorded after the loss, so it does not count"],
             moved_all=False,
             moved_some=False,
         )
@@ -681,7 +681,7 @@ def _plaintext_account(
     if left:
         text += f"; {left} left on the drive by scan --into {when}"
     line = (
-        f"{_ref(move)}: {moved} of the {files} file(s) of event {found.seq} moved into the "
+        f"{event_ref(move)}: {moved} of the {files} file(s) of event {found.seq} moved into the "
         f"vault under {_recorded(details.get('stored_under'))}; scan --into {how}; {left} left "
         "on the drive"
     )
@@ -695,7 +695,7 @@ def _count(value: object) -> int:
 
 def _when(at: str, zone: ZoneInfo) -> str:
     """An event time for people, on the organisation's clock and named with its zone."""
-    moment = _moment(at)
+    moment = moment_of(at)
     if moment is None:
         return at
     return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
@@ -738,8 +738,8 @@ def _older_move_of(found: StoredEvent, events: list[StoredEvent]) -> StoredEvent
 def _before_loss(move: StoredEvent, lost: StoredEvent) -> bool:
     """Recorded before the loss was, and not timed after its discovery: the drive was in
     hand then."""
-    at = _moment(move.event.at)
-    discovered = _moment(lost.event.details.get("discovered_at"))
+    at = moment_of(move.event.at)
+    discovered = moment_of(lost.event.details.get("discovered_at"))
     late = at is not None and discovered is not None and at > discovered
     return move.seq < lost.seq and not late
 
@@ -808,7 +808,7 @@ def _custody(vault: VaultRecord, events: list[StoredEvent], lost: StoredEvent) -
         else (act[1].event.at, act[1].event.actor.host, act[1].event.actor.describe())
     )
     capped = _last_seen_before(events, lost, vault.created_at)
-    if capped is not None and capped != _moment(at):
+    if capped is not None and capped != moment_of(at):
         at = str(lost.event.details.get("discovered_at"))
     return m.Custody(
         created_at=_utc_text(vault.created_at),
@@ -836,8 +836,8 @@ def _utc_text(recorded: object) -> str | None:
     """A recorded time as the report's schema requires its times: as recorded when it is
     already UTC (ends in Z or +00:00, as medvault writes times), else the same instant in
     UTC with a Z (a workstation may have written z, another offset, or none); None when it
-    is not a time `_moment` reads (the report never copies such text into a time field)."""
-    moment = _moment(recorded)
+    is not a time `moment_of` reads (the report never copies such text into a time field)."""
+    moment = moment_of(recorded)
     if moment is None:
         return None
     if isinstance(recorded, str) and recorded.endswith(("Z", "+00:00")):
@@ -940,7 +940,7 @@ def deadlines(discovered_at: str, contents: m.Contents, time_zone: str | None) -
     organisation's calendar: 16:30 in Los Angeles on 4 December is 5 December in UTC, but
     the clinic's 60 days start on the 4th."""
     zone = ZoneInfo(time_zone or "UTC")
-    moment = _moment(discovered_at)
+    moment = moment_of(discovered_at)
     if moment is None:
         raise ValueError(f"discovery time {discovered_at!r} is not an ISO 8601 time")
     local = moment.astimezone(zone)

@@ -41,7 +41,7 @@ GUARD_STALE_S = 30.0
 NO_FLOCK = {errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
 
 
-def _flock(fd: int, wait: bool) -> bool | None:
+def take_flock(fd: int, wait: bool) -> bool | None:
     """True: we hold the flock; False: another process does; None: not supported here."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -65,7 +65,7 @@ def _create(lock: Path) -> int | None:
     try:
         # flock before writing: a breaker that sees our name also sees our flock. It may
         # hold the flock for an instant while it reads an empty (grace) lock; so we wait.
-        if _flock(fd, wait=True) and _moved(fd, lock):
+        if take_flock(fd, wait=True) and _moved(fd, lock):
             # A breaker removed it while it was empty, before our flock: not ours.
             os.close(fd)
             return None
@@ -144,7 +144,7 @@ def _break_if_stale(lock: Path) -> float:
         raise media_error(exc, "the vault lock") from exc
     try:
         try:
-            flocked = _flock(fd, wait=False)
+            flocked = take_flock(fd, wait=False)
         except OSError as exc:
             raise media_error(exc, "the vault lock") from exc
         try:

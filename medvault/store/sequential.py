@@ -122,13 +122,13 @@ class SequentialWriter:
 
     def _write_block(self, block: memoryview, offset: int) -> None:
         try:
-            _pwrite_all(self._fd, block, offset)
+            pwrite_all(self._fd, block, offset)
         except OSError as exc:
             if not (self._direct and exc.errno == errno.EINVAL):
                 raise
             # The file system took the flag but not the I/O: through the page cache then.
             self._direct = _set_direct(self._fd, False)
-            _pwrite_all(self._fd, block, offset)
+            pwrite_all(self._fd, block, offset)
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -159,7 +159,7 @@ class SequentialWriter:
             if self._direct:
                 self._direct = _set_direct(self._fd, False)  # the tail is not whole blocks
             with memoryview(self._buffers[self._current])[: self._fill] as tail:
-                _pwrite_all(self._fd, tail, self._flushed)
+                pwrite_all(self._fd, tail, self._flushed)
             self._flushed += self._fill
             self._fill = 0
 
@@ -218,7 +218,7 @@ def _set_direct(fd: int, on: bool) -> bool:
     return on
 
 
-def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+def pwrite_all(fd: int, view: memoryview, offset: int) -> None:
     # lseek + write rather than pwrite: only one thread writes at a time (the caller's
     # waits for the writer's), and pyfakefs, which the failure tests use, has no pwrite.
     os.lseek(fd, offset, os.SEEK_SET)

@@ -160,7 +160,7 @@ class SourcePlan:
                 raise _unreadable(src, exc) from None
             if stat.S_ISDIR(st.st_mode):
                 files: Iterable[tuple[str, int]] = (
-                    (path, NOFOLLOW) for path in _walk(str(absolute))
+                    (path, NOFOLLOW) for path in walk_files(str(absolute))
                 )
             elif stat.S_ISREG(st.st_mode):
                 files = [(str(absolute), 0)]
@@ -278,7 +278,7 @@ def _link(path: str) -> SourceUnreadable:
     )
 
 
-def _walk(root: str) -> Iterator[str]:
+def walk_files(root: str) -> Iterator[str]:
     """Regular files under ROOT, without following links and without recursion (a folder
     tree deeper than Python's recursion limit still walks), in the order of their paths as
     strings: a folder sorts as its name plus "/", so "a.txt" comes before "a/b", as in a
@@ -516,7 +516,7 @@ def _reading(item: Planned) -> Iterator[int]:
         fd = _open_planned_fd(item)
         try:
             yield fd
-            _check_unchanged(fd, item)
+            check_unchanged(fd, item)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -660,7 +660,7 @@ def _write_large(
             count, digest = encrypt_stream(handle.readinto, item.size + 1, enc, write, progress)
             if count != item.size or digest != sha256:
                 raise _changed(item.source)
-            _check_unchanged(handle.fileno(), item)
+            check_unchanged(handle.fileno(), item)
             write(enc.finalize())
     except OSError as exc:
         # Writes to the drive raise MedvaultError (media_errors); a bare OSError is the source.
@@ -690,7 +690,7 @@ def _open_planned_fd(item: Planned) -> int:
     return fd
 
 
-def _check_unchanged(fd: int, item: Planned) -> None:
+def check_unchanged(fd: int, item: Planned) -> None:
     """The file read must still have the size and time planned: otherwise what was read
     may be a mix of two versions (a rewrite in place keeps the size)."""
     st = os.fstat(fd)

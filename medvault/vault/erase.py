@@ -107,7 +107,7 @@ def erase_vault(
             tmp_overwritten,
             wiped,
         )
-        _replace_readme(paths, erased)
+        replace_readme(paths, erased)
     record(
         registry,
         env,
@@ -243,7 +243,7 @@ def _verify(paths: VaultPaths, registry: EraseRegistry, vault_id: str) -> list[s
     return checks
 
 
-def _replace_readme(paths: VaultPaths, erased: Erased) -> None:
+def replace_readme(paths: VaultPaths, erased: Erased) -> None:
     text = (
         "MEDVAULT: CRYPTOGRAPHICALLY ERASED\n"
         "==================================\n\n"

@@ -65,12 +65,12 @@ def remove_paths(
         recorded = _recorded_removals(vault, catalog)
         adding = hfmt.Tally.of(tombstone_ids)
         if batches:
-            _write_removals(vault, hfmt.Removals(recorded, adding))
+            write_removals(vault, hfmt.Removals(recorded, adding))
         with Committer(vault, journal, read_back=_read_back(vault)) as committer:
             for file_id, batch in zip(tombstone_ids, batches, strict=True):
-                _write_tombstone(vault, committer, file_id, batch, env)
+                write_tombstone(vault, committer, file_id, batch, env)
         if batches:
-            _write_removals(vault, hfmt.Removals(recorded.plus(adding)))
+            write_removals(vault, hfmt.Removals(recorded.plus(adding)))
     record_event(
         registry,
         env,
@@ -95,7 +95,7 @@ def _recorded_removals(vault: UnlockedVault, catalog: Catalog) -> hfmt.Tally:
     return removals.recorded
 
 
-def _write_removals(vault: UnlockedVault, removals: hfmt.Removals) -> None:
+def write_removals(vault: UnlockedVault, removals: hfmt.Removals) -> None:
     """Both header copies, in place, with REMOVALS (the next sequence number)."""
     current = header_now(vault)
     body = replace(current.body, removals=removals)
@@ -111,7 +111,7 @@ def _read_back(vault: UnlockedVault) -> bool:
     return needs_readback(vault.paths.root, "auto")
 
 
-def _write_tombstone(
+def write_tombstone(
     vault: UnlockedVault, committer: Committer, file_id: bytes, ids: tuple[str, ...], env: Env
 ) -> None:
     meta = TombstoneMeta(ids, env.timestamp(), env.actor.user, env.actor.host).encode()
@@ -313,7 +313,7 @@ def _accept_removals(vault: UnlockedVault, scanned: Catalog) -> list[int] | None
     present = scanned.tombstones()
     if removals is not None and removals.accepts(present):
         return None
-    _write_removals(vault, hfmt.Removals(present))
+    write_removals(vault, hfmt.Removals(present))
     return [-1 if removals is None else removals.recorded.count, present.count]
 
 
@@ -325,7 +325,7 @@ def _settle_pending_removals(vault: UnlockedVault, scanned: Catalog) -> None:
         return
     present = scanned.tombstones()
     if removals.accepts(present):
-        _write_removals(vault, hfmt.Removals(present))
+        write_removals(vault, hfmt.Removals(present))
 
 
 def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:

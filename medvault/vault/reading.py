@@ -115,7 +115,7 @@ def extract(
     targets = [(loc, destination(dest_dir, loc.path, resolved)) for loc in chosen]
     fat = _check_names(dest_dir, chosen)
     if not force:
-        existing = _first_existing(targets)
+        existing = first_existing(targets)
         if existing is not None:
             raise AlreadyExists(f"{existing} already exists", hint="use --force to overwrite")
     result = ExtractResult()
@@ -163,7 +163,7 @@ def _extract_or_note(
     what is on its way in DEST, is noted in RESULT and the others still extract."""
     try:
         with media_errors(str(target)):
-            _extract_one(vault, readers, landing, loc, target, progress)
+            extract_one(vault, readers, landing, loc, target, progress)
     except (IntegrityError, UnsupportedVersion) as exc:
         result.failed[loc.path] = exc.message
         if isinstance(exc, UnsupportedVersion):
@@ -181,7 +181,7 @@ def _note_landed(landing: Landing, result: ExtractResult) -> None:
     result.refused.update((item.spot.stored, error) for item, error in landing.refused)
 
 
-def _first_existing(targets: list[tuple[Located, Path]]) -> Path | None:
+def first_existing(targets: list[tuple[Located, Path]]) -> Path | None:
     """The first target already there (a dangling link too), so that nothing is written
     when one is; the rename makes the same check again, race-free. A folder that does not
     exist holds none of them, so extracting into a new folder stats each folder once rather
@@ -230,7 +230,7 @@ def _too_long(name: str) -> str | None:
     return "is longer than 255 bytes" if len(name.encode()) > NAME_MAX_BYTES else None
 
 
-def _decrypt(
+def decrypt_entry(
     vault: UnlockedVault,
     readers: ReaderCache,
     loc: Located,
@@ -244,7 +244,7 @@ def _decrypt(
         raise
 
 
-def _extract_one(
+def extract_one(
     vault: UnlockedVault,
     readers: ReaderCache,
     landing: Landing,
@@ -261,7 +261,9 @@ def _extract_one(
 
         def decrypt_small(at: Located) -> FileMeta:
             pieces.clear()
-            return _decrypt(vault, readers, at, lambda data: pieces.append(bytes(data)), progress)
+            return decrypt_entry(
+                vault, readers, at, lambda data: pieces.append(bytes(data)), progress
+            )
 
         meta = following_compact(vault, loc, decrypt_small)
         landing.write_small(spot, b"".join(pieces), meta.sha256, meta.mtime_ns)
@@ -276,7 +278,7 @@ def _extract_one(
         partial, out = landing.open_partial(spot)
         opened.append(partial)
         with out:
-            return _decrypt(vault, readers, at, out.write, progress)
+            return decrypt_entry(vault, readers, at, out.write, progress)
 
     try:
         meta = following_compact(vault, loc, decrypt_at)

@@ -56,7 +56,7 @@ from medvault.errors import VaultBusy
 lock, inside = Path(sys.argv[1]), Path(sys.argv[2])
 start, hold = float(sys.argv[3]), float(sys.argv[4])
 if sys.argv[5] == "1":
-    L._flock = lambda fd, wait: None
+    L.take_flock = lambda fd, wait: None
 rng = random.Random(os.getpid())
 def slow(op):
     def delayed(*args, **kwargs):
@@ -175,7 +175,7 @@ def _breaker_reads_a_lock_named_after_it_opened_it(
     not yet named must still name the holder, not fail with "write refused" (seen in the
     stress run)."""
     creator = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
-    real_flock = lock_module._flock
+    real_flock = lock_module.take_flock
 
     def creator_names_it_meanwhile(fd: int, wait: bool) -> bool | None:
         os.write(creator, f"{socket.gethostname()}:{os.getpid()}\n".encode())
@@ -183,7 +183,7 @@ def _breaker_reads_a_lock_named_after_it_opened_it(
         real_flock(fd, wait)
         return False  # the creator holds the flock
 
-    monkeypatch.setattr(lock_module, "_flock", creator_names_it_meanwhile)
+    monkeypatch.setattr(lock_module, "take_flock", creator_names_it_meanwhile)
     try:
         with pytest.raises(VaultBusy, match=f"medvault process {os.getpid()}"), writer_lock(lock):
             pass
@@ -234,7 +234,7 @@ def test_creator_whose_empty_lock_was_broken_before_its_flock_starts_over(
     """A creator paused between O_EXCL and flock may find its empty lock broken by then;
     it must not name and use the orphaned file (two writers), but create a new lock."""
     lock, orphan = tmp_path / "lock", tmp_path / "orphan"
-    real_flock = lock_module._flock
+    real_flock = lock_module.take_flock
 
     def breaker_strikes_first(fd: int, wait: bool) -> bool | None:
         if wait and not orphan.exists():
@@ -242,7 +242,7 @@ def test_creator_whose_empty_lock_was_broken_before_its_flock_starts_over(
             lock.unlink()  # what a breaker holding the flock does to an empty lock
         return real_flock(fd, wait)
 
-    monkeypatch.setattr(lock_module, "_flock", breaker_strikes_first)
+    monkeypatch.setattr(lock_module, "take_flock", breaker_strikes_first)
     with writer_lock(lock):
         assert not orphan.samefile(lock)
         assert lock.read_text() == f"{socket.gethostname()}:{os.getpid()}\n"
@@ -253,7 +253,7 @@ def test_creator_whose_empty_lock_was_broken_before_its_flock_starts_over(
 def test_empty_lock_without_flock_is_broken_only_after_the_grace_period(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lock_module, "_flock", lambda fd, wait: None)
+    monkeypatch.setattr(lock_module, "take_flock", lambda fd, wait: None)
     lock = tmp_path / "lock"
     lock.write_bytes(b"")  # its creator may be between creating and naming it
     with pytest.raises(VaultBusy, match="starting"), writer_lock(lock):

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from medvault.cli.shares_input import _share_from_file
+from medvault.cli.shares_input import share_from_file
 from medvault.config import load_org, render_org_toml
 from medvault.crypto import labels
 from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
@@ -369,7 +369,7 @@ def fuzz_shares(data: bytes) -> None:
     path = _workdir() / "share.txt"
     path.write_bytes(data)
     with contextlib.suppress(MedvaultError):
-        _share_from_file(path)
+        share_from_file(path)
     parsed = []
     for line in _text(data).splitlines()[:4]:
         try:

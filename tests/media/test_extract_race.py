@@ -89,14 +89,14 @@ def _as_nobody(*argv: str | Path) -> None:
 
 def _before_file(monkeypatch: pytest.MonkeyPatch, stored: str, act: Callable[[], None]) -> None:
     """Run ACT once, after the plan, just before the file STORED is landed."""
-    real = reading._extract_one
+    real = reading.extract_one
 
     def hooked(*args: object, **kwargs: object) -> None:
         if any(getattr(a, "path", None) == stored for a in args):
             act()
         real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(reading, "_extract_one", hooked)
+    monkeypatch.setattr(reading, "extract_one", hooked)
 
 
 def _plant(path: Path, data: bytes) -> None:
@@ -165,7 +165,7 @@ def _only(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     fusefat and exfat-fuse answer: EINVAL, then EPERM; test_a_file_appearing_on_fat32...
     shows it on a real one)."""
     if how != "renameat2":
-        monkeypatch.setattr(landing, "_renameat2", lambda: None)
+        monkeypatch.setattr(landing, "libc_renameat2", lambda: None)
     if how == "check":
 
         def no_links(*_args: object, **_kwargs: object) -> None:

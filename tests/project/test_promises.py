@@ -154,7 +154,7 @@ def test_the_erased_notice_and_the_vault_notice_have_their_tests(tmp_path: Path)
         readme = tmp_path / "README-MEDVAULT.txt"
         tmp = tmp_path
 
-    erase._replace_readme(Paths, _erased(2))  # type: ignore[arg-type]
+    erase.replace_readme(Paths, _erased(2))  # type: ignore[arg-type]
     body = Paths.readme.read_text().split("\n\n", 1)[1]
     said = _sentences(body)[1:]  # after "Vault ... was erased on ... (UTC)."
     assert said and all(s in ERASED_NOTICE for s in said), said

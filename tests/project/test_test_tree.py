@@ -91,3 +91,64 @@ def test_the_import_check_sees_an_import_of_a_test_module(tmp_path: Path) -> Non
         "tests.cli.test_demo",
         "tests.unit.x.test_y",
     ]
+
+
+def _private_medvault_names(path: Path) -> list[str]:
+    """Private names of medvault that PATH imports, reads or patches: `from medvault.x import
+    _y`, `module._y` and `setattr(module, "_y", ...)` for a name bound by a medvault import."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bound: set[str] = set()
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("medvault"):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{node.module}.{alias.name}")
+                bound.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            bound.update(a.asname or a.name for a in node.names if a.name.startswith("medvault"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            name, attr = node.value.id, node.attr
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "setattr"
+            and len(node.args) >= 2
+            and isinstance(node.args[0], ast.Name)
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            name, attr = node.args[0].id, node.args[1].value
+        else:
+            continue
+        if name in bound and attr.startswith("_") and not attr.startswith("__"):
+            found.append(f"{name}.{attr}")
+    return found
+
+
+def test_no_test_uses_a_private_name_of_medvault() -> None:
+    """Tests use what the code offers (its seams are public names), so a refactor inside a
+    module does not break them."""
+    found = {
+        str(p.relative_to(TESTS_DIR)): _private_medvault_names(p)
+        for p in sorted(TESTS_DIR.rglob("*.py"))
+        if _private_medvault_names(p)
+    }
+    assert found == {}
+
+
+def test_the_private_name_check_sees_imports_reads_and_patches(tmp_path: Path) -> None:
+    planted = tmp_path / "test_planted.py"
+    planted.write_text(
+        "from medvault.engine import landing\n"
+        "from medvault.vault.add import _walk\n"
+        "landing._probe(1, 'x')\n"
+        "monkeypatch.setattr(landing, '_renameat2', None)\n"
+        "landing.__name__\n"
+    )
+    assert sorted(_private_medvault_names(planted)) == [
+        "landing._probe",
+        "landing._renameat2",
+        "medvault.vault.add._walk",
+    ]

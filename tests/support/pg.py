@@ -268,7 +268,7 @@ def _primary_gid(user: str) -> int:
     return pwd.getpwnam(user).pw_gid
 
 
-def _short_tempdir() -> Path:
+def short_tempdir() -> Path:
     base = tempfile.gettempdir()
     # macOS-style $TMPDIR (/var/folders/.../T) is too long for a socket path.
     if len(base) > 40 and os.path.isdir("/tmp"):
@@ -304,7 +304,7 @@ def start_local(
     started = time.perf_counter()
     binaries = binaries or find_binaries()
     run_as = _run_as()
-    cluster = _Cluster(binaries, _short_tempdir(), run_as)
+    cluster = _Cluster(binaries, short_tempdir(), run_as)
     try:
         cluster.socket_dir.mkdir()
         socket_path = cluster.socket_dir / f".s.PGSQL.{PORT}"

@@ -116,7 +116,7 @@ def _wait_for_writers(land: Landing) -> None:
 
 def _no_renameat2(monkeypatch: pytest.MonkeyPatch) -> None:
     """A C library without renameat2 (set before Landing.open: its Namer asks once)."""
-    monkeypatch.setattr(landing, "_renameat2", lambda: None)
+    monkeypatch.setattr(landing, "libc_renameat2", lambda: None)
 
 
 def _no_links(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -547,10 +547,10 @@ def test_a_file_appearing_at_the_last_moment_is_not_replaced(
     dest = tmp_path / "out"
     dest.mkdir(mode=0o700)
     if how == "renameat2":
-        real = landing._renameat2()
+        real = landing.libc_renameat2()
         assert real is not None
         call = _planting(dest, "late.txt", real)
-        monkeypatch.setattr(landing, "_renameat2", lambda: call)
+        monkeypatch.setattr(landing, "libc_renameat2", lambda: call)
     else:
         _no_renameat2(monkeypatch)
         monkeypatch.setattr(os, "link", _planting(dest, "late.txt", os.link))
@@ -605,7 +605,7 @@ def test_renameat2_refusing_its_flag_falls_back_to_link_once_for_all(
         ctypes.set_errno(code)
         return -1
 
-    monkeypatch.setattr(landing, "_renameat2", lambda: refusing)
+    monkeypatch.setattr(landing, "libc_renameat2", lambda: refusing)
     land = _open(tmp_path / "out")
     for name in ("a", "b", "c"):
         _small(land, name)
@@ -758,7 +758,7 @@ def test_a_partial_is_never_written_through_something_already_at_its_name(
     dest = tmp_path / "out"
     dest.mkdir(mode=0o700)
     name = ".planted.medvault-partial"
-    monkeypatch.setattr(landing, "_partial_name", lambda: name)
+    monkeypatch.setattr(landing, "partial_name", lambda: name)
     if how == "large":
         (dest / name).symlink_to(victim)
     else:

@@ -122,10 +122,10 @@ def test_a_damaged_entry_is_still_damage_not_found_elsewhere(
 def test_right_offsets_read_nothing_extra(ws: Workspace, tmp_path: Path, drive: Path) -> None:
     """The common path: no pack is walked when every offset is right."""
     files = _vault(ws, tmp_path, drive)
-    entry_reading._WALKED.clear()
+    entry_reading.WALKED_PACKS.clear()
     result = reading.extract(
         _unlocked(drive), [], tmp_path / "out", False, ws.registry(),
         Env(kdf=FAST_KDF, warn=lambda _m: None),
     )  # fmt: skip
     assert len(result.written) == len(files) and not result.failed
-    assert entry_reading._WALKED == {}
+    assert entry_reading.WALKED_PACKS == {}

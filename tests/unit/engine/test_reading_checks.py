@@ -94,7 +94,7 @@ def _sha(data: bytes) -> str:
 def walked(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], dict[str, Located]]:
     """found_by_header's cache of walked packs, empty for this test only."""
     fresh: dict[tuple[str, str], dict[str, Located]] = {}
-    monkeypatch.setattr(entry_reading, "_WALKED", fresh)
+    monkeypatch.setattr(entry_reading, "WALKED_PACKS", fresh)
     return fresh
 
 
@@ -325,7 +325,7 @@ def test_a_failed_read_drops_the_pack_reader(ws: Workspace, tmp_path: Path, driv
     cache = ReaderCache(vault)
     first = cache.get(a.pack)
     with pytest.raises(IntegrityError):
-        reading._decrypt(vault, cache, a, lambda _b: None, None)
+        reading.decrypt_entry(vault, cache, a, lambda _b: None, None)
     assert cache.get(a.pack) is not first
     cache.close()
 
@@ -373,7 +373,7 @@ def _refuse_every_name(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(_fd: int, name: str) -> None:
         raise OSError(errno.EINVAL, "Invalid argument", name)
 
-    monkeypatch.setattr(landing, "_probe", refuse)
+    monkeypatch.setattr(landing, "probe", refuse)
 
 
 @pytest.mark.parametrize(("kind", "probed"), [("", False), ("nfs4", True)])

@@ -20,7 +20,7 @@ from medvault.engine.session import UnlockedVault
 from medvault.errors import AlreadyExists
 from medvault.format import entry as efmt
 from medvault.store.packs import list_packs
-from medvault.vault.add import SourcePlan, _walk, add_planned, plan
+from medvault.vault.add import SourcePlan, add_planned, plan, walk_files
 from tests.conftest import Workspace
 from tests.support.library_vault import LibraryVault
 
@@ -70,7 +70,7 @@ def small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_walk_yields_files_in_path_order(tmp_path: Path) -> None:
     _tree(tmp_path / "t", TRICKY)
-    walked = [p[len(str(tmp_path / "t")) + 1 :] for p in _walk(str(tmp_path / "t"))]
+    walked = [p[len(str(tmp_path / "t")) + 1 :] for p in walk_files(str(tmp_path / "t"))]
     assert walked == sorted(TRICKY)
     assert walked != sorted(TRICKY, key=lambda n: n.split("/"))  # the case that matters
 

@@ -21,7 +21,7 @@ from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.keys.passphrase import check_strength, generate
 from medvault.secret import Secret
-from medvault.vault.reading import _first_existing, destination
+from medvault.vault.reading import destination, first_existing
 
 
 def test_labels_are_distinct_and_prefix_free() -> None:
@@ -156,8 +156,8 @@ def test_first_existing_target_is_found_in_old_folders_only(tmp_path: Path) -> N
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "there.txt").write_bytes(b"x")
     fresh = targets("new/a.txt", "new/b.txt", "old/missing.txt", "top.txt")
-    assert _first_existing(fresh) is None
+    assert first_existing(fresh) is None
     clash = targets("new/a.txt", "old/missing.txt", "old/there.txt", "new/b.txt")
-    assert _first_existing(clash) == tmp_path / "old" / "there.txt"
+    assert first_existing(clash) == tmp_path / "old" / "there.txt"
     (tmp_path / "top.txt").write_bytes(b"y")
-    assert _first_existing(targets("new/a.txt", "top.txt")) == tmp_path / "top.txt"
+    assert first_existing(targets("new/a.txt", "top.txt")) == tmp_path / "top.txt"

@@ -92,8 +92,8 @@ def test_start_failure_reports_the_server_log(monkeypatch: pytest.MonkeyPatch) -
         made.append(real_tempdir())
         return made[-1]
 
-    real_tempdir = pg._short_tempdir
-    monkeypatch.setattr(pg, "_short_tempdir", recording_tempdir)
+    real_tempdir = pg.short_tempdir
+    monkeypatch.setattr(pg, "short_tempdir", recording_tempdir)
     with pytest.raises(PgUnavailable) as caught:
         pg.start_local(binaries, settings={"max_connections": "lots"})
     reason = str(caught.value)

@@ -187,7 +187,7 @@ def test_superseded_packages_of_an_older_registry_are_blanked_by_the_upgrade(url
     with engine.begin() as conn:
         from alembic import command
 
-        command.upgrade(migrate._config(conn), "r0002")
+        command.upgrade(migrate.alembic_config(conn), "r0002")
         for key, sealed, superseded in (
             ("aaaaaaaaaaaaaaaa", OLD_SEALED, "2026-11-21T10:00:00Z"),
             ("cccccccccccccccc", NEW_SEALED[0], None),
@@ -398,7 +398,7 @@ def test_v1_schema_upgrades_on_both_backends(url: str) -> None:
     that release did, then open it with the current code."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        config = migrate._config(conn)
+        config = migrate.alembic_config(conn)
         from alembic import command
 
         command.upgrade(config, migrate.FIRST_REVISION)
@@ -498,11 +498,13 @@ def test_unreachable_or_bad_registry_is_a_registry_error(tmp_path: Path) -> None
 
 
 def test_postgresql_connections_time_out_unless_the_url_says_otherwise() -> None:
-    from medvault.registry.sql import CONNECT_TIMEOUT_S, _connect_args
+    from medvault.registry.sql import CONNECT_TIMEOUT_S, engine_connect_args
 
-    assert _connect_args("postgresql+psycopg://ws@db/mv") == {"connect_timeout": CONNECT_TIMEOUT_S}
-    assert _connect_args("postgresql+psycopg://ws@db/mv?connect_timeout=3") == {}
-    assert _connect_args("sqlite:///x.sqlite") == {}
+    assert engine_connect_args("postgresql+psycopg://ws@db/mv") == {
+        "connect_timeout": CONNECT_TIMEOUT_S
+    }
+    assert engine_connect_args("postgresql+psycopg://ws@db/mv?connect_timeout=3") == {}
+    assert engine_connect_args("sqlite:///x.sqlite") == {}
 
 
 def test_head_revision_constant_is_alembics_head() -> None:

@@ -350,7 +350,7 @@ def test_with_no_time_at_all_the_last_sighting_is_unknown(book: Book) -> None:
     discovery in its deadlines; the finding itself says it does not know)."""
     lost_event = book.lose(discovered="unknown")
     remember = book.add("remember", "2026-11-19T10:00:00Z", {})  # after the loss
-    finding = lost._key_not_on_drive(book.registry.events(VAULT), [], lost_event, "unknown")
+    finding = lost.key_not_on_drive_finding(book.registry.events(VAULT), [], lost_event, "unknown")
     assert finding.evidence[-2:] == [
         "the drive was last seen at an unknown time",
         f"{ref(remember)}: remembered until None; no later lock on ws-01 is recorded",

@@ -122,7 +122,7 @@ def test_custody_last_seen_is_the_key_findings_last_act(book: Book, case: str) -
     assert (c.last_seen_at, c.last_seen_host, c.last_seen_by) == expected
     # The same moment as the key finding's "last seen", so the two never disagree.
     finding = next(f for f in report.findings if f.key == "key_not_on_drive")
-    assert lost._moment(c.last_seen_at) == datetime.fromisoformat(_last_seen_line(finding))
+    assert lost.moment_of(c.last_seen_at) == datetime.fromisoformat(_last_seen_line(finding))
     assert re.fullmatch(TIMESTAMP, c.last_seen_at)
 
 
@@ -249,7 +249,7 @@ READ: dict[str, datetime | None] = {
 
 @pytest.mark.parametrize("text", list(READ))
 def test_times_are_read_strictly(text: str) -> None:
-    moment = lost._moment(text)
+    moment = lost.moment_of(text)
     assert moment == READ[text]
     if moment is not None:
         assert moment.tzinfo is not None
@@ -257,12 +257,12 @@ def test_times_are_read_strictly(text: str) -> None:
 
 @pytest.mark.parametrize("value", [None, 1764583200, 1.5, ["2026-12-01T10:00:00Z"]], ids=repr)
 def test_a_time_that_is_not_text_is_not_read(value: object) -> None:
-    assert lost._moment(value) is None
+    assert lost.moment_of(value) is None
 
 
 @pytest.mark.usefixtures("los_angeles_clock")
 def test_a_naive_time_is_utc_even_on_a_machine_in_another_zone() -> None:
-    assert lost._moment("2026-12-01T10:00:00") == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert lost.moment_of("2026-12-01T10:00:00") == datetime(2026, 12, 1, 10, tzinfo=UTC)
 
 
 def test_deadlines_read_a_lowercase_z_discovery() -> None:

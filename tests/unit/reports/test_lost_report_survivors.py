@@ -87,14 +87,14 @@ def test_media_notice_is_due_for_a_state_with_more_than_500() -> None:
 
 
 def test_a_time_without_an_offset_is_read_as_utc() -> None:
-    moment = lost._moment("2026-12-01T10:00:00")
+    moment = lost.moment_of("2026-12-01T10:00:00")
     assert moment is not None
     assert moment.tzinfo is UTC
     assert moment == datetime(2026, 12, 1, 10, tzinfo=UTC)
 
 
 def test_a_time_with_an_offset_keeps_it() -> None:
-    moment = lost._moment("2026-12-01T10:00:00+02:00")
+    moment = lost.moment_of("2026-12-01T10:00:00+02:00")
     assert moment is not None
     assert moment.utcoffset() is not None
     assert moment == datetime(2026, 12, 1, 8, tzinfo=UTC)

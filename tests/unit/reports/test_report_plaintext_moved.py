@@ -138,7 +138,7 @@ def test_plaintext_found_and_not_moved_is_reportable_with_its_date(usb: Drive) -
     )
     assert finding.statement in report.determination.reasons
     [found] = usb.of("plaintext-found")
-    assert finding.evidence == [f"{lost._ref(found)}: 3 file(s) found; USB audit"]
+    assert finding.evidence == [f"{lost.event_ref(found)}: 3 file(s) found; USB audit"]
 
 
 def test_times_are_utc_when_no_zone_is_set(usb: Drive) -> None:
@@ -224,7 +224,7 @@ def test_a_move_after_the_loss_does_not_count(usb: Drive, how: str) -> None:
         "so they were on the drive when it was lost."
     ) in finding.statement
     assert "copies may remain" not in finding.statement
-    assert f"{lost._ref(moved)}: recorded after the loss, so it does not count" in (
+    assert f"{lost.event_ref(moved)}: recorded after the loss, so it does not count" in (
         finding.evidence
     )
 

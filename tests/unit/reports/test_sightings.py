@@ -70,6 +70,6 @@ def test_the_report_shows_and_discounts_an_unauthenticated_sighting() -> None:
         return StoredEvent(1, event, event.at, "direct", "0" * 64, "0" * 64)
 
     assert "authenticated=no" in lost.summarize("seen", {"where": "/x", "authenticated": False})
-    assert lost._unauthenticated_sighting(seen({"authenticated": False}))
-    assert lost._unauthenticated_sighting(seen({"unlocked": False}))  # before the flag existed
-    assert not lost._unauthenticated_sighting(seen({"authenticated": True}))
+    assert lost.unauthenticated_sighting(seen({"authenticated": False}))
+    assert lost.unauthenticated_sighting(seen({"unlocked": False}))  # before the flag existed
+    assert not lost.unauthenticated_sighting(seen({"authenticated": True}))

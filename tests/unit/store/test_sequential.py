@@ -29,7 +29,7 @@ WRITER_THREAD = "medvault-write"
 PIECES = (1, 7, 4093, 65_537, BLOCK - 3, 999_999, 3, BLOCK + 5)
 SIZES = [0, 1, 4095, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 12345]
 
-_real_pwrite_all = sequential._pwrite_all
+_real_pwrite_all = sequential.pwrite_all
 PwriteAll = Callable[[int, memoryview, int], None]
 
 
@@ -125,7 +125,7 @@ def _fail_in_writer(monkeypatch: pytest.MonkeyPatch, code: int, times: int | Non
                 raise OSError(code, os.strerror(code))
         _real_pwrite_all(fd, view, offset)
 
-    monkeypatch.setattr(sequential, "_pwrite_all", pwrite_all)
+    monkeypatch.setattr(sequential, "pwrite_all", pwrite_all)
     return offsets
 
 
@@ -391,7 +391,7 @@ def test_abort_swallows_a_failure_not_yet_raised(
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         _real_pwrite_all(fd, view, offset)
 
-    monkeypatch.setattr(sequential, "_pwrite_all", pwrite_all)
+    monkeypatch.setattr(sequential, "pwrite_all", pwrite_all)
     before = _writer_threads()
     writer = SequentialWriter(folder / "eio-abort.bin")
     writer.write(_data(BLOCK + 10, seed=32))  # block 0 is held until `go`: nothing raised yet
@@ -471,7 +471,7 @@ def test_nothing_is_written_after_a_failure_was_raised(
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         _real_pwrite_all(fd, view, offset)
 
-    monkeypatch.setattr(sequential, "_pwrite_all", pwrite_all)
+    monkeypatch.setattr(sequential, "pwrite_all", pwrite_all)
     thread_errors: list[threading.ExceptHookArgs] = []
     monkeypatch.setattr(threading, "excepthook", thread_errors.append)
     before = _writer_threads()

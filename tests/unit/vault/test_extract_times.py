@@ -45,7 +45,7 @@ def _author_odd_vault(ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     with monkeypatch.context() as patch:
         patch.setattr(add, "Planned", planned)
-        patch.setattr(add, "_check_unchanged", lambda _fd, _item: None)
+        patch.setattr(add, "check_unchanged", lambda _fd, _item: None)
         env = Env(kdf=FAST_KDF, warn=lambda _m: None)
         drive = tmp_path / "drive"
         drive.mkdir()

@@ -243,7 +243,7 @@ def test_a_full_disk_while_extracting_names_what_could_not_be_written(
     if where == "opening DEST":
         monkeypatch.setattr(reading.Landing, "open", full)
     elif where == "writing a file":
-        monkeypatch.setattr(reading, "_extract_one", full)
+        monkeypatch.setattr(reading, "extract_one", full)
     else:
         monkeypatch.setattr(reading.Landing, "finish", full)
     with pytest.raises(MediaFull) as caught:

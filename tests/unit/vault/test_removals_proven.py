@@ -126,7 +126,7 @@ def test_an_rm_stopped_after_its_pending_record_leaves_the_files_and_a_clean_vau
     def crash(*_args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(maintenance, "_write_tombstone", crash)
+    monkeypatch.setattr(maintenance, "write_tombstone", crash)
     with pytest.raises(KeyboardInterrupt):
         maintenance.remove_paths(_unlocked(drive), ["src/secret.txt"], ws.registry(), _env())
     monkeypatch.undo()
@@ -141,7 +141,7 @@ def test_an_rm_stopped_before_its_final_record_is_settled_by_repair_and_then_pro
     ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _vault_with_files(ws, tmp_path, drive)
-    real = maintenance._write_removals
+    real = maintenance.write_removals
     calls: list[hfmt.Removals] = []
 
     def once_then_crash(vault: UnlockedVault, removals: hfmt.Removals) -> None:
@@ -150,7 +150,7 @@ def test_an_rm_stopped_before_its_final_record_is_settled_by_repair_and_then_pro
             raise KeyboardInterrupt
         real(vault, removals)
 
-    monkeypatch.setattr(maintenance, "_write_removals", once_then_crash)
+    monkeypatch.setattr(maintenance, "write_removals", once_then_crash)
     with pytest.raises(KeyboardInterrupt):
         maintenance.remove_paths(_unlocked(drive), ["src/secret.txt"], ws.registry(), _env())
     monkeypatch.undo()
