@@ -72,6 +72,30 @@ def _fixable_at(indices: list[int], pos: int, custom: bytes, flag_bit: int | Non
     return False
 
 
+def _length_is_valid(count: int) -> bool:
+    """Whether COUNT words can be a share (what SLIP-39 checks before the checksum)."""
+    from shamir_mnemonic.constants import (
+        METADATA_LENGTH_WORDS,
+        MIN_MNEMONIC_LENGTH_WORDS,
+        RADIX_BITS,
+    )
+
+    padding: int = (RADIX_BITS * (count - METADATA_LENGTH_WORDS)) % 16
+    minimum: int = MIN_MNEMONIC_LENGTH_WORDS
+    return count >= minimum and padding <= 8
+
+
+def _checksum_holds(words: list[str]) -> bool:
+    """Whether the words pass their RS1024 checksum (customised by the extendable flag)."""
+    from shamir_mnemonic import rs1024
+    from shamir_mnemonic.share import _customization_string
+    from shamir_mnemonic.wordlist import WORD_INDEX_MAP
+
+    indices = [WORD_INDEX_MAP[w] for w in words]
+    extendable = bool(len(indices) > 1 and (indices[1] >> 4) & 1)
+    return bool(rs1024.verify_checksum(indices, _customization_string(extendable)))
+
+
 def _locate_typo(words: list[str]) -> int | None:
     """The 1-based position of a single mistyped word, if exactly one position can be
     corrected to pass the RS1024 checksum."""
@@ -112,8 +136,8 @@ def parse_share(text: str, label: str) -> ParsedShare:
             raise ShareError(f"{label}: word {position} is not a SLIP-39 word (check its spelling)")
     try:
         share = Share.from_mnemonic(" ".join(words))
-    except MnemonicError as exc:
-        if "checksum" in str(exc):
+    except MnemonicError:
+        if _length_is_valid(len(words)) and not _checksum_holds(words):
             where = _locate_typo(words)
             detail = f"word {where} looks mistyped" if where else "a word is mistyped or missing"
             raise ShareError(f"{label}: the share's checksum fails: {detail}") from None

@@ -145,6 +145,12 @@ def secret_service(home: Path) -> Iterator[SecretService]:
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "GNOME_KEYRING"))}
     env["HOME"] = str(home)
+    # Its own runtime folder: gnome-keyring-daemon --unlock finds a daemon already running
+    # for the same runtime folder (another test's, on another bus) and hands over to it, and
+    # then nothing takes org.freedesktop.secrets on this bus.
+    runtime = home / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env["XDG_RUNTIME_DIR"] = str(runtime)
     env.pop("PYTHON_KEYRING_BACKEND", None)
     bus = subprocess.Popen(
         ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
