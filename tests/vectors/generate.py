@@ -36,12 +36,14 @@ from medvault.format import canonical_json as cj
 from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
 from medvault.format import index_journal as ifmt
+from medvault.format import pack as pfmt
 from medvault.format import path_index_file as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.index_records import Located, add_record
 from medvault.format.meta import FileMeta, TombstoneMeta
 from medvault.keys import header_auth
 from medvault.keys.epochs import wrap_previous
+from medvault.keys.recovery_code import format_code, make_recovery_slot
 from medvault.keys.slots import make_slot
 from medvault.secret import Secret, VaultKey
 from medvault.store.entries import seal_header
@@ -54,6 +56,8 @@ FILE_ID = bytes.fromhex("0102030405060708090a0b0c0d0e0f10")
 PASSPHRASE = "vector passphrase, not a real one"
 KDF = Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
 AT = "2026-11-22T12:00:00.000000Z"
+# The 16 bytes behind header_recovery_code's printed code.
+RECOVERY_CODE = hashlib.sha256(b"medvault vector recovery code").digest()[:16]
 
 
 def write(name: str, kind: str, expect: str, comment: str, data: bytes, **extra: Any) -> None:
@@ -259,6 +263,33 @@ def objects() -> None:
         "stored path escapes with ..",
         build_object(data, unsafe.encode()),
     )
+    small = plaintext(10)
+    for name, path, comment in (
+        ("path_nul", "lab/a\x00b.csv", "stored path holds a NUL"),
+        ("path_backslash", "lab\\a.csv", "stored path holds a backslash"),
+        ("path_empty_component", "lab//a.csv", "stored path has an empty component (//)"),
+        ("path_absolute", "/etc/passwd", "stored path starts with / (absolute)"),
+        ("path_dot_component", "lab/./a.csv", "stored path has a . component"),
+        ("path_component_too_long", "lab/" + "x" * 256, "a component of 256 bytes (cap 255)"),
+        (
+            "path_too_long",
+            "/".join(["d" * 200] * 20) + "/" + "f" * 100,
+            "stored path of 4,120 bytes (cap 4,096), every component within 255",
+        ),
+    ):
+        mutate(name, "unsafe path", comment, build_object(small, meta_for(small, path).encode()))
+    # A stored path not in NFC (e + combining acute): not refused, read as its NFC form.
+    decomposed = meta_for(small, "lab/re\u0301sume\u0301.txt")
+    write(
+        "object_path_not_nfc",
+        "object",
+        "success",
+        "stored path in NFD (e + U+0301): readers use its NFC form, as `metadata` shows",
+        build_object(small, decomposed.encode()),
+        plaintext_sha256=hashlib.sha256(small).hexdigest(),
+        plaintext_length=len(small),
+        metadata={**json.loads(decomposed.encode()), "path": "lab/r\u00e9sum\u00e9.txt"},
+    )
     dup = b'{"path":"a","path":"b","size":0}'
     mutate(
         "metadata_duplicate_key",
@@ -268,29 +299,71 @@ def objects() -> None:
     )
 
 
+ESCROW_SEED = Secret(hashlib.sha256(b"medvault vector escrow seed").digest())
+
+
+def escrow_slot(suite: EscrowSuite) -> tuple[hfmt.EscrowSlot, dict[str, Any]]:
+    """A key package of VMK for the escrow key ESCROW_SEED gives in SUITE, and the vector
+    fields that name the key: the seed, and the public key (base64, as in org.toml) and
+    key id a reader derives from it."""
+    escrow = EscrowPrivateKey(suite, ESCROW_SEED)
+    slot = hfmt.EscrowSlot(escrow.public.key_id, suite.value, escrow.public.seal(VMK, VAULT_ID))
+    fields = {
+        "escrow_seed": ESCROW_SEED.reveal().hex(),
+        "escrow_public_key": base64.b64encode(escrow.public.raw).decode(),
+        "escrow_key_id": escrow.public.key_id,
+    }
+    return slot, fields
+
+
 def headers() -> None:
     slot = make_slot(VMK, VAULT_ID, 1, Secret(PASSPHRASE.encode()), KDF, AT)
-    escrow_seed = Secret(hashlib.sha256(b"medvault vector escrow seed").digest())
-    escrow = EscrowPrivateKey(EscrowSuite.P384, escrow_seed)
+    p384, escrow_fields = escrow_slot(EscrowSuite.P384)
     body = hfmt.HeaderBody(
-        AT,
-        "vector",
-        "Vector Org",
-        "org-1",
-        "call 555",
-        1 << 30,
-        (slot,),
-        (hfmt.EscrowSlot(escrow.public.key_id, "p384", escrow.public.seal(VMK, VAULT_ID)),),
+        AT, "vector", "Vector Org", "org-1", "call 555", 1 << 30, (slot,), (p384,)
     )
     header = hfmt.VaultHeader(VAULT_ID, 7, body)
-    good = header_auth.seal(VaultKeys(VMK, VAULT_ID), header)
-    extra = {"passphrase": PASSPHRASE, "escrow_seed": escrow_seed.reveal().hex()}
+    keys = VaultKeys(VMK, VAULT_ID)
+    good = header_auth.seal(keys, header)
+    extra = {"passphrase": PASSPHRASE, **escrow_fields}
     write(
         "header_valid",
         "vault_header",
         "success",
-        "valid version 2 header (zero-padded to 4 KiB), P-384 escrow slot",
+        "valid version 3 header (zero-padded to 4 KiB), P-384 escrow slot",
         good,
+        **extra,
+    )
+    for suite in EscrowSuite:
+        package, fields = escrow_slot(suite)
+        write(
+            f"header_escrow_{suite.value.replace('-', '_')}",
+            "vault_header",
+            "success",
+            f"valid version 3 header whose one key package is sealed in suite {suite.value}",
+            header_auth.seal(keys, replace(header, body=replace(body, escrow=(package,)))),
+            passphrase=PASSPHRASE,
+            **fields,
+        )
+    foreign = hfmt.EscrowSlot("0123456789abcdef", "future-suite", bytes(64))
+    write(
+        "header_escrow_unknown_suite",
+        "vault_header",
+        "success",
+        "valid header with a key package in a suite this format does not know (ignored), "
+        "then the P-384 one",
+        header_auth.seal(keys, replace(header, body=replace(body, escrow=(foreign, p384)))),
+        **extra,
+    )
+    code_text, code = format_code(RECOVERY_CODE), Secret(RECOVERY_CODE)
+    recovery = make_recovery_slot(VMK, VAULT_ID, 2, code, AT)
+    write(
+        "header_recovery_code",
+        "vault_header",
+        "success",
+        "valid header with a passphrase slot (id 1) and a recovery-code slot (id 2)",
+        header_auth.seal(keys, replace(header, body=replace(body, slots=(slot, recovery)))),
+        recovery_code=code_text,
         **extra,
     )
     v1 = header_auth.seal(VaultKeys(VMK, VAULT_ID), replace(header, body=replace(body, version=1)))
@@ -311,7 +384,7 @@ def headers() -> None:
         "header_previous_key",
         "vault_header",
         "success",
-        "valid version 2 header at key epoch 2 holding epoch 1's key (an unfinished re-key)",
+        "valid version 3 header at key epoch 2 holding epoch 1's key (an unfinished re-key)",
         header_auth.seal(VaultKeys(VMK, VAULT_ID), replace(header, body=rekeyed)),
         previous_vault_keys={"1": old_key.reveal().hex()},
         **extra,
@@ -354,8 +427,7 @@ def headers() -> None:
         "wrong passphrase",
         "valid header; the passphrase given is wrong",
         good,
-        passphrase="not the vector passphrase",
-        escrow_seed=extra["escrow_seed"],
+        **{**extra, "passphrase": "not the vector passphrase"},
     )
     greedy = body_json.replace(b'"t":1', b'"t":17')
     g_signed = good[:36] + struct.pack(">I", len(greedy)) + greedy
@@ -397,11 +469,21 @@ def headers() -> None:
         rechecksum(v4),
         **extra,
     )
+    mismatched = body_json.replace(b'"format":3', b'"format":4')
+    m_signed = good[:36] + struct.pack(">I", len(mismatched)) + mismatched
+    write(
+        "header_body_format_4",
+        "vault_header",
+        "unsupported version",
+        "version 3 header whose body says format 4; checksum valid",
+        rechecksum(m_signed),
+        **extra,
+    )
     write(
         "header_padding_not_zero",
         "vault_header",
         "header failure",
-        "version 2 header whose last padding byte is 0x01",
+        "version 3 header whose last padding byte is 0x01",
         good[:-1] + b"\x01",
         **extra,
     )
@@ -409,7 +491,7 @@ def headers() -> None:
         "header_padding_cut",
         "vault_header",
         "header failure",
-        "version 2 header with its last padding byte cut (not a whole number of 4 KiB blocks)",
+        "version 3 header with its last padding byte cut (not a whole number of 4 KiB blocks)",
         good[:-1],
         **extra,
     )
@@ -438,7 +520,8 @@ def index() -> None:
     records = [
         {"op": "add", "pack": "a" * 26, "entries": []},
         {"op": "drop", "packs": ["a" * 26]},
-        {"op": "add", "pack": "b" * 26, "entries": []},
+        # A pack id's last character carries 2 spare bits, which are zero ("a": 0).
+        {"op": "add", "pack": "b" * 25 + "a", "entries": []},
     ]
     frames = []
     for number, record in enumerate(records):
@@ -479,6 +562,24 @@ def index() -> None:
         "prelude vault id changed",
         ifmt.prelude(bytes(16)) + b"".join(frames),
     )
+    padded = bytearray(pre)
+    padded[-1] = 1
+    write(
+        "index_prelude_not_zero",
+        "index",
+        "index failure",
+        "last of the prelude's 488 zero bytes is 1",
+        bytes(padded) + b"".join(frames),
+    )
+    over = struct.pack(">I", ifmt.MAX_RECORD + 1) + bytes(ifmt.NONCE_LEN + 8)
+    write(
+        "index_record_over_cap",
+        "index",
+        "index failure",
+        "a third record whose ct_len is 64 MiB + 1, cut short at the end of the file: "
+        "an impossible length, not a torn append",
+        pre + frames[0] + frames[1] + over,
+    )
 
 
 def custody_log() -> None:
@@ -502,7 +603,8 @@ def custody_log() -> None:
 
     name = clfmt.filename(event_id)
     good = sealed(clfmt.event_body(event))
-    write("log_valid", "custody_log", "success", "one event", good, file_name=name, event=event)
+    body = json.loads(clfmt.event_body(event))  # the event with "v": 1, as sealed
+    write("log_valid", "custody_log", "success", "one event", good, file_name=name, event=body)
     write(
         "log_renamed",
         "custody_log",
@@ -545,6 +647,112 @@ def custody_log() -> None:
         "cut inside the tag",
         good[:-20],
         file_name=name,
+    )
+
+
+PACK_PART_SIZE = 1 << 16  # the smallest part size a header may give
+
+
+def packs() -> None:
+    """Packs as part files: `data` is part 0 (`<pack>.mvo`), `parts` the other part files
+    by name. Entries are object vectors' entries, each sealed for its own file id."""
+    raw_id = hashlib.sha256(b"vector pack").digest()[:16]
+    name = pfmt.id_to_name(raw_id)
+
+    def parts_of(stream: bytes, count: int, pack_id: bytes = raw_id) -> dict[str, bytes]:
+        out = {}
+        for index in range(count):
+            data = stream[index * PACK_PART_SIZE : (index + 1) * PACK_PART_SIZE]
+            prelude = pfmt.Prelude(VAULT_ID, pack_id, index, count, PACK_PART_SIZE)
+            out[pfmt.part_filename(name, index)] = prelude.encode() + data
+        return out
+
+    def entries(stream: bytes) -> list[dict[str, Any]]:
+        found, offset = [], 0
+        while offset < len(stream):
+            hlen = efmt.peek_header_len(stream[offset : offset + 12])
+            h = efmt.decode(stream[offset : offset + hlen]).header
+            found.append(
+                {
+                    "id": h.file_id.hex(),
+                    "off": offset,
+                    "hlen": hlen,
+                    "plen": h.payload_len,
+                    "kind": int(h.kind),
+                }
+            )
+            offset += hlen + h.payload_len
+        return found
+
+    def pack_vector(
+        vector: str, expect: str, comment: str, files: dict[str, bytes], **extra: Any
+    ) -> None:
+        pack = extra.pop("pack", name)
+        part0 = files.pop(pfmt.part_filename(pack, 0))
+        write(
+            f"pack_{vector}",
+            "pack",
+            expect,
+            comment,
+            part0,
+            pack=pack,
+            part_size=PACK_PART_SIZE,
+            parts={k: base64.b64encode(v).decode() for k, v in sorted(files.items())},
+            **extra,
+        )
+
+    data = plaintext(100)
+    file_id_2 = bytes.fromhex("1112131415161718191a1b1c1d1e1f20")
+    tomb = TombstoneMeta((FILE_ID.hex(),), AT, "tester", "vector-host").encode()
+    small = build_object(data, meta_for(data).encode()) + build_object(
+        b"", tomb, file_id_2, efmt.Kind.TOMBSTONE
+    )
+    pack_vector(
+        "valid",
+        "success",
+        "one part holding two entries: a file, then a tombstone that removes it",
+        parts_of(small, 1),
+        entries=entries(small),
+    )
+    big_data = plaintext(65_200)
+    big = build_object(big_data, meta_for(big_data).encode())
+    assert PACK_PART_SIZE < len(big) < 2 * PACK_PART_SIZE
+    pack_vector(
+        "valid_two_parts",
+        "success",
+        f"one entry of {len(big)} bytes spanning parts 0 and 1 (part size 65,536)",
+        parts_of(big, 2),
+        entries=entries(big),
+    )
+    two = parts_of(big, 2)
+    del two[pfmt.part_filename(name, 1)]
+    pack_vector("missing_part", "pack failure", "part 1 of 2 is missing", two)
+    bad = parts_of(small, 1)
+    part0 = pfmt.part_filename(name, 0)
+    bad[part0] = b"MVPACK\x00\x02" + bad[part0][8:]
+    pack_vector("bad_prelude", "pack failure", "part 0's magic is MVPACK\\x00\\x02", bad)
+    extra = parts_of(small, 1)
+    extra[pfmt.part_filename(name, 1)] = extra[part0]
+    pack_vector(
+        "extra_part",
+        "pack failure",
+        "a part 1 file beside a pack whose part_count is 1",
+        extra,
+    )
+    other = parts_of(small, 1, pack_id=bytes(16))
+    pack_vector(
+        "foreign_part",
+        "pack failure",
+        "part 0's prelude names another pack id than its file name",
+        other,
+    )
+    spare = name[:-1] + pfmt.id_to_name(raw_id)[-1].translate(str.maketrans("aeimquy4", "bfjnrvz5"))
+    pack_vector(
+        "name_spare_bits",
+        "pack failure",
+        "the pack's name has its last character's 2 spare bits set (a second name for its id)",
+        {pfmt.part_filename(spare, 0): parts_of(small, 1)[part0]},
+        pack=spare,
     )
 
 
@@ -767,6 +975,7 @@ GROUPS = {
     "header": headers,
     "index": index,
     "log": custody_log,
+    "pack": packs,
     "path_index": path_index,
 }
 
