@@ -99,14 +99,22 @@ class VaultKeys:
         return self._derive(self._root, labels.PREVIOUS_EPOCH, struct.pack(">I", epoch))
 
     def file_wrap(self, file_id: bytes, epoch: int) -> Secret:
-        """AES-KW key of FILE_ID's file key, under the vault key of EPOCH."""
+        """AES-KW key of FILE_ID's file key in a format 1.0 entry, under EPOCH's vault key."""
+        return self._derive(self._epoch_key(epoch), labels.FILE_WRAP, file_id)
+
+    def entry_wrap(self, epoch: int) -> Secret:
+        """AES-KW key of every format 1.1 entry's file key, under EPOCH's vault key: one per
+        vault and epoch (the entry's file id is bound by the keys its FK gives instead)."""
+        return self._derive(self._epoch_key(epoch), labels.ENTRY_WRAP)
+
+    def _epoch_key(self, epoch: int) -> Secret:
         if isinstance(self._root, VaultKey):
             key = self._root.for_epoch(epoch)
         else:
             key = self._root if epoch == FIRST_EPOCH else None
         if key is None:
             raise FormatError("object header: unknown key epoch")
-        return self._derive(key, labels.FILE_WRAP, file_id)
+        return key
 
 
 def passphrase_slot_wrap(kek: Secret, vault_id: bytes, slot_id: int) -> Secret:
@@ -135,3 +143,19 @@ def file_keys(fk: Secret, vault_id: bytes, file_id: bytes) -> FileKeys:
         meta=hkdf_expand(fk, labels.META, *ids),
         mac=hkdf_expand(fk, labels.HEADER_MAC, *ids),
     )
+
+
+@dataclass(frozen=True)
+class EntryKeys:
+    """The keys one format 1.1 entry's file key (FK) gives: payload and metadata. Its
+    header needs no MAC of its own: the metadata AEAD authenticates it."""
+
+    payload: Secret
+    meta: Secret
+
+
+def entry_keys(fk: Secret, vault_id: bytes, file_id: bytes) -> EntryKeys:
+    """Both keys of a format 1.1 entry from one HKDF-Expand of 64 bytes (one SHA-512
+    block): the payload key is the first 32, the metadata key the last 32."""
+    both = hkdf_expand(fk, labels.ENTRY_KEYS, vault_id, file_id, length=64).reveal()
+    return EntryKeys(payload=Secret(both[:32]), meta=Secret(both[32:]))

@@ -25,6 +25,8 @@ CUSTODY_LOG = b"medvault/v1/custody-log"  # VMK -> on-drive custody log AES-256-
 PREVIOUS_EPOCH = b"medvault/v1/previous-epoch"  # new VMK -> AES-KW key for the old epoch's VMK
 LEGACY_SEAL = b"medvault/v1/audit-legacy-seal"  # registry: digest of pre-v3 audit rows
 REKEY_REDO = b"medvault/v1/rekey-redo"  # VMK -> HMAC key of a re-key's redo record
+ENTRY_WRAP = b"medvault/v1.1/entry-wrap"  # VMK -> AES-KW key of format 1.1 entries' FKs
+ENTRY_KEYS = b"medvault/v1.1/entry-keys"  # FK -> payload key || metadata key (1.1 entry)
 
 ALL = (
     FILE_WRAP,
@@ -45,4 +47,6 @@ ALL = (
     PREVIOUS_EPOCH,
     LEGACY_SEAL,
     REKEY_REDO,
+    ENTRY_WRAP,
+    ENTRY_KEYS,
 )

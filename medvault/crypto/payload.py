@@ -8,6 +8,8 @@ must treat output as provisional until ``finalize`` returns.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from cryptography.cobblestone import Cobblestone256Decryptor, Cobblestone256Encryptor
 from cryptography.exceptions import InvalidTag
 
@@ -17,6 +19,7 @@ from medvault.secret import Secret
 CHUNK = 16 * 1024
 TAG = 16
 PREFIX = 56
+PAD_BLOCK = 1024 * 1024  # zeros encrypted at a time by PayloadEncryptor.finish
 
 
 def output_room(input_length: int) -> int:
@@ -31,8 +34,12 @@ def ciphertext_length(plaintext_length: int) -> int:
 
 
 class PayloadEncryptor:
-    def __init__(self, key: Secret, context: bytes) -> None:
+    """Cobblestone-256 encryption of a payload: the content through `update`, then
+    `finish`, which encrypts PADDING zero bytes (format 1.1) and closes the stream."""
+
+    def __init__(self, key: Secret, context: bytes, padding: int = 0) -> None:
         self._enc = Cobblestone256Encryptor(key.reveal(), context)
+        self._padding = padding
 
     def update(self, data: bytes | memoryview) -> bytes:
         return self._enc.update(data)
@@ -42,28 +49,59 @@ class PayloadEncryptor:
         per block, which on a 1 GiB file is a large part of the cost."""
         return self._enc.update_into(data, out)
 
-    def finalize(self) -> bytes:
-        return self._enc.finalize()
+    def finish(self) -> Iterator[bytes]:
+        """The ciphertext of the padding, a block at a time (memory stays one block
+        whatever the padding), then of the stream's end."""
+        zeros = bytes(min(self._padding, PAD_BLOCK))
+        left, self._padding = self._padding, 0
+        while left:
+            step = min(left, PAD_BLOCK)
+            yield self._enc.update(zeros[:step])
+            left -= step
+        yield self._enc.finalize()
+
+    def finish_bytes(self) -> bytes:
+        """`finish` as one piece: for payloads whose padding is small (at most a few KiB)."""
+        return b"".join(self.finish())
 
 
 class PayloadDecryptor:
-    def __init__(self, key: Secret, context: bytes) -> None:
+    """Cobblestone-256 decryption of a payload that releases at most CONTENT bytes: what
+    follows them (format 1.1 padding) must be zeros and is never released. Output is
+    provisional until `finalize` returns."""
+
+    def __init__(self, key: Secret, context: bytes, content: int | None = None) -> None:
         self._dec = Cobblestone256Decryptor(key.reveal(), context)
+        self._left = content  # content bytes not yet released; None: no padding
 
     def update(self, data: bytes | memoryview) -> bytes:
         try:
-            return self._dec.update(data)
+            plain = self._dec.update(data)
         except InvalidTag:
             raise AuthenticationFailed("payload chunk failed authentication") from None
+        return plain[: self._keep(memoryview(plain), len(plain))]
 
     def update_into(self, data: bytes | memoryview, out: bytearray) -> int:
         try:
-            return self._dec.update_into(data, out)
+            n = self._dec.update_into(data, out)
         except InvalidTag:
             raise AuthenticationFailed("payload chunk failed authentication") from None
+        return self._keep(memoryview(out), n)
 
     def finalize(self) -> bytes:
         try:
-            return self._dec.finalize()
+            plain = self._dec.finalize()
         except InvalidTag:
             raise AuthenticationFailed("payload end-of-stream check failed") from None
+        return plain[: self._keep(memoryview(plain), len(plain))]
+
+    def _keep(self, plain: memoryview, n: int) -> int:
+        """How many of the N bytes just decrypted are content; the rest must be zeros."""
+        if self._left is None:
+            return n
+        keep = min(n, self._left)
+        self._left -= keep
+        tail = plain[keep:n]
+        if tail.nbytes and bytes(tail).count(0) != tail.nbytes:
+            raise AuthenticationFailed("payload padding is not zeros")
+        return keep

@@ -23,12 +23,12 @@ def located_at(pack: str, offset: int, opened: OpenedHeader) -> Located:
     """The index entry for the authentic entry OPENED at OFFSET in PACK."""
     h = opened.header
     file_id = h.file_id.hex()
-    if h.kind == efmt.Kind.FILE:
+    if opened.kind == efmt.Kind.FILE:
         meta = FileMeta.decode(opened.meta)
         return file_entry(file_id, pack, offset, h.header_len, h.payload_len, meta)
     removes = TombstoneMeta.decode(opened.meta).removes
     return Located(
-        file_id, pack, offset, h.header_len, h.payload_len, int(h.kind), references=removes
+        file_id, pack, offset, h.header_len, h.payload_len, int(opened.kind), references=removes
     )
 
 

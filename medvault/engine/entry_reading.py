@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from medvault.crypto.payload import ciphertext_length
 from medvault.engine.catalog import Located, load_catalog, walk_pack
 from medvault.engine.pipeline import BLOCK, decrypt_stream
 from medvault.engine.session import UnlockedVault
@@ -42,12 +41,12 @@ def stream_entry(
     blob = reader.read(loc.offset, loc.header_len + (loc.payload_len if small else 0))
     opened = open_header(vault.keys, blob[: loc.header_len])
     h = opened.header
-    if h.file_id.hex() != loc.file_id or h.kind != efmt.Kind.FILE:
+    if h.file_id.hex() != loc.file_id or opened.kind != efmt.Kind.FILE:
         raise IntegrityError("object is not the file the index names")
     meta = FileMeta.decode(opened.meta)
-    if h.payload_len != ciphertext_length(meta.size) or h.payload_len != loc.payload_len:
+    if h.payload_len != opened.payload_length_for(meta.size) or h.payload_len != loc.payload_len:
         raise IntegrityError("object payload length does not match its size")
-    dec = opened.decryptor()
+    dec = opened.decryptor(meta.size)
     if h.payload_len > HASH_ON_WORKER:
         blocks = reader.stream(loc.offset + loc.header_len, h.payload_len, BLOCK)
         digest = decrypt_stream(blocks, dec, sink, progress)
@@ -148,7 +147,9 @@ def authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) -
     opened = open_header(vault.keys, reader.read(loc.offset, loc.header_len))
     if opened.header.payload_len != loc.payload_len:
         raise IntegrityError("object payload length does not match the walk")
-    dec = opened.decryptor()
+    if loc.payload_len != opened.payload_length_for(0):
+        raise IntegrityError("a tombstone's payload is not empty")
+    dec = opened.decryptor(0)
     pos, end = loc.offset + loc.header_len, loc.offset + loc.header_len + loc.payload_len
     while pos < end:
         block = reader.read(pos, min(READ_BLOCK, end - pos))

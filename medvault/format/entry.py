@@ -2,10 +2,13 @@
 
     magic "MVOBJ\\0\\0\\1" | header_len u32 | suite u16 | kind u8 | flags u8 | vault_id 16
     | file_id 16 | key_epoch u32 | payload_len u64 | wrapped_fk 40 | meta_nonce 12
-    | meta_len u32 | meta_ct | header_mac 32 | payload (payload_len bytes, Cobblestone-256)
+    | meta_len u32 | meta_ct | header_mac 32 (suite 1 only) | payload (Cobblestone-256)
 
-header_len counts magic through header_mac. meta_ct is AES-256-GCM with the fixed fields
-(magic..meta_len) as associated data; header_mac is HMAC-SHA-256 over everything before it.
+header_len counts magic through the end of the header. meta_ct is AES-256-GCM with the
+fixed fields (magic..meta_len) as associated data. Suite 1 (format 1.0) adds header_mac,
+HMAC-SHA-256 over everything before it, and shows the kind. Suite 2 (format 1.1) pads the
+payload and the metadata (format/padding.py), keeps the kind inside the metadata (the
+header's kind byte is 0) and has no header_mac: the metadata AEAD authenticates the header.
 """
 
 from __future__ import annotations
@@ -16,13 +19,18 @@ from dataclasses import dataclass
 
 from medvault.errors import FormatError, UnsupportedVersion
 from medvault.format.binary import Reader
+from medvault.format.padding import META_BUCKET
 
 MAGIC = b"MVOBJ\x00\x00\x01"
-SUITE_V1 = 1
+SUITE_V1 = 1  # format 1.0
+SUITE_PADDED = 2  # format 1.1
+SUITES = (SUITE_V1, SUITE_PADDED)
+HIDDEN_KIND = 0  # a suite 2 header's kind byte: the kind is in the metadata
 ID_LEN = 16
 WRAPPED_LEN = 40
 NONCE_LEN = 12
 MAC_LEN = 32
+META_TAG = 16  # the AES-256-GCM tag at the end of meta_ct
 MAX_META = 64 * 1024
 # magic .. meta_len in one pack/unpack: field by field, this was a tenth of the time of
 # extracting a small file.
@@ -40,7 +48,7 @@ class Kind(enum.IntEnum):
 
 @dataclass(frozen=True)
 class EntryHeader:
-    kind: Kind
+    kind: Kind | None  # None in a suite 2 header: the kind is in its metadata
     vault_id: bytes
     file_id: bytes
     key_epoch: int
@@ -48,18 +56,19 @@ class EntryHeader:
     wrapped_fk: bytes
     meta_nonce: bytes
     meta_ct: bytes
+    suite: int = SUITE_V1
 
     @property
     def header_len(self) -> int:
-        return FIXED_LEN + len(self.meta_ct) + MAC_LEN
+        return FIXED_LEN + len(self.meta_ct) + (MAC_LEN if self.suite == SUITE_V1 else 0)
 
     def fixed_fields(self) -> bytes:
         """magic .. meta_len: the associated data of the metadata AEAD."""
         return FIXED.pack(
             MAGIC,
             self.header_len,
-            SUITE_V1,
-            int(self.kind),
+            self.suite,
+            HIDDEN_KIND if self.kind is None else int(self.kind),
             0,
             self.vault_id,
             self.file_id,
@@ -78,7 +87,7 @@ class EntryHeader:
 class ParsedEntry:
     header: EntryHeader
     mac_input: bytes
-    mac: bytes
+    mac: bytes  # empty in a suite 2 header
 
 
 def peek_header_len(prefix: bytes) -> int:
@@ -102,28 +111,44 @@ def decode(data: bytes) -> ParsedEntry:
         raise FormatError("object header: bad magic")
     if header_len != len(data):
         raise FormatError("object header: length mismatch")
-    if suite != SUITE_V1:
-        # A newer medvault, or a damaged byte: the header MAC cannot be checked without
+    if suite not in SUITES:
+        # A newer medvault, or a damaged byte: the header cannot be authenticated without
         # knowing the suite, so say both.
         raise UnsupportedVersion(
             f"object suite {suite} is not supported (written by a newer medvault, or damaged)"
         )
-    if kind_raw not in (Kind.FILE, Kind.TOMBSTONE):
-        raise FormatError("object header: unknown kind")
+    kind = _kind(suite, kind_raw)
     if flags != 0:
         raise FormatError("object header: unknown flags")
     if key_epoch == 0:  # whether the vault has a key for the epoch is checked at unwrap
         raise FormatError("object header: unknown key epoch")
     if payload_len > MAX_PAYLOAD:
         raise FormatError("object header: payload length out of range")
-    if meta_len > MAX_META or FIXED_LEN + meta_len + MAC_LEN != header_len:
+    mac_len = MAC_LEN if suite == SUITE_V1 else 0
+    if meta_len > MAX_META or FIXED_LEN + meta_len + mac_len != header_len:
         raise FormatError("object header: metadata length out of range")
+    if suite == SUITE_PADDED and (meta_len < META_TAG + META_BUCKET or _unbucketed(meta_len)):
+        raise FormatError("object header: metadata length is not whole buckets")
     mac_at = FIXED_LEN + meta_len
     header = EntryHeader(
-        Kind(kind_raw), vault_id, file_id, key_epoch, payload_len, wrapped, nonce,
-        data[FIXED_LEN:mac_at],
+        kind, vault_id, file_id, key_epoch, payload_len, wrapped, nonce,
+        data[FIXED_LEN:mac_at], suite,
     )  # fmt: skip
     return ParsedEntry(header, data[:mac_at], data[mac_at:])
+
+
+def _kind(suite: int, raw: int) -> Kind | None:
+    if suite == SUITE_PADDED:
+        if raw != HIDDEN_KIND:
+            raise FormatError("object header: unknown kind")
+        return None
+    if raw not in (Kind.FILE, Kind.TOMBSTONE):
+        raise FormatError("object header: unknown kind")
+    return Kind(raw)
+
+
+def _unbucketed(meta_len: int) -> bool:
+    return (meta_len - META_TAG) % META_BUCKET != 0
 
 
 def encode(header: EntryHeader, mac: bytes) -> bytes:

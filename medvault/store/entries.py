@@ -1,7 +1,9 @@
-"""Sealing and opening object entries: the per-file key hierarchy (docs/FORMAT.md).
+"""Sealing and opening object entries: the per-file key hierarchy (docs/FORMAT.md §5).
 
-FK (32 random bytes) is wrapped with AES-KW under the vault's FILE_WRAP key for the entry;
-payload, metadata and header-MAC keys come from FK (crypto/key_schedule.py derives both).
+FK (32 random bytes, fresh for every entry) is wrapped with AES-KW under a key the vault key
+gives; the payload and metadata keys (and, in format 1.0, the header-MAC key) come from FK
+(crypto/key_schedule.py derives them all). Writers write format 1.1 (suite 2: padded
+lengths, one derivation, no header MAC); readers open both.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medvault.crypto import labels
-from medvault.crypto.key_schedule import FileKeys, VaultKeys, file_keys
-from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor
+from medvault.crypto.key_schedule import VaultKeys, entry_keys, file_keys
+from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor, ciphertext_length
 from medvault.crypto.symmetric import (
     AuthenticationFailed,
     gcm_open,
@@ -22,14 +24,32 @@ from medvault.crypto.symmetric import (
     unwrap_key,
     wrap_key,
 )
-from medvault.errors import IntegrityError
+from medvault.errors import FormatError, IntegrityError
 from medvault.format import entry as entry_fmt
 from medvault.format.binary import u16
+from medvault.format.padding import pad_meta, padded_length, unpad_meta
 from medvault.secret import Secret
 
+WRITE_SUITE = entry_fmt.SUITE_PADDED  # what every new entry is written as (format 1.1)
 
-def payload_context(vault_id: bytes, file_id: bytes) -> bytes:
-    return labels.PAYLOAD_CONTEXT + b"\x00" + u16(entry_fmt.SUITE_V1) + vault_id + file_id
+
+def payload_context(vault_id: bytes, file_id: bytes, suite: int = entry_fmt.SUITE_V1) -> bytes:
+    return labels.PAYLOAD_CONTEXT + b"\x00" + u16(suite) + vault_id + file_id
+
+
+def payload_length(suite: int, size: int) -> int:
+    """The payload length an entry of SUITE holding SIZE content bytes must have."""
+    plain = padded_length(size) if suite == entry_fmt.SUITE_PADDED else size
+    return ciphertext_length(plain)
+
+
+@dataclass(frozen=True)
+class EntryCipherKeys:
+    """What the payload of one entry is encrypted with."""
+
+    payload: Secret
+    context: bytes
+    suite: int
 
 
 @dataclass
@@ -37,11 +57,31 @@ class SealedHeader:
     """A freshly sealed entry header plus what is needed to encrypt its payload."""
 
     header: bytes
-    keys: FileKeys
-    context: bytes
+    keys: EntryCipherKeys
+    payload_len: int
+    content_length: int
 
     def encryptor(self) -> PayloadEncryptor:
-        return PayloadEncryptor(self.keys.payload, self.context)
+        padding = 0
+        if self.keys.suite == entry_fmt.SUITE_PADDED:
+            padding = padded_length(self.content_length) - self.content_length
+        return PayloadEncryptor(self.keys.payload, self.keys.context, padding)
+
+
+def seal_entry(
+    vault: VaultKeys,
+    file_id: bytes,
+    kind: entry_fmt.Kind,
+    meta: bytes,
+    content_length: int,
+    fk: Secret | None = None,
+) -> SealedHeader:
+    """A new entry's header, in the suite writers write, for CONTENT_LENGTH bytes of
+    content (0 for a tombstone)."""
+    payload_len = payload_length(WRITE_SUITE, content_length)
+    sealed = seal_header(vault, file_id, kind, meta, payload_len, fk=fk, suite=WRITE_SUITE)
+    sealed.content_length = content_length
+    return sealed
 
 
 def seal_header(
@@ -52,67 +92,114 @@ def seal_header(
     payload_len: int,
     fk: Secret | None = None,
     meta_nonce: bytes | None = None,
+    suite: int = entry_fmt.SUITE_V1,
 ) -> SealedHeader:
-    if len(meta) + 16 > entry_fmt.MAX_META:
+    """An entry header of SUITE whose payload will be PAYLOAD_LEN bytes (seal_entry works
+    that out for new entries; a re-key keeps an entry's length)."""
+    plain = pad_meta(int(kind), meta) if suite == entry_fmt.SUITE_PADDED else meta
+    if len(plain) + 16 > entry_fmt.MAX_META:
         raise ValueError("object metadata exceeds the format's cap")
     fk = fk if fk is not None else new_key()
     vault_id = vault.vault_id
-    keys = file_keys(fk, vault_id, file_id)
     epoch = vault.write_epoch
-    wrapped = wrap_key(vault.file_wrap(file_id, epoch), fk)
     nonce = meta_nonce if meta_nonce is not None else random_bytes(entry_fmt.NONCE_LEN)
-    ct_len = len(meta) + 16
+    hidden = suite == entry_fmt.SUITE_PADDED
+    mac_key: Secret | None = None
+    if hidden:
+        keys = entry_keys(fk, vault_id, file_id)
+        payload_key, meta_key = keys.payload, keys.meta
+        wrapped = wrap_key(vault.entry_wrap(epoch), fk)
+    else:
+        keys_v1 = file_keys(fk, vault_id, file_id)
+        payload_key, meta_key, mac_key = keys_v1.payload, keys_v1.meta, keys_v1.mac
+        wrapped = wrap_key(vault.file_wrap(file_id, epoch), fk)
     draft = entry_fmt.EntryHeader(
-        kind, vault_id, file_id, epoch, payload_len, wrapped, nonce, b"\0" * ct_len
-    )
-    meta_ct = gcm_seal(keys.meta, nonce, meta, draft.fixed_fields())
+        None if hidden else kind, vault_id, file_id, epoch, payload_len, wrapped, nonce,
+        b"\0" * (len(plain) + 16), suite,
+    )  # fmt: skip
+    meta_ct = gcm_seal(meta_key, nonce, plain, draft.fixed_fields())
     header = entry_fmt.EntryHeader(
-        kind, vault_id, file_id, epoch, payload_len, wrapped, nonce, meta_ct
+        draft.kind, vault_id, file_id, epoch, payload_len, wrapped, nonce, meta_ct, suite
     )
-    mac = hmac_sha256(keys.mac, header.mac_input())
-    return SealedHeader(entry_fmt.encode(header, mac), keys, payload_context(vault_id, file_id))
+    mac = b"" if mac_key is None else hmac_sha256(mac_key, header.mac_input())
+    cipher = EntryCipherKeys(payload_key, payload_context(vault_id, file_id, suite), suite)
+    return SealedHeader(entry_fmt.encode(header, mac), cipher, payload_len, 0)
 
 
 @dataclass
 class OpenedHeader:
     header: entry_fmt.EntryHeader
-    meta: bytes
-    keys: FileKeys
-    context: bytes
+    kind: entry_fmt.Kind
+    meta: bytes  # the metadata JSON (format 1.1 padding removed)
+    keys: EntryCipherKeys
 
-    def decryptor(self) -> PayloadDecryptor:
-        return PayloadDecryptor(self.keys.payload, self.context)
+    def payload_length_for(self, size: int) -> int:
+        """The payload length this entry must have if it holds SIZE content bytes."""
+        return payload_length(self.header.suite, size)
+
+    def decryptor(self, content: int | None = None) -> PayloadDecryptor:
+        """Decrypts the payload, releasing at most CONTENT bytes (the rest is padding)."""
+        return PayloadDecryptor(self.keys.payload, self.keys.context, content)
 
 
 def open_header(vault: VaultKeys, data: bytes) -> OpenedHeader:
-    """Parse, unwrap FK, check the MAC, then decrypt metadata (in that order)."""
+    """Parse, unwrap FK, authenticate the header (format 1.0: its MAC, then the metadata;
+    format 1.1: the metadata AEAD, whose associated data is the header), in that order."""
     parsed = entry_fmt.decode(data)
     h = parsed.header
-    vault_id = vault.vault_id
-    if h.vault_id != vault_id:
+    if h.vault_id != vault.vault_id:
         raise IntegrityError("object belongs to another vault")
-    try:
-        fk = unwrap_key(vault.file_wrap(h.file_id, h.key_epoch), h.wrapped_fk)
-    except AuthenticationFailed:
-        raise IntegrityError("object key does not unwrap with this vault's key") from None
-    keys = file_keys(fk, vault_id, h.file_id)
+    if h.suite == entry_fmt.SUITE_PADDED:
+        return _open_padded(vault, h)
+    fk = _unwrap(vault.file_wrap(h.file_id, h.key_epoch), h.wrapped_fk)
+    keys = file_keys(fk, vault.vault_id, h.file_id)
     if not mac_matches(keys.mac, parsed.mac_input, parsed.mac):
         raise IntegrityError("object header MAC mismatch")
+    meta = _open_meta(keys.meta, h)
+    assert h.kind is not None  # a suite 1 header shows its kind (entry_fmt.decode)
+    context = payload_context(vault.vault_id, h.file_id)
+    return OpenedHeader(h, h.kind, meta, EntryCipherKeys(keys.payload, context, h.suite))
+
+
+def _open_padded(vault: VaultKeys, h: entry_fmt.EntryHeader) -> OpenedHeader:
+    fk = _unwrap(vault.entry_wrap(h.key_epoch), h.wrapped_fk)
+    keys = entry_keys(fk, vault.vault_id, h.file_id)
+    kind_raw, meta = unpad_meta(_open_meta(keys.meta, h))
+    if kind_raw not in (entry_fmt.Kind.FILE, entry_fmt.Kind.TOMBSTONE):
+        raise FormatError("object metadata: unknown kind")
+    context = payload_context(vault.vault_id, h.file_id, h.suite)
+    cipher = EntryCipherKeys(keys.payload, context, h.suite)
+    return OpenedHeader(h, entry_fmt.Kind(kind_raw), meta, cipher)
+
+
+def _unwrap(wrap: Secret, wrapped: bytes) -> Secret:
     try:
-        meta = gcm_open(keys.meta, h.meta_nonce, h.meta_ct, h.fixed_fields())
+        return unwrap_key(wrap, wrapped)
+    except AuthenticationFailed:
+        raise IntegrityError("object key does not unwrap with this vault's key") from None
+
+
+def _open_meta(key: Secret, h: entry_fmt.EntryHeader) -> bytes:
+    try:
+        return gcm_open(key, h.meta_nonce, h.meta_ct, h.fixed_fields())
     except AuthenticationFailed:
         raise IntegrityError("object metadata failed authentication") from None
-    return OpenedHeader(h, meta, keys, payload_context(vault_id, h.file_id))
 
 
 def rewrap_header(vault: VaultKeys, data: bytes) -> bytes:
     """The same entry header with its file key wrapped under the current epoch's key: a new
-    wrapped FK, key epoch, metadata nonce and MAC, the same length and the same FK (so the
-    payload is untouched). Opens DATA first, so only an authentic header is rewritten."""
+    wrapped FK, key epoch, metadata nonce (and format 1.0 MAC), the same length, suite and
+    FK (so the payload is untouched). Opens DATA first, so only an authentic header is
+    rewritten."""
     opened = open_header(vault, data)
     h = opened.header
-    fk = unwrap_key(vault.file_wrap(h.file_id, h.key_epoch), h.wrapped_fk)
-    sealed = seal_header(vault, h.file_id, h.kind, opened.meta, h.payload_len, fk=fk)
+    if h.suite == entry_fmt.SUITE_PADDED:
+        fk = _unwrap(vault.entry_wrap(h.key_epoch), h.wrapped_fk)
+    else:
+        fk = _unwrap(vault.file_wrap(h.file_id, h.key_epoch), h.wrapped_fk)
+    sealed = seal_header(
+        vault, h.file_id, opened.kind, opened.meta, h.payload_len, fk=fk, suite=h.suite
+    )
     if len(sealed.header) != len(data):
         raise IntegrityError("object header changed length when re-wrapped")
     return sealed.header

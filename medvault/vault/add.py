@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from io import BufferedReader
 from pathlib import Path
 
-from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.engine.catalog import Located, load_catalog
 from medvault.engine.names import shown
@@ -27,7 +26,7 @@ from medvault.format.index_records import file_entry
 from medvault.format.meta import MAX_PATH_BYTES, FileMeta, normalize_path
 from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
-from medvault.store.entries import SealedHeader, seal_header
+from medvault.store.entries import SealedHeader, seal_entry
 from medvault.store.lock import writer_lock
 from medvault.store.readback import Setting, needs_readback
 from medvault.vault.custody import record as record_event
@@ -606,7 +605,6 @@ def _write_entry(
     large file, which is streamed from the source here."""
     file_id = random_bytes(16)
     fk = new_key()
-    payload_len = ciphertext_length(item.size)
     added_at = env.timestamp()
 
     def seal(sha256: str) -> tuple[SealedHeader, FileMeta]:
@@ -620,15 +618,16 @@ def _write_entry(
             env.actor.host,
             replaces,
         )
-        sealed = seal_header(vault.keys, file_id, efmt.Kind.FILE, meta.encode(), payload_len, fk=fk)
+        sealed = seal_entry(vault.keys, file_id, efmt.Kind.FILE, meta.encode(), item.size, fk=fk)
         return sealed, meta
 
     if small is not None:
         sealed, meta = seal(small.sha256)
+        payload_len = sealed.payload_len
         writer = committer.entry(len(sealed.header) + payload_len)
         offset = writer.position
         enc = sealed.encryptor()
-        writer.write(sealed.header + enc.update(small.data) + enc.finalize())
+        writer.write(sealed.header + enc.update(small.data) + enc.finish_bytes())
         if progress:
             progress(item.size)
         return file_entry(file_id.hex(), writer.name, offset, len(sealed.header), payload_len, meta)
@@ -636,6 +635,7 @@ def _write_entry(
     # its payload is written (the pack is written once, front to back); the second read,
     # which is encrypted, must give the same digest.
     sealed, meta = seal(_sha256_of(item))
+    payload_len = sealed.payload_len
     writer = committer.entry(len(sealed.header) + payload_len)
     offset = writer.position
     _write_large(item, sealed, meta.sha256, writer.write, progress)
@@ -661,7 +661,8 @@ def _write_large(
             if count != item.size or digest != sha256:
                 raise _changed(item.source)
             check_unchanged(handle.fileno(), item)
-            write(enc.finalize())
+            for piece in enc.finish():
+                write(piece)
     except OSError as exc:
         # Writes to the drive raise MedvaultError (media_errors); a bare OSError is the source.
         raise _unreadable(item.source, exc) from None

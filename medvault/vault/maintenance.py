@@ -6,12 +6,12 @@ import contextlib
 from dataclasses import dataclass, field, replace
 
 from medvault.config import current_passphrase_policy
-from medvault.crypto.payload import ciphertext_length
 from medvault.crypto.symmetric import random_bytes
 from medvault.engine import path_index
 from medvault.engine.catalog import Catalog, Located, load_catalog, walk_pack
 from medvault.engine.entry_reading import open_reader, stream_entry
 from medvault.engine.session import UnlockedVault, write_headers
+from medvault.engine.upgrade import copy_upgraded, needs_upgrade
 from medvault.engine.writing import Committer, open_journal, sweep_tmp
 from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
@@ -25,7 +25,7 @@ from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import Secret
 from medvault.store import fsio
-from medvault.store.entries import seal_header
+from medvault.store.entries import seal_entry
 from medvault.store.journal import rewrite_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
@@ -115,8 +115,8 @@ def write_tombstone(
     vault: UnlockedVault, committer: Committer, file_id: bytes, ids: tuple[str, ...], env: Env
 ) -> None:
     meta = TombstoneMeta(ids, env.timestamp(), env.actor.user, env.actor.host).encode()
-    sealed = seal_header(vault.keys, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(0))
-    entry = sealed.header + sealed.encryptor().finalize()
+    sealed = seal_entry(vault.keys, file_id, efmt.Kind.TOMBSTONE, meta, 0)
+    entry = sealed.header + sealed.encryptor().finish_bytes()
     writer = committer.entry(len(entry))
     offset = writer.position
     writer.write(entry)
@@ -126,7 +126,7 @@ def write_tombstone(
             pack=writer.name,
             offset=offset,
             header_len=len(sealed.header),
-            payload_len=ciphertext_length(0),
+            payload_len=sealed.payload_len,
             kind=int(efmt.Kind.TOMBSTONE),
             references=ids,
         )
@@ -139,6 +139,7 @@ class CompactResult:
     bytes_before: int = 0
     bytes_after: int = 0
     entries_dropped: int = 0
+    entries_upgraded: int = 0  # format 1.0 entries written again as format 1.1
 
 
 def _pack_sizes(vault: UnlockedVault, names: list[str]) -> dict[str, int]:
@@ -166,7 +167,8 @@ def compact(
         for loc in catalog.located.values():
             if loc.file_id in keep and loc.pack in live_bytes:
                 live_bytes[loc.pack] += loc.header_len + loc.payload_len
-        victims = [n for n in sizes if live_bytes[n] < threshold * sizes[n]]
+        old_format = _old_format_packs(vault, list(sizes))
+        victims = [n for n in sizes if live_bytes[n] < threshold * sizes[n] or n in old_format]
         if not victims:
             return result
         journal = open_journal(vault, catalog)
@@ -175,9 +177,12 @@ def compact(
                 movers = [
                     x for x in catalog.located.values() if x.pack == name and x.file_id in keep
                 ]
+                upgrade = name in old_format
                 with open_reader(vault, name) as reader:
                     for loc in sorted(movers, key=lambda x: x.offset):
-                        _copy_entry(reader, loc, committer)
+                        moved = _move_entry(vault, reader, loc, committer, upgrade)
+                        result.bytes_after += moved.header_len + moved.payload_len
+                        result.entries_upgraded += upgrade
                         if committer.full:
                             committer.commit()
         journal.append(drop_record(victims))
@@ -185,7 +190,6 @@ def compact(
             delete_pack(vault.paths, name)
         result.packs_rewritten = len(victims)
         result.bytes_before = sum(sizes[n] for n in victims)
-        result.bytes_after = sum(live_bytes[n] for n in victims)
         result.entries_dropped = sum(
             1 for x in catalog.located.values() if x.pack in victims and x.file_id not in keep
         )
@@ -196,6 +200,7 @@ def compact(
         {
             "packs": result.packs_rewritten,
             "reclaimed_bytes": result.bytes_before - result.bytes_after,
+            "entries_upgraded": result.entries_upgraded,
         },
         vault=vault,
     )
@@ -211,7 +216,28 @@ def _entries_to_keep(catalog: Catalog, live_ids: set[str]) -> set[str]:
     return keep
 
 
-def _copy_entry(reader: PackReader, loc: Located, committer: Committer) -> None:
+def _old_format_packs(vault: UnlockedVault, names: list[str]) -> set[str]:
+    """Packs written in an older format than writers write now (format 1.0): compact
+    rewrites them whatever their live share, so a compacted vault is all format 1.1."""
+    old: set[str] = set()
+    for name in names:
+        with open_reader(vault, name) as reader:
+            if needs_upgrade(reader):
+                old.add(name)
+    return old
+
+
+def _move_entry(
+    vault: UnlockedVault, reader: PackReader, loc: Located, committer: Committer, upgrade: bool
+) -> Located:
+    """LOC's entry in COMMITTER's pack: written again as format 1.1 when UPGRADE, else
+    copied verbatim. Returns where it now is."""
+    if upgrade:
+        return copy_upgraded(vault, reader, loc, committer)
+    return _copy_entry(reader, loc, committer)
+
+
+def _copy_entry(reader: PackReader, loc: Located, committer: Committer) -> Located:
     """Entries are bound to vault and file id, not to a pack, so bytes move verbatim."""
     writer = committer.entry(loc.header_len + loc.payload_len)
     offset = writer.position
@@ -221,7 +247,9 @@ def _copy_entry(reader: PackReader, loc: Located, committer: Committer) -> None:
         writer.write(block)
         pos += len(block)
         remaining -= len(block)
-    committer.add_pending(replace(loc, pack=writer.name, offset=offset))
+    moved = replace(loc, pack=writer.name, offset=offset)
+    committer.add_pending(moved)
+    return moved
 
 
 @dataclass

@@ -2,7 +2,7 @@
 first byte is written, so a full drive is refused with numbers instead of failing midway
 (issue 18 item 5).
 
-The estimate errs high by a little: each file costs its exact ciphertext, plus a bound on
+The estimate errs high by a little: each file costs its exact (padded) ciphertext, plus a bound on
 its entry header, index record and path index line; each pack file may leave a cluster
 partly used; the index and path index are rewritten once. FAT32's 4 GiB file limit needs
 no check here: a pack part is at most MAX_PART_SIZE (1 GiB) plus its prelude
@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from medvault.crypto.payload import ciphertext_length
 from medvault.errors import MediaFull
+from medvault.store.entries import WRITE_SUITE, payload_length
 
 PER_FILE = 2048  # entry header (~450 B + path), index record and path index line, rounded up
 FIXED = 1024 * 1024  # the journal's and path index's rewrite, the custody log's event
@@ -35,7 +35,8 @@ class Need:
         """Count one more file (TIMES=-1: one fewer, a file that will be skipped)."""
         self.files += times
         self.plaintext += times * size
-        self.on_drive += times * (ciphertext_length(size) + PER_FILE + 2 * len(path.encode()))
+        on_drive = payload_length(WRITE_SUITE, size) + PER_FILE + 2 * len(path.encode())
+        self.on_drive += times * on_drive
         self.large_files += times * large
 
     def bytes_with_slack(self, cluster: int, pack_target: int, pack_entries: int) -> int:

@@ -478,7 +478,7 @@ def test_newer_object_format_exits_17(ws: Workspace, vault: Path, tmp_path: Path
     (part,) = (vault / "MEDVAULT" / "objects").rglob("*.mvo*")
     data = bytearray(part.read_bytes())
     at = data.index(OBJECT_MAGIC) + 12  # magic 8 | header_len 4 | suite u16
-    data[at : at + 2] = (2).to_bytes(2, "big")
+    data[at : at + 2] = (3).to_bytes(2, "big")  # suites 1 and 2 are formats 1.0 and 1.1
     part.write_bytes(bytes(data))
     out = tmp_path / "out"
     result = ws.cli("extract", vault, "--to", out)

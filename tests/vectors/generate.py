@@ -99,7 +99,7 @@ def build_object(
         VaultKeys(VMK, VAULT_ID), file_id, kind, meta, ciphertext_length(len(data))
     )
     enc = sealed.encryptor()
-    return sealed.header + enc.update(data) + enc.finalize()
+    return sealed.header + enc.update(data) + enc.finish_bytes()
 
 
 def split_object(obj: bytes) -> tuple[int, bytes, bytes]:
@@ -146,7 +146,7 @@ def objects() -> None:
         "object",
         "success",
         "valid file entry at key epoch 2 (the file key wrapped under epoch 2's vault key)",
-        sealed.header + enc.update(data) + enc.finalize(),
+        sealed.header + enc.update(data) + enc.finish_bytes(),
         key_epoch=2,
         plaintext_sha256=hashlib.sha256(data).hexdigest(),
         plaintext_length=len(data),
@@ -187,7 +187,7 @@ def objects() -> None:
         "header_len over the cap",
         at(8, struct.pack(">I", 0x7FFFFFFF)),
     )
-    mutate("unknown_suite", "unsupported version", "suite 2", at(12, struct.pack(">H", 2)))
+    mutate("unknown_suite", "unsupported version", "suite 3", at(12, struct.pack(">H", 3)))
     mutate("unknown_kind", "header failure", "kind 7", at(14, b"\x07"))
     mutate("nonzero_flags", "header failure", "flags 0x80", at(15, b"\x80"))
     mutate("other_vault", "wrong vault", "vault_id byte flipped", flip(16))

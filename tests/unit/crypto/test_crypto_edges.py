@@ -237,7 +237,7 @@ def test_update_into_round_trips_and_has_the_exact_length(n: int) -> None:
         piece = plain[start : start + 5000]
         out = bytearray(output_room(len(piece)))
         sealed += out[: enc.update_into(memoryview(piece), out)]
-    sealed += enc.finalize()
+    sealed += enc.finish_bytes()
     assert len(sealed) == ciphertext_length(n)
     dec = PayloadDecryptor(key, b"ctx")
     opened = bytearray()
@@ -252,7 +252,7 @@ def test_update_into_round_trips_and_has_the_exact_length(n: int) -> None:
 def test_update_into_refuses_a_tampered_chunk() -> None:
     key = Secret(bytes(32))
     enc = PayloadEncryptor(key, b"ctx")
-    sealed = bytearray(enc.update(bytes(2 * CHUNK)) + enc.finalize())
+    sealed = bytearray(enc.update(bytes(2 * CHUNK)) + enc.finish_bytes())
     sealed[100] ^= 1
     dec = PayloadDecryptor(key, b"ctx")
     with pytest.raises(AuthenticationFailed, match="chunk"):

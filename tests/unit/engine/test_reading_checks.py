@@ -35,6 +35,7 @@ from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.engine.writing import digest_of_digests
 from medvault.errors import AlreadyExists, IntegrityError, UnsafePath
 from medvault.format import entry as efmt
+from medvault.format.padding import padded_length
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.vault import reading
@@ -47,9 +48,14 @@ from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 PRELUDE = 56  # pack part prelude (FORMAT.md): entry offsets count from its end
 SUITE_AT = 13  # low byte of the entry header's u16 suite (after 8 magic, 4 length bytes)
 MTIME_NS = 1_700_000_000_123_456_789
-# Plaintext sizes whose payload (ciphertext) is exactly HASH_ON_WORKER, and one byte more.
-AT_WORKER = 1_047_496
-assert ciphertext_length(AT_WORKER) == HASH_ON_WORKER < ciphertext_length(AT_WORKER + 1)
+# The largest plaintext size whose (format 1.1, padded) payload is read in one piece, at or
+# under HASH_ON_WORKER; one byte more pads to the next 16 KiB bucket, past it. (No padded
+# payload is exactly HASH_ON_WORKER long.)
+AT_WORKER = 1_032_192
+assert padded_length(AT_WORKER) == AT_WORKER
+assert (
+    ciphertext_length(AT_WORKER) <= HASH_ON_WORKER < ciphertext_length(padded_length(AT_WORKER + 1))
+)
 
 
 def _unlock(drive: Path) -> UnlockedVault:
@@ -219,7 +225,7 @@ def test_the_read_back_follows_an_entry_a_compact_moved(
 
 def _threshold_files() -> dict[str, bytes]:
     sizes = {
-        "worker-at": AT_WORKER,  # payload exactly HASH_ON_WORKER: read in one piece
+        "worker-at": AT_WORKER,  # payload at most HASH_ON_WORKER: read in one piece
         "worker-past": AT_WORKER + 1,  # streamed, hashed on a worker
         "memory-at": LAND_IN_MEMORY,  # streamed, landed from memory
         "memory-past": LAND_IN_MEMORY + 1,  # streamed into a partial file
@@ -270,7 +276,7 @@ def test_extract_returns_and_records_what_it_did(
     at = _located(vault)
     bad = at["src/bad.txt"]
     _poke(drive, bad, bad.header_len + 40)  # a payload byte
-    _poke(drive, at["src/new.txt"], SUITE_AT, 2)
+    _poke(drive, at["src/new.txt"], SUITE_AT, 3)
     registry = Registry("sqlite://")
     out = tmp_path / "out"
     result = extract(
@@ -278,7 +284,7 @@ def test_extract_returns_and_records_what_it_did(
     )
     assert set(result.failed) == {"src/bad.txt", "src/new.txt"}
     assert all(isinstance(message, str) and message for message in result.failed.values())
-    assert result.failed["src/new.txt"].startswith("object suite 2 is not supported")
+    assert result.failed["src/new.txt"].startswith("object suite 3 is not supported")
     assert result.newer == ["src/new.txt"]
     assert result.written == [out / "src" / "a.txt", out / "src" / "big.bin"]
     assert result.bytes == len(files["a.txt"]) + len(files["big.bin"])

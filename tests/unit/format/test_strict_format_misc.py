@@ -191,8 +191,8 @@ def test_an_entry_header_field_out_of_bounds_is_refused(
 
 
 def test_an_entry_header_of_another_suite_is_unsupported_not_damaged() -> None:
-    with pytest.raises(UnsupportedVersion, match="object suite 2"):
-        efmt.decode(_entry_header(0, suite=2))
+    with pytest.raises(UnsupportedVersion, match="object suite 3"):
+        efmt.decode(_entry_header(0, suite=3))
 
 
 def test_a_short_entry_header_is_truncated_and_a_foreign_one_bad_magic() -> None:
