@@ -30,8 +30,8 @@ from medvault.crypto.escrow import EscrowPrivateKey, EscrowSuite
 from medvault.crypto.hkdf import hkdf_expand
 from medvault.crypto.kdf import Argon2Params
 from medvault.crypto.key_schedule import VaultKeys, file_keys
-from medvault.crypto.payload import CHUNK, ciphertext_length
-from medvault.crypto.symmetric import gcm_seal, hmac_sha256, unwrap_key
+from medvault.crypto.payload import CHUNK, PayloadEncryptor, ciphertext_length
+from medvault.crypto.symmetric import gcm_seal, hmac_sha256, unwrap_key, wrap_key
 from medvault.format import canonical_json as cj
 from medvault.format import custody_log as clfmt
 from medvault.format import entry as efmt
@@ -41,6 +41,7 @@ from medvault.format import path_index_file as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.index_records import Located, add_record
 from medvault.format.meta import FileMeta, TombstoneMeta
+from medvault.format.padding import pad_meta, padded_length
 from medvault.keys import header_auth
 from medvault.keys.epochs import wrap_previous
 from medvault.keys.recovery_code import format_code, make_recovery_slot
@@ -297,6 +298,117 @@ def objects() -> None:
         "metadata JSON repeats a key",
         build_object(b"", dup),
     )
+    objects_v11()
+
+
+V11_NONCE = bytes(range(40, 52))
+
+
+def build_v11(
+    data: bytes,
+    meta: bytes,
+    kind: efmt.Kind = efmt.Kind.FILE,
+    *,
+    meta_plain: bytes | None = None,
+    payload_plain: bytes | None = None,
+    payload_len: int | None = None,
+    kind_byte: int = efmt.HIDDEN_KIND,
+) -> bytes:
+    """A format 1.1 (suite 2) entry of DATA written out step by step as FORMAT.md section
+    5.1 says (the keyword arguments replace one step's output, for the failure vectors):
+    FK from a fixed seed, wrapped under HKDF(VMK, ENTRY_WRAP, vault_id); payload and
+    metadata keys from one 64-byte HKDF(FK, ENTRY_KEYS, vault_id, file_id)."""
+    fk = Secret(hashlib.sha256(b"medvault vector v1.1 file key").digest())
+    both = hkdf_expand(fk, labels.ENTRY_KEYS, VAULT_ID, FILE_ID, length=64).reveal()
+    payload_key, meta_key = Secret(both[:32]), Secret(both[32:])
+    wrapped = wrap_key(hkdf_expand(VMK, labels.ENTRY_WRAP, VAULT_ID), fk)
+    plain_meta = pad_meta(int(kind), meta) if meta_plain is None else meta_plain
+    padded = data + bytes(padded_length(len(data)) - len(data))
+    plain_payload = padded if payload_plain is None else payload_plain
+    plen = ciphertext_length(len(plain_payload)) if payload_len is None else payload_len
+    draft = efmt.EntryHeader(
+        None, VAULT_ID, FILE_ID, 1, plen, wrapped, V11_NONCE, bytes(len(plain_meta) + 16),
+        efmt.SUITE_PADDED,
+    )  # fmt: skip
+    fixed = draft.fixed_fields()
+    fixed = fixed[:14] + bytes([kind_byte]) + fixed[15:]
+    header = fixed + gcm_seal(meta_key, V11_NONCE, plain_meta, fixed)
+    context = labels.PAYLOAD_CONTEXT + b"\x00" + struct.pack(">H", 2) + VAULT_ID + FILE_ID
+    enc = PayloadEncryptor(payload_key, context)
+    return header + enc.update(plain_payload) + enc.finish_bytes()
+
+
+def objects_v11() -> None:
+    """Format 1.1 entries (suite 2: padded, the kind in the metadata, no header MAC)."""
+    for n in (0, 1, 513, CHUNK + 1, 3 * CHUNK + 5):
+        data = plaintext(n)
+        meta = meta_for(data)
+        write(
+            f"object_v11_valid_{n}",
+            "object",
+            "success",
+            f"valid format 1.1 file entry, {n} bytes (payload padded to {padded_length(n)})",
+            build_v11(data, meta.encode()),
+            plaintext_sha256=hashlib.sha256(data).hexdigest(),
+            plaintext_length=n,
+            metadata=json.loads(meta.encode()),
+        )
+    tomb = TombstoneMeta(("aa" * 16,), AT, "tester", "vector-host").encode()
+    write(
+        "object_v11_valid_tombstone",
+        "object",
+        "success",
+        "valid format 1.1 tombstone: the kind in the metadata, an empty payload padded to 512",
+        build_v11(b"", tomb, efmt.Kind.TOMBSTONE),
+        plaintext_sha256=hashlib.sha256(b"").hexdigest(),
+        plaintext_length=0,
+        metadata=json.loads(tomb),
+    )
+    data = plaintext(700)
+    meta = meta_for(data).encode()
+    good = build_v11(data, meta)
+    hlen = efmt.peek_header_len(good[:12])
+
+    def v11(name: str, expect: str, comment: str, blob: bytes) -> None:
+        write(f"object_v11_{name}", "object", expect, comment, blob)
+
+    v11(
+        "kind_shown",
+        "header failure",
+        "kind byte 1 (sealed with it)",
+        build_v11(data, meta, kind_byte=1),
+    )
+
+    def flipped(offset: int) -> bytes:
+        return good[:offset] + bytes([good[offset] ^ 1]) + good[offset + 1 :]
+
+    v11("file_id_changed", "metadata failure", "file_id flipped: FK gives other keys", flipped(32))
+    v11("meta_ct_flipped", "metadata failure", "metadata byte flipped", flipped(efmt.FIXED_LEN + 3))
+    v11("wrapped_key_flipped", "unwrap failure", "wrapped file key byte flipped", flipped(60))
+    bad_meta = bytearray(pad_meta(1, meta))
+    bad_meta[-1] = 1
+    v11(
+        "meta_padding_not_zero",
+        "metadata failure",
+        "the metadata's padding ends in 0x01",
+        build_v11(data, meta, meta_plain=bytes(bad_meta)),
+    )
+    bad_payload = bytearray(data + bytes(padded_length(len(data)) - len(data)))
+    bad_payload[-1] = 1
+    v11(
+        "payload_padding_not_zero",
+        "payload failure",
+        "the payload's padding ends in 0x01",
+        build_v11(data, meta, payload_plain=bytes(bad_payload)),
+    )
+    v11(
+        "payload_not_padded",
+        "payload failure",
+        "payload of exactly the size (format 1.0 length) in a format 1.1 entry",
+        build_v11(data, meta, payload_plain=data),
+    )
+    v11("payload_truncated_1", "payload failure", "last byte removed", good[:-1])
+    assert hlen == efmt.FIXED_LEN + 512 + 16
 
 
 ESCROW_SEED = Secret(hashlib.sha256(b"medvault vector escrow seed").digest())

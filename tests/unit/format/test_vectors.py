@@ -47,6 +47,7 @@ from medvault.format import pack as pfmt
 from medvault.format import path_index_file as pifmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, TombstoneMeta
+from medvault.format.padding import padded_length
 from medvault.keys import header_auth
 from medvault.keys.epochs import vault_keys
 from medvault.keys.slots import make_slot, open_slots
@@ -84,25 +85,28 @@ def read_object(vmk: Secret, vault_id: bytes, data: bytes) -> tuple[dict[str, An
     if len(payload) != opened.header.payload_len:
         raise IntegrityError("payload length differs from the header (truncated or extended)")
     meta_json = cj.loads_object(opened.meta, "metadata")
-    if opened.header.kind == efmt.Kind.FILE:
+    # Format 1.1 (suite 2): the kind is in the metadata and the payload is padded (§5.1).
+    padded = opened.header.suite == efmt.SUITE_PADDED
+    kind = opened.kind if padded else opened.header.kind
+    size = 0
+    if kind == efmt.Kind.FILE:
         meta = FileMeta.decode(opened.meta)  # the path's checks (UnsafePath), in NFC
         meta_json["path"] = meta.path
-        if opened.header.payload_len != ciphertext_length(meta.size):
-            raise IntegrityError("payload length does not match the size")
+        size = meta.size
     else:
         TombstoneMeta.decode(opened.meta)
-        if opened.header.payload_len != ciphertext_length(0):  # 72: an empty payload
-            raise IntegrityError("tombstone payload length is not 72")
+    plain_len = padded_length(size) if padded else size
+    if opened.header.payload_len != ciphertext_length(plain_len):  # 72 for a 1.0 tombstone
+        raise IntegrityError("payload length does not match the size")
     dec = opened.decryptor()
     try:
         plain = dec.update(payload) + dec.finalize()
     except AuthenticationFailed:
         raise IntegrityError("payload failed authentication") from None
-    if opened.header.kind == efmt.Kind.TOMBSTONE and plain:
-        raise IntegrityError("tombstone payload is not empty")
-    if opened.header.kind == efmt.Kind.FILE and (
-        hashlib.sha256(plain).hexdigest() != meta_json["sha256"]
-    ):
+    if plain[size:].count(0) != len(plain) - size:
+        raise IntegrityError("payload padding is not zeros")
+    plain = plain[:size]
+    if kind == efmt.Kind.FILE and hashlib.sha256(plain).hexdigest() != meta_json["sha256"]:
         raise IntegrityError("plaintext SHA-256 does not match the stored digest")
     return meta_json, plain
 
