@@ -14,7 +14,13 @@ import click
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.declared_input import Declaration, declare_options
 from medvault.cli.options import folder_option, json_option
-from medvault.cli.output import added_printer, emit_json, progress_bar
+from medvault.cli.output import (
+    added_printer,
+    emit_json,
+    progress_bar,
+    renamed_json,
+    warn_renamed,
+)
 from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.engine.catalog import Located
 from medvault.vault.custody import declare
@@ -159,6 +165,7 @@ def _exit_if_the_command_failed(result: ExportResult) -> None:
 
 
 def _report_exported(result: ExportResult, vault_id: str, as_json: bool) -> None:
+    warn_renamed(result.renamed)
     if as_json:
         emit_json(
             {
@@ -167,6 +174,7 @@ def _report_exported(result: ExportResult, vault_id: str, as_json: bool) -> None
                 "files": [_entry(x) for x in result.files],
                 "bytes": result.bytes,
                 "staging_memory_backed": result.staging_memory_backed,
+                "renamed": renamed_json(result.renamed),
             }
         )
     else:

@@ -14,7 +14,14 @@ import click
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.declared_input import Declaration, declare_options
 from medvault.cli.options import VAULT_ARG, apply_options, folder_option, json_option
-from medvault.cli.output import added_printer, emit_json, emit_json_array, progress_bar
+from medvault.cli.output import (
+    added_printer,
+    emit_json,
+    emit_json_array,
+    progress_bar,
+    renamed_json,
+    warn_renamed,
+)
 from medvault.cli.safe_text import safe
 from medvault.cli.unlock import (
     PassphraseSource,
@@ -34,7 +41,7 @@ from medvault.errors import (
     UsageError,
 )
 from medvault.store.layout import locate
-from medvault.vault.add import AddResult, SourcePlan, add_planned, check_sources
+from medvault.vault.add import AddResult, Renamed, SourcePlan, add_planned, check_sources
 from medvault.vault.custody import declare
 from medvault.vault.maintenance import remove_paths
 from medvault.vault.reading import ExtractResult, extract
@@ -126,7 +133,9 @@ def add_cmd(cli: CliContext, vault: Path, sources: tuple[Path, ...], request: Ad
     or the drive being pulled.
 
     Symbolic links, FIFOs, devices and sockets inside a folder, and names that are not
-    UTF-8, are refused (nothing is added); a link named as a SOURCE is followed.
+    UTF-8, are refused (nothing is added); a link named as a SOURCE is followed. A name
+    not in composed Unicode (NFC; macOS writes names decomposed) is stored, and extracted,
+    composed: a warning names each one ("renamed" in --json).
 
     The drive's free space is checked first: a drive without room for the files once
     encrypted is refused with the numbers, before anything is written. On FUSE and
@@ -134,12 +143,13 @@ def add_cmd(cli: CliContext, vault: Path, sources: tuple[Path, ...], request: Ad
     authenticated before its files are reported added.
 
     Exit codes: 0 all added (or skipped with --skip-existing), 2 a SOURCE is (or holds)
-    the vault itself, 3 wrong passphrase, 4 not a vault, 7 drive full (refused up front,
-    or files reported as added are kept), 8 unreadable source, link, special file,
-    non-UTF-8 name or a file changing while read (nothing more is added), 9 path already
-    in the vault (use --replace or --skip-existing), 10 vault busy, 13 no passphrase
-    source, 25 the drive gave back other bytes than were written (those files were not
-    added; the ones reported before were read back).
+    the vault itself, or two names differ only in Unicode normalization, 3 wrong
+    passphrase, 4 not a vault, 7 drive full (refused up front, or files reported as added
+    are kept), 8 unreadable source, link, special file, non-UTF-8 name or a file changing
+    while read (nothing more is added), 9 path already in the vault (use --replace or
+    --skip-existing), 10 vault busy, 13 no passphrase source, 25 the drive gave back other
+    bytes than were written (those files were not added; the ones reported before were
+    read back).
     """
     _add(cli, vault, list(sources), request)
 
@@ -175,6 +185,7 @@ def _add(cli: CliContext, vault: Path, sources: list[Path], request: AddRequest)
     unlocked = unlock_vault(cli, vault, request.passphrase)
     planned = SourcePlan(sources, vault_root=vault_root)
     planned.check()
+    warn_renamed(planned.renamed)
 
     registry = cli.registry_on_first_use()
     with progress_bar(planned.bytes, "encrypting") as bar:
@@ -195,10 +206,10 @@ def _add(cli: CliContext, vault: Path, sources: list[Path], request: AddRequest)
         )
     if result.count:
         declare(registry, cli.env, unlocked.vault_id_hex, declared, "add")
-    _report_added(result, unlocked.vault_id_hex, as_json)
+    _report_added(result, unlocked.vault_id_hex, as_json, planned.renamed)
 
 
-def _report_added(result: AddResult, vault_id: str, as_json: bool) -> None:
+def _report_added(result: AddResult, vault_id: str, as_json: bool, renamed: list[Renamed]) -> None:
     if as_json:
         emit_json(
             {
@@ -206,6 +217,7 @@ def _report_added(result: AddResult, vault_id: str, as_json: bool) -> None:
                 "bytes": result.bytes,
                 "skipped": result.skipped,
                 "skipped_bytes": result.skipped_bytes,
+                "renamed": renamed_json(renamed),
             }
         )
         return

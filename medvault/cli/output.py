@@ -4,7 +4,7 @@ check that an --out folder can take the files a command writes."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,11 +18,42 @@ from medvault.errors import MedvaultError
 
 if TYPE_CHECKING:
     from medvault.engine.catalog import Located
+    from medvault.vault.add import Renamed
+
+# More names than this that normalization changes are summed up in one warning line.
+RENAMED_NAMED = 5
+RENAMED_WHY = (
+    "not in composed Unicode (NFC), the form every stored path takes (macOS writes names "
+    "decomposed, NFD)"
+)
 
 
 def warn_safely(message: str) -> None:
     # Warnings may quote a drive's or the registry's text (a file name, a reason).
     sys.stderr.write(f"medvault: warning: {safe(message)}\n")
+
+
+def warn_renamed(renamed: Sequence[Renamed]) -> None:
+    """Say on stderr which names are stored otherwise than they are written: a line per
+    name, or for many a count and the first few (--json lists them all: renamed_json)."""
+    if len(renamed) <= RENAMED_NAMED:
+        for one in renamed:
+            sys.stderr.write(
+                f"medvault: warning: the name of {shown(one.source)} is {RENAMED_WHY}: it is "
+                f"stored as {shown(one.stored)} and extracted under that name\n"
+            )
+        return
+    first = ", ".join(shown(one.source) for one in renamed[:3])
+    sys.stderr.write(
+        f"medvault: warning: {len(renamed)} names are {RENAMED_WHY}: they are stored and "
+        f"extracted in composed form ({first} and {len(renamed) - 3} more; --json lists "
+        "them all)\n"
+    )
+
+
+def renamed_json(renamed: Sequence[Renamed]) -> list[dict[str, str]]:
+    """`renamed` in --json: each name normalization changed, as found and as stored."""
+    return [{"source": one.source, "stored": one.stored} for one in renamed]
 
 
 def writable_folder(folder: Path) -> None:

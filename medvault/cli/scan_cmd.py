@@ -13,7 +13,7 @@ import click
 from medvault.cli import scan_output
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.options import folder_option, json_option
-from medvault.cli.output import emit_json, progress_bar
+from medvault.cli.output import emit_json, progress_bar, warn_renamed
 from medvault.cli.unlock import PassphraseSource, passphrase_options, unlock_vault
 from medvault.engine.session import open_headers
 from medvault.errors import NotAVault, SourceUnreadable
@@ -83,6 +83,7 @@ def scan_cmd(
     moved, vault_id = None, None
     if into is not None and report.found:
         moved, vault_id = _move(cli, report, into, passphrase)
+        warn_renamed(moved.renamed)
     if as_json:
         emit_json(scan_output.as_json(report, moved, vault_id))
     elif moved is not None and vault_id is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from medvault.cli.output import renamed_json
 from medvault.cli.safe_text import safe
 from medvault.phi.model import INDICATORS
 from medvault.phi.scanner import SKIP_REASONS, FileReport, ScanReport
@@ -69,6 +70,7 @@ def _moved_json(moved: MoveResult, vault_id: str | None) -> dict[str, Any]:
         "folders_removed": moved.folders_removed,
         "same_drive": moved.same_drive,
         "incident_recorded": moved.incident_recorded,
+        "renamed": renamed_json(moved.renamed),
     }
 
 

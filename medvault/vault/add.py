@@ -50,6 +50,38 @@ class Planned:
     ino: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """A file whose name Unicode normalization changes: stored paths are NFC (composed;
+    docs/FORMAT.md), so a name written decomposed (NFD, as macOS writes names) is stored,
+    and extracted, in its composed form."""
+
+    source: str  # the file as found (add: its path; export, scan: relative to the folder)
+    stored: str  # the path it is stored under
+
+
+def renamed_by_normalization(source: str, raw: str, stored: str) -> Renamed | None:
+    """SOURCE's Renamed when its stored path (STORED) is not RAW, the path it would have
+    had as its name is written; None when normalization left it as it was."""
+    return None if raw == stored else Renamed(source, stored)
+
+
+def refuse_same_stored(planned: Iterable[Planned]) -> None:
+    """Two files whose names differ only in Unicode normalization (Linux keeps "é" composed
+    and decomposed as two names) would both be stored under one path, one hiding the
+    other: refused before anything is written."""
+    seen: dict[str, str] = {}
+    for item in planned:
+        if item.stored in seen:
+            raise UsageError(
+                f"{shown(item.source)} and {shown(seen[item.stored])} would both be stored "
+                f"as {shown(item.stored)}",
+                hint="nothing was added; their names differ only in Unicode normalization "
+                "(stored paths are NFC): rename one",
+            )
+        seen[item.stored] = item.source
+
+
 # Opening never blocks (a FIFO swapped in after the walk) and, inside a walked folder,
 # never follows a link (one swapped in after the walk).
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -85,7 +117,9 @@ def check_sources(sources: list[Path], vault_root: Path) -> None:
 
 def plan(sources: list[Path], prefix: str = "", vault_root: Path | None = None) -> list[Planned]:
     """Every regular file under SOURCES, as a list (see SourcePlan, which add streams)."""
-    return list(SourcePlan(sources, prefix, vault_root))
+    planned = list(SourcePlan(sources, prefix, vault_root))
+    refuse_same_stored(planned)
+    return planned
 
 
 class SourcePlan:
@@ -109,6 +143,8 @@ class SourcePlan:
         self.count = 0  # set by check()
         self.bytes = 0
         self.need = Need()  # what storing it all will write (set by check())
+        # The files whose stored path Unicode normalization changed (set by check()).
+        self.renamed: list[Renamed] = []
         self._checked: set[int] | None = None
         self._key = random_bytes(16)
 
@@ -121,16 +157,23 @@ class SourcePlan:
 
     def check(self) -> None:
         """Walk everything once: raises what storing would (unreadable, special file, link,
-        name clash within the plan), and counts the files and bytes."""
+        name clash within the plan), counts the files and bytes, and notes the names
+        Unicode normalization changes (`renamed`)."""
         count = size = 0
         fingerprints: set[int] = set()
+        twice: set[int] = set()
         need = Need()
         for item in self:
             count += 1
             size += item.size
             need.count(item.size, item.stored, item.size > SMALL_FILE)
-            fingerprints.add(self._fingerprint(item.stored))
+            fingerprint = self._fingerprint(item.stored)
+            if fingerprint in fingerprints:
+                twice.add(fingerprint)
+            fingerprints.add(fingerprint)
         self.count, self.bytes, self.need, self._checked = count, size, need, fingerprints
+        if twice:  # names that differ only in normalization (or, ~2^-64, a shared digest)
+            refuse_same_stored(x for x in self if self._fingerprint(x.stored) in twice)
 
     @property
     def checked(self) -> bool:
@@ -149,6 +192,9 @@ class SourcePlan:
         # Two SOURCES can only store the same path if they share a top-level name: only
         # their paths are remembered to catch it.
         seen: dict[str, str] = {}
+        noting = self._checked is None  # the checking walk notes what normalization renames
+        if noting:
+            self.renamed = []
         for src, top in zip(self.sources, tops, strict=True):
             absolute = Path(os.path.abspath(src))
             if self.vault_root is not None:
@@ -173,6 +219,11 @@ class SourcePlan:
             for path, flags in files:
                 fst = probe(path, flags)
                 stored = _stored(self.prefix, path, parent)
+                if noting and not path.isascii():
+                    raw = _relative(self.prefix, path, parent)
+                    renamed = renamed_by_normalization(path, raw, stored)
+                    if renamed is not None:
+                        self.renamed.append(renamed)
                 if top in shared:
                     if stored in seen:
                         raise UsageError(
@@ -217,11 +268,16 @@ def _stat_regular(path: str, flags: int) -> os.stat_result:
     return st
 
 
-def _stored(prefix: str, path: str, parent: str) -> str:
+def _relative(prefix: str, path: str, parent: str) -> str:
+    """PATH's stored path before normalization: PREFIX, then PATH under PARENT."""
     base = os.path.join(parent, "")
     if not path.startswith(base):  # pragma: no cover - the walk only yields paths under it
         raise AssertionError(f"{path!r} is not under {parent!r}")
-    relative = prefix + path[len(base) :].replace(os.sep, "/")
+    return prefix + path[len(base) :].replace(os.sep, "/")
+
+
+def _stored(prefix: str, path: str, parent: str) -> str:
+    relative = _relative(prefix, path, parent)
     try:
         relative.encode("utf-8")
     except UnicodeEncodeError:

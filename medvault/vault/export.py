@@ -22,6 +22,7 @@ import os
 import re
 import signal
 import subprocess
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import make_non_dumpable
 from medvault.store.fsio import file_sha256
-from medvault.vault.add import add_files
+from medvault.vault.add import Renamed, add_files, renamed_by_normalization
 from medvault.vault.env import Env, stamp
 from medvault.workstation import staging
 
@@ -71,6 +72,7 @@ class ExportResult:
     files: list[Located] = field(default_factory=list)
     bytes: int = 0
     swept: list[Path] = field(default_factory=list)
+    renamed: list[Renamed] = field(default_factory=list)  # names stored NFC, not as written
 
 
 Redactor = Callable[[str], str]
@@ -199,7 +201,7 @@ def run_export(
         sources = sorted(folder.iterdir())
         if not sources:
             return result
-        staged = {prefix + p.relative_to(folder).as_posix(): file_sha256(p) for p in _files(folder)}
+        staged, result.renamed = _staged(folder, prefix)
         added = add_files(
             vault,
             sources,
@@ -250,6 +252,21 @@ def _run(argv: list[str], folder: Path, person: str | None) -> int:
             f"cannot run {argv[0]}: {exc.strerror or exc}", hint="check the command and its path"
         ) from None
     return 128 + signal.Signals(-code).value if code < 0 else code
+
+
+def _staged(folder: Path, prefix: str) -> tuple[dict[str, str], list[Renamed]]:
+    """Each staged file's SHA-256 under its stored path (PREFIX, then its path in FOLDER,
+    NFC as add stores it), and the names that normalization changes."""
+    staged: dict[str, str] = {}
+    renamed: list[Renamed] = []
+    for path in _files(folder):
+        name = path.relative_to(folder).as_posix()
+        stored = unicodedata.normalize("NFC", prefix + name)  # as normalize_path does
+        staged[stored] = file_sha256(path)
+        changed = renamed_by_normalization(name, prefix + name, stored)
+        if changed is not None:
+            renamed.append(changed)
+    return staged, renamed
 
 
 def _files(folder: Path) -> list[Path]:

@@ -39,7 +39,7 @@ from medvault.format.meta import normalize_path
 from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry, Event
 from medvault.store.fsio import READ_ONLY_ERRNOS
-from medvault.vault.add import Planned, add_planned, plan
+from medvault.vault.add import Planned, Renamed, add_planned, plan, renamed_by_normalization
 from medvault.vault.custody import record
 from medvault.vault.env import Env, stamp
 from medvault.vault.incidents import IncidentRegistry, record_plaintext_finding
@@ -68,6 +68,7 @@ class MoveResult:
     folders_removed: int = 0
     incident_recorded: bool = False
     same_drive: bool = False
+    renamed: list[Renamed] = field(default_factory=list)  # names stored NFC, not as written
 
     @property
     def bytes(self) -> int:
@@ -106,6 +107,7 @@ def move_into_vault(
     result = MoveResult(f"scan/{stamp(env.now())}/")
     result.same_drive = _same_drive(root, vault.paths.root)  # before ROOT may be deleted
     planned = [_planned(path, result.stored_under + rel) for path, rel in found]
+    result.renamed = _renamed(result.stored_under, found, planned)
     sources = {p.stored: (p, rel) for p, (_, rel) in zip(planned, found, strict=True)}
     if len(sources) != len(planned):  # names that differ only in Unicode normalization
         raise UsageError("two files would be stored under the same name; move them by hand")
@@ -139,6 +141,17 @@ def _planned(source: Path, stored: str) -> Planned:
     """PLAN's checks (a readable regular file) and its size, under our own stored path."""
     [item] = plan([source])
     return replace(item, stored=normalize_path(stored.replace("\\", "_")))
+
+
+def _renamed(under: str, found: list[tuple[Path, str]], planned: list[Planned]) -> list[Renamed]:
+    """The files whose stored path normalization (NFC) changed, named relative to the
+    scanned folder."""
+    out = []
+    for (_, rel), item in zip(found, planned, strict=True):
+        changed = renamed_by_normalization(rel, (under + rel).replace("\\", "_"), item.stored)
+        if changed is not None:
+            out.append(changed)
+    return out
 
 
 def _read_back(vault: UnlockedVault, files: list[Located]) -> set[str]:
