@@ -74,7 +74,10 @@ def verify_cmd(unlocked: UnlockedVault, as_json: bool) -> None:
 def repair_cmd(
     cli: CliContext, unlocked: UnlockedVault, as_json: bool, accept_missing_removals: bool
 ) -> None:
-    """Restore a damaged header copy from the good one, rebuild the index, sweep tmp/.
+    """Restore a missing, damaged or older header copy, rebuild the index, sweep tmp/.
+
+    Both header copies become the newest one authentic under the vault key, so a
+    passphrase change that reached one copy only is completed, never undone.
 
     Exit codes: 0 repaired (or nothing to do), 3 wrong passphrase, 4 not a vault,
     10 vault busy, 19 damaged objects remain (listed), or removals are not proven (a

@@ -14,8 +14,13 @@ from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_option
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
-from medvault.cli.unlock import PassphraseSource, forget_cached_key, passphrase_options
-from medvault.engine.session import open_headers, unlock
+from medvault.cli.unlock import (
+    PassphraseSource,
+    forget_cached_key,
+    passphrase_options,
+    warn_about_header_copies,
+)
+from medvault.engine.session import open_headers, refuse_superseded, unlock
 from medvault.keys.passphrase import to_secret
 from medvault.vault.escrow_ops import Resealed, reseal
 
@@ -70,6 +75,9 @@ def escrow_reseal(
     copies = open_headers(vault)
     secret = to_secret(passphrase.passphrase())
     unlocked = unlock(copies, secret)
+    warn_about_header_copies(unlocked)
+    # A re-key makes its passphrase slot from SECRET: never from a passphrase replaced.
+    refuse_superseded(unlocked)
     with _entries_progress() as progress:
         done = reseal(
             unlocked,

@@ -20,7 +20,7 @@ from medvault.cli.options import (
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
 from medvault.cli.shares_input import collect_shares, share_option
-from medvault.cli.unlock import forget_cached_key
+from medvault.cli.unlock import forget_cached_key, warn_about_header_copies
 from medvault.config import OrgConfig
 from medvault.engine.names import shown
 from medvault.errors import UsageError
@@ -92,6 +92,7 @@ def recover_cmd(
     identity = escrow_identity(org, collect_shares(share_files))
     registry = cli.registry_on_first_use()
     unlocked = escrow_unlock(vault, identity, registry if from_registry else None, org)
+    warn_about_header_copies(unlocked)
     recovery = Recovery(unlocked, identity, reason, from_registry)
     if reset_passphrase:
         _reset(cli, recovery, org, new_passphrase_file, as_json)

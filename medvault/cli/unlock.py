@@ -16,9 +16,12 @@ import click
 
 from medvault.cli import passphrase as pp
 from medvault.cli.context import CliContext, current_cli_context, in_background
+from medvault.cli.safe_text import safe
 from medvault.engine.session import (
     UnlockedVault,
+    header_copy_warnings,
     open_headers,
+    refuse_superseded,
     unlock,
     unlock_with_key,
     unlock_with_recovery_code,
@@ -172,7 +175,18 @@ def unlock_vault(cli: CliContext, path: Path, source: PassphraseSource) -> Unloc
     passphrase."""
     unlocked = _unlock_any(cli, path, source)
     in_background(lambda: warn_if_lost(cli, unlocked, path))
+    warn_about_header_copies(unlocked)
+    if command_path() not in MAY_USE_CACHED_KEY:
+        refuse_superseded(unlocked)  # passwd, erase: the secret in force, not one replaced
     return unlocked
+
+
+def warn_about_header_copies(unlocked: UnlockedVault) -> None:
+    """Say on stderr when the vault was opened from one header copy only: the secret
+    opens only an older copy (it was changed since), or the other copy is older, missing,
+    damaged or not authentic. An older copy is never used silently."""
+    for warning in header_copy_warnings(unlocked):
+        click.echo(f"medvault: warning: {safe(warning)}", err=True)
 
 
 def forget_cached_key(cli: CliContext, vault_id: str, reason: str) -> None:

@@ -181,8 +181,14 @@ def passwd_cmd(cli: CliContext, unlocked: UnlockedVault, new_passphrase_file: Pa
     and it is deleted from this workstation's keyring
     (test: tests/cli/test_keycache_expiry.py::test_passwd_and_recover_forget_the_vaults_key).
 
-    Exit codes: 0 changed, 3 wrong current passphrase, 4 not a vault, 10 vault busy,
-    12 weak new passphrase, 13 no passphrase source.
+    Both header copies are overwritten in place and read back: neither is left opening
+    with the old passphrase. A passphrase that opens only an older header copy (a change
+    interrupted earlier: `medvault repair` completes it) is refused.
+
+    Exit codes: 0 changed, 3 wrong current passphrase (or one already replaced), 4 not a
+    vault, 7 a header copy could not be written (the hint says what to do), 10 vault busy,
+    12 weak new passphrase, 13 no passphrase source, 15 read-only drive, 23 the drive is
+    gone, 25 a header copy did not read back as written (run `medvault repair`).
     """
     if new_passphrase_file is not None:
         new = pp.from_file(new_passphrase_file, "--new-passphrase-file")

@@ -13,6 +13,7 @@ from medvault.errors import (
     MedvaultError,
     NotAVault,
     UnsupportedVersion,
+    WriteNotVerified,
     WrongPassphrase,
 )
 from medvault.format import vault_header as header_fmt
@@ -22,9 +23,11 @@ from medvault.keys.recovery_code import open_recovery_slots
 from medvault.keys.slots import KdfBudget, open_slots
 from medvault.secret import Secret
 from medvault.store.fsio import media_errors, overwrite_in_place
-from medvault.store.layout import VaultPaths, locate
+from medvault.store.layout import HEADER_A, HEADER_B, VaultPaths, locate
 
 MAX_HEADER_FILE = header_fmt.MAX_HEADER_FILE
+HEADER_NAMES = (HEADER_A, HEADER_B)
+STALE = "stale copy (older sequence number)"
 
 
 @dataclass
@@ -37,7 +40,11 @@ class HeaderCopies:
     newer: list[str] = field(default_factory=list)  # copies written by a newer medvault
 
     def best_first(self) -> list[header_fmt.ParsedHeader]:
-        return sorted(self.parsed.values(), key=lambda p: p.header.seq, reverse=True)
+        return [parsed for _name, parsed in self.named_best_first()]
+
+    def named_best_first(self) -> list[tuple[str, header_fmt.ParsedHeader]]:
+        """The parsed copies with their names, the highest sequence number first."""
+        return sorted(self.parsed.items(), key=lambda item: item[1].header.seq, reverse=True)
 
     @property
     def any(self) -> header_fmt.ParsedHeader:
@@ -46,7 +53,7 @@ class HeaderCopies:
 
 def read_headers(paths: VaultPaths) -> HeaderCopies:
     copies = HeaderCopies(paths)
-    for name, path in (("vault.mvh", paths.header_a), ("vault.mvh.bak", paths.header_b)):
+    for name, path in ((HEADER_A, paths.header_a), (HEADER_B, paths.header_b)):
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_HEADER_FILE + 1)
@@ -78,6 +85,14 @@ def open_headers(path: Path) -> HeaderCopies:
     return copies
 
 
+@dataclass(frozen=True)
+class Opened:
+    """Which header copy's slot the secret opened, and what the secret was."""
+
+    copy: str  # vault.mvh or vault.mvh.bak
+    secret: str  # "passphrase" or "recovery code"
+
+
 @dataclass
 class UnlockedVault:
     """A vault whose key is known. ``header`` is None only when both header copies are gone
@@ -90,6 +105,9 @@ class UnlockedVault:
     authentic_copies: set[str]
     vault_id: bytes
     part_size: int
+    # The copy whose slot the passphrase or recovery code opened (None: unlocked with the
+    # vault key itself). Not among authentic_copies: the secret opens only an older copy.
+    opened: Opened | None = None
 
     @property
     def vault_id_hex(self) -> str:
@@ -111,12 +129,13 @@ def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
 
     After a passphrase change interrupted between the two copies, the old passphrase may
     still open the older copy; the newer (authentic) copy stays the one in force, so
-    `repair` completes the change instead of undoing it.
+    `repair` completes the change instead of undoing it. The result's `opened` names the
+    copy the passphrase opened: `superseded` tells when it is not the copy in force.
     """
     wrong = False
     refused: FormatError | None = None
     budget = KdfBudget()  # over both copies: a slot found in both is tried once
-    for parsed in copies.best_first():
+    for name, parsed in copies.named_best_first():
         try:
             vmk = open_slots(parsed.header.body.slots, parsed.header.vault_id, passphrase, budget)
         except WrongPassphrase:
@@ -127,7 +146,7 @@ def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
             continue
         if not header_auth.is_authentic(VaultKeys(vmk, parsed.header.vault_id), parsed):
             continue
-        return unlock_with_key(copies, vmk)
+        return replace(unlock_with_key(copies, vmk), opened=Opened(name, "passphrase"))
     if wrong:
         raise WrongPassphrase("wrong passphrase for this vault")
     if refused is not None:
@@ -137,13 +156,13 @@ def unlock(copies: HeaderCopies, passphrase: Secret) -> UnlockedVault:
 
 def unlock_with_recovery_code(copies: HeaderCopies, code: Secret) -> UnlockedVault:
     """Like `unlock`, with the printed recovery code instead of the passphrase."""
-    for parsed in copies.best_first():
+    for name, parsed in copies.named_best_first():
         try:
             vmk = open_recovery_slots(parsed.header.body.slots, parsed.header.vault_id, code)
         except WrongPassphrase:
             continue
         if header_auth.is_authentic(VaultKeys(vmk, parsed.header.vault_id), parsed):
-            return unlock_with_key(copies, vmk)
+            return replace(unlock_with_key(copies, vmk), opened=Opened(name, "recovery code"))
     raise WrongPassphrase(
         "the recovery code does not open this vault",
         hint="check each group; was the vault created with --recovery-code?",
@@ -174,6 +193,82 @@ def _unlocked(
     )
 
 
+def header_copy_status(vault: UnlockedVault) -> dict[str, str]:
+    """Each header copy: "ok" (the authentic copy in force), or why it is not."""
+    out = {}
+    for name in HEADER_NAMES:
+        if name in vault.authentic_copies:
+            out[name] = "ok"
+        elif name in vault.copies.problems:
+            out[name] = vault.copies.problems[name]
+        elif name in vault.copies.parsed and _older(vault, name):
+            out[name] = STALE
+        else:
+            out[name] = "failed authentication"
+    return out
+
+
+def _older(vault: UnlockedVault, name: str) -> bool:
+    header = vault.require_header()
+    return vault.copies.parsed[name].header.seq < header.seq
+
+
+def superseded(vault: UnlockedVault) -> Opened | None:
+    """The older header copy the passphrase (or recovery code) opened, when the copy in
+    force does not accept it: the secret was changed since (a `passwd` or reset that
+    reached only one copy). None when the secret opens the copy in force."""
+    opened = vault.opened
+    if opened is None or opened.copy in vault.authentic_copies:
+        return None
+    return opened
+
+
+def header_copy_warnings(vault: UnlockedVault) -> list[str]:
+    """What the person should know about the header copies after unlocking: the secret
+    opened only an older copy, or a copy is missing, damaged, older or not authentic.
+    Empty when both copies are the authentic copy in force."""
+    if vault.header is None or len(vault.authentic_copies) == len(HEADER_NAMES):
+        return []
+    in_force = " and ".join(sorted(vault.authentic_copies))
+    status = header_copy_status(vault)
+    warnings = []
+    old = superseded(vault)
+    if old is not None:
+        seq = vault.copies.parsed[old.copy].header.seq
+        warnings.append(
+            f"this {old.secret} opens only {old.copy}, an older header copy (sequence "
+            f"{seq}); the copy in force, {in_force} (sequence {vault.header.seq}), does not "
+            f"accept it: the {old.secret} was changed and the change reached only one copy. "
+            f"`medvault repair` rewrites both copies from {in_force}; this {old.secret} "
+            "then no longer opens the vault"
+        )
+    for name in HEADER_NAMES:
+        if status[name] == "ok" or (old is not None and name == old.copy):
+            continue
+        why = status[name]
+        if why == STALE:
+            why = f"{STALE}, which may still open with a passphrase changed since"
+        warnings.append(
+            f"header copy {name}: {why}; the vault was opened from {in_force}. Run "
+            "`medvault repair` to rewrite both copies from it"
+        )
+    return warnings
+
+
+def refuse_superseded(vault: UnlockedVault) -> None:
+    """For a command that must prove the person knows the secret in force now (passwd,
+    erase, escrow reseal, unlock --remember): refuse a secret that opens only an older
+    header copy (WrongPassphrase, exit 3)."""
+    old = superseded(vault)
+    if old is not None:
+        raise WrongPassphrase(
+            f"this {old.secret} was changed: it opens only the older header copy "
+            f"{old.copy}, not the copy in force",
+            hint=f"give the current passphrase; `medvault repair` rewrites {old.copy} "
+            "from the copy in force",
+        )
+
+
 def write_headers(
     paths: VaultPaths, keys: VaultKeys, header: header_fmt.VaultHeader
 ) -> header_fmt.VaultHeader:
@@ -184,5 +279,33 @@ def write_headers(
     data = header_auth.seal(keys, header)
     with media_errors("the vault header"):
         overwrite_in_place(paths.header_a, data, header_fmt.MAX_HEADER_FILE, header_fmt.PAD_BLOCK)
-        overwrite_in_place(paths.header_b, data, header_fmt.MAX_HEADER_FILE, header_fmt.PAD_BLOCK)
+    try:
+        with media_errors("the vault header"):
+            overwrite_in_place(
+                paths.header_b, data, header_fmt.MAX_HEADER_FILE, header_fmt.PAD_BLOCK
+            )
+    except MedvaultError as exc:
+        exc.hint = (
+            f"{HEADER_A} holds the new header, {HEADER_B} may still hold the one before (after "
+            "a passphrase change, one that opens with the passphrase replaced): run "
+            "`medvault repair` once the drive is writable"
+        )
+        raise
     return header
+
+
+def check_headers_written(
+    paths: VaultPaths, keys: VaultKeys, header: header_fmt.VaultHeader
+) -> None:
+    """Both copies read back as HEADER (what write_headers returned), authentic under KEYS:
+    a drive that dropped a write would otherwise leave the copy before, and the passphrase
+    it accepts, in place unnoticed (WriteNotVerified, exit 25)."""
+    copies = read_headers(paths)
+    for name in HEADER_NAMES:
+        parsed = copies.parsed.get(name)
+        if parsed is None or parsed.header != header or not header_auth.is_authentic(keys, parsed):
+            raise WriteNotVerified(
+                f"header copy {name} did not read back as written",
+                hint=f"until `medvault repair` rewrites it, {name} may still open with the "
+                "passphrase before; check the drive, then run `medvault repair`",
+            )

@@ -10,7 +10,7 @@ from medvault.crypto.symmetric import random_bytes
 from medvault.engine import path_index
 from medvault.engine.catalog import Catalog, Located, load_catalog, walk_pack
 from medvault.engine.entry_reading import open_reader, stream_entry
-from medvault.engine.session import UnlockedVault, write_headers
+from medvault.engine.session import UnlockedVault, check_headers_written, write_headers
 from medvault.engine.upgrade import copy_upgraded, needs_upgrade
 from medvault.engine.writing import Committer, open_journal, sweep_tmp
 from medvault.errors import IntegrityError, MedvaultError
@@ -464,6 +464,8 @@ def change_passphrase(
         new_body = hfmt.HeaderBody(**{**body.__dict__, "slots": (slot, *kept)})
         header = hfmt.VaultHeader(vault.vault_id, current.seq + 1, new_body)
         vault.header = write_headers(vault.paths, vault.keys, header)
+        # Neither copy may still hold the slot replaced (a dropped write would keep it).
+        check_headers_written(vault.paths, vault.keys, vault.header)
         vault.authentic_copies = {"vault.mvh", "vault.mvh.bak"}
     record_event(
         registry,

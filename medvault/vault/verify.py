@@ -22,14 +22,13 @@ from medvault.engine.entry_reading import (
     pack_exists,
     stream_entry,
 )
-from medvault.engine.session import UnlockedVault, read_headers
+from medvault.engine.session import UnlockedVault, header_copy_status, read_headers
 from medvault.errors import MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import vault_header as hfmt
 from medvault.keys import header_auth
 from medvault.store.journal import segments as journal_segments
 
-HEADER_NAMES = ("vault.mvh", "vault.mvh.bak")
 REMOVALS_OK = "ok"
 REMOVALS_NOT_RECORDED = (
     "not recorded: this vault's header is from an earlier medvault, so a deleted tombstone "
@@ -111,22 +110,7 @@ class VerifyReport:
 
 def header_status(vault: UnlockedVault) -> dict[str, str]:
     """Each header copy: "ok", or why it is not the authentic copy in force."""
-    out = {}
-    for name in HEADER_NAMES:
-        if name in vault.authentic_copies:
-            out[name] = "ok"
-        elif name in vault.copies.problems:
-            out[name] = vault.copies.problems[name]
-        elif name in vault.copies.parsed and _older(vault, name):
-            out[name] = "stale copy (older sequence number)"
-        else:
-            out[name] = "failed authentication"
-    return out
-
-
-def _older(vault: UnlockedVault, name: str) -> bool:
-    header = vault.require_header()
-    return vault.copies.parsed[name].header.seq < header.seq
+    return header_copy_status(vault)
 
 
 def _journal_mark(vault: UnlockedVault) -> tuple[int, int, tuple[str, ...]] | None:
