@@ -1,13 +1,14 @@
 """What format 1.1's padding costs: bytes on the drive and time to add, format 1.0 against
 format 1.1 side by side in one run (docs/THREAT_MODEL.md, "What the drive reveals").
 
-    python bench/bench_padding.py [--small-files 10000] [--big-mib 512] [--runs 3]
+    python bench/bench_padding.py [--small-files 10000] [--spread-files 2000]
+                                  [--big-mib 512] [--runs 3]
                                   [--out bench/results/padding.md] [--workdir DIR]
 
 Three sets, each added to a fresh vault by the library call the CLI makes, once as format
 1.0 entries and once as format 1.1, alternating, medians of RUNS: SMALL_FILES files of
-4 KiB (the peers benchmark's small-file set), the same number of files whose sizes are
-spread log-uniformly from 1 byte to 1 MiB (seeded: what a folder of exports looks like),
+4 KiB (the peers benchmark's small-file set), SPREAD_FILES files whose sizes are spread
+log-uniformly from 1 byte to 1 MiB (seeded: what a folder of exports looks like),
 and one file of BIG_MIB. Bytes are those of every pack file on the drive (the index and
 headers are the same in both formats). The gate (exit 1 when it fails): format 1.1 costs at
 most 12 % more bytes than format 1.0 on each set (Padmé adds at most 1/9 above 512 bytes),
@@ -115,12 +116,13 @@ def measure(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small-files", type=int, default=10_000)
+    parser.add_argument("--spread-files", type=int, default=2_000)
     parser.add_argument("--big-mib", type=int, default=512)
     add_run_arguments(parser, "padding.md")
     args = parser.parse_args()
     sets: dict[str, Callable[[Path], None]] = {
         f"{args.small_files:,} files of 4 KiB": lambda p: small_set(p, args.small_files),
-        f"{args.small_files:,} files of 1 B to 1 MiB": lambda p: spread_set(p, args.small_files),
+        f"{args.spread_files:,} files of 1 B to 1 MiB": lambda p: spread_set(p, args.spread_files),
         f"one file of {args.big_mib} MiB": lambda p: big_set(p, args.big_mib),
     }
     lines = [

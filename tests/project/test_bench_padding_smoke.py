@@ -16,7 +16,7 @@ ROW = re.compile(r"^\| ([^|]+) \| ([\d,]+) \| ([\d,]+) \| ([\d.]+)x \|", re.M)
 
 def test_bench_padding_small(tmp_path: Path) -> None:
     out = tmp_path / "padding.md"
-    args = ["--small-files", "60", "--big-mib", "3", "--runs", "1"]
+    args = ["--small-files", "60", "--spread-files", "40", "--big-mib", "3", "--runs", "1"]
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "bench" / "bench_padding.py"), *args,
          "--out", str(out), "--workdir", str(tmp_path)],
@@ -27,7 +27,7 @@ def test_bench_padding_small(tmp_path: Path) -> None:
     rows = ROW.findall(out.read_text())
     assert [name for name, *_ in rows] == [
         "60 files of 4 KiB",
-        "60 files of 1 B to 1 MiB",
+        "40 files of 1 B to 1 MiB",
         "one file of 3 MiB",
     ]
     for name, old, new, ratio in rows:
