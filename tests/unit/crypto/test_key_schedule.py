@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from medvault.crypto import labels
 from medvault.crypto.key_schedule import (
     VaultKeys,
+    entry_keys,
     file_keys,
     passphrase_slot_wrap,
     recovery_slot_wrap,
@@ -92,6 +93,23 @@ def test_the_per_epoch_keys_and_the_file_key_schedule() -> None:
     assert recovery_slot_wrap(fk, salt, VAULT_ID, 7) == _expand(
         fk, labels.RECOVERY_SLOT, salt, VAULT_ID, slot
     )
+
+
+def test_the_format_1_1_entry_keys() -> None:
+    """One wrap key per vault and epoch (no file id), and both entry keys from one 64-byte
+    expansion of the file key: the payload key first, the metadata key second."""
+    keys = VaultKeys(VaultKey(ROOT.reveal(), 3, {2: OLD}), VAULT_ID)
+    assert keys.entry_wrap(3) == _expand(ROOT, labels.ENTRY_WRAP, VAULT_ID)
+    assert keys.entry_wrap(2) == _expand(OLD, labels.ENTRY_WRAP, VAULT_ID)
+    with pytest.raises(FormatError, match="unknown key epoch"):
+        keys.entry_wrap(1)
+    fk = Secret(bytes(range(200, 232)))
+    info = labels.ENTRY_KEYS + b"\x00" + VAULT_ID + FILE_ID
+    both = HKDFExpand(hashes.SHA512(), 64, info).derive(fk.reveal())
+    derived = entry_keys(fk, VAULT_ID, FILE_ID)
+    assert (derived.payload, derived.meta) == (Secret(both[:32]), Secret(both[32:]))
+    assert derived.payload != derived.meta
+    assert entry_keys(fk, VAULT_ID, bytes(16)).meta != derived.meta  # the file id is bound
 
 
 def test_a_key_for_an_epoch_the_vault_does_not_hold_is_refused() -> None:
