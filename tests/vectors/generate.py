@@ -117,20 +117,26 @@ def remac(header: bytes) -> bytes:
     return parsed.mac_input + hmac_sha256(keys.mac, parsed.mac_input)
 
 
+def write_valid(name: str, comment: str, blob: bytes, data: bytes, meta: bytes) -> None:
+    """A success object vector: BLOB holds DATA with metadata META."""
+    write(
+        name,
+        "object",
+        "success",
+        comment,
+        blob,
+        plaintext_sha256=hashlib.sha256(data).hexdigest(),
+        plaintext_length=len(data),
+        metadata=json.loads(meta),
+    )
+
+
 def objects() -> None:
     for n in (0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 5):
         data = plaintext(n)
-        meta = meta_for(data)
-        write(
-            f"object_valid_{n}",
-            "object",
-            "success",
-            f"valid file entry, {n} bytes",
-            build_object(data, meta.encode()),
-            plaintext_sha256=hashlib.sha256(data).hexdigest(),
-            plaintext_length=n,
-            metadata=json.loads(meta.encode()),
-        )
+        meta = meta_for(data).encode()
+        comment = f"valid file entry, {n} bytes"
+        write_valid(f"object_valid_{n}", comment, build_object(data, meta), data, meta)
     data = plaintext(CHUNK + 1)
     meta = meta_for(data)
     epoch_key = VaultKey(VMK.reveal(), epoch=2)
@@ -342,27 +348,13 @@ def objects_v11() -> None:
     """Format 1.1 entries (suite 2: padded, the kind in the metadata, no header MAC)."""
     for n in (0, 1, 513, CHUNK + 1, 3 * CHUNK + 5):
         data = plaintext(n)
-        meta = meta_for(data)
-        write(
-            f"object_v11_valid_{n}",
-            "object",
-            "success",
-            f"valid format 1.1 file entry, {n} bytes (payload padded to {padded_length(n)})",
-            build_v11(data, meta.encode()),
-            plaintext_sha256=hashlib.sha256(data).hexdigest(),
-            plaintext_length=n,
-            metadata=json.loads(meta.encode()),
-        )
+        meta = meta_for(data).encode()
+        comment = f"valid format 1.1 file entry, {n} bytes (payload padded to {padded_length(n)})"
+        write_valid(f"object_v11_valid_{n}", comment, build_v11(data, meta), data, meta)
     tomb = TombstoneMeta(("aa" * 16,), AT, "tester", "vector-host").encode()
-    write(
-        "object_v11_valid_tombstone",
-        "object",
-        "success",
-        "valid format 1.1 tombstone: the kind in the metadata, an empty payload padded to 512",
-        build_v11(b"", tomb, efmt.Kind.TOMBSTONE),
-        plaintext_sha256=hashlib.sha256(b"").hexdigest(),
-        plaintext_length=0,
-        metadata=json.loads(tomb),
+    comment = "valid format 1.1 tombstone: the kind in the metadata, an empty payload padded to 512"
+    write_valid(
+        "object_v11_valid_tombstone", comment, build_v11(b"", tomb, efmt.Kind.TOMBSTONE), b"", tomb
     )
     data = plaintext(700)
     meta = meta_for(data).encode()
