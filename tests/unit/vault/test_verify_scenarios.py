@@ -15,13 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from medvault.crypto.payload import PayloadEncryptor, ciphertext_length
 from medvault.engine import path_index
 from medvault.engine.catalog import Catalog, Located, load_catalog
 from medvault.engine.session import UnlockedVault, open_headers, unlock
+from medvault.engine.writing import Committer, open_journal
 from medvault.format import entry as efmt
+from medvault.format.meta import TombstoneMeta
 from medvault.format.pack import id_to_name
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
+from medvault.store.entries import seal_header
 from medvault.vault import verify as verify_module
 from medvault.vault.add import add_files
 from medvault.vault.env import Env
@@ -588,3 +592,34 @@ def test_a_header_from_before_the_removal_record_put_back_leaves_the_removals_un
     fresh = _unlock(drive)
     assert fresh.require_header().body.removals is None
     assert removals_status(fresh, _holding([t2])) == verify_module.REMOVALS_NOT_RECORDED
+
+
+@pytest.mark.parametrize("suite", [efmt.SUITE_V1, efmt.SUITE_PADDED])
+def test_a_tombstone_whose_payload_is_not_empty_is_damage(
+    ws: Workspace, tmp_path: Path, drive: Path, suite: int
+) -> None:
+    """FORMAT.md section 5: a tombstone's payload is the empty plaintext (72 bytes in format
+    1.0, 512 zeros padded in 1.1). One authentic in every other way but carrying more is
+    named as damage by verify, in both formats."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path, {"a.txt": b"alpha\n"})
+    meta = TombstoneMeta((), "2026-12-05T00:00:00.000000Z", "t", "h").encode()
+    plain = b"x" * (1 if suite == efmt.SUITE_V1 else 513)
+    file_id = bytes(range(16))
+    sealed = seal_header(
+        vault.keys, file_id, efmt.Kind.TOMBSTONE, meta, ciphertext_length(len(plain)),
+        suite=suite,
+    )  # fmt: skip
+    enc = PayloadEncryptor(sealed.keys.payload, sealed.keys.context)
+    entry = sealed.header + enc.update(plain) + enc.finish_bytes()
+    with Committer(vault, open_journal(vault, load_catalog(vault))) as committer:
+        writer = committer.entry(len(entry))
+        offset = writer.position
+        writer.write(entry)
+        committer.add_pending(
+            Located(file_id.hex(), writer.name, offset, len(sealed.header),
+                    len(entry) - len(sealed.header), int(efmt.Kind.TOMBSTONE))
+        )  # fmt: skip
+    report = verify(_unlock(drive))
+    assert not report.ok
+    assert "tombstone's payload is not empty" in " ".join(report.packs_with_damage().values())
