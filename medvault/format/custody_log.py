@@ -69,7 +69,10 @@ def event_body(event: dict[str, Any]) -> bytes:
 def parse_body(data: bytes) -> dict[str, Any]:
     """The event's fields, each of the right type; unknown versions are rejected."""
     obj = cj.loads_object(data, "custody log event")
-    if obj.get("v") != 1 or set(obj) != {"v", *EVENT_FIELDS}:
+    if set(obj) != {"v", *EVENT_FIELDS}:
+        raise FormatError("custody log event: unknown version or fields")
+    # The integer 1: true and 1.0 compare equal to 1 in Python but are other JSON values.
+    if cj.field(obj, "v", int, "custody log event") != 1:
         raise FormatError("custody log event: unknown version or fields")
     for key in ("event_id", "at", "actor", "host", "action"):
         cj.field(obj, key, str, "custody log event")

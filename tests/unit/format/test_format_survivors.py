@@ -116,6 +116,14 @@ def test_a_custody_event_body_is_canonical_json_of_version_1() -> None:
     assert lfmt.parse_body(body) == {"v": 1, **EVENT}
 
 
+@pytest.mark.parametrize("version", [True, 1.0, 2, "1", None])
+def test_a_custody_event_version_is_the_integer_1(version: object) -> None:
+    """"v" must be the JSON integer 1: true and 1.0 (equal to 1 in Python), another number,
+    a string or null are other versions."""
+    with pytest.raises(FormatError):
+        lfmt.parse_body(cj.dumps({"v": version, **EVENT}))
+
+
 @pytest.mark.parametrize("key", ["person", "vault_id"])
 @pytest.mark.parametrize("value", [5, True, 1.5, [], {}])
 def test_a_custody_event_person_or_vault_id_is_a_string_or_null(key: str, value: object) -> None:
