@@ -19,6 +19,7 @@ from medvault.errors import MedvaultError
 from medvault.format import vault_header as hfmt
 from medvault.format.index_records import add_record
 from medvault.store import fsio
+from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.journal import Appended, JournalAppender, segment_name
 from medvault.store.layout import VaultPaths
 from medvault.store.packs import PackWriter
@@ -200,11 +201,17 @@ def digest_of_digests(sha256_hex: Iterable[str]) -> str:
 
 
 def sweep_tmp(paths: VaultPaths) -> int:
-    """Delete leftovers of interrupted writes. Only called while holding the writer lock."""
+    """Delete leftovers of interrupted writes, and make tmp/ again if it is gone (a copy
+    of the vault by a tool that skips empty folders leaves none). Only called while
+    holding the writer lock."""
     count = 0
-    if paths.tmp.is_dir():
-        for item in sorted(paths.tmp.iterdir()):
-            with contextlib.suppress(OSError):
-                fsio.unlink(item)
-                count += 1
+    if not paths.tmp.is_dir():
+        with media_errors("the vault's tmp/ folder"):
+            paths.tmp.mkdir(exist_ok=True)
+        fsync_dir(paths.root)
+        return count
+    for item in sorted(paths.tmp.iterdir()):
+        with contextlib.suppress(OSError):
+            fsio.unlink(item)
+            count += 1
     return count

@@ -152,7 +152,10 @@ def media_error(exc: OSError, what: str) -> MedvaultError:
 
 
 def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None:
-    """Atomically replace PATH with DATA, going through tmp_dir/tmp_name."""
+    """Atomically replace PATH with DATA, going through tmp_dir/tmp_name (TMP_DIR made
+    again if it is gone: a copy of the vault that skipped empty folders has none)."""
+    if not tmp_dir.is_dir():
+        tmp_dir.mkdir(exist_ok=True)
     tmp = tmp_dir / tmp_name
     try:
         with create(tmp) as handle:

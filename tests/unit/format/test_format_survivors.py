@@ -118,8 +118,8 @@ def test_a_custody_event_body_is_canonical_json_of_version_1() -> None:
 
 @pytest.mark.parametrize("version", [True, 1.0, 2, "1", None])
 def test_a_custody_event_version_is_the_integer_1(version: object) -> None:
-    """"v" must be the JSON integer 1: true and 1.0 (equal to 1 in Python), another number,
-    a string or null are other versions."""
+    """The version "v" must be the JSON integer 1: true and 1.0 (equal to 1 in Python),
+    another number, a string or null are other versions."""
     with pytest.raises(FormatError):
         lfmt.parse_body(cj.dumps({"v": version, **EVENT}))
 
