@@ -8,6 +8,7 @@ import click
 
 from medvault.cli import safe_text
 from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.groups import SuggestingGroup
 from medvault.cli.options import file_option, json_option, load_org_config, org_option
 from medvault.cli.org_zone import optional_org, report_period, zone_of
 from medvault.cli.output import emit_json
@@ -18,7 +19,7 @@ from medvault.reports import movements
 _LOCAL_TESTS = "tests/unit/reports/test_report_local_times.py::"
 
 
-@click.group("audit")
+@click.group("audit", cls=SuggestingGroup)
 def audit_group() -> None:
     """Check and anchor the registry's hash-chained audit trail."""
 
@@ -155,7 +156,7 @@ def audit_report(
     click.echo(f"{len(rows)} event(s) written to {out_file}", err=True)
 
 
-@click.group("registry")
+@click.group("registry", cls=SuggestingGroup)
 def registry_group() -> None:
     """Administer the custody registry."""
 

@@ -9,6 +9,7 @@ import click
 
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.declared_input import Declaration, declare_options
+from medvault.cli.groups import SuggestingGroup
 from medvault.cli.options import VAULT_ARG, json_option, org_option
 from medvault.cli.org_zone import optional_org, zone_of
 from medvault.cli.output import emit_json
@@ -23,7 +24,7 @@ from medvault.vault.custody import declare, sync_drive_log, transfer
 from medvault.vault.incidents import known_vault
 
 
-@click.group("custody")
+@click.group("custody", cls=SuggestingGroup)
 def custody_group() -> None:
     """Record and show who holds a vault's drive (HIPAA 164.310(d)(1) accountability)."""
 

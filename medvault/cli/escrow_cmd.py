@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.groups import SuggestingGroup
 from medvault.cli.options import VAULT_ARG, json_option, load_org_config, org_option
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
@@ -18,14 +19,14 @@ from medvault.cli.unlock import (
     PassphraseSource,
     forget_cached_key,
     passphrase_options,
+    unlock_with_passphrase,
     warn_about_header_copies,
 )
-from medvault.engine.session import open_headers, refuse_superseded, unlock
-from medvault.keys.passphrase import to_secret
+from medvault.engine.session import open_headers, refuse_superseded
 from medvault.vault.escrow_ops import Resealed, reseal
 
 
-@click.group("escrow")
+@click.group("escrow", cls=SuggestingGroup)
 def escrow_group() -> None:
     """Manage vaults' escrow key packages."""
 
@@ -73,8 +74,7 @@ def escrow_reseal(
     """
     org = load_org_config(org_path)
     copies = open_headers(vault)
-    secret = to_secret(passphrase.passphrase())
-    unlocked = unlock(copies, secret)
+    unlocked, secret = unlock_with_passphrase(copies, passphrase)
     warn_about_header_copies(unlocked)
     # A re-key makes its passphrase slot from SECRET: never from a passphrase replaced.
     refuse_superseded(unlocked)

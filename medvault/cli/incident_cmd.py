@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.groups import SuggestingGroup
 from medvault.cli.options import json_option, load_org_config, org_option, out_folder_option
 from medvault.cli.output import emit_json, writable_folder
 from medvault.cli.safe_text import safe
@@ -33,7 +34,7 @@ from medvault.vault.incidents import (
 )
 
 
-@click.group("incident")
+@click.group("incident", cls=SuggestingGroup)
 def incident_group() -> None:
     """Record a lost drive and produce the breach-assessment evidence pack."""
 

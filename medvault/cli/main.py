@@ -6,13 +6,17 @@ import importlib
 import os
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from medvault import __version__
+from medvault.cli.groups import SuggestingGroup
 from medvault.cli.safe_text import safe
 from medvault.errors import MedvaultError, UsageError
 from medvault.secret import make_non_dumpable
+
+if TYPE_CHECKING:
+    from medvault.cli.context import CliContext
 
 INTERNAL_ERROR = 70
 MAX_PERSON = 200
@@ -52,7 +56,7 @@ COMMANDS = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(SuggestingGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -63,18 +67,53 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(f"medvault.cli.{module}"), attr)
         if not isinstance(command, click.Command) or command.name != cmd_name:
             raise TypeError(f"COMMANDS[{cmd_name!r}] does not name that command")
+        take_person_option(command)
         return command
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="medvault")
-@click.option(
-    "--as",
-    "person",
-    metavar="NAME",
-    help="The person doing this, recorded with your OS account in every audit event "
-    "(default: $MEDVAULT_PERSON).",
+PERSON_HELP = (
+    "The person doing this, recorded with your OS account in every audit event "
+    "(default: $MEDVAULT_PERSON). Also accepted after the command: `medvault add --as NAME ...` "
+    "(test: tests/cli/test_terminal_habits.py::test_as_is_accepted_after_the_command)."
 )
+AFTER_HELP = "The person doing this (as `medvault --as NAME COMMAND`)."
+
+
+def take_person_option(command: click.Command) -> None:
+    """Give COMMAND (each command of a group) the root group's --as NAME too, so that it
+    may follow the command's name."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            take_person_option(sub)
+    elif not any(param.name == "person_after" for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--as", "person_after"],
+                metavar="NAME",
+                expose_value=False,
+                callback=_acting_after,
+                help=AFTER_HELP,
+            )
+        )
+
+
+def _acting_after(ctx: click.Context, param: click.Parameter, person: str | None) -> None:
+    """--as after the command's name: the command acts as PERSON (as if given before)."""
+    if person is None or ctx.resilient_parsing:
+        return
+    acting = acting_context(person)
+    before = getattr(ctx.find_root().obj, "person", None)
+    if before is not None and before != acting.person:
+        raise UsageError("--as given twice with different names")
+    node: click.Context | None = ctx
+    while node is not None:
+        node.obj = acting
+        node = node.parent
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="medvault", prog_name="medvault")
+@click.option("--as", "person", metavar="NAME", help=PERSON_HELP)
 @click.pass_context
 def cli(ctx: click.Context, person: str | None) -> None:
     """Encrypted vaults for patient data on USB sticks and external drives.
@@ -83,6 +122,11 @@ def cli(ctx: click.Context, person: str | None) -> None:
     drive holds only ciphertext and a forgotten passphrase is recoverable. Start with
     `medvault demo`. Exit codes are listed in each command's --help and docs/CLI.md.
     """
+    ctx.obj = acting_context(person)
+
+
+def acting_context(person: str | None) -> CliContext:
+    """The CliContext acting as PERSON (--as), checked: 1 to MAX_PERSON printable characters."""
     if person is not None:
         if not person.strip() or len(person) > MAX_PERSON or not person.isprintable():
             raise UsageError(f"--as: a name of 1 to {MAX_PERSON} printable characters")
@@ -90,7 +134,7 @@ def cli(ctx: click.Context, person: str | None) -> None:
     # Imported here, like the commands (COMMANDS): not for --help or --version.
     from medvault.cli.context import CliContext
 
-    ctx.obj = CliContext.acting_as(person)
+    return CliContext.acting_as(person)
 
 
 def purge_expired_keys() -> None:
@@ -108,7 +152,9 @@ def main() -> None:
     try:
         purge_expired_keys()
         try:
-            cli.main(standalone_mode=False)
+            # prog_name and complete_var as installed, also under `python -m medvault`:
+            # `_MEDVAULT_COMPLETE=bash_source medvault` prints the completion script.
+            cli.main(standalone_mode=False, prog_name="medvault", complete_var="_MEDVAULT_COMPLETE")
         finally:
             # The lost-drive check may still be running (cli/context.py): finish it, and
             # raise what it raised, before the exit status is decided.

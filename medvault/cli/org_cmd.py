@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.groups import SuggestingGroup
 from medvault.cli.options import json_option, load_org_config, org_option, out_folder_option
 from medvault.cli.output import emit_json
 from medvault.cli.safe_text import safe
@@ -26,7 +27,7 @@ from medvault.vault.org import (
 _ZONE_TESTS = "tests/unit/vault/test_org_time_zone.py::"
 
 
-@click.group("org")
+@click.group("org", cls=SuggestingGroup)
 def org_group() -> None:
     """Set up the organisation: escrow key, admin shares, org.toml."""
 

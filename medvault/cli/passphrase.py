@@ -10,6 +10,7 @@ import ctypes
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -91,22 +92,38 @@ def interactive() -> bool:
 NEW_PASSPHRASE_TRIES = 3
 
 
-def prompt(text: str, confirm: bool) -> str:
-    """Ask on the terminal. A new passphrase (CONFIRM) that the policy refuses is asked
-    again, with the reason, up to NEW_PASSPHRASE_TRIES times."""
+def prompt(text: str, confirm: bool, check: Callable[[str], object] | None = None) -> str:
+    """Ask on the terminal. A new passphrase (CONFIRM) that CHECK (by default, this
+    workstation's passphrase policy) refuses is asked again, with the reason, up to
+    NEW_PASSPHRASE_TRIES times; the last refusal is raised (WeakPassphrase, exit 12)."""
     if not interactive():
         raise NoPassphraseSource("no passphrase given and no terminal to ask on")
     if not confirm:
         return _ask(text, confirm=False)
+    refuse = check if check is not None else check_strength
     for _ in range(NEW_PASSPHRASE_TRIES - 1):
         value = _ask(text, confirm=True)
         try:
-            check_strength(value)
+            refuse(value)
         except WeakPassphrase as exc:
             click.echo(f"medvault: {exc.message}; choose another.", err=True)
             continue
         return value
-    return _ask(text, confirm=True)  # the caller's check refuses it for good
+    value = _ask(text, confirm=True)
+    refuse(value)  # the last try: refused for good (exit 12)
+    return value
+
+
+def asks_at_prompt(fd: int | None, file: Path | None) -> bool:
+    """Whether obtain(FD, FILE, ...) would ask at the terminal prompt: no option, no
+    environment variable names the passphrase, and stdin is a terminal."""
+    return (
+        fd is None
+        and file is None
+        and not os.environ.get("MEDVAULT_PASSPHRASE_FILE")
+        and not os.environ.get("MEDVAULT_PASSPHRASE")
+        and interactive()
+    )
 
 
 def _ask(text: str, confirm: bool) -> str:
@@ -119,7 +136,14 @@ def _ask(text: str, confirm: bool) -> str:
     return value
 
 
-def obtain(fd: int | None, file: Path | None, *, confirm: bool, text: str) -> str:
+def obtain(
+    fd: int | None,
+    file: Path | None,
+    *,
+    confirm: bool,
+    text: str,
+    check: Callable[[str], object] | None = None,
+) -> str:
     if fd is not None:
         return from_fd(fd)
     if file is not None:
@@ -136,4 +160,4 @@ def obtain(fd: int | None, file: Path | None, *, confirm: bool, text: str) -> st
             err=True,
         )
         return env_value
-    return prompt(text, confirm)
+    return prompt(text, confirm, check)

@@ -130,13 +130,17 @@ def _reset(
     as_json: bool,
 ) -> None:
     """--reset-passphrase: a new passphrase, held to the organisation's policy, replaces the old."""
+    unlocked = recovery.vault
+    label = unlocked.header.body.label if unlocked.header is not None else ""
+
+    def check(text: str) -> object:
+        return check_strength(text, org.passphrase_policy, (org.name, label))
+
     if new_passphrase_file is not None:
         new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
     else:
-        new = pp.prompt("New vault passphrase", confirm=True)
-    unlocked = recovery.vault
-    label = unlocked.header.body.label if unlocked.header is not None else ""
-    check_strength(new, org.passphrase_policy, (org.name, label))
+        new = pp.prompt("New vault passphrase", confirm=True, check=check)
+    check(new)
     reset_passphrase(recovery, to_secret(new), cli.registry_on_first_use(), cli.env)
     forget_cached_key(cli, unlocked.vault_id_hex, "recover")
     if as_json:

@@ -16,8 +16,10 @@ import click
 
 from medvault.cli import passphrase as pp
 from medvault.cli.context import CliContext, current_cli_context, in_background
+from medvault.cli.options import apply_options
 from medvault.cli.safe_text import safe
 from medvault.engine.session import (
+    HeaderCopies,
     UnlockedVault,
     header_copy_warnings,
     open_headers,
@@ -26,9 +28,10 @@ from medvault.engine.session import (
     unlock_with_key,
     unlock_with_recovery_code,
 )
-from medvault.errors import KeyCacheRefused, MedvaultError
+from medvault.errors import KeyCacheRefused, MedvaultError, WrongPassphrase
 from medvault.keys.passphrase import to_secret
 from medvault.keys.recovery_code import parse as parse_recovery_code
+from medvault.secret import Secret
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,21 @@ class PassphraseSource:
     recovery_code_file: Path | None = None
     use_recovery_code: bool = False
 
-    def passphrase(self, *, confirm: bool = False, text: str = "Vault passphrase") -> str:
-        """The passphrase (a new one, asked twice on a terminal, with CONFIRM)."""
-        return pp.obtain(self.fd, self.file, confirm=confirm, text=text)
+    def passphrase(
+        self,
+        *,
+        confirm: bool = False,
+        text: str = "Vault passphrase",
+        check: Callable[[str], object] | None = None,
+    ) -> str:
+        """The passphrase (a new one, asked twice on a terminal, with CONFIRM, and asked
+        again there while CHECK refuses it: cli/passphrase.prompt)."""
+        return pp.obtain(self.fd, self.file, confirm=confirm, text=text, check=check)
+
+    @property
+    def asks_at_prompt(self) -> bool:
+        """The passphrase will be typed at the terminal prompt (no option or variable)."""
+        return pp.asks_at_prompt(self.fd, self.file)
 
     def recovery_code(self) -> str | None:
         """The recovery code, if --recovery-code-file or --use-recovery-code was given."""
@@ -59,6 +74,33 @@ class PassphraseSource:
         """--passphrase-fd or --passphrase-file: a key cached on this workstation is not
         used instead."""
         return self.fd is not None or self.file is not None
+
+
+PASSPHRASE_SOURCE_OPTIONS = [
+    click.option(
+        "--passphrase-fd",
+        type=int,
+        metavar="N",
+        help="Read the passphrase from this open file descriptor.",
+    ),
+    click.option(
+        "--passphrase-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Read the passphrase from the first line of this file.",
+    ),
+]
+RECOVERY_CODE_OPTIONS = [
+    click.option(
+        "--recovery-code-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Unlock with the recovery code in this file instead of the passphrase.",
+    ),
+    click.option(
+        "--use-recovery-code",
+        is_flag=True,
+        help="Unlock with the printed 48-digit recovery code (asked at a hidden prompt).",
+    ),
+]
 
 
 def passphrase_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -79,33 +121,20 @@ def passphrase_options(command: Callable[..., None]) -> Callable[..., None]:
         )
         command(*args, passphrase=source, **kwargs)
 
-    options = [
-        click.option(
-            "--passphrase-fd",
-            type=int,
-            metavar="N",
-            help="Read the passphrase from this open file descriptor.",
-        ),
-        click.option(
-            "--passphrase-file",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Read the passphrase from the first line of this file.",
-        ),
-        click.option(
-            "--recovery-code-file",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Unlock with the recovery code in this file instead of the passphrase.",
-        ),
-        click.option(
-            "--use-recovery-code",
-            is_flag=True,
-            help="Unlock with the printed 48-digit recovery code (asked at a hidden prompt).",
-        ),
-    ]
-    decorated: Callable[..., None] = with_source
-    for option in reversed(options):
-        decorated = option(decorated)
-    return decorated
+    return apply_options(with_source, [*PASSPHRASE_SOURCE_OPTIONS, *RECOVERY_CODE_OPTIONS])
+
+
+def new_passphrase_options(command: Callable[..., None]) -> Callable[..., None]:
+    """For a command that sets a passphrase and unlocks nothing (create): --passphrase-fd
+    and --passphrase-file only, given to COMMAND as `passphrase: PassphraseSource`."""
+
+    @functools.wraps(command)
+    def with_source(
+        *args: Any, passphrase_fd: int | None, passphrase_file: Path | None, **kwargs: Any
+    ) -> None:
+        command(*args, passphrase=PassphraseSource(passphrase_fd, passphrase_file), **kwargs)
+
+    return apply_options(with_source, PASSPHRASE_SOURCE_OPTIONS)
 
 
 def with_unlocked_vault(command: Callable[..., None]) -> Callable[..., None]:
@@ -166,7 +195,30 @@ def _unlock_any(cli: CliContext, path: Path, source: PassphraseSource) -> Unlock
                 # reached now keeps the marker, and the next start tries again).
                 with contextlib.suppress(KeyCacheRefused):
                     keycache.forget(vault_id)
-    return unlock(copies, to_secret(source.passphrase()))
+    return unlock_with_passphrase(copies, source)[0]
+
+
+# How many times a wrong passphrase typed at the terminal prompt is asked for.
+UNLOCK_TRIES = 3
+
+
+def unlock_with_passphrase(
+    copies: HeaderCopies, source: PassphraseSource
+) -> tuple[UnlockedVault, Secret]:
+    """COPIES unlocked with SOURCE's passphrase, and that passphrase. Typed at the
+    terminal prompt, a wrong one is asked again (each try runs Argon2id), up to
+    UNLOCK_TRIES times; the last WrongPassphrase is raised (exit 3). A passphrase from an
+    option, a file or the environment is tried once."""
+    tries = UNLOCK_TRIES if source.asks_at_prompt else 1
+    for left in range(tries - 1, -1, -1):
+        secret = to_secret(source.passphrase())
+        try:
+            return unlock(copies, secret), secret
+        except WrongPassphrase:
+            if not left:
+                raise
+            click.echo(f"medvault: wrong passphrase; try again ({left} left)", err=True)
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 def unlock_vault(cli: CliContext, path: Path, source: PassphraseSource) -> UnlockedVault:

@@ -11,12 +11,16 @@ import click
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.options import VAULT_ARG, json_option
 from medvault.cli.output import emit_json
-from medvault.cli.unlock import PassphraseSource, passphrase_options, warn_about_header_copies
+from medvault.cli.unlock import (
+    PassphraseSource,
+    passphrase_options,
+    unlock_with_passphrase,
+    warn_about_header_copies,
+)
 from medvault.cli.vault_lookup import vault_id_of
-from medvault.engine.session import open_headers, refuse_superseded, unlock
+from medvault.engine.session import open_headers, refuse_superseded
 from medvault.errors import KeyCacheRefused, UsageError
 from medvault.keys import keycache
-from medvault.keys.passphrase import to_secret
 from medvault.vault.cached_keys import forget, remember
 
 MAX_REMEMBER = timedelta(days=7)
@@ -66,7 +70,7 @@ def unlock_cmd(cli: CliContext, vault: Path, duration: str, passphrase: Passphra
     lifetime = parse_duration(duration)
     keycache.secure_backend()  # refuse an insecure keyring before asking for anything
     copies = open_headers(vault)
-    unlocked = unlock(copies, to_secret(passphrase.passphrase()))
+    unlocked, _secret = unlock_with_passphrase(copies, passphrase)
     warn_about_header_copies(unlocked)
     refuse_superseded(unlocked)  # a replaced passphrase does not unlock for later
     expires, kept_in = remember(unlocked, lifetime, cli.registry_on_first_use(), cli.env)

@@ -21,7 +21,7 @@ from medvault.cli.safe_text import safe
 from medvault.cli.unlock import (
     PassphraseSource,
     forget_cached_key,
-    passphrase_options,
+    new_passphrase_options,
     warn_if_lost,
     with_unlocked_vault,
 )
@@ -51,7 +51,7 @@ from medvault.vault.maintenance import change_passphrase
 )
 @click.option("--part-size", type=int, default=MAX_PART_SIZE, hidden=True)
 @declare_options
-@passphrase_options
+@new_passphrase_options
 @org_option
 @json_option
 @pass_cli_context
@@ -102,9 +102,13 @@ def create_cmd(
 
 
 def _chosen_passphrase(passphrase: PassphraseSource, org: OrgConfig, label: str) -> str:
-    secret_text = passphrase.passphrase(confirm=True, text="New vault passphrase")
-    # The org named by --org, and the label: words an attacker tries first.
-    check_strength(secret_text, org.passphrase_policy, (org.name, label))
+    # The org named by --org, and the label: words an attacker tries first. Typed at the
+    # terminal, a passphrase this refuses is asked again (cli/passphrase.prompt).
+    def check(text: str) -> object:
+        return check_strength(text, org.passphrase_policy, (org.name, label))
+
+    secret_text = passphrase.passphrase(confirm=True, text="New vault passphrase", check=check)
+    check(secret_text)
     return secret_text
 
 
@@ -190,12 +194,16 @@ def passwd_cmd(cli: CliContext, unlocked: UnlockedVault, new_passphrase_file: Pa
     12 weak new passphrase, 13 no passphrase source, 15 read-only drive, 23 the drive is
     gone, 25 a header copy did not read back as written (run `medvault repair`).
     """
+    body = unlocked.require_header().body
+
+    def check(text: str) -> object:
+        return check_strength(text, names=(body.org_name, body.label))
+
     if new_passphrase_file is not None:
         new = pp.from_file(new_passphrase_file, "--new-passphrase-file")
     else:
-        new = pp.prompt("New vault passphrase", confirm=True)
-    body = unlocked.require_header().body
-    check_strength(new, names=(body.org_name, body.label))
+        new = pp.prompt("New vault passphrase", confirm=True, check=check)
+    check(new)
     change_passphrase(unlocked, to_secret(new), cli.registry_on_first_use(), cli.env)
     forget_cached_key(cli, unlocked.vault_id_hex, "passwd")
     click.echo("Passphrase changed.")
