@@ -70,7 +70,10 @@ def create_cmd(
     """Make DRIVE an encrypted vault (creates DRIVE/MEDVAULT/).
 
     The passphrase is asked twice (or read from --passphrase-fd/--passphrase-file); it must
-    have at least 15 characters. The vault key is escrowed to the organisation and recorded
+    have at least 15 characters. On a terminal, one the policy refuses is asked again, three
+    tries in all
+    (test: tests/cli/test_terminal_habits.py::test_a_weak_new_passphrase_at_create_is_asked_again).
+    The vault key is escrowed to the organisation and recorded
     in the custody registry before the vault is reported created. With --recovery-code, a
     48-digit code that also opens the vault is printed once: print it, seal it, keep it
     apart from the drive (use it with --use-recovery-code or --recovery-code-file).
