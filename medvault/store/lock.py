@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
+import importlib
 import os
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 from medvault.errors import VaultBusy
 from medvault.store.fsio import media_error
@@ -41,8 +42,23 @@ GUARD_STALE_S = 30.0
 NO_FLOCK = {errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
 
 
+def _fcntl() -> ModuleType | None:
+    """fcntl where the platform has it (not on Windows: there the O_EXCL guard below does
+    the work flock does elsewhere)."""
+    try:
+        return importlib.import_module("fcntl")
+    except ImportError:
+        return None
+
+
+FCNTL = _fcntl()
+
+
 def take_flock(fd: int, wait: bool) -> bool | None:
     """True: we hold the flock; False: another process does; None: not supported here."""
+    fcntl = FCNTL
+    if fcntl is None:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -211,7 +211,10 @@ class SequentialWriter:
 
 
 def _set_direct(fd: int, on: bool) -> bool:
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:  # a platform without fcntl (Windows): page-cache writes only
+        return False
 
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     fcntl.fcntl(fd, fcntl.F_SETFL, (flags | O_DIRECT) if on else (flags & ~O_DIRECT))

@@ -33,7 +33,7 @@ def stamp(moment: datetime) -> str:
 def current_actor(person: str | None = None) -> Actor:
     try:
         user = getpass.getuser()
-    except (KeyError, OSError):
+    except (KeyError, OSError, ImportError):  # ImportError: no pwd module (Windows)
         user = "unknown"
     # The declared person: PERSON (`medvault --as NAME`), else $MEDVAULT_PERSON.
     declared = person or os.environ.get("MEDVAULT_PERSON") or ""
