@@ -159,3 +159,23 @@ def entry_keys(fk: Secret, vault_id: bytes, file_id: bytes) -> EntryKeys:
     block): the payload key is the first 32, the metadata key the last 32."""
     both = hkdf_expand(fk, labels.ENTRY_KEYS, vault_id, file_id, length=64).reveal()
     return EntryKeys(payload=Secret(both[:32]), meta=Secret(both[32:]))
+
+
+@dataclass(frozen=True)
+class ChunkKeys:
+    """What one Cobblestone-256 payload's chunks are sealed with: an AES-256-GCM key, a
+    12-byte base nonce (chunk i's nonce is it XOR i, big-endian) and the 32-byte
+    commitment stored after the salt."""
+
+    key: Secret
+    base_nonce: bytes
+    commitment: bytes
+
+
+def chunk_keys(payload_key: Secret, salt: bytes, context: bytes) -> ChunkKeys:
+    """C2SP chunked encryption's key derivation (c2sp.org/chunked-encryption, "Key
+    derivation"): key || base nonce || commitment = HKDF-Expand-SHA-512(payload key,
+    info = "c2sp.org/chunked-encryption@v1+" || "AEAD_AES_256_GCM" || 0x00 || salt ||
+    context), 32 + 12 + 32 bytes. The salt is the payload's first 24 bytes."""
+    out = hkdf_expand(payload_key, labels.COBBLESTONE_256, salt, context, length=76).reveal()
+    return ChunkKeys(Secret(out[:32]), out[32:44], out[44:])

@@ -27,6 +27,10 @@ LEGACY_SEAL = b"medvault/v1/audit-legacy-seal"  # registry: digest of pre-v3 aud
 REKEY_REDO = b"medvault/v1/rekey-redo"  # VMK -> HMAC key of a re-key's redo record
 ENTRY_WRAP = b"medvault/v1.1/entry-wrap"  # VMK -> AES-KW key of format 1.1 entries' FKs
 ENTRY_KEYS = b"medvault/v1.1/entry-keys"  # FK -> payload key || metadata key (1.1 entry)
+# Not medvault's: C2SP chunked encryption's info prefix and AEAD name (Cobblestone-256), the
+# label under which a payload key gives one payload's AES-256-GCM key, base nonce and
+# commitment (crypto/key_schedule.chunk_keys, for random access to a payload's chunks).
+COBBLESTONE_256 = b"c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM"
 
 ALL = (
     FILE_WRAP,
@@ -49,4 +53,5 @@ ALL = (
     REKEY_REDO,
     ENTRY_WRAP,
     ENTRY_KEYS,
+    COBBLESTONE_256,
 )

@@ -31,6 +31,7 @@ SCHEDULE_LABELS = {
     "CUSTODY_LOG",
     "PREVIOUS_EPOCH",
     "REKEY_REDO",
+    "COBBLESTONE_256",
 }
 HKDF_NAMES = {"hkdf_expand", "HKDFExpand", "HKDF"}
 
