@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from medvault.crypto import labels
 from medvault.crypto.key_schedule import VaultKeys, entry_keys, file_keys
 from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor, ciphertext_length
+from medvault.crypto.payload_chunks import ChunkLayout, ChunkOpener
 from medvault.crypto.symmetric import (
     AuthenticationFailed,
     gcm_open,
@@ -140,6 +141,17 @@ class OpenedHeader:
     def decryptor(self, content: int | None = None) -> PayloadDecryptor:
         """Decrypts the payload, releasing at most CONTENT bytes (the rest is padding)."""
         return PayloadDecryptor(self.keys.payload, self.keys.context, content)
+
+    def chunk_layout(self, size: int) -> ChunkLayout:
+        """Where the chunks of this entry's payload are if it holds SIZE content bytes (in
+        format 1.1 the payload is the content and its padding)."""
+        suite = self.header.suite
+        return ChunkLayout(padded_length(size) if suite == entry_fmt.SUITE_PADDED else size)
+
+    def chunk_opener(self, size: int, prefix: bytes) -> ChunkOpener:
+        """Opens the payload's chunks one at a time (random access), PREFIX its first 56
+        bytes; AuthenticationFailed at once if its commitment does not match."""
+        return ChunkOpener(self.keys.payload, self.keys.context, prefix, self.chunk_layout(size))
 
 
 def open_header(vault: VaultKeys, data: bytes) -> OpenedHeader:
