@@ -35,6 +35,8 @@ COMMANDS = {
     "scan": "scan_cmd:scan_cmd",
     "ls": "files_cmd:ls_cmd",
     "extract": "files_cmd:extract_cmd",
+    "mount": "mount_cmd:mount_cmd",
+    "unmount": "mount_cmd:unmount_cmd",
     "verify": "check_cmd:verify_cmd",
     "info": "vault_cmd:info_cmd",
     "passwd": "vault_cmd:passwd_cmd",

@@ -72,6 +72,8 @@ class EntryReader:
             raise IntegrityError("object payload length does not match its size")
         if h.payload_len != loc.payload_len:
             raise IntegrityError("object payload length does not match the index")
+        if self.meta.size != loc.size:
+            raise IntegrityError("object size does not match the index")
         self.file_id = loc.file_id
         self._reader = reader
         self._payload_at = loc.offset + loc.header_len
@@ -81,6 +83,10 @@ class EntryReader:
     @property
     def size(self) -> int:
         return self.meta.size
+
+    def close(self) -> None:
+        """Close the pack reader it was given."""
+        self._reader.close()
 
     def read(self, offset: int, length: int) -> bytes:
         """Content bytes [OFFSET, OFFSET + LENGTH), cut at the end of the file (empty past
@@ -95,6 +101,26 @@ class EntryReader:
         joined = b"".join(self._chunk(index) for index in wanted)
         start = offset - wanted.start * CHUNK
         return joined[start : start + end - offset]
+
+    def read_prefix(self, offset: int, length: int) -> bytes:
+        """As `read`, but a damaged chunk after the first cuts the result short at its
+        start (what comes before it is authentic); IntegrityError only if the first chunk
+        of the range fails. For a file system read, which may return fewer bytes."""
+        if offset < 0 or length < 0:
+            raise ValueError("a read needs a non-negative offset and length")
+        end = min(offset + length, self.size)
+        got: list[bytes] = []
+        at = offset
+        while at < end:
+            step = min(end, (at // CHUNK + 1) * CHUNK) - at
+            try:
+                got.append(self.read(at, step))
+            except IntegrityError:
+                if not got:
+                    raise
+                break
+            at += step
+        return b"".join(got)
 
     def _chunk(self, index: int) -> bytes:
         """Chunk INDEX's content (its padding cut off), from the cache or the pack."""

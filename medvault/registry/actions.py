@@ -12,6 +12,7 @@ class Action(StrEnum):
     CREATE = "create"
     ADD = "add"
     EXTRACT = "extract"
+    MOUNT = "mount"  # the vault's files served read-only through FUSE (vault/mount.py)
     EXPORT = "export"
     RM = "rm"
     COMPACT = "compact"

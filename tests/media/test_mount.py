@@ -1,0 +1,156 @@
+"""`medvault mount`: the vault's files read through a real FUSE mount are their sources',
+nothing can be written, a damaged chunk is EIO for its range only, a far read decrypts only
+its chunk, and Ctrl-C, --idle and `medvault unmount` end the mount and the process."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from medvault.crypto.payload import CHUNK
+from medvault.engine.catalog import load_catalog
+from medvault.engine.session import open_headers, unlock
+from medvault.keys.passphrase import to_secret
+from tests.conftest import PASSPHRASE, Workspace
+from tests.support.mount import mounted_vault, start_mount, stop_mount
+from tests.support.small_vault import PRELUDE
+
+pytestmark = pytest.mark.fuse
+
+SIZES = {"a/b/big.bin": 3 * 1024 * 1024 + 7, "a/one.txt": 1, "empty": 0, "edge": CHUNK}
+
+
+def _vault(ws: Workspace, tmp_path: Path) -> tuple[Path, Path]:
+    """A vault on a plain folder holding SIZES (random bytes) under src/."""
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    ws.create_fast(drive)
+    src = tmp_path / "src"
+    for name, size in SIZES.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(os.urandom(size))
+    ws.cli("add", drive, src, check=True)
+    return drive, src
+
+
+def _pread(path: Path, offset: int, length: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+
+
+def test_every_file_reads_through_the_mount_as_its_source(ws: Workspace, tmp_path: Path) -> None:
+    """`cmp` finds every file equal to its source; sizes and modification times are the
+    sources'; folders come from the paths; writing is refused with EROFS; a `mount`
+    custody event is recorded."""
+    drive, src = _vault(ws, tmp_path)
+    with mounted_vault(ws, drive, tmp_path / "mnt") as mnt:
+        for name in SIZES:
+            assert subprocess.run(["cmp", mnt / "src" / name, src / name]).returncode == 0
+            shown, source = os.stat(mnt / "src" / name), os.stat(src / name)
+            assert shown.st_size == source.st_size
+            assert shown.st_mtime_ns == source.st_mtime_ns
+        assert sorted(os.listdir(mnt / "src")) == ["a", "edge", "empty"]
+        listing = subprocess.run(["ls", "-l", mnt / "src" / "a" / "b"], capture_output=True)
+        assert str(SIZES["a/b/big.bin"]).encode() in listing.stdout
+        with pytest.raises(OSError) as refused:
+            (mnt / "src" / "new.txt").write_bytes(b"x")
+        assert refused.value.errno == errno.EROFS
+        with pytest.raises(OSError) as refused:
+            open(mnt / "src" / "empty", "ab").close()
+        assert refused.value.errno == errno.EROFS
+    assert not os.path.ismount(tmp_path / "mnt")
+    assert "mount" in ws.cli("custody", "show", drive, check=True).stdout
+
+
+def test_a_far_read_decrypts_only_its_chunk(ws: Workspace, tmp_path: Path) -> None:
+    """4 KiB near the end of a 3 MiB file read through the mount are the source's, and
+    take a small part of the time reading the whole file does."""
+    drive, src = _vault(ws, tmp_path)
+    data = (src / "a/b/big.bin").read_bytes()
+    with mounted_vault(ws, drive, tmp_path / "mnt") as mnt:
+        path = mnt / "src" / "a/b/big.bin"
+        assert _pread(path, 0, 1) == data[:1]  # the file is open once before the timing
+        start = time.perf_counter()
+        whole = path.read_bytes()
+        whole_s = time.perf_counter() - start
+        at = len(data) - 5 * CHUNK + 100
+        start = time.perf_counter()
+        assert _pread(path, at, 4096) == data[at : at + 4096]
+        far_s = time.perf_counter() - start
+    assert whole == data
+    assert far_s < whole_s / 4, (far_s, whole_s)
+
+
+def test_a_damaged_chunk_is_eio_for_its_range_only(ws: Workspace, tmp_path: Path) -> None:
+    """A flipped byte in chunk 5 of one file: reads of chunk 5 fail with EIO; a read that
+    starts before it returns only the bytes before it; every other range of that file, and
+    every other file, reads as the source. No byte differs from the source."""
+    drive, src = _vault(ws, tmp_path)
+    vault = unlock(open_headers(drive), to_secret(PASSPHRASE))
+    loc = next(x for x in load_catalog(vault).live() if x.path == "src/a/b/big.bin")
+    part = drive / "MEDVAULT" / "objects" / loc.pack[:2] / f"{loc.pack}.mvo"
+    at = PRELUDE + loc.offset + loc.header_len + 56 + 5 * (CHUNK + 16) + 300
+    raw = bytearray(part.read_bytes())
+    raw[at] ^= 0x20
+    part.write_bytes(bytes(raw))
+    data = (src / "a/b/big.bin").read_bytes()
+    with mounted_vault(ws, drive, tmp_path / "mnt") as mnt:
+        path = mnt / "src" / "a/b/big.bin"
+        for offset in (5 * CHUNK, 6 * CHUNK - 1):
+            with pytest.raises(OSError) as failed:
+                _pread(path, offset, 4096)
+            assert failed.value.errno == errno.EIO
+        assert _pread(path, 4 * CHUNK, 3 * CHUNK) == data[4 * CHUNK : 5 * CHUNK]
+        for offset in (0, 4 * CHUNK + 9, 6 * CHUNK, len(data) - 4096):
+            assert _pread(path, offset, 4096) == data[offset : offset + 4096]
+        for name in SIZES:
+            if name != "a/b/big.bin":
+                assert (mnt / "src" / name).read_bytes() == (src / name).read_bytes()
+
+
+def test_ctrl_c_unmounts_and_leaves_no_process(ws: Workspace, tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) unmounts; the command exits 0 and no process is left."""
+    drive, _ = _vault(ws, tmp_path)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    process = start_mount(ws, drive, mnt)
+    try:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    finally:
+        stop_mount(process, mnt)
+    assert not os.path.ismount(mnt)
+    assert os.listdir(mnt) == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(process.pid, 0)
+
+
+def test_idle_and_unmount_end_the_mount(ws: Workspace, tmp_path: Path) -> None:
+    """--idle unmounts after that many minutes without access, `medvault unmount` at once;
+    each time the mount command exits 0. Unmounting a folder where nothing is mounted is
+    exit 16."""
+    drive, _ = _vault(ws, tmp_path)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    process = start_mount(ws, drive, mnt, "--idle", "0.02")
+    try:
+        assert process.wait(timeout=30) == 0
+    finally:
+        stop_mount(process, mnt)
+    assert not os.path.ismount(mnt)
+    process = start_mount(ws, drive, mnt)
+    try:
+        assert ws.cli("unmount", mnt, passphrase=False).returncode == 0
+        assert process.wait(timeout=20) == 0
+    finally:
+        stop_mount(process, mnt)
+    assert ws.cli("unmount", mnt, passphrase=False).returncode == 16

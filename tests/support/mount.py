@@ -1,0 +1,64 @@
+"""`medvault mount` run as its own process for the tests of tests/media/test_mount.py."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Workspace
+from tests.support.media import bad_medium_missing
+
+MOUNT_TIMEOUT_S = 30
+
+
+def start_mount(ws: Workspace, drive: Path, mountpoint: Path, *extra: str) -> subprocess.Popen[str]:
+    """`medvault mount DRIVE MOUNTPOINT EXTRA...` in the background, once the mount is up
+    (skips with the reason when FUSE or mfusepy is missing here)."""
+    reason = bad_medium_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    env = ws.env
+    env["MEDVAULT_PASSPHRASE_FILE"] = str(ws.passfile)
+    argv = [sys.executable, "-m", "medvault", "mount", str(drive), str(mountpoint), *extra]
+    process = subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + MOUNT_TIMEOUT_S
+    while not os.path.ismount(mountpoint):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_mount(process, mountpoint)
+            raise RuntimeError(f"medvault mount did not mount: {process.stderr.read()}")  # type: ignore[union-attr]
+        time.sleep(0.05)
+    return process
+
+
+def stop_mount(process: subprocess.Popen[str], mountpoint: Path) -> None:
+    """Unmount (if still mounted) and reap the process, killing it if it hangs."""
+    if os.path.ismount(mountpoint):
+        tool = shutil.which("fusermount") or shutil.which("fusermount3") or "fusermount"
+        subprocess.run([tool, "-u", "-z", str(mountpoint)], capture_output=True, check=False)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def mounted_vault(ws: Workspace, drive: Path, mountpoint: Path, *extra: str) -> Iterator[Path]:
+    """DRIVE's vault mounted at MOUNTPOINT (made if missing) for the block; always unmounted."""
+    mountpoint.mkdir(exist_ok=True)
+    process = start_mount(ws, drive, mountpoint, *extra)
+    try:
+        yield mountpoint
+    finally:
+        stop_mount(process, mountpoint)
