@@ -100,7 +100,8 @@ def test_a_read_spanning_parts_of_a_pack(ws: Workspace, tmp_path: Path) -> None:
 
 def test_a_damaged_chunk_fails_only_the_ranges_that_touch_it(ws: Workspace, tmp_path: Path) -> None:
     """A flipped byte in chunk 3 of one file: any range touching chunk 3 raises
-    IntegrityError (nothing of it is returned); ranges elsewhere in that file, and the
+    IntegrityError (nothing of it is returned; `read_prefix` returns what precedes it);
+    ranges elsewhere in that file, and the
     other files, read as the source."""
     sv = small_vault(tmp_path, ws, sizes=(8 * CHUNK + 5, 2 * CHUNK))
     (damaged_path, other_path) = sorted(sv.files)
@@ -119,6 +120,10 @@ def test_a_damaged_chunk_fails_only_the_ranges_that_touch_it(ws: Workspace, tmp_
             assert entry.read(start, n) == data[start : start + n]
         with pytest.raises(IntegrityError):
             entry.read(3 * CHUNK + 5, 1)
+        # A file system read may return fewer bytes: only the authentic ones before chunk 3.
+        assert entry.read_prefix(2 * CHUNK + 3, 3 * CHUNK) == data[2 * CHUNK + 3 : 3 * CHUNK]
+        with pytest.raises(IntegrityError):
+            entry.read_prefix(3 * CHUNK, 5)
     other = sv.files[other_path]
     assert read_range(sv.vault, sv.located[other_path], 0, len(other)) == other
 
