@@ -8,7 +8,6 @@ import errno
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -71,23 +70,18 @@ def test_every_file_reads_through_the_mount_as_its_source(ws: Workspace, tmp_pat
     assert "mount" in ws.cli("custody", "show", drive, check=True).stdout
 
 
-def test_a_far_read_decrypts_only_its_chunk(ws: Workspace, tmp_path: Path) -> None:
-    """4 KiB near the end of a 3 MiB file read through the mount are the source's, and
-    take a small part of the time reading the whole file does."""
+def test_a_far_read_through_the_mount_is_the_sources_bytes(ws: Workspace, tmp_path: Path) -> None:
+    """4 KiB near the end of a 3 MiB file, read through the mount with no read before it,
+    are the source's bytes. (That such a read opens only the chunks it covers is shown by
+    counting bytes in tests/unit/engine/test_random_reading.py; its speed on 1 GiB is a
+    benchmark's, not a unit test's.)"""
     drive, src = _vault(ws, tmp_path)
     data = (src / "a/b/big.bin").read_bytes()
     with mounted_vault(ws, drive, tmp_path / "mnt") as mnt:
         path = mnt / "src" / "a/b/big.bin"
-        assert _pread(path, 0, 1) == data[:1]  # the file is open once before the timing
-        start = time.perf_counter()
-        whole = path.read_bytes()
-        whole_s = time.perf_counter() - start
         at = len(data) - 5 * CHUNK + 100
-        start = time.perf_counter()
         assert _pread(path, at, 4096) == data[at : at + 4096]
-        far_s = time.perf_counter() - start
-    assert whole == data
-    assert far_s < whole_s / 4, (far_s, whole_s)
+        assert path.read_bytes() == data
 
 
 def test_a_damaged_chunk_is_eio_for_its_range_only(ws: Workspace, tmp_path: Path) -> None:
