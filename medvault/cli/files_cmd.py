@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,14 @@ import click
 
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.declared_input import Declaration, declare_options
-from medvault.cli.options import VAULT_ARG, apply_options, folder_option, json_option
+from medvault.cli.options import VAULT_ARG, apply_options, json_option
+from medvault.cli.org_zone import optional_org
 from medvault.cli.output import (
+    AddedPrinter,
     added_printer,
     emit_json,
     emit_json_array,
+    print_lines,
     progress_bar,
     renamed_json,
     warn_renamed,
@@ -36,15 +41,26 @@ from medvault.engine.session import UnlockedVault
 from medvault.errors import (
     AlreadyExists,
     IntegrityError,
+    MedvaultError,
     UnsafePath,
     UnsupportedVersion,
     UsageError,
 )
+from medvault.reports.local_time import ReportZone
 from medvault.store.layout import locate
-from medvault.vault.add import AddResult, Renamed, SourcePlan, add_planned, check_sources
+from medvault.vault.add import (
+    AddResult,
+    Renamed,
+    SourcePlan,
+    add_planned,
+    check_sources,
+    stored_folder,
+)
 from medvault.vault.custody import declare
 from medvault.vault.maintenance import remove_paths
+from medvault.vault.org import local_time_zone
 from medvault.vault.reading import ExtractResult, extract
+from medvault.vault.streaming import stream_files
 
 # Listings show whole paths (control characters escaped, so one file is one line).
 MAX_SHOWN = 1 << 16
@@ -61,6 +77,7 @@ class AddRequest:
     declaration: Declaration
     passphrase: PassphraseSource
     as_json: bool
+    verbose: bool
 
 
 def add_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -77,6 +94,7 @@ def add_options(command: Callable[..., None]) -> Callable[..., None]:
         declaration: Declaration,
         passphrase: PassphraseSource,
         as_json: bool,
+        verbose: bool,
         **kwargs: Any,
     ) -> None:
         request = AddRequest(
@@ -87,6 +105,7 @@ def add_options(command: Callable[..., None]) -> Callable[..., None]:
             declaration,
             passphrase,
             as_json,
+            verbose,
         )
         command(*args, request=request, **kwargs)
 
@@ -116,21 +135,47 @@ def add_options(command: Callable[..., None]) -> Callable[..., None]:
                 "authenticate it before its files are reported added. Default: on for FUSE "
                 "and removable drives.",
             ),
+            verbose_option("added PATH"),
         ],
+    )
+
+
+def verbose_option(line: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help=f'Print a line "{line}" for each file as it is done (stdout); without it, one '
+        "summary line at the end (stderr).",
     )
 
 
 @click.command("add")
 @VAULT_ARG
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
+@click.option(
+    "--to",
+    "folder",
+    metavar="FOLDER",
+    help="Store the files under FOLDER inside the vault (e.g. reports/2026), normalised as "
+    "stored paths are; an unsafe FOLDER ('..', empty parts) is refused with exit 14.",
+)
 @add_options
 @pass_cli_context
-def add_cmd(cli: CliContext, vault: Path, sources: tuple[Path, ...], request: AddRequest) -> None:
+def add_cmd(
+    cli: CliContext,
+    vault: Path,
+    sources: tuple[Path, ...],
+    folder: str | None,
+    request: AddRequest,
+) -> None:
     """Encrypt files and folders into the vault (folders recursively, like cp -r).
 
-    Each file is stored under its path relative to the SOURCE's parent. A line
-    "added PATH" is printed once that file is durably committed; it then survives a crash
-    or the drive being pulled.
+    Each file is stored under its path relative to the SOURCE's parent (under FOLDER with
+    --to FOLDER). A file is durably committed before it is counted as added: it then
+    survives a crash or the drive being pulled. One summary line is printed at the end;
+    with -v, a line "added PATH" as each file is committed. An add that fails midway says
+    how many files it had added: they are kept.
 
     Symbolic links, FIFOs, devices and sockets inside a folder, and names that are not
     UTF-8, are refused (nothing is added); a link named as a SOURCE is followed. A name
@@ -147,11 +192,11 @@ def add_cmd(cli: CliContext, vault: Path, sources: tuple[Path, ...], request: Ad
     passphrase, 4 not a vault, 7 drive full (refused up front, or files reported as added
     are kept), 8 unreadable source, link, special file, non-UTF-8 name or a file changing
     while read (nothing more is added), 9 path already in the vault (use --replace or
-    --skip-existing), 10 vault busy, 13 no passphrase source, 25 the drive gave back other
-    bytes than were written (those files were not added; the ones reported before were
-    read back).
+    --skip-existing), 10 vault busy, 13 no passphrase source, 14 an unsafe FOLDER, 25 the
+    drive gave back other bytes than were written (those files were not added; the ones
+    reported before were read back).
     """
-    _add(cli, vault, list(sources), request)
+    _add(cli, vault, list(sources), request, folder)
 
 
 @click.command("cp")
@@ -161,21 +206,42 @@ def add_cmd(cli: CliContext, vault: Path, sources: tuple[Path, ...], request: Ad
 def cp_cmd(cli: CliContext, paths: tuple[Path, ...], request: AddRequest) -> None:
     """Copy files and folders into a vault the way cp does: `medvault cp SRC... VAULT`.
 
-    The last argument is the vault (a drive root or its MEDVAULT/ folder); everything before
-    it is copied in, encrypted, exactly as `medvault add VAULT SRC...` would: "added PATH"
-    once each file is durably committed, nothing in plaintext on the drive.
+    The last argument is the vault (a drive root or its MEDVAULT/ folder), or VAULT:FOLDER
+    to store the sources under FOLDER inside it (as `add --to FOLDER`); everything before
+    it is copied in, encrypted, exactly as `medvault add VAULT SRC...` would: each file
+    durably committed before it counts as added ("added PATH" with -v), nothing in
+    plaintext on the drive.
 
     Exit codes: as for add: 0, 2 (fewer than two arguments, or a SOURCE is the vault), 3,
-    4, 7, 8, 9, 10, 13, 25.
+    4, 7, 8, 9, 10, 13, 14 (an unsafe FOLDER), 25.
     """
     if len(paths) < 2:
-        raise UsageError("usage: medvault cp SRC... VAULT (the vault comes last, as with cp)")
-    _add(cli, paths[-1], list(paths[:-1]), request)
+        raise UsageError("usage: medvault cp SRC... VAULT[:FOLDER] (the vault comes last)")
+    vault, folder = split_vault_folder(paths[-1])
+    _add(cli, vault, list(paths[:-1]), request, folder)
 
 
-def _add(cli: CliContext, vault: Path, sources: list[Path], request: AddRequest) -> None:
+def split_vault_folder(arg: Path) -> tuple[Path, str | None]:
+    """cp's last argument: VAULT, or VAULT:FOLDER. An argument that exists is the vault
+    whatever its name holds; otherwise it is split at the first ':' whose left part exists
+    (a mount point may hold a ':', a folder in the vault too)."""
+    text = str(arg)
+    if os.path.exists(text):
+        return arg, None
+    at = text.find(":")
+    while at > 0:
+        if os.path.exists(text[:at]):
+            return Path(text[:at]), text[at + 1 :]
+        at = text.find(":", at + 1)
+    return arg, None
+
+
+def _add(
+    cli: CliContext, vault: Path, sources: list[Path], request: AddRequest, folder: str | None
+) -> None:
     declared = request.declaration.parsed()
     as_json = request.as_json
+    prefix = stored_folder(folder)
     # Missing sources (and the vault itself) are refused before the passphrase is asked.
     # Folders are walked after it (the walk reads every file's metadata), once to check
     # everything before anything is written and once as they are stored: nothing about
@@ -183,12 +249,13 @@ def _add(cli: CliContext, vault: Path, sources: list[Path], request: AddRequest)
     vault_root = locate(vault).root
     check_sources(sources, vault_root)
     unlocked = unlock_vault(cli, vault, request.passphrase)
-    planned = SourcePlan(sources, vault_root=vault_root)
+    planned = SourcePlan(sources, prefix, vault_root=vault_root)
     planned.check()
     warn_renamed(planned.renamed)
 
     registry = cli.registry_on_first_use()
-    with progress_bar(planned.bytes, "encrypting") as bar:
+    printer = added_printer(as_json, request.verbose)
+    with progress_bar(planned.bytes, "encrypting") as bar, _kept_on_failure(printer):
         result = add_planned(
             unlocked,
             planned,
@@ -196,7 +263,7 @@ def _add(cli: CliContext, vault: Path, sources: list[Path], request: AddRequest)
             registry,
             cli.env,
             progress=bar,
-            on_commit=added_printer(as_json),
+            on_commit=printer,
             keep_files=as_json,
             skip_existing=request.skip_existing,
             check_space=request.check_space,
@@ -207,6 +274,21 @@ def _add(cli: CliContext, vault: Path, sources: list[Path], request: AddRequest)
     if result.count:
         declare(registry, cli.env, unlocked.vault_id_hex, declared, "add")
     _report_added(result, unlocked.vault_id_hex, as_json, planned.renamed)
+
+
+@contextlib.contextmanager
+def _kept_on_failure(printer: AddedPrinter) -> Iterator[None]:
+    """An add stopped by an error or Ctrl-C says how many files it had added (kept)."""
+    try:
+        yield
+    except BaseException:
+        if printer.count:
+            listed = "listed above" if printer.lines else "-v lists each; `medvault ls`"
+            sys.stderr.write(
+                f"medvault: {printer.count} file(s) were added before this stopped and are "
+                f"kept ({listed})\n"
+            )
+        raise
 
 
 def _report_added(result: AddResult, vault_id: str, as_json: bool, renamed: list[Renamed]) -> None:
@@ -246,7 +328,11 @@ def _entry_json(loc: Located) -> dict[str, object]:
 @with_unlocked_vault
 @json_option
 def ls_cmd(unlocked: UnlockedVault, paths: tuple[str, ...], as_json: bool) -> None:
-    """List the files in the vault (optionally only under PATHS).
+    """List the files in the vault (optionally only under PATHS): size, time added, path.
+
+    Times are shown on the organisation's clock (`time_zone` in org.toml), else this
+    computer's, with their UTC offset (2026-03-08 01:59:00 -08:00); --json keeps UTC ISO
+    8601 times.
 
     Exit codes: 0 listed, 3 wrong passphrase, 4 not a vault, 16 a named path is not there.
     """
@@ -263,9 +349,23 @@ def ls_cmd(unlocked: UnlockedVault, paths: tuple[str, ...], as_json: bool) -> No
             emit_json_array(_entry_json(x) for x in chosen)
             return
         out = sys.stdout
+        zone, times = listing_zone(), dict[str, str]()
         for loc in chosen:
-            when = loc.added_at[:19].replace("T", " ")
-            out.write(f"{loc.size:>12}  {when}  {shown(loc.path, limit=MAX_SHOWN)}\n")
+            second = loc.added_at[:19]  # files added together share it: convert it once
+            if second not in times:
+                times[second] = zone.shown(loc.added_at)
+            out.write(f"{loc.size:>12}  {times[second]}  {shown(loc.path, limit=MAX_SHOWN)}\n")
+
+
+def listing_zone() -> ReportZone:
+    """The zone `ls` shows times in: the organisation's (`time_zone` in org.toml), else
+    this workstation's; an org config that cannot be read does not stop a listing."""
+    try:
+        org = optional_org(None)
+    except MedvaultError:
+        org = None
+    name = org.time_zone if org is not None and org.time_zone else local_time_zone()
+    return ReportZone.of(name)
 
 
 _RACE = "tests/media/test_extract_race.py::"
@@ -281,6 +381,14 @@ EXTRACT_HELP = (
     f"(test: {_RACE}test_a_folder_swapped_for_a_link_by_another_user_is_not_followed)\n"
     f"(test: {_RACE}test_a_file_appearing_at_a_name_during_the_extract_is_replaced_only_with_force)"
     "\n\n"
+    "With --to - the files (one, or several concatenated) go to standard output, nothing "
+    "to disk, exactly as `medvault cat` writes them: see its --help for which bytes are "
+    "written before a damaged file stops it (exit 6) and for exit 141.\n\n"
+    "\b\n"
+    "(test: tests/cli/test_cat.py::test_cat_and_extract_to_stdout_write_the_bytes_and_no_file)\n"
+    "(test: tests/cli/test_cat.py::test_a_damaged_chunk_stops_cat_with_only_a_prefix_written)"
+    "\n\n"
+    "One summary line is printed at the end (stderr); with -v, a line per file (stdout).\n\n"
     "Exit codes: 0 all extracted (a stored time that cannot be set is a warning), 3 wrong "
     "passphrase, 4 not a vault, 6 a file failed authentication (others are still extracted), "
     "9 target exists (use --force; one that appears during the extract is not replaced, the "
@@ -288,7 +396,8 @@ EXTRACT_HELP = (
     "extracted), DIR a symbolic link, another user's or writable by others (nothing "
     "extracted), or a symbolic link, file or another user's folder where a file or its "
     "folder goes (that file is not extracted; the others are), 16 a named path is not "
-    "there, 17 written by a newer medvault.\n\n"
+    "there, 17 written by a newer medvault, 141 (--to -) the reader of the output went "
+    "away.\n\n"
     "\b\n"
     f"(test: {_RACE}test_the_cli_names_a_refused_file_and_exits_14)\n"
     f"(test: {_RACE}test_a_dest_others_can_write_is_refused_before_anything_is_written)"
@@ -298,13 +407,16 @@ EXTRACT_HELP = (
 @click.command("extract", help=EXTRACT_HELP)
 @VAULT_ARG
 @click.argument("paths", nargs=-1)
-@folder_option(
+@click.option(
     "--to",
     "dest",
     required=True,
-    help="Folder to write the files into (created if needed).",
+    type=click.Path(path_type=Path, file_okay=False, allow_dash=True),
+    help="Folder to write the files into (created if needed); - for standard output "
+    "(as `medvault cat`; a folder named - is ./-).",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist in --to.")
+@verbose_option("extracted PATH")
 @with_unlocked_vault
 @json_option
 @pass_cli_context
@@ -314,12 +426,20 @@ def extract_cmd(
     paths: tuple[str, ...],
     dest: Path,
     force: bool,
+    verbose: bool,
     as_json: bool,
 ) -> None:
     # The help text is EXTRACT_HELP (its test markers are longer than a source line).
+    if str(dest) == "-":
+        if as_json or force or verbose:
+            raise UsageError("--to - writes the files' bytes alone: no --json, --force or -v")
+        stream_to_stdout(cli, unlocked, list(paths), "extract")
+        return
     registry = cli.registry_on_first_use()
     with progress_bar(0, "decrypting") as bar:
         result = extract(unlocked, list(paths), dest, force, registry, cli.env, progress=bar)
+        if verbose and not as_json:
+            print_lines(f"extracted {shown(path, limit=MAX_SHOWN)}\n" for path in result.written)
     if as_json:
         emit_json(
             {
@@ -331,9 +451,69 @@ def extract_cmd(
             }
         )
     else:
-        for path in result.written:
-            click.echo(f"extracted {shown(path, limit=MAX_SHOWN)}")
+        click.echo(
+            f"{len(result.written)} file(s), {result.bytes} bytes extracted to {shown(dest)}.",
+            err=True,
+        )
     raise_for_problems(result, "extracted")
+
+
+# Exit status when the reader of standard output went away (`medvault cat ... | head`):
+# 128 + SIGPIPE, what cat's death by SIGPIPE gives, with no message.
+BROKEN_PIPE_EXIT = 141
+
+
+def stream_to_stdout(
+    cli: CliContext, unlocked: UnlockedVault, paths: list[str], command: str
+) -> None:
+    """cat and extract --to -: the files' plaintext to stdout (vault/streaming.py says
+    which bytes may be written before a failure). A reader that goes away ends it quietly."""
+    out = sys.stdout.buffer
+    try:
+        stream_files(unlocked, paths, out.write, cli.registry_on_first_use(), cli.env, command)
+        out.flush()
+    except BrokenPipeError:
+        # Nothing more can be written; keep the interpreter's final flush from failing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(BROKEN_PIPE_EXIT)
+    except MedvaultError:
+        out.flush()  # what was written is authenticated: let it out before the error
+        raise
+
+
+CAT_HELP = (
+    "Write files' plaintext to standard output, one after the other, in the order named "
+    "(a folder's files in path order); nothing is written to disk.\n\n"
+    "Only authenticated bytes are written. A file of up to 1 MiB is held in memory and "
+    "written whole once its SHA-256 matches: nothing of a damaged one is written. A larger "
+    "file is written block by block, each only after every chunk in it authenticated; its "
+    "SHA-256 is checked at its end, so a damaged large file has had an authenticated "
+    "prefix written when medvault stops with exit 6 and names how many bytes: treat that "
+    "output as incomplete. Memory stays bounded whatever the sizes. Each cat is recorded "
+    "in the custody log as an extract to stdout. A reader that goes away (| head) ends it "
+    "quietly, exit 141.\n\n"
+    "\b\n"
+    "(test: tests/cli/test_cat.py::test_cat_and_extract_to_stdout_write_the_bytes_and_no_file)\n"
+    "(test: tests/cli/test_cat.py::test_a_damaged_chunk_stops_cat_with_only_a_prefix_written)\n"
+    "(test: tests/cli/test_cat.py::test_a_damaged_small_file_writes_nothing_of_it)\n"
+    "(test: tests/cli/test_cat.py::test_cat_is_recorded_in_the_custody_log)\n"
+    "(test: tests/cli/test_cat.py::test_a_closed_pipe_ends_cat_quietly)\n\n"
+    "Exit codes: 0 all written, 3 wrong passphrase, 4 not a vault, 6 a file failed "
+    "authentication (the files before it, and an authenticated prefix of a large one, were "
+    "written; nothing after), 13 no passphrase source, 16 a named path is not there "
+    "(nothing written), 17 written by a newer medvault, 141 the reader of the output "
+    "went away."
+)
+
+
+@click.command("cat", help=CAT_HELP)
+@VAULT_ARG
+@click.argument("paths", nargs=-1, required=True)
+@with_unlocked_vault
+@pass_cli_context
+def cat_cmd(cli: CliContext, unlocked: UnlockedVault, paths: tuple[str, ...]) -> None:
+    stream_to_stdout(cli, unlocked, list(paths), "cat")
 
 
 def raise_for_problems(result: ExtractResult, done: str) -> None:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -69,16 +69,41 @@ def writable_folder(folder: Path) -> None:
         ) from None
 
 
-def added_printer(as_json: bool) -> Callable[[list[Located]], None]:
-    """on_commit for add/cp/export: "added PATH" once each file is durably committed
-    (nothing with --json, whose output comes at the end)."""
+# The progress bar being drawn on stderr (progress_bar), if any: lines for stdout are
+# written through it (tqdm.write), so that a line never glues onto the bar.
+ACTIVE_BARS: list[Any] = []
 
-    def report(done: list[Located]) -> None:
-        if not as_json:  # one write per group: 10,000 click.echo calls cost ~0.1 s
-            sys.stdout.write("".join(f"added {shown(x.path, limit=1 << 16)}\n" for x in done))
-            sys.stdout.flush()
 
-    return report
+def print_lines(lines: Iterable[str]) -> None:
+    """Write LINES (each ending in a newline) to stdout in one write, clearing the progress
+    bar first and drawing it again after, when one is shown."""
+    text = "".join(lines)
+    if not text:
+        return
+    if ACTIVE_BARS:
+        ACTIVE_BARS[-1].write(text[:-1] if text.endswith("\n") else text, file=sys.stdout)
+    else:
+        sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+class AddedPrinter:
+    """on_commit for add/cp/export: "added PATH" once each file is durably committed when
+    VERBOSE (nothing with --json, whose output comes at the end); counts what was added
+    either way, so that an add that fails midway can say how many files it kept."""
+
+    def __init__(self, as_json: bool, verbose: bool = True) -> None:
+        self.lines = verbose and not as_json
+        self.count = 0
+
+    def __call__(self, done: list[Located]) -> None:
+        self.count += len(done)
+        if self.lines:  # one write per group: 10,000 click.echo calls cost ~0.1 s
+            print_lines(f"added {shown(x.path, limit=1 << 16)}\n" for x in done)
+
+
+def added_printer(as_json: bool, verbose: bool = True) -> AddedPrinter:
+    return AddedPrinter(as_json, verbose)
 
 
 def _no_progress(_n: int) -> None:
@@ -129,4 +154,8 @@ def progress_bar(total: int | None, desc: str) -> Iterator[Callable[[int], None]
         def advance(n: int) -> None:
             bar.update(n)
 
-        yield advance
+        ACTIVE_BARS.append(bar)
+        try:
+            yield advance
+        finally:
+            ACTIVE_BARS.remove(bar)

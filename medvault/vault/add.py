@@ -122,6 +122,23 @@ def plan(sources: list[Path], prefix: str = "", vault_root: Path | None = None) 
     return planned
 
 
+def stored_folder(folder: str | None) -> str:
+    """The PREFIX a SourcePlan stores files under for `add --to FOLDER` and
+    `cp SRC... VAULT:FOLDER`: FOLDER normalised as a stored path is ("reports/2026/"), ""
+    for the vault's top (none, "" or "/"). An unsafe FOLDER ("..", an empty part, NUL, a
+    backslash) is refused with UnsafePath before anything is asked or written."""
+    if folder is None or not folder.strip("/"):
+        return ""
+    try:
+        return normalize_path(folder.strip("/")) + "/"
+    except UnsafePath:
+        raise UnsafePath(
+            f"{shown(folder)!r} is not a folder a vault can hold (no '..', '.', empty "
+            "parts, NUL or backslash)",
+            hint="name a folder such as reports/2026",
+        ) from None
+
+
 class SourcePlan:
     """Every regular file under SOURCES, stored relative to each SRC's parent (like cp -r),
     under PREFIX ("a/b/" or "") when given, walked each time it is iterated: `add` walks

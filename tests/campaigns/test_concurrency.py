@@ -343,7 +343,7 @@ def add_race(ws: Workspace, drive: Path, src: Path, rounds: int, racers: int) ->
             expected.update(_folder(src, name, 12, big=name.endswith("p0")))
         procs = {
             name: subprocess.Popen(
-                [sys.executable, "-m", "medvault", "add", str(drive), str(src / name)],
+                [sys.executable, "-m", "medvault", "add", "-v", str(drive), str(src / name)],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

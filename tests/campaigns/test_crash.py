@@ -50,7 +50,7 @@ def _run_and_kill(
     env = dict(ws.env, MEDVAULT_PASSPHRASE_FILE=str(ws.passfile))
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "medvault", "add", str(drive), str(src)],
+        [sys.executable, "-m", "medvault", "add", "-v", str(drive), str(src)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -363,7 +363,7 @@ def _add_while(
     ws: Workspace, vault: Path, src: Path, source: Path, act: Callable[[], None]
 ) -> tuple[subprocess.CompletedProcess[str], bool]:
     env = {**ws.env, "MEDVAULT_PASSPHRASE_FILE": str(ws.passfile)}
-    argv = [sys.executable, "-m", "medvault", "add", str(vault), str(src)]
+    argv = [sys.executable, "-m", "medvault", "add", "-v", str(vault), str(src)]
     with subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:

@@ -121,7 +121,7 @@ def test_an_add_killed_at_the_kth_file_then_skip_existing_finishes_it(
     src = _source(tmp_path)
     env = ws.env | {"MEDVAULT_PASSPHRASE_FILE": str(ws.passfile)}
     killed = subprocess.run(
-        [sys.executable, "-c", KILLER, kind, str(k), "add", str(drive), str(src)],
+        [sys.executable, "-c", KILLER, kind, str(k), "add", "-v", str(drive), str(src)],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr

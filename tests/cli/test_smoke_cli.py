@@ -14,7 +14,7 @@ def test_create_add_ls_extract_verify(ws: Workspace, drive: Path, tmp_path: Path
     (src / "a.csv").write_text("patient,dob\n")
     (src / "sub" / "b.txt").write_bytes(b"x" * 40000)
     ws.cli("create", drive, "--label", "t", check=True)
-    added = ws.cli("add", drive, src, check=True)
+    added = ws.cli("add", drive, src, "-v", check=True)
     assert "added export/a.csv" in added.stdout
     listing = json.loads(ws.cli("ls", drive, "--json", check=True).stdout)
     assert [x["path"] for x in listing] == ["export/a.csv", "export/sub/b.txt"]

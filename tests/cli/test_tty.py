@@ -65,7 +65,7 @@ def test_progress_bar_on_a_terminal(ws: Workspace, drive: Path, tmp_path: Path) 
     big = tmp_path / "scan.bin"
     big.write_bytes(b"\0" * (8 * 1024 * 1024))
     env = dict(ws.env, MEDVAULT_PASSPHRASE_FILE=str(ws.passfile))
-    child = spawn_medvault(env, "add", drive, big)
+    child = spawn_medvault(env, "add", drive, big, "-v")
     child.expect("encrypting")
     status, rest = wait_for_exit(child)
     assert status == 0

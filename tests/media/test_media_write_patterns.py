@@ -137,7 +137,7 @@ def test_every_size_survives_a_remount(
     try:
         with media.mount_image(kind, image, mountpoint) as stick:
             ws.create_fast(stick.mountpoint, "patterns")
-            added = ws.cli("add", stick.mountpoint, src / "batch", timeout=TIMEOUT_S)
+            added = ws.cli("add", "-v", stick.mountpoint, src / "batch", timeout=TIMEOUT_S)
         assert added.returncode == 0, added.stderr
         lines = added.stdout.splitlines()
         reported = sorted(line[len("added ") :] for line in lines if line.startswith("added "))

@@ -60,7 +60,7 @@ def _add_on_bad_medium(
         tmp_path, back, corrupt=PACK_FIRST_PART, mode=mode, start=DAMAGE_FROM, end=end,
         kernel_cache=kernel_cache,
     ) as mnt:  # fmt: skip
-        result = ws.cli("add", mnt, src / "batch", *flags)
+        result = ws.cli("add", "-v", mnt, src / "batch", *flags)
     return back, src, result
 
 

@@ -282,7 +282,7 @@ def run_trial(
         if op == "add":
             src = add_tree(folder / "data", rng, large=large)
             batch = _files(src)
-            args = ["add", str(drive), str(src)]
+            args = ["add", "-v", str(drive), str(src)]
         else:
             src = mixed_tree(folder / "data", rng)
             batch = _files(src)
