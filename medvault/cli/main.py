@@ -37,6 +37,7 @@ COMMANDS = {
     "extract": "files_cmd:extract_cmd",
     "mount": "mount_cmd:mount_cmd",
     "unmount": "mount_cmd:unmount_cmd",
+    "cat": "files_cmd:cat_cmd",
     "verify": "check_cmd:verify_cmd",
     "info": "vault_cmd:info_cmd",
     "passwd": "vault_cmd:passwd_cmd",
