@@ -282,11 +282,10 @@ def _kept_on_failure(printer: AddedPrinter) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if printer.count:
-            listed = "listed above" if printer.lines else "-v lists each; `medvault ls`"
+        if printer.count and not printer.lines:  # with -v, each is listed above
             sys.stderr.write(
-                f"medvault: {printer.count} file(s) were added before this stopped and are "
-                f"kept ({listed})\n"
+                f"medvault: warning: {printer.count} file(s) were added before this stopped "
+                "and are kept (-v lists each; `medvault ls`)\n"
             )
         raise
 
@@ -450,12 +449,12 @@ def extract_cmd(
                 "time_not_set": result.untimed,
             }
         )
-    else:
+    raise_for_problems(result, "extracted")
+    if not as_json:  # a failed extract ends with its error line instead
         click.echo(
             f"{len(result.written)} file(s), {result.bytes} bytes extracted to {shown(dest)}.",
             err=True,
         )
-    raise_for_problems(result, "extracted")
 
 
 # Exit status when the reader of standard output went away (`medvault cat ... | head`):
