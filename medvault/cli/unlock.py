@@ -156,8 +156,8 @@ def with_unlocked_vault(command: Callable[..., None]) -> Callable[..., None]:
 # knows it now, not that someone unlocked this workstation earlier.
 MAY_USE_CACHED_KEY = frozenset(
     {
-        "add", "cp", "ls", "extract", "rm", "verify", "repair", "compact", "sync", "export",
-        "scan", "custody transfer",
+        "add", "cp", "ls", "extract", "cat", "mount", "rm", "verify", "repair", "compact",
+        "sync", "export", "scan", "custody transfer",
     }
 )  # fmt: skip
 
