@@ -19,15 +19,17 @@ MOUNT_HELP = (
     "without access while no file is open; then the folder is empty again. Only the chunks "
     "a read needs are decrypted, each authenticated first; a damaged range reads as an I/O "
     "error (EIO) and the rest still reads. Nothing can be written (EROFS); only you can see "
-    "the files; decrypted bytes are never written to a file. Records a `mount` custody "
+    "the files; decrypted bytes are never written to a file. If the drive holding the vault "
+    "goes away, the mount unmounts itself and exits 23. Records a `mount` custody "
     "event. Needs mfusepy: pip install 'medvault[mount]'.\n\n"
     "\b\n"
     f"(test: {_T}test_every_file_reads_through_the_mount_as_its_source)\n"
     f"(test: {_T}test_a_damaged_chunk_is_eio_for_its_range_only)\n"
-    f"(test: {_T}test_ctrl_c_unmounts_and_leaves_no_process)\n\n"
+    f"(test: {_T}test_ctrl_c_unmounts_and_leaves_no_process)\n"
+    "(test: tests/media/test_mount_media.py::test_a_pulled_stick_ends_the_mount)\n\n"
     "Exit codes: 0 unmounted, 1 no FUSE or mfusepy (the message says what to install), 2 "
     "MOUNTPOINT is not an empty folder, 3 wrong passphrase, 4 not a vault, 6 the index "
-    "cannot be read, 13 no passphrase source."
+    "cannot be read, 13 no passphrase source, 23 the drive went away (MOUNTPOINT is unmounted)."
 )
 
 

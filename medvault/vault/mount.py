@@ -9,14 +9,17 @@ bytes stay in memory (a small LRU of chunks), never in a file; only the user who
 can see the files (no allow_other). Reads bypass the page cache (direct_io), so a read
 cut short by a damaged chunk returns only the authentic bytes before it, never zeros the
 kernel would add. The mount ends on Ctrl-C, on `medvault unmount`, or
-after IDLE minutes without access with no file open.
+after IDLE minutes without access with no file open; and when the drive holding the vault
+goes away (vault/drive_watch.py): then it unmounts itself and `mount` fails with DriveGone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import threading
@@ -31,10 +34,11 @@ from medvault.engine.entry_reading import open_reader
 from medvault.engine.path_index import live_files
 from medvault.engine.random_reading import ChunkCache, EntryReader
 from medvault.engine.session import UnlockedVault
-from medvault.errors import MedvaultError, NotFound, UsageError, VaultBusy
+from medvault.errors import DriveGone, MedvaultError, NotFound, UsageError, VaultBusy
 from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.vault.custody import record as record_event
+from medvault.vault.drive_watch import DriveWatch
 from medvault.vault.env import Env
 
 FILE_MODE = stat.S_IFREG | 0o400
@@ -57,6 +61,8 @@ class VaultTree:
     folder_mtime: dict[str, int] = field(default_factory=dict)  # the newest file under it
     cache: ChunkCache = field(default_factory=ChunkCache)
     last_access: float = field(default_factory=time.monotonic)
+    # Told of every failed open or read of a pack file (the drive may be gone).
+    on_failure: Callable[[BaseException], None] = lambda exc: None
     _handles: dict[int, EntryReader] = field(default_factory=dict)
     _next_fh: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -119,9 +125,11 @@ class VaultTree:
         try:
             reader = open_reader(self.vault, loc.pack)
             entry = EntryReader(self.vault, reader, loc, self.cache)
-        except (MedvaultError, OSError):
+        except (MedvaultError, OSError) as exc:
             if reader is not None:
-                reader.close()
+                with contextlib.suppress(OSError):
+                    reader.close()
+            self.on_failure(exc)
             raise OSError(errno.EIO, os.strerror(errno.EIO)) from None
         with self._lock:
             fh, self._next_fh = self._next_fh, self._next_fh + 1
@@ -135,14 +143,21 @@ class VaultTree:
             raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         try:
             return entry.read_prefix(offset, size)
-        except (MedvaultError, OSError):
+        except (MedvaultError, OSError) as exc:
+            self.on_failure(exc)
             raise OSError(errno.EIO, os.strerror(errno.EIO)) from None
 
     def release(self, path: str, fh: int) -> None:
         with self._lock:
             entry = self._handles.pop(fh, None)
         if entry is not None:
-            entry.close()
+            with contextlib.suppress(OSError):  # a drive gone answers close with ENOTCONN
+                entry.close()
+
+    def release_all(self) -> None:
+        """Close every file still open (the mount has ended)."""
+        for fh in list(self._handles):
+            self.release("", fh)
 
     def statfs(self, path: str) -> dict[str, int]:
         total = sum(loc.size for loc in self.files.values())
@@ -197,6 +212,20 @@ def unmount(mountpoint: Path) -> None:
         raise MedvaultError(f"could not unmount {mountpoint}: {why}")
 
 
+def end_mount(mountpoint: Path, serving_thread: int) -> None:
+    """Make the FUSE loop serving MOUNTPOINT in thread SERVING_THREAD return: unmount; when
+    a file is still open in it (busy), send that thread SIGTERM, which libfuse's handler
+    turns into the end of its loop, after which libfuse detaches the mount lazily (as on
+    Ctrl-C)."""
+    try:
+        unmount(mountpoint)
+        return
+    except MedvaultError:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        signal.pthread_kill(serving_thread, signal.SIGTERM)
+
+
 def watch_idle(tree: VaultTree, mountpoint: Path, idle_s: float, stop: threading.Event) -> None:
     """Unmount once nothing has touched the mount for IDLE_S seconds and no file is open."""
     step = min(5.0, max(0.1, idle_s / 4))
@@ -219,7 +248,8 @@ def mount(
 ) -> None:
     """Serve VAULT's live files at MOUNTPOINT until it is unmounted (Ctrl-C, `medvault
     unmount`, IDLE_MINUTES without access). Records a `mount` event first; READY gets the
-    number of files before the mount starts."""
+    number of files before the mount starts. Raises DriveGone, once unmounted, when the
+    drive holding VAULT went away."""
     fuse = load_fuse()
     check_mountpoint(mountpoint)
     tree = build_tree(vault)
@@ -232,15 +262,26 @@ def mount(
     )
     if ready is not None:
         ready(len(tree.files))
+    serving = threading.get_ident()
+    watch = DriveWatch(vault.paths.root, lambda _why: end_mount(mountpoint, serving))
+    tree.on_failure = watch.suspect
     stop = threading.Event()
     if idle_minutes is not None:
         watcher = threading.Thread(
             target=watch_idle, args=(tree, mountpoint, idle_minutes * 60, stop), daemon=True
         )
         watcher.start()
+    watch.start()
     try:
         fuse.FUSE(tree, str(mountpoint), foreground=True, nothreads=True, ro=True,
                   fsname="medvault", subtype="medvault", default_permissions=True,
                   direct_io=True)  # fmt: skip
     finally:
         stop.set()
+        watch.stop()
+        tree.release_all()
+    if watch.gone is not None:
+        raise DriveGone(
+            f"the drive holding the vault is gone: {watch.gone}; {mountpoint} is unmounted",
+            hint="plug the drive in (mount it) again and run medvault mount again",
+        )

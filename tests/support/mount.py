@@ -62,3 +62,25 @@ def mounted_vault(ws: Workspace, drive: Path, mountpoint: Path, *extra: str) -> 
         yield mountpoint
     finally:
         stop_mount(process, mountpoint)
+
+
+def in_proc_mounts(mountpoint: Path) -> bool:
+    """MOUNTPOINT is listed in /proc/mounts (a dead FUSE mount is listed too)."""
+    target = os.path.abspath(mountpoint).replace(" ", "\\040")
+    with open("/proc/mounts") as handle:
+        return any(line.split(" ")[1] == target for line in handle)
+
+
+def processes_naming(text: str) -> list[int]:
+    """The ids of the running processes whose command line contains TEXT."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # it ended meanwhile
+        if text in argv:
+            found.append(int(entry.name))
+    return found
