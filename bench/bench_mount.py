@@ -24,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,6 +45,7 @@ PASSPHRASE = "a passphrase for the mount benchmark"  # noqa: S105 (a throwaway v
 GATE_S = 1.0
 FAR_READ = 4096
 BLOCK = 1 << 20
+T = TypeVar("T")
 MOUNT_TIMEOUT_S = 60
 
 
@@ -94,29 +97,33 @@ def _stop_mount(process: subprocess.Popen[bytes], mnt: Path) -> None:
         process.wait()
 
 
-def _far_read(path: Path, offset: int, expected: bytes) -> float:
+def _timed(path: Path, read: Callable[[int], T]) -> tuple[float, T]:
+    """Seconds to open PATH, READ its descriptor and close it, and what READ gave."""
     started = time.perf_counter()
     fd = os.open(path, os.O_RDONLY)
     try:
-        got = os.pread(fd, FAR_READ, offset)
+        result = read(fd)
     finally:
         os.close(fd)
-    seconds = time.perf_counter() - started
+    return time.perf_counter() - started, result
+
+
+def _far_read(path: Path, offset: int, expected: bytes) -> float:
+    seconds, got = _timed(path, lambda fd: os.pread(fd, FAR_READ, offset))
     if got != expected:
         raise SystemExit(f"the far read at {offset} returned other bytes than the source's")
     return seconds
 
 
-def _sequential(path: Path, size: int) -> float:
-    started = time.perf_counter()
+def _read_to_end(fd: int) -> int:
     total = 0
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        while chunk := os.read(fd, BLOCK):
-            total += len(chunk)
-    finally:
-        os.close(fd)
-    seconds = time.perf_counter() - started
+    while chunk := os.read(fd, BLOCK):
+        total += len(chunk)
+    return total
+
+
+def _sequential(path: Path, size: int) -> float:
+    seconds, total = _timed(path, _read_to_end)
     if total != size:
         raise SystemExit(f"read {total} bytes through the mount, not {size}")
     return seconds

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import Workspace
 from tests.support.export import run_export
+from tests.support.files import write_tree
 from tests.support.planted_phi import NOTE
 
 COMPOSED = "Caf\u00e9 r\u00e9sum\u00e9.txt"  # é as one code point
@@ -65,10 +66,7 @@ def test_add_names_each_name_it_stores_composed_and_lists_it_in_json(
 def test_many_renamed_names_are_counted_with_the_first_few(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
-    src = tmp_path / "many"
-    src.mkdir()
-    for i in range(8):
-        (src / f"{i}-{DECOMPOSED}").write_text(f"{i}\n")
+    src = write_tree(tmp_path / "many", {f"{i}-{DECOMPOSED}": f"{i}\n" for i in range(8)})
     ws.create_fast(drive)
     added = ws.cli("add", drive, src, "--json")
     assert added.returncode == 0, added.stderr

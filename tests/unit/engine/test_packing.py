@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Workspace
+from tests.support.files import write_tree
 
 
 def _files_under(folder: Path) -> list[Path]:
@@ -62,10 +63,7 @@ def test_ten_thousand_small_files_are_packed(ws: Workspace, drive: Path, tmp_pat
 def test_rm_then_repair_without_compact_keeps_files_removed(
     ws: Workspace, drive: Path, tmp_path: Path
 ) -> None:
-    src = tmp_path / "few"
-    src.mkdir()
-    for i in range(5):
-        (src / f"r{i}.txt").write_text(f"record {i}\n")
+    src = write_tree(tmp_path / "few", {f"r{i}.txt": f"record {i}\n" for i in range(5)})
     ws.create_fast(drive)
     ws.cli("add", drive, src, check=True)
     ws.cli("rm", drive, "few/r1.txt", "few/r3.txt", check=True)
