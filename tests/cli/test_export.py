@@ -173,7 +173,7 @@ def test_cp_puts_the_vault_last(ws: Workspace, drive: Path, tmp_path: Path) -> N
     one.write_text("1\n")
     two.mkdir()
     (two / "two.csv").write_text("2\n")
-    result = ws.cli("cp", one, two, drive)
+    result = ws.cli("cp", "-v", one, two, drive)
     assert result.returncode == 0, result.stderr
     assert "added one.csv" in result.stdout and "added dir/two.csv" in result.stdout
     assert ws.cli("cp", drive).returncode == 2

@@ -41,7 +41,7 @@ def test_a_drive_with_less_room_than_the_source_is_refused_before_anything_is_wr
         ws.create_fast(drive)
         before = _tree(drive)
         free = os.statvfs(drive).f_bavail * os.statvfs(drive).f_frsize
-        result = ws.cli("add", drive, src)
+        result = ws.cli("add", "-v", drive, src)
         assert result.returncode == 7, result.stderr
         assert f"the drive has {free / 1e6:,.1f} MB free" in result.stderr
         assert "these 5 file(s) (36.7 MB) need about" in result.stderr
