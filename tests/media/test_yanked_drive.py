@@ -541,7 +541,8 @@ def test_yanked_add_says_the_drive_is_gone(ws: Workspace, tmp_path: Path) -> Non
     with mounted_image(EXFAT, tmp_path, IMAGE_MIB) as stick:
         env, secret = Env(kdf=FAST_KDF), to_secret(PASSPHRASE)
         create_vault(stick.mountpoint, "", secret, ws.org, ws.registry(), env, part_size=PART_SIZE)
-        killed = run_and_yank(ws, stick, ["add", "-v", str(stick.mountpoint), str(src)], after_reports=1)
+        args = ["add", "-v", str(stick.mountpoint), str(src)]
+        killed = run_and_yank(ws, stick, args, after_reports=1)
     assert len(killed.reported) < len(_files(src)), killed
     assert killed.exit_code == 23, killed
     assert killed.last_error.startswith("medvault: error: cannot write"), killed
