@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.media.test_yanked_drive import (  # noqa: E402
+from tests.media.test_yanked_drive import (  # noqa: E402
     CUT,
     LARGE,
     LARGE_PART_SIZE,
