@@ -25,7 +25,7 @@ from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.secret import Secret
 from medvault.store import fsio
-from medvault.store.entries import seal_entry
+from medvault.store.entries import open_header, seal_entry
 from medvault.store.journal import rewrite_journal
 from medvault.store.layout import VaultPaths
 from medvault.store.lock import writer_lock
@@ -364,8 +364,10 @@ def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:
     deleted once every one of those entries has authenticated elsewhere, payload included.
     A write stopped before its index record, on a file system that then lost the pack's
     data (FAT after a yank: fsck truncated it to nothing), leaves an unindexed pack with no
-    data at all: it is deleted too. An unreadable pack that still holds data is kept (it
-    may be a committed pack whose damage also cost it its index record): verify names it."""
+    data at all: it is deleted too, as is a pack of several parts (one entry) whose later
+    part the yank cost but whose entry the index places, authentic, elsewhere. Any other
+    unreadable pack that still holds data is kept (it may be a committed pack whose damage
+    also cost it its index record): verify names it."""
     catalog = load_catalog(vault)
     if catalog.index_damage:
         return {}
@@ -373,11 +375,15 @@ def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:
     for name in catalog.unindexed_packs:
         if any(x.pack == name for x in catalog.located.values()):
             continue  # the only copy of something: keep it
+        ids: list[str] = []
         if name in catalog.scan_damage and not _holds_no_data(vault.paths, name):
-            continue
-        ids = []
-        with contextlib.suppress(MedvaultError), open_reader(vault, name) as reader:
-            ids = [x.file_id for x in walk_pack(vault, reader) if isinstance(x, Located)]
+            only = _entry_of_parts(vault, name)
+            if only is None:
+                continue
+            ids = [only]
+        else:
+            with contextlib.suppress(MedvaultError), open_reader(vault, name) as reader:
+                ids = [x.file_id for x in walk_pack(vault, reader) if isinstance(x, Located)]
         if all(_authentic(vault, catalog.located.get(i)) for i in ids):
             delete_pack(vault.paths, name)
             removed[name] = (
@@ -386,6 +392,23 @@ def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:
                 else "a spare copy left by an interrupted compact"
             )
     return removed
+
+
+def _entry_of_parts(vault: UnlockedVault, name: str) -> str | None:
+    """The file id of the one entry of NAME when it is a pack of several parts (such a pack
+    holds one entry and nothing else: FORMAT.md section 4) whose entry header, in part 0,
+    authenticates; else None. A later part may be damaged (FAT's fsck truncates a part a
+    yank cut off to nothing): the pack still holds only that entry."""
+    try:
+        with open(vault.paths.pack_dir(name) / pfmt.part_filename(name, 0), "rb") as part:
+            prelude = pfmt.decode_prelude(part.read(pfmt.PRELUDE_LEN))
+            if prelude.part_count < 2 or prelude.vault_id != vault.vault_id:
+                return None
+            start = part.read(12)
+            header = start + part.read(efmt.peek_header_len(start) - len(start))
+        return open_header(vault.keys, header).header.file_id.hex()
+    except (OSError, MedvaultError):
+        return None
 
 
 def _holds_no_data(paths: VaultPaths, name: str) -> bool:

@@ -26,10 +26,11 @@ from medvault.format.pack import id_to_name
 from medvault.keys.passphrase import to_secret
 from medvault.registry.sql import Registry
 from medvault.store.entries import seal_header
+from medvault.store.packs import PackReader, PackWriter
 from medvault.vault import verify as verify_module
 from medvault.vault.add import add_files
 from medvault.vault.env import Env
-from medvault.vault.maintenance import remove_paths
+from medvault.vault.maintenance import remove_paths, repair
 from medvault.vault.verify import REMOVALS_OK, header_status, removals_status, verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, put_back_version_2_header
 
@@ -623,3 +624,30 @@ def test_a_tombstone_whose_payload_is_not_empty_is_damage(
     report = verify(_unlock(drive))
     assert not report.ok
     assert "tombstone's payload is not empty" in " ".join(report.packs_with_damage().values())
+
+
+def test_repair_removes_a_spare_copy_of_one_entry_whose_later_part_is_gone(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """A compact cut by a yank can leave, out of the index, a pack of several parts holding a
+    copy of one entry, with a later part truncated to nothing by fsck. It holds nothing the
+    index does not place, authentic, elsewhere: repair removes it and verify is clean."""
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    ws.create_fast(drive, part_size=64 * 1024)
+    vault = _unlock(drive)
+    _add(vault, tmp_path, {"big.bin": os.urandom(150_000)})
+    (big,) = [x for x in load_catalog(vault).live() if x.path == "src/big.bin"]
+    with PackReader(vault.paths, vault.vault_id, big.pack, vault.part_size) as reader:
+        entry = reader.read(big.offset, big.header_len + big.payload_len)
+    spare = PackWriter(vault.paths, vault.vault_id, vault.part_size)
+    spare.reserve(len(entry))
+    spare.write(entry)
+    spare.commit()  # in objects/, in no index record: as a compact cut before its record
+    last = vault.paths.pack_dir(spare.name) / f"{spare.name}.002.mvp"
+    last.write_bytes(b"")  # what fsck leaves of a part the yank cut off
+    assert not verify(_unlock(drive)).ok
+    result = repair(_unlock(drive), Registry("sqlite://"), Env(kdf=FAST_KDF))
+    assert spare.name in result.spare_packs_removed
+    assert not list(vault.paths.pack_dir(spare.name).glob(f"{spare.name}*"))
+    assert verify(_unlock(drive)).ok
