@@ -37,6 +37,7 @@ EMPTY_LOCK_GRACE_S = 10.0
 FLOCKED_EMPTY_GRACE_S = 1.0
 # Each retry follows a lock that vanished or was broken: someone else made progress.
 ATTEMPTS = 8
+RETRY_PAUSE_S = 0.01
 MAX_LOCK_CONTENT = 512
 GUARD_STALE_S = 30.0
 NO_FLOCK = {errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
@@ -178,7 +179,9 @@ def _break_if_stale(lock: Path) -> float:
                 raise media_error(exc, "the vault lock") from exc
         if flocked is False:
             _refuse_unless_stale(lock, content, time.time())  # a live holder: its name
-            raise VaultBusy("the vault is locked by another medvault process")
+            # A stale lock whose flock another breaker holds for the instant it takes to
+            # judge and remove it: look again (the removal is progress), not give up.
+            return RETRY_PAUSE_S
         if _moved(fd, lock):
             return 0.0  # removed or replaced since we opened it: look again
         if flocked and not content.strip():
@@ -237,11 +240,13 @@ def _mtime(path: Path) -> float:
 
 
 def _acquire(lock: Path) -> int:
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         fd = _create(lock)
         if fd is not None:
             return fd
-        time.sleep(_break_if_stale(lock))
+        # A growing pause after the first retry: on FUSE a removed lock can still be named
+        # for an instant while other breakers close their handles to it.
+        time.sleep(_break_if_stale(lock) + RETRY_PAUSE_S * attempt)
     raise VaultBusy("the vault is locked by another medvault process")
 
 
