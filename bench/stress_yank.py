@@ -35,6 +35,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import medvault_changes  # noqa: E402
+from medvault import __version__  # noqa: E402
+from medvault.engine.session import open_headers, unlock  # noqa: E402
+from medvault.keys.passphrase import to_secret  # noqa: E402
+from medvault.vault.add import add_files  # noqa: E402
+from medvault.vault.create import create_vault  # noqa: E402
+from medvault.vault.env import Env  # noqa: E402
+from medvault.vault.maintenance import remove_paths  # noqa: E402
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace  # noqa: E402
 from tests.media.test_yanked_drive import (  # noqa: E402
     CUT,
     LARGE,
@@ -49,16 +58,6 @@ from tests.media.test_yanked_drive import (  # noqa: E402
     mixed_tree,
     run_trial,
 )
-
-from bench.common import medvault_changes  # noqa: E402
-from medvault import __version__  # noqa: E402
-from medvault.engine.session import open_headers, unlock  # noqa: E402
-from medvault.keys.passphrase import to_secret  # noqa: E402
-from medvault.vault.add import add_files  # noqa: E402
-from medvault.vault.create import create_vault  # noqa: E402
-from medvault.vault.env import Env  # noqa: E402
-from medvault.vault.maintenance import remove_paths  # noqa: E402
-from tests.conftest import FAST_KDF, PASSPHRASE, Workspace, make_workspace  # noqa: E402
 from tests.support.media import missing_tools, mounted, tool_versions  # noqa: E402
 
 # (command, timed kill, with a large file), cycled through.
