@@ -17,7 +17,7 @@ from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
 from medvault.format import pack as pfmt
 from medvault.format.meta import FileMeta
-from medvault.store.entries import open_header
+from medvault.store.entries import OpenedHeader, open_header
 from medvault.store.packs import PackReader
 
 T = TypeVar("T")
@@ -39,12 +39,9 @@ def stream_entry(
     # A small entry is read in one piece, header and payload (one read per file when
     # thousands are extracted); the header still decides, and must agree with the index.
     blob = reader.read(loc.offset, loc.header_len + (loc.payload_len if small else 0))
-    opened = open_header(vault.keys, blob[: loc.header_len])
+    opened, meta = open_file_entry(vault, blob[: loc.header_len], loc)
     h = opened.header
-    if h.file_id.hex() != loc.file_id or opened.kind != efmt.Kind.FILE:
-        raise IntegrityError("object is not the file the index names")
-    meta = FileMeta.decode(opened.meta)
-    if h.payload_len != opened.payload_length_for(meta.size) or h.payload_len != loc.payload_len:
+    if h.payload_len != loc.payload_len:
         raise IntegrityError("object payload length does not match its size")
     dec = opened.decryptor(meta.size)
     if h.payload_len > HASH_ON_WORKER:
@@ -63,6 +60,21 @@ def stream_entry(
     if digest.hexdigest() != meta.sha256:
         raise IntegrityError("plaintext SHA-256 does not match the stored digest")
     return meta
+
+
+def open_file_entry(
+    vault: UnlockedVault, header: bytes, loc: Located
+) -> tuple[OpenedHeader, FileMeta]:
+    """LOC's entry HEADER authenticated and its metadata parsed: it must be the file the
+    index names, with the payload length its size gives (FORMAT.md §5, step 6)."""
+    opened = open_header(vault.keys, header)
+    h = opened.header
+    if h.file_id.hex() != loc.file_id or opened.kind != efmt.Kind.FILE:
+        raise IntegrityError("object is not the file the index names")
+    meta = FileMeta.decode(opened.meta)
+    if h.payload_len != opened.payload_length_for(meta.size):
+        raise IntegrityError("object payload length does not match its size")
+    return opened, meta
 
 
 def plaintext_sha256(vault: UnlockedVault, loc: Located) -> str:

@@ -16,12 +16,9 @@ from collections import OrderedDict
 
 from medvault.crypto.payload import CHUNK, PREFIX
 from medvault.engine.catalog import Located
-from medvault.engine.entry_reading import following_compact, open_reader
+from medvault.engine.entry_reading import following_compact, open_file_entry, open_reader
 from medvault.engine.session import UnlockedVault
 from medvault.errors import IntegrityError
-from medvault.format import entry as efmt
-from medvault.format.meta import FileMeta
-from medvault.store.entries import open_header
 from medvault.store.packs import PackReader
 
 CACHE_CHUNKS = 16  # decrypted chunks kept (16 KiB each): 256 KiB of plaintext at most
@@ -63,13 +60,8 @@ class EntryReader:
     def __init__(
         self, vault: UnlockedVault, reader: PackReader, loc: Located, cache: ChunkCache | None
     ) -> None:
-        opened = open_header(vault.keys, reader.read(loc.offset, loc.header_len))
+        opened, self.meta = open_file_entry(vault, reader.read(loc.offset, loc.header_len), loc)
         h = opened.header
-        if h.file_id.hex() != loc.file_id or opened.kind != efmt.Kind.FILE:
-            raise IntegrityError("object is not the file the index names")
-        self.meta = FileMeta.decode(opened.meta)
-        if h.payload_len != opened.payload_length_for(self.meta.size):
-            raise IntegrityError("object payload length does not match its size")
         if h.payload_len != loc.payload_len:
             raise IntegrityError("object payload length does not match the index")
         if self.meta.size != loc.size:

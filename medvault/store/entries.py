@@ -80,9 +80,10 @@ def seal_entry(
     """A new entry's header, in the suite writers write, for CONTENT_LENGTH bytes of
     content (0 for a tombstone)."""
     payload_len = payload_length(WRITE_SUITE, content_length)
-    sealed = seal_header(vault, file_id, kind, meta, payload_len, fk=fk, suite=WRITE_SUITE)
-    sealed.content_length = content_length
-    return sealed
+    return seal_header(
+        vault, file_id, kind, meta, payload_len, fk=fk, suite=WRITE_SUITE,
+        content_length=content_length,
+    )  # fmt: skip
 
 
 def seal_header(
@@ -94,9 +95,11 @@ def seal_header(
     fk: Secret | None = None,
     meta_nonce: bytes | None = None,
     suite: int = entry_fmt.SUITE_V1,
+    content_length: int = 0,
 ) -> SealedHeader:
-    """An entry header of SUITE whose payload will be PAYLOAD_LEN bytes (seal_entry works
-    that out for new entries; a re-key keeps an entry's length)."""
+    """An entry header of SUITE whose payload will be PAYLOAD_LEN bytes holding
+    CONTENT_LENGTH content bytes (seal_entry works both out for new entries; a re-key keeps
+    an entry's length and encrypts no payload)."""
     plain = pad_meta(int(kind), meta) if suite == entry_fmt.SUITE_PADDED else meta
     if len(plain) + 16 > entry_fmt.MAX_META:
         raise ValueError("object metadata exceeds the format's cap")
@@ -124,7 +127,7 @@ def seal_header(
     )
     mac = b"" if mac_key is None else hmac_sha256(mac_key, header.mac_input())
     cipher = EntryCipherKeys(payload_key, payload_context(vault_id, file_id, suite), suite)
-    return SealedHeader(entry_fmt.encode(header, mac), cipher, payload_len, 0)
+    return SealedHeader(entry_fmt.encode(header, mac), cipher, payload_len, content_length)
 
 
 @dataclass

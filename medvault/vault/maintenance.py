@@ -142,12 +142,17 @@ class CompactResult:
     entries_upgraded: int = 0  # format 1.0 entries written again as format 1.1
 
 
-def _pack_sizes(vault: UnlockedVault, names: list[str]) -> dict[str, int]:
-    sizes = {}
+def _pack_sizes(vault: UnlockedVault, names: list[str]) -> tuple[dict[str, int], set[str]]:
+    """Each pack's size, and the packs written in an older format than writers write now
+    (format 1.0): compact rewrites those whatever their live share, so a compacted vault is
+    all format 1.1. One opening of each pack gives both."""
+    sizes, old_format = {}, set()
     for name in names:
         with open_reader(vault, name) as reader:
             sizes[name] = reader.logical_size()
-    return sizes
+            if needs_upgrade(reader):
+                old_format.add(name)
+    return sizes, old_format
 
 
 def compact(
@@ -160,14 +165,13 @@ def compact(
         catalog = load_catalog(vault)
         if catalog.index_damage or catalog.scan_damage:
             raise IntegrityError("the vault has damage; run `medvault repair` before compacting")
-        sizes = _pack_sizes(vault, catalog.packs_on_disk)
+        sizes, old_format = _pack_sizes(vault, catalog.packs_on_disk)
         live_ids = {x.file_id for x in catalog.live()}
         keep = _entries_to_keep(catalog, live_ids)
         live_bytes: dict[str, int] = dict.fromkeys(sizes, 0)
         for loc in catalog.located.values():
             if loc.file_id in keep and loc.pack in live_bytes:
                 live_bytes[loc.pack] += loc.header_len + loc.payload_len
-        old_format = _old_format_packs(vault, list(sizes))
         victims = [n for n in sizes if live_bytes[n] < threshold * sizes[n] or n in old_format]
         if not victims:
             return result
@@ -214,17 +218,6 @@ def _entries_to_keep(catalog: Catalog, live_ids: set[str]) -> set[str]:
     keep = set(live_ids)
     keep.update(x.file_id for x in catalog.located.values() if x.kind == efmt.Kind.TOMBSTONE)
     return keep
-
-
-def _old_format_packs(vault: UnlockedVault, names: list[str]) -> set[str]:
-    """Packs written in an older format than writers write now (format 1.0): compact
-    rewrites them whatever their live share, so a compacted vault is all format 1.1."""
-    old: set[str] = set()
-    for name in names:
-        with open_reader(vault, name) as reader:
-            if needs_upgrade(reader):
-                old.add(name)
-    return old
 
 
 def _move_entry(
