@@ -38,6 +38,7 @@ FLOCKED_EMPTY_GRACE_S = 1.0
 # Each retry follows a lock that vanished or was broken: someone else made progress.
 ATTEMPTS = 8
 RETRY_PAUSE_S = 0.01
+RETRY_WINDOW_S = 3.0
 MAX_LOCK_CONTENT = 512
 GUARD_STALE_S = 30.0
 NO_FLOCK = {errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
@@ -240,13 +241,20 @@ def _mtime(path: Path) -> float:
 
 
 def _acquire(lock: Path) -> int:
-    for attempt in range(ATTEMPTS):
+    # Every retry follows progress (a lock that vanished, was broken, or is being broken by
+    # another process); a live holder raises VaultBusy at once. So retrying stops after
+    # ATTEMPTS tries and RETRY_WINDOW_S, whichever is later: under load on FUSE, breakers
+    # can need more than ATTEMPTS quick tries to see the stale lock gone.
+    deadline = time.monotonic() + RETRY_WINDOW_S
+    attempt = 0
+    while attempt < ATTEMPTS or time.monotonic() < deadline:
         fd = _create(lock)
         if fd is not None:
             return fd
         # A growing pause after the first retry: on FUSE a removed lock can still be named
         # for an instant while other breakers close their handles to it.
-        time.sleep(_break_if_stale(lock) + RETRY_PAUSE_S * attempt)
+        time.sleep(_break_if_stale(lock) + RETRY_PAUSE_S * min(attempt, ATTEMPTS))
+        attempt += 1
     raise VaultBusy("the vault is locked by another medvault process")
 
 
