@@ -33,7 +33,7 @@ from medvault.registry.sql import Registry
 from medvault.vault.create import DEFAULT_PART_SIZE, create_vault
 from medvault.vault.env import Env, current_actor
 from medvault.vault.org import OrgCreated, init_org
-from medvault.workstation import staging
+from medvault.workstation import mounts, staging
 
 if TYPE_CHECKING:
     from tests.support.pg import PgServer
@@ -232,7 +232,7 @@ def shm() -> Iterator[Path]:
     """A private folder on the machine's tmpfs, used as the staging root (skips where
     /dev/shm is not a tmpfs)."""
     base = Path("/dev/shm")
-    if not base.is_dir() or staging.filesystem_of(base) != "tmpfs":
+    if not base.is_dir() or mounts.filesystem_of(base) != "tmpfs":
         pytest.skip("/dev/shm is not a tmpfs here")
     root = base / f"medvault-test-{uuid.uuid4().hex[:12]}"
     root.mkdir(mode=0o700)

@@ -84,8 +84,9 @@ EXPORT_HELP = """Run an export command so that its output reaches the drive only
 @click.option(
     "--allow-disk-staging",
     is_flag=True,
-    help="Stage on disk when no memory-backed folder (/dev/shm, $XDG_RUNTIME_DIR) exists; "
-    "plaintext on a disk can be recovered after deletion.",
+    help="Stage on disk when no memory-backed folder exists (Linux: /dev/shm, "
+    "$XDG_RUNTIME_DIR; macOS and Windows have none); plaintext on a disk can be recovered "
+    "after deletion.",
 )
 @click.option(
     "--record-args",

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from medvault.errors import DriveGone, MediaFull, MedvaultError, ReadOnlyMedia
 from medvault.store import io_points
 from medvault.store.io_points import reached
+from medvault.workstation import mounts
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES}
@@ -83,24 +84,8 @@ def fsync_ignored(device: int) -> bool:
 @functools.lru_cache(maxsize=16)
 def filesystem_type(device: int) -> str:
     """The type of the file system mounted from DEVICE (an st_dev), "" if not known."""
-    try:
-        return mount_of(device)[0]
-    except OSError:
-        return ""
-
-
-def mount_of(device: int) -> tuple[str, str]:
-    """(file system type, mount source) of the file system mounted from DEVICE (an st_dev),
-    ("", "") if none is listed; OSError where there is no /proc/self/mountinfo."""
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split(" ")
-        if "-" not in fields:
-            continue
-        major, minor = (int(x) for x in fields[2].split(":"))
-        if os.makedev(major, minor) == device:
-            after = fields.index("-")
-            return fields[after + 1], fields[after + 2] if len(fields) > after + 2 else ""
-    return "", ""
+    mount = mounts.by_device(device)
+    return mount.fstype if mount is not None else ""
 
 
 def replace(source: Path, target: Path) -> None:

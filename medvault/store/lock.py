@@ -1,11 +1,13 @@
 """One writer at a time: an O_EXCL lock file in MEDVAULT/ (works on FAT and FUSE).
 
-The file says who holds it ("host:pid"). Its holder also keeps an flock on it, which is
-what makes breaking a stale lock safe: a breaker must get that flock on the very file the
-path still names, so of two processes that find the same stale lock only one removes it,
-and the other can never remove the fresh lock the first then creates (the old fault:
-two writers at once). Where flock is unsupported, breakers take turns through an O_EXCL
-guard file (tmp/lock.break) and remove the lock only if it still holds the stale content.
+The file says who holds it ("host:pid"). Its holder also keeps an OS lock on it ("flock"
+below; through portalocker: flock(2) on POSIX, msvcrt's locking on Windows, where a held
+lock also bars reading the name), which is what makes breaking a stale lock safe: a
+breaker must get that flock on the very file the path still names, so of two processes
+that find the same stale lock only one removes it, and the other can never remove the
+fresh lock the first then creates (the old fault: two writers at once). Where flock is
+unsupported, breakers take turns through an O_EXCL guard file (tmp/lock.break) and remove
+the lock only if it still holds the stale content.
 
 A lock naming a dead process on this host is broken; a lock from another host never
 automatically: the error says how to remove it. An empty one (its creator died before
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
+import functools
 import os
 import socket
 import time
@@ -44,31 +46,37 @@ GUARD_STALE_S = 30.0
 NO_FLOCK = {errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF}
 
 
-def _fcntl() -> ModuleType | None:
-    """fcntl where the platform has it (not on Windows: there the O_EXCL guard below does
-    the work flock does elsewhere)."""
+@functools.cache
+def portalocker_module() -> ModuleType | None:
+    """portalocker, the OS lock behind every flock here: flock(2) on POSIX, msvcrt's
+    locking on Windows. Imported on first use (only writers lock); None where it cannot
+    load (a POSIX system without fcntl: then the O_EXCL guard does the work)."""
     try:
-        return importlib.import_module("fcntl")
+        import portalocker
     except ImportError:
         return None
-
-
-FCNTL = _fcntl()
+    return portalocker
 
 
 def take_flock(fd: int, wait: bool) -> bool | None:
     """True: we hold the flock; False: another process does; None: not supported here."""
-    fcntl = FCNTL
-    if fcntl is None:
+    portalocker = portalocker_module()
+    if portalocker is None:
         return None
+    flags = portalocker.LockFlags.EXCLUSIVE
+    if not wait:
+        flags |= portalocker.LockFlags.NON_BLOCKING
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        portalocker.lock(fd, flags)
+    except portalocker.AlreadyLocked:
         return False
-    except OSError as exc:
-        if exc.errno in NO_FLOCK:
+    except portalocker.LockException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.errno in NO_FLOCK:
             return None
-        raise
+        if isinstance(cause, OSError):
+            raise cause from None
+        raise OSError(errno.EIO, f"the vault lock: {exc}") from exc
     return True
 
 
@@ -177,6 +185,10 @@ def _break_if_stale(lock: Path) -> float:
             except FileNotFoundError:
                 return 0.0
             except OSError:
+                if flocked is False:
+                    # Windows locks bar reading the locked bytes: a live holder's name
+                    # cannot be read, but its lock says it is alive.
+                    raise VaultBusy("the vault is locked by another medvault process") from None
                 raise media_error(exc, "the vault lock") from exc
         if flocked is False:
             _refuse_unless_stale(lock, content, time.time())  # a live holder: its name

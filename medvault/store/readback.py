@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from medvault.store.fsio import mount_of
+from medvault.workstation import mounts
 from medvault.workstation.drives import REMOVABLE_FILESYSTEMS, removable_flag
 
 Setting = Literal["auto", "always", "never"]
@@ -27,12 +27,14 @@ def needs_readback(root: Path, setting: Setting) -> bool:
     if setting != "auto":
         return setting == "always"
     try:
-        fstype, source = mount_of(os.stat(root).st_dev)
+        mount = mounts.by_device(os.stat(root).st_dev)
     except OSError:
+        mount = None
+    if mount is None:
         return True  # cannot tell: the careful answer
-    if fstype.startswith("fuse") or fstype in REMOVABLE_FILESYSTEMS:
+    if mount.fstype.startswith("fuse") or mount.fstype in REMOVABLE_FILESYSTEMS:
         return True
-    return bool(source.startswith("/dev/") and removable_flag(source))
+    return bool(removable_flag(mount))
 
 
 def from_medium(fd: int) -> None:

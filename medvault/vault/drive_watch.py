@@ -3,9 +3,10 @@ system's FUSE server dead, the drive unmounted.
 
 A thread looks every PROBE_INTERVAL_S: the vault folder must still answer `stat` as the
 same folder (device and inode), within PROBE_TIMEOUT_S (a drive that hangs counts as
-gone), and the file system it was on when the mount started must still be listed in
-/proc/self/mountinfo. A failed read of a pack file makes it look at once; a read failing
-with an errno that only a vanished drive gives (errors.DriveGone.errnos) is enough alone.
+gone), and the file system it was on when the mount started must still be listed
+(workstation/mounts: by mount ID on Linux, by mount point and type elsewhere). A failed
+read of a pack file makes it look at once; a read failing with an errno that only a
+vanished drive gives (errors.DriveGone.errnos) is enough alone.
 When the drive is gone, ON_GONE gets the reason, once.
 """
 
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medvault.errors import DriveGone
+from medvault.workstation import mounts
 
 PROBE_INTERVAL_S = 0.5
 PROBE_TIMEOUT_S = 2.0
-MOUNTINFO = Path("/proc/self/mountinfo")
 
 
 @dataclass(frozen=True)
@@ -31,44 +32,14 @@ class Anchor:
     path: Path
     device: int
     inode: int
-    mount_id: str | None  # its file system's line in /proc/self/mountinfo, if readable
-
-
-def _mount_lines() -> list[list[str]] | None:
-    try:
-        text = MOUNTINFO.read_text(errors="replace")
-    except OSError:
-        return None
-    return [line.split(" ") for line in text.splitlines() if line]
-
-
-def _unescape(field: str) -> str:
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
-
-
-def mount_id_of(path: Path, device: int) -> str | None:
-    """The mount ID of the file system holding PATH (on DEVICE): the longest mount point
-    above PATH whose device numbers match; None when /proc/self/mountinfo says nothing."""
-    lines = _mount_lines() or []
-    wanted = f"{os.major(device)}:{os.minor(device)}"
-    best: tuple[int, str] | None = None
-    for fields in lines:
-        if len(fields) < 5 or fields[2] != wanted:
-            continue
-        point = _unescape(fields[4])
-        above = path == Path(point) or Path(point) in path.parents
-        if above and (best is None or len(point) > best[0]):
-            best = (len(point), fields[0])
-    return None if best is None else best[1]
+    mount: mounts.Mount | None  # the file system holding it, if the system lists it
 
 
 def anchor(root: Path) -> Anchor:
     """Where the vault folder ROOT is now (raises OSError when it does not answer)."""
     path = Path(os.path.realpath(root))
     st = os.stat(path)
-    return Anchor(path, st.st_dev, st.st_ino, mount_id_of(path, st.st_dev))
+    return Anchor(path, st.st_dev, st.st_ino, mounts.holding(path, st.st_dev))
 
 
 def why_gone(at: Anchor) -> str | None:
@@ -80,9 +51,7 @@ def why_gone(at: Anchor) -> str | None:
         return f"{at.path} no longer answers ({exc.strerror})"
     if (st.st_dev, st.st_ino) != (at.device, at.inode):
         return f"{at.path} is no longer the vault's folder (the drive was unmounted)"
-    lines = _mount_lines()
-    listed = lines is None or any(fields[0] == at.mount_id for fields in lines)
-    if at.mount_id is not None and not listed:
+    if at.mount is not None and mounts.still_mounted(at.mount) is False:
         return f"the file system holding {at.path} was unmounted"
     return None
 

@@ -36,7 +36,8 @@ from medvault.registry.records import EventSink
 from medvault.secret import Secret
 from medvault.vault.custody import record
 from medvault.vault.env import Env
-from medvault.workstation.staging import MEMORY_FILESYSTEMS, filesystem_of
+from medvault.workstation.mounts import filesystem_of
+from medvault.workstation.staging import MEMORY_FILESYSTEMS
 
 ADMIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LOCALTIME = Path("/etc/localtime")

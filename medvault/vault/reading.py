@@ -36,7 +36,7 @@ from medvault.registry.records import CustodyRegistry
 from medvault.store.fsio import media_errors
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
-from medvault.workstation.staging import filesystem_of
+from medvault.workstation.mounts import filesystem_of
 
 # Files up to this size are decrypted in memory and written by landing's writer threads.
 LAND_IN_MEMORY = 1024 * 1024

@@ -1,12 +1,16 @@
-"""Which mounted file systems are removable drives (Linux: /sys/block removable flags, and
-the file systems removable media use, FUSE-mounted ones included)."""
+"""Which mounted file systems are removable drives: the kernel's removable flag (Linux:
+/sys/class/block; Windows: psutil's "removable" option; macOS: not known), and the file
+systems removable media use, FUSE-mounted ones included."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from medvault.workstation import mounts
 
 # File systems of USB sticks and external disks (and their FUSE drivers).
 REMOVABLE_FILESYSTEMS = frozenset(
@@ -30,7 +34,16 @@ class Drive:
     free_bytes: int | None
 
 
-def removable_flag(device: str, sys_block: Path = SYS_BLOCK) -> bool | None:
+def removable_flag(mount: mounts.Mount, sys_block: Path = SYS_BLOCK) -> bool | None:
+    """Whether MOUNT's device is flagged removable; None when the system does not say."""
+    if "removable" in mount.options or "fixed" in mount.options:  # Windows drive types
+        return "removable" in mount.options
+    if not sys.platform.startswith("linux"):
+        return None
+    return _sys_block_flag(mount.source, sys_block)
+
+
+def _sys_block_flag(device: str, sys_block: Path) -> bool | None:
     """/sys/class/block/<dev>/removable, or that of the disk a partition belongs to."""
     name = os.path.basename(os.path.realpath(device)) if device.startswith("/dev/") else ""
     if not name or not (sys_block / name).exists():
@@ -45,21 +58,19 @@ def removable_flag(device: str, sys_block: Path = SYS_BLOCK) -> bool | None:
 
 
 def list_drives(sys_block: Path = SYS_BLOCK) -> list[Drive]:
-    import psutil  # here: every add asks whether its drive is removable, few list drives
-
     drives: list[Drive] = []
-    for part in psutil.disk_partitions(all=True):
-        if part.mountpoint in SYSTEM_MOUNTS:
+    for mount in mounts.mounts() or []:
+        if str(mount.point) in SYSTEM_MOUNTS:
             continue
-        flag = removable_flag(part.device, sys_block)
-        if not flag and part.fstype not in REMOVABLE_FILESYSTEMS:
+        flag = removable_flag(mount, sys_block)
+        if not flag and mount.fstype not in REMOVABLE_FILESYSTEMS:
             continue
         total: int | None = None
         free: int | None = None
         try:
-            usage = shutil.disk_usage(part.mountpoint)
+            usage = shutil.disk_usage(mount.point)
             total, free = usage.total, usage.free
         except OSError:
             pass  # a drive being pulled: list it, sizes unknown
-        drives.append(Drive(Path(part.mountpoint), part.device, part.fstype, flag, total, free))
+        drives.append(Drive(mount.point, mount.source, mount.fstype, flag, total, free))
     return sorted(drives, key=lambda d: str(d.mountpoint))

@@ -2,7 +2,8 @@
 
 An export command writes plaintext PHI into the staging folder; that folder must not be on
 a disk (a deleted file's blocks survive there), so it is made under /dev/shm or
-$XDG_RUNTIME_DIR when either is a tmpfs, mode 0700. Folder names carry the owner's pid, so
+$XDG_RUNTIME_DIR when either is a tmpfs, mode 0700. macOS and Windows have no such folder:
+there staging needs --allow-disk-staging. Folder names carry the owner's pid, so
 the next run removes what a killed run left behind.
 """
 
@@ -12,11 +13,13 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from medvault.errors import UsageError
+from medvault.workstation.mounts import filesystem_of
 from medvault.workstation.processes import process_alive
 
 PREFIX = "medvault-export-"
@@ -32,47 +35,51 @@ class StagingRoot:
     filesystem: str
 
 
-def filesystem_of(path: Path) -> str:
-    """The type of the file system holding PATH, from /proc/self/mountinfo ("" if unknown)."""
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return ""
-    target = os.path.realpath(path)
-    best, kind = "", ""
-    for line in lines:
-        fields = line.split(" ")
-        if "-" not in fields:
-            continue
-        mount = fields[4].replace("\\040", " ")
-        fstype = fields[fields.index("-") + 1]
-        inside = target == mount or target.startswith(mount.rstrip("/") + "/")
-        if inside and len(mount) >= len(best):
-            best, kind = mount, fstype
-    return kind
-
-
-def choose_root(explicit: Path | None, allow_disk: bool) -> StagingRoot:
-    """EXPLICIT ($MEDVAULT_STAGING_DIR), else /dev/shm, else $XDG_RUNTIME_DIR; it must be
-    memory-backed unless ALLOW_DISK."""
-    candidates = [explicit] if explicit is not None else [Path("/dev/shm")]  # noqa: S108 - mkdtemp below
+def memory_folders(platform: str = sys.platform) -> list[Path]:
+    """The memory-backed folders this platform has for everyone: Linux's /dev/shm and the
+    user's runtime folder (both tmpfs on systemd systems). macOS and Windows have none
+    without an administrator making a RAM disk, and medvault cannot tell such a disk from
+    any other there (its type is that of a disk), so it finds none."""
+    if not platform.startswith("linux"):
+        return []
+    found = [Path("/dev/shm")]  # noqa: S108 - a private folder is made in it by mkdtemp
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if explicit is None and runtime:
-        candidates.append(Path(runtime))
+    if runtime:
+        found.append(Path(runtime))
+    return found
+
+
+def choose_root(
+    explicit: Path | None, allow_disk: bool, platform: str = sys.platform
+) -> StagingRoot:
+    """EXPLICIT ($MEDVAULT_STAGING_DIR), else the platform's memory folders
+    (memory_folders); it must be memory-backed unless ALLOW_DISK."""
+    candidates = [explicit] if explicit is not None else memory_folders(platform)
     for candidate in candidates:
-        if candidate is not None and candidate.is_dir() and os.access(candidate, os.W_OK):
+        if candidate.is_dir() and os.access(candidate, os.W_OK):
             kind = filesystem_of(candidate)
             if kind in MEMORY_FILESYSTEMS:
                 return StagingRoot(candidate, True, kind)
     if not allow_disk:
-        where = ", ".join(str(c) for c in candidates if c is not None)
-        raise UsageError(
-            f"no memory-backed staging folder ({where} is missing or not a tmpfs)",
-            hint="plaintext staged on a disk can be recovered after deletion; mount a tmpfs, "
-            "or pass --allow-disk-staging to accept that risk",
-        )
+        raise _no_memory_folder(candidates, platform)
     fallback = explicit if explicit is not None else Path(tempfile.gettempdir())
     return StagingRoot(fallback, False, filesystem_of(fallback) or "unknown")
+
+
+def _no_memory_folder(candidates: list[Path], platform: str) -> UsageError:
+    risk = "plaintext staged on a disk can be recovered after deletion"
+    if not candidates:
+        return UsageError(
+            f"this computer ({platform}) has no memory-backed folder medvault can recognise "
+            "for staging the export's plaintext",
+            hint=f"{risk}; pass --allow-disk-staging to accept that risk (with "
+            "MEDVAULT_STAGING_DIR naming a RAM disk, if you made one)",
+        )
+    where = ", ".join(str(c) for c in candidates)
+    return UsageError(
+        f"no memory-backed staging folder ({where} is missing or not a tmpfs)",
+        hint=f"{risk}; mount a tmpfs, or pass --allow-disk-staging to accept that risk",
+    )
 
 
 def make(root: StagingRoot) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from medvault.vault.export import argv_sha256
-from medvault.workstation.staging import filesystem_of
+from medvault.workstation.mounts import filesystem_of
 from tests.conftest import Workspace
 from tests.support.export import run_export
 from tests.support.fat32 import lfn_pieces

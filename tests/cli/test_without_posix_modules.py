@@ -42,6 +42,7 @@ def test_the_everyday_commands_work_without_posix_only_modules(
     for name in ("a.txt", "b.bin"):
         assert (out / "notes" / name).read_bytes() == (source / name).read_bytes()
     _medvault(ws, "verify", drive)
+    _medvault(ws, "drives", "--json")  # mounts listed through psutil
 
 
 def test_the_runner_really_hides_the_modules(tmp_path: Path) -> None:
@@ -57,10 +58,18 @@ def test_the_runner_really_hides_the_modules(tmp_path: Path) -> None:
         "    open('/proc/self/status')\n"
         "except FileNotFoundError:\n"
         "    print('/proc hidden')\n"
+        "from pathlib import Path\n"
+        "try:\n"
+        "    Path('/proc/self/mountinfo').read_text()\n"
+        "except FileNotFoundError:\n"
+        "    print('mountinfo hidden')\n"
+        "from medvault.workstation import mounts\n"
+        "print('listed by', 'psutil' if mounts.mounts() == mounts.mounts('psutil') else '?')\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
-    assert result.stdout.split("\n")[:4] == [
-        "fcntl hidden", "termios hidden", "pwd hidden", "/proc hidden",
+    assert result.stdout.split("\n")[:6] == [
+        "fcntl hidden", "termios hidden", "pwd hidden", "/proc hidden", "mountinfo hidden",
+        "listed by psutil",
     ]  # fmt: skip

@@ -1,13 +1,15 @@
 """Run medvault's CLI as on a platform without POSIX-only modules and without /proc:
 `python tests/support/no_posix.py ARGS...` is `medvault ARGS...` with fcntl, termios, tty,
 pty, resource, pwd and grp unimportable (an import hook) and every path under /proc
-missing (open, os.open, os.stat and os.listdir refuse it), as on Windows."""
+missing (open, io.open, os.open, os.stat, os.listdir and os.scandir refuse it), as on
+Windows: mounts are then listed through psutil (workstation/mounts.py)."""
 
 from __future__ import annotations
 
 import builtins
 import importlib.abc
 import importlib.machinery
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -39,6 +41,8 @@ def hide() -> None:
         del sys.modules[name]
     sys.meta_path.insert(0, HidePosixModules())
     builtins.open = _refusing_proc(builtins.open)
+    io.open = _refusing_proc(io.open)  # what pathlib opens with
+    os.scandir = _refusing_proc(os.scandir)
     os.open = _refusing_proc(os.open)
     os.stat = _refusing_proc(os.stat)
     os.listdir = _refusing_proc(os.listdir)

@@ -1,0 +1,110 @@
+"""workstation/mounts.py: the one place medvault asks the system what is mounted. On Linux
+it reads /proc/self/mountinfo; elsewhere (or with /proc hidden) psutil. Both sources are
+checked against each other here, on real mounts: the local disk, /dev/shm, FAT32 and exFAT
+images (the FUSE file systems of USB sticks)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from medvault.workstation import mounts
+from tests.support.media import EXFAT, FAT32, fuse_available, missing_tools, mounted
+
+SOURCES = ("mountinfo", "psutil")
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_both_sources_list_this_machines_mounts(source: mounts.Source) -> None:
+    listed = mounts.mounts(source)
+    assert listed is not None and len(listed) > 3
+    assert any(m.point == Path("/") for m in listed)
+
+
+def test_the_sources_agree_on_every_mount_point_and_type() -> None:
+    by_info = {(m.point, m.fstype) for m in mounts.mounts("mountinfo") or []}
+    by_psutil = {(m.point, m.fstype) for m in mounts.mounts("psutil") or []}
+    assert by_psutil and by_psutil <= by_info
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_the_file_system_of_a_path_and_of_a_device(source: mounts.Source, tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if mounts.filesystem_of(shm, "mountinfo") != "tmpfs":
+        pytest.skip("/dev/shm is not a tmpfs on this machine")
+    assert mounts.filesystem_of(shm / "no-such-file", source) == "tmpfs"
+    local = mounts.by_device(os.stat(tmp_path).st_dev, source)
+    assert local is not None
+    assert local.fstype == mounts.filesystem_of(tmp_path, source) != ""
+    assert local.fstype == mounts.filesystem_of(tmp_path, "mountinfo")
+
+
+@pytest.mark.parametrize("kind", [FAT32, EXFAT])
+def test_a_stick_is_found_by_path_and_device_from_both_sources(kind: str, tmp_path: Path) -> None:
+    reason = fuse_available() or missing_tools(kind)
+    if reason:
+        pytest.skip(reason)
+    with mounted(kind, tmp_path) as stick:
+        inside = stick.mountpoint / "folder"
+        inside.mkdir()
+        device = os.stat(inside).st_dev
+        found = {s: mounts.holding(inside, device, s) for s in SOURCES}
+        assert {s: m.point if m else None for s, m in found.items()} == dict.fromkeys(
+            SOURCES, stick.mountpoint
+        )
+        assert {m.fstype for m in found.values() if m} == {mounts.filesystem_of(inside)}
+        assert mounts.filesystem_of(inside).startswith("fuse")
+        for source in SOURCES:
+            at = mounts.by_device(device, source)
+            assert at is not None and at.point == stick.mountpoint
+            assert mounts.still_mounted(at, source) is True
+        gone = {s: mounts.by_device(device, s) for s in SOURCES}
+    for source, was in gone.items():
+        assert was is not None and mounts.still_mounted(was, source) is False
+
+
+def test_mountinfo_names_are_unescaped_and_bad_lines_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "garbage line without the separator\n"
+        "23 22 x:y / /broken rw - ext4 /dev/sdb rw\n"
+        "24 22 8:17 / /media/USB\\040STICK rw,nosuid - vfat /dev/sdb1 rw\n"
+        "25 22 0:50 / /media/USB\\040STICK rw - fuse.fusefat /dev/loop0 rw\n"
+        "26 22 0:51 / /short rw -\n"
+    )
+    monkeypatch.setattr(mounts, "MOUNTINFO", info)
+    listed = mounts.mounts("mountinfo")
+    assert listed is not None
+    assert [m.mount_id for m in listed] == ["22", "24", "25"]
+    stick = Path("/media/USB STICK")
+    assert listed[1].point == stick and listed[1].options == {"rw", "nosuid"}
+    assert listed[1].device == os.makedev(8, 17) and listed[1].source == "/dev/sdb1"
+    # Two mounts at one point: the later is on top.
+    assert mounts.filesystem_of(stick / "a") == "fuse.fusefat"
+    assert mounts.holding(stick / "a", os.makedev(8, 17), "mountinfo") == listed[1]
+    assert mounts.by_device(os.makedev(0, 50), "mountinfo") == listed[2]
+    assert mounts.filesystem_of(Path("/elsewhere")) == "ext4"
+
+
+def test_without_mountinfo_psutil_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on macOS and Windows (and with /proc hidden): the fallback is used."""
+    monkeypatch.setattr(mounts, "MOUNTINFO", tmp_path / "missing")
+    assert mounts.mounts("mountinfo") is None
+    listed = mounts.mounts()
+    assert listed is not None and all(m.mount_id is None for m in listed)
+    local = mounts.by_device(os.stat(tmp_path).st_dev)
+    assert local is not None and local.device is None
+    assert local.fstype == mounts.filesystem_of(tmp_path, "psutil") != ""
+
+
+def test_a_mount_no_longer_listed_is_not_still_mounted() -> None:
+    made_up = mounts.Mount(Path("/nowhere"), "vfat", "/dev/sdz1", frozenset(), None, None)
+    assert mounts.still_mounted(made_up, "psutil") is False
+    assert mounts.still_mounted(made_up, "mountinfo") is False
+    with_id = mounts.Mount(Path("/"), "ext4", "", frozenset(), None, "no-such-id")
+    assert mounts.still_mounted(with_id) is False
