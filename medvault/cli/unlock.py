@@ -30,6 +30,7 @@ from medvault.engine.session import (
 )
 from medvault.errors import KeyCacheRefused, MedvaultError, WrongPassphrase
 from medvault.keys.passphrase import to_secret
+from medvault.keys.recovery_code import RecoveryCodeMistyped
 from medvault.keys.recovery_code import parse as parse_recovery_code
 from medvault.secret import Secret
 
@@ -68,6 +69,17 @@ class PassphraseSource:
         if self.use_recovery_code:
             return pp.prompt("Recovery code (8 groups of 6 digits)", confirm=False)
         return None
+
+    @property
+    def uses_recovery_code(self) -> bool:
+        """--recovery-code-file or --use-recovery-code: unlock with the recovery code."""
+        return self.recovery_code_file is not None or self.use_recovery_code
+
+    @property
+    def code_asked_at_prompt(self) -> bool:
+        """The recovery code will be typed at the terminal prompt (--use-recovery-code,
+        no --recovery-code-file, and stdin is a terminal)."""
+        return self.recovery_code_file is None and self.use_recovery_code and pp.interactive()
 
     @property
     def passphrase_given(self) -> bool:
@@ -179,9 +191,8 @@ def may_use_cached_key() -> bool:
 
 def _unlock_any(cli: CliContext, path: Path, source: PassphraseSource) -> UnlockedVault:
     copies = open_headers(path)  # fail on "not a vault" before asking for anything
-    code = source.recovery_code()
-    if code is not None:
-        return unlock_with_recovery_code(copies, parse_recovery_code(code))
+    if source.uses_recovery_code:
+        return unlock_with_code(copies, source)
     if not source.passphrase_given and may_use_cached_key():
         from medvault.keys import keycache
 
@@ -218,6 +229,24 @@ def unlock_with_passphrase(
             if not left:
                 raise
             click.echo(f"medvault: wrong passphrase; try again ({left} left)", err=True)
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+def unlock_with_code(copies: HeaderCopies, source: PassphraseSource) -> UnlockedVault:
+    """COPIES unlocked with SOURCE's recovery code. Typed at the terminal prompt, a code
+    that is mistyped (a group fails its check) or wrong is asked again, up to UNLOCK_TRIES
+    times, as a passphrase is; the last error is raised (a wrong code: WrongPassphrase,
+    exit 3; a mistyped one: exit 2). A code from --recovery-code-file is tried once."""
+    tries = UNLOCK_TRIES if source.code_asked_at_prompt else 1
+    for left in range(tries - 1, -1, -1):
+        code = source.recovery_code()
+        assert code is not None  # source.uses_recovery_code
+        try:
+            return unlock_with_recovery_code(copies, parse_recovery_code(code))
+        except (WrongPassphrase, RecoveryCodeMistyped) as exc:
+            if not left:
+                raise
+            click.echo(f"medvault: {safe(exc.message)}; try again ({left} left)", err=True)
     raise AssertionError("unreachable: the last try returns or raises")
 
 

@@ -1,6 +1,6 @@
-"""Terminal habits: a mistyped passphrase or command is not the end of the command, the
-version and shell completion are there, --as may follow the command's name, and create's
---help lists only the options that make sense for it."""
+"""Terminal habits: a mistyped passphrase, recovery code or command is not the end of the
+command, the version and shell completion are there, --as may follow the command's name,
+and create's --help lists only the options that make sense for it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from tests.conftest import PASSPHRASE, Workspace
+from medvault.keys.passphrase import to_secret
+from medvault.keys.recovery_code import format_code
+from medvault.keys.recovery_code import generate as generate_recovery_code
+from medvault.vault.create import create_vault
+from medvault.vault.env import Env
+from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.support.terminal import (
     answer_new_passphrase,
     default_sigint,
@@ -76,6 +81,85 @@ def test_a_wrong_passphrase_from_a_file_is_not_asked_again(
     status, rest = wait_for_exit(child)
     assert status == 3, rest
     assert "Vault passphrase" not in rest and "try again" not in rest
+
+
+def _create_with_recovery_code(ws: Workspace, drive: Path) -> str:
+    """What `create DRIVE --recovery-code` does, through the library with FAST_KDF;
+    returns the printed recovery code."""
+    code_text, code = generate_recovery_code()
+    registry = ws.registry()
+    try:
+        create_vault(
+            drive, "", to_secret(PASSPHRASE), ws.org, registry, Env(kdf=FAST_KDF),
+            recovery_code=code,
+        )  # fmt: skip
+    finally:
+        registry.close()
+    return code_text
+
+
+def _type_recovery_code(child: pexpect.spawn, code: str) -> str:
+    """At CHILD's recovery-code prompt type CODE; returns what was shown before the prompt."""
+    child.expect(r"Recovery code \(8 groups of 6 digits\): ")
+    shown = child.before or ""
+    child.sendline(code)
+    return shown
+
+
+def _mistyped(code: str) -> str:
+    """CODE with one digit of its third group changed (the group's check fails)."""
+    index = 2 * 7 + 3
+    return code[:index] + str((int(code[index]) + 1) % 10) + code[index + 1 :]
+
+
+ANOTHER_VAULTS_CODE = format_code(bytes(16))
+
+
+@pytest.mark.tty
+def test_a_wrong_recovery_code_at_the_prompt_is_asked_again(ws: Workspace, drive: Path) -> None:
+    """A recovery code typed at the prompt that is mistyped (its group named) or wrong (it
+    opens no slot) is asked again, saying how many tries are left, as a passphrase is;
+    the right code on the third try opens the vault (exit 0), never echoed."""
+    code = _create_with_recovery_code(ws, drive)
+    child = _spawn(ws.env, "ls", drive, "--use-recovery-code")
+    _type_recovery_code(child, _mistyped(code))
+    second = _type_recovery_code(child, ANOTHER_VAULTS_CODE)
+    third = _type_recovery_code(child, code)
+    assert "group 3 is mistyped; try again (2 left)" in second
+    assert "does not open this vault; try again (1 left)" in third
+    status, rest = wait_for_exit(child)
+    assert status == 0, rest
+    assert code not in second + third + rest and ANOTHER_VAULTS_CODE not in third + rest
+
+
+@pytest.mark.tty
+def test_three_wrong_recovery_codes_at_the_prompt_exit_3(ws: Workspace, drive: Path) -> None:
+    """Three wrong recovery codes typed at the prompt end the command with exit 3 (as one
+    wrong code from a file does); it asks no fourth time."""
+    _create_with_recovery_code(ws, drive)
+    child = _spawn(ws.env, "ls", drive, "--use-recovery-code")
+    shown = [_type_recovery_code(child, ANOTHER_VAULTS_CODE) for _ in range(3)]
+    status, rest = wait_for_exit(child)
+    assert status == 3, rest
+    assert "try again (2 left)" in shown[1] and "try again (1 left)" in shown[2]
+    assert "Recovery code" not in rest and "try again" not in rest
+    assert "medvault: error: the recovery code does not open this vault" in rest
+
+
+@pytest.mark.tty
+def test_a_wrong_recovery_code_from_a_file_is_not_asked_again(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    """A wrong recovery code from --recovery-code-file exits 3 at once, even on a terminal
+    and with --use-recovery-code too: nothing is asked."""
+    _create_with_recovery_code(ws, drive)
+    wrong = tmp_path / "code.txt"
+    wrong.touch(mode=0o600)
+    wrong.write_text(ANOTHER_VAULTS_CODE + "\n")
+    child = _spawn(ws.env, "ls", drive, "--recovery-code-file", wrong, "--use-recovery-code")
+    status, rest = wait_for_exit(child)
+    assert status == 3, rest
+    assert "Recovery code (" not in rest and "try again" not in rest
 
 
 def _strict_org(ws: Workspace) -> None:
