@@ -255,7 +255,8 @@ def _add(
 
     registry = cli.registry_on_first_use()
     printer = added_printer(as_json, request.verbose)
-    with progress_bar(planned.bytes, "encrypting") as bar, _kept_on_failure(printer):
+    # The bar is cleared before _kept_on_failure writes, so that its warning starts a line.
+    with _kept_on_failure(printer), progress_bar(planned.bytes, "encrypting") as bar:
         result = add_planned(
             unlocked,
             planned,
@@ -278,14 +279,16 @@ def _add(
 
 @contextlib.contextmanager
 def _kept_on_failure(printer: AddedPrinter) -> Iterator[None]:
-    """An add stopped by an error or Ctrl-C says how many files it had added (kept)."""
+    """An add stopped by an error or Ctrl-C says how many files it had added (kept), and
+    the last of them (files are added in the order given, folders in path order)."""
     try:
         yield
     except BaseException:
         if printer.count and not printer.lines:  # with -v, each is listed above
             sys.stderr.write(
                 f"medvault: warning: {printer.count} file(s) were added before this stopped "
-                "and are kept (-v lists each; `medvault ls`)\n"
+                f"and are kept (the last: {shown(printer.last)}; `medvault ls` lists them); "
+                "the same add run again with --skip-existing adds the rest\n"
             )
         raise
 

@@ -95,9 +95,12 @@ class AddedPrinter:
     def __init__(self, as_json: bool, verbose: bool = True) -> None:
         self.lines = verbose and not as_json
         self.count = 0
+        self.last = ""  # the stored path of the last file added
 
     def __call__(self, done: list[Located]) -> None:
         self.count += len(done)
+        if done:
+            self.last = done[-1].path
         if self.lines:  # one write per group: 10,000 click.echo calls cost ~0.1 s
             print_lines(f"added {shown(x.path, limit=1 << 16)}\n" for x in done)
 
