@@ -27,7 +27,8 @@ pytestmark = pytest.mark.fuse
 
 IMAGE_MIB = 64
 SIZES = {"a/b/big.bin": 2 * 1024 * 1024 + 7, "a/one.txt": 1, "empty": 0, "edge": CHUNK}
-# A guard against a hang, not a speed target (the watch looks every 0.5 s).
+# A guard against a hang, not a speed target (the watch looks every 0.5 s); the 5 s goal
+# of issue 22 is timed, and gated, by bench/bench_mount.py (bench/results/mount.md).
 END_TIMEOUT_S = 20
 
 
