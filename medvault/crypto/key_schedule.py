@@ -24,11 +24,13 @@ class VaultKeys:
     """The keys of one vault, derived on demand from its vault key (of the current key
     epoch, carrying the earlier epochs' keys an unfinished re-key still needs)."""
 
-    __slots__ = ("_root", "vault_id")
+    __slots__ = ("_entry_wraps", "_root", "vault_id")
 
     def __init__(self, root: Secret, vault_id: bytes) -> None:
         self._root = root
         self.vault_id = vault_id
+        # entry_wrap is asked for once per entry written or read: derived once per epoch.
+        self._entry_wraps: dict[int, Secret] = {}
 
     def __repr__(self) -> str:
         return f"VaultKeys(<vault {self.vault_id.hex()}, epoch {self.epoch}, redacted>)"
@@ -105,7 +107,11 @@ class VaultKeys:
     def entry_wrap(self, epoch: int) -> Secret:
         """AES-KW key of every format 1.1 entry's file key, under EPOCH's vault key: one per
         vault and epoch (the entry's file id is bound by the keys its FK gives instead)."""
-        return self._derive(self._epoch_key(epoch), labels.ENTRY_WRAP)
+        key = self._entry_wraps.get(epoch)
+        if key is None:
+            key = self._derive(self._epoch_key(epoch), labels.ENTRY_WRAP)
+            self._entry_wraps[epoch] = key
+        return key
 
     def _epoch_key(self, epoch: int) -> Secret:
         if isinstance(self._root, VaultKey):

@@ -101,6 +101,12 @@ def test_the_format_1_1_entry_keys() -> None:
     keys = VaultKeys(VaultKey(ROOT.reveal(), 3, {2: OLD}), VAULT_ID)
     assert keys.entry_wrap(3) == _expand(ROOT, labels.ENTRY_WRAP, VAULT_ID)
     assert keys.entry_wrap(2) == _expand(OLD, labels.ENTRY_WRAP, VAULT_ID)
+    # Derived once per epoch (asked for by every entry), each epoch its own.
+    assert keys.entry_wrap(3) is keys.entry_wrap(3)
+    assert keys.entry_wrap(3) == _expand(ROOT, labels.ENTRY_WRAP, VAULT_ID)
+    assert keys.entry_wrap(2) == _expand(OLD, labels.ENTRY_WRAP, VAULT_ID)
+    with pytest.raises(FormatError, match="unknown key epoch"):
+        keys.entry_wrap(1)
     with pytest.raises(FormatError, match="unknown key epoch"):
         keys.entry_wrap(1)
     fk = Secret(bytes(range(200, 232)))
