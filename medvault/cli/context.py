@@ -15,11 +15,13 @@ import click
 
 from medvault.cli.output import warn_safely
 from medvault.config import registry_url
-from medvault.registry.records import CustodyRegistry, KeyPackageRegistry
+from medvault.registry import lookup
+from medvault.registry.records import CustodyRegistry, KeyPackageRegistry, VaultRecord
 from medvault.vault.env import Env, current_actor
 
 if TYPE_CHECKING:
     from medvault.registry.sql import Registry
+    from medvault.vault.incidents import IncidentRegistry
 
 
 class CommandRegistry(CustodyRegistry, KeyPackageRegistry, Protocol):
@@ -45,6 +47,13 @@ class CliContext:
         """The custody registry, opened now: for work that runs no Argon2id after it."""
         return _open_registry()
 
+    def registry_for_lost_check(self) -> IncidentRegistry:
+        """The custody registry for the lost-drive check of every unlock: the vault's record
+        read without SQLAlchemy when registry/lookup.py can (an up-to-date SQLite file),
+        everything else (the registry of a PostgreSQL URL, recording a sighting) through
+        the registry opened as usual."""
+        return _LookupFirst()
+
     def registry_on_first_use(self) -> CommandRegistry:
         """The custody registry, opened when a use case first calls it: after any Argon2id
         work, so SQLAlchemy's ~30 MiB and Argon2id's 64 MiB are never resident together."""
@@ -63,6 +72,20 @@ def current_cli_context() -> CliContext:
 
 class _OpenedOnFirstUse:
     """Opens the registry at the first call of any of its methods."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_open_registry(), name)
+
+
+class _LookupFirst:
+    """vault() read by registry/lookup.py (no SQLAlchemy, no Alembic) unless it cannot
+    answer; any other method, and vault() then, on the registry opened as usual."""
+
+    def vault(self, vault_id: str) -> VaultRecord | None:
+        try:
+            return lookup.read_vault(registry_url(), vault_id)
+        except lookup.Unanswered:
+            return _open_registry().vault(vault_id)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_open_registry(), name)

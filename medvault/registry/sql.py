@@ -8,7 +8,6 @@ takes a transaction-scoped advisory lock, which needs no table privilege.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +19,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from medvault import config
 from medvault.errors import RegistryError
 from medvault.registry import chain, migrate, schema
+from medvault.registry.lookup import make_private
 from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent, VaultRecord
 
 CHAIN_LOCK_KEY = 0x6D7661756C74  # "mvault": the advisory lock that serialises chain writers
@@ -33,7 +32,6 @@ MERGE_BATCH = 500
 EXPOSED_STATUSES = ("active", "lost", "erased")
 PACKAGE_RANK = {"destroyed": 0, "superseded": 1, "in_force": 2}
 CONNECT_TIMEOUT_S = 10
-SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 # Migration r0004: takes the lock, assigns seq, prev_hash, hash and hash_version on the server.
 APPEND_FUNCTION = (
     "medvault_append_event(text, text, text, text, text, text, text, text, text, text)"
@@ -84,9 +82,9 @@ class Registry:
     @staticmethod
     def for_path(path: Path) -> Registry:
         """The embedded SQLite registry at PATH, private whatever the umask (see
-        _make_private)."""
+        registry/lookup.make_private)."""
         try:
-            _make_private(path)
+            make_private(path)
         except OSError as exc:
             raise RegistryError(f"cannot create {exc.filename or path}: {exc.strerror}") from None
         return Registry(f"sqlite:///{path}")
@@ -451,27 +449,6 @@ class Registry:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _make_private(path: Path) -> None:
-    """The registry file 0600, made before SQLite opens it: SQLite creates its journal, WAL
-    and shared-memory files with the database file's mode, so they are 0600 too. A new
-    folder, and $MEDVAULT_HOME, are 0700; a folder chosen by MEDVAULT_REGISTRY that exists
-    already is the admin's to set. Any of these files left readable by others is fixed."""
-    folder = path.parent
-    if not folder.exists() or folder.resolve() == config.medvault_home().resolve():
-        config.private_folder(folder)
-    config.private_file(path, "the custody registry")
-    for suffix in SQLITE_SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        try:
-            fd = os.open(side, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            continue
-        try:
-            config.tighten_file(fd, side, "the custody registry's journal")
-        finally:
-            os.close(fd)
 
 
 def engine_connect_args(url: str) -> dict[str, Any]:
