@@ -1,4 +1,5 @@
-"""`add`, `ls`, `extract`, `rm`: putting files in and getting them back."""
+"""`add`, `cp`, `extract`, `cat`, `rm`: putting files in and getting them back (`ls` is
+in ls_cmd.py, which imports only what a listing needs)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,12 @@ import click
 
 from medvault.cli.context import CliContext, pass_cli_context
 from medvault.cli.declared_input import Declaration, declare_options
+from medvault.cli.ls_cmd import MAX_SHOWN, entry_json
 from medvault.cli.options import VAULT_ARG, apply_options, json_option
-from medvault.cli.org_zone import optional_org
 from medvault.cli.output import (
     AddedPrinter,
     added_printer,
     emit_json,
-    emit_json_array,
     print_lines,
     progress_bar,
     renamed_json,
@@ -34,9 +34,7 @@ from medvault.cli.unlock import (
     unlock_vault,
     with_unlocked_vault,
 )
-from medvault.engine.catalog import Located
 from medvault.engine.names import shown
-from medvault.engine.path_index import live_files
 from medvault.engine.session import UnlockedVault
 from medvault.errors import (
     AlreadyExists,
@@ -46,7 +44,6 @@ from medvault.errors import (
     UnsupportedVersion,
     UsageError,
 )
-from medvault.reports.local_time import ReportZone
 from medvault.store.layout import locate
 from medvault.vault.add import (
     AddResult,
@@ -58,12 +55,8 @@ from medvault.vault.add import (
 )
 from medvault.vault.custody import declare
 from medvault.vault.maintenance import remove_paths
-from medvault.vault.org import local_time_zone
 from medvault.vault.reading import ExtractResult, extract
 from medvault.vault.streaming import stream_files
-
-# Listings show whole paths (control characters escaped, so one file is one line).
-MAX_SHOWN = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -297,7 +290,7 @@ def _report_added(result: AddResult, vault_id: str, as_json: bool, renamed: list
     if as_json:
         emit_json(
             {
-                "added": [_entry_json(x) for x in result.files],
+                "added": [entry_json(x) for x in result.files],
                 "bytes": result.bytes,
                 "skipped": result.skipped,
                 "skipped_bytes": result.skipped_bytes,
@@ -312,62 +305,6 @@ def _report_added(result: AddResult, vault_id: str, as_json: bool, renamed: list
             "(same size and SHA-256): skipped.",
             err=True,
         )
-
-
-def _entry_json(loc: Located) -> dict[str, object]:
-    return {
-        "path": loc.path,
-        "size": loc.size,
-        "sha256": loc.sha256,
-        "added_at": loc.added_at,
-        "file_id": loc.file_id,
-    }
-
-
-@click.command("ls")
-@VAULT_ARG
-@click.argument("paths", nargs=-1)
-@with_unlocked_vault
-@json_option
-def ls_cmd(unlocked: UnlockedVault, paths: tuple[str, ...], as_json: bool) -> None:
-    """List the files in the vault (optionally only under PATHS): size, time added, path.
-
-    Times are shown on the organisation's clock (`time_zone` in org.toml), else this
-    computer's, with their UTC offset (2026-03-08 01:59:00 -08:00); --json keeps UTC ISO
-    8601 times.
-
-    Exit codes: 0 listed, 3 wrong passphrase, 4 not a vault, 16 a named path is not there.
-    """
-    with live_files(unlocked) as live:
-        # Streamed from the path index: a vault of 100,000 files lists in bounded memory.
-        chosen = live.select(list(paths)) if paths else live.all()
-        if live.index_damage:
-            click.echo(
-                f"medvault: warning: {safe(live.index_damage)}; listed from the objects "
-                "(run `medvault repair`)",
-                err=True,
-            )
-        if as_json:
-            emit_json_array(_entry_json(x) for x in chosen)
-            return
-        out = sys.stdout
-        zone, times = listing_zone(), dict[str, str]()
-        for loc in chosen:
-            second = loc.added_at[:19]  # files added together share it: convert it once
-            if second not in times:
-                times[second] = zone.shown(loc.added_at)
-            out.write(f"{loc.size:>12}  {times[second]}  {shown(loc.path, limit=MAX_SHOWN)}\n")
-
-
-def listing_zone() -> ReportZone:
-    """The zone `ls` shows times in: the organisation's (`time_zone` in org.toml), else
-    this workstation's; an org config that cannot be read does not stop a listing."""
-    try:
-        org = optional_org(None)
-    except MedvaultError:
-        org = None
-    name = org.time_zone if org is not None and org.time_zone else local_time_zone()
-    return ReportZone.of(name)
 
 
 _RACE = "tests/media/test_extract_race.py::"

@@ -33,7 +33,7 @@ COMMANDS = {
     "export": "export_cmd:export_cmd",
     "drives": "drives_cmd:drives_cmd",
     "scan": "scan_cmd:scan_cmd",
-    "ls": "files_cmd:ls_cmd",
+    "ls": "ls_cmd:ls_cmd",
     "extract": "files_cmd:extract_cmd",
     "mount": "mount_cmd:mount_cmd",
     "unmount": "mount_cmd:unmount_cmd",

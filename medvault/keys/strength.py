@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from importlib.metadata import version
 
 # zxcvbn refuses longer input; its cost grows with length. The first 72 characters of a
 # passphrase that long already carry any strength the policy asks for.
@@ -24,6 +23,10 @@ class Estimate:
 @functools.cache
 def estimator() -> str:
     """What made the estimate, for the record: the library and its version."""
+    # Imported here: importlib.metadata costs ~10 ms at every start of a command that
+    # unlocks (cli/passphrase imports this module), and only setting a passphrase asks.
+    from importlib.metadata import version
+
     return f"zxcvbn {version('zxcvbn')}"
 
 
