@@ -183,7 +183,9 @@ def render(args: argparse.Namespace, setup: Setup, cases: dict[str, Case], compi
         "|---|---|---|---|---|---|",
     ]
     for case in cases.values():
-        rss = f"{max(case.rss_mib):.1f}" if case.rss_mib else ""
+        # Under 1 MiB: read as the process was starting or ending (the interpreter alone
+        # lives ~10 ms, the polling interval), not its peak.
+        rss = f"{max(case.rss_mib):.1f}" if case.rss_mib and max(case.rss_mib) >= 1 else ""
         lines.append(
             f"| {case.name} | {case.what} | {case.median:.3f} | {min(case.seconds):.3f} | "
             f"{max(case.seconds):.3f} | {rss} |"
