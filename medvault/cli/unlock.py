@@ -258,8 +258,10 @@ def unlock_vault(cli: CliContext, path: Path, source: PassphraseSource) -> Unloc
     records = command_path() not in RECORDS_NO_EVENT
 
     def after_unlock() -> None:
-        warn_if_lost(cli, unlocked, path)
-        if records:
+        # A registry the check could not reach is not tried again here: the command's own
+        # event tries once more and says why it failed (an unreachable server costs its
+        # connection timeout each time).
+        if warn_if_lost(cli, unlocked, path) and records:
             open_registry_early(cli)
 
     in_background(after_unlock)
@@ -300,9 +302,10 @@ def forget_cached_key(cli: CliContext, vault_id: str, reason: str) -> None:
     forget_after(vault_id, reason, cli.registry_on_first_use(), cli.env)
 
 
-def warn_if_lost(cli: CliContext, vault: UnlockedVault | str, path: Path) -> None:
+def warn_if_lost(cli: CliContext, vault: UnlockedVault | str, path: Path) -> bool:
     """A drive reported lost is back: say so, and record where it was seen. VAULT is the
-    unlocked vault, or only its id (commands that take no passphrase)."""
+    unlocked vault, or only its id (commands that take no passphrase). False when the
+    registry could not be read (nothing is said: see below)."""
     from medvault.vault.incidents import note_if_lost
 
     unlocked = vault if isinstance(vault, UnlockedVault) else None
@@ -312,10 +315,11 @@ def warn_if_lost(cli: CliContext, vault: UnlockedVault | str, path: Path) -> Non
             cli.registry_for_lost_check(), cli.env, vault_id, str(path.resolve()), unlocked
         )
     except MedvaultError:
-        return  # no registry here: commands that must record will say so themselves
+        return False  # no registry here: commands that must record will say so themselves
     if seen is not None:
         click.echo(
             f"medvault: warning: vault {vault_id} is recorded as LOST; this sighting "
             "was recorded. Tell your privacy officer.",
             err=True,
         )
+    return True
