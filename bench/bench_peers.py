@@ -869,7 +869,7 @@ def build_vault(bench: Bench) -> BigVault:
 
 def time_library_calls(drive: Path, one: str, dest: Path) -> dict[str, float]:
     """Unlock, then what `medvault ls` and `medvault extract --to DEST ONE` call (see
-    medvault/cli/files_cmd.py: ls_cmd, extract_cmd): one place to follow a rename. The
+    medvault/cli/ls_cmd.py: ls_cmd; files_cmd.py: extract_cmd): one place to follow a rename. The
     listing is consumed as ls consumes it (every entry), without printing."""
     from medvault.cli.context import CliContext
     from medvault.engine.path_index import live_files
