@@ -21,6 +21,10 @@ from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.layout import VaultPaths
 
+# Sealed pages up to this size are kept from the measuring walk and written from memory
+# (about 30,000 files); a bigger index walks the files again instead of holding them.
+KEEP_SEALED_BYTES = 8 * 1024 * 1024
+
 
 class SnapshotFile:
     """An open path index file whose prelude and directory have been authenticated; each
@@ -85,12 +89,14 @@ def write(
     the old one.
 
     The file is written once, front to back, with no seek: fusefat loses a prelude written
-    back over a file smaller than a cluster (docs/RELIABILITY.md). So LIVE() is walked twice,
-    first to measure the pages (which places the directory, named in the prelude), then to
-    write them; memory stays one page, whatever the vault's size."""
+    back over a file smaller than a cluster (docs/RELIABILITY.md). So the pages are measured
+    first (which places the directory, named in the prelude), then written. While they fit
+    in KEEP_SEALED_BYTES they are sealed as they are measured and written from memory;
+    beyond that LIVE() is walked a second time to seal them again, and memory stays one
+    page, whatever the vault's size."""
     key = keys.path_index()
     snapshot_id = random_bytes(16)
-    refs, digests = _measure(live(), rows_per_page)
+    refs, digests, kept = _measure(keys, snapshot_id, live(), rows_per_page)
     directory = snapshot_fmt.Directory(
         covers, sum(ref.count for ref in refs), tuple(sorted(packs)), tuple(refs)
     )
@@ -106,8 +112,14 @@ def write(
         try:
             with fsio.create(tmp) as handle:
                 fsio.write(handle, prelude.encode(), tmp)
-                pages = _pages(iter(live()), rows_per_page)
-                for number, sealed in enumerate(_sealed_pages(keys, snapshot_id, pages, digests)):
+                sealed_pages: Iterable[bytes] = (
+                    kept
+                    if kept is not None
+                    else _sealed_pages(
+                        keys, snapshot_id, _pages(iter(live()), rows_per_page), digests
+                    )
+                )
+                for number, sealed in enumerate(sealed_pages):
                     if len(sealed) != refs[number].length:
                         raise FormatError("path index: a page is not the length measured")
                     fsio.write(handle, sealed, tmp)
@@ -128,20 +140,28 @@ def remove(paths: VaultPaths) -> None:
 
 
 def _measure(
-    rows: Iterable[Located], rows_per_page: int
-) -> tuple[list[snapshot_fmt.PageRef], list[bytes]]:
+    keys: VaultKeys, snapshot_id: bytes, rows: Iterable[Located], rows_per_page: int
+) -> tuple[list[snapshot_fmt.PageRef], list[bytes], list[bytes] | None]:
     """Where each page of ROWS will be and how long (a sealed page is its plaintext plus a
-    fixed nonce and tag), and a digest of each, to check the second walk gives the same."""
+    fixed nonce and tag), a digest of each, to check a second walk gives the same, and the
+    pages sealed, while they all fit in KEEP_SEALED_BYTES (None beyond: walk again)."""
     refs: list[snapshot_fmt.PageRef] = []
     digests: list[bytes] = []
+    kept: list[bytes] | None = []
+    key = keys.path_index()
     offset = snapshot_fmt.PRELUDE_LEN
-    for chunk in _pages(iter(rows), rows_per_page):
+    for number, chunk in enumerate(_pages(iter(rows), rows_per_page)):
         plain = _page_plaintext(chunk)
         length = snapshot_fmt.NONCE_LEN + len(plain) + GCM_TAG_LEN
         refs.append(snapshot_fmt.PageRef(chunk[0].path, chunk[-1].path, offset, length, len(chunk)))
         digests.append(hashlib.sha256(plain).digest())
         offset += length
-    return refs, digests
+        if kept is not None and offset > KEEP_SEALED_BYTES:
+            kept = None  # too big to hold: sealed again on a second walk
+        if kept is not None:
+            aad = snapshot_fmt.aad(keys.vault_id, snapshot_id, number)
+            kept.append(_seal(key, plain, aad))
+    return refs, digests, kept
 
 
 def _sealed_pages(

@@ -19,8 +19,9 @@ import pytest
 from medvault.engine import path_index
 from medvault.engine.catalog import load_catalog
 from medvault.engine.session import UnlockedVault, open_headers, unlock
+from medvault.errors import FormatError
 from medvault.keys.passphrase import to_secret
-from medvault.store import fsio
+from medvault.store import fsio, path_snapshot
 from medvault.store.journal import JournalAppender
 from medvault.vault.add import add_files
 from medvault.vault.env import Env
@@ -147,3 +148,75 @@ def test_a_snapshot_smaller_than_a_cluster_survives_on_fusefat(
         snapshot.close()
         assert listed == load_catalog(vault).live()
         assert len(listed) == FILES
+
+
+def _counting_walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts how often write_snapshot walks its LIVE files (one entry per walk)."""
+    walks: list[int] = []
+    real = path_index.write_snapshot
+
+    def counting(vault: UnlockedVault, live: Any, packs: set[str], journal: Any) -> None:
+        def walk() -> Any:
+            walks.append(1)
+            return live()
+
+        real(vault, walk, packs, journal)
+
+    monkeypatch.setattr(path_index, "write_snapshot", counting)
+    return walks
+
+
+@pytest.mark.parametrize("keep_bytes", [path_snapshot.KEEP_SEALED_BYTES, 200])
+def test_a_small_index_is_written_from_one_walk_a_big_one_from_two(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_bytes: int
+) -> None:
+    """Pages that fit in KEEP_SEALED_BYTES are sealed while measured (one walk of the
+    files); a bigger index walks them again, holding one page. Both read back whole."""
+    monkeypatch.setattr(path_index, "PAGE_ROWS", 3)
+    monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
+    monkeypatch.setattr(path_snapshot, "KEEP_SEALED_BYTES", keep_bytes)
+    drive = tmp_path / "drive"
+    _vault_with_notes(ws, drive, tmp_path / "src", FILES)
+    vault = _open(drive)
+    vault.paths.path_index.unlink()
+    walks = _counting_walks(monkeypatch)
+    _rebuild(vault)
+    assert len(walks) == (1 if keep_bytes > 200 else 2)
+    snapshot = path_index.open_snapshot(_open(drive))
+    assert snapshot is not None and snapshot.files == FILES
+    listed = [loc.path for loc in path_index.live_files(_open(drive)).all()]
+    assert listed == sorted(f"notes/n{i:02d}.txt" for i in range(FILES))
+    snapshot.close()
+
+
+def test_files_changing_between_two_walks_leave_the_old_index(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(path_index, "PAGE_ROWS", 3)
+    monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
+    monkeypatch.setattr(path_snapshot, "KEEP_SEALED_BYTES", 200)
+    drive = tmp_path / "drive"
+    _vault_with_notes(ws, drive, tmp_path / "src", FILES)
+    vault = _open(drive)
+    before = vault.paths.path_index.read_bytes()
+    real = path_index.write_snapshot
+    given: list[int] = []
+
+    def second_walk_differs(v: UnlockedVault, live: Any, packs: set[str], journal: Any) -> None:
+        def walk() -> Any:
+            given.append(1)
+            rows = list(live())
+            return rows if len(given) == 1 else rows[:-1]
+
+        real(v, walk, packs, journal)
+
+    monkeypatch.setattr(path_index, "write_snapshot", second_walk_differs)
+    with pytest.raises(FormatError, match="changed while it was written"):
+        path_index.write_snapshot(
+            vault,
+            lambda: path_index.live_files(vault).all(),
+            set(),
+            JournalAppender(vault.paths, vault.keys),
+        )
+    assert vault.paths.path_index.read_bytes() == before
+    assert not (vault.paths.tmp / "paths.mvs.tmp").exists()
