@@ -91,8 +91,10 @@ def _create(lock: Path) -> int | None:
     try:
         # flock before writing: a breaker that sees our name also sees our flock. It may
         # hold the flock for an instant while it reads an empty (grace) lock; so we wait.
-        if take_flock(fd, wait=True) and _moved(fd, lock):
-            # A breaker removed it while it was empty, before our flock: not ours.
+        flocked = take_flock(fd, wait=True)
+        if flocked is False or (flocked and _moved(fd, lock)):
+            # Not ours: a breaker removed it while it was empty, before our flock; or
+            # (Windows, where a waiting lock gives up after ~10 s) a breaker still holds it.
             os.close(fd)
             return None
         os.write(fd, f"{socket.gethostname()}:{os.getpid()}\n".encode())

@@ -83,3 +83,15 @@ def test_without_the_os_lock_module_flock_is_unsupported(
     finally:
         monkeypatch.undo()
         lock_module.portalocker_module.cache_clear()
+
+
+def test_a_creator_that_cannot_get_its_own_lock_does_not_claim_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Windows a waiting lock gives up (after ~10 s) while another process holds it:
+    the creator then must not write its name into a file it does not hold."""
+    monkeypatch.setattr(lock_module, "take_flock", lambda fd, wait: False)
+    lock = tmp_path / "lock"
+    with pytest.raises(VaultBusy), lock_module.writer_lock(lock):
+        pass
+    assert lock.read_text() == ""  # created, never named: breakers judge it as empty
