@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from medvault.engine.catalog import Located
-from medvault.engine.entry_reading import open_reader
+from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.entry_reading import open_reader, pack_exists
 from medvault.engine.path_index import live_files
 from medvault.engine.random_reading import ChunkCache, EntryReader
 from medvault.engine.session import UnlockedVault
@@ -118,23 +118,50 @@ class VaultTree:
     def open(self, path: str, flags: int) -> int:
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        loc = self.files.get(self._key(path))
+        key = self._key(path)
+        loc = self.files.get(key)
         if loc is None:
             raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
-        reader = None
         try:
-            reader = open_reader(self.vault, loc.pack)
-            entry = EntryReader(self.vault, reader, loc, self.cache)
+            entry = self._entry(loc)
         except (MedvaultError, OSError) as exc:
-            if reader is not None:
-                with contextlib.suppress(OSError):
-                    reader.close()
-            self.on_failure(exc)
-            raise OSError(errno.EIO, os.strerror(errno.EIO)) from None
+            # A compact (or rm and compact) run since the mount started may have moved the
+            # file into a new pack, or removed it: the index says which.
+            now = self._moved(loc)
+            if now is None:
+                self.on_failure(exc)
+                raise OSError(errno.EIO, os.strerror(errno.EIO)) from None
+            if now == "removed":
+                raise OSError(errno.ENOENT, os.strerror(errno.ENOENT)) from None
+            self.files[key] = now
+            return self.open(path, flags)
         with self._lock:
             fh, self._next_fh = self._next_fh, self._next_fh + 1
             self._handles[fh] = entry
         return fh
+
+    def _entry(self, loc: Located) -> EntryReader:
+        reader = open_reader(self.vault, loc.pack)
+        try:
+            return EntryReader(self.vault, reader, loc, self.cache)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                reader.close()
+            raise
+
+    def _moved(self, loc: Located) -> Located | Literal["removed"] | None:
+        """Where LOC is now if its pack is gone (compacted away): its new place, REMOVED
+        when the index no longer holds it, or None (the pack is there, or the index
+        cannot be read: the failure stands)."""
+        try:
+            if pack_exists(self.vault, loc.pack):
+                return None
+            now = load_catalog(self.vault).located.get(loc.file_id)
+        except (MedvaultError, OSError):
+            return None
+        if now is None:
+            return "removed"
+        return now if now.pack != loc.pack else None
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
         self._key(path)

@@ -5,6 +5,7 @@ its chunk, and Ctrl-C, --idle and `medvault unmount` end the mount and the proce
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -148,3 +149,28 @@ def test_idle_and_unmount_end_the_mount(ws: Workspace, tmp_path: Path) -> None:
     finally:
         stop_mount(process, mnt)
     assert ws.cli("unmount", mnt, passphrase=False).returncode == 16
+
+
+def test_a_compact_while_mounted_leaves_moved_files_readable(ws: Workspace, tmp_path: Path) -> None:
+    """The mount's file list is taken when it starts; a compact run meanwhile (another
+    `medvault` process) moves files into new packs and deletes the old: opening a moved
+    file follows it to where the index places it now (its bytes are still its source's),
+    and a file removed meanwhile is ENOENT, not EIO."""
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    ws.create_fast(drive)
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in range(5):
+        (src / f"f{n}.bin").write_bytes(os.urandom(150_000))
+    ws.cli("add", drive, src, check=True)
+    with mounted_vault(ws, drive, tmp_path / "mnt") as mnt:
+        assert (mnt / "src" / "f4.bin").read_bytes() == (src / "f4.bin").read_bytes()
+        ws.cli("rm", drive, "src/f0.bin", "src/f1.bin", "src/f2.bin", check=True)
+        compacted = ws.cli("compact", drive, "--json", check=True)
+        assert json.loads(compacted.stdout)["packs_rewritten"] >= 1
+        for n in (3, 4):
+            shown = mnt / "src" / f"f{n}.bin"
+            assert shown.read_bytes() == (src / f"f{n}.bin").read_bytes()
+        with pytest.raises(FileNotFoundError):
+            (mnt / "src" / "f0.bin").read_bytes()
