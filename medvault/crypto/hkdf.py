@@ -9,9 +9,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from medvault.secret import Secret
 
 KEY_LEN = 32
+SHA512 = hashes.SHA512()  # stateless: one for every expansion (thousands in an extract)
 
 
 def hkdf_expand(key: Secret, label: bytes, *fields: bytes, length: int = KEY_LEN) -> Secret:
     """HKDF-Expand-SHA-512 with info = label || 0x00 || fields (all fixed-length)."""
     info = label + b"\x00" + b"".join(fields)
-    return Secret(HKDFExpand(hashes.SHA512(), length, info).derive(key.reveal()))
+    return Secret(HKDFExpand(SHA512, length, info).derive(key.reveal()))

@@ -117,12 +117,13 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def media_errors(what: str) -> Iterator[None]:
-    """Turn a failed write on the drive into one clear error."""
+def media_errors(what: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a failed write on the drive into one clear error (WHAT, a path or words, is
+    made text only then: extract passes every file's path)."""
     try:
         yield
     except OSError as exc:
-        raise media_error(exc, what) from exc
+        raise media_error(exc, os.fspath(what)) from exc
 
 
 def media_error(exc: OSError, what: str) -> MedvaultError:

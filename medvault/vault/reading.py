@@ -162,7 +162,7 @@ def _extract_or_note(
     """Extract one file; a damaged file (or one from a newer format), or one refused for
     what is on its way in DEST, is noted in RESULT and the others still extract."""
     try:
-        with media_errors(str(target)):
+        with media_errors(target):
             extract_one(vault, readers, landing, loc, target, progress)
     except (IntegrityError, UnsupportedVersion) as exc:
         result.failed[loc.path] = exc.message
