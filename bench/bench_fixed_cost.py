@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench import common  # noqa: E402
 from bench.bench_core import run, setup_workspace  # noqa: E402
-from bench.bench_peers import byte_compile_medvault  # noqa: E402
 
 GOAL_S = 0.2  # issue 23, goal 3
 ISSUE_FIGURE_S = 0.45  # `ls` beyond Argon2id when issue 23 was filed
@@ -215,7 +214,7 @@ def main() -> int:
     common.add_run_arguments(parser, "fixed_cost.md", runs=9)
     parser.add_argument("--no-gate", action="store_true", help="report FAIL, still exit 0")
     args = parser.parse_args()
-    compiled = byte_compile_medvault()
+    compiled = common.byte_compile_medvault()
     base = Path(tempfile.mkdtemp(prefix="mvfixed-", dir=args.workdir))
     try:
         setup = make_vault(base)
