@@ -98,6 +98,49 @@ def logical_journal(paths: VaultPaths) -> Logical:
     return Logical(b"".join(parts), used, covered, len(base), damage)
 
 
+def logical_from(paths: VaultPaths, start: int) -> tuple[bytes, bytes]:
+    """The base's prelude and logical_journal(PATHS).data[START:], reading nothing before
+    START but the length fields of the base's records (to count them, which tells a
+    segment the base already holds from one that follows it). A reader of the path index
+    needs only the records after the one it was made from: reading the whole journal cost
+    ~850 MiB for a vault of 1,000,000 files (issue 23)."""
+    with open(paths.journal, "rb") as base:
+        size = os.fstat(base.fileno()).st_size
+        prelude = base.read(journal_fmt.PRELUDE_LEN)
+
+        def read_at(offset: int, length: int) -> bytes:
+            base.seek(offset)
+            return base.read(length)
+
+        base.seek(start)
+        pieces = [base.read()] if start < size else []
+        try:
+            count, torn = journal_fmt.count_records(read_at, size)
+        except FormatError:
+            return prelude, b"".join(pieces)  # as logical_journal: the base alone
+    found = segments(paths)
+    if found and torn:
+        return prelude, b"".join(pieces)
+    end = size
+    for first, path in found:
+        if first < count:
+            continue  # left by a fold: the base holds it
+        if first > count:
+            break
+        data = path.read_bytes()
+        try:
+            piece = journal_fmt.split_from(data, end, end, count)
+        except FormatError:
+            break
+        if piece.torn_tail or not piece.records:
+            break
+        if end + len(data) > start:
+            pieces.append(data[max(0, start - end) :])
+        count += len(piece.records)
+        end += len(data)
+    return prelude, b"".join(pieces)
+
+
 @dataclass
 class JournalRead:
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -188,10 +231,10 @@ def records_after(
     for a later record that fails authentication."""
     vault_id = vault_keys.vault_id
     key = vault_keys.index()
-    whole = logical_journal(paths).data  # the base and its segments, as one
-    journal_fmt.check_prelude(whole[: journal_fmt.PRELUDE_LEN], vault_id)
     start = last_offset if records else journal_fmt.PRELUDE_LEN
-    split = journal_fmt.split_from(whole[start:], start, start, records - 1 if records else 0)
+    prelude, rest = logical_from(paths, start)
+    journal_fmt.check_prelude(prelude, vault_id)
+    split = journal_fmt.split_from(rest, start, start, records - 1 if records else 0)
     after = split.records
     if records:
         if not after or after[0].nonce.hex() != last_nonce:

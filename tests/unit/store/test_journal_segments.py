@@ -7,11 +7,13 @@ before segments gets header version 3 before its first one."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 from medvault.engine.session import UnlockedVault, open_headers, unlock
-from medvault.errors import MediaFull
+from medvault.errors import FormatError, MediaFull
+from medvault.format import index_journal as journal_fmt
 from medvault.format import vault_header as hfmt
 from medvault.keys.passphrase import to_secret
 from medvault.store import io_points, journal
@@ -167,3 +169,50 @@ def test_a_fold_that_fails_does_not_fail_the_commit(ws: Workspace, drive: Path) 
     assert read.damage is None
     assert len(read.records) == journal.MAX_SEGMENTS + 1
     assert len(list(_index(drive).glob("journal.*.mvj"))) == journal.MAX_SEGMENTS + 1
+
+
+def _same_as_the_whole(drive: Path) -> int:
+    """logical_from(START) is logical_journal's bytes from START, for every record
+    boundary and a few other offsets; returns how many offsets were compared."""
+    paths = _vault(drive).paths
+    whole = logical_journal(paths).data
+    starts = {512, len(whole), len(whole) + 7, *range(512, len(whole), 97)}
+    with contextlib.suppress(FormatError):  # the record boundaries, where a journal has them
+        starts |= {r.offset for r in journal_fmt.split(whole).records}
+    for start in sorted(starts):
+        prelude, rest = journal.logical_from(paths, start)
+        assert prelude == whole[:512]
+        assert rest == whole[start:], start
+    return len(starts)
+
+
+def test_the_journal_after_an_offset_is_read_without_what_lies_before(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    """What a path index reader reads of the journal (store/journal.logical_from) equals
+    the whole logical journal from that offset, in every shape: segments only, a folded
+    base with segments after it, leftovers of a fold cut short (skipped), a missing
+    segment (the journal ends before it), a torn base with segments (base only)."""
+    ws.create_fast(drive)
+    assert _same_as_the_whole(drive) > 0  # the base alone
+    _add_files(ws, drive, tmp_path, 3)
+    _same_as_the_whole(drive)  # segments
+    saved = {p.name: p.read_bytes() for p in _index(drive).glob("journal.*.mvj")}
+    vault = _vault(drive)
+    JournalAppender(vault.paths, vault.keys).fold(force=True)
+    _same_as_the_whole(drive)  # all in the base
+    _add(ws, drive, tmp_path, "g0.txt")
+    _add(ws, drive, tmp_path, "g1.txt")
+    _same_as_the_whole(drive)  # base, then segments
+    for name, data in saved.items():  # leftovers of a fold cut short
+        (_index(drive) / name).write_bytes(data)
+    _same_as_the_whole(drive)
+    newest = sorted(_index(drive).glob("journal.*.mvj"))[-2]
+    newest.unlink()  # a missing segment: the journal ends before it
+    _same_as_the_whole(drive)
+    base = _index(drive) / "journal.mvi"
+    with base.open("ab") as handle:
+        handle.write(b"\x00\x00\x01\x00" + b"x" * 20)  # a torn record at the base's end
+    _same_as_the_whole(drive)
+    base.write_bytes(base.read_bytes()[:600] + b"\xff\xff\xff\xff" + bytes(40))
+    _same_as_the_whole(drive)  # an impossible length in the base: the base alone
