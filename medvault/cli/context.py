@@ -15,8 +15,8 @@ import click
 
 from medvault.cli.output import warn_safely
 from medvault.config import registry_url
-from medvault.registry import lookup
-from medvault.registry.records import CustodyRegistry, KeyPackageRegistry, VaultRecord
+from medvault.registry import lookup, sqlite_append
+from medvault.registry.records import CustodyRegistry, Event, KeyPackageRegistry, VaultRecord
 from medvault.vault.env import Env, current_actor
 
 if TYPE_CHECKING:
@@ -56,7 +56,9 @@ class CliContext:
 
     def registry_on_first_use(self) -> CommandRegistry:
         """The custody registry, opened when a use case first calls it: after any Argon2id
-        work, so SQLAlchemy's ~30 MiB and Argon2id's 64 MiB are never resident together."""
+        work, so SQLAlchemy's ~30 MiB and Argon2id's 64 MiB are never resident together.
+        An event is appended without SQLAlchemy when registry/sqlite_append.py can (an
+        up-to-date SQLite file) and the registry is not open already."""
         return _OpenedOnFirstUse()
 
 
@@ -71,10 +73,32 @@ def current_cli_context() -> CliContext:
 
 
 class _OpenedOnFirstUse:
-    """Opens the registry at the first call of any of its methods."""
+    """append_event and append_logged_event by registry/sqlite_append.py (no SQLAlchemy,
+    no Alembic) unless it cannot answer or the registry is open already; any other method,
+    and those then, on the registry opened at its first call."""
+
+    def append_event(self, event: Event) -> str:
+        return _append(event, logged=False)
+
+    def append_logged_event(self, event: Event) -> str:
+        return _append(event, logged=True)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_open_registry(), name)
+
+
+def _append(event: Event, *, logged: bool) -> str:
+    if threading.current_thread() is not _background.thread:
+        _background.join()  # its sighting event, if any, comes first
+    url = registry_url()
+    if url not in _opened:
+        append = sqlite_append.append_logged_event if logged else sqlite_append.append_event
+        try:
+            return append(url, event)
+        except lookup.Unanswered:
+            pass  # nothing was written: the registry opened as usual appends it
+    registry = _open_registry()
+    return registry.append_logged_event(event) if logged else registry.append_event(event)
 
 
 class _LookupFirst:

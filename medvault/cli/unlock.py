@@ -255,13 +255,13 @@ def unlock_vault(cli: CliContext, path: Path, source: PassphraseSource) -> Unloc
     `unlock --remember` if this command may use one (MAY_USE_CACHED_KEY), else with the
     passphrase."""
     unlocked = _unlock_any(cli, path, source)
-    records = command_path() not in RECORDS_NO_EVENT
+    opens = command_path() not in RECORDS_NO_EVENT | APPENDS_EVENTS_ONLY
 
     def after_unlock() -> None:
         # A registry the check could not reach is not tried again here: the command's own
         # event tries once more and says why it failed (an unreachable server costs its
         # connection timeout each time).
-        if warn_if_lost(cli, unlocked, path) and records:
+        if warn_if_lost(cli, unlocked, path) and opens:
             open_registry_early(cli)
 
     in_background(after_unlock)
@@ -277,7 +277,16 @@ def unlock_vault(cli: CliContext, path: Path, source: PassphraseSource) -> Unloc
 # For every other command the background thread goes on to open the registry, as it did
 # before, so that the command's event does not wait for it. A command missing here is
 # only slower; one wrongly here only opens the registry when it records.
-RECORDS_NO_EVENT = frozenset({"ls"})
+RECORDS_NO_EVENT = frozenset({"ls", "verify"})
+# Commands whose use cases call only append_event and append_logged_event on the registry:
+# registry/sqlite_append.py writes those events without SQLAlchemy when the lost-drive check
+# could read the vault's status without it (registry/lookup.py); when it could not, the
+# check has opened the registry already. So nothing is opened early for them (an add of
+# 10,000 small files would otherwise share the GIL with ~0.25 s of SQLAlchemy import). A
+# command wrongly here opens the registry when it first calls another method, later.
+APPENDS_EVENTS_ONLY = frozenset(
+    {"add", "cp", "extract", "cat", "rm", "repair", "compact", "mount", "export", "passwd"}
+)
 
 
 def open_registry_early(cli: CliContext) -> None:

@@ -23,10 +23,15 @@ from medvault.errors import RegistryError
 from medvault.registry import chain, migrate, schema
 from medvault.registry.lookup import make_private
 from medvault.registry.records import Actor, Event, KeyPackage, StoredEvent, VaultRecord
+from medvault.registry.sqlite_append import (
+    chained_row,
+    check_event_id,
+    event_columns,
+    recorded_hash,
+)
 
 CHAIN_LOCK_KEY = 0x6D7661756C74  # "mvault": the advisory lock that serialises chain writers
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-EVENT_ID = re.compile(r"[0-9a-f]{32}")
 MERGE_BATCH = 500
 # Vaults whose data may still exist somewhere (erased ones are listed for their history).
 EXPOSED_STATUSES = ("active", "lost", "erased")
@@ -278,22 +283,14 @@ class Registry:
         self, conn: Connection, ev: Event, recorded_at: str, via: str, last: tuple[int, str]
     ) -> tuple[int, str]:
         """Insert EV after LAST (seq, hash), which the caller read under the writers' lock;
-        returns the new (seq, hash). PostgreSQL assigns seq and hash on the server."""
-        if not EVENT_ID.fullmatch(ev.event_id):
-            raise RegistryError("an event id must be 32 lowercase hex digits")
+        returns the new (seq, hash). PostgreSQL assigns seq and hash on the server. The
+        row is registry/sqlite_append.py's, which appends it without SQLAlchemy."""
+        check_event_id(ev)
         if self.dialect == "postgresql":
             return _append_on_server(conn, ev, recorded_at, via)
-        seq, prev = last
-        row: dict[str, Any] = {
-            "seq": seq + 1,
-            **_row_of(ev),
-            "recorded_at": recorded_at,
-            "via": via,
-            "hash_version": chain.CURRENT_VERSION,  # never an older version: L12
-        }
-        digest = chain.event_hash(prev, row)
-        conn.execute(insert(schema.events).values(**row, prev_hash=prev, hash=digest))
-        return seq + 1, digest
+        row = chained_row(ev, recorded_at, via, last)
+        conn.execute(insert(schema.events).values(**row))
+        return int(row["seq"]), str(row["hash"])
 
     def append_event(self, ev: Event) -> str:
         """Append one event where it happened; returns its chain hash."""
@@ -335,10 +332,7 @@ class Registry:
             )
             if found is None:
                 return self._insert(conn, ev, ev.at, "direct", self._last(conn))[1]
-        says = _row_of(ev)
-        if {name: found[name] for name in says} != says:
-            raise RegistryError(f"event {ev.event_id} is already recorded with different content")
-        return str(found["hash"])
+        return recorded_hash(ev, found)
 
     def merge_events(self, found: list[Event], recorded_at: str) -> list[Event]:
         """Append the events the registry does not hold yet (by event id), in one
@@ -517,7 +511,7 @@ SERVER_APPEND = text(
 
 
 def _append_on_server(conn: Connection, ev: Event, recorded_at: str, via: str) -> tuple[int, str]:
-    row = {**_row_of(ev), "recorded_at": recorded_at, "via": via}
+    row = {**event_columns(ev), "recorded_at": recorded_at, "via": via}
     seq, digest = conn.execute(SERVER_APPEND, row).one()
     return int(seq), str(digest)
 
@@ -557,11 +551,6 @@ def _seal_problem(row: dict[str, Any], older: chain.LegacySeal) -> str | None:
             "it (an older event was edited)"
         )
     return None
-
-
-def _row_of(ev: Event) -> dict[str, Any]:
-    """The columns that hold what EV says (not where it sits in the chain)."""
-    return {**ev.flat(), "details": chain.canonical(ev.details)}
 
 
 def _stored(row: dict[str, Any]) -> StoredEvent:
