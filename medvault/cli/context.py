@@ -78,27 +78,30 @@ class _OpenedOnFirstUse:
     and those then, on the registry opened at its first call."""
 
     def append_event(self, event: Event) -> str:
-        return _append(event, logged=False)
+        return _pass_on("append_event", event)
 
     def append_logged_event(self, event: Event) -> str:
-        return _append(event, logged=True)
+        return _pass_on("append_logged_event", event)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(_open_registry(), name)
 
 
-def _append(event: Event, *, logged: bool) -> str:
+def _pass_on(method: str, event: Event) -> str:
+    """The use case's EVENT handed to METHOD of registry/sqlite_append.py, else of the
+    registry opened as usual (the same method: the same row, the same checks)."""
     if threading.current_thread() is not _background.thread:
         _background.join()  # its sighting event, if any, comes first
     url = registry_url()
     if url not in _opened:
-        append = sqlite_append.append_logged_event if logged else sqlite_append.append_event
         try:
-            return append(url, event)
+            appended: str = getattr(sqlite_append, method)(url, event)
         except lookup.Unanswered:
             pass  # nothing was written: the registry opened as usual appends it
-    registry = _open_registry()
-    return registry.append_logged_event(event) if logged else registry.append_event(event)
+        else:
+            return appended
+    through_registry: str = getattr(_open_registry(), method)(event)
+    return through_registry
 
 
 class _LookupFirst:

@@ -5,11 +5,10 @@ measured by bench/bench_fixed_cost.py, never here."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import Workspace
+from tests.support.module_probe import run_listing_modules
 
 # Modules that must stay unloaded in a `medvault ls` of a vault not reported lost, with
 # the reason each is heavy. If one of them comes back, ls pays for it at every run.
@@ -27,29 +26,13 @@ MUST_STAY_UNLOADED = {
 }
 
 
-# `python -m medvault ARGS` that writes the names in sys.modules, as the process exits, to
-# the file named first: every module the command loaded, on any thread.
-WITH_MODULES_AT_EXIT = (
-    "import atexit, runpy, sys\n"
-    "out = sys.argv.pop(1)\n"
-    "atexit.register(lambda: open(out, 'w').write('\\n'.join(sorted(sys.modules))))\n"
-    "sys.argv[0] = 'medvault'\n"
-    "runpy.run_module('medvault', run_name='__main__', alter_sys=True)\n"
-)
-
-
 def _ls_imports(ws: Workspace, drive: Path, tmp_path: Path) -> tuple[set[str], str]:
     """The modules loaded by `medvault ls DRIVE` (run as a user runs it), and its stderr."""
-    listed = tmp_path / "modules.txt"
     env = {**ws.env, "MEDVAULT_PASSPHRASE_FILE": str(ws.passfile)}
-    result = subprocess.run(
-        [sys.executable, "-c", WITH_MODULES_AT_EXIT, str(listed), "ls", str(drive)],
-        env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
-        check=False,
-    )  # fmt: skip
+    result, loaded = run_listing_modules(env, tmp_path / "modules.txt", "ls", drive)
     assert result.returncode == 0, result.stderr
     assert "one.txt" in result.stdout
-    return set(listed.read_text().split()), result.stderr
+    return loaded, result.stderr
 
 
 def _vault_with_one_file(ws: Workspace, drive: Path, tmp_path: Path) -> str:
