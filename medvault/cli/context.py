@@ -135,10 +135,11 @@ def _open_registry() -> Registry:
 
 
 class Background:
-    """The lost-drive check, on a thread while the command starts its work: it opens the
-    registry, and importing SQLAlchemy and connecting take ~0.4 s that an add or extract
-    would otherwise wait for. Whatever uses the registry next (the command's own event)
-    joins it first, so the order of events is unchanged; main() joins it before exit."""
+    """The lost-drive check, on a thread while the command starts its work: it may open the
+    registry (importing SQLAlchemy and connecting take ~0.4 s that a command would otherwise
+    wait for; cli/unlock.py says for which commands). Whatever uses the registry next (the
+    command's own event) joins it first, so the order of events is unchanged; main() joins
+    it before exit."""
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None

@@ -274,9 +274,10 @@ def unlock_vault(cli: CliContext, path: Path, source: PassphraseSource) -> Unloc
 # Commands that record no custody event after they unlock. The lost-drive check reads the
 # vault's status without SQLAlchemy (registry/lookup.py) and, for these, nothing more is
 # loaded: `medvault ls` would otherwise wait ~0.2 s at exit for an import it never uses.
-# For every other command the background thread goes on to open the registry, as it did
-# before, so that the command's event does not wait for it. A command missing here is
-# only slower; one wrongly here only opens the registry when it records.
+# For every other command but those of APPENDS_EVENTS_ONLY the background thread goes on to
+# open the registry, as it did before, so that the command's event does not wait for it. A
+# command missing here is only slower; one wrongly here only opens the registry when it
+# records.
 RECORDS_NO_EVENT = frozenset({"ls", "verify"})
 # Commands whose use cases call only append_event and append_logged_event on the registry:
 # registry/sqlite_append.py writes those events without SQLAlchemy when the lost-drive check
