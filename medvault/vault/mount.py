@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.catalog import Located
 from medvault.engine.entry_reading import open_reader, pack_exists
 from medvault.engine.path_index import live_files
 from medvault.engine.random_reading import ChunkCache, EntryReader
@@ -150,15 +150,21 @@ class VaultTree:
             raise
 
     def _moved(self, loc: Located) -> Located | Literal["removed"] | None:
-        """Where LOC is now if its pack is gone (compacted away): its new place, REMOVED
-        when the index no longer holds it, or None (the pack is there, or the index
-        cannot be read: the failure stands)."""
+        """Where LOC is now if its pack is gone (compacted away): its new place, "removed"
+        when no live file at its path is its entry, or None (the pack is there, or the
+        index cannot be read: the failure stands). Looked up by path through the path
+        index, not the whole journal (a vault of a million files)."""
         try:
             if pack_exists(self.vault, loc.pack):
                 return None
-            now = load_catalog(self.vault).located.get(loc.file_id)
+            with live_files(self.vault) as live:
+                try:
+                    hits = live.select([loc.path])
+                except NotFound:
+                    hits = []
         except (MedvaultError, OSError):
             return None
+        now = next((x for x in hits if x.file_id == loc.file_id), None)
         if now is None:
             return "removed"
         return now if now.pack != loc.pack else None
