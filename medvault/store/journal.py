@@ -62,40 +62,58 @@ class Logical:
     damage: str | None = None
 
 
-def logical_journal(paths: VaultPaths) -> Logical:
-    """FileNotFoundError when there is no base. A segment that does not start at the
-    next record number ends the journal there (damage: records are missing)."""
-    base = paths.journal.read_bytes()
-    parts, used, covered = [base], [], []
-    try:
-        split = journal_fmt.split(base)
-    except FormatError:
-        return Logical(base, [], [], len(base))  # read_journal reports it
-    count, end, damage = len(split.records), len(base), None
+@dataclass
+class Following:
+    """The segments that follow a base: those read, in order, with their bytes; those the
+    base already holds; and why the journal ends early, if it does."""
+
+    used: list[tuple[Path, bytes]] = field(default_factory=list)
+    covered: list[Path] = field(default_factory=list)
+    damage: str | None = None
+
+
+def following_segments(paths: VaultPaths, count: int, end: int, torn: bool) -> Following:
+    """The segments after a base of COUNT whole records and END bytes (TORN: it ends in a
+    record cut short). A segment that does not start at the next record number ends the
+    journal there (damage: records are missing)."""
     found = segments(paths)
-    if found and split.torn_tail:
-        return Logical(base, [], [], len(base), "index: a torn record before its segments")
+    walk = Following()
+    if found and torn:
+        walk.damage = "index: a torn record before its segments"
+        return walk
     for first, path in found:
         if first < count:
-            covered.append(path)
+            walk.covered.append(path)  # left by a fold: the base holds it
             continue
         if first > count:
-            damage = f"index records {count} to {first - 1} are missing"
+            walk.damage = f"index records {count} to {first - 1} are missing"
             break
         data = path.read_bytes()
         try:
             piece = journal_fmt.split_from(data, end, end, count)
         except FormatError as exc:
-            damage = exc.message
+            walk.damage = exc.message
             break
         if piece.torn_tail or not piece.records:
-            damage = f"index: segment {path.name} is not whole"
+            walk.damage = f"index: segment {path.name} is not whole"
             break
-        parts.append(data)
-        used.append(path)
+        walk.used.append((path, data))
         count += len(piece.records)
         end += len(data)
-    return Logical(b"".join(parts), used, covered, len(base), damage)
+    return walk
+
+
+def logical_journal(paths: VaultPaths) -> Logical:
+    """FileNotFoundError when there is no base; see following_segments."""
+    base = paths.journal.read_bytes()
+    try:
+        split = journal_fmt.split(base)
+    except FormatError:
+        return Logical(base, [], [], len(base))  # read_journal reports it
+    walk = following_segments(paths, len(split.records), len(base), split.torn_tail)
+    data = b"".join([base, *(data for _path, data in walk.used)])
+    used = [path for path, _data in walk.used]
+    return Logical(data, used, walk.covered, len(base), walk.damage)
 
 
 def logical_from(paths: VaultPaths, start: int) -> tuple[bytes, bytes]:
@@ -118,25 +136,10 @@ def logical_from(paths: VaultPaths, start: int) -> tuple[bytes, bytes]:
             count, torn = journal_fmt.count_records(read_at, size)
         except FormatError:
             return prelude, b"".join(pieces)  # as logical_journal: the base alone
-    found = segments(paths)
-    if found and torn:
-        return prelude, b"".join(pieces)
     end = size
-    for first, path in found:
-        if first < count:
-            continue  # left by a fold: the base holds it
-        if first > count:
-            break
-        data = path.read_bytes()
-        try:
-            piece = journal_fmt.split_from(data, end, end, count)
-        except FormatError:
-            break
-        if piece.torn_tail or not piece.records:
-            break
+    for _path, data in following_segments(paths, count, size, torn).used:
         if end + len(data) > start:
             pieces.append(data[max(0, start - end) :])
-        count += len(piece.records)
         end += len(data)
     return prelude, b"".join(pieces)
 
