@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medvault.store.readback import needs_readback
+import pytest
+
+from medvault.store.readback import from_medium, needs_readback
 from tests.conftest import Workspace
 from tests.support.media import mounted_bad_medium
 
@@ -46,3 +48,35 @@ def test_compact_reads_its_copies_back_before_deleting_the_old_packs(
     ws.cli("extract", back, "--to", out, check=True)
     assert sorted(p.name for p in (out / "src").iterdir()) == ["4.bin", "5.bin"]
     assert ws.cli("verify", back).returncode == 0
+
+
+def test_a_read_back_descriptor_drops_the_cache_and_reads_no_further_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """from_medium drops the cached pages and turns read-ahead off on that descriptor
+    (fusefat answers read-ahead's requests at a cost growing with the offset)."""
+    advised: list[tuple[int, int, int, int]] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda *args: advised.append(args))
+    path = tmp_path / "pack"
+    path.write_bytes(b"x" * 4096)
+    with open(path, "rb") as handle:
+        from_medium(handle.fileno())
+        fd = handle.fileno()
+    assert advised == [
+        (fd, 0, 0, os.POSIX_FADV_DONTNEED),
+        (fd, 0, 0, os.POSIX_FADV_RANDOM),
+    ]
+
+
+def test_read_back_still_reads_when_the_advice_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: int) -> None:
+        raise OSError(22, "not supported")
+
+    monkeypatch.setattr(os, "posix_fadvise", refuse)
+    path = tmp_path / "pack"
+    path.write_bytes(b"written")
+    with open(path, "rb") as handle:
+        from_medium(handle.fileno())
+        assert handle.read() == b"written"
