@@ -169,6 +169,28 @@ class Snapshot:
     def packs(self) -> set[str]:
         return (set(self.directory.packs) - self.tail.dropped) | self.tail.packs
 
+    def every_file(self) -> Iterator[Located]:
+        """Every file not removed, not only the newest of each path (what a new path index
+        holds), in path_order: the snapshot's rows as the tail leaves them, merged with the
+        tail's own files."""
+        tail = sorted(self.tail.new_files(), key=path_order)
+        return _once_each(heapq.merge(self.rows(), tail, key=path_order))
+
+
+def _once_each(rows: Iterable[Located]) -> Iterator[Located]:
+    """ROWS with each entry once: a file the tail moved (a compact) comes both from the
+    snapshot, resolved to where the tail put it, and from the tail, with the same
+    path_order, so the two are neighbours."""
+    key: tuple[str, str] | None = None
+    seen: set[str] = set()
+    for loc in rows:
+        order = path_order(loc)
+        if order != key:
+            key, seen = order, set()
+        if loc.file_id not in seen:
+            seen.add(loc.file_id)
+            yield loc
+
 
 def open_snapshot(vault: UnlockedVault) -> Snapshot | None:
     """The path index with the journal's tail applied, or None when there is none or it
@@ -203,18 +225,19 @@ class LiveFiles:
     def all(self) -> Iterator[Located]:
         return self._between("", None)
 
+    def under(self, prefix: str) -> Iterator[Located]:
+        """Live files whose path is PREFIX (a normalised stored path) or sits under it."""
+        for x in self._between(prefix, prefix + "/\U0010ffff"):
+            if x.path == prefix or x.path.startswith(prefix + "/"):
+                yield x
+
     def select(self, wanted: list[str]) -> list[Located]:
         """Files whose path equals, or sits under, each wanted path; every one must match."""
         if not wanted:
             return list(self.all())
         chosen: dict[str, Located] = {}
         for raw in wanted:
-            prefix = normalize_path(raw.strip("/"))
-            hits = [
-                x
-                for x in self._between(prefix, prefix + "/\U0010ffff")
-                if x.path == prefix or x.path.startswith(prefix + "/")
-            ]
+            hits = list(self.under(normalize_path(raw.strip("/"))))
             if not hits:
                 raise NotFound(f"{raw} is not in the vault", hint="`medvault ls` lists what is")
             for hit in hits:
@@ -242,6 +265,18 @@ class LiveFiles:
             if loc.path >= low and (high is None or loc.path <= high):
                 yield loc
 
+    def before(self) -> Before:
+        """What the vault holds now, as refresh needs it after a writer's commits: from the
+        path index when it is in use (memory does not grow with the vault), else the
+        catalog (the journal read whole)."""
+        snapshot = self.snapshot
+        if snapshot is not None:
+            entries = snapshot.files + snapshot.tail.entries
+            return Before(snapshot.every_file, snapshot.packs(), entries)
+        if self.catalog is None:
+            self.catalog = load_catalog(self.vault)
+        return before_catalog(self.catalog)
+
     def close(self) -> None:
         if self.snapshot is not None:
             self.snapshot.close()
@@ -251,6 +286,30 @@ class LiveFiles:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the journal said before a writer's commits: EVERY_FILE() gives every file not
+    removed in path_order (called once for each walk the new path index takes), PACKS the
+    packs it names, ENTRIES how many entries it places."""
+
+    every_file: Callable[[], Iterable[Located]]
+    packs: set[str]
+    entries: int
+
+
+def before_catalog(catalog: Catalog) -> Before:
+    """Before, from the whole journal (CATALOG)."""
+    files = sorted(
+        (
+            x
+            for x in catalog.located.values()
+            if x.kind == efmt.Kind.FILE and x.file_id not in catalog.removed
+        ),
+        key=path_order,
+    )
+    return Before(lambda: files, catalog.referenced_packs(), len(catalog.located))
 
 
 def live_files(vault: UnlockedVault) -> LiveFiles:
@@ -265,40 +324,36 @@ def live_files(vault: UnlockedVault) -> LiveFiles:
 
 def refresh(
     vault: UnlockedVault,
-    catalog: Catalog,
+    before: Before,
     journal: JournalAppender,
     groups: Sequence[Group] = (),
     replaced: frozenset[str] | set[str] = frozenset(),
 ) -> None:
-    """After a writer's last commit: CATALOG is what the journal said before the GROUPS
+    """After a writer's last commit: BEFORE is what the journal said before the GROUPS
     this writer appended (whose entries replace or remove the ids REPLACED). Rebuild the
     path index when it is due. The new entries are read back from the journal one record
     at a time, in path order, so an add of 100,000 files never holds them all."""
     added = sum(g.entries for g in groups)
     if vault.keys.older_epochs:
         return  # a re-key is unfinished: the journal may still mix keys (vault/rekey.py)
-    if journal.last_offset < 0 or not rebuild_due(vault, len(catalog.located) + added):
+    if journal.last_offset < 0 or not rebuild_due(vault, before.entries + added):
         return
-    removed = catalog.removed | replaced
-    existing = sorted(
-        (
-            x
-            for x in catalog.located.values()
-            if x.kind == efmt.Kind.FILE and x.file_id not in removed
-        ),
-        key=path_order,
-    )
-    packs = catalog.referenced_packs() | {g.pack for g in groups}
+
+    def existing() -> Iterator[Located]:
+        return (x for x in before.every_file() if x.file_id not in replaced)
+
+    packs = before.packs | {g.pack for g in groups}
     try:
         write_snapshot(
             vault,
-            lambda: heapq.merge(existing, _new_rows(journal, groups), key=path_order),
+            lambda: heapq.merge(existing(), _new_rows(journal, groups), key=path_order),
             packs,
             journal,
         )
-    except MedvaultError:
+    except (MedvaultError, ValueError):
         # Only a cache: the files are committed, and readers use the journal meanwhile. A
-        # drive that is full or gone says so again at the command's next write.
+        # drive that is full or gone says so again at the command's next write; a damaged
+        # page of the old index is verify's and repair's to report.
         return
 
 
@@ -386,5 +441,5 @@ def replace_if_unsound(vault: UnlockedVault) -> bool:
     if catalog.index_damage is not None or check(vault, catalog.live()) in SOUND:
         return False
     path_snapshot.remove(vault.paths)
-    refresh(vault, catalog, JournalAppender(vault.paths, vault.keys))
+    refresh(vault, before_catalog(catalog), JournalAppender(vault.paths, vault.keys))
     return True

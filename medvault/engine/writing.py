@@ -30,15 +30,18 @@ PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
 PACK_ENTRIES = 4096
 
 
-def open_journal(vault: UnlockedVault, catalog: Catalog) -> JournalAppender:
+def open_journal(vault: UnlockedVault, catalog: Catalog | None) -> JournalAppender:
     """The index, ready for appends, with any pack it lacks (left by a crash between a
-    pack's rename and its index record) indexed first."""
+    pack's rename and its index record) indexed first. CATALOG None: the caller found
+    every pack indexed (engine/path_index.live_files uses the path index only then)."""
     header = vault.require_header()
     if header.body.version < hfmt.FORMAT_VERSION:
         # The index gets segment files now: mark the vault (header version 3) first, so
         # that an older medvault refuses it rather than appending to the base file alone.
         vault.header = write_headers(vault.paths, vault.keys, replace(header, seq=header.seq + 1))
     journal = JournalAppender(vault.paths, vault.keys)
+    if catalog is None:
+        return journal
     for name in catalog.unindexed_packs:
         if name in catalog.scan_damage:
             continue  # damaged packs are for verify/repair to report, not to index

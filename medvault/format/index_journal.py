@@ -13,7 +13,7 @@ older medvault (a torn append) is ignored and dropped by the next writer.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from medvault.errors import FormatError
@@ -110,3 +110,18 @@ def count_records(read_at: Callable[[int, int], bytes], size: int) -> tuple[int,
         count += 1
         pos = end
     return count, False
+
+
+def read_records(read: Callable[[int], bytes], start: int, count: int) -> Iterator[RawRecord]:
+    """The first COUNT records of a journal file read in order by READ(n) from byte START (a
+    record boundary), one at a time: count_records has checked their lengths, so a record
+    cut short now means the file changed under the reader (FormatError)."""
+    pos = start
+    for number in range(count):
+        head = read(4 + NONCE_LEN)
+        (ct_len,) = struct.unpack(">I", head[:4]) if len(head) == 4 + NONCE_LEN else (-1,)
+        ciphertext = read(ct_len) if 16 <= ct_len <= MAX_RECORD else b""
+        if len(ciphertext) != ct_len or ct_len < 16:
+            raise FormatError(f"index: record {number} changed while it was read")
+        yield RawRecord(number, pos, head[4:], ciphertext)
+        pos += 4 + NONCE_LEN + ct_len

@@ -16,7 +16,7 @@ import errno
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -140,12 +140,19 @@ def media_error(exc: OSError, what: str) -> MedvaultError:
 def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None:
     """Atomically replace PATH with DATA, going through tmp_dir/tmp_name (TMP_DIR made
     again if it is gone: a copy of the vault that skipped empty folders has none)."""
+    write_durable_pieces(path, (data,), tmp_dir, tmp_name)
+
+
+def write_durable_pieces(path: Path, pieces: Iterable[bytes], tmp_dir: Path, tmp_name: str) -> None:
+    """write_durable of the PIECES one after the other, never all held at once (a file
+    medvault copies, such as the index journal folded with its segments)."""
     if not tmp_dir.is_dir():
         tmp_dir.mkdir(exist_ok=True)
     tmp = tmp_dir / tmp_name
     try:
         with create(tmp) as handle:
-            write(handle, data, tmp)
+            for piece in pieces:
+                write(handle, piece, tmp)
             fsync(handle, tmp)
         replace(tmp, path)
     except BaseException:
@@ -153,6 +160,18 @@ def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def read_pieces(path: Path, length: int, block: int = 1024 * 1024) -> Iterator[bytes]:
+    """The first LENGTH bytes of PATH in blocks; OSError (EIO) if it has fewer (the
+    caller measured it first)."""
+    with open(path, "rb") as handle:
+        while length > 0:
+            piece = handle.read(min(block, length))
+            if not piece:
+                raise OSError(errno.EIO, f"{path.name} is shorter than it was measured")
+            length -= len(piece)
+            yield piece
 
 
 def overwrite_in_place(

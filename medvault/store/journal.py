@@ -14,6 +14,7 @@ segments: an older medvault refuses it instead of appending to the base alone.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from medvault.format import canonical_json as cj
 from medvault.format import index_journal as journal_fmt
 from medvault.secret import Secret
 from medvault.store import fsio, io_points, readback
-from medvault.store.fsio import fsync_dir, media_errors, write_durable
+from medvault.store.fsio import fsync_dir, media_errors, write_durable, write_durable_pieces
 from medvault.store.layout import VaultPaths
 from medvault.store.redo import Patch
 
@@ -178,36 +179,79 @@ def open_record_under(
     raise AuthenticationFailed("index record failed authentication")
 
 
-def read_journal(paths: VaultPaths, vault_keys: VaultKeys) -> JournalRead:
+def read_journal(
+    paths: VaultPaths, vault_keys: VaultKeys, keep_records: bool = True
+) -> JournalRead:
     """The journal's records, authenticated under the index key of the current key epoch
-    or of an earlier one whose records an unfinished re-key has not re-encrypted yet."""
+    or of an earlier one whose records an unfinished re-key has not re-encrypted yet.
+
+    Read one record at a time: the base's framing is checked first (by its length fields
+    alone), then each record is read, authenticated and decoded in turn. Without
+    KEEP_RECORDS (a writer only needs to know the journal is sound, and where it ends)
+    records are authenticated, not decoded (only a holder of the index key writes one),
+    and nothing is kept, so memory does not grow with the vault's history: holding the
+    whole journal cost a writer hundreds of MiB on a vault of a million files (issue 23)."""
     vault_id = vault_keys.vault_id
     try:
-        logical = logical_journal(paths)
+        base = open(paths.journal, "rb")  # noqa: SIM115 (closed below)
     except FileNotFoundError:
         return JournalRead(damage="index is missing")
-    data = logical.data
-    out = JournalRead(segments=logical.segments, covered=logical.covered)
-    out.base_length = logical.base_length
-    try:
-        journal_fmt.check_prelude(data, vault_id)
-        split = journal_fmt.split(data)
-    except FormatError as exc:
-        out.damage = f"index: {exc.message}"
-        return out
-    out.torn_tail = split.torn_tail
-    out.valid_length = split.valid_length
-    keys = vault_keys.index_newest_first()
-    for raw in split.records:
+    with base:
+        size = os.fstat(base.fileno()).st_size
+        out = JournalRead(base_length=size)
+
+        def read_at(offset: int, length: int) -> bytes:
+            base.seek(offset)
+            return base.read(length)
+
         try:
-            out.records.append(_open_record(keys, vault_id, raw))
-        except (AuthenticationFailed, FormatError):
-            out.damage = f"index record {raw.record_no} failed authentication"
-            out.valid_length = raw.offset
+            journal_fmt.check_prelude(read_at(0, journal_fmt.PRELUDE_LEN), vault_id)
+            count, torn = journal_fmt.count_records(read_at, size)
+        except FormatError as exc:
+            out.damage = f"index: {exc.message}"
             return out
-        out.last = raw
-    out.damage = logical.damage
+        walk = following_segments(paths, count, size, torn)
+        out.segments = [path for path, _data in walk.used]
+        out.covered, out.torn_tail = walk.covered, torn
+        base.seek(journal_fmt.PRELUDE_LEN)
+        records = itertools.chain(
+            journal_fmt.read_records(base.read, journal_fmt.PRELUDE_LEN, count),
+            _segments_records(walk.used, count, size),
+        )
+        keys = vault_keys.index_newest_first()
+        end = journal_fmt.PRELUDE_LEN
+        try:
+            for raw in records:
+                try:
+                    if keep_records:
+                        out.records.append(_open_record(keys, vault_id, raw))
+                    else:
+                        open_record_under(keys, vault_id, raw)
+                except (AuthenticationFailed, FormatError):
+                    out.damage = f"index record {raw.record_no} failed authentication"
+                    out.valid_length = raw.offset
+                    return out
+                out.last = raw
+                end = raw.offset + 4 + journal_fmt.NONCE_LEN + len(raw.ciphertext)
+        except FormatError as exc:  # the base changed while it was read
+            out.damage = exc.message
+            out.valid_length = end
+            return out
+    out.valid_length = end
+    out.damage = walk.damage
     return out
+
+
+def _segments_records(
+    used: list[tuple[Path, bytes]], count: int, end: int
+) -> Iterator[journal_fmt.RawRecord]:
+    """The records of the segments following_segments accepted, after a base of COUNT
+    records and END bytes."""
+    for _path, data in used:
+        piece = journal_fmt.split_from(data, end, end, count)
+        yield from piece.records
+        count += len(piece.records)
+        end += len(data)
 
 
 def _open_record(keys: list[Secret], vault_id: bytes, raw: journal_fmt.RawRecord) -> dict[str, Any]:
@@ -266,7 +310,7 @@ class JournalAppender:
         self.paths = paths
         self.vault_id = vault_keys.vault_id
         self._key = vault_keys.index()
-        current = read_journal(paths, vault_keys)
+        current = read_journal(paths, vault_keys, keep_records=False)
         if current.damage is not None and current.damage != "index is missing":
             raise FormatError(f"{current.damage}; run `medvault repair` first")
         self.last_offset, self.last_nonce = journal_fmt.PRELUDE_LEN, b""
@@ -277,10 +321,10 @@ class JournalAppender:
         if current.torn_tail:
             # An append of an older medvault was cut short: write the base again without
             # it (never truncate: fusefat refuses to shorten a file in place).
-            whole = paths.journal.read_bytes()[: current.valid_length]
+            kept = fsio.read_pieces(paths.journal, current.valid_length)
             with media_errors("the index"):
-                write_durable(paths.journal, whole, paths.tmp, "journal.tmp")
-        self.next_record = len(current.records)
+                write_durable_pieces(paths.journal, kept, paths.tmp, "journal.tmp")
+        self.next_record = 0 if current.last is None else current.last.record_no + 1
         self.end = current.valid_length
         if current.last is not None:
             self.last_offset, self.last_nonce = current.last.offset, current.last.nonce
@@ -320,21 +364,36 @@ class JournalAppender:
 
     def fold(self, force: bool = False) -> None:
         """Fold the segments into a new base when they pile up (or FORCE): the same
-        logical bytes, so no record moves; then delete them."""
+        logical bytes, so no record moves; then delete them. The base is copied a block
+        at a time, not held whole."""
         found = segments(self.paths)
         if not found:
             return
-        logical = logical_journal(self.paths)
-        grown = len(logical.data) - logical.base_length
-        big = grown >= max(FOLD_MIN_BYTES, logical.base_length // 4)
-        if not (force or len(found) >= MAX_SEGMENTS or big) or logical.damage is not None:
+        try:
+            with open(self.paths.journal, "rb") as base:
+                size = os.fstat(base.fileno()).st_size
+
+                def read_at(offset: int, length: int) -> bytes:
+                    base.seek(offset)
+                    return base.read(length)
+
+                count, torn = journal_fmt.count_records(read_at, size)
+        except (OSError, FormatError):
+            return  # a base that cannot be read or framed is repair's, not a fold's
+        walk = following_segments(self.paths, count, size, torn)
+        grown = sum(len(data) for _path, data in walk.used)
+        big = grown >= max(FOLD_MIN_BYTES, size // 4)
+        if not (force or len(found) >= MAX_SEGMENTS or big) or walk.damage is not None:
             return
+        pieces = itertools.chain(
+            fsio.read_pieces(self.paths.journal, size), (data for _path, data in walk.used)
+        )
         with media_errors("the index"):
-            write_durable(self.paths.journal, logical.data, self.paths.tmp, "journal.tmp")
+            write_durable_pieces(self.paths.journal, pieces, self.paths.tmp, "journal.tmp")
             for _first, path in found:
                 fsio.unlink(path)
             fsync_dir(self.paths.index_dir)
-        self._segments, self._grown, self._base = 0, 0, len(logical.data)
+        self._segments, self._grown, self._base = 0, 0, size + grown
 
     def read_back(self, appended: Appended) -> dict[str, Any]:
         """A record this appender wrote, read and authenticated again from the drive (a

@@ -14,8 +14,9 @@ from io import BufferedReader
 from pathlib import Path
 
 from medvault.crypto.symmetric import new_key, random_bytes
-from medvault.engine.catalog import Located, load_catalog
+from medvault.engine.catalog import Located
 from medvault.engine.names import shown
+from medvault.engine.path_index import LiveFiles, live_files
 from medvault.engine.path_index import refresh as refresh_path_index
 from medvault.engine.pipeline import encrypt_stream
 from medvault.engine.session import UnlockedVault
@@ -202,6 +203,10 @@ class SourcePlan:
             self.check()
         checked = self._checked or set()
         return [path for path in live if self._fingerprint(path) in checked]
+
+    def tops(self) -> list[str]:
+        """The stored path of each SOURCE: every file it stores is there or under it."""
+        return [_top_name(self.prefix, src) for src in self.sources]
 
     def __iter__(self) -> Iterator[Planned]:
         tops = [_top_name(self.prefix, src) for src in self.sources]
@@ -442,14 +447,14 @@ def add_planned(
     CHECK_SPACE: a driver that misreports its free space). VERIFY_WRITES: whether each
     commit is read back from the drive before its files count as added ("auto": on
     FUSE and removable drives; store/readback.py)."""
-    with writer_lock(vault.paths.lock):
+    with writer_lock(vault.paths.lock), contextlib.ExitStack() as stack:
         sweep_tmp(vault.paths)
-        catalog = load_catalog(vault)
-        live = catalog.by_path()
+        files = stack.enter_context(live_files(vault))
+        live = _existing(files, planned)
         skip = _checked_plan(vault, live, planned, replace, skip_existing, check_space, progress)
         skipped = (len(skip), sum(skip.values()))
         requested = len(planned) if isinstance(planned, list) else planned.count
-        journal = open_journal(vault, catalog)
+        journal = open_journal(vault, files.catalog)
         read_back = needs_readback(vault.paths.root, verify_writes)
         committer = Committer(vault, journal, on_commit, keep=keep_files, read_back=read_back)
         try:
@@ -461,7 +466,8 @@ def add_planned(
                         vault, committer, item, _replaced(live, item, replace), env, progress
                     )
             if committer.count:
-                refresh_path_index(vault, catalog, journal, committer.groups, committer.replaced)
+                before = files.before()
+                refresh_path_index(vault, before, journal, committer.groups, committer.replaced)
         except (SourceUnreadable, AlreadyExists) as exc:
             if committer.count:
                 # Earlier groups are durable and were reported; say so, not "nothing".
@@ -477,6 +483,32 @@ def add_planned(
                 }
                 record_event(registry, env, action, {**summary, **(details or {})}, vault=vault)
     return AddResult(committer.committed, committer.bytes, committer.count, *skipped)
+
+
+# More top-level names than this in a plan (a shell glob of many files): walk the vault's
+# list once rather than look each name up.
+MANY_TOPS = 64
+
+
+def _existing(files: LiveFiles, planned: list[Planned] | SourcePlan) -> dict[str, Located]:
+    """The vault's live files at the paths PLANNED could store, by path: those at or under
+    the plan's top-level names, looked up in the path index when the vault has one, so
+    adding to a vault of a million files does not hold its whole list."""
+    if isinstance(planned, SourcePlan):
+        tops = set(planned.tops())
+    else:
+        tops = {item.stored.partition("/")[0] for item in planned}
+    if "" in tops:  # a source with no name (the root folder): anything can clash
+        return {loc.path: loc for loc in files.all()}
+    if len(tops) <= MANY_TOPS:
+        return {loc.path: loc for top in sorted(tops) for loc in files.under(top)}
+    return {loc.path: loc for loc in files.all() if _top_of(loc.path, tops)}
+
+
+def _top_of(path: str, tops: set[str]) -> bool:
+    """Whether PATH is one of TOPS or sits under one."""
+    parts = path.split("/")
+    return any("/".join(parts[:n]) in tops for n in range(1, len(parts) + 1))
 
 
 def _checked_plan(

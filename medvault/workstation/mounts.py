@@ -132,10 +132,16 @@ def filesystem_of(path: Path, source: Source = "auto") -> str:
 
 def still_mounted(mount: Mount, source: Source = "auto") -> bool | None:
     """Whether MOUNT is still listed (by mount ID where there is one, else by its mount
-    point and type); None when the operating system tells nothing."""
+    point and type); None when the operating system tells nothing. The kernel gives a
+    freed mount ID (and a FUSE device number) to the next mount, so the ID is checked
+    with the mount point and device: a stick pulled while another is mounted elsewhere
+    is gone."""
     listed = mounts(source)
     if listed is None:
         return None
     if mount.mount_id is not None:
-        return any(m.mount_id == mount.mount_id for m in listed)
+        return any(
+            (m.mount_id, m.point, m.device) == (mount.mount_id, mount.point, mount.device)
+            for m in listed
+        )
     return any(m.point == mount.point and m.fstype == mount.fstype for m in listed)

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine import catalog as catalog_module
 from medvault.engine import path_index
 from medvault.engine.catalog import Located, load_catalog
 from medvault.engine.path_index import live_files, open_snapshot
-from medvault.errors import FormatError, NotFound
+from medvault.errors import AlreadyExists, FormatError, NotFound
 from medvault.format import path_index_file as fmt
 from medvault.format.index_records import add_record
 from medvault.store.journal import JournalAppender, read_journal, rewrite_journal
+from medvault.vault import add as add_module
 from medvault.vault.add import add_files
 from medvault.vault.maintenance import compact, remove_paths, repair
 from medvault.vault.reading import select
@@ -299,3 +301,48 @@ def test_a_page_row_is_checked_field_by_field(index: int, value: object, accepte
     else:
         with pytest.raises(FormatError):
             fmt.decode_page(plain, ref)
+
+
+def test_add_into_an_indexed_vault_reads_only_the_paths_it_could_clash_with(
+    vault: Vault, small_pages: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """add looks the planned paths up in the path index (clash, --replace, --skip-existing)
+    and rebuilds the index from it, never from the whole journal."""
+    vault.add(_names("a", 10))
+    vault.add(_names("b", 3))
+    [old] = [x for x in vault.full() if x.path == "a/f001.txt"]
+    with monkeypatch.context() as patched:
+        patched.setattr(catalog_module, "read_journal", _refused)
+        with pytest.raises(AlreadyExists, match=r"a/f001\.txt"):
+            vault.add(["a/f001.txt", "c/new.txt"])  # a clash under one of the plan's tops
+        vault.add(["a/f001.txt", "a/f002.txt"], replace=True)
+        vault.add(_names("c", 7))  # the tail is long enough: rebuilt from the snapshot
+        snapshot = open_snapshot(vault.open())
+        assert snapshot is not None and snapshot.tail.entries == 0
+        snapshot.close()
+    _agree(vault)
+    listed = [x.path for x in vault.full()]
+    assert listed == sorted({*_names("a", 10), *_names("b", 3), *_names("c", 7)})
+    catalog = load_catalog(vault.open())
+    [new] = [x for x in catalog.live() if x.path == "a/f001.txt"]
+    assert new.file_id != old.file_id and old.file_id in catalog.removed
+
+
+def test_add_of_many_top_level_names_walks_the_list_once(
+    vault: Vault, small_pages: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell glob of more names than add looks up one by one (MANY_TOPS): the clash
+    check walks the vault's list once, still through the path index."""
+    many = [f"t{i:03d}.txt" for i in range(add_module.MANY_TOPS + 6)]
+    vault.add([*many[:5], *_names("a", 6)])
+    with monkeypatch.context() as patched:
+        patched.setattr(catalog_module, "read_journal", _refused)
+        with pytest.raises(AlreadyExists, match=r"t000.txt is already in the vault \(and 4 more\)"):
+            vault.add(many)
+        vault.add(many, replace=True)
+    _agree(vault)
+    assert [x.path for x in vault.full()] == sorted([*many, *_names("a", 6)])
+
+
+def _refused(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("the whole journal was read")

@@ -84,7 +84,7 @@ def _open(drive: Path) -> UnlockedVault:
 def _rebuild(vault: UnlockedVault) -> None:
     """What the next writer does when the path index is due (path_index.refresh)."""
     journal = JournalAppender(vault.paths, vault.keys)
-    path_index.refresh(vault, load_catalog(vault), journal)
+    path_index.refresh(vault, path_index.before_catalog(load_catalog(vault)), journal)
 
 
 def test_the_snapshot_is_written_in_one_run_from_byte_0(

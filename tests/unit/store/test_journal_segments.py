@@ -11,6 +11,7 @@ import contextlib
 import json
 from pathlib import Path
 
+from medvault.crypto.symmetric import AuthenticationFailed
 from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import FormatError, MediaFull
 from medvault.format import index_journal as journal_fmt
@@ -171,9 +172,50 @@ def test_a_fold_that_fails_does_not_fail_the_commit(ws: Workspace, drive: Path) 
     assert len(list(_index(drive).glob("journal.*.mvj"))) == journal.MAX_SEGMENTS + 1
 
 
+def _whole_then_opened(vault: UnlockedVault) -> journal.JournalRead:
+    """What read_journal must give, computed the plain way: the whole logical journal as
+    one byte string, cut into records, each opened in turn (the test's oracle: read_journal
+    reads one record at a time instead)."""
+    logical = logical_journal(vault.paths)
+    out = journal.JournalRead(segments=logical.segments, covered=logical.covered)
+    out.base_length = logical.base_length
+    try:
+        journal_fmt.check_prelude(logical.data, vault.keys.vault_id)
+        split = journal_fmt.split(logical.data)
+    except FormatError as exc:
+        out.damage = f"index: {exc.message}"
+        return out
+    out.torn_tail, out.valid_length = split.torn_tail, split.valid_length
+    for raw in split.records:
+        try:
+            plain = journal.open_record_under(
+                vault.keys.index_newest_first(), vault.keys.vault_id, raw
+            )[1]
+        except AuthenticationFailed:
+            out.damage = f"index record {raw.record_no} failed authentication"
+            out.valid_length = raw.offset
+            return out
+        out.records.append(json.loads(plain))
+        out.last = raw
+    out.damage = logical.damage
+    return out
+
+
+def _read_as_the_whole(drive: Path) -> None:
+    """read_journal, record by record, says what the whole journal read at once says, with
+    or without keeping the records."""
+    vault = _vault(drive)
+    expected = _whole_then_opened(vault)
+    assert read_journal(vault.paths, vault.keys) == expected
+    expected.records = []
+    assert read_journal(vault.paths, vault.keys, keep_records=False) == expected
+
+
 def _same_as_the_whole(drive: Path) -> int:
     """logical_from(START) is logical_journal's bytes from START, for every record
-    boundary and a few other offsets; returns how many offsets were compared."""
+    boundary and a few other offsets; returns how many offsets were compared. And
+    read_journal agrees with the whole journal read at once (_read_as_the_whole)."""
+    _read_as_the_whole(drive)
     paths = _vault(drive).paths
     whole = logical_journal(paths).data
     starts = {512, len(whole), len(whole) + 7, *range(512, len(whole), 97)}
@@ -216,3 +258,29 @@ def test_the_journal_after_an_offset_is_read_without_what_lies_before(
     _same_as_the_whole(drive)
     base.write_bytes(base.read_bytes()[:600] + b"\xff\xff\xff\xff" + bytes(40))
     _same_as_the_whole(drive)  # an impossible length in the base: the base alone
+    base.write_bytes(b"NOTINDEX" + base.read_bytes()[8:])
+    _same_as_the_whole(drive)  # a prelude that is not the index's
+
+
+def test_a_record_that_fails_authentication_ends_the_journal_read(
+    ws: Workspace, drive: Path, tmp_path: Path
+) -> None:
+    """In the base or in a segment, with or without keeping the records."""
+    ws.create_fast(drive)
+    _add_files(ws, drive, tmp_path, 2)
+    vault = _vault(drive)
+    JournalAppender(vault.paths, vault.keys).fold(force=True)
+    _add(ws, drive, tmp_path, "g0.txt")
+    _add(ws, drive, tmp_path, "g1.txt")
+    segment = sorted(_index(drive).glob("journal.*.mvj"))[-1]
+    data = bytearray(segment.read_bytes())
+    data[-1] ^= 1
+    segment.write_bytes(bytes(data))
+    _read_as_the_whole(drive)
+    assert read_journal(vault.paths, vault.keys).damage == "index record 3 failed authentication"
+    base = _index(drive) / "journal.mvi"
+    data = bytearray(base.read_bytes())
+    data[-1] ^= 1
+    base.write_bytes(bytes(data))
+    _read_as_the_whole(drive)
+    assert read_journal(vault.paths, vault.keys).damage == "index record 1 failed authentication"

@@ -91,6 +91,22 @@ def test_mountinfo_names_are_unescaped_and_bad_lines_skipped(
     assert mounts.filesystem_of(Path("/elsewhere")) == "ext4"
 
 
+def test_a_mount_id_given_to_another_mount_is_not_the_same_mount(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linux hands a freed mount ID to the next mount: a stick pulled while another is
+    mounted elsewhere must read as gone (seen when two FUSE mounts came and went at once)."""
+    info = tmp_path / "mountinfo"
+    monkeypatch.setattr(mounts, "MOUNTINFO", info)
+    info.write_text("30 22 0:60 / /media/a rw - fuse.fusefat /dev/loop0 rw\n")
+    stick = mounts.by_device(os.makedev(0, 60), "mountinfo")
+    assert stick is not None and mounts.still_mounted(stick, "mountinfo") is True
+    info.write_text("30 22 0:61 / /media/b rw - fuse.fusefat /dev/loop1 rw\n")
+    assert mounts.still_mounted(stick, "mountinfo") is False
+    info.write_text("30 22 0:60 / /media/b rw - fuse.fusefat /dev/loop1 rw\n")
+    assert mounts.still_mounted(stick, "mountinfo") is False
+
+
 def test_without_mountinfo_psutil_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """As on macOS and Windows (and with /proc hidden): the fallback is used."""
     monkeypatch.setattr(mounts, "MOUNTINFO", tmp_path / "missing")
