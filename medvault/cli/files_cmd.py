@@ -376,7 +376,17 @@ def extract_cmd(
         return
     registry = cli.registry_on_first_use()
     with progress_bar(0, "decrypting") as bar:
-        result = extract(unlocked, list(paths), dest, force, registry, cli.env, progress=bar)
+        # The paths are kept only to be shown: a whole-vault extract holds none otherwise.
+        result = extract(
+            unlocked,
+            list(paths),
+            dest,
+            force,
+            registry,
+            cli.env,
+            progress=bar,
+            keep_written=verbose or as_json,
+        )
         if verbose and not as_json:
             print_lines(f"extracted {shown(path, limit=MAX_SHOWN)}\n" for path in result.written)
     if as_json:
@@ -392,7 +402,7 @@ def extract_cmd(
     raise_for_problems(result, "extracted")
     if not as_json:  # a failed extract ends with its error line instead
         click.echo(
-            f"{len(result.written)} file(s), {result.bytes} bytes extracted to {shown(dest)}.",
+            f"{result.files} file(s), {result.bytes} bytes extracted to {shown(dest)}.",
             err=True,
         )
 

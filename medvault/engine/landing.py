@@ -117,8 +117,12 @@ class Landing:
     probe_names: bool  # FAT/exFAT: create each name empty first (see prepare)
     folders: Folders
     force: bool = False
+    # Called with each file once it has its name; without it the files are kept in
+    # `landed` (an extract of a million files hands them on instead of holding them).
+    on_landed: Callable[[Staged], None] | None = None
     staged: list[Staged] = field(default_factory=list)
     landed: list[Staged] = field(default_factory=list)
+    landed_count: int = 0
     refused: list[tuple[Staged, MedvaultError]] = field(default_factory=list)
     _staged_bytes: int = 0
     _pool: ThreadPoolExecutor | None = None
@@ -126,12 +130,20 @@ class Landing:
     _namer: Namer = field(default_factory=lambda: Namer())  # defined below
 
     @classmethod
-    def open(cls, dest: Path, probe_names: bool, force: bool, shared_ok: bool) -> Landing:
+    def open(
+        cls,
+        dest: Path,
+        probe_names: bool,
+        force: bool,
+        shared_ok: bool,
+        on_landed: Callable[[Staged], None] | None = None,
+    ) -> Landing:
         """Create DEST if needed (0700, and its missing parents), open it and check it is
         private. SHARED_OK: a file system that holds no symbolic links (FAT/exFAT, whose
         modes are the mount's), where a DEST others can write is taken."""
         root = open_dest(dest, shared_ok)
-        return cls(dest, probe_names, Folders(root, dest, check_owner=not shared_ok), force)
+        folders = Folders(root, dest, check_owner=not shared_ok)
+        return cls(dest, probe_names, folders, force, on_landed)
 
     def prepare(self, stored: str, target: Path) -> Spot:
         """Open (making them, 0700: the names in them are PHI too) the folders of STORED,
@@ -240,7 +252,11 @@ class Landing:
         failed: list[tuple[Staged, BaseException]] = []
         for item, problem in zip(self.staged, problems, strict=True):
             if problem is None:
-                self.landed.append(item)
+                self.landed_count += 1
+                if self.on_landed is None:
+                    self.landed.append(item)
+                else:
+                    self.on_landed(item)
                 self._release(item)
             elif isinstance(problem, MedvaultError):
                 self.refused.append((item, problem))  # this file only: the others land
@@ -255,7 +271,7 @@ class Landing:
     def finish(self) -> None:
         self.flush()
         self._stop()
-        if self.landed:
+        if self.landed_count:
             sync_filesystem(self.dest)  # the last batch's renames
         self.folders.close()
 

@@ -218,28 +218,40 @@ def read_journal(
             journal_fmt.read_records(base.read, journal_fmt.PRELUDE_LEN, count),
             _segments_records(walk.used, count, size),
         )
-        keys = vault_keys.index_newest_first()
-        end = journal_fmt.PRELUDE_LEN
-        try:
-            for raw in records:
-                try:
-                    if keep_records:
-                        out.records.append(_open_record(keys, vault_id, raw))
-                    else:
-                        open_record_under(keys, vault_id, raw)
-                except (AuthenticationFailed, FormatError):
-                    out.damage = f"index record {raw.record_no} failed authentication"
-                    out.valid_length = raw.offset
-                    return out
-                out.last = raw
-                end = raw.offset + 4 + journal_fmt.NONCE_LEN + len(raw.ciphertext)
-        except FormatError as exc:  # the base changed while it was read
-            out.damage = exc.message
-            out.valid_length = end
+        if not _open_in_order(records, vault_keys, keep_records, out):
             return out
-    out.valid_length = end
     out.damage = walk.damage
     return out
+
+
+def _open_in_order(
+    records: Iterator[journal_fmt.RawRecord],
+    vault_keys: VaultKeys,
+    keep_records: bool,
+    out: JournalRead,
+) -> bool:
+    """Authenticate RECORDS in order into OUT (where the last ends; their plaintexts too
+    with KEEP_RECORDS). False, with OUT.damage saying why, at one that fails or when the
+    base changed while it was read."""
+    keys, vault_id = vault_keys.index_newest_first(), vault_keys.vault_id
+    out.valid_length = journal_fmt.PRELUDE_LEN
+    try:
+        for raw in records:
+            try:
+                if keep_records:
+                    out.records.append(_open_record(keys, vault_id, raw))
+                else:
+                    open_record_under(keys, vault_id, raw)
+            except (AuthenticationFailed, FormatError):
+                out.damage = f"index record {raw.record_no} failed authentication"
+                out.valid_length = raw.offset
+                return False
+            out.last = raw
+            out.valid_length = raw.offset + 4 + journal_fmt.NONCE_LEN + len(raw.ciphertext)
+    except FormatError as exc:  # the base changed while it was read
+        out.damage = exc.message
+        return False
+    return True
 
 
 def _segments_records(

@@ -28,6 +28,7 @@ from medvault.format.meta import MAX_PATH_BYTES, FileMeta, normalize_path
 from medvault.registry.actions import Action
 from medvault.registry.records import CustodyRegistry
 from medvault.store.entries import SealedHeader, seal_entry
+from medvault.store.journal import JournalAppender
 from medvault.store.lock import writer_lock
 from medvault.store.readback import Setting, needs_readback
 from medvault.vault.custody import record as record_event
@@ -447,9 +448,8 @@ def add_planned(
     CHECK_SPACE: a driver that misreports its free space). VERIFY_WRITES: whether each
     commit is read back from the drive before its files count as added ("auto": on
     FUSE and removable drives; store/readback.py)."""
-    with writer_lock(vault.paths.lock), contextlib.ExitStack() as stack:
+    with writer_lock(vault.paths.lock), live_files(vault) as files:
         sweep_tmp(vault.paths)
-        files = stack.enter_context(live_files(vault))
         live = _existing(files, planned)
         skip = _checked_plan(vault, live, planned, replace, skip_existing, check_space, progress)
         skipped = (len(skip), sum(skip.values()))
@@ -466,8 +466,7 @@ def add_planned(
                         vault, committer, item, _replaced(live, item, replace), env, progress
                     )
             if committer.count:
-                before = files.before()
-                refresh_path_index(vault, before, journal, committer.groups, committer.replaced)
+                _refresh_index(vault, files, journal, committer)
         except (SourceUnreadable, AlreadyExists) as exc:
             if committer.count:
                 # Earlier groups are durable and were reported; say so, not "nothing".
@@ -483,6 +482,14 @@ def add_planned(
                 }
                 record_event(registry, env, action, {**summary, **(details or {})}, vault=vault)
     return AddResult(committer.committed, committer.bytes, committer.count, *skipped)
+
+
+def _refresh_index(
+    vault: UnlockedVault, files: LiveFiles, journal: JournalAppender, committer: Committer
+) -> None:
+    """Rebuild the path index when it is due, from FILES (what the vault held before this
+    add) and what COMMITTER committed."""
+    refresh_path_index(vault, files.before(), journal, committer.groups, committer.replaced)
 
 
 # More top-level names than this in a plan (a shell glob of many files): walk the vault's

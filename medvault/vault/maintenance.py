@@ -33,7 +33,6 @@ from medvault.store.packs import PackReader, delete_pack
 from medvault.store.readback import needs_readback
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
-from medvault.vault.reading import select
 from medvault.vault.verify import (
     REMOVALS_OK,
     header_now,
@@ -56,13 +55,16 @@ def remove_paths(
     packs hold, and a tombstone deleted later no longer matches it."""
     with writer_lock(vault.paths.lock):
         sweep_tmp(vault.paths)
-        catalog = load_catalog(vault)
-        chosen = select(catalog.live(), wanted)
+        # Through the path index when it can be used: removing one file from a vault of a
+        # million does not load the whole journal.
+        with path_index.live_files(vault) as files:
+            chosen = files.select(wanted)
+            catalog = files.catalog
         ids = tuple(sorted(x.file_id for x in chosen))
         batches = [ids[at : at + TOMBSTONE_BATCH] for at in range(0, len(ids), TOMBSTONE_BATCH)]
         tombstone_ids = [random_bytes(16) for _ in batches]
-        journal = open_journal(vault, catalog)
         recorded = _recorded_removals(vault, catalog)
+        journal = open_journal(vault, catalog)
         adding = hfmt.Tally.of(tombstone_ids)
         if batches:
             write_removals(vault, hfmt.Removals(recorded, adding))
@@ -81,13 +83,17 @@ def remove_paths(
     return len(ids)
 
 
-def _recorded_removals(vault: UnlockedVault, catalog: Catalog) -> hfmt.Tally:
+def _recorded_removals(vault: UnlockedVault, catalog: Catalog | None) -> hfmt.Tally:
     """The tombstones the header records, with an interrupted rm's pending ones counted
     when the packs hold them. A header from before the record existed starts it from what
     the vault holds now (nothing earlier can be proven). Never adopts a count the header
-    does not accept: a tombstone deleted meanwhile stays missing."""
+    does not accept: a tombstone deleted meanwhile stays missing. Only those two cases
+    count the tombstones present, from CATALOG (read now when None: the caller used the
+    path index, which lists live files only)."""
     removals = header_now(vault).body.removals
-    present = catalog.tombstones()
+    if removals is not None and removals.pending is None:
+        return removals.recorded
+    present = (catalog if catalog is not None else load_catalog(vault)).tombstones()
     if removals is None:
         return present
     if removals.pending is not None and present == removals.recorded.plus(removals.pending):

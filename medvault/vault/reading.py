@@ -11,7 +11,7 @@ appears during the extract (engine/landing.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from medvault.engine.catalog import Catalog, Located, load_catalog
 from medvault.engine.entry_reading import ReaderCache, following_compact, stream_entry
 from medvault.engine.landing import Landing, Refused, Staged
 from medvault.engine.names import FAT_FILESYSTEMS, fat_problem, shown
-from medvault.engine.path_index import live_files
+from medvault.engine.path_index import LiveFiles, live_files
 from medvault.engine.session import UnlockedVault
 from medvault.engine.writing import digest_of_digests
 from medvault.errors import (
@@ -87,14 +87,31 @@ def destination(dest_dir: Path, stored: str, resolved: dict[str, str] | None = N
 
 @dataclass
 class ExtractResult:
-    written: list[Path] = field(default_factory=list)
+    files: int = 0  # extracted
+    written: list[Path] = field(default_factory=list)  # their paths, when kept (keep_written)
     failed: dict[str, str] = field(default_factory=dict)
     newer: list[str] = field(default_factory=list)  # failed: written by a newer medvault
     bytes: int = 0
-    digests: list[str] = field(default_factory=list)
+    digests: bytearray = field(default_factory=bytearray)  # each file's SHA-256, 32 bytes
     # Not extracted because of what is at its place in DEST (a link, a file that appeared).
     refused: dict[str, MedvaultError] = field(default_factory=dict)
     untimed: list[str] = field(default_factory=list)  # extracted; mtime could not be set
+    keep_written: bool = True
+
+    def landed(self, item: Staged) -> None:
+        """ITEM has its name in DEST: count it (and keep its path if asked)."""
+        self.files += 1
+        self.bytes += item.size
+        self.digests += bytes.fromhex(item.sha256)
+        if self.keep_written:
+            self.written.append(item.target)
+        if item.untimed:
+            self.untimed.append(item.spot.stored)
+
+    def sha256_of_digests(self) -> str:
+        return digest_of_digests(
+            self.digests[at : at + 32].hex() for at in range(0, len(self.digests), 32)
+        )
 
 
 def extract(
@@ -107,24 +124,54 @@ def extract(
     progress: Callable[[int], None] | None = None,
     action: Action = Action.EXTRACT,
     details: dict[str, object] | None = None,
+    keep_written: bool = True,
 ) -> ExtractResult:
-    """Extract the chosen files; the custody event records counts and digests, not names."""
+    """Extract the chosen files; the custody event records counts and digests, not names.
+
+    Nothing is held per file but its SHA-256 (and its path with KEEP_WRITTEN): with no
+    WANTED paths (the whole vault) the list is walked twice from the path index, once to
+    check every name and target before anything is written, then to extract, so an
+    extract of a million files does not hold a million entries."""
     with live_files(vault) as live:
-        chosen = live.select(wanted)
+        return _extract(
+            vault, live, wanted, dest_dir, force, registry, env, progress, action, details,
+            keep_written,
+        )  # fmt: skip
+
+
+def _extract(
+    vault: UnlockedVault,
+    live: LiveFiles,
+    wanted: list[str],
+    dest_dir: Path,
+    force: bool,
+    registry: CustodyRegistry,
+    env: Env,
+    progress: Callable[[int], None] | None,
+    action: Action,
+    details: dict[str, object] | None,
+    keep_written: bool,
+) -> ExtractResult:
+    # The same snapshot (its pages and the journal's tail read once) gives both walks.
+    chosen: Callable[[], Iterable[Located]] = live.all
+    if wanted:
+        selected = live.select(wanted)
+        chosen = lambda: selected  # noqa: E731
     resolved: dict[str, str] = {}
-    targets = [(loc, destination(dest_dir, loc.path, resolved)) for loc in chosen]
-    fat = _check_names(dest_dir, chosen)
-    if not force:
-        existing = first_existing(targets)
-        if existing is not None:
-            raise AlreadyExists(f"{existing} already exists", hint="use --force to overwrite")
-    result = ExtractResult()
+
+    def targets() -> Iterator[tuple[Located, Path]]:
+        return ((loc, destination(dest_dir, loc.path, resolved)) for loc in chosen())
+
+    fat = check_targets(dest_dir, targets(), force)
+    result = ExtractResult(keep_written=keep_written)
     probe = fat or filesystem_of(dest_dir) not in POSIX_NAMES
     with media_errors(str(dest_dir)):
-        landing = Landing.open(dest_dir, probe_names=probe, force=force, shared_ok=fat)
+        landing = Landing.open(
+            dest_dir, probe_names=probe, force=force, shared_ok=fat, on_landed=result.landed
+        )
     readers = ReaderCache(vault)
     try:
-        for loc, target in targets:
+        for loc, target in targets():
             _extract_or_note(vault, readers, landing, loc, target, result, progress)
         with media_errors(str(dest_dir)):
             landing.finish()
@@ -133,17 +180,17 @@ def extract(
         raise
     finally:
         readers.close()
-        _note_landed(landing, result)
+        result.refused.update((item.spot.stored, error) for item, error in landing.refused)
         record_event(
             registry,
             env,
             action,
             {
                 **(details or {}),
-                "files": len(result.written),
+                "files": result.files,
                 "bytes": result.bytes,
                 "failed": len(result.failed),
-                "sha256_of_digests": digest_of_digests(result.digests),
+                "sha256_of_digests": result.sha256_of_digests(),
             },
             vault=vault,
         )
@@ -172,57 +219,51 @@ def _extract_or_note(
         result.refused[loc.path] = exc.error
 
 
-def _note_landed(landing: Landing, result: ExtractResult) -> None:
-    """What LANDING put in place (or refused at the last step), into RESULT."""
-    result.written = [item.target for item in landing.landed]
-    result.bytes = sum(item.size for item in landing.landed)
-    result.digests = [item.sha256 for item in landing.landed]
-    result.untimed = [item.spot.stored for item in landing.landed if item.untimed]
-    result.refused.update((item.spot.stored, error) for item, error in landing.refused)
-
-
-def first_existing(targets: list[tuple[Located, Path]]) -> Path | None:
-    """The first target already there (a dangling link too), so that nothing is written
-    when one is; the rename makes the same check again, race-free. A folder that does not
-    exist holds none of them, so extracting into a new folder stats each folder once rather
-    than every file."""
+def check_targets(dest_dir: Path, targets: Iterable[tuple[Located, Path]], force: bool) -> bool:
+    """One walk of TARGETS before anything is written: refuse a name DEST_DIR cannot take
+    (a refused rename would come only after the plaintext reached the disk): onto FAT/exFAT
+    (True is returned) every rule of fat_problem, elsewhere names longer than 255 bytes;
+    then, unless FORCE, a target already there (a dangling link too): the rename makes the
+    same check again, race-free. A folder that does not exist holds none of them, so
+    extracting into a new folder stats each folder once rather than every file."""
+    kind = filesystem_of(dest_dir)
+    fat = kind in FAT_FILESYSTEMS
+    check = fat_problem if fat else _too_long
+    seen: dict[str, str | None] = {}  # folder names repeat on every path under them
     folders: dict[str, bool] = {}
+    first_bad: tuple[str, str, str] | None = None
+    bad = 0
+    existing: Path | None = None
     for loc, target in targets:
+        if fat or len(loc.path.encode()) > NAME_MAX_BYTES:
+            *folder_parts, name = loc.path.split("/")
+            for part in folder_parts:
+                if part not in seen:
+                    seen[part] = check(part)
+            problems = [(part, seen[part]) for part in folder_parts] + [(name, check(name))]
+            for part, problem in problems:
+                if problem is not None:
+                    first_bad = first_bad or (loc.path, part, problem)
+                    bad += 1
+        if force or existing is not None or first_bad is not None:
+            continue
         folder = loc.path.rpartition("/")[0]
         there = folders.get(folder)
         if there is None:
             there = folders[folder] = target.parent.exists()
         if there and os.path.lexists(target):
-            return target
-    return None
-
-
-def _check_names(dest_dir: Path, chosen: list[Located]) -> bool:
-    """Refuse before writing anything if a name cannot be created at DEST_DIR (a refused
-    rename would come only after the plaintext reached the disk): onto FAT/exFAT (True is
-    returned) every rule of fat_problem, elsewhere names longer than 255 bytes."""
-    kind = filesystem_of(dest_dir)
-    fat = kind in FAT_FILESYSTEMS
-    check = fat_problem if fat else _too_long
-    seen: dict[str, str | None] = {}  # folder names repeat on every path under them
-    bad = []
-    for loc in chosen:
-        if not fat and len(loc.path.encode()) <= NAME_MAX_BYTES:
-            continue  # no part of it can be longer
-        for part in loc.path.split("/"):
-            if part not in seen:
-                seen[part] = check(part)
-            if (problem := seen[part]) is not None:
-                bad.append((loc.path, part, problem))
-    if bad:
-        path, part, problem = bad[0]
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            existing = target
+    if first_bad is not None:
+        path, part, problem = first_bad
+        more = f" (and {bad - 1} more)" if bad > 1 else ""
         raise UnsafePath(
             f"{shown(path)} cannot be written to {kind} at {shown(dest_dir)}: "
             f"{shown(part)!r} {problem}{more}",
             hint="nothing was extracted; extract to a Linux file system (ext4, tmpfs), or "
             "name only the other files",
         )
+    if existing is not None:
+        raise AlreadyExists(f"{existing} already exists", hint="use --force to overwrite")
     return fat
 
 

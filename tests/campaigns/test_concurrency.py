@@ -587,6 +587,9 @@ def test_a_listing_made_before_compact_still_reads(
         def select(self, wanted: list[str]) -> list[Located]:
             return list(before)
 
+        def all(self) -> list[Located]:
+            return list(before)
+
     monkeypatch.setattr(reading, "live_files", lambda _vault: StaleListing())
     result = reading.extract(vault, [], tmp_path / "out", False, registry, env)
     assert not result.failed and len(result.written) == 3

@@ -23,7 +23,7 @@ from medvault.store.journal import JournalAppender, read_journal, rewrite_journa
 from medvault.vault import add as add_module
 from medvault.vault.add import add_files
 from medvault.vault.maintenance import compact, remove_paths, repair
-from medvault.vault.reading import select
+from medvault.vault.reading import extract, select
 from medvault.vault.verify import verify
 from tests.conftest import Workspace
 from tests.support.library_vault import LibraryVault
@@ -346,3 +346,41 @@ def test_add_of_many_top_level_names_walks_the_list_once(
 
 def _refused(*_args: object, **_kwargs: object) -> None:
     raise AssertionError("the whole journal was read")
+
+
+def test_rm_in_an_indexed_vault_finds_the_files_through_the_index(
+    vault: Vault, small_pages: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rm selects through the path index; the header's record of removals (not pending)
+    needs no count of the tombstones present, so the whole journal is not read."""
+    vault.add([*_names("a", 6), *_names("b", 3)])
+    with monkeypatch.context() as patched:
+        patched.setattr(catalog_module, "read_journal", _refused)
+        assert remove_paths(vault.open(), ["b", "a/f002.txt"], vault.registry, vault.env) == 4
+        with pytest.raises(NotFound):
+            remove_paths(vault.open(), ["b"], vault.registry, vault.env)
+    _agree(vault)
+    assert [x.path for x in vault.full()] == sorted(set(_names("a", 6)) - {"a/f002.txt"})
+    assert verify(vault.open()).ok
+
+
+def test_an_extract_of_everything_walks_the_index_and_keeps_no_list(
+    vault: Vault, small_pages: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The whole vault is extracted from two walks of the path index (check, then
+    extract); without keep_written no path is kept, only counts and digests; a target
+    already in DEST still stops it before anything is written."""
+    names = [*_names("a", 7), *_names("b", 5)]
+    vault.add(names)
+    out = tmp_path / "out"
+    with monkeypatch.context() as patched:
+        patched.setattr(catalog_module, "read_journal", _refused)
+        result = extract(
+            vault.open(), [], out, False, vault.registry, vault.env, keep_written=False
+        )
+        assert (result.files, result.written, len(result.digests)) == (12, [], 12 * 32)
+        assert sorted(str(p.relative_to(out)) for p in out.rglob("*.txt")) == names
+        (out / "b" / "f004.txt").unlink()
+        with pytest.raises(AlreadyExists, match=r"f000\.txt already exists"):
+            extract(vault.open(), [], out, False, vault.registry, vault.env)
+        assert not (out / "b" / "f004.txt").exists()  # nothing was written

@@ -14,14 +14,20 @@ from medvault.config import DEFAULT_PASSPHRASE_POLICY
 from medvault.crypto import labels
 from medvault.crypto.kdf import Argon2Params
 from medvault.engine.catalog import Located
-from medvault.errors import FormatError, UnsafePath, UnsupportedVersion, WeakPassphrase
+from medvault.errors import (
+    AlreadyExists,
+    FormatError,
+    UnsafePath,
+    UnsupportedVersion,
+    WeakPassphrase,
+)
 from medvault.format import canonical_json as cj
 from medvault.format import entry as efmt
 from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.keys.passphrase import check_strength, generate
 from medvault.secret import Secret
-from medvault.vault.reading import destination, first_existing
+from medvault.vault.reading import check_targets, destination
 
 
 def test_labels_are_distinct_and_prefix_free() -> None:
@@ -156,8 +162,11 @@ def test_first_existing_target_is_found_in_old_folders_only(tmp_path: Path) -> N
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "there.txt").write_bytes(b"x")
     fresh = targets("new/a.txt", "new/b.txt", "old/missing.txt", "top.txt")
-    assert first_existing(fresh) is None
+    assert check_targets(tmp_path, fresh, force=False) is False  # not FAT, nothing there
     clash = targets("new/a.txt", "old/missing.txt", "old/there.txt", "new/b.txt")
-    assert first_existing(clash) == tmp_path / "old" / "there.txt"
+    with pytest.raises(AlreadyExists, match=r"there\.txt already exists"):
+        check_targets(tmp_path, clash, force=False)
+    assert check_targets(tmp_path, clash, force=True) is False
     (tmp_path / "top.txt").write_bytes(b"y")
-    assert first_existing(targets("new/a.txt", "top.txt")) == tmp_path / "top.txt"
+    with pytest.raises(AlreadyExists, match=r"top\.txt already exists"):
+        check_targets(tmp_path, targets("new/a.txt", "top.txt"), force=False)
