@@ -54,6 +54,27 @@ def hwm_mib(pid: int) -> float | None:
     return None
 
 
+def tree_pss_mib(pid: int) -> float:
+    """The proportional set size (MiB) of PID and every process it started, summed: pages
+    a forked helper shares with its parent count once (as RSS would count them twice).
+    What a process that runs alone holds is its VmHWM; a command that forks (extract's
+    decrypting helper) holds this much at the moment it is read."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/smaps_rollup") as rollup:
+                total += (
+                    next(int(line.split()[1]) for line in rollup if line.startswith("Pss:")) / 1024
+                )
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo.extend(int(child) for child in children.read().split())
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
 def peak_until_exit(proc: subprocess.Popen[bytes]) -> float:
     """Peak RSS (MiB) of PROC: VmHWM polled every 10 ms until it exits. It only grows, so
     the last reading is the peak up to within the final 10 ms; 0 if the process exited

@@ -14,8 +14,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from medvault.engine.catalog import Catalog, Located, load_catalog
+from medvault.engine.decrypt_ahead import Decrypted, decrypted_in_order
 from medvault.engine.entry_reading import ReaderCache, following_compact, stream_entry
 from medvault.engine.landing import Landing, Refused, Staged
 from medvault.engine.names import FAT_FILESYSTEMS, fat_problem, shown
@@ -97,6 +99,7 @@ class ExtractResult:
     refused: dict[str, MedvaultError] = field(default_factory=dict)
     untimed: list[str] = field(default_factory=list)  # extracted; mtime could not be set
     keep_written: bool = True
+    decrypted_ahead: int = 0  # files a second process decrypted (engine/decrypt_ahead.py)
 
     def landed(self, item: Staged) -> None:
         """ITEM has its name in DEST: count it (and keep its path if asked)."""
@@ -162,7 +165,7 @@ def _extract(
     def targets() -> Iterator[tuple[Located, Path]]:
         return ((loc, destination(dest_dir, loc.path, resolved)) for loc in chosen())
 
-    fat = check_targets(dest_dir, targets(), force)
+    fat, small_files = check_targets(dest_dir, targets(), force)
     result = ExtractResult(keep_written=keep_written)
     probe = fat or filesystem_of(dest_dir) not in POSIX_NAMES
     with media_errors(str(dest_dir)):
@@ -171,8 +174,10 @@ def _extract(
         )
     readers = ReaderCache(vault)
     try:
-        for loc, target in targets():
-            _extract_or_note(vault, readers, landing, loc, target, result, progress)
+        # Before any pack is opened here: the helper must share no file offset with us.
+        ahead = decrypted_in_order(vault, targets(), small_files, LAND_IN_MEMORY)
+        for loc, target, decrypted in ahead:
+            _extract_or_note(vault, readers, landing, loc, target, result, progress, decrypted)
         with media_errors(str(dest_dir)):
             landing.finish()
     except BaseException:
@@ -205,12 +210,21 @@ def _extract_or_note(
     target: Path,
     result: ExtractResult,
     progress: Callable[[int], None] | None,
+    decrypted: Decrypted | None = None,
 ) -> None:
-    """Extract one file; a damaged file (or one from a newer format), or one refused for
-    what is on its way in DEST, is noted in RESULT and the others still extract."""
+    """Extract one file (DECRYPTED: its plaintext, decrypted ahead and authenticated); a
+    damaged file (or one from a newer format), or one refused for what is on its way in
+    DEST, is noted in RESULT and the others still extract."""
     try:
         with media_errors(target):
-            extract_one(vault, readers, landing, loc, target, progress)
+            if decrypted is None:
+                extract_one(vault, readers, landing, loc, target, progress)
+            else:
+                spot = landing.prepare(loc.path, target)
+                landing.write_small(spot, decrypted.plaintext, decrypted.sha256, decrypted.mtime_ns)
+                result.decrypted_ahead += 1
+                if progress:
+                    progress(loc.payload_len)
     except (IntegrityError, UnsupportedVersion) as exc:
         result.failed[loc.path] = exc.message
         if isinstance(exc, UnsupportedVersion):
@@ -219,10 +233,15 @@ def _extract_or_note(
         result.refused[loc.path] = exc.error
 
 
-def check_targets(dest_dir: Path, targets: Iterable[tuple[Located, Path]], force: bool) -> bool:
+class Checked(NamedTuple):
+    fat: bool  # DEST is FAT/exFAT
+    small_files: int  # files of at most LAND_IN_MEMORY bytes
+
+
+def check_targets(dest_dir: Path, targets: Iterable[tuple[Located, Path]], force: bool) -> Checked:
     """One walk of TARGETS before anything is written: refuse a name DEST_DIR cannot take
     (a refused rename would come only after the plaintext reached the disk): onto FAT/exFAT
-    (True is returned) every rule of fat_problem, elsewhere names longer than 255 bytes;
+    (`fat`) every rule of fat_problem, elsewhere names longer than 255 bytes;
     then, unless FORCE, a target already there (a dangling link too): the rename makes the
     same check again, race-free. A folder that does not exist holds none of them, so
     extracting into a new folder stats each folder once rather than every file."""
@@ -234,7 +253,9 @@ def check_targets(dest_dir: Path, targets: Iterable[tuple[Located, Path]], force
     first_bad: tuple[str, str, str] | None = None
     bad = 0
     existing: Path | None = None
+    small = 0
     for loc, target in targets:
+        small += loc.size <= LAND_IN_MEMORY
         if fat or len(loc.path.encode()) > NAME_MAX_BYTES:
             *folder_parts, name = loc.path.split("/")
             for part in folder_parts:
@@ -264,7 +285,7 @@ def check_targets(dest_dir: Path, targets: Iterable[tuple[Located, Path]], force
         )
     if existing is not None:
         raise AlreadyExists(f"{existing} already exists", hint="use --force to overwrite")
-    return fat
+    return Checked(fat, small)
 
 
 def _too_long(name: str) -> str | None:

@@ -162,11 +162,11 @@ def test_first_existing_target_is_found_in_old_folders_only(tmp_path: Path) -> N
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "there.txt").write_bytes(b"x")
     fresh = targets("new/a.txt", "new/b.txt", "old/missing.txt", "top.txt")
-    assert check_targets(tmp_path, fresh, force=False) is False  # not FAT, nothing there
+    assert check_targets(tmp_path, fresh, force=False) == (False, 4)  # not FAT, all small
     clash = targets("new/a.txt", "old/missing.txt", "old/there.txt", "new/b.txt")
     with pytest.raises(AlreadyExists, match=r"there\.txt already exists"):
         check_targets(tmp_path, clash, force=False)
-    assert check_targets(tmp_path, clash, force=True) is False
+    assert check_targets(tmp_path, clash, force=True).fat is False
     (tmp_path / "top.txt").write_bytes(b"y")
     with pytest.raises(AlreadyExists, match=r"top\.txt already exists"):
         check_targets(tmp_path, targets("new/a.txt", "top.txt"), force=False)

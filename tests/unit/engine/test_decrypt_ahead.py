@@ -1,0 +1,125 @@
+"""An extract of many small files has them decrypted ahead by a forked helper
+(engine/decrypt_ahead.py). The helper only saves time: the files land exactly as without
+it, in the same order, and whatever it cannot decrypt (a damaged entry) or cannot finish
+(it is killed) the extract does itself, with the same result and the same messages."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from medvault.engine import decrypt_ahead
+from medvault.engine.catalog import Located, load_catalog
+from medvault.vault.add import add_files
+from medvault.vault.reading import LAND_IN_MEMORY, ExtractResult, extract
+from tests.conftest import Workspace
+from tests.support.library_vault import LibraryVault
+
+SMALL = 150  # above decrypt_ahead.MIN_FILES, several batches
+PACK_PRELUDE = 56  # FORMAT.md: entry offsets count from the end of a pack part's prelude
+
+
+@pytest.fixture
+def vault(ws: Workspace, tmp_path: Path) -> Iterator[LibraryVault]:
+    if not decrypt_ahead.worth_it(SMALL):
+        pytest.skip("decrypting ahead needs Linux and a second core")
+    made = LibraryVault(ws, tmp_path)
+    src = tmp_path / "src"
+    for number in range(SMALL):
+        (src / f"d{number % 3}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{number % 3}" / f"f{number:03d}.txt").write_bytes(os.urandom(number * 7))
+    # A large file between the small ones (path order): extracted in-process, in its place.
+    (src / "d1" / "f050.zzz").write_bytes(os.urandom(LAND_IN_MEMORY + 5))
+    add_files(made.open(), [src], False, made.registry, made.env)
+    yield made
+    made.registry.close()
+
+
+def _extract(
+    vault: LibraryVault, out: Path, progress: Callable[[int], None] | None = None
+) -> ExtractResult:
+    return extract(vault.open(), [], out, False, vault.registry, vault.env, progress=progress)
+
+
+def _same_tree(src: Path, out: Path) -> None:
+    def digests(root: Path) -> dict[str, str]:
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*")
+            if p.is_file()
+        }
+
+    assert digests(out) == digests(src)
+
+
+def test_small_files_are_decrypted_ahead_and_land_as_without_it(
+    vault: LibraryVault, tmp_path: Path
+) -> None:
+    result = _extract(vault, tmp_path / "out")
+    assert result.decrypted_ahead == SMALL  # every small file; the large one in-process
+    assert result.files == SMALL + 1 and not result.failed
+    listed = sorted(loc.path for loc in load_catalog(vault.open()).live())
+    assert [str(p.relative_to(tmp_path / "out")) for p in result.written] == listed
+    _same_tree(tmp_path / "src", tmp_path / "out" / "src")
+    assert not psutil.Process().children()  # the helper is gone
+
+
+def test_a_file_the_helper_cannot_decrypt_is_extracted_here_and_fails_the_same(
+    vault: LibraryVault, tmp_path: Path
+) -> None:
+    live = {loc.path: loc for loc in load_catalog(vault.open()).live()}
+    damaged: Located = live["src/d2/f080.txt"]
+    pack = vault.drive / "MEDVAULT" / "objects" / damaged.pack[:2] / f"{damaged.pack}.mvo"
+    data = bytearray(pack.read_bytes())
+    data[PACK_PRELUDE + damaged.offset + damaged.header_len + 3] ^= 1  # in its payload
+    pack.write_bytes(bytes(data))
+    result = _extract(vault, tmp_path / "out")
+    alone = extract(  # one file: no helper
+        vault.open(), [damaged.path], tmp_path / "alone", False, vault.registry, vault.env
+    )
+    assert alone.decrypted_ahead == 0 and set(alone.failed) == {damaged.path}
+    assert result.failed == alone.failed
+    assert result.decrypted_ahead == SMALL - 1 and result.files == SMALL
+    assert not (tmp_path / "out" / "src" / "d2" / "f080.txt").exists()
+
+
+class SignalAt:
+    """A progress callback that sends SIGNUM to the helper at its 40th call."""
+
+    def __init__(self, signum: signal.Signals) -> None:
+        self.signum, self.calls = signum, 0
+
+    def __call__(self, _size: int) -> None:
+        self.calls += 1
+        if self.calls == 40:
+            for child in psutil.Process().children():
+                os.kill(child.pid, self.signum)
+
+
+def test_when_the_helper_is_killed_the_extract_finishes_without_it(
+    vault: LibraryVault, tmp_path: Path
+) -> None:
+    kill = SignalAt(signal.SIGKILL)
+    result = _extract(vault, tmp_path / "out", progress=kill)
+    assert kill.calls >= 40 and 0 < result.decrypted_ahead < SMALL
+    assert result.files == SMALL + 1 and not result.failed
+    _same_tree(tmp_path / "src", tmp_path / "out" / "src")
+    assert not psutil.Process().children()
+
+
+def test_a_helper_that_stops_answering_is_stopped_and_the_extract_goes_on(
+    vault: LibraryVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper stuck (here: stopped with SIGSTOP) is killed after STALLED_S of silence."""
+    monkeypatch.setattr(decrypt_ahead, "STALLED_S", 0.5)
+    result = _extract(vault, tmp_path / "out", progress=SignalAt(signal.SIGSTOP))
+    assert 0 < result.decrypted_ahead < SMALL
+    assert result.files == SMALL + 1 and not result.failed
+    _same_tree(tmp_path / "src", tmp_path / "out" / "src")
+    assert not psutil.Process().children()
