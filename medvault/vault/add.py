@@ -15,6 +15,7 @@ from pathlib import Path
 
 from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.engine.catalog import Located
+from medvault.engine.helper_process import in_order
 from medvault.engine.names import shown
 from medvault.engine.path_index import LiveFiles, live_files
 from medvault.engine.path_index import refresh as refresh_path_index
@@ -31,6 +32,14 @@ from medvault.store.entries import SealedHeader, seal_entry
 from medvault.store.journal import JournalAppender
 from medvault.store.lock import writer_lock
 from medvault.store.readback import Setting, needs_readback
+from medvault.vault.add_ahead import (
+    Sealed,
+    Task,
+    decode_answer,
+    decode_task,
+    encode_task,
+    seal_small,
+)
 from medvault.vault.custody import record as record_event
 from medvault.vault.env import Env
 from medvault.vault.space import Need, check_fits
@@ -405,6 +414,7 @@ class AddResult:
     count: int
     skipped: int = 0  # already in the vault, identical (--skip-existing)
     skipped_bytes: int = 0
+    sealed_ahead: int = 0  # files a second process read and sealed (vault/add_ahead.py)
 
 
 def add_files(
@@ -457,14 +467,10 @@ def add_planned(
         journal = open_journal(vault, files.catalog)
         read_back = needs_readback(vault.paths.root, verify_writes)
         committer = Committer(vault, journal, on_commit, keep=keep_files, read_back=read_back)
+        ahead = 0
         try:
             with committer:
-                for item in planned:
-                    if skip.pop(item.stored, None) is not None:
-                        continue  # identical and already in the vault (counted up front)
-                    _store_one(
-                        vault, committer, item, _replaced(live, item, replace), env, progress
-                    )
+                ahead = _store_all(vault, committer, planned, skip, live, replace, env, progress)
             if committer.count:
                 _refresh_index(vault, files, journal, committer)
         except (SourceUnreadable, AlreadyExists) as exc:
@@ -481,7 +487,9 @@ def add_planned(
                     "requested": requested,
                 }
                 record_event(registry, env, action, {**summary, **(details or {})}, vault=vault)
-    return AddResult(committer.committed, committer.bytes, committer.count, *skipped)
+    result = AddResult(committer.committed, committer.bytes, committer.count, *skipped)
+    result.sealed_ahead = ahead
+    return result
 
 
 def _refresh_index(
@@ -546,9 +554,15 @@ def _store_one(
     replaced: tuple[str, ...],
     env: Env,
     progress: Callable[[int], None] | None,
+    sealed: Sealed | None = None,
 ) -> None:
-    """Write ITEM as one entry; a large file is a commit of its own, small ones are
-    committed together when the group is full."""
+    """Write ITEM as one entry (SEALED: sealed ahead by the helper process); a large file
+    is a commit of its own, small ones are committed together when the group is full."""
+    if sealed is not None:
+        committer.add_pending(_write_sealed(committer, item, replaced, env, progress, sealed))
+        if committer.full:
+            committer.commit()
+        return
     # Small files are read here, not ahead on other threads: handing each to a reader (and
     # the GIL back and forth) cost more than reading it, cached or not.
     small = _read_small(item) if item.size <= SMALL_FILE else None
@@ -557,6 +571,92 @@ def _store_one(
     committer.add_pending(_write_entry(vault, committer, item, replaced, env, progress, small))
     if item.size > SMALL_FILE or committer.full:
         committer.commit()
+
+
+def _store_all(
+    vault: UnlockedVault,
+    committer: Committer,
+    planned: list[Planned] | SourcePlan,
+    skip: dict[str, int],
+    live: dict[str, Located],
+    replace: bool,
+    env: Env,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Store every planned file but those SKIP names (identical and already in the vault,
+    counted up front), in order; returns how many the helper process sealed."""
+    todo = (item for item in planned if skip.pop(item.stored, None) is None)
+    ahead = 0
+    for item, sealed in _sealed_ahead(vault, todo, live, replace, env, _small_files(planned)):
+        ahead += sealed is not None
+        _store_one(vault, committer, item, _replaced(live, item, replace), env, progress, sealed)
+    return ahead
+
+
+def _small_files(planned: list[Planned] | SourcePlan) -> int:
+    if isinstance(planned, SourcePlan):
+        return planned.need.files - planned.need.large_files
+    return sum(1 for item in planned if item.size <= SMALL_FILE)
+
+
+def _write_sealed(
+    committer: Committer,
+    item: Planned,
+    replaced: tuple[str, ...],
+    env: Env,
+    progress: Callable[[int], None] | None,
+    sealed: Sealed,
+) -> Located:
+    """SEALED's entry into the current pack, and its index entry (the metadata the helper
+    sealed: add_ahead.seal_small)."""
+    writer = committer.entry(len(sealed.entry))
+    offset = writer.position
+    writer.write(sealed.entry)
+    if progress:
+        progress(item.size)
+    user, host = env.actor.user, env.actor.host
+    meta = FileMeta(
+        item.stored, item.size, sealed.sha256, item.mtime_ns, sealed.added_at, user, host, replaced
+    )
+    file_id = sealed.file_id.hex()
+    return file_entry(file_id, writer.name, offset, sealed.header_len, sealed.payload_len, meta)
+
+
+def _sealed_ahead(
+    vault: UnlockedVault,
+    items: Iterable[Planned],
+    live: dict[str, Located],
+    replace: bool,
+    env: Env,
+    helped: int,
+) -> Iterator[tuple[Planned, Sealed | None]]:
+    """ITEMS in order, each small one with its entry when the helper process read and
+    sealed it (vault/add_ahead.py), else None: stored here, the usual way. A clash is
+    never sent: the parent refuses it in its place."""
+
+    def task_of(item: Planned) -> bytes | None:
+        if item.size > SMALL_FILE:
+            return None
+        try:
+            replaces = _replaced(live, item, replace)
+        except AlreadyExists:
+            return None
+        fields = (item.source, item.stored, item.size, item.mtime_ns, item.dev, item.ino)
+        return encode_task(Task(*fields, replaces))
+
+    def work(data: bytes) -> bytes:
+        task = decode_task(data)
+        planned = Planned(task.source, task.stored, task.size, task.mtime_ns, task.dev, task.ino)
+        try:
+            small = _read_small(planned)
+        except Exception:  # the parent stores it itself, and refuses it with the usual error
+            return b""
+        actor = env.actor
+        return seal_small(
+            vault, task, small.data, small.sha256, env.timestamp, actor.user, actor.host
+        )
+
+    return in_order(items, helped, task_of, work, lambda _item, answer: decode_answer(answer))
 
 
 def _refuse_clashes(

@@ -176,7 +176,7 @@ def _extract(
     try:
         # Before any pack is opened here: the helper must share no file offset with us.
         ahead = decrypted_in_order(vault, targets(), small_files, LAND_IN_MEMORY)
-        for loc, target, decrypted in ahead:
+        for (loc, target), decrypted in ahead:
             _extract_or_note(vault, readers, landing, loc, target, result, progress, decrypted)
         with media_errors(str(dest_dir)):
             landing.finish()

@@ -14,20 +14,21 @@ from pathlib import Path
 import psutil
 import pytest
 
-from medvault.engine import decrypt_ahead
+from medvault.engine import helper_process
 from medvault.engine.catalog import Located, load_catalog
 from medvault.vault.add import add_files
 from medvault.vault.reading import LAND_IN_MEMORY, ExtractResult, extract
 from tests.conftest import Workspace
+from tests.support.helper_signals import SignalAt
 from tests.support.library_vault import LibraryVault
 
-SMALL = 150  # above decrypt_ahead.MIN_FILES, several batches
+SMALL = 150  # above helper_process.MIN_ITEMS, several batches
 PACK_PRELUDE = 56  # FORMAT.md: entry offsets count from the end of a pack part's prelude
 
 
 @pytest.fixture
 def vault(ws: Workspace, tmp_path: Path) -> Iterator[LibraryVault]:
-    if not decrypt_ahead.worth_it(SMALL):
+    if not helper_process.worth_it(SMALL):
         pytest.skip("decrypting ahead needs Linux and a second core")
     made = LibraryVault(ws, tmp_path)
     src = tmp_path / "src"
@@ -89,19 +90,6 @@ def test_a_file_the_helper_cannot_decrypt_is_extracted_here_and_fails_the_same(
     assert not (tmp_path / "out" / "src" / "d2" / "f080.txt").exists()
 
 
-class SignalAt:
-    """A progress callback that sends SIGNUM to the helper at its 40th call."""
-
-    def __init__(self, signum: signal.Signals) -> None:
-        self.signum, self.calls = signum, 0
-
-    def __call__(self, _size: int) -> None:
-        self.calls += 1
-        if self.calls == 40:
-            for child in psutil.Process().children():
-                os.kill(child.pid, self.signum)
-
-
 def test_when_the_helper_is_killed_the_extract_finishes_without_it(
     vault: LibraryVault, tmp_path: Path
 ) -> None:
@@ -117,7 +105,7 @@ def test_a_helper_that_stops_answering_is_stopped_and_the_extract_goes_on(
     vault: LibraryVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A helper stuck (here: stopped with SIGSTOP) is killed after STALLED_S of silence."""
-    monkeypatch.setattr(decrypt_ahead, "STALLED_S", 0.5)
+    monkeypatch.setattr(helper_process, "STALLED_S", 0.5)
     result = _extract(vault, tmp_path / "out", progress=SignalAt(signal.SIGSTOP))
     assert 0 < result.decrypted_ahead < SMALL
     assert result.files == SMALL + 1 and not result.failed
