@@ -1625,8 +1625,9 @@ def render(bench: Bench, peers: Peers, install_note: str, verdicts: list[Goal]) 
         "what it writes before it exits; the peers do not, so only the durable figures "
         "compare like with like, and **the goals below are judged on the durable times**. "
         "MB = 10^6 bytes. Peak RSS is VmHWM polled every 10 ms (for shell pipelines and "
-        "loops, the largest process of the tree, from GNU time). Everything written before a "
-        "case is synced (untimed) before it starts.",
+        "loops, the largest process of the tree, from GNU time; for a medvault command with "
+        "its helper process, the tree's summed PSS when that is more). Everything written "
+        "before a case is synced (untimed) before it starts.",
         "",
         *rate_table(bench, BIG, f"One {args.big_mib} MiB file", "MB/s"),
         *rate_table(bench, SMALL, f"{args.small:,} files of 4 KiB", "files/s"),
