@@ -65,10 +65,13 @@ class Logical:
 
 @dataclass
 class Following:
-    """The segments that follow a base: those read, in order, with their bytes; those the
-    base already holds; and why the journal ends early, if it does."""
+    """The segments that follow a base: those read, in order, with their lengths; those
+    the base already holds; and why the journal ends early, if it does. Segment bytes are
+    checked and let go, not kept: up to a quarter of the base can be in segments (tens of
+    MiB on a vault of a million files), and a reader of the path index needs none of it
+    but the records after the index (read_segment reads one again when needed)."""
 
-    used: list[tuple[Path, bytes]] = field(default_factory=list)
+    used: list[tuple[Path, int]] = field(default_factory=list)
     covered: list[Path] = field(default_factory=list)
     damage: str | None = None
 
@@ -98,10 +101,23 @@ def following_segments(paths: VaultPaths, count: int, end: int, torn: bool) -> F
         if piece.torn_tail or not piece.records:
             walk.damage = f"index: segment {path.name} is not whole"
             break
-        walk.used.append((path, data))
+        walk.used.append((path, len(data)))
         count += len(piece.records)
         end += len(data)
     return walk
+
+
+def read_segment(path: Path, length: int) -> bytes:
+    """A segment following_segments accepted, read again: IntegrityError if it is no
+    longer what it was (segments are written once; only a fold by another writer, which
+    put its records into a new base, deletes one meanwhile)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise JournalMoved(f"index: segment {path.name} was folded away meanwhile") from None
+    if len(data) != length:
+        raise JournalMoved(f"index: segment {path.name} changed meanwhile")
+    return data
 
 
 def logical_journal(paths: VaultPaths) -> Logical:
@@ -112,8 +128,8 @@ def logical_journal(paths: VaultPaths) -> Logical:
     except FormatError:
         return Logical(base, [], [], len(base))  # read_journal reports it
     walk = following_segments(paths, len(split.records), len(base), split.torn_tail)
-    data = b"".join([base, *(data for _path, data in walk.used)])
-    used = [path for path, _data in walk.used]
+    data = b"".join([base, *(read_segment(path, length) for path, length in walk.used)])
+    used = [path for path, _length in walk.used]
     return Logical(data, used, walk.covered, len(base), walk.damage)
 
 
@@ -138,10 +154,10 @@ def logical_from(paths: VaultPaths, start: int) -> tuple[bytes, bytes]:
         except FormatError:
             return prelude, b"".join(pieces)  # as logical_journal: the base alone
     end = size
-    for _path, data in following_segments(paths, count, size, torn).used:
-        if end + len(data) > start:
-            pieces.append(data[max(0, start - end) :])
-        end += len(data)
+    for path, length in following_segments(paths, count, size, torn).used:
+        if end + length > start:
+            pieces.append(read_segment(path, length)[max(0, start - end) :])
+        end += length
     return prelude, b"".join(pieces)
 
 
@@ -182,6 +198,18 @@ def open_record_under(
 def read_journal(
     paths: VaultPaths, vault_keys: VaultKeys, keep_records: bool = True
 ) -> JournalRead:
+    """_read_journal_once, again if a writer's fold replaced the journal while it was read
+    (readers take no lock; a fold keeps every record, so the next read sees them all)."""
+    for _attempt in range(FOLD_RACE_TRIES - 1):
+        with contextlib.suppress(JournalMoved):
+            return _read_journal_once(paths, vault_keys, keep_records)
+    return _read_journal_once(paths, vault_keys, keep_records)
+
+
+FOLD_RACE_TRIES = 3
+
+
+def _read_journal_once(paths: VaultPaths, vault_keys: VaultKeys, keep_records: bool) -> JournalRead:
     """The journal's records, authenticated under the index key of the current key epoch
     or of an earlier one whose records an unfinished re-key has not re-encrypted yet.
 
@@ -211,7 +239,7 @@ def read_journal(
             out.damage = f"index: {exc.message}"
             return out
         walk = following_segments(paths, count, size, torn)
-        out.segments = [path for path, _data in walk.used]
+        out.segments = [path for path, _length in walk.used]
         out.covered, out.torn_tail = walk.covered, torn
         base.seek(journal_fmt.PRELUDE_LEN)
         records = itertools.chain(
@@ -255,11 +283,12 @@ def _open_in_order(
 
 
 def _segments_records(
-    used: list[tuple[Path, bytes]], count: int, end: int
+    used: list[tuple[Path, int]], count: int, end: int
 ) -> Iterator[journal_fmt.RawRecord]:
     """The records of the segments following_segments accepted, after a base of COUNT
-    records and END bytes."""
-    for _path, data in used:
+    records and END bytes, one segment read at a time."""
+    for path, length in used:
+        data = read_segment(path, length)
         piece = journal_fmt.split_from(data, end, end, count)
         yield from piece.records
         count += len(piece.records)
@@ -393,12 +422,13 @@ class JournalAppender:
         except (OSError, FormatError):
             return  # a base that cannot be read or framed is repair's, not a fold's
         walk = following_segments(self.paths, count, size, torn)
-        grown = sum(len(data) for _path, data in walk.used)
+        grown = sum(length for _path, length in walk.used)
         big = grown >= max(FOLD_MIN_BYTES, size // 4)
         if not (force or len(found) >= MAX_SEGMENTS or big) or walk.damage is not None:
             return
         pieces = itertools.chain(
-            fsio.read_pieces(self.paths.journal, size), (data for _path, data in walk.used)
+            fsio.read_pieces(self.paths.journal, size),
+            (read_segment(path, length) for path, length in walk.used),
         )
         with media_errors("the index"):
             write_durable_pieces(self.paths.journal, pieces, self.paths.tmp, "journal.tmp")

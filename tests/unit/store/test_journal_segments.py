@@ -11,6 +11,8 @@ import contextlib
 import json
 from pathlib import Path
 
+import pytest
+
 from medvault.crypto.symmetric import AuthenticationFailed
 from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.errors import FormatError, MediaFull
@@ -284,3 +286,19 @@ def test_a_record_that_fails_authentication_ends_the_journal_read(
     base.write_bytes(bytes(data))
     _read_as_the_whole(drive)
     assert read_journal(vault.paths, vault.keys).damage == "index record 1 failed authentication"
+
+
+def test_a_segment_gone_or_changed_after_it_was_checked_is_reported_as_moved(
+    tmp_path: Path,
+) -> None:
+    """Segment bytes are not kept once checked (following_segments), only read again when
+    needed: one a fold deleted meanwhile, or one that is not the length checked, is
+    JournalMoved (read_journal then reads the journal again; path index readers fall back)."""
+    segment = tmp_path / "journal.0000000007.mvj"
+    segment.write_bytes(b"x" * 40)
+    assert journal.read_segment(segment, 40) == b"x" * 40
+    with pytest.raises(journal.JournalMoved, match="changed meanwhile"):
+        journal.read_segment(segment, 41)
+    segment.unlink()
+    with pytest.raises(journal.JournalMoved, match="folded away meanwhile"):
+        journal.read_segment(segment, 40)
