@@ -50,7 +50,12 @@ class Helper:
     def __init__(self, work: Callable[[bytes], bytes]) -> None:
         task_read, task_write = os.pipe()
         answer_read, answer_write = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (task_read, task_write, answer_read, answer_write):
+                os.close(fd)
+            raise
         if pid == 0:
             os.close(task_write)
             os.close(answer_read)
@@ -116,7 +121,9 @@ def in_order(
     if not worth_it(helped):
         yield from ((item, None) for item in items)
         return
-    helper: Helper | None = Helper(work)
+    helper: Helper | None = None
+    with contextlib.suppress(OSError):  # no fork (no memory, too many processes): no help
+        helper = Helper(work)
     pending: deque[Batch[T]] = deque()
     batch: Batch[T] = []
     try:

@@ -111,3 +111,17 @@ def test_a_helper_that_stops_answering_is_stopped_and_the_extract_goes_on(
     assert result.files == SMALL + 1 and not result.failed
     _same_tree(tmp_path / "src", tmp_path / "out" / "src")
     assert not psutil.Process().children()
+
+
+def test_when_no_helper_can_be_forked_the_extract_does_it_all(
+    vault: LibraryVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    open_before = len(os.listdir("/proc/self/fd"))
+    result = _extract(vault, tmp_path / "out")
+    assert result.decrypted_ahead == 0 and result.files == SMALL + 1 and not result.failed
+    _same_tree(tmp_path / "src", tmp_path / "out" / "src")
+    assert len(os.listdir("/proc/self/fd")) == open_before  # its pipes were closed
