@@ -11,7 +11,7 @@ way, which reports what is wrong as it always has.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ class Decrypted:
 
 def decrypted_in_order(
     vault: UnlockedVault, items: Iterable[tuple[Located, Path]], small_files: int, limit: int
-) -> Iterator[tuple[tuple[Located, Path], Decrypted | None]]:
+) -> Generator[tuple[tuple[Located, Path], Decrypted | None], None, None]:
     """ITEMS in their order, each with its plaintext when the helper decrypted it (files of
     at most LIMIT bytes, when SMALL_FILES of them make a helper worth it), else None: the
     caller extracts those itself."""

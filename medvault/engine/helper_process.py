@@ -113,7 +113,7 @@ def in_order(
     task_of: Callable[[T], bytes | None],
     work: Callable[[bytes], bytes],
     result_of: Callable[[T, bytes], R | None],
-) -> Iterator[tuple[T, R | None]]:
+) -> Generator[tuple[T, R | None], None, None]:
     """ITEMS in their order, each with the helper's result for it, or None: the caller
     does that one itself. TASK_OF(item) is the task to send (None: not for the helper);
     WORK runs in the helper; RESULT_OF(item, answer) reads a non-empty answer. HELPED: how

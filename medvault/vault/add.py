@@ -8,7 +8,7 @@ import hashlib
 import os
 import stat
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from io import BufferedReader
 from pathlib import Path
@@ -587,9 +587,12 @@ def _store_all(
     counted up front), in order; returns how many the helper process sealed."""
     todo = (item for item in planned if skip.pop(item.stored, None) is None)
     ahead = 0
-    for item, sealed in _sealed_ahead(vault, todo, live, replace, env, _small_files(planned)):
-        ahead += sealed is not None
-        _store_one(vault, committer, item, _replaced(live, item, replace), env, progress, sealed)
+    sealing = _sealed_ahead(vault, todo, live, replace, env, _small_files(planned))
+    with contextlib.closing(sealing):  # however the loop ends: the helper never outlives it
+        for item, sealed in sealing:
+            ahead += sealed is not None
+            replaced = _replaced(live, item, replace)
+            _store_one(vault, committer, item, replaced, env, progress, sealed)
     return ahead
 
 
@@ -629,7 +632,7 @@ def _sealed_ahead(
     replace: bool,
     env: Env,
     helped: int,
-) -> Iterator[tuple[Planned, Sealed | None]]:
+) -> Generator[tuple[Planned, Sealed | None], None, None]:
     """ITEMS in order, each small one with its entry when the helper process read and
     sealed it (vault/add_ahead.py), else None: stored here, the usual way. A clash is
     never sent: the parent refuses it in its place."""

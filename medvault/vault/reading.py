@@ -10,6 +10,7 @@ appears during the extract (engine/landing.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -175,9 +176,11 @@ def _extract(
     readers = ReaderCache(vault)
     try:
         # Before any pack is opened here: the helper must share no file offset with us.
+        # Closed however the loop ends, so that the helper never outlives it.
         ahead = decrypted_in_order(vault, targets(), small_files, LAND_IN_MEMORY)
-        for (loc, target), decrypted in ahead:
-            _extract_or_note(vault, readers, landing, loc, target, result, progress, decrypted)
+        with contextlib.closing(ahead):
+            for (loc, target), decrypted in ahead:
+                _extract_or_note(vault, readers, landing, loc, target, result, progress, decrypted)
         with media_errors(str(dest_dir)):
             landing.finish()
     except BaseException:

@@ -11,7 +11,6 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from medvault.engine import helper_process
@@ -19,7 +18,7 @@ from medvault.engine.catalog import Located, load_catalog
 from medvault.vault.add import add_files
 from medvault.vault.reading import LAND_IN_MEMORY, ExtractResult, extract
 from tests.conftest import Workspace
-from tests.support.helper_signals import SignalAt
+from tests.support.helper_signals import SignalAt, children
 from tests.support.library_vault import LibraryVault
 
 SMALL = 150  # above helper_process.MIN_ITEMS, several batches
@@ -62,13 +61,14 @@ def _same_tree(src: Path, out: Path) -> None:
 def test_small_files_are_decrypted_ahead_and_land_as_without_it(
     vault: LibraryVault, tmp_path: Path
 ) -> None:
+    others = children()
     result = _extract(vault, tmp_path / "out")
     assert result.decrypted_ahead == SMALL  # every small file; the large one in-process
     assert result.files == SMALL + 1 and not result.failed
     listed = sorted(loc.path for loc in load_catalog(vault.open()).live())
     assert [str(p.relative_to(tmp_path / "out")) for p in result.written] == listed
     _same_tree(tmp_path / "src", tmp_path / "out" / "src")
-    assert not psutil.Process().children()  # the helper is gone
+    assert not children() - others  # the helper is gone
 
 
 def test_a_file_the_helper_cannot_decrypt_is_extracted_here_and_fails_the_same(
@@ -93,24 +93,26 @@ def test_a_file_the_helper_cannot_decrypt_is_extracted_here_and_fails_the_same(
 def test_when_the_helper_is_killed_the_extract_finishes_without_it(
     vault: LibraryVault, tmp_path: Path
 ) -> None:
+    others = children()
     kill = SignalAt(signal.SIGKILL)
     result = _extract(vault, tmp_path / "out", progress=kill)
     assert kill.calls >= 40 and 0 < result.decrypted_ahead < SMALL
     assert result.files == SMALL + 1 and not result.failed
     _same_tree(tmp_path / "src", tmp_path / "out" / "src")
-    assert not psutil.Process().children()
+    assert not children() - others
 
 
 def test_a_helper_that_stops_answering_is_stopped_and_the_extract_goes_on(
     vault: LibraryVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A helper stuck (here: stopped with SIGSTOP) is killed after STALLED_S of silence."""
+    others = children()
     monkeypatch.setattr(helper_process, "STALLED_S", 0.5)
     result = _extract(vault, tmp_path / "out", progress=SignalAt(signal.SIGSTOP))
     assert 0 < result.decrypted_ahead < SMALL
     assert result.files == SMALL + 1 and not result.failed
     _same_tree(tmp_path / "src", tmp_path / "out" / "src")
-    assert not psutil.Process().children()
+    assert not children() - others
 
 
 def test_when_no_helper_can_be_forked_the_extract_does_it_all(

@@ -12,7 +12,6 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from medvault.engine import helper_process
@@ -21,7 +20,7 @@ from medvault.vault.add import SMALL_FILE, add_files
 from medvault.vault.reading import extract
 from medvault.vault.verify import verify
 from tests.conftest import Workspace
-from tests.support.helper_signals import SignalAt
+from tests.support.helper_signals import SignalAt, children
 from tests.support.library_vault import LibraryVault
 
 SMALL = 150  # above helper_process.MIN_ITEMS, several batches
@@ -64,9 +63,10 @@ def _holds_exactly(vault: LibraryVault, src: Path, out: Path) -> None:
 def test_small_files_are_sealed_ahead_and_the_vault_holds_them_exactly(
     vault: LibraryVault, src: Path, tmp_path: Path
 ) -> None:
+    others = children()
     result = add_files(vault.open(), [src], False, vault.registry, vault.env)
     assert result.sealed_ahead == SMALL and result.count == SMALL + 1
-    assert not psutil.Process().children()  # the helper is gone
+    assert not children() - others  # the helper is gone
     _holds_exactly(vault, src, tmp_path / "out")
     ids = [loc.file_id for loc in result.files]
     assert len(set(ids)) == len(ids)  # the helper's random pool is not the parent's
@@ -75,10 +75,11 @@ def test_small_files_are_sealed_ahead_and_the_vault_holds_them_exactly(
 def test_when_the_helper_is_killed_the_add_finishes_without_it(
     vault: LibraryVault, src: Path, tmp_path: Path
 ) -> None:
+    others = children()
     kill = SignalAt(signal.SIGKILL)
     result = add_files(vault.open(), [src], False, vault.registry, vault.env, progress=kill)
     assert kill.calls >= 40 and 0 < result.sealed_ahead < SMALL
-    assert result.count == SMALL + 1 and not psutil.Process().children()
+    assert result.count == SMALL + 1 and not children() - others
     _holds_exactly(vault, src, tmp_path / "out")
 
 
@@ -87,11 +88,15 @@ def test_a_file_the_helper_cannot_read_is_refused_in_its_place(
 ) -> None:
     """/proc/version says it is empty and is not: the helper gives it back, and the add
     refuses it itself, as without the helper, after the files before it."""
+    others = children()
     odd = tmp_path / "odd"
     odd.symlink_to("/proc/version")  # a SOURCE may be a link: followed
     with pytest.raises(SourceUnreadable, match="changed while"):
         add_files(vault.open(), [src, odd], False, vault.registry, vault.env)
     assert verify(vault.open()).ok
+    # The helper is gone with the failed add, although the error (and its traceback,
+    # which holds the add's frames) is still alive here.
+    assert not children() - others
 
 
 def test_an_error_that_ends_the_items_comes_after_the_items_before_it() -> None:
