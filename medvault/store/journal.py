@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from medvault.crypto.key_schedule import VaultKeys
 from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
@@ -133,6 +133,18 @@ def logical_journal(paths: VaultPaths) -> Logical:
     return Logical(data, used, walk.covered, len(base), walk.damage)
 
 
+def count_base(base: BinaryIO) -> tuple[int, int, bool]:
+    """(size, whole records, torn tail) of the open base file, by its records' length
+    fields alone (journal_fmt.count_records; FormatError as it)."""
+    size = os.fstat(base.fileno()).st_size
+
+    def read_at(offset: int, length: int) -> bytes:
+        base.seek(offset)
+        return base.read(length)
+
+    return (size, *journal_fmt.count_records(read_at, size))
+
+
 def logical_from(paths: VaultPaths, start: int) -> tuple[bytes, bytes]:
     """The base's prelude and logical_journal(PATHS).data[START:], reading nothing before
     START but the length fields of the base's records (to count them, which tells a
@@ -142,15 +154,10 @@ def logical_from(paths: VaultPaths, start: int) -> tuple[bytes, bytes]:
     with open(paths.journal, "rb") as base:
         size = os.fstat(base.fileno()).st_size
         prelude = base.read(journal_fmt.PRELUDE_LEN)
-
-        def read_at(offset: int, length: int) -> bytes:
-            base.seek(offset)
-            return base.read(length)
-
         base.seek(start)
         pieces = [base.read()] if start < size else []
         try:
-            count, torn = journal_fmt.count_records(read_at, size)
+            size, count, torn = count_base(base)
         except FormatError:
             return prelude, b"".join(pieces)  # as logical_journal: the base alone
     end = size
@@ -227,14 +234,9 @@ def _read_journal_once(paths: VaultPaths, vault_keys: VaultKeys, keep_records: b
     with base:
         size = os.fstat(base.fileno()).st_size
         out = JournalRead(base_length=size)
-
-        def read_at(offset: int, length: int) -> bytes:
-            base.seek(offset)
-            return base.read(length)
-
         try:
-            journal_fmt.check_prelude(read_at(0, journal_fmt.PRELUDE_LEN), vault_id)
-            count, torn = journal_fmt.count_records(read_at, size)
+            journal_fmt.check_prelude(base.read(journal_fmt.PRELUDE_LEN), vault_id)
+            size, count, torn = count_base(base)
         except FormatError as exc:
             out.damage = f"index: {exc.message}"
             return out
@@ -412,13 +414,7 @@ class JournalAppender:
             return
         try:
             with open(self.paths.journal, "rb") as base:
-                size = os.fstat(base.fileno()).st_size
-
-                def read_at(offset: int, length: int) -> bytes:
-                    base.seek(offset)
-                    return base.read(length)
-
-                count, torn = journal_fmt.count_records(read_at, size)
+                size, count, torn = count_base(base)
         except (OSError, FormatError):
             return  # a base that cannot be read or framed is repair's, not a fold's
         walk = following_segments(self.paths, count, size, torn)
