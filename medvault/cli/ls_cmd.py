@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 # Listings show whole paths (control characters escaped, so one file is one line).
 MAX_SHOWN = 1 << 16
+LINES_AT_ONCE = 1024
 
 
 def entry_json(loc: Located) -> dict[str, object]:
@@ -64,13 +65,21 @@ def ls_cmd(unlocked: UnlockedVault, paths: tuple[str, ...], as_json: bool) -> No
         if as_json:
             emit_json_array(entry_json(x) for x in chosen)
             return
-        out = sys.stdout
         zone, times = listing_zone(), dict[str, str]()
-        for loc in chosen:
-            second = loc.added_at[:19]  # files added together share it: convert it once
-            if second not in times:
-                times[second] = zone.shown(loc.added_at)
-            out.write(f"{loc.size:>12}  {times[second]}  {shown(loc.path, limit=MAX_SHOWN)}\n")
+        lines: list[str] = []  # written LINES_AT_ONCE at a time: one write per line cost more
+        try:
+            for loc in chosen:
+                second = loc.added_at[:19]  # files added together share it: convert it once
+                if second not in times:
+                    times[second] = zone.shown(loc.added_at)
+                lines.append(
+                    f"{loc.size:>12}  {times[second]}  {shown(loc.path, limit=MAX_SHOWN)}\n"
+                )
+                if len(lines) >= LINES_AT_ONCE:
+                    sys.stdout.write("".join(lines))
+                    lines.clear()
+        finally:  # what was listed before an error is shown before it
+            sys.stdout.write("".join(lines))
 
 
 def listing_zone() -> ReportZone:

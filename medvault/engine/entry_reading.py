@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TypeVar
 
 from medvault.engine.catalog import Located, load_catalog, walk_pack
@@ -149,7 +148,7 @@ def found_by_header(vault: UnlockedVault, loc: Located) -> Located | None:
     place = (at.offset, at.header_len, at.payload_len)
     if place == (loc.offset, loc.header_len, loc.payload_len):
         return None
-    return replace(loc, offset=at.offset, header_len=at.header_len, payload_len=at.payload_len)
+    return loc._replace(offset=at.offset, header_len=at.header_len, payload_len=at.payload_len)
 
 
 def authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) -> None:

@@ -20,6 +20,8 @@ WINDOWS_RESERVED = frozenset(
 def shown(path: Path | str, limit: int = SHOWN_MAX) -> str:
     """PATH for one line of output: bytes that are not UTF-8 and control characters
     escaped (\\xff, \\n), and anything longer than LIMIT cut to its end."""
+    if type(path) is str and path.isascii() and path.isprintable():  # most paths: as is
+        return path if len(path) <= limit else "..." + path[-(limit - 3) :]
     text = os.fsencode(path).decode("utf-8", "backslashreplace")
     if not text.isprintable():  # rare: checked per character only when needed
         text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -9,8 +9,6 @@ commit aborts, and the old pack stays).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from medvault.engine.catalog import Located
 from medvault.engine.entry_reading import authenticate_entry, stream_entry
 from medvault.engine.session import UnlockedVault
@@ -56,8 +54,7 @@ def copy_upgraded(
         stream_entry(vault, reader, loc, lambda plain: writer.write(enc.update(plain)))
     for piece in enc.finish():
         writer.write(piece)
-    moved = replace(
-        loc,
+    moved = loc._replace(
         pack=writer.name,
         offset=offset,
         header_len=len(sealed.header),

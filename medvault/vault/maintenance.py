@@ -246,7 +246,7 @@ def _copy_entry(reader: PackReader, loc: Located, committer: Committer) -> Locat
         writer.write(block)
         pos += len(block)
         remaining -= len(block)
-    moved = replace(loc, pack=writer.name, offset=offset)
+    moved = loc._replace(pack=writer.name, offset=offset)
     committer.add_pending(moved)
     return moved
 

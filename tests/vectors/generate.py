@@ -955,7 +955,7 @@ def path_index() -> None:
     for loc in add0:
         if loc.file_id in (fid("z"), fid("u")):
             offset = sum(x.header_len + x.payload_len for x in add3)
-            add3.append(replace(loc, pack=packs[3], offset=offset))
+            add3.append(loc._replace(pack=packs[3], offset=offset))
     records = [
         add_record(packs[0], add0),
         add_record(packs[1], add1),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -259,7 +258,7 @@ def test_an_older_file_under_the_same_path_shows_again_when_the_newest_is_remove
     vault.add(["p/x.txt", *_names("a", 6)])
     opened = vault.open()
     [old] = [x for x in vault.full() if x.path == "p/x.txt"]
-    twin = replace(old, file_id="f" * 32, added_at=old.added_at[:-2] + "9Z")
+    twin = old._replace(file_id="f" * 32, added_at=old.added_at[:-2] + "9Z")
     journal = JournalAppender(opened.paths, opened.keys)
     journal.append(add_record(old.pack, [twin]))
     vault.add(_names("b", 6))  # the snapshot is rewritten, holding both

@@ -14,7 +14,6 @@ import errno
 import hashlib
 import os
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -131,7 +130,7 @@ def test_index_lengths_that_disagree_with_the_header_are_refused_by_name(
     a = _located(vault)["src/a.txt"]
     for wrong in (a.payload_len + 1, a.payload_len - 1):
         with open_reader(vault, a.pack) as reader, pytest.raises(IntegrityError) as caught:
-            stream_entry(vault, reader, replace(a, payload_len=wrong), lambda _b: None)
+            stream_entry(vault, reader, a._replace(payload_len=wrong), lambda _b: None)
         assert caught.value.message == "object payload length does not match its size"
 
 
@@ -145,16 +144,16 @@ def test_a_misplaced_entry_is_found_with_its_own_offset_and_lengths(
     _add(vault, tmp_path / "src", {"a.txt": b"a" * 300, "b.txt": b"b" * 500})
     a = _located(vault)["src/a.txt"]
     for wrong in (
-        replace(a, offset=a.offset + 3),
-        replace(a, header_len=a.header_len + 1),
-        replace(a, payload_len=a.payload_len + 16),
-        replace(a, offset=0, header_len=1, payload_len=1),
+        a._replace(offset=a.offset + 3),
+        a._replace(header_len=a.header_len + 1),
+        a._replace(payload_len=a.payload_len + 16),
+        a._replace(offset=0, header_len=1, payload_len=1),
     ):
         assert found_by_header(vault, wrong) == a
         assert plaintext_sha256(vault, wrong) == _sha(b"a" * 300)
     assert found_by_header(vault, a) is None  # nothing to correct
-    assert found_by_header(vault, replace(a, file_id="ff" * 16, offset=a.offset + 3)) is None
-    tomb = replace(a, kind=efmt.Kind.TOMBSTONE, offset=a.offset + 3)
+    assert found_by_header(vault, a._replace(file_id="ff" * 16, offset=a.offset + 3)) is None
+    tomb = a._replace(kind=efmt.Kind.TOMBSTONE, offset=a.offset + 3)
     assert found_by_header(vault, tomb) is None
     assert list(walked) == [(str(vault.paths.root), a.pack)]
 
@@ -171,7 +170,7 @@ def test_the_walk_cache_is_per_pack_and_keeps_the_most_recent(
     packs = []
     for number in range(WALKED_KEEP + 1):
         loc = at[f"src{number}/f.txt"]
-        assert found_by_header(vault, replace(loc, offset=loc.offset + 1)) == loc
+        assert found_by_header(vault, loc._replace(offset=loc.offset + 1)) == loc
         packs.append(loc.pack)
     assert len(set(packs)) == WALKED_KEEP + 1
     assert list(walked) == [(str(vault.paths.root), p) for p in packs[1:]]
@@ -188,7 +187,7 @@ def test_the_walk_cache_is_per_vault_folder(
     shutil.copytree(drive, copy)
     a = _located(vault)["src/a.txt"]
     _poke(drive, a, a.header_len - 1)  # the header's MAC: the walk stops there
-    misplaced = replace(a, offset=a.offset + 5)
+    misplaced = a._replace(offset=a.offset + 5)
     assert found_by_header(vault, misplaced) is None
     assert found_by_header(_unlock(copy), misplaced) == a
     assert len(walked) == 2
@@ -205,7 +204,7 @@ def test_a_pack_that_cannot_be_opened_finds_nothing(
     data = bytearray(path.read_bytes())
     data[0] ^= 0xFF  # the prelude's magic
     path.write_bytes(bytes(data))
-    assert found_by_header(vault, replace(a, offset=a.offset + 1)) is None
+    assert found_by_header(vault, a._replace(offset=a.offset + 1)) is None
 
 
 def test_the_read_back_follows_an_entry_a_compact_moved(

@@ -9,8 +9,6 @@ tests/unit/vault/test_verify_scenarios.py.
 
 from __future__ import annotations
 
-import dataclasses
-
 from medvault.engine.catalog import Catalog, Located
 from medvault.format import entry as efmt
 from medvault.vault.verify import (
@@ -178,7 +176,7 @@ def test_an_entry_whose_lengths_differ_from_the_index_is_misplaced() -> None:
     indexed = _catalog([_loc("f1", "p1"), _loc("f2", "p1", offset=150)])
     for field in ("header_len", "payload_len"):
         at = _loc("f1", "p1")
-        found = dataclasses.replace(at, **{field: getattr(at, field) + 1})
+        found = at._replace(**{field: getattr(at, field) + 1})
         scanned = _catalog([found, _loc("f2", "p1", offset=150)])
         assert list(misplaced_entries(indexed, scanned)) == ["f1.txt"], field
 

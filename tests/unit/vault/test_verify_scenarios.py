@@ -115,7 +115,7 @@ def _holding(locs: list[Located]) -> Catalog:
 
 
 def _another(tombstone: Located) -> Located:
-    return dataclasses.replace(tombstone, file_id=os.urandom(16).hex())
+    return tombstone._replace(file_id=os.urandom(16).hex())
 
 
 def test_the_packs_must_hold_exactly_the_tombstones_the_header_records(
@@ -411,14 +411,14 @@ def test_short_packs_takes_the_furthest_entry_of_each_pack_and_reads_every_pack(
     _add(vault, tmp_path, {"a.txt": b"a" * 100})
     (a,) = load_catalog(vault).live()
     size = a.offset + a.header_len + a.payload_len
-    far = dataclasses.replace(a, file_id="f" * 32, offset=size)  # ends past the pack's end
-    near = dataclasses.replace(a, file_id="e" * 32)
+    far = a._replace(file_id="f" * 32, offset=size)  # ends past the pack's end
+    near = a._replace(file_id="e" * 32)
     # "2222...2y": names are base32, whose digits sort before its letters, so this sorts
     # before every name but one in 2^125 ("2aaa..." did not: a pack named "23..." sorts
     # before it, one run in about 170).
     gone = id_to_name(bytes.fromhex("d6b5ad6b5a" * 3 + "d6"))
     assert gone < a.pack
-    lost = dataclasses.replace(a, file_id="d" * 32, pack=gone)
+    lost = a._replace(file_id="d" * 32, pack=gone)
     indexed = _holding([far, near, lost])
     scanned = Catalog(packs_on_disk=[gone, a.pack])
     problems = verify_module.short_packs(vault, indexed, scanned)
@@ -433,7 +433,7 @@ def test_short_packs_takes_the_furthest_entry_of_each_pack_and_reads_every_pack(
         a.pack: "cut in an entry",
     }
     # Where the walk found the entry in the same pack, its place there decides.
-    found_near = _holding([dataclasses.replace(far, offset=a.offset)])
+    found_near = _holding([far._replace(offset=a.offset)])
     found_near.packs_on_disk = [a.pack]
     assert verify_module.short_packs(vault, _holding([far]), found_near) == {}
 
