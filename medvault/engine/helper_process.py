@@ -8,6 +8,11 @@ parent takes the answers in the same order while it does the rest. The helper on
 time, it never decides: an item it did not or could not do (no task for it, an empty
 answer, the helper gone) is done by the parent itself, the usual way, in its place.
 
+Where WORK keeps nothing open between tasks (add's sealing), the parent may also run WORK
+itself for the last items of a batch when it finds itself waiting for the helper's
+answers: the two processes then share the work in whatever proportion keeps both busy
+(the helper is the slower side of an add of small files, the parent of an extract).
+
 The helper writes nothing but its pipe. It ignores Ctrl-C (the parent stops it by closing
 the pipe) and exits when the parent does; one that answers nothing for STALLED_S (stuck on
 a lock another thread held when it was forked) is killed and the parent goes on alone.
@@ -27,12 +32,15 @@ import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 BATCH = 32  # tasks in one message: a few batches fit in a pipe's buffer
-IN_FLIGHT = 3  # batches asked for before the oldest one's answers are read
+# Batches asked for before the oldest one's answers are read: deep enough that the parent's
+# pauses (a commit's fsyncs) do not leave the helper idle.
+IN_FLIGHT = 8
+MAX_SHARE = BATCH // 2  # at most this many items of a batch run WORK in the parent
 MIN_ITEMS = 64  # fewer items than this for the helper: the fork costs more than it saves
 # A helper that answers nothing for this long is stopped and the parent goes on alone.
 STALLED_S = 60.0
@@ -83,6 +91,10 @@ class Helper:
         self._tasks.write(b"".join(frames))
         self._tasks.flush()
 
+    def ready(self) -> bool:
+        """Whether some of the next answers are here already (the helper is not behind)."""
+        return bool(self._buffer) or bool(self._poller.poll(0))
+
     def answers(self, count: int) -> list[bytes]:
         """The answers to the oldest batch asked for (COUNT tasks)."""
         return [self._read(LENGTH.unpack(self._read(LENGTH.size))[0]) for _ in range(count)]
@@ -118,61 +130,119 @@ def in_order(
     task_of: Callable[[T], bytes | None],
     work: Callable[[bytes], bytes],
     result_of: Callable[[T, bytes], R | None],
+    share: bool = False,
 ) -> Generator[tuple[T, R | None], None, None]:
     """ITEMS in their order, each with the helper's result for it, or None: the caller
     does that one itself. TASK_OF(item) is the task to send (None: not for the helper);
-    WORK runs in the helper; RESULT_OF(item, answer) reads a non-empty answer. HELPED: how
-    many items the helper could do (no helper below MIN_ITEMS, or off Linux)."""
+    WORK runs in the helper (and, with SHARE, in the parent for its share: see the module
+    doc); RESULT_OF(item, answer) reads a non-empty answer. HELPED: how many items the
+    helper could do (no helper below MIN_ITEMS, or off Linux)."""
     if not worth_it(helped):
         yield from ((item, None) for item in items)
         return
     helper: Helper | None = None
     with contextlib.suppress(OSError):  # no fork (no memory, too many processes): no help
         helper = Helper(work)
-    pending: deque[Batch[T]] = deque()
-    batch: Batch[T] = []
+    flow = _Flow(helper, work, result_of, share)
+    batch: list[tuple[T, bytes]] = []
     try:
         for item in _errors_last(items):
             if isinstance(item, _Raised):
                 # The items' own error comes after everything before it, as without help.
-                if batch:
-                    helper, batch = _asked(helper, batch, pending), []
-                while pending:
-                    helper = yield from _answered(helper, pending.popleft(), result_of)
+                batch = flow.ask(batch)
+                yield from flow.drain(0)
                 raise item.error
-            task = task_of(item) if helper is not None else None
+            task = task_of(item) if flow.helper is not None else None
             if task is not None:
                 batch.append((item, task))
                 if len(batch) == BATCH:
-                    helper, batch = _asked(helper, batch, pending), []
-                while len(pending) > IN_FLIGHT:
-                    helper = yield from _answered(helper, pending.popleft(), result_of)
+                    batch = flow.ask(batch)
+                yield from flow.drain(IN_FLIGHT)
                 continue
             # Not for the helper: everything before it first, so the order is kept.
-            if batch:
-                helper, batch = _asked(helper, batch, pending), []
-            while pending:
-                helper = yield from _answered(helper, pending.popleft(), result_of)
+            batch = flow.ask(batch)
+            yield from flow.drain(0)
             yield item, None
-        if batch:
-            helper = _asked(helper, batch, pending)
-        while pending:
-            helper = yield from _answered(helper, pending.popleft(), result_of)
+        flow.ask(batch)
+        yield from flow.drain(0)
     finally:
-        if helper is not None:
-            helper.close()
+        if flow.helper is not None:
+            flow.helper.close()
 
 
-Batch = list[tuple[T, bytes]]  # items with their tasks
+@dataclass
+class _Batch(Generic[T]):
+    """Items with their tasks; the helper was asked for those before `local`, the parent
+    runs WORK for the rest itself."""
+
+    tasks: list[tuple[T, bytes]]
+    local: int
 
 
-def _widen(pipe_fd: int) -> None:
-    """Grow the pipe's buffer to PIPE_BYTES where Linux allows it (the system's limit may be
-    lower: the pipe then keeps its size, which only costs speed)."""
-    with contextlib.suppress(OSError, AttributeError):
-        import fcntl
+class _Flow(Generic[T, R]):
+    """The batches asked for and not yet answered, oldest first, and how many items of
+    each the parent takes on (more while it waits for the helper, fewer while the
+    helper's answers are there when it looks)."""
 
-        fcntl.fcntl(pipe_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    def __init__(
+        self,
+        helper: Helper | None,
+        work: Callable[[bytes], bytes],
+        result_of: Callable[[T, bytes], R | None],
+        share: bool,
+    ) -> None:
+        self.helper = helper
+        self.work = work
+        self.result_of = result_of
+        self.share = share
+        self.taken = 0  # items of each batch the parent runs WORK for
+        self.pending: deque[_Batch[T]] = deque()
+
+    def ask(self, tasks: list[tuple[T, bytes]]) -> list[tuple[T, bytes]]:
+        """Ask for TASKS (if any; they join the pending batches either way); returns a
+        new empty batch."""
+        if not tasks:
+            return tasks
+        local = len(tasks) - min(self.taken, len(tasks) - 1) if self.share else len(tasks)
+        self.pending.append(_Batch(tasks, local))
+        if self.helper is not None:
+            try:
+                self.helper.ask([task for _item, task in tasks[:local]])
+            except OSError:
+                self._gone()
+        return []
+
+    def drain(self, keep: int) -> Generator[tuple[T, R | None], None, None]:
+        """Answer the oldest batches until KEEP are left pending."""
+        while len(self.pending) > keep:
+            yield from self._answered(self.pending.popleft())
+
+    def _answered(self, batch: _Batch[T]) -> Generator[tuple[T, R | None], None, None]:
+        """BATCH's items with their results (None: the helper could not, is gone, or was
+        not asked)."""
+        asked = batch.tasks[: batch.local]
+        answers = [b""] * len(asked)
+        if self.helper is not None:
+            if self.share:
+                behind = not self.helper.ready()
+                self.taken = min(self.taken + 2, MAX_SHARE) if behind else max(self.taken - 1, 0)
+            try:
+                answers = self.helper.answers(len(asked))
+            except (OSError, EOFError):
+                self._gone()
+        for (item, _task), answer in zip(asked, answers, strict=True):
+            yield item, (self.result_of(item, answer) if answer else None)
+        for item, task in batch.tasks[batch.local :]:
+            yield item, self._here(task, item)
+
+    def _here(self, task: bytes, item: T) -> R | None:
+        answer = self.work(task)  # as the helper would; b"": the caller does it the usual way
+        return self.result_of(item, answer) if answer else None
+
+    def _gone(self) -> None:
+        if self.helper is not None:
+            self.helper.close()
+            self.helper = None
 
 
 @dataclass(frozen=True)
@@ -189,36 +259,13 @@ def _errors_last(items: Iterable[T]) -> Iterator[T | _Raised]:
         yield _Raised(exc)
 
 
-def _asked(helper: Helper | None, batch: Batch[T], pending: deque[Batch[T]]) -> Helper | None:
-    """Ask for BATCH (it joins PENDING either way); None once the helper is gone."""
-    pending.append(batch)
-    if helper is None:
-        return None
-    try:
-        helper.ask([task for _item, task in batch])
-    except OSError:
-        helper.close()
-        return None
-    return helper
+def _widen(pipe_fd: int) -> None:
+    """Grow the pipe's buffer to PIPE_BYTES where Linux allows it (the system's limit may be
+    lower: the pipe then keeps its size, which only costs speed)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import fcntl
 
-
-def _answered(
-    helper: Helper | None,
-    batch: Batch[T],
-    result_of: Callable[[T, bytes], R | None],
-) -> Generator[tuple[T, R | None], None, Helper | None]:
-    """BATCH's items with the helper's results (None: it could not, it is gone, or it was
-    not asked); returns the helper, or None once it is gone."""
-    answers = [b""] * len(batch)
-    if helper is not None:
-        try:
-            answers = helper.answers(len(batch))
-        except (OSError, EOFError):
-            helper.close()
-            helper = None
-    for (item, _task), answer in zip(batch, answers, strict=True):
-        yield item, (result_of(item, answer) if answer else None)
-    return helper
+        fcntl.fcntl(pipe_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _exactly(stream: BinaryIO, length: int) -> bytes:
