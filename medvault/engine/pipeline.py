@@ -11,6 +11,7 @@ RING * BLOCK whatever the file's size.
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -78,6 +79,23 @@ class HashRing:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def hash_fd(fd: int, limit: int) -> tuple[int, hashlib._Hash]:
+    """The SHA-256 of at most LIMIT bytes read from FD, and how many there were: this thread
+    reads the next block while the worker hashes the last (a large file's first read,
+    which only hashes, took read + hash time in one thread)."""
+    count = 0
+    with HashRing() as ring:
+        while count < limit:
+            index, buffer = ring.take()
+            n = os.readv(fd, [buffer[: min(limit - count, len(buffer))]])
+            if not n:
+                ring.give_back(index)
+                break
+            ring.hand_over(index, n)
+            count += n
+        return count, ring.digest()
 
 
 def encrypt_stream(

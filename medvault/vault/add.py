@@ -19,7 +19,7 @@ from medvault.engine.helper_process import in_order
 from medvault.engine.names import shown
 from medvault.engine.path_index import LiveFiles, live_files
 from medvault.engine.path_index import refresh as refresh_path_index
-from medvault.engine.pipeline import encrypt_stream
+from medvault.engine.pipeline import encrypt_stream, hash_fd
 from medvault.engine.session import UnlockedVault
 from medvault.engine.writing import PACK_ENTRIES, PACK_TARGET, Committer, open_journal, sweep_tmp
 from medvault.errors import AlreadyExists, SourceUnreadable, UnsafePath, UsageError
@@ -45,6 +45,9 @@ from medvault.vault.env import Env
 from medvault.vault.space import Need, check_fits
 
 SMALL_FILE = 1024 * 1024  # read whole; larger files are hashed, then streamed
+# From this size a file's first read hashes on a worker thread (a thread costs more than
+# it saves on smaller files).
+HASH_IN_THREAD = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -712,15 +715,25 @@ def _identical(
 
 def _sha256_of(item: Planned) -> str:
     """ITEM's SHA-256, read from the very file planned, which must not change meanwhile."""
-    digest = hashlib.sha256()
     with _reading(item) as fd:
-        left = item.size + 1  # a file growing as fast as it is read must not keep us here
-        while left and (piece := os.read(fd, min(left, 1 << 20))):
-            digest.update(piece)
-            left -= len(piece)
-        if left != 1:
+        # Never more than size + 1 bytes: a file growing as fast as it is read must not
+        # keep us here.
+        if item.size >= HASH_IN_THREAD:
+            count, digest = hash_fd(fd, item.size + 1)
+        else:
+            count, digest = _hash_here(fd, item.size + 1)
+        if count != item.size:
             raise _changed(item.source)
     return digest.hexdigest()
+
+
+def _hash_here(fd: int, limit: int) -> tuple[int, hashlib._Hash]:
+    digest = hashlib.sha256()
+    count = 0
+    while count < limit and (piece := os.read(fd, min(limit - count, 1 << 20))):
+        digest.update(piece)
+        count += len(piece)
+    return count, digest
 
 
 @contextlib.contextmanager
