@@ -35,7 +35,7 @@ from tests.conftest import open_under
 MTIME = 1_600_000_000_123_456_789
 ME = 1000  # the uid the tests pretend to run as where root's exemption would hide a rule
 OTHER = 2000  # neither ME nor root
-PARTIAL = re.compile(r"\.[0-9a-f]{16}\.medvault-partial")
+PARTIAL = re.compile(r"\.[0-9a-f]{17,}\.medvault-partial")  # random prefix, then a counter
 # landing's errno sets, spelled out here: a member dropped from one must fail a test.
 NAME_ERRNOS = [errno.EINVAL, errno.EPERM, errno.EILSEQ, errno.ENAMETOOLONG, errno.ENOENT]
 TIME_ERRNOS = [errno.EINVAL, errno.EPERM, errno.EOVERFLOW, errno.ERANGE]
@@ -139,7 +139,7 @@ def test_a_full_chunk_of_32_small_files_goes_to_a_writer_at_once(
     tmp_path: Path, syncs: list[Path], umask0: None
 ) -> None:
     """CHUNK: the 32nd small file hands the chunk to a writer thread, whose partials are
-    hidden (.<16 hex>.medvault-partial), 0600, and have no name before the batch's sync."""
+    hidden (.<16 hex><counter>.medvault-partial), 0600, and have no name before the batch's sync."""
     land = _open(tmp_path / "out")
     for i in range(31):
         _small(land, f"f{i}")
@@ -1181,3 +1181,24 @@ def test_scrub_never_raises(tmp_path: Path) -> None:
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     os.close(fd)
     landing.scrub(fd, "missing.medvault-partial")
+
+
+def test_partial_names_are_unique_here_and_drawn_afresh_in_a_forked_child() -> None:
+    """A random prefix per process (drawn again after a fork) and a counter: no two
+    partials of a process share a name, and another process cannot guess them."""
+    names = [landing.partial_name() for _ in range(1000)]
+    assert len(set(names)) == 1000
+    assert all(PARTIAL.fullmatch(name) for name in names)
+    prefix = names[0][1:17]
+    assert {name[1:17] for name in names} == {prefix}
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first partial name, through the pipe
+        os.write(write_end, landing.partial_name().encode())
+        os._exit(0)
+    os.close(write_end)
+    child_name = os.read(read_end, 200).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert PARTIAL.fullmatch(child_name)
+    assert child_name[1:17] != prefix
