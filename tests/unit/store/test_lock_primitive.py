@@ -1,6 +1,6 @@
-"""The OS lock under the vault lock (store/lock.py): portalocker, which is flock(2) here,
-so a medvault of before (fcntl.flock directly) and of now exclude each other; where the OS
-lock bars reading a held lock's name (Windows), the second writer is told the vault is
+"""The OS lock under the vault lock (store/lock.py): flock(2) on POSIX (portalocker only
+where fcntl is missing), so every medvault version's writers exclude each other; where the
+OS lock bars reading a held lock's name (Windows), the second writer is told the vault is
 busy, not that the drive failed. The whole protocol: tests/campaigns/test_concurrency.py."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import fcntl
 import os
 import pathlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,28 +63,80 @@ def test_a_held_lock_whose_name_cannot_be_read_is_busy(
     assert not lock.exists()
 
 
-def test_without_the_os_lock_module_flock_is_unsupported(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A POSIX system without fcntl (portalocker cannot load): the O_EXCL guard path."""
+def _hiding(monkeypatch: pytest.MonkeyPatch, *hidden: str) -> None:
     import builtins
 
     real_import = builtins.__import__
 
-    def no_portalocker(name: str, *args: object, **kwargs: object) -> object:
-        if name == "portalocker" or name.startswith("portalocker."):
+    def refused(name: str, *args: object, **kwargs: object) -> object:
+        if name.partition(".")[0] in hidden:
             raise ImportError(name)
         return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(builtins, "__import__", refused)
+
+
+@pytest.fixture
+def fresh_modules() -> object:
+    lock_module.fcntl_module.cache_clear()
     lock_module.portalocker_module.cache_clear()
-    monkeypatch.setattr(builtins, "__import__", no_portalocker)
+    yield
+    lock_module.fcntl_module.cache_clear()
+    lock_module.portalocker_module.cache_clear()
+
+
+def test_without_either_os_lock_module_flock_is_unsupported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_modules: object
+) -> None:
+    """No fcntl and no portalocker: the O_EXCL guard path."""
+    _hiding(monkeypatch, "fcntl", "portalocker")
+    fd = os.open(tmp_path / "f", os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        fd = os.open(tmp_path / "f", os.O_CREAT | os.O_RDWR, 0o600)
         assert lock_module.take_flock(fd, wait=False) is None
-        os.close(fd)
     finally:
+        os.close(fd)
         monkeypatch.undo()
-        lock_module.portalocker_module.cache_clear()
+
+
+def test_without_fcntl_portalocker_takes_the_lock(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_modules: object
+) -> None:
+    """Where fcntl is missing (Windows), portalocker is the OS lock; here it is flock(2)
+    underneath, so a holder through fcntl is seen."""
+    path = tmp_path / "lock"
+    path.write_text("")
+    holder = os.open(path, os.O_RDWR)
+    other = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        # Hidden from medvault only now: portalocker itself imports fcntl on first use.
+        import portalocker  # noqa: F401
+
+        _hiding(monkeypatch, "fcntl")
+        assert lock_module.take_flock(other, wait=False) is False
+        assert lock_module.portalocker_module() is not None
+        monkeypatch.undo()
+        fcntl.flock(holder, fcntl.LOCK_UN)
+    finally:
+        os.close(holder)
+        os.close(other)
+
+
+def test_a_writer_on_posix_never_imports_portalocker(tmp_path: Path) -> None:
+    """Its import cost ~20 ms of every writer command's start (it reads its own package
+    metadata); flock(2) is all POSIX needs."""
+    lock = tmp_path / "lock"
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from medvault.store.lock import writer_lock\n"
+        f"with writer_lock(Path({str(lock)!r})):\n"
+        "    assert Path(" + repr(str(lock)) + ").read_text()\n"
+        "print('portalocker' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_a_creator_that_cannot_get_its_own_lock_does_not_claim_it(
