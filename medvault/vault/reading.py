@@ -69,23 +69,37 @@ def select(live: list[Located], wanted: list[str]) -> list[Located]:
     return sorted(chosen.values(), key=lambda x: x.path)
 
 
-def destination(dest_dir: Path, stored: str, resolved: dict[str, str] | None = None) -> Path:
-    """Where a stored path lands under DEST; refuses anything that would escape it.
-    RESOLVED caches folders already resolved (one extract of many files in few folders);
-    strings, not Paths: pathlib's parsing cost more than the rest of this per file."""
-    normalize_path(stored)
-    base_dir = str(dest_dir)
-    folder, _, name = stored.rpartition("/")
-    parent = os.path.join(base_dir, *folder.split("/")) if folder else base_dir
-    cache = {} if resolved is None else resolved
-    if base_dir not in cache:
-        cache[base_dir] = os.path.realpath(base_dir)
-    if parent not in cache:
-        cache[parent] = os.path.realpath(parent)
-    base, at = cache[base_dir], os.path.join(cache[parent], name)
-    if not at.startswith(os.path.join(base, "")):
-        raise UnsafePath(f"stored path {stored!r} would be written outside {dest_dir}")
-    return Path(parent, name)
+def destination(dest_dir: Path, stored: str) -> Path:
+    """Where a stored path lands under DEST; refuses anything that would escape it."""
+    return Destinations(dest_dir).of(stored)
+
+
+class Destinations:
+    """Where stored paths land under DEST_DIR, refusing any that would escape it. Each
+    folder is resolved, checked and made a Path once (one extract of many files in few
+    folders): pathlib's parsing cost more than the rest of this per file."""
+
+    def __init__(self, dest_dir: Path) -> None:
+        self.dest_dir = dest_dir
+        self._folders: dict[str, Path] = {}
+        self._base = ""
+
+    def of(self, stored: str) -> Path:
+        normalize_path(stored)  # the name is one plain component: it cannot leave its folder
+        folder, _, name = stored.rpartition("/")
+        parent = self._folders.get(folder)
+        if parent is None:
+            parent = self._folders[folder] = self._checked(folder, stored)
+        return parent / name
+
+    def _checked(self, folder: str, stored: str) -> Path:
+        base_dir = str(self.dest_dir)
+        if not self._base:
+            self._base = os.path.join(os.path.realpath(base_dir), "")
+        parent = os.path.join(base_dir, *folder.split("/")) if folder else base_dir
+        if not os.path.join(os.path.realpath(parent), "").startswith(self._base):
+            raise UnsafePath(f"stored path {stored!r} would be written outside {self.dest_dir}")
+        return Path(parent)
 
 
 @dataclass
@@ -161,10 +175,10 @@ def _extract(
     if wanted:
         selected = live.select(wanted)
         chosen = lambda: selected  # noqa: E731
-    resolved: dict[str, str] = {}
+    destinations = Destinations(dest_dir)
 
     def targets() -> Iterator[tuple[Located, Path]]:
-        return ((loc, destination(dest_dir, loc.path, resolved)) for loc in chosen())
+        return ((loc, destinations.of(loc.path)) for loc in chosen())
 
     fat, small_files = check_targets(dest_dir, targets(), force)
     result = ExtractResult(keep_written=keep_written)

@@ -41,7 +41,7 @@ from medvault.vault import reading
 from medvault.vault.add import add_files
 from medvault.vault.env import Env
 from medvault.vault.maintenance import compact, remove_paths
-from medvault.vault.reading import LAND_IN_MEMORY, destination, extract
+from medvault.vault.reading import LAND_IN_MEMORY, Destinations, destination, extract
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 PRELUDE = 56  # pack part prelude (FORMAT.md): entry offsets count from its end
@@ -109,9 +109,9 @@ def test_a_folder_name_with_spaces_lands_as_one_folder(tmp_path: Path) -> None:
     assert destination(tmp_path, "my folder/a b/c d.txt") == tmp_path / "my folder" / "a b" / (
         "c d.txt"
     )
-    resolved: dict[str, str] = {}
-    assert destination(tmp_path, "x y/z", resolved) == tmp_path / "x y" / "z"
-    assert resolved[str(tmp_path / "x y")] == os.path.realpath(tmp_path / "x y")
+    destinations = Destinations(tmp_path)
+    assert destinations.of("x y/z") == tmp_path / "x y" / "z"
+    assert destinations.of("x y/w") == tmp_path / "x y" / "w"
     (tmp_path / "out").symlink_to("/")
     with pytest.raises(UnsafePath) as caught:
         destination(tmp_path, "out/etc/passwd")
