@@ -494,6 +494,31 @@ def test_extract_folders_are_private(ws: Workspace, drive: Path, tmp_path: Path)
         assert _mode(folder) == 0o700, f"{folder} is {oct(_mode(folder))}"
 
 
+def test_the_helper_of_a_non_dumpable_process_is_non_dumpable_too() -> None:
+    """add and extract fork a helper that holds the vault key (engine/helper_process.py):
+    Linux keeps the non-dumpable mark across fork, so the helper's memory is as closed as
+    the command's. The helper itself reports its mark."""
+    probe = (
+        "import ctypes, os, sys\n"
+        "from medvault.secret import make_non_dumpable\n"
+        "from medvault.engine import helper_process\n"
+        "if not helper_process.worth_it(100): print('no helper'); sys.exit()\n"
+        "make_non_dumpable()\n"
+        "libc = ctypes.CDLL(None)\n"
+        "parent = os.getpid()\n"
+        "def work(task):\n"
+        "    return f'{os.getpid() != parent}:{libc.prctl(3, 0, 0, 0, 0)}'.encode()\n"
+        "done = helper_process.in_order([b'x'] * 100, 100, lambda t: t, work, lambda _t, a: a)\n"
+        "print(sorted({answer.decode() for _task, answer in done}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    if out.stdout.strip() == "no helper":
+        pytest.skip("no helper here: it needs Linux and a second core")
+    assert out.stdout.strip() == "['True:0']"
+
+
 def test_make_non_dumpable_clears_the_flag_export_relies_on() -> None:
     """While CMD runs, the vault key is in medvault's memory; a non-dumpable process's
     /proc/<pid>/mem and environ are closed to other processes of the same user (not to
