@@ -69,11 +69,6 @@ def select(live: list[Located], wanted: list[str]) -> list[Located]:
     return sorted(chosen.values(), key=lambda x: x.path)
 
 
-def destination(dest_dir: Path, stored: str) -> Path:
-    """Where a stored path lands under DEST; refuses anything that would escape it."""
-    return Destinations(dest_dir).of(stored)
-
-
 class Destinations:
     """Where stored paths land under DEST_DIR, refusing any that would escape it. Each
     folder is resolved, checked and made a Path once (one extract of many files in few

@@ -41,7 +41,7 @@ from medvault.vault import reading
 from medvault.vault.add import add_files
 from medvault.vault.env import Env
 from medvault.vault.maintenance import compact, remove_paths
-from medvault.vault.reading import LAND_IN_MEMORY, Destinations, destination, extract
+from medvault.vault.reading import LAND_IN_MEMORY, Destinations, extract
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 
 PRELUDE = 56  # pack part prelude (FORMAT.md): entry offsets count from its end
@@ -106,7 +106,7 @@ def walked(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], dict[str, L
 def test_a_folder_name_with_spaces_lands_as_one_folder(tmp_path: Path) -> None:
     """A stored path's folders are split on "/" only: spaces belong to the name; a path
     that leaves DEST through a link is refused, naming it."""
-    assert destination(tmp_path, "my folder/a b/c d.txt") == tmp_path / "my folder" / "a b" / (
+    assert Destinations(tmp_path).of("my folder/a b/c d.txt") == tmp_path / "my folder" / "a b" / (
         "c d.txt"
     )
     destinations = Destinations(tmp_path)
@@ -114,7 +114,7 @@ def test_a_folder_name_with_spaces_lands_as_one_folder(tmp_path: Path) -> None:
     assert destinations.of("x y/w") == tmp_path / "x y" / "w"
     (tmp_path / "out").symlink_to("/")
     with pytest.raises(UnsafePath) as caught:
-        destination(tmp_path, "out/etc/passwd")
+        Destinations(tmp_path).of("out/etc/passwd")
     assert caught.value.message == (
         f"stored path 'out/etc/passwd' would be written outside {tmp_path}"
     )

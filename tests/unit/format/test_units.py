@@ -27,7 +27,7 @@ from medvault.format import vault_header as hfmt
 from medvault.format.meta import FileMeta, normalize_path
 from medvault.keys.passphrase import check_strength, generate
 from medvault.secret import Secret
-from medvault.vault.reading import check_targets, destination
+from medvault.vault.reading import Destinations, check_targets
 
 
 def test_labels_are_distinct_and_prefix_free() -> None:
@@ -73,24 +73,24 @@ def test_unsafe_stored_paths(bad: str) -> None:
 
 
 def test_destination_cannot_escape(tmp_path: Path) -> None:
-    assert destination(tmp_path, "a/b.txt") == tmp_path / "a" / "b.txt"
+    assert Destinations(tmp_path).of("a/b.txt") == tmp_path / "a" / "b.txt"
     with pytest.raises(UnsafePath):
-        destination(tmp_path, "../outside.txt")
+        Destinations(tmp_path).of("../outside.txt")
     (tmp_path / "link").symlink_to("/tmp")
     with pytest.raises(UnsafePath):
-        destination(tmp_path, "link/escape.txt")
+        Destinations(tmp_path).of("link/escape.txt")
     # A sibling whose name starts with the destination's is still outside it.
     (tmp_path / "out").mkdir()
     (tmp_path / "out-evil").mkdir()
     (tmp_path / "out" / "twin").symlink_to(tmp_path / "out-evil")
     with pytest.raises(UnsafePath):
-        destination(tmp_path / "out", "twin/escape.txt")
+        Destinations(tmp_path / "out").of("twin/escape.txt")
     # A destination reached through a link is fine, and so are links that stay inside.
     (tmp_path / "via").symlink_to(tmp_path / "out")
     (tmp_path / "out" / "inner").symlink_to(tmp_path / "out" / "real")
     (tmp_path / "out" / "real").mkdir()
-    assert destination(tmp_path / "via", "inner/x") == tmp_path / "via" / "inner" / "x"
-    assert destination(tmp_path / "via", "top.txt") == tmp_path / "via" / "top.txt"
+    assert Destinations(tmp_path / "via").of("inner/x") == tmp_path / "via" / "inner" / "x"
+    assert Destinations(tmp_path / "via").of("top.txt") == tmp_path / "via" / "top.txt"
 
 
 def test_passphrase_policy() -> None:

@@ -10,6 +10,7 @@ import os
 import pathlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,21 +19,28 @@ from medvault.errors import VaultBusy
 from medvault.store import lock as lock_module
 
 
-def test_the_lock_is_flock_so_an_fcntl_holder_is_seen(tmp_path: Path) -> None:
+@pytest.fixture
+def two_opens(tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """Two descriptors of one lock file: a holder (locked through fcntl) and another."""
     path = tmp_path / "lock"
     path.write_text("")
     holder = os.open(path, os.O_RDWR)
     other = os.open(path, os.O_RDWR)
     try:
-        fcntl.flock(holder, fcntl.LOCK_EX)
-        assert lock_module.take_flock(other, wait=False) is False
-        fcntl.flock(holder, fcntl.LOCK_UN)
-        assert lock_module.take_flock(other, wait=False) is True
-        with pytest.raises(BlockingIOError):
-            fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield holder, other
     finally:
         os.close(holder)
         os.close(other)
+
+
+def test_the_lock_is_flock_so_an_fcntl_holder_is_seen(two_opens: tuple[int, int]) -> None:
+    holder, other = two_opens
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    assert lock_module.take_flock(other, wait=False) is False
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    assert lock_module.take_flock(other, wait=False) is True
+    with pytest.raises(BlockingIOError):
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_a_held_lock_whose_name_cannot_be_read_is_busy(
@@ -99,27 +107,19 @@ def test_without_either_os_lock_module_flock_is_unsupported(
 
 
 def test_without_fcntl_portalocker_takes_the_lock(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_modules: object
+    monkeypatch: pytest.MonkeyPatch, two_opens: tuple[int, int], fresh_modules: object
 ) -> None:
     """Where fcntl is missing (Windows), portalocker is the OS lock; here it is flock(2)
     underneath, so a holder through fcntl is seen."""
-    path = tmp_path / "lock"
-    path.write_text("")
-    holder = os.open(path, os.O_RDWR)
-    other = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(holder, fcntl.LOCK_EX)
-        # Hidden from medvault only now: portalocker itself imports fcntl on first use.
-        import portalocker  # noqa: F401
+    holder, other = two_opens
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    # Hidden from medvault only now: portalocker itself imports fcntl on first use.
+    import portalocker  # noqa: F401
 
-        _hiding(monkeypatch, "fcntl")
-        assert lock_module.take_flock(other, wait=False) is False
-        assert lock_module.portalocker_module() is not None
-        monkeypatch.undo()
-        fcntl.flock(holder, fcntl.LOCK_UN)
-    finally:
-        os.close(holder)
-        os.close(other)
+    _hiding(monkeypatch, "fcntl")
+    assert lock_module.take_flock(other, wait=False) is False
+    assert lock_module.portalocker_module() is not None
+    monkeypatch.undo()
 
 
 def test_a_writer_on_posix_never_imports_portalocker(tmp_path: Path) -> None:
