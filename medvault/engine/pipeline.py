@@ -5,7 +5,8 @@ hashlib releases the GIL, so hashing on a second thread while the main thread re
 encrypts (or decrypts) and writes the next block roughly halves the time of a large add or
 extract. Blocks live in a small ring of preallocated buffers and the cipher writes into a
 reused one (`update_into`): nothing is allocated per block, and memory stays fixed at
-RING * BLOCK whatever the file's size.
+RING * BLOCK whatever the file's size (2 MiB: the hash is the slower stage, so more blocks
+in flight only wait longer; measured no faster with 4).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from types import TracebackType
 from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor, output_room
 
 BLOCK = 1024 * 1024
-RING = 4  # blocks in flight: one being filled, the rest queued for or being hashed
+RING = 2  # blocks in flight: one being filled, one queued for or being hashed
 
 
 class HashRing:

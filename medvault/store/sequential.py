@@ -33,8 +33,10 @@ from medvault.store import io_points
 from medvault.store.fsio import filesystem_type, fsync_ignored
 from medvault.store.io_points import reached
 
-BLOCK = 4 * 1024 * 1024
+BLOCK = 1024 * 1024
 BUFFERS = 3  # one being filled, two queued for or being written
+# A read ahead needs less: reading is several times faster than what consumes it.
+READ_BUFFERS = 2  # one being consumed, one being filled
 # Kernel file systems whose O_DIRECT path takes aligned 4 MiB writes (fusefat and
 # exfat-fuse are FUSE: their direct I/O would turn every write into small requests).
 DIRECT_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "vfat", "msdos", "exfat", "f2fs"})
@@ -244,9 +246,9 @@ class DirectRangeReader:
 
     def __init__(self, fd: int, start: int, length: int) -> None:
         self._fd, self._start, self._length = fd, start, length
-        self._buffers = [mmap.mmap(-1, BLOCK) for _ in range(BUFFERS)]
+        self._buffers = [mmap.mmap(-1, BLOCK) for _ in range(READ_BUFFERS)]
         self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for index in range(BUFFERS):
+        for index in range(READ_BUFFERS):
             self._free.put(index)
         self._ready: queue.SimpleQueue[tuple[int, int, int] | OSError | None] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -292,7 +294,7 @@ class DirectRangeReader:
 
     def close(self) -> None:
         self._stop.set()
-        for index in range(BUFFERS):  # wake the thread if it waits for a buffer
+        for index in range(READ_BUFFERS):  # wake the thread if it waits for a buffer
             self._free.put(index)
         self._thread.join()
         with contextlib.suppress(OSError):

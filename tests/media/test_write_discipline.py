@@ -27,7 +27,7 @@ from tests.support import media
 pytestmark = pytest.mark.fuse
 
 NEW_PASSPHRASE = "violet harbour quantum pickle drum 93"
-LARGE = 5_000_000  # more than one 4 MiB block: the large-file pack writer
+LARGE = 5_000_000  # several write blocks (1 MiB): the large-file pack writer
 PART_SIZE = 65_536
 
 

@@ -41,9 +41,9 @@ pytestmark = pytest.mark.fuse
 
 PART_SIZE = 256 * 1024  # big files span several part files
 IMAGE_MIB = 64
-# A file over one 4 MiB write block: fusefat lost every such file to a write pattern it
-# mishandles (docs/RELIABILITY.md), so the campaign commits one before the yank and
-# writes another during it.
+# A file over 4 MiB, the pack writer's block when fusefat lost every such file to a write
+# pattern it mishandles (docs/RELIABILITY.md; blocks are 1 MiB now), so the campaign
+# commits one before the yank and writes another during it.
 LARGE = 9_000_000
 # ... in a vault with the parts `medvault create` makes, so that it is one part file, written
 # as a user's stick would get it (256 KiB parts would cut it into 35 small files).

@@ -71,15 +71,22 @@ def test_a_failed_write_leaves_no_partial_file_and_names_only_what_landed(
 ) -> None:
     vault = _vault(ws, tmp_path)
     monkeypatch.setattr(landing, "BATCH_FILES", 4)
-    real_write = os.write
-    calls = {"n": 0}
+    real_write, real_sync = os.write, landing.sync_filesystem
+    calls = {"synced": 0, "after": 0}
+
+    def counting_sync(path: Path) -> None:
+        calls["synced"] += 1
+        real_sync(path)
 
     def failing_write(fd: int, data: bytes) -> int:
-        calls["n"] += 1
-        if calls["n"] == 6:  # the second batch
+        # The second file of the second batch (counted from the first batch's sync, so
+        # however many writes the big file's blocks take).
+        calls["after"] += calls["synced"] > 0
+        if calls["after"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
+    monkeypatch.setattr(landing, "sync_filesystem", counting_sync)
     monkeypatch.setattr(landing.os, "write", failing_write)
     out = tmp_path / "out"
     with pytest.raises(MediaFull):

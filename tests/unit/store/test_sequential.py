@@ -546,6 +546,47 @@ def _observe(events: list[tuple[str, Path]]) -> io_points.Observer:
     return observer
 
 
+def test_blocks_of_1_mib_go_out_at_aligned_offsets(
+    where: tuple[Path, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/CLI.md and RELIABILITY.md: packs and large extracted files are written in 1 MiB
+    blocks (the writer thread gets whole blocks at block-aligned offsets; the tail is the
+    closing call's), and read back in blocks of the same size."""
+    assert BLOCK == 1024 * 1024
+    folder, _ = where
+    writes: list[tuple[int, int]] = []
+
+    def pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+        if _in_writer_thread():
+            writes.append((offset, view.nbytes))
+        _real_pwrite_all(fd, view, offset)
+
+    monkeypatch.setattr(sequential, "pwrite_all", pwrite_all)
+    data = _data(3 * BLOCK + 5, seed=40)
+    path = folder / "blocks.bin"
+    _write_and_close(SequentialWriter(path), data)
+    assert writes == [(n * BLOCK, BLOCK) for n in range(3)]
+    assert path.read_bytes() == data
+
+
+def test_a_direct_range_is_read_in_1_mib_blocks(direct_dir: Path) -> None:
+    data = _data(2 * BLOCK + 777, seed=41)
+    path = direct_dir / "ranged.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        reader = sequential.direct_range(fd, 100, len(data) - 100)
+        assert reader is not None
+        try:
+            sizes = [view.nbytes for view in reader.blocks()]
+        finally:
+            reader.close()
+    finally:
+        os.close(fd)
+    # The first block starts at the page holding byte 100 and skips the head.
+    assert sizes == [BLOCK - 100, BLOCK, 777]
+
+
 def test_io_points_create_write_fsync(where: tuple[Path, bool]) -> None:
     folder, _ = where
     path = folder / "observed.bin"
