@@ -1,12 +1,15 @@
 """Large payloads through both cores: SHA-256 on a worker thread, the cipher in place.
 
 A file's plaintext SHA-256 costs about three times its Cobblestone encryption here, and
-hashlib releases the GIL, so hashing on a second thread while the main thread reads,
-encrypts (or decrypts) and writes the next block roughly halves the time of a large add or
-extract. Blocks live in a small ring of preallocated buffers and the cipher writes into a
-reused one (`update_into`): nothing is allocated per block, and memory stays fixed at
-RING * BLOCK whatever the file's size (2 MiB: the hash is the slower stage, so more blocks
-in flight only wait longer; measured no faster with 4).
+hashlib releases the GIL, so hashing on a second thread while the main thread reads and
+decrypts (or, for add's first read of a large file, reads) the next block roughly halves
+the time of a large add or extract. add's second read, which encrypts, does not hash: it
+checks that it read what the first read hashed with a Poly1305 tally
+(crypto/same_content.py), fast enough to share the cipher's thread. Blocks live in a small
+ring of preallocated buffers and the cipher writes into a reused one (`update_into`):
+nothing is allocated per block, and memory stays fixed at RING * BLOCK whatever the file's
+size (2 MiB: the hash is the slower stage, so more blocks in flight only wait longer;
+measured no faster with 4).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor, output_room
+from medvault.crypto.same_content import ReadTally
 
 BLOCK = 1024 * 1024
 RING = 2  # blocks in flight: one being filled, one queued for or being hashed
@@ -82,10 +86,11 @@ class HashRing:
         self.close()
 
 
-def hash_fd(fd: int, limit: int) -> tuple[int, hashlib._Hash]:
+def hash_fd(fd: int, limit: int, tally: ReadTally | None = None) -> tuple[int, hashlib._Hash]:
     """The SHA-256 of at most LIMIT bytes read from FD, and how many there were: this thread
     reads the next block while the worker hashes the last (a large file's first read,
-    which only hashes, took read + hash time in one thread)."""
+    which only hashes, took read + hash time in one thread). TALLY, if given, is fed
+    every block too (on this thread: it is several times faster than the hash)."""
     count = 0
     with HashRing() as ring:
         while count < limit:
@@ -95,6 +100,8 @@ def hash_fd(fd: int, limit: int) -> tuple[int, hashlib._Hash]:
                 ring.give_back(index)
                 break
             ring.hand_over(index, n)
+            if tally is not None:
+                tally.update(buffer[:n])
             count += n
         return count, ring.digest()
 
@@ -104,28 +111,28 @@ def encrypt_stream(
     limit: int,
     enc: PayloadEncryptor,
     write: Callable[[memoryview], None],
+    tally: ReadTally,
     progress: Callable[[int], None] | None = None,
-) -> tuple[int, str]:
-    """Read at most LIMIT bytes through READINTO, encrypt them with ENC and pass the
-    ciphertext to WRITE (finalize is the caller's); returns the bytes read and their
-    SHA-256."""
+) -> int:
+    """Read at most LIMIT bytes through READINTO, feed them to TALLY, encrypt them with ENC
+    and pass the ciphertext to WRITE (finalize is the caller's); returns the bytes read.
+    One thread does it all: the tally and the cipher together cost less than the SHA-256
+    this read used to compute on a worker, and writing is the writer's thread."""
+    buffer = memoryview(bytearray(BLOCK))
     out = bytearray(output_room(BLOCK))
     out_view = memoryview(out)
     count = 0
-    with HashRing() as ring:
-        while count < limit:
-            index, buffer = ring.take()
-            n = readinto(buffer[: min(BLOCK, limit - count)])
-            if n <= 0:
-                ring.give_back(index)
-                break
-            ring.hand_over(index, n)
-            written = enc.update_into(buffer[:n], out)
-            write(out_view[:written])
-            count += n
-            if progress:
-                progress(n)
-        return count, ring.digest().hexdigest()
+    while count < limit:
+        n = readinto(buffer[: min(BLOCK, limit - count)])
+        if n <= 0:
+            break
+        tally.update(buffer[:n])
+        written = enc.update_into(buffer[:n], out)
+        write(out_view[:written])
+        count += n
+        if progress:
+            progress(n)
+    return count
 
 
 def decrypt_stream(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from io import BufferedReader
 from pathlib import Path
 
+from medvault.crypto.same_content import ReadTally
 from medvault.crypto.symmetric import new_key, random_bytes
 from medvault.engine.catalog import Located
 from medvault.engine.helper_process import in_order
@@ -713,25 +714,28 @@ def _identical(
     return found
 
 
-def _sha256_of(item: Planned) -> str:
-    """ITEM's SHA-256, read from the very file planned, which must not change meanwhile."""
+def _sha256_of(item: Planned, tally: ReadTally | None = None) -> str:
+    """ITEM's SHA-256, read from the very file planned, which must not change meanwhile;
+    TALLY, if given, is fed what was read."""
     with _reading(item) as fd:
         # Never more than size + 1 bytes: a file growing as fast as it is read must not
         # keep us here.
         if item.size >= HASH_IN_THREAD:
-            count, digest = hash_fd(fd, item.size + 1)
+            count, digest = hash_fd(fd, item.size + 1, tally)
         else:
-            count, digest = _hash_here(fd, item.size + 1)
+            count, digest = _hash_here(fd, item.size + 1, tally)
         if count != item.size:
             raise _changed(item.source)
     return digest.hexdigest()
 
 
-def _hash_here(fd: int, limit: int) -> tuple[int, hashlib._Hash]:
+def _hash_here(fd: int, limit: int, tally: ReadTally | None) -> tuple[int, hashlib._Hash]:
     digest = hashlib.sha256()
     count = 0
     while count < limit and (piece := os.read(fd, min(limit - count, 1 << 20))):
         digest.update(piece)
+        if tally is not None:
+            tally.update(piece)
         count += len(piece)
     return count, digest
 
@@ -863,32 +867,34 @@ def _write_entry(
         return file_entry(file_id.hex(), writer.name, offset, len(sealed.header), payload_len, meta)
     # A large file is read twice: first for its digest, so that its header is final before
     # its payload is written (the pack is written once, front to back); the second read,
-    # which is encrypted, must give the same digest.
-    sealed, meta = seal(_sha256_of(item))
+    # which is encrypted, must give the same bytes (same Poly1305 tally: crypto/same_content).
+    first = ReadTally()
+    sealed, meta = seal(_sha256_of(item, first))
     payload_len = sealed.payload_len
     writer = committer.entry(len(sealed.header) + payload_len)
     offset = writer.position
-    _write_large(item, sealed, meta.sha256, writer.write, progress)
+    _write_large(item, sealed, first, writer.write, progress)
     return file_entry(file_id.hex(), writer.name, offset, len(sealed.header), payload_len, meta)
 
 
 def _write_large(
     item: Planned,
     sealed: SealedHeader,
-    sha256: str,
+    first: ReadTally,
     write: Callable[[bytes | memoryview], None],
     progress: Callable[[int], None] | None,
 ) -> None:
     """Header, then the payload encrypted as it is read again; refused if the file is not
-    what its first read found."""
+    what its first read (tallied in FIRST) found."""
     try:
         with _open_planned(item) as handle:
             write(sealed.header)
             enc = sealed.encryptor()
+            again = first.again()
             # Never more than size + 1 bytes: a file appended to as fast as it is read
             # must not keep add going (or fill the drive) before the size check.
-            count, digest = encrypt_stream(handle.readinto, item.size + 1, enc, write, progress)
-            if count != item.size or digest != sha256:
+            count = encrypt_stream(handle.readinto, item.size + 1, enc, write, again, progress)
+            if count != item.size or not first.matches(again):
                 raise _changed(item.source)
             check_unchanged(handle.fileno(), item)
             for piece in enc.finish():

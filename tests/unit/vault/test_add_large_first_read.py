@@ -1,6 +1,7 @@
 """A large file's first read (its digest, before its header is written) hashes on a worker
 thread from HASH_IN_THREAD bytes on; a file that grows or shrinks after it was planned is
-refused there, as by the single-thread read of smaller files."""
+refused there, as by the single-thread read of smaller files; one whose bytes change
+between the two reads, size and time kept, is refused by the second read's tally."""
 
 from __future__ import annotations
 
@@ -59,3 +60,36 @@ def test_a_large_file_that_changed_after_it_was_planned_is_refused(
 
     with pytest.raises(SourceUnreadable, match=r"big\.bin changed while it was being read"):
         add_files(vault.open(), [src], False, vault.registry, vault.env, progress=change_big)
+
+
+@pytest.mark.parametrize("size", [HASH_IN_THREAD + 12_345, SMALL_FILE + 1])
+def test_a_large_file_whose_bytes_change_between_its_two_reads_is_refused(
+    vault: LibraryVault, tmp_path: Path, size: int
+) -> None:
+    """The first progress call comes after the second read's first block: the file's last
+    byte is changed then, and its modification time put back, so that neither its size nor
+    its time tells (docs/FORMAT.md section 7, step 3: the second read must give the same
+    bytes)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    big = src / "big.bin"
+    big.write_bytes(os.urandom(size))
+    planned = big.stat()
+    calls: list[int] = []
+
+    def change_last_byte(_done: int) -> None:
+        calls.append(_done)
+        if len(calls) == 1:
+            with big.open("r+b") as handle:
+                handle.seek(size - 1)
+                last = handle.read(1)
+                handle.seek(size - 1)
+                handle.write(bytes([last[0] ^ 0xFF]))
+            os.utime(big, ns=(planned.st_atime_ns, planned.st_mtime_ns))
+
+    opened = vault.open()
+    with pytest.raises(SourceUnreadable, match=r"big\.bin changed while it was being read"):
+        add_files(opened, [src], False, vault.registry, vault.env, progress=change_last_byte)
+    assert big.stat().st_mtime_ns == planned.st_mtime_ns and big.stat().st_size == size
+    extract(vault.open(), [], tmp_path / "out", False, vault.registry, vault.env)
+    assert not (tmp_path / "out" / "big.bin").exists()
