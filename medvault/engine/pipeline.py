@@ -106,6 +106,36 @@ def hash_fd(fd: int, limit: int, tally: ReadTally | None = None) -> tuple[int, h
         return count, ring.digest()
 
 
+def hash_and_encrypt(
+    readinto: Callable[[memoryview], int],
+    limit: int,
+    enc: PayloadEncryptor,
+    write: Callable[[memoryview], None],
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, hashlib._Hash]:
+    """Read at most LIMIT bytes through READINTO, hash them on the worker while ENC
+    encrypts them here, and pass the ciphertext to WRITE (finalize is the caller's);
+    returns the bytes read and their SHA-256: a large file read once, where its header can
+    be written after its payload (PackWriter.leave_hole)."""
+    out = bytearray(output_room(BLOCK))
+    out_view = memoryview(out)
+    count = 0
+    with HashRing() as ring:
+        while count < limit:
+            index, buffer = ring.take()
+            n = readinto(buffer[: min(BLOCK, limit - count)])
+            if n <= 0:
+                ring.give_back(index)
+                break
+            ring.hand_over(index, n)
+            written = enc.update_into(buffer[:n], out)
+            write(out_view[:written])
+            count += n
+            if progress:
+                progress(n)
+        return count, ring.digest()
+
+
 def encrypt_stream(
     readinto: Callable[[memoryview], int],
     limit: int,

@@ -24,7 +24,7 @@ from medvault.format import pack as pack_fmt
 from medvault.store import fsio, readback
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.layout import VaultPaths
-from medvault.store.sequential import SequentialWriter, direct_range
+from medvault.store.sequential import BLOCK, SequentialWriter, direct_range
 
 
 class PackWriter:
@@ -41,6 +41,10 @@ class PackWriter:
         # Set by the first reserve(): every prelude is then final when written.
         self.part_count: int | None = None
         self._capacity = 0
+        # The part holding a hole (leave_hole) that was full before the hole was filled:
+        # made durable and closed by fill_hole.
+        self._waiting: SequentialWriter | None = None
+        self._hole_in: SequentialWriter | None = None
 
     def fits(self, length: int) -> bool:
         """Whether an entry of LENGTH bytes can still go into this pack."""
@@ -70,7 +74,11 @@ class PackWriter:
             self._handle.write(self._prelude(len(self._parts) - 1, self._reserved()))
 
     def _finish_part(self) -> None:
-        """A full part is made durable and closed now: nothing is written to it again."""
+        """A full part is made durable and closed now: nothing is written to it again (one
+        with a hole not yet filled waits for fill_hole)."""
+        if self._handle is not None and self._handle is self._hole_in:
+            self._waiting, self._handle = self._handle, None
+            return
         if self._handle is not None:
             with media_errors("a pack file"):
                 self._handle.fsync()
@@ -106,8 +114,42 @@ class PackWriter:
             self.position += n
             view = view[n:]
 
+    def leave_hole(self, length: int) -> bool:
+        """Write LENGTH placeholder bytes whose contents come later (`fill_hole`), if this
+        pack's current part can take them: SequentialWriter.takes_holes (ext4, XFS, f2fs)
+        and within one part. False, with nothing written, where it cannot."""
+        if self._handle is None or self._in_part == self.part_size:
+            if self.position + length > self._capacity:
+                raise ValueError("a write past what was reserved")
+            self._open_next_part()
+        handle = self._handle
+        assert handle is not None
+        if not handle.takes_holes or self._in_part + length > self.part_size or length > BLOCK:
+            return False
+        with media_errors("a pack file"):
+            handle.leave_hole(length)
+        self._hole_in = handle
+        self._in_part += length
+        self.position += length
+        return True
+
+    def fill_hole(self, data: bytes) -> None:
+        """The contents of the hole leave_hole left; its part, if already full, is made
+        durable and closed now."""
+        handle, self._hole_in = self._hole_in, None
+        if handle is None:
+            raise ValueError("no hole to fill")
+        with media_errors("a pack file"):
+            handle.fill_hole(data)
+            if handle is self._waiting:
+                self._waiting = None
+                handle.fsync()
+                handle.close()
+
     def commit(self) -> None:
         """Make the pack durable and visible. After this returns, the pack survives a crash."""
+        if self._hole_in is not None:
+            raise ValueError("a hole was left unfilled")
         if not self._parts:
             self._open_next_part()
         count = len(self._parts)
@@ -128,6 +170,9 @@ class PackWriter:
         handle, self._handle = self._handle, None
         if handle is not None:
             handle.abort()
+        waiting, self._waiting, self._hole_in = self._waiting, None, None
+        if waiting is not None:
+            waiting.abort()
         for path in self._parts:
             with contextlib.suppress(OSError):
                 fsio.unlink(path)

@@ -40,6 +40,9 @@ READ_BUFFERS = 2  # one being consumed, one being filled
 # Kernel file systems whose O_DIRECT path takes aligned 4 MiB writes (fusefat and
 # exfat-fuse are FUSE: their direct I/O would turn every write into small requests).
 DIRECT_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "vfat", "msdos", "exfat", "f2fs"})
+# Of those, the ones where a block may be written after the blocks past it (leave_hole) at no
+# cost: FAT and exFAT have no sparse files, so writing past a gap first writes zeros into it.
+HOLE_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "f2fs"})
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -60,9 +63,12 @@ class SequentialWriter:
         self.position = 0  # bytes accepted so far
         self._flushed = 0  # bytes handed to the writer (always a multiple of BLOCK)
         self._direct = False
+        self._takes_holes = False
         try:
-            if O_DIRECT and filesystem_type(os.fstat(self._fd).st_dev) in DIRECT_FILESYSTEMS:
+            kind = filesystem_type(os.fstat(self._fd).st_dev)
+            if O_DIRECT and kind in DIRECT_FILESYSTEMS:
                 self._direct = _set_direct(self._fd, True)
+                self._takes_holes = self._direct and kind in HOLE_FILESYSTEMS
         except OSError:
             self._direct = False
         self._buffers = [mmap.mmap(-1, BLOCK) for _ in range(BUFFERS)]
@@ -75,11 +81,18 @@ class SequentialWriter:
         self._thread: threading.Thread | None = None
         self._failure: OSError | None = None
         self._failed = False  # a write failed: nothing more goes to this file
+        self._hole: tuple[int, int] | None = None  # (start, length) left by leave_hole
+        self._held: list[tuple[int, int]] = []  # (buffer, offset): blocks kept for the hole
 
     @property
     def direct(self) -> bool:
         """Whether whole blocks bypass the page cache."""
         return self._direct
+
+    @property
+    def takes_holes(self) -> bool:
+        """Whether `leave_hole` may be used: the direct path, on a HOLE_FILESYSTEMS one."""
+        return self._takes_holes and self._direct
 
     def fileno(self) -> int:
         return self._fd
@@ -98,17 +111,55 @@ class SequentialWriter:
             if self._fill == BLOCK:
                 self._hand_over()
 
+    def leave_hole(self, length: int) -> None:
+        """Write LENGTH placeholder bytes here whose contents come later (`fill_hole`): the
+        block or two holding them are kept back and written once filled; the blocks after
+        them go out as usual. Only where `takes_holes`: fusefat loses a file written so
+        (docs/RELIABILITY.md), and FAT and exFAT would write zeros into the gap first."""
+        if not self.takes_holes or self._hole is not None or not 0 < length <= BLOCK:
+            raise ValueError("no hole here: not a HOLE_FILESYSTEMS one, one at a time, <= BLOCK")
+        self._hole = (self.position, length)
+        self.write(bytes(length))
+
+    def fill_hole(self, data: bytes) -> None:
+        """The contents of the hole `leave_hole` left; its blocks are handed over now."""
+        reached(io_points.WRITE, self.path)
+        self._refuse_if_failed()
+        if self._hole is None or len(data) != self._hole[1]:
+            raise ValueError("no hole of that length to fill")
+        start = self._hole[0]
+        for index, offset in [*self._held, (self._current, self._flushed)]:
+            low, high = max(start, offset), min(start + len(data), offset + BLOCK)
+            if low < high:
+                block = self._buffers[index]
+                block[low - offset : high - offset] = data[low - start : high - start]
+        self._hole = None
+        held, self._held = self._held, []
+        for job in held:
+            self._queue(job)
+        self._raise_failure()
+
     def _hand_over(self) -> None:
         self._raise_failure()
+        hole = self._hole
+        if hole is not None and self._flushed < hole[0] + hole[1]:
+            # A block of the hole: kept, and a new buffer takes its place in the pool.
+            self._held.append((self._current, self._flushed))
+            self._buffers.append(mmap.mmap(-1, BLOCK))
+            self._current = len(self._buffers) - 1
+        else:
+            self._queue((self._current, self._flushed))
+            self._current = self._free.get()
+        self._flushed += BLOCK
+        self._fill = 0
+        self._raise_failure()
+
+    def _queue(self, job: tuple[int, int]) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._write_all, name="medvault-write")
             self._thread.daemon = True
             self._thread.start()
-        self._todo.put((self._current, self._flushed))
-        self._flushed += BLOCK
-        self._current = self._free.get()
-        self._fill = 0
-        self._raise_failure()
+        self._todo.put(job)
 
     def _write_all(self) -> None:
         failed = False  # after a failure, queued blocks are only given back
@@ -156,6 +207,8 @@ class SequentialWriter:
             self._thread = None
 
     def _write_tail(self) -> None:
+        if self._hole is not None:
+            raise ValueError("a hole was left unfilled: the file is not whole")
         self._drain()
         if self._fill:
             if self._direct:

@@ -20,7 +20,7 @@ from medvault.engine.helper_process import in_order
 from medvault.engine.names import shown
 from medvault.engine.path_index import LiveFiles, live_files
 from medvault.engine.path_index import refresh as refresh_path_index
-from medvault.engine.pipeline import encrypt_stream, hash_fd
+from medvault.engine.pipeline import encrypt_stream, hash_and_encrypt, hash_fd
 from medvault.engine.session import UnlockedVault
 from medvault.engine.writing import PACK_ENTRIES, PACK_TARGET, Committer, open_journal, sweep_tmp
 from medvault.errors import AlreadyExists, SourceUnreadable, UnsafePath, UsageError
@@ -49,6 +49,7 @@ SMALL_FILE = 1024 * 1024  # read whole; larger files are hashed, then streamed
 # From this size a file's first read hashes on a worker thread (a thread costs more than
 # it saves on smaller files).
 HASH_IN_THREAD = 8 * 1024 * 1024
+DIGEST_PLACEHOLDER = "0" * 64  # a large file's draft header: its length is the final one's
 
 
 @dataclass(frozen=True, slots=True)
@@ -865,16 +866,49 @@ def _write_entry(
         if progress:
             progress(item.size)
         return file_entry(file_id.hex(), writer.name, offset, len(sealed.header), payload_len, meta)
-    # A large file is read twice: first for its digest, so that its header is final before
-    # its payload is written (the pack is written once, front to back); the second read,
-    # which is encrypted, must give the same bytes (same Poly1305 tally: crypto/same_content).
-    first = ReadTally()
-    sealed, meta = seal(_sha256_of(item, first))
-    payload_len = sealed.payload_len
-    writer = committer.entry(len(sealed.header) + payload_len)
+    # A large file's header holds its SHA-256: final only once the whole file was read. The
+    # draft has the final header's length (a digest is always 64 hex digits) and cipher.
+    draft, _ = seal(DIGEST_PLACEHOLDER)
+    writer = committer.entry(len(draft.header) + draft.payload_len)
     offset = writer.position
-    _write_large(item, sealed, first, writer.write, progress)
-    return file_entry(file_id.hex(), writer.name, offset, len(sealed.header), payload_len, meta)
+    if writer.leave_hole(len(draft.header)):
+        # Read once; the header fills the hole left for it (kernel file systems only).
+        sealed, meta = seal(_write_large_once(item, draft, writer.write, progress))
+        if len(sealed.header) != len(draft.header):
+            raise AssertionError("an entry header's length changed with its digest")
+        writer.fill_hole(sealed.header)
+    else:
+        # Read twice: first for the digest, so that the header is written before the payload
+        # (front to back: what fusefat needs); the second read, which is encrypted, must give
+        # the same bytes (same Poly1305 tally: crypto/same_content).
+        first = ReadTally()
+        sealed, meta = seal(_sha256_of(item, first))
+        _write_large(item, sealed, first, writer.write, progress)
+    header_len = len(sealed.header)
+    return file_entry(file_id.hex(), writer.name, offset, header_len, sealed.payload_len, meta)
+
+
+def _write_large_once(
+    item: Planned,
+    draft: SealedHeader,
+    write: Callable[[bytes | memoryview], None],
+    progress: Callable[[int], None] | None,
+) -> str:
+    """The payload, encrypted as the file is read, once; returns the SHA-256 of what was
+    read (hashed on a worker meanwhile), for the header the caller writes."""
+    try:
+        with _open_planned(item) as handle:
+            enc = draft.encryptor()
+            # Never more than size + 1 bytes (see _write_large).
+            count, digest = hash_and_encrypt(handle.readinto, item.size + 1, enc, write, progress)
+            if count != item.size:
+                raise _changed(item.source)
+            check_unchanged(handle.fileno(), item)
+            for piece in enc.finish():
+                write(piece)
+            return digest.hexdigest()
+    except OSError as exc:
+        raise _unreadable(item.source, exc) from None
 
 
 def _write_large(

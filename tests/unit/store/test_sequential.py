@@ -587,6 +587,86 @@ def test_a_direct_range_is_read_in_1_mib_blocks(direct_dir: Path) -> None:
     assert sizes == [BLOCK - 100, BLOCK, 777]
 
 
+# --- a hole filled later (a large file's header, written once its digest is known) ----
+
+
+@pytest.mark.parametrize(
+    ("at", "length", "size"),
+    [
+        (56, 300, 3 * BLOCK + 7),  # in block 0, the file goes on for blocks
+        (BLOCK - 100, 300, 3 * BLOCK + 5),  # across blocks 0 and 1
+        (56, 300, 1000),  # the file ends inside the hole's block: it is the tail
+        (BLOCK + 10, 50, BLOCK + 200),  # in the tail block
+    ],
+    ids=["block0", "two-blocks", "tail-only", "in-tail"],
+)
+def test_a_hole_is_written_last_with_what_fills_it(
+    direct_dir: Path, monkeypatch: pytest.MonkeyPatch, at: int, length: int, size: int
+) -> None:
+    """docs/FORMAT.md section 4: on kernel file systems the block(s) holding a large
+    file's header are written after the blocks past them, each byte once."""
+    writes: list[tuple[int, int]] = []
+
+    def pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+        writes.append((offset, view.nbytes))
+        _real_pwrite_all(fd, view, offset)
+
+    monkeypatch.setattr(sequential, "pwrite_all", pwrite_all)
+    data = _data(size, seed=42)
+    path = direct_dir / "holed.bin"
+    writer = SequentialWriter(path)
+    writer.write(data[:at])
+    writer.leave_hole(length)
+    assert writer.position == at + length
+    writer.write(data[at + length :])
+    writer.fill_hole(data[at : at + length])
+    writer.fsync()
+    writer.close()
+    assert path.read_bytes() == data
+    starts = [offset for offset, _ in writes]
+    assert sorted(starts) == sorted(set(starts))  # every byte once
+    assert sum(n for _, n in writes) == size
+    hole_blocks = {b * BLOCK for b in range(at // BLOCK, (at + length - 1) // BLOCK + 1)}
+    whole_after = [o for o in starts if o > max(hole_blocks) and o + BLOCK <= size]
+    if whole_after:  # written before the hole's blocks, which waited for their contents
+        assert starts.index(min(hole_blocks)) > starts.index(min(whole_after))
+
+
+def test_a_hole_needs_the_direct_path(buffered_dir: Path) -> None:
+    """fusefat loses a file written out of order: off the direct path there are no holes."""
+    with SequentialWriter(buffered_dir / "no-hole.bin") as writer:
+        with pytest.raises(ValueError):
+            writer.leave_hole(100)
+        assert writer.position == 0
+
+
+@pytest.mark.parametrize("kind", ["vfat", "msdos", "exfat"])
+def test_fat_and_exfat_never_get_a_hole(
+    direct_dir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """README: every file on a FAT or exFAT drive is written front to back, also past the
+    page cache (their kernel drivers take direct writes, but have no sparse files)."""
+    monkeypatch.setattr(sequential, "filesystem_type", lambda _dev: kind)
+    with SequentialWriter(direct_dir / f"{kind}.bin") as writer:
+        assert writer.direct and not writer.takes_holes
+        with pytest.raises(ValueError):
+            writer.leave_hole(100)
+    assert not sequential.HOLE_FILESYSTEMS & {"vfat", "msdos", "exfat", "fuseblk", "fuse"}
+
+
+def test_a_hole_left_unfilled_is_never_written_as_whole(direct_dir: Path) -> None:
+    writer = SequentialWriter(direct_dir / "unfilled.bin")
+    writer.leave_hole(100)
+    writer.write(_data(2 * BLOCK, seed=43))
+    with pytest.raises(ValueError):
+        writer.fsync()
+    with pytest.raises(ValueError):
+        writer.close()
+    writer.abort()
+    with pytest.raises(ValueError):
+        SequentialWriter(direct_dir / "wrong.bin").fill_hole(b"x")
+
+
 def test_io_points_create_write_fsync(where: tuple[Path, bool]) -> None:
     folder, _ = where
     path = folder / "observed.bin"
