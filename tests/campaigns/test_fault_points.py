@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from medvault.store import io_points as io
+from medvault.store.fsio import filesystem_type
+from medvault.store.sequential import HOLE_FILESYSTEMS
 from tests.conftest import Workspace
 from tests.support.faults import SCENARIOS, Scenario, escrow_of, fast_workdir, run_scenario
 
@@ -17,6 +19,7 @@ WRITE_PROTOCOL = {io.CREATE, io.WRITE, io.FSYNC, io.RENAME, io.FSYNC_DIR}
 # The kinds of point each operation must pass: if one is missing, the layer lost a wire.
 KINDS = {
     "add": WRITE_PROTOCOL | {io.INDEX_APPEND},
+    "add-large": WRITE_PROTOCOL | {io.INDEX_APPEND},
     "rm": WRITE_PROTOCOL | {io.INDEX_APPEND},
     "compact": WRITE_PROTOCOL | {io.INDEX_APPEND, io.UNLINK},
     "passwd": WRITE_PROTOCOL,
@@ -31,8 +34,18 @@ KINDS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_crash_at_every_point(scenario: Scenario, ws: Workspace, tmp_path: Path) -> None:
-    with fast_workdir(tmp_path) as work:
-        result = run_scenario(scenario, work, ws, escrow_of(ws))
+    if scenario.name == "add-large":
+        # The pack writer leaves the header's block for last only on these (FORMAT.md
+        # section 4): the crash points must include that order.
+        if filesystem_type(tmp_path.stat().st_dev) not in HOLE_FILESYSTEMS:
+            pytest.skip("tmp_path is not on ext4, XFS or f2fs: no header block written last")
+        result = run_scenario(scenario, tmp_path, ws, escrow_of(ws))
+        part0 = [n for n, (kind, path) in enumerate(result.points) if path.endswith(".0.tmp")]
+        part1 = [n for n, (kind, path) in enumerate(result.points) if path.endswith(".1.tmp")]
+        assert part0 and part1 and max(part0) > min(part1), result.points
+    else:
+        with fast_workdir(tmp_path) as work:
+            result = run_scenario(scenario, work, ws, escrow_of(ws))
     assert set(result.kinds) >= KINDS[scenario.name], result.kinds
     if scenario.name == "add":  # the path index is rewritten, and crash-tested, too
         assert any("paths.mvs" in path for _kind, path in result.points), result.points

@@ -151,6 +151,8 @@ ADD_FILES = {
     "incoming/big.bin": _rng_bytes("big", 140_000),
     **{f"incoming/small/s{i}.csv": _rng_bytes(f"small{i}", 50 + 300 * i) for i in range(5)},
 }
+LARGE_PART_SIZE = 1024 * 1024
+LARGE_FILES = {"incoming/large.bin": _rng_bytes("large", LARGE_PART_SIZE + 300_000)}
 EXPORT_FILES = {"a.csv": b"mrn,result\n1,ok\n" * 40, "b.csv": b"x" * 5000}
 
 
@@ -228,11 +230,11 @@ def fast_workdir(fallback: Path) -> Iterator[Path]:
         yield Path(name)
 
 
-def _base_vault(folder: Path, ws: Workspace, env: Env) -> Registry:
+def _base_vault(folder: Path, ws: Workspace, env: Env, part_size: int = PART_SIZE) -> Registry:
     drive = folder / "drive"
     drive.mkdir(parents=True)
     registry = Registry.for_path(folder / "registry.sqlite")
-    create_vault(drive, "faults", to_secret(PASSPHRASE), ws.org, registry, env, PART_SIZE)
+    create_vault(drive, "faults", to_secret(PASSPHRASE), ws.org, registry, env, part_size)
     src = folder / "base-src"
     _write_tree(src, {k.removeprefix("base/"): v for k, v in BASE_FILES.items()})
     vault = _unlocked(drive, (PASSPHRASE,))
@@ -249,6 +251,15 @@ def build_plain(folder: Path, ws: Workspace) -> None:
     env = Env(kdf=FAST_KDF)
     _base_vault(folder, ws, env).close()
     _write_tree(folder, ADD_FILES)
+
+
+def build_large(folder: Path, ws: Workspace) -> None:
+    """A vault of 1 MiB parts and a file over 1 MiB to add: on ext4, XFS or f2fs it is read
+    once and its header block, in a part that is full before the header is known, is
+    written last (PackWriter.leave_hole)."""
+    env = Env(kdf=FAST_KDF)
+    _base_vault(folder, ws, env, LARGE_PART_SIZE).close()
+    _write_tree(folder, LARGE_FILES)
 
 
 def build_with_removals(folder: Path, ws: Workspace) -> None:
@@ -353,6 +364,8 @@ def run_rekey(ctx: Context) -> None:
 SCENARIOS = [
     Scenario("add", build_plain, run_add, may_add=ADD_FILES),
     Scenario("rm", build_plain, run_rm, removes={"base/notes/n2.txt", "base/scan.bin"}),
+    # Where a large file is read once: run on a kernel file system (test_fault_points).
+    Scenario("add-large", build_large, run_add, may_add=LARGE_FILES),
     Scenario("compact", build_with_removals, run_compact),
     Scenario("passwd", build_plain, run_passwd, passphrases=(PASSPHRASE, NEW_PASSPHRASE)),
     Scenario("repair", build_damaged, run_repair),
