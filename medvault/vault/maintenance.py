@@ -313,12 +313,18 @@ def _rebuild_index(vault: UnlockedVault, fresh: Catalog) -> bool:
     index is damaged, misses packs, or places entries where they are not; whether it did.
     FRESH gains what an authentic index places in packs the walk cannot read to the end."""
     current = load_catalog(vault)
+    unindexed = set(current.unindexed_packs)
     if current.index_damage is None:
         # The index is authentic: what it places in a pack the walk cannot read to the
         # end stays known, so files after the damage (and tombstones) are not lost.
         short = short_packs(vault, current, fresh)
         for loc in current.located.values():
             if loc.pack in short and loc.file_id not in fresh.located:
+                fresh.place(loc)
+            # A copy the walk met first in a pack the index lacks (an interrupted compact's,
+            # maybe cut short) does not take the place of the indexed one, read intact.
+            there = fresh.located.get(loc.file_id)
+            if there is not None and there.pack in unindexed and loc.pack not in short:
                 fresh.place(loc)
     records = [
         add_record(name, [x for x in fresh.located.values() if x.pack == name])
@@ -364,9 +370,12 @@ def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:
     A write stopped before its index record, on a file system that then lost the pack's
     data (FAT after a yank: fsck truncated it to nothing), leaves an unindexed pack with no
     data at all: it is deleted too, as is a pack of several parts (one entry) whose later
-    part the yank cost but whose entry the index places, authentic, elsewhere. Any other
-    unreadable pack that still holds data is kept (it may be a committed pack whose damage
-    also cost it its index record): verify names it."""
+    part the yank cost but whose entry the index places, authentic, elsewhere, and a pack
+    cut short (a compact's copies, the drive pulled before they were on it: fusefat can lose
+    what sync(2) said was written) whose readable entries, at least one, the index all
+    places, authentic, elsewhere: a compact copies every live entry of a pack, so what the
+    cut cost is elsewhere too. Any other unreadable pack that still holds data is kept (it
+    may be a committed pack whose damage also cost it its index record): verify names it."""
     catalog = load_catalog(vault)
     if catalog.index_damage:
         return {}
@@ -374,23 +383,40 @@ def _remove_spare_packs(vault: UnlockedVault) -> dict[str, str]:
     for name in catalog.unindexed_packs:
         if any(x.pack == name for x in catalog.located.values()):
             continue  # the only copy of something: keep it
-        ids: list[str] = []
-        if name in catalog.scan_damage and not _holds_no_data(vault.paths, name):
-            only = _entry_of_parts(vault, name)
-            if only is None:
-                continue
-            ids = [only]
-        else:
-            with contextlib.suppress(MedvaultError), open_reader(vault, name) as reader:
-                ids = [x.file_id for x in walk_pack(vault, reader) if isinstance(x, Located)]
-        if all(_authentic(vault, catalog.located.get(i)) for i in ids):
+        ids, why = _spare_entries(vault, catalog, name)
+        if ids is not None and all(_authentic(vault, catalog.located.get(i)) for i in ids):
             delete_pack(vault.paths, name)
-            removed[name] = (
-                "empty, and no index record names it (a write that never committed)"
-                if name in catalog.scan_damage
-                else "a spare copy left by an interrupted compact"
-            )
+            removed[name] = why
     return removed
+
+
+def _spare_entries(
+    vault: UnlockedVault, catalog: Catalog, name: str
+) -> tuple[list[str] | None, str]:
+    """The ids of the entries the unindexed pack NAME can be seen to hold, and why it would
+    go once each is found, authentic, elsewhere; None when it must be kept whatever."""
+    readable: list[str] = []
+    with contextlib.suppress(MedvaultError), open_reader(vault, name) as reader:
+        readable = [x.file_id for x in walk_pack(vault, reader) if isinstance(x, Located)]
+    if name not in catalog.scan_damage:
+        return readable, "a spare copy left by an interrupted compact"
+    if _holds_no_data(vault.paths, name):
+        return [], "empty, and no index record names it (a write that never committed)"
+    if _first_part_is_bare(vault.paths, name):
+        return [], (
+            "its first part lost all but its prelude (the drive pulled while it was "
+            "written), the entry header with the file's key included: no one can decrypt "
+            "its other parts, and no index record names it"
+        )
+    only = _entry_of_parts(vault, name)
+    if only is not None:
+        return [only], "empty, and no index record names it (a write that never committed)"
+    if readable:
+        return readable, (
+            f"cut short; the {len(readable)} entries it can be seen to hold are each "
+            "stored elsewhere (a copy an interrupted compact was writing)"
+        )
+    return None, ""
 
 
 def _entry_of_parts(vault: UnlockedVault, name: str) -> str | None:
@@ -413,11 +439,18 @@ def _entry_of_parts(vault: UnlockedVault, name: str) -> str | None:
 def _holds_no_data(paths: VaultPaths, name: str) -> bool:
     """Part 0 no longer than its prelude and no other part: deleting it loses nothing."""
     folder = paths.pack_dir(name)
+    return _first_part_is_bare(paths, name) and not any(folder.glob(f"{name}.*.mvp"))
+
+
+def _first_part_is_bare(paths: VaultPaths, name: str) -> bool:
+    """Part 0 no longer than its prelude. A pack of several parts holds one entry, whose
+    header (with the file's wrapped key) starts part 0 (FORMAT.md section 4): without it
+    the other parts are ciphertext nobody can decrypt, so deleting them loses nothing."""
     try:
-        size = (folder / pfmt.part_filename(name, 0)).stat().st_size
+        size = (paths.pack_dir(name) / pfmt.part_filename(name, 0)).stat().st_size
     except OSError:
         return False
-    return size <= pfmt.PRELUDE_LEN and not any(folder.glob(f"{name}.*.mvp"))
+    return size <= pfmt.PRELUDE_LEN
 
 
 def _authentic(vault: UnlockedVault, loc: Located | None) -> bool:

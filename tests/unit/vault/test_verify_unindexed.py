@@ -10,7 +10,10 @@ Real damage (a tampered or cut pack) stays exit 19.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from medvault.engine.session import UnlockedVault, open_headers, unlock
 from medvault.format import pack as pfmt
@@ -125,6 +128,101 @@ def test_a_cut_unindexed_pack_is_damage_exit_19(ws: Workspace, tmp_path: Path, d
     assert result.returncode == 19, result.stdout + result.stderr
     assert "is in no index record and cannot be read" in result.stdout
     assert "not yet indexed" not in result.stdout
+
+
+def _spare_copy(drive: Path, pack: Path) -> Path:
+    """PACK's part 0 again under a new pack id: what a compact writes (copies of its
+    entries) before the index record that would make them the ones to read."""
+    new_name = pfmt.id_to_name(bytes(range(16)))
+    data = bytearray(pack.read_bytes())
+    data[24:40] = bytes(range(16))
+    folder = drive / "MEDVAULT" / "objects" / new_name[:2]
+    folder.mkdir(exist_ok=True)
+    copy = folder / f"{new_name}.mvo"
+    copy.write_bytes(bytes(data))
+    return copy
+
+
+def test_a_spare_copy_cut_short_is_removed_by_repair(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """A compact's copy cut inside its last entry's payload (a yank on fusefat, which can
+    lose what sync(2) said was written): damage for verify, but the three entries whose
+    headers it still holds are stored elsewhere, so repair deletes it and the vault verifies
+    clean."""
+    copy = _spare_copy(drive, _two_adds(ws, tmp_path, drive))
+    copy.write_bytes(copy.read_bytes()[:-10])
+    assert ws.cli("verify", drive).returncode == 19
+    repaired = ws.cli("repair", drive, check=True)
+    name = copy.name.removesuffix(".mvo")
+    assert (
+        f"removed pack {name}: cut short; the 3 entries it can be seen to hold are each "
+        "stored elsewhere (a copy an interrupted compact was writing)"
+    ) in repaired.stdout
+    assert not copy.exists()
+    assert ws.cli("verify", drive).returncode == 0
+    assert ws.cli("ls", drive, check=True).stdout.count("two/") == 3
+
+
+def test_a_cut_pack_is_kept_when_what_it_shows_is_not_all_elsewhere(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """Cut inside its first entry (nothing readable to match), or an add's pack not yet
+    indexed and cut (its entries are nowhere else): repair keeps it and verify names it."""
+    second = _two_adds(ws, tmp_path, drive)
+    copy = _spare_copy(drive, second)
+    copy.write_bytes(copy.read_bytes()[: pfmt.PRELUDE_LEN + 200])
+    assert ws.cli("repair", drive).returncode == 19
+    assert copy.exists()
+    copy.unlink()
+    _drop_last_index_record(drive)
+    second.write_bytes(second.read_bytes()[:-10])
+    ws.cli("repair", drive)
+    assert second.exists()
+    assert ws.cli("verify", drive).returncode == 19
+
+
+def _split_pack_out_of_the_index(ws: Workspace, tmp_path: Path, drive: Path) -> Path:
+    """A vault of 64 KiB parts whose last add (one file of 200,000 bytes, a pack of four
+    parts) lost its index record; returns that pack's part 0."""
+    ws.create_fast(drive, part_size=64 * 1024)
+    src = tmp_path / "split"
+    src.mkdir()
+    (src / "scan.bin").write_bytes(os.urandom(200_000))
+    before = set((drive / "MEDVAULT" / "objects").rglob("*.mvo"))
+    ws.cli("add", drive, src, check=True)
+    (part0,) = set((drive / "MEDVAULT" / "objects").rglob("*.mvo")) - before
+    assert len(list(part0.parent.glob(part0.name.replace(".mvo", ".*.mvp")))) == 3
+    _drop_last_index_record(drive)
+    return part0
+
+
+@pytest.mark.parametrize("kept", [0, pfmt.PRELUDE_LEN], ids=["emptied", "prelude-only"])
+def test_a_split_pack_whose_first_part_lost_its_header_is_removed_by_repair(
+    ws: Workspace, tmp_path: Path, drive: Path, kept: int
+) -> None:
+    """fsck truncated part 0 of a pack being written when the drive was pulled (fusefat had
+    not written its clusters): the entry header, with the file's wrapped key, is gone, so
+    the other parts are ciphertext no one can decrypt; nothing names the pack; repair
+    removes every part of it and the vault verifies clean."""
+    part0 = _split_pack_out_of_the_index(ws, tmp_path, drive)
+    part0.write_bytes(part0.read_bytes()[:kept])
+    assert ws.cli("verify", drive).returncode == 19
+    repaired = ws.cli("repair", drive, check=True)
+    assert "its first part lost all but its prelude" in repaired.stdout
+    assert not list(part0.parent.glob(part0.name.replace(".mvo", ".*")))
+    assert ws.cli("verify", drive).returncode == 0
+
+
+def test_a_split_pack_with_part_of_its_header_is_kept(
+    ws: Workspace, tmp_path: Path, drive: Path
+) -> None:
+    """Some of the header is left (its wrapped key may be): kept and named as damage."""
+    part0 = _split_pack_out_of_the_index(ws, tmp_path, drive)
+    part0.write_bytes(part0.read_bytes()[: pfmt.PRELUDE_LEN + 40])
+    assert ws.cli("repair", drive).returncode == 19
+    assert part0.exists()
+    assert ws.cli("verify", drive).returncode == 19
 
 
 def test_two_packs_out_of_the_index_are_lost_records_exit_19(
