@@ -37,7 +37,7 @@ BLOCK = 1024 * 1024
 BUFFERS = 3  # one being filled, two queued for or being written
 # A read ahead needs less: reading is several times faster than what consumes it.
 READ_BUFFERS = 2  # one being consumed, one being filled
-# Kernel file systems whose O_DIRECT path takes aligned 4 MiB writes (fusefat and
+# Kernel file systems whose O_DIRECT path takes aligned 1 MiB writes (fusefat and
 # exfat-fuse are FUSE: their direct I/O would turn every write into small requests).
 DIRECT_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "vfat", "msdos", "exfat", "f2fs"})
 # Of those, the ones where a block may be written after the blocks past it (leave_hole) at no
