@@ -2,10 +2,12 @@
 
 A file's plaintext SHA-256 costs about three times its Cobblestone encryption here, and
 hashlib releases the GIL, so hashing on a second thread while the main thread reads and
-decrypts (or, for add's first read of a large file, reads) the next block roughly halves
-the time of a large add or extract. add's second read, which encrypts, does not hash: it
-checks that it read what the first read hashed with a Poly1305 tally
-(crypto/same_content.py), fast enough to share the cipher's thread. Blocks live in a small
+decrypts (extract), reads and encrypts (add where a large file is read once:
+`hash_and_encrypt`) or only reads (add's first read where it is read twice: `hash_fd`) the
+next block roughly halves the time of a large add or extract. add's second read, which
+encrypts (`encrypt_stream`), does not hash: it checks that it read what the first read
+hashed with a Poly1305 tally (crypto/same_content.py), fast enough to share the cipher's
+thread. Blocks live in a small
 ring of preallocated buffers and the cipher writes into a reused one (`update_into`):
 nothing is allocated per block, and memory stays fixed at RING * BLOCK whatever the file's
 size (2 MiB: the hash is the slower stage, so more blocks in flight only wait longer;
