@@ -20,7 +20,7 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 
 from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor, output_room
@@ -88,6 +88,23 @@ class HashRing:
         self.close()
 
 
+def _hashed_blocks(
+    ring: HashRing, readinto: Callable[[memoryview], int], limit: int
+) -> Iterator[memoryview]:
+    """At most LIMIT bytes read through READINTO into RING's buffers, each block handed to
+    its worker for hashing and then yielded (valid until the next one is asked for)."""
+    count = 0
+    while count < limit:
+        index, buffer = ring.take()
+        n = readinto(buffer[: min(BLOCK, limit - count)])
+        if n <= 0:
+            ring.give_back(index)
+            return
+        ring.hand_over(index, n)
+        count += n
+        yield buffer[:n]
+
+
 def hash_fd(fd: int, limit: int, tally: ReadTally | None = None) -> tuple[int, hashlib._Hash]:
     """The SHA-256 of at most LIMIT bytes read from FD, and how many there were: this thread
     reads the next block while the worker hashes the last (a large file's first read,
@@ -95,16 +112,10 @@ def hash_fd(fd: int, limit: int, tally: ReadTally | None = None) -> tuple[int, h
     every block too (on this thread: it is several times faster than the hash)."""
     count = 0
     with HashRing() as ring:
-        while count < limit:
-            index, buffer = ring.take()
-            n = os.readv(fd, [buffer[: min(limit - count, len(buffer))]])
-            if not n:
-                ring.give_back(index)
-                break
-            ring.hand_over(index, n)
+        for block in _hashed_blocks(ring, lambda view: os.readv(fd, [view]), limit):
             if tally is not None:
-                tally.update(buffer[:n])
-            count += n
+                tally.update(block)
+            count += len(block)
         return count, ring.digest()
 
 
@@ -123,18 +134,12 @@ def hash_and_encrypt(
     out_view = memoryview(out)
     count = 0
     with HashRing() as ring:
-        while count < limit:
-            index, buffer = ring.take()
-            n = readinto(buffer[: min(BLOCK, limit - count)])
-            if n <= 0:
-                ring.give_back(index)
-                break
-            ring.hand_over(index, n)
-            written = enc.update_into(buffer[:n], out)
+        for block in _hashed_blocks(ring, readinto, limit):
+            written = enc.update_into(block, out)
             write(out_view[:written])
-            count += n
+            count += len(block)
             if progress:
-                progress(n)
+                progress(len(block))
         return count, ring.digest()
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from medvault.errors import SourceUnreadable
 from medvault.store.fsio import filesystem_type
-from medvault.store.sequential import DIRECT_FILESYSTEMS
+from medvault.store.sequential import HOLE_FILESYSTEMS
 from medvault.vault.add import HASH_IN_THREAD, SMALL_FILE, add_files
 from medvault.vault.reading import extract
 from tests.conftest import Workspace
@@ -31,19 +30,14 @@ def vault(request: pytest.FixtureRequest, ws: Workspace, tmp_path: Path) -> Iter
     write the header last) or twice (tmpfs, written through the page cache, front to back
     as on FUSE drives)."""
     if request.param == ONCE:
-        if filesystem_type(tmp_path.stat().st_dev) not in DIRECT_FILESYSTEMS:
-            pytest.skip("tmp_path is not on a kernel file system medvault writes past the cache")
-        made = LibraryVault(ws, tmp_path)
-        yield made
-        made.registry.close()
-        return
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or filesystem_type(shm.stat().st_dev) in DIRECT_FILESYSTEMS:
-        pytest.skip("no tmpfs at /dev/shm: the read-twice path cannot be chosen here")
-    with tempfile.TemporaryDirectory(dir=shm, prefix="medvault-test-") as name:
-        made = LibraryVault(ws, Path(name))
-        yield made
-        made.registry.close()
+        if filesystem_type(tmp_path.stat().st_dev) not in HOLE_FILESYSTEMS:
+            pytest.skip("tmp_path is not on ext4, XFS or f2fs: no large file is read once here")
+        root = tmp_path
+    else:
+        root = request.getfixturevalue("shm")  # conftest's private tmpfs folder
+    made = LibraryVault(ws, root)
+    yield made
+    made.registry.close()
 
 
 def _bytes_read() -> int:
