@@ -14,11 +14,9 @@ import json
 import os
 import stat
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from medvault.errors import OrgConfigMissing
 
@@ -202,6 +200,8 @@ def _status(item: dict[str, Any], where: Path) -> str:
 
 
 def load_org(path: Path) -> OrgConfig:
+    import tomllib  # only where an org config is read: not in every command's imports
+
     try:
         raw = path.read_bytes()
         if len(raw) > MAX_ORG_FILE:
@@ -294,6 +294,8 @@ def is_time_zone(name: str) -> bool:
     """NAME is an IANA time zone this system's zoneinfo knows (e.g. America/Los_Angeles)."""
     if not 0 < len(name) <= MAX_ZONE_NAME or name != name.strip():
         return False
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # loads sysconfig: ~0.5 MiB
+
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):  # ValueError: a path-like or malformed key

@@ -3,8 +3,6 @@ closest names ("did you mean"), at the top level and inside every group."""
 
 from __future__ import annotations
 
-import difflib
-
 import click
 
 # How close a name must be to be suggested (difflib's ratio: "extrat" to "extract" is 0.92).
@@ -23,6 +21,8 @@ class SuggestingGroup(click.Group):
             and not name.startswith("-")
             and self.get_command(ctx, name) is None
         ):
+            import difflib  # only for a name that is no command
+
             close = difflib.get_close_matches(name, self.list_commands(ctx), 3, CLOSE_ENOUGH)
             if close:
                 meant = " or ".join(f"'{match}'" for match in close)

@@ -48,6 +48,7 @@ LENGTH = struct.Struct(">I")
 # Pipe buffers this large let the helper work a few batches ahead of the parent; with the
 # default 64 KiB, one batch of 4 KiB answers filled it and the helper waited for the parent.
 PIPE_BYTES = 1 << 20
+READ_BYTES = 1 << 16  # os.read allocates this much whatever comes: the pipe is read in small pieces
 
 
 def worth_it(items: int) -> bool:
@@ -104,7 +105,7 @@ class Helper:
         for STALLED_S (it is then killed)."""
         while len(self._buffer) < length:
             ready = self._poller.poll(STALLED_S * 1000)
-            piece = os.read(self._answers, 1 << 20) if ready else b""
+            piece = os.read(self._answers, READ_BYTES) if ready else b""
             if not piece:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.pid, signal.SIGKILL)

@@ -28,6 +28,7 @@ import functools
 import itertools
 import os
 import stat
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,10 @@ BATCH_BYTES = 64 * 1024 * 1024
 # waiting on the file system's per-file work (outside the GIL), which overlaps.
 WRITERS = 4
 CHUNK = 32  # files per writer task: one task per file costs more than a small file
+CHUNK_BYTES = 256 * 1024  # ... or fewer, when they hold this much
+# Plaintext handed to the writers and not yet written: beyond this, the extract waits for
+# the oldest task. Without a bound a batch (1,000 files) of it could wait in memory.
+UNWRITTEN_BYTES = 1024 * 1024
 ZERO_BLOCK = 1024 * 1024
 # A name refused by the file system (fusefat: EPERM; vfat: EINVAL; exfat-fuse: ENOENT).
 NAME_ERRNOS = frozenset({errno.EINVAL, errno.EPERM, errno.EILSEQ, errno.ENAMETOOLONG, errno.ENOENT})
@@ -128,6 +133,10 @@ class Landing:
     _staged_bytes: int = 0
     _pool: ThreadPoolExecutor | None = None
     _chunk: list[tuple[Staged, bytes, int]] = field(default_factory=list)
+    _chunk_bytes: int = 0
+    # Writer tasks not known to be done, oldest first, with the bytes each holds.
+    _unwritten: deque[tuple[Future[None], int]] = field(default_factory=deque)
+    _unwritten_bytes: int = 0
     _namer: Namer = field(default_factory=lambda: Namer())  # defined below
 
     @classmethod
@@ -185,7 +194,8 @@ class Landing:
         self.staged.append(item)
         self._staged_bytes += len(data)
         self._chunk.append((item, data, mtime_ns))
-        if len(self._chunk) >= CHUNK:
+        self._chunk_bytes += len(data)
+        if len(self._chunk) >= CHUNK or self._chunk_bytes >= CHUNK_BYTES:
             self._hand_over()
         if len(self.staged) >= BATCH_FILES or self._staged_bytes >= BATCH_BYTES:
             self.flush()
@@ -208,6 +218,15 @@ class Landing:
         written = self._pool.submit(_write_files, chunk)
         for item, _data, _mtime in chunk:
             item.written = written
+        self._unwritten.append((written, self._chunk_bytes))
+        self._unwritten_bytes += self._chunk_bytes
+        self._chunk_bytes = 0
+        while self._unwritten and (
+            self._unwritten[0][0].done() or self._unwritten_bytes > UNWRITTEN_BYTES
+        ):
+            oldest, size = self._unwritten.popleft()
+            oldest.exception()  # waits; what it raised is flush's to report, per file
+            self._unwritten_bytes -= size
 
     def stage(self, item: Staged, size: int, sha256: str, mtime_ns: int) -> None:
         """ITEM's partial is complete and authenticated: give it its name with the next
@@ -289,6 +308,8 @@ class Landing:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._unwritten.clear()
+        self._unwritten_bytes = 0
 
 
 class Folders:

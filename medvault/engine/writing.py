@@ -25,9 +25,11 @@ from medvault.store.layout import VaultPaths
 from medvault.store.packs import PackWriter
 
 PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
-# ... or at this many entries: its index record is built in memory (~1 KB an entry), and
-# 32 MiB of 512-byte files would make one of 40,000 entries.
-PACK_ENTRIES = 4096
+# ... or at this many entries. Its index record is built, sealed and, by the path index's
+# refresh, read back whole: ~1.5 KB of Python objects an entry, ~4 copies of its ~280
+# bytes of JSON. At 4,096 entries that was ~10 MiB of a small-file add's peak; at 1,024
+# it is ~2.5 MiB, and the extra commits (fsyncs) did not show in a 10,000-file add.
+PACK_ENTRIES = 1024
 
 
 def open_journal(vault: UnlockedVault, catalog: Catalog | None) -> JournalAppender:

@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo
 
 NO_ORG_NOTE = "no organisation config found, so its time zone is not known"
 NO_ZONE_NOTE = "time zone not set in org.toml"
@@ -29,7 +28,11 @@ class ReportZone:
 
     @property
     def tz(self) -> tzinfo:
-        return UTC if self.note is not None else ZoneInfo(self.name)
+        if self.note is not None:
+            return UTC
+        from zoneinfo import ZoneInfo  # loads sysconfig (~0.5 MiB): only to show a local time
+
+        return ZoneInfo(self.name)
 
     def local(self, recorded: object) -> datetime | None:
         """RECORDED (a registry time) in this zone; None when it is not a registry time."""

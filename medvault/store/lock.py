@@ -23,7 +23,6 @@ import contextlib
 import errno
 import functools
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from types import ModuleType
 
 from medvault.errors import VaultBusy
 from medvault.store.fsio import media_error
+from medvault.workstation.host import host_name
 from medvault.workstation.processes import process_alive
 
 # A lock file with no content yet may belong to a process that is just starting.
@@ -119,7 +119,7 @@ def _create(lock: Path) -> int | None:
             # (Windows, where a waiting lock gives up after ~10 s) a breaker still holds it.
             os.close(fd)
             return None
-        os.write(fd, f"{socket.gethostname()}:{os.getpid()}\n".encode())
+        os.write(fd, f"{host_name()}:{os.getpid()}\n".encode())
         os.fsync(fd)
     except OSError as exc:
         os.close(fd)
@@ -161,7 +161,7 @@ def _refuse_unless_stale(lock: Path, content: str, mtime: float) -> None:
             raise VaultBusy("the vault is locked by another medvault process that is starting")
         return  # its creator died between creating and naming it
     holder = _holder(content)
-    here = socket.gethostname()
+    here = host_name()
     if holder is None or holder[0] != here:
         who = f"host {holder[0]} (process {holder[1]})" if holder else "an unknown holder"
         raise VaultBusy(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from datetime import UTC, datetime
 
 from medvault.crypto.kdf import RFC9106_LOW_MEMORY, Argon2Params
 from medvault.registry.records import Actor
+from medvault.workstation.host import host_name
 
 
 def utc_now() -> datetime:
@@ -38,7 +38,7 @@ def current_actor(person: str | None = None) -> Actor:
     # The declared person: PERSON (`medvault --as NAME`), else $MEDVAULT_PERSON.
     declared = person or os.environ.get("MEDVAULT_PERSON") or ""
     person = "".join(c for c in declared if c.isprintable())[:200].strip() or None
-    return Actor(user=user, host=socket.gethostname(), person=person)
+    return Actor(user=user, host=host_name(), person=person)
 
 
 def warn_on_stderr(message: str) -> None:

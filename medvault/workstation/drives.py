@@ -5,7 +5,6 @@ systems removable media use, FUSE-mounted ones included."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,8 @@ def _sys_block_flag(device: str, sys_block: Path) -> bool | None:
 
 
 def list_drives(sys_block: Path = SYS_BLOCK) -> list[Drive]:
+    import shutil  # here, not at the top: store/readback imports this module for every read
+
     drives: list[Drive] = []
     for mount in mounts.mounts() or []:
         if str(mount.point) in SYSTEM_MOUNTS:

@@ -23,6 +23,11 @@ MUST_STAY_UNLOADED = {
     "zxcvbn": "the passphrase strength estimate: only when a passphrase is set",
     "importlib.metadata": "package metadata: only for --version and strength records",
     "medvault.cli.files_cmd": "add, extract, cat, rm and their use cases",
+    # Memory (goal 5) more than time: each is ~0.2-0.5 MiB of every command's peak.
+    "socket": "the host name comes from uname (workstation/host.py)",
+    "difflib": "close matches: only for a name that is no command",
+    "shutil": "with bz2 and lzma: only where a drive's size or a tree is copied",
+    "concurrent.futures": "with logging: only where writers or readers run in threads",
 }
 
 

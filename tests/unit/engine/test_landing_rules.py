@@ -162,6 +162,63 @@ def test_a_full_chunk_of_32_small_files_goes_to_a_writer_at_once(
     assert _names(land.dest) == {f"f{i}" for i in range(32)}
 
 
+def test_small_files_holding_256_kib_go_to_a_writer_before_32_of_them(
+    tmp_path: Path, syncs: list[Path]
+) -> None:
+    """CHUNK_BYTES: four files of 64 KiB make a chunk, not waiting for 32."""
+    assert landing.CHUNK_BYTES == 256 * 1024
+    land = _open(tmp_path / "out")
+    for i in range(3):
+        _small(land, f"f{i}", bytes(64 * 1024))
+    assert all(item.written is None for item in land.staged)
+    _small(land, "f3", bytes(64 * 1024))
+    assert len({item.written for item in land.staged}) == 1
+    assert None not in {item.written for item in land.staged}
+    land.finish()
+    assert _names(land.dest) == {f"f{i}" for i in range(4)}
+
+
+def test_small_files_wait_while_1_mib_of_them_is_not_written_yet(
+    tmp_path: Path, syncs: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UNWRITTEN_BYTES: with the writers stuck (a slow drive), write_small hands over
+    chunks until more than 1 MiB waits, then blocks until the oldest is written: plaintext
+    does not pile up in memory for a whole batch. Nothing is lost."""
+    assert landing.UNWRITTEN_BYTES == 1024 * 1024
+    stuck = threading.Event()
+    real_open = os.open
+
+    def slow_open(path: str, flags: int, mode: int = 0o777, **kw: int | None) -> int:
+        if str(path).endswith(landing.PARTIAL_SUFFIX):
+            assert stuck.wait(30)
+        return real_open(path, flags, mode, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", slow_open)
+    land = _open(tmp_path / "out")
+    returned: list[int] = []
+    piece = 64 * 1024  # 4 to a chunk of 256 KiB
+
+    def produce() -> None:
+        for i in range(40):
+            _small(land, f"f{i:02d}", bytes([i]) * piece)
+            returned.append(i)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    producer.join(timeout=2.0)  # unbounded, 40 writes into memory take milliseconds
+    try:
+        assert producer.is_alive()
+        # The 5th chunk (files 16-19) takes the unwritten bytes past 1 MiB: the 20th call waits.
+        assert returned == list(range(19))
+    finally:
+        stuck.set()
+        producer.join(timeout=30)
+    assert returned == list(range(40))
+    land.finish()
+    assert _names(land.dest) == {f"f{i:02d}" for i in range(40)}
+    assert (land.dest / "f39").read_bytes() == bytes([39]) * piece
+
+
 def test_the_1000th_staged_file_flushes_the_batch(tmp_path: Path, syncs: list[Path]) -> None:
     """BATCH_FILES is 1000, reached by a large file's stage as well as by write_small: 999
     files wait unnamed; the 1000th syncs once and names all of them."""
