@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -45,18 +45,14 @@ from medvault.errors import (
     UsageError,
 )
 from medvault.store.layout import locate
-from medvault.vault.add import (
-    AddResult,
-    Renamed,
-    SourcePlan,
-    add_planned,
-    check_sources,
-    stored_folder,
-)
 from medvault.vault.custody import declare
-from medvault.vault.maintenance import remove_paths
-from medvault.vault.reading import ExtractResult, extract
-from medvault.vault.streaming import stream_files
+
+if TYPE_CHECKING:
+    from medvault.vault.add import AddResult, Renamed
+    from medvault.vault.reading import ExtractResult
+
+# Each command imports its own use case where it runs: an extract need not hold add's
+# modules in memory, nor an add extract's (issue 23, goal 5).
 
 
 @dataclass(frozen=True)
@@ -232,6 +228,8 @@ def split_vault_folder(arg: Path) -> tuple[Path, str | None]:
 def _add(
     cli: CliContext, vault: Path, sources: list[Path], request: AddRequest, folder: str | None
 ) -> None:
+    from medvault.vault.add import SourcePlan, add_planned, check_sources, stored_folder
+
     declared = request.declaration.parsed()
     as_json = request.as_json
     prefix = stored_folder(folder)
@@ -374,6 +372,8 @@ def extract_cmd(
             raise UsageError("--to - writes the files' bytes alone: no --json, --force or -v")
         stream_to_stdout(cli, unlocked, list(paths), "extract")
         return
+    from medvault.vault.reading import extract
+
     registry = cli.registry_on_first_use()
     with progress_bar(0, "decrypting") as bar:
         # The paths are kept only to be shown: a whole-vault extract holds none otherwise.
@@ -417,6 +417,8 @@ def stream_to_stdout(
 ) -> None:
     """cat and extract --to -: the files' plaintext to stdout (vault/streaming.py says
     which bytes may be written before a failure). A reader that goes away ends it quietly."""
+    from medvault.vault.streaming import stream_files
+
     out = sys.stdout.buffer
     try:
         stream_files(unlocked, paths, out.write, cli.registry_on_first_use(), cli.env, command)
@@ -514,5 +516,7 @@ def rm_cmd(cli: CliContext, unlocked: UnlockedVault, paths: tuple[str, ...]) -> 
     Exit codes: 0 removed, 3 wrong passphrase, 4 not a vault, 10 vault busy, 16 not there,
     25 the drive gave back other bytes than were written (nothing was removed).
     """
+    from medvault.vault.maintenance import remove_paths
+
     count = remove_paths(unlocked, list(paths), cli.registry_on_first_use(), cli.env)
     click.echo(f"removed {count} file(s)")

@@ -20,7 +20,7 @@ from medvault.store.entries import OpenedHeader, open_header
 from medvault.store.packs import PackReader
 
 T = TypeVar("T")
-READ_BLOCK = 1024 * 1024
+READ_BLOCK = 512 * 1024  # store/sequential.py's BLOCK
 # Payloads above this are hashed on a worker thread while the next block is decrypted;
 # below it, handing blocks to a thread costs more than it saves.
 HASH_ON_WORKER = 1024 * 1024

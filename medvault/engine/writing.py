@@ -27,9 +27,9 @@ from medvault.store.packs import PackWriter
 PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
 # ... or at this many entries. Its index record is built, sealed and, by the path index's
 # refresh, read back whole: ~1.5 KB of Python objects an entry, ~4 copies of its ~280
-# bytes of JSON. At 4,096 entries that was ~10 MiB of a small-file add's peak; at 1,024
-# it is ~2.5 MiB, and the extra commits (fsyncs) did not show in a 10,000-file add.
-PACK_ENTRIES = 1024
+# bytes of JSON. At 4,096 entries that was ~10 MiB of a 10,000-file add's peak, at 512
+# ~1.3 MiB; the extra commits did not show in that add's time, on ext4 or on FAT32.
+PACK_ENTRIES = 512
 
 
 def open_journal(vault: UnlockedVault, catalog: Catalog | None) -> JournalAppender:

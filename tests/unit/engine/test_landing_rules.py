@@ -178,13 +178,13 @@ def test_small_files_holding_256_kib_go_to_a_writer_before_32_of_them(
     assert _names(land.dest) == {f"f{i}" for i in range(4)}
 
 
-def test_small_files_wait_while_1_mib_of_them_is_not_written_yet(
+def test_small_files_wait_while_512_kib_of_them_is_not_written_yet(
     tmp_path: Path, syncs: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """UNWRITTEN_BYTES: with the writers stuck (a slow drive), write_small hands over
-    chunks until more than 1 MiB waits, then blocks until the oldest is written: plaintext
+    chunks until more than 512 KiB waits, then blocks until the oldest is written: plaintext
     does not pile up in memory for a whole batch. Nothing is lost."""
-    assert landing.UNWRITTEN_BYTES == 1024 * 1024
+    assert landing.UNWRITTEN_BYTES == 512 * 1024
     stuck = threading.Event()
     real_open = os.open
 
@@ -208,8 +208,8 @@ def test_small_files_wait_while_1_mib_of_them_is_not_written_yet(
     producer.join(timeout=2.0)  # unbounded, 40 writes into memory take milliseconds
     try:
         assert producer.is_alive()
-        # The 5th chunk (files 16-19) takes the unwritten bytes past 1 MiB: the 20th call waits.
-        assert returned == list(range(19))
+        # The 3rd chunk (files 8-11) takes the unwritten bytes past 512 KiB: the 12th call waits.
+        assert returned == list(range(11))
     finally:
         stuck.set()
         producer.join(timeout=30)

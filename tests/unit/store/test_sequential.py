@@ -546,13 +546,13 @@ def _observe(events: list[tuple[str, Path]]) -> io_points.Observer:
     return observer
 
 
-def test_blocks_of_1_mib_go_out_at_aligned_offsets(
+def test_blocks_of_512_kib_go_out_at_aligned_offsets(
     where: tuple[Path, bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """docs/CLI.md and RELIABILITY.md: packs and large extracted files are written in 1 MiB
+    """docs/CLI.md and RELIABILITY.md: packs and large extracted files are written in 512 KiB
     blocks (the writer thread gets whole blocks at block-aligned offsets; the tail is the
     closing call's), and read back in blocks of the same size."""
-    assert BLOCK == 1024 * 1024
+    assert BLOCK == 512 * 1024
     folder, _ = where
     writes: list[tuple[int, int]] = []
 
@@ -569,7 +569,7 @@ def test_blocks_of_1_mib_go_out_at_aligned_offsets(
     assert path.read_bytes() == data
 
 
-def test_a_direct_range_is_read_in_1_mib_blocks(direct_dir: Path) -> None:
+def test_a_direct_range_is_read_in_512_kib_blocks(direct_dir: Path) -> None:
     data = _data(2 * BLOCK + 777, seed=41)
     path = direct_dir / "ranged.bin"
     path.write_bytes(data)
