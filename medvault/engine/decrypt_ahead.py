@@ -13,11 +13,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from medvault.engine import helper_process
 from medvault.engine.catalog import Located
 from medvault.engine.entry_reading import ReaderCache, stream_entry
+from medvault.engine.landing import Target
 from medvault.engine.session import UnlockedVault
 from medvault.format import entry as efmt
 
@@ -35,14 +35,14 @@ class Decrypted:
 
 
 def decrypted_in_order(
-    vault: UnlockedVault, items: Iterable[tuple[Located, Path]], small_files: int, limit: int
-) -> Generator[tuple[tuple[Located, Path], Decrypted | None], None, None]:
+    vault: UnlockedVault, items: Iterable[tuple[Located, Target]], small_files: int, limit: int
+) -> Generator[tuple[tuple[Located, Target], Decrypted | None], None, None]:
     """ITEMS in their order, each with its plaintext when the helper decrypted it (files of
     at most LIMIT bytes, when SMALL_FILES of them make a helper worth it), else None: the
     caller extracts those itself."""
     readers: list[ReaderCache] = []  # made in the helper, on its first task
 
-    def task_of(item: tuple[Located, Path]) -> bytes | None:
+    def task_of(item: tuple[Located, Target]) -> bytes | None:
         loc = item[0]
         if loc.size > limit:
             return None
@@ -63,7 +63,7 @@ def decrypted_in_order(
             return b""
         return ANSWER.pack(bytes.fromhex(meta.sha256), meta.mtime_ns) + b"".join(pieces)
 
-    def result_of(_item: tuple[Located, Path], answer: bytes) -> Decrypted:
+    def result_of(_item: tuple[Located, Target], answer: bytes) -> Decrypted:
         sha256, mtime_ns = ANSWER.unpack_from(answer)
         return Decrypted(answer[ANSWER.size :], sha256.hex(), mtime_ns)
 

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -88,13 +88,36 @@ class Folder:
     users: int = 0  # files of the batch in it: it stays open until they are done
 
 
+class Target(NamedTuple):
+    """A file's path under DEST: NAME in FOLDER, a Path made once per folder. The file's
+    own Path is made only to be shown or kept (`path`): pathlib interns every name it
+    parses (Python 3.11), which grew a 10,000-file extract by ~0.5 MiB."""
+
+    folder: Path
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.name
+
+    def __fspath__(self) -> str:
+        return os.path.join(self.folder, self.name)
+
+    def __str__(self) -> str:
+        return self.__fspath__()
+
+
+def as_path(target: Path | Target) -> Path:
+    return target.path if isinstance(target, Target) else target
+
+
 @dataclass(frozen=True)
 class Spot:
     """Where one file lands: NAME in FOLDER; TARGET is the path shown to the user."""
 
     folder: Folder
     name: str
-    target: Path
+    target: Path | Target
     stored: str
 
 
@@ -112,7 +135,7 @@ class Staged:
 
     @property
     def target(self) -> Path:
-        return self.spot.target
+        return as_path(self.spot.target)
 
 
 @dataclass
@@ -155,7 +178,7 @@ class Landing:
         folders = Folders(root, dest, check_owner=not shared_ok)
         return cls(dest, probe_names, folders, force, on_landed)
 
-    def prepare(self, stored: str, target: Path) -> Spot:
+    def prepare(self, stored: str, target: Path | Target) -> Spot:
         """Open (making them, 0700: the names in them are PHI too) the folders of STORED,
         never through a symbolic link, and, on FAT/exFAT, create the file's name empty and
         remove it: a name the file system refuses fails here, before any plaintext is
@@ -172,7 +195,7 @@ class Landing:
         except OSError as exc:
             if exc.errno not in NAME_ERRNOS:
                 raise
-            raise refused_name(target, exc) from None
+            raise refused_name(as_path(target), exc) from None
         return Spot(folder, name, target, stored)
 
     def open_partial(self, spot: Spot) -> tuple[Staged, SequentialWriter | PlainWriter]:

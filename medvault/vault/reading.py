@@ -20,7 +20,7 @@ from typing import NamedTuple
 from medvault.engine.catalog import Catalog, Located, load_catalog
 from medvault.engine.decrypt_ahead import Decrypted, decrypted_in_order
 from medvault.engine.entry_reading import ReaderCache, following_compact, stream_entry
-from medvault.engine.landing import Landing, Refused, Staged
+from medvault.engine.landing import Landing, Refused, Staged, Target
 from medvault.engine.names import FAT_FILESYSTEMS, fat_problem, shown
 from medvault.engine.path_index import LiveFiles, live_files
 from medvault.engine.session import UnlockedVault
@@ -79,13 +79,13 @@ class Destinations:
         self._folders: dict[str, Path] = {}
         self._base = ""
 
-    def of(self, stored: str) -> Path:
+    def of(self, stored: str) -> Target:
         normalize_path(stored)  # the name is one plain component: it cannot leave its folder
         folder, _, name = stored.rpartition("/")
         parent = self._folders.get(folder)
         if parent is None:
             parent = self._folders[folder] = self._checked(folder, stored)
-        return parent / name
+        return Target(parent, name)
 
     def _checked(self, folder: str, stored: str) -> Path:
         base_dir = str(self.dest_dir)
@@ -172,7 +172,7 @@ def _extract(
         chosen = lambda: selected  # noqa: E731
     destinations = Destinations(dest_dir)
 
-    def targets() -> Iterator[tuple[Located, Path]]:
+    def targets() -> Iterator[tuple[Located, Target]]:
         return ((loc, destinations.of(loc.path)) for loc in chosen())
 
     fat, small_files = check_targets(dest_dir, targets(), force)
@@ -219,7 +219,7 @@ def _extract_or_note(
     readers: ReaderCache,
     landing: Landing,
     loc: Located,
-    target: Path,
+    target: Target,
     result: ExtractResult,
     progress: Callable[[int], None] | None,
     decrypted: Decrypted | None = None,
@@ -250,7 +250,9 @@ class Checked(NamedTuple):
     small_files: int  # files of at most LAND_IN_MEMORY bytes
 
 
-def check_targets(dest_dir: Path, targets: Iterable[tuple[Located, Path]], force: bool) -> Checked:
+def check_targets(
+    dest_dir: Path, targets: Iterable[tuple[Located, Target]], force: bool
+) -> Checked:
     """One walk of TARGETS before anything is written: refuse a name DEST_DIR cannot take
     (a refused rename would come only after the plaintext reached the disk): onto FAT/exFAT
     (`fat`) every rule of fat_problem, elsewhere names longer than 255 bytes;
@@ -283,9 +285,9 @@ def check_targets(dest_dir: Path, targets: Iterable[tuple[Located, Path]], force
         folder = loc.path.rpartition("/")[0]
         there = folders.get(folder)
         if there is None:
-            there = folders[folder] = target.parent.exists()
+            there = folders[folder] = target.folder.exists()
         if there and os.path.lexists(target):
-            existing = target
+            existing = target.path
     if first_bad is not None:
         path, part, problem = first_bad
         more = f" (and {bad - 1} more)" if bad > 1 else ""
@@ -323,7 +325,7 @@ def extract_one(
     readers: ReaderCache,
     landing: Landing,
     loc: Located,
-    target: Path,
+    target: Path | Target,
     progress: Callable[[int], None] | None,
 ) -> None:
     """Decrypt LOC (in memory when small, else into a partial file) and stage it for its

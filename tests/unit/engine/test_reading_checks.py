@@ -106,12 +106,12 @@ def walked(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], dict[str, L
 def test_a_folder_name_with_spaces_lands_as_one_folder(tmp_path: Path) -> None:
     """A stored path's folders are split on "/" only: spaces belong to the name; a path
     that leaves DEST through a link is refused, naming it."""
-    assert Destinations(tmp_path).of("my folder/a b/c d.txt") == tmp_path / "my folder" / "a b" / (
-        "c d.txt"
-    )
+    landed = Destinations(tmp_path).of("my folder/a b/c d.txt")
+    assert landed.path == tmp_path / "my folder" / "a b" / "c d.txt"
+    assert os.fspath(landed) == str(landed) == str(landed.path)
     destinations = Destinations(tmp_path)
-    assert destinations.of("x y/z") == tmp_path / "x y" / "z"
-    assert destinations.of("x y/w") == tmp_path / "x y" / "w"
+    assert destinations.of("x y/z").path == tmp_path / "x y" / "z"
+    assert destinations.of("x y/w").folder is destinations.of("x y/z").folder  # once a folder
     (tmp_path / "out").symlink_to("/")
     with pytest.raises(UnsafePath) as caught:
         Destinations(tmp_path).of("out/etc/passwd")

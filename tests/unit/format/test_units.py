@@ -14,6 +14,7 @@ from medvault.config import DEFAULT_PASSPHRASE_POLICY
 from medvault.crypto import labels
 from medvault.crypto.kdf import Argon2Params
 from medvault.engine.catalog import Located
+from medvault.engine.landing import Target
 from medvault.errors import (
     AlreadyExists,
     FormatError,
@@ -73,7 +74,7 @@ def test_unsafe_stored_paths(bad: str) -> None:
 
 
 def test_destination_cannot_escape(tmp_path: Path) -> None:
-    assert Destinations(tmp_path).of("a/b.txt") == tmp_path / "a" / "b.txt"
+    assert Destinations(tmp_path).of("a/b.txt").path == tmp_path / "a" / "b.txt"
     with pytest.raises(UnsafePath):
         Destinations(tmp_path).of("../outside.txt")
     (tmp_path / "link").symlink_to("/tmp")
@@ -89,8 +90,8 @@ def test_destination_cannot_escape(tmp_path: Path) -> None:
     (tmp_path / "via").symlink_to(tmp_path / "out")
     (tmp_path / "out" / "inner").symlink_to(tmp_path / "out" / "real")
     (tmp_path / "out" / "real").mkdir()
-    assert Destinations(tmp_path / "via").of("inner/x") == tmp_path / "via" / "inner" / "x"
-    assert Destinations(tmp_path / "via").of("top.txt") == tmp_path / "via" / "top.txt"
+    assert Destinations(tmp_path / "via").of("inner/x").path == tmp_path / "via" / "inner" / "x"
+    assert Destinations(tmp_path / "via").of("top.txt").path == tmp_path / "via" / "top.txt"
 
 
 def test_passphrase_policy() -> None:
@@ -156,8 +157,11 @@ def test_object_metadata_refuses_a_digest_that_is_not_64_lowercase_hex_digits(sh
 
 
 def test_first_existing_target_is_found_in_old_folders_only(tmp_path: Path) -> None:
-    def targets(*paths: str) -> list[tuple[Located, Path]]:
-        return [(Located("0" * 32, "p", 0, 0, 0, 1, path), tmp_path / path) for path in paths]
+    def targets(*paths: str) -> list[tuple[Located, Target]]:
+        return [
+            (Located("0" * 32, "p", 0, 0, 0, 1, path), Destinations(tmp_path).of(path))
+            for path in paths
+        ]
 
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "there.txt").write_bytes(b"x")
