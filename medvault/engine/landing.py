@@ -53,7 +53,7 @@ CHUNK = 32  # files per writer task: one task per file costs more than a small f
 CHUNK_BYTES = 256 * 1024  # ... or fewer, when they hold this much
 # Plaintext handed to the writers and not yet written: beyond this, the extract waits for
 # the oldest task. Without a bound a batch (1,000 files) of it could wait in memory.
-UNWRITTEN_BYTES = 512 * 1024  # two chunks a writer: a full 1,000-file batch measured no faster
+UNWRITTEN_BYTES = 512 * 1024  # 4 KiB files: a 32-file chunk a writer; a whole batch was no faster
 ZERO_BLOCK = 1024 * 1024
 # A name refused by the file system (fusefat: EPERM; vfat: EINVAL; exfat-fuse: ENOENT).
 NAME_ERRNOS = frozenset({errno.EINVAL, errno.EPERM, errno.EILSEQ, errno.ENAMETOOLONG, errno.ENOENT})
