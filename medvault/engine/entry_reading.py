@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from medvault.engine.catalog import Located, load_catalog, walk_pack
-from medvault.engine.pipeline import BLOCK, decrypt_stream
+from medvault.engine.pipeline import decrypt_stream
 from medvault.engine.session import UnlockedVault
 from medvault.errors import IntegrityError, MedvaultError
 from medvault.format import entry as efmt
@@ -18,9 +18,9 @@ from medvault.format import pack as pfmt
 from medvault.format.meta import FileMeta
 from medvault.store.entries import OpenedHeader, open_header
 from medvault.store.packs import PackReader
+from medvault.store.sequential import BLOCK
 
 T = TypeVar("T")
-READ_BLOCK = 512 * 1024  # store/sequential.py's BLOCK
 # Payloads above this are hashed on a worker thread while the next block is decrypted;
 # below it, handing blocks to a thread costs more than it saves.
 HASH_ON_WORKER = 1024 * 1024
@@ -163,7 +163,7 @@ def authenticate_entry(vault: UnlockedVault, reader: PackReader, loc: Located) -
     dec = opened.decryptor(0)
     pos, end = loc.offset + loc.header_len, loc.offset + loc.header_len + loc.payload_len
     while pos < end:
-        block = reader.read(pos, min(READ_BLOCK, end - pos))
+        block = reader.read(pos, min(BLOCK, end - pos))
         pos += len(block)
         dec.update(block)
     dec.finalize()

@@ -25,8 +25,8 @@ from types import TracebackType
 
 from medvault.crypto.payload import PayloadDecryptor, PayloadEncryptor, output_room
 from medvault.crypto.same_content import ReadTally
+from medvault.store.sequential import BLOCK  # one block read, hashed, encrypted, written
 
-BLOCK = 512 * 1024  # store/sequential.py's BLOCK: one block read, hashed, encrypted, written
 RING = 2  # blocks in flight: one being filled, one queued for or being hashed
 
 
