@@ -466,6 +466,10 @@ def test_yanked_drive_with_large_files_loses_nothing_committed(
     assert trial.reported >= 1, trial
 
 
+# Trials of the fusefat fsync evidence: a stray sync(2) elsewhere can save one trial's file.
+FUSEFAT_TRIALS = 3
+
+
 def _fsynced_file_survives_a_pull(kind: str, tmp_path: Path) -> bool:
     """Write a file, fsync it and its folder, pull the stick: is the file on it?"""
     data = os.urandom(300_000)
@@ -491,11 +495,23 @@ def test_fusefat_ignores_fsync(tmp_path: Path) -> None:
     """Evidence for the FAT32 finding: fusefat 0.1a never calls fsync on its device (strace
     shows no fsync/fdatasync, even at unmount), so a file fsynced through it is not on a
     stick pulled right after. This is why store/fsio.py follows fsync with sync(2) on
-    fusefat mounts. When this fails, fusefat honours fsync and that sync can go."""
+    fusefat mounts. When this fails, fusefat honours fsync and that sync can go.
+
+    Any sync(2) on the machine (another test worker's, or medvault's own on a fusefat mount)
+    also writes the loop device's cache back, so one trial can see the file survive by
+    chance (seen once in CI): the finding holds when any of three trials loses the file.
+    Were fsync honoured, every trial would keep it."""
     reason = missing_tools(FAT32)
     if reason is not None:
         pytest.skip(reason)
-    assert not _fsynced_file_survives_a_pull(FAT32, tmp_path)
+    kept = []
+    for trial in range(FUSEFAT_TRIALS):
+        folder = tmp_path / f"trial{trial}"
+        folder.mkdir()
+        kept.append(_fsynced_file_survives_a_pull(FAT32, folder))
+        if not kept[-1]:
+            break
+    assert not all(kept), kept
 
 
 def test_exfat_fuse_honours_fsync(tmp_path: Path) -> None:
