@@ -19,11 +19,14 @@ def dumps(value: object) -> bytes:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, val in pairs:
-        if key in out:
-            raise FormatError(f"duplicate JSON key {key!r}")
-        out[key] = val
+    # dict() in C, then a count: called for every object of every index record read.
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _val in pairs:
+            if key in seen:
+                raise FormatError(f"duplicate JSON key {key!r}")
+            seen.add(key)
     return out
 
 

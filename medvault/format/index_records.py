@@ -12,6 +12,7 @@ tombstone's "removes" or a file's "replaces" ("refs") is no longer live.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -65,6 +66,22 @@ class Located(NamedTuple):
 
     @staticmethod
     def from_record(pack: str, rec: dict[str, Any]) -> Located:
+        # The common case, a well-formed file entry, checked in one comparison of types;
+        # anything else takes the field-by-field path, which says what is wrong.
+        if type(rec) is dict and rec.get("kind") == efmt.Kind.FILE:
+            try:
+                values = _FILE_FIELDS(rec)
+            except KeyError:
+                values = ()
+            if tuple(map(type, values)) == _FILE_TYPES and all(
+                type(ref) is str for ref in values[5]
+            ):
+                # Located's order: id, pack, off..kind, path..mtime_ns, refs.
+                return Located._make((values[0], pack, *values[1:5], *values[6:], tuple(values[5])))
+        return Located._checked(pack, rec)
+
+    @staticmethod
+    def _checked(pack: str, rec: dict[str, Any]) -> Located:
         base = Located(
             file_id=cj.field(rec, "id", str, ENTRY),
             pack=pack,
@@ -83,6 +100,13 @@ class Located(NamedTuple):
             added_at=cj.field(rec, "added_at", str, ENTRY),
             mtime_ns=cj.field(rec, "mtime_ns", int, ENTRY),
         )
+
+
+# A file entry's fields, and their exact types (bool is not an int here), in that order.
+_FILE_FIELDS = operator.itemgetter(
+    "id", "off", "hlen", "plen", "kind", "refs", "path", "size", "sha256", "added_at", "mtime_ns"
+)
+_FILE_TYPES = (str, int, int, int, int, list, str, int, str, str, int)
 
 
 def file_entry(

@@ -1,11 +1,13 @@
-"""The path index (index/paths.mvs) is written once, front to back.
+"""The path index (index/paths.mvs) is written once, front to back, except on the kernel
+file systems where its prelude may be written last.
 
 fusefat keeps what one open handle writes only when that handle writes one run from byte 0
 and never goes back: a prelude written again at byte 0 after the pages is lost when the file
 is smaller than one cluster (docs/RELIABILITY.md, "FAT32 through fusefat"). The first test
-watches every call on the handle that writes the snapshot; the second writes a small
-snapshot on a real FAT32 image with mkfs's default 4 KiB clusters and reads it back after a
-remount.
+watches every call on the handle that writes the snapshot on FUSE, FAT and exFAT; another
+writes a small snapshot on a real FAT32 image with mkfs's default 4 KiB clusters and reads
+it back after a remount. On ext4, XFS, f2fs and btrfs the prelude is written last, over a
+placeholder, so the files are walked once whatever the index's size.
 """
 
 from __future__ import annotations
@@ -87,13 +89,13 @@ def _rebuild(vault: UnlockedVault) -> None:
     path_index.refresh(vault, path_index.before_catalog(load_catalog(vault)), journal)
 
 
-def test_the_snapshot_is_written_in_one_run_from_byte_0(
-    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(path_index, "PAGE_ROWS", 3)  # several pages
-    monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
-    drive = tmp_path / "drive"
-    _vault_with_notes(ws, drive, tmp_path / "src", FILES)
+def _on(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """The snapshot's writer sees the drive as a KIND file system."""
+    monkeypatch.setattr(path_snapshot, "filesystem_type", lambda _device: kind)
+
+
+def _recording(monkeypatch: pytest.MonkeyPatch) -> dict[Path, Recorder]:
+    """Each file fsio.create opens from now on, by path, with a record of its calls."""
     handles: dict[Path, Recorder] = {}
     real_create = fsio.create
 
@@ -102,8 +104,31 @@ def test_the_snapshot_is_written_in_one_run_from_byte_0(
         return handles[path]  # type: ignore[return-value]
 
     monkeypatch.setattr(fsio, "create", create)
+    return handles
+
+
+def _to_rebuild(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> tuple[Path, UnlockedVault, dict[Path, Recorder]]:
+    """A vault of FILES notes whose path index (3 rows a page) is gone and due again, on a
+    drive seen as a KIND file system, every file it creates from now on recorded."""
+    monkeypatch.setattr(path_index, "PAGE_ROWS", 3)  # several pages
+    monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
+    drive = tmp_path / "drive"
+    _vault_with_notes(ws, drive, tmp_path / "src", FILES)
+    _on(monkeypatch, kind)
+    handles = _recording(monkeypatch)
     vault = _open(drive)
     vault.paths.path_index.unlink()
+    return drive, vault, handles
+
+
+# fusefat's and exfat-fuse's mounts say "fuse" or "fuseblk"; kernel FAT and exFAT too.
+@pytest.mark.parametrize("kind", ["fuse", "fuseblk", "vfat", "exfat", ""])
+def test_the_snapshot_is_written_in_one_run_from_byte_0(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    drive, vault, handles = _to_rebuild(ws, tmp_path, monkeypatch, kind)
     _rebuild(vault)
 
     calls = handles[vault.paths.tmp / "paths.mvs.tmp"].calls
@@ -170,13 +195,15 @@ def _counting_walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_a_small_index_is_written_from_one_walk_a_big_one_from_two(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_bytes: int
 ) -> None:
-    """Pages that fit in KEEP_SEALED_BYTES are sealed while measured (one walk of the
-    files); a bigger index walks them again, holding one page. Both read back whole."""
+    """Written front to back (on FUSE here), pages that fit in KEEP_SEALED_BYTES are sealed
+    while measured (one walk of the files); a bigger index walks them again, holding one
+    page. Both read back whole."""
     monkeypatch.setattr(path_index, "PAGE_ROWS", 3)
     monkeypatch.setattr(path_index, "REBUILD_MIN_ENTRIES", 4)
     monkeypatch.setattr(path_snapshot, "KEEP_SEALED_BYTES", keep_bytes)
     drive = tmp_path / "drive"
     _vault_with_notes(ws, drive, tmp_path / "src", FILES)
+    _on(monkeypatch, "fuse")
     vault = _open(drive)
     vault.paths.path_index.unlink()
     walks = _counting_walks(monkeypatch)
@@ -197,6 +224,7 @@ def test_files_changing_between_two_walks_leave_the_old_index(
     monkeypatch.setattr(path_snapshot, "KEEP_SEALED_BYTES", 200)
     drive = tmp_path / "drive"
     _vault_with_notes(ws, drive, tmp_path / "src", FILES)
+    _on(monkeypatch, "fuse")
     vault = _open(drive)
     before = vault.paths.path_index.read_bytes()
     real = path_index.write_snapshot
@@ -220,3 +248,37 @@ def test_files_changing_between_two_walks_leave_the_old_index(
         )
     assert vault.paths.path_index.read_bytes() == before
     assert not (vault.paths.tmp / "paths.mvs.tmp").exists()
+
+
+@pytest.mark.parametrize("kind", sorted(path_snapshot.PRELUDE_LAST_FILESYSTEMS))
+def test_on_kernel_file_systems_the_prelude_is_written_last_from_one_walk(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A placeholder first, then each page as it is sealed and the directory, then the
+    prelude over the placeholder: the files are walked once even for an index far bigger
+    than KEEP_SEALED_BYTES, and the snapshot reads back whole."""
+    monkeypatch.setattr(path_snapshot, "KEEP_SEALED_BYTES", 200)
+    drive, vault, handles = _to_rebuild(ws, tmp_path, monkeypatch, kind)
+    walks = _counting_walks(monkeypatch)
+    _rebuild(vault)
+
+    assert len(walks) == 1
+    calls = handles[vault.paths.tmp / "paths.mvs.tmp"].calls
+    size = vault.paths.path_index.stat().st_size
+    prelude_len = 64
+    assert calls[0] == ("write", 0, prelude_len)
+    assert calls[-2:] == [("seek", 0, 0), ("write", 0, prelude_len)], calls
+    end = 0
+    for _kind, start, length in calls[:-2]:
+        assert start == end, calls  # up to the prelude, each write where the last ended
+        end += length
+    assert end == size
+    data = vault.paths.path_index.read_bytes()
+    assert data[:8] == b"MVPATHS\x01"  # the placeholder was written over
+    snapshot = path_index.open_snapshot(_open(drive))
+    assert snapshot is not None
+    assert snapshot.files == FILES
+    assert len(snapshot.directory.pages) == 3
+    snapshot.close()
+    listed = [loc.path for loc in path_index.live_files(_open(drive)).all()]
+    assert listed == sorted(f"notes/n{i:02d}.txt" for i in range(FILES))
