@@ -451,3 +451,30 @@ def test_names_only_fat_refuses_extract_elsewhere(
     out = tmp_path / "out"
     result = extract(vault, [], out, False, Registry("sqlite://"), _env())
     assert sorted(p.name for p in result.written) == ["CON", "a:b.txt", "e."]
+
+
+def test_an_extract_that_keeps_no_paths_makes_no_path_per_file(
+    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file's Path (whose names Python 3.11's pathlib interns for the life of the process)
+    is made only to be shown or kept: an extract with keep_written=False asks no landed
+    file for one; with it, one per file."""
+    vault = ws.create_unlocked(drive)
+    files = {f"d{i % 3}/f{i:02d}.txt": os.urandom(100 + i) for i in range(40)}
+    files["big.bin"] = os.urandom(LAND_IN_MEMORY + 10)  # the streamed path lands one too
+    _add(vault, tmp_path / "src", files)
+    asked: list[str] = []
+    real = landing.Target.path
+
+    def counted(self: landing.Target) -> Path:
+        asked.append(self.name)
+        return real.fget(self)  # type: ignore[misc, no-any-return]
+
+    monkeypatch.setattr(landing.Target, "path", property(counted))
+    result = extract(vault, [], tmp_path / "out", False, Registry("sqlite://"), _env(),
+                     keep_written=False)  # fmt: skip
+    assert result.files == len(files) and result.written == []
+    assert asked == []
+    kept = extract(vault, [], tmp_path / "again", False, Registry("sqlite://"), _env())
+    assert len(kept.written) == len(files)
+    assert len(asked) == len(files)
