@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import stat
 import unicodedata
+from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from io import BufferedReader
@@ -178,12 +181,14 @@ class SourcePlan:
         self.need = Need()  # what storing it all will write (set by check())
         # The files whose stored path Unicode normalization changed (set by check()).
         self.renamed: list[Renamed] = []
-        self._checked: set[int] | None = None
+        # The sorted fingerprints of the planned files (set by check()): 8 bytes a file in an
+        # array, where a set of ints took ~90 (~86 MiB for a 1,000,000-file add).
+        self._checked: array[int] | None = None
         self._key = random_bytes(16)
 
     def _fingerprint(self, stored: str) -> int:
         # 8 bytes of keyed BLAKE2b per planned path, so the clash check against the vault
-        # needs ~60 bytes a file instead of the paths themselves. Two paths share one with
+        # needs 8 bytes a file instead of the paths themselves. Two paths share one with
         # probability ~2^-64 per pair; the exact check is repeated as each file is stored.
         digest = hashlib.blake2b(stored.encode(), digest_size=8, key=self._key).digest()
         return int.from_bytes(digest, "big")
@@ -193,18 +198,17 @@ class SourcePlan:
         name clash within the plan), counts the files and bytes, and notes the names
         Unicode normalization changes (`renamed`)."""
         count = size = 0
-        fingerprints: set[int] = set()
-        twice: set[int] = set()
+        fingerprints = array("Q")
         need = Need()
         for item in self:
             count += 1
             size += item.size
             need.count(item.size, item.stored, item.size > SMALL_FILE)
-            fingerprint = self._fingerprint(item.stored)
-            if fingerprint in fingerprints:
-                twice.add(fingerprint)
-            fingerprints.add(fingerprint)
-        self.count, self.bytes, self.need, self._checked = count, size, need, fingerprints
+            fingerprints.append(self._fingerprint(item.stored))
+        ordered = array("Q", sorted(fingerprints))
+        del fingerprints
+        twice = {a for a, b in itertools.pairwise(ordered) if a == b}
+        self.count, self.bytes, self.need, self._checked = count, size, need, ordered
         if twice:  # names that differ only in normalization (or, ~2^-64, a shared digest)
             refuse_same_stored(x for x in self if self._fingerprint(x.stored) in twice)
 
@@ -216,8 +220,8 @@ class SourcePlan:
         """The paths among LIVE that this plan would store again."""
         if self._checked is None:
             self.check()
-        checked = self._checked or set()
-        return [path for path in live if self._fingerprint(path) in checked]
+        checked = self._checked if self._checked is not None else array("Q")
+        return [path for path in live if _holds(checked, self._fingerprint(path))]
 
     def tops(self) -> list[str]:
         """The stored path of each SOURCE: every file it stores is there or under it."""
@@ -269,6 +273,12 @@ class SourcePlan:
                         )
                     seen[stored] = path
                 yield Planned(path, stored, fst.st_size, fst.st_mtime_ns, fst.st_dev, fst.st_ino)
+
+
+def _holds(ordered: array[int], value: int) -> bool:
+    """Whether the sorted array ORDERED holds VALUE."""
+    at = bisect.bisect_left(ordered, value)
+    return at < len(ordered) and ordered[at] == value
 
 
 def _top_name(prefix: str, src: Path) -> str:
