@@ -92,6 +92,14 @@ def gcm_seal(key: Secret, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
     return AESGCM(key.reveal()).encrypt(nonce, plaintext, aad)
 
 
+def gcm_seal_into(
+    key: Secret, nonce: bytes, plaintext: bytes | bytearray, aad: bytes, out: memoryview
+) -> None:
+    """gcm_seal's ciphertext and tag written into OUT, exactly len(PLAINTEXT) +
+    GCM_TAG_LEN bytes: no copy of a large record is made to frame it."""
+    AESGCM(key.reveal()).encrypt_into(nonce, plaintext, aad, out)
+
+
 def gcm_open(key: Secret, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
     try:
         return AESGCM(key.reveal()).decrypt(nonce, ciphertext, aad)

@@ -374,7 +374,7 @@ def _new_rows(journal: JournalAppender, groups: Sequence[Group]) -> Iterator[Loc
 
 def _chain_rows(journal: JournalAppender, chain: list[Group]) -> Iterator[Located]:
     for group in chain:
-        record = index_records.decode(journal.read_back(group.appended))
+        record = index_records.loads(journal.read_back(group.appended))
         if not isinstance(record, AddRecord) or record.pack != group.pack:
             raise FormatError(f"index record {group.appended.record_no} is not the one written")
         entries = sorted(record.entries, key=path_order)

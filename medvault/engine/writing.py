@@ -17,7 +17,7 @@ from medvault.engine.catalog import Catalog, Located
 from medvault.engine.session import UnlockedVault, write_headers
 from medvault.errors import MedvaultError
 from medvault.format import vault_header as hfmt
-from medvault.format.index_records import add_record
+from medvault.format.index_records import encode_add
 from medvault.store import fsio
 from medvault.store.fsio import fsync_dir, media_errors
 from medvault.store.journal import Appended, JournalAppender, segment_name
@@ -50,7 +50,7 @@ def open_journal(vault: UnlockedVault, catalog: Catalog | None) -> JournalAppend
             continue  # damaged packs are for verify/repair to report, not to index
         entries = [loc for loc in catalog.located.values() if loc.pack == name]
         if entries:
-            journal.append(add_record(name, entries))
+            journal.append_json(encode_add(name, entries))
     return journal
 
 
@@ -142,7 +142,7 @@ class Committer:
 
             read_back_pack(self.vault, writer.name, pending)
         try:
-            appended = self.journal.append(add_record(writer.name, pending))
+            appended = self.journal.append_json(encode_add(writer.name, pending))
         except MedvaultError:
             # Not indexed, not reported: take the pack off the drive too, so that no file
             # the user was not told about is listed (from an unindexed pack) afterwards.

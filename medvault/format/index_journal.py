@@ -49,6 +49,17 @@ def frame(nonce: bytes, ciphertext: bytes) -> bytes:
     return u32(len(ciphertext)) + nonce + ciphertext
 
 
+FRAME_HEAD = 4 + NONCE_LEN  # ct_len, nonce: the ciphertext follows
+
+
+def frame_room(nonce: bytes, ciphertext_len: int) -> bytearray:
+    """A record's frame with its head filled and CIPHERTEXT_LEN bytes of room after
+    FRAME_HEAD, for the ciphertext to be sealed into (see frame)."""
+    room = bytearray(FRAME_HEAD + ciphertext_len)
+    room[:FRAME_HEAD] = u32(ciphertext_len) + nonce
+    return room
+
+
 @dataclass(frozen=True)
 class RawRecord:
     record_no: int

@@ -13,6 +13,7 @@ tombstone's "removes" or a file's "replaces" ("refs") is no longer live.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -158,16 +159,62 @@ def add_record(pack: str, entries: list[Located]) -> dict[str, Any]:
     return {"op": "add", "pack": pack, "entries": [e.to_record() for e in entries]}
 
 
+def encode_add(pack: str, entries: Sequence[Located]) -> bytearray:
+    """cj.dumps(add_record(PACK, ENTRIES)), the same bytes, built one entry at a time: the
+    record's JSON is then held once, not also as a dict per entry (~1 KB each)."""
+    out = bytearray(b'{"entries":[')
+    for number, entry in enumerate(entries):
+        if number:
+            out += b","
+        out += cj.dumps(entry.to_record())
+    out += b'],"op":"add","pack":' + cj.dumps(pack) + b"}"
+    return out
+
+
 def drop_record(packs: list[str]) -> dict[str, Any]:
     return {"op": "drop", "packs": packs}
 
 
-def decode(record: dict[str, Any]) -> IndexRecord:
+def decode(record: dict[str, Any], consume: bool = False) -> IndexRecord:
+    """RECORD (parsed JSON) checked and decoded. CONSUME: empty its entries list as they
+    are placed, so that they are not held twice (loads: its Located in no pack yet, and
+    each in its pack)."""
     op = cj.field(record, "op", str, RECORD)
     if op == "add":
         pack = cj.field(record, "pack", str, RECORD)
         raw = cj.field(record, "entries", list, RECORD)
-        return AddRecord(pack, tuple(Located.from_record(pack, entry) for entry in raw))
+        if not consume:
+            return AddRecord(pack, tuple(_placed(pack, entry) for entry in raw))
+        raw.reverse()
+        placed = []
+        while raw:
+            placed.append(_placed(pack, raw.pop()))
+        return AddRecord(pack, tuple(placed))
     if op == "drop":
         return DropRecord(frozenset(ids(cj.field(record, "packs", list, RECORD), "index: 'packs'")))
     raise FormatError(f"index: unknown record {op!r}")
+
+
+def _placed(pack: str, entry: Any) -> Located:
+    """ENTRY of PACK's add record: a JSON object, or the Located `loads` made of it already
+    (in no pack yet)."""
+    if isinstance(entry, Located):
+        return entry._replace(pack=pack)
+    return Located.from_record(pack, entry)
+
+
+def _entry_at_once(obj: dict[str, Any]) -> Any:
+    # Any object with an "id" but no "op" is an index entry: made a Located as soon as it
+    # is parsed. Anything else stays a dict, and decode() judges where each one sits.
+    if "id" in obj and "op" not in obj:
+        return Located.from_record("", obj)
+    return obj
+
+
+_RECORD_DECODER = cj.decoder(_entry_at_once)
+
+
+def loads(plain: bytes) -> IndexRecord:
+    """decode() of an index record's JSON, PLAIN, each entry made a Located as it is parsed:
+    a record of thousands of entries is never also held as a dict per entry (~1 KB each)."""
+    return decode(cj.loads_object(plain, RECORD, _RECORD_DECODER), consume=True)

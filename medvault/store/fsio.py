@@ -37,7 +37,7 @@ def create(path: Path, buffering: int = -1) -> BinaryIO:
     return open(path, "wb", buffering=buffering)
 
 
-def write(handle: BinaryIO, data: bytes | memoryview, path: Path) -> None:
+def write(handle: BinaryIO, data: bytes | bytearray | memoryview, path: Path) -> None:
     reached(io_points.WRITE, path)
     handle.write(data)
 
@@ -137,13 +137,15 @@ def media_error(exc: OSError, what: str) -> MedvaultError:
     return MedvaultError(f"cannot write {what}: {exc.strerror or exc}")
 
 
-def write_durable(path: Path, data: bytes, tmp_dir: Path, tmp_name: str) -> None:
+def write_durable(path: Path, data: bytes | bytearray, tmp_dir: Path, tmp_name: str) -> None:
     """Atomically replace PATH with DATA, going through tmp_dir/tmp_name (TMP_DIR made
     again if it is gone: a copy of the vault that skipped empty folders has none)."""
     write_durable_pieces(path, (data,), tmp_dir, tmp_name)
 
 
-def write_durable_pieces(path: Path, pieces: Iterable[bytes], tmp_dir: Path, tmp_name: str) -> None:
+def write_durable_pieces(
+    path: Path, pieces: Iterable[bytes | bytearray], tmp_dir: Path, tmp_name: str
+) -> None:
     """write_durable of the PIECES one after the other, never all held at once (a file
     medvault copies, such as the index journal folded with its segments)."""
     if not tmp_dir.is_dir():

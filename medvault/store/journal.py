@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from medvault.crypto.key_schedule import VaultKeys
-from medvault.crypto.symmetric import AuthenticationFailed, gcm_open, gcm_seal, random_bytes
+from medvault.crypto.symmetric import (
+    GCM_TAG_LEN,
+    AuthenticationFailed,
+    gcm_open,
+    gcm_seal,
+    gcm_seal_into,
+    random_bytes,
+)
 from medvault.errors import FormatError, IntegrityError, MedvaultError
 from medvault.format import canonical_json as cj
 from medvault.format import index_journal as journal_fmt
@@ -374,9 +381,15 @@ class JournalAppender:
 
     def append(self, record: dict[str, Any]) -> Appended:
         """Write the record as a new segment file, durably (the commit point)."""
+        return self.append_json(cj.dumps(record))
+
+    def append_json(self, plain: bytes | bytearray) -> Appended:
+        """`append` of a record already in canonical JSON (PLAIN): sealed straight into its
+        frame, so a large record is held twice (JSON and frame), not four times."""
         nonce = random_bytes(journal_fmt.NONCE_LEN)
         aad = journal_fmt.aad(self.vault_id, self.next_record)
-        framed = journal_fmt.frame(nonce, gcm_seal(self._key, nonce, cj.dumps(record), aad))
+        framed = journal_fmt.frame_room(nonce, len(plain) + GCM_TAG_LEN)
+        gcm_seal_into(self._key, nonce, plain, aad, memoryview(framed)[journal_fmt.FRAME_HEAD :])
         segment = self.paths.index_dir / segment_name(self.next_record)
         io_points.reached(io_points.INDEX_APPEND, segment)
         with media_errors("the index"):
@@ -433,9 +446,17 @@ class JournalAppender:
             fsync_dir(self.paths.index_dir)
         self._segments, self._grown, self._base = 0, 0, size + grown
 
-    def read_back(self, appended: Appended) -> dict[str, Any]:
-        """A record this appender wrote, read and authenticated again from the drive (a
-        new descriptor, its page cache dropped: store/readback.py)."""
+    def read_back(self, appended: Appended) -> bytes:
+        """The JSON of a record this appender wrote, read and authenticated again from the
+        drive (a new descriptor, its page cache dropped: store/readback.py). Not parsed:
+        the caller decodes it if it needs it (format/index_records.loads)."""
+        raw = self._read_raw(appended)
+        try:
+            return open_record_under([self._key], self.vault_id, raw)[1]
+        except AuthenticationFailed:
+            raise FormatError(f"index record {raw.record_no} failed authentication") from None
+
+    def _read_raw(self, appended: Appended) -> journal_fmt.RawRecord:
         segment = self.paths.index_dir / segment_name(appended.record_no)
         path, at = (segment, 0) if segment.exists() else (self.paths.journal, appended.offset)
         with open(path, "rb") as handle:
@@ -445,11 +466,7 @@ class JournalAppender:
         split = journal_fmt.split_from(framed, appended.offset, appended.offset, appended.record_no)
         if len(split.records) != 1 or split.torn_tail:
             raise FormatError(f"index record {appended.record_no} is not where it was written")
-        raw = split.records[0]
-        try:
-            return _open_record([self._key], self.vault_id, raw)
-        except AuthenticationFailed:
-            raise FormatError(f"index record {raw.record_no} failed authentication") from None
+        return split.records[0]
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
         self.end = rewrite_journal(self.paths, self._key, self.vault_id, records)
