@@ -25,12 +25,13 @@ from medvault.store.layout import VaultPaths
 from medvault.store.packs import PackWriter
 
 PACK_TARGET = 32 * 1024 * 1024  # close a pack of small files at about this size
-# ... or at this many entries. Its index record is built, sealed and, by the path index's
-# refresh, read back whole: ~1.5 KB of Python objects an entry, ~4 copies of its ~280
-# bytes of JSON. At 4,096 entries that was ~10 MiB of a 10,000-file add's peak, at 512
-# ~1.3 MiB. The price is more commits (fsyncs): that add took ~5% longer on ext4 (~12%
-# with 1 GiB of other writes pending), the 1,000,000-file add ~22%.
-PACK_ENTRIES = 512
+# ... or at this many entries. A commit holds its entries (~600 bytes each), their index
+# record's JSON and its frame (~280 bytes each), and the path index's refresh reads each
+# record back whole (its JSON, then a Located per entry). At 4,096 entries, with the record
+# built as dicts, that was ~10 MiB of a 10,000-file add's peak; streamed, 1,024 entries
+# cost ~0.2 MiB more than 512 did (2,048: ~1.4 MiB). Fewer commits (fsyncs): with 1 GiB of
+# other writes pending, that add took ~5% less time than with packs of 512.
+PACK_ENTRIES = 1024
 
 
 def open_journal(vault: UnlockedVault, catalog: Catalog | None) -> JournalAppender:

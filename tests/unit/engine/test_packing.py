@@ -34,8 +34,8 @@ def test_ten_thousand_small_files_are_packed(ws: Workspace, drive: Path, tmp_pat
     ws.cli("add", drive, src, check=True, timeout=300)
     on_drive = _files_under(drive)
     created = len(on_drive) - before
-    # 20 packs (at most 512 files each), the index and its segments, the path index.
-    assert created <= 30, f"10,000 files became {created} files on the drive"
+    # 10 packs (at most 1,024 files each), the index and its segments, the path index.
+    assert created <= 16, f"10,000 files became {created} files on the drive"
     listing = json.loads(ws.cli("ls", drive, "--json", check=True).stdout)
     assert len(listing) == 10_000
 

@@ -138,16 +138,17 @@ def test_streamed_add_keeps_nothing_and_indexes_everything(
     assert event.details["sha256_of_digests"] == _expected_digest(vault, set(files))
 
 
-def test_a_pack_of_small_files_closes_at_512_entries(drive: LibraryVault, tmp_path: Path) -> None:
-    """An index record (built, sealed and read back whole) holds at most 512 entries:
-    513 tiny files make a pack of 512 and one of 1."""
-    _tree(tmp_path / "t", [f"d{i % 8}/f{i:04d}" for i in range(513)])
+def test_a_pack_of_small_files_closes_at_1024_entries(drive: LibraryVault, tmp_path: Path) -> None:
+    """An index record (built and sealed at its commit, read back whole by the path index's
+    refresh) holds at most 1,024 entries: 1,025 tiny files make a pack of 1,024 and one
+    of 1."""
+    _tree(tmp_path / "t", [f"d{i % 8}/f{i:04d}" for i in range(1025)])
     vault = drive.open()
     add_planned(vault, SourcePlan([tmp_path / "t"]), False, drive.registry, drive.env)
     per_pack: dict[str, int] = {}
     for located in load_catalog(vault).live():
         per_pack[located.pack] = per_pack.get(located.pack, 0) + 1
-    assert sorted(per_pack.values()) == [1, 512]
+    assert sorted(per_pack.values()) == [1, 1024]
 
 
 def _all_live(vault: UnlockedVault) -> list[Located]:
