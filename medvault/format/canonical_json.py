@@ -39,8 +39,8 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_re
 
 
 def decoder(convert: Callable[[dict[str, Any]], Any]) -> json.JSONDecoder:
-    """A decoder as strict as loads_object's that passes each object, once its keys are
-    checked, through CONVERT as soon as it is parsed (for loads_object's DECODER): a
+    """A decoder as strict as loads_object's own that passes each object, once its keys
+    are checked, through CONVERT as soon as it is parsed (give it to loads_object): a
     record of thousands of small objects need never hold them all as dicts."""
 
     def hook(pairs: list[tuple[str, Any]]) -> Any:

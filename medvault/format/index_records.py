@@ -160,8 +160,8 @@ def add_record(pack: str, entries: list[Located]) -> dict[str, Any]:
 
 
 def encode_add(pack: str, entries: Sequence[Located]) -> bytearray:
-    """cj.dumps(add_record(PACK, ENTRIES)), the same bytes, built one entry at a time: the
-    record's JSON is then held once, not also as a dict per entry (~1 KB each)."""
+    """cj.dumps(add_record(PACK, ENTRIES)), the same bytes, built one entry at a time: a
+    commit then holds the record's JSON once, not also a dict per entry, a str and bytes."""
     out = bytearray(b'{"entries":[')
     for number, entry in enumerate(entries):
         if number:
@@ -216,5 +216,5 @@ _RECORD_DECODER = cj.decoder(_entry_at_once)
 
 def loads(plain: bytes) -> IndexRecord:
     """decode() of an index record's JSON, PLAIN, each entry made a Located as it is parsed:
-    a record of thousands of entries is never also held as a dict per entry (~1 KB each)."""
+    a record of thousands of entries is never also held as a dict per entry."""
     return decode(cj.loads_object(plain, RECORD, _RECORD_DECODER), consume=True)
