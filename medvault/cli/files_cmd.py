@@ -225,6 +225,30 @@ def split_vault_folder(arg: Path) -> tuple[Path, str | None]:
     return arg, None
 
 
+class Background:
+    """WORK run in a daemon thread named NAME; `result()` waits for it and raises what it
+    raised. Left running if the caller fails first (the process is about to end)."""
+
+    def __init__(self, work: Callable[[], None], name: str) -> None:
+        import threading
+
+        self._failure: BaseException | None = None
+        self._work = work
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # raised again by result(), in the caller's thread
+            self._failure = exc
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+
+
 def _add(
     cli: CliContext, vault: Path, sources: list[Path], request: AddRequest, folder: str | None
 ) -> None:
@@ -234,14 +258,17 @@ def _add(
     as_json = request.as_json
     prefix = stored_folder(folder)
     # Missing sources (and the vault itself) are refused before the passphrase is asked.
-    # Folders are walked after it (the walk reads every file's metadata), once to check
+    # Folders are walked twice (the walk reads every file's metadata), once to check
     # everything before anything is written and once as they are stored: nothing about
     # each file is held for the whole add, unless --json has to list them all at the end.
+    # The checking walk runs while the passphrase is asked and stretched (its system calls
+    # and Argon2id leave the GIL); what it finds is raised once the vault is unlocked.
     vault_root = locate(vault).root
     check_sources(sources, vault_root)
-    unlocked = unlock_vault(cli, vault, request.passphrase)
     planned = SourcePlan(sources, prefix, vault_root=vault_root)
-    planned.check()
+    checking = Background(planned.check, "medvault-check")
+    unlocked = unlock_vault(cli, vault, request.passphrase)
+    checking.result()
     warn_renamed(planned.renamed)
 
     registry = cli.registry_on_first_use()

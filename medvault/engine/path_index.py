@@ -374,7 +374,9 @@ def _new_rows(journal: JournalAppender, groups: Sequence[Group]) -> Iterator[Loc
 
 def _chain_rows(journal: JournalAppender, chain: list[Group]) -> Iterator[Located]:
     for group in chain:
-        record = index_records.loads(journal.read_back(group.appended))
+        # From the page cache if there: the commit read it back from the drive already
+        # where that is asked (engine/writing.py), and this index is only a cache.
+        record = index_records.loads(journal.read_back(group.appended, from_medium=False))
         if not isinstance(record, AddRecord) or record.pack != group.pack:
             raise FormatError(f"index record {group.appended.record_no} is not the one written")
         entries = sorted(record.entries, key=path_order)

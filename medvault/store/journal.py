@@ -446,21 +446,23 @@ class JournalAppender:
             fsync_dir(self.paths.index_dir)
         self._segments, self._grown, self._base = 0, 0, size + grown
 
-    def read_back(self, appended: Appended) -> bytes:
+    def read_back(self, appended: Appended, from_medium: bool = True) -> bytes:
         """The JSON of a record this appender wrote, read and authenticated again from the
-        drive (a new descriptor, its page cache dropped: store/readback.py). Not parsed:
-        the caller decodes it if it needs it (format/index_records.loads)."""
-        raw = self._read_raw(appended)
+        drive (a new descriptor, its page cache dropped: store/readback.py; not dropped
+        unless FROM_MEDIUM, for a reader that only wants the record again). Not parsed: the
+        caller decodes it if it needs it (format/index_records.loads)."""
+        raw = self._read_raw(appended, from_medium)
         try:
             return open_record_under([self._key], self.vault_id, raw)[1]
         except AuthenticationFailed:
             raise FormatError(f"index record {raw.record_no} failed authentication") from None
 
-    def _read_raw(self, appended: Appended) -> journal_fmt.RawRecord:
+    def _read_raw(self, appended: Appended, from_medium: bool) -> journal_fmt.RawRecord:
         segment = self.paths.index_dir / segment_name(appended.record_no)
         path, at = (segment, 0) if segment.exists() else (self.paths.journal, appended.offset)
         with open(path, "rb") as handle:
-            readback.from_medium(handle.fileno())
+            if from_medium:
+                readback.from_medium(handle.fileno())
             handle.seek(at)
             framed = handle.read(appended.length)
         split = journal_fmt.split_from(framed, appended.offset, appended.offset, appended.record_no)
