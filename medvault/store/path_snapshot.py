@@ -93,7 +93,8 @@ def write(
 ) -> None:
     """Write the path index of the files LIVE() gives (in path order) and PACKS, made from
     the journal COVERS describes. Written in tmp/ and renamed into place, so a crash leaves
-    the old one. Memory stays about one page, whatever the vault's size.
+    the old one. Memory stays about one page (up to KEEP_SEALED_BYTES where the pages are
+    measured first), whatever the vault's size.
 
     On PRELUDE_LAST_FILESYSTEMS the pages are sealed and written as LIVE() gives them, after
     a placeholder, and the prelude (which names where the directory starts) is written over
