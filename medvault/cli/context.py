@@ -135,13 +135,17 @@ def _open_registry() -> Registry:
 
 
 class Background:
-    """The lost-drive check, on a thread while the command starts its work: it may open the
-    registry (importing SQLAlchemy and connecting take ~0.4 s that a command would otherwise
-    wait for; cli/unlock.py says for which commands). Whatever uses the registry next (the
-    command's own event) joins it first, so the order of events is unchanged; main() joins
-    it before exit."""
+    """Work on a thread named NAME while the command goes on; `join()` waits for it and
+    raises what it raised. A DAEMON thread is left running if the command fails first (the
+    process is about to end). The one for the lost-drive check (`in_background`) may open
+    the registry (importing SQLAlchemy and connecting take ~0.4 s that a command would
+    otherwise wait for; cli/unlock.py says for which commands): whatever uses the registry
+    next (the command's own event) joins it first, so the order of events is unchanged;
+    main() joins it before exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, daemon: bool = False) -> None:
+        self.name = name
+        self.daemon = daemon
         self.thread: threading.Thread | None = None
         self._failure: BaseException | None = None
 
@@ -154,7 +158,7 @@ class Background:
             except BaseException as exc:  # raised in the main thread by join()
                 self._failure = exc
 
-        self.thread = threading.Thread(target=run, name="medvault-registry")
+        self.thread = threading.Thread(target=run, name=self.name, daemon=self.daemon)
         self.thread.start()
 
     def join(self) -> None:
@@ -166,7 +170,7 @@ class Background:
             raise failure
 
 
-_background = Background()
+_background = Background("medvault-registry")
 
 
 def in_background(work: Callable[[], None]) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medvault.cli.context import CliContext, pass_cli_context
+from medvault.cli.context import Background, CliContext, pass_cli_context
 from medvault.cli.declared_input import Declaration, declare_options
 from medvault.cli.ls_cmd import MAX_SHOWN, entry_json
 from medvault.cli.options import VAULT_ARG, apply_options, json_option
@@ -225,30 +225,6 @@ def split_vault_folder(arg: Path) -> tuple[Path, str | None]:
     return arg, None
 
 
-class Background:
-    """WORK run in a daemon thread named NAME; `result()` waits for it and raises what it
-    raised. Left running if the caller fails first (the process is about to end)."""
-
-    def __init__(self, work: Callable[[], None], name: str) -> None:
-        import threading
-
-        self._failure: BaseException | None = None
-        self._work = work
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._work()
-        except BaseException as exc:  # raised again by result(), in the caller's thread
-            self._failure = exc
-
-    def result(self) -> None:
-        self._thread.join()
-        if self._failure is not None:
-            raise self._failure
-
-
 def _add(
     cli: CliContext, vault: Path, sources: list[Path], request: AddRequest, folder: str | None
 ) -> None:
@@ -266,9 +242,10 @@ def _add(
     vault_root = locate(vault).root
     check_sources(sources, vault_root)
     planned = SourcePlan(sources, prefix, vault_root=vault_root)
-    checking = Background(planned.check, "medvault-check")
+    checking = Background("medvault-check", daemon=True)
+    checking.start(planned.check)
     unlocked = unlock_vault(cli, vault, request.passphrase)
-    checking.result()
+    checking.join()
     warn_renamed(planned.renamed)
 
     registry = cli.registry_on_first_use()
