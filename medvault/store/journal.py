@@ -27,7 +27,6 @@ from medvault.crypto.symmetric import (
     GCM_TAG_LEN,
     AuthenticationFailed,
     gcm_open,
-    gcm_seal,
     gcm_seal_into,
     random_bytes,
 )
@@ -310,6 +309,18 @@ def _open_record(keys: list[Secret], vault_id: bytes, raw: journal_fmt.RawRecord
     return cj.loads_object(open_record_under(keys, vault_id, raw)[1], "index record")
 
 
+def sealed_record(
+    key: Secret, vault_id: bytes, record_no: int, plain: bytes | bytearray
+) -> tuple[bytes, bytearray]:
+    """Record RECORD_NO's JSON, PLAIN, sealed under KEY at its place in the journal, straight
+    into its frame (no copy of a large record is made to frame it): (its nonce, the frame)."""
+    nonce = random_bytes(journal_fmt.NONCE_LEN)
+    framed = journal_fmt.frame_room(nonce, len(plain) + GCM_TAG_LEN)
+    aad = journal_fmt.aad(vault_id, record_no)
+    gcm_seal_into(key, nonce, plain, aad, memoryview(framed)[journal_fmt.FRAME_HEAD :])
+    return nonce, framed
+
+
 class JournalMoved(IntegrityError):
     """The journal no longer holds the record a reader remembered, where it remembered it."""
 
@@ -386,10 +397,7 @@ class JournalAppender:
     def append_json(self, plain: bytes | bytearray) -> Appended:
         """`append` of a record already in canonical JSON (PLAIN): sealed straight into its
         frame, so a large record is held twice (JSON and frame), not four times."""
-        nonce = random_bytes(journal_fmt.NONCE_LEN)
-        aad = journal_fmt.aad(self.vault_id, self.next_record)
-        framed = journal_fmt.frame_room(nonce, len(plain) + GCM_TAG_LEN)
-        gcm_seal_into(self._key, nonce, plain, aad, memoryview(framed)[journal_fmt.FRAME_HEAD :])
+        nonce, framed = sealed_record(self._key, self.vault_id, self.next_record, plain)
         segment = self.paths.index_dir / segment_name(self.next_record)
         io_points.reached(io_points.INDEX_APPEND, segment)
         with media_errors("the index"):
@@ -503,10 +511,7 @@ def rekey_patches(paths: VaultPaths, vault_keys: VaultKeys) -> list[list[Patch]]
             continue
         if which == 0:
             continue
-        nonce = random_bytes(journal_fmt.NONCE_LEN)
-        framed = journal_fmt.frame(
-            nonce, gcm_seal(keys[0], nonce, plain, journal_fmt.aad(vault_id, raw.record_no))
-        )
+        framed = bytes(sealed_record(keys[0], vault_id, raw.record_no, plain)[1])
         if size and size + len(framed) > REKEY_BATCH:
             batches.append([])
             size = 0
@@ -524,10 +529,7 @@ def rewrite_journal(
     """Replace the whole journal atomically (create, repair); returns its length."""
     body = bytearray(journal_fmt.prelude(vault_id))
     for number, record in enumerate(records):
-        nonce = random_bytes(journal_fmt.NONCE_LEN)
-        body += journal_fmt.frame(
-            nonce, gcm_seal(key, nonce, cj.dumps(record), journal_fmt.aad(vault_id, number))
-        )
+        body += sealed_record(key, vault_id, number, cj.dumps(record))[1]
     paths.index_dir.mkdir(exist_ok=True)
     with media_errors("the index"):
         # The segments go first: one left behind would be read after the new base.
