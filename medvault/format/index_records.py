@@ -175,21 +175,12 @@ def drop_record(packs: list[str]) -> dict[str, Any]:
     return {"op": "drop", "packs": packs}
 
 
-def decode(record: dict[str, Any], consume: bool = False) -> IndexRecord:
-    """RECORD (parsed JSON) checked and decoded. CONSUME: empty its entries list as they
-    are placed, so that they are not held twice (loads: its Located in no pack yet, and
-    each in its pack)."""
+def decode(record: dict[str, Any]) -> IndexRecord:
     op = cj.field(record, "op", str, RECORD)
     if op == "add":
         pack = cj.field(record, "pack", str, RECORD)
         raw = cj.field(record, "entries", list, RECORD)
-        if not consume:
-            return AddRecord(pack, tuple(_placed(pack, entry) for entry in raw))
-        raw.reverse()
-        placed = []
-        while raw:
-            placed.append(_placed(pack, raw.pop()))
-        return AddRecord(pack, tuple(placed))
+        return AddRecord(pack, tuple(_placed(pack, entry) for entry in raw))
     if op == "drop":
         return DropRecord(frozenset(ids(cj.field(record, "packs", list, RECORD), "index: 'packs'")))
     raise FormatError(f"index: unknown record {op!r}")
@@ -217,4 +208,4 @@ _RECORD_DECODER = cj.decoder(_entry_at_once)
 def loads(plain: bytes) -> IndexRecord:
     """decode() of an index record's JSON, PLAIN, each entry made a Located as it is parsed:
     a record of thousands of entries is never also held as a dict per entry."""
-    return decode(cj.loads_object(plain, RECORD, _RECORD_DECODER), consume=True)
+    return decode(cj.loads_object(plain, RECORD, _RECORD_DECODER))
