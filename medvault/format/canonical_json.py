@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import json.encoder
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,12 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 def dumps(value: object) -> bytes:
     return _ENCODER.encode(value).encode()
+
+
+def string(text: str) -> str:
+    """TEXT as a JSON string, quotes included, exactly as dumps writes it (the encoder's
+    own C function), for a writer that fills one fixed shape of object itself."""
+    return json.encoder.encode_basestring(text)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -46,7 +53,19 @@ def decoder(convert: Callable[[dict[str, Any]], Any]) -> json.JSONDecoder:
     def hook(pairs: list[tuple[str, Any]]) -> Any:
         return convert(_no_duplicates(pairs))
 
+    return pairs_decoder(hook)
+
+
+def pairs_decoder(hook: Callable[[list[tuple[str, Any]]], Any]) -> json.JSONDecoder:
+    """A decoder as strict as loads_object's own but that hands HOOK each object's (key,
+    value) pairs as parsed, in order: HOOK must refuse duplicate keys itself (checked_object)
+    unless it only takes one exact list of keys, which rules them out."""
     return json.JSONDecoder(object_pairs_hook=hook, parse_constant=_reject_constant)
+
+
+def checked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The object of PAIRS; FormatError if a key repeats."""
+    return _no_duplicates(pairs)
 
 
 def loads_object(data: bytes, what: str, decoder: json.JSONDecoder = _DECODER) -> dict[str, Any]:

@@ -6,6 +6,7 @@ each entry made a Located as it is parsed, refusing what decode refuses."""
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -178,3 +179,151 @@ def test_loads_never_holds_a_dict_per_entry() -> None:
     streamed = peak(lambda: index_records.loads(data))
     whole = peak(lambda: index_records.decode(cj.loads_object(data, "x")))
     assert streamed < 0.9 * whole, (streamed, whole)
+
+
+def _as_written(count: int = 3, pack: str = "p" * 26) -> bytes:
+    """An add record of COUNT file entries exactly as a commit writes it."""
+    files = [loc._replace(pack=pack) for loc in _entries(count) if loc.kind == efmt.Kind.FILE]
+    return bytes(index_records.encode_add(pack, files))
+
+
+def _strictly(data: bytes) -> object:
+    """What the dict-per-entry path makes of DATA: the record, or the error it raises."""
+    try:
+        return index_records.decode(cj.loads_object(data, index_records.RECORD))
+    except FormatError as exc:
+        return ("refused", exc.message.removeprefix(f"{index_records.RECORD}: "))
+
+
+def _read_back(data: bytes) -> object:
+    """What loads() makes of DATA; an entry refused as it is parsed is named inside the
+    record ("index record: index entry: ..."), as it always was."""
+    try:
+        return index_records.loads(data)
+    except FormatError as exc:
+        return ("refused", exc.message.removeprefix(f"{index_records.RECORD}: "))
+
+
+def test_entries_as_written_are_made_without_the_field_by_field_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """loads() makes each file entry a commit wrote in one step; the same record with its
+    keys in another order (valid, not what encode_add writes) goes field by field, to the
+    same record."""
+    calls: list[str] = []
+    field_by_field = Located.from_record
+
+    def counted(pack: str, rec: dict[str, Any]) -> Located:
+        calls.append(pack)
+        return field_by_field(pack, rec)
+
+    monkeypatch.setattr(Located, "from_record", staticmethod(counted))
+    data = _as_written(37)
+    fast = index_records.loads(data)
+    assert calls == []
+    reordered = cj.loads_object(data, "x")
+    reordered["entries"] = [dict(reversed(list(e.items()))) for e in reordered["entries"]]
+    text = json.dumps(dict(reversed(list(reordered.items()))), separators=(",", ":"))
+    assert index_records.loads(text.encode()) == fast
+    assert len(calls) == len(fast.entries) == 34  # type: ignore[union-attr]
+
+
+def _variants() -> list[tuple[str, bytes]]:
+    """An add record as written, changed in each way a drive or a bug could change it."""
+    good = _as_written(3)
+    entry = cj.loads_object(good, "x")["entries"][1]
+    out = [("as written", good), ("empty", _as_written(0))]
+    for key in sorted(entry):
+        for value in (True, 1.5, "7", None, [], {}, -1, ["x", 2], [{}], "\ud800"):
+            out.append(
+                (f"{key}={value!r}", good.replace(_json(entry), _json({**entry, key: value})))
+            )
+        out.append((f"no {key}", good.replace(_json(entry), _json(_without(entry, key)))))
+        renamed = {("x" + k if k == key else k): v for k, v in entry.items()}
+        out.append((f"{key} renamed", good.replace(_json(entry), _json(renamed))))
+    for kind in (0, 2, 3):
+        out.append((f"kind {kind}", good.replace(_json(entry), _json({**entry, "kind": kind}))))
+    twice = _json(entry)[:-1] + b',"id":"' + b"d" * 26 + b'"}'
+    out.append(("id twice", good.replace(_json(entry), twice)))
+    out.append(("extra key", good.replace(_json(entry), _json({**entry, "zz": 1}))))
+    out.append(("escaped path", good.replace(b'"lab/', b'"\\u006cab/', 1)))
+    out.append(("NaN size", good.replace(b'"size":4097', b'"size":NaN')))
+    out.append(("huge size", good.replace(b'"size":4097', b'"size":' + b"9" * 5000)))
+    out.append(("pack last but other", good.replace(b'"pack":"pp', b'"pack":"qp')))
+    out.append(("pack with a quote", good.replace(b'"pack":"pp', b'"pack":"\\"p')))
+    out.append(("pack not a string", good[: good.rindex(b'"pack"')] + b'"pack":7}'))
+    out.append(("pack twice", good[:-1] + b',"pack":"q"}'))
+    out.append(("op drop", good.replace(b'"op":"add"', b'"op":"drop"')))
+    out.append(("trailing data", good + b"{}"))
+    out.append(("not UTF-8", good.replace(b"lab/", b"lab\xff/", 1)))
+    out.append(("entries an object", good.replace(b'{"entries":[', b'{"entries":{"a":', 1)))
+    return out
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
+def _without(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != key}
+
+
+@pytest.mark.parametrize(("change", "data"), _variants(), ids=[ascii(c) for c, _ in _variants()])
+def test_loads_makes_of_any_record_what_the_dict_path_makes_of_it(change: str, data: bytes) -> None:
+    """Whatever a record holds, loads() (one step for entries as written, field by field
+    otherwise) gives the same record, or refuses it with the same words, as parsing it
+    into dicts and decoding them."""
+    assert _read_back(data) == _strictly(data)
+
+
+def test_a_pack_named_otherwise_at_the_end_is_still_the_records_own() -> None:
+    """loads() guesses the pack from the record's end to make entries in it as they are
+    parsed; where the guess is wrong (a "pack" key that is not the record's own), every
+    entry is still in the record's pack."""
+    data = _as_written(3).replace(b'{"entries":[', b'{"a":{"pack":"z"},"entries":[', 1)
+    data = (
+        data[: data.rindex(b',"op"')] + b',"op":"add","pack":"' + b"p" * 26 + b'","z":{"pack":"w"}}'
+    )
+    record = index_records.loads(data)
+    assert isinstance(record, AddRecord)
+    assert {loc.pack for loc in record.entries} == {"p" * 26}
+    assert record == _strictly(data)
+
+
+class _Count(int):
+    """An int that is not exactly int (json writes it as its value)."""
+
+
+UNUSUAL: list[tuple[str, Callable[[Located], Located]]] = [
+    ("kind an IntEnum", lambda loc: loc._replace(kind=efmt.Kind.FILE)),
+    ("size an int subclass", lambda loc: loc._replace(size=_Count(5))),
+    ("size a bool", lambda loc: loc._replace(size=True)),
+    ("replaces as a list", lambda loc: loc._replace(references=["r" * 26])),  # type: ignore[arg-type]
+    ("replaces not strings", lambda loc: loc._replace(references=(7,))),  # type: ignore[arg-type]
+    ("control characters", lambda loc: loc._replace(path="a\tb\x01\x7f\u2028c")),
+    ("quotes and backslashes", lambda loc: loc._replace(path='a"b\\c', file_id='"')),
+    ("non-ASCII", lambda loc: loc._replace(path="Ä/日本/😀")),
+]
+
+
+@pytest.mark.parametrize(("change", "unusual"), UNUSUAL, ids=[c for c, _ in UNUSUAL])
+def test_an_unusual_entry_encodes_as_the_canonical_json_does(
+    change: str, unusual: Callable[[Located], Located]
+) -> None:
+    """encode_add fills a fixed text for the entries a commit makes; any entry it does
+    not expect still comes out byte for byte as cj.dumps writes it."""
+    entries = [loc._replace(pack="p" * 26) for loc in _entries(3)]
+    entries[1] = unusual(entries[1])
+    expected = cj.dumps(index_records.add_record("p" * 26, entries))
+    assert bytes(index_records.encode_add("p" * 26, entries)) == expected
+
+
+def test_a_name_no_utf_8_can_hold_is_refused_by_both_encoders() -> None:
+    entries = [loc._replace(pack="p" * 26) for loc in _entries(3)]
+    entries[0] = entries[0]._replace(path="lab/\ud800.csv")
+    with pytest.raises(UnicodeEncodeError):
+        cj.dumps(index_records.add_record("p" * 26, entries))
+    with pytest.raises(UnicodeEncodeError):
+        index_records.encode_add("p" * 26, entries)
