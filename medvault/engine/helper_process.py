@@ -9,9 +9,11 @@ time, it never decides: an item it did not or could not do (no task for it, an e
 answer, the helper gone) is done by the parent itself, the usual way, in its place.
 
 Where WORK keeps nothing open between tasks (add's sealing), the parent may also run WORK
-itself for the last items of a batch when it finds itself waiting for the helper's
-answers: the two processes then share the work in whatever proportion keeps both busy
-(the helper is the slower side of an add of small files, the parent of an extract).
+itself for the last items of a batch (before it waits for the helper's answers to the
+first ones), more of each batch while it finds itself waiting for the helper: the two
+processes then share the work in whatever proportion keeps both busy (the helper is the
+slower side of an add of small files, the parent of an extract). An error the parent's
+share raises comes in its place, after every item before it.
 
 The helper writes nothing but its pipe. It ignores Ctrl-C (the parent stops it by closing
 the pipe) and exits when the parent does; one that answers nothing for STALLED_S (stuck on
@@ -197,6 +199,10 @@ class _Flow(Generic[T, R]):
         self.result_of = result_of
         self.share = share
         self.taken = 0  # items of each batch the parent runs WORK for
+        # Batches still to drain that were asked for before `taken` last changed: they
+        # say nothing of the change, so it is judged only once they are through.
+        self.settling = 0
+        self.calm = 0  # batches in a row whose answers were there when looked for
         self.pending: deque[_Batch[T]] = deque()
 
     def ask(self, tasks: list[tuple[T, bytes]]) -> list[tuple[T, bytes]]:
@@ -223,18 +229,41 @@ class _Flow(Generic[T, R]):
         not asked)."""
         asked = batch.tasks[: batch.local]
         answers = [b""] * len(asked)
+        # The parent's share of the batch is done first, while the helper may still be on
+        # the batch's first part, rather than after waiting for it; yielded in its place.
+        mine = [(item, self._ahead(task, item)) for item, task in batch.tasks[batch.local :]]
         if self.helper is not None:
             if self.share:
-                behind = not self.helper.ready()
-                self.taken = min(self.taken + 2, MAX_SHARE) if behind else max(self.taken - 1, 0)
+                self._rebalance(behind=not self.helper.ready())
             try:
                 answers = self.helper.answers(len(asked))
             except (OSError, EOFError):
                 self._gone()
         for (item, _task), answer in zip(asked, answers, strict=True):
             yield item, (self.result_of(item, answer) if answer else None)
-        for item, task in batch.tasks[batch.local :]:
-            yield item, self._here(task, item)
+        for item, result in mine:
+            if isinstance(result, _Raised):
+                raise result.error  # in its place: everything before it comes first
+            yield item, result
+
+    def _rebalance(self, behind: bool) -> None:
+        """Take more of each batch when the helper is behind; less only after more batches
+        in a row than are in flight found it ahead: the parent's own pauses (a commit's
+        fsyncs) let it get ahead by at most that many, which says nothing of its speed.
+        Each change is judged once the batches asked for before it are through."""
+        self.calm = 0 if behind else self.calm + 1
+        if self.settling:
+            self.settling -= 1
+        elif behind and self.taken < MAX_SHARE:
+            self.taken, self.settling = min(self.taken + 2, MAX_SHARE), IN_FLIGHT
+        elif self.calm > IN_FLIGHT and self.taken:
+            self.taken, self.settling, self.calm = self.taken - 1, IN_FLIGHT, 0
+
+    def _ahead(self, task: bytes, item: T) -> R | _Raised | None:
+        try:
+            return self._here(task, item)
+        except Exception as exc:
+            return _Raised(exc)
 
     def _here(self, task: bytes, item: T) -> R | None:
         answer = self.work(task)  # as the helper would; b"": the caller does it the usual way

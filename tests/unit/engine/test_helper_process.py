@@ -109,3 +109,33 @@ def test_without_share_the_parent_never_runs_the_work() -> None:
     _needs_helper(300)
     _got, by_parent = _by_pid(300, helper_delay=0.002, parent_delay=0, share=False)
     assert by_parent == 0
+
+
+def test_an_error_in_the_parents_share_comes_after_every_item_before_it() -> None:
+    """The parent runs its share of a batch before it waits for the helper's answers to
+    the batch's first items, but an error from it is raised in its place: every item
+    before it has been yielded, in order, and none after it."""
+    _needs_helper(2000)
+    parent = os.getpid()
+
+    def work(task: bytes) -> bytes:
+        if os.getpid() == parent:
+            raise ValueError(task)
+        time.sleep(0.0005)  # a slow helper: the parent soon takes a share
+        return task
+
+    tasks = [str(n).encode() for n in range(2000)]
+    got: list[bytes] = []
+
+    def collect() -> None:
+        for task, answer in helper_process.in_order(
+            tasks, len(tasks), lambda t: t, work, lambda _t, a: a, share=True
+        ):
+            assert answer == task
+            got.append(task)
+
+    with pytest.raises(ValueError) as raised:
+        collect()
+    failed = raised.value.args[0]
+    assert got == tasks[: tasks.index(failed)]
+    assert len(got) >= helper_process.BATCH  # the first batch was the helper's alone
