@@ -45,17 +45,6 @@ def _reject_constant(name: str) -> object:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
 
 
-def decoder(convert: Callable[[dict[str, Any]], Any]) -> json.JSONDecoder:
-    """A decoder as strict as loads_object's own that passes each object, once its keys
-    are checked, through CONVERT as soon as it is parsed (give it to loads_object): a
-    record of thousands of small objects need never hold them all as dicts."""
-
-    def hook(pairs: list[tuple[str, Any]]) -> Any:
-        return convert(_no_duplicates(pairs))
-
-    return pairs_decoder(hook)
-
-
 def pairs_decoder(hook: Callable[[list[tuple[str, Any]]], Any]) -> json.JSONDecoder:
     """A decoder as strict as loads_object's own but that hands HOOK each object's (key,
     value) pairs as parsed, in order: HOOK must refuse duplicate keys itself (checked_object)
