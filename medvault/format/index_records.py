@@ -104,11 +104,14 @@ class Located(NamedTuple):
         )
 
 
-# A file entry's fields, and their exact types (bool is not an int here), in that order.
-_FILE_FIELDS = operator.itemgetter(
-    "id", "off", "hlen", "plen", "kind", "refs", "path", "size", "sha256", "added_at", "mtime_ns"
-)
-_FILE_TYPES = (str, int, int, int, int, list, str, int, str, str, int)
+# A file entry's fields and the exact type of each (bool is not an int here), in the order
+# from_record reads them; encode_add writes them in canonical (sorted) order: _FILE_KEYS.
+_FILE_ENTRY = {
+    "id": str, "off": int, "hlen": int, "plen": int, "kind": int, "refs": list, "path": str,
+    "size": int, "sha256": str, "added_at": str, "mtime_ns": int,
+}  # fmt: skip
+_FILE_FIELDS = operator.itemgetter(*_FILE_ENTRY)
+_FILE_TYPES = tuple(_FILE_ENTRY.values())
 
 
 def file_entry(
@@ -251,11 +254,8 @@ def _pack_named_last(plain: bytes) -> str:
 
 # A file entry as encode_add writes it: its keys in canonical order (eleven distinct keys,
 # so none repeats), and the exact types of their values in that order.
-_FILE_KEYS = (
-    "added_at", "hlen", "id", "kind", "mtime_ns", "off", "path", "plen", "refs", "sha256",
-    "size",
-)  # fmt: skip
-_FILE_VALUE_TYPES = (str, int, str, int, int, int, str, int, list, str, int)
+_FILE_KEYS = tuple(sorted(_FILE_ENTRY))
+_FILE_VALUE_TYPES = tuple(_FILE_ENTRY[key] for key in _FILE_KEYS)
 
 
 def _entry_at_once(pack: str, pairs: list[tuple[str, Any]]) -> Any:
