@@ -96,3 +96,25 @@ def test_a_failed_write_leaves_no_partial_file_and_names_only_what_landed(
     assert len(landed) == 4  # the first batch only (big.bin and three), each complete
     for name in landed:
         assert (out / name).read_bytes() == FILES[name]
+
+
+@pytest.mark.parametrize("batch_files", [1, 4, 1000])
+def test_landed_count_is_the_number_of_files_that_got_their_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_files: int
+) -> None:
+    """Counted once per file renamed, over every batch (one file a batch, several, all in
+    one); a file refused at its name is not counted, and the count decides whether finish
+    syncs the last renames."""
+    monkeypatch.setattr(landing, "BATCH_FILES", batch_files)
+    dest = tmp_path / "out"
+    (dest / "taken").mkdir(parents=True, mode=0o700)
+    land = landing.Landing.open(dest, probe_names=False, force=False, shared_ok=False)
+    names = [f"f{i}.txt" for i in range(7)]
+    for name in [*names, "taken"]:
+        spot = land.prepare(name, dest / name)
+        land.write_small(spot, name.encode(), "00" * 32, 1_700_000_000_000_000_000)
+    land.finish()
+    assert land.landed_count == len(names) == len(land.landed)
+    assert [item.spot.name for item, _error in land.refused] == ["taken"]
+    assert sorted(p.name for p in dest.iterdir()) == sorted([*names, "taken"])
+    assert (dest / "f3.txt").read_bytes() == b"f3.txt"
