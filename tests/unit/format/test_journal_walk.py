@@ -62,13 +62,12 @@ def test_count_records_says_what_split_says_of_a_journal_cut_anywhere() -> None:
     "ct_len", [0, 15, 16, jfmt.MAX_RECORD, jfmt.MAX_RECORD + 1, 2**31, 2**32 - 1]
 )
 @pytest.mark.parametrize("after", [0, 1, HEAD - 1, HEAD, HEAD + 16])
-def test_an_impossible_length_is_refused_where_the_frame_head_is_whole(
-    ct_len: int, after: int
-) -> None:
+def test_a_frame_is_judged_by_its_length_once_its_head_is_whole(ct_len: int, after: int) -> None:
     """A length below 16 (the GCM tag) or above MAX_RECORD is refused as soon as the frame
     head (length and nonce) is there, even with nothing after it, and whatever its top bit;
-    count_records reads nothing but the length fields, so a MAX_RECORD length is judged
-    without 64 MiB behind it. A head cut short is a torn tail whatever it holds."""
+    a possible one with its ciphertext short is a torn tail (count_records reads nothing but
+    the length fields, so a MAX_RECORD length is judged without 64 MiB behind it). A head
+    cut short is a torn tail whatever it holds."""
     head = u32(ct_len) + bytes(jfmt.NONCE_LEN)
     whole = JOURNAL + head + bytes(after - HEAD if after > HEAD else 0)
     data = whole[: len(JOURNAL) + after]
