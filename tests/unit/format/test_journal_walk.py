@@ -156,3 +156,13 @@ def test_read_records_takes_a_record_of_the_cap_exactly() -> None:
     records = _records_read(data, jfmt.PRELUDE_LEN, 2)
     assert [len(r.ciphertext) for r in records] == [jfmt.MAX_RECORD, 16]
     assert records[1].offset == jfmt.PRELUDE_LEN + len(big)
+
+
+def test_a_frame_is_its_length_nonce_and_ciphertext() -> None:
+    """frame() (what the vectors and the fuzz targets build journals with) writes the layout
+    split() reads: u32 length, nonce, ciphertext."""
+    nonce, sealed = bytes(range(jfmt.NONCE_LEN)), bytes(range(100, 140))
+    framed = jfmt.frame(nonce, sealed)
+    assert framed == b"\x00\x00\x00\x28" + nonce + sealed
+    (record,) = jfmt.split(jfmt.prelude(VAULT_ID) + framed).records
+    assert (record.nonce, record.ciphertext) == (nonce, sealed)
