@@ -6,7 +6,6 @@ same bytes, and neither may be made to read more than a record's cap."""
 from __future__ import annotations
 
 import io
-import struct
 from collections.abc import Callable
 
 import pytest
@@ -20,7 +19,7 @@ HEAD = 4 + jfmt.NONCE_LEN
 
 
 def _frame(ct_len: int, fill: int) -> bytes:
-    return u32(ct_len) + bytes([fill]) * jfmt.NONCE_LEN + bytes([fill ^ 0xFF]) * ct_len
+    return jfmt.frame(bytes([fill]) * jfmt.NONCE_LEN, bytes([fill ^ 0xFF]) * ct_len)
 
 
 # Records of the smallest length, a few odd ones and one larger: every cut below falls
@@ -151,7 +150,7 @@ def test_read_records_never_reads_an_impossible_length(ct_len: int) -> None:
 
 def test_read_records_takes_a_record_of_the_cap_exactly() -> None:
     """MAX_RECORD bytes of ciphertext is a record (the cap is inclusive, as in split)."""
-    big = struct.pack(">I", jfmt.MAX_RECORD) + bytes(jfmt.NONCE_LEN) + bytes(jfmt.MAX_RECORD)
+    big = jfmt.frame(bytes(jfmt.NONCE_LEN), bytes(jfmt.MAX_RECORD))
     data = jfmt.prelude(VAULT_ID) + big + RECORDS[0]
     records = _records_read(data, jfmt.PRELUDE_LEN, 2)
     assert [len(r.ciphertext) for r in records] == [jfmt.MAX_RECORD, 16]
