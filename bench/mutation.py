@@ -75,10 +75,31 @@ PYTEST_ARGS = [
 # the function shows "no tests" and its mutants are never run. These two files carry the
 # child's calls back: sitecustomize.py (on the children's PYTHONPATH) collects them while
 # mutmut gathers its stats and appends them to a file at exit; the pytest plugin adds them
-# to the test's calls before mutmut's own teardown hook files them under the test.
+# to the test's calls before mutmut's own teardown hook files them under the test. A forked
+# child (engine/helper_process.py's helper, of a test or of a CLI child) leaves with
+# os._exit, which runs no atexit: it appends each call to the file as it is first made.
 CHILD_SITECUSTOMIZE = """\
 # Written by bench/mutation.py; active only while mutmut gathers its stats.
 import os
+
+
+def _in_forked_child():
+    if os.environ.get("MUTANT_UNDER_TEST") != "stats" or not os.environ.get("MUTMUT_CHILD_HITS"):
+        return
+    from mutmut.mutation import trampoline
+
+    seen = set()
+
+    def record(name, caller=None):
+        if name not in seen:
+            seen.add(name)
+            with open(os.environ["MUTMUT_CHILD_HITS"], "a") as out:
+                out.write(name + "\\n")
+
+    trampoline.record_trampoline_hit = record
+
+
+os.register_at_fork(after_in_child=_in_forked_child)
 
 if os.environ.get("MUTANT_UNDER_TEST") == "stats" and os.environ.get("MUTMUT_CHILD_HITS"):
     import atexit
@@ -136,6 +157,10 @@ class Module:
     wide: list[str]
     mutants: list[str]
     note: str
+    # mutmut stops a mutant's run after (its tests' own time + 1 s) x `timeout_multiplier`
+    # (15 unless the plan says) of wall time, and counts it killed (a timeout): a module
+    # whose mutants can deadlock a pipeline lowers it, or each such mutant waits it out.
+    timeout_multiplier: float | None = None
 
 
 def load_plan() -> list[Module]:
@@ -148,6 +173,7 @@ def load_plan() -> list[Module]:
             wide=list(m.get("wide", [])),
             mutants=list(m.get("mutants", [])),
             note=m.get("note", ""),
+            timeout_multiplier=m.get("timeout_multiplier"),
         )
         for m in data["module"]
     ]
@@ -201,6 +227,8 @@ pytest_add_cli_args_test_selection = {toml_list(tests)}
 use_git_change_detection = false
 also_copy = ["docs/", "bench/", "README.md", "LICENSE"]
 """
+    if module.timeout_multiplier is not None:
+        section += f"timeout_multiplier = {float(module.timeout_multiplier)}\n"
     pyproject = copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + section)
 

@@ -127,3 +127,37 @@ def test_when_no_helper_can_be_forked_the_extract_does_it_all(
     assert result.decrypted_ahead == 0 and result.files == SMALL + 1 and not result.failed
     _same_tree(tmp_path / "src", tmp_path / "out" / "src")
     assert len(os.listdir("/proc/self/fd")) == open_before  # its pipes were closed
+
+
+def test_progress_counts_every_payload_byte_once_whoever_decrypted_it(
+    vault: LibraryVault, tmp_path: Path
+) -> None:
+    """The progress bar gets byte counts, files the helper decrypted included."""
+    steps: list[int] = []
+    result = _extract(vault, tmp_path / "out", progress=steps.append)
+    assert result.decrypted_ahead == SMALL
+    assert all(type(step) is int and step >= 0 for step in steps)
+    assert sum(steps) == sum(loc.payload_len for loc in load_catalog(vault.open()).live())
+
+
+def test_a_file_of_exactly_the_in_memory_limit_is_decrypted_ahead_and_counts(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """LAND_IN_MEMORY is inclusive: with MIN_ITEMS - 1 tiny files, a file of exactly that
+    size both makes the helper worth forking and is one of the files it decrypts."""
+    if not helper_process.worth_it(helper_process.MIN_ITEMS):
+        pytest.skip("decrypting ahead needs Linux and a second core")
+    made = LibraryVault(ws, tmp_path)
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        for number in range(helper_process.MIN_ITEMS - 1):
+            (src / f"f{number:03d}.txt").write_bytes(os.urandom(number))
+        (src / "limit.bin").write_bytes(os.urandom(LAND_IN_MEMORY))
+        add_files(made.open(), [src], False, made.registry, made.env)
+        result = _extract(made, tmp_path / "out")
+        assert result.decrypted_ahead == helper_process.MIN_ITEMS
+        assert result.files == helper_process.MIN_ITEMS and not result.failed
+        _same_tree(src, tmp_path / "out" / "src")
+    finally:
+        made.registry.close()

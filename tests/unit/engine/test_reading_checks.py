@@ -442,6 +442,24 @@ def test_names_fat_cannot_hold_stop_the_extract_first(
     assert not out.exists() or not list(out.rglob("*"))
 
 
+def test_a_folder_fat_cannot_hold_stops_the_extract_for_every_file_under_it(
+    ws: Workspace, tmp_path: Path, drive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder's name is checked like a file's, once however many files it holds, and
+    each file under it counts."""
+    vault = ws.create_unlocked(drive)
+    _add(vault, tmp_path / "src", {"ok.txt": b"ok", "a:b/x.txt": b"x", "a:b/y.txt": b"y"})
+    monkeypatch.setattr(reading, "filesystem_of", lambda _p: "vfat")
+    out = tmp_path / "out"
+    with pytest.raises(UnsafePath) as caught:
+        extract(vault, [], out, False, Registry("sqlite://"), _env())
+    assert caught.value.message == (
+        f"src/a:b/x.txt cannot be written to vfat at {out}: 'a:b' has a character FAT/exFAT "
+        'does not allow (" * : < > ? \\ | or a control character) (and 1 more)'
+    )
+    assert not out.exists() or not list(out.rglob("*"))
+
+
 def test_names_only_fat_refuses_extract_elsewhere(
     ws: Workspace, tmp_path: Path, drive: Path
 ) -> None:
