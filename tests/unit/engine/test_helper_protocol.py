@@ -198,7 +198,8 @@ def test_a_task_the_helper_fails_on_is_left_to_the_caller_and_the_rest_go_on(
     """WORK raising in the helper ends it before it answers that item's batch: the
     batch's items and every later one come with None (the caller does them, the usual
     way), all in order, and the dead helper is reaped as soon as its failure is seen, not
-    at the end."""
+    at the end. (Answers it sent before it died may be dropped too, when the parent finds
+    it gone while still asking: those items also come with None, never a wrong result.)"""
     me = os.getpid()
     bad = helper_process.BATCH  # the second batch's first item
 
@@ -220,7 +221,7 @@ def test_a_task_the_helper_fails_on_is_left_to_the_caller_and_the_rest_go_on(
             # Long after the failure was seen: the helper is reaped already.
             assert all(not psutil.pid_exists(pid) for pid in helper_pids)
     assert [item for item, _ in got] == tasks
-    assert [result for _item, result in got[:bad]] == tasks[:bad]
+    assert all(result in (None, item) for item, result in got[:bad])
     assert all(result is None for _item, result in got[bad:])
     assert len(helper_pids) == 1
 
