@@ -127,6 +127,17 @@ import pytest
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    # Each test run gets a process group of its own: a mutant that makes a test signal pid
+    # 0 (its group: a Helper whose fork roles were swapped holds pid 0) ends that run, which
+    # counts as killed, not the campaign.
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item, nextitem):
     path = os.environ.get("MUTMUT_CHILD_HITS")
     if os.environ.get("MUTANT_UNDER_TEST") != "stats" or not path or not os.path.exists(path):

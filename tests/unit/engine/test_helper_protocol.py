@@ -51,6 +51,13 @@ def _until(condition: Callable[[], bool]) -> bool:
     return True
 
 
+def _signal(helper: Helper, signum: int) -> None:
+    """Signal the helper alone: never a pid of 0 or less (a process group, or every
+    process), which a Helper whose fork roles were swapped would hold."""
+    assert 0 < helper.pid != os.getpid()
+    os.kill(helper.pid, signum)
+
+
 def _zombie_or_gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -138,7 +145,7 @@ def test_closing_twice_and_closing_after_the_helper_died(helpers: list[Helper]) 
     assert helper.pid not in children()
 
     dead = Helper(_tagged)
-    os.kill(dead.pid, signal.SIGKILL)
+    _signal(dead, signal.SIGKILL)
     assert _until(lambda: _zombie_or_gone(dead.pid))
     with pytest.raises(BrokenPipeError):
         dead.ask([b"never read"])
@@ -172,7 +179,7 @@ def test_a_helper_that_died_makes_the_read_fail_at_once(helpers: list[Helper]) -
     helpers.append(helper)
     helper.ask([b"x"])
     assert helper.answers(1)[0].startswith(b"<x>")
-    os.kill(helper.pid, signal.SIGKILL)
+    _signal(helper, signal.SIGKILL)
     assert _until(lambda: _zombie_or_gone(helper.pid))
     started = time.monotonic()
     with pytest.raises(EOFError):
@@ -187,7 +194,7 @@ def test_the_helper_ignores_ctrl_c(helpers: list[Helper]) -> None:
     helpers.append(helper)
     helper.ask([b"before"])  # answered: the helper is serving, its handler set
     assert helper.answers(1)[0].startswith(b"<erofeb>")
-    os.kill(helper.pid, signal.SIGINT)
+    _signal(helper, signal.SIGINT)
     helper.ask([b"after"])
     assert helper.answers(1)[0].startswith(b"<retfa>")
 
