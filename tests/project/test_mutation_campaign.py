@@ -6,7 +6,9 @@ leaves out exactly what bench/README.md says it does."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -158,3 +160,62 @@ def test_a_later_phase_replaces_only_verdicts_it_reached_and_never_a_kill() -> N
         "n1": "survived",
     }
     assert [r.get("phase") for r in rows] == ["wide", None, None, "wide"]
+
+
+_FORKED_CHILD = """
+import os, sys, types
+# A stand-in for mutmut's trampoline module: the hook replaces its recorder.
+mutmut = types.ModuleType("mutmut"); mutation = types.ModuleType("mutmut.mutation")
+trampoline = types.ModuleType("mutmut.mutation.trampoline")
+trampoline.record_trampoline_hit = lambda name, caller=None: None
+mutation.trampoline = trampoline; mutmut.mutation = mutation
+sys.modules.update({"mutmut": mutmut, "mutmut.mutation": mutation,
+                    "mutmut.mutation.trampoline": trampoline})
+exec(compile(sys.argv[1], "sitecustomize", "exec"), {"__name__": "sitecustomize"})
+pid = os.fork()
+if pid == 0:  # like the helper: record, then leave with os._exit (no atexit)
+    for name in ("medvault.a.x_f", "medvault.a.x_g", "medvault.a.x_f"):
+        trampoline.record_trampoline_hit(name)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_forked_childs_calls_reach_the_hits_file(tmp_path: Path) -> None:
+    """A forked child (the helper) ends with os._exit: its calls are written as made, each
+    once, while mutmut gathers its stats, and not otherwise."""
+    import subprocess
+
+    hits = tmp_path / "hits.txt"
+    for under_test, expected in (("stats", "medvault.a.x_f\nmedvault.a.x_g\n"), ("m.x_f__1", "")):
+        env = {**os.environ, "MUTANT_UNDER_TEST": under_test, "MUTMUT_CHILD_HITS": str(hits)}
+        subprocess.run(
+            [sys.executable, "-c", _FORKED_CHILD, M.CHILD_SITECUSTOMIZE], env=env, check=True
+        )
+        assert (hits.read_text() if hits.exists() else "") == expected
+        hits.unlink(missing_ok=True)
+
+
+def test_each_test_run_gets_a_process_group_of_its_own() -> None:
+    """So that a mutant making a test signal pid 0 ends only that run."""
+    import subprocess
+
+    script = (
+        "import os, sys\n"
+        "ns = {}\n"
+        "exec(compile(sys.argv[1], 'mutmut_child_hits', 'exec'), ns)\n"
+        "assert os.getpgrp() != os.getpid()\n"
+        "ns['pytest_sessionstart'](None)\n"
+        "assert os.getpgrp() == os.getpid()\n"
+    )
+    subprocess.run([sys.executable, "-c", script, M.CHILD_PLUGIN], check=True)
+
+
+def test_a_module_may_lower_mutmuts_wall_timeout(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    plan = {m.name: m for m in M.load_plan()}
+    assert plan["engine-reading"].timeout_multiplier == 4.0
+    M.configure(tmp_path, plan["engine-reading"], ["tests/x.py"])
+    assert "\ntimeout_multiplier = 4.0\n" in (tmp_path / "pyproject.toml").read_text()
+    M.configure(tmp_path, plan["format"], ["tests/x.py"])
+    assert (tmp_path / "pyproject.toml").read_text().count("timeout_multiplier") == 1
