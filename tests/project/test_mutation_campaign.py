@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -184,8 +185,6 @@ os.waitpid(pid, 0)
 def test_a_forked_childs_calls_reach_the_hits_file(tmp_path: Path) -> None:
     """A forked child (the helper) ends with os._exit: its calls are written as made, each
     once, while mutmut gathers its stats, and not otherwise."""
-    import subprocess
-
     hits = tmp_path / "hits.txt"
     for under_test, expected in (("stats", "medvault.a.x_f\nmedvault.a.x_g\n"), ("m.x_f__1", "")):
         env = {**os.environ, "MUTANT_UNDER_TEST": under_test, "MUTMUT_CHILD_HITS": str(hits)}
@@ -198,8 +197,6 @@ def test_a_forked_childs_calls_reach_the_hits_file(tmp_path: Path) -> None:
 
 def test_each_test_run_gets_a_process_group_of_its_own() -> None:
     """So that a mutant making a test signal pid 0 ends only that run."""
-    import subprocess
-
     script = (
         "import os, sys\n"
         "ns = {}\n"

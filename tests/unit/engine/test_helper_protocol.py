@@ -113,9 +113,7 @@ def test_ready_says_whether_an_answer_is_waiting(helpers: list[Helper], tmp_path
     def work(task: bytes) -> bytes:
         if task == b"c":  # held until the test says: nothing more reaches the pipe
             (tmp_path / "c-started").touch()
-            deadline = time.monotonic() + WAIT_S
-            while not go.exists() and time.monotonic() < deadline:
-                time.sleep(0.005)
+            _until(go.exists)
         return task
 
     helper = Helper(work)
