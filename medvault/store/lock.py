@@ -15,6 +15,9 @@ writing its name) is broken once nobody holds its flock and it is a second old: 
 creator takes the flock microseconds after creating the file, and checks after taking it
 that the path still names its file, so even a creator paused in that gap cannot end up a
 second writer. Where flock is unsupported, an empty lock waits out a longer grace period.
+A young lock whose content is not a name (on fusefat a file written moments ago can read
+as NULs to another process) is looked at again, not judged; once it is ten seconds old it
+is an unknown holder's, never broken automatically.
 """
 
 from __future__ import annotations
@@ -154,6 +157,16 @@ def _holder(content: str) -> tuple[str, int] | None:
         return None
 
 
+def _name_not_shown_yet(content: str, mtime: float) -> bool:
+    """A lock younger than EMPTY_LOCK_GRACE_S whose content is not a holder's name. Once
+    older, such a lock is judged (an unknown holder, never broken automatically)."""
+    return (
+        bool(content.strip())
+        and _holder(content) is None
+        and time.time() - mtime < EMPTY_LOCK_GRACE_S
+    )
+
+
 def _refuse_unless_stale(lock: Path, content: str, mtime: float) -> None:
     """Raise VaultBusy naming the holder, unless the lock may be broken."""
     if not content.strip():
@@ -214,6 +227,11 @@ def _break_if_stale(lock: Path) -> float:
                     # cannot be read, but its lock says it is alive.
                     raise VaultBusy("the vault is locked by another medvault process") from None
                 raise media_error(exc, "the vault lock") from exc
+        if _name_not_shown_yet(content, mtime):
+            # fusefat under load: a lock written moments ago can read as NULs to another
+            # process for a while. Judging it now would call a live holder unknown and
+            # tell the user to delete its lock: look again.
+            return RETRY_PAUSE_S
         if flocked is False:
             _refuse_unless_stale(lock, content, time.time())  # a live holder: its name
             # A stale lock whose flock another breaker holds for the instant it takes to
