@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -181,6 +182,16 @@ def copy_workspace(template: Workspace, root: Path) -> Workspace:
         tuple(moved(path) for path in created.share_paths),
     )
     return Workspace(root, moved(template.home), org_created, moved(template.passfile))
+
+
+@pytest.fixture(autouse=True)
+def no_lost_drive_check_left_running() -> Iterator[None]:
+    """A command run in this process (click's test runner) finishes its lost-drive check
+    before it returns (cli/main.py). One left running reads the registry of whatever
+    $MEDVAULT_HOME is later: the next test's, while that test creates it."""
+    yield
+    left = [t.name for t in threading.enumerate() if t.name == "medvault-registry"]
+    assert not left, f"a command returned with its lost-drive check still running: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -141,7 +141,8 @@ class Background:
     the registry (importing SQLAlchemy and connecting take ~0.4 s that a command would
     otherwise wait for; cli/unlock.py says for which commands): whatever uses the registry
     next (the command's own event) joins it first, so the order of events is unchanged;
-    main() joins it before exit."""
+    the command's click context joins it as it closes (cli/main.py), even if the command
+    failed."""
 
     def __init__(self, name: str, daemon: bool = False) -> None:
         self.name = name

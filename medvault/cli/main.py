@@ -126,6 +126,17 @@ def cli(ctx: click.Context, person: str | None) -> None:
     `medvault demo`. Exit codes are listed in each command's --help and docs/CLI.md.
     """
     ctx.obj = acting_context(person)
+    ctx.call_on_close(finish_background_work)
+
+
+def finish_background_work() -> None:
+    """The lost-drive check may still be running (cli/context.py): finish it, and raise
+    what it raised, before the exit status is decided. Run as the command's context
+    closes, so also when a program (or a test) invokes `cli` itself, not through main():
+    a check left running would read the registry of whatever $MEDVAULT_HOME is later."""
+    context = sys.modules.get("medvault.cli.context")
+    if context is not None:
+        context.join_background()
 
 
 def acting_context(person: str | None) -> CliContext:
@@ -154,16 +165,10 @@ def main() -> None:
     make_non_dumpable()
     try:
         purge_expired_keys()
-        try:
-            # prog_name and complete_var as installed, also under `python -m medvault`:
-            # `_MEDVAULT_COMPLETE=bash_source medvault` prints the completion script.
-            cli.main(standalone_mode=False, prog_name="medvault", complete_var="_MEDVAULT_COMPLETE")
-        finally:
-            # The lost-drive check may still be running (cli/context.py): finish it, and
-            # raise what it raised, before the exit status is decided.
-            context = sys.modules.get("medvault.cli.context")
-            if context is not None:
-                context.join_background()
+        # prog_name and complete_var as installed, also under `python -m medvault`:
+        # `_MEDVAULT_COMPLETE=bash_source medvault` prints the completion script. The
+        # lost-drive check is finished as the command's context closes (cli() above).
+        cli.main(standalone_mode=False, prog_name="medvault", complete_var="_MEDVAULT_COMPLETE")
     except MedvaultError as exc:
         # A message may quote a drive's or the registry's text (a name, a reason).
         click.echo(f"medvault: error: {safe(exc.message)}", err=True)

@@ -7,6 +7,7 @@ so a workstation role without DDL rights can open it.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 FIRST_REVISION = "r0001"
 MIGRATION_LOCK_KEY = 0x6D766D6967  # "mvmig": PostgreSQL advisory lock for upgrades
+# Alembic's `op` and `context` are module-level proxies bound to the migration running now:
+# two registries upgraded at once by two threads of one process ran each other's steps on
+# the wrong connection ("table vaults already exists", KeyError 'config'). One at a time.
+_ALEMBIC_IN_USE = threading.Lock()
 
 
 def alembic_config(conn: Connection) -> Config:
@@ -67,7 +72,7 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     head = head_revision()
-    with engine.begin() as conn:
+    with _ALEMBIC_IN_USE, engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
         current = current_revision(conn)  # again: another process may have upgraded it

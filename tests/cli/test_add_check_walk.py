@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from medvault.cli import files_cmd
+from medvault.cli import unlock as unlock_module
 from medvault.cli.main import cli
 from medvault.errors import SourceUnreadable, WrongPassphrase
 from medvault.vault.add import SourcePlan
@@ -81,3 +83,34 @@ def test_what_the_walk_finds_is_reported_after_the_unlock(ws: Workspace, tmp_pat
     assert isinstance(locked.exception, WrongPassphrase), (locked.output, locked.exception)
     listed = _invoke(ws, ws.passfile, "ls", drive, "--json")
     assert listed.exit_code == 0 and listed.output.strip() == "[]", listed.output
+
+
+@pytest.mark.parametrize("command", ["add", "ls"])
+def test_a_command_invoked_in_process_returns_after_its_lost_drive_check(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A program (or click's test runner) that invokes `cli` itself gets control back
+    only once the lost-drive check has ended, also when the command failed after the
+    unlock (add refuses a name that is not UTF-8): a check left running would read the
+    registry of whatever $MEDVAULT_HOME is later."""
+    drive, src = _drive_and_notes(ws, tmp_path)
+    with open(os.path.join(os.fsencode(src), b"bad\xff.txt"), "wb") as handle:
+        handle.write(b"x")
+    ended = threading.Event()
+    real_check = unlock_module.warn_if_lost
+
+    def slow_check(*args: Any, **kwargs: Any) -> bool:
+        time.sleep(2)  # far longer than the rest of the command takes
+        try:
+            return real_check(*args, **kwargs)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(unlock_module, "warn_if_lost", slow_check)
+    args = ("add", drive, src) if command == "add" else ("ls", drive)
+    result = _invoke(ws, ws.passfile, *args)
+    if command == "add":
+        assert isinstance(result.exception, SourceUnreadable), (result.output, result.exception)
+    else:
+        assert result.exit_code == 0, (result.output, result.exception)
+    assert ended.is_set()
