@@ -196,6 +196,28 @@ def _read(fd: int) -> str:
     return os.read(fd, MAX_LOCK_CONTENT).decode("utf-8", errors="replace")
 
 
+def _content_and_mtime(fd: int, lock: Path, flocked: bool | None) -> tuple[str, float] | None:
+    """What the lock open on FD says and when it was written; None when LOCK no longer
+    names it (removed or replaced)."""
+    try:
+        return _read(fd), os.fstat(fd).st_mtime
+    except OSError as exc:
+        # fusefat: a handle opened while the file was empty cannot read what its creator
+        # wrote afterwards (EPERM); a fresh handle can.
+        if _moved(fd, lock):
+            return None
+        try:
+            return lock.read_text(errors="replace"), lock.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        except OSError:
+            if flocked is False:
+                # Windows locks bar reading the locked bytes: a live holder's name cannot
+                # be read, but its lock says it is alive.
+                raise VaultBusy("the vault is locked by another medvault process") from None
+            raise media_error(exc, "the vault lock") from exc
+
+
 def _break_if_stale(lock: Path) -> float:
     """Remove LOCK if it is stale; returns when the caller should try to create it again,
     with the seconds to wait first (an empty lock too young to judge)."""
@@ -210,23 +232,10 @@ def _break_if_stale(lock: Path) -> float:
             flocked = take_flock(fd, wait=False)
         except OSError as exc:
             raise media_error(exc, "the vault lock") from exc
-        try:
-            content, mtime = _read(fd), os.fstat(fd).st_mtime
-        except OSError as exc:
-            # fusefat: a handle opened while the file was empty cannot read what its
-            # creator wrote afterwards (EPERM); a fresh handle can.
-            if _moved(fd, lock):
-                return 0.0
-            try:
-                content, mtime = lock.read_text(errors="replace"), lock.stat().st_mtime
-            except FileNotFoundError:
-                return 0.0
-            except OSError:
-                if flocked is False:
-                    # Windows locks bar reading the locked bytes: a live holder's name
-                    # cannot be read, but its lock says it is alive.
-                    raise VaultBusy("the vault is locked by another medvault process") from None
-                raise media_error(exc, "the vault lock") from exc
+        seen = _content_and_mtime(fd, lock, flocked)
+        if seen is None:
+            return 0.0  # removed or replaced since we opened it: look again
+        content, mtime = seen
         if _name_not_shown_yet(content, mtime):
             # fusefat under load: a lock written moments ago can read as NULs to another
             # process for a while. Judging it now would call a live holder unknown and
