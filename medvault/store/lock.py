@@ -16,8 +16,8 @@ creator takes the flock microseconds after creating the file, and checks after t
 that the path still names its file, so even a creator paused in that gap cannot end up a
 second writer. Where flock is unsupported, an empty lock waits out a longer grace period.
 A young lock whose content is not a name (on fusefat a file written moments ago can read
-as NULs to another process) is looked at again, not judged; once it is ten seconds old it
-is an unknown holder's, never broken automatically.
+as NULs to processes reading it at once) is looked at again, not judged; once it is ten
+seconds old it is an unknown holder's, never broken automatically.
 """
 
 from __future__ import annotations
@@ -237,9 +237,9 @@ def _break_if_stale(lock: Path) -> float:
             return 0.0  # removed or replaced since we opened it: look again
         content, mtime = seen
         if _name_not_shown_yet(content, mtime):
-            # fusefat under load: a lock written moments ago can read as NULs to another
-            # process for a while. Judging it now would call a live holder unknown and
-            # tell the user to delete its lock: look again.
+            # fusefat: a lock written moments ago can read as NULs for some milliseconds
+            # to processes reading it at once. Judging it now would call a live holder
+            # unknown and tell the user to delete its lock: look again.
             return RETRY_PAUSE_S
         if flocked is False:
             _refuse_unless_stale(lock, content, time.time())  # a live holder: its name
