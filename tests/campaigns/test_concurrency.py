@@ -33,11 +33,7 @@ from medvault.keys.passphrase import to_secret
 from medvault.registry.records import Actor
 from medvault.registry.sql import Registry
 from medvault.store import lock as lock_module
-from medvault.store.lock import (
-    EMPTY_LOCK_GRACE_S,
-    FLOCKED_EMPTY_GRACE_S,
-    writer_lock,
-)
+from medvault.store.lock import EMPTY_LOCK_GRACE_S, FLOCKED_EMPTY_GRACE_S, writer_lock
 from medvault.vault.create import create_vault
 from medvault.vault.env import Env
 from medvault.vault.reading import list_files
@@ -246,8 +242,8 @@ def _name_shows_later(lock: Path, name: str, after: float) -> threading.Thread:
 def test_a_young_lock_whose_name_is_not_shown_yet_is_looked_at_again(
     tmp_path: Path, holder: str
 ) -> None:
-    """On fusefat under load a lock written moments before can read as NULs to another
-    process (a CI run's six racers all read one so and called its holder unknown). A young
+    """On fusefat a lock written moments before can read as NULs to processes reading it
+    at once (a CI run's six racers all read one so and called its holder unknown). A young
     lock that holds no name is looked at again until the name shows; then a dead holder's
     lock is broken and a live holder is named."""
     lock = tmp_path / "lock"
