@@ -139,7 +139,7 @@ def test_the_commitment_is_checked_before_any_chunk() -> None:
     for key, context, prefix in [
         (KEY, CONTEXT + b"!", sealed[:PREFIX]),
         (Secret(bytes(32)), CONTEXT, sealed[:PREFIX]),
-        (KEY, CONTEXT, b"\x01" + sealed[1:PREFIX]),
+        (KEY, CONTEXT, bytes([sealed[0] ^ 1]) + sealed[1:PREFIX]),
         (KEY, CONTEXT, sealed[: PREFIX - 1] + bytes([sealed[PREFIX - 1] ^ 1])),
         (KEY, CONTEXT, sealed[: PREFIX - 1]),
     ]:
