@@ -16,7 +16,8 @@ slower side of an add of small files, the parent of an extract). An error the pa
 share raises comes in its place, after every item before it.
 
 The helper writes nothing but its pipe. It ignores Ctrl-C (the parent stops it by closing
-the pipe) and exits when the parent does; one that answers nothing for STALLED_S (stuck on
+the pipe), runs none of the caller's signal handlers and never returns into the caller's
+code, and exits when the parent does; one that answers nothing for STALLED_S (stuck on
 a lock another thread held when it was forked) is killed and the parent goes on alone.
 Messages are length-prefixed bytes, never pickles. Linux only: macOS frameworks are not
 safe to fork, and Windows has no fork. A forked child starts with an empty random pool
@@ -66,16 +67,25 @@ class Helper:
         answer_read, answer_write = os.pipe()
         _widen(task_write)
         _widen(answer_write)
+        # Signals wait until each process is ready for them: a Ctrl-C or SIGTERM landing
+        # just after the fork ran the caller's handler in the child, whose exception then
+        # unwound the caller's code there, a second copy of the command.
+        callers_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, callers_mask)
             for fd in (task_read, task_write, answer_read, answer_write):
                 os.close(fd)
             raise
         if pid == 0:
-            os.close(task_write)
-            os.close(answer_read)
-            _serve(work, task_read, answer_write)  # never returns
+            try:
+                os.close(task_write)
+                os.close(answer_read)
+                _leave_the_callers_signals(callers_mask)
+                _serve(work, task_read, answer_write)
+            finally:
+                os._exit(1)  # whatever happened, the child never returns into the caller's code
         os.close(task_read)
         os.close(answer_write)
         self.pid = pid
@@ -85,6 +95,11 @@ class Helper:
         # poll, not select: select cannot watch a descriptor numbered above 1023.
         self._poller = select.poll()
         self._poller.register(answer_read, select.POLLIN)
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, callers_mask)  # one that came runs here
+        except BaseException:
+            self.close()
+            raise
 
     def ask(self, tasks: list[bytes]) -> None:
         """Send one batch of tasks."""
@@ -305,11 +320,20 @@ def _exactly(stream: BinaryIO, length: int) -> bytes:
     return data
 
 
+def _leave_the_callers_signals(callers_mask: Iterable[int]) -> None:
+    """In the child, with every signal blocked: none of the caller's handlers runs here
+    (the default action instead, and Ctrl-C is ignored), then the caller's mask again."""
+    for signum in signal.valid_signals():
+        if callable(signal.getsignal(signum)):
+            signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, callers_mask)
+
+
 def _serve(work: Callable[[bytes], bytes], task_fd: int, answer_fd: int) -> None:
     """The helper: answer each task, in order, until the parent closes the pipe."""
     status = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         with os.fdopen(task_fd, "rb") as tasks, os.fdopen(answer_fd, "wb") as answers:
             while head := tasks.read(LENGTH.size):
                 (count,) = LENGTH.unpack(head)
