@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import settings
 
 from medvault.config import OrgConfig, load_org
 from medvault.crypto.escrow import EscrowSuite
@@ -38,6 +39,11 @@ from medvault.workstation import mounts, staging
 
 if TYPE_CHECKING:
     from tests.support.pg import PgServer
+
+# The property tests check results, not speed (speed lives in bench/): on a loaded CI
+# machine one example slower than hypothesis's default 200 ms deadline would fail the run.
+settings.register_profile("medvault", deadline=None)
+settings.load_profile("medvault")
 
 pytest_plugins = ["tests.support.ci_skips"]
 # The helpers in tests/support assert as tests do: their failures show the values compared.

@@ -30,6 +30,7 @@ from medvault.vault.scan_move import (
     move_into_vault,
 )
 from tests.conftest import PASSPHRASE, Workspace
+from tests.support.leaks import shows
 from tests.support.media import mounted_fat32, raw_image_bytes
 from tests.support.planted_phi import FIRST, LAST, MRN, RAW, SSN, plant
 
@@ -66,7 +67,7 @@ def _move_and_check(ws: Workspace, drive: Path, tmp_path: Path) -> None:
     result = ws.cli("scan", drive, "--into", drive, "--json")
     assert result.returncode == 1, result.stdout + result.stderr  # found (and moved)
     for value in RAW:
-        assert value not in result.stdout + result.stderr
+        assert not shows(value, result.stdout + result.stderr), value
     report = json.loads(result.stdout)
     moved = report["moved"]
     assert moved["vault_id"] == vault_id
@@ -106,7 +107,7 @@ def _move_and_check(ws: Workspace, drive: Path, tmp_path: Path) -> None:
     assert by_action["add"].details["via"] == "scan --into"
     recorded = json.dumps([e.details for e in events])
     for value in [*RAW, "Ward 7", "note.txt"]:
-        assert value not in recorded
+        assert not shows(value, recorded), value
 
     # The lost-drive report now says plaintext was on this drive.
     lost = ws.cli(
