@@ -86,20 +86,21 @@ class Helper:
                 _serve(work, task_read, answer_write)
             finally:
                 os._exit(1)  # whatever happened, the child never returns into the caller's code
-        os.close(task_read)
-        os.close(answer_write)
-        self.pid = pid
-        self._tasks: BinaryIO = os.fdopen(task_write, "wb")
-        self._answers = answer_read
-        self._buffer = bytearray()
-        # poll, not select: select cannot watch a descriptor numbered above 1023.
-        self._poller = select.poll()
-        self._poller.register(answer_read, select.POLLIN)
         try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, callers_mask)  # one that came runs here
-        except BaseException:
-            self.close()
-            raise
+            os.close(task_read)
+            os.close(answer_write)
+            self.pid = pid
+            self._tasks: BinaryIO = os.fdopen(task_write, "wb")
+            self._answers = answer_read
+            self._buffer = bytearray()
+            # poll, not select: select cannot watch a descriptor numbered above 1023.
+            self._poller = select.poll()
+            self._poller.register(answer_read, select.POLLIN)
+        finally:
+            # Whatever happened, this process takes signals again; one that came meanwhile
+            # is handled here (if its handler raises, the Helper is dropped: the pipe to the
+            # helper closes and the helper exits).
+            signal.pthread_sigmask(signal.SIG_SETMASK, callers_mask)
 
     def ask(self, tasks: list[bytes]) -> None:
         """Send one batch of tasks."""

@@ -123,10 +123,13 @@ def test_when_no_helper_can_be_forked_the_extract_does_it_all(
 
     monkeypatch.setattr(os, "fork", no_fork)
     open_before = len(os.listdir("/proc/self/fd"))
+    mask_before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     result = _extract(vault, tmp_path / "out")
     assert result.decrypted_ahead == 0 and result.files == SMALL + 1 and not result.failed
     _same_tree(tmp_path / "src", tmp_path / "out" / "src")
     assert len(os.listdir("/proc/self/fd")) == open_before  # its pipes were closed
+    # The signals blocked for the fork are unblocked again.
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask_before
 
 
 def test_progress_counts_every_payload_byte_once_whoever_decrypted_it(

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from medvault.engine.helper_process import Helper
+
 ROUNDS = 300
 PAUSE_S = 0.0002  # between signals: several land in every fork
 
@@ -59,3 +61,20 @@ def test_a_signal_at_the_fork_is_the_callers_alone(signum: signal.Signals, tmp_p
     assert sent > ROUNDS  # the storm really blew: more signals than forks
     noted = marker.read_text() if marker.exists() else ""
     assert noted == "", f"a forked helper ran the caller's code:\n{noted}"
+
+
+def _echo(task: bytes) -> bytes:
+    return task
+
+
+def test_the_caller_takes_signals_again_once_the_helper_is_forked() -> None:
+    """The signals blocked across the fork are unblocked in the caller before Helper()
+    returns: its mask is what it was."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    helper = Helper(_echo)
+    try:
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+        helper.ask([b"task"])
+        assert helper.answers(1) == [b"task"]
+    finally:
+        helper.close()
