@@ -44,9 +44,12 @@ def _from_mountinfo() -> list[Mount] | None:
     found: list[Mount] = []
     for line in text.splitlines():
         fields = line.split(" ")
-        if "-" not in fields or len(fields) < 6:
+        try:
+            # The separator follows the six fields every line has (ID, parent, major:minor,
+            # root, mount point, options) and any optional ones; none of those is "-".
+            after = fields.index("-", 6)
+        except ValueError:
             continue
-        after = fields.index("-")
         if len(fields) < after + 2:
             continue
         try:
@@ -87,6 +90,8 @@ def mounts(source: Source = "auto") -> list[Mount] | None:
         return _from_mountinfo()
     if source == "psutil":
         return _from_psutil()
+    if source != "auto":
+        raise ValueError(f"unknown source of mounts: {source!r}")
     listed = _from_mountinfo()
     return listed if listed is not None else _from_psutil()
 

@@ -124,3 +124,84 @@ def test_a_mount_no_longer_listed_is_not_still_mounted() -> None:
     assert mounts.still_mounted(made_up, "mountinfo") is False
     with_id = mounts.Mount(Path("/"), "ext4", "", frozenset(), None, "no-such-id")
     assert mounts.still_mounted(with_id) is False
+
+
+def test_mountinfo_lines_of_every_shape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every escape the kernel writes; a line with no source (fstype last); one with a
+    source and no super options; bytes that are not UTF-8; lines to skip anywhere (long
+    ones without the separator, short ones before good ones)."""
+    info = tmp_path / "mountinfo"
+    info.write_bytes(
+        b"40 1 0:70 / /a\\011tab\\012nl\\134bs rw - tmpfs none rw\n"
+        b"41 1 0:71 / /short-before rw -\n"
+        b"no separator in this line but more than six fields\n"
+        b"45 1 0:75 / - rw\n"
+        b"46 1 - / /separator-too-early rw\n"
+        b"42 1 0:72 / /no-source rw - tmpfs\n"
+        b"43 1 0:73 / /no-super-options rw - vfat /dev/sdc1\n"
+        b"44 1 0:74 / /caf\xe9 rw - tmpfs latin1 rw\n"
+    )
+    monkeypatch.setattr(mounts, "MOUNTINFO", info)
+    listed = mounts.mounts("mountinfo")
+    assert listed is not None
+    assert [(m.mount_id, str(m.point), m.fstype, m.source) for m in listed] == [
+        ("40", "/a\ttab\nnl\\bs", "tmpfs", "none"),
+        ("42", "/no-source", "tmpfs", ""),
+        ("43", "/no-super-options", "vfat", "/dev/sdc1"),
+        ("44", "/caf\ufffd", "tmpfs", "latin1"),
+    ]
+
+
+def test_psutil_gives_each_mount_its_source_and_options() -> None:
+    """psutil's list (macOS, Windows) carries sources and split options, as mountinfo's
+    does for the same mount points."""
+    by_psutil = mounts.mounts("psutil")
+    by_info = mounts.mounts("mountinfo")
+    assert by_psutil and by_info
+    for mount in by_psutil:
+        assert isinstance(mount.source, str)
+        assert mount.options and all(o and "," not in o for o in mount.options)
+    root = [m for m in by_psutil if m.point == Path("/")][-1]
+    assert root.source == [m for m in by_info if m.point == Path("/")][-1].source != ""
+    assert {"rw", "ro"} & root.options
+
+
+def test_each_question_asks_the_source_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With mountinfo saying something made up, a question asked of psutil gets psutil's
+    answer, and the same question asked of mountinfo (or by default) gets the made-up one."""
+    info = tmp_path / "mountinfo"
+    info.write_text("50 1 0:90 / / rw - madeupfs /dev/nothing rw\n")
+    monkeypatch.setattr(mounts, "MOUNTINFO", info)
+    real = mounts.filesystem_of(tmp_path, "psutil")
+    assert real not in ("", "madeupfs")
+    assert (
+        mounts.filesystem_of(tmp_path)
+        == mounts.filesystem_of(tmp_path, "mountinfo")
+        == ("madeupfs")
+    )
+    listed = mounts.mounts("psutil")
+    assert listed and all(m.mount_id is None for m in listed)
+    held = mounts.holding(tmp_path, source="psutil")
+    assert held is not None and held.fstype == real and held.device is None
+    made_up = mounts.Mount(Path("/"), "madeupfs", "/dev/nothing", frozenset(), None, None)
+    assert mounts.still_mounted(made_up) is True
+    assert mounts.still_mounted(made_up, "psutil") is False  # "/" is there, not its type
+
+
+def test_nothing_listed_is_no_mount_and_no_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = tmp_path / "mountinfo"
+    info.write_text("")
+    monkeypatch.setattr(mounts, "MOUNTINFO", info)
+    assert mounts.mounts() == []
+    assert mounts.filesystem_of(tmp_path) == ""
+    assert mounts.holding(tmp_path) is None
+    assert mounts.by_device(os.stat(tmp_path).st_dev) is None
+
+
+def test_an_unknown_source_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown source of mounts"):
+        mounts.mounts("proc")  # type: ignore[arg-type]
