@@ -380,8 +380,9 @@ def diagnostic_text(row: dict[str, Any]) -> bool:
     the name `what` (the label medvault's parsers put in their errors) or in `None` put in their
     place, and the line is a `raise` or assigns `what`, or only `what` changed (by convention
     the parameter that carries a parser's label into its errors), or each changed string holds
-    a space (protocol constants such as JSON field names, labels and magics hold none, so a
-    surviving mutant of one is still reported). crypto/labels.py is never matched:
+    a space and more than whitespace (protocol constants such as JSON field names, labels and
+    magics hold no space, and a separator such as " " is whitespace alone, so a surviving
+    mutant of one is still reported). crypto/labels.py is never matched:
     its strings are the domain-separation labels."""
     if row["file"].endswith("crypto/labels.py") or JOIN in row["old"]:
         return False
@@ -407,7 +408,17 @@ def diagnostic_text(row: dict[str, Any]) -> bool:
     if all(t == (tokenize.NAME, "what") for t in changed_old):
         return True
     strings = [t[1] for t in changed_old if t[0] == tokenize.STRING]
-    return bool(strings) and all(" " in s for s in strings)
+    # Words hold a space; a string of whitespace alone is a separator (a protocol constant).
+    return bool(strings) and all(" " in s and _words(s) for s in strings)
+
+
+def _words(token: str) -> bool:
+    """Whether the string literal TOKEN holds more than whitespace."""
+    try:
+        value = ast.literal_eval(token)
+    except (ValueError, SyntaxError):
+        return True  # an f-string: words around its fields
+    return not isinstance(value, str) or bool(value.strip())
 
 
 def load_allowlist() -> list[dict[str, str]]:
@@ -721,9 +732,10 @@ def report(plan: list[Module]) -> bool:
         "message or a parser's diagnostic label (`what`), or puts `None` in their place, leaves "
         "every check as it was: the same error class is raised at the same place. The rule "
         "(`diagnostic_text` in bench/mutation.py) takes only a `raise` line, an assignment of "
-        "`what`, a changed `what` argument, or strings that hold a space, so a surviving "
-        "change to a protocol constant (a JSON field name, a magic, a label) is still a "
-        "survivor. They are counted, not listed.",
+        "`what`, a changed `what` argument, or strings that hold a space and more than "
+        "whitespace, so a surviving change to a protocol constant (a JSON field name, a "
+        'magic, a label, a separator such as `" "`) is still a survivor. They are counted, '
+        "not listed.",
         "",
         "| module | files | mutants | killed | message text | allowlisted | survivors | score "
         "| commit | date | time |",

@@ -67,6 +67,11 @@ def test_every_allowlist_entry_names_a_line_of_its_file_and_a_reason() -> None:
         ('raise FormatError("pack: bad part")', 'raise FormatError("XXpack: bad partXX")'),
         ('what = "path index page"', 'what = "PATH INDEX PAGE"'),
         ('r = Reader(data, "custody log entry")', "r = Reader(data, None)"),
+        # a message's list separator: words around it
+        (
+            'where = ", ".join(str(c) for c in candidates)',
+            'where = "XX, XX".join(str(c) for c in candidates)',
+        ),
         ('x = cj.field(obj, "covers", dict, what)', 'x = cj.field(obj, "covers", dict, None)'),
     ],
 )
@@ -84,6 +89,9 @@ def test_message_text_mutants_are_set_apart(old: str, new: str) -> None:
             "",
         ),
         ('r.expect(MAGIC, "magic")', 'r.expect(MAGIC, "MAGIC")', ""),
+        # a separator of whitespace alone is a protocol constant (mountinfo's fields)
+        ('fields = line.split(" ")', "fields = line.split(None)", ""),
+        ('fields = line.split(" ")', 'fields = line.split("XX XX")', ""),
         # a changed check on a raise line's neighbour is never message text
         ("if len(data) > MAX_FILE:", "if len(data) >= MAX_FILE:", ""),
         ("raise FormatError(msg) from None", "raise ValueError(msg) from None", ""),
