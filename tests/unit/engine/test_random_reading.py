@@ -162,3 +162,43 @@ def test_a_negative_range_is_refused(ws: Workspace, tmp_path: Path) -> None:
     ((path, _),) = sv.files.items()
     with pytest.raises(ValueError, match="non-negative"):
         read_range(sv.vault, sv.located[path], -1, 5)
+
+
+def test_a_chunk_read_again_comes_from_the_cache(ws: Workspace, tmp_path: Path) -> None:
+    """The cache given is the one filled; a chunk read twice is read from the pack once;
+    without a cache given, the entry keeps its last two chunks."""
+    sv = small_vault(tmp_path, ws, sizes=(6 * CHUNK,))
+    ((path, data),) = sv.files.items()
+    loc = sv.located[path]
+    sealed = CHUNK + 16
+    with _reader(sv, loc) as reader:
+        given = ChunkCache()
+        entry = EntryReader(sv.vault, reader, loc, given)
+        before = reader.asked
+        assert entry.read(10, 5) == data[10:15]
+        assert reader.asked - before == sealed and len(given) == 1
+        assert entry.read(100, 5) == data[100:105]
+        assert reader.asked - before == sealed  # chunk 0 again: nothing read
+    with _reader(sv, loc) as reader:
+        entry = EntryReader(sv.vault, reader, loc, None)
+        for index in (0, 1, 2):
+            entry.read(index * CHUNK, 1)
+        before = reader.asked
+        entry.read(2 * CHUNK + 1, 1)
+        entry.read(CHUNK + 1, 1)
+        assert reader.asked == before  # chunks 1 and 2: kept
+        entry.read(1, 1)
+        assert reader.asked - before == sealed  # chunk 0: dropped, read again
+
+
+def test_a_prefix_read_refuses_a_negative_offset_or_length(ws: Workspace, tmp_path: Path) -> None:
+    sv = small_vault(tmp_path, ws, sizes=(100,))
+    ((path, data),) = sv.files.items()
+    loc = sv.located[path]
+    with _reader(sv, loc) as reader:
+        entry = EntryReader(sv.vault, reader, loc, None)
+        for offset, length in [(-1, 0), (0, -1), (-1, 5)]:
+            with pytest.raises(ValueError, match="non-negative"):
+                entry.read_prefix(offset, length)
+        assert entry.read_prefix(0, 0) == b"" and entry.read_prefix(100, 5) == b""
+        assert entry.read_prefix(95, 10) == data[95:]
