@@ -10,8 +10,9 @@ import errno
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import portalocker
 import pytest
@@ -36,11 +37,41 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return asked
 
 
-@pytest.fixture
-def no_os_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+def _without_os_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither fcntl nor portalocker: the O_EXCL guard does the work."""
     monkeypatch.setattr(lock_module, "fcntl_module", lambda: None)
     monkeypatch.setattr(lock_module, "portalocker_module", lambda: None)
+
+
+@pytest.fixture
+def no_os_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    _without_os_lock(monkeypatch)
+
+
+def _on_open(monkeypatch: pytest.MonkeyPatch, path: Path, before: Callable[[int], None]) -> None:
+    """BEFORE(flags) runs ahead of every os.open of PATH (it may raise in its place)."""
+    real_open = os.open
+
+    def watched(target: str | Path, flags: int, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(target) == str(path):
+            before(flags)
+        return real_open(target, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", watched)
+
+
+def _refused_on_the_lock(
+    monkeypatch: pytest.MonkeyPatch, call: str, lock: Path, error: OSError
+) -> None:
+    """os.read or os.write (CALL) raises ERROR on any descriptor open on LOCK."""
+    real = getattr(os, call)
+
+    def refused(fd: int, arg: object) -> object:
+        if os.path.realpath(f"/proc/self/fd/{fd}") == str(lock):
+            raise error
+        return real(fd, arg)
+
+    monkeypatch.setattr(os, call, refused)
 
 
 def _aged(path: Path, seconds: float) -> None:
@@ -70,14 +101,9 @@ def test_a_lock_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_lock_that_cannot_be_named_is_removed_and_the_drive_full_error_told(
     lock: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write = os.write
-
-    def full(fd: int, data: bytes) -> int:
-        if os.path.realpath(f"/proc/self/fd/{fd}") == str(lock):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(os, "write", full)
+    _refused_on_the_lock(
+        monkeypatch, "write", lock, OSError(errno.ENOSPC, "No space left on device")
+    )
     open_before = len(os.listdir("/proc/self/fd"))
     with (
         pytest.raises(MediaFull, match=r"^cannot write the vault lock: No space left"),
@@ -130,14 +156,8 @@ def test_a_busy_lock_gets_exactly_its_tries_once_the_window_is_over(
     window is over at once, then the plain busy error."""
     lock.write_bytes(bytes(16))
     monkeypatch.setattr(lock_module, "RETRY_WINDOW_S", 0.0)
-    real_open, tries = os.open, []
-
-    def counting(path: object, flags: int, *args: object, **kwargs: object) -> int:
-        if flags & os.O_EXCL and os.fspath(path) == str(lock):  # type: ignore[arg-type]
-            tries.append(flags)
-        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(os, "open", counting)
+    tries: list[int] = []
+    _on_open(monkeypatch, lock, lambda flags: tries.extend([flags] if flags & os.O_EXCL else []))
     with (
         pytest.raises(VaultBusy, match=r"^the vault is locked by another medvault process$"),
         lock_module.writer_lock(lock),
@@ -211,17 +231,10 @@ def test_a_stale_lock_whose_name_is_not_utf8_is_judged_and_broken(
     (the guard), and where the first handle cannot read it (fusefat's EPERM: read again
     through a fresh one)."""
     if way == "guard":
-        monkeypatch.setattr(lock_module, "fcntl_module", lambda: None)
-        monkeypatch.setattr(lock_module, "portalocker_module", lambda: None)
+        _without_os_lock(monkeypatch)
     if way == "second-handle":
-        real_read = os.read
-
-        def refused(fd: int, size: int) -> bytes:
-            if os.path.realpath(f"/proc/self/fd/{fd}") == str(lock):
-                raise PermissionError(errno.EPERM, "Operation not permitted")
-            return real_read(fd, size)
-
-        monkeypatch.setattr(os, "read", refused)
+        refusal = PermissionError(errno.EPERM, "Operation not permitted")
+        _refused_on_the_lock(monkeypatch, "read", lock, refusal)
     monkeypatch.setattr(lock_module, "host_name", lambda: "\ufffdward")
     lock.write_bytes(b"\xffward:" + str(DEAD_PID).encode() + b"\n")
     _aged(lock, 60)
@@ -349,15 +362,14 @@ def test_portalocker_failure_without_an_os_cause_is_an_io_error(
 def _first_creation_finds_a_lock(monkeypatch: pytest.MonkeyPatch, lock: Path) -> None:
     """The first O_EXCL creation of LOCK is told it exists (another writer's lock, gone by
     the time we look at it)."""
-    real_open, told = os.open, []
+    told: list[bool] = []
 
-    def racing(path: object, flags: int, *args: object, **kwargs: object) -> int:
-        if flags & os.O_EXCL and os.fspath(path) == str(lock) and not told:  # type: ignore[arg-type]
+    def racing(flags: int) -> None:
+        if flags & os.O_EXCL and not told:
             told.append(True)
             raise FileExistsError(errno.EEXIST, "File exists", str(lock))
-        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(os, "open", racing)
+    _on_open(monkeypatch, lock, racing)
 
 
 def test_a_lock_gone_before_it_is_looked_at_is_tried_again_at_once(
@@ -419,14 +431,11 @@ def test_without_an_os_lock_a_guard_that_cannot_be_made_is_a_clear_error(
     stale = f"{lock_module.host_name()}:{DEAD_PID}\n"
     lock.write_text(stale)
     guard = lock.parent / "tmp" / "lock.break"
-    real_open = os.open
 
-    def failing(path: object, flags: int, *args: object, **kwargs: object) -> int:
-        if os.fspath(path) == str(guard):  # type: ignore[arg-type]
-            raise OSError(errno.EIO, "Input/output error", str(guard))
-        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+    def failing(_flags: int) -> None:
+        raise OSError(errno.EIO, "Input/output error", str(guard))
 
-    monkeypatch.setattr(os, "open", failing)
+    _on_open(monkeypatch, guard, failing)
     with (
         pytest.raises(MediaFull, match=r"^cannot write the vault lock: Input/output error"),
         lock_module.writer_lock(lock),
