@@ -41,9 +41,9 @@ from medvault.vault.verify import verify
 from tests.conftest import FAST_KDF, PASSPHRASE, Workspace
 from tests.support.media import mounted_fat32
 from tests.support.paths import REPO_ROOT
+from tests.support.processes import DEAD_PID
 
 REPO = REPO_ROOT
-DEAD_PID = 2**22 + 4321  # above the default pid_max: no such process
 
 # A racer: wait for the common start time, take the lock, prove nobody else is inside
 # (an O_EXCL marker), hold it a moment, report. NO_FLOCK=1 forces the no-flock path.

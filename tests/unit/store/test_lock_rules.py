@@ -19,8 +19,7 @@ import pytest
 
 from medvault.errors import MediaFull, MedvaultError, VaultBusy
 from medvault.store import lock as lock_module
-
-DEAD_PID = 2**22 + 4321  # above the default pid_max: no such process
+from tests.support.processes import DEAD_PID
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import pytest
 
 from medvault.errors import UsageError
 from medvault.workstation import mounts, staging
-
-DEAD_PID = 2**22 + 4321  # above the default pid_max: no such process
+from tests.support.processes import DEAD_PID
 
 
 @pytest.fixture
